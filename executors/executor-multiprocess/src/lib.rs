@@ -1,0 +1,322 @@
+//! The `multiprocess` executor: `workers` OS processes, each with its own memory.
+//!
+//! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
+//! task indices over a Unix socket pair per worker, and each worker answers with a frame when a batch is
+//! done; at the end each worker sends its tally (checksum, task count, latency histogram). The `shared`
+//! counter lives in a file locked with `flock`, a real cross-process mechanism.
+//!
+//! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
+//! (`PR_SET_PDEATHSIG`), shares the run's process group (which the harness kills on a timeout), and is
+//! killed and reaped by [`Pool`]'s `Drop` on every way out of [`Executor::run`].
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use harness_sdk::Executor;
+use harness_sdk::latency::Latency;
+use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
+use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
+
+pub struct Multiprocess;
+
+impl Executor for Multiprocess {
+    const NAME: &'static str = "multiprocess";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "`workers` forked processes fed batches of tasks over Unix sockets";
+
+    fn options() -> Vec<OptionSpec> {
+        vec![OptionSpec::integer(
+            "batch",
+            1,
+            None,
+            "tasks sent to a worker at once (default: tasks / (16 x workers), between 1 and 4096)",
+        )]
+    }
+
+    fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
+        let workload = Prepared::new(request, SharedMode::File)?;
+        let workers = request.workers.max(1) as u64;
+        let batch = request.option_u64("batch").unwrap_or_else(|| (workload.tasks / (16 * workers)).clamp(1, 4096));
+
+        let setup = Instant::now();
+        let mut pool = Pool::spawn(workers as usize, &workload)?;
+        for worker in &mut pool.workers {
+            match read_frame(&mut worker.socket)? {
+                Frame::Ready => {}
+                other => return Err(other.unexpected(worker.pid)),
+            }
+        }
+        let setup_s = setup.elapsed().as_secs_f64();
+
+        let start = Instant::now();
+        pool.dispatch(workload.tasks, batch)?;
+        let run = start.elapsed();
+
+        let mut tally = Tally::default();
+        for worker in &mut pool.workers {
+            worker.socket.write_all(&encode_range(0, 0))?;
+            match read_frame(&mut worker.socket)? {
+                Frame::Tally(part) => tally.merge(&part),
+                other => return Err(other.unexpected(worker.pid)),
+            }
+        }
+        pool.join()?;
+        Ok(harness_sdk::report(setup_s, run, &tally, workload.shared_count()?))
+    }
+}
+
+harness_sdk::export_executor!(Multiprocess);
+
+struct Worker {
+    pid: libc::pid_t,
+    socket: UnixStream,
+}
+
+/// The worker processes of one run. Dropping it kills and reaps any still alive.
+struct Pool {
+    workers: Vec<Worker>,
+}
+
+impl Pool {
+    fn spawn(count: usize, workload: &Prepared) -> io::Result<Self> {
+        let mut pool = Pool { workers: Vec::with_capacity(count) };
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        for _ in 0..count {
+            let (ours, theirs) = UnixStream::pair()?;
+            // SAFETY: the run's process has started no threads when it forks (the harness guarantees
+            // it, and this executor starts none), so the child may keep running Rust code.
+            match unsafe { libc::fork() } {
+                -1 => return Err(io::Error::last_os_error()),
+                0 => {
+                    // In the worker: drop every descriptor meant for the parent or for other workers, so
+                    // that each worker's death shows as end-of-file on its own socket.
+                    for sibling in &pool.workers {
+                        // SAFETY: closing inherited descriptors this process never uses.
+                        unsafe { libc::close(sibling.socket.as_raw_fd()) };
+                    }
+                    // SAFETY: as above.
+                    unsafe { libc::close(ours.as_raw_fd()) };
+                    worker_main(parent, workload, theirs);
+                }
+                pid => {
+                    drop(theirs);
+                    pool.workers.push(Worker { pid, socket: ours });
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Hands out tasks `0..tasks` in batches until every one is done.
+    fn dispatch(&mut self, tasks: u64, batch: u64) -> harness_sdk::Result<()> {
+        let mut next = 0u64;
+        let mut busy = 0usize;
+        for worker in &mut self.workers {
+            if next < tasks {
+                let end = (next + batch).min(tasks);
+                worker.socket.write_all(&encode_range(next, end))?;
+                next = end;
+                busy += 1;
+            }
+        }
+        let mut fds: Vec<libc::pollfd> = self
+            .workers
+            .iter()
+            .map(|w| libc::pollfd { fd: w.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
+        while busy > 0 {
+            // SAFETY: fds is a valid array of pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+            if ready < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error.into());
+            }
+            for (pollfd, worker) in fds.iter_mut().zip(&mut self.workers) {
+                if pollfd.revents == 0 {
+                    continue;
+                }
+                pollfd.revents = 0;
+                match read_frame(&mut worker.socket)? {
+                    Frame::Done => busy -= 1,
+                    other => return Err(other.unexpected(worker.pid)),
+                }
+                if next < tasks {
+                    let end = (next + batch).min(tasks);
+                    worker.socket.write_all(&encode_range(next, end))?;
+                    next = end;
+                    busy += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every worker to exit after it sent its tally.
+    fn join(mut self) -> io::Result<()> {
+        for worker in std::mem::take(&mut self.workers) {
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            if unsafe { libc::waitpid(worker.pid, &raw mut status, 0) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            // SAFETY: signalling and reaping our own children.
+            unsafe {
+                libc::kill(worker.pid, libc::SIGKILL);
+                libc::waitpid(worker.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+/// The body of a worker process. Never returns.
+fn worker_main(parent: libc::pid_t, workload: &Prepared, mut socket: UnixStream) -> ! {
+    // SAFETY: prctl and getppid have no memory-safety preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(workload, &mut socket)));
+    let code = match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(error)) => {
+            let _ = write_frame(&mut socket, FRAME_ERROR, error.to_string().as_bytes());
+            1
+        }
+        Err(_) => {
+            let _ = write_frame(&mut socket, FRAME_ERROR, b"worker panicked");
+            101
+        }
+    };
+    // SAFETY: leave without running the parent's exit handlers or destructors.
+    unsafe { libc::_exit(code) }
+}
+
+fn serve(workload: &Prepared, socket: &mut UnixStream) -> io::Result<()> {
+    let mut worker = WorkerState::default();
+    let mut tally = Tally::default();
+    write_frame(socket, FRAME_READY, &[])?;
+    loop {
+        let mut range = [0u8; 16];
+        socket.read_exact(&mut range)?;
+        let start = u64::from_le_bytes(range[..8].try_into().expect("8 bytes"));
+        let end = u64::from_le_bytes(range[8..].try_into().expect("8 bytes"));
+        if start == end {
+            return write_frame(socket, FRAME_TALLY, &encode_tally(&tally));
+        }
+        workload.run_range(start..end, &mut worker, &mut tally)?;
+        write_frame(socket, FRAME_DONE, &[])?;
+    }
+}
+
+const FRAME_READY: u8 = 0;
+const FRAME_DONE: u8 = 1;
+const FRAME_TALLY: u8 = 2;
+const FRAME_ERROR: u8 = 3;
+
+enum Frame {
+    Ready,
+    Done,
+    Tally(Tally),
+    Error(String),
+}
+
+impl Frame {
+    fn unexpected(self, pid: libc::pid_t) -> harness_sdk::Error {
+        match self {
+            Frame::Error(message) => format!("worker process {pid}: {message}").into(),
+            _ => format!("worker process {pid} sent a frame out of order").into(),
+        }
+    }
+}
+
+fn encode_range(start: u64, end: u64) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&start.to_le_bytes());
+    bytes[8..].copy_from_slice(&end.to_le_bytes());
+    bytes
+}
+
+/// A frame is a kind byte, a little-endian u32 length and the payload.
+fn write_frame(socket: &mut UnixStream, kind: u8, payload: &[u8]) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(5 + payload.len());
+    frame.push(kind);
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.extend_from_slice(payload);
+    socket.write_all(&frame)
+}
+
+fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
+    let mut head = [0u8; 5];
+    socket.read_exact(&mut head).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            io::Error::new(e.kind(), "a worker process exited unexpectedly")
+        } else {
+            e
+        }
+    })?;
+    let len = u32::from_le_bytes(head[1..].try_into().expect("4 bytes")) as usize;
+    let mut payload = vec![0u8; len];
+    socket.read_exact(&mut payload)?;
+    Ok(match head[0] {
+        FRAME_READY => Frame::Ready,
+        FRAME_DONE => Frame::Done,
+        FRAME_TALLY => Frame::Tally(decode_tally(&payload)?),
+        FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
+        kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
+    })
+}
+
+fn encode_tally(tally: &Tally) -> Vec<u8> {
+    let pairs = tally.latency.to_pairs();
+    let mut out = Vec::with_capacity(16 + 16 * pairs.len());
+    out.extend_from_slice(&tally.checksum.to_le_bytes());
+    out.extend_from_slice(&tally.tasks.to_le_bytes());
+    for (value, count) in pairs {
+        out.extend_from_slice(&value.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+    }
+    out
+}
+
+fn decode_tally(bytes: &[u8]) -> io::Result<Tally> {
+    if bytes.len() < 16 || bytes.len() % 16 != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally frame"));
+    }
+    let words: Vec<u64> =
+        bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+    let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+    Ok(Tally { checksum: words[0], tasks: words[1], latency: Latency::from_pairs(&pairs) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn tally_round_trips() {
+        let mut tally = Tally::default();
+        tally.record(7, Duration::from_micros(3));
+        tally.record(9, Duration::from_millis(2));
+        let back = decode_tally(&encode_tally(&tally)).unwrap();
+        assert_eq!(back.checksum, 16);
+        assert_eq!(back.tasks, 2);
+        assert_eq!(back.latency.len(), 2);
+    }
+}

@@ -1,0 +1,79 @@
+//! The SDK for writing executors: execution models the harness loads as plugins.
+//!
+//! An executor is a type implementing [`Executor`], exported with [`export_executor!`] from a crate built
+//! as a `cdylib`. The harness loads the library in a child process, hands the executor one
+//! [`RunRequest`](protocol::RunRequest) per run, and records the [`RunReport`](protocol::RunReport) it
+//! returns. A complete executor, running every task one after another:
+//!
+//! ```
+//! use std::time::Instant;
+//! use harness_sdk::protocol::{RunReport, RunRequest};
+//! use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
+//!
+//! pub struct OneByOne;
+//!
+//! impl harness_sdk::Executor for OneByOne {
+//!     const NAME: &'static str = "one_by_one";
+//!     const VERSION: &'static str = "0.1.0";
+//!     const DESCRIPTION: &'static str = "every task in turn on the calling thread";
+//!
+//!     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
+//!         let workload = Prepared::new(request, SharedMode::Memory)?;
+//!         let mut tally = Tally::default();
+//!         let start = Instant::now();
+//!         workload.run_range(0..workload.tasks, &mut WorkerState::default(), &mut tally)?;
+//!         Ok(harness_sdk::report(0.0, start.elapsed(), &tally, workload.shared_count()?))
+//!     }
+//! }
+//!
+//! harness_sdk::export_executor!(OneByOne);
+//! ```
+//!
+//! Rules of the boundary, which the SDK keeps for you: nothing but bytes crosses it, no panic unwinds out
+//! of it, and the library is never unloaded (so threads an executor leaves behind cannot run unmapped code;
+//! still, join what you start).
+
+pub mod abi;
+pub mod latency;
+pub mod protocol;
+pub mod workload;
+
+use std::time::Duration;
+
+use protocol::{OptionSpec, RunReport, RunRequest};
+
+/// The error type executors return; its message reaches the user in the run's `error` column.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The result type of [`Executor::run`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An execution model.
+pub trait Executor {
+    /// The name experiment files use (`executor = ["NAME"]`): lower case, digits and `_`.
+    const NAME: &'static str;
+    /// The executor's version, shown by `harness list` and recorded with results.
+    const VERSION: &'static str;
+    /// One line describing the model.
+    const DESCRIPTION: &'static str;
+
+    /// The options this executor accepts. The harness rejects any other before running anything.
+    fn options() -> Vec<OptionSpec> {
+        Vec::new()
+    }
+
+    /// Runs every task of `request.workload` and reports what was measured.
+    fn run(request: &RunRequest) -> Result<RunReport>;
+}
+
+/// Builds a report from a run's setup time, run time and tally.
+pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count: Option<u64>) -> RunReport {
+    RunReport {
+        setup_s,
+        run_s: run.as_secs_f64(),
+        tasks: tally.tasks,
+        checksum: tally.checksum,
+        shared_count,
+        latency: tally.latency.summary(),
+    }
+}

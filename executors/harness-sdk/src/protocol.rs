@@ -1,0 +1,185 @@
+//! The messages that cross the plugin boundary, serialized as JSON.
+//!
+//! Plugins never see TOML: the harness resolves an experiment file into these plain values (durations in
+//! nanoseconds, sizes in bytes) before a run starts.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What a plugin says about itself beyond its name and version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExecutorInfo {
+    /// One line for `harness list`.
+    pub description: String,
+    /// The options this executor accepts in `[executors.NAME]` and in matrix cells.
+    pub options: Vec<OptionSpec>,
+}
+
+/// One option an executor accepts. The harness checks values against it before any run starts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OptionSpec {
+    pub name: String,
+    pub kind: OptionKind,
+    /// The value used when an experiment does not set the option; `null` for "unset".
+    pub default: serde_json::Value,
+    pub description: String,
+}
+
+/// The type of an option's value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum OptionKind {
+    Bool,
+    /// A non-negative integer at least `min`.
+    Integer { min: u64 },
+    /// One of the listed strings.
+    Choice { choices: Vec<String> },
+}
+
+impl OptionSpec {
+    pub fn bool(name: &str, default: bool, description: &str) -> Self {
+        Self::new(name, OptionKind::Bool, serde_json::Value::Bool(default), description)
+    }
+
+    pub fn integer(name: &str, min: u64, default: Option<u64>, description: &str) -> Self {
+        let default = default.map_or(serde_json::Value::Null, serde_json::Value::from);
+        Self::new(name, OptionKind::Integer { min }, default, description)
+    }
+
+    pub fn choice(name: &str, choices: &[&str], default: &str, description: &str) -> Self {
+        let choices = choices.iter().map(|&c| c.to_owned()).collect();
+        Self::new(name, OptionKind::Choice { choices }, default.into(), description)
+    }
+
+    fn new(name: &str, kind: OptionKind, default: serde_json::Value, description: &str) -> Self {
+        Self { name: name.to_owned(), kind, default, description: description.to_owned() }
+    }
+
+    /// Checks a value against this option; the error says what was expected.
+    pub fn check(&self, value: &serde_json::Value) -> Result<(), String> {
+        match (&self.kind, value) {
+            (OptionKind::Bool, serde_json::Value::Bool(_)) => Ok(()),
+            (OptionKind::Integer { min }, serde_json::Value::Number(n)) if n.as_u64().is_some_and(|n| n >= *min) => {
+                Ok(())
+            }
+            (OptionKind::Choice { choices }, serde_json::Value::String(s)) if choices.contains(s) => Ok(()),
+            (kind, _) => Err(format!("expected {}, found {value}", kind.describe())),
+        }
+    }
+}
+
+impl OptionKind {
+    /// "a boolean", "an integer >= 1", "one of \"a\", \"b\"".
+    pub fn describe(&self) -> String {
+        match self {
+            OptionKind::Bool => "a boolean".to_owned(),
+            OptionKind::Integer { min } => format!("an integer >= {min}"),
+            OptionKind::Choice { choices } => {
+                let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+                format!("one of {}", quoted.join(", "))
+            }
+        }
+    }
+}
+
+/// One run of one matrix cell.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRequest {
+    /// Workers (threads or processes) the executor should use, at least 1.
+    pub workers: u32,
+    /// Executor options, checked against [`ExecutorInfo::options`], defaults filled in.
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// The experiment's seed: data for `compute` and fixture files derive from it.
+    pub seed: u64,
+    pub workload: Workload,
+    /// Resources the harness prepared for this run.
+    pub resources: Resources,
+}
+
+impl RunRequest {
+    pub fn option_bool(&self, name: &str) -> Option<bool> {
+        self.options.get(name).and_then(serde_json::Value::as_bool)
+    }
+
+    pub fn option_u64(&self, name: &str) -> Option<u64> {
+        self.options.get(name).and_then(serde_json::Value::as_u64)
+    }
+
+    pub fn option_str(&self, name: &str) -> Option<&str> {
+        self.options.get(name).and_then(serde_json::Value::as_str)
+    }
+}
+
+/// What every task of a run does: the same steps, in order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    pub tasks: u64,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a task. Every step yields a value that is folded into the task's checksum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum Step {
+    /// Hash `bytes` bytes of seeded data.
+    Compute { bytes: u64 },
+    /// Wait `nanos` nanoseconds, standing in for a slow remote call.
+    Sleep { nanos: u64 },
+    /// Read one of `files` fixture files of `size` bytes each.
+    ReadFile { size: u64, files: u32 },
+    /// A TCP round trip to the harness's loopback server.
+    Net { request: u64, response: u64, delay_nanos: u64, connect: Connect },
+    /// Add one to a counter shared by every task, holding its lock for `hold_nanos`.
+    Shared { hold_nanos: u64 },
+    /// Allocate and touch `bytes` bytes.
+    Alloc { bytes: u64 },
+}
+
+/// Whether a `net` step opens a connection per request or reuses one per worker.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Connect {
+    #[default]
+    Reuse,
+    PerRequest,
+}
+
+/// Resources the harness sets up outside the process under test.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Resources {
+    /// Folder of fixture files for `read_file` steps: `<size>-<index>.bin`.
+    pub files_dir: Option<PathBuf>,
+    /// Address of the loopback server for `net` steps.
+    pub net_addr: Option<String>,
+    /// A file executors whose tasks do not share memory use for the `shared` counter.
+    pub shared_file: Option<PathBuf>,
+}
+
+/// What an executor measured in one run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RunReport {
+    /// Seconds to start the pool, runtime or worker processes.
+    pub setup_s: f64,
+    /// Seconds from the first task's start to the last task's end.
+    pub run_s: f64,
+    /// Tasks completed.
+    pub tasks: u64,
+    /// The order-independent sum of every task's checksum.
+    pub checksum: u64,
+    /// The final value of the shared counter, when the workload has `shared` steps.
+    pub shared_count: Option<u64>,
+    /// Per-task latency, from a task's start to its end.
+    pub latency: LatencySummary,
+}
+
+/// Percentiles of the per-task latency, in seconds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct LatencySummary {
+    pub mean_s: f64,
+    pub p50_s: f64,
+    pub p90_s: f64,
+    pub p99_s: f64,
+    pub max_s: f64,
+}

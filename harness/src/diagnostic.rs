@@ -1,0 +1,150 @@
+//! Errors in a user's input, shown with the file, line and column, the offending source line, what was
+//! expected and a hint.
+//!
+//! ```text
+//! error: unknown key `repetiton` in [experiment]
+//!   --> experiments/bad.toml:4:1
+//!    |
+//!  4 | repetiton = 5
+//!    | ^^^^^^^^^
+//!    = expected: one of `name`, `description`, `repetitions`, ...
+//!    = help: did you mean `repetitions`?
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An error in an input file. Rendered by its `Display`; the CLI exits with code 2 on it.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub message: String,
+    pub file: Option<PathBuf>,
+    /// Byte range into `source`, when the error has a place.
+    pub span: Option<Range<usize>>,
+    pub source: Option<Arc<str>>,
+    pub expected: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), file: None, span: None, source: None, expected: None, help: None }
+    }
+
+    /// Places the error in `file` (whose text is `source`) at `span`.
+    pub fn at(mut self, file: &Path, source: &Arc<str>, span: Option<Range<usize>>) -> Self {
+        self.file = Some(file.to_owned());
+        self.source = Some(Arc::clone(source));
+        self.span = span;
+        self
+    }
+
+    /// Names the file without a place in it.
+    pub fn in_file(mut self, file: &Path) -> Self {
+        self.file = Some(file.to_owned());
+        self
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds "did you mean" for the candidate closest to `word`, when one is close enough.
+    pub fn did_you_mean<'a>(self, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match closest(word, candidates) {
+            Some(best) => self.help(format!("did you mean `{best}`?")),
+            None => self,
+        }
+    }
+
+    /// 1-based line and column of the start of the span.
+    pub fn line_column(&self) -> Option<(usize, usize)> {
+        let (source, span) = (self.source.as_deref()?, self.span.as_ref()?);
+        Some(line_column(source, span.start))
+    }
+}
+
+/// The candidate most like `word`, if any is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `source`.
+pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        let place = self.line_column();
+        if let Some(file) = &self.file {
+            match place {
+                Some((line, column)) => write!(f, "\n  --> {}:{line}:{column}", file.display())?,
+                None => write!(f, "\n  --> {}", file.display())?,
+            }
+        }
+        if let (Some(source), Some(span), Some((line, column))) = (self.source.as_deref(), &self.span, place) {
+            let text = source.lines().nth(line - 1).unwrap_or_default();
+            let width = line.to_string().len();
+            let line_start: usize = source.lines().take(line - 1).map(|l| l.len() + 1).sum();
+            let line_end = line_start + text.len();
+            let marked = source.get(span.start.min(line_end)..span.end.clamp(span.start, line_end)).unwrap_or("");
+            let carets = marked.chars().count().max(1);
+            write!(f, "\n{:width$} |", "")?;
+            write!(f, "\n{line:>width$} | {text}")?;
+            write!(f, "\n{:width$} | {:pad$}{}", "", "", "^".repeat(carets), pad = column - 1)?;
+        }
+        let indent = if self.file.is_some() { "   " } else { "" };
+        if let Some(expected) = &self.expected {
+            write!(f, "\n{indent}= expected: {expected}")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n{indent}= help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_column("a\nbcd\n", 3), (2, 2));
+        assert_eq!(line_column("abc", 0), (1, 1));
+    }
+
+    #[test]
+    fn renders_the_source_line_with_carets() {
+        let source: Arc<str> = Arc::from("[experiment]\nrepetiton = 5\n");
+        let d = Diagnostic::new("unknown key `repetiton`")
+            .at(Path::new("x.toml"), &source, Some(13..22))
+            .did_you_mean("repetiton", ["repetitions", "warmup"]);
+        let text = d.to_string();
+        assert!(text.contains("--> x.toml:2:1"), "{text}");
+        assert!(text.contains("2 | repetiton = 5"), "{text}");
+        assert!(text.contains("  | ^^^^^^^^^\n"), "{text}");
+        assert!(text.contains("did you mean `repetitions`?"), "{text}");
+    }
+}

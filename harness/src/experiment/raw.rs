@@ -1,0 +1,48 @@
+//! The experiment file as written: serde types that keep the place of every value, so that later
+//! checks can point at it. Nothing outside [`crate::experiment`] sees these types.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type Table = IndexMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub experiment: Spanned<RawExperiment>,
+    #[serde(default)]
+    pub workloads: IndexMap<Spanned<String>, Spanned<RawWorkload>>,
+    pub matrix: Option<Spanned<IndexMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>>>,
+    #[serde(default)]
+    pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
+    #[serde(default)]
+    pub plugins: IndexMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    pub repetitions: Option<Spanned<i64>>,
+    pub warmup: Option<Spanned<i64>>,
+    pub timeout: Option<Spanned<String>>,
+    pub seed: Option<Spanned<i64>>,
+    pub order: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// For the reader of the file; the harness does not use it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    pub tasks: Spanned<toml::Value>,
+    pub steps: Spanned<Vec<Spanned<toml::Value>>>,
+}
+
+/// The step kinds, for "did you mean" hints.
+pub const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc"];

@@ -1,0 +1,83 @@
+//! Human-readable durations ("250us", "10ms", "2s") and sizes ("512B", "64KiB", "1MiB").
+
+use std::time::Duration;
+
+/// What a duration looks like, for error messages.
+pub const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \"2s\"";
+/// What a size looks like, for error messages.
+pub const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
+
+/// Parses a duration: a number and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`), or several ("1s 500ms").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("the duration is empty".to_owned());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{text}` has no unit"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))
+}
+
+/// Parses a size: a whole number of bytes with an optional unit. Binary units (`KiB`, `MiB`, `GiB`)
+/// are powers of 1024; decimal ones (`kB`/`KB`, `MB`, `GB`) powers of 1000.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("`{text}` does not start with a number"));
+    }
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("`{other}` is not a size unit (B, KiB, MiB, GiB, kB, MB, GB)")),
+    };
+    let number: u64 = digits.parse().map_err(|_| format!("`{digits}` is too large"))?;
+    number.checked_mul(multiplier).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Formats a duration the way experiment files write it ("10ms", "1.5s").
+pub fn format_duration(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string().replace(' ', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1s 500ms"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("ten ms").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_size("2 kB"), Ok(2_000));
+        assert_eq!(parse_size("17"), Ok(17));
+        assert!(parse_size("1.5MiB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("3 parsecs").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sizes_round_trip(n in 0u64..1_000_000, unit in proptest::sample::select(vec![("B", 1u64), ("KiB", 1024), ("MiB", 1 << 20)])) {
+            proptest::prop_assert_eq!(parse_size(&format!("{n}{}", unit.0)), Ok(n * unit.1));
+        }
+    }
+}

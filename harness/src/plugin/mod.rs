@@ -1,0 +1,238 @@
+//! Executor plugins: finding them, checking them, and calling them.
+//!
+//! The harness process never loads executor code. It learns what a library holds by running
+//! `harness __probe LIB...` ([`probe`]), and runs each measured run in `harness __exec DIR` (see
+//! [`crate::run`]); only those child processes call [`Library::open`]. A library, once opened, is never
+//! closed: unloading a Rust `cdylib` with thread-locals or live threads is unsound.
+
+mod discovery;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness_sdk::abi::{self, Buffer, Descriptor, EntryFn};
+use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
+use serde::{Deserialize, Serialize};
+
+pub use discovery::{Registry, SearchPath};
+
+/// What the harness knows of one executor plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub abi_version: u32,
+    pub path: PathBuf,
+    pub description: String,
+    pub options: Vec<OptionSpec>,
+}
+
+impl PluginInfo {
+    pub fn option(&self, name: &str) -> Option<&OptionSpec> {
+        self.options.iter().find(|o| o.name == name)
+    }
+}
+
+/// Why a library cannot be used as a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin file {} does not exist", .0.display())]
+    NotFound(PathBuf),
+    #[error("{} is not a loadable library: {message}", path.display())]
+    NotALibrary { path: PathBuf, message: String },
+    #[error("{} is not a harness plugin: it has no `{}` entry point", .0.display(), entry_symbol())]
+    NoEntryPoint(PathBuf),
+    #[error("{} is not a harness plugin: its descriptor has the wrong magic number", .0.display())]
+    BadMagic(PathBuf),
+    #[error(
+        "{} was built for plugin ABI version {found}, but this harness speaks ABI version {expected}",
+        path.display()
+    )]
+    AbiMismatch { path: PathBuf, found: u32, expected: u32 },
+    #[error("{} has a descriptor of {found} bytes where ABI version {} has {expected}", path.display(), abi::ABI_VERSION)]
+    SizeMismatch { path: PathBuf, found: u32, expected: u32 },
+    #[error("{} failed to describe itself: {message}", path.display())]
+    Info { path: PathBuf, message: String },
+}
+
+fn entry_symbol() -> &'static str {
+    std::str::from_utf8(&abi::ENTRY_SYMBOL[..abi::ENTRY_SYMBOL.len() - 1]).expect("ASCII")
+}
+
+/// An opened plugin library. Only child processes of the harness open one.
+pub struct Library {
+    path: PathBuf,
+    descriptor: &'static Descriptor,
+}
+
+/// The outcome of one call into a plugin.
+pub enum CallOutcome {
+    Ok(Vec<u8>),
+    Error(String),
+    Panic(String),
+}
+
+impl Library {
+    /// Opens `path` and checks its descriptor (magic, ABI version, size) before calling anything else.
+    pub fn open(path: &Path) -> Result<Self, LoadError> {
+        if !path.exists() {
+            return Err(LoadError::NotFound(path.to_owned()));
+        }
+        // SAFETY: loading a library runs its initialisers; the harness only does this in a child process
+        // made for it, so a misbehaving library cannot take the harness down.
+        let library = unsafe { libloading::Library::new(path) }
+            .map_err(|e| LoadError::NotALibrary { path: path.to_owned(), message: e.to_string() })?;
+        // Never unloaded: see the module documentation.
+        let library: &'static libloading::Library = Box::leak(Box::new(library));
+        // SAFETY: the symbol's type is fixed by the ABI; a library exporting it under that name promises it.
+        let entry = unsafe { library.get::<EntryFn>(abi::ENTRY_SYMBOL) }
+            .map_err(|_| LoadError::NoEntryPoint(path.to_owned()))?;
+        // SAFETY: calling the plugin's entry point, which takes no arguments.
+        let descriptor = unsafe { entry() };
+        if descriptor.is_null() {
+            return Err(LoadError::BadMagic(path.to_owned()));
+        }
+        // SAFETY: the first three fields of every ABI version's descriptor are laid out the same; read them
+        // before trusting anything else.
+        let (magic, abi_version, size) = unsafe {
+            let d = descriptor.cast::<u8>();
+            (
+                d.cast::<u64>().read_unaligned(),
+                d.add(8).cast::<u32>().read_unaligned(),
+                d.add(12).cast::<u32>().read_unaligned(),
+            )
+        };
+        if magic != abi::MAGIC {
+            return Err(LoadError::BadMagic(path.to_owned()));
+        }
+        if abi_version != abi::ABI_VERSION {
+            return Err(LoadError::AbiMismatch { path: path.to_owned(), found: abi_version, expected: abi::ABI_VERSION });
+        }
+        let expected = size_of::<Descriptor>() as u32;
+        if size != expected {
+            return Err(LoadError::SizeMismatch { path: path.to_owned(), found: size, expected });
+        }
+        // SAFETY: magic, version and size match this ABI, so the pointer is a `Descriptor` in static storage
+        // of a library that is never unloaded.
+        let descriptor: &'static Descriptor = unsafe { &*descriptor };
+        Ok(Self { path: path.to_owned(), descriptor })
+    }
+
+    /// Reads the plugin's name, version and options.
+    pub fn info(&self) -> Result<PluginInfo, LoadError> {
+        let d = self.descriptor;
+        let failed = |message: String| LoadError::Info { path: self.path.clone(), message };
+        let bytes = match self.call(|out| {
+            // SAFETY: `info` fills `out`, which `call` hands back to the plugin's `free`.
+            unsafe { (d.info)(out) }
+        }) {
+            CallOutcome::Ok(bytes) => bytes,
+            CallOutcome::Error(message) | CallOutcome::Panic(message) => return Err(failed(message)),
+        };
+        let info: ExecutorInfo = serde_json::from_slice(&bytes).map_err(|e| failed(e.to_string()))?;
+        // SAFETY: name and version point into the library, which stays loaded.
+        let (name, version) = unsafe { (d.name.to_string_lossy(), d.version.to_string_lossy()) };
+        Ok(PluginInfo {
+            name,
+            version,
+            abi_version: d.abi_version,
+            path: self.path.clone(),
+            description: info.description,
+            options: info.options,
+        })
+    }
+
+    /// Runs one request (JSON bytes of a `RunRequest`).
+    pub fn run(&self, request: &[u8]) -> CallOutcome {
+        let d = self.descriptor;
+        self.call(|out| {
+            // SAFETY: `request` is readable for its length during the call; `out` is filled by the plugin.
+            unsafe { (d.run)(request.as_ptr(), request.len(), out) }
+        })
+    }
+
+    fn call(&self, f: impl FnOnce(*mut Buffer) -> i32) -> CallOutcome {
+        let mut out = Buffer::empty();
+        let status = f(&raw mut out);
+        // SAFETY: the plugin filled `out`; copy it before giving it back.
+        let bytes = unsafe { out.as_slice() }.to_vec();
+        // SAFETY: returning the buffer to the library that allocated it, once.
+        unsafe { (self.descriptor.free)(out) };
+        let text = || String::from_utf8_lossy(&bytes).into_owned();
+        match status {
+            abi::STATUS_OK => CallOutcome::Ok(bytes),
+            abi::STATUS_PANIC => CallOutcome::Panic(text()),
+            abi::STATUS_ERROR => CallOutcome::Error(text()),
+            other => CallOutcome::Error(format!("plugin returned unknown status {other}: {}", text())),
+        }
+    }
+}
+
+/// One line of `harness __probe` output.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ProbeLine {
+    Ok(PluginInfo),
+    Error(String),
+}
+
+/// The body of `harness __probe LIB...`: prints one JSON line per library.
+pub fn probe_main(paths: &[PathBuf]) -> i32 {
+    for path in paths {
+        let line = match Library::open(path).and_then(|library| library.info()) {
+            Ok(info) => ProbeLine::Ok(info),
+            Err(e) => ProbeLine::Error(e.to_string()),
+        };
+        println!("{}", serde_json::to_string(&line).expect("serializable"));
+    }
+    0
+}
+
+/// Asks a child process what each library in `paths` holds, in order.
+pub fn probe(paths: &[PathBuf]) -> Vec<Result<PluginInfo, String>> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    match probe_in_child(paths) {
+        Ok(results) => results,
+        // One library took the probe down: probe each alone so the others still count.
+        Err(_) if paths.len() > 1 => paths.iter().flat_map(|p| probe(std::slice::from_ref(p))).collect(),
+        Err(message) => vec![Err(message)],
+    }
+}
+
+fn probe_in_child(paths: &[PathBuf]) -> Result<Vec<Result<PluginInfo, String>>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the harness executable: {e}"))?;
+    let output = Command::new(exe)
+        .arg("__probe")
+        .args(paths.iter().map(|p| p.as_os_str()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start the plugin probe: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let results: Vec<_> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<ProbeLine>(line).ok())
+        .map(|line| match line {
+            ProbeLine::Ok(info) => Ok(info),
+            ProbeLine::Error(message) => Err(message),
+        })
+        .collect();
+    if results.len() == paths.len() {
+        return Ok(results);
+    }
+    let name = paths.first().and_then(|p| p.file_name()).unwrap_or(OsStr::new("?"));
+    Err(format!(
+        "loading {} crashed the plugin probe ({}){}",
+        name.to_string_lossy(),
+        crate::run::describe_exit(output.status),
+        tail_of(&output.stderr)
+    ))
+}
+
+fn tail_of(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    if text.is_empty() { String::new() } else { format!(": {}", crate::run::last_lines(text, 5)) }
+}

@@ -1,0 +1,125 @@
+//! The result folder of one experiment run: `<out>/<experiment>/<run-id>/` with `runs.csv`,
+//! `experiment.toml` and `environment.json`, and `<out>/<experiment>/latest` pointing at the newest.
+//!
+//! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
+//! already measured. A result folder is never reused: a second run in the same second gets a suffix.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::experiment::{CellPlan, Experiment};
+use crate::run::{Outcome, Status};
+
+/// The metric columns of `runs.csv`, after the axis columns, `repetition` and `status`.
+pub const METRIC_COLUMNS: &[&str] = &[
+    "wall_s",
+    "setup_s",
+    "run_s",
+    "tasks",
+    "throughput_per_s",
+    "checksum",
+    "shared_count",
+    "latency_mean_s",
+    "latency_p50_s",
+    "latency_p90_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "user_cpu_s",
+    "system_cpu_s",
+    "max_rss_bytes",
+    "voluntary_context_switches",
+    "involuntary_context_switches",
+];
+
+/// An open result folder.
+pub struct ResultDir {
+    pub path: PathBuf,
+    runs: csv::Writer<File>,
+}
+
+impl ResultDir {
+    /// Creates `<out>/<name>/<run-id>/`, writes `experiment.toml` and `environment.json`, starts
+    /// `runs.csv` with its header and points `latest` at the new folder.
+    pub fn create(out: &Path, experiment: &Experiment, started: SystemTime, environment: &serde_json::Value) -> io::Result<Self> {
+        let parent = out.join(&experiment.name);
+        std::fs::create_dir_all(&parent)?;
+        let stamp = humantime::format_rfc3339_seconds(started).to_string().replace(':', "-");
+        let mut path = parent.join(&stamp);
+        let mut n = 1;
+        // create_dir (not _all) fails when the folder exists, so no earlier result is ever reused.
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    n += 1;
+                    path = parent.join(format!("{stamp}.{n}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        std::fs::write(path.join("experiment.toml"), experiment.source.as_bytes())?;
+        let mut env = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
+        env.push(b'\n');
+        std::fs::write(path.join("environment.json"), env)?;
+        let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
+        let mut header: Vec<&str> = experiment.columns.iter().map(String::as_str).collect();
+        header.extend(["repetition", "status"]);
+        header.extend(METRIC_COLUMNS);
+        header.push("error");
+        runs.write_record(&header)?;
+        runs.flush()?;
+        point_latest(&parent, &path)?;
+        Ok(Self { path, runs })
+    }
+
+    /// Appends one measured run and flushes it to disk.
+    pub fn append(&mut self, experiment: &Experiment, cell: &CellPlan, repetition: u32, outcome: &Outcome) -> io::Result<()> {
+        let mut record: Vec<String> = experiment.columns.iter().map(|c| cell.value(c)).collect();
+        record.push(repetition.to_string());
+        record.push(outcome.status.as_str().to_owned());
+        let f = |x: f64| format!("{x:.9}");
+        let blank = || String::new();
+        let u = &outcome.usage;
+        record.push(f(outcome.wall.as_secs_f64()));
+        match (&outcome.report, outcome.status) {
+            (Some(r), Status::Ok) => {
+                let throughput = if r.run_s > 0.0 { r.tasks as f64 / r.run_s } else { 0.0 };
+                record.extend([
+                    f(r.setup_s),
+                    f(r.run_s),
+                    r.tasks.to_string(),
+                    format!("{throughput:.3}"),
+                    format!("{:016x}", r.checksum),
+                    r.shared_count.map(|c| c.to_string()).unwrap_or_default(),
+                    f(r.latency.mean_s),
+                    f(r.latency.p50_s),
+                    f(r.latency.p90_s),
+                    f(r.latency.p99_s),
+                    f(r.latency.max_s),
+                ]);
+            }
+            _ => record.extend(std::iter::repeat_with(blank).take(11)),
+        }
+        record.extend([
+            f(u.user_cpu_s),
+            f(u.system_cpu_s),
+            u.max_rss_bytes.to_string(),
+            u.voluntary_switches.to_string(),
+            u.involuntary_switches.to_string(),
+            outcome.error.replace('\n', " | "),
+        ]);
+        self.runs.write_record(&record)?;
+        self.runs.flush()
+    }
+}
+
+/// Points `<parent>/latest` at `target` by replacing the link atomically.
+fn point_latest(parent: &Path, target: &Path) -> io::Result<()> {
+    let name = target.file_name().expect("a run folder has a name");
+    let temporary = parent.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    std::os::unix::fs::symlink(name, &temporary)?;
+    std::fs::rename(&temporary, parent.join("latest"))
+}

@@ -1,0 +1,146 @@
+//! What the harness sets up outside the process under test: fixture files for `read_file`, the loopback
+//! server for `net`, and the counter file for `shared`. Each lives as long as the experiment's run.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness_sdk::protocol::{Resources, Step};
+use harness_sdk::workload::{fixture_file_content, fixture_file_name, net};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::experiment::Experiment;
+
+/// The services of one experiment. Dropping it removes the fixture files and stops the server.
+pub struct Services {
+    scratch: tempfile::TempDir,
+    files_dir: Option<PathBuf>,
+    net_addr: Option<SocketAddr>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Services {
+    /// Creates what `experiment`'s workloads need, before any run starts.
+    pub fn start(experiment: &Experiment) -> io::Result<Self> {
+        let scratch = tempfile::Builder::new().prefix("harness-").tempdir()?;
+        let steps = experiment.cells.iter().flat_map(|c| c.workload.steps.iter());
+        let mut fixtures = BTreeSet::new();
+        let mut wants_net = false;
+        for step in steps {
+            match *step {
+                Step::ReadFile { size, files } => {
+                    fixtures.insert((size, files));
+                }
+                Step::Net { .. } => wants_net = true,
+                _ => {}
+            }
+        }
+        let mut services =
+            Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch };
+        if !fixtures.is_empty() {
+            let dir = services.scratch.path().join("files");
+            std::fs::create_dir(&dir)?;
+            for (size, files) in fixtures {
+                for index in 0..files {
+                    let path = dir.join(fixture_file_name(size, index));
+                    if !path.exists() {
+                        std::fs::write(path, fixture_file_content(experiment.seed, size, index))?;
+                    }
+                }
+            }
+            services.files_dir = Some(dir);
+        }
+        if wants_net {
+            services.start_server()?;
+        }
+        Ok(services)
+    }
+
+    /// The resources of one run; `shared_file` is fresh (zero) for each run.
+    pub fn resources(&self, run_dir: &Path) -> io::Result<Resources> {
+        let shared_file = run_dir.join("shared.counter");
+        std::fs::write(&shared_file, 0u64.to_le_bytes())?;
+        Ok(Resources {
+            files_dir: self.files_dir.clone(),
+            net_addr: self.net_addr.map(|a| a.to_string()),
+            shared_file: Some(shared_file),
+        })
+    }
+
+    /// A folder for temporary files of this experiment.
+    pub fn scratch(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    fn start_server(&mut self) -> io::Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        self.net_addr = Some(listener.local_addr()?);
+        let (shutdown, stop) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let server = std::thread::Builder::new().name("net-server".into()).spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                tokio::select! {
+                    () = accept_loop(listener) => {}
+                    _ = stop => {}
+                }
+            });
+        })?;
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
+        Ok(())
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve(stream));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
+/// Answers requests on one connection until the client closes it.
+async fn serve(mut stream: tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let mut header = [0u8; net::HEADER_LEN];
+    let mut sink = vec![0u8; 64 * 1024];
+    loop {
+        if stream.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let (request, response, delay) = net::parse_header(&header);
+        let mut left = request;
+        while left > 0 {
+            let chunk = left.min(sink.len() as u64) as usize;
+            if stream.read_exact(&mut sink[..chunk]).await.is_err() {
+                return;
+            }
+            left -= chunk as u64;
+        }
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_nanos(delay)).await;
+        }
+        if stream.write_all(&net::body(response)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `harness schema`: a JSON Schema (draft 07) of the experiment file, for editors.
+//!
+//! The options of `[executors.NAME]` come from the executors found on the search path, so an editor
+//! completes the options of the plugins this harness can actually load.
+
+use harness_sdk::protocol::{OptionKind, OptionSpec};
+use serde_json::{Value, json};
+
+use crate::plugin::Registry;
+
+const DURATION: &str = r"^\s*([0-9]+\s*(ns|us|µs|ms|s|m|min|h)\s*)+$";
+const SIZE: &str = r"^\s*[0-9]+\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$";
+const REFERENCE: &str = r"\$\{[^}]+\}";
+
+fn duration() -> Value {
+    json!({ "type": "string", "anyOf": [{ "pattern": DURATION }, { "pattern": REFERENCE }], "description": "A duration: \"250us\", \"10ms\", \"2s\"; or \"${axis}\"" })
+}
+
+fn size() -> Value {
+    json!({
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": SIZE },
+            { "type": "string", "pattern": REFERENCE }
+        ],
+        "description": "A size: \"512B\", \"64KiB\", \"1MiB\", a number of bytes, or \"${axis}\""
+    })
+}
+
+fn step(kind: &str, description: &str, value: Value) -> Value {
+    json!({
+        "type": "object",
+        "description": description,
+        "properties": { kind: value },
+        "required": [kind],
+        "additionalProperties": false
+    })
+}
+
+fn option_schema(option: &OptionSpec) -> Value {
+    let mut schema = match &option.kind {
+        OptionKind::Bool => json!({ "type": "boolean" }),
+        OptionKind::Integer { min } => json!({ "type": "integer", "minimum": min }),
+        OptionKind::Choice { choices } => json!({ "type": "string", "enum": choices }),
+    };
+    schema["description"] = Value::String(option.description.clone());
+    if !option.default.is_null() {
+        schema["default"] = option.default.clone();
+    }
+    schema
+}
+
+/// The schema, with the options of every executor in `registry`.
+pub fn schema(registry: &Registry) -> Value {
+    let scalar = json!({ "type": ["string", "integer", "number", "boolean"] });
+    let mut executors = serde_json::Map::new();
+    for (name, info) in registry.iter() {
+        let properties: serde_json::Map<String, Value> =
+            info.options.iter().map(|o| (o.name.clone(), option_schema(o))).collect();
+        executors.insert(
+            name.to_owned(),
+            json!({ "type": "object", "description": info.description, "properties": properties, "additionalProperties": false }),
+        );
+    }
+    let steps = json!([
+        step("compute", "Deterministic CPU work: hash SIZE bytes of seeded data", size()),
+        step("sleep", "A blocking wait standing in for a slow remote call", duration()),
+        step("read_file", "Read one of `files` fixture files of `size` bytes", json!({
+            "type": "object",
+            "properties": { "size": size(), "files": { "type": "integer", "minimum": 1, "default": 1 } },
+            "required": ["size"],
+            "additionalProperties": false
+        })),
+        step("net", "A TCP round trip to the harness's loopback server", json!({
+            "type": "object",
+            "properties": {
+                "request": size(),
+                "response": size(),
+                "delay": duration(),
+                "connect": { "enum": ["reuse", "per_request"], "default": "reuse" }
+            },
+            "additionalProperties": false
+        })),
+        step("shared", "Add one to a counter shared by every task, holding its lock for `hold`", json!({
+            "type": "object",
+            "properties": { "hold": duration() },
+            "additionalProperties": false
+        })),
+        step("alloc", "Allocate and touch SIZE bytes, freed when the task ends", size()),
+    ]);
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://harness.invalid/experiment-v1.json",
+        "title": "harness experiment file (format v1)",
+        "description": "A declarative experiment: workloads, a matrix of parameters, executor options. Reference: docs/experiment-format.md",
+        "type": "object",
+        "required": ["experiment", "matrix"],
+        "additionalProperties": false,
+        "properties": {
+            "experiment": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$", "description": "Names the result folder results/<name>/" },
+                    "description": { "type": "string" },
+                    "repetitions": { "type": "integer", "minimum": 1, "default": 5, "description": "Measured runs per cell" },
+                    "warmup": { "type": "integer", "minimum": 0, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
+                    "timeout": { "allOf": [duration()], "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
+                    "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
+                    "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" }
+                }
+            },
+            "workloads": {
+                "type": "object",
+                "description": "Named workloads: every task of a run does the same steps",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["tasks", "steps"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "description": { "type": "string" },
+                        "tasks": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": REFERENCE }] },
+                        "steps": { "type": "array", "items": { "oneOf": steps } }
+                    }
+                }
+            },
+            "matrix": {
+                "type": "object",
+                "description": "Axes (lists of values) whose cartesian product is the set of cells; `executor` is required",
+                "properties": {
+                    "executor": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+                    "workload": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+                    "workers": { "type": "array", "items": { "type": "integer", "minimum": 1 }, "minItems": 1 },
+                    "exclude": {
+                        "type": "array",
+                        "description": "Remove every cell matching all keys of an entry; a list matches any of its values",
+                        "items": { "type": "object", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } }
+                    },
+                    "include": {
+                        "type": "array",
+                        "description": "Extend matching cells or add new ones (GitHub Actions semantics)",
+                        "items": { "type": "object", "additionalProperties": scalar }
+                    }
+                },
+                "additionalProperties": { "type": "array", "items": scalar }
+            },
+            "executors": {
+                "type": "object",
+                "description": "Options per executor, checked against what the executor declares",
+                "properties": executors,
+                "additionalProperties": { "type": "object" }
+            },
+            "plugins": {
+                "type": "object",
+                "description": "More executors: name = path of the plugin library, relative to this file",
+                "additionalProperties": { "type": "string" }
+            }
+        }
+    })
+}
