@@ -3,6 +3,7 @@
 //! Exit codes: 0 when every run succeeded, 1 when some run failed (or results could not be written),
 //! 2 for bad input or usage.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,7 +29,7 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 
-    /// Look for executor plugins in DIR too (before HARNESS_PLUGIN_PATH and the built-in executors)
+    /// Look for executor plugins in DIR too (before `HARNESS_PLUGIN_PATH` and the built-in executors)
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
 }
@@ -131,7 +132,10 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 let summary = run::run(experiment, &out, progress)?;
                 failed += summary.failed;
                 if summary.failed > 0 {
-                    eprintln!("{}: {} of the runs failed; see the status and error columns", experiment.name, summary.failed);
+                    eprintln!(
+                        "{}: {} of the runs failed; see the status and error columns",
+                        experiment.name, summary.failed
+                    );
                 }
                 println!("{}", summary.dir.display());
             }
@@ -167,8 +171,9 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
 /// Left-aligned columns separated by two spaces.
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let line: Vec<String> = row.iter().enumerate().map(|(i, s)| format!("{s:<w$}", w = widths[i])).collect();
@@ -199,7 +204,11 @@ fn plan_table(experiment: &Experiment) -> String {
         row.extend(experiment.columns.iter().map(|c| cell.value(c)));
         row.push(cell.workload.tasks.to_string());
         row.push(cell.workload.steps.iter().map(crate::describe_step).collect::<Vec<_>>().join(", "));
-        let options: Vec<String> = cell.options.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect();
+        let options: Vec<String> = cell
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
         row.push(options.join(" "));
         rows.push(row);
     }
@@ -210,30 +219,35 @@ fn plan_table(experiment: &Experiment) -> String {
 fn list_table(registry: &Registry) -> String {
     let mut rows = vec![["NAME", "VERSION", "ABI", "FILE"].map(str::to_owned).to_vec()];
     for (name, info) in registry.iter() {
-        rows.push(vec![name.to_owned(), info.version.clone(), info.abi_version.to_string(), info.path.display().to_string()]);
+        rows.push(vec![
+            name.to_owned(),
+            info.version.clone(),
+            info.abi_version.to_string(),
+            info.path.display().to_string(),
+        ]);
     }
     let mut out = table(&rows);
     for (name, info) in registry.iter() {
-        out.push_str(&format!("\n{name}: {}\n", info.description));
+        let _ = writeln!(out, "\n{name}: {}", info.description);
         if info.options.is_empty() {
             out.push_str("  options: none\n");
         }
         for option in &info.options {
             let default = if option.default.is_null() { "unset".to_owned() } else { option.default.to_string() };
-            out.push_str(&format!(
-                "  {} = {} (default {default})\n      {}\n",
+            let _ = writeln!(
+                out,
+                "  {} = {} (default {default})\n      {}",
                 option.name,
                 option.kind.describe(),
                 option.description
-            ));
+            );
         }
     }
     if registry.iter().next().is_none() {
         out.push_str("\nno executors found: build them with `cargo build --workspace`, or pass --plugin-dir\n");
     }
     for problem in &registry.problems {
-        out.push_str(&format!("\nwarning: {problem}\n"));
+        let _ = writeln!(out, "\nwarning: {problem}");
     }
     out
 }
-

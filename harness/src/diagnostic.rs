@@ -112,7 +112,11 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n{line:>width$} | {text}")?;
             write!(f, "\n{:width$} | {:pad$}{}", "", "", "^".repeat(carets), pad = column - 1)?;
         }
-        let indent = if self.file.is_some() { "   " } else { "" };
+        let indent = match place {
+            Some((line, _)) if self.source.is_some() => " ".repeat(line.to_string().len() + 1),
+            _ if self.file.is_some() => "   ".to_owned(),
+            _ => String::new(),
+        };
         if let Some(expected) = &self.expected {
             write!(f, "\n{indent}= expected: {expected}")?;
         }

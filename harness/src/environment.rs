@@ -20,9 +20,9 @@ pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Valu
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
         let e = &cell.executor;
-        executors.entry(e.name.clone()).or_insert_with(|| {
-            json!({ "version": e.version, "abi_version": e.abi_version, "path": e.path })
-        });
+        executors
+            .entry(e.name.clone())
+            .or_insert_with(|| json!({ "version": e.version, "abi_version": e.abi_version, "path": e.path }));
     }
     json!({
         "harness": build_info(),
@@ -76,17 +76,12 @@ fn os() -> serde_json::Value {
 
 fn os_release() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_owned())
+    text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned())
 }
 
 fn cpu_model() -> Option<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    text.lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_owned())
+    text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
 }
 
 fn mem_total() -> Option<u64> {

@@ -42,7 +42,12 @@ pub struct ResultDir {
 impl ResultDir {
     /// Creates `<out>/<name>/<run-id>/`, writes `experiment.toml` and `environment.json`, starts
     /// `runs.csv` with its header and points `latest` at the new folder.
-    pub fn create(out: &Path, experiment: &Experiment, started: SystemTime, environment: &serde_json::Value) -> io::Result<Self> {
+    pub fn create(
+        out: &Path,
+        experiment: &Experiment,
+        started: SystemTime,
+        environment: &serde_json::Value,
+    ) -> io::Result<Self> {
         let parent = out.join(&experiment.name);
         std::fs::create_dir_all(&parent)?;
         let stamp = humantime::format_rfc3339_seconds(started).to_string().replace(':', "-");
@@ -75,7 +80,13 @@ impl ResultDir {
     }
 
     /// Appends one measured run and flushes it to disk.
-    pub fn append(&mut self, experiment: &Experiment, cell: &CellPlan, repetition: u32, outcome: &Outcome) -> io::Result<()> {
+    pub fn append(
+        &mut self,
+        experiment: &Experiment,
+        cell: &CellPlan,
+        repetition: u32,
+        outcome: &Outcome,
+    ) -> io::Result<()> {
         let mut record: Vec<String> = experiment.columns.iter().map(|c| cell.value(c)).collect();
         record.push(repetition.to_string());
         record.push(outcome.status.as_str().to_owned());

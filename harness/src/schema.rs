@@ -27,7 +27,7 @@ fn size() -> Value {
     })
 }
 
-fn step(kind: &str, description: &str, value: Value) -> Value {
+fn step(kind: &str, description: &str, value: &Value) -> Value {
     json!({
         "type": "object",
         "description": description,
@@ -63,30 +63,42 @@ pub fn schema(registry: &Registry) -> Value {
         );
     }
     let steps = json!([
-        step("compute", "Deterministic CPU work: hash SIZE bytes of seeded data", size()),
-        step("sleep", "A blocking wait standing in for a slow remote call", duration()),
-        step("read_file", "Read one of `files` fixture files of `size` bytes", json!({
-            "type": "object",
-            "properties": { "size": size(), "files": { "type": "integer", "minimum": 1, "default": 1 } },
-            "required": ["size"],
-            "additionalProperties": false
-        })),
-        step("net", "A TCP round trip to the harness's loopback server", json!({
-            "type": "object",
-            "properties": {
-                "request": size(),
-                "response": size(),
-                "delay": duration(),
-                "connect": { "enum": ["reuse", "per_request"], "default": "reuse" }
-            },
-            "additionalProperties": false
-        })),
-        step("shared", "Add one to a counter shared by every task, holding its lock for `hold`", json!({
-            "type": "object",
-            "properties": { "hold": duration() },
-            "additionalProperties": false
-        })),
-        step("alloc", "Allocate and touch SIZE bytes, freed when the task ends", size()),
+        step("compute", "Deterministic CPU work: hash SIZE bytes of seeded data", &size()),
+        step("sleep", "A blocking wait standing in for a slow remote call", &duration()),
+        step(
+            "read_file",
+            "Read one of `files` fixture files of `size` bytes",
+            &json!({
+                "type": "object",
+                "properties": { "size": size(), "files": { "type": "integer", "minimum": 1, "default": 1 } },
+                "required": ["size"],
+                "additionalProperties": false
+            })
+        ),
+        step(
+            "net",
+            "A TCP round trip to the harness's loopback server",
+            &json!({
+                "type": "object",
+                "properties": {
+                    "request": size(),
+                    "response": size(),
+                    "delay": duration(),
+                    "connect": { "enum": ["reuse", "per_request"], "default": "reuse" }
+                },
+                "additionalProperties": false
+            })
+        ),
+        step(
+            "shared",
+            "Add one to a counter shared by every task, holding its lock for `hold`",
+            &json!({
+                "type": "object",
+                "properties": { "hold": duration() },
+                "additionalProperties": false
+            })
+        ),
+        step("alloc", "Allocate and touch SIZE bytes, freed when the task ends", &size()),
     ]);
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",

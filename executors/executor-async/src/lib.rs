@@ -46,14 +46,18 @@ impl harness_sdk::Executor for Async {
 
         let setup = Instant::now();
         let runtime = if multi {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(request.workers.max(1) as usize).enable_all().build()?
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(request.workers.max(1) as usize)
+                .enable_all()
+                .build()?
         } else {
             tokio::runtime::Builder::new_current_thread().enable_all().build()?
         };
         let setup_s = setup.elapsed().as_secs_f64();
 
         let shared = Arc::new(tokio::sync::Mutex::new(0u64));
-        let (run, tally) = runtime.block_on(run_all(Arc::clone(&workload), Arc::clone(&shared), offload, concurrency))?;
+        let (run, tally) =
+            runtime.block_on(run_all(Arc::clone(&workload), Arc::clone(&shared), offload, concurrency))?;
         runtime.shutdown_timeout(Duration::from_secs(1));
         let shared_count = workload.uses_shared().then(|| *shared.blocking_lock());
         Ok(harness_sdk::report(setup_s, run, &tally, shared_count))
@@ -112,21 +116,17 @@ async fn run_task(
             }
             Step::ReadFile { size, files } => {
                 let path = workload.fixture_path(task, size, files);
-                let bytes = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let bytes = tokio::fs::read(&path).await.map_err(|e| format!("reading {}: {e}", path.display()))?;
                 workload::hash_bytes(&bytes)
             }
             Step::Net { request, response, delay_nanos, connect } => {
-                let mut stream = match connection.take() {
-                    Some(stream) => stream,
-                    None => {
-                        let addr = workload.net_addr();
-                        let stream =
-                            TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
-                        stream.set_nodelay(true)?;
-                        stream
-                    }
+                let mut stream = if let Some(stream) = connection.take() {
+                    stream
+                } else {
+                    let addr = workload.net_addr();
+                    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
+                    stream.set_nodelay(true)?;
+                    stream
                 };
                 let mut message = net::header(request, response, delay_nanos).to_vec();
                 message.extend((0..request as usize).map(net::body_byte));

@@ -37,7 +37,7 @@ impl Executor for Multiprocess {
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
         let workload = Prepared::new(request, SharedMode::File)?;
-        let workers = request.workers.max(1) as u64;
+        let workers = u64::from(request.workers.max(1));
         let batch = request.option_u64("batch").unwrap_or_else(|| (workload.tasks / (16 * workers)).clamp(1, 4096));
 
         let setup = Instant::now();
@@ -298,8 +298,7 @@ fn decode_tally(bytes: &[u8]) -> io::Result<Tally> {
     if bytes.len() < 16 || bytes.len() % 16 != 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally frame"));
     }
-    let words: Vec<u64> =
-        bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+    let words: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
     let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
     Ok(Tally { checksum: words[0], tasks: words[1], latency: Latency::from_pairs(&pairs) })
 }

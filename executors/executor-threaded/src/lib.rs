@@ -46,18 +46,18 @@ impl harness_sdk::Executor for Threaded {
                     Ok(checksum) => tally.record(checksum, begin.elapsed()),
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        first_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(e);
                     }
                 }
             }
-            total.lock().unwrap_or_else(|p| p.into_inner()).merge(&tally);
+            total.lock().unwrap_or_else(std::sync::PoisonError::into_inner).merge(&tally);
         });
         let run = start.elapsed();
         drop(pool);
-        if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(e) = first_error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
             return Err(e.into());
         }
-        let tally = total.into_inner().unwrap_or_else(|p| p.into_inner());
+        let tally = total.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(harness_sdk::report(setup_s, run, &tally, workload.shared_count()?))
     }
 }

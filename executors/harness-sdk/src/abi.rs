@@ -163,19 +163,12 @@ fn guarded(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, String>) -> i32
 
 unsafe extern "C" fn info_trampoline<E: crate::Executor>(out: *mut Buffer) -> i32 {
     guarded(out, || {
-        let info = crate::protocol::ExecutorInfo {
-            description: E::DESCRIPTION.to_owned(),
-            options: E::options(),
-        };
+        let info = crate::protocol::ExecutorInfo { description: E::DESCRIPTION.to_owned(), options: E::options() };
         serde_json::to_vec(&info).map_err(|e| e.to_string())
     })
 }
 
-unsafe extern "C" fn run_trampoline<E: crate::Executor>(
-    request: *const u8,
-    len: usize,
-    out: *mut Buffer,
-) -> i32 {
+unsafe extern "C" fn run_trampoline<E: crate::Executor>(request: *const u8, len: usize, out: *mut Buffer) -> i32 {
     guarded(out, || {
         let bytes = if request.is_null() {
             &[][..]

@@ -32,9 +32,13 @@ pub struct OptionSpec {
 pub enum OptionKind {
     Bool,
     /// A non-negative integer at least `min`.
-    Integer { min: u64 },
+    Integer {
+        min: u64,
+    },
     /// One of the listed strings.
-    Choice { choices: Vec<String> },
+    Choice {
+        choices: Vec<String>,
+    },
 }
 
 impl OptionSpec {
@@ -56,7 +60,7 @@ impl OptionSpec {
         Self { name: name.to_owned(), kind, default, description: description.to_owned() }
     }
 
-    /// Checks a value against this option; the error says what was expected.
+    /// Checks a value against this option; the error says what was expected ("an integer >= 1").
     pub fn check(&self, value: &serde_json::Value) -> Result<(), String> {
         match (&self.kind, value) {
             (OptionKind::Bool, serde_json::Value::Bool(_)) => Ok(()),
@@ -64,7 +68,7 @@ impl OptionSpec {
                 Ok(())
             }
             (OptionKind::Choice { choices }, serde_json::Value::String(s)) if choices.contains(s) => Ok(()),
-            (kind, _) => Err(format!("expected {}, found {value}", kind.describe())),
+            (kind, _) => Err(kind.describe()),
         }
     }
 }

@@ -210,7 +210,9 @@ impl Prepared {
             return Ok(None);
         }
         match self.shared_mode {
-            SharedMode::Memory => Ok(Some(*self.shared_memory.lock().unwrap_or_else(|e| e.into_inner()))),
+            SharedMode::Memory => {
+                Ok(Some(*self.shared_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)))
+            }
             SharedMode::File => {
                 let path = self.shared_file.as_deref().expect("checked in new");
                 read_counter(&File::open(path)?).map(Some)
@@ -314,7 +316,7 @@ impl Prepared {
         let hold = Duration::from_nanos(hold_nanos);
         match self.shared_mode {
             SharedMode::Memory => {
-                let mut count = self.shared_memory.lock().unwrap_or_else(|e| e.into_inner());
+                let mut count = self.shared_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Read, wait, write: a missing lock would lose increments, which the harness detects.
                 let seen = *count;
                 if !hold.is_zero() {

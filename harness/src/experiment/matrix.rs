@@ -109,10 +109,8 @@ mod tests {
     #[test]
     fn github_actions_include_example() {
         // The example of the GitHub Actions documentation, "Expanding or adding matrix configurations".
-        let axes = vec![
-            ("fruit".to_owned(), vec![s("apple"), s("pear")]),
-            ("animal".to_owned(), vec![s("cat"), s("dog")]),
-        ];
+        let axes =
+            vec![("fruit".to_owned(), vec![s("apple"), s("pear")]), ("animal".to_owned(), vec![s("cat"), s("dog")])];
         let include = vec![
             cell(&[("color", s("green"))]),
             cell(&[("color", s("pink")), ("animal", s("cat"))]),
@@ -138,10 +136,12 @@ mod tests {
             ("executor".to_owned(), vec![s("sync"), s("threaded")]),
             ("workers".to_owned(), vec![Value::Integer(1), Value::Integer(2), Value::Integer(8)]),
         ];
-        let exclude: Pattern =
-            [("executor".to_owned(), vec![s("sync")]), ("workers".to_owned(), vec![Value::Integer(2), Value::Integer(8)])]
-                .into_iter()
-                .collect();
+        let exclude: Pattern = [
+            ("executor".to_owned(), vec![s("sync")]),
+            ("workers".to_owned(), vec![Value::Integer(2), Value::Integer(8)]),
+        ]
+        .into_iter()
+        .collect();
         let cells = expand(&axes, &[exclude], &[]);
         assert_eq!(cells.len(), 4);
         assert!(cells.iter().all(|c| c["executor"] != s("sync") || c["workers"] == Value::Integer(1)));

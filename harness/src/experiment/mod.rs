@@ -96,7 +96,7 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnost
     })?;
     let source: Arc<str> = Arc::from(text);
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
-    Resolver { path, source: &source, registry }.resolve(file)
+    Resolver { path, source: &source, registry }.resolve(&file)
 }
 
 /// Turns a TOML or serde error into a diagnostic, with "did you mean" for unknown keys.
@@ -113,9 +113,25 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
         diagnostic = diagnostic.did_you_mean(field, candidates.iter().copied());
     } else if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
         diagnostic.message = format!("missing key `{field}`");
-        diagnostic = diagnostic.help(format!("add `{field} = ...` to this table; docs/experiment-format.md lists every key"));
-    } else if message.starts_with("invalid type") {
-        diagnostic = diagnostic.help("axis values are lists, for example `workers = [1, 2]`; see docs/experiment-format.md");
+        diagnostic =
+            diagnostic.help(format!("add `{field} = ...` to this table; docs/experiment-format.md lists every key"));
+    } else if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        let expected = match expected {
+            "i64" | "u64" | "u32" | "i32" => "an integer",
+            "a sequence" => "a list",
+            "a string" => "a string",
+            "a map" => "a table",
+            other if other.starts_with("struct") => "a table",
+            other => other,
+        };
+        diagnostic.message = format!("wrong type: found {found}");
+        diagnostic = diagnostic.expected(expected);
+        if expected == "a list" {
+            diagnostic = diagnostic.help("axis values are lists, even of one value: `workers = [4]`");
+        }
+    } else if error.span().is_some() {
+        diagnostic = diagnostic.help("the file is not valid TOML (https://toml.io/en/v1.0.0)");
     }
     diagnostic
 }
@@ -171,12 +187,15 @@ impl Resolver<'_> {
         Diagnostic::new(message).at(self.path, self.source, span)
     }
 
-    fn resolve(mut self, file: RawFile) -> Result<Experiment, Diagnostic> {
+    fn resolve(mut self, file: &RawFile) -> Result<Experiment, Diagnostic> {
         self.add_plugins(&file.plugins)?;
         let experiment = file.experiment.get_ref();
 
         let name = experiment.name.get_ref().clone();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+        if name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || name.starts_with('.')
+        {
             return Err(self
                 .error(format!("experiment name `{name}` cannot be a folder name"), Some(experiment.name.span()))
                 .expected("letters, digits, `-`, `_` and `.`, not starting with `.`"));
@@ -186,7 +205,9 @@ impl Resolver<'_> {
             let n = *value.get_ref();
             if n < min || n > i64::from(u32::MAX) {
                 let what = if min == 0 { "zero or more" } else { "at least 1" };
-                return Err(self.error(format!("`{key}` is {n}"), Some(value.span())).expected(format!("an integer, {what}")));
+                return Err(self
+                    .error(format!("`{key}` is {n}"), Some(value.span()))
+                    .expected(format!("an integer, {what}")));
             }
             Ok(n as u32)
         };
@@ -194,10 +215,10 @@ impl Resolver<'_> {
         let warmup = count(&experiment.warmup, "warmup", 1, 0)?;
         let timeout = match &experiment.timeout {
             None => Duration::from_secs(300),
-            Some(t) => units::parse_duration(t.get_ref())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span())).expected(units::DURATION_EXPECTED))?,
+            Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
+                    .expected(units::DURATION_EXPECTED)
+            })?,
         };
         let seed = match &experiment.seed {
             None => 0,
@@ -214,12 +235,12 @@ impl Resolver<'_> {
         };
 
         let defaults = self.executor_defaults(&file.executors)?;
-        let (cells, places, columns) = self.expand(&file)?;
+        let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
         for cell in cells {
-            plans.push(self.resolve_cell(cell, &file, &defaults, &places)?);
+            plans.push(self.resolve_cell(cell, file, &defaults, &places)?);
         }
-        self.check_unused_axes(&columns, &plans, &file, &places)?;
+        self.check_unused_axes(&columns, &plans, file, &places)?;
 
         Ok(Experiment {
             path: self.path.to_owned(),
@@ -249,8 +270,7 @@ impl Resolver<'_> {
             }
             let info = probe(std::slice::from_ref(&resolved)).pop().expect("one result per path");
             let info = info.map_err(|message| {
-                self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span()))
-                    .help(message)
+                self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
             })?;
             self.registry.insert(name.get_ref().clone(), info);
         }
@@ -259,9 +279,11 @@ impl Resolver<'_> {
 
     fn unknown_executor(&self, name: &str, span: Option<Range<usize>>) -> Diagnostic {
         let known: Vec<&str> = self.registry.names().collect();
-        let mut d = self
-            .error(format!("unknown executor `{name}`"), span)
-            .expected(if known.is_empty() { "an executor, but none was found".to_owned() } else { format!("one of {}", quote_list(&known)) });
+        let mut d = self.error(format!("unknown executor `{name}`"), span).expected(if known.is_empty() {
+            "an executor, but none was found".to_owned()
+        } else {
+            format!("one of {}", quote_list(&known))
+        });
         d = d.did_you_mean(name, known.iter().copied());
         if d.help.is_none() {
             d = d.help("build the built-in executors with `cargo build --workspace`, or name a plugin in [plugins], --plugin-dir or HARNESS_PLUGIN_PATH");
@@ -276,7 +298,10 @@ impl Resolver<'_> {
     ) -> Result<IndexMap<String, serde_json::Map<String, serde_json::Value>>, Diagnostic> {
         let mut defaults = IndexMap::new();
         for (name, table) in executors {
-            let info = self.registry.get(name.get_ref()).ok_or_else(|| self.unknown_executor(name.get_ref(), Some(name.span())))?;
+            let info = self
+                .registry
+                .get(name.get_ref())
+                .ok_or_else(|| self.unknown_executor(name.get_ref(), Some(name.span())))?;
             let mut options = serde_json::Map::new();
             for (key, value) in table.get_ref() {
                 let json = to_json(value.get_ref());
@@ -300,12 +325,21 @@ impl Resolver<'_> {
             let names: Vec<&str> = info.options.iter().map(|o| o.name.as_str()).collect();
             return Err(self
                 .error(format!("executor `{}` has no option `{key}`", info.name), key_span)
-                .expected(if names.is_empty() { "no options".to_owned() } else { format!("one of {}", quote_list(&names)) })
+                .expected(if names.is_empty() {
+                    "no options".to_owned()
+                } else {
+                    format!("one of {}", quote_list(&names))
+                })
                 .did_you_mean(key, names.iter().copied()));
         };
         spec.check(value).map_err(|expected| {
-            self.error(format!("option `{key}` of executor `{}` is {value}", info.name), value_span)
-                .expected(expected.trim_start_matches("expected ").to_owned())
+            let mut d = self
+                .error(format!("option `{key}` of executor `{}` is {value}", info.name), value_span)
+                .expected(expected);
+            if let (harness_sdk::protocol::OptionKind::Choice { choices }, Some(text)) = (&spec.kind, value.as_str()) {
+                d = d.did_you_mean(text, choices.iter().map(String::as_str));
+            }
+            d
         })
     }
 
@@ -337,8 +371,11 @@ impl Resolver<'_> {
                             let mut cell = Cell::new();
                             for (k, v) in table {
                                 let v = scalar(v).ok_or_else(|| {
-                                    self.error(format!("`include` value of `{k}` is not a single value"), Some(entry.span()))
-                                        .expected("a string, number or boolean")
+                                    self.error(
+                                        format!("`include` value of `{k}` is not a single value"),
+                                        Some(entry.span()),
+                                    )
+                                    .expected("a string, number or boolean")
                                 })?;
                                 places.values.push((k.clone(), v.clone(), entry.span()));
                                 cell.insert(k.clone(), v);
@@ -367,7 +404,11 @@ impl Resolver<'_> {
         }
         let cells = matrix::expand(&axes, &exclude, &include);
         if cells.is_empty() {
-            let why = if axes.iter().any(|(_, v)| v.is_empty()) { "an axis has no values" } else { "`exclude` removed every cell" };
+            let why = if axes.iter().any(|(_, v)| v.is_empty()) {
+                "an axis has no values"
+            } else {
+                "`exclude` removed every cell"
+            };
             return Err(self
                 .error(format!("the matrix is empty: {why}"), Some(matrix.span()))
                 .help("check the `exclude` entries against the axes; `harness plan` shows the cells"));
@@ -384,7 +425,12 @@ impl Resolver<'_> {
     }
 
     /// An `exclude` entry: every key must be an axis; a list matches any of its values.
-    fn pattern(&self, table: &toml::Table, axes: &[(String, Vec<Value>)], span: Range<usize>) -> Result<Pattern, Diagnostic> {
+    fn pattern(
+        &self,
+        table: &toml::Table,
+        axes: &[(String, Vec<Value>)],
+        span: Range<usize>,
+    ) -> Result<Pattern, Diagnostic> {
         let mut pattern = Pattern::new();
         for (key, value) in table {
             if !axes.iter().any(|(n, _)| n == key) {
@@ -416,7 +462,9 @@ impl Resolver<'_> {
         let executor_name = match cell.get(EXECUTOR) {
             Some(Value::String(name)) => name.clone(),
             Some(other) => {
-                return Err(self.error(format!("executor `{other}` is not a name"), places.of(EXECUTOR, Some(other))).expected("a string"));
+                return Err(self
+                    .error(format!("executor `{other}` is not a name"), places.of(EXECUTOR, Some(other)))
+                    .expected("a string"));
             }
             None => {
                 return Err(self
@@ -434,7 +482,9 @@ impl Resolver<'_> {
             None => 1,
             Some(Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
             Some(other) => {
-                return Err(self.error(format!("`workers` is {other}"), places.of(WORKERS, Some(other))).expected("an integer, at least 1"));
+                return Err(self
+                    .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))
+                    .expected("an integer, at least 1"));
             }
         };
 
@@ -453,7 +503,9 @@ impl Resolver<'_> {
                 })?;
                 (k.get_ref().clone(), w)
             }
-            Some(other) => return Err(self.error(format!("workload `{other}` is not a name"), places.of(WORKLOAD, Some(other)))),
+            Some(other) => {
+                return Err(self.error(format!("workload `{other}` is not a name"), places.of(WORKLOAD, Some(other))));
+            }
             None if file.workloads.len() == 1 => {
                 let (k, w) = file.workloads.first().expect("one workload");
                 (k.get_ref().clone(), w)
@@ -461,7 +513,9 @@ impl Resolver<'_> {
             None => {
                 return Err(self
                     .error(format!("a cell has no workload: {}", describe(&cell)), places.matrix.clone())
-                    .help("add a `workload` axis to [matrix]; it may be left out only when the file defines one workload"));
+                    .help(
+                        "add a `workload` axis to [matrix]; it may be left out only when the file defines one workload",
+                    ));
             }
         };
         let workload = self.workload(&workload_name, raw, &cell)?;
@@ -489,7 +543,13 @@ impl Resolver<'_> {
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
     /// some executor of the experiment. Anything else is most likely a typo.
-    fn check_unused_axes(&self, columns: &[String], plans: &[CellPlan], file: &RawFile, places: &Places) -> Result<(), Diagnostic> {
+    fn check_unused_axes(
+        &self,
+        columns: &[String],
+        plans: &[CellPlan],
+        file: &RawFile,
+        places: &Places,
+    ) -> Result<(), Diagnostic> {
         let mut referenced = Vec::new();
         for workload in file.workloads.values() {
             collect_references(workload.get_ref(), &mut referenced);
@@ -533,7 +593,8 @@ impl Resolver<'_> {
         for (i, step) in w.steps.get_ref().iter().enumerate() {
             let value = self.substitute(step, cell, name)?;
             let parsed = parse_step(&value).map_err(|(message, expected)| {
-                let mut d = self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
+                let mut d =
+                    self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
                 if let Some(expected) = expected {
                     d = d.expected(expected);
                 }
@@ -625,7 +686,9 @@ fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml::Value, Str
             out.push_str(&s[last..]);
             toml::Value::String(out)
         }
-        toml::Value::Array(items) => toml::Value::Array(items.iter().map(|v| substitute_value(v, cell)).collect::<Result<_, _>>()?),
+        toml::Value::Array(items) => {
+            toml::Value::Array(items.iter().map(|v| substitute_value(v, cell)).collect::<Result<_, _>>()?)
+        }
         toml::Value::Table(table) => {
             let mut out = toml::Table::new();
             for (k, v) in table {
@@ -641,10 +704,12 @@ type StepError = (String, Option<String>);
 
 /// Parses one step: a table with exactly one key naming the kind.
 fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
-    let table = value
-        .as_table()
-        .filter(|t| t.len() == 1)
-        .ok_or_else(|| ("a step is a table with one key".to_owned(), Some(format!("one of {}, for example {{ sleep = \"10ms\" }}", quote_list(raw::STEP_KINDS)))))?;
+    let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(|| {
+        (
+            "a step is a table with one key".to_owned(),
+            Some(format!("one of {}, for example {{ sleep = \"10ms\" }}", quote_list(raw::STEP_KINDS))),
+        )
+    })?;
     let (kind, arg) = table.iter().next().expect("one key");
     match kind.as_str() {
         "compute" => Ok(Step::Compute { bytes: size(kind, arg)? }),
@@ -655,9 +720,13 @@ fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             let files = match t.get("files") {
                 None => 1,
                 Some(toml::Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
-                Some(other) => return Err((format!("`read_file.files` is {other}"), Some("an integer, at least 1".to_owned()))),
+                Some(other) => {
+                    return Err((format!("`read_file.files` is {other}"), Some("an integer, at least 1".to_owned())));
+                }
             };
-            let size = t.get("size").ok_or_else(|| ("`read_file` needs `size`".to_owned(), Some("{ size = \"64KiB\", files = 8 }".to_owned())))?;
+            let size = t.get("size").ok_or_else(|| {
+                ("`read_file` needs `size`".to_owned(), Some("{ size = \"64KiB\", files = 8 }".to_owned()))
+            })?;
             Ok(Step::ReadFile { size: self::size("read_file.size", size)?, files })
         }
         "net" => {
@@ -667,7 +736,9 @@ fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 None => Connect::Reuse,
                 Some(toml::Value::String(s)) if s == "reuse" => Connect::Reuse,
                 Some(toml::Value::String(s)) if s == "per_request" => Connect::PerRequest,
-                Some(other) => return Err((format!("`net.connect` is {other}"), Some("\"reuse\" or \"per_request\"".to_owned()))),
+                Some(other) => {
+                    return Err((format!("`net.connect` is {other}"), Some("\"reuse\" or \"per_request\"".to_owned())));
+                }
             };
             Ok(Step::Net {
                 request: get_size("request")?,
@@ -681,17 +752,23 @@ fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))? })
         }
         other => {
-            let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
             Err((format!("unknown step `{other}`{hint}"), Some(format!("one of {}", quote_list(raw::STEP_KINDS)))))
         }
     }
 }
 
 fn fields<'v>(kind: &str, value: &'v toml::Value, allowed: &[&str]) -> Result<&'v toml::Table, StepError> {
-    let table = value.as_table().ok_or_else(|| (format!("`{kind}` takes a table"), Some(format!("a table with keys {}", quote_list(allowed)))))?;
+    let table = value.as_table().ok_or_else(|| {
+        (format!("`{kind}` takes a table"), Some(format!("a table with keys {}", quote_list(allowed))))
+    })?;
     for key in table.keys() {
         if !allowed.contains(&key.as_str()) {
-            let hint = crate::diagnostic::closest(key, allowed.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            let hint = crate::diagnostic::closest(key, allowed.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
             return Err((format!("`{kind}` has no key `{key}`{hint}"), Some(format!("keys {}", quote_list(allowed)))));
         }
     }
@@ -729,9 +806,13 @@ mod tests {
 
     #[test]
     fn a_whole_reference_keeps_the_axis_type() {
-        let cell: Cell = [("n".to_owned(), Value::Integer(3)), ("d".to_owned(), Value::String("1ms".into()))].into_iter().collect();
+        let cell: Cell =
+            [("n".to_owned(), Value::Integer(3)), ("d".to_owned(), Value::String("1ms".into()))].into_iter().collect();
         assert_eq!(substitute_value(&toml::Value::String("${n}".into()), &cell), Ok(toml::Value::Integer(3)));
-        assert_eq!(substitute_value(&toml::Value::String("${d}x${n}".into()), &cell), Ok(toml::Value::String("1msx3".into())));
+        assert_eq!(
+            substitute_value(&toml::Value::String("${d}x${n}".into()), &cell),
+            Ok(toml::Value::String("1msx3".into()))
+        );
         assert_eq!(substitute_value(&toml::Value::String("${zz}".into()), &cell), Err("zz".to_owned()));
     }
 

@@ -7,13 +7,16 @@ use toml::Spanned;
 
 pub type Table = IndexMap<Spanned<String>, Spanned<toml::Value>>;
 
+/// `[matrix]`: every key is a list (axis values, or `exclude`/`include` entries).
+pub type Matrix = IndexMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     pub experiment: Spanned<RawExperiment>,
     #[serde(default)]
     pub workloads: IndexMap<Spanned<String>, Spanned<RawWorkload>>,
-    pub matrix: Option<Spanned<IndexMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>>>,
+    pub matrix: Option<Spanned<Matrix>>,
     #[serde(default)]
     pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
     #[serde(default)]

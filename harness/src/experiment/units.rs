@@ -16,7 +16,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{text}` has no unit"));
     }
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))
+    humantime::parse_duration(text).map_err(|e| {
+        let why = e.to_string();
+        let why = why.split(", supported units").next().unwrap_or_default().to_owned();
+        format!("`{text}` is not a duration ({why})")
+    })
 }
 
 /// Parses a size: a whole number of bytes with an optional unit. Binary units (`KiB`, `MiB`, `GiB`)
@@ -27,6 +31,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = trimmed.split_at(split);
     if digits.is_empty() {
         return Err(format!("`{text}` does not start with a number"));
+    }
+    if unit.starts_with('.') {
+        return Err(format!("`{trimmed}` is not a whole number; use a smaller unit, such as KiB for MiB"));
     }
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,

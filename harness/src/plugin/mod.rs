@@ -81,8 +81,10 @@ impl Library {
         }
         // SAFETY: loading a library runs its initialisers; the harness only does this in a child process
         // made for it, so a misbehaving library cannot take the harness down.
-        let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| LoadError::NotALibrary { path: path.to_owned(), message: e.to_string() })?;
+        let library = unsafe { libloading::Library::new(path) }.map_err(|e| {
+            let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            LoadError::NotALibrary { path: path.to_owned(), message: format!("{e}{detail}") }
+        })?;
         // Never unloaded: see the module documentation.
         let library: &'static libloading::Library = Box::leak(Box::new(library));
         // SAFETY: the symbol's type is fixed by the ABI; a library exporting it under that name promises it.
@@ -107,7 +109,11 @@ impl Library {
             return Err(LoadError::BadMagic(path.to_owned()));
         }
         if abi_version != abi::ABI_VERSION {
-            return Err(LoadError::AbiMismatch { path: path.to_owned(), found: abi_version, expected: abi::ABI_VERSION });
+            return Err(LoadError::AbiMismatch {
+                path: path.to_owned(),
+                found: abi_version,
+                expected: abi::ABI_VERSION,
+            });
         }
         let expected = size_of::<Descriptor>() as u32;
         if size != expected {

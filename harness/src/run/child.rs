@@ -157,26 +157,26 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, timeout: Duration, dir: 
     std::thread::spawn(move || {
         let _ = sender.send(wait4(pid));
     });
-    let (waited, timed_out) = match receiver.recv_timeout(timeout) {
-        Ok(waited) => (waited, false),
-        Err(_) => {
-            kill_group(pid);
-            (receiver.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost the run's exit status"))), true)
-        }
+    let (waited, timed_out) = if let Ok(waited) = receiver.recv_timeout(timeout) {
+        (waited, false)
+    } else {
+        kill_group(pid);
+        (receiver.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost the run's exit status"))), true)
     };
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
     let (status, usage) = waited?;
 
-    let printed = std::fs::metadata(&output_path).map(|m| m.len() > 0).unwrap_or(false);
+    let printed = std::fs::metadata(&output_path).is_ok_and(|m| m.len() > 0);
     let output = printed.then(|| output_path.clone());
     let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, report: None, output };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
     match (timed_out, response) {
         (true, _) => {
             outcome.status = Status::Timeout;
-            outcome.error = format!("run exceeded the timeout of {}", crate::experiment::units::format_duration(timeout));
+            outcome.error =
+                format!("run exceeded the timeout of {}", crate::experiment::units::format_duration(timeout));
         }
         (false, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
         (false, Some(ExecResponse::Failed { error })) => {

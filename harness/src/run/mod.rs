@@ -194,19 +194,32 @@ impl Reporter {
         let bar = (progress == Progress::Auto && terminal).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             bar.set_prefix(name.to_owned());
             bar
         });
-        Self { bar, plain: progress == Progress::Auto && !terminal, total, done: std::cell::Cell::new(0), start: Instant::now() }
+        Self {
+            bar,
+            plain: progress == Progress::Auto && !terminal,
+            total,
+            done: std::cell::Cell::new(0),
+            start: Instant::now(),
+        }
     }
 
     fn finished(&self, experiment: &Experiment, cell: &CellPlan, slot: Slot, outcome: &Outcome) {
         self.done.set(self.done.get() + 1);
-        let label: Vec<String> = experiment.columns.iter().filter(|c| cell.values.contains_key(*c)).map(|c| format!("{c}={}", cell.value(c))).collect();
+        let label: Vec<String> = experiment
+            .columns
+            .iter()
+            .filter(|c| cell.values.contains_key(*c))
+            .map(|c| format!("{c}={}", cell.value(c)))
+            .collect();
         let what = match slot.repetition {
             Some(r) => format!("rep {r}"),
             None => "warmup".to_owned(),

@@ -38,8 +38,7 @@ impl Services {
                 _ => {}
             }
         }
-        let mut services =
-            Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch };
+        let mut services = Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch };
         if !fixtures.is_empty() {
             let dir = services.scratch.path().join("files");
             std::fs::create_dir(&dir)?;

@@ -1,0 +1,11 @@
+//! Integration tests: the `harness` binary on real experiment files, with real plugins loaded from disk,
+//! real child processes, files and sockets.
+//!
+//! - `bad_input`: every fixture in `tests/fixtures/bad/` fails with its exact message and exit code 2.
+//! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
+//! - `plugins`: discovery, precedence, ABI checks.
+//! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `support`: shared helpers.
+
+mod bad_input;
+mod support;

@@ -1,0 +1,58 @@
+//! Shared helpers: paths, the harness command, and making sure the plugins are built.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ is in the workspace").to_owned()
+}
+
+/// The folder of the harness binary under test, where the built-in executors are.
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_harness")).parent().unwrap().to_owned()
+}
+
+/// Builds every workspace member once per test binary: the executor plugins are cdylibs, which
+/// `cargo test` does not build.
+pub fn ensure_plugins_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = Command::new(cargo);
+        command.args(["build", "--workspace", "--quiet"]).current_dir(root());
+        if bin_dir().ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "cargo build --workspace failed");
+    });
+}
+
+/// The harness binary, with the plugins built and no plugin path from the environment.
+pub fn harness() -> Command {
+    ensure_plugins_built();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+    command.env_remove("HARNESS_PLUGIN_PATH");
+    command
+}
+
+/// A built test or example plugin in the build folder.
+pub fn built_library(stem: &str) -> PathBuf {
+    ensure_plugins_built();
+    let path = bin_dir().join(format!("lib{stem}.so"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A temporary folder with `plugins/notalib.so` (text) and `plugins/libwrong_abi.so` (a plugin of
+/// another ABI version), for the bad-input fixtures.
+pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(plugins.join("notalib.so"), "this is not a shared library\n").unwrap();
+    std::fs::copy(built_library("plugin_wrong_abi"), plugins.join("libwrong_abi.so")).unwrap();
+    dir
+}
