@@ -3,9 +3,14 @@
 //!
 //! - `bad_input`: every fixture in `tests/fixtures/bad/` fails with its exact message and exit code 2.
 //! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
+//! - `executors`: the built-in executors agree on every step kind.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `support`: shared helpers.
 
 mod bad_input;
+mod cli;
+mod executors;
+mod out_of_tree;
+mod plugins;
 mod support;

@@ -56,3 +56,13 @@ pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
     std::fs::copy(built_library("plugin_wrong_abi"), plugins.join("libwrong_abi.so")).unwrap();
     dir
 }
+
+/// The rows of a `runs.csv`, as column name to value.
+pub fn read_runs(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
+        .collect()
+}

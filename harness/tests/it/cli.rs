@@ -1,0 +1,127 @@
+//! The command line on the experiment files in `experiments/`.
+
+use crate::support;
+
+fn experiments() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(support::root().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_experiment_file_validates() {
+    let files = experiments();
+    assert!(!files.is_empty());
+    let out = support::harness().arg("validate").args(&files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.contains(": ok, ")).count(), files.len(), "{stdout}");
+}
+
+#[test]
+fn plan_shows_the_expanded_quickstart_matrix() {
+    let out =
+        support::harness().current_dir(support::root()).args(["plan", "experiments/quickstart.toml"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn the_quickstart_runs_and_writes_a_complete_result_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let run = support::harness()
+        .current_dir(support::root())
+        .args(["run", "experiments/quickstart.toml", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    // Not a terminal: plain progress lines, one per run.
+    assert!(stderr.contains("[1/120]") && stderr.contains("[120/120]"), "{stderr}");
+
+    let dir = std::fs::canonicalize(out.path().join("quickstart/latest")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        out.path().join("quickstart").join(dir.file_name().unwrap()).display().to_string()
+    );
+    let source = std::fs::read_to_string(support::root().join("experiments/quickstart.toml")).unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("experiment.toml")).unwrap(), source);
+
+    let env: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("environment.json")).unwrap()).unwrap();
+    for key in ["harness", "started", "os", "cpu", "memory_bytes", "hostname", "experiment"] {
+        assert!(!env[key].is_null(), "environment.json lacks {key}: {env}");
+    }
+    assert_eq!(env["experiment"]["seed"], 7);
+    assert!(env["harness"]["rustc"].as_str().unwrap().starts_with("rustc "));
+    assert!(env["os"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+
+    let rows = support::read_runs(&dir.join("runs.csv"));
+    assert_eq!(rows.len(), 30 * 3, "30 cells x 3 repetitions; warmups are not written");
+    let header = std::fs::read_to_string(dir.join("runs.csv")).unwrap().lines().next().unwrap().to_owned();
+    assert!(header.starts_with("executor,workload,workers,latency,flavor,repetition,status,wall_s,"), "{header}");
+    for row in &rows {
+        assert_eq!(row["status"], "ok", "{row:?}");
+        assert_eq!(row["tasks"], "100");
+        let run_s: f64 = row["run_s"].parse().unwrap();
+        let wall_s: f64 = row["wall_s"].parse().unwrap();
+        let throughput: f64 = row["throughput_per_s"].parse().unwrap();
+        assert!(run_s > 0.0 && wall_s >= run_s, "{row:?}");
+        assert!((throughput * run_s - 100.0).abs() < 0.01, "{row:?}");
+    }
+}
+
+#[test]
+fn a_second_run_never_overwrites_the_first() {
+    let out = tempfile::tempdir().unwrap();
+    let file = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let run = support::harness().args(["run", "--quiet", "--out"]).arg(out.path()).arg(&file).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        dirs.push(String::from_utf8_lossy(&run.stdout).trim().to_owned());
+    }
+    assert_ne!(dirs[0], dirs[1]);
+    for dir in &dirs {
+        assert_eq!(support::read_runs(&std::path::Path::new(dir).join("runs.csv")).len(), 2);
+    }
+    let latest = std::fs::read_link(out.path().join("tiny/latest")).unwrap();
+    assert_eq!(out.path().join("tiny").join(latest).display().to_string(), dirs[1]);
+}
+
+#[test]
+fn quiet_prints_only_the_result_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let file = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let run = support::harness().args(["run", "--quiet", "--out"]).arg(out.path()).arg(&file).output().unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    assert!(run.stderr.is_empty(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 1);
+}
+
+#[test]
+fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
+    let out = support::harness().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let experiment = &schema["properties"]["experiment"]["properties"];
+    for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order"] {
+        assert!(experiment.get(key).is_some(), "schema lacks experiment.{key}");
+    }
+    let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
+    assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in ["run", "validate", "plan", "list", "schema"] {
+        let out = support::harness().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{command} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: harness"), "{command}");
+    }
+}

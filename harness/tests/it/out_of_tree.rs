@@ -1,0 +1,70 @@
+//! The executor of `docs/writing-an-executor.md`, built as its own crate outside the workspace and run
+//! through its experiment file, exactly as the page tells a reader to.
+
+use std::process::Command;
+
+use crate::support;
+
+#[test]
+fn the_documented_example_is_the_tested_example() {
+    let root = support::root();
+    let doc = std::fs::read_to_string(root.join("docs/writing-an-executor.md")).unwrap();
+    for file in ["Cargo.toml", "src/lib.rs", "experiment.toml"] {
+        let text = std::fs::read_to_string(root.join("docs/examples/thread-per-task").join(file)).unwrap();
+        assert!(doc.contains(&text), "docs/writing-an-executor.md does not show {file} as it is");
+    }
+}
+
+#[test]
+fn an_executor_built_outside_the_workspace_runs_an_experiment() {
+    let root = support::root();
+    let example = root.join("docs/examples/thread-per-task");
+    let crate_dir = tempfile::tempdir().unwrap();
+    let copy = crate_dir.path().join("thread-per-task");
+    for file in ["Cargo.toml", "src/lib.rs", "experiment.toml"] {
+        let target = copy.join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let mut text = std::fs::read_to_string(example.join(file)).unwrap();
+        if file == "Cargo.toml" {
+            // The same path dependency, made absolute because the copy lives elsewhere.
+            let sdk = root.join("executors/harness-sdk");
+            text = text.replace("\"../../../executors/harness-sdk\"", &format!("{:?}", sdk.display().to_string()));
+        }
+        std::fs::write(target, text).unwrap();
+    }
+    // Pin the dependencies the workspace already resolved, so the build needs nothing new.
+    std::fs::copy(root.join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // A target folder kept between test runs, so only the first build compiles the dependencies.
+    let target_dir = support::bin_dir().parent().unwrap().join("out-of-tree");
+    let build = Command::new(cargo)
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&copy)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    // Where the experiment's [plugins] table expects it after `cargo build --release` in the crate.
+    let library = copy.join("target/release/libthread_per_task.so");
+    std::fs::create_dir_all(library.parent().unwrap()).unwrap();
+    std::fs::copy(target_dir.join("release/libthread_per_task.so"), &library).unwrap();
+
+    let list = support::harness().arg("list").arg("--plugin-dir").arg(library.parent().unwrap()).output().unwrap();
+    let listing = String::from_utf8_lossy(&list.stdout);
+    assert!(listing.contains("thread_per_task") && listing.contains("stack_kib"), "{listing}");
+
+    let out = tempfile::tempdir().unwrap();
+    let run = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(out.path())
+        .arg(copy.join("experiment.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = support::read_runs(&out.path().join("thread-per-task/latest/runs.csv"));
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["tasks"] == "200" && r["shared_count"] == "200"));
+    let ours: Vec<_> = rows.iter().filter(|r| r["executor"] == "thread_per_task").collect();
+    assert_eq!(ours.len(), 3);
+    assert!(rows.iter().all(|r| r["checksum"] == rows[0]["checksum"]));
+}
