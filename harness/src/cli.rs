@@ -132,8 +132,12 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 let summary = run::run(experiment, &out, progress)?;
                 failed += summary.failed;
                 if summary.failed > 0 {
+                    let warmups = match summary.failed_warmups {
+                        0 => String::new(),
+                        n => format!(" ({n} of them warmup runs, which runs.csv does not keep)"),
+                    };
                     eprintln!(
-                        "{}: {} of the runs failed; see the status and error columns",
+                        "{}: {} runs failed{warmups}; see the status and error columns of runs.csv",
                         experiment.name, summary.failed
                     );
                 }
@@ -143,7 +147,8 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         }
         Command::Validate { files } => {
             for (file, experiment) in files.iter().zip(load_all(&files, search)?) {
-                let runs = experiment.cells.len() as u64 * u64::from(experiment.repetitions + experiment.warmup);
+                let runs =
+                    experiment.cells.len() as u64 * (u64::from(experiment.repetitions) + u64::from(experiment.warmup));
                 println!("{}: ok, {} cells, {runs} runs", file.display(), experiment.cells.len());
             }
             Ok(0)
@@ -184,20 +189,21 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn plan_table(experiment: &Experiment) -> String {
-    let runs_per_cell = experiment.warmup + experiment.repetitions;
+    let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
     let mut out = format!(
         "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run; order {}\n\n",
         experiment.name,
         experiment.cells.len(),
         experiment.warmup,
         experiment.repetitions,
-        experiment.cells.len() as u64 * u64::from(runs_per_cell),
+        experiment.cells.len() as u64 * runs_per_cell,
         experiment::units::format_duration(experiment.timeout),
         serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
     );
     let mut header = vec!["#".to_owned()];
     header.extend(experiment.columns.iter().cloned());
-    header.extend(["tasks", "steps", "options"].map(str::to_owned));
+    // Upper case: resolved from the cell, not axes of the matrix.
+    header.extend(["TASKS", "STEPS", "OPTIONS"].map(str::to_owned));
     let mut rows = vec![header];
     for (i, cell) in experiment.cells.iter().enumerate() {
         let mut row = vec![(i + 1).to_string()];

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::plugin::Registry;
 
-const DURATION: &str = r"^\s*([0-9]+\s*(ns|us|µs|ms|s|m|min|h)\s*)+$";
+const DURATION: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
 const SIZE: &str = r"^\s*[0-9]+\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$";
 const REFERENCE: &str = r"\$\{[^}]+\}";
 
@@ -70,7 +70,7 @@ pub fn schema(registry: &Registry) -> Value {
             "Read one of `files` fixture files of `size` bytes",
             &json!({
                 "type": "object",
-                "properties": { "size": size(), "files": { "type": "integer", "minimum": 1, "default": 1 } },
+                "properties": { "size": size(), "files": { "anyOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "pattern": REFERENCE }], "default": 1 } },
                 "required": ["size"],
                 "additionalProperties": false
             })
@@ -98,7 +98,7 @@ pub fn schema(registry: &Registry) -> Value {
                 "additionalProperties": false
             })
         ),
-        step("alloc", "Allocate and touch SIZE bytes, freed when the task ends", &size()),
+        step("alloc", "Allocate and touch SIZE bytes, freed when the step ends", &size()),
     ]);
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -118,7 +118,7 @@ pub fn schema(registry: &Registry) -> Value {
                     "description": { "type": "string" },
                     "repetitions": { "type": "integer", "minimum": 1, "default": 5, "description": "Measured runs per cell" },
                     "warmup": { "type": "integer", "minimum": 0, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
-                    "timeout": { "allOf": [duration()], "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
+                    "timeout": { "type": "string", "pattern": DURATION, "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
                     "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
                     "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" }
                 }
@@ -132,7 +132,7 @@ pub fn schema(registry: &Registry) -> Value {
                     "additionalProperties": false,
                     "properties": {
                         "description": { "type": "string" },
-                        "tasks": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": REFERENCE }] },
+                        "tasks": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^\\s*[0-9]+\\s*$" }, { "type": "string", "pattern": REFERENCE }] },
                         "steps": { "type": "array", "items": { "oneOf": steps } }
                     }
                 }

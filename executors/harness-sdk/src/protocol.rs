@@ -141,7 +141,8 @@ pub enum Step {
     Alloc { bytes: u64 },
 }
 
-/// Whether a `net` step opens a connection per request or reuses one per worker.
+/// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or
+/// process; the async executor keeps a pool of idle connections).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Connect {

@@ -1,6 +1,7 @@
 //! Matrix expansion, with the semantics of GitHub Actions' `strategy.matrix`.
 //!
-//! 1. The cells are the cartesian product of the axes, in order (the last axis varies fastest).
+//! 1. The cells are the cartesian product of the axes, in order (the last axis varies fastest); with no
+//!    axes there are none.
 //! 2. An `exclude` entry removes every cell that matches all of its keys; a list value matches any of its
 //!    elements.
 //! 3. Each `include` entry is merged into every remaining product cell whose original axis values it does
@@ -50,8 +51,9 @@ pub type Pattern = IndexMap<String, Vec<Value>>;
 
 /// Expands `axes` into cells, then applies `exclude` and `include`.
 pub fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include: &[Cell]) -> Vec<Cell> {
+    // No axes means no product cells (only `include` entries), as in GitHub Actions.
     let mut cells: Vec<Cell> = vec![Cell::new()];
-    if axes.iter().any(|(_, values)| values.is_empty()) {
+    if axes.is_empty() || axes.iter().any(|(_, values)| values.is_empty()) {
         cells.clear();
     }
     for (name, values) in axes {
@@ -131,6 +133,13 @@ mod tests {
     }
 
     #[test]
+    fn with_no_axes_each_include_entry_is_a_cell() {
+        let include =
+            vec![cell(&[("executor", s("sync"))]), cell(&[("executor", s("async")), ("workers", Value::Integer(2))])];
+        assert_eq!(expand(&[], &[], &include), include);
+    }
+
+    #[test]
     fn exclude_with_a_list_matches_any_element() {
         let axes = vec![
             ("executor".to_owned(), vec![s("sync"), s("threaded")]),
@@ -164,7 +173,7 @@ mod tests {
         #[test]
         fn product_size_is_the_product_of_axis_lengths(axes in axes_strategy()) {
             let cells = expand(&axes, &[], &[]);
-            let expected: usize = axes.iter().map(|(_, v)| v.len()).product();
+            let expected: usize = if axes.is_empty() { 0 } else { axes.iter().map(|(_, v)| v.len()).product() };
             prop_assert_eq!(cells.len(), expected);
             // Every cell is distinct and has every axis.
             for (i, c) in cells.iter().enumerate() {

@@ -217,7 +217,7 @@ impl Resolver<'_> {
             None => Duration::from_secs(300),
             Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
                 self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
-                    .expected(units::DURATION_EXPECTED)
+                    .expected(format!("{}, more than zero", units::DURATION_EXPECTED))
             })?,
         };
         let seed = match &experiment.seed {
@@ -241,6 +241,7 @@ impl Resolver<'_> {
             plans.push(self.resolve_cell(cell, file, &defaults, &places)?);
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
+        self.check_unused_workloads(&plans, file)?;
 
         Ok(Experiment {
             path: self.path.to_owned(),
@@ -272,6 +273,9 @@ impl Resolver<'_> {
             let info = info.map_err(|message| {
                 self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
             })?;
+            // In this experiment the plugin goes by its key, whatever the library calls itself.
+            let mut info = info;
+            info.name.clone_from(name.get_ref());
             self.registry.insert(name.get_ref().clone(), info);
         }
         Ok(())
@@ -347,7 +351,7 @@ impl Resolver<'_> {
     fn expand(&self, file: &RawFile) -> Result<(Vec<Cell>, Places, Vec<String>), Diagnostic> {
         let mut places = Places::default();
         let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
-        let mut exclude: Vec<Pattern> = Vec::new();
+        let mut exclude_entries: Vec<(&toml::Table, Range<usize>)> = Vec::new();
         let mut include: Vec<Cell> = Vec::new();
         let mut include_spans: Vec<Range<usize>> = Vec::new();
         let Some(matrix) = &file.matrix else {
@@ -366,7 +370,8 @@ impl Resolver<'_> {
                                 .expected("an inline table such as `{ executor = \"sync\", workers = 1 }`")
                         })?;
                         if name == "exclude" {
-                            exclude.push(self.pattern(table, &axes, entry.span())?);
+                            // Checked once every axis is known, wherever `exclude` stands in the table.
+                            exclude_entries.push((table, entry.span()));
                         } else {
                             let mut cell = Cell::new();
                             for (k, v) in table {
@@ -377,6 +382,7 @@ impl Resolver<'_> {
                                     )
                                     .expected("a string, number or boolean")
                                 })?;
+                                self.check_column_name(k, entry.span())?;
                                 places.values.push((k.clone(), v.clone(), entry.span()));
                                 cell.insert(k.clone(), v);
                             }
@@ -386,9 +392,7 @@ impl Resolver<'_> {
                     }
                 }
                 _ => {
-                    if axes.iter().any(|(n, _)| n == name) {
-                        return Err(self.error(format!("axis `{name}` is defined twice"), Some(key.span())));
-                    }
+                    self.check_column_name(name, key.span())?;
                     let mut list = Vec::new();
                     for v in values.get_ref() {
                         let value = scalar(v.get_ref()).ok_or_else(|| {
@@ -402,16 +406,23 @@ impl Resolver<'_> {
                 }
             }
         }
+        let exclude: Vec<Pattern> = exclude_entries
+            .into_iter()
+            .map(|(table, span)| self.pattern(table, &axes, span))
+            .collect::<Result<_, _>>()?;
         let cells = matrix::expand(&axes, &exclude, &include);
         if cells.is_empty() {
-            let why = if axes.iter().any(|(_, v)| v.is_empty()) {
-                "an axis has no values"
+            let (why, help) = if axes.is_empty() {
+                ("it has no axes and no `include` entries", "add an axis such as `executor = [\"sync\"]`")
+            } else if axes.iter().any(|(_, v)| v.is_empty()) {
+                ("an axis has no values", "give every axis at least one value")
             } else {
-                "`exclude` removed every cell"
+                (
+                    "`exclude` removed every cell",
+                    "check the `exclude` entries against the axes; `harness plan` shows the cells",
+                )
             };
-            return Err(self
-                .error(format!("the matrix is empty: {why}"), Some(matrix.span()))
-                .help("check the `exclude` entries against the axes; `harness plan` shows the cells"));
+            return Err(self.error(format!("the matrix is empty: {why}"), Some(matrix.span())).help(help));
         }
         let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
         for cell in &cells {
@@ -422,6 +433,19 @@ impl Resolver<'_> {
             }
         }
         Ok((cells, places, columns))
+    }
+
+    /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
+    fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+        let reserved =
+            ["repetition", "status", "error"].into_iter().chain(crate::results::METRIC_COLUMNS.iter().copied());
+        if reserved.clone().any(|r| r == name) {
+            return Err(self
+                .error(format!("axis `{name}` has the name of a column the harness writes to runs.csv"), Some(span))
+                .expected(format!("another name; taken: {}", quote_list(&reserved.collect::<Vec<_>>())))
+                .help(format!("rename it, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`")));
+        }
+        Ok(())
     }
 
     /// An `exclude` entry: every key must be an axis; a list matches any of its values.
@@ -437,7 +461,11 @@ impl Resolver<'_> {
                 let names: Vec<&str> = axes.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(self
                     .error(format!("`exclude` names unknown axis `{key}`"), Some(span))
-                    .expected(format!("one of the axes defined before it: {}", quote_list(&names)))
+                    .expected(if names.is_empty() {
+                        "an axis of [matrix], but it has none (`include` entries are not axes)".to_owned()
+                    } else {
+                        format!("one of the axes: {}", quote_list(&names))
+                    })
                     .did_you_mean(key, names.iter().copied()));
             }
             let values = match value {
@@ -575,6 +603,20 @@ impl Resolver<'_> {
         Ok(())
     }
 
+    /// A workload no cell uses is still checked, as far as it can be without a cell: one that refers to
+    /// no axis must parse.
+    fn check_unused_workloads(&self, plans: &[CellPlan], file: &RawFile) -> Result<(), Diagnostic> {
+        for (name, raw) in &file.workloads {
+            let name = name.get_ref();
+            let mut references = Vec::new();
+            collect_references(raw.get_ref(), &mut references);
+            if references.is_empty() && !plans.iter().any(|p| &p.workload.name == name) {
+                self.workload(name, raw, &Cell::new())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Substitutes the cell's values into a workload and parses its steps.
     fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
         let w = raw.get_ref();
@@ -585,7 +627,7 @@ impl Resolver<'_> {
             toml::Value::String(s) if s.trim().parse::<u64>().is_ok() => s.trim().parse().expect("checked"),
             other => {
                 return Err(self
-                    .error(format!("{}: `tasks` is {other}", context("tasks")), Some(w.tasks.span()))
+                    .error(format!("workload `{name}`: `tasks` is {other}"), Some(w.tasks.span()))
                     .expected("an integer, zero or more"));
             }
         };

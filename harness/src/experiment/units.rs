@@ -7,7 +7,8 @@ pub const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \
 /// What a size looks like, for error messages.
 pub const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
 
-/// Parses a duration: a number and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`), or several ("1s 500ms").
+/// Parses a duration: whole numbers with units (`ns`, `us`, `ms`, `s`, `min`, `h`, and the other spellings of
+/// the `humantime` crate), one or several ("1s 500ms"). A bare number is refused: its unit would be a guess.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {

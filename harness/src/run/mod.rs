@@ -30,7 +30,10 @@ pub enum Progress {
 pub struct Summary {
     pub dir: PathBuf,
     pub measured: usize,
+    /// Runs that did not end `ok`, warmups included.
     pub failed: usize,
+    /// Warmup runs among `failed`: they have no row in runs.csv.
+    pub failed_warmups: usize,
 }
 
 /// One run of the schedule.
@@ -96,7 +99,7 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
         .with_context(|| format!("cannot create a result folder under {}", out.display()))?;
     let slots = schedule(experiment);
     let reporter = Reporter::new(progress, slots.len() as u64, &experiment.name);
-    let mut summary = Summary { dir: results.path.clone(), measured: 0, failed: 0 };
+    let mut summary = Summary { dir: results.path.clone(), measured: 0, failed: 0, failed_warmups: 0 };
 
     for (index, slot) in slots.iter().enumerate() {
         let cell = &experiment.cells[slot.cell];
@@ -119,6 +122,7 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
         }
         if outcome.status != Status::Ok {
             summary.failed += 1;
+            summary.failed_warmups += usize::from(slot.repetition.is_none());
         }
         reporter.finished(experiment, cell, *slot, &outcome);
     }
