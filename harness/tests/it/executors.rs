@@ -46,3 +46,88 @@ fn options_from_include_reach_the_executor() {
     assert_eq!(text.lines().filter(|l| l.contains("batch=7")).count(), 3, "{text}");
     assert_eq!(text.lines().filter(|l| l.contains("concurrency=2")).count(), 3, "{text}");
 }
+
+/// The first value each axis takes in `matrix` (from the axis list, else from an `include` entry).
+fn first_values(matrix: &toml::Table) -> toml::Table {
+    let mut values = toml::Table::new();
+    for (key, value) in matrix {
+        match (key.as_str(), value) {
+            ("exclude", _) => {}
+            ("include", toml::Value::Array(entries)) => {
+                for entry in entries.iter().filter_map(toml::Value::as_table) {
+                    for (k, v) in entry {
+                        values.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            (_, toml::Value::Array(items)) if !items.is_empty() => {
+                values.insert(key.clone(), items[0].clone());
+            }
+            _ => {}
+        }
+    }
+    values
+}
+
+#[test]
+fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() {
+    let mut files: Vec<_> = std::fs::read_dir(support::root().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let original: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // The same workloads, at most 50 tasks each, under all four executors with 3 workers.
+        let mut workloads = original["workloads"].as_table().unwrap().clone();
+        for (_, workload) in workloads.iter_mut() {
+            let tasks = &mut workload.as_table_mut().unwrap()["tasks"];
+            *tasks = toml::Value::Integer(tasks.as_integer().unwrap_or(50).min(50));
+        }
+        let mut matrix = toml::Table::new();
+        let executors = ["sync", "threaded", "async", "multiprocess"].map(|e| toml::Value::String(e.into()));
+        matrix.insert("executor".into(), toml::Value::Array(executors.to_vec()));
+        matrix.insert(
+            "workload".into(),
+            toml::Value::Array(workloads.keys().map(|k| toml::Value::String(k.clone())).collect()),
+        );
+        matrix.insert("workers".into(), toml::Value::Array(vec![toml::Value::Integer(3)]));
+        for (axis, value) in first_values(original["matrix"].as_table().unwrap()) {
+            let referenced = workloads.values().any(|w| toml::to_string(w).unwrap().contains(&format!("${{{axis}}}")));
+            if referenced && !matrix.contains_key(&axis) {
+                matrix.insert(axis, toml::Value::Array(vec![value]));
+            }
+        }
+        let mut experiment = toml::Table::new();
+        experiment.insert(
+            "experiment".into(),
+            toml::Value::Table(toml::from_str("name = \"agree\"\nrepetitions = 1\nwarmup = 0\nseed = 3").unwrap()),
+        );
+        experiment.insert("workloads".into(), toml::Value::Table(workloads));
+        experiment.insert("matrix".into(), toml::Value::Table(matrix));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agree.toml");
+        std::fs::write(&path, toml::to_string(&experiment).unwrap()).unwrap();
+        let run = support::harness().args(["run", "--quiet", "--out"]).arg(dir.path()).arg(&path).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{}: {}", file.display(), String::from_utf8_lossy(&run.stderr));
+        let rows = support::read_runs(&dir.path().join("agree/latest/runs.csv"));
+        let mut by_workload: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        for row in rows {
+            by_workload.entry(row["workload"].clone()).or_default().push((
+                row["executor"].clone(),
+                row["tasks"].clone(),
+                row["checksum"].clone(),
+            ));
+        }
+        for (workload, seen) in by_workload {
+            assert_eq!(seen.len(), 4, "{}: {workload}: {seen:?}", file.display());
+            assert!(
+                seen.iter().all(|(_, tasks, checksum)| (tasks, checksum) == (&seen[0].1, &seen[0].2)),
+                "{}: workload `{workload}` differs between executors: {seen:?}",
+                file.display()
+            );
+        }
+    }
+}
