@@ -81,7 +81,7 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
         let original: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         // The same workloads, at most 50 tasks each, under all four executors with 3 workers.
         let mut workloads = original["workloads"].as_table().unwrap().clone();
-        for (_, workload) in workloads.iter_mut() {
+        for (_, workload) in &mut workloads {
             let tasks = &mut workload.as_table_mut().unwrap()["tasks"];
             *tasks = toml::Value::Integer(tasks.as_integer().unwrap_or(50).min(50));
         }
