@@ -47,6 +47,22 @@ enum Command {
         /// Print nothing but errors and the result folder
         #[arg(long, short)]
         quiet: bool,
+        /// Run only shard K of N (K from 0): a deterministic part of the runs, the same on every machine.
+        /// Without it, `SLURM_ARRAY_TASK_ID` and `SLURM_ARRAY_TASK_COUNT` choose the shard when set
+        #[arg(long, value_name = "K/N")]
+        shard: Option<run::Shard>,
+        /// Complete the interrupted result folder DIR: run only the runs it lacks
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
+    },
+    /// Join the result folders of an experiment's shards into one
+    Merge {
+        /// Result folders of the shards
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged result folder to create
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Check experiment files without running anything
     Validate {
@@ -124,12 +140,35 @@ fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, D
 
 fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
     match command {
-        Command::Run { files, out, quiet } => {
+        Command::Run { files, out, quiet, shard, resume } => {
             let experiments = load_all(&files, search)?;
             let progress = if quiet { Progress::Quiet } else { Progress::Auto };
+            let shard = match shard {
+                Some(shard) => Some(shard),
+                None => run::Shard::from_slurm(|name| std::env::var(name).ok())
+                    .map_err(|e| Diagnostic::new(e).help("unset the Slurm array variables, or pass --shard K/N"))?,
+            };
+            let shard = match &resume {
+                Some(dir) => resume_shard(dir, &files, &experiments, shard)?,
+                None => shard,
+            };
+            run::handle_interrupts().map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))?;
             let mut failed = 0;
-            for experiment in &experiments {
-                let summary = run::run(experiment, &out, progress)?;
+            for (file, experiment) in files.iter().zip(&experiments) {
+                let options = run::Options { out: &out, progress, shard, resume: resume.as_deref() };
+                let summary = run::run(experiment, options)?;
+                if summary.interrupted {
+                    println!("{}", summary.dir.display());
+                    eprintln!(
+                        "interrupted: {} measured runs are in {}, {} are left; finish them with\n  harness run {} --resume {}",
+                        summary.measured,
+                        summary.dir.display(),
+                        summary.remaining,
+                        file.display(),
+                        summary.dir.display()
+                    );
+                    return Ok(130);
+                }
                 failed += summary.failed;
                 if summary.failed > 0 {
                     let warmups = match summary.failed_warmups {
@@ -158,6 +197,28 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             print!("{}", plan_table(&experiment));
             Ok(0)
         }
+        Command::Merge { dirs, out } => {
+            // What stops a merge is the folders it was given: bad input.
+            let report = crate::merge::merge(&dirs, &out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            println!("{}", out.display());
+            eprintln!("merged {} shards: {} of {} planned runs", dirs.len(), report.merged, report.planned);
+            let list = |runs: Vec<String>| runs.join(", ");
+            if !report.missing.is_empty() {
+                eprintln!(
+                    "missing {} runs (cell/repetition): {}",
+                    report.missing.len(),
+                    list(report.missing.iter().map(|(c, r)| format!("{c}/{r}")).collect())
+                );
+            }
+            if !report.duplicated.is_empty() {
+                eprintln!(
+                    "duplicated {} runs (cell/repetition x copies), the first copy kept: {}",
+                    report.duplicated.len(),
+                    list(report.duplicated.iter().map(|((c, r), n)| format!("{c}/{r} x{n}")).collect())
+                );
+            }
+            Ok(i32::from(!report.missing.is_empty() || !report.duplicated.is_empty()))
+        }
         Command::List => {
             let registry = Registry::discover(search);
             print!("{}", list_table(&registry));
@@ -170,6 +231,44 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Exec { .. } | Command::Probe { .. } => unreachable!("handled in main"),
+    }
+}
+
+/// Checks that `--resume DIR` continues the same experiment file and shard; returns the shard to run.
+fn resume_shard(
+    dir: &std::path::Path,
+    files: &[PathBuf],
+    experiments: &[Experiment],
+    shard: Option<run::Shard>,
+) -> Result<Option<run::Shard>, Failure> {
+    let [experiment] = experiments else {
+        return Err(Diagnostic::new("--resume continues one experiment, but several files were given")
+            .help("resume each result folder with its own experiment file")
+            .into());
+    };
+    let before = std::fs::read_to_string(dir.join("experiment.toml")).map_err(|e| {
+        Diagnostic::new(format!("{} is not a result folder: {e}", dir.display()))
+            .help("pass the folder `harness run` printed, such as results/NAME/latest")
+    })?;
+    if crate::environment::file_hash(&before) != crate::environment::file_hash(&experiment.source) {
+        return Err(Diagnostic::new(format!("{} changed since {} was started", files[0].display(), dir.display()))
+            .in_file(&files[0])
+            .help("a resumed run must use the same file; start a new run instead")
+            .into());
+    }
+    let environment: serde_json::Value = std::fs::read(dir.join("environment.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let recorded = environment["shard"].as_str().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
+    match (recorded, shard) {
+        (recorded, None) => Ok(recorded),
+        (Some(recorded), Some(asked)) if recorded != asked => {
+            Err(Diagnostic::new(format!("{} holds shard {recorded}, not {asked}", dir.display()))
+                .help("leave out --shard when resuming")
+                .into())
+        }
+        (_, asked) => Ok(asked),
     }
 }
 

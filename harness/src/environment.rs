@@ -5,6 +5,27 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use crate::experiment::Experiment;
+use crate::run::Shard;
+
+/// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
+pub fn file_hash(source: &str) -> String {
+    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
+}
+
+/// Notes in `dir/environment.json` that the run was resumed at `started`.
+pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<()> {
+    let path = dir.join("environment.json");
+    let mut environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path)?).map_err(std::io::Error::other)?;
+    let when = humantime::format_rfc3339_seconds(started).to_string();
+    match environment.get_mut("resumed").and_then(serde_json::Value::as_array_mut) {
+        Some(list) => list.push(when.into()),
+        None => environment["resumed"] = json!([when]),
+    }
+    let mut bytes = serde_json::to_vec_pretty(&environment).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    std::fs::write(path, bytes)
+}
 
 /// The harness version, git commit and compiler it was built from.
 pub fn build_info() -> serde_json::Value {
@@ -16,7 +37,7 @@ pub fn build_info() -> serde_json::Value {
 }
 
 /// Describes the machine, the build and the experiment's settings.
-pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Value {
+pub fn collect(experiment: &Experiment, started: SystemTime, shard: Option<Shard>) -> serde_json::Value {
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
         let e = &cell.executor;
@@ -28,8 +49,10 @@ pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Valu
         "harness": build_info(),
         "started": humantime::format_rfc3339_seconds(started).to_string(),
         "command": std::env::args().collect::<Vec<_>>(),
+        "shard": shard.map(|s| s.to_string()),
         "experiment": {
             "name": experiment.name,
+            "file_hash": file_hash(&experiment.source),
             "file": experiment.path,
             "seed": experiment.seed,
             "repetitions": experiment.repetitions,

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod environment;
 pub mod experiment;
+pub mod merge;
 pub mod plugin;
 pub mod results;
 pub mod run;

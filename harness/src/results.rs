@@ -4,12 +4,13 @@
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::experiment::{CellPlan, Experiment};
+use crate::experiment::Experiment;
 use crate::run::{Outcome, Status};
 
 /// The metric columns of `runs.csv`, after the axis columns, `repetition` and `status`.
@@ -32,6 +33,11 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "voluntary_context_switches",
     "involuntary_context_switches",
 ];
+
+/// The columns of `runs.csv` the harness writes after the axis columns, in order.
+pub fn harness_columns() -> impl Iterator<Item = &'static str> + Clone {
+    ["cell", "repetition", "status"].into_iter().chain(METRIC_COLUMNS.iter().copied()).chain(["error"])
+}
 
 /// An open result folder.
 pub struct ResultDir {
@@ -69,25 +75,57 @@ impl ResultDir {
         env.push(b'\n');
         std::fs::write(path.join("environment.json"), env)?;
         let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
-        let mut header: Vec<&str> = experiment.columns.iter().map(String::as_str).collect();
-        header.extend(["repetition", "status"]);
-        header.extend(METRIC_COLUMNS);
-        header.push("error");
+        let mut header = experiment.columns.clone();
+        header.extend(harness_columns().map(str::to_owned));
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
         Ok(Self { path, runs })
     }
 
-    /// Appends one measured run and flushes it to disk.
+    /// Reopens the result folder `path` to add the runs it lacks. Returns it with the runs already there,
+    /// as (cell index, repetition). A last row cut short by an interruption is dropped.
+    pub fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
+        let runs_path = path.join("runs.csv");
+        let mut text = std::fs::read(&runs_path)?;
+        if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
+            if end + 1 != text.len() {
+                text.truncate(end + 1);
+                std::fs::write(&runs_path, &text)?;
+            }
+        }
+        let mut reader = csv::Reader::from_reader(text.as_slice());
+        let headers = reader.headers()?.clone();
+        let column = |name: &str| {
+            headers.iter().position(|h| h == name).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("{} has no `{name}` column", runs_path.display()))
+            })
+        };
+        let (cell, repetition) = (column("cell")?, column("repetition")?);
+        let mut done = HashSet::new();
+        for record in reader.records() {
+            let record = record?;
+            let number = |i: usize| record.get(i).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(c), Some(r)) = (number(cell), number(repetition)) {
+                done.insert(((c as usize).saturating_sub(1), r as u32));
+            }
+        }
+        let file = std::fs::OpenOptions::new().append(true).open(&runs_path)?;
+        let runs = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        Ok((Self { path: path.to_owned(), runs }, done))
+    }
+
+    /// Appends one measured run of cell `index` and flushes it to disk.
     pub fn append(
         &mut self,
         experiment: &Experiment,
-        cell: &CellPlan,
+        index: usize,
         repetition: u32,
         outcome: &Outcome,
     ) -> io::Result<()> {
+        let cell = &experiment.cells[index];
         let mut record: Vec<String> = experiment.columns.iter().map(|c| cell.value(c)).collect();
+        record.push((index + 1).to_string());
         record.push(repetition.to_string());
         record.push(outcome.status.as_str().to_owned());
         let f = |x: f64| format!("{x:.9}");

@@ -437,8 +437,7 @@ impl Resolver<'_> {
 
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
     fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
-        let reserved =
-            ["repetition", "status", "error"].into_iter().chain(crate::results::METRIC_COLUMNS.iter().copied());
+        let reserved = crate::results::harness_columns();
         if reserved.clone().any(|r| r == name) {
             return Err(self
                 .error(format!("axis `{name}` has the name of a column the harness writes to runs.csv"), Some(span))

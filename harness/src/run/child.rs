@@ -75,6 +75,8 @@ pub enum Status {
     Panicked,
     Crashed,
     Timeout,
+    /// Stopped by Ctrl-C or SIGTERM: not a measurement, never written to runs.csv.
+    Interrupted,
 }
 
 impl Status {
@@ -85,6 +87,7 @@ impl Status {
             Status::Panicked => "panicked",
             Status::Crashed => "crashed",
             Status::Timeout => "timeout",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -157,11 +160,29 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, timeout: Duration, dir: 
     std::thread::spawn(move || {
         let _ = sender.send(wait4(pid));
     });
-    let (waited, timed_out) = if let Ok(waited) = receiver.recv_timeout(timeout) {
-        (waited, false)
-    } else {
-        kill_group(pid);
-        (receiver.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost the run's exit status"))), true)
+    // Wait in short slices, so that Ctrl-C stops the run at once.
+    let deadline = start + timeout;
+    let mut stopped = None;
+    let waited = loop {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+        match receiver.recv_timeout(slice) {
+            Ok(waited) => break waited,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(std::io::Error::other("lost the run's exit status"));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let reason = if super::interrupted() {
+                    Status::Interrupted
+                } else if Instant::now() >= deadline {
+                    Status::Timeout
+                } else {
+                    continue;
+                };
+                stopped = Some(reason);
+                kill_group(pid);
+                break receiver.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost the run's exit status")));
+            }
+        }
     };
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
@@ -172,22 +193,26 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, timeout: Duration, dir: 
     let output = printed.then(|| output_path.clone());
     let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, report: None, output };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
-    match (timed_out, response) {
-        (true, _) => {
+    match (stopped, response) {
+        (Some(Status::Interrupted), _) => {
+            outcome.status = Status::Interrupted;
+            "interrupted".clone_into(&mut outcome.error);
+        }
+        (Some(_), _) => {
             outcome.status = Status::Timeout;
             outcome.error =
                 format!("run exceeded the timeout of {}", crate::experiment::units::format_duration(timeout));
         }
-        (false, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
-        (false, Some(ExecResponse::Failed { error })) => {
+        (None, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
+        (None, Some(ExecResponse::Failed { error })) => {
             outcome.status = Status::Failed;
             outcome.error = error;
         }
-        (false, Some(ExecResponse::Panicked { error })) => {
+        (None, Some(ExecResponse::Panicked { error })) => {
             outcome.status = Status::Panicked;
             outcome.error = error;
         }
-        (false, None) => {
+        (None, None) => {
             outcome.status = Status::Crashed;
             outcome.error = format!("the run {}", describe_exit(status));
             if let Ok(text) = std::fs::read_to_string(&output_path) {

@@ -4,8 +4,10 @@
 mod child;
 mod services;
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use harness_sdk::protocol::{RunRequest, Step};
@@ -34,6 +36,10 @@ pub struct Summary {
     pub failed: usize,
     /// Warmup runs among `failed`: they have no row in runs.csv.
     pub failed_warmups: usize,
+    /// Whether Ctrl-C or SIGTERM stopped the experiment before its end.
+    pub interrupted: bool,
+    /// Measured runs not done because of the interruption.
+    pub remaining: usize,
 }
 
 /// One run of the schedule.
@@ -44,31 +50,83 @@ pub struct Slot {
     pub repetition: Option<u32>,
 }
 
-/// The runs of an experiment, in the order they execute.
-pub fn schedule(experiment: &Experiment) -> Vec<Slot> {
-    let cells = experiment.cells.len();
-    let warmups = (0..experiment.warmup).flat_map(|_| (0..cells).map(|cell| Slot { cell, repetition: None }));
-    let mut measured: Vec<Slot> = match experiment.order {
-        Order::Interleaved | Order::Random => (1..=experiment.repetitions)
-            .flat_map(|r| (0..cells).map(move |cell| Slot { cell, repetition: Some(r) }))
-            .collect(),
-        Order::Sequential => (0..cells)
-            .flat_map(|cell| (1..=experiment.repetitions).map(move |r| Slot { cell, repetition: Some(r) }))
-            .collect(),
-    };
-    if experiment.order == Order::Random {
-        shuffle(&mut measured, experiment.seed);
+/// One of `count` deterministic parts of an experiment's measured runs: `--shard K/N`, K from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parsed = text.split_once('/').and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Shard { index, count }),
+            _ => Err(format!("`{text}` is not a shard: expected K/N with 0 <= K < N, such as 0/4")),
+        }
     }
-    let mut slots: Vec<Slot> = warmups.collect();
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// The shard of a Slurm array task, from `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT` and
+    /// `SLURM_ARRAY_TASK_MIN` (arrays need not start at 0).
+    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) else {
+            return Ok(None);
+        };
+        let number = |name: &str, text: &str| {
+            text.trim().parse::<u32>().map_err(|_| format!("{name} is `{text}`, not a whole number"))
+        };
+        let id = number("SLURM_ARRAY_TASK_ID", &id)?;
+        let count = number("SLURM_ARRAY_TASK_COUNT", &count)?;
+        let min = var("SLURM_ARRAY_TASK_MIN").map_or(Ok(0), |m| number("SLURM_ARRAY_TASK_MIN", &m))?;
+        let shard = format!("{}/{count}", id.wrapping_sub(min));
+        shard.parse().map(Some).map_err(|e| format!("from the Slurm array variables: {e}"))
+    }
+
+    fn keeps(self, position: usize) -> bool {
+        position % self.count as usize == self.index as usize
+    }
+}
+
+/// The runs of an experiment in the order they execute: the measured runs of `shard` (all when `None`)
+/// not in `done` (cell index, repetition), each cell's warmups first.
+pub fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(usize, u32)>) -> Vec<Slot> {
+    let cells = experiment.cells.len();
+    // The canonical order decides the shards, whatever order the runs then execute in.
+    let mut measured: Vec<Slot> = (1..=experiment.repetitions)
+        .flat_map(|r| (0..cells).map(move |cell| Slot { cell, repetition: Some(r) }))
+        .enumerate()
+        .filter(|(position, _)| shard.is_none_or(|s| s.keeps(*position)))
+        .map(|(_, slot)| slot)
+        .filter(|slot| !done.contains(&(slot.cell, slot.repetition.unwrap_or_default())))
+        .collect();
+    match experiment.order {
+        Order::Interleaved => {}
+        Order::Sequential => measured.sort_by_key(|s| (s.cell, s.repetition)),
+        Order::Random => shuffle(&mut measured, experiment.seed),
+    }
+    let mut active: Vec<usize> = measured.iter().map(|s| s.cell).collect();
+    active.sort_unstable();
+    active.dedup();
+    let warmup = |cell| (0..experiment.warmup).map(move |_| Slot { cell, repetition: None });
     if experiment.order == Order::Sequential {
         // Each cell's warmup directly before its measured runs.
-        slots.clear();
-        for cell in 0..cells {
-            slots.extend((0..experiment.warmup).map(|_| Slot { cell, repetition: None }));
-            slots.extend(measured.iter().filter(|s| s.cell == cell));
-        }
-        return slots;
+        return active
+            .iter()
+            .flat_map(|&cell| warmup(cell).chain(measured.iter().copied().filter(move |s| s.cell == cell)))
+            .collect();
     }
+    let mut slots: Vec<Slot> =
+        (0..experiment.warmup).flat_map(|_| active.iter().map(|&cell| Slot { cell, repetition: None })).collect();
     slots.extend(measured);
     slots
 }
@@ -89,23 +147,89 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
-/// Runs every slot of `experiment`, writing results under `out`.
-pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::Result<Summary> {
+/// Where a run's results go, and which runs it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// Under which new result folders are made.
+    pub out: &'a Path,
+    pub progress: Progress,
+    pub shard: Option<Shard>,
+    /// An existing result folder to complete instead of making a new one.
+    pub resume: Option<&'a Path>,
+}
+
+/// Set by SIGINT or SIGTERM: the current run is killed and no further run starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C (and SIGTERM) stop an experiment cleanly instead of killing the harness mid-write.
+pub fn handle_interrupts() -> std::io::Result<()> {
+    extern "C" fn on_signal(signal: libc::c_int) {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C means "now": the default action, which ends the harness.
+            // SAFETY: signal and raise are async-signal-safe.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        if unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) } == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
+pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
     let started = SystemTime::now();
-    let environment = crate::environment::collect(experiment, started);
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
-    let mut results = ResultDir::create(out, experiment, started, &environment)
-        .with_context(|| format!("cannot create a result folder under {}", out.display()))?;
-    let slots = schedule(experiment);
-    let reporter = Reporter::new(progress, slots.len() as u64, &experiment.name);
-    let mut summary = Summary { dir: results.path.clone(), measured: 0, failed: 0, failed_warmups: 0 };
+    let (mut results, done) = if let Some(dir) = options.resume {
+        let (results, done) =
+            ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
+        crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+        (results, done)
+    } else {
+        let environment = crate::environment::collect(experiment, started, options.shard);
+        let results = ResultDir::create(options.out, experiment, started, &environment)
+            .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
+        (results, HashSet::new())
+    };
+    let slots = schedule(experiment, options.shard, &done);
+    let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
+    let mut summary = Summary {
+        dir: results.path.clone(),
+        measured: 0,
+        failed: 0,
+        failed_warmups: 0,
+        interrupted: false,
+        remaining: 0,
+    };
 
     for (index, slot) in slots.iter().enumerate() {
+        if interrupted() {
+            summary.interrupted = true;
+            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
+            break;
+        }
         let cell = &experiment.cells[slot.cell];
         let run_dir = services.scratch().join(format!("run-{index}"));
         std::fs::create_dir(&run_dir)?;
         let outcome = run_one(experiment, cell, &services, &run_dir);
+        if outcome.status == Status::Interrupted {
+            // Not a measurement: no row, so that a resume runs it again.
+            let _ = std::fs::remove_dir_all(&run_dir);
+            summary.interrupted = true;
+            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
+            break;
+        }
         if let Some(log) = &outcome.output {
             let logs = results.path.join("logs");
             std::fs::create_dir_all(&logs)?;
@@ -117,7 +241,7 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
         }
         let _ = std::fs::remove_dir_all(&run_dir);
         if let Some(repetition) = slot.repetition {
-            results.append(experiment, cell, repetition, &outcome).context("cannot append to runs.csv")?;
+            results.append(experiment, slot.cell, repetition, &outcome).context("cannot append to runs.csv")?;
             summary.measured += 1;
         }
         if outcome.status != Status::Ok {

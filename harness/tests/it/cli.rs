@@ -63,7 +63,7 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
     let rows = support::read_runs(&dir.join("runs.csv"));
     assert_eq!(rows.len(), 30 * 3, "30 cells x 3 repetitions; warmups are not written");
     let header = std::fs::read_to_string(dir.join("runs.csv")).unwrap().lines().next().unwrap().to_owned();
-    assert!(header.starts_with("executor,workload,workers,latency,flavor,repetition,status,wall_s,"), "{header}");
+    assert!(header.starts_with("executor,workload,workers,latency,flavor,cell,repetition,status,wall_s,"), "{header}");
     for row in &rows {
         assert_eq!(row["status"], "ok", "{row:?}");
         assert_eq!(row["tasks"], "100");

@@ -1,0 +1,120 @@
+//! `harness merge DIR... --out DIR`: joins the result folders of an experiment's shards into one.
+//!
+//! Every shard must have run the same experiment file (same hash). The merged `runs.csv` holds each
+//! planned run once, in the canonical order (repetition, then cell); runs no shard has are listed as
+//! missing and runs two shards have as duplicated (the first is kept), never silently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use crate::environment::file_hash;
+
+/// What a merge found.
+#[derive(Debug)]
+pub struct MergeReport {
+    pub planned: usize,
+    pub merged: usize,
+    /// (cell, repetition), 1-based, of runs no shard has.
+    pub missing: Vec<(u64, u64)>,
+    /// (cell, repetition) of runs more than one shard has, with the number of copies.
+    pub duplicated: Vec<((u64, u64), usize)>,
+}
+
+struct Shard {
+    dir: PathBuf,
+    source: String,
+    environment: serde_json::Value,
+    header: csv::StringRecord,
+    rows: Vec<csv::StringRecord>,
+}
+
+fn read_shard(dir: &Path) -> anyhow::Result<Shard> {
+    let source = std::fs::read_to_string(dir.join("experiment.toml"))
+        .with_context(|| format!("{} is not a result folder: it has no experiment.toml", dir.display()))?;
+    let environment = serde_json::from_slice(
+        &std::fs::read(dir.join("environment.json"))
+            .with_context(|| format!("cannot read {}/environment.json", dir.display()))?,
+    )
+    .with_context(|| format!("{}/environment.json is not JSON", dir.display()))?;
+    let mut reader = csv::Reader::from_path(dir.join("runs.csv"))
+        .with_context(|| format!("cannot read {}/runs.csv", dir.display()))?;
+    let header = reader.headers()?.clone();
+    let rows = reader
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{}/runs.csv is malformed", dir.display()))?;
+    Ok(Shard { dir: dir.to_owned(), source, environment, header, rows })
+}
+
+/// Merges the result folders `dirs` into the new folder `out`.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
+    let shards = dirs.iter().map(|d| read_shard(d)).collect::<anyhow::Result<Vec<_>>>()?;
+    let first = shards.first().context("nothing to merge")?;
+    let hash = file_hash(&first.source);
+    for shard in &shards[1..] {
+        if file_hash(&shard.source) != hash {
+            bail!(
+                "{} ran another experiment file than {} ({} against {}); only shards of one file merge",
+                shard.dir.display(),
+                first.dir.display(),
+                file_hash(&shard.source),
+                hash
+            );
+        }
+        if shard.header != first.header {
+            bail!("{} has other runs.csv columns than {}", shard.dir.display(), first.dir.display());
+        }
+    }
+    let position = |name: &str| {
+        first.header.iter().position(|h| h == name).with_context(|| format!("runs.csv has no `{name}` column"))
+    };
+    let (cell_column, repetition_column) = (position("cell")?, position("repetition")?);
+    let planned_cells =
+        first.environment["experiment"]["cells"].as_u64().context("environment.json lacks experiment.cells")?;
+    let repetitions = first.environment["experiment"]["repetitions"]
+        .as_u64()
+        .context("environment.json lacks experiment.repetitions")?;
+
+    let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
+    for shard in &shards {
+        for row in &shard.rows {
+            let number = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok());
+            let (Some(cell), Some(repetition)) = (number(cell_column), number(repetition_column)) else {
+                bail!("{}/runs.csv has a row without cell and repetition", shard.dir.display());
+            };
+            runs.entry((repetition, cell)).or_default().push(row);
+        }
+    }
+    let missing: Vec<(u64, u64)> = (1..=repetitions)
+        .flat_map(|r| (1..=planned_cells).map(move |c| (r, c)))
+        .filter(|key| !runs.contains_key(key))
+        .map(|(r, c)| (c, r))
+        .collect();
+    let duplicated: Vec<((u64, u64), usize)> =
+        runs.iter().filter(|(_, rows)| rows.len() > 1).map(|(&(r, c), rows)| ((c, r), rows.len())).collect();
+
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} exists and is not empty; merge writes a new result folder", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("experiment.toml"), &first.source)?;
+    let mut environment = first.environment.clone();
+    environment["shard"] = serde_json::Value::Null;
+    environment["merged_from"] = shards
+        .iter()
+        .map(|s| json!({ "dir": s.dir, "shard": s.environment["shard"], "started": s.environment["started"], "hostname": s.environment["hostname"] }))
+        .collect();
+    let mut bytes = serde_json::to_vec_pretty(&environment)?;
+    bytes.push(b'\n');
+    std::fs::write(out.join("environment.json"), bytes)?;
+    let mut writer = csv::Writer::from_path(out.join("runs.csv"))?;
+    writer.write_record(&first.header)?;
+    for rows in runs.values() {
+        writer.write_record(rows[0])?;
+    }
+    writer.flush()?;
+    Ok(MergeReport { planned: (planned_cells * repetitions) as usize, merged: runs.len(), missing, duplicated })
+}

@@ -1,0 +1,187 @@
+//! Scale-out and recovery: `--shard K/N` (or the Slurm array variables), `harness merge`, and
+//! `--resume` after Ctrl-C or `kill -9`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::support::{self, marked, unique_marker, wait_until};
+
+/// (cell, repetition) of every row of a result folder, with duplicates kept.
+fn run_ids(dir: &Path) -> Vec<(String, String)> {
+    support::read_runs(&dir.join("runs.csv"))
+        .into_iter()
+        .map(|r| (r["cell"].clone(), r["repetition"].clone()))
+        .collect()
+}
+
+fn every_step() -> PathBuf {
+    support::root().join("harness/tests/fixtures/good/every_step.toml")
+}
+
+fn run_shard(out: &Path, file: &Path, args: &[&str], env: &[(&str, &str)]) -> PathBuf {
+    let mut command = support::harness();
+    command.args(["run", "--quiet", "--out"]).arg(out).arg(file).args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let run = command.output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    PathBuf::from(String::from_utf8_lossy(&run.stdout).trim())
+}
+
+#[test]
+fn shards_split_the_runs_and_merge_back_into_exactly_the_planned_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let file = every_step();
+    let shards: Vec<PathBuf> =
+        (0..3).map(|k| run_shard(out.path(), &file, &["--shard", &format!("{k}/3")], &[])).collect();
+    let mut seen = BTreeSet::new();
+    for shard in &shards {
+        for id in run_ids(shard) {
+            assert!(seen.insert(id.clone()), "run {id:?} is in two shards");
+        }
+    }
+    // 21 cells x 2 repetitions.
+    assert_eq!(seen.len(), 42);
+
+    let merged = out.path().join("merged");
+    let merge = support::harness().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert_eq!(merge.status.code(), Some(0), "{}", String::from_utf8_lossy(&merge.stderr));
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("42 of 42 planned runs"));
+    let ids = run_ids(&merged);
+    assert_eq!(ids.len(), 42);
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), seen);
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged.join("environment.json")).unwrap()).unwrap();
+    assert_eq!(env["merged_from"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn merge_reports_missing_and_duplicated_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let file = every_step();
+    let first = run_shard(out.path(), &file, &["--shard", "0/3"], &[]);
+    let merge = support::harness()
+        .arg("merge")
+        .args([&first, &first])
+        .arg("--out")
+        .arg(out.path().join("merged"))
+        .output()
+        .unwrap();
+    assert_eq!(merge.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&merge.stderr);
+    assert!(stderr.contains("14 of 42 planned runs"), "{stderr}");
+    assert!(stderr.contains("missing 28 runs"), "{stderr}");
+    assert!(stderr.contains("duplicated 14 runs"), "{stderr}");
+}
+
+#[test]
+fn merge_refuses_shards_of_different_experiment_files() {
+    let out = tempfile::tempdir().unwrap();
+    let a = run_shard(out.path(), &every_step(), &["--shard", "0/3"], &[]);
+    let b = run_shard(out.path(), &support::root().join("harness/tests/fixtures/good/tiny.toml"), &[], &[]);
+    let merge = support::harness().arg("merge").args([&a, &b]).arg("--out").arg(out.path().join("m")).output().unwrap();
+    assert_eq!(merge.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("ran another experiment file"));
+    assert!(!out.path().join("m").exists());
+}
+
+#[test]
+fn slurm_array_variables_choose_the_shard() {
+    let out = tempfile::tempdir().unwrap();
+    let file = every_step();
+    let by_flag = run_shard(&out.path().join("a"), &file, &["--shard", "1/3"], &[]);
+    let by_slurm = run_shard(
+        &out.path().join("b"),
+        &file,
+        &[],
+        &[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_MIN", "1")],
+    );
+    assert_eq!(run_ids(&by_flag), run_ids(&by_slurm));
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(by_slurm.join("environment.json")).unwrap()).unwrap();
+    assert_eq!(env["shard"], "1/3");
+}
+
+fn slow_experiment(dir: &Path) -> PathBuf {
+    let path = dir.join("slow.toml");
+    std::fs::write(
+        &path,
+        "[experiment]\nname = \"slow\"\nrepetitions = 4\nwarmup = 1\n\n[workloads.w]\ntasks = 2\nsteps = [{ sleep = \"150ms\" }]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"multiprocess\"]\nworkers = [2]\n",
+    )
+    .unwrap();
+    path
+}
+
+/// Starts the slow experiment, waits for `rows` measured rows, then sends `signal` to the harness.
+fn interrupt_after(
+    rows: usize,
+    signal: libc::c_int,
+) -> (tempfile::TempDir, PathBuf, PathBuf, std::process::Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = slow_experiment(dir.path());
+    let marker = unique_marker();
+    let child = support::harness()
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = dir.path().join("out/slow/latest/runs.csv");
+    wait_until("enough rows are written", || runs.exists() && support::read_runs(&runs).len() >= rows);
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let output = child.wait_with_output().unwrap();
+    let result = std::fs::canonicalize(dir.path().join("out/slow/latest")).unwrap();
+    (dir, file, result, output, marker)
+}
+
+fn resume(file: &Path, result: &Path) {
+    let resumed = support::harness().args(["run", "--quiet", "--resume"]).arg(result).arg(file).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), result.display().to_string());
+    let ids = run_ids(result);
+    let unique: BTreeSet<_> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "a run is there twice: {ids:?}");
+    let expected: BTreeSet<_> = (1..=4).flat_map(|r| (1..=2).map(move |c| (c.to_string(), r.to_string()))).collect();
+    assert_eq!(unique, expected);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_completes_the_run() {
+    let (_dir, file, result, output, marker) = interrupt_after(2, libc::SIGINT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert!(run_ids(&result).len() < 8);
+    assert_eq!(marked(&marker), [], "Ctrl-C left a process behind");
+    resume(&file, &result);
+}
+
+#[test]
+fn resume_after_kill_9_runs_only_the_missing_runs() {
+    let (_dir, file, result, _, marker) = interrupt_after(3, libc::SIGKILL);
+    wait_until("the killed harness's runs are gone", || marked(&marker).is_empty());
+    let before = run_ids(&result);
+    assert!((3..8).contains(&before.len()), "{before:?}");
+    resume(&file, &result);
+    let after = run_ids(&result);
+    assert_eq!(after[..before.len()], before[..], "the rows measured before the kill are kept as they were");
+}
+
+#[test]
+fn resume_refuses_a_changed_experiment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let result = run_shard(dir.path(), &file, &[], &[]);
+    let changed = dir.path().join("tiny.toml");
+    std::fs::write(&changed, std::fs::read_to_string(&file).unwrap().replace("tasks = 3", "tasks = 4")).unwrap();
+    let resumed = support::harness().args(["run", "--resume"]).arg(&result).arg(&changed).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("changed since"));
+}
