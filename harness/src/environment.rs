@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use crate::experiment::Experiment;
+use crate::run::cgroup::Accounting;
 
 /// The harness version, git commit and compiler it was built from.
 pub fn build_info() -> serde_json::Value {
@@ -16,7 +17,7 @@ pub fn build_info() -> serde_json::Value {
 }
 
 /// Describes the machine, the build and the experiment's settings.
-pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Value {
+pub fn collect(experiment: &Experiment, started: SystemTime, accounting: &Accounting) -> serde_json::Value {
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
         let e = &cell.executor;
@@ -36,8 +37,11 @@ pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Valu
             "warmup": experiment.warmup,
             "timeout_s": experiment.timeout.as_secs_f64(),
             "order": experiment.order,
+            "memory_limit_bytes": experiment.memory_limit,
             "cells": experiment.cells.len(),
         },
+        "peak_memory": accounting.describe(),
+        "load_average_at_start": load_average(),
         "executors": executors,
         "os": os(),
         "hostname": read_trimmed("/proc/sys/kernel/hostname"),
@@ -47,6 +51,13 @@ pub fn collect(experiment: &Experiment, started: SystemTime) -> serde_json::Valu
         },
         "memory_bytes": mem_total(),
     })
+}
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([fields.next()?.ok()?, fields.next()?.ok()?, fields.next()?.ok()?])
 }
 
 fn read_trimmed(path: &str) -> Option<String> {

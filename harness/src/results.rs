@@ -28,7 +28,8 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "latency_max_s",
     "user_cpu_s",
     "system_cpu_s",
-    "max_rss_bytes",
+    "peak_memory_bytes",
+    "peak_memory_method",
     "voluntary_context_switches",
     "involuntary_context_switches",
 ];
@@ -116,7 +117,8 @@ impl ResultDir {
         record.extend([
             f(u.user_cpu_s),
             f(u.system_cpu_s),
-            u.max_rss_bytes.to_string(),
+            outcome.memory.peak_bytes.to_string(),
+            outcome.memory.method.as_str().to_owned(),
             u.voluntary_switches.to_string(),
             u.involuntary_switches.to_string(),
             outcome.error.replace('\n', " | "),

@@ -1,17 +1,18 @@
 //! Running an experiment: every cell, warmup then measured repetitions, each run in a child process of
 //! its own, each measured run appended to `runs.csv` as soon as it ends.
 
+pub mod cgroup;
 mod child;
 mod services;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use harness_sdk::protocol::{RunRequest, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use child::{Outcome, Status, describe_exit, exec_main, last_lines};
+pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -90,7 +91,9 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
     let started = SystemTime::now();
-    let environment = crate::environment::collect(experiment, started);
+    child::become_subreaper();
+    let accounting = cgroup::Accounting::detect();
+    let environment = crate::environment::collect(experiment, started, &accounting);
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
     let mut results = ResultDir::create(out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", out.display()))?;
@@ -102,7 +105,13 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
         let cell = &experiment.cells[slot.cell];
         let run_dir = services.scratch().join(format!("run-{index}"));
         std::fs::create_dir(&run_dir)?;
-        let outcome = run_one(experiment, cell, &services, &run_dir);
+        let limits = child::Limits {
+            timeout: experiment.timeout,
+            memory: experiment.memory_limit,
+            accounting: &accounting,
+            index,
+        };
+        let outcome = run_one(experiment, cell, &services, &run_dir, &limits);
         if let Some(log) = &outcome.output {
             let logs = results.path.join("logs");
             std::fs::create_dir_all(&logs)?;
@@ -127,19 +136,16 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
     Ok(summary)
 }
 
-fn run_one(experiment: &Experiment, cell: &CellPlan, services: &Services, run_dir: &Path) -> Outcome {
+fn run_one(
+    experiment: &Experiment,
+    cell: &CellPlan,
+    services: &Services,
+    run_dir: &Path,
+    limits: &child::Limits,
+) -> Outcome {
     let resources = match services.resources(run_dir) {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome {
-                status: Status::Failed,
-                error: format!("cannot prepare the run's resources: {e}"),
-                wall: Duration::ZERO,
-                usage: child::Usage::default(),
-                report: None,
-                output: None,
-            };
-        }
+        Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
     };
     let request = RunRequest {
         workers: cell.workers,
@@ -148,7 +154,7 @@ fn run_one(experiment: &Experiment, cell: &CellPlan, services: &Services, run_di
         workload: cell.workload.clone(),
         resources,
     };
-    let mut outcome = child::execute(&cell.executor.path, &request, experiment.timeout, run_dir);
+    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
     if let Some(error) = outcome.report.as_ref().and_then(|r| check_report(cell, r)) {
         outcome.status = Status::Failed;
         outcome.error = error;

@@ -46,14 +46,16 @@ pub fn built_library(stem: &str) -> PathBuf {
     path
 }
 
-/// A temporary folder with `plugins/notalib.so` (text) and `plugins/libwrong_abi.so` (a plugin of
-/// another ABI version), for the bad-input fixtures.
+/// A temporary folder with `plugins/notalib.so` (text), `plugins/libwrong_abi.so` (a plugin of another
+/// ABI version) and `plugins/libno_entry.so` (a library without the entry point), for the bad-input
+/// fixtures.
 pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     std::fs::write(plugins.join("notalib.so"), "this is not a shared library\n").unwrap();
     std::fs::copy(built_library("plugin_wrong_abi"), plugins.join("libwrong_abi.so")).unwrap();
+    std::fs::copy(built_library("plugin_no_entry"), plugins.join("libno_entry.so")).unwrap();
     dir
 }
 
@@ -64,5 +66,25 @@ pub fn read_runs(path: &Path) -> Vec<std::collections::HashMap<String, String>> 
     reader
         .records()
         .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect())
+        .collect()
+}
+
+/// A value for the `HARNESS_TEST_MARKER` environment variable that no other test uses: every process the
+/// harness starts inherits it, so [`processes_marked`] finds any that outlived a run.
+pub fn unique_marker(test: &str) -> String {
+    format!("{test}-{}-{:?}", std::process::id(), std::time::SystemTime::now())
+}
+
+/// The processes alive whose environment holds `HARNESS_TEST_MARKER=marker`.
+pub fn processes_marked(marker: &str) -> Vec<i32> {
+    let needle = format!("HARNESS_TEST_MARKER={marker}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
         .collect()
 }
