@@ -73,16 +73,9 @@ pub fn schedule(experiment: &Experiment) -> Vec<Slot> {
 
 /// A Fisher-Yates shuffle driven by splitmix64, so the same seed gives the same order everywhere.
 fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = crate::stats::Rng::new(seed);
     for i in (1..items.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);
     }
 }
@@ -91,9 +84,10 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
     let started = SystemTime::now();
+    let load = crate::environment::LoadMeter::start();
     child::become_subreaper();
     let accounting = cgroup::Accounting::detect();
-    let environment = crate::environment::collect(experiment, started, &accounting);
+    let mut environment = crate::environment::collect(experiment, started, &accounting);
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
     let mut results = ResultDir::create(out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", out.display()))?;
@@ -133,6 +127,26 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
     }
     reporter.done();
     drop(services);
+
+    let load = load.finish();
+    environment["machine_load"] = serde_json::to_value(&load).expect("serializable");
+    crate::results::write_environment(&results.path, &environment).context("cannot update environment.json")?;
+    let runs = crate::summary::read_runs(&results.path.join("runs.csv"), &experiment.columns)
+        .context("cannot read runs.csv back")?;
+    let cells = crate::summary::CellModel::of(experiment);
+    let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
+    crate::summary::write(&results.path.join("summary.csv"), &experiment.columns, &summaries)
+        .context("cannot write summary.csv")?;
+    let mut warnings = crate::summary::warnings(&experiment.columns, &summaries);
+    warnings.extend(load.warnings());
+    if !warnings.is_empty() {
+        std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n").context("cannot write warnings.txt")?;
+        if progress != Progress::Quiet {
+            for warning in &warnings {
+                eprintln!("warning: {}: {warning}", experiment.name);
+            }
+        }
+    }
     Ok(summary)
 }
 
