@@ -289,14 +289,16 @@ fn table(rows: &[Vec<String>]) -> String {
 
 fn plan_table(experiment: &Experiment) -> String {
     let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
+    let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::format_size(m)));
     let mut out = format!(
-        "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run; order {}\n\n",
+        "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run{}; order {}\n\n",
         experiment.name,
         experiment.cells.len(),
         experiment.warmup,
         experiment.repetitions,
         experiment.cells.len() as u64 * runs_per_cell,
         experiment::units::format_duration(experiment.timeout),
+        memory.unwrap_or_default(),
         serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
     );
     let mut header = vec!["#".to_owned()];

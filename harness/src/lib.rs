@@ -9,6 +9,8 @@
 //! 3. [`run`] schedules warmup and measured runs, runs each in a child process, and classifies how it
 //!    ended.
 //! 4. [`results`] writes the result folder; [`environment`] describes the machine.
+//! 5. [`summary`] reads `runs.csv` back and writes `summary.csv`: [`stats`] per cell and metric, and the
+//!    ideal time of [`model`].
 //!
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 
@@ -17,10 +19,13 @@ pub mod diagnostic;
 pub mod environment;
 pub mod experiment;
 pub mod merge;
+pub mod model;
 pub mod plugin;
 pub mod results;
 pub mod run;
 pub mod schema;
+pub mod stats;
+pub mod summary;
 
 use experiment::units::format_duration;
 use harness_sdk::protocol::{Connect, Step};

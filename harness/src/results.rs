@@ -1,5 +1,6 @@
 //! The result folder of one experiment run: `<out>/<experiment>/<run-id>/` with `runs.csv`,
-//! `experiment.toml` and `environment.json`, and `<out>/<experiment>/latest` pointing at the newest.
+//! `experiment.toml` and `environment.json` (and, when the runs are done, `summary.csv` and any
+//! `warnings.txt`: see [`crate::summary`]), and `<out>/<experiment>/latest` pointing at the newest.
 //!
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
@@ -29,7 +30,8 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "latency_max_s",
     "user_cpu_s",
     "system_cpu_s",
-    "max_rss_bytes",
+    "peak_memory_bytes",
+    "peak_memory_method",
     "voluntary_context_switches",
     "involuntary_context_switches",
 ];
@@ -71,9 +73,7 @@ impl ResultDir {
             }
         }
         std::fs::write(path.join("experiment.toml"), experiment.source.as_bytes())?;
-        let mut env = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
-        env.push(b'\n');
-        std::fs::write(path.join("environment.json"), env)?;
+        write_environment(&path, environment)?;
         let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
         let mut header = experiment.columns.clone();
         header.extend(harness_columns().map(str::to_owned));
@@ -154,7 +154,8 @@ impl ResultDir {
         record.extend([
             f(u.user_cpu_s),
             f(u.system_cpu_s),
-            u.max_rss_bytes.to_string(),
+            outcome.memory.peak_bytes.to_string(),
+            outcome.memory.method.as_str().to_owned(),
             u.voluntary_switches.to_string(),
             u.involuntary_switches.to_string(),
             outcome.error.replace('\n', " | "),
@@ -162,6 +163,15 @@ impl ResultDir {
         self.runs.write_record(&record)?;
         self.runs.flush()
     }
+}
+
+/// Writes `environment.json`, replacing any earlier one whole.
+pub fn write_environment(dir: &Path, environment: &serde_json::Value) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    let temporary = dir.join(".environment.json");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(temporary, dir.join("environment.json"))
 }
 
 /// Points `<parent>/latest` at `target` by replacing the link atomically.

@@ -120,7 +120,8 @@ pub fn schema(registry: &Registry) -> Value {
                     "warmup": { "type": "integer", "minimum": 0, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
                     "timeout": { "type": "string", "pattern": DURATION, "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
                     "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
-                    "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" }
+                    "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" },
+                    "memory_limit": { "allOf": [size()], "description": "Per run, for its whole process tree where the harness can make a cgroup; a run past it is out_of_memory" }
                 }
             },
             "workloads": {

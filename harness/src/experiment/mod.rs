@@ -65,6 +65,8 @@ pub struct Experiment {
     pub timeout: Duration,
     pub seed: u64,
     pub order: Order,
+    /// Per run, for the run's whole process tree where a cgroup can be made.
+    pub memory_limit: Option<u64>,
     /// The axis columns of results, in order: matrix axes, then keys that `include` added.
     pub columns: Vec<String>,
     pub cells: Vec<CellPlan>,
@@ -234,6 +236,11 @@ impl Resolver<'_> {
             })?,
         };
 
+        let memory_limit = match &experiment.memory_limit {
+            None => None,
+            Some(limit) => Some(self.memory_limit(limit)?),
+        };
+
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
@@ -253,9 +260,26 @@ impl Resolver<'_> {
             timeout,
             seed,
             order,
+            memory_limit,
             columns,
             cells: plans,
         })
+    }
+
+    fn memory_limit(&self, limit: &Spanned<toml::Value>) -> Result<u64, Diagnostic> {
+        // Below this not even the run's own process starts: most likely a forgotten unit.
+        const LEAST: u64 = 1 << 20;
+        let bytes = size("memory_limit", limit.get_ref()).map_err(|(message, expected)| {
+            let d = self.error(message, Some(limit.span()));
+            if let Some(expected) = expected { d.expected(expected) } else { d }
+        })?;
+        if bytes < LEAST {
+            return Err(self
+                .error(format!("`memory_limit` is {bytes} bytes, too little for a run to start"), Some(limit.span()))
+                .expected("a size of at least 1MiB")
+                .help("a number without a unit is bytes: write \"512MiB\" for 512 mebibytes"));
+        }
+        Ok(bytes)
     }
 
     /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key.

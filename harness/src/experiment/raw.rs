@@ -34,6 +34,7 @@ pub struct RawExperiment {
     pub timeout: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
     pub order: Option<Spanned<String>>,
+    pub memory_limit: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,20 +1,26 @@
 //! One run in one child process: `harness __exec DIR`.
 //!
 //! The parent writes `DIR/request.json`, starts the child in a process group of its own (with
-//! `PR_SET_PDEATHSIG`, so it dies with the harness), and waits for it with `wait4` to get its resource
-//! usage. The child loads the plugin, runs the request, and writes `DIR/response.json`. Whatever the child
-//! does (panic, abort, crash, exit, hang), the parent classifies it and carries on.
+//! `PR_SET_PDEATHSIG`, so it dies with the harness) and in a cgroup of its own when it can (see
+//! [`super::cgroup`]), waits for it on a pidfd until the timeout, and reaps it with `wait4` to get its
+//! resource usage. The child loads the plugin, runs the request, and writes `DIR/response.json`. Whatever
+//! the child does (panic, abort, crash, exit, hang, run out of memory), the parent classifies it, kills
+//! whatever the run left (its process group, its cgroup, and orphans reparented to the harness), and
+//! carries on.
 
 use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::{Accounting, Method};
+use crate::experiment::units::format_duration;
+use crate::format_size;
 use crate::plugin::{CallOutcome, Library};
 
 const REQUEST: &str = "request.json";
@@ -77,6 +83,7 @@ pub enum Status {
     Timeout,
     /// Stopped by Ctrl-C or SIGTERM: not a measurement, never written to runs.csv.
     Interrupted,
+    OutOfMemory,
 }
 
 impl Status {
@@ -88,6 +95,7 @@ impl Status {
             Status::Crashed => "crashed",
             Status::Timeout => "timeout",
             Status::Interrupted => "interrupted",
+            Status::OutOfMemory => "out_of_memory",
         }
     }
 }
@@ -102,6 +110,19 @@ pub struct Usage {
     pub involuntary_switches: u64,
 }
 
+/// The peak memory of a run and how it was measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub peak_bytes: u64,
+    pub method: Method,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self { peak_bytes: 0, method: Method::Rusage }
+    }
+}
+
 /// Everything the parent learned about one run.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -110,43 +131,77 @@ pub struct Outcome {
     /// From spawn to reap, as the parent saw it.
     pub wall: Duration,
     pub usage: Usage,
+    pub memory: Memory,
     pub report: Option<RunReport>,
     /// What the run printed, when it printed anything.
     pub output: Option<PathBuf>,
 }
 
-/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`.
-pub fn execute(library: &Path, request: &RunRequest, timeout: Duration, dir: &Path) -> Outcome {
-    match spawn_and_wait(library, request, timeout, dir) {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome {
+impl Outcome {
+    /// A run that could not start.
+    pub fn not_started(error: String) -> Self {
+        Self {
             status: Status::Failed,
-            error: format!("cannot start the run: {e}"),
+            error,
             wall: Duration::ZERO,
             usage: Usage::default(),
+            memory: Memory::default(),
             report: None,
             output: None,
-        },
+        }
     }
 }
 
-fn spawn_and_wait(library: &Path, request: &RunRequest, timeout: Duration, dir: &Path) -> std::io::Result<Outcome> {
+/// The limits of one run and where its cgroup goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'a> {
+    pub timeout: Duration,
+    pub memory: Option<u64>,
+    pub accounting: &'a Accounting,
+    /// Numbers the run's cgroup.
+    pub index: usize,
+}
+
+/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`.
+pub fn execute(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> Outcome {
+    spawn_and_wait(library, request, limits, dir)
+        .unwrap_or_else(|e| Outcome::not_started(format!("cannot start the run: {e}")))
+}
+
+fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> std::io::Result<Outcome> {
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
     std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
     let output = File::create(&output_path)?;
+    let cgroup = limits
+        .accounting
+        .create(limits.index, limits.memory)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
 
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
-    // SAFETY: only async-signal-safe calls between fork and exec.
+    let procs = cgroup.as_ref().map(|c| c.procs_path().to_owned());
+    let data_limit = if cgroup.is_none() { limits.memory } else { None };
+    // SAFETY: only async-signal-safe calls between fork and exec, and no allocation.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // A group of its own, so a timeout can kill the run and every process it started.
             if libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // Dies with the harness, even on `kill -9`.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Into the run's cgroup before any of the run's code executes, so the peak and the limit
+            // cover all of it.
+            if let Some(procs) = &procs {
+                join_cgroup(procs)?;
+            }
+            if let Some(limit) = data_limit {
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                if libc::setrlimit(libc::RLIMIT_DATA, &raw const limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -156,79 +211,246 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, timeout: Duration, dir: 
     // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
     drop(child);
 
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(wait4(pid));
-    });
-    // Wait in short slices, so that Ctrl-C stops the run at once.
-    let deadline = start + timeout;
-    let mut stopped = None;
-    let waited = loop {
-        let slice = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
-        match receiver.recv_timeout(slice) {
-            Ok(waited) => break waited,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Err(std::io::Error::other("lost the run's exit status"));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let reason = if super::interrupted() {
-                    Status::Interrupted
-                } else if Instant::now() >= deadline {
-                    Status::Timeout
-                } else {
-                    continue;
-                };
-                stopped = Some(reason);
-                kill_group(pid);
-                break receiver.recv().unwrap_or_else(|_| Err(std::io::Error::other("lost the run's exit status")));
-            }
+    let exited = wait_for_exit(pid, limits.timeout);
+    if !matches!(exited, Ok(Exit::Exited)) {
+        kill_group(pid);
+        if let Some(cgroup) = &cgroup {
+            cgroup.kill_all();
         }
-    };
+    }
+    let waited = wait4(pid);
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
+    let (memory, oom_kills) = match &cgroup {
+        Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
+        None => (None, 0),
+    };
+    match cgroup {
+        Some(cgroup) => {
+            if let Err(e) = cgroup.remove(reap_orphans) {
+                eprintln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
+            }
+        }
+        None => reap_orphans(),
+    }
+    let exited = exited?;
     let (status, usage) = waited?;
+    let memory = memory.unwrap_or(Memory { peak_bytes: usage.max_rss_bytes, method: Method::Rusage });
 
     let printed = std::fs::metadata(&output_path).is_ok_and(|m| m.len() > 0);
     let output = printed.then(|| output_path.clone());
-    let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, report: None, output };
+    let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, memory, report: None, output };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
-    match (stopped, response) {
-        (Some(Status::Interrupted), _) => {
+    let printed_text = || std::fs::read_to_string(&output_path).unwrap_or_default();
+    match (exited, response) {
+        (Exit::Interrupted, _) => {
             outcome.status = Status::Interrupted;
             "interrupted".clone_into(&mut outcome.error);
         }
-        (Some(_), _) => {
+        (Exit::TimedOut, _) => {
             outcome.status = Status::Timeout;
-            outcome.error =
-                format!("run exceeded the timeout of {}", crate::experiment::units::format_duration(timeout));
+            outcome.error = format!("run exceeded the timeout of {}", format_duration(limits.timeout));
         }
-        (None, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
-        (None, Some(ExecResponse::Failed { error })) => {
+        (Exit::Exited, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
+        (Exit::Exited, Some(ExecResponse::Failed { error })) => {
             outcome.status = Status::Failed;
             outcome.error = error;
         }
-        (None, Some(ExecResponse::Panicked { error })) => {
+        (Exit::Exited, Some(ExecResponse::Panicked { error })) => {
             outcome.status = Status::Panicked;
             outcome.error = error;
         }
-        (None, None) => {
+        (Exit::Exited, None) => {
             outcome.status = Status::Crashed;
             outcome.error = format!("the run {}", describe_exit(status));
-            if let Ok(text) = std::fs::read_to_string(&output_path) {
-                let text = text.trim();
-                if !text.is_empty() {
-                    outcome.error = format!("{}: {}", outcome.error, last_lines(text, 3));
-                }
+            let text = printed_text();
+            let text = text.trim();
+            if !text.is_empty() {
+                outcome.error = format!("{}: {}", outcome.error, last_lines(text, 3));
             }
         }
     }
+    let over_limit = match (oom_kills, limits.memory) {
+        (0, Some(limit)) if memory.method == Method::Rusage && outcome.status != Status::Ok => {
+            // RLIMIT_DATA makes an allocation fail; Rust's handler says so and aborts. (The peak RSS says
+            // nothing here: it counts mapped files, which the limit does not.)
+            let text = printed_text();
+            let allocation_failed =
+                text.lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
+            allocation_failed.then(|| {
+                format!("the run went past its memory limit of {} (enforced as RLIMIT_DATA)", format_size(limit))
+            })
+        }
+        (0, _) => None,
+        (n, limit) => {
+            let killed = if n == 1 { "1 process".to_owned() } else { format!("{n} processes") };
+            Some(match limit {
+                Some(limit) => format!(
+                    "the run went past its memory limit of {} (peak {}): the kernel's OOM killer ended {killed}",
+                    format_size(limit),
+                    format_size(memory.peak_bytes)
+                ),
+                None => format!("the kernel's OOM killer ended {killed} of the run (no memory_limit is set)"),
+            })
+        }
+    };
+    if let Some(message) = over_limit {
+        outcome.status = Status::OutOfMemory;
+        outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
+        outcome.report = None;
+    }
     Ok(outcome)
+}
+
+/// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.
+fn join_cgroup(procs: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: open, write and close on a NUL-terminated path and a static byte.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if written != 1 {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `pid` exits, without reaping it; `false` when `timeout` passed first.
+/// How waiting for a run's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Exited,
+    TimedOut,
+    /// Ctrl-C or SIGTERM reached the harness.
+    Interrupted,
+}
+
+/// How often a wait looks at the interruption flag: Ctrl-C stops a run within this.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
+
+fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Exit> {
+    let deadline = Instant::now() + timeout;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        // Kernels before 5.3: look every millisecond.
+        loop {
+            // SAFETY: siginfo is plain data; WNOWAIT leaves the child to be reaped by wait4.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: valid out-pointer; waiting for our own child.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &raw mut info,
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                )
+            };
+            // SAFETY: si_pid is set by waitid when a child changed state, 0 otherwise.
+            if r == 0 && unsafe { info.si_pid() } == pid {
+                return Ok(Exit::Exited);
+            }
+            let error = std::io::Error::last_os_error();
+            if r != 0 && error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Exit::TimedOut);
+            }
+            if super::interrupted() {
+                return Ok(Exit::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // SAFETY: the descriptor was just returned by pidfd_open and is owned here.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    loop {
+        if super::interrupted() {
+            return Ok(Exit::Interrupted);
+        }
+        let until_deadline = deadline.saturating_duration_since(Instant::now());
+        let left = until_deadline.min(INTERRUPT_CHECK);
+        let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let limit =
+            libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: libc::c_long::from(left.subsec_nanos()) };
+        // SAFETY: one valid pollfd and a valid timespec for the duration of the call.
+        let r = unsafe { libc::ppoll(&raw mut pollfd, 1, &raw const limit, std::ptr::null()) };
+        match r {
+            1.. => return Ok(Exit::Exited),
+            0 if until_deadline.is_zero() => return Ok(Exit::TimedOut),
+            0 => {}
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            _ => return Err(std::io::Error::last_os_error()),
+        }
+    }
 }
 
 fn kill_group(pid: libc::pid_t) {
     // SAFETY: signalling the process group the child created; ESRCH when it is gone is fine.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+}
+
+/// Makes the harness the reaper of every process its runs leave behind: a run's process that outlives its
+/// parent (one that left the run's process group, say) becomes a child of the harness instead of init,
+/// where [`reap_orphans`] finds it.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+}
+
+/// Kills and reaps every child of the harness. Called between runs, when the run's own child has been
+/// reaped: anything left is a process of that run that outlived its parent.
+pub fn reap_orphans() {
+    loop {
+        let children = children_of_this_process();
+        if children.is_empty() {
+            return;
+        }
+        for pid in children {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
+}
+
+fn children_of_this_process() -> Vec<libc::pid_t> {
+    let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<libc::pid_t>>();
+    let mut children = Vec::new();
+    if let Ok(threads) = std::fs::read_dir("/proc/self/task") {
+        for thread in threads.flatten() {
+            match std::fs::read_to_string(thread.path().join("children")) {
+                Ok(text) => children.extend(parse(&text)),
+                // Kernels without CONFIG_PROC_CHILDREN: find them by their parent.
+                Err(_) => return children_by_scan(),
+            }
+        }
+    }
+    children
+}
+
+fn children_by_scan() -> Vec<libc::pid_t> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The command name may hold spaces and parentheses; the fields after its last `)` do not.
+            let fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+            fields.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .collect()
 }
 
 fn wait4(pid: libc::pid_t) -> std::io::Result<(ExitStatus, Usage)> {

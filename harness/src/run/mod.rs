@@ -1,6 +1,7 @@
 //! Running an experiment: every cell, warmup then measured repetitions, each run in a child process of
 //! its own, each measured run appended to `runs.csv` as soon as it ends.
 
+pub mod cgroup;
 mod child;
 mod services;
 
@@ -8,12 +9,12 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use harness_sdk::protocol::{RunRequest, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use child::{Outcome, Status, describe_exit, exec_main, last_lines};
+pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -133,16 +134,9 @@ pub fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(u
 
 /// A Fisher-Yates shuffle driven by splitmix64, so the same seed gives the same order everywhere.
 fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = crate::stats::Rng::new(seed);
     for i in (1..items.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);
     }
 }
@@ -190,17 +184,20 @@ pub(crate) fn interrupted() -> bool {
 pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
     let started = SystemTime::now();
+    let load = crate::environment::LoadMeter::start();
+    child::become_subreaper();
+    let accounting = cgroup::Accounting::detect();
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
-    let (mut results, done) = if let Some(dir) = options.resume {
+    let (mut results, done, mut environment) = if let Some(dir) = options.resume {
         let (results, done) =
             ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
-        crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
-        (results, done)
+        let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+        (results, done, environment)
     } else {
-        let environment = crate::environment::collect(experiment, started, options.shard);
+        let environment = crate::environment::collect(experiment, started, options.shard, &accounting);
         let results = ResultDir::create(options.out, experiment, started, &environment)
             .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
-        (results, HashSet::new())
+        (results, HashSet::new(), environment)
     };
     let slots = schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
@@ -222,7 +219,13 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         let cell = &experiment.cells[slot.cell];
         let run_dir = services.scratch().join(format!("run-{index}"));
         std::fs::create_dir(&run_dir)?;
-        let outcome = run_one(experiment, cell, &services, &run_dir);
+        let limits = child::Limits {
+            timeout: experiment.timeout,
+            memory: experiment.memory_limit,
+            accounting: &accounting,
+            index,
+        };
+        let outcome = run_one(experiment, cell, &services, &run_dir, &limits);
         if outcome.status == Status::Interrupted {
             // Not a measurement: no row, so that a resume runs it again.
             let _ = std::fs::remove_dir_all(&run_dir);
@@ -252,22 +255,40 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
     }
     reporter.done();
     drop(services);
+
+    let load = load.finish();
+    environment["machine_load"] = serde_json::to_value(&load).expect("serializable");
+    crate::results::write_environment(&results.path, &environment).context("cannot update environment.json")?;
+    let runs = crate::summary::read_runs(&results.path.join("runs.csv"), &experiment.columns)
+        .context("cannot read runs.csv back")?;
+    let cells = crate::summary::CellModel::of(experiment);
+    let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
+    crate::summary::write(&results.path.join("summary.csv"), &experiment.columns, &summaries)
+        .context("cannot write summary.csv")?;
+    let mut warnings = crate::summary::warnings(&experiment.columns, &summaries);
+    warnings.extend(load.warnings());
+    if !warnings.is_empty() {
+        std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n")
+            .context("cannot write warnings.txt")?;
+        if options.progress != Progress::Quiet {
+            for warning in &warnings {
+                eprintln!("warning: {}: {warning}", experiment.name);
+            }
+        }
+    }
     Ok(summary)
 }
 
-fn run_one(experiment: &Experiment, cell: &CellPlan, services: &Services, run_dir: &Path) -> Outcome {
+fn run_one(
+    experiment: &Experiment,
+    cell: &CellPlan,
+    services: &Services,
+    run_dir: &Path,
+    limits: &child::Limits,
+) -> Outcome {
     let resources = match services.resources(run_dir) {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome {
-                status: Status::Failed,
-                error: format!("cannot prepare the run's resources: {e}"),
-                wall: Duration::ZERO,
-                usage: child::Usage::default(),
-                report: None,
-                output: None,
-            };
-        }
+        Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
     };
     let request = RunRequest {
         workers: cell.workers,
@@ -276,7 +297,7 @@ fn run_one(experiment: &Experiment, cell: &CellPlan, services: &Services, run_di
         workload: cell.workload.clone(),
         resources,
     };
-    let mut outcome = child::execute(&cell.executor.path, &request, experiment.timeout, run_dir);
+    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
     if let Some(error) = outcome.report.as_ref().and_then(|r| check_report(cell, r)) {
         outcome.status = Status::Failed;
         outcome.error = error;

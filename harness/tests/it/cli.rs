@@ -72,6 +72,34 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
         let throughput: f64 = row["throughput_per_s"].parse().unwrap();
         assert!(run_s > 0.0 && wall_s >= run_s, "{row:?}");
         assert!((throughput * run_s - 100.0).abs() < 0.01, "{row:?}");
+        assert!(["cgroup2", "cgroup1", "rusage"].contains(&row["peak_memory_method"].as_str()), "{row:?}");
+    }
+    check_summary(&dir, &rows);
+}
+
+/// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.
+fn check_summary(dir: &std::path::Path, runs: &[std::collections::HashMap<String, String>]) {
+    let summary = support::read_runs(&dir.join("summary.csv"));
+    assert_eq!(summary.len(), 30 * 14, "30 cells x 14 metrics");
+    let axes = ["executor", "workload", "workers", "latency", "flavor"];
+    let run_s_rows: Vec<_> = summary.iter().filter(|r| r["metric"] == "run_s").collect();
+    assert_eq!(run_s_rows.len(), 30);
+    for row in run_s_rows {
+        let mut times: Vec<f64> = runs
+            .iter()
+            .filter(|r| axes.iter().all(|a| r[*a] == row[*a]))
+            .map(|r| r["run_s"].parse().unwrap())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        assert_eq!(times.len(), 3);
+        let number = |column: &str| -> f64 { row[column].parse().unwrap_or_else(|_| panic!("{column}: {row:?}")) };
+        assert_eq!(row["n"], "3");
+        assert!((number("median") - times[1]).abs() < 1e-9, "{row:?}");
+        assert!((number("min") - times[0]).abs() < 1e-9 && (number("max") - times[2]).abs() < 1e-9);
+        assert!(number("ci95_low") <= number("median") && number("median") <= number("ci95_high"), "{row:?}");
+        assert!(number("ideal_s") > 0.0 && number("efficiency") > 0.0, "{row:?}");
+        assert!(["cpu", "waits"].contains(&row["model"].as_str()), "{row:?}");
+        assert!((number("throughput_per_s") - 100.0 / number("median")).abs() < 0.01, "{row:?}");
     }
 }
 
@@ -110,7 +138,7 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let experiment = &schema["properties"]["experiment"]["properties"];
-    for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order"] {
+    for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit"] {
         assert!(experiment.get(key).is_some(), "schema lacks experiment.{key}");
     }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];

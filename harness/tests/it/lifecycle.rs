@@ -52,7 +52,7 @@ fn statuses(out: &Path) -> Vec<String> {
 
 #[test]
 fn no_worker_is_left_after_a_normal_end() {
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 4, "10ms", "60s");
     let out = start(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
@@ -63,7 +63,7 @@ fn no_worker_is_left_after_a_normal_end() {
 
 #[test]
 fn a_timeout_kills_the_workers_too() {
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 3, "1h", "1s");
     let out = start(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
@@ -74,7 +74,7 @@ fn a_timeout_kills_the_workers_too() {
 
 #[test]
 fn workers_die_with_a_crashed_run_and_the_experiment_goes_on() {
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 3, "2s", "60s");
     let harness = start(&marker, &file, &dir.path().join("out"));
@@ -93,7 +93,7 @@ fn workers_die_with_a_crashed_run_and_the_experiment_goes_on() {
 
 #[test]
 fn nothing_survives_kill_9_of_the_harness() {
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 4, "1h", "2h");
     let mut harness = start(&marker, &file, &dir.path().join("out"));
@@ -106,7 +106,7 @@ fn nothing_survives_kill_9_of_the_harness() {
 #[test]
 fn the_marker_finds_processes() {
     // Guards the tests above against passing because `marked` finds nothing at all.
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let mut child = Command::new("sleep").arg("30").env("HARNESS_TEST_MARKER", &marker).spawn().unwrap();
     wait_until("the marked process is seen", || marked(&marker).len() == 1);
     child.kill().unwrap();

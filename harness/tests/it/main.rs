@@ -4,6 +4,7 @@
 //! - `bad_input`: every fixture in `tests/fixtures/bad/` fails with its exact message and exit code 2.
 //! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
 //! - `executors`: the built-in executors agree on every step kind.
+//! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
@@ -13,6 +14,7 @@
 mod bad_input;
 mod cli;
 mod executors;
+mod faults;
 mod lifecycle;
 mod out_of_tree;
 mod plugins;

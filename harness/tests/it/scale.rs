@@ -122,7 +122,7 @@ fn interrupt_after(
 ) -> (tempfile::TempDir, PathBuf, PathBuf, std::process::Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = slow_experiment(dir.path());
-    let marker = unique_marker();
+    let marker = unique_marker(module_path!());
     let child = support::harness()
         .args(["run", "--out"])
         .arg(dir.path().join("out"))

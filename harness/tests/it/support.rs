@@ -47,14 +47,16 @@ pub fn built_library(stem: &str) -> PathBuf {
     path
 }
 
-/// A temporary folder with `plugins/notalib.so` (text) and `plugins/libwrong_abi.so` (a plugin of
-/// another ABI version), for the bad-input fixtures.
+/// A temporary folder with `plugins/notalib.so` (text), `plugins/libwrong_abi.so` (a plugin of another
+/// ABI version) and `plugins/libno_entry.so` (a library without the entry point), for the bad-input
+/// fixtures.
 pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     std::fs::write(plugins.join("notalib.so"), "this is not a shared library\n").unwrap();
     std::fs::copy(built_library("plugin_wrong_abi"), plugins.join("libwrong_abi.so")).unwrap();
+    std::fs::copy(built_library("plugin_no_entry"), plugins.join("libno_entry.so")).unwrap();
     dir
 }
 
@@ -92,10 +94,10 @@ pub fn marked(marker: &str) -> Vec<(i32, i32, String)> {
     found
 }
 
-pub fn unique_marker() -> String {
+pub fn unique_marker(test: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n}-{:?}", std::process::id(), Instant::now())
+    format!("{test}-{}-{n}-{:?}", std::process::id(), Instant::now())
 }
 
 /// Waits until `done` holds, or fails after a generous deadline: this is about liveness, not speed.
@@ -105,4 +107,9 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The pids of the processes alive whose environment holds `HARNESS_TEST_MARKER=marker`.
+pub fn processes_marked(marker: &str) -> Vec<i32> {
+    marked(marker).into_iter().map(|(pid, _, _)| pid).collect()
 }

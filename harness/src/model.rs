@@ -1,0 +1,191 @@
+//! The ideal-time model: how long a cell's run would take if its execution model did what it promises
+//! perfectly, overlapping waits up to its concurrency and spreading CPU work over the cores it may use.
+//! `efficiency` in `summary.csv` is this ideal over the measured median `run_s`.
+//!
+//! Per task, a workload has a wait time `W` (its `sleep`s, `net` delays and `shared` holds), of which `H` is
+//! spent holding the shared lock, and a CPU cost `C` (everything else). `C` is measured, not guessed: the
+//! `sync` cell of the same workload runs every task in turn, so its median `run_s` is `tasks x (W + C)`;
+//! a workload of sleeps alone has `C = 0`. An executor has up to `k` tasks in flight and runs CPU work on
+//! up to `p` cores. Three lower bounds, and the ideal is the tightest:
+//!
+//! ```text
+//! ideal = max( tasks x C / p,               CPU work spread over p cores
+//!              ceil(tasks / k) x (W + C),    k tasks at a time, each W + C long
+//!              tasks x H )                   the lock, held by one task at a time
+//! ```
+//!
+//! For waits alone this is `ceil(tasks / k) x W`; for CPU work alone, `tasks x C / min(workers, cores)`
+//! (up to rounding to whole tasks). `docs/measurement.md` states it for readers of results.
+
+use harness_sdk::protocol::{Step, Workload};
+
+/// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub tasks_in_flight: u64,
+    pub cpu_parallelism: u64,
+}
+
+/// The overlap of the built-in executors; `None` for any other, whose model the harness does not know.
+pub fn overlap(
+    executor: &str,
+    workers: u32,
+    options: &serde_json::Map<String, serde_json::Value>,
+    tasks: u64,
+    cores: u64,
+) -> Option<Overlap> {
+    let workers = u64::from(workers.max(1));
+    let cores = cores.max(1);
+    let (tasks_in_flight, cpu_parallelism) = match executor {
+        "sync" => (1, 1),
+        "threaded" | "multiprocess" => (workers, workers.min(cores)),
+        "async" => {
+            let in_flight = options.get("concurrency").and_then(serde_json::Value::as_u64).unwrap_or(tasks).max(1);
+            let offload = options.get("offload_cpu").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            let multi = options.get("flavor").and_then(serde_json::Value::as_str) == Some("multi_thread");
+            let cpu = if offload {
+                // The blocking pool grows to meet the tasks in flight.
+                in_flight.min(cores)
+            } else if multi {
+                workers.min(cores)
+            } else {
+                1
+            };
+            (in_flight, cpu)
+        }
+        _ => return None,
+    };
+    Some(Overlap { tasks_in_flight, cpu_parallelism })
+}
+
+/// The waits of one task, in seconds, from its steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Waits {
+    /// `W`: every wait of the task.
+    pub wait_s: f64,
+    /// `H`: the part of `W` spent holding the shared lock.
+    pub hold_s: f64,
+    /// Whether any step costs CPU (anything but `sleep`), so `C` must be measured.
+    pub costs_cpu: bool,
+}
+
+impl Waits {
+    pub fn of(workload: &Workload) -> Self {
+        let mut waits = Self { wait_s: 0.0, hold_s: 0.0, costs_cpu: false };
+        let s = |nanos: u64| nanos as f64 / 1e9;
+        for step in &workload.steps {
+            match *step {
+                Step::Sleep { nanos } => waits.wait_s += s(nanos),
+                Step::Net { delay_nanos, .. } => {
+                    waits.wait_s += s(delay_nanos);
+                    waits.costs_cpu = true;
+                }
+                Step::Shared { hold_nanos } => {
+                    waits.wait_s += s(hold_nanos);
+                    waits.hold_s += s(hold_nanos);
+                    waits.costs_cpu = true;
+                }
+                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } => waits.costs_cpu = true,
+            }
+        }
+        waits
+    }
+
+    /// `C` from the median `run_s` of the workload's `sync` cell.
+    pub fn cpu_per_task_s(&self, tasks: u64, sync_run_s: f64) -> f64 {
+        if tasks == 0 { 0.0 } else { (sync_run_s / tasks as f64 - self.wait_s).max(0.0) }
+    }
+}
+
+/// Which bound the ideal time is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Cpu,
+    Waits,
+    Lock,
+}
+
+impl Bound {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Cpu => "cpu",
+            Bound::Waits => "waits",
+            Bound::Lock => "lock",
+        }
+    }
+}
+
+/// The ideal run time in seconds, and which bound set it.
+pub fn ideal_s(tasks: u64, waits: Waits, cpu_per_task_s: f64, overlap: Overlap) -> (f64, Bound) {
+    let n = tasks as f64;
+    let cpu = n * cpu_per_task_s / overlap.cpu_parallelism.max(1) as f64;
+    let rounds = tasks.div_ceil(overlap.tasks_in_flight.max(1)) as f64;
+    let chains = rounds * (waits.wait_s + cpu_per_task_s);
+    let lock = n * waits.hold_s;
+    // Ties go to the first: a pure CPU workload on one core is "cpu", not "waits".
+    [(cpu, Bound::Cpu), (chains, Bound::Waits), (lock, Bound::Lock)]
+        .into_iter()
+        .fold((0.0, Bound::Cpu), |best, next| if next.0 > best.0 { next } else { best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(steps: Vec<Step>, tasks: u64) -> Workload {
+        Workload { name: "w".to_owned(), tasks, steps }
+    }
+
+    fn options(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn waits_overlap_up_to_the_concurrency() {
+        let w = workload(vec![Step::Sleep { nanos: 1_000_000 }], 100);
+        let waits = Waits::of(&w);
+        assert!(!waits.costs_cpu);
+        let none = options(&[]);
+        let ideal = |executor: &str, workers| {
+            let o = overlap(executor, workers, &none, 100, 2).unwrap();
+            ideal_s(100, waits, 0.0, o)
+        };
+        let close = |(a, bound): (f64, Bound), b: f64| bound == Bound::Waits && (a - b).abs() < 1e-12;
+        assert!(close(ideal("sync", 8), 0.1));
+        assert!(close(ideal("threaded", 8), 0.013));
+        assert!(close(ideal("async", 1), 0.001));
+        let capped = overlap("async", 1, &options(&[("concurrency", 30.into())]), 100, 2).unwrap();
+        assert!(close(ideal_s(100, waits, 0.0, capped), 0.004));
+    }
+
+    #[test]
+    fn cpu_work_spreads_over_the_cores_the_model_may_use() {
+        let w = workload(vec![Step::Compute { bytes: 1 << 18 }], 100);
+        let waits = Waits::of(&w);
+        assert!(waits.costs_cpu);
+        let c = waits.cpu_per_task_s(100, 0.2);
+        assert!((c - 0.002).abs() < 1e-15);
+        let none = options(&[]);
+        let ideal = |executor: &str, workers, opts: &serde_json::Map<_, _>| {
+            ideal_s(100, waits, c, overlap(executor, workers, opts, 100, 2).unwrap())
+        };
+        assert_eq!(ideal("threaded", 8, &none).1, Bound::Cpu);
+        assert!((ideal("threaded", 8, &none).0 - 0.1).abs() < 1e-12);
+        assert!((ideal("multiprocess", 1, &none).0 - 0.2).abs() < 1e-12);
+        // One event-loop thread runs all the CPU work.
+        assert!((ideal("async", 8, &none).0 - 0.2).abs() < 1e-12);
+        let multi = options(&[("flavor", "multi_thread".into())]);
+        assert!((ideal("async", 8, &multi).0 - 0.1).abs() < 1e-12);
+        assert_eq!(overlap("mine", 1, &none, 100, 2), None);
+    }
+
+    #[test]
+    fn a_held_lock_serialises() {
+        let w = workload(vec![Step::Shared { hold_nanos: 1_000_000 }], 50);
+        let waits = Waits::of(&w);
+        let o = overlap("threaded", 8, &options(&[]), 50, 2).unwrap();
+        let (ideal, bound) = ideal_s(50, waits, 0.0, o);
+        assert_eq!(bound, Bound::Lock);
+        assert!((ideal - 0.05).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,430 @@
+//! A control group per run: the peak memory of the run's whole process tree, the memory limit, and a way
+//! to kill every process a run started, including one that left the run's process group.
+//!
+//! Where run cgroups are made is decided once per experiment ([`Accounting::detect`]):
+//!
+//! 1. `HARNESS_CGROUP=off` uses no cgroup; `HARNESS_CGROUP=DIR` makes them under `DIR`, a cgroup of either
+//!    version that the harness may write (for v2, its memory controller must be enabled or enableable for
+//!    its children, which needs `DIR` to hold no process).
+//! 2. cgroup v2: under the harness's own cgroup, when its children can have the memory controller.
+//! 3. cgroup v1: under the harness's own cgroup of the memory hierarchy.
+//! 4. Otherwise none: peak memory is `wait4`'s `ru_maxrss` and the limit is `RLIMIT_DATA` (see `child.rs`).
+//!
+//! v1 and v2 differ only in file names, kept in [`Files`]. A run's child joins its cgroup between `fork` and
+//! `exec` (see [`RunCgroup::procs_path`]), so no code of the run ever executes outside it.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How a run's peak memory was measured; a column of `runs.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// `memory.peak` of a cgroup v2 holding the run's processes.
+    Cgroup2,
+    /// `memory.max_usage_in_bytes` of a cgroup v1 holding the run's processes.
+    Cgroup1,
+    /// `ru_maxrss` from `wait4`: the largest single process, not the tree.
+    Rusage,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Cgroup2 => "cgroup2",
+            Method::Cgroup1 => "cgroup1",
+            Method::Rusage => "rusage",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// The files that differ between the versions.
+struct Files {
+    limit: &'static str,
+    /// Set too, so that a run at its limit is killed rather than swapped out.
+    swap_limit: &'static str,
+    peak: &'static str,
+    /// A flat-keyed file with an `oom_kill` count.
+    events: &'static str,
+}
+
+impl Version {
+    fn files(self) -> Files {
+        match self {
+            Version::V2 => Files {
+                limit: "memory.max",
+                swap_limit: "memory.swap.max",
+                peak: "memory.peak",
+                events: "memory.events",
+            },
+            Version::V1 => Files {
+                limit: "memory.limit_in_bytes",
+                swap_limit: "memory.memsw.limit_in_bytes",
+                peak: "memory.max_usage_in_bytes",
+                events: "memory.oom_control",
+            },
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Version::V1 => Method::Cgroup1,
+            Version::V2 => Method::Cgroup2,
+        }
+    }
+}
+
+/// Where this experiment's run cgroups go, if anywhere.
+#[derive(Debug)]
+pub struct Accounting {
+    parent: Option<(Version, PathBuf)>,
+    /// Why no cgroup is used, when none is.
+    note: String,
+}
+
+impl Accounting {
+    /// Finds where run cgroups can be made; see the module documentation for the order.
+    pub fn detect() -> Self {
+        let found = match std::env::var_os("HARNESS_CGROUP") {
+            Some(value) if value == "off" => Err("HARNESS_CGROUP=off".to_owned()),
+            Some(value) if !value.is_empty() => {
+                let dir = PathBuf::from(value);
+                version_of(&dir)
+                    .and_then(|version| usable(version, &dir).map(|()| (version, dir.clone())))
+                    .map_err(|e| format!("HARNESS_CGROUP={}: {e}", dir.display()))
+            }
+            _ => own_cgroups(),
+        };
+        match found {
+            Ok((version, dir)) => {
+                remove_stale(&dir);
+                Self { parent: Some((version, dir)), note: String::new() }
+            }
+            Err(note) => Self { parent: None, note },
+        }
+    }
+
+    /// Accounting without cgroups.
+    pub fn none(note: &str) -> Self {
+        Self { parent: None, note: note.to_owned() }
+    }
+
+    pub fn method(&self) -> Method {
+        self.parent.as_ref().map_or(Method::Rusage, |(v, _)| v.method())
+    }
+
+    /// For `environment.json`.
+    pub fn describe(&self) -> serde_json::Value {
+        match &self.parent {
+            Some((_, dir)) => serde_json::json!({ "method": self.method(), "parent_cgroup": dir }),
+            None => serde_json::json!({ "method": self.method(), "why_not_cgroup": self.note }),
+        }
+    }
+
+    /// Makes the cgroup of run number `index`, with `limit` applied; `None` without cgroups.
+    pub fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
+        let Some((version, parent)) = &self.parent else { return Ok(None) };
+        let dir = parent.join(format!("{}{}-{index}", PREFIX, std::process::id()));
+        RunCgroup::create(*version, dir, limit).map(Some)
+    }
+}
+
+const PREFIX: &str = "harness-";
+
+/// The version of the cgroup file system `dir` is on, for a cgroup named by `HARNESS_CGROUP`.
+fn version_of(dir: &Path) -> Result<Version, String> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: statfs fills a plain struct from a NUL-terminated path.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the duration of the call.
+    if unsafe { libc::statfs(path.as_ptr(), &raw mut stat) } != 0 {
+        return Err(io::Error::last_os_error().to_string());
+    }
+    #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
+    match stat.f_type as i64 {
+        CGROUP2_SUPER_MAGIC => Ok(Version::V2),
+        CGROUP_SUPER_MAGIC if dir.join("memory.limit_in_bytes").exists() => Ok(Version::V1),
+        CGROUP_SUPER_MAGIC => Err("a cgroup v1 folder outside the memory hierarchy".to_owned()),
+        _ => Err("not a cgroup folder".to_owned()),
+    }
+}
+
+/// The harness's own cgroup, v2 first, when run cgroups can be made under it.
+fn own_cgroups() -> Result<(Version, PathBuf), String> {
+    let memberships = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut notes = Vec::new();
+    for version in [Version::V2, Version::V1] {
+        let name = version.method().as_str();
+        match own_cgroup(version, &memberships, &mounts) {
+            None => notes.push(format!("{name}: no memory controller mounted for this process")),
+            Some(dir) => match usable(version, &dir) {
+                Ok(()) => return Ok((version, dir)),
+                Err(e) => notes.push(format!("{name}: {}: {e}", dir.display())),
+            },
+        }
+    }
+    Err(notes.join("; "))
+}
+
+/// The folder of this process's cgroup of `version` (the memory hierarchy for v1), from the text of
+/// `/proc/self/cgroup` and `/proc/self/mountinfo`.
+fn own_cgroup(version: Version, memberships: &str, mounts: &str) -> Option<PathBuf> {
+    let path = memberships.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let wanted = match version {
+            Version::V2 => id == "0" && controllers.is_empty(),
+            Version::V1 => controllers.split(',').any(|c| c == "memory"),
+        };
+        wanted.then_some(path)
+    })?;
+    mounts.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        let fields: Vec<&str> = before.split(' ').collect();
+        let (root, mount_point) = (*fields.get(3)?, *fields.get(4)?);
+        let mut after = after.split(' ');
+        let (fs_type, _source, options) = (after.next()?, after.next()?, after.next().unwrap_or_default());
+        let wanted = match version {
+            Version::V2 => fs_type == "cgroup2",
+            Version::V1 => fs_type == "cgroup" && options.split(',').any(|o| o == "memory"),
+        };
+        if !wanted {
+            return None;
+        }
+        // A mount of a subtree (in a container) shows the cgroup path relative to its root.
+        let relative = path.strip_prefix(root).unwrap_or(path).trim_start_matches('/');
+        Some(Path::new(&unescape(mount_point)).join(relative))
+    })
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        if let Some(digits) = octal {
+            out.push(digits.iter().fold(0u8, |n, d| n.wrapping_mul(8) + (d - b'0')));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether run cgroups with a memory controller can be made under `dir`: tries one.
+fn usable(version: Version, dir: &Path) -> Result<(), String> {
+    if version == Version::V2 {
+        let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).map_err(|e| e.to_string())?;
+        if !controllers.split_whitespace().any(|c| c == "memory") {
+            return Err("the memory controller is not enabled for this cgroup".to_owned());
+        }
+        let subtree = std::fs::read_to_string(dir.join("cgroup.subtree_control")).map_err(|e| e.to_string())?;
+        if !subtree.split_whitespace().any(|c| c == "memory") {
+            std::fs::write(dir.join("cgroup.subtree_control"), "+memory")
+                .map_err(|e| format!("cannot enable the memory controller for child cgroups: {e}"))?;
+        }
+    }
+    let trial = dir.join(format!("{PREFIX}{}-probe", std::process::id()));
+    let cgroup = RunCgroup::create(version, trial, None).map_err(|e| format!("cannot make a child cgroup: {e}"))?;
+    if !cgroup.dir.join(version.files().peak).exists() {
+        return Err(format!("a child cgroup has no {}", version.files().peak));
+    }
+    Ok(())
+}
+
+/// Removes run cgroups left by a harness that was killed (its pid is gone), with anything still in them.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|n| n.split('-').next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else { continue };
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
+            drop(RunCgroup { version, dir: entry.path(), procs: CString::default(), removed: false });
+        }
+    }
+}
+
+/// The cgroup of one run. Dropping it kills everything still in it and removes it.
+#[derive(Debug)]
+pub struct RunCgroup {
+    version: Version,
+    dir: PathBuf,
+    procs: CString,
+    removed: bool,
+}
+
+impl RunCgroup {
+    fn create(version: Version, dir: PathBuf, limit: Option<u64>) -> io::Result<Self> {
+        std::fs::create_dir(&dir)?;
+        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // From here on, Drop removes the folder if setting a limit fails.
+        let cgroup = Self { version, dir, procs, removed: false };
+        if let Some(limit) = limit {
+            let files = version.files();
+            std::fs::write(cgroup.dir.join(files.limit), limit.to_string())?;
+            let swap = match version {
+                Version::V2 => "0".to_owned(),
+                Version::V1 => limit.to_string(),
+            };
+            // Absent when swap is not accounted, and then there is nothing to forbid.
+            let _ = std::fs::write(cgroup.dir.join(files.swap_limit), swap);
+        }
+        Ok(cgroup)
+    }
+
+    /// The `cgroup.procs` file: a child writes `0` to it between `fork` and `exec` to join the cgroup.
+    pub fn procs_path(&self) -> &std::ffi::CStr {
+        &self.procs
+    }
+
+    pub fn method(&self) -> Method {
+        self.version.method()
+    }
+
+    /// The most memory the cgroup's processes used at once, page cache included.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        std::fs::read_to_string(self.dir.join(self.version.files().peak)).ok()?.trim().parse().ok()
+    }
+
+    /// How many processes the kernel's OOM killer ended in this cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let text = std::fs::read_to_string(self.dir.join(self.version.files().events)).unwrap_or_default();
+        flat_key(&text, "oom_kill").unwrap_or(0)
+    }
+
+    /// Sends `SIGKILL` to every process in the cgroup, once.
+    pub fn kill_all(&self) {
+        if self.version == Version::V2 && std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok() {
+            return;
+        }
+        for pid in self.pids() {
+            // SAFETY: signalling a process of the run's cgroup; ESRCH when it is gone is fine.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    fn pids(&self) -> Vec<libc::pid_t> {
+        let text = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+        text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    /// Kills what is left, lets `reap` collect the dead, and removes the cgroup; gives up after a second.
+    pub fn remove(mut self, reap: impl Fn()) -> io::Result<()> {
+        self.remove_inner(&reap)
+    }
+
+    fn remove_inner(&mut self, reap: &dyn Fn()) -> io::Result<()> {
+        self.removed = true;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            self.kill_all();
+            reap();
+            match std::fs::remove_dir(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                // Busy while killed processes are still exiting.
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.remove_inner(&|| {});
+        }
+    }
+}
+
+/// The value of `key` in a flat-keyed cgroup file ("key value" per line).
+fn flat_key(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTS: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn the_own_cgroup_of_each_version_is_found() {
+        let memberships = "5:devices:/\n4:memory:/jobs/a1\n0::/user.slice/x.scope\n";
+        assert_eq!(own_cgroup(Version::V1, memberships, MOUNTS), Some(PathBuf::from("/sys/fs/cgroup/memory/jobs/a1")));
+        assert_eq!(
+            own_cgroup(Version::V2, memberships, MOUNTS),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/user.slice/x.scope"))
+        );
+        assert_eq!(own_cgroup(Version::V1, "0::/\n", MOUNTS), None);
+    }
+
+    #[test]
+    fn a_subtree_mount_and_escaped_mount_points_are_handled() {
+        let mounts = "50 40 0:40 /ctr /sys/fs/my\\040cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(own_cgroup(Version::V2, "0::/ctr/run\n", mounts), Some(PathBuf::from("/sys/fs/my cgroup/run")));
+    }
+
+    #[test]
+    fn flat_keyed_files_are_read() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        let v2 = "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(flat_key(v1, "oom_kill"), Some(2));
+        assert_eq!(flat_key(v2, "oom_kill"), Some(1));
+        assert_eq!(flat_key(v2, "absent"), None);
+    }
+
+    /// The file protocol of both versions on a plain folder standing in for a cgroup (a real v2 memory
+    /// controller may not exist where the tests run): limits written, peak and OOM kills read back.
+    #[test]
+    fn limits_are_written_and_counters_read_in_each_version() {
+        for version in [Version::V1, Version::V2] {
+            let parent = tempfile::tempdir().unwrap();
+            let dir = parent.path().join("run");
+            let files = version.files();
+            let cgroup = RunCgroup::create(version, dir.clone(), Some(64 << 20)).unwrap();
+            assert_eq!(std::fs::read_to_string(dir.join(files.limit)).unwrap(), "67108864");
+            let swap = std::fs::read_to_string(dir.join(files.swap_limit)).unwrap();
+            assert_eq!(swap, if version == Version::V2 { "0" } else { "67108864" });
+            std::fs::write(dir.join(files.peak), "12345\n").unwrap();
+            std::fs::write(dir.join(files.events), "oom 1\noom_kill 3\n").unwrap();
+            assert_eq!(cgroup.peak_bytes(), Some(12345));
+            assert_eq!(cgroup.oom_kills(), 3);
+            assert!(cgroup.procs_path().to_str().unwrap().ends_with("run/cgroup.procs"));
+            // A plain folder with files in it cannot be removed like a cgroup; clean up by hand.
+            std::mem::forget(cgroup);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Descriptive statistics of one metric of one cell: the numbers a reviewer asks for.
+//!
+//! - Quantiles interpolate linearly between order statistics (Hyndman and Fan's type 7, the default of R
+//!   and `NumPy`), so the median of an even count is the mean of the two middle values.
+//! - The standard deviation is the sample one (n - 1); the coefficient of variation is stddev / |mean|.
+//! - The 95% confidence interval of the median is a percentile bootstrap: `RESAMPLES` resamples with
+//!   replacement, drawn by a generator seeded by the caller, so the same data and seed always give the
+//!   same interval.
+//! - Outliers are Tukey's: outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR]. They are reported, never dropped; with
+//!   fewer than four values there are no meaningful quartiles and none are reported.
+//!
+//! Everything here is pure: no I/O, no clock, no global state.
+
+/// Bootstrap resamples per interval.
+pub const RESAMPLES: usize = 2000;
+/// The confidence of the interval.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// Statistics of a non-empty sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub n: usize,
+    pub mean: f64,
+    pub median: f64,
+    pub stddev: f64,
+    /// `None` when the mean is zero.
+    pub cv: Option<f64>,
+    pub min: f64,
+    pub max: f64,
+    /// The bootstrap confidence interval of the median.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Indices into the sample of the values outside Tukey's fences, in sample order.
+    pub outliers: Vec<usize>,
+}
+
+impl Stats {
+    /// Describes `values` (in the order they were measured); `None` when there are none or one is not
+    /// finite. `seed` drives the bootstrap.
+    pub fn of(values: &[f64], seed: u64) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let stddev =
+            if n > 1 { (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+        let median = quantile(&sorted, 0.5);
+        let (ci_low, ci_high) = bootstrap_median(&sorted, seed);
+        Some(Self {
+            n,
+            mean,
+            median,
+            stddev,
+            cv: (mean != 0.0).then(|| stddev / mean.abs()),
+            min: sorted[0],
+            max: sorted[n - 1],
+            ci_low,
+            ci_high,
+            outliers: tukey_outliers(values, &sorted),
+        })
+    }
+}
+
+/// The `q` quantile (0 to 1) of sorted, non-empty `sorted`, interpolating linearly (type 7).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = position.ceil() as usize;
+    let fraction = position - below as f64;
+    sorted[below] + (sorted[above] - sorted[below]) * fraction
+}
+
+/// The percentile-bootstrap interval of the median of sorted `sorted`.
+///
+/// Because `sorted` is sorted, a resample's median depends only on which indices were drawn: counting
+/// the draws per index and walking the counts finds it in linear time, without sorting each resample.
+fn bootstrap_median(sorted: &[f64], seed: u64) -> (f64, f64) {
+    let n = sorted.len();
+    if n == 1 {
+        return (sorted[0], sorted[0]);
+    }
+    let mut rng = Rng::new(seed);
+    let mut counts = vec![0u32; n];
+    let mut medians = Vec::with_capacity(RESAMPLES);
+    for _ in 0..RESAMPLES {
+        counts.fill(0);
+        for _ in 0..n {
+            counts[rng.below(n as u64) as usize] += 1;
+        }
+        // The resample's order statistics at ranks (n - 1) / 2 and n / 2.
+        let (mut low, mut high) = (None, None);
+        let mut drawn = 0usize;
+        for (index, &count) in counts.iter().enumerate() {
+            drawn += count as usize;
+            if low.is_none() && drawn > (n - 1) / 2 {
+                low = Some(sorted[index]);
+            }
+            if drawn > n / 2 {
+                high = Some(sorted[index]);
+                break;
+            }
+        }
+        let (low, high) = (low.expect("n draws reach rank (n-1)/2"), high.expect("n draws reach rank n/2"));
+        medians.push(low + (high - low) / 2.0);
+    }
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - CONFIDENCE) / 2.0;
+    (quantile(&medians, tail), quantile(&medians, 1.0 - tail))
+}
+
+/// Indices of the values outside Tukey's fences (1.5 IQR beyond the quartiles).
+fn tukey_outliers(values: &[f64], sorted: &[f64]) -> Vec<usize> {
+    if values.len() < 4 {
+        return Vec::new();
+    }
+    let (q1, q3) = (quantile(sorted, 0.25), quantile(sorted, 0.75));
+    let reach = 1.5 * (q3 - q1);
+    let (low, high) = (q1 - reach, q3 + reach);
+    values.iter().enumerate().filter(|(_, v)| **v < low || **v > high).map(|(i, _)| i).collect()
+}
+
+/// splitmix64: small, fast, and the same sequence on every platform for a seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// A generator for one named stream of `seed`, independent of the order streams are used in.
+    pub fn for_stream(seed: u64, name: &str) -> Self {
+        // FNV-1a of the name, mixed into the seed.
+        let hash =
+            name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let mut rng = Self(seed ^ hash);
+        rng.next_u64();
+        rng
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (`bound` > 0), by multiply-and-shift: no division, negligible bias.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+// The values compared exactly are exactly representable, or copied rather than computed.
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{Strategy, any, prop, prop_assert, prop_assert_eq, proptest};
+
+    #[test]
+    fn a_small_sample() {
+        let s = Stats::of(&[3.0, 1.0, 2.0, 4.0], 7).unwrap();
+        assert_eq!((s.n, s.min, s.max, s.mean, s.median), (4, 1.0, 4.0, 2.5, 2.5));
+        assert!((s.stddev - 1.290_994_448_735_805_6).abs() < 1e-12);
+        assert!((s.cv.unwrap() - 0.516_397_779_494_322_2).abs() < 1e-12);
+        assert!(s.outliers.is_empty());
+    }
+
+    #[test]
+    fn one_value_has_no_spread() {
+        let s = Stats::of(&[5.0], 1).unwrap();
+        assert_eq!((s.stddev, s.ci_low, s.ci_high, s.cv), (0.0, 5.0, 5.0, Some(0.0)));
+        assert_eq!(Stats::of(&[0.0, 0.0], 1).unwrap().cv, None);
+        assert_eq!(Stats::of(&[], 1), None);
+        assert_eq!(Stats::of(&[1.0, f64::NAN], 1), None);
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_r_type_7() {
+        let sorted = [1.0, 2.0, 3.0, 4.0, 10.0];
+        assert_eq!(quantile(&sorted, 0.0), 1.0);
+        assert_eq!(quantile(&sorted, 0.25), 2.0);
+        assert_eq!(quantile(&sorted, 0.5), 3.0);
+        assert!((quantile(&sorted, 0.9) - 7.6).abs() < 1e-12);
+        assert_eq!(quantile(&sorted, 1.0), 10.0);
+    }
+
+    #[test]
+    fn a_far_value_is_an_outlier_and_stays_in_the_sample() {
+        let values = [10.0, 10.2, 9.9, 10.1, 10.0, 30.0, 9.8];
+        let s = Stats::of(&values, 3).unwrap();
+        assert_eq!(s.outliers, vec![5]);
+        assert_eq!((s.n, s.max), (7, 30.0));
+    }
+
+    #[test]
+    fn the_interval_is_known_for_a_fixed_seed() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        let s = Stats::of(&values, 42).unwrap();
+        assert!(s.ci_low < 10.5 && 10.5 < s.ci_high, "{s:?}");
+        assert!(s.ci_low >= 6.0 && s.ci_high <= 15.0, "{s:?}");
+        assert_eq!(Stats::of(&values, 42).unwrap(), s);
+    }
+
+    #[test]
+    fn streams_differ_by_name_and_repeat_by_seed() {
+        let first = |seed, name| Rng::for_stream(seed, name).next_u64();
+        assert_eq!(first(1, "a"), first(1, "a"));
+        assert_ne!(first(1, "a"), first(1, "b"));
+        assert_ne!(first(1, "a"), first(2, "a"));
+    }
+
+    fn samples() -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(-1e6f64..1e6, 1..40)
+    }
+
+    proptest! {
+        #[test]
+        fn the_median_and_mean_lie_between_min_and_max(values in samples(), seed in any::<u64>()) {
+            let s = Stats::of(&values, seed).unwrap();
+            prop_assert!(s.min <= s.median && s.median <= s.max);
+            // The mean of values within [min, max] can round just past them.
+            let slack = 1e-9 * s.max.abs().max(s.min.abs()).max(1.0);
+            prop_assert!(s.min - slack <= s.mean && s.mean <= s.max + slack);
+            prop_assert!(s.stddev >= 0.0);
+        }
+
+        #[test]
+        fn the_interval_contains_the_median_and_lies_in_the_sample(values in samples(), seed in any::<u64>()) {
+            let s = Stats::of(&values, seed).unwrap();
+            prop_assert!(s.min <= s.ci_low && s.ci_low <= s.median, "{:?}", s);
+            prop_assert!(s.median <= s.ci_high && s.ci_high <= s.max, "{:?}", s);
+        }
+
+        #[test]
+        fn the_bootstrap_is_reproducible_for_a_seed(values in samples(), seed in any::<u64>()) {
+            prop_assert_eq!(Stats::of(&values, seed), Stats::of(&values, seed));
+        }
+
+        #[test]
+        fn order_does_not_matter_but_outliers_follow_the_values(mut values in samples(), seed in any::<u64>()) {
+            let before = Stats::of(&values, seed).unwrap();
+            let flagged: Vec<f64> = before.outliers.iter().map(|&i| values[i]).collect();
+            values.reverse();
+            let after = Stats::of(&values, seed).unwrap();
+            prop_assert_eq!((before.median, before.ci_low, before.ci_high), (after.median, after.ci_low, after.ci_high));
+            let mut again: Vec<f64> = after.outliers.iter().map(|&i| values[i]).collect();
+            again.reverse();
+            prop_assert_eq!(flagged, again);
+        }
+
+        #[test]
+        fn below_stays_below(seed in any::<u64>(), bound in 1u64..1000) {
+            let mut rng = Rng::new(seed);
+            for _ in 0..100 {
+                prop_assert!(rng.below(bound) < bound);
+            }
+        }
+    }
+}

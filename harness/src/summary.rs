@@ -1,0 +1,361 @@
+//! `summary.csv`: for each cell and metric, the statistics of its measured runs ([`crate::stats`]), and for
+//! each cell its throughput, ideal time ([`crate::model`]) and efficiency.
+//!
+//! Everything is computed from the rows of `runs.csv` as written, read back from disk, plus a description
+//! of each cell for the model: a result folder can be summarised again from its files alone. Only runs with
+//! status `ok` count; the others are counted in `failed`.
+
+use std::io;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use harness_sdk::protocol::Workload;
+
+use crate::experiment::{CellPlan, Experiment};
+use crate::model::{self, Waits};
+use crate::results::METRIC_COLUMNS;
+use crate::stats::{Rng, Stats};
+
+/// The columns of `runs.csv` after `status` that are not measurements: what a run did (checked, not
+/// measured) and a label.
+const NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method"];
+
+/// The metrics of `runs.csv` that get statistics, in the order of its columns.
+pub static METRICS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| METRIC_COLUMNS.iter().copied().filter(|c| !NOT_MEASURED.contains(c)).collect());
+
+/// Metrics whose spread makes a cell noisy: the run time the executor measured. (`wall_s` of a short run
+/// is mostly process start-up, whose jitter says little about the cell.)
+const NOISE_METRICS: &[&str] = &["run_s"];
+
+/// A cell whose run time varies more than this (coefficient of variation) is noisy.
+pub const NOISY_CV: f64 = 0.05;
+
+/// The columns of `summary.csv` after the axis columns.
+pub const COLUMNS: &[&str] = &[
+    "metric",
+    "n",
+    "failed",
+    "mean",
+    "median",
+    "stddev",
+    "cv",
+    "min",
+    "max",
+    "ci95_low",
+    "ci95_high",
+    "outliers",
+    "outlier_repetitions",
+    "throughput_per_s",
+    "ideal_s",
+    "efficiency",
+    "model",
+    "warning",
+];
+
+/// What the model needs to know of a cell, and the cell's values in the axis columns.
+#[derive(Debug, Clone)]
+pub struct CellModel {
+    pub key: Vec<String>,
+    pub executor: String,
+    pub workers: u32,
+    pub options: serde_json::Map<String, serde_json::Value>,
+    pub workload: Workload,
+}
+
+impl CellModel {
+    pub fn new(cell: &CellPlan, columns: &[String]) -> Self {
+        Self {
+            key: columns.iter().map(|c| cell.value(c)).collect(),
+            executor: cell.executor.name.clone(),
+            workers: cell.workers,
+            options: cell.options.clone(),
+            workload: cell.workload.clone(),
+        }
+    }
+
+    pub fn of(experiment: &Experiment) -> Vec<Self> {
+        experiment.cells.iter().map(|c| Self::new(c, &experiment.columns)).collect()
+    }
+}
+
+/// One measured run, as read back from `runs.csv`.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub key: Vec<String>,
+    pub repetition: u32,
+    pub ok: bool,
+    /// The value of each of [`METRICS`], `None` when blank.
+    pub metrics: Vec<Option<f64>>,
+}
+
+/// Reads the runs of a `runs.csv` whose axis columns are `columns`.
+pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
+    let mut reader = csv::Reader::from_path(path)?;
+    let header = reader.headers()?.clone();
+    let index = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{} has no column `{name}`", path.display()))
+        })
+    };
+    let axes: Vec<usize> = columns.iter().map(|c| index(c)).collect::<io::Result<_>>()?;
+    let metrics: Vec<usize> = METRICS.iter().map(|m| index(m)).collect::<io::Result<_>>()?;
+    let (repetition, status) = (index("repetition")?, index("status")?);
+    let mut runs = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        runs.push(Run {
+            key: axes.iter().map(|&i| field(i).to_owned()).collect(),
+            repetition: field(repetition).parse().unwrap_or(0),
+            ok: field(status) == "ok",
+            metrics: metrics.iter().map(|&i| field(i).parse().ok()).collect(),
+        });
+    }
+    Ok(runs)
+}
+
+/// The statistics of one metric of one cell.
+#[derive(Debug, Clone)]
+pub struct MetricSummary {
+    pub metric: &'static str,
+    pub stats: Option<Stats>,
+    /// The repetitions whose value is an outlier.
+    pub outlier_repetitions: Vec<u32>,
+}
+
+/// Everything `summary.csv` says about one cell.
+#[derive(Debug, Clone)]
+pub struct CellSummary {
+    pub key: Vec<String>,
+    pub failed: usize,
+    pub metrics: Vec<MetricSummary>,
+    /// Tasks over the median `run_s`.
+    pub throughput_per_s: Option<f64>,
+    /// The ideal time and the bound that sets it, or why there is none.
+    pub ideal: Result<(f64, model::Bound), String>,
+    pub efficiency: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+impl CellSummary {
+    pub fn metric(&self, name: &str) -> Option<&Stats> {
+        self.metrics.iter().find(|m| m.metric == name).and_then(|m| m.stats.as_ref())
+    }
+}
+
+/// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
+/// and metric its own stream); `cores` is what the model spreads CPU work over.
+pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
+    let mut summaries: Vec<CellSummary> = cells.iter().map(|cell| describe(cell, runs, seed)).collect();
+    for (i, cell) in cells.iter().enumerate() {
+        let ideal = ideal(cell, cells, &summaries, cores);
+        let summary = &mut summaries[i];
+        let median_run = summary.metric("run_s").map(|s| s.median);
+        summary.throughput_per_s = median_run.filter(|m| *m > 0.0).map(|m| cell.workload.tasks as f64 / m);
+        summary.efficiency = match (&ideal, median_run) {
+            (Ok((ideal, _)), Some(median)) if median > 0.0 && cell.workload.tasks > 0 => Some(ideal / median),
+            _ => None,
+        };
+        summary.ideal = ideal;
+    }
+    summaries
+}
+
+fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
+    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
+    let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
+    let label = cell.key.join("\u{1f}");
+    let mut warnings = Vec::new();
+    let metrics = METRICS
+        .iter()
+        .enumerate()
+        .map(|(m, &metric)| {
+            let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
+            let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
+            let stats = Stats::of(&values, Rng::for_stream(seed, &format!("{label}\u{1f}{metric}")).next_u64());
+            let outlier_repetitions =
+                stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
+            if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
+                if NOISE_METRICS.contains(&metric) {
+                    warnings.push(format!(
+                        "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
+                        cv * 100.0,
+                        NOISY_CV * 100.0
+                    ));
+                }
+            }
+            MetricSummary { metric, stats, outlier_repetitions }
+        })
+        .collect();
+    CellSummary {
+        key: cell.key.clone(),
+        failed: mine.len() - ok.len(),
+        metrics,
+        throughput_per_s: None,
+        ideal: Err(String::new()),
+        efficiency: None,
+        warnings,
+    }
+}
+
+fn ideal(
+    cell: &CellModel,
+    cells: &[CellModel],
+    summaries: &[CellSummary],
+    cores: u64,
+) -> Result<(f64, model::Bound), String> {
+    let tasks = cell.workload.tasks;
+    let overlap = model::overlap(&cell.executor, cell.workers, &cell.options, tasks, cores)
+        .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
+    let waits = Waits::of(&cell.workload);
+    let cpu_per_task = if waits.costs_cpu {
+        let sync_run = cells
+            .iter()
+            .zip(summaries)
+            .filter(|(other, _)| other.executor == "sync" && other.workload == cell.workload)
+            .find_map(|(_, summary)| summary.metric("run_s").map(|s| s.median))
+            .ok_or("no measured `sync` cell of this workload to take its CPU cost from")?;
+        waits.cpu_per_task_s(tasks, sync_run)
+    } else {
+        0.0
+    };
+    Ok(model::ideal_s(tasks, waits, cpu_per_task, overlap))
+}
+
+/// The warnings of every cell, each prefixed with the cell's axis values.
+pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
+    let mut out = Vec::new();
+    for summary in summaries {
+        let label: Vec<String> =
+            columns.iter().zip(&summary.key).filter(|(_, v)| !v.is_empty()).map(|(c, v)| format!("{c}={v}")).collect();
+        out.extend(summary.warnings.iter().map(|w| format!("{}: {w}", label.join(" "))));
+    }
+    out
+}
+
+/// Writes `summary.csv`: one row per cell and metric. The cell's own columns (throughput, ideal time,
+/// efficiency, model, warnings) are filled on its `run_s` row, the metric they are about.
+pub fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
+    let mut out = csv::Writer::from_path(path)?;
+    let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
+    header.extend(COLUMNS);
+    out.write_record(&header)?;
+    for summary in summaries {
+        for metric in &summary.metrics {
+            let mut record = summary.key.clone();
+            record.push(metric.metric.to_owned());
+            let n = metric.stats.as_ref().map_or(0, |s| s.n);
+            record.extend([n.to_string(), summary.failed.to_string()]);
+            match &metric.stats {
+                Some(s) => record.extend([
+                    number(s.mean),
+                    number(s.median),
+                    number(s.stddev),
+                    s.cv.map(|cv| format!("{cv:.6}")).unwrap_or_default(),
+                    number(s.min),
+                    number(s.max),
+                    number(s.ci_low),
+                    number(s.ci_high),
+                    s.outliers.len().to_string(),
+                    metric.outlier_repetitions.iter().map(ToString::to_string).collect::<Vec<_>>().join(";"),
+                ]),
+                None => record.extend(std::iter::repeat_n(String::new(), 10)),
+            }
+            if metric.metric == "run_s" {
+                record.extend([
+                    summary.throughput_per_s.map(|t| format!("{t:.3}")).unwrap_or_default(),
+                    summary.ideal.as_ref().map(|(ideal, _)| number(*ideal)).unwrap_or_default(),
+                    summary.efficiency.map(|e| format!("{e:.4}")).unwrap_or_default(),
+                    match &summary.ideal {
+                        Ok((_, bound)) => bound.as_str().to_owned(),
+                        Err(why) => why.clone(),
+                    },
+                    summary.warnings.join("; "),
+                ]);
+            } else {
+                record.extend(std::iter::repeat_n(String::new(), 5));
+            }
+            out.write_record(&record)?;
+        }
+    }
+    out.flush()
+}
+
+/// Whole numbers without decimals (bytes, counts), the rest to the nanosecond.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        let text = format!("{x:.9}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_sdk::protocol::Step;
+
+    fn cell(executor: &str, workers: u32, steps: Vec<Step>) -> CellModel {
+        CellModel {
+            key: vec![executor.to_owned(), workers.to_string()],
+            executor: executor.to_owned(),
+            workers,
+            options: serde_json::Map::new(),
+            workload: Workload { name: "cpu".to_owned(), tasks: 10, steps },
+        }
+    }
+
+    fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
+        let mut metrics = vec![None; METRICS.len()];
+        metrics[METRICS.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
+        Run { key: cell.key.clone(), repetition, ok, metrics }
+    }
+
+    #[test]
+    fn cells_get_statistics_ideal_time_and_efficiency() {
+        let steps = vec![Step::Compute { bytes: 1024 }];
+        let sync = cell("sync", 1, steps.clone());
+        let threaded = cell("threaded", 2, steps);
+        let runs = vec![
+            run(&sync, 1, true, 1.0),
+            run(&threaded, 1, true, 0.6),
+            run(&sync, 2, true, 1.2),
+            run(&threaded, 2, false, 9.0),
+            run(&sync, 3, true, 1.1),
+            run(&threaded, 3, true, 0.5),
+        ];
+        let cells = [sync, threaded];
+        // One core: the two threads share it.
+        let summaries = summarize(&runs, &cells, 7, 1);
+        let s = summaries[0].metric("run_s").unwrap();
+        assert_eq!((s.n, s.median), (3, 1.1));
+        assert!((summaries[0].efficiency.unwrap() - 1.0).abs() < 1e-12);
+        assert!(summaries[0].warnings[0].starts_with("run_s is noisy"));
+        let t = &summaries[1];
+        assert_eq!((t.failed, t.metric("run_s").unwrap().n), (1, 2));
+        let (ideal, bound) = t.ideal.clone().unwrap();
+        assert_eq!(bound, model::Bound::Cpu);
+        assert!((ideal - 1.1).abs() < 1e-12, "{ideal}");
+        assert!((t.efficiency.unwrap() - 2.0).abs() < 1e-12);
+        assert!((t.throughput_per_s.unwrap() - 10.0 / 0.55).abs() < 1e-9);
+    }
+
+    #[test]
+    fn without_a_sync_cell_or_a_known_executor_there_is_no_ideal() {
+        let threaded = cell("threaded", 2, vec![Step::Compute { bytes: 1024 }]);
+        let mine = cell("mine", 2, vec![Step::Sleep { nanos: 1000 }]);
+        let runs = vec![run(&threaded, 1, true, 0.5), run(&mine, 1, true, 0.5)];
+        let summaries = summarize(&runs, &[threaded, mine], 7, 4);
+        assert!(summaries[0].ideal.as_ref().unwrap_err().contains("no measured `sync` cell"));
+        assert_eq!(summaries[1].ideal.as_ref().unwrap_err(), "no model for executor `mine`");
+    }
+
+    #[test]
+    fn numbers_are_written_compactly() {
+        assert_eq!(number(9_437_184.0), "9437184");
+        assert_eq!(number(0.012_5), "0.0125");
+        assert_eq!(number(1.0 / 3.0), "0.333333333");
+    }
+}

@@ -1,0 +1,214 @@
+//! Plugins that fail in every way a plugin can: each fault ends its own run with its status and a
+//! readable error, the other runs of the experiment complete and are on disk, the exit code is 1, and no
+//! process of any run is left behind. The faults come from `tests/plugins/plugin-faulty`.
+
+use std::path::Path;
+
+use crate::support;
+
+/// Every fault once, a multiprocess run that outlasts its timeout, and a healthy run last.
+fn faults_experiment(dir: &Path) -> String {
+    format!(
+        r#"[experiment]
+name = "faults"
+repetitions = 1
+warmup = 0
+timeout = "2s"
+memory_limit = "64MiB"
+
+[workloads.w]
+tasks = 4
+steps = [{{ compute = "1KiB" }}]
+
+[workloads.slow]
+tasks = 6
+steps = [{{ sleep = "1h" }}]
+
+[matrix]
+executor = ["faulty"]
+workload = ["w"]
+fault = ["none", "error", "panic", "abort", "segfault", "exit", "hang", "allocate", "fork_hang", "orphan"]
+include = [
+    {{ executor = "multiprocess", workers = 3, workload = "slow" }},
+    {{ executor = "sync", workload = "w" }},
+]
+
+[plugins]
+faulty = "{}"
+"#,
+        dir.join("libfaulty.so").display()
+    )
+}
+
+/// Runs the fault experiment with `HARNESS_CGROUP` set to `cgroup` (or unset) and checks every row.
+fn every_fault_is_contained(cgroup: Option<&str>, marker_name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    std::fs::write(dir.path().join("faults.toml"), faults_experiment(dir.path())).unwrap();
+    let marker = support::unique_marker(marker_name);
+
+    let mut command = support::harness();
+    command
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "faults.toml"])
+        .env("FAULTY_PID_DIR", &pids)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .env_remove("HARNESS_CGROUP");
+    if let Some(value) = cgroup {
+        command.env("HARNESS_CGROUP", value);
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("faults: 9 runs failed"), "{stderr}");
+
+    let result = dir.path().join("results/faults/latest");
+    let rows = support::read_runs(&result.join("runs.csv"));
+    let expected: &[(&str, &str, &str)] = &[
+        ("none", "ok", ""),
+        ("error", "failed", "the faulty plugin failed on purpose"),
+        ("panic", "panicked", "executor panicked: the faulty plugin panicked on purpose"),
+        ("abort", "crashed", "the run was killed by signal 6 (SIGABRT)"),
+        ("segfault", "crashed", "the run was killed by signal 11 (SIGSEGV)"),
+        ("exit", "crashed", "the run exited with code 3"),
+        ("hang", "timeout", "run exceeded the timeout of 2s"),
+        ("allocate", "out_of_memory", "the run went past its memory limit of 64MiB"),
+        ("fork_hang", "timeout", "run exceeded the timeout of 2s"),
+        ("orphan", "ok", ""),
+    ];
+    assert_eq!(rows.len(), expected.len() + 2, "{rows:#?}");
+    for (row, (fault, status, error)) in rows.iter().zip(expected) {
+        assert_eq!((row["executor"].as_str(), row["fault"].as_str()), ("faulty", *fault));
+        assert_eq!(row["status"], *status, "{row:?}");
+        if error.is_empty() {
+            assert_eq!(row["error"], "", "{row:?}");
+        } else {
+            assert!(row["error"].starts_with(error), "{fault}: {}", row["error"]);
+        }
+    }
+    let multiprocess = &rows[expected.len()];
+    assert_eq!((multiprocess["executor"].as_str(), multiprocess["status"].as_str()), ("multiprocess", "timeout"));
+    let last = &rows[expected.len() + 1];
+    assert_eq!((last["executor"].as_str(), last["status"].as_str()), ("sync", "ok"), "{last:?}");
+    assert_eq!(last["tasks"], "4");
+
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.join("environment.json")).unwrap()).unwrap();
+    let method = env["peak_memory"]["method"].as_str().unwrap().to_owned();
+    if cgroup == Some("off") {
+        assert_eq!(method, "rusage");
+    }
+    for row in &rows {
+        assert_eq!(row["peak_memory_method"], method, "{row:?}");
+        assert!(row["peak_memory_bytes"].parse::<u64>().unwrap() > 0, "{row:?}");
+    }
+
+    // The processes that left the run's process group and session, and every other process of every run.
+    let noted: Vec<String> =
+        std::fs::read_dir(&pids).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    for what in ["fork_hang-child-", "orphan-child-", "fork_hang-"] {
+        assert!(noted.iter().any(|n| n.starts_with(what)), "no {what}: {noted:?}");
+    }
+    for name in &noted {
+        let pid: i32 = name.rsplit('-').next().unwrap().parse().unwrap();
+        let survivor = support::processes_marked(&marker).contains(&pid);
+        assert!(!survivor, "{name} outlived its run");
+    }
+    assert_eq!(support::processes_marked(&marker), Vec::<i32>::new(), "processes outlived the experiment");
+}
+
+#[test]
+fn every_fault_is_contained_with_the_best_accounting_available() {
+    every_fault_is_contained(None, "faults-auto");
+}
+
+#[test]
+fn every_fault_is_contained_without_cgroups() {
+    every_fault_is_contained(Some("off"), "faults-rusage");
+}
+
+/// A plugin file replaced while an experiment runs (a rebuild, say) is checked again by the next run
+/// that loads it: a library of another ABI, one without the entry point, and a file that is not a
+/// library each fail their run with a message, and the experiment goes on.
+#[test]
+fn a_plugin_replaced_during_an_experiment_fails_its_runs_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    let faulty = support::built_library("plugin_faulty");
+    for name in ["gate", "wrong_abi", "no_entry", "not_a_library"] {
+        std::fs::copy(&faulty, lib.join(format!("lib{name}.so"))).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("swap.toml"),
+        r#"[experiment]
+name = "swap"
+repetitions = 1
+warmup = 0
+
+[workloads.w]
+tasks = 2
+steps = [{ compute = "1KiB" }]
+
+[matrix]
+executor = ["gate", "wrong_abi", "no_entry", "not_a_library", "sync"]
+
+[executors.gate]
+fault = "gate"
+
+[plugins]
+gate = "lib/libgate.so"
+wrong_abi = "lib/libwrong_abi.so"
+no_entry = "lib/libno_entry.so"
+not_a_library = "lib/libnot_a_library.so"
+"#,
+    )
+    .unwrap();
+    let gate = dir.path().join("gate");
+    let marker = support::unique_marker("swap");
+    let mut child = support::harness()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "swap.toml"])
+        .env("FAULTY_GATE", &gate)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first run holds the experiment until the files are replaced.
+    while !gate.with_extension("waiting").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the harness ended before the first run started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let replace = |name: &str, from: &Path| {
+        let temporary = lib.join("incoming");
+        std::fs::copy(from, &temporary).unwrap();
+        std::fs::rename(&temporary, lib.join(name)).unwrap();
+    };
+    replace("libwrong_abi.so", &support::built_library("plugin_wrong_abi"));
+    replace("libno_entry.so", &support::built_library("plugin_no_entry"));
+    let text = dir.path().join("text");
+    std::fs::write(&text, "this is not a shared library\n").unwrap();
+    replace("libnot_a_library.so", &text);
+    std::fs::write(&gate, "").unwrap();
+
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = support::read_runs(&dir.path().join("results/swap/latest/runs.csv"));
+    let cell = |executor: &str| rows.iter().find(|r| r["executor"] == executor).unwrap();
+    assert_eq!(cell("gate")["status"], "ok");
+    assert_eq!(cell("sync")["status"], "ok");
+    let expectations = [
+        ("wrong_abi", "was built for plugin ABI version 999, but this harness speaks ABI version 1"),
+        ("no_entry", "is not a harness plugin: it has no `harness_executor_entry` entry point"),
+        ("not_a_library", "is not a loadable library"),
+    ];
+    for (executor, message) in expectations {
+        let row = cell(executor);
+        assert_eq!(row["status"], "failed", "{row:?}");
+        assert!(row["error"].contains(message), "{executor}: {}", row["error"]);
+    }
+    assert_eq!(support::processes_marked(&marker), Vec::<i32>::new());
+}
