@@ -34,6 +34,50 @@ pub struct Cli {
     plugin_dirs: Vec<PathBuf>,
 }
 
+/// Exports of a finished run for CI services.
+#[derive(Debug, clap::Args)]
+// The field names are the flags' names.
+#[allow(clippy::struct_field_names)]
+struct Exports {
+    /// Write the statistics of every cell as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    export_json: Option<PathBuf>,
+    /// Write a Markdown table of medians to FILE
+    #[arg(long, value_name = "FILE")]
+    export_markdown: Option<PathBuf>,
+    /// Write Bencher Metric Format JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    export_bmf: Option<PathBuf>,
+    /// Write github-action-benchmark `customSmallerIsBetter` JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    export_github_benchmark: Option<PathBuf>,
+}
+
+impl Exports {
+    fn any(&self) -> bool {
+        self.export_json.is_some()
+            || self.export_markdown.is_some()
+            || self.export_bmf.is_some()
+            || self.export_github_benchmark.is_some()
+    }
+
+    fn write(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        type Writer = fn(&std::path::Path, &std::path::Path) -> anyhow::Result<()>;
+        let writers: [(&Option<PathBuf>, Writer); 4] = [
+            (&self.export_json, crate::export::json),
+            (&self.export_markdown, crate::export::markdown),
+            (&self.export_bmf, crate::export::bencher),
+            (&self.export_github_benchmark, crate::export::github_benchmark),
+        ];
+        for (path, write) in writers {
+            if let Some(path) = path {
+                write(dir, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run experiments and write results/<experiment>/<run-id>/
@@ -54,6 +98,28 @@ enum Command {
         /// Complete the interrupted result folder DIR: run only the runs it lacks
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+        /// Compare with the result folder DIR when done (as `harness compare DIR NEW`); exit 1 on a regression
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// Noise threshold of the comparison with --baseline, overriding `[ci] threshold`
+        #[arg(long, value_name = "PERCENT", requires = "baseline")]
+        threshold: Option<String>,
+        #[command(flatten)]
+        exports: Exports,
+    },
+    /// Compare two result folders: per cell and metric, the change of the median, its confidence interval,
+    /// a Mann-Whitney test, and a verdict; exit 1 when a significant regression passes its threshold
+    Compare {
+        #[arg(value_name = "BASELINE")]
+        baseline: PathBuf,
+        #[arg(value_name = "CURRENT")]
+        current: PathBuf,
+        /// Changes smaller than this are noise, overriding `[ci] threshold` of CURRENT's experiment file
+        #[arg(long, value_name = "PERCENT")]
+        threshold: Option<String>,
+        /// Where compare.md and compare.json go (default: CURRENT)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Join the result folders of an experiment's shards into one
     Merge {
@@ -140,7 +206,13 @@ fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, D
 
 fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
     match command {
-        Command::Run { files, out, quiet, shard, resume } => {
+        Command::Run { files, out, quiet, shard, resume, baseline, threshold, exports } => {
+            if files.len() > 1 && (baseline.is_some() || exports.any()) {
+                return Err(Diagnostic::new("--baseline and --export-* take one experiment file")
+                    .help("run each file on its own to compare or export it")
+                    .into());
+            }
+            let threshold = threshold.as_deref().map(parse_threshold).transpose()?;
             let experiments = load_all(&files, search)?;
             let progress = if quiet { Progress::Quiet } else { Progress::Auto };
             let shard = match shard {
@@ -154,6 +226,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             };
             run::handle_interrupts().map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))?;
             let mut failed = 0;
+            let mut regressed = false;
             for (file, experiment) in files.iter().zip(&experiments) {
                 let options = run::Options { out: &out, progress, shard, resume: resume.as_deref() };
                 let summary = run::run(experiment, options)?;
@@ -170,6 +243,17 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     return Ok(130);
                 }
                 failed += summary.failed;
+                exports.write(&summary.dir)?;
+                if let Some(baseline) = &baseline {
+                    let mut gate = experiment.gate.clone();
+                    if let Some(threshold) = threshold {
+                        gate.default = threshold;
+                    }
+                    let comparison = crate::compare::compare(baseline, &summary.dir, &gate, experiment.seed)?;
+                    if report_comparison(&comparison, &summary.dir)? {
+                        regressed = true;
+                    }
+                }
                 if summary.failed > 0 {
                     let warmups = match summary.failed_warmups {
                         0 => String::new(),
@@ -182,7 +266,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 }
                 println!("{}", summary.dir.display());
             }
-            Ok(i32::from(failed > 0))
+            Ok(i32::from(failed > 0 || regressed))
         }
         Command::Validate { files } => {
             for (file, experiment) in files.iter().zip(load_all(&files, search)?) {
@@ -196,6 +280,27 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             let experiment = load_all(std::slice::from_ref(&file), search)?.remove(0);
             print!("{}", plan_table(&experiment));
             Ok(0)
+        }
+        Command::Compare { baseline, current, threshold, out } => {
+            let source = std::fs::read_to_string(current.join("experiment.toml")).map_err(|e| {
+                Diagnostic::new(format!("{} is not a result folder: {e}", current.display()))
+                    .help("pass folders that `harness run` made, such as results/NAME/latest")
+            })?;
+            let mut gate = experiment::gate_of_source(&source).map_err(|e| {
+                Diagnostic::new(format!("the [ci] table of {}/experiment.toml: {e}", current.display()))
+            })?;
+            if let Some(threshold) = threshold.as_deref() {
+                gate.default = parse_threshold(threshold)?;
+            }
+            let seed = std::fs::read(current.join("environment.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|e| e["experiment"]["seed"].as_u64())
+                .unwrap_or(0);
+            let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
+                .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            let regressed = report_comparison(&comparison, out.as_deref().unwrap_or(&current))?;
+            Ok(i32::from(regressed))
         }
         Command::Merge { dirs, out } => {
             // What stops a merge is the folders it was given: bad input.
@@ -232,6 +337,23 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         }
         Command::Exec { .. } | Command::Probe { .. } => unreachable!("handled in main"),
     }
+}
+
+fn parse_threshold(text: &str) -> Result<f64, Failure> {
+    crate::compare::parse_percent(text)
+        .map_err(|e| Diagnostic::new(format!("--threshold: {e}")).expected("a percentage such as 5%").into())
+}
+
+/// Prints a comparison, writes compare.md and compare.json into `out`; true when something regressed.
+fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::Path) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+    print!("{}", crate::compare::table(comparison));
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("compare.md"), crate::compare::markdown(comparison)).context("cannot write compare.md")?;
+    let mut json = serde_json::to_vec_pretty(comparison)?;
+    json.push(b'\n');
+    std::fs::write(out.join("compare.json"), json).context("cannot write compare.json")?;
+    Ok(comparison.regressions() > 0)
 }
 
 /// Checks that `--resume DIR` continues the same experiment file and shard; returns the shard to run.
@@ -273,7 +395,7 @@ fn resume_shard(
 }
 
 /// Left-aligned columns separated by two spaces.
-fn table(rows: &[Vec<String>]) -> String {
+pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))

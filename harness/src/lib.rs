@@ -15,9 +15,11 @@
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
+pub mod compare;
 pub mod diagnostic;
 pub mod environment;
 pub mod experiment;
+pub mod export;
 pub mod merge;
 pub mod model;
 pub mod plugin;

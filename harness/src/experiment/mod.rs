@@ -67,6 +67,8 @@ pub struct Experiment {
     pub order: Order,
     /// Per run, for the run's whole process tree where a cgroup can be made.
     pub memory_limit: Option<u64>,
+    /// What `harness compare` gates on, from `[ci]`.
+    pub gate: crate::compare::Gate,
     /// The axis columns of results, in order: matrix axes, then keys that `include` added.
     pub columns: Vec<String>,
     pub cells: Vec<CellPlan>,
@@ -261,6 +263,12 @@ impl Resolver<'_> {
             seed,
             order,
             memory_limit,
+            gate: match &file.ci {
+                Some(ci) => {
+                    gate(ci).map_err(|(message, span, expected)| self.error(message, Some(span)).expected(expected))?
+                }
+                None => crate::compare::Gate::default(),
+            },
             columns,
             cells: plans,
         })
@@ -682,6 +690,70 @@ impl Resolver<'_> {
                 .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
                 .did_you_mean(&unknown, axes.iter().copied())
         })
+    }
+}
+
+/// The metrics of runs.csv that `[ci]` may name.
+fn gateable_metrics() -> impl Iterator<Item = &'static str> {
+    crate::results::METRIC_COLUMNS
+        .iter()
+        .copied()
+        .filter(|m| !["tasks", "checksum", "shared_count", "peak_memory_method"].contains(m))
+}
+
+/// Checks `[ci]`; an error carries its message, place and what was expected.
+fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range<usize>, String)> {
+    use crate::compare::{Gate, Threshold, parse_percent};
+    let percent = |text: &str, span: Range<usize>| {
+        parse_percent(text).map_err(|why| (why, span, "a percentage such as \"5%\"".to_owned()))
+    };
+    let known: Vec<&str> = gateable_metrics().collect();
+    let metric = |name: &Spanned<String>| {
+        if known.contains(&name.get_ref().as_str()) {
+            Ok(name.get_ref().clone())
+        } else {
+            let hint = crate::diagnostic::closest(name.get_ref(), known.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            Err((
+                format!("`[ci]` names unknown metric `{}`{hint}", name.get_ref()),
+                name.span(),
+                format!("one of {}", quote_list(&known)),
+            ))
+        }
+    };
+    let ci = ci.get_ref();
+    let mut gate = Gate::default();
+    if let Some(t) = &ci.threshold {
+        gate.default = percent(t.get_ref(), t.span())?;
+    }
+    if let Some(metrics) = &ci.metrics {
+        gate.metrics = metrics.iter().map(metric).collect::<Result<_, _>>()?;
+    }
+    for (name, threshold) in &ci.thresholds {
+        let name = metric(name)?;
+        let span = threshold.span();
+        let value = match threshold.get_ref() {
+            raw::RawThreshold::Both(t) => {
+                let p = percent(t, span)?;
+                Threshold { increase: p, decrease: p }
+            }
+            raw::RawThreshold::Directed { increase, decrease } => Threshold {
+                increase: increase.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
+                decrease: decrease.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
+            },
+        };
+        gate.per_metric.insert(name, value);
+    }
+    Ok(gate)
+}
+
+/// The `[ci]` gate of an experiment file's text, as kept in a result folder.
+pub fn gate_of_source(source: &str) -> Result<crate::compare::Gate, String> {
+    let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
+    match &file.ci {
+        Some(ci) => gate(ci).map_err(|(message, _, _)| message),
+        None => Ok(crate::compare::Gate::default()),
     }
 }
 

@@ -21,6 +21,31 @@ pub struct RawFile {
     pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
     #[serde(default)]
     pub plugins: IndexMap<Spanned<String>, Spanned<String>>,
+    pub ci: Option<Spanned<RawCi>>,
+}
+
+/// `[ci]`: what `harness compare` gates on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCi {
+    pub threshold: Option<Spanned<String>>,
+    pub metrics: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub thresholds: IndexMap<Spanned<String>, Spanned<RawThreshold>>,
+}
+
+/// A metric's threshold: one percentage for both directions, or one per direction.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawThreshold {
+    Both(String),
+    Directed { increase: Option<String>, decrease: Option<String> },
+}
+
+/// Only the `[ci]` table of a file, for reading it back from a result folder.
+#[derive(Debug, Deserialize)]
+pub struct CiOnly {
+    pub ci: Option<Spanned<RawCi>>,
 }
 
 #[derive(Debug, Deserialize)]

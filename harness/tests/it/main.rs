@@ -6,6 +6,7 @@
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
+//! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
@@ -15,6 +16,7 @@ mod bad_input;
 mod cli;
 mod executors;
 mod faults;
+mod gate;
 mod lifecycle;
 mod out_of_tree;
 mod plugins;
