@@ -121,6 +121,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Write the exports of an existing result folder (a merged one, say)
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        exports: Exports,
+    },
     /// Join the result folders of an experiment's shards into one
     Merge {
         /// Result folders of the shards
@@ -301,6 +308,15 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
             let regressed = report_comparison(&comparison, out.as_deref().unwrap_or(&current))?;
             Ok(i32::from(regressed))
+        }
+        Command::Export { dir, exports } => {
+            if !exports.any() {
+                return Err(Diagnostic::new("nothing to export")
+                    .help("add --export-json, --export-markdown, --export-bmf or --export-github-benchmark")
+                    .into());
+            }
+            exports.write(&dir).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            Ok(0)
         }
         Command::Merge { dirs, out } => {
             // What stops a merge is the folders it was given: bad input.

@@ -122,4 +122,11 @@ fn exports_are_written_in_each_format() {
 
     let markdown = std::fs::read_to_string(path("e.md")).unwrap();
     assert!(markdown.contains("| executor=sync workers=2 | 6 |"), "{markdown}");
+
+    // `harness export` writes the same from the result folder alone.
+    let dir = PathBuf::from(output.lines().find(|l| l.contains("gate/")).unwrap().trim());
+    let again =
+        support::harness().arg("export").arg(&dir).arg("--export-json").arg(path("again.json")).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(read("again.json"), json);
 }
