@@ -322,7 +322,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             // What stops a merge is the folders it was given: bad input.
             let report = crate::merge::merge(&dirs, &out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
             println!("{}", out.display());
-            eprintln!("merged {} shards: {} of {} planned runs", dirs.len(), report.merged, report.planned);
+            eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
             let list = |runs: Vec<String>| runs.join(", ");
             if !report.missing.is_empty() {
                 eprintln!(

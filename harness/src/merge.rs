@@ -15,6 +15,8 @@ use crate::environment::file_hash;
 /// What a merge found.
 #[derive(Debug)]
 pub struct MergeReport {
+    /// Distinct result folders merged.
+    pub shards: usize,
     pub planned: usize,
     pub merged: usize,
     /// (cell, repetition), 1-based, of runs no shard has.
@@ -51,7 +53,15 @@ fn read_shard(dir: &Path) -> anyhow::Result<Shard> {
 
 /// Merges the result folders `dirs` into the new folder `out`.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
-    let shards = dirs.iter().map(|d| read_shard(d)).collect::<anyhow::Result<Vec<_>>>()?;
+    // The same folder twice (`latest` next to the folder it points at, as a glob finds them) is one shard.
+    let mut unique: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let canonical = std::fs::canonicalize(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if !unique.contains(&canonical) {
+            unique.push(canonical);
+        }
+    }
+    let shards = unique.iter().map(|d| read_shard(d)).collect::<anyhow::Result<Vec<_>>>()?;
     let first = shards.first().context("nothing to merge")?;
     let hash = file_hash(&first.source);
     for shard in &shards[1..] {
@@ -116,5 +126,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
         writer.write_record(rows[0])?;
     }
     writer.flush()?;
-    Ok(MergeReport { planned: (planned_cells * repetitions) as usize, merged: runs.len(), missing, duplicated })
+    Ok(MergeReport {
+        shards: shards.len(),
+        planned: (planned_cells * repetitions) as usize,
+        merged: runs.len(),
+        missing,
+        duplicated,
+    })
 }

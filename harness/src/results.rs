@@ -177,7 +177,10 @@ pub fn write_environment(dir: &Path, environment: &serde_json::Value) -> io::Res
 /// Points `<parent>/latest` at `target` by replacing the link atomically.
 fn point_latest(parent: &Path, target: &Path) -> io::Result<()> {
     let name = target.file_name().expect("a run folder has a name");
-    let temporary = parent.join(format!(".latest-{}", std::process::id()));
+    // Unique across the machines of a shared file system, where shards may have the same pid.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let temporary = parent.join(format!(".latest-{}-{}-{nanos}", host.trim(), std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     std::os::unix::fs::symlink(name, &temporary)?;
     std::fs::rename(&temporary, parent.join("latest"))

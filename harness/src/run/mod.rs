@@ -77,8 +77,8 @@ impl std::fmt::Display for Shard {
 }
 
 impl Shard {
-    /// The shard of a Slurm array task, from `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT` and
-    /// `SLURM_ARRAY_TASK_MIN` (arrays need not start at 0).
+    /// The shard of a Slurm array task, from `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`,
+    /// `SLURM_ARRAY_TASK_MIN` and `SLURM_ARRAY_TASK_STEP` (arrays need not start at 0 nor count by 1).
     pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
         let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) else {
             return Ok(None);
@@ -89,7 +89,22 @@ impl Shard {
         let id = number("SLURM_ARRAY_TASK_ID", &id)?;
         let count = number("SLURM_ARRAY_TASK_COUNT", &count)?;
         let min = var("SLURM_ARRAY_TASK_MIN").map_or(Ok(0), |m| number("SLURM_ARRAY_TASK_MIN", &m))?;
-        let shard = format!("{}/{count}", id.wrapping_sub(min));
+        let step = var("SLURM_ARRAY_TASK_STEP").map_or(Ok(1), |s| number("SLURM_ARRAY_TASK_STEP", &s))?.max(1);
+        // `--array=1-4` and `--array=0-6:2` number their tasks 1..4 and 0, 2, 4, 6: evenly spaced from MIN,
+        // which maps onto 0..COUNT. A list such as `--array=0,3,7` does not, and needs --shard.
+        let max = var("SLURM_ARRAY_TASK_MAX").map_or(Ok(None), |m| number("SLURM_ARRAY_TASK_MAX", &m).map(Some))?;
+        let evenly = id >= min
+            && (id - min) % step == 0
+            && max.is_none_or(|max| {
+                u64::from(max) == u64::from(min) + u64::from(step) * u64::from(count.saturating_sub(1))
+            });
+        if !evenly {
+            return Err(format!(
+                "the Slurm array (task {id} of {count}, from {min}{}) is not evenly numbered, so its tasks do not map onto shards",
+                max.map(|m| format!(" to {m}")).unwrap_or_default()
+            ));
+        }
+        let shard = format!("{}/{count}", (id - min) / step);
         shard.parse().map(Some).map_err(|e| format!("from the Slurm array variables: {e}"))
     }
 
@@ -394,5 +409,41 @@ impl Reporter {
         if self.bar.is_some() || self.plain {
             eprintln!("finished {} runs in {:.1}s", self.done.get(), self.start.elapsed().as_secs_f64());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    fn slurm(vars: &[(&str, &str)]) -> Result<Option<Shard>, String> {
+        Shard::from_slurm(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn slurm_arrays_map_onto_shards_when_evenly_numbered() {
+        let task = |id, count, min, max, step| {
+            slurm(&[
+                ("SLURM_ARRAY_TASK_ID", id),
+                ("SLURM_ARRAY_TASK_COUNT", count),
+                ("SLURM_ARRAY_TASK_MIN", min),
+                ("SLURM_ARRAY_TASK_MAX", max),
+                ("SLURM_ARRAY_TASK_STEP", step),
+            ])
+        };
+        assert_eq!(slurm(&[]), Ok(None));
+        assert_eq!(task("2", "4", "0", "3", "1"), Ok(Some(Shard { index: 2, count: 4 })));
+        assert_eq!(task("3", "4", "1", "4", "1"), Ok(Some(Shard { index: 2, count: 4 })));
+        assert_eq!(task("4", "4", "0", "6", "2"), Ok(Some(Shard { index: 2, count: 4 })));
+        // `--array=0,3,7`: three tasks that are not evenly numbered.
+        assert!(task("7", "3", "0", "7", "1").unwrap_err().contains("not evenly numbered"));
+        assert!(slurm(&[("SLURM_ARRAY_TASK_ID", "x"), ("SLURM_ARRAY_TASK_COUNT", "2")]).is_err());
+    }
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!("1/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("1".parse::<Shard>().is_err());
     }
 }

@@ -46,9 +46,14 @@ fn shards_split_the_runs_and_merge_back_into_exactly_the_planned_runs() {
     assert_eq!(seen.len(), 42);
 
     let merged = out.path().join("merged");
-    let merge = support::harness().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    // Everything a shell glob finds, `latest` included: the folder it points at counts once.
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(out.path().join("every-step")).unwrap().map(|e| e.unwrap().path()).collect();
+    found.sort();
+    assert_eq!(found.len(), 4);
+    let merge = support::harness().arg("merge").args(&found).arg("--out").arg(&merged).output().unwrap();
     assert_eq!(merge.status.code(), Some(0), "{}", String::from_utf8_lossy(&merge.stderr));
-    assert!(String::from_utf8_lossy(&merge.stderr).contains("42 of 42 planned runs"));
+    assert!(String::from_utf8_lossy(&merge.stderr).contains("merged 3 shards: 42 of 42 planned runs"));
     let ids = run_ids(&merged);
     assert_eq!(ids.len(), 42);
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), seen);
@@ -62,9 +67,10 @@ fn merge_reports_missing_and_duplicated_runs() {
     let out = tempfile::tempdir().unwrap();
     let file = every_step();
     let first = run_shard(out.path(), &file, &["--shard", "0/3"], &[]);
+    let again = run_shard(out.path(), &file, &["--shard", "0/3"], &[]);
     let merge = support::harness()
         .arg("merge")
-        .args([&first, &first])
+        .args([&first, &again])
         .arg("--out")
         .arg(out.path().join("merged"))
         .output()
@@ -96,7 +102,13 @@ fn slurm_array_variables_choose_the_shard() {
         &out.path().join("b"),
         &file,
         &[],
-        &[("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_ARRAY_TASK_MIN", "1")],
+        // `--array=1-5:2`: tasks 1, 3 and 5; task 3 is the second.
+        &[
+            ("SLURM_ARRAY_TASK_ID", "3"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+        ],
     );
     assert_eq!(run_ids(&by_flag), run_ids(&by_slurm));
     let env: serde_json::Value =
