@@ -7,6 +7,7 @@
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
 
 mod bad_input;
@@ -15,4 +16,5 @@ mod executors;
 mod lifecycle;
 mod out_of_tree;
 mod plugins;
+mod slurm;
 mod support;
