@@ -10,6 +10,7 @@
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
+//! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
 
 mod bad_input;
@@ -21,4 +22,5 @@ mod lifecycle;
 mod out_of_tree;
 mod plugins;
 mod scale;
+mod slurm;
 mod support;
