@@ -140,7 +140,8 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
     let mut warnings = crate::summary::warnings(&experiment.columns, &summaries);
     warnings.extend(load.warnings());
     if !warnings.is_empty() {
-        std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n").context("cannot write warnings.txt")?;
+        std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n")
+            .context("cannot write warnings.txt")?;
         if progress != Progress::Quiet {
             for warning in &warnings {
                 eprintln!("warning: {}: {warning}", experiment.name);
