@@ -138,6 +138,15 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     );
                 }
                 println!("{}", summary.dir.display());
+                if let Some(signal) = summary.interrupted {
+                    eprintln!(
+                        "{}: interrupted by {}: {} runs measured and kept, the rest not run",
+                        experiment.name,
+                        run::signal_name(signal),
+                        summary.measured
+                    );
+                    return Ok(1);
+                }
             }
             Ok(i32::from(failed > 0))
         }

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use harness_sdk::protocol::{RunRequest, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines};
+pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines, signal_name};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -32,6 +32,8 @@ pub struct Summary {
     pub dir: PathBuf,
     pub measured: usize,
     pub failed: usize,
+    /// The signal that stopped the experiment before its last run, if one did.
+    pub interrupted: Option<i32>,
 }
 
 /// One run of the schedule.
@@ -88,12 +90,15 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
     child::become_subreaper();
     let accounting = cgroup::Accounting::detect();
     let mut environment = crate::environment::collect(experiment, started, &accounting);
+    let interrupts = child::catch_interrupts();
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
+    // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
+    drop(interrupts);
     let mut results = ResultDir::create(out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", out.display()))?;
     let slots = schedule(experiment);
     let reporter = Reporter::new(progress, slots.len() as u64, &experiment.name);
-    let mut summary = Summary { dir: results.path.clone(), measured: 0, failed: 0 };
+    let mut summary = Summary { dir: results.path.clone(), measured: 0, failed: 0, interrupted: None };
 
     for (index, slot) in slots.iter().enumerate() {
         let cell = &experiment.cells[slot.cell];
@@ -124,6 +129,10 @@ pub fn run(experiment: &Experiment, out: &Path, progress: Progress) -> anyhow::R
             summary.failed += 1;
         }
         reporter.finished(experiment, cell, *slot, &outcome);
+        if let Some(signal) = child::interrupted() {
+            summary.interrupted = Some(signal);
+            break;
+        }
     }
     reporter.done();
     drop(services);
