@@ -3,7 +3,8 @@
 # program (harness/examples/standalone_compute.rs). The two alternate, one run per fresh process each, so
 # that whatever the machine does meanwhile falls on both alike. docs/measurement.md explains the result.
 #
-#   cargo build --release --workspace --examples && scripts/accuracy.sh [PAIRS]
+#   cargo build --release --workspace && cargo build --release --example standalone_compute
+#   scripts/accuracy.sh [PAIRS]
 set -euo pipefail
 
 pairs=${1:-40}
