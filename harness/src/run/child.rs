@@ -240,8 +240,22 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     let output = printed.then(|| output_path.clone());
     let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, memory, report: None, output };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
-    let printed_text = || std::fs::read_to_string(&output_path).unwrap_or_default();
-    match (waited_for, response) {
+    let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();
+    classify(&mut outcome, Ended { waited_for, status, response, oom_kills }, limits, printed);
+    Ok(outcome)
+}
+
+/// What the harness saw of a run's end.
+struct Ended {
+    waited_for: Wait,
+    status: ExitStatus,
+    response: Option<ExecResponse>,
+    oom_kills: u64,
+}
+
+/// Sets the outcome's status, error and report from how the run ended and what it printed.
+fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl Fn() -> String) {
+    match (ended.waited_for, ended.response) {
         (Wait::TimedOut, _) => {
             outcome.status = Status::Timeout;
             outcome.error = format!("run exceeded the timeout of {}", format_duration(limits.timeout));
@@ -264,21 +278,20 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         }
         (Wait::Exited, None) => {
             outcome.status = Status::Crashed;
-            outcome.error = format!("the run {}", describe_exit(status));
-            let text = printed_text();
+            outcome.error = format!("the run {}", describe_exit(ended.status));
+            let text = printed();
             let text = text.trim();
             if !text.is_empty() {
                 outcome.error = format!("{}: {}", outcome.error, last_lines(text, 3));
             }
         }
     }
-    let over_limit = match (oom_kills, limits.memory) {
-        (0, Some(limit)) if memory.method == Method::Rusage && outcome.status != Status::Ok => {
+    let over_limit = match (ended.oom_kills, limits.memory) {
+        (0, Some(limit)) if outcome.memory.method == Method::Rusage && outcome.status != Status::Ok => {
             // RLIMIT_DATA makes an allocation fail; Rust's handler says so and aborts. (The peak RSS says
             // nothing here: it counts mapped files, which the limit does not.)
-            let text = printed_text();
             let allocation_failed =
-                text.lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
+                printed().lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
             allocation_failed.then(|| {
                 format!("the run went past its memory limit of {} (enforced as RLIMIT_DATA)", format_size(limit))
             })
@@ -290,7 +303,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
                 Some(limit) => format!(
                     "the run went past its memory limit of {} (peak {:.1}MiB): the kernel's OOM killer ended {killed}",
                     format_size(limit),
-                    memory.peak_bytes as f64 / f64::from(1 << 20)
+                    outcome.memory.peak_bytes as f64 / f64::from(1 << 20)
                 ),
                 None => format!("the kernel's OOM killer ended {killed} of the run (no memory_limit is set)"),
             })
@@ -301,7 +314,6 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
         outcome.report = None;
     }
-    Ok(outcome)
 }
 
 /// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.

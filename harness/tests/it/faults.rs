@@ -6,6 +6,15 @@ use std::path::Path;
 
 use crate::support;
 
+/// A temporary folder with `libfaulty.so` and an empty `pids/` for the plugin's pid files.
+fn faulty_sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    (dir, pids)
+}
+
 /// Every fault once, a multiprocess run that outlasts its timeout, and a healthy run last.
 fn faults_experiment(dir: &Path) -> String {
     format!(
@@ -42,10 +51,7 @@ faulty = "{}"
 
 /// Runs the fault experiment with `HARNESS_CGROUP` set to `cgroup` (or unset) and checks every row.
 fn every_fault_is_contained(cgroup: Option<&str>, marker_name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let pids = dir.path().join("pids");
-    std::fs::create_dir(&pids).unwrap();
-    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    let (dir, pids) = faulty_sandbox();
     std::fs::write(dir.path().join("faults.toml"), faults_experiment(dir.path())).unwrap();
     let marker = support::unique_marker(marker_name);
 
@@ -219,10 +225,7 @@ not_a_library = "lib/libnot_a_library.so"
 #[test]
 fn an_interrupted_experiment_kills_its_run_and_keeps_what_it_measured() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let dir = tempfile::tempdir().unwrap();
-        let pids = dir.path().join("pids");
-        std::fs::create_dir(&pids).unwrap();
-        std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+        let (dir, pids) = faulty_sandbox();
         std::fs::write(
             dir.path().join("stop.toml"),
             r#"[experiment]
