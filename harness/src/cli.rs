@@ -231,7 +231,6 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 Some(dir) => resume_shard(dir, &files, &experiments, shard)?,
                 None => shard,
             };
-            run::handle_interrupts().map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))?;
             let mut failed = 0;
             let mut regressed = false;
             for (file, experiment) in files.iter().zip(&experiments) {
@@ -239,8 +238,10 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 let summary = run::run(experiment, options)?;
                 if summary.interrupted {
                     println!("{}", summary.dir.display());
+                    let signal = run::interrupted_by().map_or("a signal", run::signal_name);
                     eprintln!(
-                        "interrupted: {} measured runs are in {}, {} are left; finish them with\n  harness run {} --resume {}",
+                        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  harness run {} --resume {}",
+                        experiment.name,
                         summary.measured,
                         summary.dir.display(),
                         summary.remaining,

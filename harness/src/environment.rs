@@ -68,7 +68,6 @@ pub fn collect(
             "cells": experiment.cells.len(),
         },
         "peak_memory": accounting.describe(),
-        "load_average_at_start": load_average(),
         "executors": executors,
         "os": os(),
         "hostname": read_trimmed("/proc/sys/kernel/hostname"),
@@ -81,7 +80,7 @@ pub fn collect(
 }
 
 /// The 1-, 5- and 15-minute load averages.
-pub fn load_average() -> Option<[f64; 3]> {
+fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut fields = text.split_whitespace().map(str::parse::<f64>);
     Some([fields.next()?.ok()?, fields.next()?.ok()?, fields.next()?.ok()?])

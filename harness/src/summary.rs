@@ -177,7 +177,8 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
             let outlier_repetitions =
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
-                if NOISE_METRICS.contains(&metric) {
+                // Without tasks, run_s is the clock's resolution and its spread means nothing.
+                if NOISE_METRICS.contains(&metric) && cell.workload.tasks > 0 {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -206,6 +207,9 @@ fn ideal(
     cores: u64,
 ) -> Result<(f64, model::Bound), String> {
     let tasks = cell.workload.tasks;
+    if tasks == 0 {
+        return Err("the workload has no tasks".to_owned());
+    }
     let overlap = model::overlap(&cell.executor, cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(&cell.workload);

@@ -79,9 +79,11 @@ impl Library {
         if !path.exists() {
             return Err(LoadError::NotFound(path.to_owned()));
         }
+        // dlopen searches the library path for a name without a `/`; this is a file.
+        let file = if path.parent() == Some(Path::new("")) { Path::new(".").join(path) } else { path.to_owned() };
         // SAFETY: loading a library runs its initialisers; the harness only does this in a child process
         // made for it, so a misbehaving library cannot take the harness down.
-        let library = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        let library = unsafe { libloading::Library::new(&file) }.map_err(|e| {
             let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
             LoadError::NotALibrary { path: path.to_owned(), message: format!("{e}{detail}") }
         })?;

@@ -113,11 +113,6 @@ impl Accounting {
         }
     }
 
-    /// Accounting without cgroups.
-    pub fn none(note: &str) -> Self {
-        Self { parent: None, note: note.to_owned() }
-    }
-
     pub fn method(&self) -> Method {
         self.parent.as_ref().map_or(Method::Rusage, |(v, _)| v.method())
     }

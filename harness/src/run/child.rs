@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_sdk::protocol::{RunReport, RunRequest};
@@ -211,8 +212,8 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
     drop(child);
 
-    let exited = wait_for_exit(pid, limits.timeout);
-    if !matches!(exited, Ok(Exit::Exited)) {
+    let waited_for = wait_for_exit(pid, limits.timeout);
+    if !matches!(waited_for, Ok(Wait::Exited)) {
         kill_group(pid);
         if let Some(cgroup) = &cgroup {
             cgroup.kill_all();
@@ -234,7 +235,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         }
         None => reap_orphans(),
     }
-    let exited = exited?;
+    let waited_for = waited_for?;
     let (status, usage) = waited?;
     let memory = memory.unwrap_or(Memory { peak_bytes: usage.max_rss_bytes, method: Method::Rusage });
 
@@ -242,42 +243,59 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     let output = printed.then(|| output_path.clone());
     let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, memory, report: None, output };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
-    let printed_text = || std::fs::read_to_string(&output_path).unwrap_or_default();
-    match (exited, response) {
-        (Exit::Interrupted, _) => {
-            outcome.status = Status::Interrupted;
-            "interrupted".clone_into(&mut outcome.error);
-        }
-        (Exit::TimedOut, _) => {
+    let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();
+    classify(&mut outcome, Ended { waited_for, status, response, oom_kills }, limits, printed);
+    Ok(outcome)
+}
+
+/// What the harness saw of a run's end.
+struct Ended {
+    waited_for: Wait,
+    status: ExitStatus,
+    response: Option<ExecResponse>,
+    oom_kills: u64,
+}
+
+/// Sets the outcome's status, error and report from how the run ended and what it printed.
+fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl Fn() -> String) {
+    match (ended.waited_for, ended.response) {
+        (Wait::TimedOut, _) => {
             outcome.status = Status::Timeout;
             outcome.error = format!("run exceeded the timeout of {}", format_duration(limits.timeout));
         }
-        (Exit::Exited, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
-        (Exit::Exited, Some(ExecResponse::Failed { error })) => {
+        (Wait::Interrupted, _) => {
+            // Not a measurement: the run gets no row, so that `--resume` runs it again.
+            outcome.status = Status::Interrupted;
+            outcome.error = format!(
+                "the harness was interrupted ({}) during this run and killed it",
+                signal_name(interrupted().unwrap_or(0))
+            );
+        }
+        (Wait::Exited, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
+        (Wait::Exited, Some(ExecResponse::Failed { error })) => {
             outcome.status = Status::Failed;
             outcome.error = error;
         }
-        (Exit::Exited, Some(ExecResponse::Panicked { error })) => {
+        (Wait::Exited, Some(ExecResponse::Panicked { error })) => {
             outcome.status = Status::Panicked;
             outcome.error = error;
         }
-        (Exit::Exited, None) => {
+        (Wait::Exited, None) => {
             outcome.status = Status::Crashed;
-            outcome.error = format!("the run {}", describe_exit(status));
-            let text = printed_text();
+            outcome.error = format!("the run {}", describe_exit(ended.status));
+            let text = printed();
             let text = text.trim();
             if !text.is_empty() {
                 outcome.error = format!("{}: {}", outcome.error, last_lines(text, 3));
             }
         }
     }
-    let over_limit = match (oom_kills, limits.memory) {
-        (0, Some(limit)) if memory.method == Method::Rusage && outcome.status != Status::Ok => {
+    let over_limit = match (ended.oom_kills, limits.memory) {
+        (0, Some(limit)) if outcome.memory.method == Method::Rusage && outcome.status != Status::Ok => {
             // RLIMIT_DATA makes an allocation fail; Rust's handler says so and aborts. (The peak RSS says
             // nothing here: it counts mapped files, which the limit does not.)
-            let text = printed_text();
             let allocation_failed =
-                text.lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
+                printed().lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
             allocation_failed.then(|| {
                 format!("the run went past its memory limit of {} (enforced as RLIMIT_DATA)", format_size(limit))
             })
@@ -287,9 +305,9 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
             let killed = if n == 1 { "1 process".to_owned() } else { format!("{n} processes") };
             Some(match limit {
                 Some(limit) => format!(
-                    "the run went past its memory limit of {} (peak {}): the kernel's OOM killer ended {killed}",
+                    "the run went past its memory limit of {} (peak {:.1}MiB): the kernel's OOM killer ended {killed}",
                     format_size(limit),
-                    format_size(memory.peak_bytes)
+                    outcome.memory.peak_bytes as f64 / f64::from(1 << 20)
                 ),
                 None => format!("the kernel's OOM killer ended {killed} of the run (no memory_limit is set)"),
             })
@@ -300,7 +318,6 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
         outcome.report = None;
     }
-    Ok(outcome)
 }
 
 /// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.
@@ -321,20 +338,20 @@ fn join_cgroup(procs: &std::ffi::CStr) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Waits until `pid` exits, without reaping it; `false` when `timeout` passed first.
-/// How waiting for a run's process ended.
+/// How often a wait looks at the interruption flag, in case a signal came just before it started waiting.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
+
+/// How the wait for a run's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
+enum Wait {
     Exited,
     TimedOut,
-    /// Ctrl-C or SIGTERM reached the harness.
+    /// The harness was asked to stop (see [`catch_interrupts`]).
     Interrupted,
 }
 
-/// How often a wait looks at the interruption flag: Ctrl-C stops a run within this.
-const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
-
-fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Exit> {
+/// Waits until `pid` exits, without reaping it, or until `timeout` passes or the harness is interrupted.
+fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Wait> {
     let deadline = Instant::now() + timeout;
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
@@ -354,17 +371,17 @@ fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Exit> {
             };
             // SAFETY: si_pid is set by waitid when a child changed state, 0 otherwise.
             if r == 0 && unsafe { info.si_pid() } == pid {
-                return Ok(Exit::Exited);
+                return Ok(Wait::Exited);
             }
             let error = std::io::Error::last_os_error();
             if r != 0 && error.kind() != std::io::ErrorKind::Interrupted {
                 return Err(error);
             }
-            if Instant::now() >= deadline {
-                return Ok(Exit::TimedOut);
+            if interrupted().is_some() {
+                return Ok(Wait::Interrupted);
             }
-            if super::interrupted() {
-                return Ok(Exit::Interrupted);
+            if Instant::now() >= deadline {
+                return Ok(Wait::TimedOut);
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -372,8 +389,8 @@ fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Exit> {
     // SAFETY: the descriptor was just returned by pidfd_open and is owned here.
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     loop {
-        if super::interrupted() {
-            return Ok(Exit::Interrupted);
+        if interrupted().is_some() {
+            return Ok(Wait::Interrupted);
         }
         let until_deadline = deadline.saturating_duration_since(Instant::now());
         let left = until_deadline.min(INTERRUPT_CHECK);
@@ -383,12 +400,66 @@ fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Exit> {
         // SAFETY: one valid pollfd and a valid timespec for the duration of the call.
         let r = unsafe { libc::ppoll(&raw mut pollfd, 1, &raw const limit, std::ptr::null()) };
         match r {
-            1.. => return Ok(Exit::Exited),
-            0 if until_deadline.is_zero() => return Ok(Exit::TimedOut),
+            1.. => return Ok(Wait::Exited),
+            0 if until_deadline.is_zero() => return Ok(Wait::TimedOut),
             0 => {}
+            // A signal: loop to look at the interruption flag.
             _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
             _ => return Err(std::io::Error::last_os_error()),
         }
+    }
+}
+
+/// The signal that asked the harness to stop, 0 while none has.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_interrupt(signal: libc::c_int) {
+    INTERRUPTED.store(signal, Ordering::SeqCst);
+}
+
+/// Catches `SIGINT`, `SIGTERM` and `SIGHUP`, so that an interrupted experiment kills its current run's
+/// processes and keeps what it measured, instead of dying with them alive. A second signal acts as usual.
+///
+/// Only the calling thread receives them: they stay blocked in threads it starts until the returned guard
+/// is dropped, so a signal always wakes the wait for the run.
+pub fn catch_interrupts() -> InterruptGuard {
+    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    // SAFETY: sigset and sigaction are plain data initialised by the libc calls below; the handler only
+    // stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        for signal in SIGNALS {
+            libc::sigaddset(&raw mut set, signal);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            // No SA_RESTART, so the wait wakes with EINTR.
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+        InterruptGuard { set }
+    }
+}
+
+/// Unblocks the interrupting signals in the thread that called [`catch_interrupts`] when dropped.
+pub struct InterruptGuard {
+    set: libc::sigset_t,
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        // SAFETY: unblocking signals of a valid set in this thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const self.set, std::ptr::null_mut()) };
+    }
+}
+
+/// The signal that asked the harness to stop, if one did.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
     }
 }
 
@@ -490,7 +561,8 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-fn signal_name(signal: i32) -> &'static str {
+/// `SIGSEGV` for 11, and so on for the signals a run or the harness meets.
+pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGABRT => "SIGABRT",
         libc::SIGBUS => "SIGBUS",
@@ -500,6 +572,7 @@ fn signal_name(signal: i32) -> &'static str {
         libc::SIGSEGV => "SIGSEGV",
         libc::SIGTERM => "SIGTERM",
         libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }

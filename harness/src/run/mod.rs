@@ -8,13 +8,12 @@ mod services;
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use harness_sdk::protocol::{RunRequest, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines};
+pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines, signal_name};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -167,32 +166,13 @@ pub struct Options<'a> {
     pub resume: Option<&'a Path>,
 }
 
-/// Set by SIGINT or SIGTERM: the current run is killed and no further run starts.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Makes Ctrl-C (and SIGTERM) stop an experiment cleanly instead of killing the harness mid-write.
-pub fn handle_interrupts() -> std::io::Result<()> {
-    extern "C" fn on_signal(signal: libc::c_int) {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C means "now": the default action, which ends the harness.
-            // SAFETY: signal and raise are async-signal-safe.
-            unsafe {
-                libc::signal(signal, libc::SIG_DFL);
-                libc::raise(signal);
-            }
-        }
-    }
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        if unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) } == libc::SIG_ERR {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+fn interrupted() -> bool {
+    child::interrupted().is_some()
 }
 
-pub(crate) fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+/// The signal that interrupted the harness, if one did.
+pub fn interrupted_by() -> Option<i32> {
+    child::interrupted()
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
@@ -202,7 +182,10 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
     let load = crate::environment::LoadMeter::start();
     child::become_subreaper();
     let accounting = cgroup::Accounting::detect();
+    let interrupts = child::catch_interrupts();
     let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
+    // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
+    drop(interrupts);
     let (mut results, done, mut environment) = if let Some(dir) = options.resume {
         let (results, done) =
             ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;

@@ -6,6 +6,15 @@ use std::path::Path;
 
 use crate::support;
 
+/// A temporary folder with `libfaulty.so` and an empty `pids/` for the plugin's pid files.
+fn faulty_sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    (dir, pids)
+}
+
 /// Every fault once, a multiprocess run that outlasts its timeout, and a healthy run last.
 fn faults_experiment(dir: &Path) -> String {
     format!(
@@ -42,10 +51,7 @@ faulty = "{}"
 
 /// Runs the fault experiment with `HARNESS_CGROUP` set to `cgroup` (or unset) and checks every row.
 fn every_fault_is_contained(cgroup: Option<&str>, marker_name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let pids = dir.path().join("pids");
-    std::fs::create_dir(&pids).unwrap();
-    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    let (dir, pids) = faulty_sandbox();
     std::fs::write(dir.path().join("faults.toml"), faults_experiment(dir.path())).unwrap();
     let marker = support::unique_marker(marker_name);
 
@@ -211,4 +217,74 @@ not_a_library = "lib/libnot_a_library.so"
         assert!(row["error"].contains(message), "{executor}: {}", row["error"]);
     }
     assert_eq!(support::processes_marked(&marker), Vec::<i32>::new());
+}
+
+/// `SIGINT` (Ctrl-C) or `SIGTERM` during a run: the harness kills the run's whole tree, keeps the rows
+/// measured so far (the interrupted run gets none, so that `--resume` runs it again), writes the summary,
+/// runs nothing more, and exits with 130. Without cgroups, so the process that left the run's group and
+/// session can only be found as an orphan of the harness.
+#[test]
+fn an_interrupted_experiment_kills_its_run_and_keeps_what_it_measured() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let (dir, pids) = faulty_sandbox();
+        std::fs::write(
+            dir.path().join("stop.toml"),
+            r#"[experiment]
+name = "stop"
+repetitions = 1
+warmup = 0
+timeout = "5m"
+
+[workloads.w]
+tasks = 2
+steps = [{ compute = "1KiB" }]
+
+[matrix]
+executor = ["sync", "faulty", "threaded"]
+
+[executors.faulty]
+fault = "fork_hang"
+
+[plugins]
+faulty = "libfaulty.so"
+"#,
+        )
+        .unwrap();
+        let marker = support::unique_marker("interrupt");
+        let mut child = support::harness()
+            .current_dir(dir.path())
+            .args(["run", "--quiet", "stop.toml"])
+            .env("FAULTY_PID_DIR", &pids)
+            .env("HARNESS_TEST_MARKER", &marker)
+            .env("HARNESS_CGROUP", "off")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The run hangs once its escaped process has noted its pid.
+        let escaped = || {
+            std::fs::read_dir(&pids)
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("fork_hang-child-"))
+        };
+        while !escaped() {
+            assert!(child.try_wait().unwrap().is_none(), "the harness ended before the run hung");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signalling the harness this test started.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
+        assert!(stderr.contains(&format!("stop: interrupted by {name}: 1 measured runs are in")), "{stderr}");
+        assert!(stderr.contains("2 are left") && stderr.contains("--resume"), "{stderr}");
+
+        let result = dir.path().join("results/stop/latest");
+        let rows = support::read_runs(&result.join("runs.csv"));
+        assert_eq!(rows.len(), 1, "neither the interrupted run nor the next one has a row: {rows:?}");
+        assert_eq!((rows[0]["executor"].as_str(), rows[0]["status"].as_str()), ("sync", "ok"));
+        assert!(result.join("summary.csv").exists());
+        assert_eq!(support::processes_marked(&marker), Vec::<i32>::new(), "processes outlived the harness");
+    }
 }
