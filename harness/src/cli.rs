@@ -1,4 +1,4 @@
-//! The command line: `harness run | validate | plan | list | schema`.
+//! The command line: `harness run | report | merge | validate | plan | list | schema`.
 //!
 //! Exit codes: 0 when every run succeeded, 1 when some run failed (or results could not be written),
 //! 2 for bad input or usage.
@@ -54,6 +54,16 @@ enum Command {
         /// Complete the interrupted result folder DIR: run only the runs it lacks
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
+    },
+    /// Draw the charts and write report.md and report.html of result folders again
+    #[command(long_about = "Draw the charts (charts/*.svg) and write report.md and report.html of result folders, \
+        from their runs.csv and experiment.toml alone; also for a partial result, such as an interrupted run or \
+        one shard.\n\nThe executors the experiment used are looked up as for `harness run`; without them the \
+        report has statistics but no ideal time or efficiency, and says so.")]
+    Report {
+        /// Result folders, such as results/NAME/latest
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
     },
     /// Join the result folders of an experiment's shards into one
     Merge {
@@ -183,6 +193,23 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 println!("{}", summary.dir.display());
             }
             Ok(i32::from(failed > 0))
+        }
+        Command::Report { dirs } => {
+            let mut problems = 0;
+            for dir in &dirs {
+                let report = crate::report::read(dir, search).map_err(|e| match e {
+                    crate::report::ReadError::Input(d) => Failure::from(d),
+                    crate::report::ReadError::Runtime(e) => Failure::from(e),
+                })?;
+                let written = crate::report::write(dir, &report)
+                    .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
+                for problem in &written.problems {
+                    eprintln!("warning: {}: {problem}", dir.display());
+                }
+                problems += written.problems.len();
+                println!("{}", dir.join("report.md").display());
+            }
+            Ok(i32::from(problems > 0))
         }
         Command::Validate { files } => {
             for (file, experiment) in files.iter().zip(load_all(&files, search)?) {

@@ -21,6 +21,7 @@ pub mod experiment;
 pub mod merge;
 pub mod model;
 pub mod plugin;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod schema;

@@ -1,0 +1,50 @@
+//! The `[[charts]]` of an experiment file: the columns for `x`, `series` and `facet` as written, the
+//! cells its `filter` keeps. A column that still varies but has no role is named in the series, so no two
+//! cells are ever drawn as one point.
+
+use super::figure::{Figure, Kind};
+use super::layout::{self, Plot, Roles};
+use super::measure;
+use super::{Chart, Report};
+use crate::experiment::{ChartKind, ChartSpec};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Custom<'a> {
+    pub spec: &'a ChartSpec,
+    /// Its place among the `[[charts]]`, from 0.
+    pub index: usize,
+}
+
+impl Chart for Custom<'_> {
+    fn figures(&self, report: &Report) -> Vec<Figure> {
+        let spec = self.spec;
+        let cells: Vec<usize> =
+            (0..report.cells.len()).filter(|&c| spec.keeps(|column| report.value(c, column).to_owned())).collect();
+        let Some(measure) = measure::find(&spec.y) else { return Vec::new() };
+        let named: Vec<&String> =
+            [Some(&spec.x), spec.series.as_ref(), spec.facet.as_ref()].into_iter().flatten().collect();
+        let roles = Roles {
+            x: Some(spec.x.clone()),
+            series: spec.series.clone(),
+            panels: spec.facet.iter().cloned().collect(),
+            extra: layout::varying(report, &cells).into_iter().filter(|c| !named.contains(&c)).collect(),
+            kind: spec.kind.map(|k| match k {
+                ChartKind::Line => Kind::Line,
+                ChartKind::Bar => Kind::Bar,
+            }),
+            log_x: spec.log_x,
+            log_y: spec.log_y,
+            ..Roles::default()
+        };
+        let title = spec.title.clone().unwrap_or_else(|| super::metric::title(measure.label, Some(&spec.x)));
+        let plot = Plot {
+            file: format!("chart-{}-{}", self.index + 1, layout::slug(&title).to_lowercase()),
+            title,
+            measure,
+            y_label: measure.label.to_owned(),
+            rules: Vec::new(),
+            across: Vec::new(),
+        };
+        layout::build(report, &cells, &roles, &plot)
+    }
+}
