@@ -147,7 +147,7 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["run", "validate", "plan", "list", "schema"] {
+    for command in ["run", "report", "merge", "validate", "plan", "list", "schema"] {
         let out = support::harness().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: harness"), "{command}");

@@ -8,6 +8,7 @@
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `support`: shared helpers.
 
@@ -18,5 +19,6 @@ mod faults;
 mod lifecycle;
 mod out_of_tree;
 mod plugins;
+mod report;
 mod scale;
 mod support;
