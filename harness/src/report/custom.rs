@@ -2,7 +2,7 @@
 //! cells its `filter` keeps. A column that still varies but has no role is named in the series, so no two
 //! cells are ever drawn as one point.
 
-use super::figure::{Figure, Kind};
+use super::figure::{Figure, Kind, Rule};
 use super::layout::{self, Plot, Roles};
 use super::measure;
 use super::{Chart, Report};
@@ -23,11 +23,25 @@ impl Chart for Custom<'_> {
         let Some(measure) = measure::find(&spec.y) else { return Vec::new() };
         let named: Vec<&String> =
             [Some(&spec.x), spec.series.as_ref(), spec.facet.as_ref()].into_iter().flatten().collect();
+        let mut extra: Vec<String> =
+            layout::varying(report, &cells).into_iter().filter(|c| !named.contains(&c)).collect();
+        // As in the automatic charts: a column only some cells have is noted, not a series of its own,
+        // when no two cells would then be drawn as one point.
+        let mut hidden = Vec::new();
+        for column in extra.clone() {
+            let sparse = cells.iter().any(|&c| report.value(c, &column).is_empty());
+            let others: Vec<&String> = named.iter().copied().chain(extra.iter().filter(|c| **c != column)).collect();
+            if sparse && !layout::collides(report, &cells, &others) {
+                extra.retain(|c| *c != column);
+                hidden.push(column);
+            }
+        }
         let roles = Roles {
             x: Some(spec.x.clone()),
             series: spec.series.clone(),
             panels: spec.facet.iter().cloned().collect(),
-            extra: layout::varying(report, &cells).into_iter().filter(|c| !named.contains(&c)).collect(),
+            extra,
+            hidden,
             kind: spec.kind.map(|k| match k {
                 ChartKind::Line => Kind::Line,
                 ChartKind::Bar => Kind::Bar,
@@ -42,7 +56,11 @@ impl Chart for Custom<'_> {
             title,
             measure,
             y_label: measure.label.to_owned(),
-            rules: Vec::new(),
+            rules: match measure.name {
+                measure::EFFICIENCY => vec![Rule { label: "ideal".to_owned(), y: 1.0 }],
+                measure::SPEEDUP => vec![Rule { label: format!("as fast as {}", report.reference), y: 1.0 }],
+                _ => Vec::new(),
+            },
             across: Vec::new(),
         };
         layout::build(report, &cells, &roles, &plot)

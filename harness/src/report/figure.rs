@@ -202,6 +202,6 @@ mod tests {
         assert_eq!(unit(Dimension::Seconds, 3.0).name, "s");
         assert_eq!(unit(Dimension::Seconds, 2e-5).name, "µs");
         assert_eq!(unit(Dimension::Bytes, 5e6).name, "MiB");
-        assert_eq!(unit(Dimension::Percent, 0.5).scale, 100.0);
+        assert_eq!(unit(Dimension::Percent, 0.5).name, "%");
     }
 }

@@ -39,13 +39,6 @@ impl Format for Html {
             }
             out.push_str("</ul></div>\n");
         }
-        if !report.warnings.is_empty() {
-            out.push_str("<h2>Warnings</h2>\n<ul class=\"warning\">\n");
-            for warning in &report.warnings {
-                let _ = writeln!(out, "<li>{}</li>", escape(warning));
-            }
-            out.push_str("</ul>\n");
-        }
         out.push_str("<h2>Charts</h2>\n");
         for chart in charts {
             let svg = chart.svg.trim_start_matches(|c| c != '<');
@@ -54,6 +47,13 @@ impl Format for Html {
         }
         out.push_str("<h2>Results</h2>\n<p>Each value is the median of the cell's successful runs, with its 95% confidence interval in parentheses.</p>\n");
         table(&mut out, &report.results());
+        if !report.warnings.is_empty() {
+            out.push_str("<h2>Warnings</h2>\n<ul class=\"warning\">\n");
+            for warning in &report.warnings {
+                let _ = writeln!(out, "<li>{}</li>", escape(warning));
+            }
+            out.push_str("</ul>\n");
+        }
         out.push_str("<h2>Environment</h2>\n");
         table(&mut out, &report.environment_table());
         out.push_str("</body>\n</html>\n");

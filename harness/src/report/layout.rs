@@ -97,7 +97,7 @@ pub fn auto_panels(
 }
 
 /// Whether two of `cells` have the same values in `columns`.
-fn collides(report: &Report, cells: &[usize], columns: &[&String]) -> bool {
+pub fn collides(report: &Report, cells: &[usize], columns: &[&String]) -> bool {
     let mut seen = std::collections::HashSet::new();
     !cells.iter().all(|&c| seen.insert(columns.iter().map(|col| report.value(c, col)).collect::<Vec<_>>()))
 }
@@ -180,6 +180,13 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             v
         }),
     };
+    let mut names: Vec<String> = Vec::new();
+    for &cell in cells {
+        let name = series_name(report, cell, roles);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     let mut panels: Vec<Panel> = Vec::new();
     let mut missing = 0;
     let mut counts: Vec<usize> = Vec::new();
@@ -204,10 +211,12 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             }
             None => Some(categories.iter().position(|c| *c == name).expect("a category") as f64),
         };
-        let color = match &roles.series {
-            Some(s) if s == EXECUTOR => executor_color(report, &report.cells[cell].executor),
-            Some(s) => distinct(report, cells, s).iter().position(|v| *v == report.value(cell, s)).unwrap_or(0),
-            None => 0,
+        let by_executor = roles.series.as_deref() == Some(EXECUTOR)
+            || (roles.series.is_none() && roles.extra.iter().map(String::as_str).eq([EXECUTOR]));
+        let color = if by_executor {
+            executor_color(report, &report.cells[cell].executor)
+        } else {
+            names.iter().position(|n| *n == name).unwrap_or(0)
         };
         let points: Vec<Point> = estimates
             .iter()
@@ -217,13 +226,11 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             })
             .collect();
         let label = report.label(cell, &roles.panels);
-        let panel = match panels.iter().position(|p| p.label == label) {
-            Some(i) => &mut panels[i],
-            None => {
-                panels.push(Panel { label, series: Vec::new() });
-                panels.last_mut().expect("just pushed")
-            }
-        };
+        let index = panels.iter().position(|p| p.label == label).unwrap_or_else(|| {
+            panels.push(Panel { label, series: Vec::new() });
+            panels.len() - 1
+        });
+        let panel = &mut panels[index];
         match panel.series.iter_mut().find(|s| s.name == name) {
             Some(series) => series.points.extend(points),
             None => panel.series.push(Series { name, color, points }),
@@ -268,9 +275,9 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             .collect();
         let which = if common.is_empty() { String::new() } else { format!(" with {}", common.join(", ")) };
         notes.push(format!(
-            "{column}={} in the {} cells{which}, drawn with the others",
+            "{column}={} in {}{which}, drawn with the others",
             values.join(" or "),
-            with.len(),
+            super::figure::count(with.len(), "cell"),
         ));
     }
     if missing > 0 {
@@ -285,14 +292,21 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             (!v.is_empty()).then(|| format!("{c}={v}"))
         })
         .collect();
-    let mut subtitle =
-        format!("{}: each point is the median of {}, bars its 95% confidence interval", report.name, runs(&counts));
+    let (mark, whisker) = match kind {
+        Kind::Line => ("point", "error bar"),
+        Kind::Bar => ("bar", "whisker"),
+    };
+    let mut subtitle = format!(
+        "{}: each {mark} is the median of {}, its {whisker} the 95% confidence interval",
+        report.name,
+        runs(&counts)
+    );
     if !constants.is_empty() {
         subtitle.push_str("; ");
         subtitle.push_str(&constants.join(", "));
     }
     let y_label = if unit.name == "count" { plot.y_label.clone() } else { format!("{} ({})", plot.y_label, unit.name) };
-    let rules = plot.rules.iter().map(|r| Rule { label: r.label.clone(), y: r.y * unit.scale }).collect();
+    let lines = plot.rules.iter().map(|r| Rule { label: r.label.clone(), y: r.y * unit.scale }).collect();
     Some(Figure {
         file,
         title,
@@ -301,7 +315,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         x: Axis { label: x_label, log: roles.log_x && numeric_x, categories },
         y: Axis { label: y_label, log: log_y, categories: Vec::new() },
         panels,
-        rules,
+        rules: lines,
         notes,
     })
 }

@@ -26,13 +26,6 @@ impl Format for Markdown {
             }
             out.push('\n');
         }
-        if !report.warnings.is_empty() {
-            out.push_str("## Warnings\n\n");
-            for warning in &report.warnings {
-                let _ = writeln!(out, "- {}", inline(warning));
-            }
-            out.push('\n');
-        }
         out.push_str("## Charts\n\n");
         for chart in charts {
             let _ = writeln!(
@@ -46,6 +39,12 @@ impl Format for Markdown {
         out.push_str("## Results\n\n");
         out.push_str("Each value is the median of the cell's successful runs, with its 95% confidence interval in parentheses.\n\n");
         table(&mut out, &report.results());
+        if !report.warnings.is_empty() {
+            out.push_str("\n## Warnings\n\n");
+            for warning in &report.warnings {
+                let _ = writeln!(out, "- {}", inline(warning));
+            }
+        }
         out.push_str("\n## Environment\n\n");
         table(&mut out, &report.environment_table());
         out
@@ -71,7 +70,7 @@ fn inline(text: &str) -> String {
 fn table(out: &mut String, table: &Table) {
     let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| inline(c)).collect::<Vec<_>>().join(" | "));
     out.push_str(&row(&table.header));
-    out.push_str(&format!("|{}\n", " --- |".repeat(table.header.len())));
+    let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));
     for r in &table.rows {
         out.push_str(&row(r));
     }

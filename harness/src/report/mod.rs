@@ -378,8 +378,7 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
         .unwrap_or_else(crate::environment::logical_cpus);
     let summaries = summary::summarize(&runs, &cells, seed, cores);
     let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
-        .map(|t| t.lines().map(str::to_owned).collect())
-        .unwrap_or_else(|_| summary::warnings(&columns, &summaries));
+        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
     let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
@@ -502,6 +501,13 @@ impl Report {
                     .unwrap_or_default(),
             ],
             vec!["load average at start".to_owned(), text(&e["load_average_at_start"])],
+            vec![
+                "CPU used by other processes".to_owned(),
+                e["machine_load"]["others_cpu_share"]
+                    .as_f64()
+                    .map(|share| format!("{:.0}% of the machine during the experiment", share * 100.0))
+                    .unwrap_or_default(),
+            ],
             vec![
                 "experiment".to_owned(),
                 format!(

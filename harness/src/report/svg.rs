@@ -223,7 +223,8 @@ impl Scale {
             a -= (b - a) * 0.06;
         }
         let first = (a / step).ceil() as i64;
-        let ticks = (first..).map(|i| i as f64 * step).take_while(|t| *t <= b + step * 1e-9).collect();
+        let last = ((b + step * 1e-9) / step).floor() as i64;
+        let ticks = (first..=last).map(|i| i as f64 * step).collect();
         (a, b, ticks)
     }
 }
@@ -324,10 +325,23 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
 
     let (xspan, _) = (x1 - x0, y1 - y0);
     let count = panel.series.len();
+    // Bars: the series that have a bar at a category stand side by side, centred on it; every bar of the
+    // panel has the width of one in the fullest category.
+    let at = |x: f64| -> Vec<usize> {
+        (0..count).filter(|&k| panel.series[k].points.iter().any(|p| (p.x - x).abs() < 1e-9)).collect()
+    };
+    let fullest = points().map(|p| at(p.x).len()).max().unwrap_or(1).max(1);
+    let per_unit = f64::from(area.dim_in_pixel().0.saturating_sub(90)) / (x1 - x0);
+    // At most 48 pixels wide: a few wide bars read as a wall.
+    let slot = (0.8 / fullest as f64).min(56.0 / per_unit);
     for (j, series) in panel.series.iter().enumerate() {
         let c = color(series.color);
         let place = |x: f64| match figure.kind {
-            Kind::Bar => x - 0.4 + (j as f64 + 0.5) * 0.8 / count as f64,
+            Kind::Bar => {
+                let here = at(x);
+                let k = here.iter().position(|&i| i == j).unwrap_or(0);
+                x + (k as f64 - (here.len() - 1) as f64 / 2.0) * slot
+            }
             // Side by side, so that equal points and their intervals stay visible.
             Kind::Line if count > 1 => {
                 let step = if categorical { 0.08 } else { xspan * 0.008 };
@@ -335,9 +349,9 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
             }
             Kind::Line => xs.to(x),
         };
-        let cap = if figure.kind == Kind::Bar { 0.12 * 0.8 / count as f64 } else { xspan * 0.006 };
+        let cap = if figure.kind == Kind::Bar { slot * 0.15 } else { xspan * 0.006 };
         if figure.kind == Kind::Bar {
-            let half = 0.8 / count as f64 / 2.0 * 0.86;
+            let half = slot / 2.0 * 0.86;
             let base = if ys.log { y0 } else { 0.0_f64.clamp(y0, y1) };
             for p in &series.points {
                 let x = place(p.x);
