@@ -11,6 +11,7 @@
 //! 4. [`results`] writes the result folder; [`environment`] describes the machine.
 //! 5. [`summary`] reads `runs.csv` back and writes `summary.csv`: [`stats`] per cell and metric, and the
 //!    ideal time of [`model`].
+//! 6. [`report`] draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
 //!
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 

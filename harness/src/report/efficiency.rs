@@ -14,19 +14,14 @@ pub struct Efficiency;
 
 impl Chart for Efficiency {
     fn figures(&self, report: &Report) -> Vec<Figure> {
-        let cells: Vec<usize> = (0..report.cells.len()).filter(|&c| report.estimate(c, EFFICIENCY).is_some()).collect();
-        if cells.is_empty() {
-            return Vec::new();
-        }
-        let roles = layout::auto(report, &cells, &[]);
-        let plot = Plot {
+        let measure = measure::find(EFFICIENCY).expect("a measure");
+        layout::auto_figures(report, measure, true, |roles| Plot {
             file: FILE.to_owned(),
             title: super::metric::title("efficiency against the ideal time", roles.x.as_deref()),
-            measure: measure::find(EFFICIENCY).expect("a measure"),
+            measure,
             y_label: "efficiency".to_owned(),
             rules: vec![Rule { label: "ideal".to_owned(), y: 1.0 }],
             across: Vec::new(),
-        };
-        layout::build(report, &cells, &roles, &plot)
+        })
     }
 }

@@ -132,11 +132,12 @@ pub struct Unit {
     pub name: &'static str,
 }
 
-/// The unit that shows values up to `largest` as numbers from about 1 to 1000.
+/// The unit that shows values up to `largest` as numbers from about 0.9 to 900: a thousand of one unit is
+/// shown as about 1 of the next.
 pub fn unit(dimension: Dimension, largest: f64) -> Unit {
     let pick = |units: &[(f64, &'static str)]| {
         let (scale, name) =
-            units.iter().copied().find(|(scale, _)| largest * scale >= 1.0).unwrap_or(units[units.len() - 1]);
+            units.iter().copied().find(|(scale, _)| largest * scale >= 0.9).unwrap_or(units[units.len() - 1]);
         Unit { scale, name }
     };
     match dimension {
@@ -159,7 +160,7 @@ pub fn tick(value: f64) -> String {
     let magnitude = value.abs();
     let (value, suffix) = if magnitude >= 1e6 {
         (value / 1e6, "M")
-    } else if magnitude >= 1e4 {
+    } else if magnitude >= 1e3 {
         (value / 1e3, "k")
     } else {
         (value, "")
@@ -192,6 +193,7 @@ mod tests {
         assert_eq!(tick(2.5), "2.5");
         assert_eq!(tick(12.0), "12");
         assert_eq!(tick(150.0), "150");
+        assert_eq!(tick(2000.0), "2k");
         assert_eq!(tick(25_000.0), "25k");
         assert_eq!(tick(1_500_000.0), "1.5M");
     }
@@ -202,6 +204,8 @@ mod tests {
         assert_eq!(unit(Dimension::Seconds, 3.0).name, "s");
         assert_eq!(unit(Dimension::Seconds, 2e-5).name, "µs");
         assert_eq!(unit(Dimension::Bytes, 5e6).name, "MiB");
+        assert_eq!(unit(Dimension::Bytes, 1_044_480.0).name, "MiB");
+        assert_eq!(unit(Dimension::Seconds, 0.000_95).name, "ms");
         assert_eq!(unit(Dimension::Percent, 0.5).name, "%");
     }
 }

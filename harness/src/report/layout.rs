@@ -145,6 +145,24 @@ pub struct Plot {
     pub across: Vec<(&'static str, &'static str)>,
 }
 
+/// The figures of one measure with the automatic roles: over every cell, or over only the cells that have
+/// the measure when `measured_only` (speedup and efficiency, which most cells may lack). `plot` is given
+/// the roles, to name the chart after its x column.
+pub fn auto_figures(
+    report: &Report,
+    measure: Measure,
+    measured_only: bool,
+    plot: impl FnOnce(&Roles) -> Plot,
+) -> Vec<Figure> {
+    let cells: Vec<usize> =
+        (0..report.cells.len()).filter(|&c| !measured_only || report.estimate(c, measure.name).is_some()).collect();
+    if cells.is_empty() {
+        return Vec::new();
+    }
+    let roles = auto(report, &cells, &[]);
+    build(report, &cells, &roles, &plot(&roles))
+}
+
 /// Builds the figures of `plot` over `cells` with `roles`: one per combination of `roles.files`.
 pub fn build(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot) -> Vec<Figure> {
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();

@@ -30,7 +30,7 @@ pub mod speedup;
 pub mod svg;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
@@ -406,11 +406,6 @@ pub enum ReadError {
     Runtime(anyhow::Error),
 }
 
-/// Where the charts of the result folder `dir` are.
-pub fn charts_dir(dir: &Path) -> PathBuf {
-    dir.join("charts")
-}
-
 /// A table for the reports: a header and rows of text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
@@ -532,7 +527,7 @@ impl Report {
 /// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
 pub fn quantity(measure: &str, estimate: Estimate) -> String {
     let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
-    let unit = figure::unit(dimension, estimate.value.abs());
+    let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
     let show = |v: f64| figure::tick(v * unit.scale);
     let name = match unit.name {
         "count" => String::new(),

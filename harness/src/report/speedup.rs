@@ -16,19 +16,14 @@ pub struct Speedup;
 
 impl Chart for Speedup {
     fn figures(&self, report: &Report) -> Vec<Figure> {
-        let cells: Vec<usize> = (0..report.cells.len()).filter(|&c| report.estimate(c, SPEEDUP).is_some()).collect();
-        if cells.is_empty() {
-            return Vec::new();
-        }
-        let roles = layout::auto(report, &cells, &[]);
-        let plot = Plot {
+        let measure = measure::find(SPEEDUP).expect("a measure");
+        layout::auto_figures(report, measure, true, |roles| Plot {
             file: FILE.to_owned(),
             title: super::metric::title(&format!("speedup over {}", report.reference), roles.x.as_deref()),
-            measure: measure::find(SPEEDUP).expect("a measure"),
+            measure,
             y_label: format!("speedup over {}", report.reference),
             rules: vec![Rule { label: format!("as fast as {}", report.reference), y: 1.0 }],
             across: Vec::new(),
-        };
-        layout::build(report, &cells, &roles, &plot)
+        })
     }
 }

@@ -61,7 +61,8 @@ struct Frame {
     header: u32,
     footer: u32,
     subtitle: Vec<String>,
-    legend: Vec<Vec<(String, usize)>>,
+    /// Rows of legend entries: a series (its palette index) or a rule (`None`).
+    legend: Vec<Vec<(String, Option<usize>)>>,
     notes: Vec<String>,
 }
 
@@ -84,9 +85,10 @@ fn frame(figure: &Figure) -> Frame {
     let width = (columns as u32 * panel.0).max(760) + 2 * MARGIN;
     let usable = f64::from(width - 2 * MARGIN);
     let subtitle = wrap(&figure.subtitle, (usable / (SUBTITLE_PX * 0.57)) as usize);
-    let mut legend: Vec<Vec<(String, usize)>> = vec![Vec::new()];
+    let mut legend: Vec<Vec<(String, Option<usize>)>> = vec![Vec::new()];
     let mut used = 0.0;
-    for (name, color) in figure.legend() {
+    let entries = figure.legend().into_iter().map(|(name, color)| (name, Some(color)));
+    for (name, color) in entries.chain(figure.rules.iter().map(|r| (r.label.as_str(), None))) {
         let entry = 34.0 + text_width(name, LEGEND_PX) + 18.0;
         if used + entry > usable && !legend.last().expect("a row").is_empty() {
             legend.push(Vec::new());
@@ -148,13 +150,21 @@ fn draw(root: &Area<'_>, figure: &Figure, frame: &Frame, rows: usize) -> Drawn {
         let mut x = f64::from(left);
         let middle = (y + LEGEND_PX * 0.6) as i32;
         for (name, index) in row {
-            let c = color(*index);
-            match figure.kind {
-                Kind::Line => {
+            let c = index.map_or(RULE, color);
+            match (index, figure.kind) {
+                (None, _) => {
+                    root.draw(&DashedPathElement::new(
+                        vec![(x as i32, middle), (x as i32 + 26, middle)],
+                        6,
+                        4,
+                        RULE.stroke_width(1),
+                    ))?;
+                }
+                (Some(_), Kind::Line) => {
                     root.draw(&PathElement::new(vec![(x as i32, middle), (x as i32 + 26, middle)], c.stroke_width(2)))?;
                     root.draw(&Circle::new((x as i32 + 13, middle), 4, c.filled()))?;
                 }
-                Kind::Bar => {
+                (Some(_), Kind::Bar) => {
                     root.draw(&Rectangle::new([(x as i32 + 6, middle - 7), (x as i32 + 20, middle + 7)], c.filled()))?;
                 }
             }
@@ -205,11 +215,13 @@ impl Scale {
             let pad = ((b - a) * 0.06).max(0.05);
             let (a, b) = (a - pad, b + pad);
             let mut ticks: Vec<f64> = (a.ceil() as i32..=b.floor() as i32).map(f64::from).collect();
-            if ticks.len() < 3 {
-                ticks = (a.floor() as i32..=b.ceil() as i32)
-                    .flat_map(|k| [1.0, 2.0, 5.0].map(|m| (m * 10f64.powi(k)).log10()))
-                    .filter(|t| *t >= a && *t <= b)
-                    .collect();
+            for multiples in [&[1.0, 2.0, 5.0][..], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]] {
+                if ticks.len() < 3 {
+                    ticks = (a.floor() as i32..=b.ceil() as i32)
+                        .flat_map(|k| multiples.iter().map(move |m| (m * 10f64.powi(k)).log10()))
+                        .filter(|t| *t >= a && *t <= b)
+                        .collect();
+                }
             }
             return (a, b, ticks);
         }
@@ -388,9 +400,6 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
             4,
             RULE.stroke_width(1),
         )))?;
-        let label =
-            Text::new(rule.label.clone(), (-4, -3), font(11.0).color(&RULE).pos(Pos::new(HPos::Right, VPos::Bottom)));
-        chart.draw_series(std::iter::once(EmptyElement::at((x1, y)) + label))?;
     }
     Ok(())
 }
