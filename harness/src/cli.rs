@@ -64,6 +64,9 @@ enum Command {
         /// Result folders, such as results/NAME/latest
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
+        /// The executor that speedup is measured against
+        #[arg(long, value_name = "EXECUTOR", default_value = crate::report::REFERENCE)]
+        reference: String,
     },
     /// Join the result folders of an experiment's shards into one
     Merge {
@@ -194,13 +197,14 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             }
             Ok(i32::from(failed > 0))
         }
-        Command::Report { dirs } => {
+        Command::Report { dirs, reference } => {
             let mut problems = 0;
             for dir in &dirs {
-                let report = crate::report::read(dir, search).map_err(|e| match e {
+                let mut report = crate::report::read(dir, search).map_err(|e| match e {
                     crate::report::ReadError::Input(d) => Failure::from(d),
                     crate::report::ReadError::Runtime(e) => Failure::from(e),
                 })?;
+                report.set_reference(&reference);
                 let written = crate::report::write(dir, &report)
                     .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
                 for problem in &written.problems {

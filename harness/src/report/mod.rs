@@ -133,10 +133,16 @@ impl Report {
             runs: runs.len(),
             failed: runs.iter().filter(|r| !r.ok).count(),
         };
-        for i in 0..report.cells.len() {
-            report.cells[i].reference = report.reference_of(i);
-        }
+        report.set_reference(REFERENCE);
         report
+    }
+
+    /// Measures speedup against `executor` rather than [`REFERENCE`].
+    pub fn set_reference(&mut self, executor: &str) {
+        executor.clone_into(&mut self.reference);
+        for i in 0..self.cells.len() {
+            self.cells[i].reference = self.reference_of(i);
+        }
     }
 
     /// The cell's value in `column`, empty when it has none.

@@ -75,6 +75,16 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
         assert!(["cgroup2", "cgroup1", "rusage"].contains(&row["peak_memory_method"].as_str()), "{row:?}");
     }
     check_summary(&dir, &rows);
+    // The charts, with the one the file asks for in [[charts]], and the reports.
+    for file in [
+        "charts/run_s.svg",
+        "charts/speedup.svg",
+        "charts/chart-1-cpu-work-run-time-by-workers.svg",
+        "report.md",
+        "report.html",
+    ] {
+        assert!(dir.join(file).is_file(), "no {file}");
+    }
 }
 
 /// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.

@@ -148,3 +148,14 @@ fn run_leaves_charts_and_reports() {
     assert!(markdown.starts_with("# tiny\n") && markdown.contains("![Run time"), "{markdown}");
     assert!(dir.join("report.html").is_file());
 }
+
+#[test]
+fn speedup_can_be_measured_against_another_executor() {
+    let (_temp, dir) = fixture("lines");
+    let out = support::harness().args(["report", "--reference", "threaded"]).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let description = describe(&[dir.join("charts/speedup.svg")]);
+    assert!(description.contains("chart speedup.svg: Speedup over threaded by workers"), "{description}");
+    assert!(description.contains("workload=io: sync (1 point), async (2 points)"), "{description}");
+    assert!(description.contains("rule: as fast as threaded at 1"), "{description}");
+}
