@@ -37,11 +37,14 @@ pub struct Series {
 pub struct Panel {
     pub label: String,
     pub series: Vec<Series>,
+    /// Whether this panel's y axis is logarithmic.
+    pub log_y: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
     pub label: String,
+    /// For y: whether every panel is logarithmic (see [`Panel::log_y`]).
     pub log: bool,
     /// The categories of a categorical axis, in order; empty for a numeric one.
     pub categories: Vec<String>,
@@ -108,7 +111,8 @@ impl Figure {
             let series: Vec<String> =
                 panel.series.iter().map(|s| format!("{} ({})", s.name, count(s.points.len(), "point"))).collect();
             let label = if panel.label.is_empty() { "panel" } else { panel.label.as_str() };
-            let _ = writeln!(out, "  {label}: {}", series.join(", "));
+            let log = if panel.log_y && !self.y.log { " (log y)" } else { "" };
+            let _ = writeln!(out, "  {label}{log}: {}", series.join(", "));
         }
         for rule in &self.rules {
             let _ = writeln!(out, "  rule: {} at {}", rule.label, tick(rule.y));

@@ -245,7 +245,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             .collect();
         let label = report.label(cell, &roles.panels);
         let index = panels.iter().position(|p| p.label == label).unwrap_or_else(|| {
-            panels.push(Panel { label, series: Vec::new() });
+            panels.push(Panel { label, series: Vec::new(), log_y: false });
             panels.len() - 1
         });
         let panel = &mut panels[index];
@@ -260,8 +260,8 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     let largest =
         panels.iter().flat_map(|p| &p.series).flat_map(|s| &s.points).map(|p| p.high.abs()).fold(0.0, f64::max);
     let unit = unit(plot.measure.dimension, largest);
-    let (mut lowest, mut highest) = (f64::INFINITY, 0.0f64);
     for panel in &mut panels {
+        let (mut lowest, mut highest) = (f64::INFINITY, 0.0f64);
         // The legend lists the series in one order everywhere.
         panel.series.sort_by_key(|s| s.color);
         for series in &mut panel.series {
@@ -272,8 +272,10 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
                 highest = highest.max(p.high.max(p.y));
             }
         }
+        // Each panel has its own range, so each decides: two decades or more make it logarithmic.
+        panel.log_y = roles.log_y.unwrap_or(highest / lowest > 100.0) && lowest > 0.0;
     }
-    let log_y = roles.log_y.unwrap_or(lowest > 0.0 && highest / lowest > 100.0) && lowest > 0.0;
+    let log_y = panels.iter().all(|p| p.log_y);
     let x_label = if plot.across.is_empty() {
         roles.x.clone().or_else(|| roles.series.clone()).unwrap_or_default()
     } else {

@@ -274,7 +274,7 @@ fn nice(raw: f64) -> f64 {
 
 fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
     let categorical = !figure.x.categories.is_empty();
-    let (xs, ys) = (Scale { log: figure.x.log }, Scale { log: figure.y.log });
+    let (xs, ys) = (Scale { log: figure.x.log }, Scale { log: panel.log_y });
     let points = || panel.series.iter().flat_map(|s| &s.points);
     let mut low = points().map(|p| p.low.min(p.y)).fold(f64::INFINITY, f64::min);
     let mut high = points().map(|p| p.high.max(p.y)).fold(f64::NEG_INFINITY, f64::max);
