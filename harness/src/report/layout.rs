@@ -68,18 +68,21 @@ pub fn auto(report: &Report, cells: &[usize], skip: &[&str]) -> Roles {
         series = vary.iter().find(|c| free(&[&x], c)).cloned();
     }
     let mut rest: Vec<String> = vary.iter().filter(|c| free(&[&x, &series], c)).cloned().collect();
+    let sparse = |column: &String| cells.iter().any(|&c| report.value(c, column).is_empty());
     let mut hidden = Vec::new();
     for column in rest.clone() {
-        let sparse = cells.iter().any(|&c| report.value(c, &column).is_empty());
         let others: Vec<&String> = x.iter().chain(&series).chain(rest.iter().filter(|c| **c != column)).collect();
-        if sparse && !collides(report, cells, &others) {
+        if sparse(&column) && !collides(report, cells, &others) {
             hidden.push(column.clone());
             rest.retain(|c| *c != column);
         }
     }
+    // A column only some cells have makes no panels (those would split like cells apart): it goes into
+    // the series names.
+    let (mut rest, extra): (Vec<String>, Vec<String>) = rest.into_iter().partition(|c| !sparse(c));
     let mut files = Vec::new();
     let panels = auto_panels(report, cells, &mut rest, &mut files);
-    Roles { x, series, panels, files, hidden, ..Roles::default() }
+    Roles { x, series, panels, files, hidden, extra, ..Roles::default() }
 }
 
 /// The panel columns of `columns`: while they would make more than [`MAX_PANELS`] panels, the first of
@@ -112,6 +115,9 @@ fn combinations(report: &Report, cells: &[usize], columns: &[String]) -> usize {
     }
     seen.len()
 }
+
+/// Added to a palette index: the same colour, one shade lighter.
+pub const SHADE: usize = 100;
 
 /// The palette index of an executor: the built-in ones always have the same colour, others follow in
 /// the order they appear in the experiment.
@@ -198,11 +204,12 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             v
         }),
     };
-    let mut names: Vec<String> = Vec::new();
+    // Each series once, with its executor, in order of appearance.
+    let mut names: Vec<(String, &str)> = Vec::new();
     for &cell in cells {
         let name = series_name(report, cell, roles);
-        if !names.contains(&name) {
-            names.push(name);
+        if !names.iter().any(|(n, _)| *n == name) {
+            names.push((name, &report.cells[cell].executor));
         }
     }
     let mut panels: Vec<Panel> = Vec::new();
@@ -231,10 +238,14 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         };
         let by_executor = roles.series.as_deref() == Some(EXECUTOR)
             || (roles.series.is_none() && roles.extra.iter().map(String::as_str).eq([EXECUTOR]));
+        let position = names.iter().position(|(n, _)| *n == name).unwrap_or(0);
         let color = if by_executor {
-            executor_color(report, &report.cells[cell].executor)
+            // A second series of one executor (other options) gets a lighter shade of its colour.
+            let executor = names[position].1;
+            let variant = names[..position].iter().filter(|(_, e)| *e == executor).count();
+            executor_color(report, executor) + SHADE * variant
         } else {
-            names.iter().position(|n| *n == name).unwrap_or(0)
+            position
         };
         let points: Vec<Point> = estimates
             .iter()
@@ -373,4 +384,122 @@ pub fn slug(text: &str) -> String {
         }
     }
     out.trim_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Sources;
+    use crate::summary::{self, CellModel, METRICS, Run};
+
+    /// A report of cells with these values in `columns`, each measured once.
+    fn report(columns: &[&str], cells: &[&[&str]]) -> Report {
+        let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+        let models: Vec<CellModel> = cells
+            .iter()
+            .map(|values| CellModel {
+                key: values.iter().map(|v| (*v).to_owned()).collect(),
+                executor: values[columns.iter().position(|c| c == "executor").unwrap()].to_owned(),
+                workers: 1,
+                options: serde_json::Map::new(),
+                workload: None,
+            })
+            .collect();
+        let runs: Vec<Run> = models
+            .iter()
+            .map(|m| Run { key: m.key.clone(), repetition: 1, ok: true, metrics: vec![Some(1.0); METRICS.len()] })
+            .collect();
+        let summaries = summary::summarize(&runs, &models, 1, 2);
+        Report::new(Sources {
+            name: "t",
+            description: "",
+            seed: 1,
+            columns: &columns,
+            cells: &models,
+            summaries: &summaries,
+            runs: &runs,
+            charts: &[],
+            environment: &serde_json::Value::Null,
+            warnings: &[],
+        })
+    }
+
+    #[test]
+    fn executors_are_series_the_first_number_is_x_and_the_rest_panels() {
+        let r = report(
+            &["executor", "workload", "workers"],
+            &[&["sync", "io", "1"], &["threaded", "io", "1"], &["threaded", "io", "4"], &["threaded", "cpu", "4"]],
+        );
+        let roles = auto(&r, &[0, 1, 2, 3], &[]);
+        assert_eq!(roles.series.as_deref(), Some("executor"));
+        assert_eq!(roles.x.as_deref(), Some("workers"));
+        assert_eq!(roles.panels, ["workload"]);
+        assert!(roles.hidden.is_empty() && roles.extra.is_empty() && roles.files.is_empty());
+    }
+
+    #[test]
+    fn columns_only_some_cells_have_are_noted_or_named_in_the_series() {
+        // As in experiments/models.toml: every cell listed by `include`.
+        let r = report(
+            &["workload", "executor", "flavor", "workers"],
+            &[
+                &["cpu", "sync", "", ""],
+                &["cpu", "async", "current_thread", ""],
+                &["cpu", "async", "multi_thread", "2"],
+                &["cpu", "threaded", "", "2"],
+                &["io", "sync", "", ""],
+            ],
+        );
+        let roles = auto(&r, &[0, 1, 2, 3, 4], &[]);
+        assert_eq!(roles.x.as_deref(), Some("workload"), "no numeric column every cell has");
+        assert_eq!(roles.hidden, ["flavor"]);
+        assert_eq!(roles.extra, ["workers"], "two async cells would fall on one point without it");
+        assert!(roles.panels.is_empty());
+        let plot = Plot {
+            file: "run_s".to_owned(),
+            title: "Run time".to_owned(),
+            measure: crate::report::measure::find("run_s").unwrap(),
+            y_label: "run time".to_owned(),
+            rules: Vec::new(),
+            across: Vec::new(),
+        };
+        let figure = build(&r, &[0, 1, 2, 3, 4], &roles, &plot).remove(0);
+        let legend: Vec<(&str, usize)> = figure.legend();
+        // In the order of the executors' colours, a second `async` series a shade lighter.
+        assert_eq!(legend, [("sync", 0), ("threaded, workers=2", 1), ("async", 2), ("async, workers=2", 2 + SHADE)]);
+    }
+
+    #[test]
+    fn too_many_panels_make_one_file_per_value() {
+        let mut cells: Vec<Vec<String>> = Vec::new();
+        for executor in ["sync", "threaded"] {
+            for b in 0..4 {
+                for c in 0..4 {
+                    for a in [1, 2] {
+                        cells.push(vec![executor.to_owned(), a.to_string(), format!("b{b}"), format!("c{c}")]);
+                    }
+                }
+            }
+        }
+        let refs: Vec<Vec<&str>> = cells.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+        let slices: Vec<&[&str]> = refs.iter().map(Vec::as_slice).collect();
+        let r = report(&["executor", "a", "b", "c"], &slices);
+        let all: Vec<usize> = (0..cells.len()).collect();
+        let roles = auto(&r, &all, &[]);
+        assert_eq!((roles.x.as_deref(), roles.series.as_deref()), (Some("a"), Some("executor")));
+        // 16 panels would be too many for one chart: one file per value of `b`, four panels each.
+        assert_eq!((roles.files.as_slice(), roles.panels.as_slice()), (&["b".to_owned()][..], &["c".to_owned()][..]));
+        let plot = Plot {
+            file: "run_s".to_owned(),
+            title: "Run time".to_owned(),
+            measure: crate::report::measure::find("run_s").unwrap(),
+            y_label: "run time".to_owned(),
+            rules: Vec::new(),
+            across: Vec::new(),
+        };
+        let figures = build(&r, &all, &roles, &plot);
+        let files: Vec<&str> = figures.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, ["run_s--b-b0", "run_s--b-b1", "run_s--b-b2", "run_s--b-b3"]);
+        assert!(figures.iter().all(|f| f.panels.len() == 4 && f.title.starts_with("Run time, b=b")));
+    }
 }

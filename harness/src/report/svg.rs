@@ -50,8 +50,13 @@ fn text_width(text: &str, px: f64) -> f64 {
 }
 
 /// The colour of palette entry `index`.
+/// The colour of palette entry `index`; each [`super::layout::SHADE`] added makes it lighter.
 pub fn color(index: usize) -> RGBColor {
-    PALETTE[index % PALETTE.len()]
+    let RGBColor(r, g, b) = PALETTE[index % super::layout::SHADE % PALETTE.len()];
+    let shade = (index / super::layout::SHADE).min(3);
+    // A quarter of the way to white per shade.
+    let light = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * shade as f64 / 4.0) as u8;
+    RGBColor(light(r), light(g), light(b))
 }
 
 struct Frame {
