@@ -13,7 +13,7 @@ h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
 table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}\
 th{background:#f5f5f5}td{font-variant-numeric:tabular-nums}.note{background:#fff8e1;padding:.5em 1em;border-left:4px solid #f2b705}\
-.warning{color:#8a4b00}";
+.warning{color:#8a4b00}.ci{color:#666;font-size:.85em}td{white-space:nowrap}";
 
 impl Format for Html {
     fn file_name(&self) -> &'static str {
@@ -39,22 +39,22 @@ impl Format for Html {
             }
             out.push_str("</ul></div>\n");
         }
-        out.push_str("<h2>Charts</h2>\n");
+        out.push_str("<h2 id=\"charts\">Charts</h2>\n");
         for chart in charts {
             let svg = chart.svg.trim_start_matches(|c| c != '<');
             let svg = svg.strip_prefix("<?xml").map_or(svg, |rest| &rest[rest.find("?>").map_or(0, |i| i + 2)..]);
             let _ = writeln!(out, "<figure id=\"{}\">\n{}\n</figure>", escape(&chart.figure.file), svg.trim());
         }
-        out.push_str("<h2>Results</h2>\n<p>Each value is the median of the cell's successful runs, with its 95% confidence interval in parentheses.</p>\n");
+        out.push_str("<h2 id=\"results\">Results</h2>\n<p>Each value is the median of the cell's successful runs, with its 95% confidence interval below it.</p>\n");
         table(&mut out, &report.results());
         if !report.warnings.is_empty() {
-            out.push_str("<h2>Warnings</h2>\n<ul class=\"warning\">\n");
+            out.push_str("<h2 id=\"warnings\">Warnings</h2>\n<ul class=\"warning\">\n");
             for warning in &report.warnings {
                 let _ = writeln!(out, "<li>{}</li>", escape(warning));
             }
             out.push_str("</ul>\n");
         }
-        out.push_str("<h2>Environment</h2>\n");
+        out.push_str("<h2 id=\"environment\">Environment</h2>\n");
         table(&mut out, &report.environment_table());
         out.push_str("</body>\n</html>\n");
         out
@@ -83,7 +83,15 @@ fn table(out: &mut String, table: &Table) {
     for row in &table.rows {
         out.push_str("<tr>");
         for cell in row {
-            let _ = write!(out, "<td>{}</td>", code(&escape(cell)));
+            // "12 ms (11 to 13)": the interval on a line of its own, smaller.
+            match cell.strip_suffix(')').and_then(|c| c.split_once(" (")) {
+                Some((value, interval)) => {
+                    let _ = write!(out, "<td>{}<br><span class=\"ci\">{}</span></td>", escape(value), escape(interval));
+                }
+                None => {
+                    let _ = write!(out, "<td>{}</td>", code(&escape(cell)));
+                }
+            }
         }
         out.push_str("</tr>\n");
     }
