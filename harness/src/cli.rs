@@ -231,6 +231,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         Command::Merge { dirs, out } => {
             // What stops a merge is the folders it was given: bad input.
             let report = crate::merge::merge(&dirs, &out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            draw_report(&out, search);
             println!("{}", out.display());
             eprintln!("merged {} shards: {} of {} planned runs", dirs.len(), report.merged, report.planned);
             let list = |runs: Vec<String>| runs.join(", ");
@@ -262,6 +263,21 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Exec { .. } | Command::Probe { .. } => unreachable!("handled in main"),
+    }
+}
+
+/// Draws the charts and reports of a result folder that was just made; a failure is only a warning.
+fn draw_report(dir: &std::path::Path, search: &SearchPath) {
+    let problems = match crate::report::read(dir, search) {
+        Ok(report) => match crate::report::write(dir, &report) {
+            Ok(written) => written.problems,
+            Err(e) => vec![format!("cannot write the charts and reports: {e}")],
+        },
+        Err(crate::report::ReadError::Input(d)) => vec![format!("cannot draw the charts and reports: {}", d.message)],
+        Err(crate::report::ReadError::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
+    };
+    for problem in problems {
+        eprintln!("warning: {}: {problem}", dir.display());
     }
 }
 
