@@ -424,6 +424,17 @@ mod tests {
         })
     }
 
+    fn run_time() -> Plot {
+        Plot {
+            file: "run_s".to_owned(),
+            title: "Run time".to_owned(),
+            measure: crate::report::measure::find("run_s").unwrap(),
+            y_label: "run time".to_owned(),
+            rules: Vec::new(),
+            across: Vec::new(),
+        }
+    }
+
     #[test]
     fn executors_are_series_the_first_number_is_x_and_the_rest_panels() {
         let r = report(
@@ -455,14 +466,7 @@ mod tests {
         assert_eq!(roles.hidden, ["flavor"]);
         assert_eq!(roles.extra, ["workers"], "two async cells would fall on one point without it");
         assert!(roles.panels.is_empty());
-        let plot = Plot {
-            file: "run_s".to_owned(),
-            title: "Run time".to_owned(),
-            measure: crate::report::measure::find("run_s").unwrap(),
-            y_label: "run time".to_owned(),
-            rules: Vec::new(),
-            across: Vec::new(),
-        };
+        let plot = run_time();
         let figure = build(&r, &[0, 1, 2, 3, 4], &roles, &plot).remove(0);
         let legend: Vec<(&str, usize)> = figure.legend();
         // In the order of the executors' colours, a second `async` series a shade lighter.
@@ -489,14 +493,7 @@ mod tests {
         assert_eq!((roles.x.as_deref(), roles.series.as_deref()), (Some("a"), Some("executor")));
         // 16 panels would be too many for one chart: one file per value of `b`, four panels each.
         assert_eq!((roles.files.as_slice(), roles.panels.as_slice()), (&["b".to_owned()][..], &["c".to_owned()][..]));
-        let plot = Plot {
-            file: "run_s".to_owned(),
-            title: "Run time".to_owned(),
-            measure: crate::report::measure::find("run_s").unwrap(),
-            y_label: "run time".to_owned(),
-            rules: Vec::new(),
-            across: Vec::new(),
-        };
+        let plot = run_time();
         let figures = build(&r, &all, &roles, &plot);
         let files: Vec<&str> = figures.iter().map(|f| f.file.as_str()).collect();
         assert_eq!(files, ["run_s--b-b0", "run_s--b-b1", "run_s--b-b2", "run_s--b-b3"]);
