@@ -2,6 +2,9 @@
 //! fixture `harness/tests/fixtures/report/lines`), makes its figures, and renders them to SVG in turn
 //! until 100 charts are drawn; prints the time. Not a test: timings depend on the machine.
 //!
+//! Plugins are probed by the `harness` binary, not this one, so the result folder is read without its
+//! executors: no efficiency charts, which cost what any other chart costs.
+//!
 //! ```text
 //! cargo run --release -p harness --example render_charts [RESULT_DIR]
 //! ```
