@@ -84,10 +84,6 @@ impl Figure {
         entries
     }
 
-    pub fn points(&self) -> usize {
-        self.panels.iter().flat_map(|p| &p.series).map(|s| s.points.len()).sum()
-    }
-
     /// What the figure shows, one fact a line: its title, axes, panels with their series and point
     /// counts, rules and notes. A change in what a chart shows is a change in this text.
     pub fn describe(&self) -> String {
