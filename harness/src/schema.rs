@@ -184,7 +184,7 @@ pub fn schema(registry: &Registry) -> Value {
                         "facet": { "type": "string", "description": "A column: one panel per value" },
                         "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },
                         "kind": { "enum": ["line", "bar"], "description": "Default: line over a numeric x, bars otherwise" },
-                        "log_x": { "type": "boolean", "default": false },
+                        "log_x": { "type": "boolean", "description": "Default: logarithmic over positive numbers whose largest is 16 times the smallest or more" },
                         "log_y": { "type": "boolean", "description": "Default: logarithmic when the values span more than two decades" }
                     }
                 }

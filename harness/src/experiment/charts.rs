@@ -46,7 +46,8 @@ pub struct ChartSpec {
     pub filter: IndexMap<String, Vec<String>>,
     /// `None`: lines over a numeric `x`, bars over any other.
     pub kind: Option<ChartKind>,
-    pub log_x: bool,
+    /// `None`: logarithmic when x is numeric and its largest value is 16 times its smallest or more.
+    pub log_x: Option<bool>,
     /// `None`: logarithmic when the values span more than two decades.
     pub log_y: Option<bool>,
 }
@@ -166,7 +167,7 @@ fn check_one(
             "each filter value occurs in some cell, but no cell has all of them; `harness plan` shows the cells",
         ));
     }
-    if spec.log_x {
+    if spec.log_x == Some(true) {
         let positive = kept.iter().all(|c| value_of(c, &spec.x).parse::<f64>().is_ok_and(|v| v > 0.0));
         if !positive {
             return Err(error(

@@ -65,7 +65,6 @@ pub struct RawChart {
     #[serde(default)]
     pub filter: IndexMap<Spanned<String>, Spanned<toml::Value>>,
     pub kind: Option<Spanned<String>>,
-    #[serde(default)]
-    pub log_x: bool,
+    pub log_x: Option<bool>,
     pub log_y: Option<bool>,
 }

@@ -28,7 +28,8 @@ pub struct Roles {
     /// Columns that vary but were given no role: named in the series.
     pub extra: Vec<String>,
     pub kind: Option<Kind>,
-    pub log_x: bool,
+    /// `None`: logarithmic over positive numbers whose largest is [`LOG_X_RATIO`] times the smallest.
+    pub log_x: Option<bool>,
     pub log_y: Option<bool>,
 }
 
@@ -343,12 +344,24 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         title,
         subtitle,
         kind,
-        x: Axis { label: x_label, log: roles.log_x && numeric_x, categories },
+        x: Axis { label: x_label, log: numeric_x && log_x(report, cells, roles), categories },
         y: Axis { label: y_label, log: log_y, categories: Vec::new() },
         panels,
         rules: lines,
         notes,
     })
+}
+
+/// Numbers spread this much (1 to 16 workers, say) are placed on a logarithmic x axis by default, where
+/// doublings are evenly spaced.
+pub const LOG_X_RATIO: f64 = 16.0;
+
+fn log_x(report: &Report, cells: &[usize], roles: &Roles) -> bool {
+    let Some(x) = &roles.x else { return false };
+    let values: Vec<f64> = cells.iter().filter_map(|&c| report.value(c, x).parse().ok()).collect();
+    let (low, high) = values.iter().fold((f64::INFINITY, 0.0f64), |(l, h), v| (l.min(*v), h.max(*v)));
+    let positive = low > 0.0;
+    roles.log_x.unwrap_or(positive && high / low >= LOG_X_RATIO) && positive
 }
 
 /// "3 runs", or "2 to 3 runs" when cells had different numbers of successful runs.

@@ -301,7 +301,16 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
         let (a, b) = (values.first().copied().unwrap_or(0.0), values.last().copied().unwrap_or(1.0));
         let pad = if b > a { (b - a) * 0.07 } else { 0.5 };
         if values.len() <= 10 {
-            (a - pad, b + pad, values)
+            // A tick at every value, unless its label would touch the one before.
+            let per_unit = f64::from(area.dim_in_pixel().0.saturating_sub(92)) / (b - a + 2.0 * pad);
+            let mut kept: Vec<f64> = Vec::new();
+            for v in values {
+                let half = |t: f64| text_width(&tick(xs.from(t)), LABEL_PX) / 2.0;
+                if kept.last().is_none_or(|&last| (v - last) * per_unit >= half(last) + half(v) + 6.0) {
+                    kept.push(v);
+                }
+            }
+            (a - pad, b + pad, kept)
         } else {
             let (_, _, ticks) = Scale { log: false }.ticks(a, b, false);
             (a - pad, b + pad, ticks)
