@@ -462,6 +462,19 @@ mod tests {
     }
 
     #[test]
+    fn widely_spread_numbers_make_a_logarithmic_x_axis() {
+        let spread = |workers: &[&str]| {
+            let cells: Vec<Vec<&str>> = workers.iter().map(|w| vec!["threaded", *w]).collect();
+            let slices: Vec<&[&str]> = cells.iter().map(Vec::as_slice).collect();
+            let r = report(&["executor", "workers"], &slices);
+            let all: Vec<usize> = (0..cells.len()).collect();
+            build(&r, &all, &auto(&r, &all, &[]), &run_time()).remove(0).x.log
+        };
+        assert!(!spread(&["1", "2", "8"]));
+        assert!(spread(&["1", "4", "16", "64"]));
+    }
+
+    #[test]
     fn columns_only_some_cells_have_are_noted_or_named_in_the_series() {
         // As in experiments/models.toml: every cell listed by `include`.
         let r = report(
