@@ -6,7 +6,7 @@ use super::figure::{Figure, Kind, Rule};
 use super::layout::{self, Plot, Roles};
 use super::measure;
 use super::{Chart, Report};
-use crate::experiment::{ChartKind, ChartSpec};
+use crate::experiment::{ChartKind, ChartSpec, EXECUTOR};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Custom<'a> {
@@ -36,9 +36,11 @@ impl Chart for Custom<'_> {
                 hidden.push(column);
             }
         }
+        // Bars over the executors take their colours.
+        let series = spec.series.clone().or_else(|| (spec.x == EXECUTOR).then(|| spec.x.clone()));
         let roles = Roles {
             x: Some(spec.x.clone()),
-            series: spec.series.clone(),
+            series,
             panels: spec.facet.iter().cloned().collect(),
             extra,
             hidden,
@@ -52,7 +54,7 @@ impl Chart for Custom<'_> {
         };
         let title = spec.title.clone().unwrap_or_else(|| super::metric::title(measure.label, Some(&spec.x)));
         let plot = Plot {
-            file: format!("chart-{}-{}", self.index + 1, layout::slug(&title).to_lowercase()),
+            file: format!("chart-{}-{}", self.index + 1, short(&layout::slug(&title).to_lowercase())),
             title,
             measure,
             y_label: measure.label.to_owned(),
@@ -65,4 +67,13 @@ impl Chart for Custom<'_> {
         };
         layout::build(report, &cells, &roles, &plot)
     }
+}
+
+/// At most 48 characters of a file name part, cut at a `-`.
+fn short(slug: &str) -> &str {
+    if slug.len() <= 48 {
+        return slug;
+    }
+    let cut = slug[..48].rfind('-').unwrap_or(48);
+    &slug[..cut]
 }

@@ -65,6 +65,7 @@ struct Frame {
     panel: (u32, u32),
     header: u32,
     footer: u32,
+    title: Vec<String>,
     subtitle: Vec<String>,
     /// Rows of legend entries: a series (its palette index) or a rule (`None`).
     legend: Vec<Vec<(String, Option<usize>)>>,
@@ -89,6 +90,8 @@ fn frame(figure: &Figure) -> Frame {
     let panel = if panels == 1 { (760, 420) } else { (400, 300) };
     let width = (columns as u32 * panel.0).max(760) + 2 * MARGIN;
     let usable = f64::from(width - 2 * MARGIN);
+    // Bold text runs wider than plotters' estimate.
+    let title = wrap(&figure.title, (usable / (TITLE_PX * 0.65)) as usize);
     let subtitle = wrap(&figure.subtitle, (usable / (SUBTITLE_PX * 0.57)) as usize);
     let mut legend: Vec<Vec<(String, Option<usize>)>> = vec![Vec::new()];
     let mut used = 0.0;
@@ -104,14 +107,14 @@ fn frame(figure: &Figure) -> Frame {
     }
     let notes: Vec<String> = figure.notes.iter().flat_map(|n| wrap(n, (usable / (NOTE_PX * 0.57)) as usize)).collect();
     let header = (14.0
-        + TITLE_PX * LINE
+        + title.len() as f64 * TITLE_PX * LINE
         + 4.0
         + subtitle.len() as f64 * SUBTITLE_PX * LINE
         + 10.0
         + legend.len() as f64 * LEGEND_PX * 1.9
         + 6.0) as u32;
     let footer = (notes.len() as f64 * NOTE_PX * LINE + 14.0) as u32;
-    Frame { width, columns, panel, header, footer, subtitle, legend, notes }
+    Frame { width, columns, panel, header, footer, title, subtitle, legend, notes }
 }
 
 /// Renders `figure` to an SVG document with a `<title>` and a `<desc>` (its [`Figure::describe`]).
@@ -140,12 +143,15 @@ fn draw(root: &Area<'_>, figure: &Figure, frame: &Frame, rows: usize) -> Drawn {
     let left = MARGIN as i32;
     let mut y = 14.0;
     let top = Pos::new(HPos::Left, VPos::Top);
-    root.draw(&Text::new(
-        figure.title.clone(),
-        (left, y as i32),
-        font(TITLE_PX).style(FontStyle::Bold).color(&TEXT).pos(top),
-    ))?;
-    y += TITLE_PX * LINE + 4.0;
+    for line in &frame.title {
+        root.draw(&Text::new(
+            line.clone(),
+            (left, y as i32),
+            font(TITLE_PX).style(FontStyle::Bold).color(&TEXT).pos(top),
+        ))?;
+        y += TITLE_PX * LINE;
+    }
+    y += 4.0;
     for line in &frame.subtitle {
         root.draw(&Text::new(line.clone(), (left, y as i32), font(SUBTITLE_PX).color(&MUTED).pos(top)))?;
         y += SUBTITLE_PX * LINE;
@@ -319,7 +325,9 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
     let mut builder = ChartBuilder::on(area);
     builder.margin(10).margin_right(18).x_label_area_size(48).y_label_area_size(64);
     if !panel.label.is_empty() {
-        builder.caption(&panel.label, font(13.0).style(FontStyle::Bold).color(&TEXT));
+        // Bold text runs wider than the estimate: allow 0.65 em a character.
+        let most = (f64::from(area.dim_in_pixel().0.saturating_sub(30)) / (13.0 * 0.65)) as usize;
+        builder.caption(shorten(&panel.label, most), font(13.0).style(FontStyle::Bold).color(&TEXT));
     }
     let mut chart = builder
         .build_cartesian_2d(Ticked { range: x0..x1, ticks: x_ticks }, Ticked { range: y0..y1, ticks: y_ticks })?;
