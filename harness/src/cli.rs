@@ -1,4 +1,4 @@
-//! The command line: `harness run | validate | plan | list | schema`.
+//! The command line: `harness run | report | merge | validate | plan | list | schema`.
 //!
 //! Exit codes: 0 when every run succeeded, 1 when some run failed (or results could not be written),
 //! 2 for bad input or usage.
@@ -127,6 +127,19 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         exports: Exports,
+    },
+    /// Draw the charts and write report.md and report.html of result folders again
+    #[command(long_about = "Draw the charts (charts/*.svg) and write report.md and report.html of result folders, \
+        from their runs.csv and experiment.toml alone; also for a partial result, such as an interrupted run or \
+        one shard.\n\nThe executors the experiment used are looked up as for `harness run`; without them the \
+        report has statistics but no ideal time or efficiency, and says so.")]
+    Report {
+        /// Result folders, such as results/NAME/latest
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The executor that speedup is measured against
+        #[arg(long, value_name = "EXECUTOR", default_value = crate::report::REFERENCE)]
+        reference: String,
     },
     /// Join the result folders of an experiment's shards into one
     Merge {
@@ -276,6 +289,24 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             }
             Ok(i32::from(failed > 0 || regressed))
         }
+        Command::Report { dirs, reference } => {
+            let mut problems = 0;
+            for dir in &dirs {
+                let mut report = crate::report::read(dir, search).map_err(|e| match e {
+                    crate::report::ReadError::Input(d) => Failure::from(d),
+                    crate::report::ReadError::Runtime(e) => Failure::from(e),
+                })?;
+                report.set_reference(&reference);
+                let written = crate::report::write(dir, &report)
+                    .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
+                for problem in &written.problems {
+                    eprintln!("warning: {}: {problem}", dir.display());
+                }
+                problems += written.problems.len();
+                println!("{}", dir.join("report.md").display());
+            }
+            Ok(i32::from(problems > 0))
+        }
         Command::Validate { files } => {
             for (file, experiment) in files.iter().zip(load_all(&files, search)?) {
                 let runs =
@@ -322,6 +353,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         Command::Merge { dirs, out } => {
             // What stops a merge is the folders it was given: bad input.
             let report = crate::merge::merge(&dirs, &out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            draw_report(&out, search);
             println!("{}", out.display());
             eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
             let list = |runs: Vec<String>| runs.join(", ");
@@ -371,6 +403,21 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
     json.push(b'\n');
     std::fs::write(out.join("compare.json"), json).context("cannot write compare.json")?;
     Ok(comparison.regressions() > 0)
+}
+
+/// Draws the charts and reports of a result folder that was just made; a failure is only a warning.
+fn draw_report(dir: &std::path::Path, search: &SearchPath) {
+    let problems = match crate::report::read(dir, search) {
+        Ok(report) => match crate::report::write(dir, &report) {
+            Ok(written) => written.problems,
+            Err(e) => vec![format!("cannot write the charts and reports: {e}")],
+        },
+        Err(crate::report::ReadError::Input(d)) => vec![format!("cannot draw the charts and reports: {}", d.message)],
+        Err(crate::report::ReadError::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
+    };
+    for problem in problems {
+        eprintln!("warning: {}: {problem}", dir.display());
+    }
 }
 
 /// Checks that `--resume DIR` continues the same experiment file and shard; returns the shard to run.

@@ -11,6 +11,7 @@
 //! 4. [`results`] writes the result folder; [`environment`] describes the machine.
 //! 5. [`summary`] reads `runs.csv` back and writes `summary.csv`: [`stats`] per cell and metric, and the
 //!    ideal time of [`model`].
+//! 6. [`report`] draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
 //!
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 
@@ -23,6 +24,7 @@ pub mod export;
 pub mod merge;
 pub mod model;
 pub mod plugin;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod schema;

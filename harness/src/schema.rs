@@ -168,6 +168,26 @@ pub fn schema(registry: &Registry) -> Value {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
                 "additionalProperties": { "type": "string" }
+            },
+            "charts": {
+                "type": "array",
+                "description": "Charts besides the default ones, drawn into charts/ of every result (docs/reports.md)",
+                "items": {
+                    "type": "object",
+                    "required": ["x", "y"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "title": { "type": "string" },
+                        "x": { "type": "string", "description": "A column: an axis of [matrix] or a key `include` adds" },
+                        "y": { "enum": crate::report::measure::names(), "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup" },
+                        "series": { "type": "string", "description": "A column: one series per value" },
+                        "facet": { "type": "string", "description": "A column: one panel per value" },
+                        "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },
+                        "kind": { "enum": ["line", "bar"], "description": "Default: line over a numeric x, bars otherwise" },
+                        "log_x": { "type": "boolean", "description": "Default: logarithmic over positive numbers whose largest is 16 times the smallest or more" },
+                        "log_y": { "type": "boolean", "description": "Default: logarithmic when the values span more than two decades" }
+                    }
+                }
             }
         }
     })

@@ -60,7 +60,9 @@ pub struct CellModel {
     pub executor: String,
     pub workers: u32,
     pub options: serde_json::Map<String, serde_json::Value>,
-    pub workload: Workload,
+    /// `None` when the experiment could be read but not resolved (its executors are missing): the cell
+    /// then gets statistics but no throughput, ideal time or efficiency.
+    pub workload: Option<Workload>,
 }
 
 impl CellModel {
@@ -70,7 +72,7 @@ impl CellModel {
             executor: cell.executor.name.clone(),
             workers: cell.workers,
             options: cell.options.clone(),
-            workload: cell.workload.clone(),
+            workload: Some(cell.workload.clone()),
         }
     }
 
@@ -91,7 +93,8 @@ pub struct Run {
 
 /// Reads the runs of a `runs.csv` whose axis columns are `columns`.
 pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
-    let mut reader = csv::Reader::from_path(path)?;
+    // Flexible: the last row of an interrupted run may be cut short, and is skipped.
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
     let header = reader.headers()?.clone();
     let index = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {
@@ -104,6 +107,9 @@ pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
     let mut runs = Vec::new();
     for record in reader.records() {
         let record = record?;
+        if record.len() < header.len() {
+            continue;
+        }
         let field = |i: usize| record.get(i).unwrap_or_default();
         runs.push(Run {
             key: axes.iter().map(|&i| field(i).to_owned()).collect(),
@@ -152,9 +158,10 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
         let ideal = ideal(cell, cells, &summaries, cores);
         let summary = &mut summaries[i];
         let median_run = summary.metric("run_s").map(|s| s.median);
-        summary.throughput_per_s = median_run.filter(|m| *m > 0.0).map(|m| cell.workload.tasks as f64 / m);
-        summary.efficiency = match (&ideal, median_run) {
-            (Ok((ideal, _)), Some(median)) if median > 0.0 && cell.workload.tasks > 0 => Some(ideal / median),
+        let tasks = cell.workload.as_ref().map(|w| w.tasks);
+        summary.throughput_per_s = median_run.filter(|m| *m > 0.0).zip(tasks).map(|(m, t)| t as f64 / m);
+        summary.efficiency = match (&ideal, median_run, tasks) {
+            (Ok((ideal, _)), Some(median), Some(tasks)) if median > 0.0 && tasks > 0 => Some(ideal / median),
             _ => None,
         };
         summary.ideal = ideal;
@@ -162,10 +169,32 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
     summaries
 }
 
+/// The bootstrap seed of one metric of one cell: a stream of `seed` of its own.
+fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
+    Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
+}
+
+/// The statistics of a value derived from each `ok` run of the cell `key` (such as user plus system CPU
+/// time), seeded like the metrics of `summary.csv`.
+pub fn derived_stats(
+    runs: &[Run],
+    key: &[String],
+    seed: u64,
+    name: &str,
+    value: impl Fn(&Run) -> Option<f64>,
+) -> Option<Stats> {
+    let values: Vec<f64> = runs.iter().filter(|r| r.ok && r.key == key).filter_map(value).collect();
+    Stats::of(&values, stream_seed(seed, key, name))
+}
+
+/// The value of `metric` (one of [`METRICS`]) in `run`.
+pub fn metric_of(run: &Run, metric: &str) -> Option<f64> {
+    METRICS.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+}
+
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
-    let label = cell.key.join("\u{1f}");
     let mut warnings = Vec::new();
     let metrics = METRICS
         .iter()
@@ -173,12 +202,12 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
         .map(|(m, &metric)| {
             let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
             let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
-            let stats = Stats::of(&values, Rng::for_stream(seed, &format!("{label}\u{1f}{metric}")).next_u64());
+            let stats = Stats::of(&values, stream_seed(seed, &cell.key, metric));
             let outlier_repetitions =
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE_METRICS.contains(&metric) && cell.workload.tasks > 0 {
+                if NOISE_METRICS.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -206,13 +235,15 @@ fn ideal(
     summaries: &[CellSummary],
     cores: u64,
 ) -> Result<(f64, model::Bound), String> {
-    let tasks = cell.workload.tasks;
+    let workload =
+        cell.workload.as_ref().ok_or("the workload is unknown: the experiment's executors could not be loaded")?;
+    let tasks = workload.tasks;
     if tasks == 0 {
         return Err("the workload has no tasks".to_owned());
     }
     let overlap = model::overlap(&cell.executor, cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
-    let waits = Waits::of(&cell.workload);
+    let waits = Waits::of(workload);
     let cpu_per_task = if waits.costs_cpu {
         let sync_run = cells
             .iter()
@@ -307,7 +338,7 @@ mod tests {
             executor: executor.to_owned(),
             workers,
             options: serde_json::Map::new(),
-            workload: Workload { name: "cpu".to_owned(), tasks: 10, steps },
+            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps }),
         }
     }
 

@@ -5,6 +5,7 @@
 //! durations are nanoseconds, sizes are bytes, `${axis}` references are substituted, executor names are
 //! resolved to plugins and their options checked.
 
+pub mod charts;
 pub mod matrix;
 mod raw;
 pub mod units;
@@ -20,6 +21,7 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
+pub use charts::{ChartKind, ChartSpec};
 use matrix::{Cell, Pattern, Value};
 use raw::{RawFile, RawWorkload};
 
@@ -72,6 +74,8 @@ pub struct Experiment {
     /// The axis columns of results, in order: matrix axes, then keys that `include` added.
     pub columns: Vec<String>,
     pub cells: Vec<CellPlan>,
+    /// The `[[charts]]` the file asks for.
+    pub charts: Vec<ChartSpec>,
 }
 
 /// One cell of the matrix, resolved.
@@ -101,6 +105,41 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnost
     let source: Arc<str> = Arc::from(text);
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     Resolver { path, source: &source, registry }.resolve(&file)
+}
+
+/// What can be read of an experiment file without its executors: enough to chart the results of a run
+/// of it when the plugins it used are not at hand.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub columns: Vec<String>,
+    pub cells: Vec<Cell>,
+    pub charts: Vec<ChartSpec>,
+}
+
+/// Reads an experiment file as far as it can be read without loading any executor: the matrix and the
+/// `[[charts]]` are checked, the executors, workloads and options are not.
+pub fn outline(path: &Path) -> Result<Outline, Diagnostic> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display())))?;
+    let source: Arc<str> = Arc::from(text);
+    let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
+    let mut registry = Registry::default();
+    let resolver = Resolver { path, source: &source, registry: &mut registry };
+    let (cells, _, columns) = resolver.expand(&file)?;
+    let values: Vec<&Cell> = cells.iter().collect();
+    let charts = charts::check(&file.charts, &columns, &values, &|m, span| resolver.error(m, span))?;
+    let experiment = file.experiment.get_ref();
+    Ok(Outline {
+        name: experiment.name.get_ref().clone(),
+        description: experiment.description.clone(),
+        seed: experiment.seed.as_ref().and_then(|s| u64::try_from(*s.get_ref()).ok()).unwrap_or(0),
+        columns,
+        cells,
+        charts,
+    })
 }
 
 /// Turns a TOML or serde error into a diagnostic, with "did you mean" for unknown keys.
@@ -251,6 +290,8 @@ impl Resolver<'_> {
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
+        let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
+        let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
         Ok(Experiment {
             path: self.path.to_owned(),
@@ -271,6 +312,7 @@ impl Resolver<'_> {
             },
             columns,
             cells: plans,
+            charts,
         })
     }
 

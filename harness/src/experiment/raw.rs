@@ -21,6 +21,8 @@ pub struct RawFile {
     pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
     #[serde(default)]
     pub plugins: IndexMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub charts: Vec<Spanned<RawChart>>,
     pub ci: Option<Spanned<RawCi>>,
 }
 
@@ -75,3 +77,19 @@ pub struct RawWorkload {
 
 /// The step kinds, for "did you mean" hints.
 pub const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc"];
+
+/// A `[[charts]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChart {
+    pub title: Option<String>,
+    pub x: Spanned<String>,
+    pub y: Spanned<String>,
+    pub series: Option<Spanned<String>>,
+    pub facet: Option<Spanned<String>>,
+    #[serde(default)]
+    pub filter: IndexMap<Spanned<String>, Spanned<toml::Value>>,
+    pub kind: Option<Spanned<String>>,
+    pub log_x: Option<bool>,
+    pub log_y: Option<bool>,
+}

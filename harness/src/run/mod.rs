@@ -274,6 +274,27 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
             }
         }
     }
+    // Charts and reports come last: drawing them cannot lose a result, and a failure is only a warning.
+    let report = crate::report::Report::new(crate::report::Sources {
+        name: &experiment.name,
+        description: &experiment.description,
+        seed: experiment.seed,
+        columns: &experiment.columns,
+        cells: &cells,
+        summaries: &summaries,
+        runs: &runs,
+        charts: &experiment.charts,
+        environment: &environment,
+        warnings: &warnings,
+    });
+    match crate::report::write(&results.path, &report) {
+        Ok(written) => {
+            for problem in written.problems {
+                eprintln!("warning: {}: {problem}", experiment.name);
+            }
+        }
+        Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
+    }
     Ok(summary)
 }
 

@@ -75,6 +75,16 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
         assert!(["cgroup2", "cgroup1", "rusage"].contains(&row["peak_memory_method"].as_str()), "{row:?}");
     }
     check_summary(&dir, &rows);
+    // The charts, with the one the file asks for in [[charts]], and the reports.
+    for file in [
+        "charts/run_s.svg",
+        "charts/speedup.svg",
+        "charts/chart-1-cpu-work-run-time-by-workers.svg",
+        "report.md",
+        "report.html",
+    ] {
+        assert!(dir.join(file).is_file(), "no {file}");
+    }
 }
 
 /// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.
@@ -147,7 +157,7 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["run", "validate", "plan", "list", "schema"] {
+    for command in ["run", "report", "merge", "validate", "plan", "list", "schema"] {
         let out = support::harness().args([command, "--help"]).output().unwrap();
         assert!(out.status.success(), "{command} --help");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: harness"), "{command}");

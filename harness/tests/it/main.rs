@@ -9,6 +9,7 @@
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
@@ -21,6 +22,7 @@ mod gate;
 mod lifecycle;
 mod out_of_tree;
 mod plugins;
+mod report;
 mod scale;
 mod slurm;
 mod support;

@@ -60,6 +60,8 @@ fn shards_split_the_runs_and_merge_back_into_exactly_the_planned_runs() {
     let env: serde_json::Value =
         serde_json::from_slice(&std::fs::read(merged.join("environment.json")).unwrap()).unwrap();
     assert_eq!(env["merged_from"].as_array().unwrap().len(), 3);
+    // The merged folder gets its charts and reports like a run's.
+    assert!(merged.join("charts/run_s.svg").is_file() && merged.join("report.md").is_file());
 }
 
 #[test]

@@ -1,0 +1,211 @@
+//! A chart as data: panels of series of points with their intervals, axis labels, reference lines and
+//! notes. The chart kinds make figures; [`super::svg`] draws them; [`Figure::describe`] prints what a
+//! figure shows, for review and for tests.
+
+use std::fmt::Write as _;
+
+use super::measure::Dimension;
+
+/// How points are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Line,
+    Bar,
+}
+
+/// One point: a median and its 95% confidence interval, already in the unit of the axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// A number on a numeric axis, or the index of a category.
+    pub x: f64,
+    pub y: f64,
+    pub low: f64,
+    pub high: f64,
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// Index into the palette: the same executor has the same colour in every chart.
+    pub color: usize,
+    pub points: Vec<Point>,
+}
+
+/// One panel of a grid of small multiples; a figure of one panel has an empty label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub label: String,
+    pub series: Vec<Series>,
+    /// Whether this panel's y axis is logarithmic.
+    pub log_y: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub label: String,
+    /// For y: whether every panel is logarithmic (see [`Panel::log_y`]).
+    pub log: bool,
+    /// The categories of a categorical axis, in order; empty for a numeric one.
+    pub categories: Vec<String>,
+}
+
+/// A horizontal line across every panel: the ideal, or "no speedup".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub label: String,
+    pub y: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// The file name without `.svg`.
+    pub file: String,
+    pub title: String,
+    pub subtitle: String,
+    pub kind: Kind,
+    pub x: Axis,
+    pub y: Axis,
+    pub panels: Vec<Panel>,
+    pub rules: Vec<Rule>,
+    /// Sentences below the chart.
+    pub notes: Vec<String>,
+}
+
+impl Figure {
+    /// The series of every panel, each name once, in order of appearance: the legend.
+    pub fn legend(&self) -> Vec<(&str, usize)> {
+        let mut entries: Vec<(&str, usize)> = Vec::new();
+        for series in self.panels.iter().flat_map(|p| &p.series) {
+            if !entries.iter().any(|(name, _)| *name == series.name) {
+                entries.push((&series.name, series.color));
+            }
+        }
+        entries
+    }
+
+    /// What the figure shows, one fact a line: its title, axes, panels with their series and point
+    /// counts, rules and notes. A change in what a chart shows is a change in this text.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "chart {}.svg: {}", self.file, self.title);
+        let _ = writeln!(out, "  subtitle: {}", self.subtitle);
+        let kind = match self.kind {
+            Kind::Line => "line",
+            Kind::Bar => "bar",
+        };
+        let axis = |a: &Axis| {
+            let scale = if a.log { ", log scale" } else { "" };
+            if a.categories.is_empty() {
+                format!("{}{scale}", a.label)
+            } else {
+                format!("{}{scale}, categories {}", a.label, a.categories.join(" | "))
+            }
+        };
+        let _ = writeln!(out, "  {kind}; x: {}; y: {}", axis(&self.x), axis(&self.y));
+        for panel in &self.panels {
+            let series: Vec<String> =
+                panel.series.iter().map(|s| format!("{} ({})", s.name, count(s.points.len(), "point"))).collect();
+            let label = if panel.label.is_empty() { "panel" } else { panel.label.as_str() };
+            let log = if panel.log_y && !self.y.log { " (log y)" } else { "" };
+            let _ = writeln!(out, "  {label}{log}: {}", series.join(", "));
+        }
+        for rule in &self.rules {
+            let _ = writeln!(out, "  rule: {} at {}", rule.label, tick(rule.y));
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        out
+    }
+}
+
+/// "1 point", "3 points".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// A unit for values of a dimension: the scale to multiply them by, and its name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unit {
+    pub scale: f64,
+    pub name: &'static str,
+}
+
+/// The unit that shows values up to `largest` as numbers from about 0.9 to 900: a thousand of one unit is
+/// shown as about 1 of the next.
+pub fn unit(dimension: Dimension, largest: f64) -> Unit {
+    let pick = |units: &[(f64, &'static str)]| {
+        let (scale, name) =
+            units.iter().copied().find(|(scale, _)| largest * scale >= 0.9).unwrap_or(units[units.len() - 1]);
+        Unit { scale, name }
+    };
+    match dimension {
+        Dimension::Seconds => pick(&[(1.0, "s"), (1e3, "ms"), (1e6, "µs"), (1e9, "ns")]),
+        Dimension::Bytes => pick(&[
+            (1.0 / f64::from(1u32 << 30), "GiB"),
+            (1.0 / f64::from(1u32 << 20), "MiB"),
+            (1.0 / 1024.0, "KiB"),
+            (1.0, "B"),
+        ]),
+        Dimension::PerSecond => Unit { scale: 1.0, name: "tasks/s" },
+        Dimension::Count => Unit { scale: 1.0, name: "count" },
+        Dimension::Percent => Unit { scale: 100.0, name: "%" },
+        Dimension::Times => Unit { scale: 1.0, name: "×" },
+    }
+}
+
+/// A tick label: three significant digits at most, with k and M for large numbers.
+pub fn tick(value: f64) -> String {
+    let magnitude = value.abs();
+    let (value, suffix) = if magnitude >= 1e6 {
+        (value / 1e6, "M")
+    } else if magnitude >= 1e3 {
+        (value / 1e3, "k")
+    } else {
+        (value, "")
+    };
+    let magnitude = value.abs();
+    let decimals = if magnitude == 0.0 || magnitude >= 100.0 {
+        0
+    } else if magnitude >= 10.0 {
+        1
+    } else if magnitude >= 1.0 {
+        2
+    } else {
+        // Three significant digits below 1.
+        (2 - magnitude.log10().floor() as i32).clamp(0, 9) as usize
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    format!("{text}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(0.001_234_5), "0.00123");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(12.0), "12");
+        assert_eq!(tick(150.0), "150");
+        assert_eq!(tick(2000.0), "2k");
+        assert_eq!(tick(25_000.0), "25k");
+        assert_eq!(tick(1_500_000.0), "1.5M");
+    }
+
+    #[test]
+    fn units_keep_numbers_readable() {
+        assert_eq!(unit(Dimension::Seconds, 0.2).name, "ms");
+        assert_eq!(unit(Dimension::Seconds, 3.0).name, "s");
+        assert_eq!(unit(Dimension::Seconds, 2e-5).name, "µs");
+        assert_eq!(unit(Dimension::Bytes, 5e6).name, "MiB");
+        assert_eq!(unit(Dimension::Bytes, 1_044_480.0).name, "MiB");
+        assert_eq!(unit(Dimension::Seconds, 0.000_95).name, "ms");
+        assert_eq!(unit(Dimension::Percent, 0.5).name, "%");
+    }
+}

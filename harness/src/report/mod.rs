@@ -1,0 +1,548 @@
+//! Charts and reports: `charts/*.svg`, `report.md` and `report.html` in a result folder.
+//!
+//! Everything is drawn from the statistics of [`crate::summary`] (medians and their bootstrap confidence
+//! intervals, ideal time and efficiency), computed from `runs.csv` and the experiment file, so
+//! `harness report DIR` redraws a result folder from its files alone, also a partial one.
+//!
+//! The pieces, after criterion's plot module and hyperfine's exporters:
+//!
+//! - [`Report`] holds what is drawn: the cells, their statistics, the environment, the warnings.
+//! - Each kind of chart is one file implementing [`Chart`], which turns a report into [`figure::Figure`]s:
+//!   plain data (panels, series, points with intervals, axis labels) that [`figure::Figure::describe`]
+//!   prints for review and tests. [`metric`] draws one measure against the first numeric axis,
+//!   [`speedup`] the speedup over a reference executor, [`efficiency`] the efficiency against the ideal
+//!   time, [`latency`] the latency percentiles, [`custom`] the `[[charts]]` of the experiment file.
+//!   [`layout`] decides which column goes where.
+//! - [`svg`] renders a figure with plotters; every chart uses the same fonts, sizes and one colour per
+//!   executor.
+//! - Each report format is one file implementing [`Format`]: [`markdown`] and [`html`].
+
+pub mod custom;
+pub mod efficiency;
+pub mod figure;
+pub mod html;
+pub mod latency;
+pub mod layout;
+pub mod markdown;
+pub mod measure;
+pub mod metric;
+pub mod speedup;
+pub mod svg;
+
+use std::io;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::diagnostic::Diagnostic;
+use crate::experiment::{self, ChartSpec};
+use crate::plugin::{Registry, SearchPath};
+use crate::stats::Stats;
+use crate::summary::{self, CellModel, CellSummary, Run};
+use figure::Figure;
+
+/// The executor that speedup is measured against.
+pub const REFERENCE: &str = "sync";
+
+/// A median with its 95% confidence interval, from `n` runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+    pub n: usize,
+}
+
+impl Estimate {
+    fn of(stats: &Stats) -> Self {
+        Self { value: stats.median, low: stats.ci_low, high: stats.ci_high, n: stats.n }
+    }
+}
+
+/// One cell of the experiment and what was measured of it.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub key: Vec<String>,
+    pub executor: String,
+    pub summary: CellSummary,
+    /// User plus system CPU time of each run.
+    pub cpu: Option<Stats>,
+    /// The cell of the reference executor its speedup is measured against.
+    pub reference: Option<usize>,
+}
+
+/// What a report is drawn from.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub name: String,
+    pub description: String,
+    pub columns: Vec<String>,
+    pub cells: Vec<Cell>,
+    pub charts: Vec<ChartSpec>,
+    pub environment: serde_json::Value,
+    /// Noisy cells and a busy machine, as in `warnings.txt`.
+    pub warnings: Vec<String>,
+    /// What the report could not show, and why.
+    pub notes: Vec<String>,
+    pub reference: String,
+    /// Measured runs in `runs.csv`, and how many of them failed.
+    pub runs: usize,
+    pub failed: usize,
+}
+
+/// The inputs of [`Report::new`].
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub seed: u64,
+    pub columns: &'a [String],
+    pub cells: &'a [CellModel],
+    pub summaries: &'a [CellSummary],
+    pub runs: &'a [Run],
+    pub charts: &'a [ChartSpec],
+    pub environment: &'a serde_json::Value,
+    pub warnings: &'a [String],
+}
+
+impl Report {
+    pub fn new(sources: Sources<'_>) -> Self {
+        let Sources { name, description, seed, columns, cells, summaries, runs, charts, environment, warnings } =
+            sources;
+        let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
+        let mut report = Report {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            columns: columns.to_vec(),
+            cells: cells
+                .iter()
+                .zip(summaries)
+                .map(|(model, summary)| Cell {
+                    key: model.key.clone(),
+                    executor: model.executor.clone(),
+                    summary: summary.clone(),
+                    cpu: summary::derived_stats(runs, &model.key, seed, measure::CPU, cpu),
+                    reference: None,
+                })
+                .collect(),
+            charts: charts.to_vec(),
+            environment: environment.clone(),
+            warnings: warnings.to_vec(),
+            notes: Vec::new(),
+            reference: REFERENCE.to_owned(),
+            runs: runs.len(),
+            failed: runs.iter().filter(|r| !r.ok).count(),
+        };
+        report.set_reference(REFERENCE);
+        report
+    }
+
+    /// Measures speedup against `executor` rather than [`REFERENCE`].
+    pub fn set_reference(&mut self, executor: &str) {
+        executor.clone_into(&mut self.reference);
+        for i in 0..self.cells.len() {
+            self.cells[i].reference = self.reference_of(i);
+        }
+    }
+
+    /// The cell's value in `column`, empty when it has none.
+    pub fn value(&self, cell: usize, column: &str) -> &str {
+        self.columns.iter().position(|c| c == column).map_or("", |i| self.cells[cell].key[i].as_str())
+    }
+
+    /// `column=value` for each of `columns` the cell has a value in.
+    pub fn label(&self, cell: usize, columns: &[String]) -> String {
+        columns
+            .iter()
+            .map(|c| (c, self.value(cell, c)))
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The estimate of `measure` (see [`measure::find`]) for a cell, when it was measured.
+    pub fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
+        let c = &self.cells[cell];
+        match measure {
+            measure::CPU => c.cpu.as_ref().map(Estimate::of),
+            measure::EFFICIENCY => {
+                let (ideal, _) = c.summary.ideal.as_ref().ok()?;
+                let run = c.summary.metric("run_s")?;
+                let efficiency = c.summary.efficiency?;
+                let ratio = |t: f64| if t > 0.0 { ideal / t } else { efficiency };
+                Some(Estimate { value: efficiency, low: ratio(run.ci_high), high: ratio(run.ci_low), n: run.n })
+            }
+            measure::SPEEDUP => {
+                let reference = self.cells[c.reference?].summary.metric("run_s")?;
+                let run = c.summary.metric("run_s")?;
+                if run.median <= 0.0 || run.ci_low <= 0.0 {
+                    return None;
+                }
+                // Both intervals at their far ends: wide, never falsely narrow.
+                Some(Estimate {
+                    value: reference.median / run.median,
+                    low: reference.ci_low / run.ci_high,
+                    high: reference.ci_high / run.ci_low,
+                    n: run.n.min(reference.n),
+                })
+            }
+            metric => c.summary.metric(metric).map(Estimate::of),
+        }
+    }
+
+    /// The cell of the reference executor that `cell` compares with: the same values in every column but
+    /// `executor`, `workers` and columns the reference cell leaves empty; the same `workers` if there is one.
+    fn reference_of(&self, cell: usize) -> Option<usize> {
+        if self.cells[cell].executor == self.reference {
+            return None;
+        }
+        let matches = |other: usize, with_workers: bool| {
+            self.columns.iter().all(|column| {
+                let (mine, theirs) = (self.value(cell, column), self.value(other, column));
+                match column.as_str() {
+                    experiment::EXECUTOR => true,
+                    experiment::WORKERS if !with_workers => true,
+                    _ => theirs.is_empty() || mine == theirs,
+                }
+            })
+        };
+        let candidates: Vec<usize> =
+            (0..self.cells.len()).filter(|&i| self.cells[i].executor == self.reference).collect();
+        candidates
+            .iter()
+            .copied()
+            .find(|&i| matches(i, true))
+            .or_else(|| candidates.iter().copied().find(|&i| matches(i, false)))
+    }
+
+    /// Every figure of the report: the default charts, then the `[[charts]]` of the experiment file.
+    pub fn figures(&self) -> Vec<Figure> {
+        let mut kinds: Vec<Box<dyn Chart + '_>> = Vec::new();
+        for name in measure::DEFAULT {
+            kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a default measure exists") }));
+        }
+        kinds.push(Box::new(speedup::Speedup));
+        kinds.push(Box::new(efficiency::Efficiency));
+        kinds.push(Box::new(latency::Latency));
+        for (index, spec) in self.charts.iter().enumerate() {
+            kinds.push(Box::new(custom::Custom { spec, index }));
+        }
+        let mut figures: Vec<Figure> = kinds.iter().flat_map(|k| k.figures(self)).collect();
+        // File names are unique even if two charts would take the same one.
+        let mut seen = std::collections::HashSet::new();
+        for figure in &mut figures {
+            let stem = figure.file.clone();
+            let mut n = 1;
+            while !seen.insert(figure.file.clone()) {
+                n += 1;
+                figure.file = format!("{stem}-{n}");
+            }
+        }
+        figures
+    }
+
+    /// Why a kind of chart was left out, collected while drawing.
+    pub fn explain(&self, figures: &[Figure]) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        if !figures.iter().any(|f| f.file.starts_with(speedup::FILE)) {
+            notes.push(format!(
+                "no speedup chart: no cell of another executor has a `{}` cell to compare with",
+                self.reference
+            ));
+        }
+        if !figures.iter().any(|f| f.file.starts_with(efficiency::FILE)) {
+            let why = self.cells.iter().find_map(|c| c.summary.ideal.as_ref().err().filter(|e| !e.is_empty()));
+            notes.push(format!(
+                "no efficiency chart: no cell has an ideal time{}",
+                why.map(|w| format!(" ({w})")).unwrap_or_default()
+            ));
+        }
+        notes
+    }
+}
+
+/// One kind of chart.
+pub trait Chart {
+    /// The figures of this kind for `report`; none when the report has nothing to show in it.
+    fn figures(&self, report: &Report) -> Vec<Figure>;
+}
+
+/// One report format.
+pub trait Format {
+    /// The file it writes in the result folder.
+    fn file_name(&self) -> &'static str;
+    /// The report, with the charts rendered as `charts` (file name and SVG text, in order).
+    fn render(&self, report: &Report, charts: &[Rendered]) -> String;
+}
+
+/// A chart drawn to a file.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub figure: Figure,
+    /// `charts/NAME.svg`, relative to the result folder.
+    pub path: String,
+    pub svg: String,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub charts: usize,
+    /// Charts or files that could not be written. The rest was written.
+    pub problems: Vec<String>,
+}
+
+/// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
+/// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
+pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
+    let charts_dir = dir.join("charts");
+    if charts_dir.exists() {
+        for entry in std::fs::read_dir(&charts_dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "svg") {
+                std::fs::remove_file(path)?;
+            }
+        }
+    } else {
+        std::fs::create_dir(&charts_dir)?;
+    }
+    let mut written = Written::default();
+    let mut report = report.clone();
+    let figures = report.figures();
+    report.notes = report.explain(&figures);
+    let mut rendered = Vec::new();
+    for figure in figures {
+        match svg::render(&figure) {
+            Ok(text) => {
+                let path = format!("charts/{}.svg", figure.file);
+                std::fs::write(dir.join(&path), &text)?;
+                rendered.push(Rendered { figure, path, svg: text });
+            }
+            Err(e) => written.problems.push(format!("cannot draw {}: {e}", figure.file)),
+        }
+    }
+    written.charts = rendered.len();
+    for format in [&markdown::Markdown as &dyn Format, &html::Html] {
+        std::fs::write(dir.join(format.file_name()), format.render(&report, &rendered))?;
+    }
+    Ok(written)
+}
+
+/// Reads a result folder back into a report: `runs.csv` and `experiment.toml`, and `environment.json` and
+/// `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without them
+/// the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
+pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
+    let file = dir.join("experiment.toml");
+    if !file.is_file() || !dir.join("runs.csv").is_file() {
+        return Err(ReadError::Input(
+            Diagnostic::new(format!("{} is not a result folder: it needs runs.csv and experiment.toml", dir.display()))
+                .help("pass a folder that `harness run` wrote, such as results/NAME/latest"),
+        ));
+    }
+    let environment: serde_json::Value = std::fs::read(dir.join("environment.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    let mut registry = Registry::discover(search);
+    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
+        Ok(e) => {
+            let cells = CellModel::of(&e);
+            (e.name, e.description, e.seed, e.columns, cells, e.charts)
+        }
+        Err(full) => {
+            // The matrix and the charts may still be readable: everything but the executors.
+            let outline = experiment::outline(&file).map_err(ReadError::Input)?;
+            notes.push(format!(
+                "the experiment's executors could not be loaded ({}), so this report has no ideal time, efficiency or throughput from the model",
+                full.message
+            ));
+            let cells = outline
+                .cells
+                .iter()
+                .map(|cell| {
+                    let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
+                    CellModel {
+                        key: outline.columns.iter().map(|c| value(c)).collect(),
+                        executor: value(experiment::EXECUTOR),
+                        workers: value(experiment::WORKERS).parse().unwrap_or(1),
+                        options: serde_json::Map::new(),
+                        workload: None,
+                    }
+                })
+                .collect();
+            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
+        }
+    };
+    let runs = summary::read_runs(&dir.join("runs.csv"), &columns)
+        .with_context(|| format!("cannot read {}", dir.join("runs.csv").display()))
+        .map_err(ReadError::Runtime)?;
+    let cores = environment["machine_load"]["logical_cpus"]
+        .as_u64()
+        .or_else(|| environment["cpu"]["logical_cpus"].as_u64())
+        .unwrap_or_else(crate::environment::logical_cpus);
+    let summaries = summary::summarize(&runs, &cells, seed, cores);
+    let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
+        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
+    let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
+    if measured > runs.len() {
+        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+    }
+    let mut report = Report::new(Sources {
+        name: &name,
+        description: &description,
+        seed,
+        columns: &columns,
+        cells: &cells,
+        summaries: &summaries,
+        runs: &runs,
+        charts: &charts,
+        environment: &environment,
+        warnings: &warnings,
+    });
+    report.notes = notes;
+    Ok(report)
+}
+
+/// Why a result folder could not be read: bad input (exit code 2) or an I/O error.
+#[derive(Debug)]
+pub enum ReadError {
+    Input(Diagnostic),
+    Runtime(anyhow::Error),
+}
+
+/// A table for the reports: a header and rows of text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The measures of the results table, with their headings.
+const TABLE: &[(&str, &str)] = &[
+    ("run_s", "run time"),
+    ("throughput_per_s", "throughput"),
+    ("latency_p99_s", "p99 latency"),
+    (measure::CPU, "CPU time"),
+    ("peak_memory_bytes", "peak memory"),
+    (measure::EFFICIENCY, "efficiency"),
+    (measure::SPEEDUP, "speedup"),
+];
+
+impl Report {
+    /// The columns that differ between cells; the others are the same everywhere.
+    pub fn varying_columns(&self) -> Vec<String> {
+        layout::varying(self, &(0..self.cells.len()).collect::<Vec<_>>())
+    }
+
+    /// One row per cell: its values in the columns that vary, its runs, and each measure as a median with
+    /// its 95% confidence interval.
+    pub fn results(&self) -> Table {
+        let columns = self.varying_columns();
+        let mut header = columns.clone();
+        header.extend(["runs", "failed"].map(str::to_owned));
+        header.extend(TABLE.iter().map(|(m, heading)| {
+            if *m == measure::SPEEDUP { format!("speedup over {}", self.reference) } else { (*heading).to_owned() }
+        }));
+        let rows = (0..self.cells.len())
+            .map(|cell| {
+                let mut row: Vec<String> = columns.iter().map(|c| self.value(cell, c).to_owned()).collect();
+                let summary = &self.cells[cell].summary;
+                row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
+                row.push(summary.failed.to_string());
+                row.extend(
+                    TABLE.iter().map(|(m, _)| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()),
+                );
+                row
+            })
+            .collect();
+        Table { header, rows }
+    }
+
+    /// The constant columns, `column=value`.
+    pub fn constants(&self) -> Vec<String> {
+        let varying = self.varying_columns();
+        self.columns
+            .iter()
+            .filter(|c| !varying.contains(c))
+            .filter(|c| self.cells.first().is_some_and(|_| !self.value(0, c).is_empty()))
+            .map(|c| format!("{c}={}", self.value(0, c)))
+            .collect()
+    }
+
+    /// Where and how the results were measured, from `environment.json`.
+    pub fn environment_table(&self) -> Table {
+        let e = &self.environment;
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let mut rows = vec![
+            vec![
+                "harness".to_owned(),
+                format!("{} (commit {})", text(&e["harness"]["version"]), text(&e["harness"]["git_commit"])),
+            ],
+            vec!["compiler".to_owned(), text(&e["harness"]["rustc"])],
+            vec!["started".to_owned(), text(&e["started"])],
+            vec![
+                "operating system".to_owned(),
+                format!("{}, kernel {}", text(&e["os"]["distribution"]), text(&e["os"]["kernel"])),
+            ],
+            vec![
+                "CPU".to_owned(),
+                format!("{}, {} logical CPUs", text(&e["cpu"]["model"]), text(&e["cpu"]["logical_cpus"])),
+            ],
+            vec![
+                "memory".to_owned(),
+                e["memory_bytes"]
+                    .as_u64()
+                    .map(|b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)))
+                    .unwrap_or_default(),
+            ],
+            vec!["load average at start".to_owned(), text(&e["load_average_at_start"])],
+            vec![
+                "CPU used by other processes".to_owned(),
+                e["machine_load"]["others_cpu_share"]
+                    .as_f64()
+                    .map(|share| format!("{:.0}% of the machine during the experiment", share * 100.0))
+                    .unwrap_or_default(),
+            ],
+            vec![
+                "experiment".to_owned(),
+                format!(
+                    "{} repetitions, {} warmup, order {}, seed {}",
+                    text(&e["experiment"]["repetitions"]),
+                    text(&e["experiment"]["warmup"]),
+                    text(&e["experiment"]["order"]),
+                    text(&e["experiment"]["seed"])
+                ),
+            ],
+        ];
+        if let Some(executors) = e["executors"].as_object() {
+            for (name, info) in executors {
+                rows.push(vec![format!("executor `{name}`"), format!("version {}", text(&info["version"]))]);
+            }
+        }
+        rows.retain(|r| !r[1].trim_matches([' ', ',', '(', ')']).is_empty() && !r[1].contains("commit )"));
+        Table { header: vec!["what".to_owned(), "value".to_owned()], rows }
+    }
+}
+
+/// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
+pub fn quantity(measure: &str, estimate: Estimate) -> String {
+    let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
+    let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
+    let show = |v: f64| figure::tick(v * unit.scale);
+    let name = match unit.name {
+        "count" => String::new(),
+        "%" | "×" => unit.name.to_owned(),
+        other => format!(" {other}"),
+    };
+    if (estimate.high - estimate.low).abs() < f64::EPSILON * estimate.value.abs().max(1.0) {
+        format!("{}{name}", show(estimate.value))
+    } else {
+        format!("{}{name} ({} to {})", show(estimate.value), show(estimate.low), show(estimate.high))
+    }
+}
