@@ -10,6 +10,7 @@ use crate::plugin::Registry;
 
 const DURATION: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
 const SIZE: &str = r"^\s*[0-9]+\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$";
+const PERCENT: &str = r"^\s*[0-9]+(\.[0-9]+)?\s*%?\s*$";
 const REFERENCE: &str = r"\$\{[^}]+\}";
 
 fn duration() -> Value {
@@ -168,6 +169,32 @@ pub fn schema(registry: &Registry) -> Value {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
                 "additionalProperties": { "type": "string" }
+            },
+            "ci": {
+                "type": "object",
+                "description": "What `harness compare` gates on; see docs/ci.md",
+                "additionalProperties": false,
+                "properties": {
+                    "threshold": { "type": "string", "pattern": PERCENT, "default": "5%", "description": "Changes smaller than this are noise" },
+                    "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare" },
+                    "thresholds": {
+                        "type": "object",
+                        "description": "Per metric: one percentage, or one per direction of change",
+                        "additionalProperties": {
+                            "anyOf": [
+                                { "type": "string", "pattern": PERCENT },
+                                {
+                                    "type": "object",
+                                    "additionalProperties": false,
+                                    "properties": {
+                                        "increase": { "type": "string", "pattern": PERCENT },
+                                        "decrease": { "type": "string", "pattern": PERCENT }
+                                    }
+                                }
+                            ]
+                        }
+                    }
+                }
             },
             "charts": {
                 "type": "array",

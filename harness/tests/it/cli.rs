@@ -151,6 +151,9 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit"] {
         assert!(experiment.get(key).is_some(), "schema lacks experiment.{key}");
     }
+    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "charts", "ci"] {
+        assert!(schema["properties"].get(table).is_some(), "schema lacks [{table}]");
+    }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
     assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
 }
