@@ -2,19 +2,9 @@
 
 use crate::support;
 
-fn experiments() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(support::root().join("experiments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_experiment_file_validates() {
-    let files = experiments();
+    let files = support::experiment_files();
     assert!(!files.is_empty());
     let out = support::harness().arg("validate").args(&files).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

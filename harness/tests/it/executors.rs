@@ -71,13 +71,7 @@ fn first_values(matrix: &toml::Table) -> toml::Table {
 
 #[test]
 fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() {
-    let mut files: Vec<_> = std::fs::read_dir(support::root().join("experiments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in support::experiment_files() {
         let original: toml::Table = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         // The same workloads, at most 50 tasks each, under all four executors with 3 workers.
         let mut workloads = original["workloads"].as_table().unwrap().clone();

@@ -10,6 +10,17 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ is in the workspace").to_owned()
 }
 
+/// The experiment files in `experiments/`, sorted.
+pub fn experiment_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root().join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// The folder of the harness binary under test, where the built-in executors are.
 pub fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_harness")).parent().unwrap().to_owned()
