@@ -45,6 +45,7 @@ fn options_from_include_reach_the_executor() {
     assert_eq!(async_multi, 3, "{text}");
     assert_eq!(text.lines().filter(|l| l.contains("batch=7")).count(), 3, "{text}");
     assert_eq!(text.lines().filter(|l| l.contains("concurrency=2")).count(), 3, "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("pool=std")).count(), 3, "{text}");
 }
 
 /// The first value each axis takes in `matrix` (from the axis list, else from an `include` entry).
