@@ -28,6 +28,8 @@ fn start(marker: &str, file: &Path, out: &Path) -> Child {
         .arg(out)
         .arg(file)
         .env("HARNESS_TEST_MARKER", marker)
+        // Scratch folders of a harness killed with SIGKILL stay behind: keep them in the test's folder.
+        .env("TMPDIR", out.parent().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -142,6 +142,8 @@ fn interrupt_after(
         .arg(dir.path().join("out"))
         .arg(&file)
         .env("HARNESS_TEST_MARKER", &marker)
+        // Scratch folders of a harness killed with SIGKILL stay behind: keep them in the test's folder.
+        .env("TMPDIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
