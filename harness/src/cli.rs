@@ -233,6 +233,16 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     .into());
             }
             let threshold = threshold.as_deref().map(parse_threshold).transpose()?;
+            // Resolved before the run moves `latest` to the new folder, so `--baseline results/NAME/latest`
+            // means the previous result.
+            let baseline = baseline
+                .map(|dir| {
+                    std::fs::canonicalize(&dir).ok().filter(|d| d.join("runs.csv").is_file()).ok_or_else(|| {
+                        Diagnostic::new(format!("--baseline {} is not a result folder", dir.display()))
+                            .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
+                    })
+                })
+                .transpose()?;
             let experiments = load_all(&files, search)?;
             let progress = if quiet { Progress::Quiet } else { Progress::Auto };
             let shard = match shard {
@@ -353,6 +363,13 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         Command::Merge { dirs, out } => {
             // What stops a merge is the folders it was given: bad input.
             let report = crate::merge::merge(&dirs, &out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            if let Err(e) = crate::report::write_summary(&out, search) {
+                let why = match e {
+                    crate::report::ReadError::Input(d) => d.message,
+                    crate::report::ReadError::Runtime(e) => format!("{e:#}"),
+                };
+                eprintln!("warning: {}: cannot write summary.csv: {why}", out.display());
+            }
             draw_report(&out, search);
             println!("{}", out.display());
             eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
@@ -449,6 +466,12 @@ fn resume_shard(
     let recorded = environment["shard"].as_str().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
     match (recorded, shard) {
         (recorded, None) => Ok(recorded),
+        (None, Some(asked)) => Err(Diagnostic::new(format!(
+            "{} holds every shard, but shard {asked} was asked for (by --shard or the Slurm array variables)",
+            dir.display()
+        ))
+        .help("resume a whole result folder without --shard, outside a job array")
+        .into()),
         (Some(recorded), Some(asked)) if recorded != asked => {
             Err(Diagnostic::new(format!("{} holds shard {recorded}, not {asked}", dir.display()))
                 .help("leave out --shard when resuming")

@@ -66,10 +66,13 @@ impl Gate {
     }
 }
 
-/// Parses "5%" (or "5") into 0.05.
+/// Parses "5%" into 0.05.
 pub fn parse_percent(text: &str) -> Result<f64, String> {
-    let number = text.trim().trim_end_matches('%').trim();
-    match number.parse::<f64>() {
+    // The `%` is required: "0.05" could mean 5% or 0.05%.
+    let Some(number) = text.trim().strip_suffix('%') else {
+        return Err(format!("`{text}` is not a percentage such as \"5%\""));
+    };
+    match number.trim().parse::<f64>() {
         Ok(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
         _ => Err(format!("`{text}` is not a percentage such as \"5%\"")),
     }
@@ -110,11 +113,13 @@ pub struct Comparison {
     pub changes: Vec<Change>,
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
+    /// Cells of both sides whose current runs all failed: nothing to compare, and a regression.
+    pub failed_in_current: Vec<String>,
 }
 
 impl Comparison {
     pub fn regressions(&self) -> usize {
-        self.changes.iter().filter(|c| c.verdict == Verdict::Regressed).count()
+        self.changes.iter().filter(|c| c.verdict == Verdict::Regressed).count() + self.failed_in_current.len()
     }
 
     pub fn improvements(&self) -> usize {
@@ -122,8 +127,8 @@ impl Comparison {
     }
 }
 
-/// The ok runs of a result folder: cell label to metric to values.
-type Values = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
+/// The runs of a result folder: cell label to how many ended ok, and the metric values of those.
+type Values = BTreeMap<String, (usize, BTreeMap<String, Vec<f64>>)>;
 
 fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
     let path = dir.join("runs.csv");
@@ -138,10 +143,11 @@ fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
         let label: Vec<String> =
             (0..axes).filter(|&i| !record[i].is_empty()).map(|i| format!("{}={}", &header[i], &record[i])).collect();
-        let cell = values.entry(label.join(" ")).or_default();
+        let (ok, cell) = values.entry(label.join(" ")).or_default();
         if &record[status] != "ok" {
             continue;
         }
+        *ok += 1;
         for metric in metrics {
             if let Some(v) = header.iter().position(|h| h == metric).and_then(|i| record[i].parse::<f64>().ok()) {
                 cell.entry(metric.clone()).or_default().push(v);
@@ -156,8 +162,13 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
     let before = read(baseline, &gate.metrics)?;
     let after = read(current, &gate.metrics)?;
     let mut changes = Vec::new();
-    for (cell, metrics) in &after {
-        let Some(old) = before.get(cell) else { continue };
+    let mut failed_in_current = Vec::new();
+    for (cell, (ok, metrics)) in &after {
+        let Some((_, old)) = before.get(cell) else { continue };
+        if *ok == 0 {
+            failed_in_current.push(cell.clone());
+            continue;
+        }
         for metric in &gate.metrics {
             let (Some(a), Some(b)) = (old.get(metric), metrics.get(metric)) else { continue };
             if a.is_empty() || b.is_empty() {
@@ -176,6 +187,7 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
         changes,
         only_in_baseline: before.keys().filter(|k| !after.contains_key(*k)).cloned().collect(),
         only_in_current: after.keys().filter(|k| !before.contains_key(*k)).cloned().collect(),
+        failed_in_current,
     })
 }
 
@@ -346,8 +358,13 @@ fn verdict_text(v: Verdict) -> &'static str {
 }
 
 fn summary_line(c: &Comparison) -> String {
-    let unchanged = c.changes.len() - c.regressions() - c.improvements();
-    format!("{} regressed, {} improved, {unchanged} unchanged", c.regressions(), c.improvements())
+    let regressed = c.changes.iter().filter(|x| x.verdict == Verdict::Regressed).count();
+    let unchanged = c.changes.len() - regressed - c.improvements();
+    let failed = match c.failed_in_current.len() {
+        0 => String::new(),
+        n => format!("; {n} cells with no ok run in the current result"),
+    };
+    format!("{regressed} regressed, {} improved, {unchanged} unchanged{failed}", c.improvements())
 }
 
 /// The comparison as a plain-text table for a terminal.
@@ -371,6 +388,9 @@ pub fn table(c: &Comparison) -> String {
         for cell in cells {
             let _ = writeln!(out, "only in the {side}: {cell}");
         }
+    }
+    for cell in &c.failed_in_current {
+        let _ = writeln!(out, "REGRESSED: every current run failed: {cell}");
     }
     out
 }
@@ -403,6 +423,12 @@ pub fn markdown(c: &Comparison) -> String {
             change_text(change),
             change.p_value
         );
+    }
+    if !c.failed_in_current.is_empty() {
+        out.push_str("\n**Every current run failed** (a regression):\n\n");
+        for cell in &c.failed_in_current {
+            let _ = writeln!(out, "- {cell}");
+        }
     }
     for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
         if !cells.is_empty() {

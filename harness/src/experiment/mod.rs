@@ -498,6 +498,20 @@ impl Resolver<'_> {
             };
             return Err(self.error(format!("the matrix is empty: {why}"), Some(matrix.span())).help(help));
         }
+        // Results identify a cell by its values: two cells with the same values would be pooled.
+        for (i, cell) in cells.iter().enumerate() {
+            let text = |c: &Cell| {
+                c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>()
+            };
+            if let Some(j) = cells[..i].iter().position(|other| text(other) == text(cell)) {
+                return Err(self
+                    .error(
+                        format!("cells {} and {} are the same: {}", j + 1, i + 1, describe(cell)),
+                        places.matrix.clone(),
+                    )
+                    .help("remove the repeated values or `include` entries; `harness plan` lists the cells"));
+            }
+        }
         let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
         for cell in &cells {
             for key in cell.keys() {
@@ -511,11 +525,20 @@ impl Resolver<'_> {
 
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
     fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
-        let reserved = crate::results::harness_columns();
-        if reserved.clone().any(|r| r == name) {
+        // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
+        let mut reserved: Vec<&str> = crate::results::harness_columns().collect();
+        for column in crate::summary::COLUMNS {
+            if !reserved.contains(column) {
+                reserved.push(column);
+            }
+        }
+        if reserved.contains(&name) {
             return Err(self
-                .error(format!("axis `{name}` has the name of a column the harness writes to runs.csv"), Some(span))
-                .expected(format!("another name; taken: {}", quote_list(&reserved.collect::<Vec<_>>())))
+                .error(
+                    format!("axis `{name}` has the name of a column the harness writes to runs.csv or summary.csv"),
+                    Some(span),
+                )
+                .expected(format!("another name; taken: {}", quote_list(&reserved)))
                 .help(format!("rename it, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`")));
         }
         Ok(())

@@ -333,6 +333,61 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
 /// `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without them
 /// the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
 pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
+    let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
+        load(dir, search)?;
+    let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
+        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
+    let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
+    if measured > runs.len() {
+        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+    }
+    let mut report = Report::new(Sources {
+        name: &name,
+        description: &description,
+        seed,
+        columns: &columns,
+        cells: &cells,
+        summaries: &summaries,
+        runs: &runs,
+        charts: &charts,
+        environment: &environment,
+        warnings: &warnings,
+    });
+    report.notes = notes;
+    Ok(report)
+}
+
+/// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
+/// has none: one `harness merge` made.
+pub fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), ReadError> {
+    let loaded = load(dir, search)?;
+    summary::write(&dir.join("summary.csv"), &loaded.columns, &loaded.summaries)
+        .context("cannot write summary.csv")
+        .map_err(ReadError::Runtime)?;
+    let warnings = summary::warnings(&loaded.columns, &loaded.summaries);
+    if !warnings.is_empty() {
+        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n")
+            .context("cannot write warnings.txt")
+            .map_err(ReadError::Runtime)?;
+    }
+    Ok(())
+}
+
+/// A result folder read back: its experiment's cells, its runs and their statistics.
+struct Loaded {
+    name: String,
+    description: String,
+    seed: u64,
+    columns: Vec<String>,
+    cells: Vec<CellModel>,
+    charts: Vec<ChartSpec>,
+    environment: serde_json::Value,
+    notes: Vec<String>,
+    runs: Vec<summary::Run>,
+    summaries: Vec<CellSummary>,
+}
+
+fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
     let file = dir.join("experiment.toml");
     if !file.is_file() || !dir.join("runs.csv").is_file() {
         return Err(ReadError::Input(
@@ -383,26 +438,7 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
         .or_else(|| environment["cpu"]["logical_cpus"].as_u64())
         .unwrap_or_else(crate::environment::logical_cpus);
     let summaries = summary::summarize(&runs, &cells, seed, cores);
-    let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
-        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
-    let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
-    if measured > runs.len() {
-        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
-    }
-    let mut report = Report::new(Sources {
-        name: &name,
-        description: &description,
-        seed,
-        columns: &columns,
-        cells: &cells,
-        summaries: &summaries,
-        runs: &runs,
-        charts: &charts,
-        environment: &environment,
-        warnings: &warnings,
-    });
-    report.notes = notes;
-    Ok(report)
+    Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
 }
 
 /// Why a result folder could not be read: bad input (exit code 2) or an I/O error.

@@ -234,11 +234,18 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         if let Some(log) = &outcome.output {
             let logs = results.path.join("logs");
             std::fs::create_dir_all(&logs)?;
-            let name = match slot.repetition {
-                Some(r) => format!("cell-{}-rep-{r}.log", slot.cell + 1),
-                None => format!("cell-{}-warmup-{index}.log", slot.cell + 1),
+            let stem = match slot.repetition {
+                Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
+                None => format!("cell-{}-warmup-{index}", slot.cell + 1),
             };
-            std::fs::copy(log, logs.join(name))?;
+            // A resumed run counts its schedule from 0 again: never overwrite an earlier log.
+            let mut name = logs.join(format!("{stem}.log"));
+            let mut n = 1;
+            while name.exists() {
+                n += 1;
+                name = logs.join(format!("{stem}.{n}.log"));
+            }
+            std::fs::copy(log, name)?;
         }
         let _ = std::fs::remove_dir_all(&run_dir);
         if let Some(repetition) = slot.repetition {

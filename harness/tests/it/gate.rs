@@ -130,3 +130,42 @@ fn exports_are_written_in_each_format() {
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(read("again.json"), json);
 }
+
+#[test]
+fn baseline_latest_means_the_previous_result_and_a_missing_baseline_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = experiment(tmp.path(), "g.toml", "1ms", "");
+    let (_, _, first) = run(&[], &file, tmp.path());
+    let latest = tmp.path().join("gate/latest");
+    let (code, output, second) =
+        run(&["--baseline", latest.to_str().unwrap(), "--threshold", "50%"], &file, tmp.path());
+    assert_eq!(code, Some(0), "{output}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(second.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json["baseline"].as_str().unwrap(), std::fs::canonicalize(&first).unwrap().to_str().unwrap());
+
+    let (code, output, _) = run(&["--baseline", tmp.path().join("nothing").to_str().unwrap()], &file, tmp.path());
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("is not a result folder"), "{output}");
+    // Refused before running: still only the two result folders.
+    assert_eq!(std::fs::read_dir(tmp.path().join("gate")).unwrap().count(), 3);
+}
+
+#[test]
+fn a_cell_whose_runs_all_failed_fails_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = experiment(tmp.path(), "good.toml", "1ms", "");
+    let (_, _, baseline) = run(&[], &good, tmp.path());
+    // The same cells, every run of which times out.
+    let broken = tmp.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&good)
+            .unwrap()
+            .replace("warmup = 0", "warmup = 0\ntimeout = \"1ms\"")
+            .replace("\"1ms\" }", "\"1s\" }"),
+    )
+    .unwrap();
+    let (code, output, _) = run(&["--baseline", baseline.to_str().unwrap()], &broken, tmp.path());
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("REGRESSED: every current run failed: executor=sync workers=2"), "{output}");
+}

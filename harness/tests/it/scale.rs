@@ -60,6 +60,10 @@ fn shards_split_the_runs_and_merge_back_into_exactly_the_planned_runs() {
     let env: serde_json::Value =
         serde_json::from_slice(&std::fs::read(merged.join("environment.json")).unwrap()).unwrap();
     assert_eq!(env["merged_from"].as_array().unwrap().len(), 3);
+    // A merged folder is a complete result folder: statistics, charts and reports.
+    for file in ["summary.csv", "report.md", "report.html", "charts/run_s.svg"] {
+        assert!(merged.join(file).exists(), "the merged folder has no {file}");
+    }
     // The merged folder gets its charts and reports like a run's.
     assert!(merged.join("charts/run_s.svg").is_file() && merged.join("report.md").is_file());
 }
@@ -200,4 +204,15 @@ fn resume_refuses_a_changed_experiment_file() {
     let resumed = support::harness().args(["run", "--resume"]).arg(&result).arg(&changed).output().unwrap();
     assert_eq!(resumed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("changed since"));
+}
+
+#[test]
+fn resume_refuses_a_shard_of_a_whole_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let result = run_shard(dir.path(), &file, &[], &[]);
+    let resumed =
+        support::harness().args(["run", "--resume"]).arg(&result).arg(&file).args(["--shard", "0/2"]).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("holds every shard"));
 }
