@@ -348,6 +348,19 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 .unwrap_or(0);
             let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+            let name = |dir: &std::path::Path| {
+                std::fs::read(dir.join("environment.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|e| e["experiment"]["name"].as_str().map(str::to_owned))
+            };
+            if let (Some(a), Some(b)) = (name(&baseline), name(&current)) {
+                if a != b {
+                    eprintln!(
+                        "warning: comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
+                    );
+                }
+            }
             let regressed = report_comparison(&comparison, out.as_deref().unwrap_or(&current))?;
             Ok(i32::from(regressed))
         }

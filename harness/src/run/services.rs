@@ -13,6 +13,32 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::experiment::Experiment;
 
+/// Scratch folders are `<temp>/harness-XXXXXX`, with the pid of the harness that made them in `owner.pid`.
+const SCRATCH_PREFIX: &str = "harness-";
+const OWNER: &str = "owner.pid";
+
+/// Removes the scratch folders of harnesses that died without cleaning up (`kill -9`): those whose owner is
+/// no longer alive. A folder without an owner file, or whose owner lives, is left alone.
+fn remove_abandoned_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let named = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(SCRATCH_PREFIX));
+        let Some(pid) = named
+            .then(|| std::fs::read_to_string(path.join(OWNER)).ok())
+            .flatten()
+            .and_then(|t| t.trim().parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// The services of one experiment. Dropping it removes the fixture files and stops the server.
 pub struct Services {
     scratch: tempfile::TempDir,
@@ -25,7 +51,9 @@ pub struct Services {
 impl Services {
     /// Creates what `experiment`'s workloads need, before any run starts.
     pub fn start(experiment: &Experiment) -> io::Result<Self> {
-        let scratch = tempfile::Builder::new().prefix("harness-").tempdir()?;
+        remove_abandoned_scratch();
+        let scratch = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
+        std::fs::write(scratch.path().join(OWNER), std::process::id().to_string())?;
         let steps = experiment.cells.iter().flat_map(|c| c.workload.steps.iter());
         let mut fixtures = BTreeSet::new();
         let mut wants_net = false;

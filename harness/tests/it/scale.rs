@@ -162,7 +162,15 @@ fn interrupt_after(
 }
 
 fn resume(file: &Path, result: &Path) {
-    let resumed = support::harness().args(["run", "--quiet", "--resume"]).arg(result).arg(file).output().unwrap();
+    // The same temporary folder as the interrupted harness, whose scratch folder a kill left there.
+    let tmp = result.ancestors().nth(3).unwrap();
+    let resumed = support::harness()
+        .args(["run", "--quiet", "--resume"])
+        .arg(result)
+        .arg(file)
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap();
     assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert_eq!(String::from_utf8_lossy(&resumed.stdout).trim(), result.display().to_string());
     let ids = run_ids(result);
@@ -185,13 +193,21 @@ fn ctrl_c_stops_cleanly_and_resume_completes_the_run() {
 
 #[test]
 fn resume_after_kill_9_runs_only_the_missing_runs() {
-    let (_dir, file, result, _, marker) = interrupt_after(3, libc::SIGKILL);
+    let (dir, file, result, _, marker) = interrupt_after(3, libc::SIGKILL);
     wait_until("the killed harness's runs are gone", || marked(&marker).is_empty());
+    let scratch = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("harness-"))
+            .count()
+    };
+    assert_eq!(scratch(), 1, "the killed harness left its scratch folder");
     let before = run_ids(&result);
     assert!((3..8).contains(&before.len()), "{before:?}");
     resume(&file, &result);
     let after = run_ids(&result);
     assert_eq!(after[..before.len()], before[..], "the rows measured before the kill are kept as they were");
+    assert_eq!(scratch(), 0, "the next harness removes the scratch folder of a dead one");
 }
 
 #[test]
