@@ -137,9 +137,9 @@ enum Command {
         /// Result folders, such as results/NAME/latest
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
-        /// The executor that speedup is measured against
-        #[arg(long, value_name = "EXECUTOR", default_value = crate::report::REFERENCE)]
-        reference: String,
+        /// The executor that speedup is measured against [default: sync]
+        #[arg(long, value_name = "EXECUTOR")]
+        reference: Option<String>,
     },
     /// Join the result folders of an experiment's shards into one
     Merge {
@@ -306,7 +306,24 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     crate::report::ReadError::Input(d) => Failure::from(d),
                     crate::report::ReadError::Runtime(e) => Failure::from(e),
                 })?;
-                report.set_reference(&reference);
+                let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
+                // The default may be absent (the report then says so); an executor asked for by name must be there.
+                if let Some(reference) = reference.as_deref().filter(|r| !executors.contains(r)) {
+                    let mut known = executors.clone();
+                    known.sort_unstable();
+                    known.dedup();
+                    return Err(Diagnostic::new(format!(
+                        "--reference {reference}: {} has no cell of that executor",
+                        dir.display()
+                    ))
+                    .expected(format!(
+                        "one of {}",
+                        known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ))
+                    .did_you_mean(reference, known.iter().copied())
+                    .into());
+                }
+                report.set_reference(reference.as_deref().unwrap_or(crate::report::REFERENCE));
                 let written = crate::report::write(dir, &report)
                     .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
                 for problem in &written.problems {

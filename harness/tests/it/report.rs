@@ -159,3 +159,12 @@ fn speedup_can_be_measured_against_another_executor() {
     assert!(description.contains("workload=io: sync (1 point), async (2 points)"), "{description}");
     assert!(description.contains("rule: as fast as threaded at 1"), "{description}");
 }
+
+#[test]
+fn a_reference_executor_that_is_not_there_is_bad_input() {
+    let (_temp, dir) = fixture("lines");
+    let out = support::harness().args(["report", "--reference", "threadd"]).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `threaded`?"), "{stderr}");
+}
