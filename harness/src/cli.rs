@@ -1,7 +1,7 @@
-//! The command line: `harness run | report | merge | validate | plan | list | schema`.
+//! The command line: `harness run | compare | export | report | merge | validate | plan | list | schema`.
 //!
-//! Exit codes: 0 when every run succeeded, 1 when some run failed (or results could not be written),
-//! 2 for bad input or usage.
+//! Exit codes: 0 when every run succeeded, 1 when some run failed, a metric regressed, or results could not
+//! be written, 2 for bad input or usage, 130 when Ctrl-C or SIGTERM stopped a run.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -22,7 +22,8 @@ use crate::run::{self, Progress};
     long_about = "Run declarative experiments across pluggable execution models.\n\n\
         An experiment file (TOML) describes workloads and a matrix of parameters; the harness runs every \
         cell with warmup and repetitions, each run in a process of its own, and writes runs.csv.\n\n\
-        Exit codes: 0 all runs succeeded, 1 some runs failed, 2 bad input or usage.",
+        Exit codes: 0 all runs succeeded, 1 some runs failed (or a metric regressed), 2 bad input or usage, \
+        130 interrupted (resume with --resume).",
     after_help = "Reference: docs/experiment-format.md. Example: harness run experiments/quickstart.toml"
 )]
 pub struct Cli {
