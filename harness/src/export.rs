@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::stats::{Rng, Stats};
-use crate::summary::{METRICS, read_runs};
+use crate::stats::Stats;
+use crate::summary::{METRICS, read_runs, stream_seed};
 
 /// The metrics exports carry, in order.
 const EXPORTED: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"];
@@ -64,8 +64,8 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
                 .filter_map(|&name| {
                     let index = METRICS.iter().position(|m| *m == name)?;
                     let values: Vec<f64> = ok.iter().filter_map(|r| r.metrics[index]).collect();
-                    let stream = format!("{}\u{1f}{name}", key.join("\u{1f}"));
-                    Some((name, Stats::of(&values, Rng::for_stream(seed, &stream).next_u64())?))
+                    // Seeded as in summary.csv, so the intervals agree with it.
+                    Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
                 })
                 .collect();
             Cell {

@@ -170,7 +170,7 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
 }
 
 /// The bootstrap seed of one metric of one cell: a stream of `seed` of its own.
-fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
+pub fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
     Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
 }
 

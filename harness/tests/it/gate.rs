@@ -107,6 +107,19 @@ fn exports_are_written_in_each_format() {
     let json = read("e.json");
     assert_eq!(json["cells"].as_array().unwrap().len(), 2);
     assert_eq!(json["cells"][0]["metrics"]["run_s"]["n"], 6);
+    // The same statistics as summary.csv, bootstrap interval included.
+    let result = PathBuf::from(output.lines().find(|l| l.contains("gate/")).unwrap().trim());
+    let summary = support::read_runs(&result.join("summary.csv"));
+    let row = summary.iter().find(|r| r["executor"] == "sync" && r["metric"] == "run_s").unwrap();
+    let exported = &json["cells"].as_array().unwrap().iter().find(|c| c["axes"]["executor"] == "sync").unwrap()["metrics"]
+        ["run_s"];
+    for (column, key) in [("median", "median"), ("ci95_low", "ci95_low"), ("ci95_high", "ci95_high")] {
+        let expected: f64 = row[column].parse().unwrap();
+        assert!(
+            (exported[key].as_f64().unwrap() - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+            "{column}: {exported} vs {row:?}"
+        );
+    }
 
     let bmf = read("e.bmf.json");
     let sync = &bmf["gate/executor=sync workers=2"];
