@@ -359,20 +359,11 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             if let Some(threshold) = threshold.as_deref() {
                 gate.default = parse_threshold(threshold)?;
             }
-            let seed = std::fs::read(current.join("environment.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|e| e["experiment"]["seed"].as_u64())
-                .unwrap_or(0);
+            let (before, after) = (crate::environment::read(&baseline), crate::environment::read(&current));
+            let seed = after["experiment"]["seed"].as_u64().unwrap_or(0);
             let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-            let name = |dir: &std::path::Path| {
-                std::fs::read(dir.join("environment.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|e| e["experiment"]["name"].as_str().map(str::to_owned))
-            };
-            if let (Some(a), Some(b)) = (name(&baseline), name(&current)) {
+            if let (Some(a), Some(b)) = (before["experiment"]["name"].as_str(), after["experiment"]["name"].as_str()) {
                 if a != b {
                     eprintln!(
                         "warning: comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
@@ -490,10 +481,7 @@ fn resume_shard(
             .help("a resumed run must use the same file; start a new run instead")
             .into());
     }
-    let environment: serde_json::Value = std::fs::read(dir.join("environment.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let environment = crate::environment::read(dir);
     let recorded = environment["shard"].as_str().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
     match (recorded, shard) {
         (recorded, None) => Ok(recorded),

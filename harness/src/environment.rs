@@ -13,6 +13,12 @@ pub fn file_hash(source: &str) -> String {
     format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
 }
 
+/// The `environment.json` of result folder `dir`; `Null` when it is missing or unreadable, so that what
+/// is read from it falls back to defaults.
+pub fn read(dir: &std::path::Path) -> serde_json::Value {
+    std::fs::read(dir.join("environment.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
 /// Notes in `dir/environment.json` that the run was resumed at `started`; returns the updated document.
 pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<serde_json::Value> {
     let path = dir.join("environment.json");

@@ -45,8 +45,7 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
     let axes_end = header.iter().position(|h| h == "cell").context("runs.csv has no `cell` column")?;
     let columns: Vec<String> = header.iter().take(axes_end).map(str::to_owned).collect();
     let runs = read_runs(&runs_path, &columns)?;
-    let environment: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("environment.json")).unwrap_or_default()).unwrap_or_default();
+    let environment = crate::environment::read(dir);
     let seed = environment["experiment"]["seed"].as_u64().unwrap_or(0);
     let mut keys: Vec<&Vec<String>> = Vec::new();
     for run in &runs {

@@ -395,10 +395,7 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
                 .help("pass a folder that `harness run` wrote, such as results/NAME/latest"),
         ));
     }
-    let environment: serde_json::Value = std::fs::read(dir.join("environment.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let environment = crate::environment::read(dir);
     let mut notes = Vec::new();
     let mut registry = Registry::discover(search);
     let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {

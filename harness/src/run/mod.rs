@@ -166,10 +166,6 @@ pub struct Options<'a> {
     pub resume: Option<&'a Path>,
 }
 
-fn interrupted() -> bool {
-    child::interrupted().is_some()
-}
-
 /// The signal that interrupted the harness, if one did.
 pub fn interrupted_by() -> Option<i32> {
     child::interrupted()
@@ -209,7 +205,7 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
     };
 
     for (index, slot) in slots.iter().enumerate() {
-        if interrupted() {
+        if interrupted_by().is_some() {
             summary.interrupted = true;
             summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
             break;
