@@ -34,6 +34,7 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "peak_memory_method",
     "voluntary_context_switches",
     "involuntary_context_switches",
+    "listen_overflows",
 ];
 
 /// The columns of `runs.csv` the harness writes after the axis columns, in order.
@@ -158,6 +159,7 @@ impl ResultDir {
             outcome.memory.method.as_str().to_owned(),
             u.voluntary_switches.to_string(),
             u.involuntary_switches.to_string(),
+            outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
             outcome.error.replace('\n', " | "),
         ]);
         self.runs.write_record(&record)?;

@@ -18,7 +18,7 @@ use crate::stats::{Rng, Stats};
 
 /// The columns of `runs.csv` after `status` that are not measurements: what a run did (checked, not
 /// measured) and a label.
-const NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method"];
+const NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
 
 /// The metrics of `runs.csv` that get statistics, in the order of its columns.
 pub static METRICS: LazyLock<Vec<&'static str>> =

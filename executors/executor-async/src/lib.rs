@@ -173,7 +173,7 @@ async fn run_task(shared: &Arc<Shared>, task: u64) -> harness_sdk::Result<u64> {
             }
             Step::Alloc { bytes } => workload::alloc(bytes),
             Step::Sleep { nanos } => {
-                tokio::time::sleep(Duration::from_nanos(nanos)).await;
+                harness_sdk::timer::sleep(Duration::from_nanos(nanos)).await;
                 nanos
             }
             // The rarer, larger futures are boxed, so every task's future stays small to spawn.
@@ -186,7 +186,7 @@ async fn run_task(shared: &Arc<Shared>, task: u64) -> harness_sdk::Result<u64> {
                 // Read, wait, write: a missing lock would lose increments, which the harness detects.
                 let seen = *count;
                 if hold_nanos > 0 {
-                    tokio::time::sleep(Duration::from_nanos(hold_nanos)).await;
+                    harness_sdk::timer::sleep(Duration::from_nanos(hold_nanos)).await;
                 }
                 *count = seen + 1;
                 1
@@ -223,9 +223,10 @@ async fn net_round_trip(
         stream.set_nodelay(true)?;
         stream
     };
-    let mut message = net::header(request, response, delay_nanos).to_vec();
-    message.extend((0..request as usize).map(net::body_byte));
-    stream.write_all(&message).await?;
+    stream.write_all(&net::request(request, response, delay_nanos)).await?;
+    let mut answer = [0u8; net::ANSWER_HEADER_LEN];
+    stream.read_exact(&mut answer).await?;
+    net::check_answer(&answer, response)?;
     let mut body = vec![0u8; response as usize];
     stream.read_exact(&mut body).await?;
     if connect == Connect::Reuse {

@@ -36,6 +36,7 @@
 pub mod abi;
 pub mod latency;
 pub mod protocol;
+pub mod timer;
 pub mod workload;
 
 use std::time::Duration;

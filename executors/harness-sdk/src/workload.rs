@@ -71,12 +71,16 @@ pub fn alloc(bytes: u64) -> u64 {
     buffer.chunks(PAGE).map(|c| u64::from(c[0])).sum()
 }
 
-/// The `net` wire format: a request is a 24-byte header (request length, response length, delay in
-/// nanoseconds; little-endian u64) and `request` bytes; the response is `response` bytes of
-/// [`net::response_byte`].
+/// The `net` wire format. A request is a 24-byte header (request length, response length, delay in
+/// nanoseconds; little-endian u64) and `request` bytes of [`net::body_byte`]. The answer is an 8-byte
+/// header (the response length, little-endian u64) and `response` bytes of [`net::body_byte`]: the
+/// header is sent even when `response` is 0, so a round trip always waits for the server's answer.
 pub mod net {
     /// Size of the request header.
     pub const HEADER_LEN: usize = 24;
+
+    /// Size of the answer's header.
+    pub const ANSWER_HEADER_LEN: usize = 8;
 
     /// Encodes a request header.
     pub fn header(request: u64, response: u64, delay_nanos: u64) -> [u8; HEADER_LEN] {
@@ -93,10 +97,39 @@ pub mod net {
         (word(0), word(8), word(16))
     }
 
+    /// A whole request: its header and `request` body bytes.
+    pub fn request(request: u64, response: u64, delay_nanos: u64) -> Vec<u8> {
+        let mut message = Vec::with_capacity(HEADER_LEN + request as usize);
+        message.extend_from_slice(&header(request, response, delay_nanos));
+        message.extend((0..request as usize).map(body_byte));
+        message
+    }
+
+    /// Checks the answer's header against the response length the request asked for.
+    pub fn check_answer(h: &[u8; ANSWER_HEADER_LEN], response: u64) -> std::io::Result<()> {
+        let got = u64::from_le_bytes(*h);
+        if got == response {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the server announced a {got}-byte answer to a request for {response} bytes"),
+            ))
+        }
+    }
+
     /// Byte `i` of every request and response body.
     #[inline]
     pub fn body_byte(i: usize) -> u8 {
         (i.wrapping_mul(31) ^ (i >> 8)) as u8
+    }
+
+    /// Fills `out` with body bytes `offset..offset + out.len()`: a server streams a large answer in
+    /// chunks with it.
+    pub fn fill_body(offset: u64, out: &mut [u8]) {
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = body_byte(offset as usize + i);
+        }
     }
 
     /// A body of `len` bytes.
@@ -244,7 +277,7 @@ impl Prepared {
             let value = match *step {
                 Step::Compute { bytes } => self.compute(task, bytes),
                 Step::Sleep { nanos } => {
-                    std::thread::sleep(Duration::from_nanos(nanos));
+                    crate::timer::sleep_blocking(Duration::from_nanos(nanos));
                     nanos
                 }
                 Step::ReadFile { size, files } => {
@@ -302,10 +335,10 @@ impl Prepared {
                 stream
             }
         };
-        worker.scratch.clear();
-        worker.scratch.extend_from_slice(&net::header(request, response, delay_nanos));
-        worker.scratch.extend((0..request as usize).map(net::body_byte));
-        stream.write_all(&worker.scratch)?;
+        stream.write_all(&net::request(request, response, delay_nanos))?;
+        let mut answer = [0u8; net::ANSWER_HEADER_LEN];
+        stream.read_exact(&mut answer)?;
+        net::check_answer(&answer, response)?;
         worker.scratch.resize(response as usize, 0);
         stream.read_exact(&mut worker.scratch)?;
         let value = hash_bytes(&worker.scratch);
@@ -322,9 +355,7 @@ impl Prepared {
                 let mut count = self.shared_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Read, wait, write: a missing lock would lose increments, which the harness detects.
                 let seen = *count;
-                if !hold.is_zero() {
-                    std::thread::sleep(hold);
-                }
+                crate::timer::sleep_blocking(hold);
                 *count = seen + 1;
             }
             SharedMode::File => {
@@ -335,9 +366,7 @@ impl Prepared {
                 let file = worker.shared_file.as_ref().expect("opened above");
                 let _lock = FileLock::exclusive(file)?;
                 let seen = read_counter(file)?;
-                if !hold.is_zero() {
-                    std::thread::sleep(hold);
-                }
+                crate::timer::sleep_blocking(hold);
                 write_counter(file, seen + 1)?;
             }
         }

@@ -93,6 +93,13 @@ impl CellPlan {
     pub fn value(&self, column: &str) -> String {
         self.values.get(column).map(ToString::to_string).unwrap_or_default()
     }
+
+    /// The cell as `axis=value` pairs, in column order: how warnings name it.
+    pub fn label(&self, columns: &[String]) -> String {
+        let pairs: Vec<String> =
+            columns.iter().filter(|c| self.values.contains_key(*c)).map(|c| format!("{c}={}", self.value(c))).collect();
+        pairs.join(" ")
+    }
 }
 
 /// Reads, parses and checks an experiment file. `registry` holds the executors found on the search path;

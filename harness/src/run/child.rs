@@ -136,6 +136,8 @@ pub struct Outcome {
     pub report: Option<RunReport>,
     /// What the run printed, when it printed anything.
     pub output: Option<PathBuf>,
+    /// Connections the system dropped from full accept queues while the run ran (runs with `net` steps).
+    pub listen_overflows: Option<u64>,
 }
 
 impl Outcome {
@@ -149,6 +151,7 @@ impl Outcome {
             memory: Memory::default(),
             report: None,
             output: None,
+            listen_overflows: None,
         }
     }
 }
@@ -241,7 +244,16 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
 
     let printed = std::fs::metadata(&output_path).is_ok_and(|m| m.len() > 0);
     let output = printed.then(|| output_path.clone());
-    let mut outcome = Outcome { status: Status::Ok, error: String::new(), wall, usage, memory, report: None, output };
+    let mut outcome = Outcome {
+        status: Status::Ok,
+        error: String::new(),
+        wall,
+        usage,
+        memory,
+        report: None,
+        output,
+        listen_overflows: None,
+    };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
     let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();
     classify(&mut outcome, Ended { waited_for, status, response, oom_kills }, limits, printed);

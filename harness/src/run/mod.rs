@@ -179,7 +179,7 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
     child::become_subreaper();
     let accounting = cgroup::Accounting::detect();
     let interrupts = child::catch_interrupts();
-    let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
+    let mut services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
     // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
     drop(interrupts);
     let (mut results, done, mut environment) = if let Some(dir) = options.resume {
@@ -204,6 +204,8 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         remaining: 0,
     };
 
+    // Connections dropped from full accept queues, per cell: each costs its client a second's retry.
+    let mut overflows = std::collections::BTreeMap::new();
     for (index, slot) in slots.iter().enumerate() {
         if interrupted_by().is_some() {
             summary.interrupted = true;
@@ -219,7 +221,15 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
             accounting: &accounting,
             index,
         };
-        let outcome = run_one(experiment, cell, &services, &run_dir, &limits);
+        let overflows_before = services.serves_net().then(services::listen_overflows).flatten();
+        let mut outcome = run_one(experiment, cell, &services, &run_dir, &limits);
+        if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
+            let dropped = after.saturating_sub(before);
+            outcome.listen_overflows = Some(dropped);
+            if dropped > 0 {
+                *overflows.entry(slot.cell).or_insert(0) += dropped;
+            }
+        }
         if outcome.status == Status::Interrupted {
             // Not a measurement: no row, so that a resume runs it again.
             let _ = std::fs::remove_dir_all(&run_dir);
@@ -255,6 +265,7 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         reporter.finished(experiment, cell, *slot, &outcome);
     }
     reporter.done();
+    let service_warnings = std::mem::take(&mut services.warnings);
     drop(services);
 
     let load = load.finish();
@@ -268,6 +279,14 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         .context("cannot write summary.csv")?;
     let mut warnings = crate::summary::warnings(&experiment.columns, &summaries);
     warnings.extend(load.warnings());
+    warnings.extend(service_warnings);
+    warnings.extend(overflows.iter().map(|(&cell, dropped)| {
+        format!(
+            "{}: {dropped} connection(s) were dropped from a full accept queue during its runs (ListenOverflows), \
+             and each costs its client a second's retry: its net times are not to be trusted",
+            experiment.cells[cell].label(&experiment.columns)
+        )
+    }));
     if !warnings.is_empty() {
         std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n")
             .context("cannot write warnings.txt")?;

@@ -46,6 +46,8 @@ pub struct Services {
     net_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<std::thread::JoinHandle<()>>,
+    /// What the experiment's results should say about the services: a queue smaller than it asked for.
+    pub warnings: Vec<String>,
 }
 
 impl Services {
@@ -66,7 +68,16 @@ impl Services {
                 _ => {}
             }
         }
-        let mut services = Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch };
+        // No run keeps more connections in flight than it has tasks: the accept queue holds them all.
+        let connections = experiment
+            .cells
+            .iter()
+            .filter(|c| c.workload.steps.iter().any(|s| matches!(s, Step::Net { .. })))
+            .map(|c| c.workload.tasks)
+            .max()
+            .unwrap_or(0);
+        let mut services =
+            Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch, warnings: Vec::new() };
         if !fixtures.is_empty() {
             let dir = services.scratch.path().join("files");
             std::fs::create_dir(&dir)?;
@@ -81,7 +92,7 @@ impl Services {
             services.files_dir = Some(dir);
         }
         if wants_net {
-            services.start_server()?;
+            services.start_server(connections)?;
         }
         Ok(services)
     }
@@ -102,8 +113,29 @@ impl Services {
         self.scratch.path()
     }
 
-    fn start_server(&mut self) -> io::Result<()> {
+    /// Whether a `net` server runs: then [`listen_overflows`] is worth reading around each run.
+    pub fn serves_net(&self) -> bool {
+        self.net_addr.is_some()
+    }
+
+    fn start_server(&mut self, connections: u64) -> io::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        // The standard library listens with a backlog of 128. Connections beyond it are dropped and their
+        // clients retry after a second, which would be measured as a second of waiting: listen again
+        // with room for every connection a run can open at once (the kernel caps it at `somaxconn`).
+        let backlog = connections.clamp(128, i32::MAX as u64) as i32;
+        if let Some(cap) = somaxconn().filter(|&cap| cap < connections) {
+            self.warnings.push(format!(
+                "a run can open {connections} connections at once but the system caps accept queues at {cap} \
+                 (net.core.somaxconn): raise it with `sysctl -w net.core.somaxconn={connections}`, or watch \
+                 the listen_overflows column"
+            ));
+        }
+        // SAFETY: listen on the descriptor of a bound socket that `listener` owns; calling it again only
+        // changes the backlog.
+        if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), backlog) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
         listener.set_nonblocking(true)?;
         self.net_addr = Some(listener.local_addr()?);
         let (shutdown, stop) = tokio::sync::oneshot::channel();
@@ -145,11 +177,13 @@ async fn accept_loop(listener: tokio::net::TcpListener) {
     }
 }
 
-/// Answers requests on one connection until the client closes it.
+/// Answers requests on one connection until the client closes it: after the request's delay, an answer
+/// header and the response body, streamed in chunks so that no answer is ever held in memory whole.
 async fn serve(mut stream: tokio::net::TcpStream) {
+    const CHUNK: usize = 64 * 1024;
     let _ = stream.set_nodelay(true);
     let mut header = [0u8; net::HEADER_LEN];
-    let mut sink = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; CHUNK];
     loop {
         if stream.read_exact(&mut header).await.is_err() {
             return;
@@ -157,17 +191,42 @@ async fn serve(mut stream: tokio::net::TcpStream) {
         let (request, response, delay) = net::parse_header(&header);
         let mut left = request;
         while left > 0 {
-            let chunk = left.min(sink.len() as u64) as usize;
-            if stream.read_exact(&mut sink[..chunk]).await.is_err() {
+            let chunk = left.min(CHUNK as u64) as usize;
+            if stream.read_exact(&mut buffer[..chunk]).await.is_err() {
                 return;
             }
             left -= chunk as u64;
         }
         if delay > 0 {
-            tokio::time::sleep(Duration::from_nanos(delay)).await;
+            // tokio's timer rounds up to its next millisecond tick; the SDK's timer waits what was asked.
+            harness_sdk::timer::sleep(Duration::from_nanos(delay)).await;
         }
-        if stream.write_all(&net::body(response)).await.is_err() {
+        if stream.write_all(&response.to_le_bytes()).await.is_err() {
             return;
         }
+        let mut sent = 0;
+        while sent < response {
+            let chunk = (response - sent).min(CHUNK as u64) as usize;
+            net::fill_body(sent, &mut buffer[..chunk]);
+            if stream.write_all(&buffer[..chunk]).await.is_err() {
+                return;
+            }
+            sent += chunk as u64;
+        }
     }
+}
+
+/// The system-wide count of connections dropped because a listen queue was full (`ListenOverflows` in
+/// `/proc/net/netstat`), or `None` where the kernel does not say.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
+/// The accept queue the kernel allows at most (`net.core.somaxconn`).
+pub fn somaxconn() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
 }
