@@ -91,9 +91,15 @@ impl Waits {
         waits
     }
 
-    /// `C` from the median `run_s` of the workload's `sync` cell.
-    pub fn cpu_per_task_s(&self, tasks: u64, sync_run_s: f64) -> f64 {
-        if tasks == 0 { 0.0 } else { (sync_run_s / tasks as f64 - self.wait_s).max(0.0) }
+    /// `C` from the median `run_s` of the workload's `sync` cell, and no more than the CPU time (user plus
+    /// system) its process spent, when known.
+    pub fn cpu_per_task_s(&self, tasks: u64, sync_run_s: f64, sync_cpu_s: Option<f64>) -> f64 {
+        if tasks == 0 {
+            return 0.0;
+        }
+        let n = tasks as f64;
+        let from_run = (sync_run_s / n - self.wait_s).max(0.0);
+        sync_cpu_s.map_or(from_run, |cpu| from_run.min(cpu / n))
     }
 }
 
@@ -163,8 +169,11 @@ mod tests {
         let w = workload(vec![Step::Compute { bytes: 1 << 18 }], 100);
         let waits = Waits::of(&w);
         assert!(waits.costs_cpu);
-        let c = waits.cpu_per_task_s(100, 0.2);
+        let c = waits.cpu_per_task_s(100, 0.2, None);
         assert!((c - 0.002).abs() < 1e-15);
+        // The process's CPU time bounds it: time a round trip spends outside the process is not CPU work.
+        assert!((waits.cpu_per_task_s(100, 0.2, Some(0.1)) - 0.001).abs() < 1e-15);
+        assert!((waits.cpu_per_task_s(100, 0.2, Some(0.3)) - 0.002).abs() < 1e-15);
         let none = options(&[]);
         let ideal = |executor: &str, workers, opts: &serde_json::Map<_, _>| {
             ideal_s(100, waits, c, overlap(executor, workers, opts, 100, 2).unwrap())

@@ -31,6 +31,10 @@ const NOISE_METRICS: &[&str] = &["run_s"];
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
 pub const NOISY_CV: f64 = 0.05;
 
+/// How far past what is possible (an efficiency over 100%, a task shorter than its waits) a number must be
+/// before it is a warning: the clocks' and the model's own error.
+pub const IMPOSSIBLE_MARGIN: f64 = 0.05;
+
 /// The columns of `summary.csv` after the axis columns.
 pub const COLUMNS: &[&str] = &[
     "metric",
@@ -164,6 +168,28 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
             (Ok((ideal, _)), Some(median), Some(tasks)) if median > 0.0 && tasks > 0 => Some(ideal / median),
             _ => None,
         };
+        if let (Ok((ideal_s, _)), Some(run), Some(efficiency)) = (&ideal, summary.metric("run_s"), summary.efficiency) {
+            // The ideal is a lower bound: a run faster than it, beyond the interval of its median and the
+            // noise, means the model does not describe the workload or the measurement is wrong.
+            if *ideal_s > run.ci_high.max(run.median) * (1.0 + IMPOSSIBLE_MARGIN) {
+                summary.warnings.push(format!(
+                    "efficiency is {:.0}%: the runs took less than the ideal time ({}), which cannot be; \
+                     the model does not describe this workload or the measurement is wrong",
+                    efficiency * 100.0,
+                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(*ideal_s)),
+                ));
+            }
+        }
+        if let (Some(workload), Some(p50)) = (&cell.workload, summary.metric("latency_p50_s")) {
+            let wait_s = Waits::of(workload).wait_s;
+            if wait_s > 0.0 && p50.median < wait_s * (1.0 - IMPOSSIBLE_MARGIN) {
+                summary.warnings.push(format!(
+                    "the median task took {}, less than the {} its steps wait: a wait ended early",
+                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(p50.median)),
+                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(wait_s)),
+                ));
+            }
+        }
         summary.ideal = ideal;
     }
     summaries
@@ -245,13 +271,20 @@ fn ideal(
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
     let cpu_per_task = if waits.costs_cpu {
-        let sync_run = cells
+        let sync = cells
             .iter()
             .zip(summaries)
             .filter(|(other, _)| other.executor == "sync" && other.workload == cell.workload)
-            .find_map(|(_, summary)| summary.metric("run_s").map(|s| s.median))
+            .find_map(|(_, summary)| summary.metric("run_s").map(|s| (s.median, summary)))
             .ok_or("no measured `sync` cell of this workload to take its CPU cost from")?;
-        waits.cpu_per_task_s(tasks, sync_run)
+        let (sync_run, sync_summary) = sync;
+        // What the sync run's process spent on the CPU bounds `C` too: a round trip's time on the wire and
+        // in the server is neither a wait the file states nor CPU work that would serialize.
+        let cpu_s = sync_summary
+            .metric("user_cpu_s")
+            .zip(sync_summary.metric("system_cpu_s"))
+            .map(|(user, system)| user.median + system.median);
+        waits.cpu_per_task_s(tasks, sync_run, cpu_s)
     } else {
         0.0
     };

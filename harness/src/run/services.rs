@@ -230,3 +230,60 @@ pub fn listen_overflows() -> Option<u64> {
 pub fn somaxconn() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A server on a thread of its own, as `Services` runs it.
+    fn server() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async { accept_loop(tokio::net::TcpListener::from_std(listener).unwrap()).await });
+        });
+        addr
+    }
+
+    #[test]
+    fn an_empty_answer_comes_after_the_delay_with_its_header() {
+        let mut stream = std::net::TcpStream::connect(server()).unwrap();
+        for (response, delay) in
+            [(0u64, Duration::from_millis(20)), (3, Duration::from_micros(200)), (0, Duration::ZERO)]
+        {
+            let start = Instant::now();
+            stream.write_all(&net::request(5, response, delay.as_nanos() as u64)).unwrap();
+            let mut header = [0u8; net::ANSWER_HEADER_LEN];
+            stream.read_exact(&mut header).unwrap();
+            // The answer cannot come before the server has waited what the request asked.
+            assert!(start.elapsed() >= delay, "answered after {:?}, asked {delay:?}", start.elapsed());
+            net::check_answer(&header, response).unwrap();
+            let mut body = vec![0u8; response as usize];
+            stream.read_exact(&mut body).unwrap();
+            assert_eq!(body, net::body(response));
+        }
+    }
+
+    #[test]
+    fn a_large_answer_is_streamed_whole() {
+        let mut stream = std::net::TcpStream::connect(server()).unwrap();
+        let response = 3 * 64 * 1024 + 17;
+        stream.write_all(&net::request(0, response, 0)).unwrap();
+        let mut answer = vec![0u8; net::ANSWER_HEADER_LEN + response as usize];
+        stream.read_exact(&mut answer).unwrap();
+        net::check_answer(answer[..8].try_into().unwrap(), response).unwrap();
+        assert_eq!(&answer[8..], net::body(response).as_slice());
+    }
+
+    #[test]
+    fn overflows_are_read_from_the_kernel() {
+        // Every Linux kernel this runs on counts them; the value itself is the whole system's.
+        assert!(listen_overflows().is_some());
+        assert!(somaxconn().is_some_and(|n| n > 0));
+    }
+}

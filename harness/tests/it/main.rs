@@ -20,6 +20,7 @@ mod executors;
 mod faults;
 mod gate;
 mod lifecycle;
+mod net;
 mod out_of_tree;
 mod plugins;
 mod report;

@@ -168,3 +168,20 @@ fn a_reference_executor_that_is_not_there_is_bad_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("did you mean `threaded`?"), "{stderr}");
 }
+
+#[test]
+fn numbers_that_cannot_be_right_are_warnings() {
+    // The cell with four workers was edited to run faster than its ideal and its tasks faster than their
+    // wait; the cell with two is as measured.
+    let (_temp, dir) = fixture("impossible");
+    let out = report(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let warnings: Vec<&str> = markdown.lines().filter(|l| l.starts_with("- executor=")).collect();
+    let about = |workers: &str, what: &str| {
+        warnings.iter().any(|w| w.contains(&format!("workers={workers} ")) && w.contains(what))
+    };
+    assert!(about("4", "efficiency is 150%: the runs took less than the ideal time (30ms)"), "{markdown}");
+    assert!(about("4", "the median task took 1ms, less than the 10ms its steps wait"), "{markdown}");
+    assert!(!about("2", "efficiency is") && !about("2", "ended early"), "{markdown}");
+}
