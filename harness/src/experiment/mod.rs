@@ -297,6 +297,7 @@ impl Resolver<'_> {
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
+        let plans = drop_meaningless_values(plans, file);
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
@@ -763,6 +764,30 @@ impl Resolver<'_> {
                 .did_you_mean(&unknown, axes.iter().copied())
         })
     }
+}
+
+/// Drops from each cell the values that mean nothing to it, then the cells that became copies of earlier
+/// ones. A value means something to a cell when it is the executor, the workload or `workers`, when the
+/// cell's workload refers to it as `${name}`, or when it is an option of the cell's executor: with
+/// `executor = ["sync", "threaded"]` and `pool = ["rayon", "std"]`, `sync` runs once, not once per pool,
+/// and its results and chart series carry no `pool`.
+fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
+    let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
+    for mut plan in plans {
+        let mut referenced = Vec::new();
+        if let Some((_, raw)) = file.workloads.iter().find(|(name, _)| *name.get_ref() == plan.workload.name) {
+            collect_references(raw.get_ref(), &mut referenced);
+        }
+        plan.values.retain(|key, _| {
+            [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
+                || referenced.contains(key)
+                || plan.executor.option(key).is_some()
+        });
+        if !kept.iter().any(|earlier| earlier.values == plan.values) {
+            kept.push(plan);
+        }
+    }
+    kept
 }
 
 /// The metrics of runs.csv that `[ci]` may name.

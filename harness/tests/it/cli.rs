@@ -156,3 +156,40 @@ fn every_command_has_help() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: harness"), "{command}");
     }
 }
+
+#[test]
+fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pools.toml");
+    std::fs::write(
+        &file,
+        r#"
+        [experiment]
+        name = "pools"
+        [workloads.io]
+        tasks = 4
+        steps = [{ sleep = "${latency}" }]
+        [workloads.cpu]
+        tasks = 4
+        steps = [{ compute = "1KiB" }]
+        [matrix]
+        executor = ["sync", "threaded"]
+        workload = ["io", "cpu"]
+        pool = ["rayon", "std"]
+        latency = ["1ms", "2ms"]
+        "#,
+    )
+    .unwrap();
+    let out = support::harness().arg("plan").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> =
+        stdout.lines().skip_while(|l| !l.starts_with('#')).skip(1).map(|l| l.split_whitespace().collect()).collect();
+    // sync: io at two latencies and cpu once; threaded: the same for each pool.
+    assert_eq!(rows.len(), 3 + 6, "{stdout}");
+    let sync: Vec<_> = rows.iter().filter(|r| r[1] == "sync").collect();
+    assert_eq!(sync.len(), 3, "{stdout}");
+    assert!(sync.iter().all(|r| !r.contains(&"rayon") && !r.contains(&"std")), "{stdout}");
+    let cpu: Vec<_> = rows.iter().filter(|r| r[2] == "cpu").collect();
+    assert!(cpu.iter().all(|r| !r.contains(&"1ms") && !r.contains(&"2ms")), "{stdout}");
+}
