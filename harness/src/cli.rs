@@ -264,11 +264,12 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     println!("{}", summary.dir.display());
                     let signal = run::interrupted_by().map_or("a signal", run::signal_name);
                     eprintln!(
-                        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  harness run {} --resume {}",
+                        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}",
                         experiment.name,
                         summary.measured,
                         summary.dir.display(),
                         summary.remaining,
+                        invoked_as(),
                         file.display(),
                         summary.dir.display()
                     );
@@ -585,4 +586,14 @@ fn list_table(registry: &Registry) -> String {
         let _ = writeln!(out, "\nwarning: {problem}");
     }
     out
+}
+
+/// The harness as the user invoked it, for commands the harness suggests: `target/release/harness` when
+/// run from the build folder, `harness` when found on the `PATH`.
+fn invoked_as() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .filter(|program| program.components().count() > 1)
+        .map_or_else(|| "harness".to_owned(), |program| program.display().to_string())
 }

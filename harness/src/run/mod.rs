@@ -264,7 +264,7 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
         }
         reporter.finished(experiment, cell, *slot, &outcome);
     }
-    reporter.done();
+    reporter.done(summary.interrupted);
     let service_warnings = std::mem::take(&mut services.warnings);
     drop(services);
 
@@ -428,12 +428,17 @@ impl Reporter {
         }
     }
 
-    fn done(&self) {
+    fn done(&self, interrupted: bool) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
         if self.bar.is_some() || self.plain {
-            eprintln!("finished {} runs in {:.1}s", self.done.get(), self.start.elapsed().as_secs_f64());
+            let (done, elapsed) = (self.done.get(), self.start.elapsed().as_secs_f64());
+            if interrupted {
+                eprintln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
+            } else {
+                eprintln!("finished {done} runs in {elapsed:.1}s");
+            }
         }
     }
 }

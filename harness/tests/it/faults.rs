@@ -279,6 +279,9 @@ faulty = "libfaulty.so"
         let name = if signal == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
         assert!(stderr.contains(&format!("stop: interrupted by {name}: 1 measured runs are in")), "{stderr}");
         assert!(stderr.contains("2 are left") && stderr.contains("--resume"), "{stderr}");
+        // The hint names the harness the way it was started, so it can be pasted as it is.
+        let hint = format!("  {} run stop.toml --resume ", env!("CARGO_BIN_EXE_harness"));
+        assert!(stderr.contains(&hint), "{stderr}");
 
         let result = dir.path().join("results/stop/latest");
         let rows = support::read_runs(&result.join("runs.csv"));
