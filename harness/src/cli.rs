@@ -262,7 +262,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                 let summary = run::run(experiment, options)?;
                 if summary.interrupted {
                     println!("{}", summary.dir.display());
-                    let signal = run::interrupted_by().map_or("a signal", run::signal_name);
+                    let signal = run::interrupted_by().map_or("a signal", crate::process::signal_name);
                     eprintln!(
                         "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}",
                         experiment.name,
@@ -501,24 +501,9 @@ fn resume_shard(
     }
 }
 
-/// Left-aligned columns separated by two spaces.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row.iter().enumerate().map(|(i, s)| format!("{s:<w$}", w = widths[i])).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 fn plan_table(experiment: &Experiment) -> String {
     let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
-    let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::format_size(m)));
+    let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::fmt::format_size(m)));
     let mut out = format!(
         "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run{}; order {}\n\n",
         experiment.name,
@@ -526,7 +511,7 @@ fn plan_table(experiment: &Experiment) -> String {
         experiment.warmup,
         experiment.repetitions,
         experiment.cells.len() as u64 * runs_per_cell,
-        experiment::units::format_duration(experiment.timeout),
+        crate::fmt::format_duration(experiment.timeout),
         memory.unwrap_or_default(),
         serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
     );
@@ -539,7 +524,7 @@ fn plan_table(experiment: &Experiment) -> String {
         let mut row = vec![(i + 1).to_string()];
         row.extend(experiment.columns.iter().map(|c| cell.value(c)));
         row.push(cell.workload.tasks.to_string());
-        row.push(cell.workload.steps.iter().map(crate::describe_step).collect::<Vec<_>>().join(", "));
+        row.push(cell.workload.steps.iter().map(crate::fmt::describe_step).collect::<Vec<_>>().join(", "));
         let options: Vec<String> = cell
             .options
             .iter()
@@ -548,7 +533,7 @@ fn plan_table(experiment: &Experiment) -> String {
         row.push(options.join(" "));
         rows.push(row);
     }
-    out.push_str(&table(&rows));
+    out.push_str(&crate::fmt::table(&rows));
     out
 }
 
@@ -562,7 +547,7 @@ fn list_table(registry: &Registry) -> String {
             info.path.display().to_string(),
         ]);
     }
-    let mut out = table(&rows);
+    let mut out = crate::fmt::table(&rows);
     for (name, info) in registry.iter() {
         let _ = writeln!(out, "\n{name}: {}", info.description);
         if info.options.is_empty() {

@@ -382,7 +382,7 @@ pub fn table(c: &Comparison) -> String {
             verdict_text(change.verdict).to_owned(),
         ]);
     }
-    let mut out = crate::cli::table(&rows);
+    let mut out = crate::fmt::table(&rows);
     let _ = writeln!(out, "\n{}", summary_line(c));
     for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
         for cell in cells {

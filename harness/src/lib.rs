@@ -21,42 +21,15 @@ pub mod diagnostic;
 pub mod environment;
 pub mod experiment;
 pub mod export;
+pub mod fmt;
+pub mod machine;
 pub mod merge;
 pub mod model;
 pub mod plugin;
+pub mod process;
 pub mod report;
 pub mod results;
 pub mod run;
 pub mod schema;
 pub mod stats;
 pub mod summary;
-
-use experiment::units::format_duration;
-use harness_sdk::protocol::{Connect, Step};
-use std::time::Duration;
-
-/// A step as an experiment file would write it: `sleep 10ms`, `compute 256KiB`.
-pub fn describe_step(step: &Step) -> String {
-    let d = |nanos: u64| format_duration(Duration::from_nanos(nanos));
-    match *step {
-        Step::Compute { bytes } => format!("compute {}", format_size(bytes)),
-        Step::Sleep { nanos } => format!("sleep {}", d(nanos)),
-        Step::ReadFile { size, files } => format!("read_file {} x{files}", format_size(size)),
-        Step::Net { request, response, delay_nanos, connect } => {
-            let per = if connect == Connect::PerRequest { " per_request" } else { "" };
-            format!("net {}/{} delay {}{per}", format_size(request), format_size(response), d(delay_nanos))
-        }
-        Step::Shared { hold_nanos } => format!("shared hold {}", d(hold_nanos)),
-        Step::Alloc { bytes } => format!("alloc {}", format_size(bytes)),
-    }
-}
-
-/// `512B`, `64KiB`, `3MiB`; sizes that are not a whole number of a unit stay in bytes.
-pub fn format_size(bytes: u64) -> String {
-    for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= scale && bytes % scale == 0 {
-            return format!("{}{unit}", bytes / scale);
-        }
-    }
-    format!("{bytes}B")
-}

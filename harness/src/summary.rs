@@ -176,7 +176,7 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
                     "efficiency is {:.0}%: the runs took less than the ideal time ({}), which cannot be; \
                      the model does not describe this workload or the measurement is wrong",
                     efficiency * 100.0,
-                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(*ideal_s)),
+                    crate::fmt::format_duration(std::time::Duration::from_secs_f64(*ideal_s)),
                 ));
             }
         }
@@ -185,8 +185,8 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
             if wait_s > 0.0 && p50.median < wait_s * (1.0 - IMPOSSIBLE_MARGIN) {
                 summary.warnings.push(format!(
                     "the median task took {}, less than the {} its steps wait: a wait ended early",
-                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(p50.median)),
-                    crate::experiment::units::format_duration(std::time::Duration::from_secs_f64(wait_s)),
+                    crate::fmt::format_duration(std::time::Duration::from_secs_f64(p50.median)),
+                    crate::fmt::format_duration(std::time::Duration::from_secs_f64(wait_s)),
                 ));
             }
         }

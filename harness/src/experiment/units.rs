@@ -50,11 +50,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number.checked_mul(multiplier).ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Formats a duration the way experiment files write it ("10ms", "1.5s").
-pub fn format_duration(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string().replace(' ', "")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

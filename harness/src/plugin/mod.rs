@@ -234,7 +234,7 @@ fn probe_in_child(paths: &[PathBuf]) -> Result<Vec<Result<PluginInfo, String>>, 
     Err(format!(
         "loading {} crashed the plugin probe ({}){}",
         name.to_string_lossy(),
-        crate::run::describe_exit(output.status),
+        crate::process::describe_exit(output.status),
         tail_of(&output.stderr)
     ))
 }
@@ -242,5 +242,5 @@ fn probe_in_child(paths: &[PathBuf]) -> Result<Vec<Result<PluginInfo, String>>, 
 fn tail_of(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim();
-    if text.is_empty() { String::new() } else { format!(": {}", crate::run::last_lines(text, 5)) }
+    if text.is_empty() { String::new() } else { format!(": {}", crate::process::last_lines(text, 5)) }
 }

@@ -433,7 +433,7 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
     let cores = environment["machine_load"]["logical_cpus"]
         .as_u64()
         .or_else(|| environment["cpu"]["logical_cpus"].as_u64())
-        .unwrap_or_else(crate::environment::logical_cpus);
+        .unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summary::summarize(&runs, &cells, seed, cores);
     Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
 }

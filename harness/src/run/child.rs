@@ -20,9 +20,9 @@ use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{Accounting, Method};
-use crate::experiment::units::format_duration;
-use crate::format_size;
+use crate::fmt::{format_duration, format_size};
 use crate::plugin::{CallOutcome, Library};
+use crate::process::{describe_exit, last_lines, signal_name};
 
 const REQUEST: &str = "request.json";
 const RESPONSE: &str = "response.json";
@@ -560,37 +560,4 @@ fn wait4(pid: libc::pid_t) -> std::io::Result<(ExitStatus, Usage)> {
         involuntary_switches: rusage.ru_nivcsw as u64,
     };
     Ok((ExitStatus::from_raw(status), usage))
-}
-
-/// "exited with code 3", "was killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
-    }
-    match status.signal() {
-        Some(signal) => format!("was killed by signal {signal} ({})", signal_name(signal)),
-        None => "ended in an unknown way".to_owned(),
-    }
-}
-
-/// `SIGSEGV` for 11, and so on for the signals a run or the harness meets.
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGILL => "SIGILL",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        _ => "signal",
-    }
-}
-
-/// The last `n` lines of `text`, joined with " | ".
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
 }

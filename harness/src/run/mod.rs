@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use harness_sdk::protocol::{RunRequest, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use child::{Memory, Outcome, Status, describe_exit, exec_main, last_lines, signal_name};
+pub use child::{Memory, Outcome, Status, exec_main};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -175,7 +175,7 @@ pub fn interrupted_by() -> Option<i32> {
 pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     use anyhow::Context as _;
     let started = SystemTime::now();
-    let load = crate::environment::LoadMeter::start();
+    let load = crate::machine::LoadMeter::start();
     child::become_subreaper();
     let accounting = cgroup::Accounting::detect();
     let interrupts = child::catch_interrupts();

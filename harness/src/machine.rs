@@ -1,0 +1,160 @@
+//! Probes of the machine the harness runs on: its operating system, CPU and memory, and how busy other
+//! work kept it while an experiment ran.
+
+use serde_json::json;
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([fields.next()?.ok()?, fields.next()?.ok()?, fields.next()?.ok()?])
+}
+
+pub fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+}
+
+pub fn os() -> serde_json::Value {
+    // SAFETY: uname fills a plain struct.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a utsname.
+    if unsafe { libc::uname(&raw mut uts) } != 0 {
+        return json!({ "family": std::env::consts::OS });
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    json!({
+        "family": std::env::consts::OS,
+        "name": field(&uts.sysname),
+        "kernel": field(&uts.release),
+        "kernel_build": field(&uts.version),
+        "machine": field(&uts.machine),
+        "distribution": os_release(),
+    })
+}
+
+pub fn os_release() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned())
+}
+
+pub fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
+}
+
+pub fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// How busy the machine was with work other than the experiment's, measured from its start to its end.
+#[derive(Debug)]
+pub struct LoadMeter {
+    start: std::time::Instant,
+    machine_busy_s: Option<f64>,
+    own_cpu_s: f64,
+    load_average: Option<[f64; 3]>,
+}
+
+/// What [`LoadMeter::finish`] found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Load {
+    pub elapsed_s: f64,
+    pub logical_cpus: u64,
+    pub load_average_at_start: Option<[f64; 3]>,
+    pub load_average_at_end: Option<[f64; 3]>,
+    /// CPU time the rest of the machine used, as a share of all CPUs over the experiment.
+    pub others_cpu_share: Option<f64>,
+}
+
+/// Other work may use up to this share of the machine before the experiment counts as disturbed.
+pub const BUSY_SHARE: f64 = 0.10;
+
+impl LoadMeter {
+    pub fn start() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            machine_busy_s: machine_busy_s(),
+            own_cpu_s: own_cpu_s(),
+            load_average: load_average(),
+        }
+    }
+
+    pub fn finish(&self) -> Load {
+        let elapsed_s = self.start.elapsed().as_secs_f64();
+        let logical_cpus = logical_cpus();
+        // Too short an experiment for the kernel's clock-tick counts to say anything.
+        let others_cpu_share = match (self.machine_busy_s, machine_busy_s()) {
+            (Some(before), Some(after)) if elapsed_s >= 1.0 => {
+                let others = (after - before) - (own_cpu_s() - self.own_cpu_s);
+                Some((others / (elapsed_s * logical_cpus as f64)).clamp(0.0, 1.0))
+            }
+            _ => None,
+        };
+        Load {
+            elapsed_s,
+            logical_cpus,
+            load_average_at_start: self.load_average,
+            load_average_at_end: load_average(),
+            others_cpu_share,
+        }
+    }
+}
+
+impl Load {
+    /// A warning for each sign that other work disturbed the measurements.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let cpus = self.logical_cpus as f64;
+        if let Some([one_minute, ..]) = self.load_average_at_start.filter(|l| l[0] > cpus) {
+            out.push(format!(
+                "the machine was busy when the experiment started: load average {one_minute:.2} on {cpus} CPUs"
+            ));
+        }
+        if let Some(share) = self.others_cpu_share.filter(|s| *s > BUSY_SHARE) {
+            out.push(format!(
+                "other processes used {:.0}% of the machine's CPU time during the experiment (more than {:.0}%): \
+                 timings may be disturbed",
+                share * 100.0,
+                BUSY_SHARE * 100.0
+            ));
+        }
+        out
+    }
+}
+
+/// The logical CPUs this process may run on.
+pub fn logical_cpus() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// Seconds of CPU time the whole machine has spent busy since boot (`/proc/stat`).
+fn machine_busy_s() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal: everything but idle and iowait. Steal counts: time
+    // the hypervisor gave to others is time the experiment did not get.
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| busy as f64 / per_second as f64)
+}
+
+/// CPU time of the harness and every child it has reaped (every run so far).
+fn own_cpu_s() -> f64 {
+    let usage = |who| {
+        // SAFETY: rusage is plain data, filled by the kernel.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::getrusage(who, &raw mut r) };
+        let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        s(r.ru_utime) + s(r.ru_stime)
+    };
+    usage(libc::RUSAGE_SELF) + usage(libc::RUSAGE_CHILDREN)
+}
