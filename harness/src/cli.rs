@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 
 use crate::diagnostic::Diagnostic;
 use crate::experiment::{self, Experiment};
+use crate::pipeline::Progress;
 use crate::plugin::{Registry, SearchPath};
-use crate::run::{self, Progress};
+use crate::run;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -258,8 +259,8 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             let mut failed = 0;
             let mut regressed = false;
             for (file, experiment) in files.iter().zip(&experiments) {
-                let options = run::Options { out: &out, progress, shard, resume: resume.as_deref() };
-                let summary = run::run(experiment, options)?;
+                let options = crate::pipeline::Options { out: &out, progress, shard, resume: resume.as_deref() };
+                let summary = crate::pipeline::run(experiment, options)?;
                 if summary.interrupted {
                     println!("{}", summary.dir.display());
                     let signal = run::interrupted_by().map_or("a signal", crate::process::signal_name);

@@ -25,6 +25,7 @@ pub mod fmt;
 pub mod machine;
 pub mod merge;
 pub mod model;
+pub mod pipeline;
 pub mod plugin;
 pub mod process;
 pub mod report;

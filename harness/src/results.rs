@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::experiment::Experiment;
-use crate::run::{Outcome, Status};
+use crate::run::{Outcome, Slot, Status};
 
 /// The metric columns of `runs.csv`, after the axis columns, `repetition` and `status`.
 pub const METRIC_COLUMNS: &[&str] = &[
@@ -164,6 +164,26 @@ impl ResultDir {
         ]);
         self.runs.write_record(&record)?;
         self.runs.flush()
+    }
+}
+
+impl ResultDir {
+    /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
+    /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
+    pub fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
+        let logs = self.path.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let stem = match slot.repetition {
+            Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
+            None => format!("cell-{}-warmup-{index}", slot.cell + 1),
+        };
+        let mut name = logs.join(format!("{stem}.log"));
+        let mut n = 1;
+        while name.exists() {
+            n += 1;
+            name = logs.join(format!("{stem}.{n}.log"));
+        }
+        std::fs::copy(log, name).map(drop)
     }
 }
 

@@ -1,46 +1,20 @@
-//! Running an experiment: every cell, warmup then measured repetitions, each run in a child process of
-//! its own, each measured run appended to `runs.csv` as soon as it ends.
+//! Running an experiment's runs: the schedule (warmups, repetitions, shards, what a resume still lacks), and
+//! [`Runner`], which runs each slot in a child process of its own and classifies how it ended. Where the
+//! results go is the caller's business ([`crate::pipeline`]).
 
 pub mod cgroup;
 mod child;
 mod services;
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
 
 use harness_sdk::protocol::{RunRequest, Step};
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub use child::{Memory, Outcome, Status, exec_main};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
-use crate::results::ResultDir;
-
-/// How to report progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A bar with ETA on a terminal, plain lines otherwise.
-    Auto,
-    Quiet,
-}
-
-/// What an experiment run produced.
-#[derive(Debug)]
-pub struct Summary {
-    pub dir: PathBuf,
-    pub measured: usize,
-    /// Runs that did not end `ok`, warmups included.
-    pub failed: usize,
-    /// Warmup runs among `failed`: they have no row in runs.csv.
-    pub failed_warmups: usize,
-    /// Whether Ctrl-C or SIGTERM stopped the experiment before its end.
-    pub interrupted: bool,
-    /// Measured runs not done because of the interruption.
-    pub remaining: usize,
-}
 
 /// One run of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,169 +129,101 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
-/// Where a run's results go, and which runs it does.
-#[derive(Debug, Clone, Copy)]
-pub struct Options<'a> {
-    /// Under which new result folders are made.
-    pub out: &'a Path,
-    pub progress: Progress,
-    pub shard: Option<Shard>,
-    /// An existing result folder to complete instead of making a new one.
-    pub resume: Option<&'a Path>,
+/// What runs an experiment's slots: the services its workloads need, where run cgroups go, and the
+/// interrupt handling. Made once per experiment, before its first run; dropping it stops the services.
+pub struct Runner {
+    services: Services,
+    accounting: cgroup::Accounting,
+    /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
+    overflows: std::collections::BTreeMap<usize, u64>,
+}
+
+/// One run of a slot, as it ended.
+pub struct Ran {
+    pub outcome: Outcome,
+    /// The scratch folder the run used; removed when this is dropped.
+    dir: PathBuf,
+}
+
+impl Ran {
+    /// What the run printed, when it printed anything.
+    pub fn output(&self) -> Option<&Path> {
+        self.outcome.output.as_deref()
+    }
+}
+
+impl Drop for Ran {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Runner {
+    /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and starts the
+    /// services (fixture files, the loopback server).
+    pub fn start(experiment: &Experiment) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        child::become_subreaper();
+        let accounting = cgroup::Accounting::detect();
+        let interrupts = child::catch_interrupts();
+        let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
+        // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
+        drop(interrupts);
+        Ok(Self { services, accounting, overflows: std::collections::BTreeMap::new() })
+    }
+
+    /// Where run cgroups go, for `environment.json`.
+    pub fn accounting(&self) -> &cgroup::Accounting {
+        &self.accounting
+    }
+
+    /// Runs `slot`, the `index`th of the schedule, in a child process; `None` when Ctrl-C or SIGTERM
+    /// stopped it, which is not a measurement.
+    pub fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
+        if interrupted_by().is_some() {
+            return Ok(None);
+        }
+        let cell = &experiment.cells[slot.cell];
+        let dir = self.services.scratch().join(format!("run-{index}"));
+        std::fs::create_dir(&dir)?;
+        let limits = child::Limits {
+            timeout: experiment.timeout,
+            memory: experiment.memory_limit,
+            accounting: &self.accounting,
+            index,
+        };
+        let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
+        let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
+        if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
+            let dropped = after.saturating_sub(before);
+            outcome.listen_overflows = Some(dropped);
+            if dropped > 0 {
+                *self.overflows.entry(slot.cell).or_insert(0) += dropped;
+            }
+        }
+        let ran = Ran { outcome, dir };
+        Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
+    }
+
+    /// Stops the services; returns what the results should warn about them.
+    pub fn finish(self, experiment: &Experiment) -> Vec<String> {
+        let Self { services, overflows, .. } = self;
+        let mut warnings = services.warnings.clone();
+        drop(services);
+        warnings.extend(overflows.iter().map(|(&cell, dropped)| {
+            format!(
+                "{}: {dropped} connection(s) were dropped from a full accept queue during its runs (ListenOverflows), \
+                 and each costs its client a second's retry: its net times are not to be trusted",
+                experiment.cells[cell].label(&experiment.columns)
+            )
+        }));
+        warnings
+    }
 }
 
 /// The signal that interrupted the harness, if one did.
 pub fn interrupted_by() -> Option<i32> {
     child::interrupted()
-}
-
-/// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
-pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
-    use anyhow::Context as _;
-    let started = SystemTime::now();
-    let load = crate::machine::LoadMeter::start();
-    child::become_subreaper();
-    let accounting = cgroup::Accounting::detect();
-    let interrupts = child::catch_interrupts();
-    let mut services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
-    // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
-    drop(interrupts);
-    let (mut results, done, mut environment) = if let Some(dir) = options.resume {
-        let (results, done) =
-            ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
-        let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
-        (results, done, environment)
-    } else {
-        let environment = crate::environment::collect(experiment, started, options.shard, &accounting);
-        let results = ResultDir::create(options.out, experiment, started, &environment)
-            .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
-        (results, HashSet::new(), environment)
-    };
-    let slots = schedule(experiment, options.shard, &done);
-    let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
-    let mut summary = Summary {
-        dir: results.path.clone(),
-        measured: 0,
-        failed: 0,
-        failed_warmups: 0,
-        interrupted: false,
-        remaining: 0,
-    };
-
-    // Connections dropped from full accept queues, per cell: each costs its client a second's retry.
-    let mut overflows = std::collections::BTreeMap::new();
-    for (index, slot) in slots.iter().enumerate() {
-        if interrupted_by().is_some() {
-            summary.interrupted = true;
-            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
-            break;
-        }
-        let cell = &experiment.cells[slot.cell];
-        let run_dir = services.scratch().join(format!("run-{index}"));
-        std::fs::create_dir(&run_dir)?;
-        let limits = child::Limits {
-            timeout: experiment.timeout,
-            memory: experiment.memory_limit,
-            accounting: &accounting,
-            index,
-        };
-        let overflows_before = services.serves_net().then(services::listen_overflows).flatten();
-        let mut outcome = run_one(experiment, cell, &services, &run_dir, &limits);
-        if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
-            let dropped = after.saturating_sub(before);
-            outcome.listen_overflows = Some(dropped);
-            if dropped > 0 {
-                *overflows.entry(slot.cell).or_insert(0) += dropped;
-            }
-        }
-        if outcome.status == Status::Interrupted {
-            // Not a measurement: no row, so that a resume runs it again.
-            let _ = std::fs::remove_dir_all(&run_dir);
-            summary.interrupted = true;
-            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
-            break;
-        }
-        if let Some(log) = &outcome.output {
-            let logs = results.path.join("logs");
-            std::fs::create_dir_all(&logs)?;
-            let stem = match slot.repetition {
-                Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
-                None => format!("cell-{}-warmup-{index}", slot.cell + 1),
-            };
-            // A resumed run counts its schedule from 0 again: never overwrite an earlier log.
-            let mut name = logs.join(format!("{stem}.log"));
-            let mut n = 1;
-            while name.exists() {
-                n += 1;
-                name = logs.join(format!("{stem}.{n}.log"));
-            }
-            std::fs::copy(log, name)?;
-        }
-        let _ = std::fs::remove_dir_all(&run_dir);
-        if let Some(repetition) = slot.repetition {
-            results.append(experiment, slot.cell, repetition, &outcome).context("cannot append to runs.csv")?;
-            summary.measured += 1;
-        }
-        if outcome.status != Status::Ok {
-            summary.failed += 1;
-            summary.failed_warmups += usize::from(slot.repetition.is_none());
-        }
-        reporter.finished(experiment, cell, *slot, &outcome);
-    }
-    reporter.done(summary.interrupted);
-    let service_warnings = std::mem::take(&mut services.warnings);
-    drop(services);
-
-    let load = load.finish();
-    environment["machine_load"] = serde_json::to_value(&load).expect("serializable");
-    crate::results::write_environment(&results.path, &environment).context("cannot update environment.json")?;
-    let runs = crate::summary::read_runs(&results.path.join("runs.csv"), &experiment.columns)
-        .context("cannot read runs.csv back")?;
-    let cells = crate::summary::CellModel::of(experiment);
-    let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
-    crate::summary::write(&results.path.join("summary.csv"), &experiment.columns, &summaries)
-        .context("cannot write summary.csv")?;
-    let mut warnings = crate::summary::warnings(&experiment.columns, &summaries);
-    warnings.extend(load.warnings());
-    warnings.extend(service_warnings);
-    warnings.extend(overflows.iter().map(|(&cell, dropped)| {
-        format!(
-            "{}: {dropped} connection(s) were dropped from a full accept queue during its runs (ListenOverflows), \
-             and each costs its client a second's retry: its net times are not to be trusted",
-            experiment.cells[cell].label(&experiment.columns)
-        )
-    }));
-    if !warnings.is_empty() {
-        std::fs::write(results.path.join("warnings.txt"), warnings.join("\n") + "\n")
-            .context("cannot write warnings.txt")?;
-        if options.progress != Progress::Quiet {
-            for warning in &warnings {
-                eprintln!("warning: {}: {warning}", experiment.name);
-            }
-        }
-    }
-    // Charts and reports come last: drawing them cannot lose a result, and a failure is only a warning.
-    let report = crate::report::Report::new(crate::report::Sources {
-        name: &experiment.name,
-        description: &experiment.description,
-        seed: experiment.seed,
-        columns: &experiment.columns,
-        cells: &cells,
-        summaries: &summaries,
-        runs: &runs,
-        charts: &experiment.charts,
-        environment: &environment,
-        warnings: &warnings,
-    });
-    match crate::report::write(&results.path, &report) {
-        Ok(written) => {
-            for problem in written.problems {
-                eprintln!("warning: {}: {problem}", experiment.name);
-            }
-        }
-        Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
-    }
-    Ok(summary)
 }
 
 fn run_one(
@@ -367,80 +273,6 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> O
         }
     }
     None
-}
-
-/// Progress: a bar on a terminal, a line per run otherwise, nothing with `--quiet`.
-struct Reporter {
-    bar: Option<ProgressBar>,
-    plain: bool,
-    total: u64,
-    done: std::cell::Cell<u64>,
-    start: Instant,
-}
-
-impl Reporter {
-    fn new(progress: Progress, total: u64, name: &str) -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = (progress == Progress::Auto && terminal).then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(name.to_owned());
-            bar
-        });
-        Self {
-            bar,
-            plain: progress == Progress::Auto && !terminal,
-            total,
-            done: std::cell::Cell::new(0),
-            start: Instant::now(),
-        }
-    }
-
-    fn finished(&self, experiment: &Experiment, cell: &CellPlan, slot: Slot, outcome: &Outcome) {
-        self.done.set(self.done.get() + 1);
-        let label: Vec<String> = experiment
-            .columns
-            .iter()
-            .filter(|c| cell.values.contains_key(*c))
-            .map(|c| format!("{c}={}", cell.value(c)))
-            .collect();
-        let what = match slot.repetition {
-            Some(r) => format!("rep {r}"),
-            None => "warmup".to_owned(),
-        };
-        let result = match (&outcome.report, outcome.status) {
-            (Some(r), Status::Ok) => format!("ok, run {:.4}s", r.run_s),
-            _ => format!("{}: {}", outcome.status.as_str(), outcome.error),
-        };
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            if outcome.status != Status::Ok {
-                bar.println(format!("{} {what}: {result}", label.join(" ")));
-            }
-        } else if self.plain {
-            eprintln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
-        }
-    }
-
-    fn done(&self, interrupted: bool) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        if self.bar.is_some() || self.plain {
-            let (done, elapsed) = (self.done.get(), self.start.elapsed().as_secs_f64());
-            if interrupted {
-                eprintln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
-            } else {
-                eprintln!("finished {done} runs in {elapsed:.1}s");
-            }
-        }
-    }
 }
 
 #[cfg(test)]

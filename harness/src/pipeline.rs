@@ -1,0 +1,259 @@
+//! The `run` command as a pipeline: open the result folder, start the runner, run every slot of the
+//! schedule and append its row, then summarize, draw, export and gate. Each step is one module below;
+//! this one only composes them, in the order a reader expects.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::experiment::{CellPlan, Experiment};
+use crate::machine::{Load, LoadMeter};
+use crate::results::ResultDir;
+use crate::run::{Outcome, Runner, Shard, Slot, Status};
+
+/// Where a run's results go, and which runs it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// Under which new result folders are made.
+    pub out: &'a Path,
+    pub progress: Progress,
+    pub shard: Option<Shard>,
+    /// An existing result folder to complete instead of making a new one.
+    pub resume: Option<&'a Path>,
+}
+
+/// How to report progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar with ETA on a terminal, plain lines otherwise.
+    Auto,
+    Quiet,
+}
+
+/// What an experiment run produced.
+#[derive(Debug)]
+pub struct Summary {
+    pub dir: PathBuf,
+    pub measured: usize,
+    /// Runs that did not end `ok`, warmups included.
+    pub failed: usize,
+    /// Warmup runs among `failed`: they have no row in runs.csv.
+    pub failed_warmups: usize,
+    /// Whether Ctrl-C or SIGTERM stopped the experiment before its end.
+    pub interrupted: bool,
+    /// Measured runs not done because of the interruption.
+    pub remaining: usize,
+}
+
+/// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
+pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
+    let started = SystemTime::now();
+    let load = LoadMeter::start();
+    let mut runner = Runner::start(experiment)?;
+    let Opened { mut results, done, mut environment } = open(experiment, &options, &runner, started)?;
+    let slots = crate::run::schedule(experiment, options.shard, &done);
+    let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
+    let mut summary = Summary {
+        dir: results.path.clone(),
+        measured: 0,
+        failed: 0,
+        failed_warmups: 0,
+        interrupted: false,
+        remaining: 0,
+    };
+    for (index, &slot) in slots.iter().enumerate() {
+        let Some(ran) = runner.run(experiment, slot, index)? else {
+            summary.interrupted = true;
+            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
+            break;
+        };
+        record(&mut results, experiment, slot, index, &ran, &mut summary)?;
+        reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+    }
+    reporter.done(summary.interrupted);
+    let mut warnings = runner.finish(experiment);
+    let load = load.finish();
+    environment["machine_load"] = serde_json::to_value(&load).expect("serializable");
+    crate::results::write_environment(&results.path, &environment).context("cannot update environment.json")?;
+    summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    Ok(summary)
+}
+
+/// A result folder open for the runs: the runs it already has (cell index, repetition), and its
+/// `environment.json`.
+struct Opened {
+    results: ResultDir,
+    done: HashSet<(usize, u32)>,
+    environment: serde_json::Value,
+}
+
+/// Creates the result folder, or reopens the one to resume.
+fn open(
+    experiment: &Experiment,
+    options: &Options<'_>,
+    runner: &Runner,
+    started: SystemTime,
+) -> anyhow::Result<Opened> {
+    if let Some(dir) = options.resume {
+        let (results, done) =
+            ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
+        let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+        return Ok(Opened { results, done, environment });
+    }
+    let environment = crate::environment::collect(experiment, started, options.shard, runner.accounting());
+    let results = ResultDir::create(options.out, experiment, started, &environment)
+        .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
+    Ok(Opened { results, done: HashSet::new(), environment })
+}
+
+/// Keeps a run's log, appends its row when it was measured, and counts it.
+fn record(
+    results: &mut ResultDir,
+    experiment: &Experiment,
+    slot: Slot,
+    index: usize,
+    ran: &crate::run::Ran,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    if let Some(log) = ran.output() {
+        results.keep_log(slot, index, log).context("cannot keep the run's log")?;
+    }
+    if let Some(repetition) = slot.repetition {
+        results.append(experiment, slot.cell, repetition, &ran.outcome).context("cannot append to runs.csv")?;
+        summary.measured += 1;
+    }
+    if ran.outcome.status != Status::Ok {
+        summary.failed += 1;
+        summary.failed_warmups += usize::from(slot.repetition.is_none());
+    }
+    Ok(())
+}
+
+/// Writes `summary.csv` and `warnings.txt` from `runs.csv` read back from disk, then the charts and
+/// reports. Drawing comes last: it cannot lose a result, and a failure is only a warning.
+fn summarize_and_draw(
+    experiment: &Experiment,
+    dir: &Path,
+    environment: &serde_json::Value,
+    load: &Load,
+    warnings: &mut Vec<String>,
+    progress: Progress,
+) -> anyhow::Result<()> {
+    let runs =
+        crate::summary::read_runs(&dir.join("runs.csv"), &experiment.columns).context("cannot read runs.csv back")?;
+    let cells = crate::summary::CellModel::of(experiment);
+    let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
+    crate::summary::write(&dir.join("summary.csv"), &experiment.columns, &summaries)
+        .context("cannot write summary.csv")?;
+    let mut all = crate::summary::warnings(&experiment.columns, &summaries);
+    all.extend(load.warnings());
+    all.append(warnings);
+    *warnings = all;
+    if !warnings.is_empty() {
+        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n").context("cannot write warnings.txt")?;
+        if progress != Progress::Quiet {
+            for warning in warnings.iter() {
+                eprintln!("warning: {}: {warning}", experiment.name);
+            }
+        }
+    }
+    let report = crate::report::Report::new(crate::report::Sources {
+        name: &experiment.name,
+        description: &experiment.description,
+        seed: experiment.seed,
+        columns: &experiment.columns,
+        cells: &cells,
+        summaries: &summaries,
+        runs: &runs,
+        charts: &experiment.charts,
+        environment,
+        warnings,
+    });
+    match crate::report::write(dir, &report) {
+        Ok(written) => {
+            for problem in written.problems {
+                eprintln!("warning: {}: {problem}", experiment.name);
+            }
+        }
+        Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
+    }
+    Ok(())
+}
+
+/// Progress: a bar on a terminal, a line per run otherwise, nothing with `--quiet`.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    total: u64,
+    done: std::cell::Cell<u64>,
+    start: Instant,
+}
+
+impl Reporter {
+    fn new(progress: Progress, total: u64, name: &str) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (progress == Progress::Auto && terminal).then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_owned());
+            bar
+        });
+        Self {
+            bar,
+            plain: progress == Progress::Auto && !terminal,
+            total,
+            done: std::cell::Cell::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    fn finished(&self, experiment: &Experiment, cell: &CellPlan, slot: Slot, outcome: &Outcome) {
+        self.done.set(self.done.get() + 1);
+        let label: Vec<String> = experiment
+            .columns
+            .iter()
+            .filter(|c| cell.values.contains_key(*c))
+            .map(|c| format!("{c}={}", cell.value(c)))
+            .collect();
+        let what = match slot.repetition {
+            Some(r) => format!("rep {r}"),
+            None => "warmup".to_owned(),
+        };
+        let result = match (&outcome.report, outcome.status) {
+            (Some(r), Status::Ok) => format!("ok, run {:.4}s", r.run_s),
+            _ => format!("{}: {}", outcome.status.as_str(), outcome.error),
+        };
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if outcome.status != Status::Ok {
+                bar.println(format!("{} {what}: {result}", label.join(" ")));
+            }
+        } else if self.plain {
+            eprintln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
+        }
+    }
+
+    fn done(&self, interrupted: bool) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.bar.is_some() || self.plain {
+            let (done, elapsed) = (self.done.get(), self.start.elapsed().as_secs_f64());
+            if interrupted {
+                eprintln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
+            } else {
+                eprintln!("finished {done} runs in {elapsed:.1}s");
+            }
+        }
+    }
+}
