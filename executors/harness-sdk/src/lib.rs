@@ -34,9 +34,17 @@
 //! still, join what you start).
 
 pub mod abi;
+pub mod checksum;
+pub mod fixtures;
 pub mod latency;
+pub mod model;
+pub mod net;
+#[cfg(feature = "tokio")]
+pub mod nonblocking;
 pub mod protocol;
+pub mod steps;
 pub mod timer;
+pub mod trace;
 pub mod workload;
 
 use std::time::Duration;
@@ -61,6 +69,12 @@ pub trait Executor {
     /// The options this executor accepts. The harness rejects any other before running anything.
     fn options() -> Vec<OptionSpec> {
         Vec::new()
+    }
+
+    /// How this executor overlaps tasks, for the harness's ideal-time model ([`model`]). `None` (the
+    /// default) means the harness computes no ideal time or efficiency for its cells.
+    fn model() -> Option<model::Model> {
+        None
     }
 
     /// Runs every task of `request.workload` and reports what was measured.

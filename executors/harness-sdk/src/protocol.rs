@@ -14,6 +14,9 @@ pub struct ExecutorInfo {
     pub description: String,
     /// The options this executor accepts in `[executors.NAME]` and in matrix cells.
     pub options: Vec<OptionSpec>,
+    /// The executor's execution model, when it declares one ([`Executor::model`](crate::Executor::model)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::model::Model>,
 }
 
 /// One option an executor accepts. The harness checks values against it before any run starts.
