@@ -2,7 +2,7 @@
 //! into the task's checksum.
 //!
 //! [`Prepared::run_task`] runs a task's steps blocking the calling thread; with the cargo feature
-//! `tokio`, [`AsyncWorkload::run_task`](crate::nonblocking::AsyncWorkload) runs the same steps as a future
+//! `tokio`, `nonblocking::AsyncWorkload::run_task` runs the same steps as a future
 //! that never blocks a runtime thread. Both dispatch to the functions below, so both yield the same value
 //! for every step, and a new step kind is added here (with the parser's grammar, the schema and the docs)
 //! and in no executor.

@@ -12,7 +12,8 @@
 //!   loopback server share it.
 //!
 //! What remains is the cost of waking a thread (a few microseconds on an idle machine, more when the host
-//! takes the CPU away); `docs/experiment-format.md` gives the measured precision of every wait.
+//! takes the CPU away); `docs/measurement.md` ("Precision of waits") gives the measured precision of every
+//! wait in every executor.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -5,7 +5,7 @@
 //! [`Prepared::run_measured`] also measures its latency (see [`crate::trace`] for the definition) into a
 //! [`Tally`]; [`Prepared::run_range`] and [`Prepared::run_claimed`] run many, in turn or claimed from a
 //! counter shared by a pool. A [`Collector`] gathers the tallies of a pool's workers and the first error.
-//! Executors that do not block use [`AsyncWorkload`](crate::nonblocking::AsyncWorkload) (cargo feature
+//! Executors that do not block use `nonblocking::AsyncWorkload` (cargo feature
 //! `tokio`), which does the same steps without blocking a thread.
 //!
 //! The checksum, fixture files and the `net` wire format live in [`crate::checksum`],
