@@ -17,6 +17,7 @@
 //! For waits alone this is `ceil(tasks / k) x W`; for CPU work alone, `tasks x C / min(workers, cores)`
 //! (up to rounding to whole tasks). `docs/measurement.md` states it for readers of results.
 
+use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{Step, Workload};
 
 /// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
@@ -26,36 +27,47 @@ pub struct Overlap {
     pub cpu_parallelism: u64,
 }
 
-/// The overlap of the built-in executors; `None` for any other, whose model the harness does not know.
+/// The overlap of one cell, from the model its executor declares; `None` when it declares none.
+/// CPU parallelism is capped at the machine's `cores`, and both numbers are at least 1.
 pub fn overlap(
-    executor: &str,
+    model: Option<&Model>,
     workers: u32,
     options: &serde_json::Map<String, serde_json::Value>,
     tasks: u64,
     cores: u64,
 ) -> Option<Overlap> {
-    let workers = u64::from(workers.max(1));
-    let cores = cores.max(1);
-    let (tasks_in_flight, cpu_parallelism) = match executor {
-        "sync" => (1, 1),
-        "threaded" | "multiprocess" => (workers, workers.min(cores)),
-        "async" => {
-            let in_flight = options.get("concurrency").and_then(serde_json::Value::as_u64).unwrap_or(tasks).max(1);
-            let offload = options.get("offload_cpu").and_then(serde_json::Value::as_bool).unwrap_or(false);
-            let multi = options.get("flavor").and_then(serde_json::Value::as_str) == Some("multi_thread");
-            let cpu = if offload {
-                // The blocking pool grows to meet the tasks in flight.
-                in_flight.min(cores)
-            } else if multi {
-                workers.min(cores)
-            } else {
-                1
-            };
-            (in_flight, cpu)
-        }
-        _ => return None,
-    };
-    Some(Overlap { tasks_in_flight, cpu_parallelism })
+    let model = model?;
+    let cell = Cell { workers: u64::from(workers.max(1)), tasks, options };
+    Some(Overlap {
+        tasks_in_flight: cell.evaluate(&model.tasks_in_flight),
+        cpu_parallelism: cell.evaluate(&model.cpu_parallelism).min(cores.max(1)),
+    })
+}
+
+/// What a [`Quantity`] can refer to.
+struct Cell<'a> {
+    workers: u64,
+    tasks: u64,
+    options: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+impl Cell<'_> {
+    fn evaluate(&self, quantity: &Quantity) -> u64 {
+        let value = match quantity {
+            Quantity::One => 1,
+            Quantity::Workers => self.workers,
+            Quantity::Tasks => self.tasks,
+            Quantity::Option { name, unset } => match self.options.get(name).and_then(serde_json::Value::as_u64) {
+                Some(value) => value,
+                None => self.evaluate(unset),
+            },
+            Quantity::Min(quantities) => quantities.iter().map(|q| self.evaluate(q)).min().unwrap_or(1),
+            Quantity::When { option, is, then, otherwise } => {
+                self.evaluate(if self.options.get(option) == Some(is) { then } else { otherwise })
+            }
+        };
+        value.max(1)
+    }
 }
 
 /// The waits of one task, in seconds, from its steps.
@@ -144,6 +156,51 @@ mod tests {
 
     fn options(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    /// The models the built-in executors declare, as the harness reads them from their info JSON.
+    fn declared(executor: &str) -> Option<Model> {
+        let json = match executor {
+            "sync" => r#"{"tasks_in_flight": "one", "cpu_parallelism": "one"}"#,
+            "threaded" | "multiprocess" => r#"{"tasks_in_flight": "workers", "cpu_parallelism": "workers"}"#,
+            "async" => {
+                r#"{"tasks_in_flight": {"option": {"name": "concurrency", "unset": "tasks"}},
+                    "cpu_parallelism": {"when": {"option": "offload_cpu", "is": true,
+                        "then": {"option": {"name": "concurrency", "unset": "tasks"}},
+                        "otherwise": {"when": {"option": "flavor", "is": "multi_thread",
+                            "then": "workers", "otherwise": "one"}}}}}"#
+            }
+            _ => return None,
+        };
+        Some(serde_json::from_str(json).unwrap())
+    }
+
+    fn overlap(
+        executor: &str,
+        workers: u32,
+        options: &serde_json::Map<String, serde_json::Value>,
+        tasks: u64,
+        cores: u64,
+    ) -> Option<Overlap> {
+        super::overlap(declared(executor).as_ref(), workers, options, tasks, cores)
+    }
+
+    #[test]
+    fn the_async_declaration_follows_its_options() {
+        let offload = options(&[("offload_cpu", true.into()), ("concurrency", 3.into())]);
+        assert_eq!(overlap("async", 8, &offload, 100, 2), Some(Overlap { tasks_in_flight: 3, cpu_parallelism: 2 }));
+        let one = options(&[("offload_cpu", true.into()), ("concurrency", 1.into())]);
+        assert_eq!(overlap("async", 8, &one, 100, 4), Some(Overlap { tasks_in_flight: 1, cpu_parallelism: 1 }));
+        let multi = options(&[("flavor", "multi_thread".into()), ("offload_cpu", false.into())]);
+        assert_eq!(overlap("async", 3, &multi, 100, 8), Some(Overlap { tasks_in_flight: 100, cpu_parallelism: 3 }));
+        let min = Model {
+            tasks_in_flight: Quantity::min([Quantity::Workers, Quantity::Tasks]),
+            cpu_parallelism: Quantity::min([]),
+        };
+        assert_eq!(
+            super::overlap(Some(&min), 8, &multi, 5, 8),
+            Some(Overlap { tasks_in_flight: 5, cpu_parallelism: 1 })
+        );
     }
 
     #[test]

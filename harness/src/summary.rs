@@ -64,6 +64,8 @@ pub struct CellModel {
     pub executor: String,
     pub workers: u32,
     pub options: serde_json::Map<String, serde_json::Value>,
+    /// The execution model the executor declares, `None` when it declares none or is unknown.
+    pub model: Option<harness_sdk::model::Model>,
     /// `None` when the experiment could be read but not resolved (its executors are missing): the cell
     /// then gets statistics but no throughput, ideal time or efficiency.
     pub workload: Option<Workload>,
@@ -76,6 +78,7 @@ impl CellModel {
             executor: cell.executor.name.clone(),
             workers: cell.workers,
             options: cell.options.clone(),
+            model: cell.executor.model.clone(),
             workload: Some(cell.workload.clone()),
         }
     }
@@ -267,7 +270,7 @@ fn ideal(
     if tasks == 0 {
         return Err("the workload has no tasks".to_owned());
     }
-    let overlap = model::overlap(&cell.executor, cell.workers, &cell.options, tasks, cores)
+    let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
     let cpu_per_task = if waits.costs_cpu {
@@ -366,11 +369,18 @@ mod tests {
     use harness_sdk::protocol::Step;
 
     fn cell(executor: &str, workers: u32, steps: Vec<Step>) -> CellModel {
+        use harness_sdk::model::{Model, Quantity};
+        let quantity = match executor {
+            "sync" => Some(Quantity::One),
+            "threaded" => Some(Quantity::Workers),
+            _ => None,
+        };
         CellModel {
             key: vec![executor.to_owned(), workers.to_string()],
             executor: executor.to_owned(),
             workers,
             options: serde_json::Map::new(),
+            model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q }),
             workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps }),
         }
     }

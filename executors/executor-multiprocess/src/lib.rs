@@ -2,8 +2,8 @@
 //!
 //! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
 //! task indices over a Unix socket pair per worker, and each worker answers with a frame when a batch is
-//! done; at the end each worker sends its tally (checksum, task count, latency histogram). The `shared`
-//! counter lives in a file locked with `flock`, a real cross-process mechanism.
+//! done; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
+//! histogram). The `shared` counter lives in a file locked with `flock`, a real cross-process mechanism.
 //!
 //! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
 //! (`PR_SET_PDEATHSIG`), shares the run's process group (which the harness kills on a timeout), and is
@@ -15,9 +15,9 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use harness_sdk::Executor;
-use harness_sdk::latency::Latency;
+use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
-use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
+use harness_sdk::workload::{Collector, Prepared, SharedMode, Tally, WorkerState};
 
 pub struct Multiprocess;
 
@@ -33,6 +33,10 @@ impl Executor for Multiprocess {
             None,
             "tasks sent to a worker at once (default: tasks / (16 x workers), between 1 and 4096)",
         )]
+    }
+
+    fn model() -> Option<Model> {
+        Some(Model { tasks_in_flight: Quantity::Workers, cpu_parallelism: Quantity::Workers })
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
@@ -54,15 +58,16 @@ impl Executor for Multiprocess {
         pool.dispatch(workload.tasks, batch)?;
         let run = start.elapsed();
 
-        let mut tally = Tally::default();
+        let collector = Collector::new();
         for worker in &mut pool.workers {
             worker.socket.write_all(&encode_range(0, 0))?;
             match read_frame(&mut worker.socket)? {
-                Frame::Tally(part) => tally.merge(&part),
+                Frame::Tally(part) => collector.merge(&part),
                 other => return Err(other.unexpected(worker.pid)),
             }
         }
         pool.join()?;
+        let tally = collector.finish()?;
         Ok(harness_sdk::report(setup_s, run, &tally, workload.shared_count()?))
     }
 }
@@ -217,7 +222,7 @@ fn serve(workload: &Prepared, socket: &mut UnixStream) -> io::Result<()> {
         let start = u64::from_le_bytes(range[..8].try_into().expect("8 bytes"));
         let end = u64::from_le_bytes(range[8..].try_into().expect("8 bytes"));
         if start == end {
-            return write_frame(socket, FRAME_TALLY, &encode_tally(&tally));
+            return write_frame(socket, FRAME_TALLY, &tally.to_bytes());
         }
         workload.run_range(start..end, &mut worker, &mut tally)?;
         write_frame(socket, FRAME_DONE, &[])?;
@@ -276,46 +281,8 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
     Ok(match head[0] {
         FRAME_READY => Frame::Ready,
         FRAME_DONE => Frame::Done,
-        FRAME_TALLY => Frame::Tally(decode_tally(&payload)?),
+        FRAME_TALLY => Frame::Tally(Tally::from_bytes(&payload)?),
         FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
     })
-}
-
-fn encode_tally(tally: &Tally) -> Vec<u8> {
-    let pairs = tally.latency.to_pairs();
-    let mut out = Vec::with_capacity(16 + 16 * pairs.len());
-    out.extend_from_slice(&tally.checksum.to_le_bytes());
-    out.extend_from_slice(&tally.tasks.to_le_bytes());
-    for (value, count) in pairs {
-        out.extend_from_slice(&value.to_le_bytes());
-        out.extend_from_slice(&count.to_le_bytes());
-    }
-    out
-}
-
-fn decode_tally(bytes: &[u8]) -> io::Result<Tally> {
-    if bytes.len() < 16 || bytes.len() % 16 != 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally frame"));
-    }
-    let words: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-    let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
-    Ok(Tally { checksum: words[0], tasks: words[1], latency: Latency::from_pairs(&pairs) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn tally_round_trips() {
-        let mut tally = Tally::default();
-        tally.record(7, Duration::from_micros(3));
-        tally.record(9, Duration::from_millis(2));
-        let back = decode_tally(&encode_tally(&tally)).unwrap();
-        assert_eq!(back.checksum, 16);
-        assert_eq!(back.tasks, 2);
-        assert_eq!(back.latency.len(), 2);
-    }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{RunReport, RunRequest};
 use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
 
@@ -13,6 +14,10 @@ impl harness_sdk::Executor for Sync {
     const NAME: &'static str = "sync";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "one thread runs one task after another, every step blocking";
+
+    fn model() -> Option<Model> {
+        Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One })
+    }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
         let workload = Prepared::new(request, SharedMode::Memory)?;

@@ -163,7 +163,11 @@ fn guarded(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, String>) -> i32
 
 unsafe extern "C" fn info_trampoline<E: crate::Executor>(out: *mut Buffer) -> i32 {
     guarded(out, || {
-        let info = crate::protocol::ExecutorInfo { description: E::DESCRIPTION.to_owned(), options: E::options() };
+        let info = crate::protocol::ExecutorInfo {
+            description: E::DESCRIPTION.to_owned(),
+            options: E::options(),
+            model: E::model(),
+        };
         serde_json::to_vec(&info).map_err(|e| e.to_string())
     })
 }

@@ -2,11 +2,12 @@
 //!
 //! An executor is a type implementing [`Executor`], exported with [`export_executor!`] from a crate built
 //! as a `cdylib`. The harness loads the library in a child process, hands the executor one
-//! [`RunRequest`](protocol::RunRequest) per run, and records the [`RunReport`](protocol::RunReport) it
+//! [`RunRequest`] per run, and records the [`RunReport`] it
 //! returns. A complete executor, running every task one after another:
 //!
 //! ```
 //! use std::time::Instant;
+//! use harness_sdk::model::{Model, Quantity};
 //! use harness_sdk::protocol::{RunReport, RunRequest};
 //! use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
 //!
@@ -16,6 +17,11 @@
 //!     const NAME: &'static str = "one_by_one";
 //!     const VERSION: &'static str = "0.1.0";
 //!     const DESCRIPTION: &'static str = "every task in turn on the calling thread";
+//!
+//!     // One task at a time, on one core: the harness can compute an ideal time and an efficiency.
+//!     fn model() -> Option<Model> {
+//!         Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One })
+//!     }
 //!
 //!     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
 //!         let workload = Prepared::new(request, SharedMode::Memory)?;
@@ -29,14 +35,27 @@
 //! harness_sdk::export_executor!(OneByOne);
 //! ```
 //!
+//! The SDK holds everything a task does: [`workload::Prepared`] runs its steps blocking the calling
+//! thread, `nonblocking::AsyncWorkload` (cargo feature `tokio`) runs them on a tokio runtime, and
+//! [`steps`] says what each step does and yields. An executor only decides how tasks are scheduled.
+//! Latency is service time ([`trace`]).
+//!
 //! Rules of the boundary, which the SDK keeps for you: nothing but bytes crosses it, no panic unwinds out
 //! of it, and the library is never unloaded (so threads an executor leaves behind cannot run unmapped code;
 //! still, join what you start).
 
 pub mod abi;
+pub mod checksum;
+pub mod fixtures;
 pub mod latency;
+pub mod model;
+pub mod net;
+#[cfg(feature = "tokio")]
+pub mod nonblocking;
 pub mod protocol;
+pub mod steps;
 pub mod timer;
+pub mod trace;
 pub mod workload;
 
 use std::time::Duration;
@@ -63,11 +82,18 @@ pub trait Executor {
         Vec::new()
     }
 
+    /// How this executor overlaps tasks, for the harness's ideal-time model ([`model`]). `None` (the
+    /// default) means the harness computes no ideal time or efficiency for its cells.
+    fn model() -> Option<model::Model> {
+        None
+    }
+
     /// Runs every task of `request.workload` and reports what was measured.
     fn run(request: &RunRequest) -> Result<RunReport>;
 }
 
-/// Builds a report from a run's setup time, run time and tally.
+/// Builds a report from a run's setup time (seconds), run time, tally, and the shared counter's final value
+/// (`None` when the workload has no `shared` step).
 pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count: Option<u64>) -> RunReport {
     RunReport {
         setup_s,

@@ -14,15 +14,21 @@ pub struct ExecutorInfo {
     pub description: String,
     /// The options this executor accepts in `[executors.NAME]` and in matrix cells.
     pub options: Vec<OptionSpec>,
+    /// The executor's execution model, when it declares one ([`Executor::model`](crate::Executor::model)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::model::Model>,
 }
 
 /// One option an executor accepts. The harness checks values against it before any run starts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OptionSpec {
+    /// The key experiment files use, in `[executors.NAME]` or as a matrix axis.
     pub name: String,
+    /// The type of its value.
     pub kind: OptionKind,
     /// The value used when an experiment does not set the option; `null` for "unset".
     pub default: serde_json::Value,
+    /// One line for `harness list`.
     pub description: String,
 }
 
@@ -30,27 +36,34 @@ pub struct OptionSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum OptionKind {
+    /// `true` or `false`.
     Bool,
     /// A non-negative integer at least `min`.
     Integer {
+        /// The smallest value accepted.
         min: u64,
     },
     /// One of the listed strings.
     Choice {
+        /// The values accepted.
         choices: Vec<String>,
     },
 }
 
 impl OptionSpec {
+    /// A boolean option, `default` when unset: `OptionSpec::bool("offload_cpu", false, "...")`.
     pub fn bool(name: &str, default: bool, description: &str) -> Self {
         Self::new(name, OptionKind::Bool, serde_json::Value::Bool(default), description)
     }
 
+    /// An integer option of at least `min`; `default` `None` leaves it unset (`null`), which the executor
+    /// reads as "not given" ([`RunRequest::option_u64`] returns `None`).
     pub fn integer(name: &str, min: u64, default: Option<u64>, description: &str) -> Self {
         let default = default.map_or(serde_json::Value::Null, serde_json::Value::from);
         Self::new(name, OptionKind::Integer { min }, default, description)
     }
 
+    /// An option taking one of `choices` (strings), `default` when unset.
     pub fn choice(name: &str, choices: &[&str], default: &str, description: &str) -> Self {
         let choices = choices.iter().map(|&c| c.to_owned()).collect();
         Self::new(name, OptionKind::Choice { choices }, default.into(), description)
@@ -102,14 +115,17 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
+    /// The boolean option `name`; `None` when it is unset or not a boolean.
     pub fn option_bool(&self, name: &str) -> Option<bool> {
         self.options.get(name).and_then(serde_json::Value::as_bool)
     }
 
+    /// The integer option `name`; `None` when it is unset (`null`) or not an integer.
     pub fn option_u64(&self, name: &str) -> Option<u64> {
         self.options.get(name).and_then(serde_json::Value::as_u64)
     }
 
+    /// The string (choice) option `name`; `None` when it is unset or not a string.
     pub fn option_str(&self, name: &str) -> Option<&str> {
         self.options.get(name).and_then(serde_json::Value::as_str)
     }
@@ -118,8 +134,11 @@ impl RunRequest {
 /// What every task of a run does: the same steps, in order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Workload {
+    /// The workload's name in the experiment file.
     pub name: String,
+    /// How many tasks to run, numbered `0..tasks`.
     pub tasks: u64,
+    /// The steps of every task.
     pub steps: Vec<Step>,
 }
 
@@ -133,7 +152,8 @@ pub enum Step {
     Sleep { nanos: u64 },
     /// Read one of `files` fixture files of `size` bytes each.
     ReadFile { size: u64, files: u32 },
-    /// A TCP round trip to the harness's loopback server.
+    /// A TCP round trip to the harness's loopback server: send `request` bytes, the server waits
+    /// `delay_nanos` and answers with `response` bytes ([`crate::net`]).
     Net { request: u64, response: u64, delay_nanos: u64, connect: Connect },
     /// Add one to a counter shared by every task, holding its lock for `hold_nanos`.
     Shared { hold_nanos: u64 },
@@ -146,8 +166,10 @@ pub enum Step {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Connect {
+    /// Keep the connection open for the worker's next request.
     #[default]
     Reuse,
+    /// Open a new connection for every request.
     PerRequest,
 }
 
@@ -175,16 +197,22 @@ pub struct RunReport {
     pub checksum: u64,
     /// The final value of the shared counter, when the workload has `shared` steps.
     pub shared_count: Option<u64>,
-    /// Per-task latency, from a task's start to its end.
+    /// Per-task latency: service time, from the start of a task's first step to its end
+    /// ([`crate::trace`]).
     pub latency: LatencySummary,
 }
 
 /// Percentiles of the per-task latency, in seconds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct LatencySummary {
+    /// The mean.
     pub mean_s: f64,
+    /// The median.
     pub p50_s: f64,
+    /// The 90th percentile.
     pub p90_s: f64,
+    /// The 99th percentile.
     pub p99_s: f64,
+    /// The longest.
     pub max_s: f64,
 }

@@ -12,7 +12,8 @@
 //!   loopback server share it.
 //!
 //! What remains is the cost of waking a thread (a few microseconds on an idle machine, more when the host
-//! takes the CPU away); `docs/experiment-format.md` gives the measured precision of every wait.
+//! takes the CPU away); `docs/measurement.md` ("Precision of waits") gives the measured precision of every
+//! wait in every executor.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -54,6 +55,27 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// A future that completes at `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep { deadline, slot: None }
+}
+
+/// How long before its deadline [`sleep_precise`] stops waiting for the timer thread and yields to the
+/// event loop until the deadline instead.
+#[cfg(feature = "tokio")]
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// A wait on a tokio runtime that lasts what was asked to within the runtime's poll loop: the timer thread
+/// wakes the task [`SPIN`] before its deadline (waking a task from another thread costs tens of
+/// microseconds), and the task yields to the event loop (`tokio::task::yield_now`), letting other tasks
+/// run, until the deadline has passed. A wait of at most [`SPIN`] never involves the timer thread.
+#[cfg(feature = "tokio")]
+pub async fn sleep_precise(duration: Duration) {
+    let start = Instant::now();
+    let deadline = start + duration;
+    if let Some(timed) = duration.checked_sub(SPIN).filter(|d| !d.is_zero()) {
+        sleep_until(start + timed).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].

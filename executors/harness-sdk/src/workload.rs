@@ -1,141 +1,36 @@
-//! The workload steps, done the blocking way, and the checksum every executor must agree on.
+//! A workload ready to run, and what a run accumulates.
 //!
-//! An executor prepares a [`Workload`](crate::protocol::Workload) once per run with [`Prepared::new`], then
-//! runs tasks by index. Executors that do not block (the async one) reuse the pieces here that do not wait:
-//! [`Prepared::compute`], [`alloc`], [`fold`], and the `net` wire format in [`net`].
+//! An executor prepares a [`Workload`](crate::protocol::Workload) once per run with [`Prepared::new`],
+//! then runs tasks by index: [`Prepared::run_task`] runs one task's steps, blocking the calling thread;
+//! [`Prepared::run_measured`] also measures its latency (see [`crate::trace`] for the definition) into a
+//! [`Tally`]; [`Prepared::run_range`] and [`Prepared::run_claimed`] run many, in turn or claimed from a
+//! counter shared by a pool. A [`Collector`] gathers the tallies of a pool's workers and the first error.
+//! Executors that do not block use `nonblocking::AsyncWorkload` (cargo feature
+//! `tokio`), which does the same steps without blocking a thread.
+//!
+//! The checksum, fixture files and the `net` wire format live in [`crate::checksum`],
+//! [`crate::fixtures`] and [`crate::net`]; they are re-exported here.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+pub use crate::checksum::{fold, hash_bytes, seeded_bytes, task_seed};
+pub use crate::fixtures::{fixture_file_content, fixture_file_name};
+pub use crate::net;
+pub use crate::steps::alloc;
 
 use crate::latency::Latency;
-use crate::protocol::{Connect, RunRequest, Step};
+use crate::protocol::{RunRequest, Step};
+use crate::trace;
 
-/// Folds one step's value into a task's running checksum.
-#[inline]
-pub fn fold(acc: u64, value: u64) -> u64 {
-    xxh3_64_with_seed(&value.to_le_bytes(), acc)
-}
-
-/// The value a step that reads bytes (a file, a response) yields.
-#[inline]
-pub fn hash_bytes(bytes: &[u8]) -> u64 {
-    xxh3_64_with_seed(bytes, 0)
-}
-
-/// The starting checksum of task `task`.
-#[inline]
-pub fn task_seed(task: u64) -> u64 {
-    fold(0x9e37_79b9_7f4a_7c15, task)
-}
-
-/// `len` bytes of data derived from `seed` (splitmix64), the same on every machine.
-pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// The name of fixture file `index` of `size` bytes inside [`Resources::files_dir`](crate::protocol::Resources).
-pub fn fixture_file_name(size: u64, index: u32) -> String {
-    format!("{size}-{index}.bin")
-}
-
-/// The content of a fixture file: seeded by the experiment seed, the size and the index.
-pub fn fixture_file_content(seed: u64, size: u64, index: u32) -> Vec<u8> {
-    seeded_bytes(fold(fold(seed, size), u64::from(index)), size as usize)
-}
-
-/// Allocates and touches `bytes` bytes (one write per page), then frees them; yields a value that depends
-/// on every page having been written.
-pub fn alloc(bytes: u64) -> u64 {
-    const PAGE: usize = 4096;
-    let mut buffer = vec![0u8; bytes as usize];
-    for (page, chunk) in buffer.chunks_mut(PAGE).enumerate() {
-        chunk[0] = page as u8 | 1;
-    }
-    let buffer = std::hint::black_box(buffer);
-    buffer.chunks(PAGE).map(|c| u64::from(c[0])).sum()
-}
-
-/// The `net` wire format. A request is a 24-byte header (request length, response length, delay in
-/// nanoseconds; little-endian u64) and `request` bytes of [`net::body_byte`]. The answer is an 8-byte
-/// header (the response length, little-endian u64) and `response` bytes of [`net::body_byte`]: the
-/// header is sent even when `response` is 0, so a round trip always waits for the server's answer.
-pub mod net {
-    /// Size of the request header.
-    pub const HEADER_LEN: usize = 24;
-
-    /// Size of the answer's header.
-    pub const ANSWER_HEADER_LEN: usize = 8;
-
-    /// Encodes a request header.
-    pub fn header(request: u64, response: u64, delay_nanos: u64) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
-        h[..8].copy_from_slice(&request.to_le_bytes());
-        h[8..16].copy_from_slice(&response.to_le_bytes());
-        h[16..].copy_from_slice(&delay_nanos.to_le_bytes());
-        h
-    }
-
-    /// Decodes a request header: (request length, response length, delay in nanoseconds).
-    pub fn parse_header(h: &[u8; HEADER_LEN]) -> (u64, u64, u64) {
-        let word = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().expect("8 bytes"));
-        (word(0), word(8), word(16))
-    }
-
-    /// A whole request: its header and `request` body bytes.
-    pub fn request(request: u64, response: u64, delay_nanos: u64) -> Vec<u8> {
-        let mut message = Vec::with_capacity(HEADER_LEN + request as usize);
-        message.extend_from_slice(&header(request, response, delay_nanos));
-        message.extend((0..request as usize).map(body_byte));
-        message
-    }
-
-    /// Checks the answer's header against the response length the request asked for.
-    pub fn check_answer(h: &[u8; ANSWER_HEADER_LEN], response: u64) -> std::io::Result<()> {
-        let got = u64::from_le_bytes(*h);
-        if got == response {
-            Ok(())
-        } else {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("the server announced a {got}-byte answer to a request for {response} bytes"),
-            ))
-        }
-    }
-
-    /// Byte `i` of every request and response body.
-    #[inline]
-    pub fn body_byte(i: usize) -> u8 {
-        (i.wrapping_mul(31) ^ (i >> 8)) as u8
-    }
-
-    /// Fills `out` with body bytes `offset..offset + out.len()`: a server streams a large answer in
-    /// chunks with it.
-    pub fn fill_body(offset: u64, out: &mut [u8]) {
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = body_byte(offset as usize + i);
-        }
-    }
-
-    /// A body of `len` bytes.
-    pub fn body(len: u64) -> Vec<u8> {
-        (0..len as usize).map(body_byte).collect()
-    }
+/// Locks `mutex`, taking the value even when a thread panicked while holding it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Where the `shared` counter lives.
@@ -151,30 +46,40 @@ pub enum SharedMode {
 /// A workload ready to run: seeded data generated, resources located.
 #[derive(Debug)]
 pub struct Prepared {
+    /// The experiment's seed, from [`RunRequest::seed`].
     pub seed: u64,
+    /// The steps every task runs, in order.
     pub steps: Vec<Step>,
+    /// How many tasks the run has; tasks are numbered `0..tasks`.
     pub tasks: u64,
-    data: Vec<u8>,
-    files_dir: Option<PathBuf>,
-    net_addr: Option<String>,
-    shared_mode: SharedMode,
-    shared_file: Option<PathBuf>,
-    shared_memory: Mutex<u64>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) files_dir: Option<PathBuf>,
+    pub(crate) net_addr: Option<String>,
+    pub(crate) shared_mode: SharedMode,
+    pub(crate) shared_file: Option<PathBuf>,
+    pub(crate) shared_memory: Mutex<u64>,
+    /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
+    pub(crate) pid: u32,
 }
 
 /// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
 #[derive(Debug, Default)]
 pub struct WorkerState {
-    connection: Option<TcpStream>,
-    shared_file: Option<File>,
-    scratch: Vec<u8>,
+    pub(crate) connection: Option<TcpStream>,
+    pub(crate) shared_file: Option<File>,
+    pub(crate) scratch: Vec<u8>,
+    /// Whether this worker checked that a `Memory` counter is in its own process.
+    pub(crate) counter_checked: bool,
 }
 
 /// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The wrapping sum of the tasks' checksums.
     pub checksum: u64,
+    /// Tasks recorded.
     pub tasks: u64,
+    /// Their latencies.
     pub latency: Latency,
 }
 
@@ -192,6 +97,80 @@ impl Tally {
         self.checksum = self.checksum.wrapping_add(other.checksum);
         self.tasks += other.tasks;
         self.latency.merge(&other.latency);
+    }
+
+    /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, then
+    /// (latency in ns, count) pairs of the histogram's non-empty buckets; every number a little-endian u64.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let pairs = self.latency.to_pairs();
+        let mut out = Vec::with_capacity(16 + 16 * pairs.len());
+        out.extend_from_slice(&self.checksum.to_le_bytes());
+        out.extend_from_slice(&self.tasks.to_le_bytes());
+        for (value, count) in pairs {
+            out.extend_from_slice(&value.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        out
+    }
+
+    /// The inverse of [`Tally::to_bytes`]; fails on bytes it did not make.
+    pub fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
+        if bytes.len() < 16 || bytes.len() % 16 != 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally"));
+        }
+        let words: Vec<u64> =
+            bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let latency = Latency::from_pairs(&pairs);
+        if latency.len() != words[1] {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally: counts do not add up"));
+        }
+        Ok(Self { checksum: words[0], tasks: words[1], latency })
+    }
+}
+
+/// What the workers of a run hand in: their tallies, merged, and the first error. Shared by reference
+/// between threads; [`Collector::failed`] tells the others to stop claiming tasks.
+#[derive(Debug, Default)]
+pub struct Collector {
+    total: Mutex<Tally>,
+    first_error: Mutex<Option<crate::Error>>,
+    failed: AtomicBool,
+}
+
+impl Collector {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a worker's tally.
+    pub fn merge(&self, tally: &Tally) {
+        lock(&self.total).merge(tally);
+    }
+
+    /// Adds one task's checksum and latency.
+    pub fn record(&self, checksum: u64, latency: Duration) {
+        lock(&self.total).record(checksum, latency);
+    }
+
+    /// Records a failure; the first one is the run's error.
+    pub fn fail(&self, error: impl Into<crate::Error>) {
+        lock(&self.first_error).get_or_insert(error.into());
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Whether any worker failed.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// The run's tally, or its first error.
+    pub fn finish(&self) -> crate::Result<Tally> {
+        if let Some(error) = lock(&self.first_error).take() {
+            return Err(error);
+        }
+        Ok(std::mem::take(&mut *lock(&self.total)))
     }
 }
 
@@ -229,6 +208,7 @@ impl Prepared {
             shared_mode,
             shared_file: resources.shared_file.clone(),
             shared_memory: Mutex::new(0),
+            pid: std::process::id(),
         })
     }
 
@@ -243,9 +223,7 @@ impl Prepared {
             return Ok(None);
         }
         match self.shared_mode {
-            SharedMode::Memory => {
-                Ok(Some(*self.shared_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)))
-            }
+            SharedMode::Memory => Ok(Some(*lock(&self.shared_memory))),
             SharedMode::File => {
                 let path = self.shared_file.as_deref().expect("checked in new");
                 read_counter(&File::open(path)?).map(Some)
@@ -253,10 +231,10 @@ impl Prepared {
         }
     }
 
-    /// Hashes `bytes` bytes of this run's seeded data, keyed by the task.
+    /// Hashes `bytes` bytes of this run's seeded data, keyed by the task: the `compute` step.
     #[inline]
     pub fn compute(&self, task: u64, bytes: u64) -> u64 {
-        xxh3_64_with_seed(&self.data[..bytes as usize], self.seed ^ task)
+        crate::steps::compute(&self.data, self.seed, task, bytes)
     }
 
     /// The path of the fixture file task `task` reads in a `read_file` step.
@@ -270,34 +248,15 @@ impl Prepared {
         self.net_addr.as_deref().unwrap_or_default()
     }
 
-    /// Runs task `task` start to end, blocking the calling thread; returns its checksum.
-    pub fn run_task(&self, task: u64, worker: &mut WorkerState) -> io::Result<u64> {
-        let mut acc = task_seed(task);
-        for step in &self.steps {
-            let value = match *step {
-                Step::Compute { bytes } => self.compute(task, bytes),
-                Step::Sleep { nanos } => {
-                    crate::timer::sleep_blocking(Duration::from_nanos(nanos));
-                    nanos
-                }
-                Step::ReadFile { size, files } => {
-                    let path = self.fixture_path(task, size, files);
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))?;
-                    hash_bytes(&bytes)
-                }
-                Step::Net { request, response, delay_nanos, connect } => {
-                    self.net_round_trip(worker, request, response, delay_nanos, connect)?
-                }
-                Step::Shared { hold_nanos } => {
-                    self.shared_increment(worker, hold_nanos)?;
-                    1
-                }
-                Step::Alloc { bytes } => alloc(bytes),
-            };
-            acc = fold(acc, value);
-        }
-        Ok(acc)
+    /// Runs task `task`, blocking the calling thread, and records its checksum and latency (service time:
+    /// from the start of its first step to the end of its last) into `tally`.
+    pub fn run_measured(&self, task: u64, worker: &mut WorkerState, tally: &mut Tally) -> io::Result<()> {
+        let start = trace::now_ns();
+        let checksum = self.run_task(task, worker)?;
+        let end = trace::now_ns();
+        tally.record(checksum, trace::service_time(start, end));
+        trace::task(task, start, end);
+        Ok(())
     }
 
     /// Runs tasks `range` one after another on this thread, adding each to `tally`.
@@ -307,70 +266,29 @@ impl Prepared {
         worker: &mut WorkerState,
         tally: &mut Tally,
     ) -> io::Result<()> {
-        // One clock read per task: a task's end is the next one's start on this thread.
-        let mut last = Instant::now();
         for task in range {
-            let checksum = self.run_task(task, worker)?;
-            let now = Instant::now();
-            tally.record(checksum, now - last);
-            last = now;
+            self.run_measured(task, worker, tally)?;
         }
         Ok(())
     }
 
-    fn net_round_trip(
-        &self,
-        worker: &mut WorkerState,
-        request: u64,
-        response: u64,
-        delay_nanos: u64,
-        connect: Connect,
-    ) -> io::Result<u64> {
-        let mut stream = match worker.connection.take() {
-            Some(stream) if connect == Connect::Reuse => stream,
-            _ => {
-                let stream = TcpStream::connect(self.net_addr())
-                    .map_err(|e| io::Error::new(e.kind(), format!("connecting to {}: {e}", self.net_addr())))?;
-                stream.set_nodelay(true)?;
-                stream
+    /// The body of a pool's worker: claims the next task index from `next` and runs it, until every task
+    /// is claimed or some worker failed; then hands its tally (or its error) to `collector`. Every worker
+    /// of the pool shares `next` (starting at 0) and `collector`.
+    pub fn run_claimed(&self, next: &AtomicU64, collector: &Collector) {
+        let mut worker = WorkerState::default();
+        let mut tally = Tally::default();
+        while !collector.failed() {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= self.tasks {
+                break;
             }
-        };
-        stream.write_all(&net::request(request, response, delay_nanos))?;
-        let mut answer = [0u8; net::ANSWER_HEADER_LEN];
-        stream.read_exact(&mut answer)?;
-        net::check_answer(&answer, response)?;
-        worker.scratch.resize(response as usize, 0);
-        stream.read_exact(&mut worker.scratch)?;
-        let value = hash_bytes(&worker.scratch);
-        if connect == Connect::Reuse {
-            worker.connection = Some(stream);
-        }
-        Ok(value)
-    }
-
-    fn shared_increment(&self, worker: &mut WorkerState, hold_nanos: u64) -> io::Result<()> {
-        let hold = Duration::from_nanos(hold_nanos);
-        match self.shared_mode {
-            SharedMode::Memory => {
-                let mut count = self.shared_memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                // Read, wait, write: a missing lock would lose increments, which the harness detects.
-                let seen = *count;
-                crate::timer::sleep_blocking(hold);
-                *count = seen + 1;
-            }
-            SharedMode::File => {
-                if worker.shared_file.is_none() {
-                    let path = self.shared_file.as_deref().expect("checked in new");
-                    worker.shared_file = Some(File::options().read(true).write(true).open(path)?);
-                }
-                let file = worker.shared_file.as_ref().expect("opened above");
-                let _lock = FileLock::exclusive(file)?;
-                let seen = read_counter(file)?;
-                crate::timer::sleep_blocking(hold);
-                write_counter(file, seen + 1)?;
+            if let Err(e) = self.run_measured(task, &mut worker, &mut tally) {
+                collector.fail(e);
+                break;
             }
         }
-        Ok(())
+        collector.merge(&tally);
     }
 }
 
@@ -378,23 +296,23 @@ fn missing(step: &str, resource: &str) -> io::Error {
     io::Error::other(format!("the workload has a `{step}` step but the harness provided no {resource}"))
 }
 
-fn read_counter(file: &File) -> io::Result<u64> {
+pub(crate) fn read_counter(file: &File) -> io::Result<u64> {
     use std::os::unix::fs::FileExt;
     let mut bytes = [0u8; 8];
     file.read_exact_at(&mut bytes, 0)?;
     Ok(u64::from_le_bytes(bytes))
 }
 
-fn write_counter(file: &File, value: u64) -> io::Result<()> {
+pub(crate) fn write_counter(file: &File, value: u64) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
     file.write_all_at(&value.to_le_bytes(), 0)
 }
 
 /// An exclusive `flock` held until dropped.
-struct FileLock<'a>(&'a File);
+pub(crate) struct FileLock<'a>(&'a File);
 
 impl<'a> FileLock<'a> {
-    fn exclusive(file: &'a File) -> io::Result<Self> {
+    pub(crate) fn exclusive(file: &'a File) -> io::Result<Self> {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a valid, open descriptor.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
@@ -409,5 +327,38 @@ impl Drop for FileLock<'_> {
         use std::os::fd::AsRawFd;
         // SAFETY: unlocking the descriptor locked in `exclusive`.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_round_trips_through_bytes() {
+        let mut tally = Tally::default();
+        tally.record(7, Duration::from_micros(3));
+        tally.record(u64::MAX, Duration::from_millis(2));
+        let back = Tally::from_bytes(&tally.to_bytes()).unwrap();
+        assert_eq!(back.checksum, 6);
+        assert_eq!(back.tasks, 2);
+        assert_eq!(back.latency.summary(), tally.latency.summary());
+        assert!(Tally::from_bytes(&tally.to_bytes()[..20]).is_err());
+        let mut lying = tally.to_bytes();
+        lying[8] = 3;
+        assert!(Tally::from_bytes(&lying).is_err());
+    }
+
+    #[test]
+    fn a_collector_keeps_the_first_error() {
+        let collector = Collector::new();
+        let mut tally = Tally::default();
+        tally.record(1, Duration::from_micros(1));
+        collector.merge(&tally);
+        assert_eq!(collector.finish().unwrap().tasks, 1);
+        collector.fail("first");
+        collector.fail("second");
+        assert!(collector.failed());
+        assert_eq!(collector.finish().unwrap_err().to_string(), "first");
     }
 }

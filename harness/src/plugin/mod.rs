@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness_sdk::abi::{self, Buffer, Descriptor, EntryFn};
+use harness_sdk::model::Model;
 use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,9 @@ pub struct PluginInfo {
     pub path: PathBuf,
     pub description: String,
     pub options: Vec<OptionSpec>,
+    /// The execution model the plugin declares, for the ideal-time model.
+    #[serde(default)]
+    pub model: Option<Model>,
 }
 
 impl PluginInfo {
@@ -148,6 +152,7 @@ impl Library {
             path: self.path.clone(),
             description: info.description,
             options: info.options,
+            model: info.model,
         })
     }
 
@@ -181,7 +186,7 @@ impl Library {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ProbeLine {
-    Ok(PluginInfo),
+    Ok(Box<PluginInfo>),
     Error(String),
 }
 
@@ -189,7 +194,7 @@ enum ProbeLine {
 pub fn probe_main(paths: &[PathBuf]) -> i32 {
     for path in paths {
         let line = match Library::open(path).and_then(|library| library.info()) {
-            Ok(info) => ProbeLine::Ok(info),
+            Ok(info) => ProbeLine::Ok(Box::new(info)),
             Err(e) => ProbeLine::Error(e.to_string()),
         };
         println!("{}", serde_json::to_string(&line).expect("serializable"));
@@ -223,7 +228,7 @@ fn probe_in_child(paths: &[PathBuf]) -> Result<Vec<Result<PluginInfo, String>>, 
         .lines()
         .filter_map(|line| serde_json::from_str::<ProbeLine>(line).ok())
         .map(|line| match line {
-            ProbeLine::Ok(info) => Ok(info),
+            ProbeLine::Ok(info) => Ok(*info),
             ProbeLine::Error(message) => Err(message),
         })
         .collect();

@@ -415,6 +415,7 @@ mod tests {
                 executor: values[columns.iter().position(|c| c == "executor").unwrap()].to_owned(),
                 workers: 1,
                 options: serde_json::Map::new(),
+                model: None,
                 workload: None,
             })
             .collect();

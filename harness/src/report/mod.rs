@@ -420,6 +420,7 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
                         executor: value(experiment::EXECUTOR),
                         workers: value(experiment::WORKERS).parse().unwrap_or(1),
                         options: serde_json::Map::new(),
+                        model: None,
                         workload: None,
                     }
                 })

@@ -265,7 +265,8 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> O
             Some(count) if count == expected => {}
             Some(count) => {
                 return Some(format!(
-                    "the shared counter is {count} after {expected} increments: {} were lost (a missing lock?)",
+                    "the shared counter is {count} after {expected} increments: {} were lost (a missing lock, or tasks \
+                     in forked processes counting in memory: such an executor needs SharedMode::File)",
                     expected.abs_diff(count)
                 ));
             }

@@ -126,3 +126,72 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
         }
     }
 }
+
+/// One line of the SDK's task trace: (process, thread, task, start ns, end ns).
+type Traced = (u64, u64, u64, u64, u64);
+
+fn read_trace(path: &std::path::Path) -> Vec<Traced> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let n: Vec<u64> = line.split(' ').map(|w| w.parse().unwrap()).collect();
+            assert_eq!(n.len(), 5, "{line}");
+            (n[0], n[1], n[2], n[3], n[4])
+        })
+        .collect()
+}
+
+/// Whether `reported` seconds is the HDR histogram's record of `nanos` (3 significant digits).
+fn same_latency(reported: f64, nanos: u64) -> bool {
+    let expected = nanos as f64 / 1e9;
+    (reported - expected).abs() <= expected * 2e-3 + 2e-9
+}
+
+/// Latency is service time, from a task's first step to its end, in every executor. The SDK traces every
+/// task's start and end when `HARNESS_TASK_TRACE` names a file; each executor's reported latency must be
+/// that of the traced service times. On this workload the event loop runs the tasks one after another,
+/// so a latency counted from the run's start (when async admits every task) would be far longer.
+#[test]
+fn every_executor_reports_service_time_as_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    for executor in ["sync", "threaded", "async", "multiprocess"] {
+        let file = dir.path().join(format!("{executor}.toml"));
+        let experiment = format!(
+            "[experiment]\nname = \"{executor}\"\nrepetitions = 1\nwarmup = 0\n\n\
+             [workloads.cpu]\ntasks = 40\nsteps = [{{ compute = \"256KiB\" }}]\n\n\
+             [matrix]\nexecutor = [\"{executor}\"]\nworkers = [2]\n"
+        );
+        std::fs::write(&file, experiment).unwrap();
+        let trace = dir.path().join(format!("{executor}.trace"));
+        let run = support::harness()
+            .args(["run", "--quiet", "--out"])
+            .arg(dir.path())
+            .arg(&file)
+            .env("HARNESS_TASK_TRACE", &trace)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(0), "{executor}: {}", String::from_utf8_lossy(&run.stderr));
+        let rows = support::read_runs(&dir.path().join(executor).join("latest/runs.csv"));
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+
+        let traced = read_trace(&trace);
+        let mut tasks: Vec<u64> = traced.iter().map(|t| t.2).collect();
+        tasks.sort_unstable();
+        assert_eq!(tasks, (0..40).collect::<Vec<_>>(), "{executor}: every task traced once");
+        let mut service: Vec<u64> = traced.iter().map(|t| t.4 - t.3).collect();
+        service.sort_unstable();
+        let reported = |column: &str| -> f64 { row[column].parse().unwrap() };
+        // The histogram's median is the 20th of 40 values; its maximum, the largest.
+        assert!(same_latency(reported("latency_p50_s"), service[19]), "{executor}: p50 {row:?} {service:?}");
+        assert!(same_latency(reported("latency_max_s"), service[39]), "{executor}: max {row:?} {service:?}");
+
+        if executor == "async" {
+            // One event-loop thread: the tasks ran one after another, so from the first start to the last
+            // end is at least the sum of all service times, more than any one of them.
+            let span = traced.iter().map(|t| t.4).max().unwrap() - traced.iter().map(|t| t.3).min().unwrap();
+            assert!(span >= service.iter().sum::<u64>(), "{executor}: tasks overlapped on one thread");
+            assert!(!same_latency(reported("latency_max_s"), span), "{executor}: latency counted from admission");
+        }
+    }
+}

@@ -62,9 +62,19 @@ fn an_executor_built_outside_the_workspace_runs_an_experiment() {
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     let rows = support::read_runs(&out.path().join("thread-per-task/latest/runs.csv"));
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 9);
     assert!(rows.iter().all(|r| r["status"] == "ok" && r["tasks"] == "200" && r["shared_count"] == "200"));
     let ours: Vec<_> = rows.iter().filter(|r| r["executor"] == "thread_per_task").collect();
     assert_eq!(ours.len(), 3);
     assert!(rows.iter().all(|r| r["checksum"] == rows[0]["checksum"]));
+
+    // The executor declares its model, so its cell has an ideal time and an efficiency like the built-ins.
+    let summary = support::read_runs(&out.path().join("thread-per-task/latest/summary.csv"));
+    let run_s: Vec<_> = summary.iter().filter(|r| r["metric"] == "run_s").collect();
+    assert_eq!(run_s.len(), 3);
+    for row in run_s {
+        let number = |column: &str| -> f64 { row[column].parse().unwrap_or_else(|_| panic!("{column}: {row:?}")) };
+        assert!(number("ideal_s") > 0.0 && number("efficiency") > 0.0, "{row:?}");
+        assert!(["cpu", "waits", "lock"].contains(&row["model"].as_str()), "{row:?}");
+    }
 }

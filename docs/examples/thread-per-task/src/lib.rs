@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
+use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
-use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
+use harness_sdk::workload::{Collector, Prepared, SharedMode, Tally, WorkerState};
 
 pub struct ThreadPerTask;
 
@@ -17,35 +18,36 @@ impl harness_sdk::Executor for ThreadPerTask {
         vec![OptionSpec::integer("stack_kib", 16, Some(256), "stack size of each task's thread, in KiB")]
     }
 
+    /// Every task is in flight at once, each on its own thread: CPU work may use every core.
+    fn model() -> Option<Model> {
+        Some(Model { tasks_in_flight: Quantity::Tasks, cpu_parallelism: Quantity::Tasks })
+    }
+
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
         // Seeded data, fixture paths, the loopback address: everything a task's steps need.
         let workload = Prepared::new(request, SharedMode::Memory)?;
         let stack = request.option_u64("stack_kib").unwrap_or(256) as usize * 1024;
 
         let start = Instant::now();
-        let tallies = std::thread::scope(|scope| {
-            let mut threads = Vec::new();
+        // Gathers every thread's tally, and the first error.
+        let collector = Collector::new();
+        std::thread::scope(|scope| {
             for task in 0..workload.tasks {
-                let workload = &workload;
-                let thread = std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || {
-                    // Runs the task's steps, blocking this thread, and records its checksum and latency.
+                let (workload, collector) = (&workload, &collector);
+                std::thread::Builder::new().stack_size(stack).spawn_scoped(scope, move || {
+                    // Runs the task's steps, blocking this thread, and measures its latency.
                     let mut tally = Tally::default();
-                    workload.run_range(task..task + 1, &mut WorkerState::default(), &mut tally).map(|()| tally)
+                    match workload.run_measured(task, &mut WorkerState::default(), &mut tally) {
+                        Ok(()) => collector.merge(&tally),
+                        Err(e) => collector.fail(e),
+                    }
                 })?;
-                threads.push(thread);
             }
-            threads
-                .into_iter()
-                .map(|thread| thread.join().expect("a task thread panicked"))
-                .collect::<std::io::Result<Vec<Tally>>>()
+            std::io::Result::Ok(())
         })?;
         let run = start.elapsed();
-
-        let mut total = Tally::default();
-        for tally in &tallies {
-            total.merge(tally);
-        }
-        Ok(harness_sdk::report(0.0, run, &total, workload.shared_count()?))
+        let tally = collector.finish()?;
+        Ok(harness_sdk::report(0.0, run, &tally, workload.shared_count()?))
     }
 }
 

@@ -1,0 +1,71 @@
+//! The workload's steps done without blocking, on a tokio runtime (cargo feature `tokio`).
+//!
+//! An executor built on an event loop prepares an [`AsyncWorkload`] once per run and spawns one future
+//! per task, [`AsyncWorkload::run_measured`]; how many run at once, on which threads, is the executor's
+//! model. The steps themselves, and what they fold into the checksum, are the SDK's (see
+//! [`crate::steps`]), the same as the blocking ones.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::protocol::RunRequest;
+use crate::trace;
+use crate::workload::{Collector, Prepared, SharedMode, lock};
+
+/// A workload ready to run on a tokio runtime: the [`Prepared`] workload, the `shared` counter behind a
+/// tokio mutex, and a pool of idle connections to the loopback server.
+#[derive(Debug)]
+pub struct AsyncWorkload {
+    prepared: Prepared,
+    pub(crate) counter: tokio::sync::Mutex<u64>,
+    /// Idle connections to the loopback server: a task takes one (or connects) and gives it back.
+    pub(crate) connections: Mutex<Vec<tokio::net::TcpStream>>,
+    pub(crate) offload_cpu: bool,
+}
+
+impl AsyncWorkload {
+    /// Prepares `request`'s workload. With `offload_cpu`, CPU steps (`compute`, `alloc`) run on tokio's
+    /// blocking pool instead of the runtime thread that polls the task.
+    pub fn new(request: &RunRequest, offload_cpu: bool) -> io::Result<Self> {
+        Ok(Self {
+            prepared: Prepared::new(request, SharedMode::Memory)?,
+            counter: tokio::sync::Mutex::new(0),
+            connections: Mutex::new(Vec::new()),
+            offload_cpu,
+        })
+    }
+
+    /// The prepared workload: task count, steps, seed.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Runs task `task` and records its checksum and latency (service time: from the start of its first
+    /// step to the end of its last, so time queued before it was first polled does not count) into
+    /// `collector`, or its error. Returns whether it succeeded.
+    pub async fn run_measured(self: &Arc<Self>, task: u64, collector: &Collector) -> bool {
+        let start = trace::now_ns();
+        match self.run_task(task).await {
+            Ok(checksum) => {
+                let end = trace::now_ns();
+                collector.record(checksum, trace::service_time(start, end));
+                trace::task(task, start, end);
+                true
+            }
+            Err(e) => {
+                collector.fail(e);
+                false
+            }
+        }
+    }
+
+    /// The `shared` counter's value, `None` when no step uses it. Call it outside the runtime.
+    pub fn shared_count(&self) -> Option<u64> {
+        self.prepared.uses_shared().then(|| *self.counter.blocking_lock())
+    }
+
+    /// Closes the idle connections: call it before the runtime that drives them goes.
+    pub fn close_connections(&self) {
+        lock(&self.connections).clear();
+    }
+}

@@ -1,0 +1,218 @@
+//! Every step kind, once: what it does blocking, what it does without blocking, and the value it folds
+//! into the task's checksum.
+//!
+//! [`Prepared::run_task`] runs a task's steps blocking the calling thread; with the cargo feature
+//! `tokio`, `nonblocking::AsyncWorkload::run_task` runs the same steps as a future
+//! that never blocks a runtime thread. Both dispatch to the functions below, so both yield the same value
+//! for every step, and a new step kind is added here (with the parser's grammar, the schema and the docs)
+//! and in no executor.
+//!
+//! | step | yields |
+//! | --- | --- |
+//! | `compute` | the xxh3 hash of the first `bytes` bytes of the run's seeded data, seeded by `seed ^ task` |
+//! | `sleep` | the wait in nanoseconds |
+//! | `read_file` | the hash of the file's bytes |
+//! | `net` | the hash of the response body |
+//! | `shared` | 1 |
+//! | `alloc` | the sum of the first byte of every page written |
+
+use std::io;
+use std::time::Duration;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::checksum::{fold, hash_bytes, task_seed};
+use crate::net;
+use crate::protocol::{Connect, Step};
+use crate::workload::{FileLock, Prepared, SharedMode, WorkerState, lock, read_counter, write_counter};
+
+/// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
+#[inline]
+pub(crate) fn compute(data: &[u8], seed: u64, task: u64, bytes: u64) -> u64 {
+    xxh3_64_with_seed(&data[..bytes as usize], seed ^ task)
+}
+
+/// What a `sleep` step of `nanos` yields.
+#[inline]
+pub(crate) fn sleep_value(nanos: u64) -> u64 {
+    nanos
+}
+
+/// What a `shared` step yields.
+pub(crate) const SHARED_VALUE: u64 = 1;
+
+/// What a step that read `bytes` (a `read_file`, a `net` response) yields.
+#[inline]
+pub(crate) fn read_value(bytes: &[u8]) -> u64 {
+    hash_bytes(bytes)
+}
+
+/// Allocates and touches `bytes` bytes (one write per page), then frees them: the `alloc` step. Yields a
+/// value that depends on every page having been written.
+pub fn alloc(bytes: u64) -> u64 {
+    const PAGE: usize = 4096;
+    let mut buffer = vec![0u8; bytes as usize];
+    for (page, chunk) in buffer.chunks_mut(PAGE).enumerate() {
+        chunk[0] = page as u8 | 1;
+    }
+    let buffer = std::hint::black_box(buffer);
+    buffer.chunks(PAGE).map(|c| u64::from(c[0])).sum()
+}
+
+fn reading_error(path: &std::path::Path, e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+}
+
+impl Prepared {
+    /// Runs task `task` start to end, blocking the calling thread; returns its checksum.
+    pub fn run_task(&self, task: u64, worker: &mut WorkerState) -> io::Result<u64> {
+        let mut acc = task_seed(task);
+        for step in &self.steps {
+            let value = match *step {
+                Step::Compute { bytes } => self.compute(task, bytes),
+                Step::Sleep { nanos } => {
+                    crate::timer::sleep_blocking(Duration::from_nanos(nanos));
+                    sleep_value(nanos)
+                }
+                Step::ReadFile { size, files } => {
+                    let path = self.fixture_path(task, size, files);
+                    read_value(&std::fs::read(&path).map_err(|e| reading_error(&path, &e))?)
+                }
+                Step::Net { request, response, delay_nanos, connect } => {
+                    self.net_blocking(worker, request, response, delay_nanos, connect)?;
+                    read_value(&worker.scratch)
+                }
+                Step::Shared { hold_nanos } => {
+                    self.shared_blocking(worker, Duration::from_nanos(hold_nanos))?;
+                    SHARED_VALUE
+                }
+                Step::Alloc { bytes } => alloc(bytes),
+            };
+            acc = fold(acc, value);
+        }
+        Ok(acc)
+    }
+
+    fn net_blocking(
+        &self,
+        worker: &mut WorkerState,
+        request: u64,
+        response: u64,
+        delay_nanos: u64,
+        connect: Connect,
+    ) -> io::Result<()> {
+        let mut stream = match worker.connection.take() {
+            Some(stream) if connect == Connect::Reuse => stream,
+            _ => {
+                let addr = self.net_addr();
+                let stream = std::net::TcpStream::connect(addr).map_err(|e| net::connect_error(addr, &e))?;
+                stream.set_nodelay(true)?;
+                stream
+            }
+        };
+        net::round_trip_blocking(&mut stream, &mut worker.scratch, request, response, delay_nanos)?;
+        if connect == Connect::Reuse {
+            worker.connection = Some(stream);
+        }
+        Ok(())
+    }
+
+    fn shared_blocking(&self, worker: &mut WorkerState, hold: Duration) -> io::Result<()> {
+        match self.shared_mode {
+            SharedMode::Memory => {
+                if !worker.counter_checked {
+                    if std::process::id() != self.pid {
+                        return Err(io::Error::other(
+                            "a `shared` step ran in a forked process, but the counter is in the memory of the \
+                             process that prepared the workload (`SharedMode::Memory`): an executor whose tasks \
+                             run in other processes must prepare the workload with `SharedMode::File`",
+                        ));
+                    }
+                    worker.counter_checked = true;
+                }
+                let mut count = lock(&self.shared_memory);
+                // Read, wait, write: a missing lock would lose increments, which the harness detects.
+                let seen = *count;
+                crate::timer::sleep_blocking(hold);
+                *count = seen + 1;
+            }
+            SharedMode::File => {
+                if worker.shared_file.is_none() {
+                    let path = self.shared_file.as_deref().expect("checked in new");
+                    worker.shared_file = Some(std::fs::File::options().read(true).write(true).open(path)?);
+                }
+                let file = worker.shared_file.as_ref().expect("opened above");
+                let _lock = FileLock::exclusive(file)?;
+                let seen = read_counter(file)?;
+                crate::timer::sleep_blocking(hold);
+                write_counter(file, seen + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl crate::nonblocking::AsyncWorkload {
+    /// Runs task `task` start to end as a future that never blocks a runtime thread; returns its checksum.
+    ///
+    /// Waits go through [`crate::timer::sleep_precise`], `read_file` through `tokio::fs` (a read on
+    /// tokio's blocking pool), `net` over tokio sockets (idle connections are pooled across tasks), and the
+    /// `shared` counter is behind a tokio mutex. CPU steps run on the calling runtime thread, or on tokio's
+    /// blocking pool when the workload was made with `offload_cpu`.
+    pub async fn run_task(self: &std::sync::Arc<Self>, task: u64) -> io::Result<u64> {
+        let workload = self.prepared();
+        let mut acc = task_seed(task);
+        for step in &workload.steps {
+            let value = match *step {
+                Step::Compute { bytes } if self.offload_cpu => {
+                    let this = std::sync::Arc::clone(self);
+                    tokio::task::spawn_blocking(move || this.prepared().compute(task, bytes)).await?
+                }
+                Step::Compute { bytes } => workload.compute(task, bytes),
+                Step::Alloc { bytes } if self.offload_cpu => tokio::task::spawn_blocking(move || alloc(bytes)).await?,
+                Step::Alloc { bytes } => alloc(bytes),
+                Step::Sleep { nanos } => {
+                    crate::timer::sleep_precise(Duration::from_nanos(nanos)).await;
+                    sleep_value(nanos)
+                }
+                // The rarer, larger futures are boxed, so every task's future stays small to spawn.
+                Step::ReadFile { size, files } => {
+                    let path = workload.fixture_path(task, size, files);
+                    read_value(&Box::pin(tokio::fs::read(&path)).await.map_err(|e| reading_error(&path, &e))?)
+                }
+                Step::Net { request, response, delay_nanos, connect } => {
+                    read_value(&Box::pin(self.net_async(request, response, delay_nanos, connect)).await?)
+                }
+                Step::Shared { hold_nanos } => {
+                    let mut count = self.counter.lock().await;
+                    // Read, wait, write: a missing lock would lose increments, which the harness detects.
+                    let seen = *count;
+                    crate::timer::sleep_precise(Duration::from_nanos(hold_nanos)).await;
+                    *count = seen + 1;
+                    SHARED_VALUE
+                }
+            };
+            acc = fold(acc, value);
+        }
+        Ok(acc)
+    }
+
+    async fn net_async(&self, request: u64, response: u64, delay_nanos: u64, connect: Connect) -> io::Result<Vec<u8>> {
+        let idle = if connect == Connect::Reuse { lock(&self.connections).pop() } else { None };
+        let mut stream = if let Some(stream) = idle {
+            stream
+        } else {
+            let addr = self.prepared().net_addr();
+            let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| net::connect_error(addr, &e))?;
+            stream.set_nodelay(true)?;
+            stream
+        };
+        let mut body = Vec::new();
+        net::round_trip_async(&mut stream, &mut body, request, response, delay_nanos).await?;
+        if connect == Connect::Reuse {
+            lock(&self.connections).push(stream);
+        }
+        Ok(body)
+    }
+}
