@@ -110,7 +110,8 @@ enum Command {
         exports: Exports,
     },
     /// Compare two result folders: per cell and metric, the change of the median, its confidence interval,
-    /// a Mann-Whitney test, and a verdict; exit 1 when a significant regression passes its threshold
+    /// a Mann-Whitney test, and a verdict; exit 1 when a significant change's whole interval passes its
+    /// threshold the bad way, 2 when no cell matches
     Compare {
         #[arg(value_name = "BASELINE")]
         baseline: PathBuf,
@@ -284,6 +285,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                         gate.default = threshold;
                     }
                     let comparison = crate::compare::compare(baseline, &summary.dir, &gate, experiment.seed)?;
+                    nothing_matched(&comparison)?;
                     if report_comparison(&comparison, &summary.dir)? {
                         regressed = true;
                     }
@@ -361,17 +363,10 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             if let Some(threshold) = threshold.as_deref() {
                 gate.default = parse_threshold(threshold)?;
             }
-            let (before, after) = (crate::environment::read(&baseline), crate::environment::read(&current));
-            let seed = after["experiment"]["seed"].as_u64().unwrap_or(0);
+            let seed = crate::environment::read(&current)["experiment"]["seed"].as_u64().unwrap_or(0);
             let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-            if let (Some(a), Some(b)) = (before["experiment"]["name"].as_str(), after["experiment"]["name"].as_str()) {
-                if a != b {
-                    eprintln!(
-                        "warning: comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
-                    );
-                }
-            }
+            nothing_matched(&comparison)?;
             let regressed = report_comparison(&comparison, out.as_deref().unwrap_or(&current))?;
             Ok(i32::from(regressed))
         }
@@ -434,10 +429,33 @@ fn parse_threshold(text: &str) -> Result<f64, Failure> {
         .map_err(|e| Diagnostic::new(format!("--threshold: {e}")).expected("a percentage such as 5%").into())
 }
 
-/// Prints a comparison, writes compare.md and compare.json into `out`; true when something regressed.
+/// A comparison with no cell on both sides compares nothing: bad input, not a pass.
+fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Failure> {
+    if comparison.matched > 0 {
+        return Ok(());
+    }
+    let first = |cells: &[String]| cells.first().map_or_else(|| "none".to_owned(), |c| format!("`{c}`"));
+    Err(Diagnostic::new(format!(
+        "no cell of {} matches a cell of {}: there is nothing to compare",
+        comparison.baseline.display(),
+        comparison.current.display()
+    ))
+    .expected("two result folders of the same experiment, whose cells have the same axis values")
+    .help(format!(
+        "cells are matched by their axis values; the baseline's first is {}, the current's first is {}",
+        first(&comparison.only_in_baseline),
+        first(&comparison.only_in_current)
+    ))
+    .into())
+}
+
+/// Prints a comparison (its warnings to standard error), writes compare.md and compare.json into `out`; true when something regressed.
 fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
     print!("{}", crate::compare::table(comparison));
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     std::fs::write(out.join("compare.md"), crate::compare::markdown(comparison)).context("cannot write compare.md")?;
     let mut json = serde_json::to_vec_pretty(comparison)?;

@@ -2,9 +2,13 @@
 //!
 //! For every cell found in both result folders (matched by their axis values) and every gated metric:
 //! the medians, the relative change of the median with a 95% bootstrap confidence interval, and a
-//! two-sided Mann-Whitney U test. A change is a regression only when it is both significant (p < 0.05)
-//! and larger than the metric's threshold in the bad direction; an improvement likewise in the good
-//! direction; anything else is unchanged. Cells present on one side only are listed, never dropped.
+//! two-sided Mann-Whitney U test. A change is a regression only when it is significant (p < 0.05) and its
+//! whole confidence interval lies beyond the metric's threshold in the bad direction, and beyond the
+//! absolute floor of its kind (times, memory); an improvement likewise in the good direction; anything else
+//! is unchanged. `throughput_per_s` is tasks / `run_s`: its verdict is `run_s`'s, under `run_s`'s threshold.
+//! When either side ran on a busy machine (other processes' CPU share in `environment.json`), the thresholds
+//! of everything but memory widen to what that load could explain, and the comparison says so. Cells present
+//! on one side only are listed, never dropped.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +25,24 @@ pub const DEFAULT_METRICS: &[&str] = &["run_s", "throughput_per_s", "latency_p99
 pub const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
 const RESAMPLES: usize = 2000;
+/// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
+pub const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
+/// A change of memory smaller than this (256 pages of 4 KiB) is never a regression nor an improvement,
+/// unless `[ci]` says.
+pub const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
+/// Other processes' share of the machine's CPU time above which a side counts as run on a busy machine
+/// (the share at which `harness run` warns).
+pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
+
+/// The most a busy machine widens a threshold by: a factor of 1 / (1 - share) of other processes' share of
+/// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
+pub const MAX_WIDENING: f64 = 2.0;
+
+/// The metric whose verdict a metric takes: `throughput_per_s` is tasks / `run_s`, the same measurement
+/// inverted, so one threshold governs both and their verdicts never disagree.
+pub fn judged_by(metric: &str) -> Option<&'static str> {
+    (metric == "throughput_per_s").then_some("run_s")
+}
 
 /// Whether a larger value is better or worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +70,10 @@ pub struct Gate {
     pub metrics: Vec<String>,
     pub default: f64,
     pub per_metric: BTreeMap<String, Threshold>,
+    /// Seconds: a change of a time metric (`*_s`) smaller than this does not count.
+    pub time_floor_s: f64,
+    /// Bytes: a change of a memory metric (`*_bytes`) smaller than this does not count.
+    pub memory_floor_bytes: f64,
 }
 
 impl Default for Gate {
@@ -56,6 +82,8 @@ impl Default for Gate {
             metrics: DEFAULT_METRICS.iter().map(|&m| m.to_owned()).collect(),
             default: 0.05,
             per_metric: BTreeMap::new(),
+            time_floor_s: DEFAULT_TIME_FLOOR_S,
+            memory_floor_bytes: DEFAULT_MEMORY_FLOOR_BYTES,
         }
     }
 }
@@ -63,6 +91,17 @@ impl Default for Gate {
 impl Gate {
     pub fn threshold(&self, metric: &str) -> Threshold {
         self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
+    }
+
+    /// The absolute change, in the metric's unit, below which a change does not count.
+    pub fn floor(&self, metric: &str) -> f64 {
+        if metric.ends_with("_bytes") {
+            self.memory_floor_bytes
+        } else if metric.ends_with("_s") {
+            self.time_floor_s
+        } else {
+            0.0
+        }
     }
 }
 
@@ -87,6 +126,22 @@ pub enum Verdict {
     Unchanged,
 }
 
+/// Why a verdict is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The whole confidence interval lies beyond the limit (threshold, widened for load, and floor).
+    Beyond,
+    /// The Mann-Whitney test finds no significant difference.
+    NotSignificant,
+    /// Part of the confidence interval lies within the threshold.
+    WithinThreshold,
+    /// The interval lies beyond the percentage but the absolute change may be smaller than the floor.
+    UnderFloor,
+    /// The baseline median is zero: no relative change.
+    NoBaseline,
+}
+
 /// One metric of one cell, compared.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
@@ -101,8 +156,51 @@ pub struct Change {
     pub change: Option<f64>,
     pub change_ci: Option<(f64, f64)>,
     pub p_value: f64,
+    /// The threshold of the metric that decided, as configured.
     pub threshold: Threshold,
+    /// The absolute floor, in the unit of the metric that decided.
+    pub floor: f64,
+    /// What the interval had to pass, relative to the baseline: the threshold widened for the machine's
+    /// load, or the floor where that is larger.
+    pub limit: Threshold,
     pub verdict: Verdict,
+    pub reason: Reason,
+    /// The metric whose verdict this one takes (`run_s` for `throughput_per_s`).
+    pub judged_by: Option<String>,
+}
+
+/// Other processes' share of the machine's CPU time while each side ran, from `environment.json`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MachineLoad {
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    /// The share the thresholds were widened for: the larger of the two, when above [`BUSY_SHARE`].
+    pub widened_for: Option<f64>,
+}
+
+impl MachineLoad {
+    fn new(baseline: Option<f64>, current: Option<f64>) -> Self {
+        let busiest =
+            baseline.into_iter().chain(current).fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+        Self { baseline, current, widened_for: busiest.filter(|&s| s > BUSY_SHARE) }
+    }
+
+    /// `threshold` widened to what a machine busy with other work for `share` of its CPU time could
+    /// explain: a slowdown up to 1 / (1 - share) on top of it, or a speedup of as much when it was the baseline
+    /// that was disturbed, at most [`MAX_WIDENING`] times. Memory does not depend on the CPU left to the run
+    /// and is never widened.
+    fn widen(&self, metric: &str, threshold: Threshold) -> Threshold {
+        match self.widened_for {
+            Some(share) if !metric.ends_with("_bytes") => {
+                let left = (1.0 - share).max(1.0 / MAX_WIDENING);
+                Threshold {
+                    increase: (1.0 + threshold.increase) / left - 1.0,
+                    decrease: 1.0 - (1.0 - threshold.decrease) * left,
+                }
+            }
+            _ => threshold,
+        }
+    }
 }
 
 /// Everything a comparison found.
@@ -110,11 +208,16 @@ pub struct Change {
 pub struct Comparison {
     pub baseline: PathBuf,
     pub current: PathBuf,
+    /// Cells present on both sides.
+    pub matched: usize,
     pub changes: Vec<Change>,
     pub only_in_baseline: Vec<String>,
     pub only_in_current: Vec<String>,
     /// Cells of both sides whose current runs all failed: nothing to compare, and a regression.
     pub failed_in_current: Vec<String>,
+    pub machine_load: MachineLoad,
+    /// What a reader must know to trust the verdicts: different experiment files, a busy machine.
+    pub warnings: Vec<String>,
 }
 
 impl Comparison {
@@ -157,25 +260,134 @@ fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
     Ok(values)
 }
 
+/// The hash of the experiment file a result folder ran: as recorded, else of its copy of the file.
+fn file_hash(dir: &Path, environment: &serde_json::Value) -> Option<String> {
+    environment["experiment"]["file_hash"].as_str().map(str::to_owned).or_else(|| {
+        std::fs::read_to_string(dir.join("experiment.toml")).ok().map(|s| crate::environment::file_hash(&s))
+    })
+}
+
+/// What the two sides' `environment.json` say that bears on the verdicts.
+fn warnings(
+    baseline: (&Path, &serde_json::Value),
+    current: (&Path, &serde_json::Value),
+    load: &MachineLoad,
+    gate: &Gate,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = |e: &serde_json::Value| e["experiment"]["name"].as_str().map(str::to_owned);
+    if let (Some(a), Some(b)) = (name(baseline.1), name(current.1)) {
+        if a != b {
+            out.push(format!(
+                "comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
+            ));
+        }
+    }
+    if let (Some(a), Some(b)) = (file_hash(baseline.0, baseline.1), file_hash(current.0, current.1)) {
+        if a != b {
+            out.push(format!(
+                "the experiment files differ (baseline {a}, current {b}): cells are matched by their axis values, \
+                 which may now stand for different work"
+            ));
+        }
+    }
+    for (side, share) in [("baseline", load.baseline), ("current", load.current)] {
+        match share {
+            Some(share) if share > BUSY_SHARE => out.push(format!(
+                "the {side} ran on a busy machine: other processes used {:.0}% of its CPU time (more than {:.0}%)",
+                share * 100.0,
+                BUSY_SHARE * 100.0
+            )),
+            Some(_) => {}
+            None => out.push(format!(
+                "the {side} does not record how busy the machine was (environment.json, machine_load): its \
+                 verdicts assume a quiet machine"
+            )),
+        }
+    }
+    if let Some(share) = load.widened_for {
+        let (before, after) = (gate.threshold("run_s"), load.widen("run_s", gate.threshold("run_s")));
+        out.push(format!(
+            "thresholds of every metric but memory are widened to what {:.0}% of the CPU taken by other work could \
+             explain: run_s's +{} / -{} become +{} / -{}",
+            share * 100.0,
+            plain_percent(before.increase),
+            plain_percent(before.decrease),
+            plain_percent(after.increase),
+            plain_percent(after.decrease)
+        ));
+        if share > 1.0 - 1.0 / MAX_WIDENING {
+            out.push(format!(
+                "thresholds widen at most {MAX_WIDENING} times: with more than half the machine taken by other work, \
+                 times say little; compare again on a quieter machine"
+            ));
+        }
+    }
+    out
+}
+
 /// Compares the result folders `baseline` and `current` under `gate`; `seed` drives the bootstrap.
 pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyhow::Result<Comparison> {
-    let before = read(baseline, &gate.metrics)?;
-    let after = read(current, &gate.metrics)?;
+    // `throughput_per_s` is judged by `run_s`: read that too.
+    let mut wanted = gate.metrics.clone();
+    for metric in &gate.metrics {
+        if let Some(by) = judged_by(metric) {
+            if !wanted.iter().any(|m| m == by) {
+                wanted.push(by.to_owned());
+            }
+        }
+    }
+    let before = read(baseline, &wanted)?;
+    let after = read(current, &wanted)?;
+    let environments = (crate::environment::read(baseline), crate::environment::read(current));
+    let share = |e: &serde_json::Value| e["machine_load"]["others_cpu_share"].as_f64();
+    let load = MachineLoad::new(share(&environments.0), share(&environments.1));
+    let warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+
     let mut changes = Vec::new();
     let mut failed_in_current = Vec::new();
+    let mut matched = 0;
     for (cell, (ok, metrics)) in &after {
         let Some((_, old)) = before.get(cell) else { continue };
+        matched += 1;
         if *ok == 0 {
             failed_in_current.push(cell.clone());
             continue;
         }
-        for metric in &gate.metrics {
-            let (Some(a), Some(b)) = (old.get(metric), metrics.get(metric)) else { continue };
-            if a.is_empty() || b.is_empty() {
-                continue;
-            }
+        let series = |metric: &str| match (old.get(metric), metrics.get(metric)) {
+            (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => Some((a, b)),
+            _ => None,
+        };
+        let judge_one = |metric: &str| {
+            let (a, b) = series(metric)?;
             let mut rng = Rng::for_stream(seed, &format!("{cell}\u{1f}{metric}"));
-            changes.push(judge(cell, metric, a, b, gate.threshold(metric), &mut rng));
+            Some(judge(cell, metric, a, b, gate, &load, &mut rng))
+        };
+        let mut judged: BTreeMap<&str, Change> = BTreeMap::new();
+        for metric in &wanted {
+            if judged_by(metric).is_none() {
+                if let Some(change) = judge_one(metric) {
+                    judged.insert(metric.as_str(), change);
+                }
+            }
+        }
+        for metric in &gate.metrics {
+            let change = match judged_by(metric) {
+                None => judged.get(metric.as_str()).cloned(),
+                Some(by) => match (judge_one(metric), judged.get(by)) {
+                    (Some(own), Some(decider)) => Some(Change {
+                        threshold: decider.threshold,
+                        floor: decider.floor,
+                        limit: decider.limit,
+                        verdict: decider.verdict,
+                        reason: decider.reason,
+                        judged_by: Some(by.to_owned()),
+                        ..own
+                    }),
+                    _ => None,
+                },
+            };
+            changes.extend(change);
         }
     }
     changes.sort_by(|x, y| {
@@ -184,10 +396,13 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
     Ok(Comparison {
         baseline: baseline.to_owned(),
         current: current.to_owned(),
+        matched,
         changes,
         only_in_baseline: before.keys().filter(|k| !after.contains_key(*k)).cloned().collect(),
         only_in_current: after.keys().filter(|k| !before.contains_key(*k)).cloned().collect(),
         failed_in_current,
+        machine_load: load,
+        warnings,
     })
 }
 
@@ -197,27 +412,30 @@ fn median(values: &[f64]) -> f64 {
     quantile(&sorted, 0.5)
 }
 
-fn judge(cell: &str, metric: &str, baseline: &[f64], current: &[f64], threshold: Threshold, rng: &mut Rng) -> Change {
+fn judge(
+    cell: &str,
+    metric: &str,
+    baseline: &[f64],
+    current: &[f64],
+    gate: &Gate,
+    load: &MachineLoad,
+    rng: &mut Rng,
+) -> Change {
     let (m0, m1) = (median(baseline), median(current));
     let change = (m0 != 0.0).then(|| m1 / m0 - 1.0);
     let change_ci = change.map(|_| bootstrap_change(baseline, current, rng));
     let p_value = mann_whitney_p(baseline, current);
     let direction = direction(metric);
-    let verdict = match change {
-        Some(change) if p_value < ALPHA => {
-            let (worse, better) = match direction {
-                Direction::LowerIsBetter => (change > threshold.increase, -change > threshold.decrease),
-                Direction::HigherIsBetter => (-change > threshold.decrease, change > threshold.increase),
-            };
-            if worse {
-                Verdict::Regressed
-            } else if better {
-                Verdict::Improved
-            } else {
-                Verdict::Unchanged
-            }
+    let threshold = gate.threshold(metric);
+    let floor = gate.floor(metric);
+    let widened = load.widen(metric, threshold);
+    let floor_share = if m0 == 0.0 { 0.0 } else { floor / m0.abs() };
+    let limit = Threshold { increase: widened.increase.max(floor_share), decrease: widened.decrease.max(floor_share) };
+    let (verdict, reason) = match (change, change_ci) {
+        (Some(_), Some((low, high))) if low.is_finite() && high.is_finite() => {
+            decide(direction, (low, high), p_value, widened, limit)
         }
-        _ => Verdict::Unchanged,
+        _ => (Verdict::Unchanged, Reason::NoBaseline),
     };
     Change {
         cell: cell.to_owned(),
@@ -231,7 +449,40 @@ fn judge(cell: &str, metric: &str, baseline: &[f64], current: &[f64], threshold:
         change_ci,
         p_value,
         threshold,
+        floor,
+        limit,
         verdict,
+        reason,
+        judged_by: None,
+    }
+}
+
+/// The verdict on a change whose confidence interval is `(low, high)`: a regression only when the whole
+/// interval lies beyond the limit in the bad direction (and the change is significant), an improvement
+/// likewise in the good direction. `percent` is the threshold without the floor, to tell the reasons apart.
+fn decide(
+    direction: Direction,
+    (low, high): (f64, f64),
+    p_value: f64,
+    percent: Threshold,
+    limit: Threshold,
+) -> (Verdict, Reason) {
+    if p_value >= ALPHA {
+        return (Verdict::Unchanged, Reason::NotSignificant);
+    }
+    // In "worse" terms: how far the interval goes the bad way, and the limits for worse and better.
+    let (worse_low, worse_high, worse, better, worse_pct, better_pct) = match direction {
+        Direction::LowerIsBetter => (low, high, limit.increase, limit.decrease, percent.increase, percent.decrease),
+        Direction::HigherIsBetter => (-high, -low, limit.decrease, limit.increase, percent.decrease, percent.increase),
+    };
+    if worse_low > worse {
+        (Verdict::Regressed, Reason::Beyond)
+    } else if worse_high < -better {
+        (Verdict::Improved, Reason::Beyond)
+    } else if worse_low > worse_pct || worse_high < -better_pct {
+        (Verdict::Unchanged, Reason::UnderFloor)
+    } else {
+        (Verdict::Unchanged, Reason::WithinThreshold)
     }
 }
 
@@ -335,6 +586,16 @@ fn normal_tail(z: f64) -> f64 {
     0.5 * poly * (-x * x).exp()
 }
 
+/// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
+pub fn quantity(metric: &str, value: f64) -> String {
+    crate::report::quantity(metric, crate::report::Estimate { value, low: value, high: value, n: 0 })
+}
+
+/// "10%", "22.2%": a fraction as a percentage, three significant digits at most.
+fn plain_percent(x: f64) -> String {
+    format!("{}%", crate::report::figure::tick(x * 100.0))
+}
+
 fn percent(x: f64) -> String {
     format!("{:+.1}%", x * 100.0)
 }
@@ -357,6 +618,33 @@ fn verdict_text(v: Verdict) -> &'static str {
     }
 }
 
+/// Why the verdict is what it is, in a few words: which limit the interval passed or did not.
+fn reason_text(c: &Change) -> String {
+    let decider = c.judged_by.as_deref().unwrap_or(&c.metric);
+    // The bound on the side the median moved to, in the decider's terms (run_s up is throughput down).
+    let moved_up = match (c.change, c.judged_by.is_some()) {
+        (Some(change), false) => change >= 0.0,
+        (Some(change), true) => change <= 0.0,
+        (None, _) => true,
+    };
+    let bound = if moved_up {
+        format!("+{}", plain_percent(c.limit.increase))
+    } else {
+        format!("-{}", plain_percent(c.limit.decrease))
+    };
+    let why = match c.reason {
+        Reason::Beyond => format!("CI beyond {bound}"),
+        Reason::NotSignificant => "not significant".to_owned(),
+        Reason::WithinThreshold => format!("CI not wholly beyond {bound}"),
+        Reason::UnderFloor => format!("may be under {}", quantity(decider, c.floor)),
+        Reason::NoBaseline => "baseline is zero".to_owned(),
+    };
+    match &c.judged_by {
+        Some(by) => format!("as {by}: {why}"),
+        None => why,
+    }
+}
+
 fn summary_line(c: &Comparison) -> String {
     let regressed = c.changes.iter().filter(|x| x.verdict == Verdict::Regressed).count();
     let unchanged = c.changes.len() - regressed - c.improvements();
@@ -364,24 +652,32 @@ fn summary_line(c: &Comparison) -> String {
         0 => String::new(),
         n => format!("; {n} cells with no ok run in the current result"),
     };
-    format!("{regressed} regressed, {} improved, {unchanged} unchanged{failed}", c.improvements())
+    format!(
+        "{regressed} regressed, {} improved, {unchanged} unchanged in {} matching cells{failed}",
+        c.improvements(),
+        c.matched
+    )
 }
 
-/// The comparison as a plain-text table for a terminal.
+const HEADER: [&str; 8] = ["cell", "metric", "baseline", "current", "change [95% CI]", "p", "verdict", "why"];
+
+fn row(change: &Change) -> [String; 8] {
+    [
+        change.cell.clone(),
+        change.metric.clone(),
+        quantity(&change.metric, change.baseline_median),
+        quantity(&change.metric, change.current_median),
+        change_text(change),
+        format!("{:.3}", change.p_value),
+        verdict_text(change.verdict).to_owned(),
+        reason_text(change),
+    ]
+}
+
+/// The comparison as a plain-text table for a terminal (its warnings are for standard error).
 pub fn table(c: &Comparison) -> String {
-    let mut rows =
-        vec![["cell", "metric", "baseline", "current", "change [95% CI]", "p", "verdict"].map(str::to_owned).to_vec()];
-    for change in &c.changes {
-        rows.push(vec![
-            change.cell.clone(),
-            change.metric.clone(),
-            format!("{:.6}", change.baseline_median),
-            format!("{:.6}", change.current_median),
-            change_text(change),
-            format!("{:.3}", change.p_value),
-            verdict_text(change.verdict).to_owned(),
-        ]);
-    }
+    let mut rows = vec![HEADER.map(str::to_owned).to_vec()];
+    rows.extend(c.changes.iter().map(|change| row(change).to_vec()));
     let mut out = crate::fmt::table(&rows);
     let _ = writeln!(out, "\n{}", summary_line(c));
     for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
@@ -405,24 +701,22 @@ pub fn markdown(c: &Comparison) -> String {
         c.baseline.display(),
         c.current.display()
     );
-    out.push_str("| cell | metric | baseline | current | change [95% CI] | p | verdict |\n");
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+    for warning in &c.warnings {
+        let _ = writeln!(out, "> **Warning:** {warning}\n");
+    }
+    let _ = writeln!(out, "| {} |", HEADER.join(" | "));
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n");
     for change in &c.changes {
+        let mut cells = row(change);
+        cells[0] = cells[0].replace('|', "\\|");
+        cells[1] = format!("`{}`", cells[1]);
         let verdict = match change.verdict {
             Verdict::Regressed => "**regressed**",
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
         };
-        let _ = writeln!(
-            out,
-            "| {} | `{}` | {:.6} | {:.6} | {} | {:.3} | {verdict} |",
-            change.cell.replace('|', "\\|"),
-            change.metric,
-            change.baseline_median,
-            change.current_median,
-            change_text(change),
-            change.p_value
-        );
+        cells[6] = verdict.into();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     if !c.failed_in_current.is_empty() {
         out.push_str("\n**Every current run failed** (a regression):\n\n");
@@ -473,19 +767,68 @@ mod tests {
         assert!((normal_tail(0.0) - 0.5).abs() < 1e-6);
     }
 
+    fn verdict(metric: &str, base: &[f64], current: &[f64], gate: &Gate, load: &MachineLoad) -> (Verdict, Reason) {
+        let c = judge("c", metric, base, current, gate, load, &mut Rng::new(1));
+        (c.verdict, c.reason)
+    }
+
+    const QUIET: MachineLoad = MachineLoad { baseline: Some(0.01), current: Some(0.01), widened_for: None };
+
     #[test]
-    fn verdicts_need_significance_and_size() {
-        let mut rng = Rng::new(1);
-        let t = Threshold { increase: 0.05, decrease: 0.05 };
+    fn verdicts_need_significance_and_the_whole_interval_beyond_the_threshold() {
+        let gate = Gate::default();
         let base = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98];
         let slower = [1.2, 1.21, 1.19, 1.2, 1.22, 1.18];
-        let slightly = [1.02, 1.03, 1.01, 1.02, 1.04, 1.0];
-        assert_eq!(judge("c", "run_s", &base, &slower, t, &mut rng).verdict, Verdict::Regressed);
-        assert_eq!(judge("c", "run_s", &slower, &base, t, &mut rng).verdict, Verdict::Improved);
+        let slightly = [1.03, 1.04, 1.035, 1.045, 1.05, 1.03];
+        assert_eq!(verdict("run_s", &base, &slower, &gate, &QUIET), (Verdict::Regressed, Reason::Beyond));
+        assert_eq!(verdict("run_s", &slower, &base, &gate, &QUIET), (Verdict::Improved, Reason::Beyond));
         // Higher is better for throughput: the same numbers mean the opposite.
-        assert_eq!(judge("c", "throughput_per_s", &base, &slower, t, &mut rng).verdict, Verdict::Improved);
+        assert_eq!(verdict("throughput_per_s", &base, &slower, &gate, &QUIET).0, Verdict::Improved);
         // Significant but within the threshold.
-        assert_eq!(judge("c", "run_s", &base, &slightly, t, &mut rng).verdict, Verdict::Unchanged);
+        assert_eq!(verdict("run_s", &base, &slightly, &gate, &QUIET), (Verdict::Unchanged, Reason::WithinThreshold));
+        // The median moved 16% (p = 0.005), past a 10% threshold, but the interval reaches down to 5%.
+        let ten = Gate { default: 0.1, ..Gate::default() };
+        let spread = [1.05, 1.30, 1.08, 1.25, 1.06, 1.28];
+        let c = judge("c", "run_s", &base, &spread, &ten, &QUIET, &mut Rng::new(1));
+        assert!(c.change.unwrap() > 0.1 && c.p_value < ALPHA, "{c:?}");
+        assert_eq!((c.verdict, c.reason), (Verdict::Unchanged, Reason::WithinThreshold), "{c:?}");
+    }
+
+    #[test]
+    fn changes_under_the_floor_never_count() {
+        let gate = Gate::default();
+        // +20% of 3 ms is 0.6 ms, under the 1 ms floor of times.
+        let base = [0.003, 0.003_03, 0.002_97, 0.003, 0.003_06, 0.002_94];
+        let slower: Vec<f64> = base.iter().map(|v| v * 1.2).collect();
+        assert_eq!(verdict("run_s", &base, &slower, &gate, &QUIET), (Verdict::Unchanged, Reason::UnderFloor));
+        let lower = Gate { time_floor_s: 1e-4, ..Gate::default() };
+        assert_eq!(verdict("run_s", &base, &slower, &lower, &QUIET), (Verdict::Regressed, Reason::Beyond));
+        // +12% of 2 MiB is less than the 1 MiB floor of memory.
+        let mib = 1024.0 * 1024.0;
+        let memory: Vec<f64> = base.iter().map(|v| v / 0.003 * 2.0 * mib).collect();
+        let more: Vec<f64> = memory.iter().map(|v| v * 1.12).collect();
+        assert_eq!(verdict("peak_memory_bytes", &memory, &more, &gate, &QUIET).1, Reason::UnderFloor);
+        let bigger: Vec<f64> = memory.iter().map(|v| v * 2.0).collect();
+        assert_eq!(verdict("peak_memory_bytes", &memory, &bigger, &gate, &QUIET).0, Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_busy_machine_widens_every_threshold_but_memorys() {
+        let busy = MachineLoad::new(Some(0.01), Some(0.4));
+        assert_eq!(busy.widened_for, Some(0.4));
+        assert_eq!(MachineLoad::new(Some(0.05), None).widened_for, None);
+        let t = Threshold { increase: 0.1, decrease: 0.1 };
+        let widened = busy.widen("run_s", t);
+        assert!((widened.increase - (1.1 / 0.6 - 1.0)).abs() < 1e-12 && (widened.decrease - 0.46).abs() < 1e-12);
+        assert_eq!(busy.widen("peak_memory_bytes", t), t);
+        // At most twice the threshold's factor, however busy.
+        let swamped = MachineLoad::new(Some(0.95), Some(0.01)).widen("run_s", t);
+        assert!((swamped.increase - 1.2).abs() < 1e-12 && (swamped.decrease - 0.55).abs() < 1e-12);
+        let base = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98];
+        let slower = [1.3, 1.31, 1.29, 1.3, 1.32, 1.28];
+        let gate = Gate::default();
+        assert_eq!(verdict("run_s", &base, &slower, &gate, &QUIET).0, Verdict::Regressed);
+        assert_eq!(verdict("run_s", &base, &slower, &gate, &busy), (Verdict::Unchanged, Reason::WithinThreshold));
     }
 
     proptest::proptest! {

@@ -177,9 +177,12 @@ pub fn schema(registry: &Registry) -> Value {
                 "properties": {
                     "threshold": { "type": "string", "pattern": PERCENT, "default": "5%", "description": "Changes smaller than this are noise" },
                     "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare" },
+                    "time_floor": { "type": "string", "pattern": DURATION, "default": "1ms", "description": "A change of a time metric smaller than this is never a regression nor an improvement" },
+                    "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
                     "thresholds": {
                         "type": "object",
-                        "description": "Per metric: one percentage, or one per direction of change",
+                        "description": "Per metric: one percentage, or one per direction of change; throughput_per_s takes run_s's",
+                        "propertyNames": { "not": { "const": "throughput_per_s" } },
                         "additionalProperties": {
                             "anyOf": [
                                 { "type": "string", "pattern": PERCENT },

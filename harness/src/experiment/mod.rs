@@ -313,9 +313,13 @@ impl Resolver<'_> {
             order,
             memory_limit,
             gate: match &file.ci {
-                Some(ci) => {
-                    gate(ci).map_err(|(message, span, expected)| self.error(message, Some(span)).expected(expected))?
-                }
+                Some(ci) => gate(ci).map_err(|e| {
+                    let error = self.error(e.message, Some(e.span)).expected(e.expected);
+                    match e.help {
+                        Some(help) => error.help(help),
+                        None => error,
+                    }
+                })?,
                 None => crate::compare::Gate::default(),
             },
             columns,
@@ -798,11 +802,25 @@ fn gateable_metrics() -> impl Iterator<Item = &'static str> {
         .filter(|m| !["tasks", "checksum", "shared_count", "peak_memory_method"].contains(m))
 }
 
-/// Checks `[ci]`; an error carries its message, place and what was expected.
-fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range<usize>, String)> {
+/// A mistake in `[ci]`: its message, place, what was expected, and how to fix it.
+struct GateError {
+    message: String,
+    span: Range<usize>,
+    expected: String,
+    help: Option<String>,
+}
+
+impl GateError {
+    fn new(message: String, span: Range<usize>, expected: String) -> Self {
+        Self { message, span, expected, help: None }
+    }
+}
+
+/// Checks `[ci]`.
+fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, GateError> {
     use crate::compare::{Gate, Threshold, parse_percent};
     let percent = |text: &str, span: Range<usize>| {
-        parse_percent(text).map_err(|why| (why, span, "a percentage such as \"5%\"".to_owned()))
+        parse_percent(text).map_err(|why| GateError::new(why, span, "a percentage such as \"5%\"".to_owned()))
     };
     let known: Vec<&str> = gateable_metrics().collect();
     let metric = |name: &Spanned<String>| {
@@ -812,7 +830,7 @@ fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range
             let hint = crate::diagnostic::closest(name.get_ref(), known.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
-            Err((
+            Err(GateError::new(
                 format!("`[ci]` names unknown metric `{}`{hint}", name.get_ref()),
                 name.span(),
                 format!("one of {}", quote_list(&known)),
@@ -827,8 +845,29 @@ fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range
     if let Some(metrics) = &ci.metrics {
         gate.metrics = metrics.iter().map(metric).collect::<Result<_, _>>()?;
     }
+    if let Some(floor) = &ci.time_floor {
+        let nanos = duration("time_floor", floor.get_ref())
+            .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
+        gate.time_floor_s = nanos as f64 / 1e9;
+    }
+    if let Some(floor) = &ci.memory_floor {
+        let bytes = size("memory_floor", floor.get_ref())
+            .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
+        gate.memory_floor_bytes = bytes as f64;
+    }
     for (name, threshold) in &ci.thresholds {
-        let name = metric(name)?;
+        let metric_name = metric(name)?;
+        if let Some(by) = crate::compare::judged_by(&metric_name) {
+            return Err(GateError {
+                message: format!("`[ci.thresholds]` sets `{metric_name}`, which is judged by `{by}`"),
+                span: name.span(),
+                expected: format!("a threshold of a metric other than `{metric_name}`"),
+                help: Some(format!(
+                    "`{metric_name}` is tasks / `{by}`, the same measurement inverted: one threshold governs both; \
+                     set it on `{by}` (a slowdown of 10% is a throughput loss of 9.1%)"
+                )),
+            });
+        }
         let span = threshold.span();
         let value = match threshold.get_ref() {
             raw::RawThreshold::Both(t) => {
@@ -840,7 +879,7 @@ fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range
                 decrease: decrease.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
             },
         };
-        gate.per_metric.insert(name, value);
+        gate.per_metric.insert(metric_name, value);
     }
     Ok(gate)
 }
@@ -849,7 +888,7 @@ fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, (String, Range
 pub fn gate_of_source(source: &str) -> Result<crate::compare::Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
     match &file.ci {
-        Some(ci) => gate(ci).map_err(|(message, _, _)| message),
+        Some(ci) => gate(ci).map_err(|e| e.message),
         None => Ok(crate::compare::Gate::default()),
     }
 }

@@ -32,6 +32,8 @@ pub struct RawFile {
 pub struct RawCi {
     pub threshold: Option<Spanned<String>>,
     pub metrics: Option<Vec<Spanned<String>>>,
+    pub time_floor: Option<Spanned<toml::Value>>,
+    pub memory_floor: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub thresholds: IndexMap<Spanned<String>, Spanned<RawThreshold>>,
 }

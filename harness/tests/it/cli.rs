@@ -32,7 +32,7 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
     // Not a terminal: plain progress lines, one per run.
-    assert!(stderr.contains("[1/120]") && stderr.contains("[120/120]"), "{stderr}");
+    assert!(stderr.contains("[1/180]") && stderr.contains("[180/180]"), "{stderr}");
 
     let dir = std::fs::canonicalize(out.path().join("quickstart/latest")).unwrap();
     assert_eq!(
@@ -51,7 +51,7 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
     assert!(env["os"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
 
     let rows = support::read_runs(&dir.join("runs.csv"));
-    assert_eq!(rows.len(), 30 * 3, "30 cells x 3 repetitions; warmups are not written");
+    assert_eq!(rows.len(), 20 * 5, "20 cells x 5 repetitions; warmups are not written");
     let header = std::fs::read_to_string(dir.join("runs.csv")).unwrap().lines().next().unwrap().to_owned();
     assert!(header.starts_with("executor,workload,workers,latency,flavor,cell,repetition,status,wall_s,"), "{header}");
     for row in &rows {
@@ -80,10 +80,10 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
 /// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.
 fn check_summary(dir: &std::path::Path, runs: &[std::collections::HashMap<String, String>]) {
     let summary = support::read_runs(&dir.join("summary.csv"));
-    assert_eq!(summary.len(), 30 * 14, "30 cells x 14 metrics");
+    assert_eq!(summary.len(), 20 * 14, "20 cells x 14 metrics");
     let axes = ["executor", "workload", "workers", "latency", "flavor"];
     let run_s_rows: Vec<_> = summary.iter().filter(|r| r["metric"] == "run_s").collect();
-    assert_eq!(run_s_rows.len(), 30);
+    assert_eq!(run_s_rows.len(), 20);
     for row in run_s_rows {
         let mut times: Vec<f64> = runs
             .iter()
@@ -91,11 +91,11 @@ fn check_summary(dir: &std::path::Path, runs: &[std::collections::HashMap<String
             .map(|r| r["run_s"].parse().unwrap())
             .collect();
         times.sort_by(f64::total_cmp);
-        assert_eq!(times.len(), 3);
+        assert_eq!(times.len(), 5);
         let number = |column: &str| -> f64 { row[column].parse().unwrap_or_else(|_| panic!("{column}: {row:?}")) };
-        assert_eq!(row["n"], "3");
-        assert!((number("median") - times[1]).abs() < 1e-9, "{row:?}");
-        assert!((number("min") - times[0]).abs() < 1e-9 && (number("max") - times[2]).abs() < 1e-9);
+        assert_eq!(row["n"], "5");
+        assert!((number("median") - times[2]).abs() < 1e-9, "{row:?}");
+        assert!((number("min") - times[0]).abs() < 1e-9 && (number("max") - times[4]).abs() < 1e-9);
         assert!(number("ci95_low") <= number("median") && number("median") <= number("ci95_high"), "{row:?}");
         assert!(number("ideal_s") > 0.0 && number("efficiency") > 0.0, "{row:?}");
         assert!(["cpu", "waits"].contains(&row["model"].as_str()), "{row:?}");
@@ -143,6 +143,10 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     }
     for table in ["experiment", "workloads", "matrix", "executors", "plugins", "charts", "ci"] {
         assert!(schema["properties"].get(table).is_some(), "schema lacks [{table}]");
+    }
+    let ci = &schema["properties"]["ci"]["properties"];
+    for key in ["threshold", "metrics", "thresholds", "time_floor", "memory_floor"] {
+        assert!(ci.get(key).is_some(), "schema lacks ci.{key}");
     }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
     assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
