@@ -222,7 +222,11 @@ fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, D
         .map(|file| {
             // Each file's [plugins] apply to that file only.
             let mut registry = discovered.clone();
-            experiment::load(file, &mut registry)
+            let experiment = experiment::load(file, &mut registry)?;
+            for warning in experiment::lints::warnings(&experiment) {
+                eprintln!("warning: {}: {warning}", file.display());
+            }
+            Ok(experiment)
         })
         .collect()
 }

@@ -44,6 +44,25 @@ pub fn overlap(
     })
 }
 
+/// Whether the model of a cell with `options` depends on `workers` at all: when it does not, cells that
+/// differ only in `workers` measure the same thing.
+pub fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json::Value>) -> bool {
+    fn refers(quantity: &Quantity, options: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match quantity {
+            Quantity::One | Quantity::Tasks => false,
+            Quantity::Workers => true,
+            Quantity::Option { name, unset } => {
+                options.get(name).is_none_or(serde_json::Value::is_null) && refers(unset, options)
+            }
+            Quantity::Min(quantities) => quantities.iter().any(|q| refers(q, options)),
+            Quantity::When { option, is, then, otherwise } => {
+                refers(if options.get(option) == Some(is) { then } else { otherwise }, options)
+            }
+        }
+    }
+    refers(&model.tasks_in_flight, options) || refers(&model.cpu_parallelism, options)
+}
+
 /// What a [`Quantity`] can refer to.
 struct Cell<'a> {
     workers: u64,

@@ -6,6 +6,7 @@
 //! resolved to plugins and their options checked.
 
 pub mod charts;
+pub mod lints;
 pub mod matrix;
 mod raw;
 pub mod units;

@@ -51,7 +51,7 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
     assert!(env["os"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
 
     let rows = support::read_runs(&dir.join("runs.csv"));
-    assert_eq!(rows.len(), 20 * 5, "20 cells x 5 repetitions; warmups are not written");
+    assert_eq!(rows.len(), 30 * 5, "30 cells x 5 repetitions; warmups are not written");
     let header = std::fs::read_to_string(dir.join("runs.csv")).unwrap().lines().next().unwrap().to_owned();
     assert!(header.starts_with("executor,workload,workers,latency,flavor,cell,repetition,status,wall_s,"), "{header}");
     for row in &rows {
@@ -80,10 +80,10 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
 /// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.
 fn check_summary(dir: &std::path::Path, runs: &[std::collections::HashMap<String, String>]) {
     let summary = support::read_runs(&dir.join("summary.csv"));
-    assert_eq!(summary.len(), 20 * 14, "20 cells x 14 metrics");
+    assert_eq!(summary.len(), 30 * 14, "30 cells x 14 metrics");
     let axes = ["executor", "workload", "workers", "latency", "flavor"];
     let run_s_rows: Vec<_> = summary.iter().filter(|r| r["metric"] == "run_s").collect();
-    assert_eq!(run_s_rows.len(), 20);
+    assert_eq!(run_s_rows.len(), 30);
     for row in run_s_rows {
         let mut times: Vec<f64> = runs
             .iter()
@@ -196,4 +196,41 @@ fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
     assert!(sync.iter().all(|r| !r.contains(&"rayon") && !r.contains(&"std")), "{stdout}");
     let cpu: Vec<_> = rows.iter().filter(|r| r[2] == "cpu").collect();
     assert!(cpu.iter().all(|r| !r.contains(&"1ms") && !r.contains(&"2ms")), "{stdout}");
+}
+
+#[test]
+fn cells_that_differ_only_in_workers_an_executor_ignores_are_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("workers.toml");
+    std::fs::write(
+        &file,
+        r#"
+        [experiment]
+        name = "workers"
+        [workloads.w]
+        tasks = 4
+        steps = [{ sleep = "1ms" }]
+        [matrix]
+        executor = ["sync", "threaded", "async"]
+        workers = [1, 4]
+        flavor = ["current_thread", "multi_thread"]
+        "#,
+    )
+    .unwrap();
+    let out = support::harness().arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ")).collect();
+    // sync ignores workers, and so does async with one event-loop thread; threaded and async with
+    // multi_thread use them.
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(warnings.iter().any(|w| w.contains("cells 1, 2 differ only in workers (1, 4), which `sync`")), "{stderr}");
+    assert!(warnings.iter().any(|w| w.contains("which `async` does not use")), "{stderr}");
+
+    let quick = support::harness()
+        .current_dir(support::root())
+        .args(["validate", "experiments/quickstart.toml"])
+        .output()
+        .unwrap();
+    assert!(quick.status.success() && quick.stderr.is_empty(), "{}", String::from_utf8_lossy(&quick.stderr));
 }
