@@ -19,6 +19,7 @@ mod cli;
 mod executors;
 mod faults;
 mod gate;
+mod layers;
 mod lifecycle;
 mod net;
 mod out_of_tree;
