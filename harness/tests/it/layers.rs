@@ -103,8 +103,11 @@ fn tangled(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
 #[test]
 fn modules_import_only_their_own_layer_and_those_below_without_cycles() {
     let edges = graph(&support::root().join("harness/src"));
-    let listing: String =
-        edges.iter().map(|(m, to)| format!("{m} -> {}\n", to.iter().cloned().collect::<Vec<_>>().join(" "))).collect();
+    let listing: String = edges
+        .iter()
+        .map(|(m, to)| format!("{m} -> {}", to.iter().cloned().collect::<Vec<_>>().join(" ")))
+        .collect::<Vec<_>>()
+        .join("\n");
     println!("{listing}");
     let mut problems = Vec::new();
     for (module, to) in &edges {
