@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::stats::{Rng, quantile};
 
 /// Metrics compared when the experiment's `[ci]` table does not say.
-pub const DEFAULT_METRICS: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes"];
+pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
 /// The significance level of the Mann-Whitney test.
 pub const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
@@ -38,24 +38,7 @@ pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 /// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
 pub const MAX_WIDENING: f64 = 2.0;
 
-/// The metric whose verdict a metric takes: `throughput_per_s` is tasks / `run_s`, the same measurement
-/// inverted, so one threshold governs both and their verdicts never disagree.
-pub fn judged_by(metric: &str) -> Option<&'static str> {
-    (metric == "throughput_per_s").then_some("run_s")
-}
-
-/// Whether a larger value is better or worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    LowerIsBetter,
-    HigherIsBetter,
-}
-
-/// The direction of a metric of `runs.csv`.
-pub fn direction(metric: &str) -> Direction {
-    if metric.starts_with("throughput") { Direction::HigherIsBetter } else { Direction::LowerIsBetter }
-}
+pub use crate::metrics::{Direction, direction, judged_by};
 
 /// How much a metric may move before it counts: a fraction for each direction of change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

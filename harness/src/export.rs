@@ -8,11 +8,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use crate::metrics::{EXPORTED, MEASURED};
 use crate::stats::Stats;
-use crate::summary::{METRICS, read_runs, stream_seed};
-
-/// The metrics exports carry, in order.
-const EXPORTED: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"];
+use crate::summary::{read_runs, stream_seed};
 
 /// One cell of a result folder: its axis values and the statistics of its ok runs.
 struct Cell {
@@ -61,7 +59,7 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
             let metrics = EXPORTED
                 .iter()
                 .filter_map(|&name| {
-                    let index = METRICS.iter().position(|m| *m == name)?;
+                    let index = MEASURED.iter().position(|m| *m == name)?;
                     let values: Vec<f64> = ok.iter().filter_map(|r| r.metrics[index]).collect();
                     // Seeded as in summary.csv, so the intervals agree with it.
                     Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
@@ -128,7 +126,7 @@ pub fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
             cell.ok,
             if cell.failed > 0 { format!(" ({} failed)", cell.failed) } else { String::new() }
         );
-        for name in EXPORTED {
+        for name in EXPORTED.iter() {
             match cell.metric(name) {
                 Some(s) => {
                     let _ = write!(text, " {} [{}, {}] |", short(s.median), short(s.ci_low), short(s.ci_high));

@@ -14,34 +14,6 @@ use std::time::SystemTime;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
-/// The metric columns of `runs.csv`, after the axis columns, `repetition` and `status`.
-pub const METRIC_COLUMNS: &[&str] = &[
-    "wall_s",
-    "setup_s",
-    "run_s",
-    "tasks",
-    "throughput_per_s",
-    "checksum",
-    "shared_count",
-    "latency_mean_s",
-    "latency_p50_s",
-    "latency_p90_s",
-    "latency_p99_s",
-    "latency_max_s",
-    "user_cpu_s",
-    "system_cpu_s",
-    "peak_memory_bytes",
-    "peak_memory_method",
-    "voluntary_context_switches",
-    "involuntary_context_switches",
-    "listen_overflows",
-];
-
-/// The columns of `runs.csv` the harness writes after the axis columns, in order.
-pub fn harness_columns() -> impl Iterator<Item = &'static str> + Clone {
-    ["cell", "repetition", "status"].into_iter().chain(METRIC_COLUMNS.iter().copied()).chain(["error"])
-}
-
 /// An open result folder.
 pub struct ResultDir {
     pub path: PathBuf,
@@ -77,7 +49,7 @@ impl ResultDir {
         write_environment(&path, environment)?;
         let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
         let mut header = experiment.columns.clone();
-        header.extend(harness_columns().map(str::to_owned));
+        header.extend(crate::metrics::runs_columns().map(str::to_owned));
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;

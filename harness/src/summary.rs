@@ -7,26 +7,13 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::LazyLock;
 
 use harness_sdk::protocol::Workload;
 
 use crate::experiment::{CellPlan, Experiment};
+use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::results::METRIC_COLUMNS;
 use crate::stats::{Rng, Stats};
-
-/// The columns of `runs.csv` after `status` that are not measurements: what a run did (checked, not
-/// measured) and a label.
-const NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
-
-/// The metrics of `runs.csv` that get statistics, in the order of its columns.
-pub static METRICS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| METRIC_COLUMNS.iter().copied().filter(|c| !NOT_MEASURED.contains(c)).collect());
-
-/// Metrics whose spread makes a cell noisy: the run time the executor measured. (`wall_s` of a short run
-/// is mostly process start-up, whose jitter says little about the cell.)
-const NOISE_METRICS: &[&str] = &["run_s"];
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
 pub const NOISY_CV: f64 = 0.05;
@@ -34,28 +21,6 @@ pub const NOISY_CV: f64 = 0.05;
 /// How far past what is possible (an efficiency over 100%, a task shorter than its waits) a number must be
 /// before it is a warning: the clocks' and the model's own error.
 pub const IMPOSSIBLE_MARGIN: f64 = 0.05;
-
-/// The columns of `summary.csv` after the axis columns.
-pub const COLUMNS: &[&str] = &[
-    "metric",
-    "n",
-    "failed",
-    "mean",
-    "median",
-    "stddev",
-    "cv",
-    "min",
-    "max",
-    "ci95_low",
-    "ci95_high",
-    "outliers",
-    "outlier_repetitions",
-    "throughput_per_s",
-    "ideal_s",
-    "efficiency",
-    "model",
-    "warning",
-];
 
 /// What the model needs to know of a cell, and the cell's values in the axis columns.
 #[derive(Debug, Clone)]
@@ -94,7 +59,7 @@ pub struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
-    /// The value of each of [`METRICS`], `None` when blank.
+    /// The value of each of [`MEASURED`], `None` when blank.
     pub metrics: Vec<Option<f64>>,
 }
 
@@ -109,7 +74,7 @@ pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
         })
     };
     let axes: Vec<usize> = columns.iter().map(|c| index(c)).collect::<io::Result<_>>()?;
-    let metrics: Vec<usize> = METRICS.iter().map(|m| index(m)).collect::<io::Result<_>>()?;
+    let metrics: Vec<usize> = MEASURED.iter().map(|m| index(m)).collect::<io::Result<_>>()?;
     let (repetition, status) = (index("repetition")?, index("status")?);
     let mut runs = Vec::new();
     for record in reader.records() {
@@ -216,16 +181,16 @@ pub fn derived_stats(
     Stats::of(&values, stream_seed(seed, key, name))
 }
 
-/// The value of `metric` (one of [`METRICS`]) in `run`.
+/// The value of `metric` (one of [`MEASURED`]) in `run`.
 pub fn metric_of(run: &Run, metric: &str) -> Option<f64> {
-    METRICS.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+    MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let metrics = METRICS
+    let metrics = MEASURED
         .iter()
         .enumerate()
         .map(|(m, &metric)| {
@@ -236,7 +201,7 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE_METRICS.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
+                if NOISE.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -310,7 +275,7 @@ pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
 pub fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
     let mut out = csv::Writer::from_path(path)?;
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    header.extend(COLUMNS);
+    header.extend(SUMMARY_COLUMNS);
     out.write_record(&header)?;
     for summary in summaries {
         for metric in &summary.metrics {
@@ -386,8 +351,8 @@ mod tests {
     }
 
     fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
-        let mut metrics = vec![None; METRICS.len()];
-        metrics[METRICS.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
+        let mut metrics = vec![None; MEASURED.len()];
+        metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
         Run { key: cell.key.clone(), repetition, ok, metrics }
     }
 

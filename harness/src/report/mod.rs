@@ -453,15 +453,15 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// The measures of the results table, with their headings.
-const TABLE: &[(&str, &str)] = &[
-    ("run_s", "run time"),
-    ("throughput_per_s", "throughput"),
-    ("latency_p99_s", "p99 latency"),
-    (measure::CPU, "CPU time"),
-    ("peak_memory_bytes", "peak memory"),
-    (measure::EFFICIENCY, "efficiency"),
-    (measure::SPEEDUP, "speedup"),
+/// The measures of the results table; their headings are their labels.
+const TABLE: &[&str] = &[
+    "run_s",
+    "throughput_per_s",
+    "latency_p99_s",
+    measure::CPU,
+    "peak_memory_bytes",
+    measure::EFFICIENCY,
+    measure::SPEEDUP,
 ];
 
 impl Report {
@@ -476,8 +476,10 @@ impl Report {
         let columns = self.varying_columns();
         let mut header = columns.clone();
         header.extend(["runs", "failed"].map(str::to_owned));
-        header.extend(TABLE.iter().map(|(m, heading)| {
-            if *m == measure::SPEEDUP { format!("speedup over {}", self.reference) } else { (*heading).to_owned() }
+        header.extend(TABLE.iter().map(|&m| match measure::find(m) {
+            _ if m == measure::SPEEDUP => format!("speedup over {}", self.reference),
+            Some(measure) => measure.label.to_owned(),
+            None => m.to_owned(),
         }));
         let rows = (0..self.cells.len())
             .map(|cell| {
@@ -485,9 +487,7 @@ impl Report {
                 let summary = &self.cells[cell].summary;
                 row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
                 row.push(summary.failed.to_string());
-                row.extend(
-                    TABLE.iter().map(|(m, _)| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()),
-                );
+                row.extend(TABLE.iter().map(|m| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()));
                 row
             })
             .collect();
