@@ -217,25 +217,18 @@ impl Comparison {
 type Values = BTreeMap<String, (usize, BTreeMap<String, Vec<f64>>)>;
 
 fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
-    let path = dir.join("runs.csv");
-    let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let header = reader.headers()?.clone();
-    let axes =
-        header.iter().position(|h| h == "cell").with_context(|| format!("{} has no `cell` column", path.display()))?;
-    let status = header.iter().position(|h| h == "status").context("runs.csv has no `status` column")?;
+    let path = dir.join(crate::results::files::RUNS);
+    let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut values = Values::new();
-    for record in reader.records() {
-        let record = record?;
+    for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
-        let label: Vec<String> =
-            (0..axes).filter(|&i| !record[i].is_empty()).map(|i| format!("{}={}", &header[i], &record[i])).collect();
-        let (ok, cell) = values.entry(label.join(" ")).or_default();
-        if &record[status] != "ok" {
+        let (ok, cell) = values.entry(row.label(&runs.axes)).or_default();
+        if !row.ok() {
             continue;
         }
         *ok += 1;
         for metric in metrics {
-            if let Some(v) = header.iter().position(|h| h == metric).and_then(|i| record[i].parse::<f64>().ok()) {
+            if let Some(v) = row.metric(metric) {
                 cell.entry(metric.clone()).or_default().push(v);
             }
         }

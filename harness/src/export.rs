@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::metrics::{EXPORTED, MEASURED};
+use crate::results::{Runs, files};
 use crate::stats::Stats;
-use crate::summary::{read_runs, stream_seed};
+use crate::summary::{runs_of, stream_seed};
 
 /// One cell of a result folder: its axis values and the statistics of its ok runs.
 struct Cell {
@@ -36,13 +37,10 @@ struct Result {
 }
 
 fn load(dir: &Path) -> anyhow::Result<Result> {
-    let runs_path = dir.join("runs.csv");
-    let mut reader =
-        csv::Reader::from_path(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
-    let header = reader.headers()?.clone();
-    let axes_end = header.iter().position(|h| h == "cell").context("runs.csv has no `cell` column")?;
-    let columns: Vec<String> = header.iter().take(axes_end).map(str::to_owned).collect();
-    let runs = read_runs(&runs_path, &columns)?;
+    let runs_path = dir.join(files::RUNS);
+    let runs = Runs::read(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
+    let columns = runs.axes.clone();
+    let runs = runs_of(&runs, &columns)?;
     let environment = crate::environment::read(dir);
     let seed = environment["experiment"]["seed"].as_u64().unwrap_or(0);
     let mut keys: Vec<&Vec<String>> = Vec::new();

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::results::ResultDir;
+use crate::results::{ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
@@ -143,22 +143,21 @@ fn summarize_and_draw(
     warnings: &mut Vec<String>,
     progress: Progress,
 ) -> anyhow::Result<()> {
-    let runs =
-        crate::summary::read_runs(&dir.join("runs.csv"), &experiment.columns).context("cannot read runs.csv back")?;
+    let runs = Runs::read(&dir.join(files::RUNS))
+        .and_then(|runs| crate::summary::runs_of(&runs, &experiment.columns))
+        .context("cannot read runs.csv back")?;
     let cells = crate::summary::CellModel::of(experiment);
     let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
-    crate::summary::write(&dir.join("summary.csv"), &experiment.columns, &summaries)
+    crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;
     let mut all = crate::summary::warnings(&experiment.columns, &summaries);
     all.extend(load.warnings());
     all.append(warnings);
     *warnings = all;
-    if !warnings.is_empty() {
-        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n").context("cannot write warnings.txt")?;
-        if progress != Progress::Quiet {
-            for warning in warnings.iter() {
-                eprintln!("warning: {}: {warning}", experiment.name);
-            }
+    crate::results::write_warnings(dir, warnings).context("cannot write warnings.txt")?;
+    if progress != Progress::Quiet {
+        for warning in warnings.iter() {
+            eprintln!("warning: {}: {warning}", experiment.name);
         }
     }
     let report = crate::report::Report::new(crate::report::Sources {

@@ -13,6 +13,7 @@ use harness_sdk::protocol::Workload;
 use crate::experiment::{CellPlan, Experiment};
 use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
+use crate::results::Runs;
 use crate::stats::{Rng, Stats};
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
@@ -63,34 +64,21 @@ pub struct Run {
     pub metrics: Vec<Option<f64>>,
 }
 
-/// Reads the runs of a `runs.csv` whose axis columns are `columns`.
-pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
-    // Flexible: the last row of an interrupted run may be cut short, and is skipped.
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
-    let header = reader.headers()?.clone();
-    let index = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} has no column `{name}`", path.display()))
+/// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
+/// measured metric must be a column of it.
+pub fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
+    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
+    let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
+    Ok(runs
+        .rows
+        .iter()
+        .map(|row| Run {
+            key: axes.iter().map(|&i| row.record[i].to_owned()).collect(),
+            repetition: row.repetition.map_or(0, |r| r as u32),
+            ok: row.ok(),
+            metrics: MEASURED.iter().map(|m| row.metric(m)).collect(),
         })
-    };
-    let axes: Vec<usize> = columns.iter().map(|c| index(c)).collect::<io::Result<_>>()?;
-    let metrics: Vec<usize> = MEASURED.iter().map(|m| index(m)).collect::<io::Result<_>>()?;
-    let (repetition, status) = (index("repetition")?, index("status")?);
-    let mut runs = Vec::new();
-    for record in reader.records() {
-        let record = record?;
-        if record.len() < header.len() {
-            continue;
-        }
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        runs.push(Run {
-            key: axes.iter().map(|&i| field(i).to_owned()).collect(),
-            repetition: field(repetition).parse().unwrap_or(0),
-            ok: field(status) == "ok",
-            metrics: metrics.iter().map(|&i| field(i).parse().ok()).collect(),
-        });
-    }
-    Ok(runs)
+        .collect())
 }
 
 /// The statistics of one metric of one cell.

@@ -37,6 +37,7 @@ use anyhow::Context as _;
 use crate::diagnostic::Diagnostic;
 use crate::experiment::{self, ChartSpec};
 use crate::plugin::{Registry, SearchPath};
+use crate::results::{self, files};
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
@@ -296,7 +297,7 @@ pub struct Written {
 /// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
 /// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
 pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
-    let charts_dir = dir.join("charts");
+    let charts_dir = dir.join(files::CHARTS);
     if charts_dir.exists() {
         for entry in std::fs::read_dir(&charts_dir)? {
             let path = entry?.path();
@@ -315,7 +316,7 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     for figure in figures {
         match svg::render(&figure) {
             Ok(text) => {
-                let path = format!("charts/{}.svg", figure.file);
+                let path = format!("{}/{}.svg", files::CHARTS, figure.file);
                 std::fs::write(dir.join(&path), &text)?;
                 rendered.push(Rendered { figure, path, svg: text });
             }
@@ -335,8 +336,7 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
 pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
     let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
         load(dir, search)?;
-    let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
-        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
+    let warnings: Vec<String> = results::read_warnings(dir).unwrap_or_else(|| summary::warnings(&columns, &summaries));
     let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
@@ -361,15 +361,11 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
 /// has none: one `harness merge` made.
 pub fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), ReadError> {
     let loaded = load(dir, search)?;
-    summary::write(&dir.join("summary.csv"), &loaded.columns, &loaded.summaries)
+    summary::write(&dir.join(files::SUMMARY), &loaded.columns, &loaded.summaries)
         .context("cannot write summary.csv")
         .map_err(ReadError::Runtime)?;
     let warnings = summary::warnings(&loaded.columns, &loaded.summaries);
-    if !warnings.is_empty() {
-        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n")
-            .context("cannot write warnings.txt")
-            .map_err(ReadError::Runtime)?;
-    }
+    results::write_warnings(dir, &warnings).context("cannot write warnings.txt").map_err(ReadError::Runtime)?;
     Ok(())
 }
 
@@ -388,13 +384,8 @@ struct Loaded {
 }
 
 fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
-    let file = dir.join("experiment.toml");
-    if !file.is_file() || !dir.join("runs.csv").is_file() {
-        return Err(ReadError::Input(
-            Diagnostic::new(format!("{} is not a result folder: it needs runs.csv and experiment.toml", dir.display()))
-                .help("pass a folder that `harness run` wrote, such as results/NAME/latest"),
-        ));
-    }
+    results::open::check(dir).map_err(|e| ReadError::Input(e.diagnostic()))?;
+    let file = dir.join(files::EXPERIMENT);
     let environment = crate::environment::read(dir);
     let mut notes = Vec::new();
     let mut registry = Registry::discover(search);
@@ -428,8 +419,10 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
             (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
         }
     };
-    let runs = summary::read_runs(&dir.join("runs.csv"), &columns)
-        .with_context(|| format!("cannot read {}", dir.join("runs.csv").display()))
+    let runs_path = dir.join(files::RUNS);
+    let runs = results::Runs::read(&runs_path)
+        .and_then(|runs| summary::runs_of(&runs, &columns))
+        .with_context(|| format!("cannot read {}", runs_path.display()))
         .map_err(ReadError::Runtime)?;
     let cores = environment["machine_load"]["logical_cpus"]
         .as_u64()

@@ -5,6 +5,10 @@
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
 
+pub mod files;
+pub mod open;
+pub mod runs;
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
@@ -13,6 +17,9 @@ use std::time::SystemTime;
 
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
+
+pub use open::NotAResultFolder;
+pub use runs::{Row, Runs};
 
 /// An open result folder.
 pub struct ResultDir {
@@ -45,9 +52,9 @@ impl ResultDir {
                 Err(e) => return Err(e),
             }
         }
-        std::fs::write(path.join("experiment.toml"), experiment.source.as_bytes())?;
+        std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
         write_environment(&path, environment)?;
-        let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
+        let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
         header.extend(crate::metrics::runs_columns().map(str::to_owned));
         runs.write_record(&header)?;
@@ -59,7 +66,7 @@ impl ResultDir {
     /// Reopens the result folder `path` to add the runs it lacks. Returns it with the runs already there,
     /// as (cell index, repetition). A last row cut short by an interruption is dropped.
     pub fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
-        let runs_path = path.join("runs.csv");
+        let runs_path = path.join(files::RUNS);
         let mut text = std::fs::read(&runs_path)?;
         if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
             if end + 1 != text.len() {
@@ -67,19 +74,9 @@ impl ResultDir {
                 std::fs::write(&runs_path, &text)?;
             }
         }
-        let mut reader = csv::Reader::from_reader(text.as_slice());
-        let headers = reader.headers()?.clone();
-        let column = |name: &str| {
-            headers.iter().position(|h| h == name).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{} has no `{name}` column", runs_path.display()))
-            })
-        };
-        let (cell, repetition) = (column("cell")?, column("repetition")?);
         let mut done = HashSet::new();
-        for record in reader.records() {
-            let record = record?;
-            let number = |i: usize| record.get(i).and_then(|v| v.parse::<u64>().ok());
-            if let (Some(c), Some(r)) = (number(cell), number(repetition)) {
+        for row in Runs::parse(&text, &runs_path)?.rows {
+            if let (Some(c), Some(r)) = (row.cell, row.repetition) {
                 done.insert(((c as usize).saturating_sub(1), r as u32));
             }
         }
@@ -143,7 +140,7 @@ impl ResultDir {
     /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
     /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
     pub fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
-        let logs = self.path.join("logs");
+        let logs = self.path.join(files::LOGS);
         std::fs::create_dir_all(&logs)?;
         let stem = match slot.repetition {
             Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
@@ -163,9 +160,22 @@ impl ResultDir {
 pub fn write_environment(dir: &Path, environment: &serde_json::Value) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    let temporary = dir.join(".environment.json");
+    let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
     std::fs::write(&temporary, bytes)?;
-    std::fs::rename(temporary, dir.join("environment.json"))
+    std::fs::rename(temporary, dir.join(files::ENVIRONMENT))
+}
+
+/// Writes `warnings.txt`, one warning a line, when there is something to warn about.
+pub fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    std::fs::write(dir.join(files::WARNINGS), warnings.join("\n") + "\n")
+}
+
+/// The warnings of `warnings.txt`, `None` when the folder has none.
+pub fn read_warnings(dir: &Path) -> Option<Vec<String>> {
+    std::fs::read_to_string(dir.join(files::WARNINGS)).ok().map(|t| t.lines().map(str::to_owned).collect())
 }
 
 /// Points `<parent>/latest` at `target` by replacing the link atomically.
@@ -177,5 +187,5 @@ fn point_latest(parent: &Path, target: &Path) -> io::Result<()> {
     let temporary = parent.join(format!(".latest-{}-{}-{nanos}", host.trim(), std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     std::os::unix::fs::symlink(name, &temporary)?;
-    std::fs::rename(&temporary, parent.join("latest"))
+    std::fs::rename(&temporary, parent.join(files::LATEST))
 }
