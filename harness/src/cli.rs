@@ -365,7 +365,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             if let Some(threshold) = threshold.as_deref() {
                 gate.default = parse_threshold(threshold)?;
             }
-            let seed = crate::environment::read(&current)["experiment"]["seed"].as_u64().unwrap_or(0);
+            let seed = crate::results::Environment::read_or_default(&current).experiment.seed.unwrap_or(0);
             let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
             nothing_matched(&comparison)?;
@@ -501,8 +501,8 @@ fn resume_shard(
             .help("a resumed run must use the same file; start a new run instead")
             .into());
     }
-    let environment = crate::environment::read(dir);
-    let recorded = environment["shard"].as_str().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
+    let environment = crate::results::Environment::read_or_default(dir);
+    let recorded = environment.shard.as_deref().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
     match (recorded, shard) {
         (recorded, None) => Ok(recorded),
         (None, Some(asked)) => Err(Diagnostic::new(format!(

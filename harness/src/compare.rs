@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::results::Environment;
 use crate::stats::{Rng, quantile};
 
 /// Metrics compared when the experiment's `[ci]` table does not say.
@@ -237,22 +238,23 @@ fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
 }
 
 /// The hash of the experiment file a result folder ran: as recorded, else of its copy of the file.
-fn file_hash(dir: &Path, environment: &serde_json::Value) -> Option<String> {
-    environment["experiment"]["file_hash"].as_str().map(str::to_owned).or_else(|| {
-        std::fs::read_to_string(dir.join("experiment.toml")).ok().map(|s| crate::environment::file_hash(&s))
-    })
+fn file_hash(dir: &Path, environment: &Environment) -> Option<String> {
+    environment
+        .experiment
+        .file_hash
+        .clone()
+        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::environment::file_hash(&s)))
 }
 
 /// What the two sides' `environment.json` say that bears on the verdicts.
 fn warnings(
-    baseline: (&Path, &serde_json::Value),
-    current: (&Path, &serde_json::Value),
+    baseline: (&Path, &Environment),
+    current: (&Path, &Environment),
     load: &MachineLoad,
     gate: &Gate,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let name = |e: &serde_json::Value| e["experiment"]["name"].as_str().map(str::to_owned);
-    if let (Some(a), Some(b)) = (name(baseline.1), name(current.1)) {
+    if let (Some(a), Some(b)) = (&baseline.1.experiment.name, &current.1.experiment.name) {
         if a != b {
             out.push(format!(
                 "comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
@@ -315,9 +317,8 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
     }
     let before = read(baseline, &wanted)?;
     let after = read(current, &wanted)?;
-    let environments = (crate::environment::read(baseline), crate::environment::read(current));
-    let share = |e: &serde_json::Value| e["machine_load"]["others_cpu_share"].as_f64();
-    let load = MachineLoad::new(share(&environments.0), share(&environments.1));
+    let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
+    let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
     let warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
 
     let mut changes = Vec::new();

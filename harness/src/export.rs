@@ -41,8 +41,8 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
     let runs = Runs::read(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
     let columns = runs.axes.clone();
     let runs = runs_of(&runs, &columns)?;
-    let environment = crate::environment::read(dir);
-    let seed = environment["experiment"]["seed"].as_u64().unwrap_or(0);
+    let environment = crate::results::Environment::read_or_default(dir);
+    let seed = environment.experiment.seed.unwrap_or(0);
     let mut keys: Vec<&Vec<String>> = Vec::new();
     for run in &runs {
         if !keys.contains(&&run.key) {
@@ -71,7 +71,7 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
             }
         })
         .collect();
-    let experiment = environment["experiment"]["name"].as_str().unwrap_or("experiment").to_owned();
+    let experiment = environment.experiment.name.unwrap_or_else(|| "experiment".to_owned());
     Ok(Result { experiment, cells })
 }
 

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::environment::file_hash;
-use crate::results::{Runs, files};
+use crate::results::{Environment, Runs, files};
 
 /// What a merge found.
 #[derive(Debug)]
@@ -29,17 +29,14 @@ pub struct MergeReport {
 struct Shard {
     dir: PathBuf,
     source: String,
-    environment: serde_json::Value,
+    environment: Environment,
     runs: Runs,
 }
 
 fn read_shard(dir: &Path) -> anyhow::Result<Shard> {
     let source = crate::results::open::experiment_source(dir)?;
-    let environment = serde_json::from_slice(
-        &std::fs::read(dir.join(files::ENVIRONMENT))
-            .with_context(|| format!("cannot read {}/{}", dir.display(), files::ENVIRONMENT))?,
-    )
-    .with_context(|| format!("{}/{} is not JSON", dir.display(), files::ENVIRONMENT))?;
+    let environment =
+        Environment::read(dir).with_context(|| format!("cannot read {}/{}", dir.display(), files::ENVIRONMENT))?;
     let runs = Runs::read(&dir.join(files::RUNS))
         .with_context(|| format!("{}/{} is malformed", dir.display(), files::RUNS))?;
     Ok(Shard { dir: dir.to_owned(), source, environment, runs })
@@ -72,11 +69,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
             bail!("{} has other runs.csv columns than {}", shard.dir.display(), first.dir.display());
         }
     }
-    let planned_cells =
-        first.environment["experiment"]["cells"].as_u64().context("environment.json lacks experiment.cells")?;
-    let repetitions = first.environment["experiment"]["repetitions"]
-        .as_u64()
-        .context("environment.json lacks experiment.repetitions")?;
+    let planned_cells = first.environment.experiment.cells.context("environment.json lacks experiment.cells")?;
+    let repetitions =
+        first.environment.experiment.repetitions.context("environment.json lacks experiment.repetitions")?;
 
     let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
     for shard in &shards {
@@ -101,12 +96,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     std::fs::write(out.join(files::EXPERIMENT), &first.source)?;
     let mut environment = first.environment.clone();
-    environment["shard"] = serde_json::Value::Null;
-    environment["merged_from"] = shards
+    environment.shard = None;
+    let merged_from = shards
         .iter()
-        .map(|s| json!({ "dir": s.dir, "shard": s.environment["shard"], "started": s.environment["started"], "hostname": s.environment["hostname"] }))
+        .map(|s| {
+            let e = &s.environment;
+            json!({ "dir": s.dir, "shard": e.shard, "started": e.started, "hostname": e.hostname })
+        })
         .collect();
-    crate::results::write_environment(out, &environment)?;
+    environment.extra.insert("merged_from".to_owned(), merged_from);
+    environment.write(out)?;
     let mut writer = csv::Writer::from_path(out.join(files::RUNS))?;
     writer.write_record(&first.runs.header)?;
     for rows in runs.values() {

@@ -337,7 +337,7 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
     let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
         load(dir, search)?;
     let warnings: Vec<String> = results::read_warnings(dir).unwrap_or_else(|| summary::warnings(&columns, &summaries));
-    let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
+    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }
@@ -350,7 +350,7 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
         summaries: &summaries,
         runs: &runs,
         charts: &charts,
-        environment: &environment,
+        environment: &environment.to_value(),
         warnings: &warnings,
     });
     report.notes = notes;
@@ -377,7 +377,7 @@ struct Loaded {
     columns: Vec<String>,
     cells: Vec<CellModel>,
     charts: Vec<ChartSpec>,
-    environment: serde_json::Value,
+    environment: results::Environment,
     notes: Vec<String>,
     runs: Vec<summary::Run>,
     summaries: Vec<CellSummary>,
@@ -386,7 +386,7 @@ struct Loaded {
 fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
     results::open::check(dir).map_err(|e| ReadError::Input(e.diagnostic()))?;
     let file = dir.join(files::EXPERIMENT);
-    let environment = crate::environment::read(dir);
+    let environment = results::Environment::read_or_default(dir);
     let mut notes = Vec::new();
     let mut registry = Registry::discover(search);
     let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
@@ -424,10 +424,7 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
         .and_then(|runs| summary::runs_of(&runs, &columns))
         .with_context(|| format!("cannot read {}", runs_path.display()))
         .map_err(ReadError::Runtime)?;
-    let cores = environment["machine_load"]["logical_cpus"]
-        .as_u64()
-        .or_else(|| environment["cpu"]["logical_cpus"].as_u64())
-        .unwrap_or_else(crate::machine::logical_cpus);
+    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summary::summarize(&runs, &cells, seed, cores);
     Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
 }

@@ -5,6 +5,7 @@
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
 
+pub mod environment;
 pub mod files;
 pub mod open;
 pub mod runs;
@@ -18,6 +19,7 @@ use std::time::SystemTime;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
+pub use environment::Environment;
 pub use open::NotAResultFolder;
 pub use runs::{Row, Runs};
 
@@ -34,7 +36,7 @@ impl ResultDir {
         out: &Path,
         experiment: &Experiment,
         started: SystemTime,
-        environment: &serde_json::Value,
+        environment: &Environment,
     ) -> io::Result<Self> {
         let parent = out.join(&experiment.name);
         std::fs::create_dir_all(&parent)?;
@@ -53,7 +55,7 @@ impl ResultDir {
             }
         }
         std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
-        write_environment(&path, environment)?;
+        environment.write(&path)?;
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
         header.extend(crate::metrics::runs_columns().map(str::to_owned));
@@ -154,15 +156,6 @@ impl ResultDir {
         }
         std::fs::copy(log, name).map(drop)
     }
-}
-
-/// Writes `environment.json`, replacing any earlier one whole.
-pub fn write_environment(dir: &Path, environment: &serde_json::Value) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(temporary, dir.join(files::ENVIRONMENT))
 }
 
 /// Writes `warnings.txt`, one warning a line, when there is something to warn about.
