@@ -209,6 +209,12 @@ impl From<Diagnostic> for Failure {
     }
 }
 
+impl From<crate::results::NotAResultFolder> for Failure {
+    fn from(e: crate::results::NotAResultFolder) -> Self {
+        e.diagnostic().into()
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure::Runtime(e)
@@ -244,10 +250,8 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             // means the previous result.
             let baseline = baseline
                 .map(|dir| {
-                    std::fs::canonicalize(&dir).ok().filter(|d| d.join("runs.csv").is_file()).ok_or_else(|| {
-                        Diagnostic::new(format!("--baseline {} is not a result folder", dir.display()))
-                            .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
-                    })
+                    crate::results::open::check(&dir)?;
+                    std::fs::canonicalize(&dir).map_err(|_| crate::results::NotAResultFolder { dir }.diagnostic())
                 })
                 .transpose()?;
             let experiments = load_all(&files, search)?;
@@ -339,7 +343,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
                     eprintln!("warning: {}: {problem}", dir.display());
                 }
                 problems += written.problems.len();
-                println!("{}", dir.join("report.md").display());
+                println!("{}", dir.join(crate::results::files::REPORT_MD).display());
             }
             Ok(i32::from(problems > 0))
         }
@@ -357,17 +361,15 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Compare { baseline, current, threshold, out } => {
-            let source = std::fs::read_to_string(current.join("experiment.toml")).map_err(|e| {
-                Diagnostic::new(format!("{} is not a result folder: {e}", current.display()))
-                    .help("pass folders that `harness run` made, such as results/NAME/latest")
-            })?;
+            crate::results::open::check(&baseline)?;
+            let source = crate::results::open::experiment_source(&current)?;
             let mut gate = experiment::gate_of_source(&source).map_err(|e| {
                 Diagnostic::new(format!("the [ci] table of {}/experiment.toml: {e}", current.display()))
             })?;
             if let Some(threshold) = threshold.as_deref() {
                 gate.default = parse_threshold(threshold)?;
             }
-            let seed = crate::environment::read(&current)["experiment"]["seed"].as_u64().unwrap_or(0);
+            let seed = crate::results::Environment::read_or_default(&current).experiment.seed.unwrap_or(0);
             let comparison = crate::compare::compare(&baseline, &current, &gate, seed)
                 .map_err(|e| Diagnostic::new(format!("{e:#}")))?;
             nothing_matched(&comparison)?;
@@ -461,10 +463,11 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
         eprintln!("warning: {warning}");
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join("compare.md"), crate::compare::markdown(comparison)).context("cannot write compare.md")?;
+    std::fs::write(out.join(crate::results::files::COMPARE_MD), crate::compare::markdown(comparison))
+        .context("cannot write compare.md")?;
     let mut json = serde_json::to_vec_pretty(comparison)?;
     json.push(b'\n');
-    std::fs::write(out.join("compare.json"), json).context("cannot write compare.json")?;
+    std::fs::write(out.join(crate::results::files::COMPARE_JSON), json).context("cannot write compare.json")?;
     Ok(comparison.regressions() > 0)
 }
 
@@ -495,18 +498,15 @@ fn resume_shard(
             .help("resume each result folder with its own experiment file")
             .into());
     };
-    let before = std::fs::read_to_string(dir.join("experiment.toml")).map_err(|e| {
-        Diagnostic::new(format!("{} is not a result folder: {e}", dir.display()))
-            .help("pass the folder `harness run` printed, such as results/NAME/latest")
-    })?;
+    let before = crate::results::open::experiment_source(dir)?;
     if crate::environment::file_hash(&before) != crate::environment::file_hash(&experiment.source) {
         return Err(Diagnostic::new(format!("{} changed since {} was started", files[0].display(), dir.display()))
             .in_file(&files[0])
             .help("a resumed run must use the same file; start a new run instead")
             .into());
     }
-    let environment = crate::environment::read(dir);
-    let recorded = environment["shard"].as_str().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
+    let environment = crate::results::Environment::read_or_default(dir);
+    let recorded = environment.shard.as_deref().map(str::parse::<run::Shard>).transpose().map_err(Diagnostic::new)?;
     match (recorded, shard) {
         (recorded, None) => Ok(recorded),
         (None, Some(asked)) => Err(Diagnostic::new(format!(

@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::results::Environment;
 use crate::stats::{Rng, quantile};
 
 /// Metrics compared when the experiment's `[ci]` table does not say.
-pub const DEFAULT_METRICS: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes"];
+pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
 /// The significance level of the Mann-Whitney test.
 pub const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
@@ -38,24 +39,7 @@ pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 /// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
 pub const MAX_WIDENING: f64 = 2.0;
 
-/// The metric whose verdict a metric takes: `throughput_per_s` is tasks / `run_s`, the same measurement
-/// inverted, so one threshold governs both and their verdicts never disagree.
-pub fn judged_by(metric: &str) -> Option<&'static str> {
-    (metric == "throughput_per_s").then_some("run_s")
-}
-
-/// Whether a larger value is better or worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    LowerIsBetter,
-    HigherIsBetter,
-}
-
-/// The direction of a metric of `runs.csv`.
-pub fn direction(metric: &str) -> Direction {
-    if metric.starts_with("throughput") { Direction::HigherIsBetter } else { Direction::LowerIsBetter }
-}
+pub use crate::metrics::{Direction, direction, judged_by};
 
 /// How much a metric may move before it counts: a fraction for each direction of change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -234,25 +218,18 @@ impl Comparison {
 type Values = BTreeMap<String, (usize, BTreeMap<String, Vec<f64>>)>;
 
 fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
-    let path = dir.join("runs.csv");
-    let mut reader = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let header = reader.headers()?.clone();
-    let axes =
-        header.iter().position(|h| h == "cell").with_context(|| format!("{} has no `cell` column", path.display()))?;
-    let status = header.iter().position(|h| h == "status").context("runs.csv has no `status` column")?;
+    let path = dir.join(crate::results::files::RUNS);
+    let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut values = Values::new();
-    for record in reader.records() {
-        let record = record?;
+    for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
-        let label: Vec<String> =
-            (0..axes).filter(|&i| !record[i].is_empty()).map(|i| format!("{}={}", &header[i], &record[i])).collect();
-        let (ok, cell) = values.entry(label.join(" ")).or_default();
-        if &record[status] != "ok" {
+        let (ok, cell) = values.entry(row.label(&runs.axes)).or_default();
+        if !row.ok() {
             continue;
         }
         *ok += 1;
         for metric in metrics {
-            if let Some(v) = header.iter().position(|h| h == metric).and_then(|i| record[i].parse::<f64>().ok()) {
+            if let Some(v) = row.metric(metric) {
                 cell.entry(metric.clone()).or_default().push(v);
             }
         }
@@ -261,22 +238,23 @@ fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
 }
 
 /// The hash of the experiment file a result folder ran: as recorded, else of its copy of the file.
-fn file_hash(dir: &Path, environment: &serde_json::Value) -> Option<String> {
-    environment["experiment"]["file_hash"].as_str().map(str::to_owned).or_else(|| {
-        std::fs::read_to_string(dir.join("experiment.toml")).ok().map(|s| crate::environment::file_hash(&s))
-    })
+fn file_hash(dir: &Path, environment: &Environment) -> Option<String> {
+    environment
+        .experiment
+        .file_hash
+        .clone()
+        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::environment::file_hash(&s)))
 }
 
 /// What the two sides' `environment.json` say that bears on the verdicts.
 fn warnings(
-    baseline: (&Path, &serde_json::Value),
-    current: (&Path, &serde_json::Value),
+    baseline: (&Path, &Environment),
+    current: (&Path, &Environment),
     load: &MachineLoad,
     gate: &Gate,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let name = |e: &serde_json::Value| e["experiment"]["name"].as_str().map(str::to_owned);
-    if let (Some(a), Some(b)) = (name(baseline.1), name(current.1)) {
+    if let (Some(a), Some(b)) = (&baseline.1.experiment.name, &current.1.experiment.name) {
         if a != b {
             out.push(format!(
                 "comparing experiment `{a}` with experiment `{b}`: only cells with the same values match"
@@ -339,9 +317,8 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
     }
     let before = read(baseline, &wanted)?;
     let after = read(current, &wanted)?;
-    let environments = (crate::environment::read(baseline), crate::environment::read(current));
-    let share = |e: &serde_json::Value| e["machine_load"]["others_cpu_share"].as_f64();
-    let load = MachineLoad::new(share(&environments.0), share(&environments.1));
+    let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
+    let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
     let warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
 
     let mut changes = Vec::new();

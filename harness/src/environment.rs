@@ -1,4 +1,5 @@
-//! `environment.json`: what a reader needs to judge where and how results were measured.
+//! `environment.json`: what a reader needs to judge where and how results were measured. This module
+//! builds the document; [`crate::results::environment`] reads and writes it.
 
 use std::time::SystemTime;
 
@@ -6,6 +7,7 @@ use serde_json::json;
 
 use crate::experiment::Experiment;
 use crate::machine;
+use crate::results::Environment;
 use crate::run::Shard;
 use crate::run::cgroup::Accounting;
 
@@ -14,23 +16,11 @@ pub fn file_hash(source: &str) -> String {
     format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
 }
 
-/// The `environment.json` of result folder `dir`; `Null` when it is missing or unreadable, so that what
-/// is read from it falls back to defaults.
-pub fn read(dir: &std::path::Path) -> serde_json::Value {
-    std::fs::read(dir.join("environment.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
-}
-
 /// Notes in `dir/environment.json` that the run was resumed at `started`; returns the updated document.
-pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<serde_json::Value> {
-    let path = dir.join("environment.json");
-    let mut environment: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path)?).map_err(std::io::Error::other)?;
-    let when = humantime::format_rfc3339_seconds(started).to_string();
-    match environment.get_mut("resumed").and_then(serde_json::Value::as_array_mut) {
-        Some(list) => list.push(when.into()),
-        None => environment["resumed"] = json!([when]),
-    }
-    crate::results::write_environment(dir, &environment)?;
+pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<Environment> {
+    let mut environment = Environment::read(dir)?;
+    environment.resumed.push(humantime::format_rfc3339_seconds(started).to_string());
+    environment.write(dir)?;
     Ok(environment)
 }
 
@@ -49,7 +39,7 @@ pub fn collect(
     started: SystemTime,
     shard: Option<Shard>,
     accounting: &Accounting,
-) -> serde_json::Value {
+) -> Environment {
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
         let e = &cell.executor;
@@ -57,7 +47,7 @@ pub fn collect(
             .entry(e.name.clone())
             .or_insert_with(|| json!({ "version": e.version, "abi_version": e.abi_version, "path": e.path }));
     }
-    json!({
+    let document = json!({
         "harness": build_info(),
         "started": humantime::format_rfc3339_seconds(started).to_string(),
         "command": std::env::args().collect::<Vec<_>>(),
@@ -83,5 +73,6 @@ pub fn collect(
             "logical_cpus": machine::logical_cpus(),
         },
         "memory_bytes": machine::mem_total(),
-    })
+    });
+    Environment::from_value(document).expect("the document has the fields of an environment")
 }

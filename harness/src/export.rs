@@ -8,11 +8,10 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use crate::metrics::{EXPORTED, MEASURED};
+use crate::results::{Runs, files};
 use crate::stats::Stats;
-use crate::summary::{METRICS, read_runs, stream_seed};
-
-/// The metrics exports carry, in order.
-const EXPORTED: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"];
+use crate::summary::{runs_of, stream_seed};
 
 /// One cell of a result folder: its axis values and the statistics of its ok runs.
 struct Cell {
@@ -38,15 +37,12 @@ struct Result {
 }
 
 fn load(dir: &Path) -> anyhow::Result<Result> {
-    let runs_path = dir.join("runs.csv");
-    let mut reader =
-        csv::Reader::from_path(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
-    let header = reader.headers()?.clone();
-    let axes_end = header.iter().position(|h| h == "cell").context("runs.csv has no `cell` column")?;
-    let columns: Vec<String> = header.iter().take(axes_end).map(str::to_owned).collect();
-    let runs = read_runs(&runs_path, &columns)?;
-    let environment = crate::environment::read(dir);
-    let seed = environment["experiment"]["seed"].as_u64().unwrap_or(0);
+    let runs_path = dir.join(files::RUNS);
+    let runs = Runs::read(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
+    let columns = runs.axes.clone();
+    let runs = runs_of(&runs, &columns)?;
+    let environment = crate::results::Environment::read_or_default(dir);
+    let seed = environment.experiment.seed.unwrap_or(0);
     let mut keys: Vec<&Vec<String>> = Vec::new();
     for run in &runs {
         if !keys.contains(&&run.key) {
@@ -61,7 +57,7 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
             let metrics = EXPORTED
                 .iter()
                 .filter_map(|&name| {
-                    let index = METRICS.iter().position(|m| *m == name)?;
+                    let index = MEASURED.iter().position(|m| *m == name)?;
                     let values: Vec<f64> = ok.iter().filter_map(|r| r.metrics[index]).collect();
                     // Seeded as in summary.csv, so the intervals agree with it.
                     Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
@@ -75,7 +71,7 @@ fn load(dir: &Path) -> anyhow::Result<Result> {
             }
         })
         .collect();
-    let experiment = environment["experiment"]["name"].as_str().unwrap_or("experiment").to_owned();
+    let experiment = environment.experiment.name.unwrap_or_else(|| "experiment".to_owned());
     Ok(Result { experiment, cells })
 }
 
@@ -128,7 +124,7 @@ pub fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
             cell.ok,
             if cell.failed > 0 { format!(" ({} failed)", cell.failed) } else { String::new() }
         );
-        for name in EXPORTED {
+        for name in EXPORTED.iter() {
             match cell.metric(name) {
                 Some(s) => {
                     let _ = write!(text, " {} [{}, {}] |", short(s.median), short(s.ci_low), short(s.ci_high));

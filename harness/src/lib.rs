@@ -24,6 +24,7 @@ pub mod export;
 pub mod fmt;
 pub mod machine;
 pub mod merge;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;

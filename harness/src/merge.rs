@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::environment::file_hash;
+use crate::results::{Environment, Runs, files};
 
 /// What a merge found.
 #[derive(Debug)]
@@ -28,27 +29,17 @@ pub struct MergeReport {
 struct Shard {
     dir: PathBuf,
     source: String,
-    environment: serde_json::Value,
-    header: csv::StringRecord,
-    rows: Vec<csv::StringRecord>,
+    environment: Environment,
+    runs: Runs,
 }
 
 fn read_shard(dir: &Path) -> anyhow::Result<Shard> {
-    let source = std::fs::read_to_string(dir.join("experiment.toml"))
-        .with_context(|| format!("{} is not a result folder: it has no experiment.toml", dir.display()))?;
-    let environment = serde_json::from_slice(
-        &std::fs::read(dir.join("environment.json"))
-            .with_context(|| format!("cannot read {}/environment.json", dir.display()))?,
-    )
-    .with_context(|| format!("{}/environment.json is not JSON", dir.display()))?;
-    let mut reader = csv::Reader::from_path(dir.join("runs.csv"))
-        .with_context(|| format!("cannot read {}/runs.csv", dir.display()))?;
-    let header = reader.headers()?.clone();
-    let rows = reader
-        .records()
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{}/runs.csv is malformed", dir.display()))?;
-    Ok(Shard { dir: dir.to_owned(), source, environment, header, rows })
+    let source = crate::results::open::experiment_source(dir)?;
+    let environment =
+        Environment::read(dir).with_context(|| format!("cannot read {}/{}", dir.display(), files::ENVIRONMENT))?;
+    let runs = Runs::read(&dir.join(files::RUNS))
+        .with_context(|| format!("{}/{} is malformed", dir.display(), files::RUNS))?;
+    Ok(Shard { dir: dir.to_owned(), source, environment, runs })
 }
 
 /// Merges the result folders `dirs` into the new folder `out`.
@@ -74,28 +65,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
                 hash
             );
         }
-        if shard.header != first.header {
+        if shard.runs.header != first.runs.header {
             bail!("{} has other runs.csv columns than {}", shard.dir.display(), first.dir.display());
         }
     }
-    let position = |name: &str| {
-        first.header.iter().position(|h| h == name).with_context(|| format!("runs.csv has no `{name}` column"))
-    };
-    let (cell_column, repetition_column) = (position("cell")?, position("repetition")?);
-    let planned_cells =
-        first.environment["experiment"]["cells"].as_u64().context("environment.json lacks experiment.cells")?;
-    let repetitions = first.environment["experiment"]["repetitions"]
-        .as_u64()
-        .context("environment.json lacks experiment.repetitions")?;
+    let planned_cells = first.environment.experiment.cells.context("environment.json lacks experiment.cells")?;
+    let repetitions =
+        first.environment.experiment.repetitions.context("environment.json lacks experiment.repetitions")?;
 
     let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
     for shard in &shards {
-        for row in &shard.rows {
-            let number = |i: usize| row.get(i).and_then(|v| v.parse::<u64>().ok());
-            let (Some(cell), Some(repetition)) = (number(cell_column), number(repetition_column)) else {
+        for row in &shard.runs.rows {
+            let (Some(cell), Some(repetition)) = (row.cell, row.repetition) else {
                 bail!("{}/runs.csv has a row without cell and repetition", shard.dir.display());
             };
-            runs.entry((repetition, cell)).or_default().push(row);
+            runs.entry((repetition, cell)).or_default().push(&row.record);
         }
     }
     let missing: Vec<(u64, u64)> = (1..=repetitions)
@@ -110,18 +94,20 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
         bail!("{} exists and is not empty; merge writes a new result folder", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join("experiment.toml"), &first.source)?;
+    std::fs::write(out.join(files::EXPERIMENT), &first.source)?;
     let mut environment = first.environment.clone();
-    environment["shard"] = serde_json::Value::Null;
-    environment["merged_from"] = shards
+    environment.shard = None;
+    let merged_from = shards
         .iter()
-        .map(|s| json!({ "dir": s.dir, "shard": s.environment["shard"], "started": s.environment["started"], "hostname": s.environment["hostname"] }))
+        .map(|s| {
+            let e = &s.environment;
+            json!({ "dir": s.dir, "shard": e.shard, "started": e.started, "hostname": e.hostname })
+        })
         .collect();
-    let mut bytes = serde_json::to_vec_pretty(&environment)?;
-    bytes.push(b'\n');
-    std::fs::write(out.join("environment.json"), bytes)?;
-    let mut writer = csv::Writer::from_path(out.join("runs.csv"))?;
-    writer.write_record(&first.header)?;
+    environment.extra.insert("merged_from".to_owned(), merged_from);
+    environment.write(out)?;
+    let mut writer = csv::Writer::from_path(out.join(files::RUNS))?;
+    writer.write_record(&first.runs.header)?;
     for rows in runs.values() {
         writer.write_record(rows[0])?;
     }

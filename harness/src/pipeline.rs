@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::results::ResultDir;
+use crate::results::{Environment, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
@@ -77,8 +77,9 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
     reporter.done(summary.interrupted);
     let mut warnings = runner.finish(experiment);
     let load = load.finish();
-    environment["machine_load"] = serde_json::to_value(&load).expect("serializable");
-    crate::results::write_environment(&results.path, &environment).context("cannot update environment.json")?;
+    environment.machine_load =
+        Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
+    environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
     Ok(summary)
 }
@@ -88,7 +89,7 @@ pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summ
 struct Opened {
     results: ResultDir,
     done: HashSet<(usize, u32)>,
-    environment: serde_json::Value,
+    environment: Environment,
 }
 
 /// Creates the result folder, or reopens the one to resume.
@@ -138,27 +139,26 @@ fn record(
 fn summarize_and_draw(
     experiment: &Experiment,
     dir: &Path,
-    environment: &serde_json::Value,
+    environment: &Environment,
     load: &Load,
     warnings: &mut Vec<String>,
     progress: Progress,
 ) -> anyhow::Result<()> {
-    let runs =
-        crate::summary::read_runs(&dir.join("runs.csv"), &experiment.columns).context("cannot read runs.csv back")?;
+    let runs = Runs::read(&dir.join(files::RUNS))
+        .and_then(|runs| crate::summary::runs_of(&runs, &experiment.columns))
+        .context("cannot read runs.csv back")?;
     let cells = crate::summary::CellModel::of(experiment);
     let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
-    crate::summary::write(&dir.join("summary.csv"), &experiment.columns, &summaries)
+    crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;
     let mut all = crate::summary::warnings(&experiment.columns, &summaries);
     all.extend(load.warnings());
     all.append(warnings);
     *warnings = all;
-    if !warnings.is_empty() {
-        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n").context("cannot write warnings.txt")?;
-        if progress != Progress::Quiet {
-            for warning in warnings.iter() {
-                eprintln!("warning: {}: {warning}", experiment.name);
-            }
+    crate::results::write_warnings(dir, warnings).context("cannot write warnings.txt")?;
+    if progress != Progress::Quiet {
+        for warning in warnings.iter() {
+            eprintln!("warning: {}: {warning}", experiment.name);
         }
     }
     let report = crate::report::Report::new(crate::report::Sources {
@@ -170,7 +170,7 @@ fn summarize_and_draw(
         summaries: &summaries,
         runs: &runs,
         charts: &experiment.charts,
-        environment,
+        environment: &environment.to_value(),
         warnings,
     });
     match crate::report::write(dir, &report) {

@@ -209,7 +209,7 @@ pub fn schema(registry: &Registry) -> Value {
                     "properties": {
                         "title": { "type": "string" },
                         "x": { "type": "string", "description": "A column: an axis of [matrix] or a key `include` adds" },
-                        "y": { "enum": crate::report::measure::names(), "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup" },
+                        "y": { "enum": *crate::metrics::CHARTABLE, "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup" },
                         "series": { "type": "string", "description": "A column: one series per value" },
                         "facet": { "type": "string", "description": "A column: one panel per value" },
                         "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },

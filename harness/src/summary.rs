@@ -7,26 +7,14 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::LazyLock;
 
 use harness_sdk::protocol::Workload;
 
 use crate::experiment::{CellPlan, Experiment};
+use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::results::METRIC_COLUMNS;
+use crate::results::Runs;
 use crate::stats::{Rng, Stats};
-
-/// The columns of `runs.csv` after `status` that are not measurements: what a run did (checked, not
-/// measured) and a label.
-const NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
-
-/// The metrics of `runs.csv` that get statistics, in the order of its columns.
-pub static METRICS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| METRIC_COLUMNS.iter().copied().filter(|c| !NOT_MEASURED.contains(c)).collect());
-
-/// Metrics whose spread makes a cell noisy: the run time the executor measured. (`wall_s` of a short run
-/// is mostly process start-up, whose jitter says little about the cell.)
-const NOISE_METRICS: &[&str] = &["run_s"];
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
 pub const NOISY_CV: f64 = 0.05;
@@ -34,28 +22,6 @@ pub const NOISY_CV: f64 = 0.05;
 /// How far past what is possible (an efficiency over 100%, a task shorter than its waits) a number must be
 /// before it is a warning: the clocks' and the model's own error.
 pub const IMPOSSIBLE_MARGIN: f64 = 0.05;
-
-/// The columns of `summary.csv` after the axis columns.
-pub const COLUMNS: &[&str] = &[
-    "metric",
-    "n",
-    "failed",
-    "mean",
-    "median",
-    "stddev",
-    "cv",
-    "min",
-    "max",
-    "ci95_low",
-    "ci95_high",
-    "outliers",
-    "outlier_repetitions",
-    "throughput_per_s",
-    "ideal_s",
-    "efficiency",
-    "model",
-    "warning",
-];
 
 /// What the model needs to know of a cell, and the cell's values in the axis columns.
 #[derive(Debug, Clone)]
@@ -94,38 +60,25 @@ pub struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
-    /// The value of each of [`METRICS`], `None` when blank.
+    /// The value of each of [`MEASURED`], `None` when blank.
     pub metrics: Vec<Option<f64>>,
 }
 
-/// Reads the runs of a `runs.csv` whose axis columns are `columns`.
-pub fn read_runs(path: &Path, columns: &[String]) -> io::Result<Vec<Run>> {
-    // Flexible: the last row of an interrupted run may be cut short, and is skipped.
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
-    let header = reader.headers()?.clone();
-    let index = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} has no column `{name}`", path.display()))
+/// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
+/// measured metric must be a column of it.
+pub fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
+    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
+    let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
+    Ok(runs
+        .rows
+        .iter()
+        .map(|row| Run {
+            key: axes.iter().map(|&i| row.record[i].to_owned()).collect(),
+            repetition: row.repetition.map_or(0, |r| r as u32),
+            ok: row.ok(),
+            metrics: MEASURED.iter().map(|m| row.metric(m)).collect(),
         })
-    };
-    let axes: Vec<usize> = columns.iter().map(|c| index(c)).collect::<io::Result<_>>()?;
-    let metrics: Vec<usize> = METRICS.iter().map(|m| index(m)).collect::<io::Result<_>>()?;
-    let (repetition, status) = (index("repetition")?, index("status")?);
-    let mut runs = Vec::new();
-    for record in reader.records() {
-        let record = record?;
-        if record.len() < header.len() {
-            continue;
-        }
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        runs.push(Run {
-            key: axes.iter().map(|&i| field(i).to_owned()).collect(),
-            repetition: field(repetition).parse().unwrap_or(0),
-            ok: field(status) == "ok",
-            metrics: metrics.iter().map(|&i| field(i).parse().ok()).collect(),
-        });
-    }
-    Ok(runs)
+        .collect())
 }
 
 /// The statistics of one metric of one cell.
@@ -216,16 +169,16 @@ pub fn derived_stats(
     Stats::of(&values, stream_seed(seed, key, name))
 }
 
-/// The value of `metric` (one of [`METRICS`]) in `run`.
+/// The value of `metric` (one of [`MEASURED`]) in `run`.
 pub fn metric_of(run: &Run, metric: &str) -> Option<f64> {
-    METRICS.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+    MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let metrics = METRICS
+    let metrics = MEASURED
         .iter()
         .enumerate()
         .map(|(m, &metric)| {
@@ -236,7 +189,7 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE_METRICS.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
+                if NOISE.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -310,7 +263,7 @@ pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
 pub fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
     let mut out = csv::Writer::from_path(path)?;
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    header.extend(COLUMNS);
+    header.extend(SUMMARY_COLUMNS);
     out.write_record(&header)?;
     for summary in summaries {
         for metric in &summary.metrics {
@@ -386,8 +339,8 @@ mod tests {
     }
 
     fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
-        let mut metrics = vec![None; METRICS.len()];
-        metrics[METRICS.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
+        let mut metrics = vec![None; MEASURED.len()];
+        metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
         Run { key: cell.key.clone(), repetition, ok, metrics }
     }
 

@@ -11,7 +11,6 @@ use super::matrix::Cell;
 use super::raw::RawChart;
 use super::{quote_list, scalar};
 use crate::diagnostic::Diagnostic;
-use crate::report::measure;
 
 /// How a chart draws its points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,10 +91,10 @@ fn check_one(
     let series = chart.series.as_ref().map(|s| column("series", s)).transpose()?;
     let facet = chart.facet.as_ref().map(|f| column("facet", f)).transpose()?;
     let y = chart.y.get_ref();
-    if measure::find(y).is_none() {
-        let measures = measure::names();
+    if crate::metrics::chartable(y).is_none() {
+        let measures = &*crate::metrics::CHARTABLE;
         return Err(error(format!("chart `y` is `{y}`, which is not a measure"), Some(chart.y.span()))
-            .expected(format!("one of {}", quote_list(&measures)))
+            .expected(format!("one of {}", quote_list(measures)))
             .did_you_mean(y, measures.iter().copied()));
     }
     let roles = [("x", Some(&chart.x)), ("series", chart.series.as_ref()), ("facet", chart.facet.as_ref())];

@@ -539,12 +539,7 @@ impl Resolver<'_> {
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
     fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
         // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
-        let mut reserved: Vec<&str> = crate::results::harness_columns().collect();
-        for column in crate::summary::COLUMNS {
-            if !reserved.contains(column) {
-                reserved.push(column);
-            }
-        }
+        let reserved = crate::metrics::reserved_columns();
         if reserved.contains(&name) {
             return Err(self
                 .error(
@@ -797,10 +792,7 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
 
 /// The metrics of runs.csv that `[ci]` may name.
 fn gateable_metrics() -> impl Iterator<Item = &'static str> {
-    crate::results::METRIC_COLUMNS
-        .iter()
-        .copied()
-        .filter(|m| !["tasks", "checksum", "shared_count", "peak_memory_method"].contains(m))
+    crate::metrics::GATED.iter().copied()
 }
 
 /// A mistake in `[ci]`: its message, place, what was expected, and how to fix it.
@@ -858,7 +850,7 @@ fn gate(ci: &Spanned<raw::RawCi>) -> Result<crate::compare::Gate, GateError> {
     }
     for (name, threshold) in &ci.thresholds {
         let metric_name = metric(name)?;
-        if let Some(by) = crate::compare::judged_by(&metric_name) {
+        if let Some(by) = crate::metrics::judged_by(&metric_name) {
             return Err(GateError {
                 message: format!("`[ci.thresholds]` sets `{metric_name}`, which is judged by `{by}`"),
                 span: name.span(),

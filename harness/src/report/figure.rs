@@ -149,7 +149,7 @@ pub fn unit(dimension: Dimension, largest: f64) -> Unit {
             (1.0, "B"),
         ]),
         Dimension::PerSecond => Unit { scale: 1.0, name: "tasks/s" },
-        Dimension::Count => Unit { scale: 1.0, name: "count" },
+        Dimension::Count | Dimension::Label => Unit { scale: 1.0, name: "count" },
         Dimension::Percent => Unit { scale: 100.0, name: "%" },
         Dimension::Times => Unit { scale: 1.0, name: "×" },
     }

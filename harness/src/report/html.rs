@@ -17,7 +17,7 @@ th{background:#f5f5f5}td{font-variant-numeric:tabular-nums}.note{background:#fff
 
 impl Format for Html {
     fn file_name(&self) -> &'static str {
-        "report.html"
+        crate::results::files::REPORT_HTML
     }
 
     fn render(&self, report: &Report, charts: &[Rendered]) -> String {

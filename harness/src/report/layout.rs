@@ -402,8 +402,9 @@ pub fn slug(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MEASURED;
     use crate::report::Sources;
-    use crate::summary::{self, CellModel, METRICS, Run};
+    use crate::summary::{self, CellModel, Run};
 
     /// A report of cells with these values in `columns`, each measured once.
     fn report(columns: &[&str], cells: &[&[&str]]) -> Report {
@@ -421,7 +422,7 @@ mod tests {
             .collect();
         let runs: Vec<Run> = models
             .iter()
-            .map(|m| Run { key: m.key.clone(), repetition: 1, ok: true, metrics: vec![Some(1.0); METRICS.len()] })
+            .map(|m| Run { key: m.key.clone(), repetition: 1, ok: true, metrics: vec![Some(1.0); MEASURED.len()] })
             .collect();
         let summaries = summary::summarize(&runs, &models, 1, 2);
         Report::new(Sources {

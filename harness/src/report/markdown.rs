@@ -9,7 +9,7 @@ pub struct Markdown;
 
 impl Format for Markdown {
     fn file_name(&self) -> &'static str {
-        "report.md"
+        crate::results::files::REPORT_MD
     }
 
     fn render(&self, report: &Report, charts: &[Rendered]) -> String {

@@ -37,6 +37,7 @@ use anyhow::Context as _;
 use crate::diagnostic::Diagnostic;
 use crate::experiment::{self, ChartSpec};
 use crate::plugin::{Registry, SearchPath};
+use crate::results::{self, files};
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
@@ -296,7 +297,7 @@ pub struct Written {
 /// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
 /// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
 pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
-    let charts_dir = dir.join("charts");
+    let charts_dir = dir.join(files::CHARTS);
     if charts_dir.exists() {
         for entry in std::fs::read_dir(&charts_dir)? {
             let path = entry?.path();
@@ -315,7 +316,7 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     for figure in figures {
         match svg::render(&figure) {
             Ok(text) => {
-                let path = format!("charts/{}.svg", figure.file);
+                let path = format!("{}/{}.svg", files::CHARTS, figure.file);
                 std::fs::write(dir.join(&path), &text)?;
                 rendered.push(Rendered { figure, path, svg: text });
             }
@@ -335,9 +336,8 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
 pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
     let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
         load(dir, search)?;
-    let warnings: Vec<String> = std::fs::read_to_string(dir.join("warnings.txt"))
-        .map_or_else(|_| summary::warnings(&columns, &summaries), |t| t.lines().map(str::to_owned).collect());
-    let measured = cells.len() * environment["experiment"]["repetitions"].as_u64().unwrap_or(0) as usize;
+    let warnings: Vec<String> = results::read_warnings(dir).unwrap_or_else(|| summary::warnings(&columns, &summaries));
+    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }
@@ -350,7 +350,7 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
         summaries: &summaries,
         runs: &runs,
         charts: &charts,
-        environment: &environment,
+        environment: &environment.to_value(),
         warnings: &warnings,
     });
     report.notes = notes;
@@ -361,15 +361,11 @@ pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
 /// has none: one `harness merge` made.
 pub fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), ReadError> {
     let loaded = load(dir, search)?;
-    summary::write(&dir.join("summary.csv"), &loaded.columns, &loaded.summaries)
+    summary::write(&dir.join(files::SUMMARY), &loaded.columns, &loaded.summaries)
         .context("cannot write summary.csv")
         .map_err(ReadError::Runtime)?;
     let warnings = summary::warnings(&loaded.columns, &loaded.summaries);
-    if !warnings.is_empty() {
-        std::fs::write(dir.join("warnings.txt"), warnings.join("\n") + "\n")
-            .context("cannot write warnings.txt")
-            .map_err(ReadError::Runtime)?;
-    }
+    results::write_warnings(dir, &warnings).context("cannot write warnings.txt").map_err(ReadError::Runtime)?;
     Ok(())
 }
 
@@ -381,21 +377,16 @@ struct Loaded {
     columns: Vec<String>,
     cells: Vec<CellModel>,
     charts: Vec<ChartSpec>,
-    environment: serde_json::Value,
+    environment: results::Environment,
     notes: Vec<String>,
     runs: Vec<summary::Run>,
     summaries: Vec<CellSummary>,
 }
 
 fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
-    let file = dir.join("experiment.toml");
-    if !file.is_file() || !dir.join("runs.csv").is_file() {
-        return Err(ReadError::Input(
-            Diagnostic::new(format!("{} is not a result folder: it needs runs.csv and experiment.toml", dir.display()))
-                .help("pass a folder that `harness run` wrote, such as results/NAME/latest"),
-        ));
-    }
-    let environment = crate::environment::read(dir);
+    results::open::check(dir).map_err(|e| ReadError::Input(e.diagnostic()))?;
+    let file = dir.join(files::EXPERIMENT);
+    let environment = results::Environment::read_or_default(dir);
     let mut notes = Vec::new();
     let mut registry = Registry::discover(search);
     let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
@@ -428,13 +419,12 @@ fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
             (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
         }
     };
-    let runs = summary::read_runs(&dir.join("runs.csv"), &columns)
-        .with_context(|| format!("cannot read {}", dir.join("runs.csv").display()))
+    let runs_path = dir.join(files::RUNS);
+    let runs = results::Runs::read(&runs_path)
+        .and_then(|runs| summary::runs_of(&runs, &columns))
+        .with_context(|| format!("cannot read {}", runs_path.display()))
         .map_err(ReadError::Runtime)?;
-    let cores = environment["machine_load"]["logical_cpus"]
-        .as_u64()
-        .or_else(|| environment["cpu"]["logical_cpus"].as_u64())
-        .unwrap_or_else(crate::machine::logical_cpus);
+    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summary::summarize(&runs, &cells, seed, cores);
     Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
 }
@@ -453,15 +443,15 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// The measures of the results table, with their headings.
-const TABLE: &[(&str, &str)] = &[
-    ("run_s", "run time"),
-    ("throughput_per_s", "throughput"),
-    ("latency_p99_s", "p99 latency"),
-    (measure::CPU, "CPU time"),
-    ("peak_memory_bytes", "peak memory"),
-    (measure::EFFICIENCY, "efficiency"),
-    (measure::SPEEDUP, "speedup"),
+/// The measures of the results table; their headings are their labels.
+const TABLE: &[&str] = &[
+    "run_s",
+    "throughput_per_s",
+    "latency_p99_s",
+    measure::CPU,
+    "peak_memory_bytes",
+    measure::EFFICIENCY,
+    measure::SPEEDUP,
 ];
 
 impl Report {
@@ -476,8 +466,10 @@ impl Report {
         let columns = self.varying_columns();
         let mut header = columns.clone();
         header.extend(["runs", "failed"].map(str::to_owned));
-        header.extend(TABLE.iter().map(|(m, heading)| {
-            if *m == measure::SPEEDUP { format!("speedup over {}", self.reference) } else { (*heading).to_owned() }
+        header.extend(TABLE.iter().map(|&m| match measure::find(m) {
+            _ if m == measure::SPEEDUP => format!("speedup over {}", self.reference),
+            Some(measure) => measure.label.to_owned(),
+            None => m.to_owned(),
         }));
         let rows = (0..self.cells.len())
             .map(|cell| {
@@ -485,9 +477,7 @@ impl Report {
                 let summary = &self.cells[cell].summary;
                 row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
                 row.push(summary.failed.to_string());
-                row.extend(
-                    TABLE.iter().map(|(m, _)| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()),
-                );
+                row.extend(TABLE.iter().map(|m| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()));
                 row
             })
             .collect();

@@ -5,6 +5,11 @@
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
 
+pub mod environment;
+pub mod files;
+pub mod open;
+pub mod runs;
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
@@ -14,33 +19,9 @@ use std::time::SystemTime;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
-/// The metric columns of `runs.csv`, after the axis columns, `repetition` and `status`.
-pub const METRIC_COLUMNS: &[&str] = &[
-    "wall_s",
-    "setup_s",
-    "run_s",
-    "tasks",
-    "throughput_per_s",
-    "checksum",
-    "shared_count",
-    "latency_mean_s",
-    "latency_p50_s",
-    "latency_p90_s",
-    "latency_p99_s",
-    "latency_max_s",
-    "user_cpu_s",
-    "system_cpu_s",
-    "peak_memory_bytes",
-    "peak_memory_method",
-    "voluntary_context_switches",
-    "involuntary_context_switches",
-    "listen_overflows",
-];
-
-/// The columns of `runs.csv` the harness writes after the axis columns, in order.
-pub fn harness_columns() -> impl Iterator<Item = &'static str> + Clone {
-    ["cell", "repetition", "status"].into_iter().chain(METRIC_COLUMNS.iter().copied()).chain(["error"])
-}
+pub use environment::Environment;
+pub use open::NotAResultFolder;
+pub use runs::{Row, Runs};
 
 /// An open result folder.
 pub struct ResultDir {
@@ -55,7 +36,7 @@ impl ResultDir {
         out: &Path,
         experiment: &Experiment,
         started: SystemTime,
-        environment: &serde_json::Value,
+        environment: &Environment,
     ) -> io::Result<Self> {
         let parent = out.join(&experiment.name);
         std::fs::create_dir_all(&parent)?;
@@ -73,11 +54,11 @@ impl ResultDir {
                 Err(e) => return Err(e),
             }
         }
-        std::fs::write(path.join("experiment.toml"), experiment.source.as_bytes())?;
-        write_environment(&path, environment)?;
-        let mut runs = csv::Writer::from_path(path.join("runs.csv"))?;
+        std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
+        environment.write(&path)?;
+        let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
-        header.extend(harness_columns().map(str::to_owned));
+        header.extend(crate::metrics::runs_columns().map(str::to_owned));
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
@@ -87,7 +68,7 @@ impl ResultDir {
     /// Reopens the result folder `path` to add the runs it lacks. Returns it with the runs already there,
     /// as (cell index, repetition). A last row cut short by an interruption is dropped.
     pub fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
-        let runs_path = path.join("runs.csv");
+        let runs_path = path.join(files::RUNS);
         let mut text = std::fs::read(&runs_path)?;
         if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
             if end + 1 != text.len() {
@@ -95,19 +76,9 @@ impl ResultDir {
                 std::fs::write(&runs_path, &text)?;
             }
         }
-        let mut reader = csv::Reader::from_reader(text.as_slice());
-        let headers = reader.headers()?.clone();
-        let column = |name: &str| {
-            headers.iter().position(|h| h == name).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{} has no `{name}` column", runs_path.display()))
-            })
-        };
-        let (cell, repetition) = (column("cell")?, column("repetition")?);
         let mut done = HashSet::new();
-        for record in reader.records() {
-            let record = record?;
-            let number = |i: usize| record.get(i).and_then(|v| v.parse::<u64>().ok());
-            if let (Some(c), Some(r)) = (number(cell), number(repetition)) {
+        for row in Runs::parse(&text, &runs_path)?.rows {
+            if let (Some(c), Some(r)) = (row.cell, row.repetition) {
                 done.insert(((c as usize).saturating_sub(1), r as u32));
             }
         }
@@ -171,7 +142,7 @@ impl ResultDir {
     /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
     /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
     pub fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
-        let logs = self.path.join("logs");
+        let logs = self.path.join(files::LOGS);
         std::fs::create_dir_all(&logs)?;
         let stem = match slot.repetition {
             Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
@@ -187,13 +158,17 @@ impl ResultDir {
     }
 }
 
-/// Writes `environment.json`, replacing any earlier one whole.
-pub fn write_environment(dir: &Path, environment: &serde_json::Value) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(environment).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    let temporary = dir.join(".environment.json");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(temporary, dir.join("environment.json"))
+/// Writes `warnings.txt`, one warning a line, when there is something to warn about.
+pub fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    std::fs::write(dir.join(files::WARNINGS), warnings.join("\n") + "\n")
+}
+
+/// The warnings of `warnings.txt`, `None` when the folder has none.
+pub fn read_warnings(dir: &Path) -> Option<Vec<String>> {
+    std::fs::read_to_string(dir.join(files::WARNINGS)).ok().map(|t| t.lines().map(str::to_owned).collect())
 }
 
 /// Points `<parent>/latest` at `target` by replacing the link atomically.
@@ -205,5 +180,5 @@ fn point_latest(parent: &Path, target: &Path) -> io::Result<()> {
     let temporary = parent.join(format!(".latest-{}-{}-{nanos}", host.trim(), std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     std::os::unix::fs::symlink(name, &temporary)?;
-    std::fs::rename(&temporary, parent.join("latest"))
+    std::fs::rename(&temporary, parent.join(files::LATEST))
 }

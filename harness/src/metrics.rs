@@ -1,0 +1,327 @@
+//! The metric catalog: every metric of `runs.csv`, and the measures derived from them, with its unit, its
+//! name for people, which way is better, and where it takes part (statistics, the `[ci]` gate, exports,
+//! charts). Every list of metrics in the harness is derived from this table, so they cannot drift apart.
+//!
+//! Also the columns the harness writes around the axis columns of `runs.csv` and `summary.csv`, which an
+//! axis may not be named after. A leaf: this module imports nothing of the crate.
+
+use std::sync::LazyLock;
+
+/// The dimension of a metric, which decides its unit on an axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Seconds,
+    Bytes,
+    PerSecond,
+    Count,
+    /// A ratio shown as a percentage (efficiency).
+    Percent,
+    /// A ratio shown as a multiple (speedup).
+    Times,
+    /// Not a quantity: an identifier or a label (the checksum, how peak memory was measured).
+    Label,
+}
+
+/// Whether a larger value is better or worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    LowerIsBetter,
+    HigherIsBetter,
+}
+
+/// One metric.
+// A row of a table of flags, read by name: an enum per flag would say no more.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// The column name (`run_s`), or for a derived measure `cpu_s`, `efficiency`, `speedup`.
+    pub name: &'static str,
+    /// For people: "run time".
+    pub label: &'static str,
+    pub dimension: Dimension,
+    pub direction: Direction,
+    /// A column of `runs.csv`; the others are derived from the columns and the model.
+    pub column: bool,
+    /// Gets statistics in `summary.csv` (the others are what a run did, checked, not measured).
+    pub measured: bool,
+    /// May be named in `[ci]`.
+    pub gated: bool,
+    /// Gated when `[ci]` does not say which metrics.
+    pub gated_by_default: bool,
+    /// Its place in the exports, which carry the metrics in this order.
+    pub export: Option<u8>,
+    /// Its spread makes a cell noisy.
+    pub noise: bool,
+    /// The metric whose verdict this one takes: the same measurement inverted.
+    pub judged_by: Option<&'static str>,
+}
+
+/// A metric of `runs.csv` with the defaults of a measured, gateable metric of lower-is-better; the table
+/// below says where a metric differs.
+const fn measured(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
+    Metric {
+        name,
+        label,
+        dimension,
+        direction: Direction::LowerIsBetter,
+        column: true,
+        measured: true,
+        gated: true,
+        gated_by_default: false,
+        export: None,
+        noise: false,
+        judged_by: None,
+    }
+}
+
+/// A column of `runs.csv` that records what a run did rather than a measurement.
+const fn recorded(name: &'static str, label: &'static str, dimension: Dimension, gated: bool) -> Metric {
+    Metric { measured: false, gated, ..measured(name, label, dimension) }
+}
+
+/// A measure computed from the columns (and the model), shown in charts and reports.
+const fn derived(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
+    Metric { column: false, measured: false, gated: false, ..measured(name, label, dimension) }
+}
+
+/// CPU time: user plus system.
+pub const CPU: &str = "cpu_s";
+/// The ideal time over the median run time.
+pub const EFFICIENCY: &str = "efficiency";
+/// The reference executor's median run time over a cell's.
+pub const SPEEDUP: &str = "speedup";
+
+use Dimension::{Bytes, Count, Label, PerSecond, Percent, Seconds, Times};
+
+/// Every metric, in the order of the columns of `runs.csv` (the derived measures where they read best).
+pub const CATALOG: &[Metric] = &[
+    Metric { export: Some(4), ..measured("wall_s", "wall time", Seconds) },
+    measured("setup_s", "setup time", Seconds),
+    Metric { gated_by_default: true, export: Some(0), noise: true, ..measured("run_s", "run time", Seconds) },
+    recorded("tasks", "tasks", Count, false),
+    Metric {
+        direction: Direction::HigherIsBetter,
+        gated_by_default: true,
+        export: Some(1),
+        judged_by: Some("run_s"),
+        ..measured("throughput_per_s", "throughput", PerSecond)
+    },
+    recorded("checksum", "checksum", Label, false),
+    recorded("shared_count", "shared counter", Count, false),
+    measured("latency_mean_s", "mean latency", Seconds),
+    measured("latency_p50_s", "p50 latency", Seconds),
+    measured("latency_p90_s", "p90 latency", Seconds),
+    Metric { gated_by_default: true, export: Some(2), ..measured("latency_p99_s", "p99 latency", Seconds) },
+    measured("latency_max_s", "max latency", Seconds),
+    measured("user_cpu_s", "user CPU time", Seconds),
+    measured("system_cpu_s", "system CPU time", Seconds),
+    derived(CPU, "CPU time", Seconds),
+    Metric { gated_by_default: true, export: Some(3), ..measured("peak_memory_bytes", "peak memory", Bytes) },
+    recorded("peak_memory_method", "peak memory method", Label, false),
+    measured("voluntary_context_switches", "voluntary context switches", Count),
+    measured("involuntary_context_switches", "involuntary context switches", Count),
+    recorded("listen_overflows", "listen queue overflows", Count, true),
+    Metric { direction: Direction::HigherIsBetter, ..derived(EFFICIENCY, "efficiency", Percent) },
+    Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
+];
+
+/// The metric called `name`, a column of `runs.csv` or a derived measure.
+pub fn get(name: &str) -> Option<&'static Metric> {
+    CATALOG.iter().find(|m| m.name == name)
+}
+
+/// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
+pub static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
+
+/// The metrics of `runs.csv` that get statistics, in the order of its columns.
+pub static MEASURED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured));
+
+/// The metrics `[ci]` may name.
+pub static GATED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated));
+
+/// The metrics gated when `[ci]` does not say.
+pub static GATED_BY_DEFAULT: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated_by_default));
+
+/// The metrics whose spread makes a cell noisy.
+pub static NOISE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.noise));
+
+/// What a chart or a report table can show: the measured metrics and the derived measures.
+pub static CHARTABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured || !m.column));
+
+/// The metrics the exports carry, in their order.
+pub static EXPORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut exported: Vec<&Metric> = CATALOG.iter().filter(|m| m.export.is_some()).collect();
+    exported.sort_by_key(|m| m.export);
+    exported.into_iter().map(|m| m.name).collect()
+});
+
+fn names(keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
+    CATALOG.iter().filter(|m| keep(m)).map(|m| m.name).collect()
+}
+
+/// The metric or derived measure called `name`, if a chart or a report table can show it.
+pub fn chartable(name: &str) -> Option<Metric> {
+    get(name).filter(|m| m.measured || !m.column).copied()
+}
+
+/// The direction of a metric; lower is better for a name the catalog does not know.
+pub fn direction(metric: &str) -> Direction {
+    get(metric).map_or(Direction::LowerIsBetter, |m| m.direction)
+}
+
+/// The metric whose verdict `metric` takes: `throughput_per_s` is tasks / `run_s`, the same measurement
+/// inverted, so one threshold governs both and their verdicts never disagree.
+pub fn judged_by(metric: &str) -> Option<&'static str> {
+    get(metric).and_then(|m| m.judged_by)
+}
+
+/// The columns of `runs.csv` that say which run a row is, before the metric columns.
+pub const RUN_KEY: &[&str] = &["cell", "repetition", "status"];
+
+/// The last column of `runs.csv`: why a run failed.
+pub const ERROR: &str = "error";
+
+/// The columns of `runs.csv` the harness writes after the axis columns, in order.
+pub fn runs_columns() -> impl Iterator<Item = &'static str> + Clone {
+    RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain([ERROR])
+}
+
+/// The columns of `summary.csv` after the axis columns.
+pub const SUMMARY_COLUMNS: &[&str] = &[
+    "metric",
+    "n",
+    "failed",
+    "mean",
+    "median",
+    "stddev",
+    "cv",
+    "min",
+    "max",
+    "ci95_low",
+    "ci95_high",
+    "outliers",
+    "outlier_repetitions",
+    "throughput_per_s",
+    "ideal_s",
+    "efficiency",
+    "model",
+    "warning",
+];
+
+/// The column names an axis may not take: those the harness writes to `runs.csv` or `summary.csv`.
+pub fn reserved_columns() -> Vec<&'static str> {
+    let mut reserved: Vec<&str> = runs_columns().collect();
+    for column in SUMMARY_COLUMNS {
+        if !reserved.contains(column) {
+            reserved.push(column);
+        }
+    }
+    reserved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The lists as they were written by hand before there was a catalog: what the harness writes and
+    // reads must not change with it.
+    const OLD_METRIC_COLUMNS: &[&str] = &[
+        "wall_s",
+        "setup_s",
+        "run_s",
+        "tasks",
+        "throughput_per_s",
+        "checksum",
+        "shared_count",
+        "latency_mean_s",
+        "latency_p50_s",
+        "latency_p90_s",
+        "latency_p99_s",
+        "latency_max_s",
+        "user_cpu_s",
+        "system_cpu_s",
+        "peak_memory_bytes",
+        "peak_memory_method",
+        "voluntary_context_switches",
+        "involuntary_context_switches",
+        "listen_overflows",
+    ];
+    const OLD_NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
+    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method"];
+    const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
+        ("wall_s", "wall time", Seconds),
+        ("setup_s", "setup time", Seconds),
+        ("run_s", "run time", Seconds),
+        ("throughput_per_s", "throughput", PerSecond),
+        ("latency_mean_s", "mean latency", Seconds),
+        ("latency_p50_s", "p50 latency", Seconds),
+        ("latency_p90_s", "p90 latency", Seconds),
+        ("latency_p99_s", "p99 latency", Seconds),
+        ("latency_max_s", "max latency", Seconds),
+        ("user_cpu_s", "user CPU time", Seconds),
+        ("system_cpu_s", "system CPU time", Seconds),
+        ("cpu_s", "CPU time", Seconds),
+        ("peak_memory_bytes", "peak memory", Bytes),
+        ("voluntary_context_switches", "voluntary context switches", Count),
+        ("involuntary_context_switches", "involuntary context switches", Count),
+        ("efficiency", "efficiency", Percent),
+        ("speedup", "speedup", Times),
+    ];
+
+    #[test]
+    fn the_columns_of_runs_csv_are_as_before() {
+        assert_eq!(*COLUMNS, OLD_METRIC_COLUMNS);
+        let mut harness = vec!["cell", "repetition", "status"];
+        harness.extend(OLD_METRIC_COLUMNS);
+        harness.push("error");
+        assert_eq!(runs_columns().collect::<Vec<_>>(), harness);
+    }
+
+    #[test]
+    fn the_derived_lists_agree_with_the_old_ones() {
+        let without = |skip: &[&str]| OLD_METRIC_COLUMNS.iter().copied().filter(|c| !skip.contains(c)).collect();
+        let measured: Vec<&str> = without(OLD_NOT_MEASURED);
+        assert_eq!(*MEASURED, measured);
+        let gated: Vec<&str> = without(OLD_NOT_GATED);
+        assert_eq!(*GATED, gated);
+        assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes"]);
+        assert_eq!(*EXPORTED, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"]);
+        assert_eq!(*NOISE, ["run_s"]);
+        let chartable: Vec<(&str, &str, Dimension)> =
+            CHARTABLE.iter().map(|n| get(n).unwrap()).map(|m| (m.name, m.label, m.dimension)).collect();
+        assert_eq!(chartable, OLD_CHART_MEASURES);
+    }
+
+    #[test]
+    fn only_throughput_is_higher_is_better_among_the_columns_and_it_is_judged_by_run_s() {
+        // The old rule: a metric whose name starts with `throughput` is higher-is-better.
+        for name in COLUMNS.iter() {
+            let old = if name.starts_with("throughput") { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
+            assert_eq!(direction(name), old, "{name}");
+        }
+        assert_eq!(judged_by("throughput_per_s"), Some("run_s"));
+        assert!(COLUMNS.iter().filter(|m| **m != "throughput_per_s").all(|m| judged_by(m).is_none()));
+    }
+
+    #[test]
+    fn every_list_names_metrics_of_the_catalog_and_the_gated_ones_are_columns() {
+        for name in GATED.iter().chain(EXPORTED.iter()).chain(GATED_BY_DEFAULT.iter()) {
+            assert!(get(name).is_some_and(|m| m.column), "{name}");
+        }
+        for name in GATED_BY_DEFAULT.iter() {
+            assert!(GATED.contains(name), "{name}");
+        }
+        for metric in CATALOG {
+            assert!(metric.judged_by.is_none_or(|by| GATED.contains(&by)), "{}", metric.name);
+        }
+    }
+
+    #[test]
+    fn reserved_columns_cover_both_files_once() {
+        let reserved = reserved_columns();
+        for column in runs_columns().chain(SUMMARY_COLUMNS.iter().copied()) {
+            assert_eq!(reserved.iter().filter(|c| **c == column).count(), 1, "{column}");
+        }
+    }
+}

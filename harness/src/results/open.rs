@@ -1,0 +1,75 @@
+//! Opening a result folder that `harness run` (or `harness merge`) wrote, for the commands that read one:
+//! `report`, `compare`, `export`, `merge`, and `run --resume` and `--baseline`.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+
+use super::files;
+
+/// A folder that is not a result folder: it lacks `runs.csv` or `experiment.toml`. Bad input.
+#[derive(Debug)]
+pub struct NotAResultFolder {
+    pub dir: PathBuf,
+}
+
+impl NotAResultFolder {
+    /// The one message for it, with how to fix it.
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic::new(format!(
+            "{} is not a result folder: it needs {} and {}",
+            self.dir.display(),
+            files::RUNS,
+            files::EXPERIMENT
+        ))
+        .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
+    }
+}
+
+impl std::fmt::Display for NotAResultFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diagnostic().message)
+    }
+}
+
+impl std::error::Error for NotAResultFolder {}
+
+impl From<NotAResultFolder> for Diagnostic {
+    fn from(e: NotAResultFolder) -> Self {
+        e.diagnostic()
+    }
+}
+
+/// Checks that `dir` is a result folder, before anything of it is read.
+pub fn check(dir: &Path) -> Result<(), NotAResultFolder> {
+    if dir.join(files::RUNS).is_file() && dir.join(files::EXPERIMENT).is_file() {
+        Ok(())
+    } else {
+        Err(NotAResultFolder { dir: dir.to_owned() })
+    }
+}
+
+/// The experiment file a result folder ran, as copied into it.
+pub fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
+    check(dir)?;
+    std::fs::read_to_string(dir.join(files::EXPERIMENT)).map_err(|_| NotAResultFolder { dir: dir.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_needs_runs_csv_and_experiment_toml() {
+        let dir = std::env::temp_dir().join(format!("harness-open-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let message = check(&dir).unwrap_err().diagnostic().message;
+        assert_eq!(message, format!("{} is not a result folder: it needs runs.csv and experiment.toml", dir.display()));
+        std::fs::write(dir.join(files::RUNS), "cell,repetition,status\n").unwrap();
+        assert!(check(&dir).is_err());
+        std::fs::write(dir.join(files::EXPERIMENT), "name = \"x\"\n").unwrap();
+        assert!(check(&dir).is_ok());
+        assert_eq!(experiment_source(&dir).unwrap(), "name = \"x\"\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
