@@ -425,7 +425,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
 }
 
 fn parse_threshold(text: &str) -> Result<f64, Failure> {
-    crate::compare::parse_percent(text)
+    crate::experiment::gate::parse_percent(text)
         .map_err(|e| Diagnostic::new(format!("--threshold: {e}")).expected("a percentage such as 5%").into())
 }
 
