@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::diagnostic::Diagnostic;
+use crate::error::Error;
 use crate::experiment::{self, Experiment};
 use crate::pipeline::Progress;
 use crate::plugin::{Registry, SearchPath};
@@ -185,39 +186,28 @@ pub fn main() -> ExitCode {
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
         command => match dispatch(command, &SearchPath::new(&cli.plugin_dirs)) {
             Ok(code) => code,
-            Err(Failure::Input(d)) => {
-                eprintln!("error: {d}");
-                2
-            }
-            Err(Failure::Runtime(e)) => {
-                eprintln!("error: {e:#}");
-                1
+            Err(error) => {
+                eprintln!("error: {error}");
+                error.exit_code()
             }
         },
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
-enum Failure {
-    Input(Box<Diagnostic>),
-    Runtime(anyhow::Error),
-}
-
-impl From<Diagnostic> for Failure {
-    fn from(d: Diagnostic) -> Self {
-        Failure::Input(Box::new(d))
+/// `report` reads a result folder with an error of its own, of the same two kinds.
+impl From<crate::report::ReadError> for Error {
+    fn from(e: crate::report::ReadError) -> Self {
+        match e {
+            crate::report::ReadError::Input(d) => Error::from(d),
+            crate::report::ReadError::Runtime(e) => Error::from(e),
+        }
     }
 }
 
-impl From<crate::results::NotAResultFolder> for Failure {
+impl From<crate::results::NotAResultFolder> for Error {
     fn from(e: crate::results::NotAResultFolder) -> Self {
-        e.diagnostic().into()
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
+        Error::from(e.diagnostic())
     }
 }
 
@@ -237,7 +227,7 @@ fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, D
         .collect()
 }
 
-fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
+fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
     match command {
         Command::Run { files, out, quiet, shard, resume, baseline, threshold, exports } => {
             if files.len() > 1 && (baseline.is_some() || exports.any()) {
@@ -315,10 +305,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
         Command::Report { dirs, reference } => {
             let mut problems = 0;
             for dir in &dirs {
-                let mut report = crate::report::read(dir, search).map_err(|e| match e {
-                    crate::report::ReadError::Input(d) => Failure::from(d),
-                    crate::report::ReadError::Runtime(e) => Failure::from(e),
-                })?;
+                let mut report = crate::report::read(dir, search)?;
                 let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
                 // The default may be absent (the report then says so); an executor asked for by name must be there.
                 if let Some(reference) = reference.as_deref().filter(|r| !executors.contains(r)) {
@@ -430,13 +417,13 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Failure> {
     }
 }
 
-fn parse_threshold(text: &str) -> Result<f64, Failure> {
-    crate::compare::parse_percent(text)
+fn parse_threshold(text: &str) -> Result<f64, Error> {
+    crate::experiment::gate::parse_percent(text)
         .map_err(|e| Diagnostic::new(format!("--threshold: {e}")).expected("a percentage such as 5%").into())
 }
 
 /// A comparison with no cell on both sides compares nothing: bad input, not a pass.
-fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Failure> {
+fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Error> {
     if comparison.matched > 0 {
         return Ok(());
     }
@@ -492,7 +479,7 @@ fn resume_shard(
     files: &[PathBuf],
     experiments: &[Experiment],
     shard: Option<run::Shard>,
-) -> Result<Option<run::Shard>, Failure> {
+) -> Result<Option<run::Shard>, Error> {
     let [experiment] = experiments else {
         return Err(Diagnostic::new("--resume continues one experiment, but several files were given")
             .help("resume each result folder with its own experiment file")

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::experiment::gate::{Gate, Threshold};
 use crate::results::Environment;
 use crate::stats::{Rng, quantile};
 
@@ -26,11 +27,6 @@ pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
 pub const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
 const RESAMPLES: usize = 2000;
-/// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
-pub const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
-/// A change of memory smaller than this (256 pages of 4 KiB) is never a regression nor an improvement,
-/// unless `[ci]` says.
-pub const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 /// Other processes' share of the machine's CPU time above which a side counts as run on a busy machine
 /// (the share at which `harness run` warns).
 pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
@@ -40,66 +36,6 @@ pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 pub const MAX_WIDENING: f64 = 2.0;
 
 pub use crate::metrics::{Direction, direction, judged_by};
-
-/// How much a metric may move before it counts: a fraction for each direction of change.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Threshold {
-    pub increase: f64,
-    pub decrease: f64,
-}
-
-/// What to compare and how much change is noise.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
-    pub metrics: Vec<String>,
-    pub default: f64,
-    pub per_metric: BTreeMap<String, Threshold>,
-    /// Seconds: a change of a time metric (`*_s`) smaller than this does not count.
-    pub time_floor_s: f64,
-    /// Bytes: a change of a memory metric (`*_bytes`) smaller than this does not count.
-    pub memory_floor_bytes: f64,
-}
-
-impl Default for Gate {
-    fn default() -> Self {
-        Self {
-            metrics: DEFAULT_METRICS.iter().map(|&m| m.to_owned()).collect(),
-            default: 0.05,
-            per_metric: BTreeMap::new(),
-            time_floor_s: DEFAULT_TIME_FLOOR_S,
-            memory_floor_bytes: DEFAULT_MEMORY_FLOOR_BYTES,
-        }
-    }
-}
-
-impl Gate {
-    pub fn threshold(&self, metric: &str) -> Threshold {
-        self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
-    }
-
-    /// The absolute change, in the metric's unit, below which a change does not count.
-    pub fn floor(&self, metric: &str) -> f64 {
-        if metric.ends_with("_bytes") {
-            self.memory_floor_bytes
-        } else if metric.ends_with("_s") {
-            self.time_floor_s
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Parses "5%" into 0.05.
-pub fn parse_percent(text: &str) -> Result<f64, String> {
-    // The `%` is required: "0.05" could mean 5% or 0.05%.
-    let Some(number) = text.trim().strip_suffix('%') else {
-        return Err(format!("`{text}` is not a percentage such as \"5%\""));
-    };
-    match number.trim().parse::<f64>() {
-        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
-        _ => Err(format!("`{text}` is not a percentage such as \"5%\"")),
-    }
-}
 
 /// The verdict on one metric of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod compare;
 pub mod diagnostic;
 pub mod environment;
+pub mod error;
 pub mod experiment;
 pub mod export;
 pub mod fmt;

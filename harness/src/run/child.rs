@@ -1,77 +1,34 @@
-//! One run in one child process: `harness __exec DIR`.
+//! One run in one child process, the parent's side: spawn `harness __exec DIR` (see [`super::exec`]), wait
+//! for it, and classify how it ended.
 //!
 //! The parent writes `DIR/request.json`, starts the child in a process group of its own (with
 //! `PR_SET_PDEATHSIG`, so it dies with the harness) and in a cgroup of its own when it can (see
 //! [`super::cgroup`]), waits for it on a pidfd until the timeout, and reaps it with `wait4` to get its
-//! resource usage. The child loads the plugin, runs the request, and writes `DIR/response.json`. Whatever
-//! the child does (panic, abort, crash, exit, hang, run out of memory), the parent classifies it, kills
-//! whatever the run left (its process group, its cgroup, and orphans reparented to the harness), and
-//! carries on.
+//! resource usage ([`super::wait`]). The child loads the plugin, runs the request, and writes
+//! `DIR/response.json`. Whatever the child does (panic, abort, crash, exit, hang, run out of memory), the
+//! parent classifies it, kills whatever the run left (its process group, its cgroup, and orphans
+//! reparented to the harness: [`super::reap`]), and carries on. The system calls are in [`super::sys`].
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_sdk::protocol::{RunReport, RunRequest};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::cgroup::{Accounting, Method};
+use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
+use super::reap::{kill_group, reap_orphans};
+use super::sys::{self, ChildSetup};
+use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
-use crate::plugin::{CallOutcome, Library};
 use crate::process::{describe_exit, last_lines, signal_name};
+// Where the runner (`run/mod.rs`) finds them.
+pub use super::reap::become_subreaper;
+pub use super::signals::{catch_interrupts, interrupted};
 
-const REQUEST: &str = "request.json";
-const RESPONSE: &str = "response.json";
 const OUTPUT: &str = "output.log";
-
-#[derive(Serialize, Deserialize)]
-struct ExecRequest {
-    library: PathBuf,
-    request: RunRequest,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-enum ExecResponse {
-    Ok { report: RunReport },
-    Failed { error: String },
-    Panicked { error: String },
-}
-
-/// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
-pub fn exec_main(dir: &Path) -> i32 {
-    let response = match exec(dir) {
-        Ok(response) => response,
-        Err(error) => ExecResponse::Failed { error },
-    };
-    let bytes = serde_json::to_vec(&response).expect("serializable");
-    match std::fs::write(dir.join(RESPONSE), bytes) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("cannot write the run's response: {e}");
-            3
-        }
-    }
-}
-
-fn exec(dir: &Path) -> Result<ExecResponse, String> {
-    let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
-    let exec: ExecRequest = serde_json::from_slice(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
-    let library = Library::open(&exec.library).map_err(|e| e.to_string())?;
-    let request = serde_json::to_vec(&exec.request).expect("serializable");
-    Ok(match library.run(&request) {
-        CallOutcome::Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(report) => ExecResponse::Ok { report },
-            Err(e) => ExecResponse::Failed { error: format!("the executor returned a malformed report: {e}") },
-        },
-        CallOutcome::Error(error) => ExecResponse::Failed { error },
-        CallOutcome::Panic(error) => ExecResponse::Panicked { error: format!("executor panicked: {error}") },
-    })
-}
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,32 +143,10 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
     let procs = cgroup.as_ref().map(|c| c.procs_path().to_owned());
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
-    // SAFETY: only async-signal-safe calls between fork and exec, and no allocation.
-    unsafe {
-        command.pre_exec(move || {
-            // A group of its own, so a timeout can kill the run and every process it started.
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Dies with the harness, even on `kill -9`.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // Into the run's cgroup before any of the run's code executes, so the peak and the limit
-            // cover all of it.
-            if let Some(procs) = &procs {
-                join_cgroup(procs)?;
-            }
-            if let Some(limit) = data_limit {
-                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                if libc::setrlimit(libc::RLIMIT_DATA, &raw const limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
     let start = Instant::now();
     let child = command.spawn()?;
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id() as sys::pid_t;
     // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
     drop(child);
 
@@ -222,7 +157,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
             cgroup.kill_all();
         }
     }
-    let waited = wait4(pid);
+    let waited = reap_with_usage(pid);
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
@@ -330,234 +265,4 @@ fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl 
         outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
         outcome.report = None;
     }
-}
-
-/// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.
-fn join_cgroup(procs: &std::ffi::CStr) -> std::io::Result<()> {
-    // SAFETY: open, write and close on a NUL-terminated path and a static byte.
-    unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-        let error = std::io::Error::last_os_error();
-        libc::close(fd);
-        if written != 1 {
-            return Err(error);
-        }
-    }
-    Ok(())
-}
-
-/// How often a wait looks at the interruption flag, in case a signal came just before it started waiting.
-const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
-
-/// How the wait for a run's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Exited,
-    TimedOut,
-    /// The harness was asked to stop (see [`catch_interrupts`]).
-    Interrupted,
-}
-
-/// Waits until `pid` exits, without reaping it, or until `timeout` passes or the harness is interrupted.
-fn wait_for_exit(pid: libc::pid_t, timeout: Duration) -> std::io::Result<Wait> {
-    let deadline = Instant::now() + timeout;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if fd < 0 {
-        // Kernels before 5.3: look every millisecond.
-        loop {
-            // SAFETY: siginfo is plain data; WNOWAIT leaves the child to be reaped by wait4.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // SAFETY: valid out-pointer; waiting for our own child.
-            let r = unsafe {
-                libc::waitid(
-                    libc::P_PID,
-                    pid as libc::id_t,
-                    &raw mut info,
-                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-                )
-            };
-            // SAFETY: si_pid is set by waitid when a child changed state, 0 otherwise.
-            if r == 0 && unsafe { info.si_pid() } == pid {
-                return Ok(Wait::Exited);
-            }
-            let error = std::io::Error::last_os_error();
-            if r != 0 && error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(error);
-            }
-            if interrupted().is_some() {
-                return Ok(Wait::Interrupted);
-            }
-            if Instant::now() >= deadline {
-                return Ok(Wait::TimedOut);
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    // SAFETY: the descriptor was just returned by pidfd_open and is owned here.
-    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    loop {
-        if interrupted().is_some() {
-            return Ok(Wait::Interrupted);
-        }
-        let until_deadline = deadline.saturating_duration_since(Instant::now());
-        let left = until_deadline.min(INTERRUPT_CHECK);
-        let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let limit =
-            libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: libc::c_long::from(left.subsec_nanos()) };
-        // SAFETY: one valid pollfd and a valid timespec for the duration of the call.
-        let r = unsafe { libc::ppoll(&raw mut pollfd, 1, &raw const limit, std::ptr::null()) };
-        match r {
-            1.. => return Ok(Wait::Exited),
-            0 if until_deadline.is_zero() => return Ok(Wait::TimedOut),
-            0 => {}
-            // A signal: loop to look at the interruption flag.
-            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return Err(std::io::Error::last_os_error()),
-        }
-    }
-}
-
-/// The signal that asked the harness to stop, 0 while none has.
-static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_interrupt(signal: libc::c_int) {
-    INTERRUPTED.store(signal, Ordering::SeqCst);
-}
-
-/// Catches `SIGINT`, `SIGTERM` and `SIGHUP`, so that an interrupted experiment kills its current run's
-/// processes and keeps what it measured, instead of dying with them alive. A second signal acts as usual.
-///
-/// Only the calling thread receives them: they stay blocked in threads it starts until the returned guard
-/// is dropped, so a signal always wakes the wait for the run.
-pub fn catch_interrupts() -> InterruptGuard {
-    const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    // SAFETY: sigset and sigaction are plain data initialised by the libc calls below; the handler only
-    // stores to an atomic, which is async-signal-safe.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&raw mut set);
-        for signal in SIGNALS {
-            libc::sigaddset(&raw mut set, signal);
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
-            libc::sigemptyset(&raw mut action.sa_mask);
-            // No SA_RESTART, so the wait wakes with EINTR.
-            action.sa_flags = libc::SA_RESETHAND;
-            libc::sigaction(signal, &raw const action, std::ptr::null_mut());
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
-        InterruptGuard { set }
-    }
-}
-
-/// Unblocks the interrupting signals in the thread that called [`catch_interrupts`] when dropped.
-pub struct InterruptGuard {
-    set: libc::sigset_t,
-}
-
-impl Drop for InterruptGuard {
-    fn drop(&mut self) {
-        // SAFETY: unblocking signals of a valid set in this thread.
-        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const self.set, std::ptr::null_mut()) };
-    }
-}
-
-/// The signal that asked the harness to stop, if one did.
-pub fn interrupted() -> Option<i32> {
-    match INTERRUPTED.load(Ordering::SeqCst) {
-        0 => None,
-        signal => Some(signal),
-    }
-}
-
-fn kill_group(pid: libc::pid_t) {
-    // SAFETY: signalling the process group the child created; ESRCH when it is gone is fine.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-}
-
-/// Makes the harness the reaper of every process its runs leave behind: a run's process that outlives its
-/// parent (one that left the run's process group, say) becomes a child of the harness instead of init,
-/// where [`reap_orphans`] finds it.
-pub fn become_subreaper() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
-}
-
-/// Kills and reaps every child of the harness. Called between runs, when the run's own child has been
-/// reaped: anything left is a process of that run that outlived its parent.
-pub fn reap_orphans() {
-    loop {
-        let children = children_of_this_process();
-        if children.is_empty() {
-            return;
-        }
-        for pid in children {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-        }
-    }
-}
-
-fn children_of_this_process() -> Vec<libc::pid_t> {
-    let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<libc::pid_t>>();
-    let mut children = Vec::new();
-    if let Ok(threads) = std::fs::read_dir("/proc/self/task") {
-        for thread in threads.flatten() {
-            match std::fs::read_to_string(thread.path().join("children")) {
-                Ok(text) => children.extend(parse(&text)),
-                // Kernels without CONFIG_PROC_CHILDREN: find them by their parent.
-                Err(_) => return children_by_scan(),
-            }
-        }
-    }
-    children
-}
-
-fn children_by_scan() -> Vec<libc::pid_t> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // The command name may hold spaces and parentheses; the fields after its last `)` do not.
-            let fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-            fields.split_whitespace().nth(1) == Some(me.as_str())
-        })
-        .collect()
-}
-
-fn wait4(pid: libc::pid_t) -> std::io::Result<(ExitStatus, Usage)> {
-    let mut status = 0;
-    // SAFETY: rusage is plain data, filled by the kernel.
-    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waiting for our own child with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut rusage) };
-        if r == pid {
-            break;
-        }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let usage = Usage {
-        user_cpu_s: seconds(rusage.ru_utime),
-        system_cpu_s: seconds(rusage.ru_stime),
-        max_rss_bytes: (rusage.ru_maxrss as u64) * 1024,
-        voluntary_switches: rusage.ru_nvcsw as u64,
-        involuntary_switches: rusage.ru_nivcsw as u64,
-    };
-    Ok((ExitStatus::from_raw(status), usage))
 }

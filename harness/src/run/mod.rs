@@ -4,14 +4,20 @@
 
 pub mod cgroup;
 mod child;
+mod exec;
+mod reap;
 mod services;
+mod signals;
+mod sys;
+mod wait;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use harness_sdk::protocol::{RunRequest, Step};
 
-pub use child::{Memory, Outcome, Status, exec_main};
+pub use child::{Memory, Outcome, Status};
+pub use exec::exec_main;
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};

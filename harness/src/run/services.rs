@@ -11,6 +11,7 @@ use harness_sdk::protocol::{Resources, Step};
 use harness_sdk::workload::{fixture_file_content, fixture_file_name, net};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::sys;
 use crate::experiment::Experiment;
 
 /// Scratch folders are `<temp>/harness-XXXXXX`, with the pid of the harness that made them in `owner.pid`.
@@ -31,8 +32,8 @@ fn remove_abandoned_scratch() {
         else {
             continue;
         };
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        // Signal 0 only asks whether the process exists.
+        let gone = matches!(sys::kill(pid, 0), Err(e) if e.raw_os_error() == Some(libc::ESRCH));
         if gone {
             let _ = std::fs::remove_dir_all(&path);
         }
@@ -131,11 +132,8 @@ impl Services {
                  the listen_overflows column"
             ));
         }
-        // SAFETY: listen on the descriptor of a bound socket that `listener` owns; calling it again only
-        // changes the backlog.
-        if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), backlog) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // `listener` is bound and listening already: calling listen again only changes the backlog.
+        sys::listen(&listener, backlog)?;
         listener.set_nonblocking(true)?;
         self.net_addr = Some(listener.local_addr()?);
         let (shutdown, stop) = tokio::sync::oneshot::channel();

@@ -1,0 +1,187 @@
+//! `[matrix]` into cells: axes, `exclude` and `include` read with the place of every value, the reserved
+//! column names, and the cells that would be pooled in the results.
+
+use std::ops::Range;
+
+use super::matrix::{self, Cell, Pattern, Value};
+use super::raw::RawFile;
+use super::resolve::Resolver;
+use super::{quote_list, scalar};
+use crate::diagnostic::Diagnostic;
+
+/// Where each axis value of the matrix was written, to point errors at it.
+#[derive(Default)]
+pub(super) struct Places {
+    values: Vec<(String, Value, Range<usize>)>,
+    pub(super) matrix: Option<Range<usize>>,
+}
+
+impl Places {
+    pub(super) fn of(&self, key: &str, value: Option<&Value>) -> Option<Range<usize>> {
+        self.values
+            .iter()
+            .find(|(k, v, _)| k == key && value.is_none_or(|value| v == value))
+            .map(|(_, _, span)| span.clone())
+            .or_else(|| self.matrix.clone())
+    }
+}
+
+impl Resolver<'_> {
+    /// Expands `[matrix]` into cells.
+    pub(super) fn expand(&self, file: &RawFile) -> Result<(Vec<Cell>, Places, Vec<String>), Diagnostic> {
+        let mut places = Places::default();
+        let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut exclude_entries: Vec<(&toml::Table, Range<usize>)> = Vec::new();
+        let mut include: Vec<Cell> = Vec::new();
+        let mut include_spans: Vec<Range<usize>> = Vec::new();
+        let Some(matrix) = &file.matrix else {
+            return Err(self
+                .error("the experiment has no [matrix]", Some(file.experiment.span()))
+                .help("add a [matrix] table with at least `executor = [\"sync\"]`"));
+        };
+        places.matrix = Some(matrix.span());
+        for (key, values) in matrix.get_ref() {
+            let name = key.get_ref().as_str();
+            match name {
+                "exclude" | "include" => {
+                    for entry in values.get_ref() {
+                        let table = entry.get_ref().as_table().ok_or_else(|| {
+                            self.error(format!("an `{name}` entry is not a table"), Some(entry.span()))
+                                .expected("an inline table such as `{ executor = \"sync\", workers = 1 }`")
+                        })?;
+                        if name == "exclude" {
+                            // Checked once every axis is known, wherever `exclude` stands in the table.
+                            exclude_entries.push((table, entry.span()));
+                        } else {
+                            let mut cell = Cell::new();
+                            for (k, v) in table {
+                                let v = scalar(v).ok_or_else(|| {
+                                    self.error(
+                                        format!("`include` value of `{k}` is not a single value"),
+                                        Some(entry.span()),
+                                    )
+                                    .expected("a string, number or boolean")
+                                })?;
+                                self.check_column_name(k, entry.span())?;
+                                places.values.push((k.clone(), v.clone(), entry.span()));
+                                cell.insert(k.clone(), v);
+                            }
+                            include.push(cell);
+                            include_spans.push(entry.span());
+                        }
+                    }
+                }
+                _ => {
+                    self.check_column_name(name, key.span())?;
+                    let mut list = Vec::new();
+                    for v in values.get_ref() {
+                        let value = scalar(v.get_ref()).ok_or_else(|| {
+                            self.error(format!("a value of axis `{name}` is not a single value"), Some(v.span()))
+                                .expected("a string, number or boolean")
+                        })?;
+                        places.values.push((name.to_owned(), value.clone(), v.span()));
+                        list.push(value);
+                    }
+                    axes.push((name.to_owned(), list));
+                }
+            }
+        }
+        let exclude: Vec<Pattern> = exclude_entries
+            .into_iter()
+            .map(|(table, span)| self.pattern(table, &axes, span))
+            .collect::<Result<_, _>>()?;
+        let cells = matrix::expand(&axes, &exclude, &include);
+        if cells.is_empty() {
+            let (why, help) = if axes.is_empty() {
+                ("it has no axes and no `include` entries", "add an axis such as `executor = [\"sync\"]`")
+            } else if axes.iter().any(|(_, v)| v.is_empty()) {
+                ("an axis has no values", "give every axis at least one value")
+            } else {
+                (
+                    "`exclude` removed every cell",
+                    "check the `exclude` entries against the axes; `harness plan` shows the cells",
+                )
+            };
+            return Err(self.error(format!("the matrix is empty: {why}"), Some(matrix.span())).help(help));
+        }
+        // Results identify a cell by its values: two cells with the same values would be pooled.
+        for (i, cell) in cells.iter().enumerate() {
+            let text = |c: &Cell| {
+                c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>()
+            };
+            if let Some(j) = cells[..i].iter().position(|other| text(other) == text(cell)) {
+                return Err(self
+                    .error(
+                        format!("cells {} and {} are the same: {}", j + 1, i + 1, describe(cell)),
+                        places.matrix.clone(),
+                    )
+                    .help("remove the repeated values or `include` entries; `harness plan` lists the cells"));
+            }
+        }
+        let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
+        for cell in &cells {
+            for key in cell.keys() {
+                if !columns.contains(key) {
+                    columns.push(key.clone());
+                }
+            }
+        }
+        Ok((cells, places, columns))
+    }
+
+    /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
+    fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+        // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
+        let reserved = crate::metrics::reserved_columns();
+        if reserved.contains(&name) {
+            return Err(self
+                .error(
+                    format!("axis `{name}` has the name of a column the harness writes to runs.csv or summary.csv"),
+                    Some(span),
+                )
+                .expected(format!("another name; taken: {}", quote_list(&reserved)))
+                .help(format!("rename it, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`")));
+        }
+        Ok(())
+    }
+
+    /// An `exclude` entry: every key must be an axis; a list matches any of its values.
+    fn pattern(
+        &self,
+        table: &toml::Table,
+        axes: &[(String, Vec<Value>)],
+        span: Range<usize>,
+    ) -> Result<Pattern, Diagnostic> {
+        let mut pattern = Pattern::new();
+        for (key, value) in table {
+            if !axes.iter().any(|(n, _)| n == key) {
+                let names: Vec<&str> = axes.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(self
+                    .error(format!("`exclude` names unknown axis `{key}`"), Some(span))
+                    .expected(if names.is_empty() {
+                        "an axis of [matrix], but it has none (`include` entries are not axes)".to_owned()
+                    } else {
+                        format!("one of the axes: {}", quote_list(&names))
+                    })
+                    .did_you_mean(key, names.iter().copied()));
+            }
+            let values = match value {
+                toml::Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>(),
+                other => scalar(other).map(|v| vec![v]),
+            };
+            let values = values.ok_or_else(|| {
+                self.error(format!("`exclude` value of `{key}` is not a value or a list of values"), Some(span.clone()))
+            })?;
+            pattern.insert(key.clone(), values);
+        }
+        Ok(pattern)
+    }
+}
+
+pub(super) fn describe(cell: &Cell) -> String {
+    if cell.is_empty() {
+        return "{}".to_owned();
+    }
+    let pairs: Vec<String> = cell.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    format!("{{ {} }}", pairs.join(", "))
+}

@@ -1,0 +1,175 @@
+//! The `[ci]` gate: what `harness compare` gates on and how much change is noise, and the check of the
+//! `[ci]` table that sets it.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Serialize;
+use toml::Spanned;
+
+use super::quote_list;
+use super::raw;
+use super::steps::{duration, size};
+
+pub use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
+
+/// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
+pub const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
+/// A change of memory smaller than this (256 pages of 4 KiB) is never a regression nor an improvement,
+/// unless `[ci]` says.
+pub const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
+
+/// How much a metric may move before it counts: a fraction for each direction of change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Threshold {
+    pub increase: f64,
+    pub decrease: f64,
+}
+
+/// What to compare and how much change is noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub metrics: Vec<String>,
+    pub default: f64,
+    pub per_metric: BTreeMap<String, Threshold>,
+    /// Seconds: a change of a time metric (`*_s`) smaller than this does not count.
+    pub time_floor_s: f64,
+    /// Bytes: a change of a memory metric (`*_bytes`) smaller than this does not count.
+    pub memory_floor_bytes: f64,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            metrics: DEFAULT_METRICS.iter().map(|&m| m.to_owned()).collect(),
+            default: 0.05,
+            per_metric: BTreeMap::new(),
+            time_floor_s: DEFAULT_TIME_FLOOR_S,
+            memory_floor_bytes: DEFAULT_MEMORY_FLOOR_BYTES,
+        }
+    }
+}
+
+impl Gate {
+    pub fn threshold(&self, metric: &str) -> Threshold {
+        self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
+    }
+
+    /// The absolute change, in the metric's unit, below which a change does not count.
+    pub fn floor(&self, metric: &str) -> f64 {
+        if metric.ends_with("_bytes") {
+            self.memory_floor_bytes
+        } else if metric.ends_with("_s") {
+            self.time_floor_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Parses "5%" into 0.05.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    // The `%` is required: "0.05" could mean 5% or 0.05%.
+    let Some(number) = text.trim().strip_suffix('%') else {
+        return Err(format!("`{text}` is not a percentage such as \"5%\""));
+    };
+    match number.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
+        _ => Err(format!("`{text}` is not a percentage such as \"5%\"")),
+    }
+}
+
+/// The metrics of runs.csv that `[ci]` may name.
+fn gateable_metrics() -> impl Iterator<Item = &'static str> {
+    crate::metrics::GATED.iter().copied()
+}
+
+/// A mistake in `[ci]`: its message, place, what was expected, and how to fix it.
+pub(super) struct GateError {
+    pub(super) message: String,
+    pub(super) span: Range<usize>,
+    pub(super) expected: String,
+    pub(super) help: Option<String>,
+}
+
+impl GateError {
+    fn new(message: String, span: Range<usize>, expected: String) -> Self {
+        Self { message, span, expected, help: None }
+    }
+}
+
+/// Checks `[ci]`.
+pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
+    let percent = |text: &str, span: Range<usize>| {
+        parse_percent(text).map_err(|why| GateError::new(why, span, "a percentage such as \"5%\"".to_owned()))
+    };
+    let known: Vec<&str> = gateable_metrics().collect();
+    let metric = |name: &Spanned<String>| {
+        if known.contains(&name.get_ref().as_str()) {
+            Ok(name.get_ref().clone())
+        } else {
+            let hint = crate::diagnostic::closest(name.get_ref(), known.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            Err(GateError::new(
+                format!("`[ci]` names unknown metric `{}`{hint}", name.get_ref()),
+                name.span(),
+                format!("one of {}", quote_list(&known)),
+            ))
+        }
+    };
+    let ci = ci.get_ref();
+    let mut gate = Gate::default();
+    if let Some(t) = &ci.threshold {
+        gate.default = percent(t.get_ref(), t.span())?;
+    }
+    if let Some(metrics) = &ci.metrics {
+        gate.metrics = metrics.iter().map(metric).collect::<Result<_, _>>()?;
+    }
+    if let Some(floor) = &ci.time_floor {
+        let nanos = duration("time_floor", floor.get_ref())
+            .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
+        gate.time_floor_s = nanos as f64 / 1e9;
+    }
+    if let Some(floor) = &ci.memory_floor {
+        let bytes = size("memory_floor", floor.get_ref())
+            .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
+        gate.memory_floor_bytes = bytes as f64;
+    }
+    for (name, threshold) in &ci.thresholds {
+        let metric_name = metric(name)?;
+        if let Some(by) = judged_by(&metric_name) {
+            return Err(GateError {
+                message: format!("`[ci.thresholds]` sets `{metric_name}`, which is judged by `{by}`"),
+                span: name.span(),
+                expected: format!("a threshold of a metric other than `{metric_name}`"),
+                help: Some(format!(
+                    "`{metric_name}` is tasks / `{by}`, the same measurement inverted: one threshold governs both; \
+                     set it on `{by}` (a slowdown of 10% is a throughput loss of 9.1%)"
+                )),
+            });
+        }
+        let span = threshold.span();
+        let value = match threshold.get_ref() {
+            raw::RawThreshold::Both(t) => {
+                let p = percent(t, span)?;
+                Threshold { increase: p, decrease: p }
+            }
+            raw::RawThreshold::Directed { increase, decrease } => Threshold {
+                increase: increase.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
+                decrease: decrease.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
+            },
+        };
+        gate.per_metric.insert(metric_name, value);
+    }
+    Ok(gate)
+}
+
+/// The `[ci]` gate of an experiment file's text, as kept in a result folder.
+pub fn gate_of_source(source: &str) -> Result<Gate, String> {
+    let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
+    match &file.ci {
+        Some(ci) => gate(ci).map_err(|e| e.message),
+        None => Ok(Gate::default()),
+    }
+}

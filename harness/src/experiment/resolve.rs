@@ -1,0 +1,435 @@
+//! Resolution: the raw file into an [`Experiment`], every value checked where it was written. The
+//! matrix is expanded in [`super::expand`], `${axis}` substituted by [`super::substitute`], steps parsed
+//! by [`super::steps`] and `[ci]` checked by [`super::gate`].
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness_sdk::protocol::Workload;
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::expand::{Places, describe};
+use super::gate::{self, Gate};
+use super::matrix::{Cell, Value};
+use super::model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
+use super::raw::{self, RawFile, RawWorkload};
+use super::steps::{parse_step, size};
+use super::substitute::{collect_references, substitute_value};
+use super::{charts, quote_list, to_json, units};
+use crate::diagnostic::Diagnostic;
+use crate::plugin::{PluginInfo, Registry, probe};
+
+pub(super) struct Resolver<'a> {
+    pub(super) path: &'a Path,
+    pub(super) source: &'a Arc<str>,
+    pub(super) registry: &'a mut Registry,
+}
+impl Resolver<'_> {
+    pub(super) fn error(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
+        Diagnostic::new(message).at(self.path, self.source, span)
+    }
+
+    pub(super) fn resolve(mut self, file: &RawFile) -> Result<Experiment, Diagnostic> {
+        self.add_plugins(&file.plugins)?;
+        let experiment = file.experiment.get_ref();
+
+        let name = experiment.name.get_ref().clone();
+        if name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || name.starts_with('.')
+        {
+            return Err(self
+                .error(format!("experiment name `{name}` cannot be a folder name"), Some(experiment.name.span()))
+                .expected("letters, digits, `-`, `_` and `.`, not starting with `.`"));
+        }
+        let count = |field: &Option<Spanned<i64>>, key: &str, default: i64, min: i64| -> Result<u32, Diagnostic> {
+            let Some(value) = field else { return Ok(default as u32) };
+            let n = *value.get_ref();
+            if n < min || n > i64::from(u32::MAX) {
+                let what = if min == 0 { "zero or more" } else { "at least 1" };
+                return Err(self
+                    .error(format!("`{key}` is {n}"), Some(value.span()))
+                    .expected(format!("an integer, {what}")));
+            }
+            Ok(n as u32)
+        };
+        let repetitions = count(&experiment.repetitions, "repetitions", 5, 1)?;
+        let warmup = count(&experiment.warmup, "warmup", 1, 0)?;
+        let timeout = match &experiment.timeout {
+            None => Duration::from_secs(300),
+            Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
+                    .expected(format!("{}, more than zero", units::DURATION_EXPECTED))
+            })?,
+        };
+        let seed = match &experiment.seed {
+            None => 0,
+            Some(s) => u64::try_from(*s.get_ref())
+                .map_err(|_| self.error("`seed` is negative", Some(s.span())).expected("an integer, zero or more"))?,
+        };
+        let order = match &experiment.order {
+            None => Order::Interleaved,
+            Some(o) => Order::parse(o.get_ref()).ok_or_else(|| {
+                self.error(format!("`order` is \"{}\"", o.get_ref()), Some(o.span()))
+                    .expected(format!("one of {}", quote_list(&Order::NAMES)))
+                    .did_you_mean(o.get_ref(), Order::NAMES)
+            })?,
+        };
+
+        let memory_limit = match &experiment.memory_limit {
+            None => None,
+            Some(limit) => Some(self.memory_limit(limit)?),
+        };
+
+        let defaults = self.executor_defaults(&file.executors)?;
+        let (cells, places, columns) = self.expand(file)?;
+        let mut plans = Vec::with_capacity(cells.len());
+        for cell in cells {
+            plans.push(self.resolve_cell(cell, file, &defaults, &places)?);
+        }
+        self.check_unused_axes(&columns, &plans, file, &places)?;
+        self.check_unused_workloads(&plans, file)?;
+        let plans = drop_meaningless_values(plans, file);
+        let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
+        let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
+
+        Ok(Experiment {
+            path: self.path.to_owned(),
+            source: Arc::clone(self.source),
+            name,
+            description: experiment.description.clone(),
+            repetitions,
+            warmup,
+            timeout,
+            seed,
+            order,
+            memory_limit,
+            gate: match &file.ci {
+                Some(ci) => gate::gate(ci).map_err(|e| {
+                    let error = self.error(e.message, Some(e.span)).expected(e.expected);
+                    match e.help {
+                        Some(help) => error.help(help),
+                        None => error,
+                    }
+                })?,
+                None => Gate::default(),
+            },
+            columns,
+            cells: plans,
+            charts,
+        })
+    }
+
+    fn memory_limit(&self, limit: &Spanned<toml::Value>) -> Result<u64, Diagnostic> {
+        // Below this not even the run's own process starts: most likely a forgotten unit.
+        const LEAST: u64 = 1 << 20;
+        let bytes = size("memory_limit", limit.get_ref()).map_err(|(message, expected)| {
+            let d = self.error(message, Some(limit.span()));
+            if let Some(expected) = expected { d.expected(expected) } else { d }
+        })?;
+        if bytes < LEAST {
+            return Err(self
+                .error(format!("`memory_limit` is {bytes} bytes, too little for a run to start"), Some(limit.span()))
+                .expected("a size of at least 1MiB")
+                .help("a number without a unit is bytes: write \"512MiB\" for 512 mebibytes"));
+        }
+        Ok(bytes)
+    }
+
+    /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key.
+    fn add_plugins(&mut self, plugins: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        for (name, path) in plugins {
+            let resolved = base.join(path.get_ref());
+            if !resolved.exists() {
+                return Err(self
+                    .error(format!("plugin file {} does not exist", resolved.display()), Some(path.span()))
+                    .expected("a path to a plugin library, relative to the experiment file")
+                    .help("build the plugin first (`cargo build` in its crate); the library is in its target folder"));
+            }
+            let info = probe(std::slice::from_ref(&resolved)).pop().expect("one result per path");
+            let info = info.map_err(|message| {
+                self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
+            })?;
+            // In this experiment the plugin goes by its key, whatever the library calls itself.
+            let mut info = info;
+            info.name.clone_from(name.get_ref());
+            self.registry.insert(name.get_ref().clone(), info);
+        }
+        Ok(())
+    }
+
+    fn unknown_executor(&self, name: &str, span: Option<Range<usize>>) -> Diagnostic {
+        let known: Vec<&str> = self.registry.names().collect();
+        let mut d = self.error(format!("unknown executor `{name}`"), span).expected(if known.is_empty() {
+            "an executor, but none was found".to_owned()
+        } else {
+            format!("one of {}", quote_list(&known))
+        });
+        d = d.did_you_mean(name, known.iter().copied());
+        if d.help.is_none() {
+            d = d.help("build the built-in executors with `cargo build --workspace`, or name a plugin in [plugins], --plugin-dir or HARNESS_PLUGIN_PATH");
+        }
+        d
+    }
+
+    /// Checks each `[executors.NAME]` table against that executor's options.
+    fn executor_defaults(
+        &self,
+        executors: &IndexMap<Spanned<String>, Spanned<raw::Table>>,
+    ) -> Result<IndexMap<String, serde_json::Map<String, serde_json::Value>>, Diagnostic> {
+        let mut defaults = IndexMap::new();
+        for (name, table) in executors {
+            let info = self
+                .registry
+                .get(name.get_ref())
+                .ok_or_else(|| self.unknown_executor(name.get_ref(), Some(name.span())))?;
+            let mut options = serde_json::Map::new();
+            for (key, value) in table.get_ref() {
+                let json = to_json(value.get_ref());
+                self.check_option(info, key.get_ref(), &json, Some(key.span()), Some(value.span()))?;
+                options.insert(key.get_ref().clone(), json);
+            }
+            defaults.insert(name.get_ref().clone(), options);
+        }
+        Ok(defaults)
+    }
+
+    fn check_option(
+        &self,
+        info: &PluginInfo,
+        key: &str,
+        value: &serde_json::Value,
+        key_span: Option<Range<usize>>,
+        value_span: Option<Range<usize>>,
+    ) -> Result<(), Diagnostic> {
+        let Some(spec) = info.option(key) else {
+            let names: Vec<&str> = info.options.iter().map(|o| o.name.as_str()).collect();
+            return Err(self
+                .error(format!("executor `{}` has no option `{key}`", info.name), key_span)
+                .expected(if names.is_empty() {
+                    "no options".to_owned()
+                } else {
+                    format!("one of {}", quote_list(&names))
+                })
+                .did_you_mean(key, names.iter().copied()));
+        };
+        spec.check(value).map_err(|expected| {
+            let mut d = self
+                .error(format!("option `{key}` of executor `{}` is {value}", info.name), value_span)
+                .expected(expected);
+            if let (harness_sdk::protocol::OptionKind::Choice { choices }, Some(text)) = (&spec.kind, value.as_str()) {
+                d = d.did_you_mean(text, choices.iter().map(String::as_str));
+            }
+            d
+        })
+    }
+
+    fn resolve_cell(
+        &self,
+        cell: Cell,
+        file: &RawFile,
+        defaults: &IndexMap<String, serde_json::Map<String, serde_json::Value>>,
+        places: &Places,
+    ) -> Result<CellPlan, Diagnostic> {
+        let executor_name = match cell.get(EXECUTOR) {
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => {
+                return Err(self
+                    .error(format!("executor `{other}` is not a name"), places.of(EXECUTOR, Some(other)))
+                    .expected("a string"));
+            }
+            None => {
+                return Err(self
+                    .error(format!("a cell has no executor: {}", describe(&cell)), places.matrix.clone())
+                    .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
+            }
+        };
+        let executor = self
+            .registry
+            .get(&executor_name)
+            .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?
+            .clone();
+
+        let workers = match cell.get(WORKERS) {
+            None => 1,
+            Some(Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
+            Some(other) => {
+                return Err(self
+                    .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))
+                    .expected("an integer, at least 1"));
+            }
+        };
+
+        let workload_names: Vec<&str> = file.workloads.keys().map(|k| k.get_ref().as_str()).collect();
+        let (workload_name, raw) = match cell.get(WORKLOAD) {
+            Some(Value::String(name)) => {
+                let found = file.workloads.iter().find(|(k, _)| k.get_ref() == name);
+                let (k, w) = found.ok_or_else(|| {
+                    self.error(format!("unknown workload `{name}`"), places.of(WORKLOAD, cell.get(WORKLOAD)))
+                        .expected(if workload_names.is_empty() {
+                            "a workload, but the file defines none: add a [workloads.NAME] table".to_owned()
+                        } else {
+                            format!("one of {}", quote_list(&workload_names))
+                        })
+                        .did_you_mean(name, workload_names.iter().copied())
+                })?;
+                (k.get_ref().clone(), w)
+            }
+            Some(other) => {
+                return Err(self.error(format!("workload `{other}` is not a name"), places.of(WORKLOAD, Some(other))));
+            }
+            None if file.workloads.len() == 1 => {
+                let (k, w) = file.workloads.first().expect("one workload");
+                (k.get_ref().clone(), w)
+            }
+            None => {
+                return Err(self
+                    .error(format!("a cell has no workload: {}", describe(&cell)), places.matrix.clone())
+                    .help(
+                        "add a `workload` axis to [matrix]; it may be left out only when the file defines one workload",
+                    ));
+            }
+        };
+        let workload = self.workload(&workload_name, raw, &cell)?;
+
+        let mut options = serde_json::Map::new();
+        for spec in &executor.options {
+            if !spec.default.is_null() {
+                options.insert(spec.name.clone(), spec.default.clone());
+            }
+        }
+        if let Some(table) = defaults.get(&executor_name) {
+            options.extend(table.clone());
+        }
+        for (key, value) in &cell {
+            if [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str()) || executor.option(key).is_none() {
+                continue;
+            }
+            let json = value.to_json();
+            let span = places.of(key, Some(value));
+            self.check_option(&executor, key, &json, span.clone(), span)?;
+            options.insert(key.clone(), json);
+        }
+        Ok(CellPlan { values: cell, executor, workers, options, workload })
+    }
+
+    /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
+    /// some executor of the experiment. Anything else is most likely a typo.
+    fn check_unused_axes(
+        &self,
+        columns: &[String],
+        plans: &[CellPlan],
+        file: &RawFile,
+        places: &Places,
+    ) -> Result<(), Diagnostic> {
+        let mut referenced = Vec::new();
+        for workload in file.workloads.values() {
+            collect_references(workload.get_ref(), &mut referenced);
+        }
+        let mut option_names: Vec<&str> = Vec::new();
+        for plan in plans {
+            option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+        }
+        for column in columns {
+            let used = [EXECUTOR, WORKLOAD, WORKERS].contains(&column.as_str())
+                || referenced.contains(column)
+                || option_names.contains(&column.as_str());
+            if !used {
+                let mut candidates: Vec<&str> = vec![EXECUTOR, WORKLOAD, WORKERS];
+                candidates.extend(referenced.iter().map(String::as_str));
+                candidates.extend(option_names.iter().copied());
+                return Err(self
+                    .error(format!("axis `{column}` is not used"), places.of(column, None))
+                    .expected("`executor`, `workload`, `workers`, a variable a workload uses as `${name}`, or an option of an executor in the matrix")
+                    .did_you_mean(column, candidates));
+            }
+        }
+        Ok(())
+    }
+
+    /// A workload no cell uses is still checked, as far as it can be without a cell: one that refers to
+    /// no axis must parse.
+    fn check_unused_workloads(&self, plans: &[CellPlan], file: &RawFile) -> Result<(), Diagnostic> {
+        for (name, raw) in &file.workloads {
+            let name = name.get_ref();
+            let mut references = Vec::new();
+            collect_references(raw.get_ref(), &mut references);
+            if references.is_empty() && !plans.iter().any(|p| &p.workload.name == name) {
+                self.workload(name, raw, &Cell::new())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Substitutes the cell's values into a workload and parses its steps.
+    fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
+        let w = raw.get_ref();
+        let context = |what: &str| format!("workload `{name}`, {what}");
+        let tasks_value = self.substitute(&w.tasks, cell, name)?;
+        let tasks = match &tasks_value {
+            toml::Value::Integer(n) if *n >= 0 => *n as u64,
+            toml::Value::String(s) if s.trim().parse::<u64>().is_ok() => s.trim().parse().expect("checked"),
+            other => {
+                return Err(self
+                    .error(format!("workload `{name}`: `tasks` is {other}"), Some(w.tasks.span()))
+                    .expected("an integer, zero or more"));
+            }
+        };
+        let mut steps = Vec::with_capacity(w.steps.get_ref().len());
+        for (i, step) in w.steps.get_ref().iter().enumerate() {
+            let value = self.substitute(step, cell, name)?;
+            let parsed = parse_step(&value).map_err(|(message, expected)| {
+                let mut d =
+                    self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
+                if let Some(expected) = expected {
+                    d = d.expected(expected);
+                }
+                if value != *step.get_ref() {
+                    d = d.help(format!("after substituting this cell's values: {value}"));
+                }
+                d
+            })?;
+            steps.push(parsed);
+        }
+        Ok(Workload { name: name.to_owned(), tasks, steps })
+    }
+
+    /// Replaces `${axis}` in every string of `value` by the cell's value of that axis. A string that is
+    /// exactly one reference takes the axis value's type (so `tasks = "${n}"` can be an integer).
+    fn substitute(&self, value: &Spanned<toml::Value>, cell: &Cell, workload: &str) -> Result<toml::Value, Diagnostic> {
+        substitute_value(value.get_ref(), cell).map_err(|unknown| {
+            let axes: Vec<&str> = cell.keys().map(String::as_str).collect();
+            self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))
+                .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
+                .did_you_mean(&unknown, axes.iter().copied())
+        })
+    }
+}
+
+/// Drops from each cell the values that mean nothing to it, then the cells that became copies of earlier
+/// ones. A value means something to a cell when it is the executor, the workload or `workers`, when the
+/// cell's workload refers to it as `${name}`, or when it is an option of the cell's executor: with
+/// `executor = ["sync", "threaded"]` and `pool = ["rayon", "std"]`, `sync` runs once, not once per pool,
+/// and its results and chart series carry no `pool`.
+fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
+    let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
+    for mut plan in plans {
+        let mut referenced = Vec::new();
+        if let Some((_, raw)) = file.workloads.iter().find(|(name, _)| *name.get_ref() == plan.workload.name) {
+            collect_references(raw.get_ref(), &mut referenced);
+        }
+        plan.values.retain(|key, _| {
+            [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
+                || referenced.contains(key)
+                || plan.executor.option(key).is_some()
+        });
+        if !kept.iter().any(|earlier| earlier.values == plan.values) {
+            kept.push(plan);
+        }
+    }
+    kept
+}

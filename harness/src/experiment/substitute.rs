@@ -1,0 +1,101 @@
+//! `${axis}` references in workloads: finding them and substituting a cell's values.
+
+use std::ops::Range;
+
+use super::matrix::{Cell, Value};
+use super::raw::RawWorkload;
+
+/// Every `${name}` in a string; an unterminated `${` is taken literally.
+pub(super) fn references(text: &str) -> Vec<(Range<usize>, &str)> {
+    let mut found = Vec::new();
+    let mut rest = 0;
+    while let Some(start) = text[rest..].find("${").map(|i| i + rest) {
+        let Some(len) = text[start + 2..].find('}') else { break };
+        let end = start + 2 + len + 1;
+        found.push((start..end, &text[start + 2..end - 1]));
+        rest = end;
+    }
+    found
+}
+
+pub(super) fn collect_references(workload: &RawWorkload, out: &mut Vec<String>) {
+    fn walk(value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(s) => out.extend(references(s).into_iter().map(|(_, n)| n.to_owned())),
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            toml::Value::Table(t) => t.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(workload.tasks.get_ref(), out);
+    for step in workload.steps.get_ref() {
+        walk(step.get_ref(), out);
+    }
+}
+
+pub(super) fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml::Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => {
+            let refs = references(s);
+            if refs.is_empty() {
+                return Ok(value.clone());
+            }
+            for (_, name) in &refs {
+                if !cell.contains_key(*name) {
+                    return Err((*name).to_owned());
+                }
+            }
+            if refs.len() == 1 && refs[0].0 == (0..s.len()) {
+                return Ok(match &cell[refs[0].1] {
+                    Value::String(v) => toml::Value::String(v.clone()),
+                    Value::Integer(i) => toml::Value::Integer(*i),
+                    Value::Float(x) => toml::Value::Float(*x),
+                    Value::Bool(b) => toml::Value::Boolean(*b),
+                });
+            }
+            let mut out = String::with_capacity(s.len());
+            let mut last = 0;
+            for (range, name) in refs {
+                out.push_str(&s[last..range.start]);
+                out.push_str(&cell[name].to_string());
+                last = range.end;
+            }
+            out.push_str(&s[last..]);
+            toml::Value::String(out)
+        }
+        toml::Value::Array(items) => {
+            toml::Value::Array(items.iter().map(|v| substitute_value(v, cell)).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(table) => {
+            let mut out = toml::Table::new();
+            for (k, v) in table {
+                out.insert(k.clone(), substitute_value(v, cell)?);
+            }
+            toml::Value::Table(out)
+        }
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found() {
+        let refs: Vec<&str> = references("${a}-x-${bc}${").into_iter().map(|(_, n)| n).collect();
+        assert_eq!(refs, ["a", "bc"]);
+    }
+
+    #[test]
+    fn a_whole_reference_keeps_the_axis_type() {
+        let cell: Cell =
+            [("n".to_owned(), Value::Integer(3)), ("d".to_owned(), Value::String("1ms".into()))].into_iter().collect();
+        assert_eq!(substitute_value(&toml::Value::String("${n}".into()), &cell), Ok(toml::Value::Integer(3)));
+        assert_eq!(
+            substitute_value(&toml::Value::String("${d}x${n}".into()), &cell),
+            Ok(toml::Value::String("1msx3".into()))
+        );
+        assert_eq!(substitute_value(&toml::Value::String("${zz}".into()), &cell), Err("zz".to_owned()));
+    }
+}

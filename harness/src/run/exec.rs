@@ -1,0 +1,59 @@
+//! The child's side of a run, `harness __exec DIR`: read the request, load the plugin, run it, write the
+//! response. The files in `DIR` are the whole protocol between the parent and the child.
+
+use std::path::{Path, PathBuf};
+
+use harness_sdk::protocol::{RunReport, RunRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::{CallOutcome, Library};
+
+/// The parent writes this file for the child to read.
+pub const REQUEST: &str = "request.json";
+/// The child writes this file for the parent to read.
+pub const RESPONSE: &str = "response.json";
+
+#[derive(Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub library: PathBuf,
+    pub request: RunRequest,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ExecResponse {
+    Ok { report: RunReport },
+    Failed { error: String },
+    Panicked { error: String },
+}
+
+/// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
+pub fn exec_main(dir: &Path) -> i32 {
+    let response = match exec(dir) {
+        Ok(response) => response,
+        Err(error) => ExecResponse::Failed { error },
+    };
+    let bytes = serde_json::to_vec(&response).expect("serializable");
+    match std::fs::write(dir.join(RESPONSE), bytes) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("cannot write the run's response: {e}");
+            3
+        }
+    }
+}
+
+fn exec(dir: &Path) -> Result<ExecResponse, String> {
+    let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
+    let exec: ExecRequest = serde_json::from_slice(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
+    let library = Library::open(&exec.library).map_err(|e| e.to_string())?;
+    let request = serde_json::to_vec(&exec.request).expect("serializable");
+    Ok(match library.run(&request) {
+        CallOutcome::Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(report) => ExecResponse::Ok { report },
+            Err(e) => ExecResponse::Failed { error: format!("the executor returned a malformed report: {e}") },
+        },
+        CallOutcome::Error(error) => ExecResponse::Failed { error },
+        CallOutcome::Panic(error) => ExecResponse::Panicked { error: format!("executor panicked: {error}") },
+    })
+}

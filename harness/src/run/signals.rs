@@ -1,0 +1,29 @@
+//! Interrupts: Ctrl-C, `SIGTERM` and `SIGHUP` stop an experiment between runs, after the current run's
+//! processes are killed, instead of killing the harness with them alive.
+
+use super::sys;
+
+/// Catches `SIGINT`, `SIGTERM` and `SIGHUP`, so that an interrupted experiment kills its current run's
+/// processes and keeps what it measured, instead of dying with them alive. A second signal acts as usual.
+///
+/// Only the calling thread receives them: they stay blocked in threads it starts until the returned guard
+/// is dropped, so a signal always wakes the wait for the run.
+pub fn catch_interrupts() -> InterruptGuard {
+    InterruptGuard { blocked: sys::catch_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) }
+}
+
+/// Unblocks the interrupting signals in the thread that called [`catch_interrupts`] when dropped.
+pub struct InterruptGuard {
+    blocked: sys::Blocked,
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        self.blocked.unblock();
+    }
+}
+
+/// The signal that asked the harness to stop, if one did.
+pub fn interrupted() -> Option<i32> {
+    sys::caught_signal()
+}

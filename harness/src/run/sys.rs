@@ -1,0 +1,210 @@
+//! The runner's system calls, as safe functions: every `unsafe` libc call of spawning, waiting for,
+//! signalling and reaping runs, and of the services, is here, each with the reason it is sound. The rest
+//! of `run` is safe code.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+pub use libc::pid_t;
+
+/// What a run's child does between `fork` and `exec`, before any of the run's code executes.
+pub struct ChildSetup {
+    /// The run's cgroup's `cgroup.procs` file, to join.
+    pub cgroup_procs: Option<CString>,
+    /// `RLIMIT_DATA` in bytes, where no cgroup carries the memory limit.
+    pub data_limit: Option<u64>,
+}
+
+/// Has `command`'s child put itself in a process group of its own, die with the harness (even on
+/// `kill -9`), join its cgroup and take its data limit, before it `exec`s.
+pub fn isolate_child(command: &mut Command, setup: ChildSetup) {
+    // SAFETY: the hook runs between fork and exec; it makes only async-signal-safe calls (setpgid, prctl,
+    // open, write, close, setrlimit) and does not allocate: the path was made before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            // A group of its own, so a timeout can kill the run and every process it started.
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Dies with the harness, even on `kill -9`.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Into the run's cgroup before any of the run's code executes, so the peak and the limit
+            // cover all of it.
+            if let Some(procs) = &setup.cgroup_procs {
+                join_cgroup(procs)?;
+            }
+            if let Some(limit) = setup.data_limit {
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                if libc::setrlimit(libc::RLIMIT_DATA, &raw const limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.
+fn join_cgroup(procs: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: open, write and close on a NUL-terminated path and a static byte.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let error = io::Error::last_os_error();
+        libc::close(fd);
+        if written != 1 {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// A descriptor that becomes readable when process `pid` exits (Linux 5.3 and later).
+pub fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just returned by pidfd_open and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits up to `timeout` for `fd` to become readable: `Ok(true)` when it is, `Ok(false)` when the time
+/// passed. A signal ends the wait with an error of kind `Interrupted`.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let limit = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: one valid pollfd and a valid timespec for the duration of the call.
+    match unsafe { libc::ppoll(&raw mut pollfd, 1, &raw const limit, std::ptr::null()) } {
+        1.. => Ok(true),
+        0 => Ok(false),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Whether our child `pid` has exited, without reaping it (it is left for [`wait4`]).
+pub fn has_exited(pid: pid_t) -> io::Result<bool> {
+    // SAFETY: siginfo is plain data; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer; waiting for our own child; WNOWAIT leaves it to be reaped.
+    let r = unsafe {
+        libc::waitid(libc::P_PID, pid as libc::id_t, &raw mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: si_pid is set by waitid when a child changed state, 0 otherwise.
+    Ok(unsafe { info.si_pid() } == pid)
+}
+
+/// Reaps our child `pid`, waiting for it, with its resource usage and that of the children it reaped.
+/// Retried when a signal interrupts it.
+pub fn wait4(pid: pid_t) -> io::Result<(ExitStatus, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data, filled by the kernel.
+    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waiting for our own child with valid out-pointers.
+        let r = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut rusage) };
+        if r == pid {
+            return Ok((ExitStatus::from_raw(status), rusage));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Reaps our child `pid`, waiting for it, and forgets how it ended.
+pub fn reap(pid: pid_t) {
+    // SAFETY: reaping our own child; a null status pointer is allowed.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+}
+
+/// Sends `signal` to process `pid` (to process group `-pid` when negative); signal 0 only asks whether
+/// the process exists.
+pub fn kill(pid: pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes this process the reaper of its descendants whose parent dies.
+pub fn set_child_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+}
+
+/// Sets the accept queue of a bound socket (calling it again only changes the backlog).
+pub fn listen(socket: &impl AsFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a descriptor that `socket` owns and keeps open for the call.
+    if unsafe { libc::listen(socket.as_fd().as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The signal [`catch_signals`] caught first, 0 while none was.
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    CAUGHT.store(signal, Ordering::SeqCst);
+}
+
+/// Signals blocked in the threads the catching thread starts, until [`Blocked::unblock`].
+pub struct Blocked {
+    set: libc::sigset_t,
+}
+
+/// Catches `signals` once each (a second one acts as usual), noting the first in [`caught_signal`], and
+/// blocks them in the threads the calling thread starts from now on. No `SA_RESTART`: a blocking call of
+/// the calling thread ends with `EINTR`.
+pub fn catch_signals(signals: &[libc::c_int]) -> Blocked {
+    // SAFETY: sigset and sigaction are plain data initialised by the libc calls below; the handler only
+    // stores to an atomic, which is async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        for &signal in signals {
+            libc::sigaddset(&raw mut set, signal);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+        Blocked { set }
+    }
+}
+
+impl Blocked {
+    /// Unblocks the signals in the calling thread.
+    pub fn unblock(&self) {
+        // SAFETY: unblocking signals of a valid set in this thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const self.set, std::ptr::null_mut()) };
+    }
+}
+
+/// The signal [`catch_signals`] caught, if one came.
+pub fn caught_signal() -> Option<i32> {
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
