@@ -323,7 +323,9 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
                     .did_you_mean(reference, known.iter().copied())
                     .into());
                 }
-                report.set_reference(reference.as_deref().unwrap_or(crate::report::REFERENCE));
+                if let Some(reference) = reference.as_deref() {
+                    report.set_reference(reference);
+                }
                 let written = crate::report::write(dir, &report)
                     .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
                 for problem in &written.problems {

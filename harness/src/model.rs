@@ -44,6 +44,18 @@ pub fn overlap(
     })
 }
 
+/// Whether a cell runs its tasks one after another on one core: one task in flight, CPU work on one core.
+/// Such a cell's run time is `tasks x (W + C)`, which is where the model takes a workload's CPU cost from,
+/// and its executor is what speedup is measured against.
+pub fn is_sequential(
+    model: Option<&Model>,
+    workers: u32,
+    options: &serde_json::Map<String, serde_json::Value>,
+    tasks: u64,
+) -> bool {
+    overlap(model, workers, options, tasks, u64::MAX) == Some(Overlap { tasks_in_flight: 1, cpu_parallelism: 1 })
+}
+
 /// Whether the model of a cell with `options` depends on `workers` at all: when it does not, cells that
 /// differ only in `workers` measure the same thing.
 pub fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json::Value>) -> bool {

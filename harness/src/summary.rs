@@ -227,12 +227,16 @@ fn ideal(
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
     let cpu_per_task = if waits.costs_cpu {
+        // A cell of the same workload whose executor declares it runs one task at a time on one core:
+        // `sync`, or any executor in a configuration that does the same.
+        let sequential =
+            |other: &CellModel| model::is_sequential(other.model.as_ref(), other.workers, &other.options, tasks);
         let sync = cells
             .iter()
             .zip(summaries)
-            .filter(|(other, _)| other.executor == "sync" && other.workload == cell.workload)
+            .filter(|(other, _)| other.workload == cell.workload && sequential(other))
             .find_map(|(_, summary)| summary.metric("run_s").map(|s| (s.median, summary)))
-            .ok_or("no measured `sync` cell of this workload to take its CPU cost from")?;
+            .ok_or("no measured cell of this workload that runs one task at a time (such as `sync`) to take its CPU cost from")?;
         let (sync_run, sync_summary) = sync;
         // What the sync run's process spent on the CPU bounds `C` too: a round trip's time on the wire and
         // in the server is neither a wait the file states nor CPU work that would serialize.

@@ -42,8 +42,25 @@ use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
 
-/// The executor that speedup is measured against.
+/// The executor that speedup is measured against when no executor of the result declares a model that
+/// runs one task at a time on one core in every cell.
 pub const REFERENCE: &str = "sync";
+
+/// The executor speedup is measured against: the first whose every cell runs one task at a time on one
+/// core by its declared model (`sync` among the built-ins), else [`REFERENCE`].
+fn declared_reference(cells: &[CellModel]) -> String {
+    let sequential = |c: &CellModel| {
+        c.workload
+            .as_ref()
+            .is_some_and(|w| crate::model::is_sequential(c.model.as_ref(), c.workers, &c.options, w.tasks))
+    };
+    cells
+        .iter()
+        .map(|c| c.executor.as_str())
+        .find(|&executor| cells.iter().filter(|c| c.executor == executor).all(sequential))
+        .unwrap_or(REFERENCE)
+        .to_owned()
+}
 
 /// A median with its 95% confidence interval, from `n` runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,15 +147,16 @@ impl Report {
             environment: environment.clone(),
             warnings: warnings.to_vec(),
             notes: Vec::new(),
-            reference: REFERENCE.to_owned(),
+            reference: declared_reference(cells),
             runs: runs.len(),
             failed: runs.iter().filter(|r| !r.ok).count(),
         };
-        report.set_reference(REFERENCE);
+        let reference = report.reference.clone();
+        report.set_reference(&reference);
         report
     }
 
-    /// Measures speedup against `executor` rather than [`REFERENCE`].
+    /// Measures speedup against `executor` rather than the declared reference.
     pub fn set_reference(&mut self, executor: &str) {
         executor.clone_into(&mut self.reference);
         for i in 0..self.cells.len() {
