@@ -155,6 +155,112 @@ impl Rng {
     }
 }
 
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    quantile(&sorted, 0.5)
+}
+
+/// Percentile-bootstrap interval of the relative change of the median, resampling both sides.
+pub fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usize, rng: &mut Rng) -> (f64, f64) {
+    let mut resample = |values: &[f64]| {
+        let drawn: Vec<f64> = (0..values.len()).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
+        median(&drawn)
+    };
+    let mut changes: Vec<f64> = (0..resamples)
+        .filter_map(|_| {
+            let (a, b) = (resample(baseline), resample(current));
+            (a != 0.0).then(|| b / a - 1.0)
+        })
+        .collect();
+    if changes.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    changes.sort_by(f64::total_cmp);
+    (quantile(&changes, 0.025), quantile(&changes, 0.975))
+}
+
+/// Two-sided p-value of the Mann-Whitney U test: exact when there are no ties and the samples are small,
+/// else the normal approximation with tie correction and continuity correction.
+// The names are the textbook's: samples a and b, sizes n1 and n2, statistic u, tie counts t.
+#[allow(clippy::many_single_char_names)]
+pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let mut all: Vec<(f64, usize)> = a.iter().map(|&v| (v, 0)).chain(b.iter().map(|&v| (v, 1))).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    // Average ranks over ties.
+    let n = all.len();
+    let mut rank_sum_a = 0.0;
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        // Ties are values that are exactly equal, as the test defines them.
+        while j + 1 < n && all[j + 1].0.total_cmp(&all[i].0).is_eq() {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        let t = (j - i + 1) as f64;
+        tie_term += t * t * t - t;
+        rank_sum_a += rank * all[i..=j].iter().filter(|x| x.1 == 0).count() as f64;
+        i = j + 1;
+    }
+    let u_a = rank_sum_a - (n1 * (n1 + 1)) as f64 / 2.0;
+    let u = u_a.min((n1 * n2) as f64 - u_a);
+    if tie_term == 0.0 && n1 * n2 <= 10_000 {
+        let u = u.round() as usize;
+        let counts = u_distribution(n1, n2);
+        let total: f64 = counts.iter().sum();
+        let tail: f64 = counts[..=u].iter().sum::<f64>() / total;
+        return (2.0 * tail).min(1.0);
+    }
+    let (n1, n2, nf) = (n1 as f64, n2 as f64, n as f64);
+    let mean = n1 * n2 / 2.0;
+    let variance = n1 * n2 / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
+    if variance <= 0.0 {
+        return 1.0;
+    }
+    let z = ((u_a - mean).abs() - 0.5).max(0.0) / variance.sqrt();
+    (2.0 * normal_tail(z)).min(1.0)
+}
+
+/// How many arrangements of `n1` and `n2` distinct values give each U from 0 to n1 * n2.
+fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
+    // counts[i][j][u]: arrangements of i values of the first sample and j of the second with statistic u,
+    // built by adding the largest value to one sample or the other.
+    let max = n1 * n2;
+    let mut previous: Vec<Vec<f64>> = vec![vec![0.0; max + 1]; n2 + 1];
+    for row in &mut previous {
+        row[0] = 1.0;
+    }
+    for _ in 1..=n1 {
+        let mut current: Vec<Vec<f64>> = vec![vec![0.0; max + 1]; n2 + 1];
+        current[0][0] = 1.0;
+        for j in 1..=n2 {
+            for u in 0..=max {
+                // The largest value belongs to the first sample: it beats all j of the second.
+                let from_first = if u >= j { previous[j][u - j] } else { 0.0 };
+                let from_second = current[j - 1][u];
+                current[j][u] = from_first + from_second;
+            }
+        }
+        previous = current;
+    }
+    previous.swap_remove(n2)
+}
+
+/// P(Z > z) for a standard normal Z (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+fn normal_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    0.5 * poly * (-x * x).exp()
+}
+
 #[cfg(test)]
 // The values compared exactly are exactly representable, or copied rather than computed.
 #[allow(clippy::float_cmp)]
@@ -260,6 +366,40 @@ mod tests {
             for _ in 0..100 {
                 prop_assert!(rng.below(bound) < bound);
             }
+        }
+    }
+
+    #[test]
+    fn mann_whitney_matches_known_values() {
+        // Complete separation of 5 and 5: the exact two-sided p is 2 / C(10, 5) = 2 / 252.
+        let p = mann_whitney_p(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
+        // Identical samples: no evidence at all.
+        assert!(mann_whitney_p(&[1.0, 1.0, 1.0], &[1.0, 1.0, 1.0]) > 0.99);
+        // 3 against 3 can never reach 5%: the smallest two-sided p is 2 / 20.
+        assert!(mann_whitney_p(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) >= 0.1 - 1e-12);
+    }
+    #[test]
+    fn the_u_distribution_sums_to_the_arrangements() {
+        let counts = u_distribution(4, 3);
+        assert_eq!(counts.iter().sum::<f64>(), 35.0);
+        assert_eq!(counts.len(), 13);
+        assert_eq!(counts[0], 1.0);
+        assert_eq!(counts[12], 1.0);
+    }
+    #[test]
+    fn normal_tail_is_accurate() {
+        assert!((normal_tail(1.959_964) - 0.025).abs() < 1e-6);
+        assert!((normal_tail(0.0) - 0.5).abs() < 1e-6);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn p_values_are_probabilities(a in proptest::collection::vec(0.0f64..10.0, 1..12), b in proptest::collection::vec(0.0f64..10.0, 1..12)) {
+            let p = mann_whitney_p(&a, &b);
+            proptest::prop_assert!((0.0..=1.0).contains(&p));
+            // The test is symmetric in its samples.
+            proptest::prop_assert!((p - mann_whitney_p(&b, &a)).abs() < 1e-9);
         }
     }
 }

@@ -10,8 +10,12 @@
 //! of everything but memory widen to what that load could explain, and the comparison says so. Cells present
 //! on one side only are listed, never dropped.
 
+mod render;
+
+use render::plain_percent;
+pub use render::{markdown, quantity, table};
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -19,7 +23,7 @@ use serde::Serialize;
 
 use crate::experiment::gate::{Gate, Threshold};
 use crate::results::Environment;
-use crate::stats::{Rng, quantile};
+use crate::stats::{Rng, bootstrap_change, mann_whitney_p, median};
 
 /// Metrics compared when the experiment's `[ci]` table does not say.
 pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
@@ -319,12 +323,6 @@ pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyho
     })
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    quantile(&sorted, 0.5)
-}
-
 fn judge(
     cell: &str,
     metric: &str,
@@ -336,7 +334,7 @@ fn judge(
 ) -> Change {
     let (m0, m1) = (median(baseline), median(current));
     let change = (m0 != 0.0).then(|| m1 / m0 - 1.0);
-    let change_ci = change.map(|_| bootstrap_change(baseline, current, rng));
+    let change_ci = change.map(|_| bootstrap_change(baseline, current, RESAMPLES, rng));
     let p_value = mann_whitney_p(baseline, current);
     let direction = direction(metric);
     let threshold = gate.threshold(metric);
@@ -399,286 +397,11 @@ fn decide(
     }
 }
 
-/// Percentile-bootstrap interval of the relative change of the median, resampling both sides.
-fn bootstrap_change(baseline: &[f64], current: &[f64], rng: &mut Rng) -> (f64, f64) {
-    let mut resample = |values: &[f64]| {
-        let drawn: Vec<f64> = (0..values.len()).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
-        median(&drawn)
-    };
-    let mut changes: Vec<f64> = (0..RESAMPLES)
-        .filter_map(|_| {
-            let (a, b) = (resample(baseline), resample(current));
-            (a != 0.0).then(|| b / a - 1.0)
-        })
-        .collect();
-    if changes.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    changes.sort_by(f64::total_cmp);
-    (quantile(&changes, 0.025), quantile(&changes, 0.975))
-}
-
-/// Two-sided p-value of the Mann-Whitney U test: exact when there are no ties and the samples are small,
-/// else the normal approximation with tie correction and continuity correction.
-// The names are the textbook's: samples a and b, sizes n1 and n2, statistic u, tie counts t.
-#[allow(clippy::many_single_char_names)]
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
-    let (n1, n2) = (a.len(), b.len());
-    if n1 == 0 || n2 == 0 {
-        return 1.0;
-    }
-    let mut all: Vec<(f64, usize)> = a.iter().map(|&v| (v, 0)).chain(b.iter().map(|&v| (v, 1))).collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    // Average ranks over ties.
-    let n = all.len();
-    let mut rank_sum_a = 0.0;
-    let mut tie_term = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        // Ties are values that are exactly equal, as the test defines them.
-        while j + 1 < n && all[j + 1].0.total_cmp(&all[i].0).is_eq() {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        let t = (j - i + 1) as f64;
-        tie_term += t * t * t - t;
-        rank_sum_a += rank * all[i..=j].iter().filter(|x| x.1 == 0).count() as f64;
-        i = j + 1;
-    }
-    let u_a = rank_sum_a - (n1 * (n1 + 1)) as f64 / 2.0;
-    let u = u_a.min((n1 * n2) as f64 - u_a);
-    if tie_term == 0.0 && n1 * n2 <= 10_000 {
-        let u = u.round() as usize;
-        let counts = u_distribution(n1, n2);
-        let total: f64 = counts.iter().sum();
-        let tail: f64 = counts[..=u].iter().sum::<f64>() / total;
-        return (2.0 * tail).min(1.0);
-    }
-    let (n1, n2, nf) = (n1 as f64, n2 as f64, n as f64);
-    let mean = n1 * n2 / 2.0;
-    let variance = n1 * n2 / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
-    if variance <= 0.0 {
-        return 1.0;
-    }
-    let z = ((u_a - mean).abs() - 0.5).max(0.0) / variance.sqrt();
-    (2.0 * normal_tail(z)).min(1.0)
-}
-
-/// How many arrangements of `n1` and `n2` distinct values give each U from 0 to n1 * n2.
-fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
-    // counts[i][j][u]: arrangements of i values of the first sample and j of the second with statistic u,
-    // built by adding the largest value to one sample or the other.
-    let max = n1 * n2;
-    let mut previous: Vec<Vec<f64>> = vec![vec![0.0; max + 1]; n2 + 1];
-    for row in &mut previous {
-        row[0] = 1.0;
-    }
-    for _ in 1..=n1 {
-        let mut current: Vec<Vec<f64>> = vec![vec![0.0; max + 1]; n2 + 1];
-        current[0][0] = 1.0;
-        for j in 1..=n2 {
-            for u in 0..=max {
-                // The largest value belongs to the first sample: it beats all j of the second.
-                let from_first = if u >= j { previous[j][u - j] } else { 0.0 };
-                let from_second = current[j - 1][u];
-                current[j][u] = from_first + from_second;
-            }
-        }
-        previous = current;
-    }
-    previous.swap_remove(n2)
-}
-
-/// P(Z > z) for a standard normal Z (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
-fn normal_tail(z: f64) -> f64 {
-    let x = z / std::f64::consts::SQRT_2;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly =
-        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-    0.5 * poly * (-x * x).exp()
-}
-
-/// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
-pub fn quantity(metric: &str, value: f64) -> String {
-    crate::report::quantity(metric, crate::report::Estimate { value, low: value, high: value, n: 0 })
-}
-
-/// "10%", "22.2%": a fraction as a percentage, three significant digits at most.
-fn plain_percent(x: f64) -> String {
-    format!("{}%", crate::report::figure::tick(x * 100.0))
-}
-
-fn percent(x: f64) -> String {
-    format!("{:+.1}%", x * 100.0)
-}
-
-fn change_text(c: &Change) -> String {
-    match (c.change, c.change_ci) {
-        (Some(change), Some((low, high))) if low.is_finite() => {
-            format!("{} [{}, {}]", percent(change), percent(low), percent(high))
-        }
-        (Some(change), _) => percent(change),
-        _ => "n/a".to_owned(),
-    }
-}
-
-fn verdict_text(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Regressed => "REGRESSED",
-        Verdict::Improved => "improved",
-        Verdict::Unchanged => "unchanged",
-    }
-}
-
-/// Why the verdict is what it is, in a few words: which limit the interval passed or did not.
-fn reason_text(c: &Change) -> String {
-    let decider = c.judged_by.as_deref().unwrap_or(&c.metric);
-    // The bound on the side the median moved to, in the decider's terms (run_s up is throughput down).
-    let moved_up = match (c.change, c.judged_by.is_some()) {
-        (Some(change), false) => change >= 0.0,
-        (Some(change), true) => change <= 0.0,
-        (None, _) => true,
-    };
-    let bound = if moved_up {
-        format!("+{}", plain_percent(c.limit.increase))
-    } else {
-        format!("-{}", plain_percent(c.limit.decrease))
-    };
-    let why = match c.reason {
-        Reason::Beyond => format!("CI beyond {bound}"),
-        Reason::NotSignificant => "not significant".to_owned(),
-        Reason::WithinThreshold => format!("CI not wholly beyond {bound}"),
-        Reason::UnderFloor => format!("may be under {}", quantity(decider, c.floor)),
-        Reason::NoBaseline => "baseline is zero".to_owned(),
-    };
-    match &c.judged_by {
-        Some(by) => format!("as {by}: {why}"),
-        None => why,
-    }
-}
-
-fn summary_line(c: &Comparison) -> String {
-    let regressed = c.changes.iter().filter(|x| x.verdict == Verdict::Regressed).count();
-    let unchanged = c.changes.len() - regressed - c.improvements();
-    let failed = match c.failed_in_current.len() {
-        0 => String::new(),
-        n => format!("; {n} cells with no ok run in the current result"),
-    };
-    format!(
-        "{regressed} regressed, {} improved, {unchanged} unchanged in {} matching cells{failed}",
-        c.improvements(),
-        c.matched
-    )
-}
-
-const HEADER: [&str; 8] = ["cell", "metric", "baseline", "current", "change [95% CI]", "p", "verdict", "why"];
-
-fn row(change: &Change) -> [String; 8] {
-    [
-        change.cell.clone(),
-        change.metric.clone(),
-        quantity(&change.metric, change.baseline_median),
-        quantity(&change.metric, change.current_median),
-        change_text(change),
-        format!("{:.3}", change.p_value),
-        verdict_text(change.verdict).to_owned(),
-        reason_text(change),
-    ]
-}
-
-/// The comparison as a plain-text table for a terminal (its warnings are for standard error).
-pub fn table(c: &Comparison) -> String {
-    let mut rows = vec![HEADER.map(str::to_owned).to_vec()];
-    rows.extend(c.changes.iter().map(|change| row(change).to_vec()));
-    let mut out = crate::fmt::table(&rows);
-    let _ = writeln!(out, "\n{}", summary_line(c));
-    for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
-        for cell in cells {
-            let _ = writeln!(out, "only in the {side}: {cell}");
-        }
-    }
-    for cell in &c.failed_in_current {
-        let _ = writeln!(out, "REGRESSED: every current run failed: {cell}");
-    }
-    out
-}
-
-/// The comparison as Markdown, for a CI job summary.
-pub fn markdown(c: &Comparison) -> String {
-    let mut out = String::from("## Benchmark comparison\n\n");
-    let _ = writeln!(
-        out,
-        "**{}** (baseline `{}`, current `{}`)\n",
-        summary_line(c),
-        c.baseline.display(),
-        c.current.display()
-    );
-    for warning in &c.warnings {
-        let _ = writeln!(out, "> **Warning:** {warning}\n");
-    }
-    let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n");
-    for change in &c.changes {
-        let mut cells = row(change);
-        cells[0] = cells[0].replace('|', "\\|");
-        cells[1] = format!("`{}`", cells[1]);
-        let verdict = match change.verdict {
-            Verdict::Regressed => "**regressed**",
-            Verdict::Improved => "improved",
-            Verdict::Unchanged => "unchanged",
-        };
-        cells[6] = verdict.into();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-    if !c.failed_in_current.is_empty() {
-        out.push_str("\n**Every current run failed** (a regression):\n\n");
-        for cell in &c.failed_in_current {
-            let _ = writeln!(out, "- {cell}");
-        }
-    }
-    for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
-        if !cells.is_empty() {
-            let _ = writeln!(out, "\nOnly in the {side}:\n");
-            for cell in cells {
-                let _ = writeln!(out, "- {cell}");
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 // Counts of arrangements are whole numbers, exactly representable.
 #[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mann_whitney_matches_known_values() {
-        // Complete separation of 5 and 5: the exact two-sided p is 2 / C(10, 5) = 2 / 252.
-        let p = mann_whitney_p(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
-        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
-        // Identical samples: no evidence at all.
-        assert!(mann_whitney_p(&[1.0, 1.0, 1.0], &[1.0, 1.0, 1.0]) > 0.99);
-        // 3 against 3 can never reach 5%: the smallest two-sided p is 2 / 20.
-        assert!(mann_whitney_p(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) >= 0.1 - 1e-12);
-    }
-
-    #[test]
-    fn the_u_distribution_sums_to_the_arrangements() {
-        let counts = u_distribution(4, 3);
-        assert_eq!(counts.iter().sum::<f64>(), 35.0);
-        assert_eq!(counts.len(), 13);
-        assert_eq!(counts[0], 1.0);
-        assert_eq!(counts[12], 1.0);
-    }
-
-    #[test]
-    fn normal_tail_is_accurate() {
-        assert!((normal_tail(1.959_964) - 0.025).abs() < 1e-6);
-        assert!((normal_tail(0.0) - 0.5).abs() < 1e-6);
-    }
 
     fn verdict(metric: &str, base: &[f64], current: &[f64], gate: &Gate, load: &MachineLoad) -> (Verdict, Reason) {
         let c = judge("c", metric, base, current, gate, load, &mut Rng::new(1));
@@ -742,15 +465,5 @@ mod tests {
         let gate = Gate::default();
         assert_eq!(verdict("run_s", &base, &slower, &gate, &QUIET).0, Verdict::Regressed);
         assert_eq!(verdict("run_s", &base, &slower, &gate, &busy), (Verdict::Unchanged, Reason::WithinThreshold));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn p_values_are_probabilities(a in proptest::collection::vec(0.0f64..10.0, 1..12), b in proptest::collection::vec(0.0f64..10.0, 1..12)) {
-            let p = mann_whitney_p(&a, &b);
-            proptest::prop_assert!((0.0..=1.0).contains(&p));
-            // The test is symmetric in its samples.
-            proptest::prop_assert!((p - mann_whitney_p(&b, &a)).abs() < 1e-9);
-        }
     }
 }
