@@ -236,7 +236,7 @@ fn ideal(
             .zip(summaries)
             .filter(|(other, _)| other.workload == cell.workload && sequential(other))
             .find_map(|(_, summary)| summary.metric("run_s").map(|s| (s.median, summary)))
-            .ok_or("no measured cell of this workload that runs one task at a time (such as `sync`) to take its CPU cost from")?;
+            .ok_or("no measured `sync` cell (nor another that runs one task at a time) of this workload to take its CPU cost from")?;
         let (sync_run, sync_summary) = sync;
         // What the sync run's process spent on the CPU bounds `C` too: a round trip's time on the wire and
         // in the server is neither a wait the file states nor CPU work that would serialize.
