@@ -1,0 +1,162 @@
+//! Exports of a result folder for CI services: JSON, Markdown, Bencher Metric Format, and the
+//! `customSmallerIsBetter` JSON of github-action-benchmark. The folder is loaded once into [`Exported`]
+//! (per-cell statistics computed from `runs.csv` alone); each format is an [`Exporter`] in a file of its
+//! own that turns it into text, and this module writes the file.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::metrics::{EXPORTED, MEASURED};
+use crate::results::{Runs, files};
+use crate::stats::Stats;
+use crate::summary::{runs_of, stream_seed};
+
+mod bencher;
+mod github;
+mod json;
+mod markdown;
+
+/// One cell of a result folder: its axis values and the statistics of its ok runs.
+pub(crate) struct Cell {
+    axes: Vec<(String, String)>,
+    ok: usize,
+    failed: usize,
+    metrics: Vec<(&'static str, Stats)>,
+}
+
+impl Cell {
+    fn label(&self) -> String {
+        self.axes.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    }
+
+    fn metric(&self, name: &str) -> Option<&Stats> {
+        self.metrics.iter().find(|(m, _)| *m == name).map(|(_, s)| s)
+    }
+}
+
+/// What every format exports: the experiment's name and its cells.
+pub(crate) struct Exported {
+    experiment: String,
+    /// The result folder, as the JSON export names it.
+    result: std::path::PathBuf,
+    cells: Vec<Cell>,
+}
+
+fn load(dir: &Path) -> anyhow::Result<Exported> {
+    let runs_path = dir.join(files::RUNS);
+    let runs = Runs::read(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
+    let columns = runs.axes.clone();
+    let runs = runs_of(&runs, &columns)?;
+    let environment = crate::results::Environment::read_or_default(dir);
+    let seed = environment.experiment.seed.unwrap_or(0);
+    let mut keys: Vec<&Vec<String>> = Vec::new();
+    for run in &runs {
+        if !keys.contains(&&run.key) {
+            keys.push(&run.key);
+        }
+    }
+    let cells = keys
+        .into_iter()
+        .map(|key| {
+            let mine: Vec<_> = runs.iter().filter(|r| &r.key == key).collect();
+            let ok: Vec<_> = mine.iter().filter(|r| r.ok).collect();
+            let metrics = EXPORTED
+                .iter()
+                .filter_map(|&name| {
+                    let index = MEASURED.iter().position(|m| *m == name)?;
+                    let values: Vec<f64> = ok.iter().filter_map(|r| r.metrics[index]).collect();
+                    // Seeded as in summary.csv, so the intervals agree with it.
+                    Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
+                })
+                .collect();
+            Cell {
+                axes: columns.iter().cloned().zip(key.iter().cloned()).collect(),
+                ok: ok.len(),
+                failed: mine.len() - ok.len(),
+                metrics,
+            }
+        })
+        .collect();
+    let experiment = environment.experiment.name.unwrap_or_else(|| "experiment".to_owned());
+    Ok(Exported { experiment, result: dir.to_owned(), cells })
+}
+
+/// One export format.
+trait Exporter {
+    /// The file's text.
+    fn serialize(&self, exported: &Exported) -> anyhow::Result<String>;
+}
+
+/// Loads the result folder `dir` and writes it to `out` in `format`.
+fn export(dir: &Path, out: &Path, format: &dyn Exporter) -> anyhow::Result<()> {
+    let text = format.serialize(&load(dir)?)?;
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))
+}
+
+/// Every cell with the statistics of every exported metric.
+pub fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    export(dir, out, &json::Json)
+}
+
+/// A Markdown table of medians with their confidence intervals.
+pub fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    export(dir, out, &markdown::Markdown)
+}
+
+/// Bencher Metric Format.
+pub fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    export(dir, out, &bencher::Bencher)
+}
+
+/// github-action-benchmark's `customSmallerIsBetter`.
+pub fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    export(dir, out, &github::GithubBenchmark)
+}
+
+/// Four significant digits, without exponent noise for everyday magnitudes.
+pub(crate) fn short(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e7) {
+        format!("{x:.3e}")
+    } else {
+        format!("{}", (x * 1e4).round() / 1e4)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Two cells of a made-up result: `executor=sync` with run times around 10 ms, and `executor=threaded`
+    /// with one failed run.
+    pub(crate) fn exported() -> Exported {
+        let cell = |executor: &str, run_s: &[f64], failed| {
+            let throughput: Vec<f64> = run_s.iter().map(|t| 100.0 / t).collect();
+            let metrics = vec![
+                ("run_s", Stats::of(run_s, 1).unwrap()),
+                ("throughput_per_s", Stats::of(&throughput, 2).unwrap()),
+                ("latency_p99_s", Stats::of(&[0.001, 0.0011, 0.0012], 3).unwrap()),
+                ("peak_memory_bytes", Stats::of(&[2_097_152.0, 2_097_152.0, 2_101_248.0], 4).unwrap()),
+            ];
+            Cell {
+                axes: vec![("executor".to_owned(), executor.to_owned()), ("latency".to_owned(), String::new())],
+                ok: run_s.len(),
+                failed,
+                metrics,
+            }
+        };
+        Exported {
+            experiment: "demo".to_owned(),
+            result: "results/demo/latest".into(),
+            cells: vec![cell("sync", &[0.010, 0.011, 0.012], 0), cell("threaded", &[0.005, 0.006], 1)],
+        }
+    }
+
+    #[test]
+    fn short_numbers_keep_four_significant_digits() {
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(12.345_678), "12.3457");
+        assert_eq!(short(0.000_123_4), "1.234e-4");
+        assert_eq!(short(2.5e8), "2.500e8");
+    }
+}
