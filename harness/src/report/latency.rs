@@ -27,7 +27,7 @@ impl Chart for Latency {
         roles.kind = Some(Kind::Bar);
         let plot = Plot {
             file: "latency".to_owned(),
-            title: "Task latency percentiles".to_owned(),
+            title: "Task latency percentiles (service time: from a task's first step to its end)".to_owned(),
             measure: measure::find("latency_p50_s").expect("a measure"),
             y_label: "task latency".to_owned(),
             rules: Vec::new(),
