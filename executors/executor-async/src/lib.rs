@@ -16,13 +16,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use harness_sdk::model::{Model, Quantity};
+use harness_sdk::model::{Model, Quantity, WaitPrecision};
 use harness_sdk::nonblocking::AsyncWorkload;
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
 use harness_sdk::workload::Collector;
 use tokio::sync::{Notify, Semaphore};
 
 pub struct Async;
+
+/// How precisely the runtime's timer (`harness_sdk::timer::sleep_precise`) keeps waits, measured with
+/// `experiments/waits.toml` (`docs/measurement.md`, "Precision of waits"): a lone wait ends within about
+/// 2 us of its deadline, but the event loop ends the waits of tasks that fall due together one after
+/// another, about 0.3 us of polling each, and the loop's other work delays the rest.
+const WAITS: WaitPrecision = WaitPrecision { shortest_ns: 10_000, per_waiting_task_ns: 1_500 };
 
 impl harness_sdk::Executor for Async {
     const NAME: &'static str = "async";
@@ -53,6 +59,7 @@ impl harness_sdk::Executor for Async {
                 in_flight,
                 Quantity::when("flavor", "multi_thread", Quantity::Workers, Quantity::One),
             ),
+            waits: Some(WAITS),
         })
     }
 
