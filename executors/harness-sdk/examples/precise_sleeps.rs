@@ -13,19 +13,22 @@ fn main() {
     for _ in 0..runs {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let mut late: Vec<f64> = runtime.block_on(async {
-            let handles: Vec<_> = (0..tasks)
-                .map(|_| {
-                    tokio::spawn(async move {
-                        let start = Instant::now();
-                        if global {
-                            harness_sdk::timer::sleep(Duration::from_micros(micros)).await;
-                        } else {
-                            harness_sdk::timer::sleep_precise(Duration::from_micros(micros)).await;
-                        }
-                        (start.elapsed().as_secs_f64() - micros as f64 / 1e6) * 1e6
-                    })
-                })
-                .collect();
+            let mut handles = Vec::new();
+            for i in 0..tasks {
+                // As the async executor spawns: a yield to the event loop every 32 tasks.
+                if i % 32 == 31 {
+                    tokio::task::yield_now().await;
+                }
+                handles.push(tokio::spawn(async move {
+                    let start = Instant::now();
+                    if global {
+                        harness_sdk::timer::sleep(Duration::from_micros(micros)).await;
+                    } else {
+                        harness_sdk::timer::sleep_precise(Duration::from_micros(micros)).await;
+                    }
+                    (start.elapsed().as_secs_f64() - micros as f64 / 1e6) * 1e6
+                }));
+            }
             let mut late = Vec::new();
             for handle in handles {
                 late.push(handle.await.expect("a task"));
