@@ -75,6 +75,54 @@ pub fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json:
     refers(&model.tasks_in_flight, options) || refers(&model.cpu_parallelism, options)
 }
 
+/// A wait of a cell shorter than its executor keeps precise ([`harness_sdk::model::WaitPrecision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImpreciseWait {
+    /// The step: `sleep` or `shared` (its lock's hold).
+    pub step: &'static str,
+    /// The shortest such wait of the workload, in nanoseconds.
+    pub wait_ns: u64,
+    /// The shortest wait the executor keeps precise with `waiting` tasks waiting at once, in nanoseconds.
+    pub precise_ns: u64,
+    pub waiting: u64,
+}
+
+/// The waits of `workload` shorter than `model` declares it keeps precise, the shortest of each step kind:
+/// a `sleep` with every task in flight waiting at once, a `shared` hold with one (the lock's holder).
+/// Empty when the model states no precision. `net` delays are the loopback server's waits, not the
+/// executor's.
+pub fn imprecise_waits(
+    model: Option<&Model>,
+    workers: u32,
+    options: &serde_json::Map<String, serde_json::Value>,
+    workload: &Workload,
+) -> Vec<ImpreciseWait> {
+    let Some((model, precision)) = model.and_then(|m| Some((m, m.waits?))) else {
+        return Vec::new();
+    };
+    let cell = Cell { workers: u64::from(workers.max(1)), tasks: workload.tasks, options };
+    let in_flight = cell.evaluate(&model.tasks_in_flight).min(workload.tasks.max(1));
+    let mut found: Vec<ImpreciseWait> = Vec::new();
+    for step in &workload.steps {
+        let (name, wait_ns, waiting) = match *step {
+            Step::Sleep { nanos } => ("sleep", nanos, in_flight),
+            Step::Shared { hold_nanos } => ("shared", hold_nanos, 1),
+            _ => continue,
+        };
+        let precise_ns = precision.shortest_with(waiting);
+        // A wait of zero is no wait.
+        if wait_ns == 0 || wait_ns >= precise_ns {
+            continue;
+        }
+        match found.iter_mut().find(|f| f.step == name) {
+            Some(f) if f.wait_ns <= wait_ns => {}
+            Some(f) => f.wait_ns = wait_ns,
+            None => found.push(ImpreciseWait { step: name, wait_ns, precise_ns, waiting }),
+        }
+    }
+    found
+}
+
 /// What a [`Quantity`] can refer to.
 struct Cell<'a> {
     workers: u64,
@@ -217,6 +265,31 @@ mod tests {
     }
 
     #[test]
+    fn waits_shorter_than_the_declared_precision_are_found_by_concurrency() {
+        let mut model = declared("async").unwrap();
+        let steps = vec![
+            Step::Sleep { nanos: 30_000 },
+            Step::Sleep { nanos: 20_000 },
+            Step::Shared { hold_nanos: 20_000 },
+            Step::Net { request: 0, response: 0, delay_nanos: 1, connect: harness_sdk::protocol::Connect::Reuse },
+        ];
+        let none = options(&[]);
+        assert_eq!(imprecise_waits(Some(&model), 4, &none, &workload(steps.clone(), 10)), vec![]);
+        model.waits = Some(harness_sdk::model::WaitPrecision { shortest_ns: 25_000, per_waiting_task_ns: 1_000 });
+        // Ten tasks in flight sleep at once: 25 us + 9 x 1 us; the hold has one holder: 25 us.
+        let sleep = ImpreciseWait { step: "sleep", wait_ns: 20_000, precise_ns: 34_000, waiting: 10 };
+        let hold = ImpreciseWait { step: "shared", wait_ns: 20_000, precise_ns: 25_000, waiting: 1 };
+        assert_eq!(imprecise_waits(Some(&model), 4, &none, &workload(steps.clone(), 10)), vec![sleep, hold]);
+        // One task in flight: the sleeps of 30 us are precise, those of 20 us are not.
+        let one = options(&[("concurrency", 1.into())]);
+        let sleep = ImpreciseWait { step: "sleep", wait_ns: 20_000, precise_ns: 25_000, waiting: 1 };
+        assert_eq!(imprecise_waits(Some(&model), 4, &one, &workload(steps.clone(), 10)), vec![sleep, hold]);
+        let long = vec![Step::Sleep { nanos: 1_000_000 }, Step::Sleep { nanos: 0 }];
+        assert_eq!(imprecise_waits(Some(&model), 4, &none, &workload(long, 200)), vec![]);
+        assert_eq!(imprecise_waits(None, 4, &none, &workload(steps, 10)), vec![]);
+    }
+
+    #[test]
     fn the_async_declaration_follows_its_options() {
         let offload = options(&[("offload_cpu", true.into()), ("concurrency", 3.into())]);
         assert_eq!(overlap("async", 8, &offload, 100, 2), Some(Overlap { tasks_in_flight: 3, cpu_parallelism: 2 }));
@@ -227,6 +300,7 @@ mod tests {
         let min = Model {
             tasks_in_flight: Quantity::min([Quantity::Workers, Quantity::Tasks]),
             cpu_parallelism: Quantity::min([]),
+            waits: None,
         };
         assert_eq!(
             super::overlap(Some(&min), 8, &multi, 5, 8),

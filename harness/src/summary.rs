@@ -146,6 +146,21 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
                 ));
             }
         }
+        if let Some(workload) = &cell.workload {
+            for wait in model::imprecise_waits(cell.model.as_ref(), cell.workers, &cell.options, workload) {
+                let d = |ns| crate::fmt::format_duration(std::time::Duration::from_nanos(ns));
+                summary.warnings.push(format!(
+                    "a {} wait of {} is shorter than the {} `{}` keeps precise with {} task{} waiting at once \
+                     (its model): the times include the executor's imprecision, not the workload's alone",
+                    wait.step,
+                    d(wait.wait_ns),
+                    d(wait.precise_ns),
+                    cell.executor,
+                    wait.waiting,
+                    if wait.waiting == 1 { "" } else { "s" },
+                ));
+            }
+        }
         summary.ideal = ideal;
     }
     summaries
@@ -337,7 +352,7 @@ mod tests {
             executor: executor.to_owned(),
             workers,
             options: serde_json::Map::new(),
-            model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q }),
+            model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
             workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps }),
         }
     }

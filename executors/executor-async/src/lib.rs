@@ -16,13 +16,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use harness_sdk::model::{Model, Quantity};
+use harness_sdk::model::{Model, Quantity, WaitPrecision};
 use harness_sdk::nonblocking::AsyncWorkload;
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
 use harness_sdk::workload::Collector;
 use tokio::sync::{Notify, Semaphore};
 
 pub struct Async;
+
+/// How precisely the runtime's timer (`harness_sdk::timer::sleep_precise`) keeps waits, from
+/// `experiments/waits.toml` (`docs/measurement.md`, "Precision of waits"): a lock's hold (one task waiting)
+/// of 100 us takes about 110 us, one of 10 us about 15 us; with 200 tasks sleeping at once, 1 ms takes
+/// about 1.1 ms but 100 us takes 0.4 to 0.9 ms, since the loop ends the waits that fall due together one
+/// after another and waking its thread from a sleep can take much longer on a busy machine.
+const WAITS: WaitPrecision = WaitPrecision { shortest_ns: 50_000, per_waiting_task_ns: 4_500 };
 
 impl harness_sdk::Executor for Async {
     const NAME: &'static str = "async";
@@ -53,6 +60,7 @@ impl harness_sdk::Executor for Async {
                 in_flight,
                 Quantity::when("flavor", "multi_thread", Quantity::Workers, Quantity::One),
             ),
+            waits: Some(WAITS),
         })
     }
 

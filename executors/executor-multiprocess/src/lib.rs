@@ -36,7 +36,7 @@ impl Executor for Multiprocess {
     }
 
     fn model() -> Option<Model> {
-        Some(Model { tasks_in_flight: Quantity::Workers, cpu_parallelism: Quantity::Workers })
+        Some(Model { tasks_in_flight: Quantity::Workers, cpu_parallelism: Quantity::Workers, waits: None })
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {

@@ -16,7 +16,7 @@ impl harness_sdk::Executor for Sync {
     const DESCRIPTION: &'static str = "one thread runs one task after another, every step blocking";
 
     fn model() -> Option<Model> {
-        Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One })
+        Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One, waits: None })
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {

@@ -20,7 +20,7 @@
 //!
 //!     // One task at a time, on one core: the harness can compute an ideal time and an efficiency.
 //!     fn model() -> Option<Model> {
-//!         Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One })
+//!         Some(Model { tasks_in_flight: Quantity::One, cpu_parallelism: Quantity::One, waits: None })
 //!     }
 //!
 //!     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {

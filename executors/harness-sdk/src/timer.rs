@@ -24,6 +24,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tokio")]
+pub mod runtime;
+
 /// Sets the calling thread's timer slack to 1 ns, once per thread.
 pub fn precise_slack() {
     thread_local! {
@@ -57,25 +60,18 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep { deadline, slot: None }
 }
 
-/// How long before its deadline [`sleep_precise`] stops waiting for the timer thread and yields to the
-/// event loop until the deadline instead.
+/// How long before its deadline a [`sleep_precise`] stops waiting for the timer thread: its runtime's timer
+/// task spins (re-polls itself through the event loop) for the last part of the wait instead, because
+/// waking a runtime from another thread costs tens of microseconds when the host is busy.
 #[cfg(feature = "tokio")]
 pub const SPIN: Duration = Duration::from_micros(50);
 
-/// A wait on a tokio runtime that lasts what was asked to within the runtime's poll loop: the timer thread
-/// wakes the task [`SPIN`] before its deadline (waking a task from another thread costs tens of
-/// microseconds), and the task yields to the event loop (`tokio::task::yield_now`), letting other tasks
-/// run, until the deadline has passed. A wait of at most [`SPIN`] never involves the timer thread.
+/// A wait on a tokio runtime that lasts what was asked to within the runtime's poll loop, served by the
+/// runtime's own timer ([`runtime`]): the waiting task registers its deadline with it and is woken from
+/// inside the runtime once the deadline has passed. Polled outside a tokio runtime, it is a [`sleep`].
 #[cfg(feature = "tokio")]
-pub async fn sleep_precise(duration: Duration) {
-    let start = Instant::now();
-    let deadline = start + duration;
-    if let Some(timed) = duration.checked_sub(SPIN).filter(|d| !d.is_zero()) {
-        sleep_until(start + timed).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
+pub fn sleep_precise(duration: Duration) -> runtime::PreciseSleep {
+    runtime::PreciseSleep::until(Instant::now() + duration)
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -85,10 +81,48 @@ pub struct Sleep {
     slot: Option<Arc<Slot>>,
 }
 
-#[derive(Debug, Default)]
+/// Where a timer leaves word that a deadline has passed, and the waker of the future waiting for it.
+#[derive(Debug)]
 struct Slot {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+}
+
+impl Slot {
+    fn new(waker: &Waker) -> Arc<Self> {
+        Arc::new(Self { fired: AtomicBool::new(false), waker: Mutex::new(Some(waker.clone())) })
+    }
+
+    /// Ready once fired; otherwise keeps `cx`'s waker for [`Slot::fire`].
+    fn poll(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        let mut waker = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked again under the lock: `fire` sets `fired` before it takes the waker.
+        if self.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        match &mut *waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            other => *other = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Marks the deadline passed and wakes the waiting future, if it still waits.
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Forgets the waiting future (it was dropped): firing the slot later wakes nothing.
+    fn cancel(&self) {
+        self.waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
 }
 
 impl Future for Sleep {
@@ -96,27 +130,23 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(slot) = &self.slot {
-            if slot.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            let mut waker = slot.waker.lock().unwrap_or_else(PoisonError::into_inner);
-            // Checked again under the lock: the timer thread sets `fired` before it takes the waker.
-            if slot.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            match &mut *waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                other => *other = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
+            return slot.poll(cx);
         }
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
         }
-        let slot = Arc::new(Slot { fired: AtomicBool::new(false), waker: Mutex::new(Some(cx.waker().clone())) });
+        let slot = Slot::new(cx.waker());
         timer().add(self.deadline, Arc::clone(&slot));
         self.slot = Some(slot);
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.cancel();
+        }
     }
 }
 
@@ -143,10 +173,34 @@ impl Ord for Entry {
     }
 }
 
+/// Deadlines in the order they fall due.
 #[derive(Default)]
 struct Heap {
     entries: BinaryHeap<Reverse<Entry>>,
     sequence: u64,
+}
+
+impl Heap {
+    /// Adds a deadline; returns whether it is now the earliest.
+    fn push(&mut self, deadline: Instant, slot: Arc<Slot>) -> bool {
+        let sequence = self.sequence;
+        self.sequence += 1;
+        let earliest = self.earliest().is_none_or(|e| deadline < e);
+        self.entries.push(Reverse(Entry { deadline, sequence, slot }));
+        earliest
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.entries.peek().map(|Reverse(e)| e.deadline)
+    }
+
+    /// Moves the slots whose deadline is at or before `now` into `due`.
+    fn pop_due(&mut self, now: Instant, due: &mut Vec<Arc<Slot>>) {
+        while self.earliest().is_some_and(|e| e <= now) {
+            let Reverse(entry) = self.entries.pop().expect("peeked");
+            due.push(entry.slot);
+        }
+    }
 }
 
 struct Timer {
@@ -169,10 +223,7 @@ fn timer() -> &'static Timer {
 impl Timer {
     fn add(&self, deadline: Instant, slot: Arc<Slot>) {
         let mut heap = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
-        let sequence = heap.sequence;
-        heap.sequence += 1;
-        let earliest = heap.entries.peek().is_none_or(|Reverse(e)| deadline < e.deadline);
-        heap.entries.push(Reverse(Entry { deadline, sequence, slot }));
+        let earliest = heap.push(deadline, slot);
         drop(heap);
         if earliest {
             self.changed.notify_one();
@@ -186,23 +237,16 @@ impl Timer {
         let mut heap = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             let now = Instant::now();
-            while heap.entries.peek().is_some_and(|Reverse(e)| e.deadline <= now) {
-                let Reverse(entry) = heap.entries.pop().expect("peeked");
-                due.push(entry.slot);
-            }
+            heap.pop_due(now, &mut due);
             if !due.is_empty() {
                 drop(heap);
                 for slot in due.drain(..) {
-                    slot.fired.store(true, Ordering::Release);
-                    let waker = slot.waker.lock().unwrap_or_else(PoisonError::into_inner).take();
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
+                    slot.fire();
                 }
                 heap = self.heap.lock().unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            heap = match heap.entries.peek().map(|Reverse(e)| e.deadline) {
+            heap = match heap.earliest() {
                 None => self.changed.wait(heap).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     self.changed
@@ -216,11 +260,11 @@ impl Timer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Polls `future` to completion on this thread, parking between polls.
-    fn block_on<F: Future>(future: F) -> F::Output {
+    pub(super) fn block_on<F: Future>(future: F) -> F::Output {
         struct Unpark(std::thread::Thread);
         impl std::task::Wake for Unpark {
             fn wake(self: Arc<Self>) {

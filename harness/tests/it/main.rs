@@ -13,6 +13,7 @@
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
+//! - `waits`: the warning on waits shorter than an executor keeps precise.
 
 mod bad_input;
 mod cli;
@@ -28,3 +29,4 @@ mod report;
 mod scale;
 mod slurm;
 mod support;
+mod waits;

@@ -20,7 +20,7 @@ impl harness_sdk::Executor for ThreadPerTask {
 
     /// Every task is in flight at once, each on its own thread: CPU work may use every core.
     fn model() -> Option<Model> {
-        Some(Model { tasks_in_flight: Quantity::Tasks, cpu_parallelism: Quantity::Tasks })
+        Some(Model { tasks_in_flight: Quantity::Tasks, cpu_parallelism: Quantity::Tasks, waits: None })
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
