@@ -179,7 +179,7 @@ fn file_hash(dir: &Path, environment: &Environment) -> Option<String> {
         .experiment
         .file_hash
         .clone()
-        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::environment::file_hash(&s)))
+        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::results::file_hash(&s)))
 }
 
 /// What the two sides' `environment.json` say that bears on the verdicts.

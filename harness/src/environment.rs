@@ -7,14 +7,9 @@ use serde_json::json;
 
 use crate::experiment::Experiment;
 use crate::machine;
-use crate::results::Environment;
+use crate::results::{Environment, file_hash};
 use crate::run::Shard;
 use crate::run::cgroup::Accounting;
-
-/// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
-pub fn file_hash(source: &str) -> String {
-    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
-}
 
 /// Notes in `dir/environment.json` that the run was resumed at `started`; returns the updated document.
 pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<Environment> {

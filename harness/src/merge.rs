@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::environment::file_hash;
+use crate::results::file_hash;
 use crate::results::{Environment, Runs, files};
 
 /// What a merge found.

@@ -126,6 +126,11 @@ impl Environment {
     }
 }
 
+/// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
+pub fn file_hash(source: &str) -> String {
+    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

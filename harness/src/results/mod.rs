@@ -8,6 +8,7 @@
 pub mod environment;
 pub mod files;
 pub mod open;
+pub mod resume;
 pub mod runs;
 
 use std::collections::HashSet;
@@ -19,7 +20,7 @@ use std::time::SystemTime;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
-pub use environment::Environment;
+pub use environment::{Environment, file_hash};
 pub use open::NotAResultFolder;
 pub use runs::{Row, Runs};
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
+use crate::error::Error;
 
 use super::files;
 
@@ -37,6 +38,12 @@ impl std::error::Error for NotAResultFolder {}
 impl From<NotAResultFolder> for Diagnostic {
     fn from(e: NotAResultFolder) -> Self {
         e.diagnostic()
+    }
+}
+
+impl From<NotAResultFolder> for Error {
+    fn from(e: NotAResultFolder) -> Self {
+        Error::from(e.diagnostic())
     }
 }
 
