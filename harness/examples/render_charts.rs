@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use harness::plugin::SearchPath;
+use harness::SearchPath;
 use harness::report;
 
 fn main() {

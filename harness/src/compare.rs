@@ -21,26 +21,24 @@ use crate::experiment::gate::{Gate, Threshold};
 use crate::results::Environment;
 use crate::stats::{Rng, quantile};
 
-/// Metrics compared when the experiment's `[ci]` table does not say.
-pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
 /// The significance level of the Mann-Whitney test.
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
 const RESAMPLES: usize = 2000;
 /// Other processes' share of the machine's CPU time above which a side counts as run on a busy machine
 /// (the share at which `harness run` warns).
-pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
+pub(crate) const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 
 /// The most a busy machine widens a threshold by: a factor of 1 / (1 - share) of other processes' share of
 /// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
-pub const MAX_WIDENING: f64 = 2.0;
+pub(crate) const MAX_WIDENING: f64 = 2.0;
 
-pub use crate::metrics::{Direction, direction, judged_by};
+pub(crate) use crate::metrics::{Direction, direction, judged_by};
 
 /// The verdict on one metric of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Regressed,
     Improved,
     Unchanged,
@@ -49,7 +47,7 @@ pub enum Verdict {
 /// Why a verdict is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The whole confidence interval lies beyond the limit (threshold, widened for load, and floor).
     Beyond,
     /// The Mann-Whitney test finds no significant difference.
@@ -64,7 +62,9 @@ pub enum Reason {
 
 /// One metric of one cell, compared.
 #[derive(Debug, Clone, Serialize)]
-pub struct Change {
+// The field names are compare.json's keys.
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Change {
     pub cell: String,
     pub metric: String,
     pub direction: Direction,
@@ -91,7 +91,7 @@ pub struct Change {
 
 /// Other processes' share of the machine's CPU time while each side ran, from `environment.json`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct MachineLoad {
+pub(crate) struct MachineLoad {
     pub baseline: Option<f64>,
     pub current: Option<f64>,
     /// The share the thresholds were widened for: the larger of the two, when above [`BUSY_SHARE`].
@@ -125,7 +125,7 @@ impl MachineLoad {
 
 /// Everything a comparison found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub baseline: PathBuf,
     pub current: PathBuf,
     /// Cells present on both sides.
@@ -141,11 +141,11 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.changes.iter().filter(|c| c.verdict == Verdict::Regressed).count() + self.failed_in_current.len()
     }
 
-    pub fn improvements(&self) -> usize {
+    pub(crate) fn improvements(&self) -> usize {
         self.changes.iter().filter(|c| c.verdict == Verdict::Improved).count()
     }
 }
@@ -241,7 +241,7 @@ fn warnings(
 }
 
 /// Compares the result folders `baseline` and `current` under `gate`; `seed` drives the bootstrap.
-pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyhow::Result<Comparison> {
+pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyhow::Result<Comparison> {
     // `throughput_per_s` is judged by `run_s`: read that too.
     let mut wanted = gate.metrics.clone();
     for metric in &gate.metrics {
@@ -422,7 +422,7 @@ fn bootstrap_change(baseline: &[f64], current: &[f64], rng: &mut Rng) -> (f64, f
 /// else the normal approximation with tie correction and continuity correction.
 // The names are the textbook's: samples a and b, sizes n1 and n2, statistic u, tie counts t.
 #[allow(clippy::many_single_char_names)]
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
         return 1.0;
@@ -500,7 +500,7 @@ fn normal_tail(z: f64) -> f64 {
 }
 
 /// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
-pub fn quantity(metric: &str, value: f64) -> String {
+pub(crate) fn quantity(metric: &str, value: f64) -> String {
     crate::report::quantity(metric, crate::report::Estimate { value, low: value, high: value, n: 0 })
 }
 
@@ -588,7 +588,7 @@ fn row(change: &Change) -> [String; 8] {
 }
 
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).
-pub fn table(c: &Comparison) -> String {
+pub(crate) fn table(c: &Comparison) -> String {
     let mut rows = vec![HEADER.map(str::to_owned).to_vec()];
     rows.extend(c.changes.iter().map(|change| row(change).to_vec()));
     let mut out = crate::fmt::table(&rows);
@@ -605,7 +605,7 @@ pub fn table(c: &Comparison) -> String {
 }
 
 /// The comparison as Markdown, for a CI job summary.
-pub fn markdown(c: &Comparison) -> String {
+pub(crate) fn markdown(c: &Comparison) -> String {
     let mut out = String::from("## Benchmark comparison\n\n");
     let _ = writeln!(
         out,

@@ -10,7 +10,7 @@ use crate::diagnostic::Diagnostic;
 
 /// Bad input or a failure.
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// The files, folders or arguments given are wrong: exit code 2.
     Input(Box<Diagnostic>),
     /// The work failed: exit code 1.
@@ -19,7 +19,7 @@ pub enum Error {
 
 impl Error {
     /// The exit code that says which kind of error this is.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
             Error::Runtime(_) => 1,

@@ -80,7 +80,7 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Every cell with the statistics of every exported metric.
-pub fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let result = load(dir)?;
     let cells: Vec<Value> = result
         .cells
@@ -107,7 +107,7 @@ pub fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 /// A Markdown table of medians with their confidence intervals.
-pub fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let result = load(dir)?;
     let mut text =
         format!("## {}\n\nMedians of the ok runs, with 95% confidence intervals of the median.\n\n", result.experiment);
@@ -148,7 +148,7 @@ fn short(x: f64) -> String {
 
 /// Bencher Metric Format: benchmark name to measure to value with bounds. `latency` is the median run time
 /// in nanoseconds (bounds: the confidence interval), `throughput` tasks per second, `peak-memory` bytes.
-pub fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let result = load(dir)?;
     let mut document = serde_json::Map::new();
     for cell in &result.cells {
@@ -170,7 +170,7 @@ pub fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
 }
 
 /// github-action-benchmark's `customSmallerIsBetter`: one entry per cell and smaller-is-better metric.
-pub fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
     let result = load(dir)?;
     let mut entries = Vec::new();
     for cell in &result.cells {

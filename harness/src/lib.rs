@@ -14,25 +14,30 @@
 //! 6. [`report`] draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
 //!
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
+//!
+//! The library's API is what the binary and the examples use: [`cli::main`], [`report`] and [`SearchPath`].
+//! Every other module is private and its items `pub(crate)`; the `unreachable_pub` lint keeps it so.
 
 pub mod cli;
-pub mod compare;
-pub mod diagnostic;
-pub mod environment;
-pub mod error;
-pub mod experiment;
-pub mod export;
-pub mod fmt;
-pub mod machine;
-pub mod merge;
-pub mod metrics;
-pub mod model;
-pub mod pipeline;
-pub mod plugin;
-pub mod process;
+mod compare;
+mod diagnostic;
+mod environment;
+mod error;
+mod experiment;
+mod export;
+mod fmt;
+mod machine;
+mod merge;
+mod metrics;
+mod model;
+mod pipeline;
+mod plugin;
+mod process;
 pub mod report;
-pub mod results;
-pub mod run;
-pub mod schema;
-pub mod stats;
-pub mod summary;
+mod results;
+mod run;
+mod schema;
+mod stats;
+mod summary;
+
+pub use plugin::SearchPath;

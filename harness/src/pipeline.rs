@@ -17,7 +17,7 @@ use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
 #[derive(Debug, Clone, Copy)]
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// Under which new result folders are made.
     pub out: &'a Path,
     pub progress: Progress,
@@ -28,7 +28,7 @@ pub struct Options<'a> {
 
 /// How to report progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// A bar with ETA on a terminal, plain lines otherwise.
     Auto,
     Quiet,
@@ -36,7 +36,7 @@ pub enum Progress {
 
 /// What an experiment run produced.
 #[derive(Debug)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub dir: PathBuf,
     pub measured: usize,
     /// Runs that did not end `ok`, warmups included.
@@ -50,7 +50,7 @@ pub struct Summary {
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
-pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
+pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     let started = SystemTime::now();
     let load = LoadMeter::start();
     let mut runner = Runner::start(experiment)?;

@@ -17,11 +17,11 @@ use crate::results::Runs;
 use crate::stats::{Rng, Stats};
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
-pub const NOISY_CV: f64 = 0.05;
+pub(crate) const NOISY_CV: f64 = 0.05;
 
 /// How far past what is possible (an efficiency over 100%, a task shorter than its waits) a number must be
 /// before it is a warning: the clocks' and the model's own error.
-pub const IMPOSSIBLE_MARGIN: f64 = 0.05;
+pub(crate) const IMPOSSIBLE_MARGIN: f64 = 0.05;
 
 /// What the model needs to know of a cell, and the cell's values in the axis columns.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub struct Run {
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
 /// measured metric must be a column of it.
-pub fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
+pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     Ok(runs
@@ -112,7 +112,7 @@ impl CellSummary {
 
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
-pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
+pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
     let mut summaries: Vec<CellSummary> = cells.iter().map(|cell| describe(cell, runs, seed)).collect();
     for (i, cell) in cells.iter().enumerate() {
         let ideal = ideal(cell, cells, &summaries, cores);
@@ -152,13 +152,13 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
 }
 
 /// The bootstrap seed of one metric of one cell: a stream of `seed` of its own.
-pub fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
+pub(crate) fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
     Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
 }
 
 /// The statistics of a value derived from each `ok` run of the cell `key` (such as user plus system CPU
 /// time), seeded like the metrics of `summary.csv`.
-pub fn derived_stats(
+pub(crate) fn derived_stats(
     runs: &[Run],
     key: &[String],
     seed: u64,
@@ -170,7 +170,7 @@ pub fn derived_stats(
 }
 
 /// The value of `metric` (one of [`MEASURED`]) in `run`.
-pub fn metric_of(run: &Run, metric: &str) -> Option<f64> {
+pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
     MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
@@ -248,7 +248,7 @@ fn ideal(
 }
 
 /// The warnings of every cell, each prefixed with the cell's axis values.
-pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
+pub(crate) fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
     let mut out = Vec::new();
     for summary in summaries {
         let label: Vec<String> =
@@ -260,7 +260,7 @@ pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
 
 /// Writes `summary.csv`: one row per cell and metric. The cell's own columns (throughput, ideal time,
 /// efficiency, model, warnings) are filled on its `run_s` row, the metric they are about.
-pub fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
+pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
     let mut out = csv::Writer::from_path(path)?;
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
     header.extend(SUMMARY_COLUMNS);

@@ -11,13 +11,13 @@ use super::quote_list;
 use super::raw;
 use super::steps::{duration, size};
 
-pub use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
+pub(crate) use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
 
 /// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
-pub const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
+pub(crate) const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
 /// A change of memory smaller than this (256 pages of 4 KiB) is never a regression nor an improvement,
 /// unless `[ci]` says.
-pub const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
+pub(crate) const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 
 /// How much a metric may move before it counts: a fraction for each direction of change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -68,7 +68,7 @@ impl Gate {
 }
 
 /// Parses "5%" into 0.05.
-pub fn parse_percent(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_percent(text: &str) -> Result<f64, String> {
     // The `%` is required: "0.05" could mean 5% or 0.05%.
     let Some(number) = text.trim().strip_suffix('%') else {
         return Err(format!("`{text}` is not a percentage such as \"5%\""));
@@ -166,7 +166,7 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
 }
 
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
-pub fn gate_of_source(source: &str) -> Result<Gate, String> {
+pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
     match &file.ci {
         Some(ci) => gate(ci).map_err(|e| e.message),

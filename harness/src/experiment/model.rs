@@ -12,9 +12,9 @@ use super::matrix::Cell;
 use crate::plugin::PluginInfo;
 
 /// The axes with a meaning of their own; every other axis is a workload variable or an executor option.
-pub const EXECUTOR: &str = "executor";
-pub const WORKLOAD: &str = "workload";
-pub const WORKERS: &str = "workers";
+pub(crate) const EXECUTOR: &str = "executor";
+pub(crate) const WORKLOAD: &str = "workload";
+pub(crate) const WORKERS: &str = "workers";
 
 /// The order in which runs visit cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,7 +90,7 @@ impl CellPlan {
 /// What can be read of an experiment file without its executors: enough to chart the results of a run
 /// of it when the plugins it used are not at hand.
 #[derive(Debug, Clone)]
-pub struct Outline {
+pub(crate) struct Outline {
     pub name: String,
     pub description: String,
     pub seed: u64,

@@ -17,16 +17,16 @@
 //!   executor.
 //! - Each report format is one file implementing [`Format`]: [`markdown`] and [`html`].
 
-pub mod custom;
-pub mod efficiency;
+pub(crate) mod custom;
+pub(crate) mod efficiency;
 pub mod figure;
-pub mod html;
-pub mod latency;
-pub mod layout;
-pub mod markdown;
-pub mod measure;
-pub mod metric;
-pub mod speedup;
+pub(crate) mod html;
+pub(crate) mod latency;
+pub(crate) mod layout;
+pub(crate) mod markdown;
+pub(crate) mod measure;
+pub(crate) mod metric;
+pub(crate) mod speedup;
 pub mod svg;
 
 use std::io;

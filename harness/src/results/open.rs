@@ -48,7 +48,7 @@ impl From<NotAResultFolder> for Error {
 }
 
 /// Checks that `dir` is a result folder, before anything of it is read.
-pub fn check(dir: &Path) -> Result<(), NotAResultFolder> {
+pub(crate) fn check(dir: &Path) -> Result<(), NotAResultFolder> {
     if dir.join(files::RUNS).is_file() && dir.join(files::EXPERIMENT).is_file() {
         Ok(())
     } else {
@@ -57,7 +57,7 @@ pub fn check(dir: &Path) -> Result<(), NotAResultFolder> {
 }
 
 /// The experiment file a result folder ran, as copied into it.
-pub fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
+pub(crate) fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
     check(dir)?;
     std::fs::read_to_string(dir.join(files::EXPERIMENT)).map_err(|_| NotAResultFolder { dir: dir.to_owned() })
 }

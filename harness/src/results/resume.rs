@@ -12,7 +12,12 @@ use super::{Environment, file_hash, open};
 
 /// Checks that resuming `dir` with `experiment` (read from `file`) continues the same experiment file and
 /// shard; returns the shard to run.
-pub fn shard(dir: &Path, file: &Path, experiment: &Experiment, shard: Option<Shard>) -> Result<Option<Shard>, Error> {
+pub(crate) fn shard(
+    dir: &Path,
+    file: &Path,
+    experiment: &Experiment,
+    shard: Option<Shard>,
+) -> Result<Option<Shard>, Error> {
     let before = open::experiment_source(dir)?;
     if file_hash(&before) != file_hash(&experiment.source) {
         return Err(Diagnostic::new(format!("{} changed since {} was started", file.display(), dir.display()))
