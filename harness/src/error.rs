@@ -10,7 +10,7 @@ use crate::diagnostic::Diagnostic;
 
 /// Bad input or a failure.
 #[derive(Debug)]
-pub(crate) enum Error {
+pub enum Error {
     /// The files, folders or arguments given are wrong: exit code 2.
     Input(Box<Diagnostic>),
     /// The work failed: exit code 1.

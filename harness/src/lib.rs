@@ -15,7 +15,8 @@
 //!
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 //!
-//! The library's API is what the binary and the examples use: [`cli::main`], [`report`] and [`SearchPath`].
+//! The library's API is what the binary and the examples use: [`cli::main`], [`read_report`] (with its
+//! [`Error`]), [`report`] and [`SearchPath`].
 //! Every other module is private and its items `pub(crate)`; the `unreachable_pub` lint keeps it so.
 
 pub mod cli;
@@ -40,4 +41,6 @@ mod schema;
 mod stats;
 mod summary;
 
+pub use error::Error;
+pub use pipeline::read_report;
 pub use plugin::SearchPath;

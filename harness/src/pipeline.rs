@@ -10,9 +10,12 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::error::Error;
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::results::{Environment, ResultDir, Runs, files};
+use crate::plugin::SearchPath;
+use crate::report::Report;
+use crate::results::{Environment, Folder, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
@@ -181,6 +184,26 @@ fn summarize_and_draw(
         }
         Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
     }
+    Ok(())
+}
+
+/// Reads the result folder `dir` back into a report: `runs.csv` and `experiment.toml`, and `environment.json`
+/// and `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without
+/// them the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
+pub fn read_report(dir: &Path, search: &SearchPath) -> Result<Report, Error> {
+    let folder = Folder::open(dir)?;
+    Ok(Report::of_folder(&crate::summary::of_folder(&folder, search)?))
+}
+
+/// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
+/// has none: one `harness merge` made.
+pub(crate) fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), Error> {
+    let folder = Folder::open(dir)?;
+    let summarized = crate::summary::of_folder(&folder, search)?;
+    crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
+        .context("cannot write summary.csv")?;
+    let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);
+    crate::results::write_warnings(dir, &warnings).context("cannot write warnings.txt")?;
     Ok(())
 }
 

@@ -10,10 +10,14 @@ use std::path::Path;
 
 use harness_sdk::protocol::Workload;
 
-use crate::experiment::{CellPlan, Experiment};
+use anyhow::Context as _;
+
+use crate::error::Error;
+use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
 use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::results::Runs;
+use crate::plugin::{Registry, SearchPath};
+use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
@@ -314,6 +318,77 @@ fn number(x: f64) -> String {
         let text = format!("{x:.9}");
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     }
+}
+
+/// A result folder summarized from its files: its experiment's cells (with their model when the executors
+/// can be loaded), its runs and their statistics, and what a report of it should say.
+#[derive(Debug)]
+pub(crate) struct FolderSummary {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) seed: u64,
+    pub(crate) columns: Vec<String>,
+    pub(crate) cells: Vec<CellModel>,
+    pub(crate) charts: Vec<ChartSpec>,
+    pub(crate) environment: Environment,
+    /// `warnings.txt`, or the warnings of the statistics when the folder has none.
+    pub(crate) warnings: Vec<String>,
+    /// What a report of the folder lacks: the model when the executors are missing, runs when it is partial.
+    pub(crate) notes: Vec<String>,
+    pub(crate) runs: Vec<Run>,
+    pub(crate) summaries: Vec<CellSummary>,
+}
+
+/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. The experiment's executors
+/// are looked up on `search`; without them the cells get statistics but no ideal time, efficiency or
+/// throughput, and a note says so.
+pub(crate) fn of_folder(folder: &Folder, search: &SearchPath) -> Result<FolderSummary, Error> {
+    let file = folder.experiment_file();
+    let mut notes = Vec::new();
+    let mut registry = Registry::discover(search);
+    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
+        Ok(e) => {
+            let cells = CellModel::of(&e);
+            (e.name, e.description, e.seed, e.columns, cells, e.charts)
+        }
+        Err(full) => {
+            // The matrix and the charts may still be readable: everything but the executors.
+            let outline = experiment::outline(&file)?;
+            notes.push(format!(
+                "the experiment's executors could not be loaded ({}), so this report has no ideal time, efficiency or throughput from the model",
+                full.message
+            ));
+            let cells = outline
+                .cells
+                .iter()
+                .map(|cell| {
+                    let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
+                    CellModel {
+                        key: outline.columns.iter().map(|c| value(c)).collect(),
+                        executor: value(experiment::EXECUTOR),
+                        workers: value(experiment::WORKERS).parse().unwrap_or(1),
+                        options: serde_json::Map::new(),
+                        model: None,
+                        workload: None,
+                    }
+                })
+                .collect();
+            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
+        }
+    };
+    let runs = folder
+        .runs()
+        .and_then(|runs| runs_of(&runs, &columns))
+        .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
+    let environment = folder.environment.clone();
+    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
+    let summaries = summarize(&runs, &cells, seed, cores);
+    let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
+    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
+    if measured > runs.len() {
+        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+    }
+    Ok(FolderSummary { name, description, seed, columns, cells, charts, environment, warnings, notes, runs, summaries })
 }
 
 #[cfg(test)]

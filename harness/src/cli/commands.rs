@@ -188,7 +188,7 @@ pub(super) fn export(dir: &Path, exports: &Exports) -> Result<i32, Error> {
 pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchPath) -> Result<i32, Error> {
     let mut problems = 0;
     for dir in dirs {
-        let mut report = crate::report::read(dir, search)?;
+        let mut report = pipeline::read_report(dir, search)?;
         let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
         // The default may be absent (the report then says so); an executor asked for by name must be there.
         if let Some(reference) = reference.filter(|r| !executors.contains(r)) {
@@ -219,10 +219,10 @@ pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchP
 pub(super) fn merge(dirs: &[PathBuf], out: &Path, search: &SearchPath) -> Result<i32, Error> {
     // What stops a merge is the folders it was given: bad input.
     let report = crate::merge::merge(dirs, out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    if let Err(e) = crate::report::write_summary(out, search) {
+    if let Err(e) = pipeline::write_summary(out, search) {
         let why = match e {
-            crate::report::ReadError::Input(d) => d.message,
-            crate::report::ReadError::Runtime(e) => format!("{e:#}"),
+            Error::Input(d) => d.message,
+            Error::Runtime(e) => format!("{e:#}"),
         };
         eprintln!("warning: {}: cannot write summary.csv: {why}", out.display());
     }
@@ -336,13 +336,13 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
 
 /// Draws the charts and reports of a result folder that was just made; a failure is only a warning.
 fn draw_report(dir: &std::path::Path, search: &SearchPath) {
-    let problems = match crate::report::read(dir, search) {
+    let problems = match pipeline::read_report(dir, search) {
         Ok(report) => match crate::report::write(dir, &report) {
             Ok(written) => written.problems,
             Err(e) => vec![format!("cannot write the charts and reports: {e}")],
         },
-        Err(crate::report::ReadError::Input(d)) => vec![format!("cannot draw the charts and reports: {}", d.message)],
-        Err(crate::report::ReadError::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
+        Err(Error::Input(d)) => vec![format!("cannot draw the charts and reports: {}", d.message)],
+        Err(Error::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
     };
     for problem in problems {
         eprintln!("warning: {}: {problem}", dir.display());
@@ -429,14 +429,4 @@ fn invoked_as() -> String {
         .map(std::path::PathBuf::from)
         .filter(|program| program.components().count() > 1)
         .map_or_else(|| "harness".to_owned(), |program| program.display().to_string())
-}
-
-/// `report` reads a result folder with an error of its own, of the same two kinds.
-impl From<crate::report::ReadError> for Error {
-    fn from(e: crate::report::ReadError) -> Self {
-        match e {
-            crate::report::ReadError::Input(d) => Error::from(d),
-            crate::report::ReadError::Runtime(e) => Error::from(e),
-        }
-    }
 }

@@ -32,12 +32,8 @@ pub mod svg;
 use std::io;
 use std::path::Path;
 
-use anyhow::Context as _;
-
-use crate::diagnostic::Diagnostic;
 use crate::experiment::{self, ChartSpec};
-use crate::plugin::{Registry, SearchPath};
-use crate::results::{self, files};
+use crate::results::files;
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
@@ -330,110 +326,24 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     Ok(written)
 }
 
-/// Reads a result folder back into a report: `runs.csv` and `experiment.toml`, and `environment.json` and
-/// `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without them
-/// the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
-pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
-    let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
-        load(dir, search)?;
-    let warnings: Vec<String> = results::read_warnings(dir).unwrap_or_else(|| summary::warnings(&columns, &summaries));
-    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
-    if measured > runs.len() {
-        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+impl Report {
+    /// The report of a result folder read back and summarized by [`summary::of_folder`], with its notes.
+    pub(crate) fn of_folder(folder: &summary::FolderSummary) -> Self {
+        let mut report = Report::new(Sources {
+            name: &folder.name,
+            description: &folder.description,
+            seed: folder.seed,
+            columns: &folder.columns,
+            cells: &folder.cells,
+            summaries: &folder.summaries,
+            runs: &folder.runs,
+            charts: &folder.charts,
+            environment: &folder.environment.to_value(),
+            warnings: &folder.warnings,
+        });
+        report.notes.clone_from(&folder.notes);
+        report
     }
-    let mut report = Report::new(Sources {
-        name: &name,
-        description: &description,
-        seed,
-        columns: &columns,
-        cells: &cells,
-        summaries: &summaries,
-        runs: &runs,
-        charts: &charts,
-        environment: &environment.to_value(),
-        warnings: &warnings,
-    });
-    report.notes = notes;
-    Ok(report)
-}
-
-/// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
-/// has none: one `harness merge` made.
-pub fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), ReadError> {
-    let loaded = load(dir, search)?;
-    summary::write(&dir.join(files::SUMMARY), &loaded.columns, &loaded.summaries)
-        .context("cannot write summary.csv")
-        .map_err(ReadError::Runtime)?;
-    let warnings = summary::warnings(&loaded.columns, &loaded.summaries);
-    results::write_warnings(dir, &warnings).context("cannot write warnings.txt").map_err(ReadError::Runtime)?;
-    Ok(())
-}
-
-/// A result folder read back: its experiment's cells, its runs and their statistics.
-struct Loaded {
-    name: String,
-    description: String,
-    seed: u64,
-    columns: Vec<String>,
-    cells: Vec<CellModel>,
-    charts: Vec<ChartSpec>,
-    environment: results::Environment,
-    notes: Vec<String>,
-    runs: Vec<summary::Run>,
-    summaries: Vec<CellSummary>,
-}
-
-fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
-    results::open::check(dir).map_err(|e| ReadError::Input(e.diagnostic()))?;
-    let file = dir.join(files::EXPERIMENT);
-    let environment = results::Environment::read_or_default(dir);
-    let mut notes = Vec::new();
-    let mut registry = Registry::discover(search);
-    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
-        Ok(e) => {
-            let cells = CellModel::of(&e);
-            (e.name, e.description, e.seed, e.columns, cells, e.charts)
-        }
-        Err(full) => {
-            // The matrix and the charts may still be readable: everything but the executors.
-            let outline = experiment::outline(&file).map_err(ReadError::Input)?;
-            notes.push(format!(
-                "the experiment's executors could not be loaded ({}), so this report has no ideal time, efficiency or throughput from the model",
-                full.message
-            ));
-            let cells = outline
-                .cells
-                .iter()
-                .map(|cell| {
-                    let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
-                    CellModel {
-                        key: outline.columns.iter().map(|c| value(c)).collect(),
-                        executor: value(experiment::EXECUTOR),
-                        workers: value(experiment::WORKERS).parse().unwrap_or(1),
-                        options: serde_json::Map::new(),
-                        model: None,
-                        workload: None,
-                    }
-                })
-                .collect();
-            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
-        }
-    };
-    let runs_path = dir.join(files::RUNS);
-    let runs = results::Runs::read(&runs_path)
-        .and_then(|runs| summary::runs_of(&runs, &columns))
-        .with_context(|| format!("cannot read {}", runs_path.display()))
-        .map_err(ReadError::Runtime)?;
-    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
-    let summaries = summary::summarize(&runs, &cells, seed, cores);
-    Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
-}
-
-/// Why a result folder could not be read: bad input (exit code 2) or an I/O error.
-#[derive(Debug)]
-pub enum ReadError {
-    Input(Diagnostic),
-    Runtime(anyhow::Error),
 }
 
 /// A table for the reports: a header and rows of text.

@@ -21,7 +21,7 @@ use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
 pub(crate) use environment::{Environment, file_hash};
-pub(crate) use open::NotAResultFolder;
+pub(crate) use open::{Folder, NotAResultFolder};
 pub(crate) use runs::Runs;
 
 /// An open result folder.

@@ -6,7 +6,40 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 
-use super::files;
+use super::{Environment, Runs, files, read_warnings};
+
+/// A result folder opened for reading: where its files are, and its `environment.json` and `warnings.txt`.
+#[derive(Debug)]
+pub(crate) struct Folder {
+    pub(crate) dir: PathBuf,
+    /// `environment.json`, or an empty one when it is missing or unreadable.
+    pub(crate) environment: Environment,
+    /// `warnings.txt`, when there is one.
+    pub(crate) warnings: Option<Vec<String>>,
+}
+
+impl Folder {
+    /// Opens the result folder `dir`, after checking that it is one.
+    pub(crate) fn open(dir: &Path) -> Result<Self, NotAResultFolder> {
+        check(dir)?;
+        Ok(Folder { dir: dir.to_owned(), environment: Environment::read_or_default(dir), warnings: read_warnings(dir) })
+    }
+
+    /// The experiment file the folder ran, as copied into it.
+    pub(crate) fn experiment_file(&self) -> PathBuf {
+        self.dir.join(files::EXPERIMENT)
+    }
+
+    /// Its `runs.csv`.
+    pub(crate) fn runs_file(&self) -> PathBuf {
+        self.dir.join(files::RUNS)
+    }
+
+    /// Reads its `runs.csv`.
+    pub(crate) fn runs(&self) -> std::io::Result<Runs> {
+        Runs::read(&self.runs_file())
+    }
+}
 
 /// A folder that is not a result folder: it lacks `runs.csv` or `experiment.toml`. Bad input.
 #[derive(Debug)]
