@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use harness::SearchPath;
-use harness::report;
 
 fn main() {
     let dir = std::env::args_os()
@@ -24,7 +23,7 @@ fn main() {
     let figures = report.figures();
     let mut bytes = 0;
     for figure in figures.iter().cycle().take(100) {
-        bytes += report::svg::render(figure).expect("the figure renders").len();
+        bytes += harness::render_chart(figure).expect("the figure renders").len();
     }
     let elapsed = start.elapsed();
     println!(

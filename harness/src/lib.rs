@@ -16,7 +16,7 @@
 //! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
 //!
 //! The library's API is what the binary and the examples use: [`cli::main`], [`read_report`] (with its
-//! [`Error`]), [`report`] and [`SearchPath`].
+//! [`Error`] and [`SearchPath`]), and the [`Report`]'s [`Figure`]s and [`render_chart`].
 //! Every other module is private and its items `pub(crate)`; the `unreachable_pub` lint keeps it so.
 
 pub mod cli;
@@ -34,7 +34,7 @@ mod model;
 mod pipeline;
 mod plugin;
 mod process;
-pub mod report;
+mod report;
 mod results;
 mod run;
 mod schema;
@@ -44,3 +44,6 @@ mod summary;
 pub use error::Error;
 pub use pipeline::read_report;
 pub use plugin::SearchPath;
+pub use report::Report;
+pub use report::figure::Figure;
+pub use report::svg::render as render_chart;

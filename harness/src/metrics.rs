@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 /// The dimension of a metric, which decides its unit on an axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dimension {
+pub(crate) enum Dimension {
     Seconds,
     Bytes,
     PerSecond,

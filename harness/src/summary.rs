@@ -29,7 +29,7 @@ pub(crate) const IMPOSSIBLE_MARGIN: f64 = 0.05;
 
 /// What the model needs to know of a cell, and the cell's values in the axis columns.
 #[derive(Debug, Clone)]
-pub struct CellModel {
+pub(crate) struct CellModel {
     pub key: Vec<String>,
     pub executor: String,
     pub workers: u32,
@@ -42,7 +42,7 @@ pub struct CellModel {
 }
 
 impl CellModel {
-    pub fn new(cell: &CellPlan, columns: &[String]) -> Self {
+    pub(crate) fn new(cell: &CellPlan, columns: &[String]) -> Self {
         Self {
             key: columns.iter().map(|c| cell.value(c)).collect(),
             executor: cell.executor.name.clone(),
@@ -53,14 +53,14 @@ impl CellModel {
         }
     }
 
-    pub fn of(experiment: &Experiment) -> Vec<Self> {
+    pub(crate) fn of(experiment: &Experiment) -> Vec<Self> {
         experiment.cells.iter().map(|c| Self::new(c, &experiment.columns)).collect()
     }
 }
 
 /// One measured run, as read back from `runs.csv`.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub(crate) struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,

@@ -21,14 +21,14 @@ pub(crate) const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 
 /// How much a metric may move before it counts: a fraction for each direction of change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     pub increase: f64,
     pub decrease: f64,
 }
 
 /// What to compare and how much change is noise.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub metrics: Vec<String>,
     pub default: f64,
     pub per_metric: BTreeMap<String, Threshold>,
@@ -51,12 +51,12 @@ impl Default for Gate {
 }
 
 impl Gate {
-    pub fn threshold(&self, metric: &str) -> Threshold {
+    pub(crate) fn threshold(&self, metric: &str) -> Threshold {
         self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
     }
 
     /// The absolute change, in the metric's unit, below which a change does not count.
-    pub fn floor(&self, metric: &str) -> f64 {
+    pub(crate) fn floor(&self, metric: &str) -> f64 {
         if metric.ends_with("_bytes") {
             self.memory_floor_bytes
         } else if metric.ends_with("_s") {

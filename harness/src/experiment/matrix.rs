@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 
 /// One value of an axis.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     String(String),
     Integer(i64),
     Float(f64),
@@ -33,7 +33,7 @@ impl fmt::Display for Value {
 }
 
 impl Value {
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Value::String(s) => s.clone().into(),
             Value::Integer(i) => (*i).into(),

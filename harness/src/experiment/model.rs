@@ -19,7 +19,7 @@ pub(crate) const WORKERS: &str = "workers";
 /// The order in which runs visit cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Order {
+pub(crate) enum Order {
     /// Each repetition visits every cell in turn, so drift spreads over all cells.
     Interleaved,
     /// All repetitions of a cell, then the next cell.
@@ -43,7 +43,7 @@ impl Order {
 
 /// A checked experiment, ready to run.
 #[derive(Debug, Clone)]
-pub struct Experiment {
+pub(crate) struct Experiment {
     pub path: PathBuf,
     pub source: Arc<str>,
     pub name: String,
@@ -66,7 +66,7 @@ pub struct Experiment {
 
 /// One cell of the matrix, resolved.
 #[derive(Debug, Clone)]
-pub struct CellPlan {
+pub(crate) struct CellPlan {
     pub values: Cell,
     pub executor: PluginInfo,
     pub workers: u32,
@@ -76,12 +76,12 @@ pub struct CellPlan {
 
 impl CellPlan {
     /// The cell's value in `column`, empty when the cell has none.
-    pub fn value(&self, column: &str) -> String {
+    pub(crate) fn value(&self, column: &str) -> String {
         self.values.get(column).map(ToString::to_string).unwrap_or_default()
     }
 
     /// The cell as `axis=value` pairs, in column order: how warnings name it.
-    pub fn label(&self, columns: &[String]) -> String {
+    pub(crate) fn label(&self, columns: &[String]) -> String {
         let pairs: Vec<String> =
             columns.iter().filter(|c| self.values.contains_key(*c)).map(|c| format!("{c}={}", self.value(c))).collect();
         pairs.join(" ")

@@ -21,7 +21,7 @@ pub use discovery::SearchPath;
 
 /// What the harness knows of one executor plugin.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PluginInfo {
+pub(crate) struct PluginInfo {
     pub name: String,
     pub version: String,
     pub abi_version: u32,
@@ -34,7 +34,7 @@ pub struct PluginInfo {
 }
 
 impl PluginInfo {
-    pub fn option(&self, name: &str) -> Option<&OptionSpec> {
+    pub(crate) fn option(&self, name: &str) -> Option<&OptionSpec> {
         self.options.iter().find(|o| o.name == name)
     }
 }

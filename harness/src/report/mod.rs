@@ -19,7 +19,7 @@
 
 pub(crate) mod custom;
 pub(crate) mod efficiency;
-pub mod figure;
+pub(crate) mod figure;
 pub(crate) mod html;
 pub(crate) mod latency;
 pub(crate) mod layout;
@@ -27,7 +27,7 @@ pub(crate) mod markdown;
 pub(crate) mod measure;
 pub(crate) mod metric;
 pub(crate) mod speedup;
-pub mod svg;
+pub(crate) mod svg;
 
 use std::io;
 use std::path::Path;
@@ -39,11 +39,11 @@ use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
 
 /// The executor that speedup is measured against.
-pub const REFERENCE: &str = "sync";
+pub(crate) const REFERENCE: &str = "sync";
 
 /// A median with its 95% confidence interval, from `n` runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Estimate {
+pub(crate) struct Estimate {
     pub value: f64,
     pub low: f64,
     pub high: f64,
@@ -89,7 +89,7 @@ pub struct Report {
 
 /// The inputs of [`Report::new`].
 #[derive(Debug, Clone, Copy)]
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub seed: u64,
@@ -103,7 +103,7 @@ pub struct Sources<'a> {
 }
 
 impl Report {
-    pub fn new(sources: Sources<'_>) -> Self {
+    pub(crate) fn new(sources: Sources<'_>) -> Self {
         let Sources { name, description, seed, columns, cells, summaries, runs, charts, environment, warnings } =
             sources;
         let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
@@ -135,7 +135,7 @@ impl Report {
     }
 
     /// Measures speedup against `executor` rather than [`REFERENCE`].
-    pub fn set_reference(&mut self, executor: &str) {
+    pub(crate) fn set_reference(&mut self, executor: &str) {
         executor.clone_into(&mut self.reference);
         for i in 0..self.cells.len() {
             self.cells[i].reference = self.reference_of(i);
@@ -143,12 +143,12 @@ impl Report {
     }
 
     /// The cell's value in `column`, empty when it has none.
-    pub fn value(&self, cell: usize, column: &str) -> &str {
+    pub(crate) fn value(&self, cell: usize, column: &str) -> &str {
         self.columns.iter().position(|c| c == column).map_or("", |i| self.cells[cell].key[i].as_str())
     }
 
     /// `column=value` for each of `columns` the cell has a value in.
-    pub fn label(&self, cell: usize, columns: &[String]) -> String {
+    pub(crate) fn label(&self, cell: usize, columns: &[String]) -> String {
         columns
             .iter()
             .map(|c| (c, self.value(cell, c)))
@@ -159,7 +159,7 @@ impl Report {
     }
 
     /// The estimate of `measure` (see [`measure::find`]) for a cell, when it was measured.
-    pub fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
+    pub(crate) fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
         let c = &self.cells[cell];
         match measure {
             measure::CPU => c.cpu.as_ref().map(Estimate::of),
@@ -240,7 +240,7 @@ impl Report {
     }
 
     /// Why a kind of chart was left out, collected while drawing.
-    pub fn explain(&self, figures: &[Figure]) -> Vec<String> {
+    pub(crate) fn explain(&self, figures: &[Figure]) -> Vec<String> {
         let mut notes = self.notes.clone();
         if !figures.iter().any(|f| f.file.starts_with(speedup::FILE)) {
             notes.push(format!(
@@ -260,13 +260,13 @@ impl Report {
 }
 
 /// One kind of chart.
-pub trait Chart {
+pub(crate) trait Chart {
     /// The figures of this kind for `report`; none when the report has nothing to show in it.
     fn figures(&self, report: &Report) -> Vec<Figure>;
 }
 
 /// One report format.
-pub trait Format {
+pub(crate) trait Format {
     /// The file it writes in the result folder.
     fn file_name(&self) -> &'static str;
     /// The report, with the charts rendered as `charts` (file name and SVG text, in order).
@@ -275,7 +275,7 @@ pub trait Format {
 
 /// A chart drawn to a file.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub figure: Figure,
     /// `charts/NAME.svg`, relative to the result folder.
     pub path: String,
@@ -284,7 +284,7 @@ pub struct Rendered {
 
 /// What [`write`] did.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     pub charts: usize,
     /// Charts or files that could not be written. The rest was written.
     pub problems: Vec<String>,
@@ -292,7 +292,7 @@ pub struct Written {
 
 /// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
 /// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
-pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
+pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     let charts_dir = dir.join(files::CHARTS);
     if charts_dir.exists() {
         for entry in std::fs::read_dir(&charts_dir)? {
@@ -348,7 +348,7 @@ impl Report {
 
 /// A table for the reports: a header and rows of text.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
@@ -366,13 +366,13 @@ const TABLE: &[&str] = &[
 
 impl Report {
     /// The columns that differ between cells; the others are the same everywhere.
-    pub fn varying_columns(&self) -> Vec<String> {
+    pub(crate) fn varying_columns(&self) -> Vec<String> {
         layout::varying(self, &(0..self.cells.len()).collect::<Vec<_>>())
     }
 
     /// One row per cell: its values in the columns that vary, its runs, and each measure as a median with
     /// its 95% confidence interval.
-    pub fn results(&self) -> Table {
+    pub(crate) fn results(&self) -> Table {
         let columns = self.varying_columns();
         let mut header = columns.clone();
         header.extend(["runs", "failed"].map(str::to_owned));
@@ -395,7 +395,7 @@ impl Report {
     }
 
     /// The constant columns, `column=value`.
-    pub fn constants(&self) -> Vec<String> {
+    pub(crate) fn constants(&self) -> Vec<String> {
         let varying = self.varying_columns();
         self.columns
             .iter()
@@ -406,7 +406,7 @@ impl Report {
     }
 
     /// Where and how the results were measured, from `environment.json`.
-    pub fn environment_table(&self) -> Table {
+    pub(crate) fn environment_table(&self) -> Table {
         let e = &self.environment;
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -465,7 +465,7 @@ impl Report {
 }
 
 /// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
-pub fn quantity(measure: &str, estimate: Estimate) -> String {
+pub(crate) fn quantity(measure: &str, estimate: Estimate) -> String {
     let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
     let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
     let show = |v: f64| figure::tick(v * unit.scale);
