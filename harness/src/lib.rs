@@ -2,18 +2,18 @@
 //!
 //! The pipeline, one module each:
 //!
-//! 1. [`experiment`] reads a TOML file into a checked [`experiment::Experiment`]: matrix expanded,
+//! 1. `experiment` reads a TOML file into a checked `experiment::Experiment`: matrix expanded,
 //!    `${axis}` substituted, units parsed, executors resolved to plugins and their options checked.
-//! 2. [`plugin`] finds executor libraries and talks to them through the C ABI of `harness-sdk`, only ever
+//! 2. `plugin` finds executor libraries and talks to them through the C ABI of `harness-sdk`, only ever
 //!    from child processes.
-//! 3. [`run`] schedules warmup and measured runs, runs each in a child process, and classifies how it
+//! 3. `run` schedules warmup and measured runs, runs each in a child process, and classifies how it
 //!    ended.
-//! 4. [`results`] writes the result folder; [`environment`] describes the machine.
-//! 5. [`summary`] reads `runs.csv` back and writes `summary.csv`: [`stats`] per cell and metric, and the
-//!    ideal time of [`model`].
-//! 6. [`report`] draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
+//! 4. `results` writes the result folder; `environment` describes the machine.
+//! 5. `summary` reads `runs.csv` back and writes `summary.csv`: `stats` per cell and metric, and the
+//!    ideal time of `model`.
+//! 6. `report` draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
 //!
-//! [`cli`] ties them together; `main.rs` only calls [`cli::main`].
+//! [`cli`] and `pipeline` tie them together; `main.rs` only calls [`cli::main`].
 //!
 //! The library's API is what the binary and the examples use: [`cli::main`], [`read_report`] (with its
 //! [`Error`] and [`SearchPath`]), and the [`Report`]'s [`Figure`]s and [`render_chart`].

@@ -1,6 +1,6 @@
 //! The command line: `harness run | compare | export | report | merge | validate | plan | list | schema`.
 //!
-//! [`args`] is what clap reads; [`commands`] holds one function per command; this module parses the command
+//! `args` is what clap reads; `commands` holds one function per command; this module parses the command
 //! line, sends each command to its function, and turns an error into its message and exit code.
 //!
 //! Exit codes: 0 when every run succeeded, 1 when some run failed, a metric regressed, or results could not

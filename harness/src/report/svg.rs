@@ -117,7 +117,7 @@ fn frame(figure: &Figure) -> Frame {
     Frame { width, columns, panel, header, footer, title, subtitle, legend, notes }
 }
 
-/// Renders `figure` to an SVG document with a `<title>` and a `<desc>` (its [`Figure::describe`]).
+/// Renders `figure` to an SVG document with a `<title>` and a `<desc>` (its `Figure::describe`).
 pub fn render(figure: &Figure) -> Result<String, String> {
     let frame = frame(figure);
     let rows = figure.panels.len().div_ceil(frame.columns);
