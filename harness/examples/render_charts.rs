@@ -12,23 +12,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use harness::plugin::SearchPath;
-use harness::report;
+use harness::SearchPath;
 
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/lines"), PathBuf::from);
-    let report = match report::read(&dir, &SearchPath::new(&[])) {
-        Ok(report) => report,
-        Err(report::ReadError::Input(d)) => panic!("{d}"),
-        Err(report::ReadError::Runtime(e)) => panic!("{e:#}"),
-    };
+    let report = harness::read_report(&dir, &SearchPath::new(&[])).unwrap_or_else(|e| panic!("{e}"));
     let start = Instant::now();
     let figures = report.figures();
     let mut bytes = 0;
     for figure in figures.iter().cycle().take(100) {
-        bytes += report::svg::render(figure).expect("the figure renders").len();
+        bytes += harness::render_chart(figure).expect("the figure renders").len();
     }
     let elapsed = start.elapsed();
     println!(

@@ -7,17 +7,12 @@ use serde_json::json;
 
 use crate::experiment::Experiment;
 use crate::machine;
-use crate::results::Environment;
+use crate::results::{Environment, file_hash};
 use crate::run::Shard;
 use crate::run::cgroup::Accounting;
 
-/// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
-pub fn file_hash(source: &str) -> String {
-    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
-}
-
 /// Notes in `dir/environment.json` that the run was resumed at `started`; returns the updated document.
-pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<Environment> {
+pub(crate) fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<Environment> {
     let mut environment = Environment::read(dir)?;
     environment.resumed.push(humantime::format_rfc3339_seconds(started).to_string());
     environment.write(dir)?;
@@ -25,7 +20,7 @@ pub fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Res
 }
 
 /// The harness version, git commit and compiler it was built from.
-pub fn build_info() -> serde_json::Value {
+pub(crate) fn build_info() -> serde_json::Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("HARNESS_GIT_COMMIT"),
@@ -34,7 +29,7 @@ pub fn build_info() -> serde_json::Value {
 }
 
 /// Describes the machine, the build and the experiment's settings.
-pub fn collect(
+pub(crate) fn collect(
     experiment: &Experiment,
     started: SystemTime,
     shard: Option<Shard>,

@@ -19,7 +19,7 @@ pub enum Error {
 
 impl Error {
     /// The exit code that says which kind of error this is.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
             Error::Runtime(_) => 1,

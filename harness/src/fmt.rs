@@ -6,7 +6,7 @@ use std::time::Duration;
 use harness_sdk::protocol::{Connect, Step};
 
 /// A step as an experiment file would write it: `sleep 10ms`, `compute 256KiB`.
-pub fn describe_step(step: &Step) -> String {
+pub(crate) fn describe_step(step: &Step) -> String {
     let d = |nanos: u64| format_duration(Duration::from_nanos(nanos));
     match *step {
         Step::Compute { bytes } => format!("compute {}", format_size(bytes)),
@@ -22,7 +22,7 @@ pub fn describe_step(step: &Step) -> String {
 }
 
 /// `512B`, `64KiB`, `3MiB`; sizes that are not a whole number of a unit stay in bytes.
-pub fn format_size(bytes: u64) -> String {
+pub(crate) fn format_size(bytes: u64) -> String {
     for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if bytes >= scale && bytes % scale == 0 {
             return format!("{}{unit}", bytes / scale);
@@ -32,12 +32,12 @@ pub fn format_size(bytes: u64) -> String {
 }
 
 /// Formats a duration the way experiment files write it ("10ms", "1.5s").
-pub fn format_duration(duration: Duration) -> String {
+pub(crate) fn format_duration(duration: Duration) -> String {
     humantime::format_duration(duration).to_string().replace(' ', "")
 }
 
 /// Left-aligned columns separated by two spaces.
-pub fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))

@@ -4,17 +4,17 @@
 use serde_json::json;
 
 /// The 1-, 5- and 15-minute load averages.
-pub fn load_average() -> Option<[f64; 3]> {
+pub(crate) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut fields = text.split_whitespace().map(str::parse::<f64>);
     Some([fields.next()?.ok()?, fields.next()?.ok()?, fields.next()?.ok()?])
 }
 
-pub fn read_trimmed(path: &str) -> Option<String> {
+pub(crate) fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
 }
 
-pub fn os() -> serde_json::Value {
+pub(crate) fn os() -> serde_json::Value {
     // SAFETY: uname fills a plain struct.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a utsname.
@@ -35,17 +35,17 @@ pub fn os() -> serde_json::Value {
     })
 }
 
-pub fn os_release() -> Option<String> {
+pub(crate) fn os_release() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
     text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned())
 }
 
-pub fn cpu_model() -> Option<String> {
+pub(crate) fn cpu_model() -> Option<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
 }
 
-pub fn mem_total() -> Option<u64> {
+pub(crate) fn mem_total() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -54,7 +54,7 @@ pub fn mem_total() -> Option<u64> {
 
 /// How busy the machine was with work other than the experiment's, measured from its start to its end.
 #[derive(Debug)]
-pub struct LoadMeter {
+pub(crate) struct LoadMeter {
     start: std::time::Instant,
     machine_busy_s: Option<f64>,
     own_cpu_s: f64,
@@ -63,7 +63,9 @@ pub struct LoadMeter {
 
 /// What [`LoadMeter::finish`] found.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Load {
+// The field names are environment.json's keys.
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Load {
     pub elapsed_s: f64,
     pub logical_cpus: u64,
     pub load_average_at_start: Option<[f64; 3]>,
@@ -73,10 +75,10 @@ pub struct Load {
 }
 
 /// Other work may use up to this share of the machine before the experiment counts as disturbed.
-pub const BUSY_SHARE: f64 = 0.10;
+pub(crate) const BUSY_SHARE: f64 = 0.10;
 
 impl LoadMeter {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self {
             start: std::time::Instant::now(),
             machine_busy_s: machine_busy_s(),
@@ -85,7 +87,7 @@ impl LoadMeter {
         }
     }
 
-    pub fn finish(&self) -> Load {
+    pub(crate) fn finish(&self) -> Load {
         let elapsed_s = self.start.elapsed().as_secs_f64();
         let logical_cpus = logical_cpus();
         // Too short an experiment for the kernel's clock-tick counts to say anything.
@@ -108,7 +110,7 @@ impl LoadMeter {
 
 impl Load {
     /// A warning for each sign that other work disturbed the measurements.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         let cpus = self.logical_cpus as f64;
         if let Some([one_minute, ..]) = self.load_average_at_start.filter(|l| l[0] > cpus) {
@@ -129,7 +131,7 @@ impl Load {
 }
 
 /// The logical CPUs this process may run on.
-pub fn logical_cpus() -> u64 {
+pub(crate) fn logical_cpus() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
 

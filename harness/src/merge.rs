@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::environment::file_hash;
+use crate::results::file_hash;
 use crate::results::{Environment, Runs, files};
 
 /// What a merge found.
 #[derive(Debug)]
-pub struct MergeReport {
+pub(crate) struct MergeReport {
     /// Distinct result folders merged.
     pub shards: usize,
     pub planned: usize,
@@ -43,7 +43,7 @@ fn read_shard(dir: &Path) -> anyhow::Result<Shard> {
 }
 
 /// Merges the result folders `dirs` into the new folder `out`.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
+pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport> {
     // The same folder twice (`latest` next to the folder it points at, as a glob finds them) is one shard.
     let mut unique: Vec<PathBuf> = Vec::new();
     for dir in dirs {

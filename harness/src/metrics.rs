@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 /// The dimension of a metric, which decides its unit on an axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dimension {
+pub(crate) enum Dimension {
     Seconds,
     Bytes,
     PerSecond,
@@ -25,7 +25,7 @@ pub enum Dimension {
 /// Whether a larger value is better or worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Direction {
+pub(crate) enum Direction {
     LowerIsBetter,
     HigherIsBetter,
 }
@@ -34,7 +34,7 @@ pub enum Direction {
 // A row of a table of flags, read by name: an enum per flag would say no more.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
+pub(crate) struct Metric {
     /// The column name (`run_s`), or for a derived measure `cpu_s`, `efficiency`, `speedup`.
     pub name: &'static str,
     /// For people: "run time".
@@ -86,16 +86,16 @@ const fn derived(name: &'static str, label: &'static str, dimension: Dimension) 
 }
 
 /// CPU time: user plus system.
-pub const CPU: &str = "cpu_s";
+pub(crate) const CPU: &str = "cpu_s";
 /// The ideal time over the median run time.
-pub const EFFICIENCY: &str = "efficiency";
+pub(crate) const EFFICIENCY: &str = "efficiency";
 /// The reference executor's median run time over a cell's.
-pub const SPEEDUP: &str = "speedup";
+pub(crate) const SPEEDUP: &str = "speedup";
 
 use Dimension::{Bytes, Count, Label, PerSecond, Percent, Seconds, Times};
 
 /// Every metric, in the order of the columns of `runs.csv` (the derived measures where they read best).
-pub const CATALOG: &[Metric] = &[
+pub(crate) const CATALOG: &[Metric] = &[
     Metric { export: Some(4), ..measured("wall_s", "wall time", Seconds) },
     measured("setup_s", "setup time", Seconds),
     Metric { gated_by_default: true, export: Some(0), noise: true, ..measured("run_s", "run time", Seconds) },
@@ -127,30 +127,30 @@ pub const CATALOG: &[Metric] = &[
 ];
 
 /// The metric called `name`, a column of `runs.csv` or a derived measure.
-pub fn get(name: &str) -> Option<&'static Metric> {
+pub(crate) fn get(name: &str) -> Option<&'static Metric> {
     CATALOG.iter().find(|m| m.name == name)
 }
 
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
-pub static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
+pub(crate) static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
 
 /// The metrics of `runs.csv` that get statistics, in the order of its columns.
-pub static MEASURED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured));
+pub(crate) static MEASURED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured));
 
 /// The metrics `[ci]` may name.
-pub static GATED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated));
+pub(crate) static GATED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated));
 
 /// The metrics gated when `[ci]` does not say.
-pub static GATED_BY_DEFAULT: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated_by_default));
+pub(crate) static GATED_BY_DEFAULT: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.gated_by_default));
 
 /// The metrics whose spread makes a cell noisy.
-pub static NOISE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.noise));
+pub(crate) static NOISE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.noise));
 
 /// What a chart or a report table can show: the measured metrics and the derived measures.
-pub static CHARTABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured || !m.column));
+pub(crate) static CHARTABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured || !m.column));
 
 /// The metrics the exports carry, in their order.
-pub static EXPORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+pub(crate) static EXPORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut exported: Vec<&Metric> = CATALOG.iter().filter(|m| m.export.is_some()).collect();
     exported.sort_by_key(|m| m.export);
     exported.into_iter().map(|m| m.name).collect()
@@ -161,34 +161,34 @@ fn names(keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
 }
 
 /// The metric or derived measure called `name`, if a chart or a report table can show it.
-pub fn chartable(name: &str) -> Option<Metric> {
+pub(crate) fn chartable(name: &str) -> Option<Metric> {
     get(name).filter(|m| m.measured || !m.column).copied()
 }
 
 /// The direction of a metric; lower is better for a name the catalog does not know.
-pub fn direction(metric: &str) -> Direction {
+pub(crate) fn direction(metric: &str) -> Direction {
     get(metric).map_or(Direction::LowerIsBetter, |m| m.direction)
 }
 
 /// The metric whose verdict `metric` takes: `throughput_per_s` is tasks / `run_s`, the same measurement
 /// inverted, so one threshold governs both and their verdicts never disagree.
-pub fn judged_by(metric: &str) -> Option<&'static str> {
+pub(crate) fn judged_by(metric: &str) -> Option<&'static str> {
     get(metric).and_then(|m| m.judged_by)
 }
 
 /// The columns of `runs.csv` that say which run a row is, before the metric columns.
-pub const RUN_KEY: &[&str] = &["cell", "repetition", "status"];
+pub(crate) const RUN_KEY: &[&str] = &["cell", "repetition", "status"];
 
 /// The last column of `runs.csv`: why a run failed.
-pub const ERROR: &str = "error";
+pub(crate) const ERROR: &str = "error";
 
 /// The columns of `runs.csv` the harness writes after the axis columns, in order.
-pub fn runs_columns() -> impl Iterator<Item = &'static str> + Clone {
+pub(crate) fn runs_columns() -> impl Iterator<Item = &'static str> + Clone {
     RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain([ERROR])
 }
 
 /// The columns of `summary.csv` after the axis columns.
-pub const SUMMARY_COLUMNS: &[&str] = &[
+pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "metric",
     "n",
     "failed",
@@ -210,7 +210,7 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
 ];
 
 /// The column names an axis may not take: those the harness writes to `runs.csv` or `summary.csv`.
-pub fn reserved_columns() -> Vec<&'static str> {
+pub(crate) fn reserved_columns() -> Vec<&'static str> {
     let mut reserved: Vec<&str> = runs_columns().collect();
     for column in SUMMARY_COLUMNS {
         if !reserved.contains(column) {

@@ -22,14 +22,14 @@ use harness_sdk::protocol::{Step, Workload};
 
 /// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overlap {
+pub(crate) struct Overlap {
     pub tasks_in_flight: u64,
     pub cpu_parallelism: u64,
 }
 
 /// The overlap of one cell, from the model its executor declares; `None` when it declares none.
 /// CPU parallelism is capped at the machine's `cores`, and both numbers are at least 1.
-pub fn overlap(
+pub(crate) fn overlap(
     model: Option<&Model>,
     workers: u32,
     options: &serde_json::Map<String, serde_json::Value>,
@@ -47,7 +47,7 @@ pub fn overlap(
 /// Whether a cell runs its tasks one after another on one core: one task in flight, CPU work on one core.
 /// Such a cell's run time is `tasks x (W + C)`, which is where the model takes a workload's CPU cost from,
 /// and its executor is what speedup is measured against.
-pub fn is_sequential(
+pub(crate) fn is_sequential(
     model: Option<&Model>,
     workers: u32,
     options: &serde_json::Map<String, serde_json::Value>,
@@ -58,7 +58,7 @@ pub fn is_sequential(
 
 /// Whether the model of a cell with `options` depends on `workers` at all: when it does not, cells that
 /// differ only in `workers` measure the same thing.
-pub fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json::Value>) -> bool {
+pub(crate) fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json::Value>) -> bool {
     fn refers(quantity: &Quantity, options: &serde_json::Map<String, serde_json::Value>) -> bool {
         match quantity {
             Quantity::One | Quantity::Tasks => false,
@@ -77,7 +77,7 @@ pub fn uses_workers(model: &Model, options: &serde_json::Map<String, serde_json:
 
 /// A wait of a cell shorter than its executor keeps precise ([`harness_sdk::model::WaitPrecision`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImpreciseWait {
+pub(crate) struct ImpreciseWait {
     /// The step: `sleep` or `shared` (its lock's hold).
     pub step: &'static str,
     /// The shortest such wait of the workload, in nanoseconds.
@@ -91,7 +91,7 @@ pub struct ImpreciseWait {
 /// a `sleep` with every task in flight waiting at once, a `shared` hold with one (the lock's holder).
 /// Empty when the model states no precision. `net` delays are the loopback server's waits, not the
 /// executor's.
-pub fn imprecise_waits(
+pub(crate) fn imprecise_waits(
     model: Option<&Model>,
     workers: u32,
     options: &serde_json::Map<String, serde_json::Value>,
@@ -151,7 +151,7 @@ impl Cell<'_> {
 
 /// The waits of one task, in seconds, from its steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Waits {
+pub(crate) struct Waits {
     /// `W`: every wait of the task.
     pub wait_s: f64,
     /// `H`: the part of `W` spent holding the shared lock.
@@ -161,7 +161,7 @@ pub struct Waits {
 }
 
 impl Waits {
-    pub fn of(workload: &Workload) -> Self {
+    pub(crate) fn of(workload: &Workload) -> Self {
         let mut waits = Self { wait_s: 0.0, hold_s: 0.0, costs_cpu: false };
         let s = |nanos: u64| nanos as f64 / 1e9;
         for step in &workload.steps {
@@ -184,7 +184,7 @@ impl Waits {
 
     /// `C` from the median `run_s` of the workload's `sync` cell, and no more than the CPU time (user plus
     /// system) its process spent, when known.
-    pub fn cpu_per_task_s(&self, tasks: u64, sync_run_s: f64, sync_cpu_s: Option<f64>) -> f64 {
+    pub(crate) fn cpu_per_task_s(&self, tasks: u64, sync_run_s: f64, sync_cpu_s: Option<f64>) -> f64 {
         if tasks == 0 {
             return 0.0;
         }
@@ -213,7 +213,7 @@ impl Bound {
 }
 
 /// The ideal run time in seconds, and which bound set it.
-pub fn ideal_s(tasks: u64, waits: Waits, cpu_per_task_s: f64, overlap: Overlap) -> (f64, Bound) {
+pub(crate) fn ideal_s(tasks: u64, waits: Waits, cpu_per_task_s: f64, overlap: Overlap) -> (f64, Bound) {
     let n = tasks as f64;
     let cpu = n * cpu_per_task_s / overlap.cpu_parallelism.max(1) as f64;
     let rounds = tasks.div_ceil(overlap.tasks_in_flight.max(1)) as f64;

@@ -10,14 +10,17 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::error::Error;
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::results::{Environment, ResultDir, Runs, files};
+use crate::plugin::SearchPath;
+use crate::report::Report;
+use crate::results::{Environment, Folder, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
 #[derive(Debug, Clone, Copy)]
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// Under which new result folders are made.
     pub out: &'a Path,
     pub progress: Progress,
@@ -28,7 +31,7 @@ pub struct Options<'a> {
 
 /// How to report progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// A bar with ETA on a terminal, plain lines otherwise.
     Auto,
     Quiet,
@@ -36,7 +39,7 @@ pub enum Progress {
 
 /// What an experiment run produced.
 #[derive(Debug)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub dir: PathBuf,
     pub measured: usize,
     /// Runs that did not end `ok`, warmups included.
@@ -50,7 +53,7 @@ pub struct Summary {
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
-pub fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
+pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     let started = SystemTime::now();
     let load = LoadMeter::start();
     let mut runner = Runner::start(experiment)?;
@@ -181,6 +184,26 @@ fn summarize_and_draw(
         }
         Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
     }
+    Ok(())
+}
+
+/// Reads the result folder `dir` back into a report: `runs.csv` and `experiment.toml`, and `environment.json`
+/// and `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without
+/// them the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
+pub fn read_report(dir: &Path, search: &SearchPath) -> Result<Report, Error> {
+    let folder = Folder::open(dir)?;
+    Ok(Report::of_folder(&crate::summary::of_folder(&folder, search)?))
+}
+
+/// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
+/// has none: one `harness merge` made.
+pub(crate) fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), Error> {
+    let folder = Folder::open(dir)?;
+    let summarized = crate::summary::of_folder(&folder, search)?;
+    crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
+        .context("cannot write summary.csv")?;
+    let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);
+    crate::results::write_warnings(dir, &warnings).context("cannot write warnings.txt")?;
     Ok(())
 }
 

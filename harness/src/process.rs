@@ -4,7 +4,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 /// "exited with code 3", "was killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exited with code {code}");
     }
@@ -15,7 +15,7 @@ pub fn describe_exit(status: ExitStatus) -> String {
 }
 
 /// `SIGSEGV` for 11, and so on for the signals a run or the harness meets.
-pub fn signal_name(signal: i32) -> &'static str {
+pub(crate) fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGABRT => "SIGABRT",
         libc::SIGBUS => "SIGBUS",
@@ -31,7 +31,7 @@ pub fn signal_name(signal: i32) -> &'static str {
 }
 
 /// The last `n` lines of `text`, joined with " | ".
-pub fn last_lines(text: &str, n: usize) -> String {
+pub(crate) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }

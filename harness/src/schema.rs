@@ -52,7 +52,7 @@ fn option_schema(option: &OptionSpec) -> Value {
 }
 
 /// The schema, with the options of every executor in `registry`.
-pub fn schema(registry: &Registry) -> Value {
+pub(crate) fn schema(registry: &Registry) -> Value {
     let scalar = json!({ "type": ["string", "integer", "number", "boolean"] });
     let mut executors = serde_json::Map::new();
     for (name, info) in registry.iter() {

@@ -12,9 +12,9 @@
 //! Everything here is pure: no I/O, no clock, no global state.
 
 /// Bootstrap resamples per interval.
-pub const RESAMPLES: usize = 2000;
+pub(crate) const RESAMPLES: usize = 2000;
 /// The confidence of the interval.
-pub const CONFIDENCE: f64 = 0.95;
+pub(crate) const CONFIDENCE: f64 = 0.95;
 
 /// Statistics of a non-empty sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ impl Stats {
 }
 
 /// The `q` quantile (0 to 1) of sorted, non-empty `sorted`, interpolating linearly (type 7).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let position = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
     let below = position.floor() as usize;
     let above = position.ceil() as usize;
@@ -124,15 +124,15 @@ fn tukey_outliers(values: &[f64], sorted: &[f64]) -> Vec<usize> {
 
 /// splitmix64: small, fast, and the same sequence on every platform for a seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// A generator for one named stream of `seed`, independent of the order streams are used in.
-    pub fn for_stream(seed: u64, name: &str) -> Self {
+    pub(crate) fn for_stream(seed: u64, name: &str) -> Self {
         // FNV-1a of the name, mixed into the seed.
         let hash =
             name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
@@ -141,7 +141,7 @@ impl Rng {
         rng
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -150,19 +150,19 @@ impl Rng {
     }
 
     /// A number in `0..bound` (`bound` > 0), by multiply-and-shift: no division, negligible bias.
-    pub fn below(&mut self, bound: u64) -> u64 {
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 }
 
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     quantile(&sorted, 0.5)
 }
 
 /// Percentile-bootstrap interval of the relative change of the median, resampling both sides.
-pub fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usize, rng: &mut Rng) -> (f64, f64) {
+pub(crate) fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usize, rng: &mut Rng) -> (f64, f64) {
     let mut resample = |values: &[f64]| {
         let drawn: Vec<f64> = (0..values.len()).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
         median(&drawn)
@@ -184,7 +184,7 @@ pub fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usize, rng
 /// else the normal approximation with tie correction and continuity correction.
 // The names are the textbook's: samples a and b, sizes n1 and n2, statistic u, tie counts t.
 #[allow(clippy::many_single_char_names)]
-pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
         return 1.0;

@@ -10,22 +10,26 @@ use std::path::Path;
 
 use harness_sdk::protocol::Workload;
 
-use crate::experiment::{CellPlan, Experiment};
+use anyhow::Context as _;
+
+use crate::error::Error;
+use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
 use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::results::Runs;
+use crate::plugin::{Registry, SearchPath};
+use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
 
 /// A cell whose run time varies more than this (coefficient of variation) is noisy.
-pub const NOISY_CV: f64 = 0.05;
+pub(crate) const NOISY_CV: f64 = 0.05;
 
 /// How far past what is possible (an efficiency over 100%, a task shorter than its waits) a number must be
 /// before it is a warning: the clocks' and the model's own error.
-pub const IMPOSSIBLE_MARGIN: f64 = 0.05;
+pub(crate) const IMPOSSIBLE_MARGIN: f64 = 0.05;
 
 /// What the model needs to know of a cell, and the cell's values in the axis columns.
 #[derive(Debug, Clone)]
-pub struct CellModel {
+pub(crate) struct CellModel {
     pub key: Vec<String>,
     pub executor: String,
     pub workers: u32,
@@ -38,7 +42,7 @@ pub struct CellModel {
 }
 
 impl CellModel {
-    pub fn new(cell: &CellPlan, columns: &[String]) -> Self {
+    pub(crate) fn new(cell: &CellPlan, columns: &[String]) -> Self {
         Self {
             key: columns.iter().map(|c| cell.value(c)).collect(),
             executor: cell.executor.name.clone(),
@@ -49,14 +53,14 @@ impl CellModel {
         }
     }
 
-    pub fn of(experiment: &Experiment) -> Vec<Self> {
+    pub(crate) fn of(experiment: &Experiment) -> Vec<Self> {
         experiment.cells.iter().map(|c| Self::new(c, &experiment.columns)).collect()
     }
 }
 
 /// One measured run, as read back from `runs.csv`.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub(crate) struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
@@ -66,7 +70,7 @@ pub struct Run {
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
 /// measured metric must be a column of it.
-pub fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
+pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     Ok(runs
@@ -112,7 +116,7 @@ impl CellSummary {
 
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
-pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
+pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
     let mut summaries: Vec<CellSummary> = cells.iter().map(|cell| describe(cell, runs, seed)).collect();
     for (i, cell) in cells.iter().enumerate() {
         let ideal = ideal(cell, cells, &summaries, cores);
@@ -167,13 +171,13 @@ pub fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Ve
 }
 
 /// The bootstrap seed of one metric of one cell: a stream of `seed` of its own.
-pub fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
+pub(crate) fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
     Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
 }
 
 /// The statistics of a value derived from each `ok` run of the cell `key` (such as user plus system CPU
 /// time), seeded like the metrics of `summary.csv`.
-pub fn derived_stats(
+pub(crate) fn derived_stats(
     runs: &[Run],
     key: &[String],
     seed: u64,
@@ -185,7 +189,7 @@ pub fn derived_stats(
 }
 
 /// The value of `metric` (one of [`MEASURED`]) in `run`.
-pub fn metric_of(run: &Run, metric: &str) -> Option<f64> {
+pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
     MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
@@ -267,7 +271,7 @@ fn ideal(
 }
 
 /// The warnings of every cell, each prefixed with the cell's axis values.
-pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
+pub(crate) fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
     let mut out = Vec::new();
     for summary in summaries {
         let label: Vec<String> =
@@ -279,7 +283,7 @@ pub fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<String> {
 
 /// Writes `summary.csv`: one row per cell and metric. The cell's own columns (throughput, ideal time,
 /// efficiency, model, warnings) are filled on its `run_s` row, the metric they are about.
-pub fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
+pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
     let mut out = csv::Writer::from_path(path)?;
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
     header.extend(SUMMARY_COLUMNS);
@@ -333,6 +337,77 @@ fn number(x: f64) -> String {
         let text = format!("{x:.9}");
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     }
+}
+
+/// A result folder summarized from its files: its experiment's cells (with their model when the executors
+/// can be loaded), its runs and their statistics, and what a report of it should say.
+#[derive(Debug)]
+pub(crate) struct FolderSummary {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) seed: u64,
+    pub(crate) columns: Vec<String>,
+    pub(crate) cells: Vec<CellModel>,
+    pub(crate) charts: Vec<ChartSpec>,
+    pub(crate) environment: Environment,
+    /// `warnings.txt`, or the warnings of the statistics when the folder has none.
+    pub(crate) warnings: Vec<String>,
+    /// What a report of the folder lacks: the model when the executors are missing, runs when it is partial.
+    pub(crate) notes: Vec<String>,
+    pub(crate) runs: Vec<Run>,
+    pub(crate) summaries: Vec<CellSummary>,
+}
+
+/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. The experiment's executors
+/// are looked up on `search`; without them the cells get statistics but no ideal time, efficiency or
+/// throughput, and a note says so.
+pub(crate) fn of_folder(folder: &Folder, search: &SearchPath) -> Result<FolderSummary, Error> {
+    let file = folder.experiment_file();
+    let mut notes = Vec::new();
+    let mut registry = Registry::discover(search);
+    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
+        Ok(e) => {
+            let cells = CellModel::of(&e);
+            (e.name, e.description, e.seed, e.columns, cells, e.charts)
+        }
+        Err(full) => {
+            // The matrix and the charts may still be readable: everything but the executors.
+            let outline = experiment::outline(&file)?;
+            notes.push(format!(
+                "the experiment's executors could not be loaded ({}), so this report has no ideal time, efficiency or throughput from the model",
+                full.message
+            ));
+            let cells = outline
+                .cells
+                .iter()
+                .map(|cell| {
+                    let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
+                    CellModel {
+                        key: outline.columns.iter().map(|c| value(c)).collect(),
+                        executor: value(experiment::EXECUTOR),
+                        workers: value(experiment::WORKERS).parse().unwrap_or(1),
+                        options: serde_json::Map::new(),
+                        model: None,
+                        workload: None,
+                    }
+                })
+                .collect();
+            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
+        }
+    };
+    let runs = folder
+        .runs()
+        .and_then(|runs| runs_of(&runs, &columns))
+        .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
+    let environment = folder.environment.clone();
+    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
+    let summaries = summarize(&runs, &cells, seed, cores);
+    let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
+    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
+    if measured > runs.len() {
+        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+    }
+    Ok(FolderSummary { name, description, seed, columns, cells, charts, environment, warnings, notes, runs, summaries })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 mod render;
 
 use render::plain_percent;
-pub use render::{markdown, quantity, table};
+pub(crate) use render::{markdown, table};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,26 +25,24 @@ use crate::experiment::gate::{Gate, Threshold};
 use crate::results::Environment;
 use crate::stats::{Rng, bootstrap_change, mann_whitney_p, median};
 
-/// Metrics compared when the experiment's `[ci]` table does not say.
-pub use crate::metrics::GATED_BY_DEFAULT as DEFAULT_METRICS;
 /// The significance level of the Mann-Whitney test.
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for the confidence interval of a change.
 const RESAMPLES: usize = 2000;
 /// Other processes' share of the machine's CPU time above which a side counts as run on a busy machine
 /// (the share at which `harness run` warns).
-pub const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
+pub(crate) const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 
 /// The most a busy machine widens a threshold by: a factor of 1 / (1 - share) of other processes' share of
 /// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
-pub const MAX_WIDENING: f64 = 2.0;
+pub(crate) const MAX_WIDENING: f64 = 2.0;
 
-pub use crate::metrics::{Direction, direction, judged_by};
+pub(crate) use crate::metrics::{Direction, direction, judged_by};
 
 /// The verdict on one metric of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Regressed,
     Improved,
     Unchanged,
@@ -53,7 +51,7 @@ pub enum Verdict {
 /// Why a verdict is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The whole confidence interval lies beyond the limit (threshold, widened for load, and floor).
     Beyond,
     /// The Mann-Whitney test finds no significant difference.
@@ -68,7 +66,9 @@ pub enum Reason {
 
 /// One metric of one cell, compared.
 #[derive(Debug, Clone, Serialize)]
-pub struct Change {
+// The field names are compare.json's keys.
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Change {
     pub cell: String,
     pub metric: String,
     pub direction: Direction,
@@ -95,7 +95,7 @@ pub struct Change {
 
 /// Other processes' share of the machine's CPU time while each side ran, from `environment.json`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct MachineLoad {
+pub(crate) struct MachineLoad {
     pub baseline: Option<f64>,
     pub current: Option<f64>,
     /// The share the thresholds were widened for: the larger of the two, when above [`BUSY_SHARE`].
@@ -129,7 +129,7 @@ impl MachineLoad {
 
 /// Everything a comparison found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub baseline: PathBuf,
     pub current: PathBuf,
     /// Cells present on both sides.
@@ -145,11 +145,11 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.changes.iter().filter(|c| c.verdict == Verdict::Regressed).count() + self.failed_in_current.len()
     }
 
-    pub fn improvements(&self) -> usize {
+    pub(crate) fn improvements(&self) -> usize {
         self.changes.iter().filter(|c| c.verdict == Verdict::Improved).count()
     }
 }
@@ -183,7 +183,7 @@ fn file_hash(dir: &Path, environment: &Environment) -> Option<String> {
         .experiment
         .file_hash
         .clone()
-        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::environment::file_hash(&s)))
+        .or_else(|| crate::results::open::experiment_source(dir).ok().map(|s| crate::results::file_hash(&s)))
 }
 
 /// What the two sides' `environment.json` say that bears on the verdicts.
@@ -245,7 +245,7 @@ fn warnings(
 }
 
 /// Compares the result folders `baseline` and `current` under `gate`; `seed` drives the bootstrap.
-pub fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyhow::Result<Comparison> {
+pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -> anyhow::Result<Comparison> {
     // `throughput_per_s` is judged by `run_s`: read that too.
     let mut wanted = gate.metrics.clone();
     for metric in &gate.metrics {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::{Change, Comparison, Reason, Verdict};
 
 /// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
-pub fn quantity(metric: &str, value: f64) -> String {
+pub(crate) fn quantity(metric: &str, value: f64) -> String {
     crate::report::quantity(metric, crate::report::Estimate { value, low: value, high: value, n: 0 })
 }
 
@@ -93,7 +93,7 @@ fn row(change: &Change) -> [String; 8] {
 }
 
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).
-pub fn table(c: &Comparison) -> String {
+pub(crate) fn table(c: &Comparison) -> String {
     let mut rows = vec![HEADER.map(str::to_owned).to_vec()];
     rows.extend(c.changes.iter().map(|change| row(change).to_vec()));
     let mut out = crate::fmt::table(&rows);
@@ -110,7 +110,7 @@ pub fn table(c: &Comparison) -> String {
 }
 
 /// The comparison as Markdown, for a CI job summary.
-pub fn markdown(c: &Comparison) -> String {
+pub(crate) fn markdown(c: &Comparison) -> String {
     let mut out = String::from("## Benchmark comparison\n\n");
     let _ = writeln!(
         out,

@@ -11,24 +11,24 @@ use super::quote_list;
 use super::raw;
 use super::steps::{duration, size};
 
-pub use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
+pub(crate) use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
 
 /// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
-pub const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
+pub(crate) const DEFAULT_TIME_FLOOR_S: f64 = 1e-3;
 /// A change of memory smaller than this (256 pages of 4 KiB) is never a regression nor an improvement,
 /// unless `[ci]` says.
-pub const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
+pub(crate) const DEFAULT_MEMORY_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 
 /// How much a metric may move before it counts: a fraction for each direction of change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Threshold {
+pub(crate) struct Threshold {
     pub increase: f64,
     pub decrease: f64,
 }
 
 /// What to compare and how much change is noise.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub metrics: Vec<String>,
     pub default: f64,
     pub per_metric: BTreeMap<String, Threshold>,
@@ -51,12 +51,12 @@ impl Default for Gate {
 }
 
 impl Gate {
-    pub fn threshold(&self, metric: &str) -> Threshold {
+    pub(crate) fn threshold(&self, metric: &str) -> Threshold {
         self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
     }
 
     /// The absolute change, in the metric's unit, below which a change does not count.
-    pub fn floor(&self, metric: &str) -> f64 {
+    pub(crate) fn floor(&self, metric: &str) -> f64 {
         if metric.ends_with("_bytes") {
             self.memory_floor_bytes
         } else if metric.ends_with("_s") {
@@ -68,7 +68,7 @@ impl Gate {
 }
 
 /// Parses "5%" into 0.05.
-pub fn parse_percent(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_percent(text: &str) -> Result<f64, String> {
     // The `%` is required: "0.05" could mean 5% or 0.05%.
     let Some(number) = text.trim().strip_suffix('%') else {
         return Err(format!("`{text}` is not a percentage such as \"5%\""));
@@ -166,7 +166,7 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
 }
 
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
-pub fn gate_of_source(source: &str) -> Result<Gate, String> {
+pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
     match &file.ci {
         Some(ci) => gate(ci).map_err(|e| e.message),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{Experiment, WORKERS};
 
 /// The warnings of `experiment`, one line each.
-pub fn warnings(experiment: &Experiment) -> Vec<String> {
+pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
     let mut out = Vec::new();
     ignored_workers(experiment, &mut out);
     out

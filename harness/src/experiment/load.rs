@@ -14,7 +14,7 @@ use crate::plugin::Registry;
 
 /// Reads, parses and checks an experiment file. `registry` holds the executors found on the search path;
 /// the file's `[plugins]` are added to it.
-pub fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnostic> {
+pub(crate) fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnostic> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display()))
             .help("check the path; experiment files live in `experiments/` by convention")
@@ -25,7 +25,7 @@ pub fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnost
 }
 /// Reads an experiment file as far as it can be read without loading any executor: the matrix and the
 /// `[[charts]]` are checked, the executors, workloads and options are not.
-pub fn outline(path: &Path) -> Result<Outline, Diagnostic> {
+pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display())))?;
     let source: Arc<str> = Arc::from(text);

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 
 /// One value of an axis.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     String(String),
     Integer(i64),
     Float(f64),
@@ -33,7 +33,7 @@ impl fmt::Display for Value {
 }
 
 impl Value {
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Value::String(s) => s.clone().into(),
             Value::Integer(i) => (*i).into(),
@@ -44,13 +44,13 @@ impl Value {
 }
 
 /// A cell: axis name to value, in column order.
-pub type Cell = IndexMap<String, Value>;
+pub(crate) type Cell = IndexMap<String, Value>;
 
 /// A condition of an `exclude` entry: the key's value must be one of these.
-pub type Pattern = IndexMap<String, Vec<Value>>;
+pub(crate) type Pattern = IndexMap<String, Vec<Value>>;
 
 /// Expands `axes` into cells, then applies `exclude` and `include`.
-pub fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include: &[Cell]) -> Vec<Cell> {
+pub(crate) fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include: &[Cell]) -> Vec<Cell> {
     // No axes means no product cells (only `include` entries), as in GitHub Actions.
     let mut cells: Vec<Cell> = vec![Cell::new()];
     if axes.is_empty() || axes.iter().any(|(_, values)| values.is_empty()) {
@@ -91,7 +91,7 @@ pub fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include: &[Cel
 }
 
 /// Whether `cell` has every key of `pattern` with one of its values.
-pub fn matches(cell: &Cell, pattern: &Pattern) -> bool {
+pub(crate) fn matches(cell: &Cell, pattern: &Pattern) -> bool {
     pattern.iter().all(|(k, allowed)| cell.get(k).is_some_and(|v| allowed.contains(v)))
 }
 

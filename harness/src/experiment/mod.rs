@@ -5,25 +5,25 @@
 //! durations are nanoseconds, sizes are bytes, `${axis}` references are substituted, executor names are
 //! resolved to plugins and their options checked.
 
-pub mod charts;
+pub(crate) mod charts;
 mod expand;
-pub mod gate;
-pub mod lints;
+pub(crate) mod gate;
+pub(crate) mod lints;
 mod load;
-pub mod matrix;
+pub(crate) mod matrix;
 mod model;
 mod raw;
 mod resolve;
 mod steps;
 mod substitute;
-pub mod units;
+pub(crate) mod units;
 
 use matrix::Value;
 
-pub use charts::{ChartKind, ChartSpec};
-pub use gate::gate_of_source;
-pub use load::{load, outline};
-pub use model::{CellPlan, EXECUTOR, Experiment, Order, Outline, WORKERS, WORKLOAD};
+pub(crate) use charts::{ChartKind, ChartSpec};
+pub(crate) use gate::gate_of_source;
+pub(crate) use load::{load, outline};
+pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")

@@ -12,14 +12,14 @@ use super::matrix::Cell;
 use crate::plugin::PluginInfo;
 
 /// The axes with a meaning of their own; every other axis is a workload variable or an executor option.
-pub const EXECUTOR: &str = "executor";
-pub const WORKLOAD: &str = "workload";
-pub const WORKERS: &str = "workers";
+pub(crate) const EXECUTOR: &str = "executor";
+pub(crate) const WORKLOAD: &str = "workload";
+pub(crate) const WORKERS: &str = "workers";
 
 /// The order in which runs visit cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Order {
+pub(crate) enum Order {
     /// Each repetition visits every cell in turn, so drift spreads over all cells.
     Interleaved,
     /// All repetitions of a cell, then the next cell.
@@ -43,7 +43,7 @@ impl Order {
 
 /// A checked experiment, ready to run.
 #[derive(Debug, Clone)]
-pub struct Experiment {
+pub(crate) struct Experiment {
     pub path: PathBuf,
     pub source: Arc<str>,
     pub name: String,
@@ -66,7 +66,7 @@ pub struct Experiment {
 
 /// One cell of the matrix, resolved.
 #[derive(Debug, Clone)]
-pub struct CellPlan {
+pub(crate) struct CellPlan {
     pub values: Cell,
     pub executor: PluginInfo,
     pub workers: u32,
@@ -76,12 +76,12 @@ pub struct CellPlan {
 
 impl CellPlan {
     /// The cell's value in `column`, empty when the cell has none.
-    pub fn value(&self, column: &str) -> String {
+    pub(crate) fn value(&self, column: &str) -> String {
         self.values.get(column).map(ToString::to_string).unwrap_or_default()
     }
 
     /// The cell as `axis=value` pairs, in column order: how warnings name it.
-    pub fn label(&self, columns: &[String]) -> String {
+    pub(crate) fn label(&self, columns: &[String]) -> String {
         let pairs: Vec<String> =
             columns.iter().filter(|c| self.values.contains_key(*c)).map(|c| format!("{c}={}", self.value(c))).collect();
         pairs.join(" ")
@@ -90,7 +90,7 @@ impl CellPlan {
 /// What can be read of an experiment file without its executors: enough to chart the results of a run
 /// of it when the plugins it used are not at hand.
 #[derive(Debug, Clone)]
-pub struct Outline {
+pub(crate) struct Outline {
     pub name: String,
     pub description: String,
     pub seed: u64,

@@ -5,14 +5,14 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub type Table = IndexMap<Spanned<String>, Spanned<toml::Value>>;
+pub(super) type Table = IndexMap<Spanned<String>, Spanned<toml::Value>>;
 
 /// `[matrix]`: every key is a list (axis values, or `exclude`/`include` entries).
-pub type Matrix = IndexMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>;
+pub(super) type Matrix = IndexMap<Spanned<String>, Spanned<Vec<Spanned<toml::Value>>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFile {
+pub(super) struct RawFile {
     pub experiment: Spanned<RawExperiment>,
     #[serde(default)]
     pub workloads: IndexMap<Spanned<String>, Spanned<RawWorkload>>,
@@ -29,7 +29,7 @@ pub struct RawFile {
 /// `[ci]`: what `harness compare` gates on.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCi {
+pub(super) struct RawCi {
     pub threshold: Option<Spanned<String>>,
     pub metrics: Option<Vec<Spanned<String>>>,
     pub time_floor: Option<Spanned<toml::Value>>,
@@ -41,20 +41,20 @@ pub struct RawCi {
 /// A metric's threshold: one percentage for both directions, or one per direction.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawThreshold {
+pub(super) enum RawThreshold {
     Both(String),
     Directed { increase: Option<String>, decrease: Option<String> },
 }
 
 /// Only the `[ci]` table of a file, for reading it back from a result folder.
 #[derive(Debug, Deserialize)]
-pub struct CiOnly {
+pub(super) struct CiOnly {
     pub ci: Option<Spanned<RawCi>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawExperiment {
+pub(super) struct RawExperiment {
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
@@ -68,7 +68,7 @@ pub struct RawExperiment {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWorkload {
+pub(super) struct RawWorkload {
     /// For the reader of the file; the harness does not use it.
     #[serde(default)]
     #[allow(dead_code)]
@@ -78,12 +78,12 @@ pub struct RawWorkload {
 }
 
 /// The step kinds, for "did you mean" hints.
-pub const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc"];
+pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc"];
 
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawChart {
+pub(super) struct RawChart {
     pub title: Option<String>,
     pub x: Spanned<String>,
     pub y: Spanned<String>,

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 /// What a duration looks like, for error messages.
-pub const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \"2s\"";
+pub(crate) const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \"2s\"";
 /// What a size looks like, for error messages.
-pub const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
+pub(crate) const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
 
 /// Parses a duration: whole numbers with units (`ns`, `us`, `ms`, `s`, `min`, `h`, and the other spellings of
 /// the `humantime` crate), one or several ("1s 500ms"). A bare number is refused: its unit would be a guess.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("the duration is empty".to_owned());
@@ -26,7 +26,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a size: a whole number of bytes with an optional unit. Binary units (`KiB`, `MiB`, `GiB`)
 /// are powers of 1024; decimal ones (`kB`/`KB`, `MB`, `GB`) powers of 1000.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);

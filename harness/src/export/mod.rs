@@ -95,22 +95,22 @@ fn export(dir: &Path, out: &Path, format: &dyn Exporter) -> anyhow::Result<()> {
 }
 
 /// Every cell with the statistics of every exported metric.
-pub fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn json(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &json::Json)
 }
 
 /// A Markdown table of medians with their confidence intervals.
-pub fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn markdown(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &markdown::Markdown)
 }
 
 /// Bencher Metric Format.
-pub fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn bencher(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &bencher::Bencher)
 }
 
 /// github-action-benchmark's `customSmallerIsBetter`.
-pub fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &github::GithubBenchmark)
 }
 

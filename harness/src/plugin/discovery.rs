@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::{PluginInfo, probe};
 
 /// The environment variable holding extra plugin folders, separated by `:`.
-pub const PLUGIN_PATH_VAR: &str = "HARNESS_PLUGIN_PATH";
+pub(super) const PLUGIN_PATH_VAR: &str = "HARNESS_PLUGIN_PATH";
 
 /// Prefix of the file names of built-in executors next to the executable.
 const BUILTIN_PREFIX: &str = "libexecutor_";
@@ -62,7 +62,7 @@ fn libraries_in(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 
 /// The executors available to an experiment, by name.
 #[derive(Debug, Default, Clone)]
-pub struct Registry {
+pub(crate) struct Registry {
     executors: IndexMap<String, PluginInfo>,
     /// Libraries found in plugin folders that could not be used, with the reason.
     pub problems: Vec<String>,
@@ -70,7 +70,7 @@ pub struct Registry {
 
 impl Registry {
     /// Probes every library on the search path.
-    pub fn discover(search: &SearchPath) -> Self {
+    pub(crate) fn discover(search: &SearchPath) -> Self {
         let libraries = search.libraries();
         let mut registry = Registry::default();
         for (path, result) in libraries.iter().zip(probe(&libraries)) {
@@ -85,19 +85,19 @@ impl Registry {
     }
 
     /// Adds (or replaces) an executor under `name`.
-    pub fn insert(&mut self, name: String, info: PluginInfo) {
+    pub(crate) fn insert(&mut self, name: String, info: PluginInfo) {
         self.executors.insert(name, info);
     }
 
-    pub fn get(&self, name: &str) -> Option<&PluginInfo> {
+    pub(crate) fn get(&self, name: &str) -> Option<&PluginInfo> {
         self.executors.get(name)
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.executors.keys().map(String::as_str)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &PluginInfo)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &PluginInfo)> {
         self.executors.iter().map(|(k, v)| (k.as_str(), v))
     }
 }

@@ -16,11 +16,12 @@ use harness_sdk::model::Model;
 use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
 use serde::{Deserialize, Serialize};
 
-pub use discovery::{Registry, SearchPath};
+pub(crate) use discovery::Registry;
+pub use discovery::SearchPath;
 
 /// What the harness knows of one executor plugin.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PluginInfo {
+pub(crate) struct PluginInfo {
     pub name: String,
     pub version: String,
     pub abi_version: u32,
@@ -33,14 +34,14 @@ pub struct PluginInfo {
 }
 
 impl PluginInfo {
-    pub fn option(&self, name: &str) -> Option<&OptionSpec> {
+    pub(crate) fn option(&self, name: &str) -> Option<&OptionSpec> {
         self.options.iter().find(|o| o.name == name)
     }
 }
 
 /// Why a library cannot be used as a plugin.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     #[error("plugin file {} does not exist", .0.display())]
     NotFound(PathBuf),
     #[error("{} is not a loadable library: {message}", path.display())]
@@ -65,13 +66,13 @@ fn entry_symbol() -> &'static str {
 }
 
 /// An opened plugin library. Only child processes of the harness open one.
-pub struct Library {
+pub(crate) struct Library {
     path: PathBuf,
     descriptor: &'static Descriptor,
 }
 
 /// The outcome of one call into a plugin.
-pub enum CallOutcome {
+pub(crate) enum CallOutcome {
     Ok(Vec<u8>),
     Error(String),
     Panic(String),
@@ -79,7 +80,7 @@ pub enum CallOutcome {
 
 impl Library {
     /// Opens `path` and checks its descriptor (magic, ABI version, size) before calling anything else.
-    pub fn open(path: &Path) -> Result<Self, LoadError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, LoadError> {
         if !path.exists() {
             return Err(LoadError::NotFound(path.to_owned()));
         }
@@ -132,7 +133,7 @@ impl Library {
     }
 
     /// Reads the plugin's name, version and options.
-    pub fn info(&self) -> Result<PluginInfo, LoadError> {
+    pub(crate) fn info(&self) -> Result<PluginInfo, LoadError> {
         let d = self.descriptor;
         let failed = |message: String| LoadError::Info { path: self.path.clone(), message };
         let bytes = match self.call(|out| {
@@ -157,7 +158,7 @@ impl Library {
     }
 
     /// Runs one request (JSON bytes of a `RunRequest`).
-    pub fn run(&self, request: &[u8]) -> CallOutcome {
+    pub(crate) fn run(&self, request: &[u8]) -> CallOutcome {
         let d = self.descriptor;
         self.call(|out| {
             // SAFETY: `request` is readable for its length during the call; `out` is filled by the plugin.
@@ -191,7 +192,7 @@ enum ProbeLine {
 }
 
 /// The body of `harness __probe LIB...`: prints one JSON line per library.
-pub fn probe_main(paths: &[PathBuf]) -> i32 {
+pub(crate) fn probe_main(paths: &[PathBuf]) -> i32 {
     for path in paths {
         let line = match Library::open(path).and_then(|library| library.info()) {
             Ok(info) => ProbeLine::Ok(Box::new(info)),
@@ -203,7 +204,7 @@ pub fn probe_main(paths: &[PathBuf]) -> i32 {
 }
 
 /// Asks a child process what each library in `paths` holds, in order.
-pub fn probe(paths: &[PathBuf]) -> Vec<Result<PluginInfo, String>> {
+pub(crate) fn probe(paths: &[PathBuf]) -> Vec<Result<PluginInfo, String>> {
     if paths.is_empty() {
         return Vec::new();
     }

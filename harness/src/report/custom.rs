@@ -9,7 +9,7 @@ use super::{Chart, Report};
 use crate::experiment::{ChartKind, ChartSpec, EXECUTOR};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Custom<'a> {
+pub(crate) struct Custom<'a> {
     pub spec: &'a ChartSpec,
     /// Its place among the `[[charts]]`, from 0.
     pub index: usize,

@@ -7,10 +7,10 @@ use super::measure::{self, EFFICIENCY};
 use super::{Chart, Report};
 
 /// The file name of the efficiency chart, before any per-file suffix.
-pub const FILE: &str = "efficiency";
+pub(crate) const FILE: &str = "efficiency";
 
 #[derive(Debug, Clone, Copy)]
-pub struct Efficiency;
+pub(crate) struct Efficiency;
 
 impl Chart for Efficiency {
     fn figures(&self, report: &Report) -> Vec<Figure> {

@@ -74,7 +74,7 @@ pub struct Figure {
 
 impl Figure {
     /// The series of every panel, each name once, in order of appearance: the legend.
-    pub fn legend(&self) -> Vec<(&str, usize)> {
+    pub(crate) fn legend(&self) -> Vec<(&str, usize)> {
         let mut entries: Vec<(&str, usize)> = Vec::new();
         for series in self.panels.iter().flat_map(|p| &p.series) {
             if !entries.iter().any(|(name, _)| *name == series.name) {
@@ -86,7 +86,7 @@ impl Figure {
 
     /// What the figure shows, one fact a line: its title, axes, panels with their series and point
     /// counts, rules and notes. A change in what a chart shows is a change in this text.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "chart {}.svg: {}", self.file, self.title);
         let _ = writeln!(out, "  subtitle: {}", self.subtitle);
@@ -121,20 +121,20 @@ impl Figure {
 }
 
 /// "1 point", "3 points".
-pub fn count(n: usize, noun: &str) -> String {
+pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// A unit for values of a dimension: the scale to multiply them by, and its name.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Unit {
+pub(crate) struct Unit {
     pub scale: f64,
     pub name: &'static str,
 }
 
 /// The unit that shows values up to `largest` as numbers from about 0.9 to 900: a thousand of one unit is
 /// shown as about 1 of the next.
-pub fn unit(dimension: Dimension, largest: f64) -> Unit {
+pub(crate) fn unit(dimension: Dimension, largest: f64) -> Unit {
     let pick = |units: &[(f64, &'static str)]| {
         let (scale, name) =
             units.iter().copied().find(|(scale, _)| largest * scale >= 0.9).unwrap_or(units[units.len() - 1]);
@@ -156,7 +156,7 @@ pub fn unit(dimension: Dimension, largest: f64) -> Unit {
 }
 
 /// A tick label: three significant digits at most, with k and M for large numbers.
-pub fn tick(value: f64) -> String {
+pub(crate) fn tick(value: f64) -> String {
     let magnitude = value.abs();
     let (value, suffix) = if magnitude >= 1e6 {
         (value / 1e6, "M")

@@ -6,7 +6,7 @@ use super::svg::escape;
 use super::{Format, Rendered, Report, Table};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Html;
+pub(crate) struct Html;
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
 h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}\

@@ -7,7 +7,7 @@ use super::measure::{self, PERCENTILES};
 use super::{Chart, Report};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Latency;
+pub(crate) struct Latency;
 
 impl Chart for Latency {
     fn figures(&self, report: &Report) -> Vec<Figure> {

@@ -13,11 +13,11 @@ use super::measure::Measure;
 use crate::experiment::EXECUTOR;
 
 /// The most panels a figure has; more make one file per value of the first panel column.
-pub const MAX_PANELS: usize = 12;
+pub(crate) const MAX_PANELS: usize = 12;
 
 /// What each column does in a figure.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Roles {
+pub(crate) struct Roles {
     /// `None`: the categories of the x axis are the series.
     pub x: Option<String>,
     pub series: Option<String>,
@@ -34,7 +34,7 @@ pub struct Roles {
 }
 
 /// The values of `column` among `cells`, each once, in order of appearance.
-pub fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) -> Vec<&'r str> {
+pub(crate) fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) -> Vec<&'r str> {
     let mut values: Vec<&str> = Vec::new();
     for &cell in cells {
         let value = report.value(cell, column);
@@ -46,17 +46,17 @@ pub fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) -> Vec<&'
 }
 
 /// Whether every one of `cells` has a number in `column`.
-pub fn numeric(report: &Report, cells: &[usize], column: &str) -> bool {
+pub(crate) fn numeric(report: &Report, cells: &[usize], column: &str) -> bool {
     cells.iter().all(|&c| report.value(c, column).parse::<f64>().is_ok_and(f64::is_finite))
 }
 
 /// The columns whose value differs among `cells`, in column order.
-pub fn varying(report: &Report, cells: &[usize]) -> Vec<String> {
+pub(crate) fn varying(report: &Report, cells: &[usize]) -> Vec<String> {
     report.columns.iter().filter(|c| distinct(report, cells, c).len() > 1).cloned().collect()
 }
 
 /// The automatic roles for `cells`, leaving out the columns in `skip`.
-pub fn auto(report: &Report, cells: &[usize], skip: &[&str]) -> Roles {
+pub(crate) fn auto(report: &Report, cells: &[usize], skip: &[&str]) -> Roles {
     let vary: Vec<String> = varying(report, cells).into_iter().filter(|c| !skip.contains(&c.as_str())).collect();
     let mut series = vary.iter().find(|c| *c == EXECUTOR).cloned();
     let free = |taken: &[&Option<String>], c: &String| taken.iter().all(|t| t.as_ref() != Some(c));
@@ -88,7 +88,7 @@ pub fn auto(report: &Report, cells: &[usize], skip: &[&str]) -> Roles {
 
 /// The panel columns of `columns`: while they would make more than [`MAX_PANELS`] panels, the first of
 /// them moves to `files`.
-pub fn auto_panels(
+pub(crate) fn auto_panels(
     report: &Report,
     cells: &[usize],
     columns: &mut Vec<String>,
@@ -101,7 +101,7 @@ pub fn auto_panels(
 }
 
 /// Whether two of `cells` have the same values in `columns`.
-pub fn collides(report: &Report, cells: &[usize], columns: &[&String]) -> bool {
+pub(crate) fn collides(report: &Report, cells: &[usize], columns: &[&String]) -> bool {
     let mut seen = std::collections::HashSet::new();
     !cells.iter().all(|&c| seen.insert(columns.iter().map(|col| report.value(c, col)).collect::<Vec<_>>()))
 }
@@ -118,11 +118,11 @@ fn combinations(report: &Report, cells: &[usize], columns: &[String]) -> usize {
 }
 
 /// Added to a palette index: the same colour, one shade lighter.
-pub const SHADE: usize = 100;
+pub(crate) const SHADE: usize = 100;
 
 /// The palette index of an executor: the built-in ones always have the same colour, others follow in
 /// the order they appear in the experiment.
-pub fn executor_color(report: &Report, executor: &str) -> usize {
+pub(crate) fn executor_color(report: &Report, executor: &str) -> usize {
     const BUILT_IN: [&str; 4] = ["sync", "threaded", "async", "multiprocess"];
     if let Some(i) = BUILT_IN.iter().position(|b| *b == executor) {
         return i;
@@ -138,7 +138,7 @@ pub fn executor_color(report: &Report, executor: &str) -> usize {
 
 /// What one chart shows, for [`build`].
 #[derive(Debug, Clone)]
-pub struct Plot {
+pub(crate) struct Plot {
     /// The file name without `.svg`, before any per-file suffix.
     pub file: String,
     pub title: String,
@@ -155,7 +155,7 @@ pub struct Plot {
 /// The figures of one measure with the automatic roles: over every cell, or over only the cells that have
 /// the measure when `measured_only` (speedup and efficiency, which most cells may lack). `plot` is given
 /// the roles, to name the chart after its x column.
-pub fn auto_figures(
+pub(crate) fn auto_figures(
     report: &Report,
     measure: Measure,
     measured_only: bool,
@@ -171,7 +171,7 @@ pub fn auto_figures(
 }
 
 /// Builds the figures of `plot` over `cells` with `roles`: one per combination of `roles.files`.
-pub fn build(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot) -> Vec<Figure> {
+pub(crate) fn build(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot) -> Vec<Figure> {
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for &cell in cells {
         let label = report.label(cell, &roles.files);
@@ -354,7 +354,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
 
 /// Numbers spread this much (1 to 16 workers, say) are placed on a logarithmic x axis by default, where
 /// doublings are evenly spaced.
-pub const LOG_X_RATIO: f64 = 16.0;
+pub(crate) const LOG_X_RATIO: f64 = 16.0;
 
 fn log_x(report: &Report, cells: &[usize], roles: &Roles) -> bool {
     let Some(x) = &roles.x else { return false };
@@ -365,7 +365,7 @@ fn log_x(report: &Report, cells: &[usize], roles: &Roles) -> bool {
 }
 
 /// "3 runs", or "2 to 3 runs" when cells had different numbers of successful runs.
-pub fn runs(counts: &[usize]) -> String {
+pub(crate) fn runs(counts: &[usize]) -> String {
     let (low, high) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
     let noun = if high == 1 { "run" } else { "runs" };
     if low == high { format!("{high} {noun}") } else { format!("{low} to {high} {noun}") }
@@ -387,7 +387,7 @@ fn shown(value: &str) -> String {
 }
 
 /// A file name part: letters, digits, `.`, `_` and `-`.
-pub fn slug(text: &str) -> String {
+pub(crate) fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() || "._".contains(c) {

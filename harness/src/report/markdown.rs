@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::{Format, Rendered, Report, Table};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Markdown;
+pub(crate) struct Markdown;
 
 impl Format for Markdown {
     fn file_name(&self) -> &'static str {
@@ -52,7 +52,7 @@ impl Format for Markdown {
 }
 
 /// "30 cells, 90 measured runs (2 failed); the same in every cell: ...". Shared by the formats.
-pub fn summary_line(report: &Report) -> String {
+pub(crate) fn summary_line(report: &Report) -> String {
     let failed = if report.failed > 0 { format!(" ({} failed)", report.failed) } else { String::new() };
     let mut line = format!("{} cells, {} measured runs{failed}.", report.cells.len(), report.runs);
     let constants = report.constants();

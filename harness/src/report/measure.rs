@@ -2,18 +2,18 @@
 //! speedup, each with a name for people and a unit, from the [metric catalog](crate::metrics); and which of
 //! them the charts of every experiment draw.
 
-pub use crate::metrics::{CPU, Dimension, EFFICIENCY, Metric as Measure, SPEEDUP};
+pub(crate) use crate::metrics::{CPU, Dimension, EFFICIENCY, Metric as Measure, SPEEDUP};
 
 /// The measure called `name`, if a chart can show it.
-pub fn find(name: &str) -> Option<Measure> {
+pub(crate) fn find(name: &str) -> Option<Measure> {
     crate::metrics::chartable(name)
 }
 
 /// The measures drawn for every experiment, one chart each.
-pub const DEFAULT: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", CPU, "peak_memory_bytes"];
+pub(crate) const DEFAULT: &[&str] = &["run_s", "throughput_per_s", "latency_p99_s", CPU, "peak_memory_bytes"];
 
 /// The latency percentiles of the latency chart, with their labels.
-pub const PERCENTILES: &[(&str, &str)] =
+pub(crate) const PERCENTILES: &[(&str, &str)] =
     &[("latency_p50_s", "p50"), ("latency_p90_s", "p90"), ("latency_p99_s", "p99"), ("latency_max_s", "max")];
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::measure::Measure;
 use super::{Chart, Report};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Metric {
+pub(crate) struct Metric {
     pub measure: Measure,
 }
 
@@ -27,7 +27,7 @@ impl Chart for Metric {
 
 /// "Run time by workers": the measure's label, capitalised unless its first word is a name such as
 /// `p99`, and the x column.
-pub fn title(label: &str, x: Option<&str>) -> String {
+pub(crate) fn title(label: &str, x: Option<&str>) -> String {
     let first_word = label.split(' ').next().unwrap_or_default();
     let label = if first_word.chars().any(|c| c.is_ascii_digit()) {
         label.to_owned()

@@ -17,34 +17,30 @@
 //!   executor.
 //! - Each report format is one file implementing [`Format`]: [`markdown`] and [`html`].
 
-pub mod custom;
-pub mod efficiency;
-pub mod figure;
-pub mod html;
-pub mod latency;
-pub mod layout;
-pub mod markdown;
-pub mod measure;
-pub mod metric;
-pub mod speedup;
-pub mod svg;
+pub(crate) mod custom;
+pub(crate) mod efficiency;
+pub(crate) mod figure;
+pub(crate) mod html;
+pub(crate) mod latency;
+pub(crate) mod layout;
+pub(crate) mod markdown;
+pub(crate) mod measure;
+pub(crate) mod metric;
+pub(crate) mod speedup;
+pub(crate) mod svg;
 
 use std::io;
 use std::path::Path;
 
-use anyhow::Context as _;
-
-use crate::diagnostic::Diagnostic;
 use crate::experiment::{self, ChartSpec};
-use crate::plugin::{Registry, SearchPath};
-use crate::results::{self, files};
+use crate::results::files;
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
 use figure::Figure;
 
 /// The executor that speedup is measured against when no executor of the result declares a model that
 /// runs one task at a time on one core in every cell.
-pub const REFERENCE: &str = "sync";
+pub(crate) const REFERENCE: &str = "sync";
 
 /// The executor speedup is measured against: the first whose every cell runs one task at a time on one
 /// core by its declared model (`sync` among the built-ins), else [`REFERENCE`].
@@ -64,7 +60,7 @@ fn declared_reference(cells: &[CellModel]) -> String {
 
 /// A median with its 95% confidence interval, from `n` runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Estimate {
+pub(crate) struct Estimate {
     pub value: f64,
     pub low: f64,
     pub high: f64,
@@ -110,7 +106,7 @@ pub struct Report {
 
 /// The inputs of [`Report::new`].
 #[derive(Debug, Clone, Copy)]
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub seed: u64,
@@ -124,7 +120,7 @@ pub struct Sources<'a> {
 }
 
 impl Report {
-    pub fn new(sources: Sources<'_>) -> Self {
+    pub(crate) fn new(sources: Sources<'_>) -> Self {
         let Sources { name, description, seed, columns, cells, summaries, runs, charts, environment, warnings } =
             sources;
         let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
@@ -157,7 +153,7 @@ impl Report {
     }
 
     /// Measures speedup against `executor` rather than the declared reference.
-    pub fn set_reference(&mut self, executor: &str) {
+    pub(crate) fn set_reference(&mut self, executor: &str) {
         executor.clone_into(&mut self.reference);
         for i in 0..self.cells.len() {
             self.cells[i].reference = self.reference_of(i);
@@ -165,12 +161,12 @@ impl Report {
     }
 
     /// The cell's value in `column`, empty when it has none.
-    pub fn value(&self, cell: usize, column: &str) -> &str {
+    pub(crate) fn value(&self, cell: usize, column: &str) -> &str {
         self.columns.iter().position(|c| c == column).map_or("", |i| self.cells[cell].key[i].as_str())
     }
 
     /// `column=value` for each of `columns` the cell has a value in.
-    pub fn label(&self, cell: usize, columns: &[String]) -> String {
+    pub(crate) fn label(&self, cell: usize, columns: &[String]) -> String {
         columns
             .iter()
             .map(|c| (c, self.value(cell, c)))
@@ -181,7 +177,7 @@ impl Report {
     }
 
     /// The estimate of `measure` (see [`measure::find`]) for a cell, when it was measured.
-    pub fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
+    pub(crate) fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
         let c = &self.cells[cell];
         match measure {
             measure::CPU => c.cpu.as_ref().map(Estimate::of),
@@ -262,7 +258,7 @@ impl Report {
     }
 
     /// Why a kind of chart was left out, collected while drawing.
-    pub fn explain(&self, figures: &[Figure]) -> Vec<String> {
+    pub(crate) fn explain(&self, figures: &[Figure]) -> Vec<String> {
         let mut notes = self.notes.clone();
         if !figures.iter().any(|f| f.file.starts_with(speedup::FILE)) {
             notes.push(format!(
@@ -282,13 +278,13 @@ impl Report {
 }
 
 /// One kind of chart.
-pub trait Chart {
+pub(crate) trait Chart {
     /// The figures of this kind for `report`; none when the report has nothing to show in it.
     fn figures(&self, report: &Report) -> Vec<Figure>;
 }
 
 /// One report format.
-pub trait Format {
+pub(crate) trait Format {
     /// The file it writes in the result folder.
     fn file_name(&self) -> &'static str;
     /// The report, with the charts rendered as `charts` (file name and SVG text, in order).
@@ -297,7 +293,7 @@ pub trait Format {
 
 /// A chart drawn to a file.
 #[derive(Debug, Clone)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub figure: Figure,
     /// `charts/NAME.svg`, relative to the result folder.
     pub path: String,
@@ -306,7 +302,7 @@ pub struct Rendered {
 
 /// What [`write`] did.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     pub charts: usize,
     /// Charts or files that could not be written. The rest was written.
     pub problems: Vec<String>,
@@ -314,7 +310,7 @@ pub struct Written {
 
 /// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
 /// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
-pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
+pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     let charts_dir = dir.join(files::CHARTS);
     if charts_dir.exists() {
         for entry in std::fs::read_dir(&charts_dir)? {
@@ -348,115 +344,29 @@ pub fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     Ok(written)
 }
 
-/// Reads a result folder back into a report: `runs.csv` and `experiment.toml`, and `environment.json` and
-/// `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without them
-/// the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
-pub fn read(dir: &Path, search: &SearchPath) -> Result<Report, ReadError> {
-    let Loaded { name, description, seed, columns, cells, charts, environment, mut notes, runs, summaries } =
-        load(dir, search)?;
-    let warnings: Vec<String> = results::read_warnings(dir).unwrap_or_else(|| summary::warnings(&columns, &summaries));
-    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
-    if measured > runs.len() {
-        notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
+impl Report {
+    /// The report of a result folder read back and summarized by [`summary::of_folder`], with its notes.
+    pub(crate) fn of_folder(folder: &summary::FolderSummary) -> Self {
+        let mut report = Report::new(Sources {
+            name: &folder.name,
+            description: &folder.description,
+            seed: folder.seed,
+            columns: &folder.columns,
+            cells: &folder.cells,
+            summaries: &folder.summaries,
+            runs: &folder.runs,
+            charts: &folder.charts,
+            environment: &folder.environment.to_value(),
+            warnings: &folder.warnings,
+        });
+        report.notes.clone_from(&folder.notes);
+        report
     }
-    let mut report = Report::new(Sources {
-        name: &name,
-        description: &description,
-        seed,
-        columns: &columns,
-        cells: &cells,
-        summaries: &summaries,
-        runs: &runs,
-        charts: &charts,
-        environment: &environment.to_value(),
-        warnings: &warnings,
-    });
-    report.notes = notes;
-    Ok(report)
-}
-
-/// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
-/// has none: one `harness merge` made.
-pub fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), ReadError> {
-    let loaded = load(dir, search)?;
-    summary::write(&dir.join(files::SUMMARY), &loaded.columns, &loaded.summaries)
-        .context("cannot write summary.csv")
-        .map_err(ReadError::Runtime)?;
-    let warnings = summary::warnings(&loaded.columns, &loaded.summaries);
-    results::write_warnings(dir, &warnings).context("cannot write warnings.txt").map_err(ReadError::Runtime)?;
-    Ok(())
-}
-
-/// A result folder read back: its experiment's cells, its runs and their statistics.
-struct Loaded {
-    name: String,
-    description: String,
-    seed: u64,
-    columns: Vec<String>,
-    cells: Vec<CellModel>,
-    charts: Vec<ChartSpec>,
-    environment: results::Environment,
-    notes: Vec<String>,
-    runs: Vec<summary::Run>,
-    summaries: Vec<CellSummary>,
-}
-
-fn load(dir: &Path, search: &SearchPath) -> Result<Loaded, ReadError> {
-    results::open::check(dir).map_err(|e| ReadError::Input(e.diagnostic()))?;
-    let file = dir.join(files::EXPERIMENT);
-    let environment = results::Environment::read_or_default(dir);
-    let mut notes = Vec::new();
-    let mut registry = Registry::discover(search);
-    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
-        Ok(e) => {
-            let cells = CellModel::of(&e);
-            (e.name, e.description, e.seed, e.columns, cells, e.charts)
-        }
-        Err(full) => {
-            // The matrix and the charts may still be readable: everything but the executors.
-            let outline = experiment::outline(&file).map_err(ReadError::Input)?;
-            notes.push(format!(
-                "the experiment's executors could not be loaded ({}), so this report has no ideal time, efficiency or throughput from the model",
-                full.message
-            ));
-            let cells = outline
-                .cells
-                .iter()
-                .map(|cell| {
-                    let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
-                    CellModel {
-                        key: outline.columns.iter().map(|c| value(c)).collect(),
-                        executor: value(experiment::EXECUTOR),
-                        workers: value(experiment::WORKERS).parse().unwrap_or(1),
-                        options: serde_json::Map::new(),
-                        model: None,
-                        workload: None,
-                    }
-                })
-                .collect();
-            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
-        }
-    };
-    let runs_path = dir.join(files::RUNS);
-    let runs = results::Runs::read(&runs_path)
-        .and_then(|runs| summary::runs_of(&runs, &columns))
-        .with_context(|| format!("cannot read {}", runs_path.display()))
-        .map_err(ReadError::Runtime)?;
-    let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
-    let summaries = summary::summarize(&runs, &cells, seed, cores);
-    Ok(Loaded { name, description, seed, columns, cells, charts, environment, notes, runs, summaries })
-}
-
-/// Why a result folder could not be read: bad input (exit code 2) or an I/O error.
-#[derive(Debug)]
-pub enum ReadError {
-    Input(Diagnostic),
-    Runtime(anyhow::Error),
 }
 
 /// A table for the reports: a header and rows of text.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
@@ -474,13 +384,13 @@ const TABLE: &[&str] = &[
 
 impl Report {
     /// The columns that differ between cells; the others are the same everywhere.
-    pub fn varying_columns(&self) -> Vec<String> {
+    pub(crate) fn varying_columns(&self) -> Vec<String> {
         layout::varying(self, &(0..self.cells.len()).collect::<Vec<_>>())
     }
 
     /// One row per cell: its values in the columns that vary, its runs, and each measure as a median with
     /// its 95% confidence interval.
-    pub fn results(&self) -> Table {
+    pub(crate) fn results(&self) -> Table {
         let columns = self.varying_columns();
         let mut header = columns.clone();
         header.extend(["runs", "failed"].map(str::to_owned));
@@ -503,7 +413,7 @@ impl Report {
     }
 
     /// The constant columns, `column=value`.
-    pub fn constants(&self) -> Vec<String> {
+    pub(crate) fn constants(&self) -> Vec<String> {
         let varying = self.varying_columns();
         self.columns
             .iter()
@@ -514,7 +424,7 @@ impl Report {
     }
 
     /// Where and how the results were measured, from `environment.json`.
-    pub fn environment_table(&self) -> Table {
+    pub(crate) fn environment_table(&self) -> Table {
         let e = &self.environment;
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -573,7 +483,7 @@ impl Report {
 }
 
 /// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
-pub fn quantity(measure: &str, estimate: Estimate) -> String {
+pub(crate) fn quantity(measure: &str, estimate: Estimate) -> String {
     let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
     let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
     let show = |v: f64| figure::tick(v * unit.scale);

@@ -9,10 +9,10 @@ use super::measure::{self, SPEEDUP};
 use super::{Chart, Report};
 
 /// The file name of the speedup chart, before any per-file suffix.
-pub const FILE: &str = "speedup";
+pub(crate) const FILE: &str = "speedup";
 
 #[derive(Debug, Clone, Copy)]
-pub struct Speedup;
+pub(crate) struct Speedup;
 
 impl Chart for Speedup {
     fn figures(&self, report: &Report) -> Vec<Figure> {

@@ -19,7 +19,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::figure::{Figure, Kind, Panel, tick};
 
 /// Tableau 10: distinct for most colour-blind readers, and in print.
-pub const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(0x4e, 0x79, 0xa7),
     RGBColor(0xf2, 0x8e, 0x2b),
     RGBColor(0x59, 0xa1, 0x4f),
@@ -51,7 +51,7 @@ fn text_width(text: &str, px: f64) -> f64 {
 
 /// The colour of palette entry `index`.
 /// The colour of palette entry `index`; each [`super::layout::SHADE`] added makes it lighter.
-pub fn color(index: usize) -> RGBColor {
+pub(crate) fn color(index: usize) -> RGBColor {
     let RGBColor(r, g, b) = PALETTE[index % super::layout::SHADE % PALETTE.len()];
     let shade = (index / super::layout::SHADE).min(3);
     // A quarter of the way to white per shade.
@@ -117,7 +117,7 @@ fn frame(figure: &Figure) -> Frame {
     Frame { width, columns, panel, header, footer, title, subtitle, legend, notes }
 }
 
-/// Renders `figure` to an SVG document with a `<title>` and a `<desc>` (its [`Figure::describe`]).
+/// Renders `figure` to an SVG document with a `<title>` and a `<desc>` (its `Figure::describe`).
 pub fn render(figure: &Figure) -> Result<String, String> {
     let frame = frame(figure);
     let rows = figure.panels.len().div_ceil(frame.columns);
@@ -456,7 +456,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// Text for XML content and attributes.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -12,7 +12,7 @@ use super::files;
 
 /// An `environment.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Environment {
+pub(crate) struct Environment {
     #[serde(default, skip_serializing_if = "ExperimentRecord::is_empty")]
     pub experiment: ExperimentRecord,
     /// The shard this folder holds, `K/N`; `null` when it holds every shard.
@@ -36,7 +36,7 @@ pub struct Environment {
 
 /// The experiment's settings, as `environment.json` records them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ExperimentRecord {
+pub(crate) struct ExperimentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,7 +60,7 @@ impl ExperimentRecord {
 
 /// What the load meter found (see [`crate::machine::Load`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MachineLoad {
+pub(crate) struct MachineLoad {
     /// Other processes' share of the machine's CPU time; `null` when it could not be measured.
     #[serde(default)]
     pub others_cpu_share: Option<f64>,
@@ -72,7 +72,7 @@ pub struct MachineLoad {
 
 /// The machine's CPU.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_cpus: Option<u64>,
     #[serde(flatten)]
@@ -81,29 +81,29 @@ pub struct Cpu {
 
 impl Environment {
     /// The document `value`, typed.
-    pub fn from_value(value: Value) -> serde_json::Result<Self> {
+    pub(crate) fn from_value(value: Value) -> serde_json::Result<Self> {
         serde_json::from_value(value)
     }
 
     /// The document as JSON.
-    pub fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("an environment is serializable")
     }
 
     /// The `environment.json` of result folder `dir`.
-    pub fn read(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn read(dir: &Path) -> io::Result<Self> {
         let bytes = std::fs::read(dir.join(files::ENVIRONMENT))?;
         serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// The `environment.json` of `dir`; empty when it is missing or unreadable, so that what is read from
     /// it falls back to defaults.
-    pub fn read_or_default(dir: &Path) -> Self {
+    pub(crate) fn read_or_default(dir: &Path) -> Self {
         Self::read(dir).unwrap_or_default()
     }
 
     /// Writes it into `dir`, replacing any earlier one whole.
-    pub fn write(&self, dir: &Path) -> io::Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
@@ -113,7 +113,7 @@ impl Environment {
 
     /// The logical CPUs of the machine the results were measured on, as the load meter or the machine
     /// description recorded them.
-    pub fn logical_cpus(&self) -> Option<u64> {
+    pub(crate) fn logical_cpus(&self) -> Option<u64> {
         self.machine_load
             .as_ref()
             .and_then(|l| l.logical_cpus)
@@ -121,9 +121,14 @@ impl Environment {
     }
 
     /// Other processes' share of the machine's CPU time while the experiment ran.
-    pub fn others_cpu_share(&self) -> Option<f64> {
+    pub(crate) fn others_cpu_share(&self) -> Option<f64> {
         self.machine_load.as_ref().and_then(|l| l.others_cpu_share)
     }
+}
+
+/// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
+pub(crate) fn file_hash(source: &str) -> String {
+    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
 }
 
 #[cfg(test)]

@@ -2,24 +2,24 @@
 //! pointing at the newest.
 
 /// One row per measured run, appended and flushed as each run ends.
-pub const RUNS: &str = "runs.csv";
+pub(crate) const RUNS: &str = "runs.csv";
 /// The statistics of each cell and metric, computed from [`RUNS`].
-pub const SUMMARY: &str = "summary.csv";
+pub(crate) const SUMMARY: &str = "summary.csv";
 /// Where and how the results were measured.
-pub const ENVIRONMENT: &str = "environment.json";
+pub(crate) const ENVIRONMENT: &str = "environment.json";
 /// A copy of the experiment file as it was run.
-pub const EXPERIMENT: &str = "experiment.toml";
+pub(crate) const EXPERIMENT: &str = "experiment.toml";
 /// What the summary found worth a warning, one per line; absent when nothing is.
-pub const WARNINGS: &str = "warnings.txt";
+pub(crate) const WARNINGS: &str = "warnings.txt";
 /// What each run printed.
-pub const LOGS: &str = "logs";
+pub(crate) const LOGS: &str = "logs";
 /// The charts, one SVG file each.
-pub const CHARTS: &str = "charts";
+pub(crate) const CHARTS: &str = "charts";
 /// The reports.
-pub const REPORT_MD: &str = "report.md";
-pub const REPORT_HTML: &str = "report.html";
+pub(crate) const REPORT_MD: &str = "report.md";
+pub(crate) const REPORT_HTML: &str = "report.html";
 /// What `harness compare` (or `run --baseline`) found.
-pub const COMPARE_MD: &str = "compare.md";
-pub const COMPARE_JSON: &str = "compare.json";
+pub(crate) const COMPARE_MD: &str = "compare.md";
+pub(crate) const COMPARE_JSON: &str = "compare.json";
 /// The link, next to the run folders of an experiment, to the newest of them.
-pub const LATEST: &str = "latest";
+pub(crate) const LATEST: &str = "latest";

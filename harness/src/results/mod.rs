@@ -5,10 +5,11 @@
 //! Rows of `runs.csv` are appended and flushed as each run finishes, so an interruption loses nothing
 //! already measured. A result folder is never reused: a second run in the same second gets a suffix.
 
-pub mod environment;
-pub mod files;
-pub mod open;
-pub mod runs;
+pub(crate) mod environment;
+pub(crate) mod files;
+pub(crate) mod open;
+pub(crate) mod resume;
+pub(crate) mod runs;
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -19,12 +20,12 @@ use std::time::SystemTime;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
-pub use environment::Environment;
-pub use open::NotAResultFolder;
-pub use runs::{Row, Runs};
+pub(crate) use environment::{Environment, file_hash};
+pub(crate) use open::{Folder, NotAResultFolder};
+pub(crate) use runs::Runs;
 
 /// An open result folder.
-pub struct ResultDir {
+pub(crate) struct ResultDir {
     pub path: PathBuf,
     runs: csv::Writer<File>,
 }
@@ -32,7 +33,7 @@ pub struct ResultDir {
 impl ResultDir {
     /// Creates `<out>/<name>/<run-id>/`, writes `experiment.toml` and `environment.json`, starts
     /// `runs.csv` with its header and points `latest` at the new folder.
-    pub fn create(
+    pub(crate) fn create(
         out: &Path,
         experiment: &Experiment,
         started: SystemTime,
@@ -67,7 +68,7 @@ impl ResultDir {
 
     /// Reopens the result folder `path` to add the runs it lacks. Returns it with the runs already there,
     /// as (cell index, repetition). A last row cut short by an interruption is dropped.
-    pub fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
+    pub(crate) fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
         let runs_path = path.join(files::RUNS);
         let mut text = std::fs::read(&runs_path)?;
         if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
@@ -88,7 +89,7 @@ impl ResultDir {
     }
 
     /// Appends one measured run of cell `index` and flushes it to disk.
-    pub fn append(
+    pub(crate) fn append(
         &mut self,
         experiment: &Experiment,
         index: usize,
@@ -141,7 +142,7 @@ impl ResultDir {
 impl ResultDir {
     /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
     /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
-    pub fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
+    pub(crate) fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
         let logs = self.path.join(files::LOGS);
         std::fs::create_dir_all(&logs)?;
         let stem = match slot.repetition {
@@ -159,7 +160,7 @@ impl ResultDir {
 }
 
 /// Writes `warnings.txt`, one warning a line, when there is something to warn about.
-pub fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> {
+pub(crate) fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> {
     if warnings.is_empty() {
         return Ok(());
     }
@@ -167,7 +168,7 @@ pub fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> {
 }
 
 /// The warnings of `warnings.txt`, `None` when the folder has none.
-pub fn read_warnings(dir: &Path) -> Option<Vec<String>> {
+pub(crate) fn read_warnings(dir: &Path) -> Option<Vec<String>> {
     std::fs::read_to_string(dir.join(files::WARNINGS)).ok().map(|t| t.lines().map(str::to_owned).collect())
 }
 

@@ -4,8 +4,42 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
+use crate::error::Error;
 
-use super::files;
+use super::{Environment, Runs, files, read_warnings};
+
+/// A result folder opened for reading: where its files are, and its `environment.json` and `warnings.txt`.
+#[derive(Debug)]
+pub(crate) struct Folder {
+    pub(crate) dir: PathBuf,
+    /// `environment.json`, or an empty one when it is missing or unreadable.
+    pub(crate) environment: Environment,
+    /// `warnings.txt`, when there is one.
+    pub(crate) warnings: Option<Vec<String>>,
+}
+
+impl Folder {
+    /// Opens the result folder `dir`, after checking that it is one.
+    pub(crate) fn open(dir: &Path) -> Result<Self, NotAResultFolder> {
+        check(dir)?;
+        Ok(Folder { dir: dir.to_owned(), environment: Environment::read_or_default(dir), warnings: read_warnings(dir) })
+    }
+
+    /// The experiment file the folder ran, as copied into it.
+    pub(crate) fn experiment_file(&self) -> PathBuf {
+        self.dir.join(files::EXPERIMENT)
+    }
+
+    /// Its `runs.csv`.
+    pub(crate) fn runs_file(&self) -> PathBuf {
+        self.dir.join(files::RUNS)
+    }
+
+    /// Reads its `runs.csv`.
+    pub(crate) fn runs(&self) -> std::io::Result<Runs> {
+        Runs::read(&self.runs_file())
+    }
+}
 
 /// A folder that is not a result folder: it lacks `runs.csv` or `experiment.toml`. Bad input.
 #[derive(Debug)]
@@ -40,8 +74,14 @@ impl From<NotAResultFolder> for Diagnostic {
     }
 }
 
+impl From<NotAResultFolder> for Error {
+    fn from(e: NotAResultFolder) -> Self {
+        Error::from(e.diagnostic())
+    }
+}
+
 /// Checks that `dir` is a result folder, before anything of it is read.
-pub fn check(dir: &Path) -> Result<(), NotAResultFolder> {
+pub(crate) fn check(dir: &Path) -> Result<(), NotAResultFolder> {
     if dir.join(files::RUNS).is_file() && dir.join(files::EXPERIMENT).is_file() {
         Ok(())
     } else {
@@ -50,7 +90,7 @@ pub fn check(dir: &Path) -> Result<(), NotAResultFolder> {
 }
 
 /// The experiment file a result folder ran, as copied into it.
-pub fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
+pub(crate) fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
     check(dir)?;
     std::fs::read_to_string(dir.join(files::EXPERIMENT)).map_err(|_| NotAResultFolder { dir: dir.to_owned() })
 }

@@ -11,7 +11,7 @@ use crate::metrics;
 
 /// The rows of a `runs.csv`.
 #[derive(Debug, Clone)]
-pub struct Runs {
+pub(crate) struct Runs {
     /// Where it was read from, to name it in errors.
     pub path: PathBuf,
     pub header: csv::StringRecord,
@@ -22,7 +22,7 @@ pub struct Runs {
 
 /// One measured run.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub(crate) struct Row {
     /// The row as written, for copying it whole.
     pub record: csv::StringRecord,
     /// The values of the axis columns.
@@ -38,18 +38,18 @@ pub struct Row {
 
 impl Row {
     /// Whether the run ended ok: only those are measured.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.status == "ok"
     }
 
     /// The value of the metric column `name`.
-    pub fn metric(&self, name: &str) -> Option<f64> {
+    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
         metrics::COLUMNS.iter().position(|m| *m == name).and_then(|i| self.metrics[i])
     }
 
     /// The cell as its axis values say, `axis=value` for each non-empty one: how cells of two result folders
     /// are matched.
-    pub fn label(&self, axes: &[String]) -> String {
+    pub(crate) fn label(&self, axes: &[String]) -> String {
         axes.iter()
             .zip(&self.axes)
             .filter(|(_, v)| !v.is_empty())
@@ -65,12 +65,12 @@ fn invalid(message: String) -> io::Error {
 
 impl Runs {
     /// Reads the `runs.csv` at `path`.
-    pub fn read(path: &Path) -> io::Result<Self> {
+    pub(crate) fn read(path: &Path) -> io::Result<Self> {
         Self::parse(&std::fs::read(path)?, path)
     }
 
     /// Parses the text of a `runs.csv`; `path` names it in errors.
-    pub fn parse(text: &[u8], path: &Path) -> io::Result<Self> {
+    pub(crate) fn parse(text: &[u8], path: &Path) -> io::Result<Self> {
         // Flexible, so that a row cut short is seen here rather than as a CSV error.
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
         let header = reader.headers()?.clone();
@@ -114,7 +114,7 @@ impl Runs {
     }
 
     /// Checks that every one of `columns` is in the file.
-    pub fn require<'a>(&self, columns: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+    pub(crate) fn require<'a>(&self, columns: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
         for name in columns {
             if !self.header.iter().any(|h| h == name) {
                 return Err(invalid(format!("{} has no `{name}` column", self.path.display())));
@@ -124,7 +124,7 @@ impl Runs {
     }
 
     /// The position of column `name` in the header.
-    pub fn position(&self, name: &str) -> Option<usize> {
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)
     }
 }

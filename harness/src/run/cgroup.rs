@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// How a run's peak memory was measured; a column of `runs.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Method {
+pub(crate) enum Method {
     /// `memory.peak` of a cgroup v2 holding the run's processes.
     Cgroup2,
     /// `memory.max_usage_in_bytes` of a cgroup v1 holding the run's processes.
@@ -32,7 +32,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Method::Cgroup2 => "cgroup2",
             Method::Cgroup1 => "cgroup1",
@@ -85,7 +85,7 @@ impl Version {
 
 /// Where this experiment's run cgroups go, if anywhere.
 #[derive(Debug)]
-pub struct Accounting {
+pub(crate) struct Accounting {
     parent: Option<(Version, PathBuf)>,
     /// Why no cgroup is used, when none is.
     note: String,
@@ -93,7 +93,7 @@ pub struct Accounting {
 
 impl Accounting {
     /// Finds where run cgroups can be made; see the module documentation for the order.
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let found = match std::env::var_os("HARNESS_CGROUP") {
             Some(value) if value == "off" => Err("HARNESS_CGROUP=off".to_owned()),
             Some(value) if !value.is_empty() => {
@@ -113,12 +113,12 @@ impl Accounting {
         }
     }
 
-    pub fn method(&self) -> Method {
+    pub(crate) fn method(&self) -> Method {
         self.parent.as_ref().map_or(Method::Rusage, |(v, _)| v.method())
     }
 
     /// For `environment.json`.
-    pub fn describe(&self) -> serde_json::Value {
+    pub(crate) fn describe(&self) -> serde_json::Value {
         match &self.parent {
             Some((_, dir)) => serde_json::json!({ "method": self.method(), "parent_cgroup": dir }),
             None => serde_json::json!({ "method": self.method(), "why_not_cgroup": self.note }),
@@ -126,7 +126,7 @@ impl Accounting {
     }
 
     /// Makes the cgroup of run number `index`, with `limit` applied; `None` without cgroups.
-    pub fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
+    pub(crate) fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
         let Some((version, parent)) = &self.parent else { return Ok(None) };
         let dir = parent.join(format!("{}{}-{index}", PREFIX, std::process::id()));
         RunCgroup::create(*version, dir, limit).map(Some)
@@ -264,7 +264,7 @@ fn remove_stale(parent: &Path) {
 
 /// The cgroup of one run. Dropping it kills everything still in it and removes it.
 #[derive(Debug)]
-pub struct RunCgroup {
+pub(crate) struct RunCgroup {
     version: Version,
     dir: PathBuf,
     procs: CString,
@@ -291,27 +291,27 @@ impl RunCgroup {
     }
 
     /// The `cgroup.procs` file: a child writes `0` to it between `fork` and `exec` to join the cgroup.
-    pub fn procs_path(&self) -> &std::ffi::CStr {
+    pub(crate) fn procs_path(&self) -> &std::ffi::CStr {
         &self.procs
     }
 
-    pub fn method(&self) -> Method {
+    pub(crate) fn method(&self) -> Method {
         self.version.method()
     }
 
     /// The most memory the cgroup's processes used at once, page cache included.
-    pub fn peak_bytes(&self) -> Option<u64> {
+    pub(crate) fn peak_bytes(&self) -> Option<u64> {
         std::fs::read_to_string(self.dir.join(self.version.files().peak)).ok()?.trim().parse().ok()
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup.
-    pub fn oom_kills(&self) -> u64 {
+    pub(crate) fn oom_kills(&self) -> u64 {
         let text = std::fs::read_to_string(self.dir.join(self.version.files().events)).unwrap_or_default();
         flat_key(&text, "oom_kill").unwrap_or(0)
     }
 
     /// Sends `SIGKILL` to every process in the cgroup, once.
-    pub fn kill_all(&self) {
+    pub(crate) fn kill_all(&self) {
         if self.version == Version::V2 && std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok() {
             return;
         }
@@ -327,7 +327,7 @@ impl RunCgroup {
     }
 
     /// Kills what is left, lets `reap` collect the dead, and removes the cgroup; gives up after a second.
-    pub fn remove(mut self, reap: impl Fn()) -> io::Result<()> {
+    pub(crate) fn remove(mut self, reap: impl Fn()) -> io::Result<()> {
         self.remove_inner(&reap)
     }
 

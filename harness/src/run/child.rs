@@ -25,15 +25,15 @@ use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
 use crate::process::{describe_exit, last_lines, signal_name};
 // Where the runner (`run/mod.rs`) finds them.
-pub use super::reap::become_subreaper;
-pub use super::signals::{catch_interrupts, interrupted};
+pub(super) use super::reap::become_subreaper;
+pub(super) use super::signals::{catch_interrupts, interrupted};
 
 const OUTPUT: &str = "output.log";
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     Failed,
     Panicked,
@@ -45,7 +45,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Failed => "failed",
@@ -60,7 +60,7 @@ impl Status {
 
 /// Resource usage of the run's process, including the workers it reaped.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub user_cpu_s: f64,
     pub system_cpu_s: f64,
     pub max_rss_bytes: u64,
@@ -70,7 +70,7 @@ pub struct Usage {
 
 /// The peak memory of a run and how it was measured.
 #[derive(Debug, Clone, Copy)]
-pub struct Memory {
+pub(crate) struct Memory {
     pub peak_bytes: u64,
     pub method: Method,
 }
@@ -83,7 +83,7 @@ impl Default for Memory {
 
 /// Everything the parent learned about one run.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub status: Status,
     pub error: String,
     /// From spawn to reap, as the parent saw it.
@@ -99,7 +99,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// A run that could not start.
-    pub fn not_started(error: String) -> Self {
+    pub(crate) fn not_started(error: String) -> Self {
         Self {
             status: Status::Failed,
             error,
@@ -115,7 +115,7 @@ impl Outcome {
 
 /// The limits of one run and where its cgroup goes.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits<'a> {
+pub(super) struct Limits<'a> {
     pub timeout: Duration,
     pub memory: Option<u64>,
     pub accounting: &'a Accounting,
@@ -124,7 +124,7 @@ pub struct Limits<'a> {
 }
 
 /// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`.
-pub fn execute(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> Outcome {
+pub(super) fn execute(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> Outcome {
     spawn_and_wait(library, request, limits, dir)
         .unwrap_or_else(|e| Outcome::not_started(format!("cannot start the run: {e}")))
 }

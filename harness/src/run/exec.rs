@@ -9,26 +9,26 @@ use serde::{Deserialize, Serialize};
 use crate::plugin::{CallOutcome, Library};
 
 /// The parent writes this file for the child to read.
-pub const REQUEST: &str = "request.json";
+pub(super) const REQUEST: &str = "request.json";
 /// The child writes this file for the parent to read.
-pub const RESPONSE: &str = "response.json";
+pub(super) const RESPONSE: &str = "response.json";
 
 #[derive(Serialize, Deserialize)]
-pub struct ExecRequest {
+pub(super) struct ExecRequest {
     pub library: PathBuf,
     pub request: RunRequest,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum ExecResponse {
+pub(super) enum ExecResponse {
     Ok { report: RunReport },
     Failed { error: String },
     Panicked { error: String },
 }
 
 /// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
-pub fn exec_main(dir: &Path) -> i32 {
+pub(crate) fn exec_main(dir: &Path) -> i32 {
     let response = match exec(dir) {
         Ok(response) => response,
         Err(error) => ExecResponse::Failed { error },

@@ -2,7 +2,7 @@
 //! [`Runner`], which runs each slot in a child process of its own and classifies how it ended. Where the
 //! results go is the caller's business ([`crate::pipeline`]).
 
-pub mod cgroup;
+pub(crate) mod cgroup;
 mod child;
 mod exec;
 mod reap;
@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 
 use harness_sdk::protocol::{RunRequest, Step};
 
-pub use child::{Memory, Outcome, Status};
-pub use exec::exec_main;
+pub(crate) use child::{Outcome, Status};
+pub(crate) use exec::exec_main;
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
 
 /// One run of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub cell: usize,
     /// 1-based measured repetition, or `None` for a warmup run.
     pub repetition: Option<u32>,
@@ -32,7 +32,7 @@ pub struct Slot {
 
 /// One of `count` deterministic parts of an experiment's measured runs: `--shard K/N`, K from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub index: u32,
     pub count: u32,
 }
@@ -58,7 +58,7 @@ impl std::fmt::Display for Shard {
 impl Shard {
     /// The shard of a Slurm array task, from `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`,
     /// `SLURM_ARRAY_TASK_MIN` and `SLURM_ARRAY_TASK_STEP` (arrays need not start at 0 nor count by 1).
-    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+    pub(crate) fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
         let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) else {
             return Ok(None);
         };
@@ -94,7 +94,7 @@ impl Shard {
 
 /// The runs of an experiment in the order they execute: the measured runs of `shard` (all when `None`)
 /// not in `done` (cell index, repetition), each cell's warmups first.
-pub fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(usize, u32)>) -> Vec<Slot> {
+pub(crate) fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(usize, u32)>) -> Vec<Slot> {
     let cells = experiment.cells.len();
     // The canonical order decides the shards, whatever order the runs then execute in.
     let mut measured: Vec<Slot> = (1..=experiment.repetitions)
@@ -137,7 +137,7 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 
 /// What runs an experiment's slots: the services its workloads need, where run cgroups go, and the
 /// interrupt handling. Made once per experiment, before its first run; dropping it stops the services.
-pub struct Runner {
+pub(crate) struct Runner {
     services: Services,
     accounting: cgroup::Accounting,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
@@ -145,7 +145,7 @@ pub struct Runner {
 }
 
 /// One run of a slot, as it ended.
-pub struct Ran {
+pub(crate) struct Ran {
     pub outcome: Outcome,
     /// The scratch folder the run used; removed when this is dropped.
     dir: PathBuf,
@@ -153,7 +153,7 @@ pub struct Ran {
 
 impl Ran {
     /// What the run printed, when it printed anything.
-    pub fn output(&self) -> Option<&Path> {
+    pub(crate) fn output(&self) -> Option<&Path> {
         self.outcome.output.as_deref()
     }
 }
@@ -167,7 +167,7 @@ impl Drop for Ran {
 impl Runner {
     /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and starts the
     /// services (fixture files, the loopback server).
-    pub fn start(experiment: &Experiment) -> anyhow::Result<Self> {
+    pub(crate) fn start(experiment: &Experiment) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
@@ -179,13 +179,13 @@ impl Runner {
     }
 
     /// Where run cgroups go, for `environment.json`.
-    pub fn accounting(&self) -> &cgroup::Accounting {
+    pub(crate) fn accounting(&self) -> &cgroup::Accounting {
         &self.accounting
     }
 
     /// Runs `slot`, the `index`th of the schedule, in a child process; `None` when Ctrl-C or SIGTERM
     /// stopped it, which is not a measurement.
-    pub fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
+    pub(crate) fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
         if interrupted_by().is_some() {
             return Ok(None);
         }
@@ -212,7 +212,7 @@ impl Runner {
     }
 
     /// Stops the services; returns what the results should warn about them.
-    pub fn finish(self, experiment: &Experiment) -> Vec<String> {
+    pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
         let Self { services, overflows, .. } = self;
         let mut warnings = services.warnings.clone();
         drop(services);
@@ -228,7 +228,7 @@ impl Runner {
 }
 
 /// The signal that interrupted the harness, if one did.
-pub fn interrupted_by() -> Option<i32> {
+pub(crate) fn interrupted_by() -> Option<i32> {
     child::interrupted()
 }
 

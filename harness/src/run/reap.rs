@@ -4,20 +4,20 @@
 use super::sys::{self, pid_t};
 
 /// Kills the process group of a run's child (the group it made with `setpgid`). Gone already is fine.
-pub fn kill_group(pid: pid_t) {
+pub(super) fn kill_group(pid: pid_t) {
     let _ = sys::kill(-pid, libc::SIGKILL);
 }
 
 /// Makes the harness the reaper of every process its runs leave behind: a run's process that outlives its
 /// parent (one that left the run's process group, say) becomes a child of the harness instead of init,
 /// where [`reap_orphans`] finds it.
-pub fn become_subreaper() {
+pub(super) fn become_subreaper() {
     sys::set_child_subreaper();
 }
 
 /// Kills and reaps every child of the harness. Called between runs, when the run's own child has been
 /// reaped: anything left is a process of that run that outlived its parent.
-pub fn reap_orphans() {
+pub(super) fn reap_orphans() {
     loop {
         let children = children_of_this_process();
         if children.is_empty() {

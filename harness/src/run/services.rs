@@ -41,7 +41,7 @@ fn remove_abandoned_scratch() {
 }
 
 /// The services of one experiment. Dropping it removes the fixture files and stops the server.
-pub struct Services {
+pub(super) struct Services {
     scratch: tempfile::TempDir,
     files_dir: Option<PathBuf>,
     net_addr: Option<SocketAddr>,
@@ -53,7 +53,7 @@ pub struct Services {
 
 impl Services {
     /// Creates what `experiment`'s workloads need, before any run starts.
-    pub fn start(experiment: &Experiment) -> io::Result<Self> {
+    pub(super) fn start(experiment: &Experiment) -> io::Result<Self> {
         remove_abandoned_scratch();
         let scratch = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
         std::fs::write(scratch.path().join(OWNER), std::process::id().to_string())?;
@@ -99,7 +99,7 @@ impl Services {
     }
 
     /// The resources of one run; `shared_file` is fresh (zero) for each run.
-    pub fn resources(&self, run_dir: &Path) -> io::Result<Resources> {
+    pub(super) fn resources(&self, run_dir: &Path) -> io::Result<Resources> {
         let shared_file = run_dir.join("shared.counter");
         std::fs::write(&shared_file, 0u64.to_le_bytes())?;
         Ok(Resources {
@@ -110,12 +110,12 @@ impl Services {
     }
 
     /// A folder for temporary files of this experiment.
-    pub fn scratch(&self) -> &Path {
+    pub(super) fn scratch(&self) -> &Path {
         self.scratch.path()
     }
 
     /// Whether a `net` server runs: then [`listen_overflows`] is worth reading around each run.
-    pub fn serves_net(&self) -> bool {
+    pub(super) fn serves_net(&self) -> bool {
         self.net_addr.is_some()
     }
 
@@ -216,7 +216,7 @@ async fn serve(mut stream: tokio::net::TcpStream) {
 
 /// The system-wide count of connections dropped because a listen queue was full (`ListenOverflows` in
 /// `/proc/net/netstat`), or `None` where the kernel does not say.
-pub fn listen_overflows() -> Option<u64> {
+pub(super) fn listen_overflows() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
     let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
     let (names, values) = (lines.next()?, lines.next()?);
@@ -225,7 +225,7 @@ pub fn listen_overflows() -> Option<u64> {
 }
 
 /// The accept queue the kernel allows at most (`net.core.somaxconn`).
-pub fn somaxconn() -> Option<u64> {
+pub(super) fn somaxconn() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
 }
 

@@ -8,12 +8,12 @@ use super::sys;
 ///
 /// Only the calling thread receives them: they stay blocked in threads it starts until the returned guard
 /// is dropped, so a signal always wakes the wait for the run.
-pub fn catch_interrupts() -> InterruptGuard {
+pub(super) fn catch_interrupts() -> InterruptGuard {
     InterruptGuard { blocked: sys::catch_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]) }
 }
 
 /// Unblocks the interrupting signals in the thread that called [`catch_interrupts`] when dropped.
-pub struct InterruptGuard {
+pub(super) struct InterruptGuard {
     blocked: sys::Blocked,
 }
 
@@ -24,6 +24,6 @@ impl Drop for InterruptGuard {
 }
 
 /// The signal that asked the harness to stop, if one did.
-pub fn interrupted() -> Option<i32> {
+pub(super) fn interrupted() -> Option<i32> {
     sys::caught_signal()
 }

@@ -10,10 +10,10 @@ use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-pub use libc::pid_t;
+pub(super) use libc::pid_t;
 
 /// What a run's child does between `fork` and `exec`, before any of the run's code executes.
-pub struct ChildSetup {
+pub(super) struct ChildSetup {
     /// The run's cgroup's `cgroup.procs` file, to join.
     pub cgroup_procs: Option<CString>,
     /// `RLIMIT_DATA` in bytes, where no cgroup carries the memory limit.
@@ -22,7 +22,7 @@ pub struct ChildSetup {
 
 /// Has `command`'s child put itself in a process group of its own, die with the harness (even on
 /// `kill -9`), join its cgroup and take its data limit, before it `exec`s.
-pub fn isolate_child(command: &mut Command, setup: ChildSetup) {
+pub(super) fn isolate_child(command: &mut Command, setup: ChildSetup) {
     // SAFETY: the hook runs between fork and exec; it makes only async-signal-safe calls (setpgid, prctl,
     // open, write, close, setrlimit) and does not allocate: the path was made before the fork.
     unsafe {
@@ -68,7 +68,7 @@ fn join_cgroup(procs: &std::ffi::CStr) -> io::Result<()> {
 }
 
 /// A descriptor that becomes readable when process `pid` exits (Linux 5.3 and later).
-pub fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
+pub(super) fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
     if fd < 0 {
@@ -80,7 +80,7 @@ pub fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
 
 /// Waits up to `timeout` for `fd` to become readable: `Ok(true)` when it is, `Ok(false)` when the time
 /// passed. A signal ends the wait with an error of kind `Interrupted`.
-pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+pub(super) fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
     let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let limit = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
@@ -95,7 +95,7 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
 }
 
 /// Whether our child `pid` has exited, without reaping it (it is left for [`wait4`]).
-pub fn has_exited(pid: pid_t) -> io::Result<bool> {
+pub(super) fn has_exited(pid: pid_t) -> io::Result<bool> {
     // SAFETY: siginfo is plain data; waitid fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid out-pointer; waiting for our own child; WNOWAIT leaves it to be reaped.
@@ -111,7 +111,7 @@ pub fn has_exited(pid: pid_t) -> io::Result<bool> {
 
 /// Reaps our child `pid`, waiting for it, with its resource usage and that of the children it reaped.
 /// Retried when a signal interrupts it.
-pub fn wait4(pid: pid_t) -> io::Result<(ExitStatus, libc::rusage)> {
+pub(super) fn wait4(pid: pid_t) -> io::Result<(ExitStatus, libc::rusage)> {
     let mut status = 0;
     // SAFETY: rusage is plain data, filled by the kernel.
     let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -129,14 +129,14 @@ pub fn wait4(pid: pid_t) -> io::Result<(ExitStatus, libc::rusage)> {
 }
 
 /// Reaps our child `pid`, waiting for it, and forgets how it ended.
-pub fn reap(pid: pid_t) {
+pub(super) fn reap(pid: pid_t) {
     // SAFETY: reaping our own child; a null status pointer is allowed.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
 }
 
 /// Sends `signal` to process `pid` (to process group `-pid` when negative); signal 0 only asks whether
 /// the process exists.
-pub fn kill(pid: pid_t, signal: libc::c_int) -> io::Result<()> {
+pub(super) fn kill(pid: pid_t, signal: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes two integers and touches no memory of ours.
     if unsafe { libc::kill(pid, signal) } != 0 {
         return Err(io::Error::last_os_error());
@@ -145,13 +145,13 @@ pub fn kill(pid: pid_t, signal: libc::c_int) -> io::Result<()> {
 }
 
 /// Makes this process the reaper of its descendants whose parent dies.
-pub fn set_child_subreaper() {
+pub(super) fn set_child_subreaper() {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 }
 
 /// Sets the accept queue of a bound socket (calling it again only changes the backlog).
-pub fn listen(socket: &impl AsFd, backlog: i32) -> io::Result<()> {
+pub(super) fn listen(socket: &impl AsFd, backlog: i32) -> io::Result<()> {
     // SAFETY: listen on a descriptor that `socket` owns and keeps open for the call.
     if unsafe { libc::listen(socket.as_fd().as_raw_fd(), backlog) } != 0 {
         return Err(io::Error::last_os_error());
@@ -167,14 +167,14 @@ extern "C" fn on_signal(signal: libc::c_int) {
 }
 
 /// Signals blocked in the threads the catching thread starts, until [`Blocked::unblock`].
-pub struct Blocked {
+pub(super) struct Blocked {
     set: libc::sigset_t,
 }
 
 /// Catches `signals` once each (a second one acts as usual), noting the first in [`caught_signal`], and
 /// blocks them in the threads the calling thread starts from now on. No `SA_RESTART`: a blocking call of
 /// the calling thread ends with `EINTR`.
-pub fn catch_signals(signals: &[libc::c_int]) -> Blocked {
+pub(super) fn catch_signals(signals: &[libc::c_int]) -> Blocked {
     // SAFETY: sigset and sigaction are plain data initialised by the libc calls below; the handler only
     // stores to an atomic, which is async-signal-safe.
     unsafe {
@@ -195,14 +195,14 @@ pub fn catch_signals(signals: &[libc::c_int]) -> Blocked {
 
 impl Blocked {
     /// Unblocks the signals in the calling thread.
-    pub fn unblock(&self) {
+    pub(super) fn unblock(&self) {
         // SAFETY: unblocking signals of a valid set in this thread.
         unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const self.set, std::ptr::null_mut()) };
     }
 }
 
 /// The signal [`catch_signals`] caught, if one came.
-pub fn caught_signal() -> Option<i32> {
+pub(super) fn caught_signal() -> Option<i32> {
     match CAUGHT.load(Ordering::SeqCst) {
         0 => None,
         signal => Some(signal),

@@ -14,7 +14,7 @@ const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 
 /// How the wait for a run's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(super) enum Wait {
     Exited,
     TimedOut,
     /// The harness was asked to stop (see [`super::signals::catch_interrupts`]).
@@ -22,7 +22,7 @@ pub enum Wait {
 }
 
 /// Waits until `pid` exits, without reaping it, or until `timeout` passes or the harness is interrupted.
-pub fn wait_for_exit(pid: pid_t, timeout: Duration) -> io::Result<Wait> {
+pub(super) fn wait_for_exit(pid: pid_t, timeout: Duration) -> io::Result<Wait> {
     let deadline = Instant::now() + timeout;
     let Ok(fd) = sys::pidfd_open(pid) else {
         // Kernels before 5.3: look every millisecond.
@@ -59,7 +59,7 @@ pub fn wait_for_exit(pid: pid_t, timeout: Duration) -> io::Result<Wait> {
 }
 
 /// Reaps `pid` with its resource usage, including that of the workers it reaped.
-pub fn reap_with_usage(pid: pid_t) -> io::Result<(ExitStatus, Usage)> {
+pub(super) fn reap_with_usage(pid: pid_t) -> io::Result<(ExitStatus, Usage)> {
     let (status, rusage) = sys::wait4(pid)?;
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let usage = Usage {

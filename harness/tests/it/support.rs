@@ -6,12 +6,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The workspace root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ is in the workspace").to_owned()
 }
 
 /// The experiment files in `experiments/`, sorted.
-pub fn experiment_files() -> Vec<PathBuf> {
+pub(crate) fn experiment_files() -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(root().join("experiments"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -22,13 +22,13 @@ pub fn experiment_files() -> Vec<PathBuf> {
 }
 
 /// The folder of the harness binary under test, where the built-in executors are.
-pub fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_harness")).parent().unwrap().to_owned()
 }
 
 /// Builds every workspace member once per test binary: the executor plugins are cdylibs, which
 /// `cargo test` does not build.
-pub fn ensure_plugins_built() {
+pub(crate) fn ensure_plugins_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -43,7 +43,7 @@ pub fn ensure_plugins_built() {
 }
 
 /// The harness binary, with the plugins built and no plugin path from the environment.
-pub fn harness() -> Command {
+pub(crate) fn harness() -> Command {
     ensure_plugins_built();
     let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
     command.env_remove("HARNESS_PLUGIN_PATH");
@@ -51,7 +51,7 @@ pub fn harness() -> Command {
 }
 
 /// A built test or example plugin in the build folder.
-pub fn built_library(stem: &str) -> PathBuf {
+pub(crate) fn built_library(stem: &str) -> PathBuf {
     ensure_plugins_built();
     let path = bin_dir().join(format!("lib{stem}.so"));
     assert!(path.exists(), "{} was not built", path.display());
@@ -61,7 +61,7 @@ pub fn built_library(stem: &str) -> PathBuf {
 /// A temporary folder with `plugins/notalib.so` (text), `plugins/libwrong_abi.so` (a plugin of another
 /// ABI version) and `plugins/libno_entry.so` (a library without the entry point), for the bad-input
 /// fixtures.
-pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
+pub(crate) fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
@@ -72,7 +72,7 @@ pub fn sandbox_with_fixture_plugins() -> tempfile::TempDir {
 }
 
 /// The rows of a `runs.csv`, as column name to value.
-pub fn read_runs(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+pub(crate) fn read_runs(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = reader.headers().unwrap().clone();
     reader
@@ -82,7 +82,7 @@ pub fn read_runs(path: &Path) -> Vec<std::collections::HashMap<String, String>> 
 }
 
 /// Processes whose environment holds `marker`, as (pid, parent pid, command line).
-pub fn marked(marker: &str) -> Vec<(i32, i32, String)> {
+pub(crate) fn marked(marker: &str) -> Vec<(i32, i32, String)> {
     let needle = format!("HARNESS_TEST_MARKER={marker}");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
@@ -105,14 +105,14 @@ pub fn marked(marker: &str) -> Vec<(i32, i32, String)> {
     found
 }
 
-pub fn unique_marker(test: &str) -> String {
+pub(crate) fn unique_marker(test: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{test}-{}-{n}-{:?}", std::process::id(), Instant::now())
 }
 
 /// Waits until `done` holds, or fails after a generous deadline: this is about liveness, not speed.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -121,6 +121,6 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// The pids of the processes alive whose environment holds `HARNESS_TEST_MARKER=marker`.
-pub fn processes_marked(marker: &str) -> Vec<i32> {
+pub(crate) fn processes_marked(marker: &str) -> Vec<i32> {
     marked(marker).into_iter().map(|(pid, _, _)| pid).collect()
 }

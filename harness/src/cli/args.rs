@@ -1,0 +1,153 @@
+//! The command line as clap reads it: the commands, their arguments and their help. What a command does
+//! is in [`super::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::run;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Run declarative experiments across pluggable execution models",
+    long_about = "Run declarative experiments across pluggable execution models.\n\n\
+        An experiment file (TOML) describes workloads and a matrix of parameters; the harness runs every \
+        cell with warmup and repetitions, each run in a process of its own, and writes runs.csv.\n\n\
+        Exit codes: 0 all runs succeeded, 1 some runs failed (or a metric regressed), 2 bad input or usage, \
+        130 interrupted (resume with --resume).",
+    after_help = "Reference: docs/experiment-format.md. Example: harness run experiments/quickstart.toml"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+
+    /// Look for executor plugins in DIR too (before `HARNESS_PLUGIN_PATH` and the built-in executors)
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub(crate) plugin_dirs: Vec<PathBuf>,
+}
+
+/// Exports of a finished run for CI services.
+#[derive(Debug, clap::Args)]
+// The field names are the flags' names.
+#[allow(clippy::struct_field_names)]
+pub(crate) struct Exports {
+    /// Write the statistics of every cell as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_json: Option<PathBuf>,
+    /// Write a Markdown table of medians to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_markdown: Option<PathBuf>,
+    /// Write Bencher Metric Format JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_bmf: Option<PathBuf>,
+    /// Write github-action-benchmark `customSmallerIsBetter` JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) export_github_benchmark: Option<PathBuf>,
+}
+
+impl Exports {
+    /// Whether any export was asked for.
+    pub(crate) fn any(&self) -> bool {
+        self.export_json.is_some()
+            || self.export_markdown.is_some()
+            || self.export_bmf.is_some()
+            || self.export_github_benchmark.is_some()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run experiments and write results/<experiment>/<run-id>/
+    Run {
+        /// Experiment files; all are checked before any runs
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Folder under which result folders are made
+        #[arg(long, value_name = "DIR", default_value = "results")]
+        out: PathBuf,
+        /// Print nothing but errors and the result folder
+        #[arg(long, short)]
+        quiet: bool,
+        /// Run only shard K of N (K from 0): a deterministic part of the runs, the same on every machine.
+        /// Without it, `SLURM_ARRAY_TASK_ID` and `SLURM_ARRAY_TASK_COUNT` choose the shard when set
+        #[arg(long, value_name = "K/N")]
+        shard: Option<run::Shard>,
+        /// Complete the interrupted result folder DIR: run only the runs it lacks
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        resume: Option<PathBuf>,
+        /// Compare with the result folder DIR when done (as `harness compare DIR NEW`); exit 1 on a regression
+        #[arg(long, value_name = "DIR")]
+        baseline: Option<PathBuf>,
+        /// Noise threshold of the comparison with --baseline, overriding `[ci] threshold`
+        #[arg(long, value_name = "PERCENT", requires = "baseline")]
+        threshold: Option<String>,
+        #[command(flatten)]
+        exports: Exports,
+    },
+    /// Compare two result folders: per cell and metric, the change of the median, its confidence interval,
+    /// a Mann-Whitney test, and a verdict; exit 1 when a significant change's whole interval passes its
+    /// threshold the bad way, 2 when no cell matches
+    Compare {
+        #[arg(value_name = "BASELINE")]
+        baseline: PathBuf,
+        #[arg(value_name = "CURRENT")]
+        current: PathBuf,
+        /// Changes smaller than this are noise, overriding `[ci] threshold` of CURRENT's experiment file
+        #[arg(long, value_name = "PERCENT")]
+        threshold: Option<String>,
+        /// Where compare.md and compare.json go (default: CURRENT)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Write the exports of an existing result folder (a merged one, say)
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        exports: Exports,
+    },
+    /// Draw the charts and write report.md and report.html of result folders again
+    #[command(long_about = "Draw the charts (charts/*.svg) and write report.md and report.html of result folders, \
+        from their runs.csv and experiment.toml alone; also for a partial result, such as an interrupted run or \
+        one shard.\n\nThe executors the experiment used are looked up as for `harness run`; without them the \
+        report has statistics but no ideal time or efficiency, and says so.")]
+    Report {
+        /// Result folders, such as results/NAME/latest
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The executor that speedup is measured against [default: sync]
+        #[arg(long, value_name = "EXECUTOR")]
+        reference: Option<String>,
+    },
+    /// Join the result folders of an experiment's shards into one
+    Merge {
+        /// Result folders of the shards
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged result folder to create
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check experiment files without running anything
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the expanded cells of an experiment as a table, without running anything
+    Plan {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the executors found, with their versions, files and options
+    List,
+    /// Print a JSON Schema of the experiment file format, for editors (taplo, Even Better TOML)
+    Schema,
+    /// Run one request in this process (used by the harness itself)
+    #[command(name = "__exec", hide = true)]
+    Exec { dir: PathBuf },
+    /// Describe plugin libraries (used by the harness itself)
+    #[command(name = "__probe", hide = true)]
+    Probe { libraries: Vec<PathBuf> },
+}

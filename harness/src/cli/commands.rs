@@ -1,0 +1,434 @@
+//! What each command does: one function per command, called by [`super::dispatch`], and the helpers they
+//! share. The `run` command composes [`crate::pipeline`] per experiment file, then exports and gates.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::experiment::{self, Experiment};
+use crate::pipeline::{self, Progress};
+use crate::plugin::{Registry, SearchPath};
+use crate::results::{self, NotAResultFolder, files};
+use crate::run::{self, Shard};
+
+use super::args::Exports;
+
+/// The arguments of `harness run`.
+pub(super) struct RunArgs {
+    pub(super) files: Vec<PathBuf>,
+    pub(super) out: PathBuf,
+    pub(super) quiet: bool,
+    pub(super) shard: Option<Shard>,
+    pub(super) resume: Option<PathBuf>,
+    pub(super) baseline: Option<PathBuf>,
+    pub(super) threshold: Option<String>,
+    pub(super) exports: Exports,
+}
+
+/// `harness run`: checks every file, then runs each experiment, exports it and gates it on the baseline.
+pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
+    if args.files.len() > 1 && (args.baseline.is_some() || args.exports.any()) {
+        return Err(Diagnostic::new("--baseline and --export-* take one experiment file")
+            .help("run each file on its own to compare or export it")
+            .into());
+    }
+    let threshold = args.threshold.as_deref().map(parse_threshold).transpose()?;
+    let baseline = args.baseline.as_deref().map(resolve_baseline).transpose()?;
+    let experiments = load_all(&args.files, search)?;
+    let shard = match &args.resume {
+        Some(dir) => resumed_shard(dir, &args.files, &experiments, shard_asked(args.shard)?)?,
+        None => shard_asked(args.shard)?,
+    };
+    let progress = if args.quiet { Progress::Quiet } else { Progress::Auto };
+    let (mut failed, mut regressed) = (false, false);
+    for (file, experiment) in args.files.iter().zip(&experiments) {
+        let options = pipeline::Options { out: &args.out, progress, shard, resume: args.resume.as_deref() };
+        let summary = pipeline::run(experiment, options)?;
+        if summary.interrupted {
+            return Ok(interrupted(file, experiment, &summary));
+        }
+        failed |= summary.failed > 0;
+        write_exports(&args.exports, &summary.dir)?;
+        if let Some(baseline) = &baseline {
+            regressed |= gate(baseline, &summary.dir, experiment, threshold)?;
+        }
+        warn_failed(experiment, &summary);
+        println!("{}", summary.dir.display());
+    }
+    Ok(i32::from(failed || regressed))
+}
+
+/// The `--baseline` folder, checked and made absolute. Resolved before the run moves `latest` to the new
+/// folder, so `--baseline results/NAME/latest` means the previous result.
+fn resolve_baseline(dir: &Path) -> Result<PathBuf, Error> {
+    results::open::check(dir)?;
+    std::fs::canonicalize(dir).map_err(|_| NotAResultFolder { dir: dir.to_owned() }.into())
+}
+
+/// The shard asked for: `--shard`, else the Slurm array variables, else none.
+fn shard_asked(shard: Option<Shard>) -> Result<Option<Shard>, Error> {
+    match shard {
+        Some(shard) => Ok(Some(shard)),
+        None => Shard::from_slurm(|name| std::env::var(name).ok())
+            .map_err(|e| Diagnostic::new(e).help("unset the Slurm array variables, or pass --shard K/N").into()),
+    }
+}
+
+/// The shard to run when resuming `dir`: one experiment, the same file, the shard the folder holds.
+fn resumed_shard(
+    dir: &Path,
+    files: &[PathBuf],
+    experiments: &[Experiment],
+    shard: Option<Shard>,
+) -> Result<Option<Shard>, Error> {
+    let [experiment] = experiments else {
+        return Err(Diagnostic::new("--resume continues one experiment, but several files were given")
+            .help("resume each result folder with its own experiment file")
+            .into());
+    };
+    results::resume::shard(dir, &files[0], experiment, shard)
+}
+
+/// Says where an interrupted run's results are and how to finish them; returns the exit code 130.
+fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary) -> i32 {
+    println!("{}", summary.dir.display());
+    let signal = run::interrupted_by().map_or("a signal", crate::process::signal_name);
+    eprintln!(
+        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}",
+        experiment.name,
+        summary.measured,
+        summary.dir.display(),
+        summary.remaining,
+        invoked_as(),
+        file.display(),
+        summary.dir.display()
+    );
+    130
+}
+
+/// Compares a finished run with the baseline (`--threshold` over the experiment's `[ci]`); true when
+/// something regressed.
+fn gate(baseline: &Path, current: &Path, experiment: &Experiment, threshold: Option<f64>) -> Result<bool, Error> {
+    let mut gate = experiment.gate.clone();
+    if let Some(threshold) = threshold {
+        gate.default = threshold;
+    }
+    let comparison = crate::compare::compare(baseline, current, &gate, experiment.seed)?;
+    nothing_matched(&comparison)?;
+    Ok(report_comparison(&comparison, current)?)
+}
+
+/// Says how many runs failed, if any.
+fn warn_failed(experiment: &Experiment, summary: &pipeline::Summary) {
+    if summary.failed == 0 {
+        return;
+    }
+    let warmups = match summary.failed_warmups {
+        0 => String::new(),
+        n => format!(" ({n} of them warmup runs, which runs.csv does not keep)"),
+    };
+    eprintln!(
+        "{}: {} runs failed{warmups}; see the status and error columns of runs.csv",
+        experiment.name, summary.failed
+    );
+}
+
+/// Writes the exports asked for of the result folder `dir`.
+fn write_exports(exports: &Exports, dir: &Path) -> anyhow::Result<()> {
+    type Writer = fn(&Path, &Path) -> anyhow::Result<()>;
+    let writers: [(&Option<PathBuf>, Writer); 4] = [
+        (&exports.export_json, crate::export::json),
+        (&exports.export_markdown, crate::export::markdown),
+        (&exports.export_bmf, crate::export::bencher),
+        (&exports.export_github_benchmark, crate::export::github_benchmark),
+    ];
+    for (path, write) in writers {
+        if let Some(path) = path {
+            write(dir, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `harness compare BASELINE CURRENT`.
+pub(super) fn compare(
+    baseline: &Path,
+    current: &Path,
+    threshold: Option<&str>,
+    out: Option<&Path>,
+) -> Result<i32, Error> {
+    results::open::check(baseline)?;
+    let source = results::open::experiment_source(current)?;
+    let mut gate = experiment::gate_of_source(&source)
+        .map_err(|e| Diagnostic::new(format!("the [ci] table of {}/experiment.toml: {e}", current.display())))?;
+    if let Some(threshold) = threshold {
+        gate.default = parse_threshold(threshold)?;
+    }
+    let seed = results::Environment::read_or_default(current).experiment.seed.unwrap_or(0);
+    let comparison =
+        crate::compare::compare(baseline, current, &gate, seed).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    nothing_matched(&comparison)?;
+    let regressed = report_comparison(&comparison, out.unwrap_or(current))?;
+    Ok(i32::from(regressed))
+}
+
+/// `harness export DIR --export-*`.
+pub(super) fn export(dir: &Path, exports: &Exports) -> Result<i32, Error> {
+    if !exports.any() {
+        return Err(Diagnostic::new("nothing to export")
+            .help("add --export-json, --export-markdown, --export-bmf or --export-github-benchmark")
+            .into());
+    }
+    write_exports(exports, dir).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    Ok(0)
+}
+
+/// `harness report DIR...`: draws the charts and reports of each folder again.
+pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchPath) -> Result<i32, Error> {
+    let mut problems = 0;
+    for dir in dirs {
+        let mut report = pipeline::read_report(dir, search)?;
+        let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
+        // The default may be absent (the report then says so); an executor asked for by name must be there.
+        if let Some(reference) = reference.filter(|r| !executors.contains(r)) {
+            let mut known = executors.clone();
+            known.sort_unstable();
+            known.dedup();
+            return Err(Diagnostic::new(format!(
+                "--reference {reference}: {} has no cell of that executor",
+                dir.display()
+            ))
+            .expected(format!("one of {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")))
+            .did_you_mean(reference, known.iter().copied())
+            .into());
+        }
+        if let Some(reference) = reference {
+            report.set_reference(reference);
+        }
+        let written = crate::report::write(dir, &report)
+            .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
+        for problem in &written.problems {
+            eprintln!("warning: {}: {problem}", dir.display());
+        }
+        problems += written.problems.len();
+        println!("{}", dir.join(files::REPORT_MD).display());
+    }
+    Ok(i32::from(problems > 0))
+}
+
+/// `harness merge DIR... --out DIR`: joins shards, then summarizes and draws the merged folder.
+pub(super) fn merge(dirs: &[PathBuf], out: &Path, search: &SearchPath) -> Result<i32, Error> {
+    // What stops a merge is the folders it was given: bad input.
+    let report = crate::merge::merge(dirs, out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    if let Err(e) = pipeline::write_summary(out, search) {
+        let why = match e {
+            Error::Input(d) => d.message,
+            Error::Runtime(e) => format!("{e:#}"),
+        };
+        eprintln!("warning: {}: cannot write summary.csv: {why}", out.display());
+    }
+    draw_report(out, search);
+    println!("{}", out.display());
+    eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
+    let list = |runs: Vec<String>| runs.join(", ");
+    if !report.missing.is_empty() {
+        eprintln!(
+            "missing {} runs (cell/repetition): {}",
+            report.missing.len(),
+            list(report.missing.iter().map(|(c, r)| format!("{c}/{r}")).collect())
+        );
+    }
+    if !report.duplicated.is_empty() {
+        eprintln!(
+            "duplicated {} runs (cell/repetition x copies), the first copy kept: {}",
+            report.duplicated.len(),
+            list(report.duplicated.iter().map(|((c, r), n)| format!("{c}/{r} x{n}")).collect())
+        );
+    }
+    Ok(i32::from(!report.missing.is_empty() || !report.duplicated.is_empty()))
+}
+
+/// `harness validate FILE...`.
+pub(super) fn validate(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
+    for (file, experiment) in files.iter().zip(load_all(files, search)?) {
+        let runs = experiment.cells.len() as u64 * (u64::from(experiment.repetitions) + u64::from(experiment.warmup));
+        println!("{}: ok, {} cells, {runs} runs", file.display(), experiment.cells.len());
+    }
+    Ok(0)
+}
+
+/// `harness plan FILE`.
+pub(super) fn plan(file: &Path, search: &SearchPath) -> Result<i32, Error> {
+    let experiment = load_all(&[file.to_owned()], search)?.remove(0);
+    print!("{}", plan_table(&experiment));
+    Ok(0)
+}
+
+/// `harness list`.
+pub(super) fn list(search: &SearchPath) -> i32 {
+    print!("{}", list_table(&Registry::discover(search)));
+    0
+}
+
+/// `harness schema`.
+pub(super) fn schema(search: &SearchPath) -> i32 {
+    let schema = crate::schema::schema(&Registry::discover(search));
+    println!("{}", serde_json::to_string_pretty(&schema).expect("serializable"));
+    0
+}
+
+/// Loads and checks every file before anything runs, printing each file's lint warnings.
+fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, Diagnostic> {
+    let discovered = Registry::discover(search);
+    files
+        .iter()
+        .map(|file| {
+            // Each file's [plugins] apply to that file only.
+            let mut registry = discovered.clone();
+            let experiment = experiment::load(file, &mut registry)?;
+            for warning in experiment::lints::warnings(&experiment) {
+                eprintln!("warning: {}: {warning}", file.display());
+            }
+            Ok(experiment)
+        })
+        .collect()
+}
+
+fn parse_threshold(text: &str) -> Result<f64, Error> {
+    crate::experiment::gate::parse_percent(text)
+        .map_err(|e| Diagnostic::new(format!("--threshold: {e}")).expected("a percentage such as 5%").into())
+}
+
+/// A comparison with no cell on both sides compares nothing: bad input, not a pass.
+fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Error> {
+    if comparison.matched > 0 {
+        return Ok(());
+    }
+    let first = |cells: &[String]| cells.first().map_or_else(|| "none".to_owned(), |c| format!("`{c}`"));
+    Err(Diagnostic::new(format!(
+        "no cell of {} matches a cell of {}: there is nothing to compare",
+        comparison.baseline.display(),
+        comparison.current.display()
+    ))
+    .expected("two result folders of the same experiment, whose cells have the same axis values")
+    .help(format!(
+        "cells are matched by their axis values; the baseline's first is {}, the current's first is {}",
+        first(&comparison.only_in_baseline),
+        first(&comparison.only_in_current)
+    ))
+    .into())
+}
+
+/// Prints a comparison (its warnings to standard error), writes compare.md and compare.json into `out`; true when something regressed.
+fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::Path) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+    print!("{}", crate::compare::table(comparison));
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join(files::COMPARE_MD), crate::compare::markdown(comparison))
+        .context("cannot write compare.md")?;
+    let mut json = serde_json::to_vec_pretty(comparison)?;
+    json.push(b'\n');
+    std::fs::write(out.join(files::COMPARE_JSON), json).context("cannot write compare.json")?;
+    Ok(comparison.regressions() > 0)
+}
+
+/// Draws the charts and reports of a result folder that was just made; a failure is only a warning.
+fn draw_report(dir: &std::path::Path, search: &SearchPath) {
+    let problems = match pipeline::read_report(dir, search) {
+        Ok(report) => match crate::report::write(dir, &report) {
+            Ok(written) => written.problems,
+            Err(e) => vec![format!("cannot write the charts and reports: {e}")],
+        },
+        Err(Error::Input(d)) => vec![format!("cannot draw the charts and reports: {}", d.message)],
+        Err(Error::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
+    };
+    for problem in problems {
+        eprintln!("warning: {}: {problem}", dir.display());
+    }
+}
+
+fn plan_table(experiment: &Experiment) -> String {
+    let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
+    let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::fmt::format_size(m)));
+    let mut out = format!(
+        "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run{}; order {}\n\n",
+        experiment.name,
+        experiment.cells.len(),
+        experiment.warmup,
+        experiment.repetitions,
+        experiment.cells.len() as u64 * runs_per_cell,
+        crate::fmt::format_duration(experiment.timeout),
+        memory.unwrap_or_default(),
+        serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+    );
+    let mut header = vec!["#".to_owned()];
+    header.extend(experiment.columns.iter().cloned());
+    // Upper case: resolved from the cell, not axes of the matrix.
+    header.extend(["TASKS", "STEPS", "OPTIONS"].map(str::to_owned));
+    let mut rows = vec![header];
+    for (i, cell) in experiment.cells.iter().enumerate() {
+        let mut row = vec![(i + 1).to_string()];
+        row.extend(experiment.columns.iter().map(|c| cell.value(c)));
+        row.push(cell.workload.tasks.to_string());
+        row.push(cell.workload.steps.iter().map(crate::fmt::describe_step).collect::<Vec<_>>().join(", "));
+        let options: Vec<String> = cell
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        row.push(options.join(" "));
+        rows.push(row);
+    }
+    out.push_str(&crate::fmt::table(&rows));
+    out
+}
+
+fn list_table(registry: &Registry) -> String {
+    let mut rows = vec![["NAME", "VERSION", "ABI", "FILE"].map(str::to_owned).to_vec()];
+    for (name, info) in registry.iter() {
+        rows.push(vec![
+            name.to_owned(),
+            info.version.clone(),
+            info.abi_version.to_string(),
+            info.path.display().to_string(),
+        ]);
+    }
+    let mut out = crate::fmt::table(&rows);
+    for (name, info) in registry.iter() {
+        let _ = writeln!(out, "\n{name}: {}", info.description);
+        if info.options.is_empty() {
+            out.push_str("  options: none\n");
+        }
+        for option in &info.options {
+            let default = if option.default.is_null() { "unset".to_owned() } else { option.default.to_string() };
+            let _ = writeln!(
+                out,
+                "  {} = {} (default {default})\n      {}",
+                option.name,
+                option.kind.describe(),
+                option.description
+            );
+        }
+    }
+    if registry.iter().next().is_none() {
+        out.push_str("\nno executors found: build them with `cargo build --workspace`, or pass --plugin-dir\n");
+    }
+    for problem in &registry.problems {
+        let _ = writeln!(out, "\nwarning: {problem}");
+    }
+    out
+}
+
+/// The harness as the user invoked it, for commands the harness suggests: `target/release/harness` when
+/// run from the build folder, `harness` when found on the `PATH`.
+fn invoked_as() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .filter(|program| program.components().count() > 1)
+        .map_or_else(|| "harness".to_owned(), |program| program.display().to_string())
+}

@@ -1,0 +1,55 @@
+//! The command line: `harness run | compare | export | report | merge | validate | plan | list | schema`.
+//!
+//! `args` is what clap reads; `commands` holds one function per command; this module parses the command
+//! line, sends each command to its function, and turns an error into its message and exit code.
+//!
+//! Exit codes: 0 when every run succeeded, 1 when some run failed, a metric regressed, or results could not
+//! be written, 2 for bad input or usage, 130 when Ctrl-C or SIGTERM stopped a run.
+
+mod args;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::error::Error;
+use crate::plugin::SearchPath;
+
+use args::{Cli, Command};
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        // The child modes come first and touch nothing else: an executor may fork, so no thread may be
+        // started before it runs.
+        Command::Exec { dir } => crate::run::exec_main(&dir),
+        Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
+        command => dispatch(command, &SearchPath::new(&cli.plugin_dirs)).unwrap_or_else(|error| {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Runs one command; returns its exit code.
+fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
+    match command {
+        Command::Run { files, out, quiet, shard, resume, baseline, threshold, exports } => {
+            commands::run(&commands::RunArgs { files, out, quiet, shard, resume, baseline, threshold, exports }, search)
+        }
+        Command::Compare { baseline, current, threshold, out } => {
+            commands::compare(&baseline, &current, threshold.as_deref(), out.as_deref())
+        }
+        Command::Export { dir, exports } => commands::export(&dir, &exports),
+        Command::Report { dirs, reference } => commands::report(&dirs, reference.as_deref(), search),
+        Command::Merge { dirs, out } => commands::merge(&dirs, &out, search),
+        Command::Validate { files } => commands::validate(&files, search),
+        Command::Plan { file } => commands::plan(&file, search),
+        Command::List => Ok(commands::list(search)),
+        Command::Schema => Ok(commands::schema(search)),
+        Command::Exec { .. } | Command::Probe { .. } => unreachable!("handled in main"),
+    }
+}
