@@ -112,7 +112,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     measured("latency_mean_s", "mean latency", Seconds),
     measured("latency_p50_s", "p50 latency", Seconds),
     measured("latency_p90_s", "p90 latency", Seconds),
-    Metric { gated_by_default: true, export: Some(2), ..measured("latency_p99_s", "p99 latency", Seconds) },
+    Metric { export: Some(2), ..measured("latency_p99_s", "p99 latency", Seconds) },
     measured("latency_max_s", "max latency", Seconds),
     measured("user_cpu_s", "user CPU time", Seconds),
     measured("system_cpu_s", "system CPU time", Seconds),
@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(*MEASURED, measured);
         let gated: Vec<&str> = without(OLD_NOT_GATED);
         assert_eq!(*GATED, gated);
-        assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes"]);
+        assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "peak_memory_bytes"]);
         assert_eq!(*EXPORTED, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"]);
         assert_eq!(*NOISE, ["run_s"]);
         let chartable: Vec<(&str, &str, Dimension)> =

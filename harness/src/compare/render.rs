@@ -56,6 +56,10 @@ fn reason_text(c: &Change) -> String {
         Reason::WithinThreshold => format!("CI not wholly beyond {bound}"),
         Reason::UnderFloor => format!("may be under {}", quantity(decider, c.floor)),
         Reason::NoBaseline => "baseline is zero".to_owned(),
+        Reason::FastestWithin => format!(
+            "fastest run {} is within {bound}: some runs slowed",
+            c.fastest_change.map_or_else(String::new, percent)
+        ),
     };
     match &c.judged_by {
         Some(by) => format!("as {by}: {why}"),
