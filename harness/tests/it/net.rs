@@ -4,18 +4,7 @@
 use crate::support;
 
 fn run(experiment: &str) -> (tempfile::TempDir, Vec<std::collections::HashMap<String, String>>, String) {
-    let out = tempfile::tempdir().unwrap();
-    let file = out.path().join("net.toml");
-    std::fs::write(&file, experiment).unwrap();
-    let result = support::harness()
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path().join("results"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
-    assert_eq!(result.status.code(), Some(0), "{stderr}");
-    let rows = support::read_runs(&out.path().join("results/net/latest/runs.csv"));
+    let (out, _, rows, stderr) = support::run_inline("net", experiment);
     (out, rows, stderr)
 }
 

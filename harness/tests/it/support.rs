@@ -124,3 +124,22 @@ pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 pub(crate) fn processes_marked(marker: &str) -> Vec<i32> {
     marked(marker).into_iter().map(|(pid, _, _)| pid).collect()
 }
+
+/// Runs the experiment file `text` (whose `[experiment] name` is `name`) with `--quiet` into a temporary
+/// folder, asserting it exits 0; returns the folder, the result folder, its runs and what was printed on
+/// standard error.
+pub(crate) fn run_inline(
+    name: &str,
+    text: &str,
+) -> (tempfile::TempDir, PathBuf, Vec<std::collections::HashMap<String, String>>, String) {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let result =
+        harness().args(["run", "--quiet", "--out"]).arg(out.path().join("results")).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(result.status.code(), Some(0), "{stderr}");
+    let dir = out.path().join("results").join(name).join("latest");
+    let rows = read_runs(&dir.join("runs.csv"));
+    (out, dir, rows, stderr)
+}

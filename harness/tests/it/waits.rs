@@ -4,10 +4,8 @@ use crate::support;
 
 #[test]
 fn a_wait_shorter_than_the_executor_keeps_precise_is_a_warning_on_its_cells_only() {
-    let out = tempfile::tempdir().unwrap();
-    let file = out.path().join("waits.toml");
-    std::fs::write(
-        &file,
+    let (_out, dir, rows, _) = support::run_inline(
+        "waits",
         r#"
         [experiment]
         name = "waits"
@@ -25,18 +23,9 @@ fn a_wait_shorter_than_the_executor_keeps_precise_is_a_warning_on_its_cells_only
         wait = ["1us", "5ms"]
         workers = [2]
         "#,
-    )
-    .unwrap();
-    let result = support::harness()
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path().join("results"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(result.status.code(), Some(0), "{}", String::from_utf8_lossy(&result.stderr));
-    let dir = out.path().join("results/waits/latest");
+    );
 
-    for row in support::read_runs(&dir.join("runs.csv")) {
+    for row in rows {
         assert_eq!(row["status"], "ok", "{row:?}");
         if row["workload"] == "sleep" {
             // A lower bound, not a timing threshold: no task ends before its wait.
