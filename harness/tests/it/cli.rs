@@ -163,10 +163,8 @@ fn every_command_has_help() {
 
 #[test]
 fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pools.toml");
-    std::fs::write(
-        &file,
+    let (_dir, file) = support::write_inline(
+        "pools",
         r#"
         [experiment]
         name = "pools"
@@ -182,8 +180,7 @@ fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
         pool = ["rayon", "std"]
         latency = ["1ms", "2ms"]
         "#,
-    )
-    .unwrap();
+    );
     let out = support::harness().arg("plan").arg(&file).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -200,10 +197,8 @@ fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
 
 #[test]
 fn cells_that_differ_only_in_workers_an_executor_ignores_are_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("workers.toml");
-    std::fs::write(
-        &file,
+    let (_dir, file) = support::write_inline(
+        "workers",
         r#"
         [experiment]
         name = "workers"
@@ -215,8 +210,7 @@ fn cells_that_differ_only_in_workers_an_executor_ignores_are_a_warning() {
         workers = [1, 4]
         flavor = ["current_thread", "multi_thread"]
         "#,
-    )
-    .unwrap();
+    );
     let out = support::harness().arg("validate").arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

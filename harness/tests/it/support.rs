@@ -143,3 +143,11 @@ pub(crate) fn run_inline(
     let rows = read_runs(&dir.join("runs.csv"));
     (out, dir, rows, stderr)
 }
+
+/// Writes the experiment file `text` as `NAME.toml` in a new temporary folder; returns both.
+pub(crate) fn write_inline(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
