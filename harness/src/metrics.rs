@@ -87,6 +87,8 @@ const fn derived(name: &'static str, label: &'static str, dimension: Dimension) 
 
 /// CPU time: user plus system.
 pub(crate) const CPU: &str = "cpu_s";
+/// The machine's speed anchor around a run: the time of a fixed piece of work (`machine::speed_anchor`).
+pub(crate) const ANCHOR: &str = "anchor_s";
 /// The ideal time over the median run time.
 pub(crate) const EFFICIENCY: &str = "efficiency";
 /// The reference executor's median run time over a cell's.
@@ -122,6 +124,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     measured("voluntary_context_switches", "voluntary context switches", Count),
     measured("involuntary_context_switches", "involuntary context switches", Count),
     recorded("listen_overflows", "listen queue overflows", Count, true),
+    recorded(ANCHOR, "speed anchor", Seconds, false),
     Metric { direction: Direction::HigherIsBetter, ..derived(EFFICIENCY, "efficiency", Percent) },
     Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
 ];

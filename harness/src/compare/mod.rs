@@ -7,8 +7,11 @@
 //! absolute floor of its kind (times, memory); an improvement likewise in the good direction; anything else
 //! is unchanged. `throughput_per_s` is tasks / `run_s`: its verdict is `run_s`'s, under `run_s`'s threshold.
 //! When either side ran on a busy machine (other processes' CPU share in `environment.json`), the thresholds
-//! of everything but memory widen to what that load could explain, and the comparison says so. Cells present
-//! on one side only are listed, never dropped.
+//! of everything but memory widen to what that load could explain, and the comparison says so. A time
+//! regresses only when its fastest run is beyond the limit too, and, when the runs carry speed anchors (a fixed
+//! piece of work timed next to each run), when the times relative to their anchors are beyond it as well: a
+//! machine that slowed down slows the anchor with the run, slower code does not. Cells present on one side only
+//! are listed, never dropped.
 
 mod render;
 
@@ -36,6 +39,9 @@ pub(crate) const BUSY_SHARE: f64 = crate::machine::BUSY_SHARE;
 /// The most a busy machine widens a threshold by: a factor of 1 / (1 - share) of other processes' share of
 /// the CPU, up to this. Beyond half the machine taken, no threshold says much; the comparison says so.
 pub(crate) const MAX_WIDENING: f64 = 2.0;
+
+/// A change of the machine's speed anchor beyond this between the two sides is worth a warning.
+const SPEED_DRIFT: f64 = 0.05;
 
 pub(crate) use crate::metrics::{Direction, direction, judged_by};
 
@@ -65,6 +71,9 @@ pub(crate) enum Reason {
     /// A time whose median moved beyond the limit, but whose fastest run did not: other work slowed some
     /// runs, and a slower program would have slowed them all.
     FastestWithin,
+    /// A time that moved beyond the limit as measured, but not relative to the speed anchors measured next to
+    /// its runs: the machine's speed changed, not the code.
+    MachineSpeed,
 }
 
 /// One metric of one cell, compared.
@@ -94,6 +103,9 @@ pub(crate) struct Change {
     pub reason: Reason,
     /// For a time: the relative change of the fastest run, which must pass the limit too.
     pub fastest_change: Option<f64>,
+    /// For a time whose runs have speed anchors: the relative change of the median of the times relative to
+    /// their anchors, whose verdict must agree.
+    pub anchored_change: Option<f64>,
     /// The metric whose verdict this one takes (`run_s` for `throughput_per_s`).
     pub judged_by: Option<String>,
 }
@@ -145,6 +157,9 @@ pub(crate) struct Comparison {
     /// Cells of both sides whose current runs all failed: nothing to compare, and a regression.
     pub failed_in_current: Vec<String>,
     pub machine_load: MachineLoad,
+    /// How much slower the machine was around the current runs than around the baseline's: the change of the
+    /// median speed anchor (positive is slower). `None` when a side has no anchors (older result folders).
+    pub machine_speed: Option<f64>,
     /// What a reader must know to trust the verdicts: different experiment files, a busy machine.
     pub warnings: Vec<String>,
 }
@@ -159,13 +174,29 @@ impl Comparison {
     }
 }
 
-/// The runs of a result folder: cell label to how many ended ok, and the metric values of those.
-type Values = BTreeMap<String, (usize, BTreeMap<String, Vec<f64>>)>;
+/// The values of one metric of one cell, run by run, with the speed anchor measured around each run.
+#[derive(Debug, Clone, Default)]
+struct Series {
+    values: Vec<f64>,
+    anchors: Vec<Option<f64>>,
+}
 
-fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
+impl Series {
+    /// The anchors of every run, when each run has one.
+    fn anchors(&self) -> Option<Vec<f64>> {
+        self.anchors.iter().map(|a| a.filter(|a| a.is_finite() && *a > 0.0)).collect()
+    }
+}
+
+/// The runs of a result folder: cell label to how many ended ok, and the metric values of those.
+type Values = BTreeMap<String, (usize, BTreeMap<String, Series>)>;
+
+/// The runs of `dir`, and the speed anchors of its runs that ended ok.
+fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<(Values, Vec<f64>)> {
     let path = dir.join(crate::results::files::RUNS);
     let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut values = Values::new();
+    let mut anchors = Vec::new();
     for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
         let (ok, cell) = values.entry(row.label(&runs.axes)).or_default();
@@ -173,13 +204,16 @@ fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
             continue;
         }
         *ok += 1;
+        anchors.extend(row.metric(crate::metrics::ANCHOR).filter(|a| a.is_finite() && *a > 0.0));
         for metric in metrics {
             if let Some(v) = row.metric(metric) {
-                cell.entry(metric.clone()).or_default().push(v);
+                let series = cell.entry(metric.clone()).or_default();
+                series.values.push(v);
+                series.anchors.push(row.metric(crate::metrics::ANCHOR));
             }
         }
     }
-    Ok(values)
+    Ok((values, anchors))
 }
 
 /// The hash of the experiment file a result folder ran: as recorded, else of its copy of the file.
@@ -260,11 +294,21 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
             }
         }
     }
-    let before = read(baseline, &wanted)?;
-    let after = read(current, &wanted)?;
+    let (before, before_anchors) = read(baseline, &wanted)?;
+    let (after, after_anchors) = read(current, &wanted)?;
     let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
     let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
-    let warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+    let mut warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+    let machine_speed = (!before_anchors.is_empty() && !after_anchors.is_empty())
+        .then(|| median(&after_anchors) / median(&before_anchors) - 1.0);
+    if let Some(change) = machine_speed.filter(|c| c.abs() > SPEED_DRIFT) {
+        warnings.push(format!(
+            "the machine was {} {} during the current runs than during the baseline's (the speed anchor, a fixed \
+             piece of work timed next to every run): times are judged both as measured and relative to it",
+            plain_percent(change.abs()),
+            if change > 0.0 { "slower" } else { "faster" }
+        ));
+    }
 
     let mut changes = Vec::new();
     let mut failed_in_current = Vec::new();
@@ -277,13 +321,15 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
             continue;
         }
         let series = |metric: &str| match (old.get(metric), metrics.get(metric)) {
-            (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => Some((a, b)),
+            (Some(a), Some(b)) if !a.values.is_empty() && !b.values.is_empty() => Some((a, b)),
             _ => None,
         };
         let judge_one = |metric: &str| {
             let (a, b) = series(metric)?;
             let mut rng = Rng::for_stream(seed, &format!("{cell}\u{1f}{metric}"));
-            Some(judge(cell, metric, a, b, gate, &load, &mut rng))
+            let anchors = a.anchors().zip(b.anchors());
+            let anchors = anchors.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
+            Some(judge(cell, metric, (&a.values, &b.values), anchors, gate, &load, &mut rng))
         };
         let mut judged: BTreeMap<&str, Change> = BTreeMap::new();
         for metric in &wanted {
@@ -324,6 +370,7 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
         only_in_current: after.keys().filter(|k| !before.contains_key(*k)).cloned().collect(),
         failed_in_current,
         machine_load: load,
+        machine_speed,
         warnings,
     })
 }
@@ -331,8 +378,8 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
 fn judge(
     cell: &str,
     metric: &str,
-    baseline: &[f64],
-    current: &[f64],
+    (baseline, current): (&[f64], &[f64]),
+    anchors: Option<(&[f64], &[f64])>,
     gate: &Gate,
     load: &MachineLoad,
     rng: &mut Rng,
@@ -360,6 +407,23 @@ fn judge(
     if verdict == Verdict::Regressed && fastest_change.is_some_and(|f| f <= limit.increase) {
         (verdict, reason) = (Verdict::Unchanged, Reason::FastestWithin);
     }
+    // A machine that slowed down (or sped up) while one side ran changes a time without any change of the
+    // code; the speed anchor measured next to each run says by how much. A time's verdict must hold on the
+    // times as measured and on the times relative to their anchors both.
+    let anchored = anchors.filter(|_| is_time(metric)).map(|anchors| relative_to_anchors((baseline, current), anchors));
+    let anchored_change = anchored.as_ref().and_then(|(a, b)| {
+        let m0 = median(a);
+        (m0 != 0.0).then(|| median(b) / m0 - 1.0)
+    });
+    if let Some((a, b)) = &anchored {
+        if verdict != Verdict::Unchanged && m0 != 0.0 {
+            let ci = bootstrap_change(a, b, RESAMPLES, rng);
+            let (own, _) = decide(direction, ci, mann_whitney_p(a, b), widened, limit);
+            if own != verdict {
+                (verdict, reason) = (Verdict::Unchanged, Reason::MachineSpeed);
+            }
+        }
+    }
     Change {
         cell: cell.to_owned(),
         metric: metric.to_owned(),
@@ -377,16 +441,33 @@ fn judge(
         verdict,
         reason,
         fastest_change,
+        anchored_change,
         judged_by: None,
     }
+}
+
+/// Whether `metric` is a time: a metric in seconds, lower is better.
+fn is_time(metric: &str) -> bool {
+    metric.ends_with("_s") && direction(metric) == Direction::LowerIsBetter
+}
+
+/// Both sides' values, each scaled by how much slower the machine was around its run than it was, in the
+/// median, around the baseline's runs: `value * reference / anchor`.
+fn relative_to_anchors(
+    (baseline, current): (&[f64], &[f64]),
+    (baseline_anchors, current_anchors): (&[f64], &[f64]),
+) -> (Vec<f64>, Vec<f64>) {
+    let reference = median(baseline_anchors);
+    let scale =
+        |values: &[f64], anchors: &[f64]| values.iter().zip(anchors).map(|(v, a)| v * reference / a).collect();
+    (scale(baseline, baseline_anchors), scale(current, current_anchors))
 }
 
 /// For a time (a metric in seconds, lower is better), the relative change of the fastest run.
 fn fastest_change(metric: &str, baseline: &[f64], current: &[f64]) -> Option<f64> {
     let fastest = |values: &[f64]| values.iter().copied().fold(f64::INFINITY, f64::min);
     let (b, c) = (fastest(baseline), fastest(current));
-    (metric.ends_with("_s") && direction(metric) == Direction::LowerIsBetter && b.is_finite() && b > 0.0)
-        .then(|| c / b - 1.0)
+    (is_time(metric) && b.is_finite() && b > 0.0).then(|| c / b - 1.0)
 }
 
 /// The verdict on a change whose confidence interval is `(low, high)`: a regression only when the whole
@@ -425,7 +506,7 @@ mod tests {
     use super::*;
 
     fn verdict(metric: &str, base: &[f64], current: &[f64], gate: &Gate, load: &MachineLoad) -> (Verdict, Reason) {
-        let c = judge("c", metric, base, current, gate, load, &mut Rng::new(1));
+        let c = judge("c", metric, (base, current), None, gate, load, &mut Rng::new(1));
         (c.verdict, c.reason)
     }
 
@@ -446,7 +527,7 @@ mod tests {
         // The median moved 16% (p = 0.005), past a 10% threshold, but the interval reaches down to 5%.
         let ten = Gate { default: 0.1, ..Gate::default() };
         let spread = [1.05, 1.30, 1.08, 1.25, 1.06, 1.28];
-        let c = judge("c", "run_s", &base, &spread, &ten, &QUIET, &mut Rng::new(1));
+        let c = judge("c", "run_s", (&base, &spread), None, &ten, &QUIET, &mut Rng::new(1));
         assert!(c.change.unwrap() > 0.1 && c.p_value < ALPHA, "{c:?}");
         assert_eq!((c.verdict, c.reason), (Verdict::Unchanged, Reason::WithinThreshold), "{c:?}");
     }
@@ -466,6 +547,47 @@ mod tests {
         let memory: Vec<f64> = base.iter().map(|v| v * 8.0 * mib).collect();
         let more: Vec<f64> = disturbed.iter().map(|v| v * 8.0 * mib).collect();
         assert_eq!(verdict("peak_memory_bytes", &memory, &more, &gate, &QUIET).0, Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_time_that_moved_with_the_speed_anchor_is_unchanged() {
+        let gate = Gate::default();
+        let base = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98];
+        let anchors = [1e-3; 6];
+        // Every run 40% slower, and the anchor next to each run 40% slower too: the machine, not the code.
+        let slower: Vec<f64> = base.iter().map(|v| v * 1.4).collect();
+        let slow_anchors = [1.4e-3, 1.41e-3, 1.39e-3, 1.4e-3, 1.42e-3, 1.38e-3];
+        let judged = |current: &[f64], current_anchors: &[f64]| {
+            let c = judge(
+                "c",
+                "run_s",
+                (&base, current),
+                Some((&anchors, current_anchors)),
+                &gate,
+                &QUIET,
+                &mut Rng::new(1),
+            );
+            (c.verdict, c.reason, c.anchored_change)
+        };
+        let (verdict, reason, anchored) = judged(&slower, &slow_anchors);
+        assert_eq!((verdict, reason), (Verdict::Unchanged, Reason::MachineSpeed));
+        assert!(anchored.unwrap().abs() < 0.01, "{anchored:?}");
+        // The same times with the machine as fast as before: slower code.
+        assert_eq!(judged(&slower, &anchors).0, Verdict::Regressed);
+        // Memory does not depend on the machine's speed.
+        let mib = 1024.0 * 1024.0;
+        let memory: Vec<f64> = base.iter().map(|v| v * 8.0 * mib).collect();
+        let more: Vec<f64> = slower.iter().map(|v| v * 8.0 * mib).collect();
+        let c = judge(
+            "c",
+            "peak_memory_bytes",
+            (&memory, &more),
+            Some((&anchors, &slow_anchors)),
+            &gate,
+            &QUIET,
+            &mut Rng::new(1),
+        );
+        assert_eq!((c.verdict, c.anchored_change), (Verdict::Regressed, None));
     }
 
     #[test]

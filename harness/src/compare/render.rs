@@ -60,6 +60,10 @@ fn reason_text(c: &Change) -> String {
             "fastest run {} is within {bound}: some runs slowed",
             c.fastest_change.map_or_else(String::new, percent)
         ),
+        Reason::MachineSpeed => format!(
+            "{} relative to the speed anchor: the machine's speed changed",
+            c.anchored_change.map_or_else(String::new, percent)
+        ),
     };
     match &c.judged_by {
         Some(by) => format!("as {by}: {why}"),

@@ -132,6 +132,7 @@ impl ResultDir {
             u.voluntary_switches.to_string(),
             u.involuntary_switches.to_string(),
             outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
+            outcome.anchor_s.map(f).unwrap_or_default(),
             outcome.error.replace('\n', " | "),
         ]);
         self.runs.write_record(&record)?;

@@ -95,6 +95,8 @@ pub(crate) struct Outcome {
     pub output: Option<PathBuf>,
     /// Connections the system dropped from full accept queues while the run ran (runs with `net` steps).
     pub listen_overflows: Option<u64>,
+    /// The machine's speed anchor around the run (seconds; the mean of the probes before and after it).
+    pub anchor_s: Option<f64>,
 }
 
 impl Outcome {
@@ -109,6 +111,7 @@ impl Outcome {
             report: None,
             output: None,
             listen_overflows: None,
+            anchor_s: None,
         }
     }
 }
@@ -188,6 +191,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         report: None,
         output,
         listen_overflows: None,
+        anchor_s: None,
     };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
     let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();
