@@ -458,8 +458,7 @@ fn relative_to_anchors(
     (baseline_anchors, current_anchors): (&[f64], &[f64]),
 ) -> (Vec<f64>, Vec<f64>) {
     let reference = median(baseline_anchors);
-    let scale =
-        |values: &[f64], anchors: &[f64]| values.iter().zip(anchors).map(|(v, a)| v * reference / a).collect();
+    let scale = |values: &[f64], anchors: &[f64]| values.iter().zip(anchors).map(|(v, a)| v * reference / a).collect();
     (scale(baseline, baseline_anchors), scale(current, current_anchors))
 }
 

@@ -202,7 +202,7 @@ impl Runner {
         // The machine's speed right before and right after the run, with nothing of the run's own running.
         let anchor_before = crate::machine::speed_anchor();
         let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
-        outcome.anchor_s = Some((anchor_before + crate::machine::speed_anchor()) / 2.0);
+        outcome.anchor_s = Some(f64::midpoint(anchor_before, crate::machine::speed_anchor()));
         if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
             let dropped = after.saturating_sub(before);
             outcome.listen_overflows = Some(dropped);

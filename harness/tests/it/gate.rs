@@ -312,3 +312,57 @@ fn folders_without_a_cell_in_common_are_bad_input() {
     assert!(stderr.contains("the current's first is `executor=sync workload=cpu workers=4`"), "{stderr}");
     assert!(!tmp.path().join("compare.json").exists(), "a comparison of nothing was written");
 }
+
+/// A copy of the fixture `name` in `into` whose runs carry a speed anchor: `anchor(workload)` seconds.
+fn with_anchors(name: &str, into: &Path, anchor: impl Fn(&str) -> f64) -> PathBuf {
+    std::fs::create_dir_all(into).unwrap();
+    for file in ["experiment.toml", "environment.json"] {
+        std::fs::copy(fixture(name).join(file), into.join(file)).unwrap();
+    }
+    let mut reader = csv::Reader::from_path(fixture(name).join("runs.csv")).unwrap();
+    let mut header = reader.headers().unwrap().clone();
+    let mut writer = csv::Writer::from_path(into.join("runs.csv")).unwrap();
+    let error = header.len() - 1;
+    let insert = |record: &csv::StringRecord, value: &str| {
+        let mut out: Vec<&str> = record.iter().collect();
+        out.insert(error, value);
+        csv::StringRecord::from(out)
+    };
+    let workload = header.iter().position(|h| h == "workload").unwrap();
+    header = insert(&header, "anchor_s");
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        writer.write_record(&insert(&record, &format!("{:.9}", anchor(&record[workload])))).unwrap();
+    }
+    writer.flush().unwrap();
+    into.to_owned()
+}
+
+#[test]
+fn a_time_that_the_speed_anchor_explains_passes_and_one_it_does_not_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let baseline = with_anchors("baseline", &tmp.path().join("baseline"), |_| 1e-3);
+    // The CPU cells 1.5x slower, and the machine 1.5x slower around each of their runs, as the anchor
+    // measured next to each run says: the machine, not the code.
+    let machine =
+        with_anchors("slower", &tmp.path().join("machine"), |workload| if workload == "cpu" { 1.5e-3 } else { 1e-3 });
+    let (code, stdout, stderr, json) = compare(&baseline, &machine, &tmp.path().join("a"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    for cell in ["executor=sync", "executor=threaded", "executor=multiprocess"] {
+        assert_eq!(verdict(&json, cell, "run_s"), ("unchanged", "machine_speed"), "{cell}");
+        assert_eq!(verdict(&json, cell, "throughput_per_s"), ("unchanged", "machine_speed"), "{cell}");
+    }
+    assert!(stdout.contains("relative to the speed anchor: the machine's speed changed"), "{stdout}");
+    assert!(stderr.contains("the machine was") && stderr.contains("slower during the current runs"), "{stderr}");
+    assert!(json["machine_speed"].as_f64().unwrap() > 0.05, "{json:#}");
+
+    // The same times with the machine as fast as for the baseline: slower code.
+    let code_slower = with_anchors("slower", &tmp.path().join("code"), |_| 1e-3);
+    let (code, stdout, stderr, json) = compare(&baseline, &code_slower, &tmp.path().join("b"));
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    for cell in ["executor=sync", "executor=threaded", "executor=multiprocess"] {
+        assert_eq!(verdict(&json, cell, "run_s"), ("regressed", "beyond"), "{cell}");
+    }
+    assert!(!stderr.contains("the machine was"), "{stderr}");
+}
