@@ -147,15 +147,15 @@ fn summarize_and_draw(
     warnings: &mut Vec<String>,
     progress: Progress,
 ) -> anyhow::Result<()> {
-    let runs = Runs::read(&dir.join(files::RUNS))
-        .and_then(|runs| crate::summary::runs_of(&runs, &experiment.columns))
-        .context("cannot read runs.csv back")?;
+    let written = Runs::read(&dir.join(files::RUNS)).context("cannot read runs.csv back")?;
+    let runs = crate::summary::runs_of(&written, &experiment.columns).context("cannot read runs.csv back")?;
     let cells = crate::summary::CellModel::of(experiment);
     let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
     crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;
     let mut all = crate::summary::warnings(&experiment.columns, &summaries);
     all.extend(load.warnings());
+    all.extend(crate::summary::speed_warning(&written));
     all.append(warnings);
     *warnings = all;
     crate::results::write_warnings(dir, warnings).context("cannot write warnings.txt")?;

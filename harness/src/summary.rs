@@ -85,6 +85,37 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
         .collect())
 }
 
+/// The machine's speed anchors may spread this much (the 90th percentile over the 10th) before the
+/// experiment's timings count as made on a machine whose speed changed.
+pub(crate) const SPEED_SPREAD: f64 = 1.25;
+
+/// A warning when the machine's speed changed during the experiment: the speed anchors of its runs (a fixed
+/// piece of work timed next to each run) spread beyond [`SPEED_SPREAD`].
+pub(crate) fn speed_warning(runs: &Runs) -> Option<String> {
+    let mut anchors: Vec<f64> = runs
+        .rows
+        .iter()
+        .filter_map(|row| row.metric(crate::metrics::ANCHOR))
+        .filter(|a| a.is_finite() && *a > 0.0)
+        .collect();
+    if anchors.len() < 10 {
+        return None;
+    }
+    anchors.sort_by(f64::total_cmp);
+    let at = |q: f64| anchors[((anchors.len() - 1) as f64 * q).round() as usize];
+    let (fast, slow) = (at(0.1), at(0.9));
+    (slow / fast > SPEED_SPREAD).then(|| {
+        format!(
+            "the machine's speed changed during the experiment: its speed anchor (a fixed piece of work timed next \
+             to every run) took {} or less around a tenth of the runs and {} or more around another tenth, {:.2}x \
+             as long: the runs were made on a machine of changing speed (anchor_s in runs.csv says which)",
+            format!("{:.3} ms", fast * 1e3),
+            format!("{:.3} ms", slow * 1e3),
+            slow / fast
+        )
+    })
+}
+
 /// The statistics of one metric of one cell.
 #[derive(Debug, Clone)]
 pub struct MetricSummary {
@@ -475,6 +506,24 @@ mod tests {
         let summaries = summarize(&runs, &[threaded, mine], 7, 4);
         assert!(summaries[0].ideal.as_ref().unwrap_err().contains("no measured `sync` cell"));
         assert_eq!(summaries[1].ideal.as_ref().unwrap_err(), "no model for executor `mine`");
+    }
+
+    #[test]
+    fn a_machine_whose_speed_changed_is_a_warning() {
+        let runs = |anchors: &[f64]| {
+            let mut text = "executor,cell,repetition,status,anchor_s,error\n".to_owned();
+            for (i, a) in anchors.iter().enumerate() {
+                text += &format!("sync,1,{},ok,{a},\n", i + 1);
+            }
+            Runs::parse(text.as_bytes(), Path::new("runs.csv")).unwrap()
+        };
+        let steady: Vec<f64> = (0..20).map(|i| 1e-3 * (1.0 + f64::from(i % 3) * 0.02)).collect();
+        assert_eq!(speed_warning(&runs(&steady)), None);
+        let changed: Vec<f64> = (0..20).map(|i| if i < 10 { 1e-3 } else { 1.5e-3 }).collect();
+        let warning = speed_warning(&runs(&changed)).unwrap();
+        assert!(warning.contains("1.000 ms or less") && warning.contains("1.500 ms or more"), "{warning}");
+        // Folders written before the anchor have none: nothing to say.
+        assert_eq!(speed_warning(&runs(&[])), None);
     }
 
     #[test]
