@@ -107,10 +107,11 @@ pub(crate) fn speed_warning(runs: &Runs) -> Option<String> {
     (slow / fast > SPEED_SPREAD).then(|| {
         format!(
             "the machine's speed changed during the experiment: its speed anchor (a fixed piece of work timed next \
-             to every run) took {} or less around a tenth of the runs and {} or more around another tenth, {:.2}x \
-             as long: the runs were made on a machine of changing speed (anchor_s in runs.csv says which)",
-            format!("{:.3} ms", fast * 1e3),
-            format!("{:.3} ms", slow * 1e3),
+             to every run) took {:.3} ms or less around a tenth of the runs and {:.3} ms or more around another \
+             tenth, {:.2}x as long: the runs were made on a machine of changing speed (anchor_s in runs.csv says \
+             which)",
+            fast * 1e3,
+            slow * 1e3,
             slow / fast
         )
     })
@@ -513,7 +514,7 @@ mod tests {
         let runs = |anchors: &[f64]| {
             let mut text = "executor,cell,repetition,status,anchor_s,error\n".to_owned();
             for (i, a) in anchors.iter().enumerate() {
-                text += &format!("sync,1,{},ok,{a},\n", i + 1);
+                text.push_str(&format!("sync,1,{},ok,{a},\n", i + 1));
             }
             Runs::parse(text.as_bytes(), Path::new("runs.csv")).unwrap()
         };
