@@ -512,8 +512,11 @@ mod tests {
     #[test]
     fn a_machine_whose_speed_changed_is_a_warning() {
         let runs = |anchors: &[f64]| {
-            let rows: String = anchors.iter().enumerate().map(|(i, a)| format!("sync,1,{},ok,{a},\n", i + 1)).collect();
-            let text = format!("executor,cell,repetition,status,anchor_s,error\n{rows}");
+            use std::fmt::Write as _;
+            let mut text = "executor,cell,repetition,status,anchor_s,error\n".to_owned();
+            for (i, a) in anchors.iter().enumerate() {
+                writeln!(text, "sync,1,{},ok,{a},", i + 1).unwrap();
+            }
             Runs::parse(text.as_bytes(), Path::new("runs.csv")).unwrap()
         };
         let steady: Vec<f64> = (0..20).map(|i| 1e-3 * (1.0 + f64::from(i % 3) * 0.02)).collect();
