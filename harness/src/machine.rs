@@ -161,16 +161,17 @@ fn own_cpu_s() -> f64 {
     usage(libc::RUSAGE_SELF) + usage(libc::RUSAGE_CHILDREN)
 }
 
-/// The bytes the speed anchor hashes per pass: small enough to stay in a core's cache, so the anchor measures
-/// the CPU the harness gets rather than the memory bus.
-const ANCHOR_BYTES: usize = 64 * 1024;
-/// Passes per probe: 16 MiB, about a millisecond on a current core.
-const ANCHOR_PASSES: u32 = 256;
+/// The bytes the speed anchor hashes per pass: more than a core's own caches hold and less than a shared
+/// last-level cache, like the data of a `compute` step, so that the anchor slows with the core and with the
+/// cache that other tenants of the host share.
+const ANCHOR_BYTES: usize = 4 * 1024 * 1024;
+/// Passes per probe: 16 MiB, one to two milliseconds on a current core.
+const ANCHOR_PASSES: u32 = 4;
 /// Probes per anchor: the fastest counts, so that one preemption of the harness does not.
 const ANCHOR_PROBES: u32 = 2;
 
-/// The speed anchor: seconds the harness takes, right now, to hash a fixed 16 MiB with the hash of the
-/// `compute` step, in cache, on one core (the faster of two probes). The work never changes, so on one
+/// The speed anchor: seconds the harness takes, right now, to hash a fixed 4 MiB four times with the hash of
+/// the `compute` step, on one core (the faster of two probes). The work never changes, so on one
 /// machine it changes only with the speed the machine gives: measured next to every run, it tells a run
 /// slowed by the machine from a run of slower code.
 pub(crate) fn speed_anchor() -> f64 {
