@@ -12,13 +12,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use harness::SearchPath;
 
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/lines"), PathBuf::from);
-    let report = harness::read_report(&dir, &SearchPath::new(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let report = harness::read_report(&dir).unwrap_or_else(|e| panic!("{e}"));
     let start = Instant::now();
     let figures = report.figures();
     let mut bytes = 0;

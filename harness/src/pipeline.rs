@@ -13,7 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::Error;
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::plugin::SearchPath;
 use crate::report::Report;
 use crate::results::{Environment, Folder, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
@@ -56,8 +55,13 @@ pub(crate) struct Summary {
 pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     let started = SystemTime::now();
     let load = LoadMeter::start();
+    // A folder to resume is locked before anything is started: a second harness on it stops here.
+    let resumed = options.resume.map(|dir| resume(dir, started)).transpose()?;
     let mut runner = Runner::start(experiment)?;
-    let Opened { mut results, done, mut environment } = open(experiment, &options, &runner, started)?;
+    let Opened { mut results, done, mut environment } = match resumed {
+        Some(opened) => opened,
+        None => create(experiment, &options, &runner, started)?,
+    };
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -95,19 +99,21 @@ struct Opened {
     environment: Environment,
 }
 
-/// Creates the result folder, or reopens the one to resume.
-fn open(
+/// Reopens the result folder `dir` to resume it, locked.
+fn resume(dir: &Path, started: SystemTime) -> anyhow::Result<Opened> {
+    let (results, done) =
+        ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
+    let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+    Ok(Opened { results, done, environment })
+}
+
+/// Creates the result folder under `options.out`, locked.
+fn create(
     experiment: &Experiment,
     options: &Options<'_>,
     runner: &Runner,
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
-    if let Some(dir) = options.resume {
-        let (results, done) =
-            ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
-        let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
-        return Ok(Opened { results, done, environment });
-    }
     let environment = crate::environment::collect(experiment, started, options.shard, runner.accounting());
     let results = ResultDir::create(options.out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
@@ -188,18 +194,19 @@ fn summarize_and_draw(
 }
 
 /// Reads the result folder `dir` back into a report: `runs.csv` and `experiment.toml`, and `environment.json`
-/// and `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without
-/// them the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
-pub fn read_report(dir: &Path, search: &SearchPath) -> Result<Report, Error> {
+/// and `warnings.txt` when they are there. What the report needs of the executors (their models) comes
+/// from `environment.json`: no library is loaded. Without it the cells get statistics but no ideal time,
+/// efficiency or throughput, and the report says so.
+pub fn read_report(dir: &Path) -> Result<Report, Error> {
     let folder = Folder::open(dir)?;
-    Ok(Report::of_folder(&crate::summary::of_folder(&folder, search)?))
+    Ok(Report::of_folder(&crate::summary::of_folder(&folder)?))
 }
 
 /// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
 /// has none: one `harness merge` made.
-pub(crate) fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), Error> {
+pub(crate) fn write_summary(dir: &Path) -> Result<(), Error> {
     let folder = Folder::open(dir)?;
-    let summarized = crate::summary::of_folder(&folder, search)?;
+    let summarized = crate::summary::of_folder(&folder)?;
     crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
         .context("cannot write summary.csv")?;
     let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
 use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::plugin::{Registry, SearchPath};
+use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
 
@@ -358,13 +358,14 @@ pub(crate) struct FolderSummary {
     pub(crate) summaries: Vec<CellSummary>,
 }
 
-/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. The experiment's executors
-/// are looked up on `search`; without them the cells get statistics but no ideal time, efficiency or
-/// throughput, and a note says so.
-pub(crate) fn of_folder(folder: &Folder, search: &SearchPath) -> Result<FolderSummary, Error> {
+/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. What it needs of the
+/// executors (their options and models) it takes from `environment.json`, never from a library: reading
+/// a result folder runs no code. Without that record the cells get statistics but no ideal time,
+/// efficiency or throughput, and a note says so.
+pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let file = folder.experiment_file();
     let mut notes = Vec::new();
-    let mut registry = Registry::discover(search);
+    let mut registry = Registry::recorded(folder.environment.executors());
     let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
         Ok(e) => {
             let cells = CellModel::of(&e);

@@ -139,8 +139,12 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
-    /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key.
+    /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key;
+    /// with a registry of what a result folder recorded, the recorded executors stand for them.
     fn add_plugins(&mut self, plugins: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
+        if self.registry.is_recorded() {
+            return Ok(());
+        }
         let base = self.path.parent().unwrap_or(Path::new("."));
         for (name, path) in plugins {
             let resolved = base.join(path.get_ref());
