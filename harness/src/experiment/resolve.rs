@@ -22,6 +22,9 @@ use super::{charts, quote_list, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
+/// The most workers a cell may ask for.
+pub(crate) const MAX_WORKERS: u32 = 4096;
+
 pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
@@ -260,11 +263,12 @@ impl Resolver<'_> {
 
         let workers = match cell.get(WORKERS) {
             None => 1,
-            Some(Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
+            Some(Value::Integer(n)) if (1..=i64::from(MAX_WORKERS)).contains(n) => *n as u32,
             Some(other) => {
                 return Err(self
                     .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))
-                    .expected("an integer, at least 1"));
+                    .expected(format!("an integer from 1 to {MAX_WORKERS}"))
+                    .help("each worker is a thread or a process of the run: more than the machine can hold are a fork bomb"));
             }
         };
 

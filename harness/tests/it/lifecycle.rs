@@ -115,3 +115,42 @@ fn the_marker_finds_processes() {
     child.wait().unwrap();
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn sigterm_stops_the_writing_of_fixture_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("files.toml");
+    // 65,536 files of 64 KiB, 4 GiB in all: far more than the harness writes before the signal stops it.
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"files\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{ read_file = { size = \"64KiB\", files = 65536 } }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let harness = start(&unique_marker(module_path!()), &file, &out);
+    let files_dir = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("harness-"))
+            .map(|e| e.path().join("files"))
+    };
+    let count = || files_dir().and_then(|d| std::fs::read_dir(d).ok()).map_or(0, Iterator::count);
+    wait_until("fixture files are being written", || count() >= 10);
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(harness.id() as i32, libc::SIGTERM) };
+    let pid = harness.id();
+    let mut most = 0;
+    while std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    {
+        most = most.max(count());
+    }
+    let output = support::output_within(harness, "the harness after SIGTERM");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(most < 65536, "the harness wrote every fixture file after SIGTERM");
+    assert!(files_dir().is_none(), "the scratch folder is removed");
+    assert!(stderr.contains("0 measured runs"), "{stderr}");
+}
