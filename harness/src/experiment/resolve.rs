@@ -264,11 +264,16 @@ impl Resolver<'_> {
         let workers = match cell.get(WORKERS) {
             None => 1,
             Some(Value::Integer(n)) if (1..=i64::from(MAX_WORKERS)).contains(n) => *n as u32,
+            Some(Value::Integer(n)) if *n > i64::from(MAX_WORKERS) => {
+                return Err(self
+                    .error(format!("`workers` is {n}"), places.of(WORKERS, cell.get(WORKERS)))
+                    .expected(format!("an integer from 1 to {MAX_WORKERS}"))
+                    .help("each worker is a thread or a process of the run: too many of them are a fork bomb"));
+            }
             Some(other) => {
                 return Err(self
                     .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))
-                    .expected(format!("an integer from 1 to {MAX_WORKERS}"))
-                    .help("each worker is a thread or a process of the run: more than the machine can hold are a fork bomb"));
+                    .expected("an integer, at least 1"));
             }
         };
 
