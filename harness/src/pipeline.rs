@@ -170,6 +170,14 @@ fn summarize_and_draw(
             eprintln!("warning: {}: {warning}", experiment.name);
         }
     }
+    if crate::run::hurried() {
+        eprintln!(
+            "warning: {}: interrupted twice, so the charts and reports are not drawn; draw them with `harness report {}`",
+            experiment.name,
+            dir.display()
+        );
+        return Ok(());
+    }
     let report = crate::report::Report::new(crate::report::Sources {
         name: &experiment.name,
         description: &experiment.description,

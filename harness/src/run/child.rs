@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::cgroup::{Accounting, Method};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
-use super::reap::{kill_group, reap_orphans};
+use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::sys::{self, ChildSetup};
 use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
@@ -141,12 +141,15 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
 
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+    let scratch = dir.parent().unwrap_or(dir);
+    command.env(SCRATCH_VAR, scratch);
     let procs = cgroup.as_ref().map(|c| c.procs_path().to_owned());
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
     sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
     let start = Instant::now();
     let child = command.spawn()?;
     let pid = child.id() as sys::pid_t;
+    record_started(scratch, pid);
     // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
     drop(child);
 

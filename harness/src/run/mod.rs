@@ -236,6 +236,12 @@ pub(crate) fn interrupted_by() -> Option<i32> {
     child::interrupted()
 }
 
+/// Whether the harness was interrupted twice: what was measured is still summarized, but nothing that can
+/// be done later (the charts and reports) is.
+pub(crate) fn hurried() -> bool {
+    signals::hurried()
+}
+
 fn run_one(
     experiment: &Experiment,
     cell: &CellPlan,

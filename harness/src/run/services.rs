@@ -35,6 +35,7 @@ fn remove_abandoned_scratch() {
         // Signal 0 only asks whether the process exists.
         let gone = matches!(sys::kill(pid, 0), Err(e) if e.raw_os_error() == Some(libc::ESRCH));
         if gone {
+            super::reap::kill_left_behind(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
     }
