@@ -75,9 +75,26 @@ impl SeededStream {
 mod tests {
     use super::*;
 
+    /// splitmix64 word by word, as the data was always made: the stream must give the same bytes.
+    fn reference(seed: u64, len: usize) -> Vec<u8> {
+        let mut state = seed;
+        let mut out = Vec::new();
+        while out.len() < len {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
     #[test]
     fn a_stream_in_pieces_of_any_size_gives_the_bytes_of_one_piece() {
-        let whole = seeded_bytes(42, 1000);
+        let whole = reference(42, 1000);
+        assert_eq!(seeded_bytes(42, 1000), whole);
+        assert_eq!(seeded_bytes(7, 13), reference(7, 13));
         let mut stream = SeededStream::new(42);
         let mut pieces = Vec::new();
         for size in [1, 7, 8, 13, 64, 3, 904] {

@@ -284,3 +284,39 @@ fn resume_drops_a_cut_last_row_in_place_and_keeps_every_byte_before_it() {
     assert!(!String::from_utf8_lossy(&after).contains(",o\n"), "the cut row is gone");
     assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&runs).unwrap()), inode, "the same file");
 }
+
+#[test]
+fn a_large_fixture_file_and_a_large_response_never_sit_in_the_harness_s_memory() {
+    const SIZE: u64 = 64 << 20;
+    let (dir, file) = support::write_inline(
+        "big",
+        &format!(
+            "[experiment]\nname = \"big\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+             steps = [{{ read_file = {{ size = {SIZE} }} }}, {{ net = {{ request = {SIZE}, response = {SIZE} }} }}]\n\n\
+             [matrix]\nexecutor = [\"sync\"]\n"
+        ),
+    );
+    let mut harness = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The most memory the harness process itself (not its runs) ever held, as the kernel counts it.
+    let status = format!("/proc/{}/status", harness.id());
+    let mut high_water_kib = 0u64;
+    while harness.try_wait().unwrap().is_none() {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().strip_suffix("kB"));
+        high_water_kib = high_water_kib.max(hwm.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(harness.wait().unwrap().success());
+    let rows = support::read_runs(&dir.path().join("out/big/latest/runs.csv"));
+    assert_eq!(rows[0]["status"], "ok", "{:?}", rows[0]);
+    assert!(high_water_kib > 0, "the harness's memory was read");
+    // Streamed, the harness holds a piece of each at a time; built whole, either alone would be 64 MiB.
+    assert!(high_water_kib * 1024 < SIZE * 3 / 4, "the harness held {high_water_kib} KiB at once");
+}
