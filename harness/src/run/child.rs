@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::Serialize;
 
-use super::cgroup::{Accounting, Method};
+use super::cgroup::{Accounting, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::sys::{self, ChildSetup};
@@ -143,7 +143,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
     let scratch = dir.parent().unwrap_or(dir);
     command.env(SCRATCH_VAR, scratch);
-    let procs = cgroup.as_ref().map(|c| c.procs_path().to_owned());
+    let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
     sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
     let start = Instant::now();

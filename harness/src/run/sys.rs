@@ -14,8 +14,8 @@ pub(super) use libc::pid_t;
 
 /// What a run's child does between `fork` and `exec`, before any of the run's code executes.
 pub(super) struct ChildSetup {
-    /// The run's cgroup's `cgroup.procs` file, to join.
-    pub cgroup_procs: Option<CString>,
+    /// The `cgroup.procs` files of the run's cgroups, to join.
+    pub cgroup_procs: Vec<CString>,
     /// `RLIMIT_DATA` in bytes, where no cgroup carries the memory limit.
     pub data_limit: Option<u64>,
 }
@@ -35,7 +35,7 @@ pub(super) fn isolate_child(command: &mut Command, setup: ChildSetup) {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             // Into the run's cgroup before any of the run's code executes, so the peak and the limit
             // cover all of it.
-            if let Some(procs) = &setup.cgroup_procs {
+            for procs in &setup.cgroup_procs {
                 join_cgroup(procs)?;
             }
             if let Some(limit) = setup.data_limit {

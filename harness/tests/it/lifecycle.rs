@@ -233,3 +233,30 @@ fn a_second_ctrl_c_hurries_the_end_but_what_was_measured_is_summarized() {
     assert!(stderr.contains("interrupted twice, so the charts and reports are not drawn"), "{stderr}");
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn a_run_has_a_limit_of_processes_where_the_pids_controller_is() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment(dir.path(), 3, "1h", "2h");
+    let out = dir.path().join("out");
+    let mut harness = start(&marker, &file, &out);
+    let run_child = wait_for_workers(&marker, harness.id(), 3);
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lifecycle/latest/environment.json")).unwrap()).unwrap();
+    let memberships = std::fs::read_to_string(format!("/proc/{run_child}/cgroup")).unwrap();
+    let v1_pids = memberships.lines().find_map(|l| l.split_once(":pids:").map(|(_, path)| path.to_owned()));
+    let limit = v1_pids.as_ref().and_then(|p| std::fs::read_to_string(format!("/sys/fs/cgroup/pids{p}/pids.max")).ok());
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(harness.id() as i32, libc::SIGINT) };
+    assert_eq!(harness.wait().unwrap().code(), Some(130));
+    assert_eq!(marked(&marker), []);
+    let Some(path) = v1_pids.filter(|_| environment["peak_memory"]["method"] == "cgroup1") else {
+        eprintln!("skipped: no cgroup v1 with a pids hierarchy here ({memberships:?})");
+        return;
+    };
+    assert_eq!(environment["peak_memory"]["pids_limit"], 32768, "{environment}");
+    assert_eq!(limit.as_deref().map(str::trim), Some("32768"));
+    // The run's child was in a pids cgroup of its own, named after the harness.
+    assert!(path.rsplit('/').next().unwrap().starts_with(&format!("harness-{}-", harness.id())), "{path}");
+}
