@@ -2,8 +2,8 @@
 //! fixture `harness/tests/fixtures/report/lines`), makes its figures, and renders them to SVG in turn
 //! until 100 charts are drawn; prints the time. Not a test: timings depend on the machine.
 //!
-//! Plugins are probed by the `harness` binary, not this one, so the result folder is read without its
-//! executors: no efficiency charts, which cost what any other chart costs.
+//! The executors' models come from the folder's `environment.json` (no library is loaded); a folder that
+//! did not record them gets no efficiency charts, which cost what any other chart costs.
 //!
 //! ```text
 //! cargo run --release -p harness --example render_charts [RESULT_DIR]
@@ -11,7 +11,6 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
-
 
 fn main() {
     let dir = std::env::args_os()

@@ -404,7 +404,7 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summarize(&runs, &cells, seed, cores);
     let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
-    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
+    let measured = cells.len().saturating_mul(environment.experiment.repetitions.unwrap_or(0) as usize);
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }

@@ -166,8 +166,7 @@ pub(super) fn compare(
         gate.default = parse_threshold(threshold)?;
     }
     let seed = results::Environment::read_or_default(current).experiment.seed.unwrap_or(0);
-    let comparison =
-        crate::compare::compare(baseline, current, &gate, seed).map_err(Error::input)?;
+    let comparison = crate::compare::compare(baseline, current, &gate, seed).map_err(Error::input)?;
     nothing_matched(&comparison)?;
     let regressed = report_comparison(&comparison, out.unwrap_or(current))?;
     Ok(i32::from(regressed))

@@ -16,14 +16,14 @@ const BUILTIN_PREFIX: &str = "libexecutor_";
 
 /// The folders searched for plugins, in order of precedence.
 #[derive(Debug, Clone, Default)]
-pub struct SearchPath {
+pub(crate) struct SearchPath {
     dirs: Vec<PathBuf>,
     builtin: Option<PathBuf>,
 }
 
 impl SearchPath {
     /// `--plugin-dir` folders first, then `HARNESS_PLUGIN_PATH`, then the executable's folder.
-    pub fn new(plugin_dirs: &[PathBuf]) -> Self {
+    pub(crate) fn new(plugin_dirs: &[PathBuf]) -> Self {
         let mut dirs = plugin_dirs.to_vec();
         if let Some(value) = std::env::var_os(PLUGIN_PATH_VAR) {
             dirs.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));

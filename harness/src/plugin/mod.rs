@@ -8,8 +8,8 @@
 mod discovery;
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
 use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use discovery::Registry;
-pub use discovery::SearchPath;
+pub(crate) use discovery::SearchPath;
 
 /// What the harness knows of one executor plugin.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

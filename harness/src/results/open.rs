@@ -60,7 +60,8 @@ impl NotAResultFolder {
 
     /// The one message for it, with how to fix it.
     pub fn diagnostic(&self) -> Diagnostic {
-        let reason = self.reason.clone().unwrap_or_else(|| format!("it needs {} and {}", files::RUNS, files::EXPERIMENT));
+        let reason =
+            self.reason.clone().unwrap_or_else(|| format!("it needs {} and {}", files::RUNS, files::EXPERIMENT));
         Diagnostic::new(format!("{} is not a result folder: {reason}", self.dir.display()))
             .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
     }

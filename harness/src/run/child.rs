@@ -23,7 +23,9 @@ use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::sys::{self, ChildSetup};
 use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
-use crate::process::{LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file};
+use crate::process::{
+    LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file,
+};
 // Where the runner (`run/mod.rs`) finds them.
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};

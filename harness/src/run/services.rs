@@ -346,7 +346,8 @@ mod tests {
     #[test]
     fn a_request_asking_more_than_the_experiment_declares_is_refused_unanswered() {
         let addr = server();
-        for (request, response, delay) in [(1u64 << 40, 0, 0), (0, 1 << 40, 0), (0, 0, u64::MAX), ((1 << 20) + 1, 0, 0)] {
+        for (request, response, delay) in [(1u64 << 40, 0, 0), (0, 1 << 40, 0), (0, 0, u64::MAX), ((1 << 20) + 1, 0, 0)]
+        {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
             stream.write_all(&net::header(request, response, delay)).unwrap();
             let mut answer = Vec::new();

@@ -21,7 +21,10 @@ fn a_symbolic_link_where_the_harness_would_make_the_experiment_folder_is_refused
     let run = support::harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("{} is a symbolic link (to {})", out.join("tiny").display(), elsewhere.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is a symbolic link (to {})", out.join("tiny").display(), elsewhere.display())),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing was written where the link points");
 }
 
@@ -139,5 +142,8 @@ fn merge_refuses_an_environment_that_plans_more_runs_than_it_takes() {
     let out = harness_within(&[OsStr::new("merge"), result.as_os_str(), OsStr::new("--out"), merged.as_os_str()], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("plans 1 cells x 100000000000 repetitions, more than the 10000000 runs a merge takes"), "{stderr}");
+    assert!(
+        stderr.contains("plans 1 cells x 100000000000 repetitions, more than the 10000000 runs a merge takes"),
+        "{stderr}"
+    );
 }

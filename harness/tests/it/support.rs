@@ -156,7 +156,8 @@ pub(crate) fn write_inline(name: &str, text: &str) -> (tempfile::TempDir, PathBu
 pub(crate) fn c_library(name: &str, dir: &Path) -> PathBuf {
     let source = root().join(format!("harness/tests/plugins/c/{name}.c"));
     let library = dir.join(format!("lib{name}.so"));
-    let status = Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&library).arg(&source).status().unwrap();
+    let status =
+        Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&library).arg(&source).status().unwrap();
     assert!(status.success(), "cc failed on {}", source.display());
     library
 }

@@ -13,8 +13,20 @@ use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
 
 pub struct Faulty;
 
-const FAULTS: &[&str] =
-    &["none", "error", "panic", "abort", "segfault", "exit", "hang", "allocate", "fork_hang", "orphan", "gate", "flood"];
+const FAULTS: &[&str] = &[
+    "none",
+    "error",
+    "panic",
+    "abort",
+    "segfault",
+    "exit",
+    "hang",
+    "allocate",
+    "fork_hang",
+    "orphan",
+    "gate",
+    "flood",
+];
 
 impl harness_sdk::Executor for Faulty {
     const NAME: &'static str = "faulty";
