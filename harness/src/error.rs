@@ -59,7 +59,7 @@ impl Error {
     pub(crate) fn input(e: anyhow::Error) -> Self {
         match Error::from(e) {
             Error::Runtime(e) => Error::from(Diagnostic::new(format!("{e:#}"))),
-            input => input,
+            input @ Error::Input(_) => input,
         }
     }
 }

@@ -43,7 +43,6 @@ mod summary;
 
 pub use error::Error;
 pub use pipeline::read_report;
-
 pub use report::Report;
 pub use report::figure::Figure;
 pub use report::svg::render as render_chart;

@@ -145,7 +145,7 @@ fn note_pid(what: &str) {
 fn flood() -> ! {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    let line = [b'x'; 64 * 1024];
+    let line = vec![b'x'; 64 * 1024];
     for _ in 0..128 {
         let _ = out.write_all(&line);
     }
