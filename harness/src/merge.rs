@@ -112,11 +112,16 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     let duplicated: Vec<((u64, u64), usize)> =
         runs.iter().filter(|(_, rows)| rows.len() > 1).map(|(&(r, c), rows)| ((c, r), rows.len())).collect();
 
+    let holds_more_than_a_lock = || -> std::io::Result<bool> {
+        Ok(out.exists() && std::fs::read_dir(out)?.filter_map(Result::ok).any(|e| e.file_name() != files::LOCK))
+    };
+    if holds_more_than_a_lock()? {
+        bail!("{} exists and is not empty; merge writes a new result folder", out.display());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    // Locked before it is checked, so that two merges into one folder cannot both find it empty.
+    // Locked, then checked again, so that two merges into one folder cannot both find it empty.
     let lock = FolderLock::acquire(out).map_err(|e| e.diagnostic())?;
-    let mut entries = std::fs::read_dir(out)?.filter_map(Result::ok);
-    if entries.any(|e| e.file_name() != files::LOCK) {
+    if holds_more_than_a_lock()? {
         bail!("{} exists and is not empty; merge writes a new result folder", out.display());
     }
     std::fs::write(out.join(files::EXPERIMENT), &first.source)?;

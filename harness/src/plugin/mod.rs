@@ -211,7 +211,7 @@ pub(crate) fn probe_main(paths: &[PathBuf]) -> i32 {
 }
 
 /// How long a probe may take to open a library and read its info; then it is killed.
-pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a probe's output the harness reads.
 const PROBE_OUTPUT_BYTES: u64 = 4 << 20;
 

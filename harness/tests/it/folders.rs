@@ -147,3 +147,18 @@ fn merge_refuses_an_environment_that_plans_more_runs_than_it_takes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn merge_into_a_folder_that_is_not_empty_is_refused_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = result_folder(dir.path());
+    let out = dir.path().join("busy");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let merge = harness_within(&[OsStr::new("merge"), result.as_os_str(), OsStr::new("--out"), out.as_os_str()], &[]);
+    let stderr = String::from_utf8_lossy(&merge.stderr);
+    assert_eq!(merge.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("exists and is not empty"), "{stderr}");
+    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["notes.txt"]);
+}

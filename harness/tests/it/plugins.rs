@@ -102,7 +102,7 @@ fn a_library_whose_constructor_blocks_is_killed_with_what_it_started_and_the_oth
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        text.contains("libconstructor.so: loading libconstructor.so did not end within 5s"),
+        text.contains("libconstructor.so: loading libconstructor.so did not end within 10s"),
         "the blocking library is named: {text}"
     );
     for name in ["sync", "threaded", "async", "multiprocess"] {
