@@ -284,7 +284,7 @@ pub(crate) fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<Str
 /// Writes `summary.csv`: one row per cell and metric. The cell's own columns (throughput, ideal time,
 /// efficiency, model, warnings) are filled on its `run_s` row, the metric they are about.
 pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
-    let mut out = csv::Writer::from_path(path)?;
+    let mut out = csv::Writer::from_writer(crate::results::create_replacing(path)?);
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
     header.extend(SUMMARY_COLUMNS);
     out.write_record(&header)?;

@@ -330,11 +330,11 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
         eprintln!("warning: {warning}");
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join(files::COMPARE_MD), crate::compare::markdown(comparison))
+    results::write_replacing(&out.join(files::COMPARE_MD), crate::compare::markdown(comparison).as_bytes())
         .context("cannot write compare.md")?;
     let mut json = serde_json::to_vec_pretty(comparison)?;
     json.push(b'\n');
-    std::fs::write(out.join(files::COMPARE_JSON), json).context("cannot write compare.json")?;
+    results::write_replacing(&out.join(files::COMPARE_JSON), &json).context("cannot write compare.json")?;
     Ok(comparison.regressions() > 0)
 }
 

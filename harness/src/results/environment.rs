@@ -107,7 +107,7 @@ impl Environment {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
-        std::fs::write(&temporary, bytes)?;
+        super::write_replacing(&temporary, &bytes)?;
         std::fs::rename(temporary, dir.join(files::ENVIRONMENT))
     }
 

@@ -155,8 +155,7 @@ impl ResultDir {
     /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
     /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
     pub(crate) fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
-        let logs = self.path.join(files::LOGS);
-        std::fs::create_dir_all(&logs)?;
+        let logs = subfolder(&self.path, files::LOGS)?;
         let stem = match slot.repetition {
             Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
             None => format!("cell-{}-warmup-{index}", slot.cell + 1),
@@ -167,7 +166,41 @@ impl ResultDir {
             n += 1;
             name = logs.join(format!("{stem}.{n}.log"));
         }
-        std::fs::copy(log, name).map(drop)
+        io::copy(&mut File::open(log)?, &mut create_replacing(&name)?).map(drop)
+    }
+}
+
+/// Creates the file `path` afresh for writing, replacing whatever is there without following it: a symbolic
+/// link in a result folder (one downloaded from elsewhere, say) is replaced, never written through.
+pub(crate) fn create_replacing(path: &Path) -> io::Result<File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{} is a folder", path.display())));
+        }
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Writes `bytes` into a fresh file `path`, as [`create_replacing`] makes it.
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    io::Write::write_all(&mut create_replacing(path)?, bytes)
+}
+
+/// The folder `name` in the result folder `dir`, made when absent; a symbolic link there is refused.
+pub(crate) fn subfolder(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is not a folder (a symbolic link?): the harness writes only into folders of its own",
+                path.display()
+            ),
+        )),
+        Err(_) => std::fs::create_dir(&path).map(|()| path),
     }
 }
 
@@ -191,7 +224,7 @@ pub(crate) fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> 
     if warnings.is_empty() {
         return Ok(());
     }
-    std::fs::write(dir.join(files::WARNINGS), warnings.join("\n") + "\n")
+    write_replacing(&dir.join(files::WARNINGS), (warnings.join("\n") + "\n").as_bytes())
 }
 
 /// The warnings of `warnings.txt`, `None` when the folder has none.

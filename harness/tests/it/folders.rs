@@ -162,3 +162,33 @@ fn merge_into_a_folder_that_is_not_empty_is_refused_and_leaves_it_as_it_was() {
     let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["notes.txt"]);
 }
+
+#[test]
+fn redrawing_a_folder_never_writes_through_its_symbolic_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = result_folder(dir.path());
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("precious.md"), "mine").unwrap();
+    std::fs::write(outside.join("precious.svg"), "mine").unwrap();
+    // Files the report writes, as links to files elsewhere: replaced, the files they point at untouched.
+    for name in ["report.md", "report.html", "compare.md"] {
+        std::fs::remove_file(result.join(name)).ok();
+        std::os::unix::fs::symlink(outside.join("precious.md"), result.join(name)).unwrap();
+    }
+    let r = result.as_os_str();
+    for args in [&[OsStr::new("report"), r][..], &[OsStr::new("compare"), r, r]] {
+        let out = harness_within(args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(std::fs::read_to_string(outside.join("precious.md")).unwrap(), "mine");
+    assert!(!std::fs::symlink_metadata(result.join("report.md")).unwrap().file_type().is_symlink());
+    // `charts` as a link to a folder elsewhere: refused, and the SVG files there are not removed.
+    std::fs::remove_dir_all(result.join("charts")).unwrap();
+    std::os::unix::fs::symlink(&outside, result.join("charts")).unwrap();
+    let out = harness_within(&[OsStr::new("report"), r], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("charts is not a folder (a symbolic link?)"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(outside.join("precious.svg")).unwrap(), "mine");
+}
