@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
 use crate::report::Report;
-use crate::results::{Environment, Folder, ResultDir, Runs, files};
+use crate::results::{Environment, Folder, FolderLock, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
@@ -49,6 +49,8 @@ pub(crate) struct Summary {
     pub interrupted: bool,
     /// Measured runs not done because of the interruption.
     pub remaining: usize,
+    /// The result folder's lock, held until the caller is done with it (exports, the gate's compare.md).
+    pub lock: Option<FolderLock>,
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
@@ -71,6 +73,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         failed_warmups: 0,
         interrupted: false,
         remaining: 0,
+        lock: None,
     };
     for (index, &slot) in slots.iter().enumerate() {
         let Some(ran) = runner.run(experiment, slot, index)? else {
@@ -88,6 +91,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    summary.lock = Some(results.into_lock());
     Ok(summary)
 }
 

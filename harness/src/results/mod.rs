@@ -30,7 +30,7 @@ pub(crate) use runs::Runs;
 pub(crate) struct ResultDir {
     pub path: PathBuf,
     runs: csv::Writer<File>,
-    _lock: FolderLock,
+    lock: FolderLock,
 }
 
 impl ResultDir {
@@ -72,7 +72,7 @@ impl ResultDir {
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
-        Ok(Self { path, runs, _lock: lock })
+        Ok(Self { path, runs, lock })
     }
 
     /// Reopens the result folder `path` to add the runs it lacks, once it holds its lock. Returns it with
@@ -97,7 +97,12 @@ impl ResultDir {
         }
         file.seek(io::SeekFrom::End(0))?;
         let runs = csv::WriterBuilder::new().has_headers(false).from_writer(file);
-        Ok((Self { path: path.to_owned(), runs, _lock: lock }, done))
+        Ok((Self { path: path.to_owned(), runs, lock }, done))
+    }
+
+    /// Closes `runs.csv`, keeping the folder locked as long as the returned lock lives.
+    pub(crate) fn into_lock(self) -> FolderLock {
+        self.lock
     }
 
     /// Appends one measured run of cell `index` and flushes it to disk.
