@@ -2,8 +2,8 @@
 //! fixture `harness/tests/fixtures/report/lines`), makes its figures, and renders them to SVG in turn
 //! until 100 charts are drawn; prints the time. Not a test: timings depend on the machine.
 //!
-//! Plugins are probed by the `harness` binary, not this one, so the result folder is read without its
-//! executors: no efficiency charts, which cost what any other chart costs.
+//! The executors' models come from the folder's `environment.json` (no library is loaded); a folder that
+//! did not record them gets no efficiency charts, which cost what any other chart costs.
 //!
 //! ```text
 //! cargo run --release -p harness --example render_charts [RESULT_DIR]
@@ -12,13 +12,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use harness::SearchPath;
-
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report/lines"), PathBuf::from);
-    let report = harness::read_report(&dir, &SearchPath::new(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let report = harness::read_report(&dir).unwrap_or_else(|e| panic!("{e}"));
     let start = Instant::now();
     let figures = report.figures();
     let mut bytes = 0;

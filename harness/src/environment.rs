@@ -38,9 +38,8 @@ pub(crate) fn collect(
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
         let e = &cell.executor;
-        executors
-            .entry(e.name.clone())
-            .or_insert_with(|| json!({ "version": e.version, "abi_version": e.abi_version, "path": e.path }));
+        // All of what the harness knows of it, so that a folder read back needs no library.
+        executors.entry(e.name.clone()).or_insert_with(|| serde_json::to_value(e).expect("serializable"));
     }
     let document = json!({
         "harness": build_info(),

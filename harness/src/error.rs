@@ -43,9 +43,24 @@ impl From<Diagnostic> for Error {
     }
 }
 
+/// A failure, unless what failed was bad input found on the way (a [`Diagnostic`] in the chain: a result
+/// folder locked by another harness, a symbolic link where the harness would write).
 impl From<anyhow::Error> for Error {
     fn from(e: anyhow::Error) -> Self {
-        Error::Runtime(e)
+        match e.downcast::<Diagnostic>() {
+            Ok(d) => Error::Input(Box::new(d)),
+            Err(e) => Error::Runtime(e),
+        }
+    }
+}
+
+impl Error {
+    /// `e` as bad input, whatever it is: for commands where what fails is the folders they were given.
+    pub(crate) fn input(e: anyhow::Error) -> Self {
+        match Error::from(e) {
+            Error::Runtime(e) => Error::from(Diagnostic::new(format!("{e:#}"))),
+            input @ Error::Input(_) => input,
+        }
     }
 }
 
@@ -60,5 +75,8 @@ mod tests {
         assert_eq!((input.exit_code(), failure.exit_code()), (2, 1));
         assert_eq!(input.to_string(), Diagnostic::new("no such file").to_string());
         assert_eq!(failure.to_string(), "cannot write runs.csv: disk full");
+        let found_on_the_way = Error::from(anyhow::Error::new(Diagnostic::new("locked")).context("cannot resume"));
+        assert_eq!(found_on_the_way.exit_code(), 2);
+        assert_eq!(Error::input(anyhow::anyhow!("bad folder")).exit_code(), 2);
     }
 }

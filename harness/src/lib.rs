@@ -16,7 +16,7 @@
 //! [`cli`] and `pipeline` tie them together; `main.rs` only calls [`cli::main`].
 //!
 //! The library's API is what the binary and the examples use: [`cli::main`], [`read_report`] (with its
-//! [`Error`] and [`SearchPath`]), and the [`Report`]'s [`Figure`]s and [`render_chart`].
+//! [`Error`]), and the [`Report`]'s [`Figure`]s and [`render_chart`].
 //! Every other module is private and its items `pub(crate)`; the `unreachable_pub` lint keeps it so.
 
 pub mod cli;
@@ -43,7 +43,6 @@ mod summary;
 
 pub use error::Error;
 pub use pipeline::read_report;
-pub use plugin::SearchPath;
 pub use report::Report;
 pub use report::figure::Figure;
 pub use report::svg::render as render_chart;

@@ -11,7 +11,12 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use crate::results::file_hash;
-use crate::results::{Environment, Runs, files};
+use crate::results::{Environment, FolderLock, Runs, files};
+
+/// The most runs a merged experiment may plan (cells times repetitions, as `environment.json` says).
+pub(crate) const MAX_PLANNED_RUNS: u64 = 10_000_000;
+/// How many missing runs a merge lists by name; the rest it counts.
+const LISTED: usize = 100;
 
 /// What a merge found.
 #[derive(Debug)]
@@ -20,10 +25,14 @@ pub(crate) struct MergeReport {
     pub shards: usize,
     pub planned: usize,
     pub merged: usize,
-    /// (cell, repetition), 1-based, of runs no shard has.
+    /// How many planned runs no shard has.
+    pub missing_count: u64,
+    /// (cell, repetition), 1-based, of the first of them.
     pub missing: Vec<(u64, u64)>,
     /// (cell, repetition) of runs more than one shard has, with the number of copies.
     pub duplicated: Vec<((u64, u64), usize)>,
+    /// The merged folder's lock, held while its summary and reports are written.
+    pub _lock: FolderLock,
 }
 
 struct Shard {
@@ -82,18 +91,39 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
             runs.entry((repetition, cell)).or_default().push(&row.record);
         }
     }
-    let missing: Vec<(u64, u64)> = (1..=repetitions)
-        .flat_map(|r| (1..=planned_cells).map(move |c| (r, c)))
-        .filter(|key| !runs.contains_key(key))
-        .map(|(r, c)| (c, r))
-        .collect();
+    let planned = planned_cells.checked_mul(repetitions).filter(|&n| n <= MAX_PLANNED_RUNS).with_context(|| {
+        format!(
+            "{}/{} plans {planned_cells} cells x {repetitions} repetitions, more than the {MAX_PLANNED_RUNS} runs \
+             a merge takes",
+            first.dir.display(),
+            files::ENVIRONMENT
+        )
+    })?;
+    let mut missing_count = 0;
+    let mut missing = Vec::new();
+    for key in (1..=repetitions).flat_map(|r| (1..=planned_cells).map(move |c| (r, c))) {
+        if !runs.contains_key(&key) {
+            missing_count += 1;
+            if missing.len() < LISTED {
+                missing.push((key.1, key.0));
+            }
+        }
+    }
     let duplicated: Vec<((u64, u64), usize)> =
         runs.iter().filter(|(_, rows)| rows.len() > 1).map(|(&(r, c), rows)| ((c, r), rows.len())).collect();
 
-    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+    let holds_more_than_a_lock = || -> std::io::Result<bool> {
+        Ok(out.exists() && std::fs::read_dir(out)?.filter_map(Result::ok).any(|e| e.file_name() != files::LOCK))
+    };
+    if holds_more_than_a_lock()? {
         bail!("{} exists and is not empty; merge writes a new result folder", out.display());
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Locked, then checked again, so that two merges into one folder cannot both find it empty.
+    let lock = FolderLock::acquire(out).map_err(|e| e.diagnostic())?;
+    if holds_more_than_a_lock()? {
+        bail!("{} exists and is not empty; merge writes a new result folder", out.display());
+    }
     std::fs::write(out.join(files::EXPERIMENT), &first.source)?;
     let mut environment = first.environment.clone();
     environment.shard = None;
@@ -114,9 +144,11 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     writer.flush()?;
     Ok(MergeReport {
         shards: shards.len(),
-        planned: (planned_cells * repetitions) as usize,
+        planned: planned as usize,
         merged: runs.len(),
+        missing_count,
         missing,
         duplicated,
+        _lock: lock,
     })
 }

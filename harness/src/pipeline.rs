@@ -13,9 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::Error;
 use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
-use crate::plugin::SearchPath;
 use crate::report::Report;
-use crate::results::{Environment, Folder, ResultDir, Runs, files};
+use crate::results::{Environment, Folder, FolderLock, ResultDir, Runs, files};
 use crate::run::{Outcome, Runner, Shard, Slot, Status};
 
 /// Where a run's results go, and which runs it does.
@@ -50,14 +49,21 @@ pub(crate) struct Summary {
     pub interrupted: bool,
     /// Measured runs not done because of the interruption.
     pub remaining: usize,
+    /// The result folder's lock, held until the caller is done with it (exports, the gate's compare.md).
+    pub lock: Option<FolderLock>,
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
 pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
     let started = SystemTime::now();
     let load = LoadMeter::start();
+    // A folder to resume is locked before anything is started: a second harness on it stops here.
+    let resumed = options.resume.map(|dir| resume(dir, started)).transpose()?;
     let mut runner = Runner::start(experiment)?;
-    let Opened { mut results, done, mut environment } = open(experiment, &options, &runner, started)?;
+    let Opened { mut results, done, mut environment } = match resumed {
+        Some(opened) => opened,
+        None => create(experiment, &options, &runner, started)?,
+    };
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -67,6 +73,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         failed_warmups: 0,
         interrupted: false,
         remaining: 0,
+        lock: None,
     };
     for (index, &slot) in slots.iter().enumerate() {
         let Some(ran) = runner.run(experiment, slot, index)? else {
@@ -84,6 +91,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    summary.lock = Some(results.into_lock());
     Ok(summary)
 }
 
@@ -95,19 +103,21 @@ struct Opened {
     environment: Environment,
 }
 
-/// Creates the result folder, or reopens the one to resume.
-fn open(
+/// Reopens the result folder `dir` to resume it, locked.
+fn resume(dir: &Path, started: SystemTime) -> anyhow::Result<Opened> {
+    let (results, done) =
+        ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
+    let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+    Ok(Opened { results, done, environment })
+}
+
+/// Creates the result folder under `options.out`, locked.
+fn create(
     experiment: &Experiment,
     options: &Options<'_>,
     runner: &Runner,
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
-    if let Some(dir) = options.resume {
-        let (results, done) =
-            ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
-        let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
-        return Ok(Opened { results, done, environment });
-    }
     let environment = crate::environment::collect(experiment, started, options.shard, runner.accounting());
     let results = ResultDir::create(options.out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
@@ -164,6 +174,14 @@ fn summarize_and_draw(
             eprintln!("warning: {}: {warning}", experiment.name);
         }
     }
+    if crate::run::hurried() {
+        eprintln!(
+            "warning: {}: interrupted twice, so the charts and reports are not drawn; draw them with `harness report {}`",
+            experiment.name,
+            dir.display()
+        );
+        return Ok(());
+    }
     let report = crate::report::Report::new(crate::report::Sources {
         name: &experiment.name,
         description: &experiment.description,
@@ -188,18 +206,19 @@ fn summarize_and_draw(
 }
 
 /// Reads the result folder `dir` back into a report: `runs.csv` and `experiment.toml`, and `environment.json`
-/// and `warnings.txt` when they are there. The experiment's executors are looked up on `search`; without
-/// them the cells get statistics but no ideal time, efficiency or throughput, and the report says so.
-pub fn read_report(dir: &Path, search: &SearchPath) -> Result<Report, Error> {
+/// and `warnings.txt` when they are there. What the report needs of the executors (their models) comes
+/// from `environment.json`: no library is loaded. Without it the cells get statistics but no ideal time,
+/// efficiency or throughput, and the report says so.
+pub fn read_report(dir: &Path) -> Result<Report, Error> {
     let folder = Folder::open(dir)?;
-    Ok(Report::of_folder(&crate::summary::of_folder(&folder, search)?))
+    Ok(Report::of_folder(&crate::summary::of_folder(&folder)?))
 }
 
 /// Writes `summary.csv`, and `warnings.txt` when there is something to warn about, for a result folder that
 /// has none: one `harness merge` made.
-pub(crate) fn write_summary(dir: &Path, search: &SearchPath) -> Result<(), Error> {
+pub(crate) fn write_summary(dir: &Path) -> Result<(), Error> {
     let folder = Folder::open(dir)?;
-    let summarized = crate::summary::of_folder(&folder, search)?;
+    let summarized = crate::summary::of_folder(&folder)?;
     crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
         .context("cannot write summary.csv")?;
     let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);

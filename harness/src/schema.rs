@@ -71,7 +71,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             "Read one of `files` fixture files of `size` bytes",
             &json!({
                 "type": "object",
-                "properties": { "size": size(), "files": { "anyOf": [{ "type": "integer", "minimum": 1 }, { "type": "string", "pattern": REFERENCE }], "default": 1 } },
+                "properties": { "size": size(), "files": { "anyOf": [{ "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_FIXTURE_FILES }, { "type": "string", "pattern": REFERENCE }], "default": 1 } },
                 "required": ["size"],
                 "additionalProperties": false
             })
@@ -145,7 +145,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "properties": {
                     "executor": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
                     "workload": { "type": "array", "items": { "type": "string" }, "minItems": 1 },
-                    "workers": { "type": "array", "items": { "type": "integer", "minimum": 1 }, "minItems": 1 },
+                    "workers": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_WORKERS }, "minItems": 1 },
                     "exclude": {
                         "type": "array",
                         "description": "Remove every cell matching all keys of an entry; a list matches any of its values",

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
 use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
-use crate::plugin::{Registry, SearchPath};
+use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
 
@@ -316,7 +316,7 @@ pub(crate) fn warnings(columns: &[String], summaries: &[CellSummary]) -> Vec<Str
 /// Writes `summary.csv`: one row per cell and metric. The cell's own columns (throughput, ideal time,
 /// efficiency, model, warnings) are filled on its `run_s` row, the metric they are about.
 pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) -> io::Result<()> {
-    let mut out = csv::Writer::from_path(path)?;
+    let mut out = csv::Writer::from_writer(crate::results::create_replacing(path)?);
     let mut header: Vec<&str> = columns.iter().map(String::as_str).collect();
     header.extend(SUMMARY_COLUMNS);
     out.write_record(&header)?;
@@ -390,13 +390,14 @@ pub(crate) struct FolderSummary {
     pub(crate) summaries: Vec<CellSummary>,
 }
 
-/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. The experiment's executors
-/// are looked up on `search`; without them the cells get statistics but no ideal time, efficiency or
-/// throughput, and a note says so.
-pub(crate) fn of_folder(folder: &Folder, search: &SearchPath) -> Result<FolderSummary, Error> {
+/// Summarizes the result folder `folder` from `runs.csv` and `experiment.toml`. What it needs of the
+/// executors (their options and models) it takes from `environment.json`, never from a library: reading
+/// a result folder runs no code. Without that record the cells get statistics but no ideal time,
+/// efficiency or throughput, and a note says so.
+pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let file = folder.experiment_file();
     let mut notes = Vec::new();
-    let mut registry = Registry::discover(search);
+    let mut registry = Registry::recorded(folder.environment.executors());
     let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
         Ok(e) => {
             let cells = CellModel::of(&e);
@@ -435,7 +436,7 @@ pub(crate) fn of_folder(folder: &Folder, search: &SearchPath) -> Result<FolderSu
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summarize(&runs, &cells, seed, cores);
     let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
-    let measured = cells.len() * environment.experiment.repetitions.unwrap_or(0) as usize;
+    let measured = cells.len().saturating_mul(environment.experiment.repetitions.unwrap_or(0) as usize);
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }

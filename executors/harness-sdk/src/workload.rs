@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-pub use crate::checksum::{fold, hash_bytes, seeded_bytes, task_seed};
-pub use crate::fixtures::{fixture_file_content, fixture_file_name};
+pub use crate::checksum::{SeededStream, fold, hash_bytes, seeded_bytes, task_seed};
+pub use crate::fixtures::{fixture_file_content, fixture_file_name, fixture_file_stream};
 pub use crate::net;
 pub use crate::steps::alloc;
 

@@ -63,7 +63,7 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
 /// folder, so `--baseline results/NAME/latest` means the previous result.
 fn resolve_baseline(dir: &Path) -> Result<PathBuf, Error> {
     results::open::check(dir)?;
-    std::fs::canonicalize(dir).map_err(|_| NotAResultFolder { dir: dir.to_owned() }.into())
+    std::fs::canonicalize(dir).map_err(|_| NotAResultFolder { dir: dir.to_owned(), reason: None }.into())
 }
 
 /// The shard asked for: `--shard`, else the Slurm array variables, else none.
@@ -166,8 +166,7 @@ pub(super) fn compare(
         gate.default = parse_threshold(threshold)?;
     }
     let seed = results::Environment::read_or_default(current).experiment.seed.unwrap_or(0);
-    let comparison =
-        crate::compare::compare(baseline, current, &gate, seed).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    let comparison = crate::compare::compare(baseline, current, &gate, seed).map_err(Error::input)?;
     nothing_matched(&comparison)?;
     let regressed = report_comparison(&comparison, out.unwrap_or(current))?;
     Ok(i32::from(regressed))
@@ -180,15 +179,16 @@ pub(super) fn export(dir: &Path, exports: &Exports) -> Result<i32, Error> {
             .help("add --export-json, --export-markdown, --export-bmf or --export-github-benchmark")
             .into());
     }
-    write_exports(exports, dir).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    results::open::check(dir)?;
+    write_exports(exports, dir).map_err(Error::input)?;
     Ok(0)
 }
 
 /// `harness report DIR...`: draws the charts and reports of each folder again.
-pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchPath) -> Result<i32, Error> {
+pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>) -> Result<i32, Error> {
     let mut problems = 0;
     for dir in dirs {
-        let mut report = pipeline::read_report(dir, search)?;
+        let mut report = pipeline::read_report(dir)?;
         let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
         // The default may be absent (the report then says so); an executor asked for by name must be there.
         if let Some(reference) = reference.filter(|r| !executors.contains(r)) {
@@ -218,25 +218,27 @@ pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchP
 }
 
 /// `harness merge DIR... --out DIR`: joins shards, then summarizes and draws the merged folder.
-pub(super) fn merge(dirs: &[PathBuf], out: &Path, search: &SearchPath) -> Result<i32, Error> {
+pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
     // What stops a merge is the folders it was given: bad input.
-    let report = crate::merge::merge(dirs, out).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
-    if let Err(e) = pipeline::write_summary(out, search) {
+    let report = crate::merge::merge(dirs, out).map_err(Error::input)?;
+    if let Err(e) = pipeline::write_summary(out) {
         let why = match e {
             Error::Input(d) => d.message,
             Error::Runtime(e) => format!("{e:#}"),
         };
         eprintln!("warning: {}: cannot write summary.csv: {why}", out.display());
     }
-    draw_report(out, search);
+    draw_report(out);
     println!("{}", out.display());
     eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
     let list = |runs: Vec<String>| runs.join(", ");
-    if !report.missing.is_empty() {
+    if report.missing_count > 0 {
+        let more = report.missing_count - report.missing.len() as u64;
         eprintln!(
-            "missing {} runs (cell/repetition): {}",
-            report.missing.len(),
-            list(report.missing.iter().map(|(c, r)| format!("{c}/{r}")).collect())
+            "missing {} runs (cell/repetition): {}{}",
+            report.missing_count,
+            list(report.missing.iter().map(|(c, r)| format!("{c}/{r}")).collect()),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
         );
     }
     if !report.duplicated.is_empty() {
@@ -246,7 +248,7 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path, search: &SearchPath) -> Result
             list(report.duplicated.iter().map(|((c, r), n)| format!("{c}/{r} x{n}")).collect())
         );
     }
-    Ok(i32::from(!report.missing.is_empty() || !report.duplicated.is_empty()))
+    Ok(i32::from(report.missing_count > 0 || !report.duplicated.is_empty()))
 }
 
 /// `harness validate FILE...`.
@@ -328,17 +330,17 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
         eprintln!("warning: {warning}");
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join(files::COMPARE_MD), crate::compare::markdown(comparison))
+    results::write_replacing(&out.join(files::COMPARE_MD), crate::compare::markdown(comparison).as_bytes())
         .context("cannot write compare.md")?;
     let mut json = serde_json::to_vec_pretty(comparison)?;
     json.push(b'\n');
-    std::fs::write(out.join(files::COMPARE_JSON), json).context("cannot write compare.json")?;
+    results::write_replacing(&out.join(files::COMPARE_JSON), &json).context("cannot write compare.json")?;
     Ok(comparison.regressions() > 0)
 }
 
 /// Draws the charts and reports of a result folder that was just made; a failure is only a warning.
-fn draw_report(dir: &std::path::Path, search: &SearchPath) {
-    let problems = match pipeline::read_report(dir, search) {
+fn draw_report(dir: &std::path::Path) {
+    let problems = match pipeline::read_report(dir) {
         Ok(report) => match crate::report::write(dir, &report) {
             Ok(written) => written.problems,
             Err(e) => vec![format!("cannot write the charts and reports: {e}")],

@@ -44,8 +44,8 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
             commands::compare(&baseline, &current, threshold.as_deref(), out.as_deref())
         }
         Command::Export { dir, exports } => commands::export(&dir, &exports),
-        Command::Report { dirs, reference } => commands::report(&dirs, reference.as_deref(), search),
-        Command::Merge { dirs, out } => commands::merge(&dirs, &out, search),
+        Command::Report { dirs, reference } => commands::report(&dirs, reference.as_deref()),
+        Command::Merge { dirs, out } => commands::merge(&dirs, &out),
         Command::Validate { files } => commands::validate(&files, search),
         Command::Plan { file } => commands::plan(&file, search),
         Command::List => Ok(commands::list(search)),

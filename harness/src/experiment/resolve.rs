@@ -22,6 +22,9 @@ use super::{charts, quote_list, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
+/// The most workers a cell may ask for.
+pub(crate) const MAX_WORKERS: u32 = 4096;
+
 pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
@@ -139,8 +142,12 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
-    /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key.
+    /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key;
+    /// with a registry of what a result folder recorded, the recorded executors stand for them.
     fn add_plugins(&mut self, plugins: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
+        if self.registry.is_recorded() {
+            return Ok(());
+        }
         let base = self.path.parent().unwrap_or(Path::new("."));
         for (name, path) in plugins {
             let resolved = base.join(path.get_ref());
@@ -256,7 +263,13 @@ impl Resolver<'_> {
 
         let workers = match cell.get(WORKERS) {
             None => 1,
-            Some(Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
+            Some(Value::Integer(n)) if (1..=i64::from(MAX_WORKERS)).contains(n) => *n as u32,
+            Some(Value::Integer(n)) if *n > i64::from(MAX_WORKERS) => {
+                return Err(self
+                    .error(format!("`workers` is {n}"), places.of(WORKERS, cell.get(WORKERS)))
+                    .expected(format!("an integer from 1 to {MAX_WORKERS}"))
+                    .help("each worker is a thread or a process of the run: too many of them are a fork bomb"));
+            }
             Some(other) => {
                 return Err(self
                     .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))

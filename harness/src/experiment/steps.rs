@@ -6,6 +6,9 @@ use super::{quote_list, raw, units};
 
 pub(super) type StepError = (String, Option<String>);
 
+/// The most fixture files one `read_file` step may ask for (the harness writes each before the first run).
+pub(crate) const MAX_FIXTURE_FILES: u32 = 65_536;
+
 /// Parses one step: a table with exactly one key naming the kind.
 pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
     let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(|| {
@@ -23,9 +26,12 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             let t = fields(kind, arg, &["size", "files"])?;
             let files = match t.get("files") {
                 None => 1,
-                Some(toml::Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(n) => *n as u32,
+                Some(toml::Value::Integer(n)) if (1..=i64::from(MAX_FIXTURE_FILES)).contains(n) => *n as u32,
                 Some(other) => {
-                    return Err((format!("`read_file.files` is {other}"), Some("an integer, at least 1".to_owned())));
+                    return Err((
+                        format!("`read_file.files` is {other}"),
+                        Some(format!("an integer from 1 to {MAX_FIXTURE_FILES}")),
+                    ));
                 }
             };
             let size = t.get("size").ok_or_else(|| {

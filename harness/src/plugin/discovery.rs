@@ -16,14 +16,14 @@ const BUILTIN_PREFIX: &str = "libexecutor_";
 
 /// The folders searched for plugins, in order of precedence.
 #[derive(Debug, Clone, Default)]
-pub struct SearchPath {
+pub(crate) struct SearchPath {
     dirs: Vec<PathBuf>,
     builtin: Option<PathBuf>,
 }
 
 impl SearchPath {
     /// `--plugin-dir` folders first, then `HARNESS_PLUGIN_PATH`, then the executable's folder.
-    pub fn new(plugin_dirs: &[PathBuf]) -> Self {
+    pub(crate) fn new(plugin_dirs: &[PathBuf]) -> Self {
         let mut dirs = plugin_dirs.to_vec();
         if let Some(value) = std::env::var_os(PLUGIN_PATH_VAR) {
             dirs.extend(std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()));
@@ -66,6 +66,8 @@ pub(crate) struct Registry {
     executors: IndexMap<String, PluginInfo>,
     /// Libraries found in plugin folders that could not be used, with the reason.
     pub problems: Vec<String>,
+    /// Made of what a result folder recorded: an experiment's `[plugins]` are not probed but taken from it.
+    recorded: bool,
 }
 
 impl Registry {
@@ -82,6 +84,18 @@ impl Registry {
             }
         }
         registry
+    }
+
+    /// The executors a result folder recorded, by name; nothing is probed, and an experiment loaded with
+    /// it does not probe its `[plugins]` either: reading a result folder runs no code of it.
+    pub(crate) fn recorded(executors: impl IntoIterator<Item = PluginInfo>) -> Self {
+        let executors = executors.into_iter().map(|info| (info.name.clone(), info)).collect();
+        Registry { executors, problems: Vec::new(), recorded: true }
+    }
+
+    /// Whether this is a [`Registry::recorded`] one.
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.recorded
     }
 
     /// Adds (or replaces) an executor under `name`.

@@ -8,8 +8,10 @@
 mod discovery;
 
 use std::ffi::OsStr;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use harness_sdk::abi::{self, Buffer, Descriptor, EntryFn};
 use harness_sdk::model::Model;
@@ -17,7 +19,7 @@ use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use discovery::Registry;
-pub use discovery::SearchPath;
+pub(crate) use discovery::SearchPath;
 
 /// What the harness knows of one executor plugin.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,6 +46,8 @@ impl PluginInfo {
 pub(crate) enum LoadError {
     #[error("plugin file {} does not exist", .0.display())]
     NotFound(PathBuf),
+    #[error("plugin file {} is not a regular file", .0.display())]
+    NotAFile(PathBuf),
     #[error("{} is not a loadable library: {message}", path.display())]
     NotALibrary { path: PathBuf, message: String },
     #[error("{} is not a harness plugin: it has no `{}` entry point", .0.display(), entry_symbol())]
@@ -81,8 +85,11 @@ pub(crate) enum CallOutcome {
 impl Library {
     /// Opens `path` and checks its descriptor (magic, ABI version, size) before calling anything else.
     pub(crate) fn open(path: &Path) -> Result<Self, LoadError> {
-        if !path.exists() {
-            return Err(LoadError::NotFound(path.to_owned()));
+        match std::fs::metadata(path) {
+            Err(_) => return Err(LoadError::NotFound(path.to_owned())),
+            // dlopen would block on a FIFO, or read a device for ever.
+            Ok(m) if !m.is_file() => return Err(LoadError::NotAFile(path.to_owned())),
+            Ok(_) => {}
         }
         // dlopen searches the library path for a name without a `/`; this is a file.
         let file = if path.parent() == Some(Path::new("")) { Path::new(".").join(path) } else { path.to_owned() };
@@ -203,46 +210,112 @@ pub(crate) fn probe_main(paths: &[PathBuf]) -> i32 {
     0
 }
 
-/// Asks a child process what each library in `paths` holds, in order.
+/// How long a probe may take to open a library and read its info; then it is killed.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a probe's output the harness reads.
+const PROBE_OUTPUT_BYTES: u64 = 4 << 20;
+
+/// Asks a child process what each library in `paths` holds, in order. A library that takes the probe
+/// down (crashes it, or blocks past [`PROBE_TIMEOUT`]) gets the error; the libraries after it are probed
+/// again, in a new child.
 pub(crate) fn probe(paths: &[PathBuf]) -> Vec<Result<PluginInfo, String>> {
-    if paths.is_empty() {
-        return Vec::new();
+    let mut results = Vec::with_capacity(paths.len());
+    while results.len() < paths.len() {
+        let rest = &paths[results.len()..];
+        match probe_in_child(rest) {
+            Ok(done) => results.extend(done),
+            Err((done, message)) => {
+                results.extend(done);
+                results.push(Err(message));
+            }
+        }
     }
-    match probe_in_child(paths) {
-        Ok(results) => results,
-        // One library took the probe down: probe each alone so the others still count.
-        Err(_) if paths.len() > 1 => paths.iter().flat_map(|p| probe(std::slice::from_ref(p))).collect(),
-        Err(message) => vec![Err(message)],
-    }
+    results
 }
 
-fn probe_in_child(paths: &[PathBuf]) -> Result<Vec<Result<PluginInfo, String>>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the harness executable: {e}"))?;
-    let output = Command::new(exe)
+/// What a probe child said of each library, in order, as far as it got; when it did not get through them
+/// all, also why it stopped, which is about the library after the last it answered for.
+type Probed = Vec<Result<PluginInfo, String>>;
+
+fn probe_in_child(paths: &[PathBuf]) -> Result<Probed, (Probed, String)> {
+    let failed = |message: String| (Vec::new(), message);
+    let exe = std::env::current_exe().map_err(|e| failed(format!("cannot find the harness executable: {e}")))?;
+    // Files, not pipes: a process the library started could hold a pipe open for ever.
+    let (stdout, stderr) = (tempfile::tempfile(), tempfile::tempfile());
+    let (mut stdout, mut stderr) =
+        stdout.and_then(|o| Ok((o, stderr?))).map_err(|e| failed(format!("cannot start the plugin probe: {e}")))?;
+    let mut command = Command::new(exe);
+    command
         .arg("__probe")
         .args(paths.iter().map(|p| p.as_os_str()))
         .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot start the plugin probe: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let results: Vec<_> = stdout
+        .stdout(stdout.try_clone().map_err(|e| failed(e.to_string()))?)
+        .stderr(stderr.try_clone().map_err(|e| failed(e.to_string()))?);
+    isolate_probe(&mut command);
+    let mut child = command.spawn().map_err(|e| failed(format!("cannot start the plugin probe: {e}")))?;
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => break None,
+        }
+    };
+    // The probe's whole process group: whatever the library started goes with it.
+    kill_group(child.id());
+    if status.is_none() {
+        let _ = child.wait();
+    }
+    let read = |file: &mut std::fs::File| {
+        let mut bytes = Vec::new();
+        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.take(PROBE_OUTPUT_BYTES).read_to_end(&mut bytes));
+        bytes
+    };
+    let out = read(&mut stdout);
+    let results: Probed = String::from_utf8_lossy(&out)
         .lines()
-        .filter_map(|line| serde_json::from_str::<ProbeLine>(line).ok())
+        .map_while(|line| serde_json::from_str::<ProbeLine>(line).ok())
         .map(|line| match line {
             ProbeLine::Ok(info) => Ok(*info),
             ProbeLine::Error(message) => Err(message),
         })
+        .take(paths.len())
         .collect();
     if results.len() == paths.len() {
         return Ok(results);
     }
-    let name = paths.first().and_then(|p| p.file_name()).unwrap_or(OsStr::new("?"));
-    Err(format!(
-        "loading {} crashed the plugin probe ({}){}",
-        name.to_string_lossy(),
-        crate::process::describe_exit(output.status),
-        tail_of(&output.stderr)
-    ))
+    let name = paths[results.len()].file_name().unwrap_or(OsStr::new("?")).to_string_lossy().into_owned();
+    let message = match status {
+        Some(status) => format!(
+            "loading {name} crashed the plugin probe ({}){}",
+            crate::process::describe_exit(status),
+            tail_of(&read(&mut stderr))
+        ),
+        None => format!(
+            "loading {name} did not end within {}s (its initialisers or its info block), so the probe was killed",
+            PROBE_TIMEOUT.as_secs()
+        ),
+    };
+    Err((results, message))
+}
+
+/// Puts the probe in a process group of its own and has it die with the harness.
+fn isolate_probe(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    command.process_group(0);
+    // SAFETY: the hook runs between fork and exec and only calls prctl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// Kills process group `pid`; gone already is fine.
+fn kill_group(pid: u32) {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
 }
 
 fn tail_of(stderr: &[u8]) -> String {

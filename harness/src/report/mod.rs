@@ -311,16 +311,13 @@ pub(crate) struct Written {
 /// Writes `charts/*.svg`, `report.md` and `report.html` into the result folder `dir`, replacing earlier
 /// ones. A chart that cannot be drawn is reported in [`Written::problems`] and left out; the rest is written.
 pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
-    let charts_dir = dir.join(files::CHARTS);
-    if charts_dir.exists() {
-        for entry in std::fs::read_dir(&charts_dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "svg") {
-                std::fs::remove_file(path)?;
-            }
+    // Never through a symbolic link: the folder may come from elsewhere.
+    let charts_dir = crate::results::subfolder(dir, files::CHARTS)?;
+    for entry in std::fs::read_dir(&charts_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(path)?;
         }
-    } else {
-        std::fs::create_dir(&charts_dir)?;
     }
     let mut written = Written::default();
     let mut report = report.clone();
@@ -331,7 +328,7 @@ pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
         match svg::render(&figure) {
             Ok(text) => {
                 let path = format!("{}/{}.svg", files::CHARTS, figure.file);
-                std::fs::write(dir.join(&path), &text)?;
+                crate::results::write_replacing(&dir.join(&path), text.as_bytes())?;
                 rendered.push(Rendered { figure, path, svg: text });
             }
             Err(e) => written.problems.push(format!("cannot draw {}: {e}", figure.file)),
@@ -339,7 +336,7 @@ pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     }
     written.charts = rendered.len();
     for format in [&markdown::Markdown as &dyn Format, &html::Html] {
-        std::fs::write(dir.join(format.file_name()), format.render(&report, &rendered))?;
+        crate::results::write_replacing(&dir.join(format.file_name()), format.render(&report, &rendered).as_bytes())?;
     }
     Ok(written)
 }

@@ -92,7 +92,7 @@ impl Environment {
 
     /// The `environment.json` of result folder `dir`.
     pub(crate) fn read(dir: &Path) -> io::Result<Self> {
-        let bytes = std::fs::read(dir.join(files::ENVIRONMENT))?;
+        let bytes = super::open::read_regular(&dir.join(files::ENVIRONMENT), super::open::MAX_SMALL_FILE_BYTES)?;
         serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
@@ -107,7 +107,7 @@ impl Environment {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
-        std::fs::write(&temporary, bytes)?;
+        super::write_replacing(&temporary, &bytes)?;
         std::fs::rename(temporary, dir.join(files::ENVIRONMENT))
     }
 
@@ -118,6 +118,21 @@ impl Environment {
             .as_ref()
             .and_then(|l| l.logical_cpus)
             .or_else(|| self.cpu.as_ref().and_then(|c| c.logical_cpus))
+    }
+
+    /// The executors the experiment ran, as recorded when it started (name, version, options, model):
+    /// what a folder read back knows of them without loading any library. An executor recorded without
+    /// its options (by an older harness) is left out.
+    pub(crate) fn executors(&self) -> Vec<crate::plugin::PluginInfo> {
+        let Some(Value::Object(executors)) = self.extra.get("executors") else { return Vec::new() };
+        executors
+            .iter()
+            .filter_map(|(name, info)| {
+                let mut info: crate::plugin::PluginInfo = serde_json::from_value(info.clone()).ok()?;
+                info.name.clone_from(name);
+                Some(info)
+            })
+            .collect()
     }
 
     /// Other processes' share of the machine's CPU time while the experiment ran.

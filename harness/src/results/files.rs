@@ -21,5 +21,7 @@ pub(crate) const REPORT_HTML: &str = "report.html";
 /// What `harness compare` (or `run --baseline`) found.
 pub(crate) const COMPARE_MD: &str = "compare.md";
 pub(crate) const COMPARE_JSON: &str = "compare.json";
+/// The lock of a folder a harness writes into: who holds it (see [`super::lock`]).
+pub(crate) const LOCK: &str = "harness.lock";
 /// The link, next to the run folders of an experiment, to the newest of them.
 pub(crate) const LATEST: &str = "latest";

@@ -7,13 +7,14 @@
 
 pub(crate) mod environment;
 pub(crate) mod files;
+pub(crate) mod lock;
 pub(crate) mod open;
 pub(crate) mod resume;
 pub(crate) mod runs;
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -21,30 +22,37 @@ use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
 pub(crate) use environment::{Environment, file_hash};
+pub(crate) use lock::FolderLock;
 pub(crate) use open::{Folder, NotAResultFolder};
 pub(crate) use runs::Runs;
 
-/// An open result folder.
+/// An open result folder, locked for this harness (see [`lock`]) as long as it is open.
 pub(crate) struct ResultDir {
     pub path: PathBuf,
     runs: csv::Writer<File>,
+    lock: FolderLock,
 }
 
 impl ResultDir {
-    /// Creates `<out>/<name>/<run-id>/`, writes `experiment.toml` and `environment.json`, starts
-    /// `runs.csv` with its header and points `latest` at the new folder.
+    /// Creates `<out>/<name>/<run-id>/`, locks it, writes `experiment.toml` and `environment.json`, starts
+    /// `runs.csv` with its header and points `latest` at the new folder. `<out>/<name>` must not be a
+    /// symbolic link: nothing is ever written outside `out`.
     pub(crate) fn create(
         out: &Path,
         experiment: &Experiment,
         started: SystemTime,
         environment: &Environment,
-    ) -> io::Result<Self> {
+    ) -> anyhow::Result<Self> {
         let parent = out.join(&experiment.name);
+        refuse_symlink(&parent)?;
         std::fs::create_dir_all(&parent)?;
+        // Made by another process between the check and the creation: checked again.
+        refuse_symlink(&parent)?;
         let stamp = humantime::format_rfc3339_seconds(started).to_string().replace(':', "-");
         let mut path = parent.join(&stamp);
         let mut n = 1;
-        // create_dir (not _all) fails when the folder exists, so no earlier result is ever reused.
+        // create_dir (not _all) fails when the folder exists (or a link of that name does), so no earlier
+        // result is ever reused and no link is followed.
         loop {
             match std::fs::create_dir(&path) {
                 Ok(()) => break,
@@ -52,9 +60,10 @@ impl ResultDir {
                     n += 1;
                     path = parent.join(format!("{stamp}.{n}"));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
+        let lock = FolderLock::acquire(&path).map_err(|e| e.diagnostic())?;
         std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
         environment.write(&path)?;
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
@@ -63,29 +72,37 @@ impl ResultDir {
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
-        Ok(Self { path, runs })
+        Ok(Self { path, runs, lock })
     }
 
-    /// Reopens the result folder `path` to add the runs it lacks. Returns it with the runs already there,
-    /// as (cell index, repetition). A last row cut short by an interruption is dropped.
-    pub(crate) fn resume(path: &Path) -> io::Result<(Self, HashSet<(usize, u32)>)> {
+    /// Reopens the result folder `path` to add the runs it lacks, once it holds its lock. Returns it with
+    /// the runs already there, as (cell index, repetition). A last row cut short by an interruption is
+    /// dropped in place (the file is cut after its last whole line, never written again).
+    pub(crate) fn resume(path: &Path) -> anyhow::Result<(Self, HashSet<(usize, u32)>)> {
+        let lock = FolderLock::acquire(path).map_err(|e| e.diagnostic())?;
         let runs_path = path.join(files::RUNS);
-        let mut text = std::fs::read(&runs_path)?;
-        if let Some(end) = text.iter().rposition(|&b| b == b'\n') {
-            if end + 1 != text.len() {
-                text.truncate(end + 1);
-                std::fs::write(&runs_path, &text)?;
-            }
+        let mut file = open::regular_file(&runs_path, true)?;
+        let text = open::read_bounded(&mut file, &runs_path, open::MAX_RUNS_BYTES)?;
+        // Up to the last whole line; a file without one is left as it is, for the parser to refuse.
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(text.len(), |end| end + 1);
+        if whole != text.len() {
+            file.set_len(whole as u64)?;
+            file.sync_all()?;
         }
         let mut done = HashSet::new();
-        for row in Runs::parse(&text, &runs_path)?.rows {
+        for row in Runs::parse(&text[..whole], &runs_path)?.rows {
             if let (Some(c), Some(r)) = (row.cell, row.repetition) {
                 done.insert(((c as usize).saturating_sub(1), r as u32));
             }
         }
-        let file = std::fs::OpenOptions::new().append(true).open(&runs_path)?;
+        file.seek(io::SeekFrom::End(0))?;
         let runs = csv::WriterBuilder::new().has_headers(false).from_writer(file);
-        Ok((Self { path: path.to_owned(), runs }, done))
+        Ok((Self { path: path.to_owned(), runs, lock }, done))
+    }
+
+    /// Closes `runs.csv`, keeping the folder locked as long as the returned lock lives.
+    pub(crate) fn into_lock(self) -> FolderLock {
+        self.lock
     }
 
     /// Appends one measured run of cell `index` and flushes it to disk.
@@ -144,8 +161,7 @@ impl ResultDir {
     /// Keeps what run `index` of the schedule (of `slot`) printed, under `logs/`. A resumed run counts its
     /// schedule from 0 again, so an earlier log is never overwritten: the name gets a number.
     pub(crate) fn keep_log(&self, slot: Slot, index: usize, log: &Path) -> io::Result<()> {
-        let logs = self.path.join(files::LOGS);
-        std::fs::create_dir_all(&logs)?;
+        let logs = subfolder(&self.path, files::LOGS)?;
         let stem = match slot.repetition {
             Some(r) => format!("cell-{}-rep-{r}", slot.cell + 1),
             None => format!("cell-{}-warmup-{index}", slot.cell + 1),
@@ -156,7 +172,56 @@ impl ResultDir {
             n += 1;
             name = logs.join(format!("{stem}.{n}.log"));
         }
-        std::fs::copy(log, name).map(drop)
+        io::copy(&mut File::open(log)?, &mut create_replacing(&name)?).map(drop)
+    }
+}
+
+/// Creates the file `path` afresh for writing, replacing whatever is there without following it: a symbolic
+/// link in a result folder (one downloaded from elsewhere, say) is replaced, never written through.
+pub(crate) fn create_replacing(path: &Path) -> io::Result<File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{} is a folder", path.display())));
+        }
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Writes `bytes` into a fresh file `path`, as [`create_replacing`] makes it.
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    io::Write::write_all(&mut create_replacing(path)?, bytes)
+}
+
+/// The folder `name` in the result folder `dir`, made when absent; a symbolic link there is refused.
+pub(crate) fn subfolder(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is not a folder (a symbolic link?): the harness writes only into folders of its own",
+                path.display()
+            ),
+        )),
+        Err(_) => std::fs::create_dir(&path).map(|()| path),
+    }
+}
+
+/// Refuses `path` when it is a symbolic link: bad input.
+fn refuse_symlink(path: &Path) -> Result<(), crate::diagnostic::Diagnostic> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+            Err(crate::diagnostic::Diagnostic::new(format!(
+                "{} is a symbolic link (to {target}): the harness writes only inside --out",
+                path.display()
+            ))
+            .help("remove the link, or pass the folder it points to as --out"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -165,12 +230,13 @@ pub(crate) fn write_warnings(dir: &Path, warnings: &[String]) -> io::Result<()> 
     if warnings.is_empty() {
         return Ok(());
     }
-    std::fs::write(dir.join(files::WARNINGS), warnings.join("\n") + "\n")
+    write_replacing(&dir.join(files::WARNINGS), (warnings.join("\n") + "\n").as_bytes())
 }
 
 /// The warnings of `warnings.txt`, `None` when the folder has none.
 pub(crate) fn read_warnings(dir: &Path) -> Option<Vec<String>> {
-    std::fs::read_to_string(dir.join(files::WARNINGS)).ok().map(|t| t.lines().map(str::to_owned).collect())
+    let bytes = open::read_regular(&dir.join(files::WARNINGS), open::MAX_SMALL_FILE_BYTES).ok()?;
+    Some(String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect())
 }
 
 /// Points `<parent>/latest` at `target` by replacing the link atomically.

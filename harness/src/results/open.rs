@@ -1,6 +1,9 @@
 //! Opening a result folder that `harness run` (or `harness merge`) wrote, for the commands that read one:
 //! `report`, `compare`, `export`, `merge`, and `run --resume` and `--baseline`.
 
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
@@ -41,22 +44,26 @@ impl Folder {
     }
 }
 
-/// A folder that is not a result folder: it lacks `runs.csv` or `experiment.toml`. Bad input.
+/// A folder that is not a result folder: it lacks `runs.csv` or `experiment.toml`, or one of its files is
+/// not a regular file. Bad input.
 #[derive(Debug)]
 pub struct NotAResultFolder {
     pub dir: PathBuf,
+    /// What is wrong, when it is not a missing file.
+    pub reason: Option<String>,
 }
 
 impl NotAResultFolder {
+    fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_owned(), reason: None }
+    }
+
     /// The one message for it, with how to fix it.
     pub fn diagnostic(&self) -> Diagnostic {
-        Diagnostic::new(format!(
-            "{} is not a result folder: it needs {} and {}",
-            self.dir.display(),
-            files::RUNS,
-            files::EXPERIMENT
-        ))
-        .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
+        let reason =
+            self.reason.clone().unwrap_or_else(|| format!("it needs {} and {}", files::RUNS, files::EXPERIMENT));
+        Diagnostic::new(format!("{} is not a result folder: {reason}", self.dir.display()))
+            .help("pass a folder that `harness run` wrote, such as results/NAME/latest")
     }
 }
 
@@ -80,19 +87,68 @@ impl From<NotAResultFolder> for Error {
     }
 }
 
-/// Checks that `dir` is a result folder, before anything of it is read.
+/// Checks that `dir` is a result folder, before anything of it is read: `runs.csv` and `experiment.toml`
+/// are there, and they and any `environment.json` and `warnings.txt` are regular files (a FIFO or a device
+/// would block or never end).
 pub(crate) fn check(dir: &Path) -> Result<(), NotAResultFolder> {
-    if dir.join(files::RUNS).is_file() && dir.join(files::EXPERIMENT).is_file() {
-        Ok(())
-    } else {
-        Err(NotAResultFolder { dir: dir.to_owned() })
+    if !dir.join(files::RUNS).exists() || !dir.join(files::EXPERIMENT).exists() {
+        return Err(NotAResultFolder::new(dir));
     }
+    for name in [files::RUNS, files::EXPERIMENT, files::ENVIRONMENT, files::WARNINGS] {
+        match std::fs::metadata(dir.join(name)) {
+            Ok(m) if !m.is_file() => {
+                return Err(NotAResultFolder {
+                    dir: dir.to_owned(),
+                    reason: Some(format!("its {name} is not a regular file")),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The experiment file a result folder ran, as copied into it.
 pub(crate) fn experiment_source(dir: &Path) -> Result<String, NotAResultFolder> {
     check(dir)?;
-    std::fs::read_to_string(dir.join(files::EXPERIMENT)).map_err(|_| NotAResultFolder { dir: dir.to_owned() })
+    read_regular(&dir.join(files::EXPERIMENT), MAX_SMALL_FILE_BYTES)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| NotAResultFolder::new(dir))
+}
+
+/// The most of a result folder's `runs.csv` the harness reads.
+pub(crate) const MAX_RUNS_BYTES: u64 = 1 << 30;
+/// The most of any other file of a result folder (`experiment.toml`, `environment.json`, `warnings.txt`).
+pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
+
+/// Opens `path` when it is a regular file (a FIFO, a device or a folder is refused, without blocking on
+/// it), for reading, and for writing too when `write`.
+pub(crate) fn regular_file(path: &Path, write: bool) -> io::Result<File> {
+    // O_NONBLOCK: opening a FIFO does not wait for a writer; it means nothing for a regular file.
+    let file = std::fs::OpenOptions::new().read(true).write(write).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
+    }
+    Ok(file)
+}
+
+/// Reads all of `file` (`path`), refusing one longer than `max` bytes.
+pub(crate) fn read_bounded(file: &mut File, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is longer than the {} the harness reads", path.display(), crate::fmt::format_size(max)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads the regular file `path`, of at most `max` bytes.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    read_bounded(&mut regular_file(path, false)?, path, max)
 }
 
 #[cfg(test)]
@@ -111,5 +167,23 @@ mod tests {
         assert!(check(&dir).is_ok());
         assert_eq!(experiment_source(&dir).unwrap(), "name = \"x\"\n");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_only_up_to_their_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        // A FIFO without a writer would block a plain open and read for ever.
+        let error = read_regular(&fifo, 10).unwrap_err();
+        assert!(error.to_string().ends_with("fifo is not a regular file"), "{error}");
+        assert!(read_regular(Path::new("/dev/zero"), 10).unwrap_err().to_string().contains("not a regular file"));
+        let file = dir.path().join("ten");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_regular(&file, 10).unwrap(), b"0123456789");
+        let error = read_regular(&file, 9).unwrap_err();
+        assert!(error.to_string().contains("ten is longer than the 9B the harness reads"), "{error}");
     }
 }

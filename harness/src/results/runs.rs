@@ -66,7 +66,7 @@ fn invalid(message: String) -> io::Error {
 impl Runs {
     /// Reads the `runs.csv` at `path`.
     pub(crate) fn read(path: &Path) -> io::Result<Self> {
-        Self::parse(&std::fs::read(path)?, path)
+        Self::parse(&super::open::read_regular(path, super::open::MAX_RUNS_BYTES)?, path)
     }
 
     /// Parses the text of a `runs.csv`; `path` names it in errors.

@@ -11,7 +11,11 @@
 //! 4. Otherwise none: peak memory is `wait4`'s `ru_maxrss` and the limit is `RLIMIT_DATA` (see `child.rs`).
 //!
 //! v1 and v2 differ only in file names, kept in [`Files`]. A run's child joins its cgroup between `fork` and
-//! `exec` (see [`RunCgroup::procs_path`]), so no code of the run ever executes outside it.
+//! `exec` (see [`RunCgroup::procs_paths`]), so no code of the run ever executes outside it.
+//!
+//! Where the pids controller is available (in the same cgroup with v2, in the pids hierarchy beside the
+//! memory one with v1), a run also gets a limit of [`PIDS_LIMIT`] processes and threads, so that a run
+//! that forks without end fails its own run instead of the machine.
 
 use std::ffi::CString;
 use std::io;
@@ -83,10 +87,25 @@ impl Version {
     }
 }
 
+/// The most processes and threads (together) one run may have at once, where a pids controller is there.
+pub(crate) const PIDS_LIMIT: u64 = 32_768;
+
+/// Where the pids limit of a run goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pids {
+    /// No pids controller: no limit.
+    None,
+    /// In the run's own cgroup (v2).
+    Same,
+    /// In a cgroup of its own under this folder of the v1 pids hierarchy.
+    V1(PathBuf),
+}
+
 /// Where this experiment's run cgroups go, if anywhere.
 #[derive(Debug)]
 pub(crate) struct Accounting {
     parent: Option<(Version, PathBuf)>,
+    pids: Pids,
     /// Why no cgroup is used, when none is.
     note: String,
 }
@@ -107,9 +126,13 @@ impl Accounting {
         match found {
             Ok((version, dir)) => {
                 remove_stale(&dir);
-                Self { parent: Some((version, dir)), note: String::new() }
+                let pids = pids_controller(version, &dir);
+                if let Pids::V1(pids_dir) = &pids {
+                    remove_stale(pids_dir);
+                }
+                Self { parent: Some((version, dir)), pids, note: String::new() }
             }
-            Err(note) => Self { parent: None, note },
+            Err(note) => Self { parent: None, pids: Pids::None, note },
         }
     }
 
@@ -120,7 +143,11 @@ impl Accounting {
     /// For `environment.json`.
     pub(crate) fn describe(&self) -> serde_json::Value {
         match &self.parent {
-            Some((_, dir)) => serde_json::json!({ "method": self.method(), "parent_cgroup": dir }),
+            Some((_, dir)) => serde_json::json!({
+                "method": self.method(),
+                "parent_cgroup": dir,
+                "pids_limit": (self.pids != Pids::None).then_some(PIDS_LIMIT),
+            }),
             None => serde_json::json!({ "method": self.method(), "why_not_cgroup": self.note }),
         }
     }
@@ -128,8 +155,48 @@ impl Accounting {
     /// Makes the cgroup of run number `index`, with `limit` applied; `None` without cgroups.
     pub(crate) fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
         let Some((version, parent)) = &self.parent else { return Ok(None) };
-        let dir = parent.join(format!("{}{}-{index}", PREFIX, std::process::id()));
-        RunCgroup::create(*version, dir, limit).map(Some)
+        let name = format!("{}{}-{index}", PREFIX, std::process::id());
+        let mut cgroup = RunCgroup::create(*version, parent.join(&name), limit)?;
+        match &self.pids {
+            Pids::None => {}
+            Pids::Same => std::fs::write(cgroup.dir.join("pids.max"), PIDS_LIMIT.to_string())?,
+            Pids::V1(pids_parent) => {
+                let pids = RunCgroup::create(Version::V1, pids_parent.join(&name), None)?;
+                std::fs::write(pids.dir.join("pids.max"), PIDS_LIMIT.to_string())?;
+                cgroup.pids = Some(Box::new(pids));
+            }
+        }
+        Ok(Some(cgroup))
+    }
+}
+
+/// Where runs get their pids limit, next to their cgroups of `version` under `dir`.
+fn pids_controller(version: Version, dir: &Path) -> Pids {
+    let trial = |parent: &Path| {
+        let probe = parent.join(format!("{PREFIX}{}-probe-pids", std::process::id()));
+        let made = RunCgroup::create(Version::V1, probe, None);
+        made.is_ok_and(|cgroup| cgroup.dir.join("pids.max").exists())
+    };
+    match version {
+        Version::V2 => {
+            let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            if !controllers.split_whitespace().any(|c| c == "pids") {
+                return Pids::None;
+            }
+            let subtree = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            if !subtree.split_whitespace().any(|c| c == "pids") {
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), "+pids");
+            }
+            if trial(dir) { Pids::Same } else { Pids::None }
+        }
+        Version::V1 => {
+            let memberships = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            match own_v1_cgroup("pids", &memberships, &mounts) {
+                Some(pids) if trial(&pids) => Pids::V1(pids),
+                _ => Pids::None,
+            }
+        }
     }
 }
 
@@ -176,12 +243,26 @@ fn own_cgroups() -> Result<(Version, PathBuf), String> {
 /// The folder of this process's cgroup of `version` (the memory hierarchy for v1), from the text of
 /// `/proc/self/cgroup` and `/proc/self/mountinfo`.
 fn own_cgroup(version: Version, memberships: &str, mounts: &str) -> Option<PathBuf> {
+    match version {
+        Version::V2 => own_cgroup_of(None, memberships, mounts),
+        Version::V1 => own_v1_cgroup("memory", memberships, mounts),
+    }
+}
+
+/// The folder of this process's cgroup in the v1 hierarchy of `controller`.
+fn own_v1_cgroup(controller: &str, memberships: &str, mounts: &str) -> Option<PathBuf> {
+    own_cgroup_of(Some(controller), memberships, mounts)
+}
+
+/// The folder of this process's cgroup: of v2 when `controller` is `None`, else of the v1 hierarchy of
+/// `controller`.
+fn own_cgroup_of(controller: Option<&str>, memberships: &str, mounts: &str) -> Option<PathBuf> {
     let path = memberships.lines().find_map(|line| {
         let mut fields = line.splitn(3, ':');
         let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-        let wanted = match version {
-            Version::V2 => id == "0" && controllers.is_empty(),
-            Version::V1 => controllers.split(',').any(|c| c == "memory"),
+        let wanted = match controller {
+            None => id == "0" && controllers.is_empty(),
+            Some(wanted) => controllers.split(',').any(|c| c == wanted),
         };
         wanted.then_some(path)
     })?;
@@ -191,9 +272,9 @@ fn own_cgroup(version: Version, memberships: &str, mounts: &str) -> Option<PathB
         let (root, mount_point) = (*fields.get(3)?, *fields.get(4)?);
         let mut after = after.split(' ');
         let (fs_type, _source, options) = (after.next()?, after.next()?, after.next().unwrap_or_default());
-        let wanted = match version {
-            Version::V2 => fs_type == "cgroup2",
-            Version::V1 => fs_type == "cgroup" && options.split(',').any(|o| o == "memory"),
+        let wanted = match controller {
+            None => fs_type == "cgroup2",
+            Some(wanted) => fs_type == "cgroup" && options.split(',').any(|o| o == wanted),
         };
         if !wanted {
             return None;
@@ -257,7 +338,7 @@ fn remove_stale(parent: &Path) {
         let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if gone {
             let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
-            drop(RunCgroup { version, dir: entry.path(), procs: CString::default(), removed: false });
+            drop(RunCgroup { version, dir: entry.path(), procs: CString::default(), pids: None, removed: false });
         }
     }
 }
@@ -268,6 +349,8 @@ pub(crate) struct RunCgroup {
     version: Version,
     dir: PathBuf,
     procs: CString,
+    /// The run's cgroup of the v1 pids hierarchy, when the limit of processes is there.
+    pids: Option<Box<RunCgroup>>,
     removed: bool,
 }
 
@@ -276,7 +359,7 @@ impl RunCgroup {
         std::fs::create_dir(&dir)?;
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
         // From here on, Drop removes the folder if setting a limit fails.
-        let cgroup = Self { version, dir, procs, removed: false };
+        let cgroup = Self { version, dir, procs, pids: None, removed: false };
         if let Some(limit) = limit {
             let files = version.files();
             std::fs::write(cgroup.dir.join(files.limit), limit.to_string())?;
@@ -290,9 +373,10 @@ impl RunCgroup {
         Ok(cgroup)
     }
 
-    /// The `cgroup.procs` file: a child writes `0` to it between `fork` and `exec` to join the cgroup.
-    pub(crate) fn procs_path(&self) -> &std::ffi::CStr {
-        &self.procs
+    /// The `cgroup.procs` files: a child writes `0` to each between `fork` and `exec` to join the cgroup
+    /// (and the one of the pids hierarchy, with v1).
+    pub(crate) fn procs_paths(&self) -> Vec<CString> {
+        std::iter::once(self.procs.clone()).chain(self.pids.as_ref().map(|p| p.procs.clone())).collect()
     }
 
     pub(crate) fn method(&self) -> Method {
@@ -333,6 +417,9 @@ impl RunCgroup {
 
     fn remove_inner(&mut self, reap: &dyn Fn()) -> io::Result<()> {
         self.removed = true;
+        if let Some(mut pids) = self.pids.take() {
+            pids.remove_inner(reap)?;
+        }
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             self.kill_all();
@@ -417,7 +504,7 @@ mod tests {
             std::fs::write(dir.join(files.events), "oom 1\noom_kill 3\n").unwrap();
             assert_eq!(cgroup.peak_bytes(), Some(12345));
             assert_eq!(cgroup.oom_kills(), 3);
-            assert!(cgroup.procs_path().to_str().unwrap().ends_with("run/cgroup.procs"));
+            assert!(cgroup.procs_paths()[0].to_str().unwrap().ends_with("run/cgroup.procs"));
             // A plain folder with files in it cannot be removed like a cgroup; clean up by hand.
             std::mem::forget(cgroup);
         }

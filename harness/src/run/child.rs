@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::Serialize;
 
-use super::cgroup::{Accounting, Method};
+use super::cgroup::{Accounting, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
-use super::reap::{kill_group, reap_orphans};
+use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::sys::{self, ChildSetup};
 use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
-use crate::process::{describe_exit, last_lines, signal_name};
+use crate::process::{
+    LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file,
+};
 // Where the runner (`run/mod.rs`) finds them.
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};
@@ -144,12 +146,15 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
 
     let mut command = Command::new(std::env::current_exe()?);
     command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
-    let procs = cgroup.as_ref().map(|c| c.procs_path().to_owned());
+    let scratch = dir.parent().unwrap_or(dir);
+    command.env(SCRATCH_VAR, scratch);
+    let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
     sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
     let start = Instant::now();
     let child = command.spawn()?;
     let pid = child.id() as sys::pid_t;
+    record_started(scratch, pid);
     // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
     drop(child);
 
@@ -193,10 +198,30 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         listen_overflows: None,
         anchor_s: None,
     };
-    let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
-    let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();
+    let response = read_response(&dir.join(RESPONSE));
+    // However much the run printed, only the end of it is read, once.
+    let printed = std::cell::OnceCell::new();
+    let printed = || printed.get_or_init(|| tail_of_file(&output_path, LOG_TAIL_BYTES)).clone();
     classify(&mut outcome, Ended { waited_for, status, response, oom_kills }, limits, printed);
+    outcome.error = cap_message(std::mem::take(&mut outcome.error), MAX_ERROR_CHARS);
     Ok(outcome)
+}
+
+/// The most of a response the harness reads: a report is a few kilobytes; an error message longer than
+/// this is the plugin's mistake, and the run failed.
+const MAX_RESPONSE_BYTES: u64 = 16 << 20;
+
+/// The run's response, when it wrote one that can be read.
+fn read_response(path: &Path) -> Option<ExecResponse> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    File::open(path).ok()?.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_RESPONSE_BYTES {
+        return Some(ExecResponse::Failed {
+            error: format!("the run's response is longer than {}", format_size(MAX_RESPONSE_BYTES)),
+        });
+    }
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// What the harness saw of a run's end.

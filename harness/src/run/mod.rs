@@ -172,9 +172,13 @@ impl Runner {
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
         let interrupts = child::catch_interrupts();
-        let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
+        let mut services = Services::start(experiment).context("cannot set up the experiment's services")?;
         // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
         drop(interrupts);
+        // After the signals are unblocked here: an interruption stops the writing, and then every run.
+        services
+            .write_fixtures(experiment.seed, || interrupted_by().is_some())
+            .context("cannot write the experiment's fixture files")?;
         Ok(Self { services, accounting, overflows: std::collections::BTreeMap::new() })
     }
 
@@ -233,6 +237,12 @@ impl Runner {
 /// The signal that interrupted the harness, if one did.
 pub(crate) fn interrupted_by() -> Option<i32> {
     child::interrupted()
+}
+
+/// Whether the harness was interrupted twice: what was measured is still summarized, but nothing that can
+/// be done later (the charts and reports) is.
+pub(crate) fn hurried() -> bool {
+    signals::hurried()
 }
 
 fn run_one(

@@ -1,7 +1,63 @@
 //! Nothing a run starts outlives it: killing a run's process group, and killing and reaping the processes
 //! of a run that outlived their parent and were reparented to the harness, its child subreaper.
+//!
+//! A harness killed with `kill -9` cannot do any of that, and without a cgroup a process its run detached
+//! (`setsid`) would live on. So each run leaves a trail in the experiment's scratch folder: the run's child
+//! is recorded there (pid and start time, from `/proc/PID/stat`), and every process of the run inherits
+//! [`SCRATCH_VAR`] naming the folder. The next harness that finds the folder abandoned kills both
+//! ([`kill_left_behind`]) before it removes the folder.
+
+use std::io::Write as _;
+use std::path::Path;
 
 use super::sys::{self, pid_t};
+
+/// In the environment of every process of a run: the scratch folder of the harness that started it.
+pub(super) const SCRATCH_VAR: &str = "HARNESS_SCRATCH";
+/// In the scratch folder: one line per run's child, `PID START_TIME`.
+const STARTED: &str = "started";
+
+/// When process `pid` started, in clock ticks after boot (field 22 of `/proc/PID/stat`): with the pid, it
+/// names one process, whatever pids are reused later.
+fn start_time(pid: pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after its last `)` do not. The first of
+    // them is field 3.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Records that the run's child `pid` was started, in the scratch folder `scratch`.
+pub(super) fn record_started(scratch: &Path, pid: pid_t) {
+    let Some(started) = start_time(pid) else { return };
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(scratch.join(STARTED));
+    // Best effort: what is not recorded is still found by its environment.
+    let _ = file.and_then(|mut f| writeln!(f, "{pid} {started}"));
+}
+
+/// Kills what the runs of the harness that owned the abandoned scratch folder `scratch` left behind: the
+/// recorded children still alive (the same pid and start time) with their process groups, and every
+/// process whose environment names the folder.
+pub(super) fn kill_left_behind(scratch: &Path) {
+    let recorded = std::fs::read_to_string(scratch.join(STARTED)).unwrap_or_default();
+    for line in recorded.lines() {
+        let mut fields = line.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(pid)), Some(Ok(started))) = (fields.next(), fields.next()) else { continue };
+        let pid = pid as pid_t;
+        if pid > 1 && start_time(pid) == Some(started) {
+            let _ = sys::kill(-pid, libc::SIGKILL);
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+    }
+    let mut needle = format!("{SCRATCH_VAR}=").into_bytes();
+    needle.extend_from_slice(scratch.as_os_str().as_encoded_bytes());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for pid in entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<pid_t>().ok()) {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|&b| b == 0).any(|var| var == needle.as_slice()) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+    }
+}
 
 /// Kills the process group of a run's child (the group it made with `setpgid`). Gone already is fine.
 pub(super) fn kill_group(pid: pid_t) {

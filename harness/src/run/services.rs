@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness_sdk::protocol::{Resources, Step};
-use harness_sdk::workload::{fixture_file_content, fixture_file_name, net};
+use harness_sdk::workload::{fixture_file_name, fixture_file_stream, net};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::sys;
@@ -35,6 +35,7 @@ fn remove_abandoned_scratch() {
         // Signal 0 only asks whether the process exists.
         let gone = matches!(sys::kill(pid, 0), Err(e) if e.raw_os_error() == Some(libc::ESRCH));
         if gone {
+            super::reap::kill_left_behind(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
     }
@@ -44,6 +45,8 @@ fn remove_abandoned_scratch() {
 pub(super) struct Services {
     scratch: tempfile::TempDir,
     files_dir: Option<PathBuf>,
+    /// The fixture files to write, (size, count): see [`Services::write_fixtures`].
+    fixtures: BTreeSet<(u64, u32)>,
     net_addr: Option<SocketAddr>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<std::thread::JoinHandle<()>>,
@@ -52,7 +55,8 @@ pub(super) struct Services {
 }
 
 impl Services {
-    /// Creates what `experiment`'s workloads need, before any run starts.
+    /// Starts what `experiment`'s workloads need, before any run starts: the scratch folder and the
+    /// server. The fixture files come after, from [`Services::write_fixtures`].
     pub(super) fn start(experiment: &Experiment) -> io::Result<Self> {
         remove_abandoned_scratch();
         let scratch = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
@@ -60,12 +64,18 @@ impl Services {
         let steps = experiment.cells.iter().flat_map(|c| c.workload.steps.iter());
         let mut fixtures = BTreeSet::new();
         let mut wants_net = false;
+        let mut bounds = NetBounds::default();
         for step in steps {
             match *step {
                 Step::ReadFile { size, files } => {
                     fixtures.insert((size, files));
                 }
-                Step::Net { .. } => wants_net = true,
+                Step::Net { request, response, delay_nanos, .. } => {
+                    wants_net = true;
+                    bounds.request = bounds.request.max(request);
+                    bounds.response = bounds.response.max(response);
+                    bounds.delay_nanos = bounds.delay_nanos.max(delay_nanos);
+                }
                 _ => {}
             }
         }
@@ -77,25 +87,58 @@ impl Services {
             .map(|c| c.workload.tasks)
             .max()
             .unwrap_or(0);
-        let mut services =
-            Services { files_dir: None, net_addr: None, shutdown: None, server: None, scratch, warnings: Vec::new() };
-        if !fixtures.is_empty() {
-            let dir = services.scratch.path().join("files");
-            std::fs::create_dir(&dir)?;
-            for (size, files) in fixtures {
-                for index in 0..files {
-                    let path = dir.join(fixture_file_name(size, index));
-                    if !path.exists() {
-                        std::fs::write(path, fixture_file_content(experiment.seed, size, index))?;
-                    }
-                }
-            }
-            services.files_dir = Some(dir);
-        }
+        let mut services = Services {
+            files_dir: None,
+            fixtures,
+            net_addr: None,
+            shutdown: None,
+            server: None,
+            scratch,
+            warnings: Vec::new(),
+        };
         if wants_net {
-            services.start_server(connections)?;
+            services.start_server(connections, bounds)?;
         }
         Ok(services)
+    }
+
+    /// Writes the fixture files of `read_file` steps, each in pieces (never whole in memory), and stops as
+    /// soon as the harness is interrupted: then the runs do not start either. Called where Ctrl-C and
+    /// SIGTERM reach this thread.
+    pub(super) fn write_fixtures(&mut self, seed: u64, interrupted: impl Fn() -> bool) -> io::Result<()> {
+        use std::io::Write as _;
+        const PIECE: usize = 1 << 20;
+        if self.fixtures.is_empty() {
+            return Ok(());
+        }
+        let dir = self.scratch.path().join("files");
+        std::fs::create_dir_all(&dir)?;
+        self.files_dir = Some(dir.clone());
+        let mut piece = vec![0u8; PIECE];
+        for &(size, files) in &self.fixtures {
+            for index in 0..files {
+                let path = dir.join(fixture_file_name(size, index));
+                if path.exists() {
+                    continue;
+                }
+                let mut file = std::fs::File::create(&path)?;
+                let mut content = fixture_file_stream(seed, size, index);
+                let mut left = size;
+                while left > 0 {
+                    if interrupted() {
+                        return Ok(());
+                    }
+                    let n = left.min(PIECE as u64) as usize;
+                    content.fill(&mut piece[..n]);
+                    file.write_all(&piece[..n])?;
+                    left -= n as u64;
+                }
+                if interrupted() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The resources of one run; `shared_file` is fresh (zero) for each run.
@@ -119,7 +162,7 @@ impl Services {
         self.net_addr.is_some()
     }
 
-    fn start_server(&mut self, connections: u64) -> io::Result<()> {
+    fn start_server(&mut self, connections: u64, bounds: NetBounds) -> io::Result<()> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         // The standard library listens with a backlog of 128. Connections beyond it are dropped and their
         // clients retry after a second, which would be measured as a second of waiting: listen again
@@ -142,7 +185,7 @@ impl Services {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
                 tokio::select! {
-                    () = accept_loop(listener) => {}
+                    () = accept_loop(listener, bounds) => {}
                     _ = stop => {}
                 }
             });
@@ -164,11 +207,27 @@ impl Drop for Services {
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener) {
+/// The most a request may ask of the loopback server: what the experiment's `net` steps declare. The
+/// server listens on 127.0.0.1 only, but any local process may connect to it; what it asks is bounded by
+/// the experiment's own steps, so no request can make the server send, wait or read more than a run may.
+#[derive(Debug, Clone, Copy, Default)]
+struct NetBounds {
+    request: u64,
+    response: u64,
+    delay_nanos: u64,
+}
+
+impl NetBounds {
+    fn allow(self, request: u64, response: u64, delay_nanos: u64) -> bool {
+        request <= self.request && response <= self.response && delay_nanos <= self.delay_nanos
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, bounds: NetBounds) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream));
+                tokio::spawn(serve(stream, bounds));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
         }
@@ -176,8 +235,9 @@ async fn accept_loop(listener: tokio::net::TcpListener) {
 }
 
 /// Answers requests on one connection until the client closes it: after the request's delay, an answer
-/// header and the response body, streamed in chunks so that no answer is ever held in memory whole.
-async fn serve(mut stream: tokio::net::TcpStream) {
+/// header and the response body, streamed in chunks so that no answer is ever held in memory whole. A
+/// request that asks more than `bounds` allow closes the connection unanswered.
+async fn serve(mut stream: tokio::net::TcpStream, bounds: NetBounds) {
     const CHUNK: usize = 64 * 1024;
     let _ = stream.set_nodelay(true);
     let mut header = [0u8; net::HEADER_LEN];
@@ -187,6 +247,9 @@ async fn serve(mut stream: tokio::net::TcpStream) {
             return;
         }
         let (request, response, delay) = net::parse_header(&header);
+        if !bounds.allow(request, response, delay) {
+            return;
+        }
         let mut left = request;
         while left > 0 {
             let chunk = left.min(CHUNK as u64) as usize;
@@ -236,14 +299,16 @@ mod tests {
 
     use super::*;
 
-    /// A server on a thread of its own, as `Services` runs it.
+    /// A server on a thread of its own, as `Services` runs it, for requests of up to 1 MiB each way and a
+    /// delay of up to 50ms.
     fn server() -> SocketAddr {
+        let bounds = NetBounds { request: 1 << 20, response: 1 << 20, delay_nanos: 50_000_000 };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async { accept_loop(tokio::net::TcpListener::from_std(listener).unwrap()).await });
+            runtime.block_on(async { accept_loop(tokio::net::TcpListener::from_std(listener).unwrap(), bounds).await });
         });
         addr
     }
@@ -276,6 +341,26 @@ mod tests {
         stream.read_exact(&mut answer).unwrap();
         net::check_answer(answer[..8].try_into().unwrap(), response).unwrap();
         assert_eq!(&answer[8..], net::body(response).as_slice());
+    }
+
+    #[test]
+    fn a_request_asking_more_than_the_experiment_declares_is_refused_unanswered() {
+        let addr = server();
+        for (request, response, delay) in [(1u64 << 40, 0, 0), (0, 1 << 40, 0), (0, 0, u64::MAX), ((1 << 20) + 1, 0, 0)]
+        {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(&net::header(request, response, delay)).unwrap();
+            let mut answer = Vec::new();
+            // The server closes the connection without a byte of answer.
+            stream.read_to_end(&mut answer).unwrap();
+            assert!(answer.is_empty(), "{request} {response} {delay}: {} bytes", answer.len());
+        }
+        // Within the bounds the same server answers.
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(&net::request(1 << 20, 1 << 20, 0)).unwrap();
+        let mut header = [0u8; net::ANSWER_HEADER_LEN];
+        stream.read_exact(&mut header).unwrap();
+        net::check_answer(&header, 1 << 20).unwrap();
     }
 
     #[test]

@@ -291,3 +291,34 @@ faulty = "libfaulty.so"
         assert_eq!(support::processes_marked(&marker), Vec::<i32>::new(), "processes outlived the harness");
     }
 }
+
+#[test]
+fn a_run_that_floods_its_output_then_crashes_gets_a_short_error_from_the_end_of_its_log() {
+    let (dir, _pids) = faulty_sandbox();
+    let text = format!(
+        "[experiment]\nname = \"flood\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{{ compute = \"1KiB\" }}]\n\n[matrix]\nexecutor = [\"faulty\"]\nfault = [\"flood\"]\n\n\
+         [plugins]\nfaulty = \"{}\"\n",
+        dir.path().join("libfaulty.so").display()
+    );
+    std::fs::write(dir.path().join("flood.toml"), text).unwrap();
+    let out = support::harness()
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(dir.path().join("flood.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let rows = support::read_runs(&dir.path().join("out/flood/latest/runs.csv"));
+    let error = &rows[0]["error"];
+    assert_eq!(rows[0]["status"], "crashed");
+    // 8 MiB were printed; the error holds the end of them only.
+    assert!(error.chars().count() < 2100, "{} characters", error.chars().count());
+    assert!(error.contains("characters left out] ...") && error.ends_with("the last words of the flood"), "{error}");
+    assert!(error.starts_with("the run was killed by signal 6 (SIGABRT)"), "{}", &error[..100]);
+    assert!(stderr.len() < 10_000, "the console got {} bytes", stderr.len());
+    // The whole log is kept in the result folder.
+    let log = dir.path().join("out/flood/latest/logs/cell-1-rep-1.log");
+    assert!(std::fs::metadata(log).unwrap().len() > 8 << 20);
+}

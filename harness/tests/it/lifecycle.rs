@@ -115,3 +115,148 @@ fn the_marker_finds_processes() {
     child.wait().unwrap();
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn sigterm_stops_the_writing_of_fixture_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("files.toml");
+    // 65,536 files of 64 KiB, 4 GiB in all: far more than the harness writes before the signal stops it.
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"files\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{ read_file = { size = \"64KiB\", files = 65536 } }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let harness = start(&unique_marker(module_path!()), &file, &out);
+    let files_dir = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("harness-"))
+            .map(|e| e.path().join("files"))
+    };
+    let count = || files_dir().and_then(|d| std::fs::read_dir(d).ok()).map_or(0, Iterator::count);
+    wait_until("fixture files are being written", || count() >= 10);
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(harness.id() as i32, libc::SIGTERM) };
+    let pid = harness.id();
+    let mut most = 0;
+    while std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    {
+        most = most.max(count());
+    }
+    let output = support::output_within(harness, "the harness after SIGTERM");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(most < 65536, "the harness wrote every fixture file after SIGTERM");
+    assert!(files_dir().is_none(), "the scratch folder is removed");
+    assert!(stderr.contains("0 measured runs"), "{stderr}");
+}
+
+#[test]
+fn without_a_cgroup_the_next_harness_kills_what_a_killed_one_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(support::built_library("plugin_faulty"), dir.path().join("libfaulty.so")).unwrap();
+    let pids = dir.path().join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    // The run forks a process that leaves the run's process group (setsid), then both hang.
+    let file = dir.path().join("escape.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[experiment]\nname = \"escape\"\nrepetitions = 1\nwarmup = 0\ntimeout = \"1h\"\n\n[workloads.w]\ntasks = 1\n\
+             steps = [{{ compute = \"1KiB\" }}]\n\n[matrix]\nexecutor = [\"faulty\"]\nfault = [\"fork_hang\"]\n\n\
+             [plugins]\nfaulty = \"{}\"\n",
+            dir.path().join("libfaulty.so").display()
+        ),
+    )
+    .unwrap();
+    let marker = unique_marker(module_path!());
+    let out = dir.path().join("out");
+    let mut harness = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .env("HARNESS_CGROUP", "off")
+        .env("HARNESS_TEST_MARKER", &marker)
+        .env("FAULTY_PID_DIR", &pids)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let noted = || std::fs::read_dir(&pids).unwrap().count();
+    wait_until("the run and its escapee are up", || noted() == 2);
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    // The run's child dies with the harness; the process it detached does not.
+    wait_until("only the escapee is left", || marked(&marker).len() == 1);
+    let escapee = marked(&marker)[0].0;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(support::processes_marked(&marker), [escapee], "the escapee lives on after the kill");
+    // The next harness, in the same temporary folder, with nothing to do with the first.
+    let tiny = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let next = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&tiny)
+        .env("HARNESS_CGROUP", "off")
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stderr));
+    wait_until("the escapee is gone", || marked(&marker).is_empty());
+    let scratch = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
+    assert_eq!(scratch.filter(|e| e.file_name().to_string_lossy().starts_with("harness-")).count(), 0);
+}
+
+#[test]
+fn a_second_ctrl_c_hurries_the_end_but_what_was_measured_is_summarized() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment(dir.path(), 2, "1h", "2h");
+    let out = dir.path().join("out");
+    let harness = start(&marker, &file, &out);
+    wait_for_workers(&marker, harness.id(), 2);
+    // Two signals of one kind sent at once may arrive as one (a person's two Ctrl-C do not): the second is
+    // SIGTERM, which counts the same.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: signalling a process of this test.
+        unsafe { libc::kill(harness.id() as i32, signal) };
+    }
+    let output = support::output_within(harness, "the harness after two Ctrl-C");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(out.join("lifecycle/latest/summary.csv").exists(), "the summary is written: {stderr}");
+    assert!(stderr.contains("interrupted twice, so the charts and reports are not drawn"), "{stderr}");
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn a_run_has_a_limit_of_processes_where_the_pids_controller_is() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment(dir.path(), 3, "1h", "2h");
+    let out = dir.path().join("out");
+    let mut harness = start(&marker, &file, &out);
+    let run_child = wait_for_workers(&marker, harness.id(), 3);
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lifecycle/latest/environment.json")).unwrap()).unwrap();
+    let memberships = std::fs::read_to_string(format!("/proc/{run_child}/cgroup")).unwrap();
+    let v1_pids = memberships.lines().find_map(|l| l.split_once(":pids:").map(|(_, path)| path.to_owned()));
+    let limit = v1_pids.as_ref().and_then(|p| std::fs::read_to_string(format!("/sys/fs/cgroup/pids{p}/pids.max")).ok());
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(harness.id() as i32, libc::SIGINT) };
+    assert_eq!(harness.wait().unwrap().code(), Some(130));
+    assert_eq!(marked(&marker), []);
+    let Some(path) = v1_pids.filter(|_| environment["peak_memory"]["method"] == "cgroup1") else {
+        eprintln!("skipped: no cgroup v1 with a pids hierarchy here ({memberships:?})");
+        return;
+    };
+    assert_eq!(environment["peak_memory"]["pids_limit"], 32768, "{environment}");
+    assert_eq!(limit.as_deref().map(str::trim), Some("32768"));
+    // The run's child was in a pids cgroup of its own, named after the harness.
+    assert!(path.rsplit('/').next().unwrap().starts_with(&format!("harness-{}-", harness.id())), "{path}");
+}

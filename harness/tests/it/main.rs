@@ -6,6 +6,7 @@
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
+//! - `folders`: result folders as input: symbolic links, FIFOs, bounds, no code run from them.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
@@ -19,6 +20,7 @@ mod bad_input;
 mod cli;
 mod executors;
 mod faults;
+mod folders;
 mod gate;
 mod layers;
 mod lifecycle;

@@ -71,3 +71,90 @@ fn a_plugin_from_the_experiment_file_runs() {
     assert_eq!(rows[0]["executor"], "pool");
     assert_eq!(rows[0]["status"], "ok");
 }
+
+/// A plugin folder holding `libconstructor.so` (a library whose constructor misbehaves as
+/// `FIXTURE_CONSTRUCTOR` says) and `libfifo.so`, a FIFO.
+fn hostile_plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::c_library("constructor", dir.path());
+    let fifo = std::ffi::CString::new(dir.path().join("libfifo.so").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    dir
+}
+
+#[test]
+fn a_library_whose_constructor_blocks_is_killed_with_what_it_started_and_the_others_are_listed() {
+    let dir = hostile_plugin_dir();
+    let marker = support::unique_marker(module_path!());
+    let child = support::harness()
+        .arg("list")
+        .arg("--plugin-dir")
+        .arg(dir.path())
+        .env("FIXTURE_CONSTRUCTOR", "fork")
+        .env("FIXTURE_MARK", dir.path().join("forked"))
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = support::output_within(child, "harness list with a blocking plugin");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("libconstructor.so: loading libconstructor.so did not end within 10s"),
+        "the blocking library is named: {text}"
+    );
+    for name in ["sync", "threaded", "async", "multiprocess"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} still listed: {text}");
+    }
+    assert!(!text.contains("libfifo.so"), "a FIFO is no library to list: {text}");
+    // The library's constructor forked a process that sleeps for ever: it went with the probe's group.
+    assert!(dir.path().join("forked").exists(), "the constructor ran");
+    support::wait_until("nothing the probe started is left", || support::marked(&marker).is_empty());
+}
+
+#[test]
+fn a_probe_dies_with_a_harness_killed_while_it_blocks() {
+    let dir = hostile_plugin_dir();
+    let marker = support::unique_marker(module_path!());
+    let mark = dir.path().join("loading");
+    let mut harness = support::harness()
+        .arg("list")
+        .arg("--plugin-dir")
+        .arg(dir.path())
+        .env("FIXTURE_CONSTRUCTOR", "block")
+        .env("FIXTURE_MARK", &mark)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    support::wait_until("the probe is in the blocking constructor", || mark.exists());
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    support::wait_until("the probe of the killed harness is gone", || support::marked(&marker).is_empty());
+}
+
+#[test]
+fn a_fifo_named_in_plugins_is_refused_without_opening_it() {
+    let dir = hostile_plugin_dir();
+    let file = dir.path().join("fifo.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"fifo\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{ compute = \"1KiB\" }]\n\n[matrix]\nexecutor = [\"mine\"]\n\n[plugins]\nmine = \"libfifo.so\"\n",
+    )
+    .unwrap();
+    let child = support::harness()
+        .arg("validate")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = support::output_within(child, "harness validate with a FIFO as plugin");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("plugin `mine` cannot be loaded"), "{stderr}");
+    assert!(stderr.contains("libfifo.so is not a regular file"), "{stderr}");
+}

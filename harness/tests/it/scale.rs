@@ -232,3 +232,91 @@ fn resume_refuses_a_shard_of_a_whole_result() {
     assert_eq!(resumed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("holds every shard"));
 }
+
+#[test]
+fn a_second_harness_on_a_folder_being_resumed_is_refused_and_the_runs_are_exact() {
+    let (_dir, file, result, _, _) = interrupt_after(2, libc::SIGINT);
+    let tmp = result.ancestors().nth(3).unwrap().to_owned();
+    let resume = || {
+        support::harness()
+            .args(["run", "--quiet", "--resume"])
+            .arg(&result)
+            .arg(&file)
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = resume();
+    let holder = format!("\"pid\":{}", first.id());
+    let lock = result.join("harness.lock");
+    wait_until("the first harness holds the lock", || {
+        std::fs::read_to_string(&lock).is_ok_and(|text| text.contains(&holder))
+    });
+    let second = resume().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is in use by another harness"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}, started ", first.id())), "{stderr}");
+    assert!(stderr.contains("--resume"), "the holder's command is named: {stderr}");
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let ids = run_ids(&result);
+    let expected: BTreeSet<_> = (1..=4).flat_map(|r| (1..=2).map(move |c| (c.to_string(), r.to_string()))).collect();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
+#[test]
+fn resume_drops_a_cut_last_row_in_place_and_keeps_every_byte_before_it() {
+    let (_dir, file, result, _, _) = interrupt_after(2, libc::SIGINT);
+    let runs = result.join("runs.csv");
+    let before = std::fs::read(&runs).unwrap();
+    // What `kill -9` leaves when it strikes while a row is written.
+    let mut damaged = before.clone();
+    damaged.extend_from_slice(b"sync,2,1,4,o");
+    std::fs::write(&runs, &damaged).unwrap();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&runs).unwrap());
+    resume(&file, &result);
+    let after = std::fs::read(&runs).unwrap();
+    assert_eq!(after[..before.len()], before[..], "the whole rows before the cut one are kept as they were");
+    assert!(!String::from_utf8_lossy(&after).contains(",o\n"), "the cut row is gone");
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&runs).unwrap()), inode, "the same file");
+}
+
+#[test]
+fn a_large_fixture_file_and_a_large_response_never_sit_in_the_harness_s_memory() {
+    const SIZE: u64 = 64 << 20;
+    let (dir, file) = support::write_inline(
+        "big",
+        &format!(
+            "[experiment]\nname = \"big\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+             steps = [{{ read_file = {{ size = {SIZE} }} }}, {{ net = {{ request = {SIZE}, response = {SIZE} }} }}]\n\n\
+             [matrix]\nexecutor = [\"sync\"]\n"
+        ),
+    );
+    let mut harness = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The most memory the harness process itself (not its runs) ever held, as the kernel counts it.
+    let status = format!("/proc/{}/status", harness.id());
+    let mut high_water_kib = 0u64;
+    while harness.try_wait().unwrap().is_none() {
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().strip_suffix("kB"));
+        high_water_kib = high_water_kib.max(hwm.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(harness.wait().unwrap().success());
+    let rows = support::read_runs(&dir.path().join("out/big/latest/runs.csv"));
+    assert_eq!(rows[0]["status"], "ok", "{:?}", rows[0]);
+    assert!(high_water_kib > 0, "the harness's memory was read");
+    // Streamed, the harness holds a piece of each at a time; built whole, either alone would be 64 MiB.
+    assert!(high_water_kib * 1024 < SIZE * 3 / 4, "the harness held {high_water_kib} KiB at once");
+}

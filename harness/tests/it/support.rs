@@ -151,3 +151,27 @@ pub(crate) fn write_inline(name: &str, text: &str) -> (tempfile::TempDir, PathBu
     std::fs::write(&file, text).unwrap();
     (dir, file)
 }
+
+/// Builds the C library `harness/tests/plugins/c/NAME.c` into `dir/libNAME.so`; returns its path.
+pub(crate) fn c_library(name: &str, dir: &Path) -> PathBuf {
+    let source = root().join(format!("harness/tests/plugins/c/{name}.c"));
+    let library = dir.join(format!("lib{name}.so"));
+    let status =
+        Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&library).arg(&source).status().unwrap();
+    assert!(status.success(), "cc failed on {}", source.display());
+    library
+}
+
+/// Waits for `child` for at most a generous deadline, killing it when it is not done by then: a command
+/// that hangs fails its test instead of hanging it.
+pub(crate) fn output_within(mut child: std::process::Child, what: &str) -> std::process::Output {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}

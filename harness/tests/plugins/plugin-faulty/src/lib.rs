@@ -13,8 +13,20 @@ use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
 
 pub struct Faulty;
 
-const FAULTS: &[&str] =
-    &["none", "error", "panic", "abort", "segfault", "exit", "hang", "allocate", "fork_hang", "orphan", "gate"];
+const FAULTS: &[&str] = &[
+    "none",
+    "error",
+    "panic",
+    "abort",
+    "segfault",
+    "exit",
+    "hang",
+    "allocate",
+    "fork_hang",
+    "orphan",
+    "gate",
+    "flood",
+];
 
 impl harness_sdk::Executor for Faulty {
     const NAME: &'static str = "faulty";
@@ -59,6 +71,7 @@ impl harness_sdk::Executor for Faulty {
                 }
                 run_workload(request)
             }
+            "flood" => flood(),
             other => Err(format!("unknown fault `{other}`").into()),
         }
     }
@@ -125,4 +138,18 @@ fn note_pid(what: &str) {
         let path = PathBuf::from(dir).join(format!("{what}-{}", std::process::id()));
         std::fs::write(path, b"").expect("the pid folder is writable");
     }
+}
+
+/// Prints 8 MiB on one line (far more than the end of a log the harness reads), then its last words, and
+/// aborts.
+fn flood() -> ! {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let line = vec![b'x'; 64 * 1024];
+    for _ in 0..128 {
+        let _ = out.write_all(&line);
+    }
+    let _ = out.write_all(b" the last words of the flood\n");
+    let _ = out.flush();
+    std::process::abort()
 }
