@@ -6,6 +6,7 @@
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
+//! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
@@ -23,6 +24,7 @@ mod gate;
 mod layers;
 mod lifecycle;
 mod net;
+mod open;
 mod out_of_tree;
 mod plugins;
 mod report;
