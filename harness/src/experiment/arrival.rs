@@ -101,7 +101,7 @@ impl Resolver<'_> {
         };
         let rate_text = string("rate", rate_value, RATE_EXPECTED)?;
         let rate_per_s = parse_rate(&rate_text)
-            .map_err(|why| here("rate", rate_value, format!(": {why}")).expected(RATE_EXPECTED))?;
+            .map_err(|why| here("rate", rate_value, format!("is \"{rate_text}\": {why}")).expected(RATE_EXPECTED))?;
 
         let process = match &a.process {
             None => Process::Constant,
@@ -141,8 +141,9 @@ impl Resolver<'_> {
             (Some(value), _) => Some(count("tasks", value, 0)?),
             (None, Some(value)) => {
                 let text = string("duration", value, units::DURATION_EXPECTED)?;
-                let duration = units::parse_duration(&text)
-                    .map_err(|why| here("duration", value, format!(": {why}")).expected(units::DURATION_EXPECTED))?;
+                let duration = units::parse_duration(&text).map_err(|why| {
+                    here("duration", value, format!("is \"{text}\": {why}")).expected(units::DURATION_EXPECTED)
+                })?;
                 let tasks = (duration.as_secs_f64() * rate_per_s).round() as u64;
                 if tasks == 0 {
                     return Err(here("duration", value, format!("is {text}: at {rate_text} no task is due in it"))

@@ -50,7 +50,8 @@ fn group_columns(report: &Report, cells: &[usize]) -> Vec<String> {
         .filter(|column| column.as_str() != EXECUTOR && column.as_str() != "workload")
         .filter(|column| {
             let value = |c: usize| report.value(c, column);
-            let constant_in_groups = cells.iter().all(|&a| cells.iter().all(|&b| group(a) != group(b) || value(a) == value(b)));
+            let constant_in_groups =
+                cells.iter().all(|&a| cells.iter().all(|&b| group(a) != group(b) || value(a) == value(b)));
             let varies = cells.iter().any(|&a| value(a) != value(cells[0]));
             constant_in_groups && varies
         })
@@ -98,8 +99,13 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
                 panels.len() - 1
             });
             let executor = &report.cells[cell].executor;
-            let point =
-                Point { x: open.offered_per_s, y: estimate.value, low: estimate.low, high: estimate.high, n: estimate.n };
+            let point = Point {
+                x: open.offered_per_s,
+                y: estimate.value,
+                low: estimate.low,
+                high: estimate.high,
+                n: estimate.n,
+            };
             let panel = &mut panels[index];
             match panel.series.iter_mut().find(|s| s.name == *executor) {
                 Some(series) => series.points.push(point),
@@ -114,10 +120,8 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
     if panels.is_empty() {
         return None;
     }
-    let service = cells
-        .iter()
-        .filter_map(|&c| report.cells[c].summary.open.as_ref()?.service_s)
-        .fold(f64::INFINITY, f64::min);
+    let service =
+        cells.iter().filter_map(|&c| report.cells[c].summary.open.as_ref()?.service_s).fold(f64::INFINITY, f64::min);
     let unit = unit(Dimension::Seconds, largest.max(if service.is_finite() { service } else { 0.0 }));
     let mut positive = true;
     for panel in &mut panels {
@@ -154,7 +158,8 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
         format!("Response time against offered rate, workload {workload}")
     };
     let file = if workload.is_empty() { FILE.to_owned() } else { format!("{FILE}--{workload}") };
-    let rates: Vec<f64> = cells.iter().filter_map(|&c| Some(report.cells[c].summary.open.as_ref()?.offered_per_s)).collect();
+    let rates: Vec<f64> =
+        cells.iter().filter_map(|&c| Some(report.cells[c].summary.open.as_ref()?.offered_per_s)).collect();
     let (low, high) = rates.iter().fold((f64::INFINITY, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
     Some(Figure {
         file,
@@ -166,7 +171,11 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
             runs(&counts)
         ),
         kind: Kind::Line,
-        x: Axis { label: "offered rate (tasks/s)".to_owned(), log: low > 0.0 && high / low >= 4.0, categories: Vec::new() },
+        x: Axis {
+            label: "offered rate (tasks/s)".to_owned(),
+            log: low > 0.0 && high / low >= 4.0,
+            categories: Vec::new(),
+        },
         y: Axis { label: format!("response time ({})", unit.name), log: positive, categories: Vec::new() },
         panels,
         rules,
@@ -182,9 +191,10 @@ fn fmt_seconds(seconds: f64) -> String {
 
 /// "threaded workers=8: expected to saturate at 798/s (its model); sustained 500/s, saturated at 1000/s".
 fn saturation(label: &str, open: &crate::summary::open::OpenSummary) -> String {
-    let expected = open
-        .capacity_per_s
-        .map_or_else(|| "no capacity by a model".to_owned(), |c| format!("expected to saturate at {} (its model)", rate(c)));
+    let expected = open.capacity_per_s.map_or_else(
+        || "no capacity by a model".to_owned(),
+        |c| format!("expected to saturate at {} (its model)", rate(c)),
+    );
     let measured = match (open.sustainable_per_s, open.saturated_per_s) {
         (Some(s), Some(t)) => format!("sustained {}, saturated at {}", rate(s), rate(t)),
         (Some(s), None) => format!("sustained every rate, up to {}", rate(s)),
