@@ -104,7 +104,13 @@ pub(crate) fn imprecise_waits(
         return Vec::new();
     };
     let cell = Cell { workers: u64::from(workers.max(1)), tasks: workload.tasks, options };
-    let in_flight = cell.evaluate(&model.tasks_in_flight).min(workload.tasks.max(1));
+    let mut in_flight = cell.evaluate(&model.tasks_in_flight).min(workload.tasks.max(1));
+    if let Some(arrival) = &workload.arrival {
+        // Tasks arriving at a rate overlap as many as arrive during one task's waits (Little's law), however
+        // many the run has.
+        let overlapping = (arrival.rate_per_s * Waits::of(workload).wait_s).ceil().max(1.0) as u64;
+        in_flight = in_flight.min(overlapping);
+    }
     let mut found: Vec<ImpreciseWait> = Vec::new();
     for step in &workload.steps {
         let (name, wait_ns, waiting) = match *step {
