@@ -33,8 +33,9 @@ pub(crate) fn checked_schedule(executor: &str, traced: &[Traced]) -> BTreeMap<u6
     traced.iter().map(|&(task, _, _, due)| (task, due - zero)).collect()
 }
 
-/// Runs `text` with a task trace; returns its rows of runs.csv and the trace.
-fn run_traced(dir: &Path, name: &str, text: &str) -> (Vec<HashMap<String, String>>, Vec<Traced>) {
+/// Runs `text`, written as `dir/NAME.toml`, with a task trace and results in `dir/results`; returns its rows
+/// of runs.csv and the trace.
+pub(crate) fn run_traced(dir: &Path, name: &str, text: &str) -> (Vec<HashMap<String, String>>, Vec<Traced>) {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
     let trace = dir.join(format!("{name}.trace"));

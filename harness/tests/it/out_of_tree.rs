@@ -87,21 +87,11 @@ fn an_executor_built_outside_the_workspace_runs_an_experiment() {
                 [plugins]\nthread_per_task = \"target/release/libthread_per_task.so\"\n";
     let mut schedules = Vec::new();
     for executor in ["thread_per_task", "sync"] {
-        let file = copy.join(format!("open-{executor}.toml"));
-        std::fs::write(&file, open.replace("EXECUTOR", executor).replace("\"open\"", &format!("\"open-{executor}\"")))
-            .unwrap();
-        let trace = out.path().join(format!("{executor}.trace"));
-        let run = support::harness()
-            .args(["run", "--quiet", "--out"])
-            .arg(out.path())
-            .arg(&file)
-            .env("HARNESS_TASK_TRACE", &trace)
-            .output()
-            .unwrap();
-        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
-        let rows = support::read_runs(&out.path().join(format!("open-{executor}/latest/runs.csv")));
+        let name = format!("open-{executor}");
+        let text = open.replace("EXECUTOR", executor).replace("\"open\"", &format!("\"{name}\""));
+        // In the crate's folder, where the [plugins] path leads.
+        let (rows, traced) = crate::open::run_traced(&copy, &name, &text);
         assert_eq!((rows[0]["tasks"].as_str(), rows[0]["offered_per_s"].as_str()), ("40", "500.000"), "{rows:?}");
-        let traced = crate::open::read_open_trace(&trace);
         schedules.push(crate::open::checked_schedule(executor, &traced));
     }
     assert_eq!(schedules[0].len(), 40);
