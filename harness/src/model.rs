@@ -267,7 +267,7 @@ mod tests {
     }
 
     fn workload(steps: Vec<Step>, tasks: u64) -> Workload {
-        Workload { name: "w".to_owned(), tasks, steps }
+        Workload { name: "w".to_owned(), tasks, steps, arrival: None }
     }
 
     fn options(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {

@@ -256,7 +256,7 @@ const FRAME_ERROR: u8 = 3;
 enum Frame {
     Ready,
     Done,
-    Tally(Tally),
+    Tally(Box<Tally>),
     Error(String),
 }
 
@@ -302,7 +302,7 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
     Ok(match head[0] {
         FRAME_READY => Frame::Ready,
         FRAME_DONE => Frame::Done,
-        FRAME_TALLY => Frame::Tally(Tally::from_bytes(&payload)?),
+        FRAME_TALLY => Frame::Tally(Box::new(Tally::from_bytes(&payload)?)),
         FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
     })

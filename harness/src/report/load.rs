@@ -221,8 +221,8 @@ pub(crate) fn load_table(report: &Report) -> Option<Table> {
                 group_label(report, cell, &columns),
                 open.service_s.map(fmt_seconds).unwrap_or_default(),
                 open.capacity_per_s.map(rate).unwrap_or_default(),
-                open.sustainable_per_s.map(rate).unwrap_or_else(|| "none".to_owned()),
-                open.saturated_per_s.map(rate).unwrap_or_else(|| "not reached".to_owned()),
+                open.sustainable_per_s.map_or_else(|| "none".to_owned(), rate),
+                open.saturated_per_s.map_or_else(|| "not reached".to_owned(), rate),
             ]);
         }
     }
