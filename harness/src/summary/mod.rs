@@ -302,6 +302,10 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     out.write_record(&header)?;
     for summary in summaries {
         for metric in &summary.metrics {
+            // A closed workload has no rows of the open workloads' metrics: its summary is as before them.
+            if OPEN.contains(&metric.metric) && summary.open.is_none() && metric.stats.is_none() {
+                continue;
+            }
             let mut record = summary.key.clone();
             record.push(metric.metric.to_owned());
             let n = metric.stats.as_ref().map_or(0, |s| s.n);

@@ -99,8 +99,8 @@ fn tasks_a_full_queue_drops_are_counted_and_never_run() {
     for executor in EXECUTORS {
         let text = format!(
             "[experiment]\nname = \"drop-{executor}\"\nrepetitions = 1\nwarmup = 0\n\n\
-             [workloads.burst]\nsteps = [{{ sleep = \"5ms\" }}, {{ shared = {{}} }}]\n\
-             arrival = {{ rate = \"100000/s\", tasks = 50, max_queue = 1 }}\n\n\
+             [workloads.burst]\ntasks = 50\nsteps = [{{ sleep = \"5ms\" }}, {{ shared = {{}} }}]\n\
+             arrival = {{ rate = \"100000/s\", max_queue = 1 }}\n\n\
              [matrix]\nexecutor = [\"{executor}\"]\nworkers = [1]\n\n\
              [executors.async]\nconcurrency = 1\n"
         );
