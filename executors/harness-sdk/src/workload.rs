@@ -430,6 +430,27 @@ mod tests {
     }
 
     #[test]
+    fn an_open_tally_round_trips_and_merges_its_drops_lateness_and_last_task() {
+        let mut a = Tally::default();
+        a.record(1, Duration::from_millis(10));
+        a.record_open(4, 1_000, 1_500, 10_001_500);
+        a.record(2, Duration::from_millis(10));
+        a.record_open(9, 2_000, 2_000 + LATE_NS + 1, 12_000_000);
+        a.dropped = 3;
+        let back = Tally::from_bytes(&a.to_bytes()).unwrap();
+        assert_eq!((back.tasks, back.dropped, back.late, back.last), (2, 3, 1, Some((9, LATE_NS + 1))));
+        assert_eq!(back.response.summary(), a.response.summary());
+        let mut b = Tally { dropped: 1, ..Tally::default() };
+        b.record(3, Duration::from_millis(10));
+        b.record_open(7, 0, 10, 10_000_010);
+        b.merge(&back);
+        assert_eq!((b.tasks, b.dropped, b.late, b.last), (3, 4, 1, Some((9, LATE_NS + 1))));
+        let open = b.open_report().unwrap();
+        assert_eq!((open.dropped, open.late), (4, 1));
+        assert!(Tally::default().open_report().is_none());
+    }
+
+    #[test]
     fn a_collector_keeps_the_first_error() {
         let collector = Collector::new();
         let mut tally = Tally::default();
