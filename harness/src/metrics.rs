@@ -55,6 +55,9 @@ pub(crate) struct Metric {
     pub noise: bool,
     /// The metric whose verdict this one takes: the same measurement inverted.
     pub judged_by: Option<&'static str>,
+    /// Measured for open workloads only ([`OPEN`]): blank for a closed one, and missing from result
+    /// folders written before open workloads existed, which still read.
+    pub open: bool,
 }
 
 /// A metric of `runs.csv` with the defaults of a measured, gateable metric of lower-is-better; the table
@@ -72,7 +75,13 @@ const fn measured(name: &'static str, label: &'static str, dimension: Dimension)
         export: None,
         noise: false,
         judged_by: None,
+        open: false,
     }
+}
+
+/// A metric of an open workload (tasks arriving at a rate), measured, not gated.
+const fn open(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
+    Metric { gated: false, open: true, ..measured(name, label, dimension) }
 }
 
 /// A column of `runs.csv` that records what a run did rather than a measurement.
@@ -93,6 +102,12 @@ pub(crate) const ANCHOR: &str = "anchor_s";
 pub(crate) const EFFICIENCY: &str = "efficiency";
 /// The reference executor's median run time over a cell's.
 pub(crate) const SPEEDUP: &str = "speedup";
+/// An open workload's rate of arrivals, tasks per second.
+pub(crate) const OFFERED: &str = "offered_per_s";
+/// Tasks completed over the run's span, per second.
+pub(crate) const ACHIEVED: &str = "achieved_per_s";
+/// The 99th percentile of the response time, from due to end.
+pub(crate) const RESPONSE_P99: &str = "response_p99_s";
 
 use Dimension::{Bytes, Count, Label, PerSecond, Percent, Seconds, Times};
 
@@ -125,6 +140,16 @@ pub(crate) const CATALOG: &[Metric] = &[
     measured("involuntary_context_switches", "involuntary context switches", Count),
     recorded("listen_overflows", "listen queue overflows", Count, true),
     recorded(ANCHOR, "speed anchor", Seconds, false),
+    Metric { measured: false, ..open(OFFERED, "offered rate", PerSecond) },
+    Metric { direction: Direction::HigherIsBetter, ..open(ACHIEVED, "achieved rate", PerSecond) },
+    open("dropped", "dropped tasks", Count),
+    open("late", "late tasks", Count),
+    open("last_start_lag_s", "lag of the last start", Seconds),
+    open("response_mean_s", "mean response time", Seconds),
+    open("response_p50_s", "p50 response time", Seconds),
+    open("response_p90_s", "p90 response time", Seconds),
+    open(RESPONSE_P99, "p99 response time", Seconds),
+    open("response_max_s", "max response time", Seconds),
     Metric { direction: Direction::HigherIsBetter, ..derived(EFFICIENCY, "efficiency", Percent) },
     Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
 ];
@@ -136,6 +161,9 @@ pub(crate) fn get(name: &str) -> Option<&'static Metric> {
 
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
 pub(crate) static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
+
+/// The metrics of open workloads, in the order of the columns of `runs.csv` (after the others).
+pub(crate) static OPEN: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.open));
 
 /// The metrics of `runs.csv` that get statistics, in the order of its columns.
 pub(crate) static MEASURED: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.measured));
@@ -209,6 +237,8 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "ideal_s",
     "efficiency",
     "model",
+    "capacity_per_s",
+    "sustainable_per_s",
     "warning",
 ];
 
@@ -274,11 +304,32 @@ mod tests {
         ("speedup", "speedup", Times),
     ];
 
+    /// The columns of open workloads, which came after the catalog: they follow the old ones.
+    const OPEN_COLUMNS: &[&str] = &[
+        "offered_per_s",
+        "achieved_per_s",
+        "dropped",
+        "late",
+        "last_start_lag_s",
+        "response_mean_s",
+        "response_p50_s",
+        "response_p90_s",
+        "response_p99_s",
+        "response_max_s",
+    ];
+
+    fn closed(names: &[&'static str]) -> Vec<&'static str> {
+        names.iter().copied().filter(|n| !OPEN.contains(n)).collect()
+    }
+
     #[test]
-    fn the_columns_of_runs_csv_are_as_before() {
-        assert_eq!(*COLUMNS, OLD_METRIC_COLUMNS);
+    fn the_columns_of_runs_csv_are_as_before_then_those_of_open_workloads() {
+        assert_eq!(*OPEN, OPEN_COLUMNS);
+        let mut columns = OLD_METRIC_COLUMNS.to_vec();
+        columns.extend(OPEN_COLUMNS);
+        assert_eq!(*COLUMNS, columns);
         let mut harness = vec!["cell", "repetition", "status"];
-        harness.extend(OLD_METRIC_COLUMNS);
+        harness.extend(columns);
         harness.push("error");
         assert_eq!(runs_columns().collect::<Vec<_>>(), harness);
     }
@@ -287,26 +338,27 @@ mod tests {
     fn the_derived_lists_agree_with_the_old_ones() {
         let without = |skip: &[&str]| OLD_METRIC_COLUMNS.iter().copied().filter(|c| !skip.contains(c)).collect();
         let measured: Vec<&str> = without(OLD_NOT_MEASURED);
-        assert_eq!(*MEASURED, measured);
+        assert_eq!(closed(&MEASURED), measured);
         let gated: Vec<&str> = without(OLD_NOT_GATED);
         assert_eq!(*GATED, gated);
         assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "peak_memory_bytes"]);
         assert_eq!(*EXPORTED, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"]);
         assert_eq!(*NOISE, ["run_s"]);
         let chartable: Vec<(&str, &str, Dimension)> =
-            CHARTABLE.iter().map(|n| get(n).unwrap()).map(|m| (m.name, m.label, m.dimension)).collect();
+            closed(&CHARTABLE).iter().map(|n| get(n).unwrap()).map(|m| (m.name, m.label, m.dimension)).collect();
         assert_eq!(chartable, OLD_CHART_MEASURES);
     }
 
     #[test]
     fn only_throughput_is_higher_is_better_among_the_columns_and_it_is_judged_by_run_s() {
         // The old rule: a metric whose name starts with `throughput` is higher-is-better.
-        for name in COLUMNS.iter() {
+        for name in closed(&COLUMNS) {
             let old = if name.starts_with("throughput") { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
             assert_eq!(direction(name), old, "{name}");
         }
         assert_eq!(judged_by("throughput_per_s"), Some("run_s"));
         assert!(COLUMNS.iter().filter(|m| **m != "throughput_per_s").all(|m| judged_by(m).is_none()));
+        assert_eq!(direction(ACHIEVED), Direction::HigherIsBetter);
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //!
 //! For waits alone this is `ceil(tasks / k) x W`; for CPU work alone, `tasks x C / min(workers, cores)`
 //! (up to rounding to whole tasks). `docs/measurement.md` states it for readers of results.
+//!
+//! An open workload (tasks arriving at a rate) gets a capacity instead, the rate above which its queue
+//! grows: [`capacity_per_s`].
 
 use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{Step, Workload};
@@ -101,7 +104,13 @@ pub(crate) fn imprecise_waits(
         return Vec::new();
     };
     let cell = Cell { workers: u64::from(workers.max(1)), tasks: workload.tasks, options };
-    let in_flight = cell.evaluate(&model.tasks_in_flight).min(workload.tasks.max(1));
+    let mut in_flight = cell.evaluate(&model.tasks_in_flight).min(workload.tasks.max(1));
+    if let Some(arrival) = &workload.arrival {
+        // Tasks arriving at a rate overlap as many as arrive during one task's waits (Little's law), however
+        // many the run has.
+        let overlapping = (arrival.rate_per_s * Waits::of(workload).wait_s).ceil().max(1.0) as u64;
+        in_flight = in_flight.min(overlapping);
+    }
     let mut found: Vec<ImpreciseWait> = Vec::new();
     for step in &workload.steps {
         let (name, wait_ns, waiting) = match *step {
@@ -225,12 +234,40 @@ pub(crate) fn ideal_s(tasks: u64, waits: Waits, cpu_per_task_s: f64, overlap: Ov
         .fold((0.0, Bound::Cpu), |best, next| if next.0 > best.0 { next } else { best })
 }
 
+/// The open case: the highest rate (tasks per second) a cell can serve, by its model. Up to `k` tasks are
+/// in flight, each taking its service time `s` (measured); their CPU work, `C` per task, runs on up to `p`
+/// cores. So at most `k / s` tasks finish per second, and `p / C`:
+///
+/// ```text
+/// capacity = min( k / s,  p / C )
+/// ```
+pub(crate) fn capacity_per_s(overlap: Overlap, service_s: f64, cpu_per_task_s: f64) -> Option<f64> {
+    if service_s <= 0.0 {
+        return None;
+    }
+    let chains = overlap.tasks_in_flight.max(1) as f64 / service_s;
+    let cpu = if cpu_per_task_s > 0.0 { overlap.cpu_parallelism.max(1) as f64 / cpu_per_task_s } else { f64::INFINITY };
+    Some(chains.min(cpu))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn capacity_is_tasks_in_flight_over_service_time_or_cores_over_cpu() {
+        let overlap = |k, p| Overlap { tasks_in_flight: k, cpu_parallelism: p };
+        // 8 threads, 10 ms a task of which 0.1 ms CPU on 2 cores: 800/s, the waits bound it.
+        let eight = capacity_per_s(overlap(8, 2), 0.010, 0.000_1).unwrap();
+        assert!((eight - 800.0).abs() < 1e-9, "{eight}");
+        // An event loop with 10,000 in flight on one core: 10,000 / 0.1 ms of CPU.
+        let event_loop = capacity_per_s(overlap(1_000_000, 1), 0.010, 0.000_1).unwrap();
+        assert!((event_loop - 10_000.0).abs() < 1e-6, "{event_loop}");
+        assert_eq!(capacity_per_s(overlap(1, 1), 0.0, 0.0), None);
+    }
+
     fn workload(steps: Vec<Step>, tasks: u64) -> Workload {
-        Workload { name: "w".to_owned(), tasks, steps }
+        Workload { name: "w".to_owned(), tasks, steps, arrival: None }
     }
 
     fn options(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {

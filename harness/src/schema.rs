@@ -12,6 +12,7 @@ const DURATION: &str = r"^\s*([0-9]+\s*[A-Za-zµ]+\s*)+$";
 const SIZE: &str = r"^\s*[0-9]+\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$";
 const PERCENT: &str = r"^\s*[0-9]+(\.[0-9]+)?\s*%?\s*$";
 const REFERENCE: &str = r"\$\{[^}]+\}";
+const RATE: &str = r"^\s*[0-9]+(\.[0-9]+)?\s*/\s*(s|min|h)\s*$";
 
 fn duration() -> Value {
     json!({ "type": "string", "anyOf": [{ "pattern": DURATION }, { "pattern": REFERENCE }], "description": "A duration: \"250us\", \"10ms\", \"2s\"; or \"${axis}\"" })
@@ -25,6 +26,31 @@ fn size() -> Value {
             { "type": "string", "pattern": REFERENCE }
         ],
         "description": "A size: \"512B\", \"64KiB\", \"1MiB\", a number of bytes, or \"${axis}\""
+    })
+}
+
+/// `arrival` of an open workload: tasks that arrive at a rate, bounded by one of `duration`, its `tasks` or
+/// the workload's `tasks`.
+fn arrival() -> Value {
+    let count = |min: u64| json!({ "anyOf": [{ "type": "integer", "minimum": min }, { "type": "string", "pattern": REFERENCE }] });
+    json!({
+        "type": "object",
+        "description": "An open workload: task i is due at its scheduled time and never starts before; latency counts from then (docs/experiment-format.md)",
+        "required": ["rate"],
+        "additionalProperties": false,
+        "properties": {
+            "rate": {
+                "anyOf": [{ "type": "string", "pattern": RATE }, { "type": "string", "pattern": REFERENCE }],
+                "description": "Tasks per second, minute or hour: \"500/s\", \"3000/min\", \"100/h\", or \"${axis}\""
+            },
+            "duration": { "allOf": [duration()], "description": "How long tasks arrive: tasks = rate x duration" },
+            "tasks": { "allOf": [count(0)], "description": "How many tasks arrive" },
+            "process": {
+                "anyOf": [{ "enum": crate::experiment::arrival::PROCESSES }, { "type": "string", "pattern": REFERENCE }],
+                "description": "constant (evenly spaced, the default) or poisson (exponential gaps from the experiment's seed)"
+            },
+            "max_queue": { "allOf": [count(1)], "description": "A task that finds this many due-but-unstarted tasks ahead of it is dropped: counted, never run" }
+        }
     })
 }
 
@@ -130,12 +156,14 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "description": "Named workloads: every task of a run does the same steps",
                 "additionalProperties": {
                     "type": "object",
-                    "required": ["tasks", "steps"],
+                    "required": ["steps"],
+                    "anyOf": [{ "required": ["tasks"] }, { "required": ["arrival"] }],
                     "additionalProperties": false,
                     "properties": {
                         "description": { "type": "string" },
                         "tasks": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^\\s*[0-9]+\\s*$" }, { "type": "string", "pattern": REFERENCE }] },
-                        "steps": { "type": "array", "items": { "oneOf": steps } }
+                        "steps": { "type": "array", "items": { "oneOf": steps } },
+                        "arrival": arrival()
                     }
                 }
             },

@@ -128,7 +128,8 @@ impl Drop for FinishGuard {
     }
 }
 
-/// Spawns every task, at most `concurrency` in flight, and waits until all have finished.
+/// Spawns every task, at most `concurrency` in flight (each of an open workload when it is due), and waits
+/// until all have finished.
 async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<Duration> {
     let tasks = shared.workload.prepared().tasks;
     let permits = (concurrency < tasks).then(|| Arc::new(Semaphore::new(concurrency as usize)));
@@ -139,6 +140,8 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
             Some(permits) => Some(Arc::clone(permits).acquire_owned().await?),
             None => None,
         };
+        // An open workload's task is spawned when it is due, on the runtime's timer.
+        shared.workload.until_due(task).await;
         if shared.collector.failed() {
             break;
         }

@@ -2,7 +2,8 @@
 //!
 //! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
 //! task indices over a Unix socket pair per worker, and each worker answers with a frame when a batch is
-//! done; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
+//! done. An open workload's tasks go out one at a time, taken from the SDK's schedule
+//! ([`harness_sdk::arrival::Schedule::next`]) when a worker is free, and the worker waits until the task is due; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
 //! histogram). The `shared` counter lives in a file locked with `flock`, a real cross-process mechanism.
 //!
 //! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
@@ -55,12 +56,25 @@ impl Executor for Multiprocess {
         let setup_s = setup.elapsed().as_secs_f64();
 
         let start = Instant::now();
-        pool.dispatch(workload.tasks, batch)?;
+        let collector = Collector::new();
+        match &workload.schedule {
+            None => {
+                let mut next = 0;
+                pool.dispatch(0, || {
+                    let range = (next < workload.tasks).then(|| (next, (next + batch).min(workload.tasks)));
+                    next = range.map_or(next, |r| r.1);
+                    range
+                })?;
+            }
+            Some(schedule) => {
+                pool.dispatch(schedule.origin_ns(), || schedule.next().map(|task| (task, task + 1)))?;
+                collector.merge(&Tally { dropped: schedule.dropped(), ..Tally::default() });
+            }
+        }
         let run = start.elapsed();
 
-        let collector = Collector::new();
         for worker in &mut pool.workers {
-            worker.socket.write_all(&encode_range(0, 0))?;
+            worker.socket.write_all(&encode_range(0, 0, 0))?;
             match read_frame(&mut worker.socket)? {
                 Frame::Tally(part) => collector.merge(&part),
                 other => return Err(other.unexpected(worker.pid)),
@@ -115,15 +129,13 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands out tasks `0..tasks` in batches until every one is done.
-    fn dispatch(&mut self, tasks: u64, batch: u64) -> harness_sdk::Result<()> {
-        let mut next = 0u64;
+    /// Hands out the ranges of tasks `next` yields, one to each free worker, until every one is done.
+    /// `origin` is the schedule's origin for an open workload ([`harness_sdk::arrival::Schedule::origin_ns`]), 0 for a closed one.
+    fn dispatch(&mut self, origin: u64, mut next: impl FnMut() -> Option<(u64, u64)>) -> harness_sdk::Result<()> {
         let mut busy = 0usize;
         for worker in &mut self.workers {
-            if next < tasks {
-                let end = (next + batch).min(tasks);
-                worker.socket.write_all(&encode_range(next, end))?;
-                next = end;
+            if let Some((start, end)) = next() {
+                worker.socket.write_all(&encode_range(start, end, origin))?;
                 busy += 1;
             }
         }
@@ -151,10 +163,8 @@ impl Pool {
                     Frame::Done => busy -= 1,
                     other => return Err(other.unexpected(worker.pid)),
                 }
-                if next < tasks {
-                    let end = (next + batch).min(tasks);
-                    worker.socket.write_all(&encode_range(next, end))?;
-                    next = end;
+                if let Some((start, end)) = next() {
+                    worker.socket.write_all(&encode_range(start, end, origin))?;
                     busy += 1;
                 }
             }
@@ -217,14 +227,23 @@ fn serve(workload: &Prepared, socket: &mut UnixStream) -> io::Result<()> {
     let mut tally = Tally::default();
     write_frame(socket, FRAME_READY, &[])?;
     loop {
-        let mut range = [0u8; 16];
+        let mut range = [0u8; 24];
         socket.read_exact(&mut range)?;
-        let start = u64::from_le_bytes(range[..8].try_into().expect("8 bytes"));
-        let end = u64::from_le_bytes(range[8..].try_into().expect("8 bytes"));
+        let word = |i: usize| u64::from_le_bytes(range[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        let (start, end, origin) = (word(0), word(1), word(2));
         if start == end {
             return write_frame(socket, FRAME_TALLY, &tally.to_bytes());
         }
-        workload.run_range(start..end, &mut worker, &mut tally)?;
+        match &workload.schedule {
+            None => workload.run_range(start..end, &mut worker, &mut tally)?,
+            // The parent took these tasks from its schedule: they run when due on the parent's clock.
+            Some(schedule) => {
+                schedule.start_at(origin);
+                for task in start..end {
+                    workload.run_admitted(task, &mut worker, &mut tally)?;
+                }
+            }
+        }
         write_frame(socket, FRAME_DONE, &[])?;
     }
 }
@@ -237,7 +256,7 @@ const FRAME_ERROR: u8 = 3;
 enum Frame {
     Ready,
     Done,
-    Tally(Tally),
+    Tally(Box<Tally>),
     Error(String),
 }
 
@@ -250,10 +269,12 @@ impl Frame {
     }
 }
 
-fn encode_range(start: u64, end: u64) -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&start.to_le_bytes());
-    bytes[8..].copy_from_slice(&end.to_le_bytes());
+/// Tasks `start..end` (none: send the tally), and the schedule's origin for an open workload.
+fn encode_range(start: u64, end: u64, origin: u64) -> [u8; 24] {
+    let mut bytes = [0u8; 24];
+    for (i, word) in [start, end, origin].into_iter().enumerate() {
+        bytes[8 * i..8 * i + 8].copy_from_slice(&word.to_le_bytes());
+    }
     bytes
 }
 
@@ -281,7 +302,7 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
     Ok(match head[0] {
         FRAME_READY => Frame::Ready,
         FRAME_DONE => Frame::Done,
-        FRAME_TALLY => Frame::Tally(Tally::from_bytes(&payload)?),
+        FRAME_TALLY => Frame::Tally(Box::new(Tally::from_bytes(&payload)?)),
         FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
     })

@@ -38,13 +38,15 @@
 //! The SDK holds everything a task does: [`workload::Prepared`] runs its steps blocking the calling
 //! thread, `nonblocking::AsyncWorkload` (cargo feature `tokio`) runs them on a tokio runtime, and
 //! [`steps`] says what each step does and yields. An executor only decides how tasks are scheduled.
-//! Latency is service time ([`trace`]).
+//! Latency is service time ([`trace`]); an open workload's tasks arrive at a rate, and the SDK's task
+//! loops keep its schedule ([`arrival`]) for every executor.
 //!
 //! Rules of the boundary, which the SDK keeps for you: nothing but bytes crosses it, no panic unwinds out
 //! of it, and the library is never unloaded (so threads an executor leaves behind cannot run unmapped code;
 //! still, join what you start).
 
 pub mod abi;
+pub mod arrival;
 pub mod checksum;
 pub mod fixtures;
 pub mod latency;
@@ -102,5 +104,6 @@ pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count
         checksum: tally.checksum,
         shared_count,
         latency: tally.latency.summary(),
+        open: tally.open_report(),
     }
 }

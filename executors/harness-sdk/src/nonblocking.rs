@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::protocol::RunRequest;
 use crate::trace;
-use crate::workload::{Collector, Prepared, SharedMode, lock};
+use crate::workload::{Collector, Prepared, SharedMode, Tally, lock};
 
 /// A workload ready to run on a tokio runtime: the [`Prepared`] workload, the `shared` counter behind a
 /// tokio mutex, and a pool of idle connections to the loopback server.
@@ -43,19 +43,48 @@ impl AsyncWorkload {
     /// Runs task `task` and records its checksum and latency (service time: from the start of its first
     /// step to the end of its last, so time queued before it was first polled does not count) into
     /// `collector`, or its error. Returns whether it succeeded.
+    ///
+    /// In an open workload it first takes the task from the schedule ([`crate::arrival`]): a dropped task is
+    /// counted and not run (and succeeds); otherwise it waits, on the runtime's precise timer, until the
+    /// task is due, and records its response time too. A spawner that waits for each task to be due before
+    /// it spawns it ([`AsyncWorkload::until_due`]) keeps no more tasks alive than are in flight.
     pub async fn run_measured(self: &Arc<Self>, task: u64, collector: &Collector) -> bool {
+        let mut due = None;
+        if let Some(schedule) = &self.prepared.schedule {
+            if !schedule.take(task) {
+                collector.merge(&Tally { dropped: 1, ..Tally::default() });
+                return true;
+            }
+            due = Some(schedule.until_due(task).await);
+        }
         let start = trace::now_ns();
         match self.run_task(task).await {
             Ok(checksum) => {
                 let end = trace::now_ns();
-                collector.record(checksum, trace::service_time(start, end));
-                trace::task(task, start, end);
+                match due {
+                    None => collector.record(checksum, trace::service_time(start, end)),
+                    Some(due) => {
+                        let mut tally = Tally::default();
+                        tally.record(checksum, trace::service_time(start, end));
+                        tally.record_open(task, due, start, end);
+                        collector.merge(&tally);
+                    }
+                }
+                trace::task(task, due, start, end);
                 true
             }
             Err(e) => {
                 collector.fail(e);
                 false
             }
+        }
+    }
+
+    /// Waits until task `task` of an open workload is due (at once for a closed one): a spawner calls it
+    /// before it spawns the task.
+    pub async fn until_due(&self, task: u64) {
+        if let Some(schedule) = &self.prepared.schedule {
+            schedule.until_due(task).await;
         }
     }
 

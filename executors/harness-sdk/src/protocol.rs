@@ -140,6 +140,35 @@ pub struct Workload {
     pub tasks: u64,
     /// The steps of every task.
     pub steps: Vec<Step>,
+    /// When tasks arrive: `None` for a closed workload (every task ready at the start), or the rate of an
+    /// open one, whose task `i` is due at its scheduled time ([`crate::arrival`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<Arrival>,
+}
+
+/// How the tasks of an open workload arrive.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Arrival {
+    /// Tasks offered per second.
+    pub rate_per_s: f64,
+    /// How arrivals are spaced.
+    #[serde(default)]
+    pub process: Process,
+    /// A task that finds this many due-but-unstarted tasks ahead of it is dropped (counted, never run);
+    /// `None`: no task is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<u64>,
+}
+
+/// The spacing of arrivals.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Process {
+    /// Evenly spaced: task `i` is due `i / rate` after the start.
+    #[default]
+    Constant,
+    /// A Poisson process: exponential gaps of mean `1 / rate`, drawn from the experiment's seed.
+    Poisson,
 }
 
 /// One step of a task. Every step yields a value that is folded into the task's checksum.
@@ -200,6 +229,22 @@ pub struct RunReport {
     /// Per-task latency: service time, from the start of a task's first step to its end
     /// ([`crate::trace`]).
     pub latency: LatencySummary,
+    /// What an open workload measured on top ([`crate::arrival`]); `None` for a closed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<OpenReport>,
+}
+
+/// What a run of an open workload measured beyond service time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct OpenReport {
+    /// Per-task response time: from the moment a task was due to its end, queueing included.
+    pub response: LatencySummary,
+    /// Tasks dropped because the queue was full (never run, not in `tasks`).
+    pub dropped: u64,
+    /// Tasks that started more than [`crate::arrival::LATE_NS`] after they were due.
+    pub late: u64,
+    /// How long after it was due the last task (the highest index run) started, in seconds.
+    pub last_start_lag_s: f64,
 }
 
 /// Percentiles of the per-task latency, in seconds.

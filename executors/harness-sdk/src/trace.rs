@@ -6,8 +6,12 @@
 //! non-blocking counterpart read the clock at exactly those two moments, and every built-in executor
 //! records latency through them.
 //!
+//! A task of an open workload ([`crate::arrival`]) also has a *response time*, from the moment it was due
+//! to its end: queueing included, the time a user of a service feels.
+//!
 //! When the environment variable [`TRACE_ENV`] names a file, every task measured that way also appends
-//! one line to it: `pid thread task start_ns end_ns`, times on the monotonic clock in nanoseconds. Each
+//! one line to it: `pid thread task start_ns end_ns`, times on the monotonic clock in nanoseconds, and for
+//! a task of an open workload a sixth field, `due_ns`, when it was due. Each
 //! line is one `write` to a file opened for appending, so the threads and processes of a run can share it.
 //! Tests use it to check which definition of latency an executor reports.
 
@@ -43,13 +47,17 @@ fn trace_file() -> Option<&'static File> {
     .as_ref()
 }
 
-/// Appends task `task`'s start and end to the trace, when one was asked for.
+/// Appends task `task`'s start and end (and when it was due, for an open workload) to the trace, when one
+/// was asked for.
 #[inline]
-pub fn task(task: u64, start_ns: u64, end_ns: u64) {
+pub fn task(task: u64, due_ns: Option<u64>, start_ns: u64, end_ns: u64) {
     if let Some(mut file) = trace_file() {
         // SAFETY: getpid and gettid have no preconditions.
         let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
-        let line = format!("{pid} {tid} {task} {start_ns} {end_ns}\n");
+        let line = match due_ns {
+            Some(due) => format!("{pid} {tid} {task} {start_ns} {end_ns} {due}\n"),
+            None => format!("{pid} {tid} {task} {start_ns} {end_ns}\n"),
+        };
         // A failed trace write must not fail the run: the trace is a test aid.
         let _ = file.write_all(line.as_bytes());
     }

@@ -5,6 +5,8 @@
 //! [`Prepared::run_measured`] also measures its latency (see [`crate::trace`] for the definition) into a
 //! [`Tally`]; [`Prepared::run_range`] and [`Prepared::run_claimed`] run many, in turn or claimed from a
 //! counter shared by a pool. A [`Collector`] gathers the tallies of a pool's workers and the first error.
+//! For an open workload ([`crate::arrival`]) every one of them keeps the schedule: a task is taken (or
+//! found dropped), started no earlier than it is due, and its response time recorded too.
 //! Executors that do not block use `nonblocking::AsyncWorkload` (cargo feature
 //! `tokio`), which does the same steps without blocking a thread.
 //!
@@ -24,8 +26,9 @@ pub use crate::fixtures::{fixture_file_content, fixture_file_name, fixture_file_
 pub use crate::net;
 pub use crate::steps::alloc;
 
+use crate::arrival::{LATE_NS, Schedule};
 use crate::latency::Latency;
-use crate::protocol::{RunRequest, Step};
+use crate::protocol::{OpenReport, RunRequest, Step};
 use crate::trace;
 
 /// Locks `mutex`, taking the value even when a thread panicked while holding it.
@@ -52,6 +55,8 @@ pub struct Prepared {
     pub steps: Vec<Step>,
     /// How many tasks the run has; tasks are numbered `0..tasks`.
     pub tasks: u64,
+    /// When tasks are due, for an open workload; `None` for a closed one.
+    pub schedule: Option<Schedule>,
     pub(crate) data: Vec<u8>,
     pub(crate) files_dir: Option<PathBuf>,
     pub(crate) net_addr: Option<String>,
@@ -72,7 +77,8 @@ pub struct WorkerState {
     pub(crate) counter_checked: bool,
 }
 
-/// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies.
+/// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies; for an
+/// open workload also the response times, the dropped and late tasks, and the last task's lag.
 #[derive(Debug, Default)]
 pub struct Tally {
     /// The wrapping sum of the tasks' checksums.
@@ -81,6 +87,14 @@ pub struct Tally {
     pub tasks: u64,
     /// Their latencies.
     pub latency: Latency,
+    /// Open workloads: response times, from due to end.
+    pub response: Latency,
+    /// Open workloads: tasks dropped, never run.
+    pub dropped: u64,
+    /// Open workloads: tasks that started more than [`LATE_NS`] after they were due.
+    pub late: u64,
+    /// Open workloads: the highest task index run, and how long after it was due it started (ns).
+    pub last: Option<(u64, u64)>,
 }
 
 impl Tally {
@@ -92,21 +106,62 @@ impl Tally {
         self.latency.record(latency);
     }
 
+    /// Adds an open workload's task: due at `due_ns`, started at `start_ns`, ended at `end_ns`.
+    #[inline]
+    pub fn record_open(&mut self, task: u64, due_ns: u64, start_ns: u64, end_ns: u64) {
+        let lag = start_ns.saturating_sub(due_ns);
+        self.response.record(trace::service_time(due_ns, end_ns));
+        if lag > LATE_NS {
+            self.late += 1;
+        }
+        if self.last.is_none_or(|(last, _)| task > last) {
+            self.last = Some((task, lag));
+        }
+    }
+
     /// Adds another tally to this one.
     pub fn merge(&mut self, other: &Tally) {
         self.checksum = self.checksum.wrapping_add(other.checksum);
         self.tasks += other.tasks;
         self.latency.merge(&other.latency);
+        self.response.merge(&other.response);
+        self.dropped += other.dropped;
+        self.late += other.late;
+        if let Some((task, lag)) = other.last {
+            if self.last.is_none_or(|(last, _)| task > last) {
+                self.last = Some((task, lag));
+            }
+        }
     }
 
-    /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, then
-    /// (latency in ns, count) pairs of the histogram's non-empty buckets; every number a little-endian u64.
+    /// What an open workload measured beyond service time: `None` when nothing of an open workload was
+    /// recorded (a closed workload).
+    pub fn open_report(&self) -> Option<OpenReport> {
+        if self.response.is_empty() && self.dropped == 0 {
+            return None;
+        }
+        Some(OpenReport {
+            response: self.response.summary(),
+            dropped: self.dropped,
+            late: self.late,
+            last_start_lag_s: self.last.map_or(0.0, |(_, lag)| lag as f64 / 1e9),
+        })
+    }
+
+    /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, the
+    /// dropped and late counts, the last task plus one (0: none) and its lag, the number of latency pairs,
+    /// then (latency in ns, count) pairs of the service-time histogram's non-empty buckets and those of the
+    /// response-time histogram; every number a little-endian u64.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let pairs = self.latency.to_pairs();
-        let mut out = Vec::with_capacity(16 + 16 * pairs.len());
-        out.extend_from_slice(&self.checksum.to_le_bytes());
-        out.extend_from_slice(&self.tasks.to_le_bytes());
-        for (value, count) in pairs {
+        let service = self.latency.to_pairs();
+        let response = self.response.to_pairs();
+        let (last, lag) = self.last.map_or((0, 0), |(task, lag)| (task + 1, lag));
+        let head = [self.checksum, self.tasks, self.dropped, self.late, last, lag, service.len() as u64];
+        let mut out = Vec::with_capacity(8 * head.len() + 16 * (service.len() + response.len()));
+        for word in head {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for (value, count) in service.into_iter().chain(response) {
             out.extend_from_slice(&value.to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
         }
@@ -115,17 +170,22 @@ impl Tally {
 
     /// The inverse of [`Tally::to_bytes`]; fails on bytes it did not make.
     pub fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
-        if bytes.len() < 16 || bytes.len() % 16 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally"));
+        const HEAD: usize = 7;
+        let malformed = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("malformed tally{what}"));
+        if bytes.len() < 8 * HEAD || (bytes.len() - 8 * HEAD) % 16 != 0 {
+            return Err(malformed(""));
         }
         let words: Vec<u64> =
             bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-        let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
-        let latency = Latency::from_pairs(&pairs);
-        if latency.len() != words[1] {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally: counts do not add up"));
+        let pairs: Vec<(u64, u64)> = words[HEAD..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let split = usize::try_from(words[6]).ok().filter(|n| *n <= pairs.len()).ok_or_else(|| malformed(""))?;
+        let latency = Latency::from_pairs(&pairs[..split]);
+        let response = Latency::from_pairs(&pairs[split..]);
+        if latency.len() != words[1] || (!response.is_empty() && response.len() != words[1]) {
+            return Err(malformed(": counts do not add up"));
         }
-        Ok(Self { checksum: words[0], tasks: words[1], latency })
+        let last = words[4].checked_sub(1).map(|task| (task, words[5]));
+        Ok(Self { checksum: words[0], tasks: words[1], latency, response, dropped: words[2], late: words[3], last })
     }
 }
 
@@ -201,6 +261,7 @@ impl Prepared {
         Ok(Self {
             seed: request.seed,
             tasks: request.workload.tasks,
+            schedule: request.workload.arrival.map(|a| Schedule::new(&a, request.workload.tasks, request.seed)),
             data: seeded_bytes(request.seed, compute_bytes as usize),
             steps,
             files_dir: resources.files_dir.clone(),
@@ -249,13 +310,32 @@ impl Prepared {
     }
 
     /// Runs task `task`, blocking the calling thread, and records its checksum and latency (service time:
-    /// from the start of its first step to the end of its last) into `tally`.
+    /// from the start of its first step to the end of its last) into `tally`. In an open workload it first
+    /// takes the task from the schedule: a dropped task is counted and not run; otherwise it waits until
+    /// the task is due, and records its response time too.
     pub fn run_measured(&self, task: u64, worker: &mut WorkerState, tally: &mut Tally) -> io::Result<()> {
+        if let Some(schedule) = &self.schedule {
+            if !schedule.take(task) {
+                tally.dropped += 1;
+                return Ok(());
+            }
+        }
+        self.run_admitted(task, worker, tally)
+    }
+
+    /// Like [`Prepared::run_measured`], for a task already taken from the schedule: by a dispatcher in
+    /// another process ([`Schedule::next`]), which also started the schedule there
+    /// ([`Schedule::start_at`]). Waits until the task is due.
+    pub fn run_admitted(&self, task: u64, worker: &mut WorkerState, tally: &mut Tally) -> io::Result<()> {
+        let due = self.schedule.as_ref().map(|s| s.wait_until_due(task));
         let start = trace::now_ns();
         let checksum = self.run_task(task, worker)?;
         let end = trace::now_ns();
         tally.record(checksum, trace::service_time(start, end));
-        trace::task(task, start, end);
+        if let Some(due) = due {
+            tally.record_open(task, due, start, end);
+        }
+        trace::task(task, due, start, end);
         Ok(())
     }
 
@@ -347,6 +427,27 @@ mod tests {
         let mut lying = tally.to_bytes();
         lying[8] = 3;
         assert!(Tally::from_bytes(&lying).is_err());
+    }
+
+    #[test]
+    fn an_open_tally_round_trips_and_merges_its_drops_lateness_and_last_task() {
+        let mut a = Tally::default();
+        a.record(1, Duration::from_millis(10));
+        a.record_open(4, 1_000, 1_500, 10_001_500);
+        a.record(2, Duration::from_millis(10));
+        a.record_open(9, 2_000, 2_000 + LATE_NS + 1, 12_000_000);
+        a.dropped = 3;
+        let back = Tally::from_bytes(&a.to_bytes()).unwrap();
+        assert_eq!((back.tasks, back.dropped, back.late, back.last), (2, 3, 1, Some((9, LATE_NS + 1))));
+        assert_eq!(back.response.summary(), a.response.summary());
+        let mut b = Tally { dropped: 1, ..Tally::default() };
+        b.record(3, Duration::from_millis(10));
+        b.record_open(7, 0, 10, 10_000_010);
+        b.merge(&back);
+        assert_eq!((b.tasks, b.dropped, b.late, b.last), (3, 4, 1, Some((9, LATE_NS + 1))));
+        let open = b.open_report().unwrap();
+        assert_eq!((open.dropped, open.late), (4, 1));
+        assert!(Tally::default().open_report().is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! durations are nanoseconds, sizes are bytes, `${axis}` references are substituted, executor names are
 //! resolved to plugins and their options checked.
 
+pub(crate) mod arrival;
 pub(crate) mod charts;
 mod expand;
 pub(crate) mod gate;

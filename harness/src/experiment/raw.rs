@@ -73,8 +73,11 @@ pub(super) struct RawWorkload {
     #[serde(default)]
     #[allow(dead_code)]
     pub description: String,
-    pub tasks: Spanned<toml::Value>,
+    /// Required unless `arrival` bounds the run.
+    pub tasks: Option<Spanned<toml::Value>>,
     pub steps: Spanned<Vec<Spanned<toml::Value>>>,
+    /// An open workload: tasks arrive at a rate ([`super::arrival`]).
+    pub arrival: Option<Spanned<super::arrival::RawArrival>>,
 }
 
 /// The step kinds, for "did you mean" hints.

@@ -382,14 +382,25 @@ impl Resolver<'_> {
     fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
         let w = raw.get_ref();
         let context = |what: &str| format!("workload `{name}`, {what}");
-        let tasks_value = self.substitute(&w.tasks, cell, name)?;
-        let tasks = match &tasks_value {
-            toml::Value::Integer(n) if *n >= 0 => *n as u64,
-            toml::Value::String(s) if s.trim().parse::<u64>().is_ok() => s.trim().parse().expect("checked"),
-            other => {
+        let open = match &w.arrival {
+            Some(arrival) => Some(self.arrival(name, arrival, cell, w.tasks.as_ref())?),
+            None => None,
+        };
+        let tasks = match (&w.tasks, open.as_ref().and_then(|o| o.tasks)) {
+            (_, Some(tasks)) => tasks,
+            (Some(raw_tasks), None) => match self.substitute(raw_tasks, cell, name)? {
+                toml::Value::Integer(n) if n >= 0 => n as u64,
+                toml::Value::String(s) if s.trim().parse::<u64>().is_ok() => s.trim().parse().expect("checked"),
+                other => {
+                    return Err(self
+                        .error(format!("workload `{name}`: `tasks` is {other}"), Some(raw_tasks.span()))
+                        .expected("an integer, zero or more"));
+                }
+            },
+            (None, None) => {
                 return Err(self
-                    .error(format!("workload `{name}`: `tasks` is {other}"), Some(w.tasks.span()))
-                    .expected("an integer, zero or more"));
+                    .error(format!("workload `{name}` has no `tasks`"), Some(raw.span()))
+                    .expected("`tasks = N`, or an `arrival` with a `rate` and a `duration`"));
             }
         };
         let mut steps = Vec::with_capacity(w.steps.get_ref().len());
@@ -408,12 +419,17 @@ impl Resolver<'_> {
             })?;
             steps.push(parsed);
         }
-        Ok(Workload { name: name.to_owned(), tasks, steps })
+        Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival) })
     }
 
     /// Replaces `${axis}` in every string of `value` by the cell's value of that axis. A string that is
     /// exactly one reference takes the axis value's type (so `tasks = "${n}"` can be an integer).
-    fn substitute(&self, value: &Spanned<toml::Value>, cell: &Cell, workload: &str) -> Result<toml::Value, Diagnostic> {
+    pub(super) fn substitute(
+        &self,
+        value: &Spanned<toml::Value>,
+        cell: &Cell,
+        workload: &str,
+    ) -> Result<toml::Value, Diagnostic> {
         substitute_value(value.get_ref(), cell).map_err(|unknown| {
             let axes: Vec<&str> = cell.keys().map(String::as_str).collect();
             self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))

@@ -27,9 +27,14 @@ pub(super) fn collect_references(workload: &RawWorkload, out: &mut Vec<String>) 
             _ => {}
         }
     }
-    walk(workload.tasks.get_ref(), out);
+    if let Some(tasks) = &workload.tasks {
+        walk(tasks.get_ref(), out);
+    }
     for step in workload.steps.get_ref() {
         walk(step.get_ref(), out);
+    }
+    if let Some(arrival) = &workload.arrival {
+        arrival.get_ref().values().for_each(|v| walk(v.get_ref(), out));
     }
 }
 

@@ -47,6 +47,10 @@ impl Format for Html {
         }
         out.push_str("<h2 id=\"results\">Results</h2>\n<p>Each value is the median of the cell's successful runs, with its 95% confidence interval below it.</p>\n");
         table(&mut out, &report.results());
+        if let Some(load) = super::load::load_table(report) {
+            let _ = writeln!(out, "<h2 id=\"load\">Load</h2>\n<p>{}</p>", escape(super::load::TABLE_NOTE));
+            table(&mut out, &load);
+        }
         if !report.warnings.is_empty() {
             out.push_str("<h2 id=\"warnings\">Warnings</h2>\n<ul class=\"warning\">\n");
             for warning in &report.warnings {

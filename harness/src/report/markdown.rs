@@ -39,6 +39,10 @@ impl Format for Markdown {
         out.push_str("## Results\n\n");
         out.push_str("Each value is the median of the cell's successful runs, with its 95% confidence interval in parentheses.\n\n");
         table(&mut out, &report.results());
+        if let Some(load) = super::load::load_table(report) {
+            let _ = writeln!(out, "\n## Load\n\n{}\n", super::load::TABLE_NOTE);
+            table(&mut out, &load);
+        }
         if !report.warnings.is_empty() {
             out.push_str("\n## Warnings\n\n");
             for warning in &report.warnings {

@@ -11,7 +11,8 @@
 //!   plain data (panels, series, points with intervals, axis labels) that [`figure::Figure::describe`]
 //!   prints for review and tests. [`metric`] draws one measure against the first numeric axis,
 //!   [`speedup`] the speedup over a reference executor, [`efficiency`] the efficiency against the ideal
-//!   time, [`latency`] the latency percentiles, [`custom`] the `[[charts]]` of the experiment file.
+//!   time, [`latency`] the latency percentiles, [`load`] the response time of open workloads against the
+//!   offered rate, [`custom`] the `[[charts]]` of the experiment file.
 //!   [`layout`] decides which column goes where.
 //! - [`svg`] renders a figure with plotters; every chart uses the same fonts, sizes and one colour per
 //!   executor.
@@ -23,6 +24,7 @@ pub(crate) mod figure;
 pub(crate) mod html;
 pub(crate) mod latency;
 pub(crate) mod layout;
+pub(crate) mod load;
 pub(crate) mod markdown;
 pub(crate) mod measure;
 pub(crate) mod metric;
@@ -240,6 +242,7 @@ impl Report {
         kinds.push(Box::new(speedup::Speedup));
         kinds.push(Box::new(efficiency::Efficiency));
         kinds.push(Box::new(latency::Latency));
+        kinds.push(Box::new(load::Load));
         for (index, spec) in self.charts.iter().enumerate() {
             kinds.push(Box::new(custom::Custom { spec, index }));
         }

@@ -150,11 +150,42 @@ impl ResultDir {
             u.involuntary_switches.to_string(),
             outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
             outcome.anchor_s.map(f).unwrap_or_default(),
-            outcome.error.replace('\n', " | "),
         ]);
+        record.extend(open_columns(&experiment.cells[index].workload, outcome));
+        record.push(outcome.error.replace('\n', " | "));
         self.runs.write_record(&record)?;
         self.runs.flush()
     }
+}
+
+/// The columns of an open workload ([`crate::metrics::OPEN`]): the offered rate for every run of one, the
+/// measures for a run that ended ok; blank for a closed workload.
+fn open_columns(workload: &harness_sdk::protocol::Workload, outcome: &Outcome) -> Vec<String> {
+    let mut record = vec![String::new(); crate::metrics::OPEN.len()];
+    let Some(arrival) = &workload.arrival else { return record };
+    let f = |x: f64| format!("{x:.9}");
+    record[0] = format!("{:.3}", arrival.rate_per_s);
+    if let (Some(r), Status::Ok) = (&outcome.report, outcome.status) {
+        if let Some(open) = &r.open {
+            let achieved = if r.run_s > 0.0 { r.tasks as f64 / r.run_s } else { 0.0 };
+            let response = &open.response;
+            let measured = [
+                format!("{achieved:.3}"),
+                open.dropped.to_string(),
+                open.late.to_string(),
+                f(open.last_start_lag_s),
+                f(response.mean_s),
+                f(response.p50_s),
+                f(response.p90_s),
+                f(response.p99_s),
+                f(response.max_s),
+            ];
+            for (slot, value) in record[1..].iter_mut().zip(measured) {
+                *slot = value;
+            }
+        }
+    }
+    record
 }
 
 impl ResultDir {

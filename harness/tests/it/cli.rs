@@ -148,6 +148,10 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     for key in ["threshold", "metrics", "thresholds", "time_floor", "memory_floor"] {
         assert!(ci.get(key).is_some(), "schema lacks ci.{key}");
     }
+    let arrival = &schema["properties"]["workloads"]["additionalProperties"]["properties"]["arrival"]["properties"];
+    for key in ["rate", "duration", "tasks", "process", "max_queue"] {
+        assert!(arrival.get(key).is_some(), "schema lacks workloads.NAME.arrival.{key}");
+    }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
     assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
 }

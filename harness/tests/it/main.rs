@@ -7,6 +7,7 @@
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `folders`: result folders as input: symbolic links, FIFOs, bounds, no code run from them.
+//! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
@@ -25,6 +26,7 @@ mod gate;
 mod layers;
 mod lifecycle;
 mod net;
+mod open;
 mod out_of_tree;
 mod plugins;
 mod report;

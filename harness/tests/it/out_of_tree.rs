@@ -77,4 +77,23 @@ fn an_executor_built_outside_the_workspace_runs_an_experiment() {
         assert!(number("ideal_s") > 0.0 && number("efficiency") > 0.0, "{row:?}");
         assert!(["cpu", "waits", "lock"].contains(&row["model"].as_str()), "{row:?}");
     }
+
+    // An open workload needs no code of the executor's own: its threads wait in `run_measured` until their
+    // task is due, on the schedule every built-in keeps.
+    let open = "[experiment]\nname = \"open\"\nrepetitions = 1\nwarmup = 0\n\n\
+                [workloads.api]\nsteps = [{ sleep = \"2ms\" }]\n\
+                arrival = { rate = \"500/s\", tasks = 40, process = \"poisson\" }\n\n\
+                [matrix]\nexecutor = [\"EXECUTOR\"]\n\n\
+                [plugins]\nthread_per_task = \"target/release/libthread_per_task.so\"\n";
+    let mut schedules = Vec::new();
+    for executor in ["thread_per_task", "sync"] {
+        let name = format!("open-{executor}");
+        let text = open.replace("EXECUTOR", executor).replace("\"open\"", &format!("\"{name}\""));
+        // In the crate's folder, where the [plugins] path leads.
+        let (rows, traced) = crate::open::run_traced(&copy, &name, &text);
+        assert_eq!((rows[0]["tasks"].as_str(), rows[0]["offered_per_s"].as_str()), ("40", "500.000"), "{rows:?}");
+        schedules.push(crate::open::checked_schedule(executor, &traced));
+    }
+    assert_eq!(schedules[0].len(), 40);
+    assert_eq!(schedules[0], schedules[1], "thread_per_task kept another schedule than sync");
 }

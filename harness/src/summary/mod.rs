@@ -5,6 +5,8 @@
 //! of each cell for the model: a result folder can be summarised again from its files alone. Only runs with
 //! status `ok` count; the others are counted in `failed`.
 
+pub(crate) mod open;
+
 use std::io;
 use std::path::Path;
 
@@ -14,7 +16,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
+use crate::metrics::{MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
@@ -71,7 +73,8 @@ pub(crate) struct Run {
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
 /// measured metric must be a column of it.
 pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
-    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
+    // Result folders from before open workloads have none of their columns.
+    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied().filter(|m| !OPEN.contains(m))))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     Ok(runs
         .rows
@@ -137,6 +140,9 @@ pub struct CellSummary {
     /// The ideal time and the bound that sets it, or why there is none.
     pub ideal: Result<(f64, model::Bound), String>,
     pub efficiency: Option<f64>,
+    /// For a cell of an open workload: its offered rate, and its load group's capacity and sustainable
+    /// rate ([`open`]).
+    pub open: Option<open::OpenSummary>,
     pub warnings: Vec<String>,
 }
 
@@ -199,6 +205,7 @@ pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64
         }
         summary.ideal = ideal;
     }
+    open::summarize(cells, &mut summaries, cores);
     summaries
 }
 
@@ -258,6 +265,7 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
         throughput_per_s: None,
         ideal: Err(String::new()),
         efficiency: None,
+        open: None,
         warnings,
     }
 }
@@ -273,6 +281,10 @@ fn ideal(
     let tasks = workload.tasks;
     if tasks == 0 {
         return Err("the workload has no tasks".to_owned());
+    }
+    if workload.arrival.is_some() {
+        // Its run time is set by the arrivals, not by the executor.
+        return Err("an open workload: its capacity, not an ideal time".to_owned());
     }
     let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
@@ -322,6 +334,10 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     out.write_record(&header)?;
     for summary in summaries {
         for metric in &summary.metrics {
+            // A closed workload has no rows of the open workloads' metrics: its summary is as before them.
+            if OPEN.contains(&metric.metric) && summary.open.is_none() && metric.stats.is_none() {
+                continue;
+            }
             let mut record = summary.key.clone();
             record.push(metric.metric.to_owned());
             let n = metric.stats.as_ref().map_or(0, |s| s.n);
@@ -350,10 +366,17 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                         Ok((_, bound)) => bound.as_str().to_owned(),
                         Err(why) => why.clone(),
                     },
+                    summary.open.as_ref().and_then(|o| o.capacity_per_s).map(|c| format!("{c:.3}")).unwrap_or_default(),
+                    summary
+                        .open
+                        .as_ref()
+                        .and_then(|o| o.sustainable_per_s)
+                        .map(|c| format!("{c:.3}"))
+                        .unwrap_or_default(),
                     summary.warnings.join("; "),
                 ]);
             } else {
-                record.extend(std::iter::repeat_n(String::new(), 5));
+                record.extend(std::iter::repeat_n(String::new(), 7));
             }
             out.write_record(&record)?;
         }
@@ -461,7 +484,7 @@ mod tests {
             workers,
             options: serde_json::Map::new(),
             model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
-            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps }),
+            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, arrival: None }),
         }
     }
 
