@@ -15,20 +15,14 @@ use crate::plugin::Registry;
 /// Reads, parses and checks an experiment file. `registry` holds the executors found on the search path;
 /// the file's `[plugins]` are added to it.
 pub(crate) fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display()))
-            .help("check the path; experiment files live in `experiments/` by convention")
-    })?;
-    let source: Arc<str> = Arc::from(text);
+    let source = read_source(path)?;
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     Resolver { path, source: &source, registry }.resolve(&file)
 }
 /// Reads an experiment file as far as it can be read without loading any executor: the matrix and the
 /// `[[charts]]` are checked, the executors, workloads and options are not.
 pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display())))?;
-    let source: Arc<str> = Arc::from(text);
+    let source = read_source(path)?;
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     let mut registry = Registry::default();
     let resolver = Resolver { path, source: &source, registry: &mut registry };
@@ -44,6 +38,29 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
         cells,
         charts,
     })
+}
+
+/// The text of an experiment file. Bytes that are not UTF-8 are an error at their place.
+fn read_source(path: &Path) -> Result<Arc<str>, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display()))
+            .help("check the path; experiment files live in `experiments/` by convention")
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Arc::from(text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            // The text is shown with the bad bytes replaced by U+FFFD; the valid prefix keeps its offsets.
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+            let rest = String::from_utf8_lossy(&e.as_bytes()[at..]);
+            let source: Arc<str> = Arc::from(prefix + &rest);
+            let byte = e.as_bytes()[at];
+            Err(Diagnostic::new(format!("the file is not UTF-8 text: byte 0x{byte:02x} at offset {at}"))
+                .at(path, &source, Some(at..at + '\u{fffd}'.len_utf8()))
+                .expected("UTF-8 text, as TOML requires")
+                .help("save the file as UTF-8 (a file in Latin-1 or UTF-16 must be converted)"))
+        }
+    }
 }
 
 /// Turns a TOML or serde error into a diagnostic, with "did you mean" for unknown keys.
