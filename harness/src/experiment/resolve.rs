@@ -11,7 +11,7 @@ use harness_sdk::protocol::Workload;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::expand::{Places, describe};
+use super::expand::{Places, describe, identity};
 use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
 use super::model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
@@ -87,8 +87,9 @@ impl Resolver<'_> {
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
+        let mut shared = std::collections::HashMap::new();
         for cell in cells {
-            plans.push(self.resolve_cell(cell, file, &defaults, &places)?);
+            plans.push(self.resolve_cell(cell, file, &defaults, &places, &mut shared)?);
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
@@ -234,6 +235,7 @@ impl Resolver<'_> {
         file: &RawFile,
         defaults: &IndexMap<String, serde_json::Map<String, serde_json::Value>>,
         places: &Places,
+        shared: &mut std::collections::HashMap<String, Arc<PluginInfo>>,
     ) -> Result<CellPlan, Diagnostic> {
         let executor_name = match cell.get(EXECUTOR) {
             Some(Value::String(name)) => name.clone(),
@@ -248,11 +250,18 @@ impl Resolver<'_> {
                     .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
             }
         };
-        let executor = self
-            .registry
-            .get(&executor_name)
-            .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?
-            .clone();
+        let executor = match shared.get(&executor_name) {
+            Some(info) => Arc::clone(info),
+            None => {
+                let info = self
+                    .registry
+                    .get(&executor_name)
+                    .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
+                let info = Arc::new(info.clone());
+                shared.insert(executor_name.clone(), Arc::clone(&info));
+                info
+            }
+        };
 
         let workers = match cell.get(WORKERS) {
             None => 1,
@@ -330,9 +339,12 @@ impl Resolver<'_> {
         for workload in file.workloads.values() {
             collect_references(workload.get_ref(), &mut referenced);
         }
-        let mut option_names: Vec<&str> = Vec::new();
+        let mut option_names: indexmap::IndexSet<&str> = indexmap::IndexSet::new();
+        let mut executors: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for plan in plans {
-            option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+            if executors.insert(plan.executor.name.as_str()) {
+                option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+            }
         }
         for column in columns {
             let used = [EXECUTOR, WORKLOAD, WORKERS].contains(&column.as_str())
@@ -417,6 +429,7 @@ impl Resolver<'_> {
 /// and its results and chart series carry no `pool`.
 fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
     let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
+    let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
     for mut plan in plans {
         let mut referenced = Vec::new();
         if let Some((_, raw)) = file.workloads.iter().find(|(name, _)| *name.get_ref() == plan.workload.name) {
@@ -427,7 +440,7 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
                 || referenced.contains(key)
                 || plan.executor.option(key).is_some()
         });
-        if !kept.iter().any(|earlier| earlier.values == plan.values) {
+        if seen.insert(identity(&plan.values)) {
             kept.push(plan);
         }
     }

@@ -75,3 +75,39 @@ fn a_closed_stdout_or_stderr_is_a_quiet_exit_for_every_command() {
     }
     assert!(dir.path().join("m.md").exists());
 }
+
+/// An experiment file with one axis per length given, each of integers from 0.
+fn matrix_file(lengths: &[usize]) -> String {
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let mut text = String::from(
+        "[experiment]\nname = \"matrix\"\n\n[workloads.w]\ntasks = 1\nsteps = [{ compute = \"1KiB\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    );
+    let mut uses = Vec::new();
+    for (name, &n) in names.iter().zip(lengths) {
+        let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        text.push_str(&format!("{name} = [{}]\n", values.join(", ")));
+        uses.push(format!("{{ sleep = \"${{{name}}}us\" }}"));
+    }
+    text.replace("[{ compute = \"1KiB\" }]", &format!("[{}]", uses.join(", ")))
+}
+
+#[test]
+fn a_matrix_of_ten_billion_cells_is_refused_with_its_size_before_it_is_expanded() {
+    let (_dir, file) = support::write_inline("matrix", &matrix_file(&[100_000, 100_000]));
+    let out = support::harness().arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the matrix has 10000000000 cells (1 x 100000 x 100000), more than 1000000"), "{stderr}");
+}
+
+#[test]
+fn a_matrix_of_eight_thousand_cells_validates_and_plans() {
+    let (_dir, file) = support::write_inline("matrix", &matrix_file(&[80, 100]));
+    let out = support::harness().arg("validate").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok, 8000 cells, 48000 runs"), "{stdout}");
+    let plan = support::harness().arg("plan").arg(&file).output().unwrap();
+    assert_eq!(plan.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&plan.stdout).lines().filter(|l| l.contains("sleep")).count(), 8000);
+}
