@@ -2,7 +2,8 @@
 //!
 //! Every shard must have run the same experiment file (same hash). The merged `runs.csv` holds each
 //! planned run once, in the canonical order (repetition, then cell); runs no shard has are listed as
-//! missing and runs two shards have as duplicated (the first is kept), never silently.
+//! missing and runs two shards have as duplicated (the first is kept), never silently; a row of a cell or
+//! repetition the experiment does not plan is left out, with a warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,11 @@ pub(crate) struct MergeReport {
     pub missing: Vec<(u64, u64)>,
     /// (cell, repetition) of runs more than one shard has, with the number of copies.
     pub duplicated: Vec<((u64, u64), usize)>,
+    /// (cell, repetition) of rows that are not runs of the plan (a cell or repetition past the experiment's),
+    /// left out of the merge.
+    pub outside: Vec<(u64, u64)>,
+    /// What to say of shards whose last row was cut short (and left out).
+    pub cut: Vec<String>,
 }
 
 struct Shard {
@@ -73,12 +79,27 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     let repetitions =
         first.environment.experiment.repetitions.context("environment.json lacks experiment.repetitions")?;
 
+    let planned = planned_cells.saturating_mul(repetitions);
+    if planned > crate::experiment::MAX_RUNS {
+        bail!(
+            "{}/environment.json plans {planned_cells} cells x {repetitions} repetitions, more than the {} runs an \
+             experiment may have",
+            first.dir.display(),
+            crate::experiment::MAX_RUNS
+        );
+    }
+
     let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
+    let mut outside = Vec::new();
     for shard in &shards {
         for row in &shard.runs.rows {
             let (Some(cell), Some(repetition)) = (row.cell, row.repetition) else {
                 bail!("{}/runs.csv has a row without cell and repetition", shard.dir.display());
             };
+            if !(1..=planned_cells).contains(&cell) || !(1..=repetitions).contains(&repetition) {
+                outside.push((cell, repetition));
+                continue;
+            }
             runs.entry((repetition, cell)).or_default().push(&row.record);
         }
     }
@@ -114,9 +135,11 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     writer.flush()?;
     Ok(MergeReport {
         shards: shards.len(),
-        planned: (planned_cells * repetitions) as usize,
+        planned: planned as usize,
         merged: runs.len(),
         missing,
         duplicated,
+        outside,
+        cut: shards.iter().filter_map(|s| s.runs.cut_warning()).collect(),
     })
 }

@@ -181,14 +181,28 @@ pub(super) fn export(dir: &Path, exports: &Exports) -> Result<i32, Error> {
             .into());
     }
     write_exports(exports, dir).map_err(|e| Diagnostic::new(format!("{e:#}")))?;
+    warn_of_cut_row(dir);
     Ok(0)
+}
+
+/// Warns when the result folder `dir`'s runs.csv ends in a row cut short, which was left out.
+fn warn_of_cut_row(dir: &Path) {
+    let runs = crate::results::Runs::read(&dir.join(files::RUNS));
+    if let Some(warning) = runs.ok().and_then(|r| r.cut_warning()) {
+        crate::console::errln!("warning: {warning}");
+    }
 }
 
 /// `harness report DIR...`: draws the charts and reports of each folder again.
 pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>, search: &SearchPath) -> Result<i32, Error> {
     let mut problems = 0;
     for dir in dirs {
-        let mut report = pipeline::read_report(dir, search)?;
+        // What stops a report is the folder it was given: bad input, as for the other commands.
+        let mut report = pipeline::read_report(dir, search).map_err(|e| match e {
+            Error::Runtime(e) => Error::from(Diagnostic::new(format!("{e:#}"))),
+            input @ Error::Input(_) => input,
+        })?;
+        warn_of_cut_row(dir);
         let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
         // The default may be absent (the report then says so); an executor asked for by name must be there.
         if let Some(reference) = reference.filter(|r| !executors.contains(r)) {
@@ -246,7 +260,17 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path, search: &SearchPath) -> Result
             list(report.duplicated.iter().map(|((c, r), n)| format!("{c}/{r} x{n}")).collect())
         );
     }
-    Ok(i32::from(!report.missing.is_empty() || !report.duplicated.is_empty()))
+    for warning in &report.cut {
+        crate::console::errln!("warning: {warning}");
+    }
+    if !report.outside.is_empty() {
+        crate::console::errln!(
+            "warning: left out {} rows of runs the experiment does not plan (cell/repetition): {}",
+            report.outside.len(),
+            list(report.outside.iter().map(|(c, r)| format!("{c}/{r}")).collect())
+        );
+    }
+    Ok(i32::from(!report.missing.is_empty() || !report.duplicated.is_empty() || !report.outside.is_empty()))
 }
 
 /// `harness validate FILE...`.

@@ -162,9 +162,10 @@ impl Comparison {
 /// The runs of a result folder: cell label to how many ended ok, and the metric values of those.
 type Values = BTreeMap<String, (usize, BTreeMap<String, Vec<f64>>)>;
 
-fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<Values> {
+fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::Result<Values> {
     let path = dir.join(crate::results::files::RUNS);
     let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    warnings.extend(runs.cut_warning());
     let mut values = Values::new();
     for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
@@ -260,11 +261,13 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
             }
         }
     }
-    let before = read(baseline, &wanted)?;
-    let after = read(current, &wanted)?;
+    let mut cut = Vec::new();
+    let before = read(baseline, &wanted, &mut cut)?;
+    let after = read(current, &wanted, &mut cut)?;
     let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
     let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
-    let warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+    let mut warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+    warnings.append(&mut cut);
 
     let mut changes = Vec::new();
     let mut failed_in_current = Vec::new();

@@ -22,6 +22,13 @@ use super::{charts, quote_list, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
+/// The most `repetitions`, and the most `warmup` runs, per cell.
+pub(crate) const MAX_COUNT: u32 = 100_000;
+
+/// The most runs one experiment file may plan (cells x (warmup + repetitions)): the schedule is built before
+/// the first run.
+pub(crate) const MAX_RUNS: u64 = 10_000_000;
+
 pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
@@ -48,11 +55,11 @@ impl Resolver<'_> {
         let count = |field: &Option<Spanned<i64>>, key: &str, default: i64, min: i64| -> Result<u32, Diagnostic> {
             let Some(value) = field else { return Ok(default as u32) };
             let n = *value.get_ref();
-            if n < min || n > i64::from(u32::MAX) {
-                let what = if min == 0 { "zero or more" } else { "at least 1" };
+            if n < min || n > i64::from(MAX_COUNT) {
+                let what = if min == 0 { "from 0" } else { "from 1" };
                 return Err(self
                     .error(format!("`{key}` is {n}"), Some(value.span()))
-                    .expected(format!("an integer, {what}")));
+                    .expected(format!("an integer {what} to {MAX_COUNT}")));
             }
             Ok(n as u32)
         };
@@ -60,10 +67,18 @@ impl Resolver<'_> {
         let warmup = count(&experiment.warmup, "warmup", 1, 0)?;
         let timeout = match &experiment.timeout {
             None => Duration::from_secs(300),
-            Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-                self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
-                    .expected(format!("{}, more than zero", units::DURATION_EXPECTED))
-            })?,
+            Some(t) => match units::parse_duration(t.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                parsed => {
+                    let error = self
+                        .error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
+                        .expected(format!("{}, more than zero and at most 1 year", units::DURATION_EXPECTED));
+                    return Err(match parsed {
+                        Err(why) if why.contains("longest") => error.help(why),
+                        _ => error,
+                    });
+                }
+            },
         };
         let seed = match &experiment.seed {
             None => 0,
@@ -94,6 +109,20 @@ impl Resolver<'_> {
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
         let plans = drop_meaningless_values(plans, file);
+        let runs = plans.len() as u64 * (u64::from(warmup) + u64::from(repetitions));
+        if runs > MAX_RUNS {
+            let span = experiment.repetitions.as_ref().map_or_else(|| file.experiment.span(), Spanned::span);
+            return Err(self
+                .error(
+                    format!(
+                        "the experiment plans {runs} runs ({} cells x ({warmup} warmup + {repetitions} repetitions)), more than {MAX_RUNS}",
+                        plans.len()
+                    ),
+                    Some(span),
+                )
+                .expected(format!("at most {MAX_RUNS} runs in one experiment file"))
+                .help("lower `repetitions` or `warmup`, or split the matrix into several files"));
+        }
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 

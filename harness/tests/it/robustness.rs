@@ -111,3 +111,121 @@ fn a_matrix_of_eight_thousand_cells_validates_and_plans() {
     assert_eq!(plan.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&plan.stdout).lines().filter(|l| l.contains("sleep")).count(), 8000);
 }
+
+/// A finished result folder of `TINY` (4 runs of 2 cells), copied out of `latest` so that it can be damaged.
+fn result_folder() -> (tempfile::TempDir, PathBuf) {
+    let (dir, file) = support::write_inline("tiny", TINY);
+    let out = support::harness().args(["run", "--quiet", "--out"]).arg(dir.path().join("results")).arg(&file).output();
+    assert_eq!(out.unwrap().status.code(), Some(0));
+    let latest = std::fs::canonicalize(dir.path().join("results/tiny/latest")).unwrap();
+    (dir, latest)
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["runs.csv", "experiment.toml", "environment.json"] {
+        std::fs::copy(from.join(name), to.join(name)).unwrap();
+    }
+}
+
+fn output(args: &[&Path]) -> (Option<i32>, String) {
+    let out = support::harness().args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_result_folder_that_cannot_be_read_is_bad_input_for_every_command() {
+    let (dir, good) = result_folder();
+    let bad = dir.path().join("bad");
+    copy_folder(&good, &bad);
+    std::fs::write(bad.join("runs.csv"), "not,a,runs,file\n1,2,3,4\n").unwrap();
+    let m = dir.path().join("m.json");
+    for args in [
+        vec![Path::new("report"), &bad],
+        vec![Path::new("compare"), &good, &bad],
+        vec![Path::new("export"), &bad, Path::new("--export-json"), &m],
+        vec![Path::new("merge"), &bad, Path::new("--out"), &dir.path().join("merged")],
+    ] {
+        let (code, stderr) = output(&args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("has no `cell` column"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_last_row_cut_short_is_left_out_with_a_warning_that_suggests_resume() {
+    let (dir, good) = result_folder();
+    let cut = dir.path().join("cut");
+    copy_folder(&good, &cut);
+    // What `kill -9` during an append leaves: a row without its end, here with every field still there.
+    let text = std::fs::read_to_string(good.join("runs.csv")).unwrap();
+    std::fs::write(cut.join("runs.csv"), &text[..text.len() - 3]).unwrap();
+    let m = dir.path().join("m.json");
+    let merged = dir.path().join("merged");
+    for (args, expected) in [
+        (vec![Path::new("report"), &cut], 0),
+        (vec![Path::new("compare"), &good, &cut], 0),
+        (vec![Path::new("export"), &cut, Path::new("--export-json"), &m], 0),
+        // The cut run is missing from the merge.
+        (vec![Path::new("merge"), &cut, Path::new("--out"), &merged], 1),
+    ] {
+        let (code, stderr) = output(&args);
+        assert_eq!(code, Some(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("line 5 is a row cut short"), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("--resume {}", cut.display())), "{args:?}: {stderr}");
+    }
+    assert_eq!(support::read_runs(&merged.join("runs.csv")).len(), 3);
+}
+
+#[test]
+fn a_median_that_is_not_finite_is_refused_not_called_unchanged() {
+    let (dir, good) = result_folder();
+    for bad_value in ["NaN", "inf"] {
+        let bad = dir.path().join(bad_value);
+        copy_folder(&good, &bad);
+        let mut reader = csv::Reader::from_path(good.join("runs.csv")).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let run_s = header.iter().position(|h| h == "run_s").unwrap();
+        let mut writer = csv::Writer::from_path(bad.join("runs.csv")).unwrap();
+        writer.write_record(&header).unwrap();
+        for record in reader.records() {
+            let record: Vec<String> = record
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| if i == run_s { bad_value.to_owned() } else { v.to_owned() })
+                .collect();
+            writer.write_record(&record).unwrap();
+        }
+        writer.flush().unwrap();
+        let (code, stderr) = output(&[Path::new("compare"), &good, &bad]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("`run_s` is {bad_value}, not a finite number")), "{stderr}");
+    }
+}
+
+#[test]
+fn merge_leaves_out_rows_of_runs_the_experiment_does_not_plan() {
+    let (dir, good) = result_folder();
+    let extra = dir.path().join("extra");
+    copy_folder(&good, &extra);
+    let mut reader = csv::Reader::from_path(good.join("runs.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let cell = header.iter().position(|h| h == "cell").unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut writer = csv::Writer::from_path(extra.join("runs.csv")).unwrap();
+    writer.write_record(&header).unwrap();
+    for row in &rows {
+        writer.write_record(row).unwrap();
+    }
+    let stray: Vec<String> =
+        rows[0].iter().enumerate().map(|(i, v)| if i == cell { "13".to_owned() } else { v.to_owned() }).collect();
+    writer.write_record(&stray).unwrap();
+    writer.flush().unwrap();
+    let merged = dir.path().join("merged");
+    let (code, stderr) = output(&[Path::new("merge"), &extra, Path::new("--out"), &merged]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("merged 1 shards: 4 of 4 planned runs"), "{stderr}");
+    assert!(stderr.contains("left out 1 rows of runs the experiment does not plan (cell/repetition): 13/1"), "{stderr}");
+    assert_eq!(support::read_runs(&merged.join("runs.csv")).len(), 4);
+}
