@@ -89,15 +89,49 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
             other if other.starts_with("struct") => "a table",
             other => other,
         };
+        let found = match found {
+            "map" => "a table",
+            "sequence" => "a list",
+            other => other,
+        };
         diagnostic.message = format!("wrong type: found {found}");
         diagnostic = diagnostic.expected(expected);
         if expected == "a list" {
-            diagnostic = diagnostic.help("axis values are lists, even of one value: `workers = [4]`");
+            let (table, key) = error.span().map_or((None, ""), |span| place_of(source, span.start));
+            diagnostic = diagnostic.help(match (table, key) {
+                (Some("matrix"), key) if !key.is_empty() => {
+                    format!("axis values are lists, even of one value: `{key} = [{found_value}]`", found_value = value_text(found))
+                }
+                (_, "steps") => "steps are a list of inline tables: `steps = [{ sleep = \"1ms\" }]`".to_owned(),
+                (Some("ci"), "metrics") => "`metrics` is a list of metric names: `metrics = [\"run_s\"]`".to_owned(),
+                (_, key) if !key.is_empty() => format!("write the value in brackets, even one: `{key} = [...]`"),
+                _ => "write the value in brackets: `[...]`".to_owned(),
+            });
         }
     } else if error.span().is_some() {
         diagnostic = diagnostic.help("the file is not valid TOML (https://toml.io/en/v1.0.0)");
     }
     diagnostic
+}
+
+/// The table (`[NAME]`, as the closest header above says) and the key of the line at `offset`.
+fn place_of(source: &str, offset: usize) -> (Option<&str>, &str) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = source[line_start..].lines().next().unwrap_or_default();
+    let key = line.split_once('=').map_or("", |(k, _)| k.trim());
+    let table = before[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        let name = l.strip_prefix('[')?.strip_suffix(']')?.trim();
+        (!name.starts_with('[') && !name.contains(',') && !name.contains('"')).then_some(name)
+    });
+    (table, key)
+}
+
+/// The value a TOML type error found, as it was written: "integer `4`" gives `4`, "string \"a\"" `"a"`.
+fn value_text(found: &str) -> &str {
+    let value = found.split_once(' ').map_or("", |(_, v)| v.trim_matches('`'));
+    if value.is_empty() || value.len() > 40 { "..." } else { value }
 }
 
 fn first_line(text: &str) -> String {
