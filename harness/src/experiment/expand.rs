@@ -86,6 +86,10 @@ impl Resolver<'_> {
                                     .expected("a string, number or boolean")
                                 })?;
                                 self.check_column_name(k, entry.span())?;
+                                self.check_text(&format!("`include` key `{}`", k.escape_debug()), k, entry.span())?;
+                                if let Value::String(text) = &v {
+                                    self.check_text(&format!("`include` value of `{}`", k.escape_debug()), text, entry.span())?;
+                                }
                                 places.add(k, &v, entry.span());
                                 cell.insert(k.clone(), v);
                             }
@@ -96,12 +100,16 @@ impl Resolver<'_> {
                 }
                 _ => {
                     self.check_column_name(name, key.span())?;
+                    self.check_text("axis name", name, key.span())?;
                     let mut list = Vec::new();
                     for v in values.get_ref() {
                         let value = scalar(v.get_ref()).ok_or_else(|| {
                             self.error(format!("a value of axis `{name}` is not a single value"), Some(v.span()))
                                 .expected("a string, number or boolean")
                         })?;
+                        if let Value::String(text) = &value {
+                            self.check_text(&format!("a value of axis `{name}`"), text, v.span())?;
+                        }
                         places.add(name, &value, v.span());
                         list.push(value);
                     }
@@ -175,6 +183,18 @@ impl Resolver<'_> {
                 .help("add the values as axes instead of `include` entries, or split the experiment into several files"));
         }
         Ok(())
+    }
+
+    /// Axis names and values are cells of `harness plan`'s table and of `runs.csv`: a control character
+    /// (a line break, a tab, an escape sequence) would break their rows or the terminal.
+    fn check_text(&self, what: &str, text: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+        match text.chars().find(|c| c.is_control()) {
+            None => Ok(()),
+            Some(c) => Err(self
+                .error(format!("{what} \"{}\" holds a control character, U+{:04X}", text.escape_debug(), u32::from(c)), Some(span))
+                .expected("text without control characters (line breaks, tabs, escape sequences)")
+                .help("remove the escape (`\\n`, `\\t`, `\\u001b`...) from the string")),
+        }
     }
 
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.

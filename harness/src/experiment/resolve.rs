@@ -22,6 +22,9 @@ use super::{charts, quote_list, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
+/// The longest experiment name: it is a folder name, and file systems allow 255 bytes.
+pub(crate) const MAX_NAME: usize = 255;
+
 /// The most `repetitions`, and the most `warmup` runs, per cell.
 pub(crate) const MAX_COUNT: u32 = 100_000;
 
@@ -44,6 +47,15 @@ impl Resolver<'_> {
         let experiment = file.experiment.get_ref();
 
         let name = experiment.name.get_ref().clone();
+        if name.len() > MAX_NAME {
+            return Err(self
+                .error(
+                    format!("experiment name of {} characters is too long for a folder name", name.len()),
+                    Some(experiment.name.span()),
+                )
+                .expected(format!("at most {MAX_NAME} characters"))
+                .help("the name is the folder <out>/<name>/; keep it short and put the rest in `description`"));
+        }
         if name.is_empty()
             || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             || name.starts_with('.')
