@@ -130,7 +130,8 @@ fn warn_failed(experiment: &Experiment, summary: &pipeline::Summary) {
     };
     crate::console::errln!(
         "{}: {} runs failed{warmups}; see the status and error columns of runs.csv",
-        experiment.name, summary.failed
+        experiment.name,
+        summary.failed
     );
 }
 

@@ -88,7 +88,11 @@ impl Resolver<'_> {
                                 self.check_column_name(k, entry.span())?;
                                 self.check_text(&format!("`include` key `{}`", k.escape_debug()), k, entry.span())?;
                                 if let Value::String(text) = &v {
-                                    self.check_text(&format!("`include` value of `{}`", k.escape_debug()), text, entry.span())?;
+                                    self.check_text(
+                                        &format!("`include` value of `{}`", k.escape_debug()),
+                                        text,
+                                        entry.span(),
+                                    )?;
                                 }
                                 places.add(k, &v, entry.span());
                                 cell.insert(k.clone(), v);
@@ -166,9 +170,13 @@ impl Resolver<'_> {
         let product = if lengths.is_empty() { 0 } else { lengths.iter().fold(1u64, |p, &n| p.saturating_mul(n)) };
         let shown: Vec<String> = lengths.iter().map(u64::to_string).collect();
         if product > MAX_CELLS {
-            let size = if product == u64::MAX { "more than 18446744073709551614".to_owned() } else { product.to_string() };
+            let size =
+                if product == u64::MAX { "more than 18446744073709551614".to_owned() } else { product.to_string() };
             return Err(self
-                .error(format!("the matrix has {size} cells ({}), more than {MAX_CELLS}", shown.join(" x ")), Some(span))
+                .error(
+                    format!("the matrix has {size} cells ({}), more than {MAX_CELLS}", shown.join(" x ")),
+                    Some(span),
+                )
                 .expected(format!("at most {MAX_CELLS} cells in the product of the axes, before `exclude`"))
                 .help("split the experiment into several files, or give the axes fewer values"));
         }
@@ -191,7 +199,10 @@ impl Resolver<'_> {
         match text.chars().find(|c| c.is_control()) {
             None => Ok(()),
             Some(c) => Err(self
-                .error(format!("{what} \"{}\" holds a control character, U+{:04X}", text.escape_debug(), u32::from(c)), Some(span))
+                .error(
+                    format!("{what} \"{}\" holds a control character, U+{:04X}", text.escape_debug(), u32::from(c)),
+                    Some(span),
+                )
                 .expected("text without control characters (line breaks, tabs, escape sequences)")
                 .help("remove the escape (`\\n`, `\\t`, `\\u001b`...) from the string")),
         }

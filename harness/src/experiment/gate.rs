@@ -159,8 +159,10 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
             toml::Value::Table(table) => {
                 const DIRECTIONS: [&str; 2] = ["increase", "decrease"];
                 if let Some(key) = table.keys().find(|k| !DIRECTIONS.contains(&k.as_str())) {
-                    let hint = crate::diagnostic::closest(key, DIRECTIONS)
-                        .map_or_else(|| "a threshold has `increase` and `decrease`".to_owned(), |c| format!("did you mean `{c}`?"));
+                    let hint = crate::diagnostic::closest(key, DIRECTIONS).map_or_else(
+                        || "a threshold has `increase` and `decrease`".to_owned(),
+                        |c| format!("did you mean `{c}`?"),
+                    );
                     return Err(GateError {
                         message: format!("the threshold of `{metric_name}` has unknown key `{key}`"),
                         span,
@@ -180,11 +182,7 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
                 Threshold { increase: direction("increase")?, decrease: direction("decrease")? }
             }
             other => {
-                return Err(GateError::new(
-                    format!("the threshold of `{metric_name}` is {other}"),
-                    span,
-                    expected(),
-                ));
+                return Err(GateError::new(format!("the threshold of `{metric_name}` is {other}"), span, expected()));
             }
         };
         gate.per_metric.insert(metric_name, value);

@@ -100,7 +100,10 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
             let (table, key) = error.span().map_or((None, ""), |span| place_of(source, span.start));
             diagnostic = diagnostic.help(match (table, key) {
                 (Some("matrix"), key) if !key.is_empty() => {
-                    format!("axis values are lists, even of one value: `{key} = [{found_value}]`", found_value = value_text(found))
+                    format!(
+                        "axis values are lists, even of one value: `{key} = [{found_value}]`",
+                        found_value = value_text(found)
+                    )
                 }
                 (_, "steps") => "steps are a list of inline tables: `steps = [{ sleep = \"1ms\" }]`".to_owned(),
                 (Some("ci"), "metrics") => "`metrics` is a list of metric names: `metrics = [\"run_s\"]`".to_owned(),

@@ -226,6 +226,9 @@ fn merge_leaves_out_rows_of_runs_the_experiment_does_not_plan() {
     let (code, stderr) = output(&[Path::new("merge"), &extra, Path::new("--out"), &merged]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("merged 1 shards: 4 of 4 planned runs"), "{stderr}");
-    assert!(stderr.contains("left out 1 rows of runs the experiment does not plan (cell/repetition): 13/1"), "{stderr}");
+    assert!(
+        stderr.contains("left out 1 rows of runs the experiment does not plan (cell/repetition): 13/1"),
+        "{stderr}"
+    );
     assert_eq!(support::read_runs(&merged.join("runs.csv")).len(), 4);
 }
