@@ -66,7 +66,19 @@ fn read_source(path: &Path) -> Result<Arc<str>, Diagnostic> {
 /// Turns a TOML or serde error into a diagnostic, with "did you mean" for unknown keys.
 fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagnostic {
     let message = error.message().trim().to_owned();
-    let mut diagnostic = Diagnostic::new(first_line(&message)).at(path, source, error.span());
+    // TOML gives every error a place but one: nesting past its recursion limit, placed here where the
+    // nesting gets deep. Anything else without a place is placed at the start of the file.
+    let span = error.span().or_else(|| {
+        let at = deep_nesting(source).unwrap_or(0);
+        Some(at..at + 1)
+    });
+    let mut diagnostic = Diagnostic::new(first_line(&message)).at(path, source, span);
+    if message.starts_with("recursion limit") || message.contains("max recursion depth") {
+        diagnostic.message = "arrays or tables are nested too deeply".to_owned();
+        return diagnostic
+            .expected("arrays and tables nested a few levels deep at most")
+            .help("an experiment file needs at most three levels: `steps = [{ net = { ... } }]`");
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
@@ -115,6 +127,30 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
         diagnostic = diagnostic.help("the file is not valid TOML (https://toml.io/en/v1.0.0)");
     }
     diagnostic
+}
+
+/// Where brackets and braces first nest 32 deep, ignoring those in strings and comments: where TOML's
+/// recursion limit was reached.
+fn deep_nesting(source: &str) -> Option<usize> {
+    let (mut depth, mut quote, mut comment) = (0usize, None, false);
+    for (i, c) in source.char_indices() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth >= 32 {
+                    return Some(i);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The table (`[NAME]`, as the closest header above says) and the key of the line at `offset`.

@@ -7,6 +7,8 @@
 
 pub(crate) mod charts;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod gate;
 pub(crate) mod lints;
 mod load;
