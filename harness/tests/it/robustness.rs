@@ -232,3 +232,36 @@ fn merge_leaves_out_rows_of_runs_the_experiment_does_not_plan() {
     );
     assert_eq!(support::read_runs(&merged.join("runs.csv")).len(), 4);
 }
+
+/// The `validate` command on damaged copies of the example files: it exits 0 or 2, never panics, and an
+/// error names its place. `experiment::fuzz` does the same in-process over many more files.
+#[test]
+fn validate_on_damaged_example_files_exits_0_or_2_with_a_place() {
+    let damages: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+        ("windows line endings", |b| String::from_utf8_lossy(b).replace('\n', "\r\n").into_bytes()),
+        ("cut in half", |b| b[..b.len() / 2].to_vec()),
+        ("a byte that is not UTF-8 in the middle", |b| [&b[..b.len() / 2], &[0xff], &b[b.len() / 2..]].concat()),
+        ("a line break in every string", |b| String::from_utf8_lossy(b).replace("\"s", "\"\\ns").into_bytes()),
+        ("the last line 5000 times longer", |b| {
+            let text = String::from_utf8_lossy(b);
+            let last = text.trim_end().lines().last().unwrap_or_default().to_owned();
+            format!("{}{}\n", text, last.repeat(5000)).into_bytes()
+        }),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for file in support::experiment_files() {
+        let bytes = std::fs::read(&file).unwrap();
+        for (what, damage) in &damages {
+            let path = dir.path().join("damaged.toml");
+            std::fs::write(&path, damage(&bytes)).unwrap();
+            let out = support::harness().current_dir(dir.path()).args(["validate", "damaged.toml"]).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let name = file.file_name().unwrap().to_string_lossy();
+            match out.status.code() {
+                Some(0) => {}
+                Some(2) => assert!(stderr.contains("--> damaged.toml:"), "{name}, {what}: no place in\n{stderr}"),
+                other => panic!("{name}, {what}: exit {other:?}\n{stderr}"),
+            }
+        }
+    }
+}
