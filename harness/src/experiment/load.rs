@@ -74,7 +74,7 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
     });
     let mut diagnostic = Diagnostic::new(first_line(&message)).at(path, source, span);
     if message.starts_with("recursion limit") || message.contains("max recursion depth") {
-        diagnostic.message = "arrays or tables are nested too deeply".to_owned();
+        "arrays or tables are nested too deeply".clone_into(&mut diagnostic.message);
         return diagnostic
             .expected("arrays and tables nested a few levels deep at most")
             .help("an experiment file needs at most three levels: `steps = [{ net = { ... } }]`");
@@ -137,7 +137,6 @@ fn deep_nesting(source: &str) -> Option<usize> {
         match (quote, c) {
             _ if comment => comment = c != '\n',
             (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
             (None, '"' | '\'') => quote = Some(c),
             (None, '#') => comment = true,
             (None, '[' | '{') => {

@@ -26,7 +26,7 @@ pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
-pub(crate) use resolve::MAX_RUNS;
+pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS};
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")

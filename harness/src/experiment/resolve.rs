@@ -291,17 +291,16 @@ impl Resolver<'_> {
                     .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
             }
         };
-        let executor = match shared.get(&executor_name) {
-            Some(info) => Arc::clone(info),
-            None => {
-                let info = self
-                    .registry
-                    .get(&executor_name)
-                    .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
-                let info = Arc::new(info.clone());
-                shared.insert(executor_name.clone(), Arc::clone(&info));
-                info
-            }
+        let executor = if let Some(info) = shared.get(&executor_name) {
+            Arc::clone(info)
+        } else {
+            let info = self
+                .registry
+                .get(&executor_name)
+                .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
+            let info = Arc::new(info.clone());
+            shared.insert(executor_name.clone(), Arc::clone(&info));
+            info
         };
 
         let workers = match cell.get(WORKERS) {

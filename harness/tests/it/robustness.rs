@@ -1,6 +1,7 @@
 //! Input that once made the harness panic, hang or lose data: closed output streams, huge matrices and
 //! counts, damaged result folders.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -28,7 +29,12 @@ y = "run_s"
 
 /// A pipe whose reading end is already closed: every write to it fails with `EPIPE`.
 fn closed_pipe() -> Stdio {
-    let (reader, writer) = std::io::pipe().unwrap();
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills `fds` with two new descriptors, each owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
     Stdio::from(writer)
 }
@@ -85,7 +91,7 @@ fn matrix_file(lengths: &[usize]) -> String {
     let mut uses = Vec::new();
     for (name, &n) in names.iter().zip(lengths) {
         let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        text.push_str(&format!("{name} = [{}]\n", values.join(", ")));
+        writeln!(text, "{name} = [{}]", values.join(", ")).unwrap();
         uses.push(format!("{{ sleep = \"${{{name}}}us\" }}"));
     }
     text.replace("[{ compute = \"1KiB\" }]", &format!("[{}]", uses.join(", ")))
@@ -237,7 +243,8 @@ fn merge_leaves_out_rows_of_runs_the_experiment_does_not_plan() {
 /// error names its place. `experiment::fuzz` does the same in-process over many more files.
 #[test]
 fn validate_on_damaged_example_files_exits_0_or_2_with_a_place() {
-    let damages: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+    type Damage = fn(&[u8]) -> Vec<u8>;
+    let damages: [(&str, Damage); 5] = [
         ("windows line endings", |b| String::from_utf8_lossy(b).replace('\n', "\r\n").into_bytes()),
         ("cut in half", |b| b[..b.len() / 2].to_vec()),
         ("a byte that is not UTF-8 in the middle", |b| [&b[..b.len() / 2], &[0xff], &b[b.len() / 2..]].concat()),
