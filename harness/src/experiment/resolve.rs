@@ -470,11 +470,18 @@ impl Resolver<'_> {
 fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
     let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
     let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
-    for mut plan in plans {
-        let mut referenced = Vec::new();
-        if let Some((_, raw)) = file.workloads.iter().find(|(name, _)| *name.get_ref() == plan.workload.name) {
+    // The references of each workload, found once: the cells are many, the workloads few.
+    let references: std::collections::HashMap<&str, Vec<String>> = file
+        .workloads
+        .iter()
+        .map(|(name, raw)| {
+            let mut referenced = Vec::new();
             collect_references(raw.get_ref(), &mut referenced);
-        }
+            (name.get_ref().as_str(), referenced)
+        })
+        .collect();
+    for mut plan in plans {
+        let referenced = references.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
         plan.values.retain(|key, _| {
             [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
                 || referenced.contains(key)
