@@ -471,7 +471,7 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
     let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
     let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
     // The references of each workload, found once: the cells are many, the workloads few.
-    let references: std::collections::HashMap<&str, Vec<String>> = file
+    let by_workload: std::collections::HashMap<&str, Vec<String>> = file
         .workloads
         .iter()
         .map(|(name, raw)| {
@@ -481,7 +481,7 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         })
         .collect();
     for mut plan in plans {
-        let referenced = references.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
+        let referenced = by_workload.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
         plan.values.retain(|key, _| {
             [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
                 || referenced.contains(key)
