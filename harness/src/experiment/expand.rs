@@ -143,7 +143,8 @@ impl Resolver<'_> {
         // Results identify a cell by its values: two cells with the same values would be pooled.
         let mut seen: HashMap<Vec<(String, String)>, usize> = HashMap::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
-            if let Some(&j) = seen.get(&identity(cell)) {
+            let id = identity(cell);
+            if let Some(&j) = seen.get(&id) {
                 return Err(self
                     .error(
                         format!("cells {} and {} are the same: {}", j + 1, i + 1, describe(cell)),
@@ -151,7 +152,7 @@ impl Resolver<'_> {
                     )
                     .help("remove the repeated values or `include` entries; `harness plan` lists the cells"));
             }
-            seen.insert(identity(cell), i);
+            seen.insert(id, i);
         }
         let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
         for cell in &cells {
