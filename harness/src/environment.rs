@@ -39,7 +39,7 @@ pub(crate) fn collect(
     for cell in &experiment.cells {
         let e = &cell.executor;
         // All of what the harness knows of it, so that a folder read back needs no library.
-        executors.entry(e.name.clone()).or_insert_with(|| serde_json::to_value(e).expect("serializable"));
+        executors.entry(e.name.clone()).or_insert_with(|| serde_json::to_value(&**e).expect("serializable"));
     }
     let document = json!({
         "harness": build_info(),

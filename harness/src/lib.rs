@@ -21,6 +21,7 @@
 
 pub mod cli;
 mod compare;
+mod console;
 mod diagnostic;
 mod environment;
 mod error;

@@ -2,7 +2,8 @@
 //!
 //! Every shard must have run the same experiment file (same hash). The merged `runs.csv` holds each
 //! planned run once, in the canonical order (repetition, then cell); runs no shard has are listed as
-//! missing and runs two shards have as duplicated (the first is kept), never silently.
+//! missing and runs two shards have as duplicated (the first is kept), never silently; a row of a cell or
+//! repetition the experiment does not plan is left out, with a warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use crate::results::file_hash;
 use crate::results::{Environment, FolderLock, Runs, files};
 
 /// The most runs a merged experiment may plan (cells times repetitions, as `environment.json` says).
-pub(crate) const MAX_PLANNED_RUNS: u64 = 10_000_000;
+pub(crate) const MAX_PLANNED_RUNS: u64 = crate::experiment::MAX_RUNS;
 /// How many missing runs a merge lists by name; the rest it counts.
 const LISTED: usize = 100;
 
@@ -33,6 +34,11 @@ pub(crate) struct MergeReport {
     pub duplicated: Vec<((u64, u64), usize)>,
     /// The merged folder's lock, held while its summary and reports are written.
     pub _lock: FolderLock,
+    /// (cell, repetition) of rows that are not runs of the plan (a cell or repetition past the experiment's),
+    /// left out of the merge.
+    pub outside: Vec<(u64, u64)>,
+    /// What to say of shards whose last row was cut short (and left out).
+    pub cut: Vec<String>,
 }
 
 struct Shard {
@@ -82,15 +88,6 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     let repetitions =
         first.environment.experiment.repetitions.context("environment.json lacks experiment.repetitions")?;
 
-    let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
-    for shard in &shards {
-        for row in &shard.runs.rows {
-            let (Some(cell), Some(repetition)) = (row.cell, row.repetition) else {
-                bail!("{}/runs.csv has a row without cell and repetition", shard.dir.display());
-            };
-            runs.entry((repetition, cell)).or_default().push(&row.record);
-        }
-    }
     let planned = planned_cells.checked_mul(repetitions).filter(|&n| n <= MAX_PLANNED_RUNS).with_context(|| {
         format!(
             "{}/{} plans {planned_cells} cells x {repetitions} repetitions, more than the {MAX_PLANNED_RUNS} runs \
@@ -99,6 +96,21 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
             files::ENVIRONMENT
         )
     })?;
+
+    let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
+    let mut outside = Vec::new();
+    for shard in &shards {
+        for row in &shard.runs.rows {
+            let (Some(cell), Some(repetition)) = (row.cell, row.repetition) else {
+                bail!("{}/runs.csv has a row without cell and repetition", shard.dir.display());
+            };
+            if !(1..=planned_cells).contains(&cell) || !(1..=repetitions).contains(&repetition) {
+                outside.push((cell, repetition));
+                continue;
+            }
+            runs.entry((repetition, cell)).or_default().push(&row.record);
+        }
+    }
     let mut missing_count = 0;
     let mut missing = Vec::new();
     for key in (1..=repetitions).flat_map(|r| (1..=planned_cells).map(move |c| (r, c))) {
@@ -150,5 +162,7 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
         missing,
         duplicated,
         _lock: lock,
+        outside,
+        cut: shards.iter().filter_map(|s| s.runs.cut_warning()).collect(),
     })
 }

@@ -171,7 +171,7 @@ fn summarize_and_draw(
     crate::results::write_warnings(dir, warnings).context("cannot write warnings.txt")?;
     if progress != Progress::Quiet {
         for warning in warnings.iter() {
-            eprintln!("warning: {}: {warning}", experiment.name);
+            crate::console::errln!("warning: {}: {warning}", experiment.name);
         }
     }
     if crate::run::hurried() {
@@ -197,10 +197,10 @@ fn summarize_and_draw(
     match crate::report::write(dir, &report) {
         Ok(written) => {
             for problem in written.problems {
-                eprintln!("warning: {}: {problem}", experiment.name);
+                crate::console::errln!("warning: {}: {problem}", experiment.name);
             }
         }
-        Err(e) => eprintln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
+        Err(e) => crate::console::errln!("warning: {}: cannot write the charts and reports: {e}", experiment.name),
     }
     Ok(())
 }
@@ -281,7 +281,7 @@ impl Reporter {
                 bar.println(format!("{} {what}: {result}", label.join(" ")));
             }
         } else if self.plain {
-            eprintln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
+            crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
         }
     }
 
@@ -292,9 +292,9 @@ impl Reporter {
         if self.bar.is_some() || self.plain {
             let (done, elapsed) = (self.done.get(), self.start.elapsed().as_secs_f64());
             if interrupted {
-                eprintln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
+                crate::console::errln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
             } else {
-                eprintln!("finished {done} runs in {elapsed:.1}s");
+                crate::console::errln!("finished {done} runs in {elapsed:.1}s");
             }
         }
     }

@@ -141,10 +141,10 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "required": ["name"],
                 "additionalProperties": false,
                 "properties": {
-                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$", "description": "Names the result folder results/<name>/" },
+                    "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$", "maxLength": crate::experiment::MAX_NAME, "description": "Names the result folder results/<name>/" },
                     "description": { "type": "string" },
-                    "repetitions": { "type": "integer", "minimum": 1, "default": 5, "description": "Measured runs per cell" },
-                    "warmup": { "type": "integer", "minimum": 0, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
+                    "repetitions": { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_COUNT, "default": 5, "description": "Measured runs per cell" },
+                    "warmup": { "type": "integer", "minimum": 0, "maximum": crate::experiment::MAX_COUNT, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
                     "timeout": { "type": "string", "pattern": DURATION, "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
                     "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
                     "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" },

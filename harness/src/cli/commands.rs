@@ -54,7 +54,7 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
             regressed |= gate(baseline, &summary.dir, experiment, threshold)?;
         }
         warn_failed(experiment, &summary);
-        println!("{}", summary.dir.display());
+        crate::console::outln!("{}", summary.dir.display());
     }
     Ok(i32::from(failed || regressed))
 }
@@ -92,9 +92,9 @@ fn resumed_shard(
 
 /// Says where an interrupted run's results are and how to finish them; returns the exit code 130.
 fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary) -> i32 {
-    println!("{}", summary.dir.display());
+    crate::console::outln!("{}", summary.dir.display());
     let signal = run::interrupted_by().map_or("a signal", crate::process::signal_name);
-    eprintln!(
+    crate::console::errln!(
         "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}",
         experiment.name,
         summary.measured,
@@ -128,9 +128,10 @@ fn warn_failed(experiment: &Experiment, summary: &pipeline::Summary) {
         0 => String::new(),
         n => format!(" ({n} of them warmup runs, which runs.csv does not keep)"),
     };
-    eprintln!(
+    crate::console::errln!(
         "{}: {} runs failed{warmups}; see the status and error columns of runs.csv",
-        experiment.name, summary.failed
+        experiment.name,
+        summary.failed
     );
 }
 
@@ -181,14 +182,28 @@ pub(super) fn export(dir: &Path, exports: &Exports) -> Result<i32, Error> {
     }
     results::open::check(dir)?;
     write_exports(exports, dir).map_err(Error::input)?;
+    warn_of_cut_row(dir);
     Ok(0)
+}
+
+/// Warns when the result folder `dir`'s runs.csv ends in a row cut short, which was left out.
+fn warn_of_cut_row(dir: &Path) {
+    let runs = crate::results::Runs::read(&dir.join(files::RUNS));
+    if let Some(warning) = runs.ok().and_then(|r| r.cut_warning()) {
+        crate::console::errln!("warning: {warning}");
+    }
 }
 
 /// `harness report DIR...`: draws the charts and reports of each folder again.
 pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>) -> Result<i32, Error> {
     let mut problems = 0;
     for dir in dirs {
-        let mut report = pipeline::read_report(dir)?;
+        // What stops a report is the folder it was given: bad input, as for the other commands.
+        let mut report = pipeline::read_report(dir).map_err(|e| match e {
+            Error::Runtime(e) => Error::from(Diagnostic::new(format!("{e:#}"))),
+            input @ Error::Input(_) => input,
+        })?;
+        warn_of_cut_row(dir);
         let executors: Vec<&str> = report.cells.iter().map(|c| c.executor.as_str()).collect();
         // The default may be absent (the report then says so); an executor asked for by name must be there.
         if let Some(reference) = reference.filter(|r| !executors.contains(r)) {
@@ -209,10 +224,10 @@ pub(super) fn report(dirs: &[PathBuf], reference: Option<&str>) -> Result<i32, E
         let written = crate::report::write(dir, &report)
             .map_err(|e| anyhow::anyhow!("cannot write the report into {}: {e}", dir.display()))?;
         for problem in &written.problems {
-            eprintln!("warning: {}: {problem}", dir.display());
+            crate::console::errln!("warning: {}: {problem}", dir.display());
         }
         problems += written.problems.len();
-        println!("{}", dir.join(files::REPORT_MD).display());
+        crate::console::outln!("{}", dir.join(files::REPORT_MD).display());
     }
     Ok(i32::from(problems > 0))
 }
@@ -226,15 +241,15 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
             Error::Input(d) => d.message,
             Error::Runtime(e) => format!("{e:#}"),
         };
-        eprintln!("warning: {}: cannot write summary.csv: {why}", out.display());
+        crate::console::errln!("warning: {}: cannot write summary.csv: {why}", out.display());
     }
     draw_report(out);
-    println!("{}", out.display());
-    eprintln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
+    crate::console::outln!("{}", out.display());
+    crate::console::errln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
     let list = |runs: Vec<String>| runs.join(", ");
     if report.missing_count > 0 {
         let more = report.missing_count - report.missing.len() as u64;
-        eprintln!(
+        crate::console::errln!(
             "missing {} runs (cell/repetition): {}{}",
             report.missing_count,
             list(report.missing.iter().map(|(c, r)| format!("{c}/{r}")).collect()),
@@ -242,20 +257,30 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
         );
     }
     if !report.duplicated.is_empty() {
-        eprintln!(
+        crate::console::errln!(
             "duplicated {} runs (cell/repetition x copies), the first copy kept: {}",
             report.duplicated.len(),
             list(report.duplicated.iter().map(|((c, r), n)| format!("{c}/{r} x{n}")).collect())
         );
     }
-    Ok(i32::from(report.missing_count > 0 || !report.duplicated.is_empty()))
+    for warning in &report.cut {
+        crate::console::errln!("warning: {warning}");
+    }
+    if !report.outside.is_empty() {
+        crate::console::errln!(
+            "warning: left out {} rows of runs the experiment does not plan (cell/repetition): {}",
+            report.outside.len(),
+            list(report.outside.iter().map(|(c, r)| format!("{c}/{r}")).collect())
+        );
+    }
+    Ok(i32::from(report.missing_count > 0 || !report.duplicated.is_empty() || !report.outside.is_empty()))
 }
 
 /// `harness validate FILE...`.
 pub(super) fn validate(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
     for (file, experiment) in files.iter().zip(load_all(files, search)?) {
         let runs = experiment.cells.len() as u64 * (u64::from(experiment.repetitions) + u64::from(experiment.warmup));
-        println!("{}: ok, {} cells, {runs} runs", file.display(), experiment.cells.len());
+        crate::console::outln!("{}: ok, {} cells, {runs} runs", file.display(), experiment.cells.len());
     }
     Ok(0)
 }
@@ -263,20 +288,20 @@ pub(super) fn validate(files: &[PathBuf], search: &SearchPath) -> Result<i32, Er
 /// `harness plan FILE`.
 pub(super) fn plan(file: &Path, search: &SearchPath) -> Result<i32, Error> {
     let experiment = load_all(&[file.to_owned()], search)?.remove(0);
-    print!("{}", plan_table(&experiment));
+    crate::console::out!("{}", plan_table(&experiment));
     Ok(0)
 }
 
 /// `harness list`.
 pub(super) fn list(search: &SearchPath) -> i32 {
-    print!("{}", list_table(&Registry::discover(search)));
+    crate::console::out!("{}", list_table(&Registry::discover(search)));
     0
 }
 
 /// `harness schema`.
 pub(super) fn schema(search: &SearchPath) -> i32 {
     let schema = crate::schema::schema(&Registry::discover(search));
-    println!("{}", serde_json::to_string_pretty(&schema).expect("serializable"));
+    crate::console::outln!("{}", serde_json::to_string_pretty(&schema).expect("serializable"));
     0
 }
 
@@ -290,7 +315,7 @@ fn load_all(files: &[PathBuf], search: &SearchPath) -> Result<Vec<Experiment>, D
             let mut registry = discovered.clone();
             let experiment = experiment::load(file, &mut registry)?;
             for warning in experiment::lints::warnings(&experiment) {
-                eprintln!("warning: {}: {warning}", file.display());
+                crate::console::errln!("warning: {}: {warning}", file.display());
             }
             Ok(experiment)
         })
@@ -325,9 +350,9 @@ fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Error>
 /// Prints a comparison (its warnings to standard error), writes compare.md and compare.json into `out`; true when something regressed.
 fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
-    print!("{}", crate::compare::table(comparison));
+    crate::console::out!("{}", crate::compare::table(comparison));
     for warning in &comparison.warnings {
-        eprintln!("warning: {warning}");
+        crate::console::errln!("warning: {warning}");
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     results::write_replacing(&out.join(files::COMPARE_MD), crate::compare::markdown(comparison).as_bytes())
@@ -349,7 +374,7 @@ fn draw_report(dir: &std::path::Path) {
         Err(Error::Runtime(e)) => vec![format!("cannot draw the charts and reports: {e:#}")],
     };
     for problem in problems {
-        eprintln!("warning: {}: {problem}", dir.display());
+        crate::console::errln!("warning: {}: {problem}", dir.display());
     }
 }
 

@@ -27,7 +27,7 @@ pub fn main() -> ExitCode {
         Command::Exec { dir } => crate::run::exec_main(&dir),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
         command => dispatch(command, &SearchPath::new(&cli.plugin_dirs)).unwrap_or_else(|error| {
-            eprintln!("error: {error}");
+            crate::console::errln!("error: {error}");
             error.exit_code()
         }),
     };

@@ -192,9 +192,10 @@ impl Series {
 type Values = BTreeMap<String, (usize, BTreeMap<String, Series>)>;
 
 /// The runs of `dir`, and the speed anchors of its runs that ended ok.
-fn read(dir: &Path, metrics: &[String]) -> anyhow::Result<(Values, Vec<f64>)> {
+fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::Result<(Values, Vec<f64>)> {
     let path = dir.join(crate::results::files::RUNS);
     let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    warnings.extend(runs.cut_warning());
     let mut values = Values::new();
     let mut anchors = Vec::new();
     for row in &runs.rows {
@@ -294,11 +295,13 @@ pub(crate) fn compare(baseline: &Path, current: &Path, gate: &Gate, seed: u64) -
             }
         }
     }
-    let (before, before_anchors) = read(baseline, &wanted)?;
-    let (after, after_anchors) = read(current, &wanted)?;
+    let mut cut = Vec::new();
+    let (before, before_anchors) = read(baseline, &wanted, &mut cut)?;
+    let (after, after_anchors) = read(current, &wanted, &mut cut)?;
     let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
     let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
     let mut warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
+    warnings.append(&mut cut);
     let machine_speed = (!before_anchors.is_empty() && !after_anchors.is_empty())
         .then(|| median(&after_anchors) / median(&before_anchors) - 1.0);
     if let Some(change) = machine_speed.filter(|c| c.abs() > SPEED_DRIFT) {

@@ -126,11 +126,11 @@ fn check_one(
             toml::Value::Array(items) => items.iter().collect(),
             other => vec![other],
         };
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: indexmap::IndexSet<String> = indexmap::IndexSet::new();
         for cell in cells {
             let v = value_of(cell, &name);
-            if !v.is_empty() && !seen.contains(&v) {
-                seen.push(v);
+            if !v.is_empty() {
+                seen.insert(v);
             }
         }
         let mut values = Vec::new();

@@ -1,29 +1,52 @@
 //! `[matrix]` into cells: axes, `exclude` and `include` read with the place of every value, the reserved
 //! column names, and the cells that would be pooled in the results.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
-use super::matrix::{self, Cell, Pattern, Value};
+use super::matrix::{self, Cell, Pattern, Value, ValueKey};
 use super::raw::RawFile;
 use super::resolve::Resolver;
 use super::{quote_list, scalar};
 use crate::diagnostic::Diagnostic;
 
-/// Where each axis value of the matrix was written, to point errors at it.
+/// The most cells the product of the axes may have, counted before `exclude`: beyond it the file is refused
+/// before anything is expanded. A run is a process of its own: a million cells are days of runs.
+pub(crate) const MAX_CELLS: u64 = 1_000_000;
+
+/// The most checks of a product cell against an `include` entry (cells of the product times entries).
+pub(crate) const MAX_INCLUDE_CHECKS: u64 = 10_000_000;
+
+/// Where each axis value of the matrix was written, to point errors at it: the first place of each key and
+/// of each value of a key.
 #[derive(Default)]
 pub(super) struct Places {
-    values: Vec<(String, Value, Range<usize>)>,
+    values: HashMap<(String, ValueKey), Range<usize>>,
+    keys: HashMap<String, Range<usize>>,
     pub(super) matrix: Option<Range<usize>>,
 }
 
 impl Places {
     pub(super) fn of(&self, key: &str, value: Option<&Value>) -> Option<Range<usize>> {
-        self.values
-            .iter()
-            .find(|(k, v, _)| k == key && value.is_none_or(|value| v == value))
-            .map(|(_, _, span)| span.clone())
-            .or_else(|| self.matrix.clone())
+        match value {
+            Some(value) => self.values.get(&(key.to_owned(), value.key())),
+            None => self.keys.get(key),
+        }
+        .cloned()
+        .or_else(|| self.matrix.clone())
     }
+
+    fn add(&mut self, key: &str, value: &Value, span: Range<usize>) {
+        self.keys.entry(key.to_owned()).or_insert_with(|| span.clone());
+        self.values.entry((key.to_owned(), value.key())).or_insert(span);
+    }
+}
+
+/// A cell as the results tell it apart: its values as text, by key. Two cells with the same text are one.
+pub(super) fn identity(cell: &Cell) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = cell.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 impl Resolver<'_> {
@@ -63,7 +86,15 @@ impl Resolver<'_> {
                                     .expected("a string, number or boolean")
                                 })?;
                                 self.check_column_name(k, entry.span())?;
-                                places.values.push((k.clone(), v.clone(), entry.span()));
+                                self.check_text(&format!("`include` key `{}`", k.escape_debug()), k, entry.span())?;
+                                if let Value::String(text) = &v {
+                                    self.check_text(
+                                        &format!("`include` value of `{}`", k.escape_debug()),
+                                        text,
+                                        entry.span(),
+                                    )?;
+                                }
+                                places.add(k, &v, entry.span());
                                 cell.insert(k.clone(), v);
                             }
                             include.push(cell);
@@ -73,13 +104,17 @@ impl Resolver<'_> {
                 }
                 _ => {
                     self.check_column_name(name, key.span())?;
+                    self.check_text("axis name", name, key.span())?;
                     let mut list = Vec::new();
                     for v in values.get_ref() {
                         let value = scalar(v.get_ref()).ok_or_else(|| {
                             self.error(format!("a value of axis `{name}` is not a single value"), Some(v.span()))
                                 .expected("a string, number or boolean")
                         })?;
-                        places.values.push((name.to_owned(), value.clone(), v.span()));
+                        if let Value::String(text) = &value {
+                            self.check_text(&format!("a value of axis `{name}`"), text, v.span())?;
+                        }
+                        places.add(name, &value, v.span());
                         list.push(value);
                     }
                     axes.push((name.to_owned(), list));
@@ -90,6 +125,7 @@ impl Resolver<'_> {
             .into_iter()
             .map(|(table, span)| self.pattern(table, &axes, span))
             .collect::<Result<_, _>>()?;
+        self.check_size(&axes, include.len(), matrix.span())?;
         let cells = matrix::expand(&axes, &exclude, &include);
         if cells.is_empty() {
             let (why, help) = if axes.is_empty() {
@@ -105,11 +141,10 @@ impl Resolver<'_> {
             return Err(self.error(format!("the matrix is empty: {why}"), Some(matrix.span())).help(help));
         }
         // Results identify a cell by its values: two cells with the same values would be pooled.
+        let mut seen: HashMap<Vec<(String, String)>, usize> = HashMap::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
-            let text = |c: &Cell| {
-                c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>()
-            };
-            if let Some(j) = cells[..i].iter().position(|other| text(other) == text(cell)) {
+            let id = identity(cell);
+            if let Some(&j) = seen.get(&id) {
                 return Err(self
                     .error(
                         format!("cells {} and {} are the same: {}", j + 1, i + 1, describe(cell)),
@@ -117,6 +152,7 @@ impl Resolver<'_> {
                     )
                     .help("remove the repeated values or `include` entries; `harness plan` lists the cells"));
             }
+            seen.insert(id, i);
         }
         let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
         for cell in &cells {
@@ -127,6 +163,50 @@ impl Resolver<'_> {
             }
         }
         Ok((cells, places, columns))
+    }
+
+    /// Refuses a matrix too large to run before expanding it: its size is computed, not counted.
+    fn check_size(&self, axes: &[(String, Vec<Value>)], include: usize, span: Range<usize>) -> Result<(), Diagnostic> {
+        let lengths: Vec<u64> = axes.iter().map(|(_, v)| v.len() as u64).collect();
+        let product = if lengths.is_empty() { 0 } else { lengths.iter().fold(1u64, |p, &n| p.saturating_mul(n)) };
+        let shown: Vec<String> = lengths.iter().map(u64::to_string).collect();
+        if product > MAX_CELLS {
+            let size =
+                if product == u64::MAX { "more than 18446744073709551614".to_owned() } else { product.to_string() };
+            return Err(self
+                .error(
+                    format!("the matrix has {size} cells ({}), more than {MAX_CELLS}", shown.join(" x ")),
+                    Some(span),
+                )
+                .expected(format!("at most {MAX_CELLS} cells in the product of the axes, before `exclude`"))
+                .help("split the experiment into several files, or give the axes fewer values"));
+        }
+        let checks = product.saturating_mul(include as u64);
+        if checks > MAX_INCLUDE_CHECKS {
+            return Err(self
+                .error(
+                    format!("the matrix's {product} cells times its {include} `include` entries make {checks} checks, more than {MAX_INCLUDE_CHECKS}"),
+                    Some(span),
+                )
+                .expected(format!("at most {MAX_INCLUDE_CHECKS} cells of the product times `include` entries"))
+                .help("add the values as axes instead of `include` entries, or split the experiment into several files"));
+        }
+        Ok(())
+    }
+
+    /// Axis names and values are cells of `harness plan`'s table and of `runs.csv`: a control character
+    /// (a line break, a tab, an escape sequence) would break their rows or the terminal.
+    fn check_text(&self, what: &str, text: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+        match text.chars().find(|c| c.is_control()) {
+            None => Ok(()),
+            Some(c) => Err(self
+                .error(
+                    format!("{what} \"{}\" holds a control character, U+{:04X}", text.escape_debug(), u32::from(c)),
+                    Some(span),
+                )
+                .expected("text without control characters (line breaks, tabs, escape sequences)")
+                .help("remove the escape (`\\n`, `\\t`, `\\u001b`...) from the string")),
+        }
     }
 
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.

@@ -150,15 +150,40 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
             });
         }
         let span = threshold.span();
+        let expected = || "a percentage such as \"5%\", or `{ increase = \"10%\", decrease = \"2%\" }`".to_owned();
         let value = match threshold.get_ref() {
-            raw::RawThreshold::Both(t) => {
+            toml::Value::String(t) => {
                 let p = percent(t, span)?;
                 Threshold { increase: p, decrease: p }
             }
-            raw::RawThreshold::Directed { increase, decrease } => Threshold {
-                increase: increase.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
-                decrease: decrease.as_deref().map_or(Ok(gate.default), |t| percent(t, span.clone()))?,
-            },
+            toml::Value::Table(table) => {
+                const DIRECTIONS: [&str; 2] = ["increase", "decrease"];
+                if let Some(key) = table.keys().find(|k| !DIRECTIONS.contains(&k.as_str())) {
+                    let hint = crate::diagnostic::closest(key, DIRECTIONS).map_or_else(
+                        || "a threshold has `increase` and `decrease`".to_owned(),
+                        |c| format!("did you mean `{c}`?"),
+                    );
+                    return Err(GateError {
+                        message: format!("the threshold of `{metric_name}` has unknown key `{key}`"),
+                        span,
+                        expected: "`increase`, `decrease`, or both".to_owned(),
+                        help: Some(hint),
+                    });
+                }
+                let direction = |key: &str| match table.get(key) {
+                    None => Ok(gate.default),
+                    Some(toml::Value::String(t)) => percent(t, span.clone()),
+                    Some(other) => Err(GateError::new(
+                        format!("`{key}` of the threshold of `{metric_name}` is {other}"),
+                        span.clone(),
+                        "a percentage such as \"5%\"".to_owned(),
+                    )),
+                };
+                Threshold { increase: direction("increase")?, decrease: direction("decrease")? }
+            }
+            other => {
+                return Err(GateError::new(format!("the threshold of `{metric_name}` is {other}"), span, expected()));
+            }
         };
         gate.per_metric.insert(metric_name, value);
     }

@@ -43,6 +43,27 @@ impl Value {
     }
 }
 
+/// A value by its type and bits, for hashing: `1`, `1.0` and `"1"` are three keys, as they are three values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ValueKey {
+    String(String),
+    Integer(i64),
+    Float(u64),
+    Bool(bool),
+}
+
+impl Value {
+    pub(crate) fn key(&self) -> ValueKey {
+        match self {
+            Value::String(s) => ValueKey::String(s.clone()),
+            Value::Integer(i) => ValueKey::Integer(*i),
+            // -0.0 == 0.0 as values: one key.
+            Value::Float(x) => ValueKey::Float(if *x == 0.0 { 0 } else { x.to_bits() }),
+            Value::Bool(b) => ValueKey::Bool(*b),
+        }
+    }
+}
+
 /// A cell: axis name to value, in column order.
 pub(crate) type Cell = IndexMap<String, Value>;
 

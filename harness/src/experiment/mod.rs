@@ -8,6 +8,8 @@
 pub(crate) mod arrival;
 pub(crate) mod charts;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod gate;
 pub(crate) mod lints;
 mod load;
@@ -25,7 +27,7 @@ pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
-pub(crate) use resolve::MAX_WORKERS;
+pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
 pub(crate) use steps::MAX_FIXTURE_FILES;
 
 fn quote_list(items: &[&str]) -> String {

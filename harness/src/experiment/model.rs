@@ -68,7 +68,8 @@ pub(crate) struct Experiment {
 #[derive(Debug, Clone)]
 pub(crate) struct CellPlan {
     pub values: Cell,
-    pub executor: PluginInfo,
+    /// Shared by every cell of the executor.
+    pub executor: std::sync::Arc<PluginInfo>,
     pub workers: u32,
     pub options: serde_json::Map<String, serde_json::Value>,
     pub workload: Workload,

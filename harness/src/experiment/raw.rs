@@ -34,16 +34,10 @@ pub(super) struct RawCi {
     pub metrics: Option<Vec<Spanned<String>>>,
     pub time_floor: Option<Spanned<toml::Value>>,
     pub memory_floor: Option<Spanned<toml::Value>>,
+    /// Per metric: a percentage, or a table of `increase` and `decrease`; checked in `gate`, so that a
+    /// mistake there gets its own message.
     #[serde(default)]
-    pub thresholds: IndexMap<Spanned<String>, Spanned<RawThreshold>>,
-}
-
-/// A metric's threshold: one percentage for both directions, or one per direction.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawThreshold {
-    Both(String),
-    Directed { increase: Option<String>, decrease: Option<String> },
+    pub thresholds: IndexMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Only the `[ci]` table of a file, for reading it back from a result folder.

@@ -11,7 +11,7 @@ use harness_sdk::protocol::Workload;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::expand::{Places, describe};
+use super::expand::{Places, describe, identity};
 use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
 use super::model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
@@ -24,6 +24,16 @@ use crate::plugin::{PluginInfo, Registry, probe};
 
 /// The most workers a cell may ask for.
 pub(crate) const MAX_WORKERS: u32 = 4096;
+
+/// The longest experiment name: it is a folder name, and file systems allow 255 bytes.
+pub(crate) const MAX_NAME: usize = 255;
+
+/// The most `repetitions`, and the most `warmup` runs, per cell.
+pub(crate) const MAX_COUNT: u32 = 100_000;
+
+/// The most runs one experiment file may plan (cells x (warmup + repetitions)): the schedule is built before
+/// the first run.
+pub(crate) const MAX_RUNS: u64 = 10_000_000;
 
 pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
@@ -40,6 +50,15 @@ impl Resolver<'_> {
         let experiment = file.experiment.get_ref();
 
         let name = experiment.name.get_ref().clone();
+        if name.len() > MAX_NAME {
+            return Err(self
+                .error(
+                    format!("experiment name of {} characters is too long for a folder name", name.len()),
+                    Some(experiment.name.span()),
+                )
+                .expected(format!("at most {MAX_NAME} characters"))
+                .help("the name is the folder <out>/<name>/; keep it short and put the rest in `description`"));
+        }
         if name.is_empty()
             || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             || name.starts_with('.')
@@ -51,11 +70,11 @@ impl Resolver<'_> {
         let count = |field: &Option<Spanned<i64>>, key: &str, default: i64, min: i64| -> Result<u32, Diagnostic> {
             let Some(value) = field else { return Ok(default as u32) };
             let n = *value.get_ref();
-            if n < min || n > i64::from(u32::MAX) {
-                let what = if min == 0 { "zero or more" } else { "at least 1" };
+            if n < min || n > i64::from(MAX_COUNT) {
+                let what = if min == 0 { "from 0" } else { "from 1" };
                 return Err(self
                     .error(format!("`{key}` is {n}"), Some(value.span()))
-                    .expected(format!("an integer, {what}")));
+                    .expected(format!("an integer {what} to {MAX_COUNT}")));
             }
             Ok(n as u32)
         };
@@ -63,10 +82,18 @@ impl Resolver<'_> {
         let warmup = count(&experiment.warmup, "warmup", 1, 0)?;
         let timeout = match &experiment.timeout {
             None => Duration::from_secs(300),
-            Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
-                self.error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
-                    .expected(format!("{}, more than zero", units::DURATION_EXPECTED))
-            })?,
+            Some(t) => match units::parse_duration(t.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                parsed => {
+                    let error = self
+                        .error(format!("`timeout` is \"{}\"", t.get_ref()), Some(t.span()))
+                        .expected(format!("{}, more than zero and at most 1 year", units::DURATION_EXPECTED));
+                    return Err(match parsed {
+                        Err(why) if why.contains("longest") => error.help(why),
+                        _ => error,
+                    });
+                }
+            },
         };
         let seed = match &experiment.seed {
             None => 0,
@@ -90,12 +117,27 @@ impl Resolver<'_> {
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
+        let mut shared = std::collections::HashMap::new();
         for cell in cells {
-            plans.push(self.resolve_cell(cell, file, &defaults, &places)?);
+            plans.push(self.resolve_cell(cell, file, &defaults, &places, &mut shared)?);
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
         let plans = drop_meaningless_values(plans, file);
+        let runs = plans.len() as u64 * (u64::from(warmup) + u64::from(repetitions));
+        if runs > MAX_RUNS {
+            let span = experiment.repetitions.as_ref().map_or_else(|| file.experiment.span(), Spanned::span);
+            return Err(self
+                .error(
+                    format!(
+                        "the experiment plans {runs} runs ({} cells x ({warmup} warmup + {repetitions} repetitions)), more than {MAX_RUNS}",
+                        plans.len()
+                    ),
+                    Some(span),
+                )
+                .expected(format!("at most {MAX_RUNS} runs in one experiment file"))
+                .help("lower `repetitions` or `warmup`, or split the matrix into several files"));
+        }
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
@@ -241,6 +283,7 @@ impl Resolver<'_> {
         file: &RawFile,
         defaults: &IndexMap<String, serde_json::Map<String, serde_json::Value>>,
         places: &Places,
+        shared: &mut std::collections::HashMap<String, Arc<PluginInfo>>,
     ) -> Result<CellPlan, Diagnostic> {
         let executor_name = match cell.get(EXECUTOR) {
             Some(Value::String(name)) => name.clone(),
@@ -255,11 +298,17 @@ impl Resolver<'_> {
                     .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
             }
         };
-        let executor = self
-            .registry
-            .get(&executor_name)
-            .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?
-            .clone();
+        let executor = if let Some(info) = shared.get(&executor_name) {
+            Arc::clone(info)
+        } else {
+            let info = self
+                .registry
+                .get(&executor_name)
+                .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
+            let info = Arc::new(info.clone());
+            shared.insert(executor_name.clone(), Arc::clone(&info));
+            info
+        };
 
         let workers = match cell.get(WORKERS) {
             None => 1,
@@ -343,9 +392,12 @@ impl Resolver<'_> {
         for workload in file.workloads.values() {
             collect_references(workload.get_ref(), &mut referenced);
         }
-        let mut option_names: Vec<&str> = Vec::new();
+        let mut option_names: indexmap::IndexSet<&str> = indexmap::IndexSet::new();
+        let mut executors: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for plan in plans {
-            option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+            if executors.insert(plan.executor.name.as_str()) {
+                option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+            }
         }
         for column in columns {
             let used = [EXECUTOR, WORKLOAD, WORKERS].contains(&column.as_str())
@@ -446,17 +498,25 @@ impl Resolver<'_> {
 /// and its results and chart series carry no `pool`.
 fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
     let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
-    for mut plan in plans {
-        let mut referenced = Vec::new();
-        if let Some((_, raw)) = file.workloads.iter().find(|(name, _)| *name.get_ref() == plan.workload.name) {
+    let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
+    // The references of each workload, found once: the cells are many, the workloads few.
+    let by_workload: std::collections::HashMap<&str, Vec<String>> = file
+        .workloads
+        .iter()
+        .map(|(name, raw)| {
+            let mut referenced = Vec::new();
             collect_references(raw.get_ref(), &mut referenced);
-        }
+            (name.get_ref().as_str(), referenced)
+        })
+        .collect();
+    for mut plan in plans {
+        let referenced = by_workload.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
         plan.values.retain(|key, _| {
             [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
                 || referenced.contains(key)
                 || plan.executor.option(key).is_some()
         });
-        if !kept.iter().any(|earlier| earlier.values == plan.values) {
+        if seen.insert(identity(&plan.values)) {
             kept.push(plan);
         }
     }

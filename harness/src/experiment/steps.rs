@@ -87,7 +87,8 @@ fn fields<'v>(kind: &str, value: &'v toml::Value, allowed: &[&str]) -> Result<&'
 
 pub(super) fn size(key: &str, value: &toml::Value) -> Result<u64, StepError> {
     let parsed = match value {
-        toml::Value::Integer(n) if *n >= 0 => Ok(*n as u64),
+        toml::Value::Integer(n) if *n >= 0 && *n as u64 <= units::MAX_SIZE => Ok(*n as u64),
+        toml::Value::Integer(n) if *n >= 0 => Err(format!("{n} bytes is more than the largest size accepted, 1024GiB")),
         toml::Value::String(s) => units::parse_size(s),
         other => Err(format!("{other} is not a size")),
     };

@@ -7,6 +7,14 @@ pub(crate) const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms
 /// What a size looks like, for error messages.
 pub(crate) const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
 
+/// The longest duration accepted anywhere (`timeout`, `sleep`, `hold`, `delay`, `time_floor`): one year of
+/// 365.25 days, `"1y"`. Longer ones overflow the clocks that time them.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(31_557_600);
+
+/// The largest size accepted anywhere (`compute`, `alloc`, `read_file.size`, `net` sizes, `memory_limit`,
+/// `memory_floor`): 1024 GiB, so that no sum of sizes overflows.
+pub(crate) const MAX_SIZE: u64 = 1 << 40;
+
 /// Parses a duration: whole numbers with units (`ns`, `us`, `ms`, `s`, `min`, `h`, and the other spellings of
 /// the `humantime` crate), one or several ("1s 500ms"). A bare number is refused: its unit would be a guess.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -17,11 +25,18 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{text}` has no unit"));
     }
-    humantime::parse_duration(text).map_err(|e| {
+    let duration = humantime::parse_duration(text).map_err(|e| {
         let why = e.to_string();
         let why = why.split(", supported units").next().unwrap_or_default().to_owned();
+        if why.contains("overflow") || why.contains("too large") {
+            return format!("`{text}` is longer than the longest duration accepted, 1 year");
+        }
         format!("`{text}` is not a duration ({why})")
-    })
+    })?;
+    if duration > MAX_DURATION {
+        return Err(format!("`{text}` is longer than the longest duration accepted, 1 year"));
+    }
+    Ok(duration)
 }
 
 /// Parses a size: a whole number of bytes with an optional unit. Binary units (`KiB`, `MiB`, `GiB`)
@@ -46,8 +61,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "GB" => 1_000_000_000,
         other => return Err(format!("`{other}` is not a size unit (B, KiB, MiB, GiB, kB, MB, GB)")),
     };
-    let number: u64 = digits.parse().map_err(|_| format!("`{digits}` is too large"))?;
-    number.checked_mul(multiplier).ok_or_else(|| format!("`{text}` is too large"))
+    let too_large = || format!("`{trimmed}` is more than the largest size accepted, 1024GiB");
+    let number: u64 = digits.parse().map_err(|_| too_large())?;
+    number.checked_mul(multiplier).filter(|&bytes| bytes <= MAX_SIZE).ok_or_else(too_large)
 }
 
 #[cfg(test)]
@@ -63,6 +79,10 @@ mod tests {
         assert!(parse_duration("10").unwrap_err().contains("no unit"));
         assert!(parse_duration("ten ms").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("1y"), Ok(MAX_DURATION));
+        for long in ["1y 1s", "300000000000y", "18446744073709551615s", "99999999999999999999999ns"] {
+            assert!(parse_duration(long).unwrap_err().contains("longest duration accepted"), "{long}");
+        }
     }
 
     #[test]
@@ -75,6 +95,10 @@ mod tests {
         assert!(parse_size("1.5MiB").is_err());
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("3 parsecs").is_err());
+        assert_eq!(parse_size("1024GiB"), Ok(MAX_SIZE));
+        for large in ["1025GiB", "1099511627777", "18446744073709551616", "99999999999GB"] {
+            assert!(parse_size(large).unwrap_err().contains("largest size accepted"), "{large}");
+        }
     }
 
     proptest::proptest! {

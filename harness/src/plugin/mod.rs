@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use harness_sdk::abi::{self, Buffer, Descriptor, EntryFn};
 use harness_sdk::model::Model;
-use harness_sdk::protocol::{ExecutorInfo, OptionSpec};
+use harness_sdk::protocol::{ExecutorInfo, OptionKind, OptionSpec};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use discovery::Registry;
@@ -63,6 +63,8 @@ pub(crate) enum LoadError {
     SizeMismatch { path: PathBuf, found: u32, expected: u32 },
     #[error("{} failed to describe itself: {message}", path.display())]
     Info { path: PathBuf, message: String },
+    #[error("{} declares an invalid option: {message}", path.display())]
+    BadOption { path: PathBuf, message: String },
 }
 
 fn entry_symbol() -> &'static str {
@@ -151,6 +153,7 @@ impl Library {
             CallOutcome::Error(message) | CallOutcome::Panic(message) => return Err(failed(message)),
         };
         let info: ExecutorInfo = serde_json::from_slice(&bytes).map_err(|e| failed(e.to_string()))?;
+        check_options(&info.options).map_err(|message| LoadError::BadOption { path: self.path.clone(), message })?;
         // SAFETY: name and version point into the library, which stays loaded.
         let (name, version) = unsafe { (d.name.to_string_lossy(), d.version.to_string_lossy()) };
         Ok(PluginInfo {
@@ -188,6 +191,42 @@ impl Library {
             other => CallOutcome::Error(format!("plugin returned unknown status {other}: {}", text())),
         }
     }
+}
+
+/// The names an option may not take: the built-in axes, whose values the harness gives every run itself,
+/// and the columns the harness writes, since any option may be an axis.
+fn reserved_option_names() -> Vec<&'static str> {
+    let mut names = vec!["executor", "workload", "workers"];
+    names.extend(crate::metrics::reserved_columns());
+    names
+}
+
+/// Checks what a plugin declares of its options: names it may use, each once, and defaults of their type.
+fn check_options(options: &[OptionSpec]) -> Result<(), String> {
+    let reserved = reserved_option_names();
+    for (i, option) in options.iter().enumerate() {
+        let name = &option.name;
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(format!("option {} has the name {name:?}, which a file cannot write as a key", i + 1));
+        }
+        if reserved.contains(&name.as_str()) {
+            return Err(format!("option `{name}` has a name the harness reserves (for its own axes and columns)"));
+        }
+        if options[..i].iter().any(|o| &o.name == name) {
+            return Err(format!("option `{name}` is declared twice"));
+        }
+        if let OptionKind::Choice { choices } = &option.kind {
+            if choices.is_empty() {
+                return Err(format!("option `{name}` is a choice of no values"));
+            }
+        }
+        if !option.default.is_null() {
+            option.check(&option.default).map_err(|expected| {
+                format!("the default of option `{name}` is {}, where the option takes {expected}", option.default)
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// One line of `harness __probe` output.

@@ -2,7 +2,9 @@
 //!
 //! A row is what the harness wrote for one measured run: the axis values (the columns before `cell`), the
 //! cell's number and the repetition (both 1-based as written), the status, and the metrics of
-//! [`crate::metrics::COLUMNS`]. The last row of an interrupted run may be cut short: it is skipped.
+//! [`crate::metrics::COLUMNS`]. The last row of an interrupted run may be cut short (fewer fields, or no
+//! line break at its end, which is what `kill -9` during an append leaves): it is skipped, and
+//! [`Runs::cut_warning`] says so.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ pub(crate) struct Runs {
     /// The axis columns: those before `cell`.
     pub axes: Vec<String>,
     pub rows: Vec<Row>,
+    /// The line of a last row cut short, which was skipped.
+    pub cut: Option<u64>,
 }
 
 /// One measured run.
@@ -86,12 +90,18 @@ impl Runs {
             metrics::COLUMNS.iter().map(|m| header.iter().position(|h| h == *m)).collect();
         let records = reader.records().collect::<Result<Vec<_>, _>>()?;
         let mut rows = Vec::with_capacity(records.len());
+        let mut cut = None;
+        // Every row the harness writes ends with a line break: a last row without one was cut short, even
+        // when the cut left it all its fields (a number cut short is still a number).
+        let unterminated = !text.is_empty() && !text.ends_with(b"\n") && !records.is_empty();
         for (i, record) in records.iter().enumerate() {
+            let last = i + 1 == records.len();
+            if last && (unterminated || record.len() < header.len()) {
+                // The run was interrupted while its row was written.
+                cut = Some(record.position().map_or(0, csv::Position::line));
+                break;
+            }
             if record.len() != header.len() {
-                if i + 1 == records.len() && record.len() < header.len() {
-                    // The run was interrupted while its row was written.
-                    break;
-                }
                 let line = record.position().map_or(0, csv::Position::line);
                 return Err(invalid(format!(
                     "{} line {line} has {} fields, not the {} of its header",
@@ -101,6 +111,17 @@ impl Runs {
                 )));
             }
             let field = |i: usize| record.get(i).unwrap_or_default();
+            // The harness writes finite numbers only: NaN or infinity is a damaged file, never a measure.
+            for (name, column) in metrics::COLUMNS.iter().zip(&metric_columns) {
+                let text = column.map_or("", field);
+                if text.parse::<f64>().is_ok_and(|x| !x.is_finite()) {
+                    let line = record.position().map_or(0, csv::Position::line);
+                    return Err(invalid(format!(
+                        "{} line {line}: `{name}` is {text}, not a finite number",
+                        path.display()
+                    )));
+                }
+            }
             rows.push(Row {
                 record: record.clone(),
                 axes: (0..cell).map(|i| field(i).to_owned()).collect(),
@@ -110,7 +131,19 @@ impl Runs {
                 metrics: metric_columns.iter().map(|c| c.and_then(|c| field(c).parse().ok())).collect(),
             });
         }
-        Ok(Self { path: path.to_owned(), header, axes, rows })
+        Ok(Self { path: path.to_owned(), header, axes, rows, cut })
+    }
+
+    /// What to say of a last row cut short, when there was one: it is left out.
+    pub(crate) fn cut_warning(&self) -> Option<String> {
+        let line = self.cut?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        Some(format!(
+            "{} line {line} is a row cut short, as an interrupted run leaves it: it is left out; \
+             `harness run FILE --resume {}` runs it again",
+            self.path.display(),
+            dir.display()
+        ))
     }
 
     /// Checks that every one of `columns` is in the file.
@@ -176,6 +209,18 @@ mod tests {
         let runs = parse("sync,1,1,1,ok,0.5,0.25,400.000,\nsync,1,1,2,ok,0.5").unwrap();
         assert_eq!(runs.rows.len(), 1);
         assert_eq!(runs.rows[0].repetition, Some(1));
+        assert_eq!(runs.cut, Some(3));
+        assert!(runs.cut_warning().unwrap().contains("r/runs.csv line 3 is a row cut short"));
+        assert!(runs.cut_warning().unwrap().contains("--resume r"));
+    }
+
+    #[test]
+    fn a_last_row_without_its_line_break_is_cut_short_even_with_every_field() {
+        let runs = parse("sync,1,1,1,ok,0.5,0.25,400.000,\nsync,1,1,2,ok,0.5,0.25,400.0,").unwrap();
+        assert_eq!((runs.rows.len(), runs.cut), (1, Some(3)));
+        let whole = parse("sync,1,1,1,ok,0.5,0.25,400.000,\n").unwrap();
+        assert_eq!((whole.rows.len(), whole.cut), (1, None));
+        assert_eq!(whole.cut_warning(), None);
     }
 
     #[test]
@@ -183,6 +228,14 @@ mod tests {
         let error = parse("sync,1,1,1,ok\nsync,1,1,2,ok,0.5,0.25,400.000,\n").unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(error.to_string().contains("r/runs.csv line 2 has 5 fields, not the 9 of its header"), "{error}");
+    }
+
+    #[test]
+    fn a_value_that_is_not_finite_is_an_error() {
+        for bad in ["NaN", "inf", "-inf", "infinity"] {
+            let error = parse(&format!("sync,1,1,1,ok,0.5,{bad},400.000,\n")).unwrap_err();
+            assert!(error.to_string().contains(&format!("line 2: `run_s` is {bad}, not a finite number")), "{error}");
+        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     match cgroup {
         Some(cgroup) => {
             if let Err(e) = cgroup.remove(reap_orphans) {
-                eprintln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
+                crate::console::errln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
             }
         }
         None => reap_orphans(),

@@ -271,9 +271,40 @@ fn run_one(
     outcome
 }
 
-/// What the harness checks of every report: all tasks ran (or, in an open workload, were dropped), and
-/// the shared counter lost no increment.
+/// The times a report gives must be times: finite, not negative, and latency percentiles in order.
+fn check_numbers(report: &harness_sdk::protocol::RunReport) -> Option<String> {
+    let l = &report.latency;
+    let times = [
+        ("setup_s", report.setup_s),
+        ("run_s", report.run_s),
+        ("latency mean_s", l.mean_s),
+        ("latency p50_s", l.p50_s),
+        ("latency p90_s", l.p90_s),
+        ("latency p99_s", l.p99_s),
+        ("latency max_s", l.max_s),
+    ];
+    if let Some((name, value)) = times.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
+        return Some(format!("the executor reported {name} = {value}, which is not a time (finite, zero or more)"));
+    }
+    let ordered = [("p50_s", l.p50_s), ("p90_s", l.p90_s), ("p99_s", l.p99_s), ("max_s", l.max_s)];
+    if let Some(pair) = ordered.windows(2).find(|w| w[0].1 > w[1].1) {
+        return Some(format!(
+            "the executor reported latency {} = {} above {} = {}: percentiles must not decrease",
+            pair[0].0, pair[0].1, pair[1].0, pair[1].1
+        ));
+    }
+    if l.mean_s > l.max_s {
+        return Some(format!("the executor reported latency mean_s = {} above max_s = {}", l.mean_s, l.max_s));
+    }
+    None
+}
+
+/// What the harness checks of every report: its numbers, all tasks ran (or, in an open workload, were
+/// dropped), and the shared counter lost no increment.
 fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Option<String> {
+    if let Some(why) = check_numbers(report) {
+        return Some(why);
+    }
     let tasks = cell.workload.tasks;
     let dropped = report.open.map_or(0, |o| o.dropped);
     if cell.workload.arrival.is_none() && report.open.is_some() {

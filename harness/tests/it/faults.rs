@@ -322,3 +322,85 @@ fn a_run_that_floods_its_output_then_crashes_gets_a_short_error_from_the_end_of_
     let log = dir.path().join("out/flood/latest/logs/cell-1-rep-1.log");
     assert!(std::fs::metadata(log).unwrap().len() > 8 << 20);
 }
+
+/// An experiment of one run per `fault` value, with the faulty plugin from `dir`.
+fn one_run_each(dir: &Path, faults: &[&str]) -> String {
+    let values: Vec<String> = faults.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        r#"[experiment]
+name = "reports"
+repetitions = 1
+warmup = 0
+
+[workloads.w]
+tasks = 4
+steps = [{{ compute = "1KiB" }}]
+
+[matrix]
+executor = ["faulty"]
+fault = [{}]
+
+[plugins]
+faulty = "{}"
+"#,
+        values.join(", "),
+        dir.join("libfaulty.so").display()
+    )
+}
+
+#[test]
+fn a_report_whose_numbers_are_not_times_fails_its_run() {
+    let (dir, _pids) = faulty_sandbox();
+    let faults = ["negative_run_s", "negative_setup_s", "bad_percentiles", "none"];
+    std::fs::write(dir.path().join("reports.toml"), one_run_each(dir.path(), &faults)).unwrap();
+    let out = support::harness().current_dir(dir.path()).args(["run", "--quiet", "reports.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = support::read_runs(&dir.path().join("results/reports/latest/runs.csv"));
+    let expected = [
+        ("failed", "the executor reported run_s = -1, which is not a time (finite, zero or more)"),
+        ("failed", "the executor reported setup_s = -1, which is not a time (finite, zero or more)"),
+        ("failed", "the executor reported latency p90_s = "),
+        ("ok", ""),
+    ];
+    assert_eq!(rows.len(), expected.len());
+    for (row, (status, error)) in rows.iter().zip(expected) {
+        assert_eq!(row["status"], status, "{row:?}");
+        assert!(row["error"].starts_with(error), "{}: {}", row["fault"], row["error"]);
+        // A failed run records no times of the executor's.
+        if status == "failed" {
+            assert_eq!(row["run_s"], "", "{row:?}");
+        }
+    }
+}
+
+#[test]
+fn a_plugin_that_declares_a_bad_option_is_refused_when_loaded() {
+    let (dir, _pids) = faulty_sandbox();
+    std::fs::write(dir.path().join("reports.toml"), one_run_each(dir.path(), &["none"])).unwrap();
+    for (declared, why) in [
+        ("reserved", "option `workers` has a name the harness reserves"),
+        ("default_type", "the default of option `depth` is \"deep\", where the option takes an integer >= 1"),
+        ("default_choice", "the default of option `mode` is \"c\", where the option takes one of \"a\", \"b\""),
+    ] {
+        let validate = support::harness()
+            .current_dir(dir.path())
+            .env("FAULTY_OPTIONS", declared)
+            .args(["validate", "reports.toml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&validate.stderr);
+        assert_eq!(validate.status.code(), Some(2), "{declared}: {stderr}");
+        assert!(stderr.contains("error: plugin `faulty` cannot be loaded\n  --> reports.toml:15:10"), "{stderr}");
+        assert!(stderr.contains(&format!("libfaulty.so declares an invalid option: {why}")), "{declared}: {stderr}");
+        // On the search path, the library is skipped with the same reason.
+        let list = support::harness()
+            .env("FAULTY_OPTIONS", declared)
+            .arg("--plugin-dir")
+            .arg(dir.path())
+            .arg("list")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&list.stdout);
+        assert!(stdout.contains("warning: skipped ") && stdout.contains(why), "{declared}: {stdout}");
+    }
+}

@@ -12,6 +12,7 @@
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
+//! - `robustness`: closed output streams, huge matrices and counts, damaged result folders.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
@@ -30,6 +31,7 @@ mod open;
 mod out_of_tree;
 mod plugins;
 mod report;
+mod robustness;
 mod scale;
 mod slurm;
 mod support;

@@ -3,7 +3,11 @@
 //!
 //! Processes it starts write a file named `<fault>-<pid>` into `$FAULTY_PID_DIR` (when set), so a test can
 //! check that none of them outlived the run. `gate` waits for `$FAULTY_GATE` to exist (and writes
-//! `$FAULTY_GATE.waiting` first), so a test can act between two runs of one experiment.
+//! `$FAULTY_GATE.waiting` first), so a test can act between two runs of one experiment. `negative_run_s`,
+//! `negative_setup_s` and `bad_percentiles` run the workload and report numbers that are not times.
+//! `$FAULTY_OPTIONS`, read when the plugin describes itself, makes it declare a bad option instead:
+//! `reserved` (an option named `workers`), `default_type` (a default of another type), `default_choice` (a
+//! default that is not one of its choices).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,6 +30,9 @@ const FAULTS: &[&str] = &[
     "orphan",
     "gate",
     "flood",
+    "negative_run_s",
+    "negative_setup_s",
+    "bad_percentiles",
 ];
 
 impl harness_sdk::Executor for Faulty {
@@ -34,7 +41,18 @@ impl harness_sdk::Executor for Faulty {
     const DESCRIPTION: &'static str = "misbehaves as its `fault` option says (a test plugin)";
 
     fn options() -> Vec<OptionSpec> {
-        vec![OptionSpec::choice("fault", FAULTS, "none", "how to misbehave")]
+        let mut options = vec![OptionSpec::choice("fault", FAULTS, "none", "how to misbehave")];
+        match std::env::var("FAULTY_OPTIONS").as_deref() {
+            Ok("reserved") => options.push(OptionSpec::integer("workers", 1, Some(1), "a name the harness keeps")),
+            Ok("default_type") => {
+                let mut bad = OptionSpec::integer("depth", 1, Some(1), "an integer defaulting to a string");
+                bad.default = "deep".into();
+                options.push(bad);
+            }
+            Ok("default_choice") => options.push(OptionSpec::choice("mode", &["a", "b"], "c", "c is no choice")),
+            _ => {}
+        }
+        options
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
@@ -72,6 +90,18 @@ impl harness_sdk::Executor for Faulty {
                 run_workload(request)
             }
             "flood" => flood(),
+            "negative_run_s" => run_workload(request).map(|mut r| {
+                r.run_s = -1.0;
+                r
+            }),
+            "negative_setup_s" => run_workload(request).map(|mut r| {
+                r.setup_s = -1.0;
+                r
+            }),
+            "bad_percentiles" => run_workload(request).map(|mut r| {
+                r.latency.p90_s = r.latency.p99_s + 1.0;
+                r
+            }),
             other => Err(format!("unknown fault `{other}`").into()),
         }
     }
