@@ -428,7 +428,7 @@ mod tests {
             workers,
             options: serde_json::Map::new(),
             model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
-            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps }),
+            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, metrics: Vec::new() }),
         }
     }
 

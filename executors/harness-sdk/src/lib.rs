@@ -46,8 +46,10 @@
 
 pub mod abi;
 pub mod checksum;
+pub mod exec;
 pub mod fixtures;
 pub mod latency;
+mod metrics;
 pub mod model;
 pub mod net;
 #[cfg(feature = "tokio")]
@@ -56,6 +58,7 @@ pub mod protocol;
 pub mod steps;
 pub mod timer;
 pub mod trace;
+pub mod worker;
 pub mod workload;
 
 use std::time::Duration;
@@ -102,5 +105,6 @@ pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count
         checksum: tally.checksum,
         shared_count,
         latency: tally.latency.summary(),
+        metrics: tally.metrics.clone(),
     }
 }

@@ -45,10 +45,12 @@ impl AsyncWorkload {
     /// `collector`, or its error. Returns whether it succeeded.
     pub async fn run_measured(self: &Arc<Self>, task: u64, collector: &Collector) -> bool {
         let start = trace::now_ns();
-        match self.run_task(task).await {
+        let mut reports = Vec::new();
+        match self.run_task_reporting(task, &mut reports).await {
             Ok(checksum) => {
                 let end = trace::now_ns();
                 collector.record(checksum, trace::service_time(start, end));
+                collector.report(&self.prepared.metrics, task, &reports);
                 trace::task(task, start, end);
                 true
             }

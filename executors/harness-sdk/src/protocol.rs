@@ -3,6 +3,7 @@
 //! Plugins never see TOML: the harness resolves an experiment file into these plain values (durations in
 //! nanoseconds, sizes in bytes) before a run starts.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +141,60 @@ pub struct Workload {
     pub tasks: u64,
     /// The steps of every task.
     pub steps: Vec<Step>,
+    /// Numbers the workload's `exec` steps print, read from their output ([`MetricSource`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSource>,
+}
+
+/// Where a custom metric comes from: every match of `regex` (whose first group is a number) in what an
+/// `exec` step's program wrote to `from`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MetricSource {
+    /// The metric's name, a column of `runs.csv`.
+    pub name: String,
+    /// A regular expression with one capture group.
+    pub regex: String,
+    pub from: Stream,
+}
+
+/// An output stream of a program.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A program to run: an `exec` step, or a hook the harness runs around runs.
+///
+/// In every string, `${task}` and `${worker}` stand for the task's index and the index of the worker
+/// (thread or process) that runs it; [`crate::exec`] substitutes them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Exec {
+    /// The program and its arguments (`["sh", "-c", "..."]` for the string form).
+    pub argv: Vec<String>,
+    /// Variables added to the program's environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The folder it runs in (absolute: the harness resolves it against the experiment file).
+    pub cwd: Option<String>,
+    /// A file to read as its standard input; without one, its standard input is empty.
+    pub stdin: Option<String>,
+    /// What the step yields.
+    pub output: Output,
+    /// The exit statuses that count as success.
+    pub ok: Vec<i32>,
+}
+
+/// What an `exec` step yields.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// The xxh3 hash of everything the program wrote to its standard output.
+    #[default]
+    Hash,
+    /// Its exit status; its standard output is not read.
+    Ignore,
 }
 
 /// One step of a task. Every step yields a value that is folded into the task's checksum.
@@ -159,6 +214,8 @@ pub enum Step {
     Shared { hold_nanos: u64 },
     /// Allocate and touch `bytes` bytes.
     Alloc { bytes: u64 },
+    /// Run a program and wait for it to end.
+    Exec(Exec),
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or
@@ -200,6 +257,42 @@ pub struct RunReport {
     /// Per-task latency: service time, from the start of a task's first step to its end
     /// ([`crate::trace`]).
     pub latency: LatencySummary,
+    /// The numbers tasks reported for custom metrics, by metric name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, Reported>,
+}
+
+/// Every number reported for one custom metric in a run, summed up so that the harness can take the
+/// aggregate the experiment asks for. Reports merge in any order ([`Reported::merge`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Reported {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The last number of the highest-numbered task that reported one: "last" does not depend on which
+    /// worker finished when.
+    pub last: f64,
+    pub last_task: u64,
+}
+
+impl Reported {
+    /// One number, reported by task `task`.
+    pub fn one(task: u64, value: f64) -> Self {
+        Self { count: 1, sum: value, min: value, max: value, last: value, last_task: task }
+    }
+
+    /// Adds `other` (reported later, when both come from the same task).
+    pub fn merge(&mut self, other: &Reported) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if other.last_task >= self.last_task {
+            self.last = other.last;
+            self.last_task = other.last_task;
+        }
+    }
 }
 
 /// Percentiles of the per-task latency, in seconds.

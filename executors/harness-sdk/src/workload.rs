@@ -11,6 +11,7 @@
 //! The checksum, fixture files and the `net` wire format live in [`crate::checksum`],
 //! [`crate::fixtures`] and [`crate::net`]; they are re-exported here.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::net::TcpStream;
@@ -25,7 +26,7 @@ pub use crate::net;
 pub use crate::steps::alloc;
 
 use crate::latency::Latency;
-use crate::protocol::{RunRequest, Step};
+use crate::protocol::{Reported, RunRequest, Step};
 use crate::trace;
 
 /// Locks `mutex`, taking the value even when a thread panicked while holding it.
@@ -60,6 +61,8 @@ pub struct Prepared {
     pub(crate) shared_memory: Mutex<u64>,
     /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
     pub(crate) pid: u32,
+    /// The workload's custom metrics, read from the output of its `exec` steps.
+    pub(crate) metrics: crate::metrics::Patterns,
 }
 
 /// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
@@ -70,6 +73,8 @@ pub struct WorkerState {
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
+    /// The custom metrics the current task reported: (index of the metric, number).
+    pub(crate) reports: Vec<(usize, f64)>,
 }
 
 /// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies.
@@ -81,6 +86,8 @@ pub struct Tally {
     pub tasks: u64,
     /// Their latencies.
     pub latency: Latency,
+    /// The numbers reported for custom metrics, by name.
+    pub metrics: BTreeMap<String, Reported>,
 }
 
 impl Tally {
@@ -92,40 +99,60 @@ impl Tally {
         self.latency.record(latency);
     }
 
+    /// Adds number `value` that task `task` reported for the custom metric `name`.
+    pub fn report(&mut self, name: &str, task: u64, value: f64) {
+        let one = Reported::one(task, value);
+        match self.metrics.get_mut(name) {
+            Some(reported) => reported.merge(&one),
+            None => {
+                self.metrics.insert(name.to_owned(), one);
+            }
+        }
+    }
+
     /// Adds another tally to this one.
     pub fn merge(&mut self, other: &Tally) {
         self.checksum = self.checksum.wrapping_add(other.checksum);
         self.tasks += other.tasks;
         self.latency.merge(&other.latency);
+        for (name, reported) in &other.metrics {
+            self.metrics.entry(name.clone()).and_modify(|mine| mine.merge(reported)).or_insert(*reported);
+        }
     }
 
-    /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, then
-    /// (latency in ns, count) pairs of the histogram's non-empty buckets; every number a little-endian u64.
+    /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, the
+    /// number of latency pairs, then (latency in ns, count) pairs of the histogram's non-empty buckets,
+    /// every number a little-endian u64; then the custom metrics as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         let pairs = self.latency.to_pairs();
-        let mut out = Vec::with_capacity(16 + 16 * pairs.len());
+        let mut out = Vec::with_capacity(24 + 16 * pairs.len());
         out.extend_from_slice(&self.checksum.to_le_bytes());
         out.extend_from_slice(&self.tasks.to_le_bytes());
+        out.extend_from_slice(&(pairs.len() as u64).to_le_bytes());
         for (value, count) in pairs {
             out.extend_from_slice(&value.to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
         }
+        out.extend(serde_json::to_vec(&self.metrics).expect("serializable"));
         out
     }
 
     /// The inverse of [`Tally::to_bytes`]; fails on bytes it did not make.
     pub fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
-        if bytes.len() < 16 || bytes.len() % 16 != 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally"));
-        }
-        let words: Vec<u64> =
-            bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-        let pairs: Vec<(u64, u64)> = words[2..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let malformed = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("malformed tally{why}"));
+        let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        let (Some(checksum), Some(tasks), Some(count)) = (word(0), word(1), word(2)) else {
+            return Err(malformed(""));
+        };
+        let count = usize::try_from(count).ok().filter(|&n| 24 + 16 * n <= bytes.len()).ok_or_else(|| malformed(""))?;
+        let pairs: Vec<(u64, u64)> =
+            (0..count).map(|i| (word(3 + 2 * i).unwrap_or(0), word(4 + 2 * i).unwrap_or(0))).collect();
         let latency = Latency::from_pairs(&pairs);
-        if latency.len() != words[1] {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "malformed tally: counts do not add up"));
+        if latency.len() != tasks {
+            return Err(malformed(": counts do not add up"));
         }
-        Ok(Self { checksum: words[0], tasks: words[1], latency })
+        let metrics = serde_json::from_slice(&bytes[24 + 16 * count..]).map_err(|_| malformed(": bad metrics"))?;
+        Ok(Self { checksum, tasks, latency, metrics })
     }
 }
 
@@ -152,6 +179,18 @@ impl Collector {
     /// Adds one task's checksum and latency.
     pub fn record(&self, checksum: u64, latency: Duration) {
         lock(&self.total).record(checksum, latency);
+    }
+
+    /// Adds the numbers task `task` reported for custom metrics (index into `names`, number).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn report(&self, names: &crate::metrics::Patterns, task: u64, reports: &[(usize, f64)]) {
+        if reports.is_empty() {
+            return;
+        }
+        let mut total = lock(&self.total);
+        for &(metric, value) in reports {
+            total.report(names.name(metric), task, value);
+        }
     }
 
     /// Records a failure; the first one is the run's error.
@@ -209,6 +248,7 @@ impl Prepared {
             shared_file: resources.shared_file.clone(),
             shared_memory: Mutex::new(0),
             pid: std::process::id(),
+            metrics: crate::metrics::Patterns::new(&request.workload.metrics)?,
         })
     }
 
@@ -252,9 +292,13 @@ impl Prepared {
     /// from the start of its first step to the end of its last) into `tally`.
     pub fn run_measured(&self, task: u64, worker: &mut WorkerState, tally: &mut Tally) -> io::Result<()> {
         let start = trace::now_ns();
+        worker.reports.clear();
         let checksum = self.run_task(task, worker)?;
         let end = trace::now_ns();
         tally.record(checksum, trace::service_time(start, end));
+        for &(metric, value) in &worker.reports {
+            tally.report(self.metrics.name(metric), task, value);
+        }
         trace::task(task, start, end);
         Ok(())
     }
@@ -339,7 +383,12 @@ mod tests {
         let mut tally = Tally::default();
         tally.record(7, Duration::from_micros(3));
         tally.record(u64::MAX, Duration::from_millis(2));
+        tally.report("ratio", 1, 2.5);
+        tally.report("ratio", 0, 1.5);
         let back = Tally::from_bytes(&tally.to_bytes()).unwrap();
+        assert_eq!(back.metrics, tally.metrics);
+        let ratio = back.metrics["ratio"];
+        assert_eq!((ratio.count, ratio.sum, ratio.min, ratio.max, ratio.last), (2, 4.0, 1.5, 2.5, 2.5));
         assert_eq!(back.checksum, 6);
         assert_eq!(back.tasks, 2);
         assert_eq!(back.latency.summary(), tally.latency.summary());

@@ -32,6 +32,7 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     let mut registry = Registry::default();
     let resolver = Resolver { path, source: &source, registry: &mut registry };
+    resolver.custom_metrics(&file)?;
     let (cells, _, columns) = resolver.expand(&file)?;
     let values: Vec<&Cell> = cells.iter().collect();
     let charts = charts::check(&file.charts, &columns, &values, &|m, span| resolver.error(m, span))?;

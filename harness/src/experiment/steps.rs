@@ -51,6 +51,7 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 connect,
             })
         }
+        "exec" => super::exec::parse(kind, arg).map(Step::Exec),
         "shared" => {
             let t = fields(kind, arg, &["hold"])?;
             Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))? })

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::exec::RUNTIME_VARIABLES;
 use super::matrix::{Cell, Value};
 use super::raw::RawWorkload;
 
@@ -31,12 +32,20 @@ pub(super) fn collect_references(workload: &RawWorkload, out: &mut Vec<String>) 
     for step in workload.steps.get_ref() {
         walk(step.get_ref(), out);
     }
+    for hook in workload.prepare.iter().chain(&workload.conclude) {
+        walk(hook.get_ref(), out);
+    }
+    // `${task}` and `${worker}` are the run's, not axes.
+    out.retain(|name| !RUNTIME_VARIABLES.contains(&name.as_str()));
 }
 
+/// `value` with the cell's values in place of `${axis}`; `${task}` and `${worker}` stay, for the run to
+/// substitute in each task. The error is a name that is neither.
 pub(super) fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml::Value, String> {
     Ok(match value {
         toml::Value::String(s) => {
-            let refs = references(s);
+            let refs: Vec<_> =
+                references(s).into_iter().filter(|(_, name)| !RUNTIME_VARIABLES.contains(name)).collect();
             if refs.is_empty() {
                 return Ok(value.clone());
             }

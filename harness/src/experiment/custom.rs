@@ -1,0 +1,133 @@
+//! Custom metrics: `[workloads.NAME.metrics]`, numbers a workload's programs print. Each becomes a column
+//! of `runs.csv` and a metric of the catalog ([`crate::metrics::declare`]), with the direction the file
+//! declares.
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use harness_sdk::protocol::{MetricSource, Reported, Stream};
+
+use super::model::{Aggregate, CustomMetric};
+use super::quote_list;
+use super::raw::{MetricsOnly, RawMetric};
+use super::resolve::Resolver;
+use crate::diagnostic::Diagnostic;
+use crate::metrics::Direction;
+
+const FROM: &[&str] = &["stdout", "stderr"];
+const AGGREGATES: &[&str] = &["mean", "sum", "min", "max", "last"];
+const BETTER: &[&str] = &["higher", "lower"];
+
+impl Aggregate {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "mean" => Self::Mean,
+            "sum" => Self::Sum,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            "last" => Self::Last,
+            _ => return None,
+        })
+    }
+
+    /// The run's value of a metric from every number its tasks reported.
+    pub(crate) fn of(self, reported: &Reported) -> f64 {
+        match self {
+            Self::Mean => reported.sum / reported.count.max(1) as f64,
+            Self::Sum => reported.sum,
+            Self::Min => reported.min,
+            Self::Max => reported.max,
+            Self::Last => reported.last,
+        }
+    }
+}
+
+fn direction(text: &str) -> Option<Direction> {
+    match text {
+        "higher" => Some(Direction::HigherIsBetter),
+        "lower" => Some(Direction::LowerIsBetter),
+        _ => None,
+    }
+}
+
+impl Resolver<'_> {
+    /// Checks the custom metrics of one workload.
+    pub(super) fn metrics(
+        &self,
+        workload: &str,
+        metrics: &IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    ) -> Result<Vec<(MetricSource, CustomMetric)>, Diagnostic> {
+        let mut out = Vec::new();
+        for (name, metric) in metrics {
+            let text = name.get_ref();
+            let well_formed = text.starts_with(|c: char| c.is_ascii_lowercase())
+                && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !well_formed {
+                return Err(self
+                    .error(format!("metric name `{text}` of workload `{workload}` is not a column name"), Some(name.span()))
+                    .expected("lower-case letters, digits and `_`, starting with a letter"));
+            }
+            let reserved = crate::metrics::reserved_columns();
+            if reserved.contains(&text.as_str()) || crate::metrics::CATALOG.iter().any(|m| m.name == text) {
+                return Err(self
+                    .error(format!("metric `{text}` of workload `{workload}` has the name of a metric or column the harness writes"), Some(name.span()))
+                    .expected("another name")
+                    .help(format!("rename it, for example `{text}_custom`")));
+            }
+            let metric = metric.get_ref();
+            let regex = metric.regex.get_ref();
+            let groups = regex::Regex::new(regex).map(|r| r.captures_len() - 1).map_err(|e| {
+                let why = e.to_string();
+                self.error(format!("metric `{text}`: the regex does not parse: {}", why.lines().last().unwrap_or_default().trim()), Some(metric.regex.span()))
+                    .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
+            })?;
+            if groups != 1 {
+                return Err(self
+                    .error(format!("metric `{text}`: the regex has {groups} groups"), Some(metric.regex.span()))
+                    .expected("one group `(...)` around the number, such as 'ratio: ([0-9.]+)'")
+                    .help("make other groups non-capturing: `(?:...)`"));
+            }
+            let choice = |value: &Option<Spanned<String>>, key: &str, choices: &[&str], default: &str| match value {
+                None => Ok(default.to_owned()),
+                Some(v) if choices.contains(&v.get_ref().as_str()) => Ok(v.get_ref().clone()),
+                Some(v) => Err(self
+                    .error(format!("metric `{text}`: `{key}` is \"{}\"", v.get_ref()), Some(v.span()))
+                    .expected(format!("one of {}", quote_list(choices)))
+                    .did_you_mean(v.get_ref(), choices.iter().copied())),
+            };
+            let from = choice(&metric.from, "from", FROM, "stdout")?;
+            let aggregate = choice(&metric.aggregate, "aggregate", AGGREGATES, "mean")?;
+            let better = choice(&Some(metric.better.clone()), "better", BETTER, "lower")?;
+            out.push((
+                MetricSource {
+                    name: text.clone(),
+                    regex: regex.clone(),
+                    from: if from == "stderr" { Stream::Stderr } else { Stream::Stdout },
+                },
+                CustomMetric {
+                    name: text.clone(),
+                    aggregate: Aggregate::parse(&aggregate).expect("checked"),
+                    direction: direction(&better).expect("checked"),
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// The custom metrics a file's workloads declare, as far as they can be read, declared in the catalog:
+/// for reading a result folder back, where the file was checked when it ran.
+pub(super) fn declare_read_back(workloads: &IndexMap<String, MetricsOnly>) -> Vec<String> {
+    let mut names = Vec::new();
+    for workload in workloads.values() {
+        for (name, metric) in &workload.metrics {
+            if let Some(direction) = direction(metric.get_ref().better.get_ref()) {
+                crate::metrics::declare(name.get_ref(), direction);
+                if !names.contains(name.get_ref()) {
+                    names.push(name.get_ref().clone());
+                }
+            }
+        }
+    }
+    names
+}
