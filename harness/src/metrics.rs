@@ -218,7 +218,15 @@ pub(crate) const ERROR: &str = "error";
 
 /// The columns of `runs.csv` the harness writes after the axis columns, in order.
 pub(crate) fn runs_columns() -> impl Iterator<Item = &'static str> + Clone {
-    RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain([ERROR])
+    runs_columns_with(std::iter::empty())
+}
+
+/// The columns of `runs.csv` after the axis columns, with an experiment's custom metrics after the
+/// harness's and before `error`.
+pub(crate) fn runs_columns_with<'a>(
+    custom: impl Iterator<Item = &'a str> + Clone,
+) -> impl Iterator<Item = &'a str> + Clone {
+    RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain(custom).chain([ERROR])
 }
 
 /// The columns of `summary.csv` after the axis columns.

@@ -68,17 +68,41 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         interrupted: false,
         remaining: 0,
     };
-    for (index, &slot) in slots.iter().enumerate() {
-        let Some(ran) = runner.run(experiment, slot, index)? else {
-            summary.interrupted = true;
-            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
-            break;
-        };
-        record(&mut results, experiment, slot, index, &ran, &mut summary)?;
-        reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
-    }
+    let logs = results.path.join(files::LOGS);
+    let hook = |what: &str, exec, on_interrupt| -> anyhow::Result<()> {
+        std::fs::create_dir_all(&logs).context("cannot make the logs folder")?;
+        let log = logs.join(format!("{what}.log"));
+        crate::run::run_hook(what, exec, &log, experiment.timeout, on_interrupt).map_err(|error| {
+            anyhow::anyhow!("{}: {error} (its output is in {})", experiment.name, log.display())
+        })
+    };
+    let ran = match experiment.setup.as_ref().map(|exec| hook("setup", exec, crate::run::OnInterrupt::Stop)) {
+        Some(Err(error)) => Err(error.context("the setup failed, so no run was started")),
+        _ => (|| {
+            for (index, &slot) in slots.iter().enumerate() {
+                let Some(ran) = runner.run(experiment, slot, index)? else {
+                    summary.interrupted = true;
+                    summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
+                    break;
+                };
+                record(&mut results, experiment, slot, index, &ran, &mut summary)?;
+                reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+            }
+            Ok(())
+        })(),
+    };
     reporter.done(summary.interrupted);
+    // `cleanup` runs whatever happened before: a failed setup, a failure, Ctrl-C.
+    let cleaned = experiment.cleanup.as_ref().map(|exec| hook("cleanup", exec, crate::run::OnInterrupt::Finish));
+    let cleanup_failed = match (ran, cleaned) {
+        (Err(error), Some(Err(cleanup))) => return Err(error.context(format!("and the cleanup failed too: {cleanup:#}"))),
+        (Err(error), _) => return Err(error),
+        // The runs are measured: a cleanup that failed is a warning of the results, not a lost result.
+        (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),
+        (Ok(()), _) => None,
+    };
     let mut warnings = runner.finish(experiment);
+    warnings.extend(cleanup_failed);
     let load = load.finish();
     environment.machine_load =
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use harness_sdk::protocol::Workload;
 
@@ -14,7 +15,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{MEASURED, NOISE, SUMMARY_COLUMNS};
+use crate::metrics::{Direction, MEASURED, NOISE, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::{Registry, SearchPath};
 use crate::results::{Environment, Folder, Runs};
@@ -64,8 +65,20 @@ pub(crate) struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
-    /// The value of each of [`MEASURED`], `None` when blank.
+    /// The metrics measured: [`MEASURED`], then the custom metrics of the file (the same for every run
+    /// of a file).
+    pub names: Arc<[&'static str]>,
+    /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
+}
+
+/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those, as
+/// the metric catalog knows them (lower is better for one no experiment file declared).
+pub(crate) fn measured(custom: &[String]) -> Arc<[&'static str]> {
+    let custom = custom.iter().map(|name| {
+        crate::metrics::custom(name).unwrap_or_else(|| crate::metrics::declare(name, Direction::LowerIsBetter)).name
+    });
+    MEASURED.iter().copied().chain(custom).collect()
 }
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
@@ -73,6 +86,7 @@ pub(crate) struct Run {
 pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
+    let names = measured(&runs.custom);
     Ok(runs
         .rows
         .iter()
@@ -80,7 +94,8 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
             key: axes.iter().map(|&i| row.record[i].to_owned()).collect(),
             repetition: row.repetition.map_or(0, |r| r as u32),
             ok: row.ok(),
-            metrics: MEASURED.iter().map(|m| row.metric(m)).collect(),
+            names: Arc::clone(&names),
+            metrics: names.iter().map(|m| row.metric(m)).collect(),
         })
         .collect())
 }
@@ -188,16 +203,17 @@ pub(crate) fn derived_stats(
     Stats::of(&values, stream_seed(seed, key, name))
 }
 
-/// The value of `metric` (one of [`MEASURED`]) in `run`.
+/// The value of `metric` (one of the run's measured metrics) in `run`.
 pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
-    MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+    run.names.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let metrics = MEASURED
+    let names: Arc<[&'static str]> = runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
+    let metrics = names
         .iter()
         .enumerate()
         .map(|(m, &metric)| {
@@ -435,7 +451,7 @@ mod tests {
     fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), repetition, ok, metrics }
+        Run { key: cell.key.clone(), repetition, ok, names: measured(&[]), metrics }
     }
 
     #[test]

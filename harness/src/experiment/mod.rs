@@ -25,7 +25,7 @@ use matrix::Value;
 pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
-pub(crate) use model::{Aggregate, CellPlan, CustomMetric, EXECUTOR, Experiment, Order, WORKERS};
+pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")

@@ -59,7 +59,8 @@ impl ResultDir {
         environment.write(&path)?;
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
-        header.extend(crate::metrics::runs_columns().map(str::to_owned));
+        let custom = experiment.metrics.iter().map(|m| m.name.as_str());
+        header.extend(crate::metrics::runs_columns_with(custom).map(str::to_owned));
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
@@ -132,8 +133,14 @@ impl ResultDir {
             u.voluntary_switches.to_string(),
             u.involuntary_switches.to_string(),
             outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
-            outcome.error.replace('\n', " | "),
         ]);
+        // Custom metrics: the aggregate of what the run's tasks reported, blank for a run that failed or
+        // whose workload does not declare the metric.
+        for metric in &experiment.metrics {
+            let reported = outcome.report.as_ref().filter(|_| outcome.status == Status::Ok).and_then(|r| r.metrics.get(&metric.name));
+            record.push(reported.map(|r| f(metric.aggregate.of(r))).unwrap_or_default());
+        }
+        record.push(outcome.error.replace('\n', " | "));
         self.runs.write_record(&record)?;
         self.runs.flush()
     }

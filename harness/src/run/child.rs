@@ -28,7 +28,8 @@ use crate::process::{describe_exit, last_lines, signal_name};
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};
 
-const OUTPUT: &str = "output.log";
+/// What a run printed, after what its `prepare` hook printed.
+pub(super) const OUTPUT: &str = "output.log";
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,7 +134,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
     std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
-    let output = File::create(&output_path)?;
+    let output = File::options().create(true).append(true).open(&output_path)?;
     let cgroup = limits
         .accounting
         .create(limits.index, limits.memory)

@@ -5,6 +5,7 @@
 pub(crate) mod cgroup;
 mod child;
 mod exec;
+mod hooks;
 mod reap;
 mod services;
 mod signals;
@@ -18,6 +19,7 @@ use harness_sdk::protocol::{RunRequest, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
+pub(crate) use hooks::{OnInterrupt, run_hook};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -199,7 +201,26 @@ impl Runner {
             index,
         };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
-        let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
+        // Hooks write to the run's log, before and after what the run prints.
+        let log = dir.join(child::OUTPUT);
+        let hook = |what, exec| run_hook(what, exec, &log, experiment.timeout, OnInterrupt::Stop);
+        let prepared = cell.prepare.as_ref().map(|exec| hook("prepare", exec)).transpose();
+        let mut outcome = match &prepared {
+            Ok(_) => run_one(experiment, cell, &self.services, &dir, &limits),
+            Err(error) => Outcome::not_started(error.clone()),
+        };
+        // `conclude` follows every run its `prepare` began, failed or not, unless Ctrl-C stopped it.
+        if prepared.is_ok() && outcome.status != Status::Interrupted {
+            if let Some(Err(error)) = cell.conclude.as_ref().map(|exec| hook("conclude", exec)) {
+                if outcome.status == Status::Ok {
+                    outcome.status = Status::Failed;
+                    outcome.error = error;
+                }
+            }
+        }
+        if log.metadata().is_ok_and(|m| m.len() > 0) {
+            outcome.output = Some(log.clone());
+        }
         if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
             let dropped = after.saturating_sub(before);
             outcome.listen_overflows = Some(dropped);
@@ -258,11 +279,22 @@ fn run_one(
     outcome
 }
 
-/// What the harness checks of every report: all tasks ran, and the shared counter lost no increment.
+/// What the harness checks of every report: all tasks ran, the shared counter lost no increment, and every
+/// custom metric got a number.
 fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Option<String> {
     let tasks = cell.workload.tasks;
     if report.tasks != tasks {
         return Some(format!("the executor reported {} tasks, the workload has {tasks}", report.tasks));
+    }
+    if let Some(metric) = cell.workload.metrics.iter().find(|m| !report.metrics.contains_key(&m.name)) {
+        let from = match metric.from {
+            harness_sdk::protocol::Stream::Stdout => "stdout",
+            harness_sdk::protocol::Stream::Stderr => "stderr",
+        };
+        return Some(format!(
+            "no task reported metric `{}`: its regex '{}' matched nothing in the programs' {from}",
+            metric.name, metric.regex
+        ));
     }
     let per_task = cell.workload.steps.iter().filter(|s| matches!(s, Step::Shared { .. })).count() as u64;
     if per_task > 0 {
