@@ -78,7 +78,7 @@ impl Resolver<'_> {
             let regex = metric.regex.get_ref();
             let groups = regex::Regex::new(regex).map(|r| r.captures_len() - 1).map_err(|e| {
                 let why = e.to_string();
-                self.error(format!("metric `{text}`: the regex does not parse: {}", why.lines().last().unwrap_or_default().trim()), Some(metric.regex.span()))
+                self.error(format!("metric `{text}`: the regex does not parse: {}", why.lines().last().unwrap_or_default().trim().trim_start_matches("error: ")), Some(metric.regex.span()))
                     .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
             })?;
             if groups != 1 {

@@ -7,7 +7,7 @@
 //! its `cwd` and `stdin` must exist, unless they hold `${task}` or `${worker}`, which only a run knows.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use harness_sdk::protocol::{Exec, Output, Step};
 
@@ -127,7 +127,11 @@ pub(super) fn settle(what: &str, mut exec: Exec, base: &Path, per_task_allowed: 
             Some("the axes of the cell (a hook runs once per run, not per task)".to_owned()),
         ));
     }
-    let cwd = base.join(exec.cwd.as_deref().unwrap_or("."));
+    // Messages show paths as the file wrote them; the run gets them absolute.
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
+    let join = |path: &str| if base == Path::new(".") { Path::new(path).to_owned() } else { base.join(path) };
+    let cwd = exec.cwd.as_deref().map_or_else(|| base.to_owned(), join);
     let cwd_known = !per_task(&cwd.to_string_lossy());
     if cwd_known && !cwd.is_dir() {
         return Err((
@@ -135,16 +139,17 @@ pub(super) fn settle(what: &str, mut exec: Exec, base: &Path, per_task_allowed: 
             Some("a folder that exists, relative to the experiment file".to_owned()),
         ));
     }
-    exec.cwd = Some(cwd.to_string_lossy().into_owned());
+    let given_cwd = exec.cwd.is_some();
+    exec.cwd = Some(absolute(&cwd).to_string_lossy().into_owned());
     if let Some(stdin) = &exec.stdin {
-        let path = base.join(stdin);
+        let path = join(stdin);
         if !per_task(stdin) && !path.is_file() {
             return Err((
                 format!("`{what}.stdin` {} is not a file", path.display()),
                 Some("a file that exists, relative to the experiment file".to_owned()),
             ));
         }
-        exec.stdin = Some(path.to_string_lossy().into_owned());
+        exec.stdin = Some(absolute(&path).to_string_lossy().into_owned());
     }
     let program = exec.argv[0].clone();
     if !references(&program).is_empty() {
@@ -153,9 +158,9 @@ pub(super) fn settle(what: &str, mut exec: Exec, base: &Path, per_task_allowed: 
     if program.contains('/') {
         let path = cwd.join(&program);
         if cwd_known {
-            check_executable(what, &program, &path)?;
+            check_executable(what, &program, &path, given_cwd)?;
         }
-        exec.argv[0] = path.to_string_lossy().into_owned();
+        exec.argv[0] = absolute(&path).to_string_lossy().into_owned();
     } else {
         let path_var = exec.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
         let found = path_var
@@ -179,13 +184,14 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn check_executable(what: &str, program: &str, path: &PathBuf) -> Result<(), StepError> {
+fn check_executable(what: &str, program: &str, path: &Path, in_cwd: bool) -> Result<(), StepError> {
     let expected = || Some("an executable file, relative to `cwd` (the experiment file's folder by default)".to_owned());
+    let shown = if in_cwd { format!("`{program}` ({})", path.display()) } else { format!("`{program}`") };
     match std::fs::metadata(path) {
-        Err(_) => Err((format!("`{what}`: program `{program}` ({}) does not exist", path.display()), expected())),
-        Ok(m) if !m.is_file() => Err((format!("`{what}`: program `{program}` ({}) is not a file", path.display()), expected())),
+        Err(_) => Err((format!("`{what}`: program {shown} does not exist"), expected())),
+        Ok(m) if !m.is_file() => Err((format!("`{what}`: program {shown} is not a file"), expected())),
         Ok(m) if m.permissions().mode() & 0o111 == 0 => Err((
-            format!("`{what}`: program `{program}` ({}) is not executable (mode {:o})", path.display(), m.permissions().mode() & 0o777),
+            format!("`{what}`: program {shown} is not executable"),
             Some("an executable file: `chmod +x` it".to_owned()),
         )),
         Ok(_) => Ok(()),
