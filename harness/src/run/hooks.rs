@@ -36,8 +36,13 @@ pub(crate) fn run_hook(
     on_interrupt: OnInterrupt,
 ) -> Result<(), String> {
     let line = command_line(exec, 0, 0);
+    // What the hook printed starts after what the log held before it, and its own header line.
+    let mut start = std::fs::metadata(log).map_or(0, |m| m.len()) as usize;
+    let header = format!("[{what}] {line}\n");
+    start += header.len();
     let failed = |why: String| {
-        let printed = std::fs::read_to_string(log).unwrap_or_default();
+        let printed = std::fs::read(log).unwrap_or_default();
+        let printed = String::from_utf8_lossy(printed.get(start..).unwrap_or_default());
         let tail = last_lines(&printed, 3);
         let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
         format!("`{what}` (`{line}`) {why}{tail}")
@@ -47,7 +52,7 @@ pub(crate) fn run_hook(
         .append(true)
         .open(log)
         .map_err(|e| format!("cannot open the log of `{what}` {}: {e}", log.display()))?;
-    let _ = writeln!(output, "[{what}] {line}");
+    let _ = output.write_all(header.as_bytes());
     let mut command = harness_sdk::exec::command(exec, 0, 0, false).map_err(|e| failed(e.to_string()))?;
     command.env_remove("HARNESS_TASK").env_remove("HARNESS_WORKER").process_group(0);
     let stdout = output.try_clone().map_err(|e| failed(e.to_string()))?;

@@ -8,6 +8,7 @@
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
+//! - `programs`: `exec` steps, hooks and custom metrics with real programs, under every executor.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
@@ -25,6 +26,7 @@ mod lifecycle;
 mod net;
 mod out_of_tree;
 mod plugins;
+mod programs;
 mod report;
 mod scale;
 mod slurm;
