@@ -258,6 +258,11 @@ fn ideal(
     if tasks == 0 {
         return Err("the workload has no tasks".to_owned());
     }
+    if workload.steps.iter().any(|s| matches!(s, harness_sdk::protocol::Step::Exec(_))) {
+        // A program's work is done in processes of its own, which no executor's model describes: an
+        // event loop on one thread runs as many programs at once as it has in flight.
+        return Err("the workload runs programs, whose use of the CPU no executor's model describes".to_owned());
+    }
     let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
