@@ -49,11 +49,12 @@ stats() {
     sort -g "$1" | awk '{ v[NR] = $1 } END {
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         q1 = v[int(NR / 4) + 1]; q3 = v[int(3 * NR / 4)]
-        printf "%.6f %.6f %.6f %d\n", m, q1, q3, NR }'
+        printf "%.6f %.6f %.6f %.6f %d\n", m, q1, q3, v[1], NR }'
 }
-read -r hm hq1 hq3 hn < <(stats "$work/harness.txt")
-read -r fm fq1 fq3 fn < <(stats "$work/hyperfine.txt")
-awk -v hm="$hm" -v hq1="$hq1" -v hq3="$hq3" -v hn="$hn" -v fm="$fm" -v fq1="$fq1" -v fq3="$fq3" -v fn="$fn" 'BEGIN {
-    printf "harness sync run_s  median %.2f ms  (quartiles %.2f to %.2f, %d runs)\n", hm * 1e3, hq1 * 1e3, hq3 * 1e3, hn
-    printf "hyperfine -N        median %.2f ms  (quartiles %.2f to %.2f, %d runs)\n", fm * 1e3, fq1 * 1e3, fq3 * 1e3, fn
-    printf "ratio harness / hyperfine  %.4f  (%+.2f%%)\n", hm / fm, (hm / fm - 1) * 100 }'
+read -r hm hq1 hq3 hmin hn < <(stats "$work/harness.txt")
+read -r fm fq1 fq3 fmin fn < <(stats "$work/hyperfine.txt")
+awk -v hm="$hm" -v hq1="$hq1" -v hq3="$hq3" -v hmin="$hmin" -v hn="$hn" \
+    -v fm="$fm" -v fq1="$fq1" -v fq3="$fq3" -v fmin="$fmin" -v fn="$fn" 'BEGIN {
+    printf "harness sync run_s  median %.2f ms  (quartiles %.2f to %.2f, min %.2f, %d runs)\n", hm * 1e3, hq1 * 1e3, hq3 * 1e3, hmin * 1e3, hn
+    printf "hyperfine -N        median %.2f ms  (quartiles %.2f to %.2f, min %.2f, %d runs)\n", fm * 1e3, fq1 * 1e3, fq3 * 1e3, fmin * 1e3, fn
+    printf "ratio harness / hyperfine  median %.4f (%+.2f%%), min %.4f (%+.2f%%)\n", hm / fm, (hm / fm - 1) * 100, hmin / fmin, (hmin / fmin - 1) * 100 }'
