@@ -72,9 +72,8 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     let hook = |what: &str, exec, on_interrupt| -> anyhow::Result<()> {
         std::fs::create_dir_all(&logs).context("cannot make the logs folder")?;
         let log = logs.join(format!("{what}.log"));
-        crate::run::run_hook(what, exec, &log, experiment.timeout, on_interrupt).map_err(|error| {
-            anyhow::anyhow!("{}: {error} (its output is in {})", experiment.name, log.display())
-        })
+        crate::run::run_hook(what, exec, &log, experiment.timeout, on_interrupt)
+            .map_err(|error| anyhow::anyhow!("{}: {error} (its output is in {})", experiment.name, log.display()))
     };
     let ran = match experiment.setup.as_ref().map(|exec| hook("setup", exec, crate::run::OnInterrupt::Stop)) {
         Some(Err(error)) => Err(error.context("the setup failed, so no run was started")),
@@ -95,7 +94,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     // `cleanup` runs whatever happened before: a failed setup, a failure, Ctrl-C.
     let cleaned = experiment.cleanup.as_ref().map(|exec| hook("cleanup", exec, crate::run::OnInterrupt::Finish));
     let cleanup_failed = match (ran, cleaned) {
-        (Err(error), Some(Err(cleanup))) => return Err(error.context(format!("and the cleanup failed too: {cleanup:#}"))),
+        (Err(error), Some(Err(cleanup))) => {
+            return Err(error.context(format!("and the cleanup failed too: {cleanup:#}")));
+        }
         (Err(error), _) => return Err(error),
         // The runs are measured: a cleanup that failed is a warning of the results, not a lost result.
         (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),

@@ -212,7 +212,8 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let names: Arc<[&'static str]> = runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
+    let names: Arc<[&'static str]> =
+        runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
     let metrics = names
         .iter()
         .enumerate()

@@ -95,7 +95,7 @@ pub fn run_blocking(exec: &Exec, task: u64, worker: u32, read_stdout: bool) -> i
     while !exited && pipes.iter().any(Pipe::open) {
         let mut fds: Vec<libc::pollfd> = pipes
             .iter()
-            .filter_map(|p| p.fd())
+            .filter_map(Pipe::fd)
             .chain(pidfd.as_ref().map(AsRawFd::as_raw_fd))
             .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
             .collect();
@@ -148,7 +148,7 @@ impl Pipe {
     /// Reads what is there (the pipe is readable); closes it at end of file.
     fn read_some(&mut self) -> io::Result<()> {
         let Some(reader) = &mut self.reader else { return Ok(()) };
-        let mut chunk = [0u8; 64 * 1024];
+        let mut chunk = [0u8; 16 * 1024];
         match reader.read(&mut chunk) {
             Ok(0) => self.reader = None,
             Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
@@ -170,7 +170,7 @@ impl Pipe {
 
 /// Reads a non-blocking descriptor until it would block or ends.
 fn drain_fd(fd: i32, buffer: &mut Vec<u8>) -> io::Result<()> {
-    let mut chunk = [0u8; 64 * 1024];
+    let mut chunk = [0u8; 16 * 1024];
     loop {
         // SAFETY: reading into a buffer of `chunk.len()` writable bytes from an open descriptor.
         let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };

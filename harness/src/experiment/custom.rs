@@ -64,7 +64,10 @@ impl Resolver<'_> {
                 && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !well_formed {
                 return Err(self
-                    .error(format!("metric name `{text}` of workload `{workload}` is not a column name"), Some(name.span()))
+                    .error(
+                        format!("metric name `{text}` of workload `{workload}` is not a column name"),
+                        Some(name.span()),
+                    )
                     .expected("lower-case letters, digits and `_`, starting with a letter"));
             }
             let reserved = crate::metrics::reserved_columns();
@@ -78,8 +81,14 @@ impl Resolver<'_> {
             let regex = metric.regex.get_ref();
             let groups = regex::Regex::new(regex).map(|r| r.captures_len() - 1).map_err(|e| {
                 let why = e.to_string();
-                self.error(format!("metric `{text}`: the regex does not parse: {}", why.lines().last().unwrap_or_default().trim().trim_start_matches("error: ")), Some(metric.regex.span()))
-                    .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
+                self.error(
+                    format!(
+                        "metric `{text}`: the regex does not parse: {}",
+                        why.lines().last().unwrap_or_default().trim().trim_start_matches("error: ")
+                    ),
+                    Some(metric.regex.span()),
+                )
+                .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
             })?;
             if groups != 1 {
                 return Err(self

@@ -23,7 +23,8 @@ const KEYS: &[&str] = &["command", "env", "cwd", "stdin", "output", "ok"];
 
 /// Parses a program: `what` names it in messages (`exec`, `prepare`, ...).
 pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> {
-    let mut exec = Exec { argv: Vec::new(), env: Vec::new(), cwd: None, stdin: None, output: Output::Hash, ok: vec![0] };
+    let mut exec =
+        Exec { argv: Vec::new(), env: Vec::new(), cwd: None, stdin: None, output: Output::Hash, ok: vec![0] };
     let command = match value {
         toml::Value::Table(table) => {
             for key in table.keys() {
@@ -31,12 +32,18 @@ pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> 
                     let hint = crate::diagnostic::closest(key, KEYS.iter().copied())
                         .map(|c| format!(" (did you mean `{c}`?)"))
                         .unwrap_or_default();
-                    return Err((format!("`{what}` has no key `{key}`{hint}"), Some(format!("keys {}", quote_list(KEYS)))));
+                    return Err((
+                        format!("`{what}` has no key `{key}`{hint}"),
+                        Some(format!("keys {}", quote_list(KEYS))),
+                    ));
                 }
             }
             if let Some(env) = table.get("env") {
                 let env = env.as_table().ok_or_else(|| {
-                    (format!("`{what}.env` is {env}"), Some("a table of strings, such as { LC_ALL = \"C\" }".to_owned()))
+                    (
+                        format!("`{what}.env` is {env}"),
+                        Some("a table of strings, such as { LC_ALL = \"C\" }".to_owned()),
+                    )
                 })?;
                 for (key, value) in env {
                     exec.env.push((key.clone(), word(&format!("{what}.env.{key}"), value)?));
@@ -48,13 +55,20 @@ pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> 
                 None => Output::Hash,
                 Some(toml::Value::String(s)) if s == "hash" => Output::Hash,
                 Some(toml::Value::String(s)) if s == "ignore" => Output::Ignore,
-                Some(other) => return Err((format!("`{what}.output` is {other}"), Some("\"hash\" or \"ignore\"".to_owned()))),
+                Some(other) => {
+                    return Err((format!("`{what}.output` is {other}"), Some("\"hash\" or \"ignore\"".to_owned())));
+                }
             };
             if let Some(ok) = table.get("ok") {
                 let statuses = ok.as_array().filter(|a| !a.is_empty()).ok_or_else(|| ok_error(what, ok))?;
                 exec.ok = statuses
                     .iter()
-                    .map(|s| s.as_integer().filter(|n| (0..=255).contains(n)).map(|n| n as i32).ok_or_else(|| ok_error(what, ok)))
+                    .map(|s| {
+                        s.as_integer()
+                            .filter(|n| (0..=255).contains(n))
+                            .map(|n| n as i32)
+                            .ok_or_else(|| ok_error(what, ok))
+                    })
                     .collect::<Result<_, _>>()?;
             }
             table.get("command").ok_or_else(|| {
@@ -71,7 +85,10 @@ pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> 
         other => {
             return Err((
                 format!("`{what}` is {other}"),
-                Some("a list of the program and its arguments, a string for `sh -c`, or a table with `command`".to_owned()),
+                Some(
+                    "a list of the program and its arguments, a string for `sh -c`, or a table with `command`"
+                        .to_owned(),
+                ),
             ));
         }
     };
@@ -82,7 +99,10 @@ pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> 
         _ => false,
     };
     if empty {
-        return Err((format!("`{what}` has an empty command"), Some("a program to run, such as [\"true\"]".to_owned())));
+        return Err((
+            format!("`{what}` has an empty command"),
+            Some("a program to run, such as [\"true\"]".to_owned()),
+        ));
     }
     Ok(exec)
 }
@@ -162,7 +182,8 @@ pub(super) fn settle(what: &str, mut exec: Exec, base: &Path, per_task_allowed: 
         }
         exec.argv[0] = absolute(&path).to_string_lossy().into_owned();
     } else {
-        let path_var = exec.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
+        let path_var =
+            exec.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
         let found = path_var
             .as_deref()
             .unwrap_or_default()
@@ -185,7 +206,8 @@ fn is_executable(path: &Path) -> bool {
 }
 
 fn check_executable(what: &str, program: &str, path: &Path, in_cwd: bool) -> Result<(), StepError> {
-    let expected = || Some("an executable file, relative to `cwd` (the experiment file's folder by default)".to_owned());
+    let expected =
+        || Some("an executable file, relative to `cwd` (the experiment file's folder by default)".to_owned());
     let shown = if in_cwd { format!("`{program}` ({})", path.display()) } else { format!("`{program}`") };
     match std::fs::metadata(path) {
         Err(_) => Err((format!("`{what}`: program {shown} does not exist"), expected())),

@@ -144,7 +144,9 @@ impl Resolver<'_> {
         let mut all: Vec<CustomMetric> = Vec::new();
         for (workload, raw) in &file.workloads {
             let raw = raw.get_ref();
-            for ((_, metric), (name, _)) in self.metrics(workload.get_ref(), &raw.metrics)?.into_iter().zip(&raw.metrics) {
+            for ((_, metric), (name, _)) in
+                self.metrics(workload.get_ref(), &raw.metrics)?.into_iter().zip(&raw.metrics)
+            {
                 match all.iter().find(|m| m.name == metric.name) {
                     Some(earlier) if *earlier != metric => {
                         return Err(self
@@ -451,26 +453,35 @@ impl Resolver<'_> {
         let base = self.path.parent().unwrap_or(Path::new("."));
         for (i, step) in w.steps.get_ref().iter().enumerate() {
             let value = self.substitute(step, cell, name)?;
-            let parsed = parse_step(&value).and_then(|s| super::exec::settle_step(s, base)).map_err(|(message, expected)| {
-                let mut d =
-                    self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
-                if let Some(expected) = expected {
-                    d = d.expected(expected);
-                }
-                let text = value.to_string();
-                if !value.as_table().is_some_and(|t| t.contains_key("exec")) && (text.contains("${task}") || text.contains("${worker}")) {
-                    d = d.help("`${task}` and `${worker}` stand for a task's numbers in `exec` steps only");
-                } else if value != *step.get_ref() {
-                    d = d.help(format!("after substituting this cell's values: {value}"));
-                }
-                d
-            })?;
+            let parsed =
+                parse_step(&value).and_then(|s| super::exec::settle_step(s, base)).map_err(|(message, expected)| {
+                    let mut d =
+                        self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
+                    if let Some(expected) = expected {
+                        d = d.expected(expected);
+                    }
+                    let text = value.to_string();
+                    if !value.as_table().is_some_and(|t| t.contains_key("exec"))
+                        && (text.contains("${task}") || text.contains("${worker}"))
+                    {
+                        d = d.help("`${task}` and `${worker}` stand for a task's numbers in `exec` steps only");
+                    } else if value != *step.get_ref() {
+                        d = d.help(format!("after substituting this cell's values: {value}"));
+                    }
+                    d
+                })?;
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
         if let (Some((first, _)), false) = (w.metrics.first(), steps.iter().any(|s| matches!(s, Step::Exec(_)))) {
             return Err(self
-                .error(format!("workload `{name}` declares metric `{}` but has no `exec` step to read it from", first.get_ref()), Some(first.span()))
+                .error(
+                    format!(
+                        "workload `{name}` declares metric `{}` but has no `exec` step to read it from",
+                        first.get_ref()
+                    ),
+                    Some(first.span()),
+                )
                 .expected("an `exec` step whose program prints the metric")
                 .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr"));
         }

@@ -137,7 +137,11 @@ impl ResultDir {
         // Custom metrics: the aggregate of what the run's tasks reported, blank for a run that failed or
         // whose workload does not declare the metric.
         for metric in &experiment.metrics {
-            let reported = outcome.report.as_ref().filter(|_| outcome.status == Status::Ok).and_then(|r| r.metrics.get(&metric.name));
+            let reported = outcome
+                .report
+                .as_ref()
+                .filter(|_| outcome.status == Status::Ok)
+                .and_then(|r| r.metrics.get(&metric.name));
             record.push(reported.map(|r| f(metric.aggregate.of(r))).unwrap_or_default());
         }
         record.push(outcome.error.replace('\n', " | "));

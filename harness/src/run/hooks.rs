@@ -68,7 +68,9 @@ pub(crate) fn run_hook(
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
     match waited {
         Ok(Wait::Exited) => {}
-        Ok(Wait::TimedOut) => return Err(failed(format!("did not end within the timeout of {}", format_duration(timeout)))),
+        Ok(Wait::TimedOut) => {
+            return Err(failed(format!("did not end within the timeout of {}", format_duration(timeout))));
+        }
         Ok(Wait::Interrupted) => return Err(failed("was stopped: the harness was interrupted".to_owned())),
         Err(e) => return Err(failed(e.to_string())),
     }

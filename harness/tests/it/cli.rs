@@ -138,7 +138,9 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let experiment = &schema["properties"]["experiment"]["properties"];
-    for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit", "setup", "cleanup"] {
+    for key in
+        ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit", "setup", "cleanup"]
+    {
         assert!(experiment.get(key).is_some(), "schema lacks experiment.{key}");
     }
     let workload = &schema["properties"]["workloads"]["additionalProperties"]["properties"];

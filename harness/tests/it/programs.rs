@@ -5,8 +5,6 @@ use std::path::Path;
 
 use crate::support::{self, harness, processes_marked, read_runs, run_inline, unique_marker, write_inline};
 
-const EXECUTORS: [&str; 4] = ["sync", "threaded", "async", "multiprocess"];
-
 fn by_executor(rows: &[HashMap<String, String>]) -> HashMap<String, &HashMap<String, String>> {
     rows.iter().map(|r| (r["executor"].clone(), r)).collect()
 }
@@ -93,7 +91,12 @@ fn a_failing_program_a_missing_one_and_a_signal_fail_their_runs_with_what_happen
     for (executor, row) in by_executor(&rows) {
         assert_eq!(row["status"], "failed", "{executor}");
         let error = &row["error"];
-        assert!(error.contains("`sh -c 'echo 'cannot frobnicate' >&2; exit 3'` exited with code 3 (ok: 0): cannot frobnicate"), "{executor}: {error}");
+        assert!(
+            error.contains(
+                "`sh -c 'echo 'cannot frobnicate' >&2; exit 3'` exited with code 3 (ok: 0): cannot frobnicate"
+            ),
+            "{executor}: {error}"
+        );
     }
 
     // A program whose name holds `${task}` is looked for only when it runs.
@@ -208,7 +211,9 @@ level = [1]
         assert!(run_s <= wall_s && wall_s < prepare_s, "run_s {run_s}, wall_s {wall_s}, prepare {prepare_s}");
     }
     let logs = result.join("logs");
-    assert!(std::fs::read_to_string(logs.join("setup.log")).unwrap().contains("[setup] sh -c 'echo setup >> order.txt'"));
+    assert!(
+        std::fs::read_to_string(logs.join("setup.log")).unwrap().contains("[setup] sh -c 'echo setup >> order.txt'")
+    );
     assert!(std::fs::read_to_string(logs.join("cell-1-rep-1.log")).unwrap().contains("[conclude] sh -c"));
 }
 
@@ -264,7 +269,11 @@ workload = ["early", "late"]
     let (dir, rows) = run_with_failures("hook-fails", text);
     let row = |w: &str| rows.iter().find(|r| r["workload"] == w).unwrap();
     assert_eq!(row("early")["status"], "failed");
-    assert!(row("early")["error"].contains("`prepare` (`sh -c 'exit 1'`) exited with code 1"), "{}", row("early")["error"]);
+    assert!(
+        row("early")["error"].contains("`prepare` (`sh -c 'exit 1'`) exited with code 1"),
+        "{}",
+        row("early")["error"]
+    );
     assert!(!dir.path().join("ran-early").exists());
     assert_eq!(row("late")["status"], "failed");
     assert!(row("late")["error"].contains("`conclude` (`false`) exited with code 1"), "{}", row("late")["error"]);
@@ -305,16 +314,19 @@ fn custom_metrics_reach_runs_summary_charts_and_compare() {
     assert_eq!(rows.len(), 20);
     for row in &rows {
         assert_eq!(row["status"], "ok", "{row:?}");
-        assert_eq!(row["ratio"].parse::<f64>().unwrap(), 2.0, "{row:?}");
+        assert_eq!(row["ratio"], "2.000000000", "{row:?}");
         // Summed over the four tasks.
-        assert_eq!(row["cost"].parse::<f64>().unwrap(), 8.0, "{row:?}");
+        assert_eq!(row["cost"], "8.000000000", "{row:?}");
     }
     let summary = std::fs::read_to_string(baseline.join("summary.csv")).unwrap();
     let header: Vec<&str> = summary.lines().next().unwrap().split(',').collect();
     let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
     for metric in ["ratio", "cost"] {
-        let lines: Vec<Vec<&str>> =
-            summary.lines().map(|l| l.split(',').collect::<Vec<_>>()).filter(|f| f[column("metric")] == metric).collect();
+        let lines: Vec<Vec<&str>> = summary
+            .lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f[column("metric")] == metric)
+            .collect();
         assert_eq!(lines.len(), 4, "{metric}: {summary}");
         assert!(lines.iter().all(|f| f[column("n")] == "5"), "{metric}: {summary}");
     }
@@ -338,7 +350,13 @@ fn a_declared_metric_that_no_task_reported_fails_the_run() {
     assert_eq!(rows.len(), 20);
     for row in &rows {
         assert_eq!(row["status"], "failed");
-        assert!(row["error"].contains("no task reported metric `ratio`: its regex '(?m)^([0-9.]+)$' matched nothing in the programs' stdout"), "{}", row["error"]);
+        assert!(
+            row["error"].contains(
+                "no task reported metric `ratio`: its regex '(?m)^([0-9.]+)$' matched nothing in the programs' stdout"
+            ),
+            "{}",
+            row["error"]
+        );
         assert_eq!(row["ratio"], "");
     }
 }
