@@ -360,3 +360,44 @@ fn a_declared_metric_that_no_task_reported_fails_the_run() {
         assert_eq!(row["ratio"], "");
     }
 }
+
+#[test]
+fn cleanup_runs_after_ctrl_c() {
+    let (dir, file) = write_inline(
+        "interrupted",
+        r#"
+[experiment]
+name = "interrupted"
+repetitions = 50
+warmup = 0
+cleanup = "sleep 0.2; touch cleaned"
+
+[workloads.w]
+tasks = 1
+steps = [{ exec = "touch started; sleep 0.5" }]
+
+[matrix]
+executor = ["sync"]
+"#,
+    );
+    let child = harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("results"))
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::wait_until("a run started", || dir.path().join("started").exists());
+    // SAFETY: signalling a process of this test, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    // Ctrl-C did not stop the cleanup, which outlasts the run the signal ended.
+    assert!(dir.path().join("cleaned").exists());
+    assert!(
+        std::fs::read_to_string(dir.path().join("results/interrupted/latest/logs/cleanup.log"))
+            .unwrap()
+            .contains("[cleanup]")
+    );
+}
