@@ -209,12 +209,22 @@ impl Runner {
             Ok(_) => run_one(experiment, cell, &self.services, &dir, &limits),
             Err(error) => Outcome::not_started(error.clone()),
         };
+        // A hook that Ctrl-C stopped stops its run, which is then not a measurement.
+        let stopped = |outcome: &mut Outcome| {
+            if interrupted_by().is_some() {
+                outcome.status = Status::Interrupted;
+            }
+        };
+        if prepared.is_err() {
+            stopped(&mut outcome);
+        }
         // `conclude` follows every run its `prepare` began, failed or not, unless Ctrl-C stopped it.
         if prepared.is_ok() && outcome.status != Status::Interrupted {
             if let Some(Err(error)) = cell.conclude.as_ref().map(|exec| hook("conclude", exec)) {
                 if outcome.status == Status::Ok {
                     outcome.status = Status::Failed;
                     outcome.error = error;
+                    stopped(&mut outcome);
                 }
             }
         }
