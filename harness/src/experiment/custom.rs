@@ -140,3 +140,21 @@ pub(super) fn declare_read_back(workloads: &IndexMap<String, MetricsOnly>) -> Ve
     }
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_take_what_the_tasks_reported() {
+        let mut reported = Reported::one(3, 2.0);
+        reported.merge(&Reported::one(1, 6.0));
+        reported.merge(&Reported::one(2, 1.0));
+        let of = |text| Aggregate::parse(text).unwrap().of(&reported);
+        // `last` is the number of the highest-numbered task, whatever the order the reports came in.
+        for (aggregate, expected) in [("mean", 3.0), ("sum", 9.0), ("min", 1.0), ("max", 6.0), ("last", 2.0)] {
+            assert!((of(aggregate) - expected).abs() < 1e-12, "{aggregate}: {}", of(aggregate));
+        }
+        assert!(Aggregate::parse("median").is_none());
+    }
+}

@@ -107,4 +107,17 @@ mod tests {
         );
         assert_eq!(substitute_value(&toml::Value::String("${zz}".into()), &cell), Err("zz".to_owned()));
     }
+
+    #[test]
+    fn task_and_worker_are_left_for_the_run() {
+        let cell: Cell = [("n".to_owned(), Value::Integer(3))].into_iter().collect();
+        assert_eq!(
+            substitute_value(&toml::Value::String("in-${task}-${n}-${worker}".into()), &cell),
+            Ok(toml::Value::String("in-${task}-3-${worker}".into()))
+        );
+        assert_eq!(
+            substitute_value(&toml::Value::String("${task}".into()), &cell),
+            Ok(toml::Value::String("${task}".into()))
+        );
+    }
 }
