@@ -177,7 +177,7 @@ impl Waits {
                     waits.costs_cpu = true;
                 }
                 // A program's time is measured, not declared: what the `sync` cell took per task.
-                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Exec(_) => {
+                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Exec(_) | Step::Call(_) => {
                     waits.costs_cpu = true;
                 }
             }

@@ -55,6 +55,7 @@ pub mod net;
 #[cfg(feature = "tokio")]
 pub mod nonblocking;
 pub mod protocol;
+pub mod steplib;
 pub mod steps;
 pub mod timer;
 pub mod trace;

@@ -19,6 +19,9 @@ impl Patterns {
         let metrics = sources
             .iter()
             .map(|source| {
+                if source.from == Stream::Call {
+                    return Ok((source.clone(), Regex::new("$^").expect("a valid regex")));
+                }
                 Regex::new(&source.regex).map(|regex| (source.clone(), regex)).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidInput, format!("metric `{}`: bad regex: {e}", source.name))
                 })
@@ -30,6 +33,11 @@ impl Patterns {
     /// The name of metric `index`.
     pub(crate) fn name(&self, index: usize) -> &str {
         &self.metrics[index].0.name
+    }
+
+    /// The index of the metric `name` that step functions record.
+    pub(crate) fn recorded(&self, name: &str) -> Option<usize> {
+        self.metrics.iter().position(|(source, _)| source.from == Stream::Call && source.name == name)
     }
 
     /// Whether some metric reads programs' standard output.
@@ -44,6 +52,7 @@ impl Patterns {
             let bytes = match source.from {
                 Stream::Stdout => &finished.stdout,
                 Stream::Stderr => &finished.stderr,
+                Stream::Call => continue,
             };
             let text = String::from_utf8_lossy(bytes);
             for captures in regex.captures_iter(&text) {

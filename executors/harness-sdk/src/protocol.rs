@@ -157,12 +157,28 @@ pub struct MetricSource {
     pub from: Stream,
 }
 
-/// An output stream of a program.
+/// Where a custom metric's numbers come from: an output stream of the `exec` steps' programs, or what the
+/// `call` steps' functions record.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Stream {
     Stdout,
     Stderr,
+    /// Recorded by step functions ([`crate::steplib::Context::record`]); the regex is unused.
+    Call,
+}
+
+/// A function of a step library to call: a `call` step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Call {
+    /// The step library's file (absolute).
+    pub library: String,
+    /// `library::function`, for messages.
+    pub name: String,
+    /// The function's number in the library's list.
+    pub function: u32,
+    /// The argument, with `${task}` and `${worker}` substituted per task.
+    pub arg: String,
 }
 
 /// A program to run: an `exec` step, or a hook the harness runs around runs.
@@ -216,6 +232,8 @@ pub enum Step {
     Alloc { bytes: u64 },
     /// Run a program and wait for it to end.
     Exec(Exec),
+    /// Call a function of a step library.
+    Call(Call),
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or

@@ -16,6 +16,7 @@
 //! | `shared` | 1 |
 //! | `alloc` | the sum of the first byte of every page written |
 //! | `exec` | the hash of the program's standard output (`output = "hash"`), or its exit status |
+//! | `call` | what the function returned |
 
 use std::io;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::checksum::{fold, hash_bytes, task_seed};
 use crate::exec::Finished;
 use crate::net;
-use crate::protocol::{Connect, Exec, Step};
+use crate::protocol::{Call, Connect, Exec, Step};
 use crate::workload::{FileLock, Prepared, SharedMode, WorkerState, lock, read_counter, write_counter};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
@@ -95,10 +96,29 @@ impl Prepared {
                     let finished = crate::exec::run_blocking(exec, task, index, read_stdout)?;
                     self.exec_ended(exec, task, index, &finished, &mut worker.reports)?
                 }
+                Step::Call(ref call) => self.call(call, task, &mut worker.reports)?,
             };
             acc = fold(acc, value);
         }
         Ok(acc)
+    }
+
+    /// Calls a step library's function for task `task`; adds the metrics it recorded to `reports`.
+    pub(crate) fn call(&self, call: &Call, task: u64, reports: &mut Vec<(usize, f64)>) -> io::Result<u64> {
+        let library = crate::steplib::Loaded::open(&call.library)?;
+        let arg = crate::exec::expand(&call.arg, task, crate::worker::index());
+        let mut recorded = Vec::new();
+        let value = library.call(call.function, &call.name, task, self.seed, &arg, &mut recorded)?;
+        for (name, number) in recorded {
+            let index = self.metrics.recorded(&name).ok_or_else(|| {
+                io::Error::other(format!(
+                    "task {task}: `{}` recorded metric `{name}`, which the workload does not declare with from = \"call\"",
+                    call.name
+                ))
+            })?;
+            reports.push((index, number));
+        }
+        Ok(value)
     }
 
     /// What an `exec` step yields once its program ended: its standard error passed on to the run's (so
@@ -234,6 +254,18 @@ impl crate::nonblocking::AsyncWorkload {
                     let finished = Box::pin(crate::exec::run_async(exec, task, index, read_stdout)).await?;
                     workload.exec_ended(exec, task, index, &finished, reports)?
                 }
+                // A function is CPU work like `compute`: on the event loop, or on the blocking pool.
+                Step::Call(ref call) if self.offload_cpu => {
+                    let (this, call) = (std::sync::Arc::clone(self), call.clone());
+                    let (value, recorded) = tokio::task::spawn_blocking(move || {
+                        let mut recorded = Vec::new();
+                        this.prepared().call(&call, task, &mut recorded).map(|value| (value, recorded))
+                    })
+                    .await??;
+                    reports.extend(recorded);
+                    value
+                }
+                Step::Call(ref call) => workload.call(call, task, reports)?,
             };
             acc = fold(acc, value);
         }

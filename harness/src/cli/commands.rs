@@ -266,9 +266,18 @@ pub(super) fn plan(file: &Path, search: &SearchPath) -> Result<i32, Error> {
 }
 
 /// `harness list`.
-pub(super) fn list(search: &SearchPath) -> i32 {
+pub(super) fn list(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
     print!("{}", list_table(&Registry::discover(search)));
-    0
+    for experiment in load_all(files, search)? {
+        println!("\nstep libraries of {}:", experiment.path.display());
+        if experiment.libraries.is_empty() {
+            println!("  none");
+        }
+        for library in &experiment.libraries {
+            println!("  {} = {}\n      functions: {}", library.name, library.path.display(), library.functions.join(", "));
+        }
+    }
+    Ok(0)
 }
 
 /// `harness schema`.

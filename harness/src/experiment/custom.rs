@@ -14,7 +14,7 @@ use super::resolve::Resolver;
 use crate::diagnostic::Diagnostic;
 use crate::metrics::Direction;
 
-const FROM: &[&str] = &["stdout", "stderr"];
+const FROM: &[&str] = &["stdout", "stderr", "call"];
 const AGGREGATES: &[&str] = &["mean", "sum", "min", "max", "last"];
 const BETTER: &[&str] = &["higher", "lower"];
 
@@ -77,25 +77,8 @@ impl Resolver<'_> {
                     .expected("another name")
                     .help(format!("rename it, for example `{text}_custom`")));
             }
+            let span = metric.span();
             let metric = metric.get_ref();
-            let regex = metric.regex.get_ref();
-            let groups = regex::Regex::new(regex).map(|r| r.captures_len() - 1).map_err(|e| {
-                let why = e.to_string();
-                self.error(
-                    format!(
-                        "metric `{text}`: the regex does not parse: {}",
-                        why.lines().last().unwrap_or_default().trim().trim_start_matches("error: ")
-                    ),
-                    Some(metric.regex.span()),
-                )
-                .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
-            })?;
-            if groups != 1 {
-                return Err(self
-                    .error(format!("metric `{text}`: the regex has {groups} groups"), Some(metric.regex.span()))
-                    .expected("one group `(...)` around the number, such as 'ratio: ([0-9.]+)'")
-                    .help("make other groups non-capturing: `(?:...)`"));
-            }
             let choice = |value: &Option<Spanned<String>>, key: &str, choices: &[&str], default: &str| match value {
                 None => Ok(default.to_owned()),
                 Some(v) if choices.contains(&v.get_ref().as_str()) => Ok(v.get_ref().clone()),
@@ -107,12 +90,30 @@ impl Resolver<'_> {
             let from = choice(&metric.from, "from", FROM, "stdout")?;
             let aggregate = choice(&metric.aggregate, "aggregate", AGGREGATES, "mean")?;
             let better = choice(&Some(metric.better.clone()), "better", BETTER, "lower")?;
+            let stream = match from.as_str() {
+                "stderr" => Stream::Stderr,
+                "call" => Stream::Call,
+                _ => Stream::Stdout,
+            };
+            let regex = match (&metric.regex, stream) {
+                (None, Stream::Call) => String::new(),
+                (Some(regex), Stream::Call) => {
+                    return Err(self
+                        .error(format!("metric `{text}` has a regex but is recorded by `call` steps"), Some(regex.span()))
+                        .expected("no `regex` with `from = \"call\"`: a function records the number by name"));
+                }
+                (None, _) => {
+                    return Err(self.error(format!("metric `{text}` has no `regex`"), Some(span)).expected(format!(
+                        "`regex`, to find the number in the programs' {from}, such as 'ratio: ([0-9.]+)'"
+                    )));
+                }
+                (Some(regex), _) => {
+                    self.check_regex(text, regex)?;
+                    regex.get_ref().clone()
+                }
+            };
             out.push((
-                MetricSource {
-                    name: text.clone(),
-                    regex: regex.clone(),
-                    from: if from == "stderr" { Stream::Stderr } else { Stream::Stdout },
-                },
+                MetricSource { name: text.clone(), regex, from: stream },
                 CustomMetric {
                     name: text.clone(),
                     aggregate: Aggregate::parse(&aggregate).expect("checked"),
@@ -121,6 +122,28 @@ impl Resolver<'_> {
             ));
         }
         Ok(out)
+    }
+
+    /// A metric's regex must parse and have one group.
+    fn check_regex(&self, text: &str, regex: &Spanned<String>) -> Result<(), Diagnostic> {
+        let groups = regex::Regex::new(regex.get_ref()).map(|r| r.captures_len() - 1).map_err(|e| {
+            let why = e.to_string();
+            self.error(
+                format!(
+                    "metric `{text}`: the regex does not parse: {}",
+                    why.lines().last().unwrap_or_default().trim().trim_start_matches("error: ")
+                ),
+                Some(regex.span()),
+            )
+            .expected("a regular expression with one group, such as 'ratio: ([0-9.]+)'")
+        })?;
+        if groups != 1 {
+            return Err(self
+                .error(format!("metric `{text}`: the regex has {groups} groups"), Some(regex.span()))
+                .expected("one group `(...)` around the number, such as 'ratio: ([0-9.]+)'")
+                .help("make other groups non-capturing: `(?:...)`"));
+        }
+        Ok(())
     }
 }
 

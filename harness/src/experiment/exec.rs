@@ -11,6 +11,7 @@ use std::path::Path;
 
 use harness_sdk::protocol::{Exec, Output, Step};
 
+use super::model::StepLibrary;
 use super::quote_list;
 use super::steps::StepError;
 use super::substitute::references;
@@ -128,10 +129,43 @@ fn per_task(text: &str) -> bool {
 }
 
 /// Resolves an `exec` step's paths against `base` (the experiment file's folder) and checks what can be
-/// checked before anything runs. Other steps pass through.
-pub(super) fn settle_step(step: Step, base: &Path) -> Result<Step, StepError> {
+/// checked before anything runs; finds a `call` step's function in `libraries`. Other steps pass through.
+pub(super) fn settle_step(step: Step, base: &Path, libraries: &[StepLibrary]) -> Result<Step, StepError> {
     match step {
         Step::Exec(exec) => settle("exec", exec, base, true).map(Step::Exec),
+        Step::Call(mut call) => {
+            let names: Vec<&str> = libraries.iter().map(|l| l.name.as_str()).collect();
+            let Some((library, function)) = call.name.split_once("::") else {
+                return Err((
+                    format!("`call.function` is \"{}\", without its library", call.name),
+                    Some(format!("\"LIBRARY::FUNCTION\", with LIBRARY one of [libraries]: {}", quote_list(&names))),
+                ));
+            };
+            let Some(found) = libraries.iter().find(|l| l.name == library) else {
+                let hint = crate::diagnostic::closest(library, names.iter().copied())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                let expected = if names.is_empty() {
+                    "a library of [libraries], but the file has none: add `[libraries] NAME = \"path/to/libNAME.so\"`".to_owned()
+                } else {
+                    format!("one of [libraries]: {}", quote_list(&names))
+                };
+                return Err((format!("`call`: unknown library `{library}`{hint}"), Some(expected)));
+            };
+            let functions: Vec<&str> = found.functions.iter().map(String::as_str).collect();
+            let Some(index) = functions.iter().position(|f| *f == function) else {
+                let hint = crate::diagnostic::closest(function, functions.iter().copied())
+                    .map(|c| format!(" (did you mean `{library}::{c}`?)"))
+                    .unwrap_or_default();
+                return Err((
+                    format!("`call`: library `{library}` has no function `{function}`{hint}"),
+                    Some(format!("one of the functions it exports: {}", quote_list(&functions))),
+                ));
+            };
+            call.library = found.path.to_string_lossy().into_owned();
+            call.function = index as u32;
+            Ok(Step::Call(call))
+        }
         other => Ok(other),
     }
 }

@@ -68,6 +68,16 @@ pub(crate) struct Experiment {
     pub setup: Option<Exec>,
     /// `[experiment] cleanup`: run once after the last run, also after a failure or an interruption.
     pub cleanup: Option<Exec>,
+    /// `[libraries]`: the step libraries, with the functions each exports.
+    pub libraries: Vec<StepLibrary>,
+}
+
+/// A step library of `[libraries]`, as its probe found it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepLibrary {
+    pub name: String,
+    pub path: PathBuf,
+    pub functions: Vec<String>,
 }
 
 /// A custom metric: how a run's value is made of what its tasks reported, and which way is better.

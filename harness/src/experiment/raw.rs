@@ -21,6 +21,9 @@ pub(super) struct RawFile {
     pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
     #[serde(default)]
     pub plugins: IndexMap<Spanned<String>, Spanned<String>>,
+    /// Step libraries: name = path of the library, relative to the experiment file.
+    #[serde(default)]
+    pub libraries: IndexMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub charts: Vec<Spanned<RawChart>>,
     pub ci: Option<Spanned<RawCi>>,
@@ -102,14 +105,14 @@ pub(super) struct RawWorkload {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetric {
-    pub regex: Spanned<String>,
+    pub regex: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub aggregate: Option<Spanned<String>>,
     pub better: Spanned<String>,
 }
 
 /// The step kinds, for "did you mean" hints.
-pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec"];
+pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec", "call"];
 
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]

@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::{Exec, Step, Workload};
+use harness_sdk::protocol::{Exec, Step, Stream, Workload};
 use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::expand::{Places, describe};
 use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
-use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
+use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibrary, WORKERS, WORKLOAD};
 use super::raw::{self, RawFile, RawWorkload};
 use super::steps::{parse_step, size};
 use super::substitute::{collect_references, substitute_value};
@@ -26,6 +26,8 @@ pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
     pub(super) registry: &'a mut Registry,
+    /// `[libraries]`, probed.
+    pub(super) libraries: Vec<StepLibrary>,
 }
 impl Resolver<'_> {
     pub(super) fn error(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
@@ -34,6 +36,7 @@ impl Resolver<'_> {
 
     pub(super) fn resolve(mut self, file: &RawFile) -> Result<Experiment, Diagnostic> {
         self.add_plugins(&file.plugins)?;
+        self.add_libraries(&file.libraries)?;
         let experiment = file.experiment.get_ref();
 
         let name = experiment.name.get_ref().clone();
@@ -135,7 +138,28 @@ impl Resolver<'_> {
             metrics,
             setup,
             cleanup,
+            libraries: std::mem::take(&mut self.libraries),
         })
+    }
+
+    /// Probes each `[libraries]` entry (path relative to the experiment file) in a child process.
+    fn add_libraries(&mut self, libraries: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        for (name, path) in libraries {
+            let resolved = base.join(path.get_ref());
+            if !resolved.is_file() {
+                return Err(self
+                    .error(format!("step library file {} does not exist", resolved.display()), Some(path.span()))
+                    .expected("a path to a step library, relative to the experiment file")
+                    .help("build it first (`cargo build --release` in its crate); the library is in its target folder"));
+            }
+            let functions = crate::plugin::probe_steps(&resolved).map_err(|message| {
+                self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
+            })?;
+            let path = std::path::absolute(&resolved).unwrap_or(resolved);
+            self.libraries.push(StepLibrary { name: name.get_ref().clone(), path, functions });
+        }
+        Ok(())
     }
 
     /// The custom metrics of every workload, each once, declared in the metric catalog. A name declared by
@@ -454,17 +478,16 @@ impl Resolver<'_> {
         for (i, step) in w.steps.get_ref().iter().enumerate() {
             let value = self.substitute(step, cell, name)?;
             let parsed =
-                parse_step(&value).and_then(|s| super::exec::settle_step(s, base)).map_err(|(message, expected)| {
+                parse_step(&value).and_then(|s| super::exec::settle_step(s, base, &self.libraries)).map_err(|(message, expected)| {
                     let mut d =
                         self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
                     if let Some(expected) = expected {
                         d = d.expected(expected);
                     }
                     let text = value.to_string();
-                    if !value.as_table().is_some_and(|t| t.contains_key("exec"))
-                        && (text.contains("${task}") || text.contains("${worker}"))
-                    {
-                        d = d.help("`${task}` and `${worker}` stand for a task's numbers in `exec` steps only");
+                    let per_task = value.as_table().is_some_and(|t| t.contains_key("exec") || t.contains_key("call"));
+                    if !per_task && (text.contains("${task}") || text.contains("${worker}")) {
+                        d = d.help("`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only");
                     } else if value != *step.get_ref() {
                         d = d.help(format!("after substituting this cell's values: {value}"));
                     }
@@ -473,17 +496,20 @@ impl Resolver<'_> {
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
-        if let (Some((first, _)), false) = (w.metrics.first(), steps.iter().any(|s| matches!(s, Step::Exec(_)))) {
-            return Err(self
-                .error(
-                    format!(
-                        "workload `{name}` declares metric `{}` but has no `exec` step to read it from",
-                        first.get_ref()
-                    ),
-                    Some(first.span()),
-                )
-                .expected("an `exec` step whose program prints the metric")
-                .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr"));
+        for (source, (key, _)) in metrics.iter().zip(&w.metrics) {
+            let (kind, needed) = match source.from {
+                Stream::Call => ("call", steps.iter().any(|s| matches!(s, Step::Call(_)))),
+                _ => ("exec", steps.iter().any(|s| matches!(s, Step::Exec(_)))),
+            };
+            if !needed {
+                return Err(self
+                    .error(
+                        format!("workload `{name}` declares metric `{}` but has no `{kind}` step to read it from", key.get_ref()),
+                        Some(key.span()),
+                    )
+                    .expected(format!("a `{kind}` step that reports the metric"))
+                    .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr (`from`), or recorded by `call` steps' functions (`from = \"call\"`)"));
+            }
         }
         Ok(Workload { name: name.to_owned(), tasks, steps, metrics })
     }

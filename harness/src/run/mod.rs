@@ -300,6 +300,9 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> O
         let from = match metric.from {
             harness_sdk::protocol::Stream::Stdout => "stdout",
             harness_sdk::protocol::Stream::Stderr => "stderr",
+            harness_sdk::protocol::Stream::Call => {
+                return Some(format!("no task reported metric `{}`: no `call` step's function recorded it", metric.name));
+            }
         };
         return Some(format!(
             "no task reported metric `{}`: its regex '{}' matched nothing in the programs' {from}",
