@@ -131,14 +131,27 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ),
         step("alloc", "Allocate and touch SIZE bytes, freed when the step ends", &size()),
         step("exec", "Run a program and wait for it to end", &program("A program run by every task", true)),
+        step(
+            "call",
+            "Call a function of a step library of [libraries]",
+            &json!({
+                "type": "object",
+                "required": ["function"],
+                "additionalProperties": false,
+                "properties": {
+                    "function": { "type": "string", "pattern": "^[^:]+::[^:]+$", "description": "LIBRARY::FUNCTION" },
+                    "arg": { "type": ["string", "integer", "number", "boolean"], "default": "", "description": "The function's argument; `${task}` and `${worker}` are the task's and the worker's index" }
+                }
+            })
+        ),
     ]);
     let metric = json!({
         "type": "object",
-        "required": ["regex", "better"],
+        "required": ["better"],
         "additionalProperties": false,
         "properties": {
-            "regex": { "type": "string", "description": "A regular expression with one group around the number; every match counts" },
-            "from": { "enum": ["stdout", "stderr"], "default": "stdout", "description": "Which output of the workload's exec steps to read" },
+            "regex": { "type": "string", "description": "A regular expression with one group around the number; every match counts (not with from = \"call\")" },
+            "from": { "enum": ["stdout", "stderr", "call"], "default": "stdout", "description": "Which output of the workload's exec steps to read, or call: what its call steps' functions record" },
             "aggregate": { "enum": ["mean", "sum", "min", "max", "last"], "default": "mean", "description": "How the numbers of a run's tasks make the run's value" },
             "better": { "enum": ["higher", "lower"], "description": "Which way is better, for `harness compare`" }
         }
@@ -220,6 +233,11 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             "plugins": {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
+                "additionalProperties": { "type": "string" }
+            },
+            "libraries": {
+                "type": "object",
+                "description": "Step libraries for call steps: name = path of the library, relative to this file (docs/writing-a-step-library.md)",
                 "additionalProperties": { "type": "string" }
             },
             "ci": {

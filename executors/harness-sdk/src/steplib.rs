@@ -330,7 +330,17 @@ impl Loaded {
         let worker = crate::worker::index();
         // SAFETY: a checked descriptor's function; `state` is this thread's, `arg` outlives the call.
         let status = unsafe {
-            (self.descriptor.call)(state, function, task, worker, seed, arg.as_ptr(), arg.len(), &raw mut value, &raw mut out)
+            (self.descriptor.call)(
+                state,
+                function,
+                task,
+                worker,
+                seed,
+                arg.as_ptr(),
+                arg.len(),
+                &raw mut value,
+                &raw mut out,
+            )
         };
         let bytes = take(self.descriptor, out);
         match status {

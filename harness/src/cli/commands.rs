@@ -274,7 +274,12 @@ pub(super) fn list(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error>
             println!("  none");
         }
         for library in &experiment.libraries {
-            println!("  {} = {}\n      functions: {}", library.name, library.path.display(), library.functions.join(", "));
+            println!(
+                "  {} = {}\n      functions: {}",
+                library.name,
+                library.path.display(),
+                library.functions.join(", ")
+            );
         }
     }
     Ok(0)

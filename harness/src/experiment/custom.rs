@@ -99,7 +99,10 @@ impl Resolver<'_> {
                 (None, Stream::Call) => String::new(),
                 (Some(regex), Stream::Call) => {
                     return Err(self
-                        .error(format!("metric `{text}` has a regex but is recorded by `call` steps"), Some(regex.span()))
+                        .error(
+                            format!("metric `{text}` has a regex but is recorded by `call` steps"),
+                            Some(regex.span()),
+                        )
                         .expected("no `regex` with `from = \"call\"`: a function records the number by name"));
                 }
                 (None, _) => {

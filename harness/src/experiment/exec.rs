@@ -136,9 +136,14 @@ pub(super) fn settle_step(step: Step, base: &Path, libraries: &[StepLibrary]) ->
         Step::Call(mut call) => {
             let names: Vec<&str> = libraries.iter().map(|l| l.name.as_str()).collect();
             let Some((library, function)) = call.name.split_once("::") else {
+                let libraries = if names.is_empty() {
+                    "a library of [libraries], which the file does not have yet".to_owned()
+                } else {
+                    format!("one of [libraries]: {}", quote_list(&names))
+                };
                 return Err((
                     format!("`call.function` is \"{}\", without its library", call.name),
-                    Some(format!("\"LIBRARY::FUNCTION\", with LIBRARY one of [libraries]: {}", quote_list(&names))),
+                    Some(format!("\"LIBRARY::FUNCTION\", with LIBRARY {libraries}")),
                 ));
             };
             let Some(found) = libraries.iter().find(|l| l.name == library) else {
@@ -146,7 +151,8 @@ pub(super) fn settle_step(step: Step, base: &Path, libraries: &[StepLibrary]) ->
                     .map(|c| format!(" (did you mean `{c}`?)"))
                     .unwrap_or_default();
                 let expected = if names.is_empty() {
-                    "a library of [libraries], but the file has none: add `[libraries] NAME = \"path/to/libNAME.so\"`".to_owned()
+                    "a library of [libraries], but the file has none: add `[libraries] NAME = \"path/to/libNAME.so\"`"
+                        .to_owned()
                 } else {
                     format!("one of [libraries]: {}", quote_list(&names))
                 };

@@ -151,10 +151,13 @@ impl Resolver<'_> {
                 return Err(self
                     .error(format!("step library file {} does not exist", resolved.display()), Some(path.span()))
                     .expected("a path to a step library, relative to the experiment file")
-                    .help("build it first (`cargo build --release` in its crate); the library is in its target folder"));
+                    .help(
+                        "build it first (`cargo build --release` in its crate); the library is in its target folder",
+                    ));
             }
             let functions = crate::plugin::probe_steps(&resolved).map_err(|message| {
-                self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
+                self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span()))
+                    .help(message)
             })?;
             let path = std::path::absolute(&resolved).unwrap_or(resolved);
             self.libraries.push(StepLibrary { name: name.get_ref().clone(), path, functions });
@@ -477,8 +480,8 @@ impl Resolver<'_> {
         let base = self.path.parent().unwrap_or(Path::new("."));
         for (i, step) in w.steps.get_ref().iter().enumerate() {
             let value = self.substitute(step, cell, name)?;
-            let parsed =
-                parse_step(&value).and_then(|s| super::exec::settle_step(s, base, &self.libraries)).map_err(|(message, expected)| {
+            let parsed = parse_step(&value).and_then(|s| super::exec::settle_step(s, base, &self.libraries)).map_err(
+                |(message, expected)| {
                     let mut d =
                         self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
                     if let Some(expected) = expected {
@@ -487,12 +490,15 @@ impl Resolver<'_> {
                     let text = value.to_string();
                     let per_task = value.as_table().is_some_and(|t| t.contains_key("exec") || t.contains_key("call"));
                     if !per_task && (text.contains("${task}") || text.contains("${worker}")) {
-                        d = d.help("`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only");
+                        d = d.help(
+                            "`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only",
+                        );
                     } else if value != *step.get_ref() {
                         d = d.help(format!("after substituting this cell's values: {value}"));
                     }
                     d
-                })?;
+                },
+            )?;
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
@@ -507,7 +513,7 @@ impl Resolver<'_> {
                         format!("workload `{name}` declares metric `{}` but has no `{kind}` step to read it from", key.get_ref()),
                         Some(key.span()),
                     )
-                    .expected(format!("a `{kind}` step that reports the metric"))
+                    .expected(format!("{} `{kind}` step that reports the metric", if kind == "exec" { "an" } else { "a" }))
                     .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr (`from`), or recorded by `call` steps' functions (`from = \"call\"`)"));
             }
         }

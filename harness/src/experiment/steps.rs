@@ -56,7 +56,9 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             let t = fields(kind, arg, &["function", "arg"])?;
             let function = match t.get("function") {
                 Some(toml::Value::String(f)) => f.clone(),
-                Some(other) => return Err((format!("`call.function` is {other}"), Some("\"LIBRARY::FUNCTION\"".to_owned()))),
+                Some(other) => {
+                    return Err((format!("`call.function` is {other}"), Some("\"LIBRARY::FUNCTION\"".to_owned())));
+                }
                 None => {
                     return Err((
                         "`call` needs `function`".to_owned(),

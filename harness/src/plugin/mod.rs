@@ -254,7 +254,8 @@ fn tail_of(stderr: &[u8]) -> String {
 /// The body of `harness __probe_steps LIB`: prints the JSON list of the step library's functions, or its
 /// error on standard error with exit code 1.
 pub(crate) fn probe_steps_main(path: &Path) -> i32 {
-    match harness_sdk::steplib::Loaded::open(&path.to_string_lossy()).and_then(harness_sdk::steplib::Loaded::functions) {
+    match harness_sdk::steplib::Loaded::open(&path.to_string_lossy()).and_then(harness_sdk::steplib::Loaded::functions)
+    {
         Ok(functions) => {
             println!("{}", serde_json::to_string(&functions).expect("serializable"));
             0
@@ -285,5 +286,9 @@ pub(crate) fn probe_steps(path: &Path) -> Result<Vec<String>, String> {
     if output.status.code() == Some(1) && !stderr.is_empty() {
         return Err(crate::process::last_lines(stderr, 3));
     }
-    Err(format!("loading it crashed the probe ({}){}", crate::process::describe_exit(output.status), tail_of(&output.stderr)))
+    Err(format!(
+        "loading it crashed the probe ({}){}",
+        crate::process::describe_exit(output.status),
+        tail_of(&output.stderr)
+    ))
 }

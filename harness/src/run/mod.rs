@@ -301,7 +301,10 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> O
             harness_sdk::protocol::Stream::Stdout => "stdout",
             harness_sdk::protocol::Stream::Stderr => "stderr",
             harness_sdk::protocol::Stream::Call => {
-                return Some(format!("no task reported metric `{}`: no `call` step's function recorded it", metric.name));
+                return Some(format!(
+                    "no task reported metric `{}`: no `call` step's function recorded it",
+                    metric.name
+                ));
             }
         };
         return Some(format!(

@@ -153,12 +153,12 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
         .iter()
         .flat_map(|s| s["required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()))
         .collect();
-    assert!(kinds.contains(&"exec"), "{kinds:?}");
+    assert!(kinds.contains(&"exec") && kinds.contains(&"call"), "{kinds:?}");
     let metric = &workload["metrics"]["additionalProperties"]["properties"];
     for key in ["regex", "from", "aggregate", "better"] {
         assert!(metric.get(key).is_some(), "schema lacks a metric's {key}");
     }
-    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "charts", "ci"] {
+    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "libraries", "charts", "ci"] {
         assert!(schema["properties"].get(table).is_some(), "schema lacks [{table}]");
     }
     let ci = &schema["properties"]["ci"]["properties"];
