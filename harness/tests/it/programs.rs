@@ -401,3 +401,67 @@ executor = ["sync"]
             .contains("[cleanup]")
     );
 }
+
+/// An experiment calling `function` of the test step library `steps-faulty` under every executor.
+fn calling(name: &str, function: &str, arg: &str, metrics: &str) -> String {
+    let library = support::built_library("steps_faulty");
+    format!(
+        r#"
+[experiment]
+name = "{name}"
+repetitions = 1
+warmup = 0
+
+[libraries]
+faulty = "{}"
+
+[workloads.w]
+tasks = 40
+steps = [{{ call = {{ function = "faulty::{function}", arg = "{arg}" }} }}]
+{metrics}
+
+[matrix]
+executor = ["sync", "threaded", "async", "multiprocess"]
+workers = [2]
+"#,
+        library.display()
+    )
+}
+
+#[test]
+fn a_function_that_fails_or_panics_fails_its_run_and_nothing_else() {
+    let (_dir, rows) = run_with_failures("call-fails", &calling("call-fails", "fails", "no input for ${task}", ""));
+    for (executor, row) in by_executor(&rows) {
+        assert_eq!(row["status"], "failed", "{executor}");
+        assert!(row["error"].contains("`faulty::fails` failed: no input for "), "{executor}: {}", row["error"]);
+    }
+    let (_dir, rows) = run_with_failures("call-panics", &calling("call-panics", "panics", "boom", ""));
+    for (executor, row) in by_executor(&rows) {
+        // Caught inside the library: the run fails like any task, it does not crash.
+        assert_eq!(row["status"], "failed", "{executor}");
+        assert!(row["error"].contains("`faulty::panics` panicked: boom"), "{executor}: {}", row["error"]);
+    }
+    let (_dir, rows) = run_with_failures("call-undeclared", &calling("call-undeclared", "records", "depth", ""));
+    for (executor, row) in by_executor(&rows) {
+        assert_eq!(row["status"], "failed", "{executor}");
+        assert!(
+            row["error"].contains("recorded metric `depth`, which the workload does not declare"),
+            "{executor}: {}",
+            row["error"]
+        );
+    }
+}
+
+#[test]
+fn each_worker_keeps_its_own_state_and_functions_record_metrics() {
+    let metric = r#"metrics.calls = { from = "call", aggregate = "sum", better = "lower" }"#;
+    let (_dir, _, rows, _) = run_inline("call-state", &calling("call-state", "counts", "", metric));
+    let calls = |executor: &str| -> f64 { by_executor(&rows)[executor]["calls"].parse().unwrap() };
+    // One worker counts 1 to 40: the sum is 820. Several workers each count their own tasks from 1, so the
+    // sum is smaller; how much depends on how the tasks were shared.
+    assert_eq!(by_executor(&rows)["sync"]["calls"], "820.000000000");
+    for executor in ["threaded", "multiprocess"] {
+        assert!(calls(executor) < 820.0 && calls(executor) >= 420.0, "{executor}: {}", calls(executor));
+    }
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+}
