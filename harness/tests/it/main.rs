@@ -8,8 +8,10 @@
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
-//! - `programs`: `exec` steps, hooks and custom metrics with real programs, under every executor.
-//! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `programs`: `exec` and `call` steps, hooks and custom metrics with real programs and step libraries, under
+//!   every executor.
+//! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` and the step library of
+//!   `docs/writing-a-step-library.md` outside the workspace and runs them.
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
