@@ -144,17 +144,11 @@ impl Resolver<'_> {
 
     /// Probes each `[libraries]` entry (path relative to the experiment file) in a child process.
     fn add_libraries(&mut self, libraries: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
-        let base = self.path.parent().unwrap_or(Path::new("."));
         for (name, path) in libraries {
-            let resolved = base.join(path.get_ref());
-            if !resolved.is_file() {
-                return Err(self
-                    .error(format!("step library file {} does not exist", resolved.display()), Some(path.span()))
-                    .expected("a path to a step library, relative to the experiment file")
-                    .help(
-                        "build it first (`cargo build --release` in its crate); the library is in its target folder",
-                    ));
-            }
+            let resolved = self.library_file(
+                path,
+                ("step library", "step library", "it first (`cargo build --release` in its crate)"),
+            )?;
             let functions = crate::plugin::probe_steps(&resolved).map_err(|message| {
                 self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span()))
                     .help(message)
@@ -234,17 +228,28 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
+    /// A library file of `[plugins]` or `[libraries]`, relative to the experiment file: `what` it is, the
+    /// `kind` of library, and how to build it, for the error when it does not exist.
+    fn library_file(
+        &self,
+        path: &Spanned<String>,
+        (what, kind, build): (&str, &str, &str),
+    ) -> Result<std::path::PathBuf, Diagnostic> {
+        let resolved = self.path.parent().unwrap_or(Path::new(".")).join(path.get_ref());
+        if !resolved.is_file() {
+            return Err(self
+                .error(format!("{what} file {} does not exist", resolved.display()), Some(path.span()))
+                .expected(format!("a path to a {kind}, relative to the experiment file"))
+                .help(format!("build {build}; the library is in its target folder")));
+        }
+        Ok(resolved)
+    }
+
     /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key.
     fn add_plugins(&mut self, plugins: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
-        let base = self.path.parent().unwrap_or(Path::new("."));
         for (name, path) in plugins {
-            let resolved = base.join(path.get_ref());
-            if !resolved.exists() {
-                return Err(self
-                    .error(format!("plugin file {} does not exist", resolved.display()), Some(path.span()))
-                    .expected("a path to a plugin library, relative to the experiment file")
-                    .help("build the plugin first (`cargo build` in its crate); the library is in its target folder"));
-            }
+            let resolved =
+                self.library_file(path, ("plugin", "plugin library", "the plugin first (`cargo build` in its crate)"))?;
             let info = probe(std::slice::from_ref(&resolved)).pop().expect("one result per path");
             let info = info.map_err(|message| {
                 self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
