@@ -38,7 +38,8 @@
 //! The SDK holds everything a task does: [`workload::Prepared`] runs its steps blocking the calling
 //! thread, `nonblocking::AsyncWorkload` (cargo feature `tokio`) runs them on a tokio runtime, and
 //! [`steps`] says what each step does and yields. An executor only decides how tasks are scheduled.
-//! Latency is service time ([`trace`]).
+//! Latency is service time ([`trace`]). Programs (`exec` steps) are run by [`exec`]; functions of step
+//! libraries (`call` steps), which are made with this SDK too, by [`steplib`].
 //!
 //! Rules of the boundary, which the SDK keeps for you: nothing but bytes crosses it, no panic unwinds out
 //! of it, and the library is never unloaded (so threads an executor leaves behind cannot run unmapped code;

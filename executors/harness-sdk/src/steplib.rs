@@ -19,7 +19,7 @@
 //! The library crosses the same kind of boundary as an executor: one entry point ([`ENTRY_SYMBOL`]) returns a
 //! static [`Descriptor`] whose magic, ABI version and size the caller checks first; strings cross as bytes,
 //! panics are caught inside the library and come back as errors. It is loaded only in a run's process (by
-//! the SDK, for the executor: [`call`]) and in the harness's probe child, never in the harness itself, and
+//! the SDK, for the executor: [`Loaded::call`]) and in the harness's probe child, never in the harness itself, and
 //! never unloaded. Each worker thread gets its own state from the library's `init`, made on its first call.
 
 use std::any::Any;
