@@ -18,6 +18,8 @@ pub(crate) fn describe_step(step: &Step) -> String {
         }
         Step::Shared { hold_nanos } => format!("shared hold {}", d(hold_nanos)),
         Step::Alloc { bytes } => format!("alloc {}", format_size(bytes)),
+        Step::Exec(ref exec) => format!("exec {}", exec.argv.join(" ")),
+        Step::Call(ref call) => format!("call {}({})", call.name, call.arg),
     }
 }
 

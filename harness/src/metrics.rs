@@ -5,7 +5,7 @@
 //! Also the columns the harness writes around the axis columns of `runs.csv` and `summary.csv`, which an
 //! axis may not be named after. A leaf: this module imports nothing of the crate.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 /// The dimension of a metric, which decides its unit on an axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,9 +154,43 @@ pub(crate) const CATALOG: &[Metric] = &[
     Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
 ];
 
-/// The metric called `name`, a column of `runs.csv` or a derived measure.
+/// The metric called `name`, a column of `runs.csv` or a derived measure, or a custom metric an
+/// experiment file declared ([`declare`]).
 pub(crate) fn get(name: &str) -> Option<&'static Metric> {
-    CATALOG.iter().find(|m| m.name == name)
+    CATALOG.iter().find(|m| m.name == name).or_else(|| custom(name))
+}
+
+/// The custom metrics declared so far, newest last. They live as long as the process: an experiment
+/// declares a few, and every list of metrics finds them by name like the catalog's.
+static CUSTOM: Mutex<Vec<&'static Metric>> = Mutex::new(Vec::new());
+
+/// The custom metric called `name`, when an experiment file declared one.
+pub(crate) fn custom(name: &str) -> Option<&'static Metric> {
+    CUSTOM.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().find(|m| m.name == name).copied()
+}
+
+/// Adds a custom metric of an experiment file to the catalog: a column of `runs.csv` after the harness's
+/// metrics, measured (statistics in `summary.csv`, a chart) and gated, in the direction the file declared.
+/// Its dimension follows its name as the catalog's do: `*_s` is seconds, `*_bytes` bytes, anything else
+/// a count.
+pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
+    let mut custom = CUSTOM.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = custom.iter().rev().find(|m| m.name == name && m.direction == direction) {
+        return found;
+    }
+    let dimension = if name.ends_with("_s") {
+        Seconds
+    } else if name.ends_with("_bytes") {
+        Bytes
+    } else {
+        Count
+    };
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let label: &'static str = Box::leak(name.replace('_', " ").into_boxed_str());
+    let metric: &'static Metric =
+        Box::leak(Box::new(Metric { direction, gated_by_default: true, ..measured(name, label, dimension) }));
+    custom.push(metric);
+    metric
 }
 
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
@@ -215,7 +249,15 @@ pub(crate) const ERROR: &str = "error";
 
 /// The columns of `runs.csv` the harness writes after the axis columns, in order.
 pub(crate) fn runs_columns() -> impl Iterator<Item = &'static str> + Clone {
-    RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain([ERROR])
+    runs_columns_with(std::iter::empty())
+}
+
+/// The columns of `runs.csv` after the axis columns, with an experiment's custom metrics after the
+/// harness's and before `error`.
+pub(crate) fn runs_columns_with<'a>(
+    custom: impl Iterator<Item = &'a str> + Clone,
+) -> impl Iterator<Item = &'a str> + Clone {
+    RUN_KEY.iter().copied().chain(COLUMNS.iter().copied()).chain(custom).chain([ERROR])
 }
 
 /// The columns of `summary.csv` after the axis columns.

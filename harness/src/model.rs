@@ -185,7 +185,10 @@ impl Waits {
                     waits.hold_s += s(hold_nanos);
                     waits.costs_cpu = true;
                 }
-                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } => waits.costs_cpu = true,
+                // A program's time is measured, not declared: what the `sync` cell took per task.
+                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Exec(_) | Step::Call(_) => {
+                    waits.costs_cpu = true;
+                }
             }
         }
         waits
@@ -267,7 +270,7 @@ mod tests {
     }
 
     fn workload(steps: Vec<Step>, tasks: u64) -> Workload {
-        Workload { name: "w".to_owned(), tasks, steps, arrival: None }
+        Workload { name: "w".to_owned(), tasks, steps, arrival: None, metrics: Vec::new() }
     }
 
     fn options(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {

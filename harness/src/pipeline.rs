@@ -1,5 +1,5 @@
-//! The `run` command as a pipeline: open the result folder, start the runner, run every slot of the
-//! schedule and append its row, then summarize, draw, export and gate. Each step is one module below;
+//! The `run` command as a pipeline: open the result folder, start the runner, run the `setup` hook, every
+//! slot of the schedule (appending its row) and the `cleanup` hook, then summarize, draw, export and gate. Each step is one module below;
 //! this one only composes them, in the order a reader expects.
 
 use std::collections::HashSet;
@@ -15,7 +15,8 @@ use crate::experiment::{CellPlan, Experiment};
 use crate::machine::{Load, LoadMeter};
 use crate::report::Report;
 use crate::results::{Environment, Folder, FolderLock, ResultDir, Runs, files};
-use crate::run::{Outcome, Runner, Shard, Slot, Status};
+use crate::run::{OnInterrupt, Outcome, Runner, Shard, Slot, Status};
+use harness_sdk::protocol::Exec;
 
 /// Where a run's results go, and which runs it does.
 #[derive(Debug, Clone, Copy)]
@@ -75,17 +76,25 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         remaining: 0,
         lock: None,
     };
-    for (index, &slot) in slots.iter().enumerate() {
-        let Some(ran) = runner.run(experiment, slot, index)? else {
-            summary.interrupted = true;
-            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
-            break;
-        };
-        record(&mut results, experiment, slot, index, &ran, &mut summary)?;
-        reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
-    }
+    let logs = results.path.join(files::LOGS);
+    let ran = match experiment.setup.as_ref().map(|exec| hook(experiment, &logs, "setup", exec, OnInterrupt::Stop)) {
+        Some(Err(error)) => Err(error.context("the setup failed, so no run was started")),
+        _ => run_slots(experiment, &slots, &mut runner, &mut results, &reporter, &mut summary),
+    };
     reporter.done(summary.interrupted);
+    // `cleanup` runs whatever happened before: a failed setup, a failure, Ctrl-C.
+    let cleaned = experiment.cleanup.as_ref().map(|exec| hook(experiment, &logs, "cleanup", exec, OnInterrupt::Finish));
+    let cleanup_failed = match (ran, cleaned) {
+        (Err(error), Some(Err(cleanup))) => {
+            return Err(error.context(format!("and the cleanup failed too: {cleanup:#}")));
+        }
+        (Err(error), _) => return Err(error),
+        // The runs are measured: a cleanup that failed is a warning of the results, not a lost result.
+        (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),
+        (Ok(()), _) => None,
+    };
     let mut warnings = runner.finish(experiment);
+    warnings.extend(cleanup_failed);
     let load = load.finish();
     environment.machine_load =
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
@@ -93,6 +102,42 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
     summary.lock = Some(results.into_lock());
     Ok(summary)
+}
+
+/// Runs every slot of the schedule and records it; stops early, and says so in `summary`, when Ctrl-C or
+/// SIGTERM stopped a run.
+fn run_slots(
+    experiment: &Experiment,
+    slots: &[Slot],
+    runner: &mut Runner,
+    results: &mut ResultDir,
+    reporter: &Reporter,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    for (index, &slot) in slots.iter().enumerate() {
+        let Some(ran) = runner.run(experiment, slot, index)? else {
+            summary.interrupted = true;
+            summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
+            break;
+        };
+        record(results, experiment, slot, index, &ran, summary)?;
+        reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+    }
+    Ok(())
+}
+
+/// Runs the experiment's hook `what` (`setup` or `cleanup`) into `logs/WHAT.log`.
+fn hook(
+    experiment: &Experiment,
+    logs: &Path,
+    what: &str,
+    exec: &Exec,
+    on_interrupt: OnInterrupt,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(logs).context("cannot make the logs folder")?;
+    let log = logs.join(format!("{what}.log"));
+    crate::run::run_hook(what, exec, &log, experiment.timeout, on_interrupt)
+        .map_err(|error| anyhow::anyhow!("{}: {error} (its output is in {})", experiment.name, log.display()))
 }
 
 /// A result folder open for the runs: the runs it already has (cell index, repetition), and its

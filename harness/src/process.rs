@@ -1,34 +1,7 @@
-//! How the harness describes processes: how one ended, a signal's name, the tail of what it printed.
+//! How the harness describes processes: how one ended, a signal's name, the tail of what it printed (the
+//! SDK's words, so that a run's programs and the harness's hooks are described alike).
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
-
-/// "exited with code 3", "was killed by signal 11 (SIGSEGV)".
-pub(crate) fn describe_exit(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
-    }
-    match status.signal() {
-        Some(signal) => format!("was killed by signal {signal} ({})", signal_name(signal)),
-        None => "ended in an unknown way".to_owned(),
-    }
-}
-
-/// `SIGSEGV` for 11, and so on for the signals a run or the harness meets.
-pub(crate) fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGILL => "SIGILL",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        _ => "signal",
-    }
-}
+pub(crate) use harness_sdk::exec::{describe_exit, last_lines, signal_name};
 
 /// The most of a run's output the harness reads back: the end of its log.
 pub(crate) const LOG_TAIL_BYTES: u64 = 64 * 1024;
@@ -59,12 +32,6 @@ pub(crate) fn cap_message(text: String, max: usize) -> String {
     let head: String = text.chars().take(max / 2).collect();
     let tail: String = text.chars().skip(count - max / 2).collect();
     format!("{head}... [{} characters left out] ...{tail}", count - 2 * (max / 2))
-}
-
-/// The last `n` lines of `text`, joined with " | ".
-pub(crate) fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
 #[cfg(test)]

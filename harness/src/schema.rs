@@ -77,6 +77,36 @@ fn option_schema(option: &OptionSpec) -> Value {
     schema
 }
 
+/// A program: an `exec` step or a hook. An array runs directly, a string with `sh -c`.
+fn program(description: &str, per_task: bool) -> Value {
+    let vars = if per_task { "; `${task}` and `${worker}` are the task's and the worker's index" } else { "" };
+    let command = json!({
+        "anyOf": [
+            { "type": "array", "items": { "type": ["string", "integer", "number", "boolean"] }, "minItems": 1, "description": "The program and its arguments, run directly" },
+            { "type": "string", "minLength": 1, "description": "A command line, run with `sh -c`" }
+        ]
+    });
+    json!({
+        "description": format!("{description}{vars}"),
+        "anyOf": [
+            command,
+            {
+                "type": "object",
+                "required": ["command"],
+                "additionalProperties": false,
+                "properties": {
+                    "command": command,
+                    "env": { "type": "object", "additionalProperties": { "type": ["string", "integer", "number", "boolean"] }, "description": "Variables added to its environment" },
+                    "cwd": { "type": "string", "description": "The folder it runs in, relative to this file (default: this file's folder)" },
+                    "stdin": { "type": "string", "description": "A file to read as its standard input, relative to this file (default: empty)" },
+                    "output": { "enum": ["hash", "ignore"], "default": "hash", "description": "hash: the step yields the XXH3-64 of its stdout; ignore: its exit status" },
+                    "ok": { "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": 255 }, "minItems": 1, "default": [0], "description": "Exit statuses that count as success" }
+                }
+            }
+        ]
+    })
+}
+
 /// The schema, with the options of every executor in `registry`.
 pub(crate) fn schema(registry: &Registry) -> Value {
     let scalar = json!({ "type": ["string", "integer", "number", "boolean"] });
@@ -126,7 +156,32 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             })
         ),
         step("alloc", "Allocate and touch SIZE bytes, freed when the step ends", &size()),
+        step("exec", "Run a program and wait for it to end", &program("A program run by every task", true)),
+        step(
+            "call",
+            "Call a function of a step library of [libraries]",
+            &json!({
+                "type": "object",
+                "required": ["function"],
+                "additionalProperties": false,
+                "properties": {
+                    "function": { "type": "string", "pattern": "^[^:]+::[^:]+$", "description": "LIBRARY::FUNCTION" },
+                    "arg": { "type": ["string", "integer", "number", "boolean"], "default": "", "description": "The function's argument; `${task}` and `${worker}` are the task's and the worker's index" }
+                }
+            })
+        ),
     ]);
+    let metric = json!({
+        "type": "object",
+        "required": ["better"],
+        "additionalProperties": false,
+        "properties": {
+            "regex": { "type": "string", "description": "A regular expression with one group around the number; every match counts (not with from = \"call\")" },
+            "from": { "enum": ["stdout", "stderr", "call"], "default": "stdout", "description": "Which output of the workload's exec steps to read, or call: what its call steps' functions record" },
+            "aggregate": { "enum": ["mean", "sum", "min", "max", "last"], "default": "mean", "description": "How the numbers of a run's tasks make the run's value" },
+            "better": { "enum": ["higher", "lower"], "description": "Which way is better, for `harness compare`" }
+        }
+    });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://harness.invalid/experiment-v1.json",
@@ -148,7 +203,9 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                     "timeout": { "type": "string", "pattern": DURATION, "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
                     "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
                     "order": { "enum": ["interleaved", "sequential", "random"], "default": "interleaved" },
-                    "memory_limit": { "allOf": [size()], "description": "Per run, for its whole process tree where the harness can make a cgroup; a run past it is out_of_memory" }
+                    "memory_limit": { "allOf": [size()], "description": "Per run, for its whole process tree where the harness can make a cgroup; a run past it is out_of_memory" },
+                    "setup": program("Run once before the first run; if it fails, nothing runs", false),
+                    "cleanup": program("Run once after the last run, also after a failure or Ctrl-C", false)
                 }
             },
             "workloads": {
@@ -163,7 +220,15 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                         "description": { "type": "string" },
                         "tasks": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^\\s*[0-9]+\\s*$" }, { "type": "string", "pattern": REFERENCE }] },
                         "steps": { "type": "array", "items": { "oneOf": steps } },
-                        "arrival": arrival()
+                        "arrival": arrival(),
+                        "prepare": program("Run before each run of the workload, outside the measured time", false),
+                        "conclude": program("Run after each run of the workload, outside the measured time", false),
+                        "metrics": {
+                            "type": "object",
+                            "description": "Custom metrics read from the output of the workload's exec steps: each a column of runs.csv",
+                            "propertyNames": { "pattern": "^[a-z][a-z0-9_]*$" },
+                            "additionalProperties": metric
+                        }
                     }
                 }
             },
@@ -196,6 +261,11 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             "plugins": {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
+                "additionalProperties": { "type": "string" }
+            },
+            "libraries": {
+                "type": "object",
+                "description": "Step libraries for call steps: name = path of the library, relative to this file (docs/writing-a-step-library.md)",
                 "additionalProperties": { "type": "string" }
             },
             "ci": {
@@ -237,7 +307,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                     "properties": {
                         "title": { "type": "string" },
                         "x": { "type": "string", "description": "A column: an axis of [matrix] or a key `include` adds" },
-                        "y": { "enum": *crate::metrics::CHARTABLE, "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup" },
+                        "y": { "anyOf": [{ "enum": *crate::metrics::CHARTABLE }, { "type": "string", "pattern": "^[a-z][a-z0-9_]*$" }], "description": "What to draw: a metric of runs.csv, cpu_s, efficiency, speedup, or a custom metric" },
                         "series": { "type": "string", "description": "A column: one series per value" },
                         "facet": { "type": "string", "description": "A column: one panel per value" },
                         "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },

@@ -4,8 +4,9 @@
 //!   runs the loop on `workers` threads.
 //! - `concurrency` caps the tasks in flight (default: all of them).
 //! - Waits (`sleep`, the `shared` lock's hold) and network round trips never block a runtime thread.
-//! - CPU steps (`compute`, `alloc`) run on the event loop and block it, which is the point of the lesson;
-//!   `offload_cpu = true` sends them to tokio's blocking pool instead.
+//! - CPU steps (`compute`, `alloc`, and `call`: a function of a step library) run on the event loop and
+//!   block it, which is the point of the lesson; `offload_cpu = true` sends them to tokio's blocking pool
+//!   instead. Programs (`exec`) are spawned with tokio's process support and awaited without blocking.
 //! - File reads use `tokio::fs`, which runs each read on tokio's blocking pool: a file read costs a thread
 //!   hand-off, and concurrency of reads is bounded by that pool, not by the event loop.
 //!
@@ -45,7 +46,7 @@ impl harness_sdk::Executor for Async {
                 "one event-loop thread, or `workers` runtime threads",
             ),
             OptionSpec::integer("concurrency", 1, None, "most tasks in flight at once (default: all)"),
-            OptionSpec::bool("offload_cpu", false, "run compute and alloc steps on the blocking pool"),
+            OptionSpec::bool("offload_cpu", false, "run compute, alloc and call steps on the blocking pool"),
         ]
     }
 

@@ -103,7 +103,7 @@ impl Pool {
         let mut pool = Pool { workers: Vec::with_capacity(count) };
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
-        for _ in 0..count {
+        for index in 0..count {
             let (ours, theirs) = UnixStream::pair()?;
             // SAFETY: the run's process has started no threads when it forks (the harness guarantees
             // it, and this executor starts none), so the child may keep running Rust code.
@@ -118,6 +118,8 @@ impl Pool {
                     }
                     // SAFETY: as above.
                     unsafe { libc::close(ours.as_raw_fd()) };
+                    // `${worker}` is this process's number.
+                    harness_sdk::worker::set_index(index as u32);
                     worker_main(parent, workload, theirs);
                 }
                 pid => {

@@ -148,7 +148,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f` with panics caught and writes its outcome to `out`.
-fn guarded(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, String>) -> i32 {
+pub(crate) fn guarded(out: *mut Buffer, f: impl FnOnce() -> Result<Vec<u8>, String>) -> i32 {
     let (status, bytes) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(bytes)) => (STATUS_OK, bytes),
         Ok(Err(message)) => (STATUS_ERROR, message.into_bytes()),
@@ -187,7 +187,7 @@ unsafe extern "C" fn run_trampoline<E: crate::Executor>(request: *const u8, len:
     })
 }
 
-unsafe extern "C" fn free_buffer(buffer: Buffer) {
+pub(crate) unsafe extern "C" fn free_buffer(buffer: Buffer) {
     if !buffer.ptr.is_null() {
         // SAFETY: the buffer was made by `Buffer::from_vec` in this library.
         drop(unsafe { Vec::from_raw_parts(buffer.ptr, buffer.len, buffer.capacity) });

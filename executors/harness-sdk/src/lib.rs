@@ -39,7 +39,8 @@
 //! thread, `nonblocking::AsyncWorkload` (cargo feature `tokio`) runs them on a tokio runtime, and
 //! [`steps`] says what each step does and yields. An executor only decides how tasks are scheduled.
 //! Latency is service time ([`trace`]); an open workload's tasks arrive at a rate, and the SDK's task
-//! loops keep its schedule ([`arrival`]) for every executor.
+//! loops keep its schedule ([`arrival`]) for every executor. Programs (`exec` steps) are run by [`exec`];
+//! functions of step libraries (`call` steps), which are made with this SDK too, by [`steplib`].
 //!
 //! Rules of the boundary, which the SDK keeps for you: nothing but bytes crosses it, no panic unwinds out
 //! of it, and the library is never unloaded (so threads an executor leaves behind cannot run unmapped code;
@@ -48,16 +49,20 @@
 pub mod abi;
 pub mod arrival;
 pub mod checksum;
+pub mod exec;
 pub mod fixtures;
 pub mod latency;
+mod metrics;
 pub mod model;
 pub mod net;
 #[cfg(feature = "tokio")]
 pub mod nonblocking;
 pub mod protocol;
+pub mod steplib;
 pub mod steps;
 pub mod timer;
 pub mod trace;
+pub mod worker;
 pub mod workload;
 
 use std::time::Duration;
@@ -105,5 +110,6 @@ pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count
         shared_count,
         latency: tally.latency.summary(),
         open: tally.open_report(),
+        metrics: tally.metrics.clone(),
     }
 }

@@ -58,7 +58,8 @@ impl AsyncWorkload {
             due = Some(schedule.until_due(task).await);
         }
         let start = trace::now_ns();
-        match self.run_task(task).await {
+        let mut reports = Vec::new();
+        match self.run_task_reporting(task, &mut reports).await {
             Ok(checksum) => {
                 let end = trace::now_ns();
                 match due {
@@ -70,6 +71,7 @@ impl AsyncWorkload {
                         collector.merge(&tally);
                     }
                 }
+                collector.report(&self.prepared.metrics, task, &reports);
                 trace::task(task, due, start, end);
                 true
             }

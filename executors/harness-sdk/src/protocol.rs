@@ -3,6 +3,7 @@
 //! Plugins never see TOML: the harness resolves an experiment file into these plain values (durations in
 //! nanoseconds, sizes in bytes) before a run starts.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -144,6 +145,9 @@ pub struct Workload {
     /// open one, whose task `i` is due at its scheduled time ([`crate::arrival`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival: Option<Arrival>,
+    /// Numbers the workload's `exec` steps print, read from their output ([`MetricSource`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSource>,
 }
 
 /// How the tasks of an open workload arrive.
@@ -171,6 +175,73 @@ pub enum Process {
     Poisson,
 }
 
+/// Where a custom metric comes from: every match of `regex` (whose first group is a number) in what an
+/// `exec` step's program wrote to `from`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MetricSource {
+    /// The metric's name, a column of `runs.csv`.
+    pub name: String,
+    /// A regular expression with one capture group.
+    pub regex: String,
+    pub from: Stream,
+}
+
+/// Where a custom metric's numbers come from: an output stream of the `exec` steps' programs, or what the
+/// `call` steps' functions record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// Recorded by step functions ([`crate::steplib::Context::record`]); the regex is unused.
+    Call,
+}
+
+/// A function of a step library to call: a `call` step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Call {
+    /// The step library's file (absolute).
+    pub library: String,
+    /// `library::function`, for messages.
+    pub name: String,
+    /// The function's number in the library's list.
+    pub function: u32,
+    /// The argument, with `${task}` and `${worker}` substituted per task.
+    pub arg: String,
+}
+
+/// A program to run: an `exec` step, or a hook the harness runs around runs.
+///
+/// In every string, `${task}` and `${worker}` stand for the task's index and the index of the worker
+/// (thread or process) that runs it; [`crate::exec`] substitutes them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Exec {
+    /// The program and its arguments (`["sh", "-c", "..."]` for the string form).
+    pub argv: Vec<String>,
+    /// Variables added to the program's environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// The folder it runs in (absolute: the harness resolves it against the experiment file).
+    pub cwd: Option<String>,
+    /// A file to read as its standard input; without one, its standard input is empty.
+    pub stdin: Option<String>,
+    /// What the step yields.
+    pub output: Output,
+    /// The exit statuses that count as success.
+    pub ok: Vec<i32>,
+}
+
+/// What an `exec` step yields.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// The xxh3 hash of everything the program wrote to its standard output.
+    #[default]
+    Hash,
+    /// Its exit status; its standard output is not read.
+    Ignore,
+}
+
 /// One step of a task. Every step yields a value that is folded into the task's checksum.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case", tag = "step")]
@@ -188,6 +259,10 @@ pub enum Step {
     Shared { hold_nanos: u64 },
     /// Allocate and touch `bytes` bytes.
     Alloc { bytes: u64 },
+    /// Run a program and wait for it to end.
+    Exec(Exec),
+    /// Call a function of a step library.
+    Call(Call),
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or
@@ -232,6 +307,9 @@ pub struct RunReport {
     /// What an open workload measured on top ([`crate::arrival`]); `None` for a closed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<OpenReport>,
+    /// The numbers tasks reported for custom metrics, by metric name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, Reported>,
 }
 
 /// What a run of an open workload measured beyond service time.
@@ -245,6 +323,39 @@ pub struct OpenReport {
     pub late: u64,
     /// How long after it was due the last task (the highest index run) started, in seconds.
     pub last_start_lag_s: f64,
+}
+
+/// Every number reported for one custom metric in a run, summed up so that the harness can take the
+/// aggregate the experiment asks for. Reports merge in any order ([`Reported::merge`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Reported {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The last number of the highest-numbered task that reported one: "last" does not depend on which
+    /// worker finished when.
+    pub last: f64,
+    pub last_task: u64,
+}
+
+impl Reported {
+    /// One number, reported by task `task`.
+    pub fn one(task: u64, value: f64) -> Self {
+        Self { count: 1, sum: value, min: value, max: value, last: value, last_task: task }
+    }
+
+    /// Adds `other` (reported later, when both come from the same task).
+    pub fn merge(&mut self, other: &Reported) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if other.last_task >= self.last_task {
+            self.last = other.last;
+            self.last_task = other.last_task;
+        }
+    }
 }
 
 /// Percentiles of the per-task latency, in seconds.

@@ -15,6 +15,8 @@
 //! | `net` | the hash of the response body |
 //! | `shared` | 1 |
 //! | `alloc` | the sum of the first byte of every page written |
+//! | `exec` | the hash of the program's standard output (`output = "hash"`), or its exit status |
+//! | `call` | what the function returned |
 
 use std::io;
 use std::time::Duration;
@@ -22,8 +24,9 @@ use std::time::Duration;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::checksum::{fold, hash_bytes, task_seed};
+use crate::exec::Finished;
 use crate::net;
-use crate::protocol::{Connect, Step};
+use crate::protocol::{Call, Connect, Exec, Step};
 use crate::workload::{FileLock, Prepared, SharedMode, WorkerState, lock, read_counter, write_counter};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
@@ -87,10 +90,54 @@ impl Prepared {
                     SHARED_VALUE
                 }
                 Step::Alloc { bytes } => alloc(bytes),
+                Step::Exec(ref exec) => {
+                    let index = crate::worker::index();
+                    let read_stdout = crate::exec::reads_stdout(exec, self.metrics.read_stdout());
+                    let finished = crate::exec::run_blocking(exec, task, index, read_stdout)?;
+                    self.exec_ended(exec, task, index, &finished, &mut worker.reports)?
+                }
+                Step::Call(ref call) => self.call(call, task, &mut worker.reports)?,
             };
             acc = fold(acc, value);
         }
         Ok(acc)
+    }
+
+    /// Calls a step library's function for task `task`; adds the metrics it recorded to `reports`.
+    pub(crate) fn call(&self, call: &Call, task: u64, reports: &mut Vec<(usize, f64)>) -> io::Result<u64> {
+        let library = crate::steplib::Loaded::open(&call.library)?;
+        let arg = crate::exec::expand(&call.arg, task, crate::worker::index());
+        let mut recorded = Vec::new();
+        let value = library.call(call.function, &call.name, task, self.seed, &arg, &mut recorded)?;
+        for (name, number) in recorded {
+            let index = self.metrics.recorded(&name).ok_or_else(|| {
+                io::Error::other(format!(
+                    "task {task}: `{}` recorded metric `{name}`, which the workload does not declare with from = \"call\"",
+                    call.name
+                ))
+            })?;
+            reports.push((index, number));
+        }
+        Ok(value)
+    }
+
+    /// What an `exec` step yields once its program ended: its standard error passed on to the run's (so
+    /// into the run's log), the value or the error of how it ended, and the custom metrics it printed.
+    pub(crate) fn exec_ended(
+        &self,
+        exec: &Exec,
+        task: u64,
+        worker: u32,
+        finished: &Finished,
+        reports: &mut Vec<(usize, f64)>,
+    ) -> io::Result<u64> {
+        if !finished.stderr.is_empty() {
+            use std::io::Write as _;
+            let _ = std::io::stderr().lock().write_all(&finished.stderr);
+        }
+        let value = crate::exec::outcome(exec, task, worker, finished)?;
+        self.metrics.find(task, finished, reports)?;
+        Ok(value)
     }
 
     fn net_blocking(
@@ -161,6 +208,15 @@ impl crate::nonblocking::AsyncWorkload {
     /// `shared` counter is behind a tokio mutex. CPU steps run on the calling runtime thread, or on tokio's
     /// blocking pool when the workload was made with `offload_cpu`.
     pub async fn run_task(self: &std::sync::Arc<Self>, task: u64) -> io::Result<u64> {
+        self.run_task_reporting(task, &mut Vec::new()).await
+    }
+
+    /// [`Self::run_task`], adding the custom metrics the task reported to `reports`.
+    pub(crate) async fn run_task_reporting(
+        self: &std::sync::Arc<Self>,
+        task: u64,
+        reports: &mut Vec<(usize, f64)>,
+    ) -> io::Result<u64> {
         let workload = self.prepared();
         let mut acc = task_seed(task);
         for step in &workload.steps {
@@ -192,6 +248,24 @@ impl crate::nonblocking::AsyncWorkload {
                     *count = seen + 1;
                     SHARED_VALUE
                 }
+                Step::Exec(ref exec) => {
+                    let index = crate::worker::index();
+                    let read_stdout = crate::exec::reads_stdout(exec, workload.metrics.read_stdout());
+                    let finished = Box::pin(crate::exec::run_async(exec, task, index, read_stdout)).await?;
+                    workload.exec_ended(exec, task, index, &finished, reports)?
+                }
+                // A function is CPU work like `compute`: on the event loop, or on the blocking pool.
+                Step::Call(ref call) if self.offload_cpu => {
+                    let (this, call) = (std::sync::Arc::clone(self), call.clone());
+                    let (value, recorded) = tokio::task::spawn_blocking(move || {
+                        let mut recorded = Vec::new();
+                        this.prepared().call(&call, task, &mut recorded).map(|value| (value, recorded))
+                    })
+                    .await??;
+                    reports.extend(recorded);
+                    value
+                }
+                Step::Call(ref call) => workload.call(call, task, reports)?,
             };
             acc = fold(acc, value);
         }

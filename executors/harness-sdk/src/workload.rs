@@ -13,6 +13,7 @@
 //! The checksum, fixture files and the `net` wire format live in [`crate::checksum`],
 //! [`crate::fixtures`] and [`crate::net`]; they are re-exported here.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::net::TcpStream;
@@ -28,7 +29,7 @@ pub use crate::steps::alloc;
 
 use crate::arrival::{LATE_NS, Schedule};
 use crate::latency::Latency;
-use crate::protocol::{OpenReport, RunRequest, Step};
+use crate::protocol::{OpenReport, Reported, RunRequest, Step};
 use crate::trace;
 
 /// Locks `mutex`, taking the value even when a thread panicked while holding it.
@@ -65,6 +66,8 @@ pub struct Prepared {
     pub(crate) shared_memory: Mutex<u64>,
     /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
     pub(crate) pid: u32,
+    /// The workload's custom metrics, read from the output of its `exec` steps.
+    pub(crate) metrics: crate::metrics::Patterns,
 }
 
 /// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
@@ -75,6 +78,8 @@ pub struct WorkerState {
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
+    /// The custom metrics the current task reported: (index of the metric, number).
+    pub(crate) reports: Vec<(usize, f64)>,
 }
 
 /// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies; for an
@@ -95,6 +100,8 @@ pub struct Tally {
     pub late: u64,
     /// Open workloads: the highest task index run, and how long after it was due it started (ns).
     pub last: Option<(u64, u64)>,
+    /// The numbers reported for custom metrics, by name.
+    pub metrics: BTreeMap<String, Reported>,
 }
 
 impl Tally {
@@ -119,6 +126,17 @@ impl Tally {
         }
     }
 
+    /// Adds number `value` that task `task` reported for the custom metric `name`.
+    pub fn report(&mut self, name: &str, task: u64, value: f64) {
+        let one = Reported::one(task, value);
+        match self.metrics.get_mut(name) {
+            Some(reported) => reported.merge(&one),
+            None => {
+                self.metrics.insert(name.to_owned(), one);
+            }
+        }
+    }
+
     /// Adds another tally to this one.
     pub fn merge(&mut self, other: &Tally) {
         self.checksum = self.checksum.wrapping_add(other.checksum);
@@ -131,6 +149,9 @@ impl Tally {
             if self.last.is_none_or(|(last, _)| task > last) {
                 self.last = Some((task, lag));
             }
+        }
+        for (name, reported) in &other.metrics {
+            self.metrics.entry(name.clone()).and_modify(|mine| mine.merge(reported)).or_insert(*reported);
         }
     }
 
@@ -149,14 +170,24 @@ impl Tally {
     }
 
     /// The tally as bytes, for a worker process to send to its parent: the checksum, the task count, the
-    /// dropped and late counts, the last task plus one (0: none) and its lag, the number of latency pairs,
-    /// then (latency in ns, count) pairs of the service-time histogram's non-empty buckets and those of the
-    /// response-time histogram; every number a little-endian u64.
+    /// dropped and late counts, the last task plus one (0: none) and its lag, the number of service-time
+    /// pairs and of response-time pairs, then (latency in ns, count) pairs of the service-time histogram's
+    /// non-empty buckets and those of the response-time histogram, every number a little-endian u64; then
+    /// the custom metrics as JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         let service = self.latency.to_pairs();
         let response = self.response.to_pairs();
         let (last, lag) = self.last.map_or((0, 0), |(task, lag)| (task + 1, lag));
-        let head = [self.checksum, self.tasks, self.dropped, self.late, last, lag, service.len() as u64];
+        let head = [
+            self.checksum,
+            self.tasks,
+            self.dropped,
+            self.late,
+            last,
+            lag,
+            service.len() as u64,
+            response.len() as u64,
+        ];
         let mut out = Vec::with_capacity(8 * head.len() + 16 * (service.len() + response.len()));
         for word in head {
             out.extend_from_slice(&word.to_le_bytes());
@@ -165,27 +196,34 @@ impl Tally {
             out.extend_from_slice(&value.to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
         }
+        out.extend(serde_json::to_vec(&self.metrics).expect("serializable"));
         out
     }
 
     /// The inverse of [`Tally::to_bytes`]; fails on bytes it did not make.
     pub fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
-        const HEAD: usize = 7;
-        let malformed = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("malformed tally{what}"));
-        if bytes.len() < 8 * HEAD || (bytes.len() - 8 * HEAD) % 16 != 0 {
-            return Err(malformed(""));
+        const HEAD: usize = 8;
+        let malformed = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("malformed tally{why}"));
+        let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        let mut head = [0u64; HEAD];
+        for (i, w) in head.iter_mut().enumerate() {
+            *w = word(i).ok_or_else(|| malformed(""))?;
         }
-        let words: Vec<u64> =
-            bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-        let pairs: Vec<(u64, u64)> = words[HEAD..].chunks_exact(2).map(|p| (p[0], p[1])).collect();
-        let split = usize::try_from(words[6]).ok().filter(|n| *n <= pairs.len()).ok_or_else(|| malformed(""))?;
-        let latency = Latency::from_pairs(&pairs[..split]);
-        let response = Latency::from_pairs(&pairs[split..]);
-        if latency.len() != words[1] || (!response.is_empty() && response.len() != words[1]) {
+        let [checksum, tasks, dropped, late, last, lag, service, response] = head;
+        let counts = usize::try_from(service).ok().zip(usize::try_from(response).ok());
+        let Some((service, response)) = counts.filter(|(s, r)| 8 * HEAD + 16 * (s + r) <= bytes.len()) else {
+            return Err(malformed(""));
+        };
+        let pair = |i: usize| (word(HEAD + 2 * i).unwrap_or(0), word(HEAD + 2 * i + 1).unwrap_or(0));
+        let latency = Latency::from_pairs(&(0..service).map(pair).collect::<Vec<_>>());
+        let response_time = Latency::from_pairs(&(service..service + response).map(pair).collect::<Vec<_>>());
+        if latency.len() != tasks || (!response_time.is_empty() && response_time.len() != tasks) {
             return Err(malformed(": counts do not add up"));
         }
-        let last = words[4].checked_sub(1).map(|task| (task, words[5]));
-        Ok(Self { checksum: words[0], tasks: words[1], latency, response, dropped: words[2], late: words[3], last })
+        let metrics = serde_json::from_slice(&bytes[8 * HEAD + 16 * (service + response)..])
+            .map_err(|_| malformed(": bad metrics"))?;
+        let last = last.checked_sub(1).map(|task| (task, lag));
+        Ok(Self { checksum, tasks, latency, response: response_time, dropped, late, last, metrics })
     }
 }
 
@@ -212,6 +250,18 @@ impl Collector {
     /// Adds one task's checksum and latency.
     pub fn record(&self, checksum: u64, latency: Duration) {
         lock(&self.total).record(checksum, latency);
+    }
+
+    /// Adds the numbers task `task` reported for custom metrics (index into `names`, number).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn report(&self, names: &crate::metrics::Patterns, task: u64, reports: &[(usize, f64)]) {
+        if reports.is_empty() {
+            return;
+        }
+        let mut total = lock(&self.total);
+        for &(metric, value) in reports {
+            total.report(names.name(metric), task, value);
+        }
     }
 
     /// Records a failure; the first one is the run's error.
@@ -270,6 +320,7 @@ impl Prepared {
             shared_file: resources.shared_file.clone(),
             shared_memory: Mutex::new(0),
             pid: std::process::id(),
+            metrics: crate::metrics::Patterns::new(&request.workload.metrics)?,
         })
     }
 
@@ -329,11 +380,15 @@ impl Prepared {
     pub fn run_admitted(&self, task: u64, worker: &mut WorkerState, tally: &mut Tally) -> io::Result<()> {
         let due = self.schedule.as_ref().map(|s| s.wait_until_due(task));
         let start = trace::now_ns();
+        worker.reports.clear();
         let checksum = self.run_task(task, worker)?;
         let end = trace::now_ns();
         tally.record(checksum, trace::service_time(start, end));
         if let Some(due) = due {
             tally.record_open(task, due, start, end);
+        }
+        for &(metric, value) in &worker.reports {
+            tally.report(self.metrics.name(metric), task, value);
         }
         trace::task(task, due, start, end);
         Ok(())
@@ -419,7 +474,12 @@ mod tests {
         let mut tally = Tally::default();
         tally.record(7, Duration::from_micros(3));
         tally.record(u64::MAX, Duration::from_millis(2));
+        tally.report("ratio", 1, 2.5);
+        tally.report("ratio", 0, 1.5);
         let back = Tally::from_bytes(&tally.to_bytes()).unwrap();
+        assert_eq!(back.metrics, tally.metrics);
+        let ratio = back.metrics["ratio"];
+        assert_eq!((ratio.count, ratio.sum, ratio.min, ratio.max, ratio.last), (2, 4.0, 1.5, 2.5, 2.5));
         assert_eq!(back.checksum, 6);
         assert_eq!(back.tasks, 2);
         assert_eq!(back.latency.summary(), tally.latency.summary());

@@ -140,8 +140,12 @@ pub(crate) enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// List the executors found, with their versions, files and options
-    List,
+    /// List the executors found, with their versions, files and options; and the step libraries of FILEs
+    List {
+        /// Experiment files whose [libraries] to list, with their functions
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Print a JSON Schema of the experiment file format, for editors (taplo, Even Better TOML)
     Schema,
     /// Run one request in this process (used by the harness itself)
@@ -150,4 +154,7 @@ pub(crate) enum Command {
     /// Describe plugin libraries (used by the harness itself)
     #[command(name = "__probe", hide = true)]
     Probe { libraries: Vec<PathBuf> },
+    /// Describe a step library (used by the harness itself)
+    #[command(name = "__probe_steps", hide = true)]
+    ProbeSteps { library: PathBuf },
 }

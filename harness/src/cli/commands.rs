@@ -293,9 +293,23 @@ pub(super) fn plan(file: &Path, search: &SearchPath) -> Result<i32, Error> {
 }
 
 /// `harness list`.
-pub(super) fn list(search: &SearchPath) -> i32 {
+pub(super) fn list(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
     crate::console::out!("{}", list_table(&Registry::discover(search)));
-    0
+    for experiment in load_all(files, search)? {
+        crate::console::outln!("\nstep libraries of {}:", experiment.path.display());
+        if experiment.libraries.is_empty() {
+            crate::console::outln!("  none");
+        }
+        for library in &experiment.libraries {
+            crate::console::outln!(
+                "  {} = {}\n      functions: {}",
+                library.name,
+                library.path.display(),
+                library.functions.join(", ")
+            );
+        }
+    }
+    Ok(0)
 }
 
 /// `harness schema`.

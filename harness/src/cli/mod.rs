@@ -26,6 +26,7 @@ pub fn main() -> ExitCode {
         // started before it runs.
         Command::Exec { dir } => crate::run::exec_main(&dir),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
+        Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),
         command => dispatch(command, &SearchPath::new(&cli.plugin_dirs)).unwrap_or_else(|error| {
             crate::console::errln!("error: {error}");
             error.exit_code()
@@ -48,8 +49,10 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         Command::Merge { dirs, out } => commands::merge(&dirs, &out),
         Command::Validate { files } => commands::validate(&files, search),
         Command::Plan { file } => commands::plan(&file, search),
-        Command::List => Ok(commands::list(search)),
+        Command::List { files } => commands::list(&files, search),
         Command::Schema => Ok(commands::schema(search)),
-        Command::Exec { .. } | Command::Probe { .. } => unreachable!("handled in main"),
+        Command::Exec { .. } | Command::Probe { .. } | Command::ProbeSteps { .. } => {
+            unreachable!("handled in main")
+        }
     }
 }

@@ -129,10 +129,13 @@ impl MachineLoad {
     /// `threshold` widened to what a machine busy with other work for `share` of its CPU time could
     /// explain: a slowdown up to 1 / (1 - share) on top of it, or a speedup of as much when it was the baseline
     /// that was disturbed, at most [`MAX_WIDENING`] times. Memory does not depend on the CPU left to the run
-    /// and is never widened.
+    /// and is never widened, nor are custom metrics other than times.
     fn widen(&self, metric: &str, threshold: Threshold) -> Threshold {
+        // A number a program prints (other than a time) does not depend on the CPU left to it either.
+        let custom_not_time =
+            crate::metrics::custom(metric).is_some_and(|m| m.dimension != crate::metrics::Dimension::Seconds);
         match self.widened_for {
-            Some(share) if !metric.ends_with("_bytes") => {
+            Some(share) if !metric.ends_with("_bytes") && !custom_not_time => {
                 let left = (1.0 - share).max(1.0 / MAX_WIDENING);
                 Threshold {
                     increase: (1.0 + threshold.increase) / left - 1.0,

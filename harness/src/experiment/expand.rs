@@ -212,6 +212,12 @@ impl Resolver<'_> {
     /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
     fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
         // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
+        if super::exec::RUNTIME_VARIABLES.contains(&name) {
+            return Err(self
+                .error(format!("axis `{name}` has the name of a variable a run sets in each task"), Some(span))
+                .expected(format!("another name: `${{{name}}}` is the {name}'s index in `exec` steps"))
+                .help(format!("rename it, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`")));
+        }
         let reserved = crate::metrics::reserved_columns();
         if reserved.contains(&name) {
             return Err(self

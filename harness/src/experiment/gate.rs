@@ -51,6 +51,14 @@ impl Default for Gate {
 }
 
 impl Gate {
+    /// The default gate of an experiment with custom metrics: they are gated too, in the direction the
+    /// file declared.
+    pub(crate) fn with_custom(custom: &[String]) -> Self {
+        let mut gate = Self::default();
+        gate.metrics.extend(custom.iter().cloned());
+        gate
+    }
+
     pub(crate) fn threshold(&self, metric: &str) -> Threshold {
         self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
     }
@@ -98,12 +106,13 @@ impl GateError {
     }
 }
 
-/// Checks `[ci]`.
-pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
+/// Checks `[ci]`; `custom` are the experiment's custom metrics, which it may name too.
+pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String]) -> Result<Gate, GateError> {
     let percent = |text: &str, span: Range<usize>| {
         parse_percent(text).map_err(|why| GateError::new(why, span, "a percentage such as \"5%\"".to_owned()))
     };
-    let known: Vec<&str> = gateable_metrics().collect();
+    let mut known: Vec<&str> = gateable_metrics().collect();
+    known.extend(custom.iter().map(String::as_str));
     let metric = |name: &Spanned<String>| {
         if known.contains(&name.get_ref().as_str()) {
             Ok(name.get_ref().clone())
@@ -119,7 +128,7 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
         }
     };
     let ci = ci.get_ref();
-    let mut gate = Gate::default();
+    let mut gate = Gate::with_custom(custom);
     if let Some(t) = &ci.threshold {
         gate.default = percent(t.get_ref(), t.span())?;
     }
@@ -193,8 +202,9 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>) -> Result<Gate, GateError> {
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
+    let custom = super::custom::declare_read_back(&file.workloads);
     match &file.ci {
-        Some(ci) => gate(ci).map_err(|e| e.message),
-        None => Ok(Gate::default()),
+        Some(ci) => gate(ci, &custom).map_err(|e| e.message),
+        None => Ok(Gate::with_custom(&custom)),
     }
 }

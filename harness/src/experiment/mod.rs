@@ -7,6 +7,8 @@
 
 pub(crate) mod arrival;
 pub(crate) mod charts;
+mod custom;
+mod exec;
 mod expand;
 #[cfg(test)]
 mod fuzz;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::Workload;
+use harness_sdk::protocol::{Exec, Workload};
 
 use super::charts::ChartSpec;
 use super::gate::Gate;
@@ -62,6 +62,40 @@ pub(crate) struct Experiment {
     pub cells: Vec<CellPlan>,
     /// The `[[charts]]` the file asks for.
     pub charts: Vec<ChartSpec>,
+    /// The custom metrics of every workload, in the order of their columns in `runs.csv`.
+    pub metrics: Vec<CustomMetric>,
+    /// `[experiment] setup`: run once before the first run.
+    pub setup: Option<Exec>,
+    /// `[experiment] cleanup`: run once after the last run, also after a failure or an interruption.
+    pub cleanup: Option<Exec>,
+    /// `[libraries]`: the step libraries, with the functions each exports.
+    pub libraries: Vec<StepLibrary>,
+}
+
+/// A step library of `[libraries]`, as its probe found it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StepLibrary {
+    pub name: String,
+    pub path: PathBuf,
+    pub functions: Vec<String>,
+}
+
+/// A custom metric: how a run's value is made of what its tasks reported, and which way is better.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CustomMetric {
+    pub name: String,
+    pub aggregate: Aggregate,
+    pub direction: crate::metrics::Direction,
+}
+
+/// How a custom metric's numbers over a run's tasks make the run's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aggregate {
+    Mean,
+    Sum,
+    Min,
+    Max,
+    Last,
 }
 
 /// One cell of the matrix, resolved.
@@ -73,6 +107,10 @@ pub(crate) struct CellPlan {
     pub workers: u32,
     pub options: serde_json::Map<String, serde_json::Value>,
     pub workload: Workload,
+    /// The workload's `prepare`: run before each run, outside the measured time.
+    pub prepare: Option<Exec>,
+    /// The workload's `conclude`: run after each run, outside the measured time.
+    pub conclude: Option<Exec>,
 }
 
 impl CellPlan {

@@ -21,6 +21,9 @@ pub(super) struct RawFile {
     pub executors: IndexMap<Spanned<String>, Spanned<Table>>,
     #[serde(default)]
     pub plugins: IndexMap<Spanned<String>, Spanned<String>>,
+    /// Step libraries: name = path of the library, relative to the experiment file.
+    #[serde(default)]
+    pub libraries: IndexMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     pub charts: Vec<Spanned<RawChart>>,
     pub ci: Option<Spanned<RawCi>>,
@@ -40,10 +43,20 @@ pub(super) struct RawCi {
     pub thresholds: IndexMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
-/// Only the `[ci]` table of a file, for reading it back from a result folder.
+/// Only the `[ci]` table of a file and the custom metrics of its workloads, for reading them back from a
+/// result folder.
 #[derive(Debug, Deserialize)]
 pub(super) struct CiOnly {
     pub ci: Option<Spanned<RawCi>>,
+    #[serde(default)]
+    pub workloads: IndexMap<String, MetricsOnly>,
+}
+
+/// Only the custom metrics of a workload.
+#[derive(Debug, Deserialize)]
+pub(super) struct MetricsOnly {
+    #[serde(default)]
+    pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +71,10 @@ pub(super) struct RawExperiment {
     pub seed: Option<Spanned<i64>>,
     pub order: Option<Spanned<String>>,
     pub memory_limit: Option<Spanned<toml::Value>>,
+    /// A program run once before the first run.
+    pub setup: Option<Spanned<toml::Value>>,
+    /// A program run once after the last run, also after a failure or an interruption.
+    pub cleanup: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,10 +89,27 @@ pub(super) struct RawWorkload {
     pub steps: Spanned<Vec<Spanned<toml::Value>>>,
     /// An open workload: tasks arrive at a rate ([`super::arrival`]).
     pub arrival: Option<Spanned<super::arrival::RawArrival>>,
+    /// A program run before each run of the workload, outside the measured time.
+    pub prepare: Option<Spanned<toml::Value>>,
+    /// A program run after each run of the workload, outside the measured time.
+    pub conclude: Option<Spanned<toml::Value>>,
+    /// Custom metrics, read from the output of the workload's `exec` steps.
+    #[serde(default)]
+    pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+}
+
+/// A custom metric: `{ regex = '...', from = "stderr", aggregate = "mean", better = "higher" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetric {
+    pub regex: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub aggregate: Option<Spanned<String>>,
+    pub better: Spanned<String>,
 }
 
 /// The step kinds, for "did you mean" hints.
-pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc"];
+pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec", "call"];
 
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]

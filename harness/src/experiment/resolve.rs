@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::Workload;
+use harness_sdk::protocol::{Exec, Step, Stream, Workload};
 use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::expand::{Places, describe, identity};
 use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
-use super::model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
+use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibrary, WORKERS, WORKLOAD};
 use super::raw::{self, RawFile, RawWorkload};
 use super::steps::{parse_step, size};
 use super::substitute::{collect_references, substitute_value};
@@ -39,6 +39,8 @@ pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
     pub(super) registry: &'a mut Registry,
+    /// `[libraries]`, probed.
+    pub(super) libraries: Vec<StepLibrary>,
 }
 impl Resolver<'_> {
     pub(super) fn error(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
@@ -47,6 +49,7 @@ impl Resolver<'_> {
 
     pub(super) fn resolve(mut self, file: &RawFile) -> Result<Experiment, Diagnostic> {
         self.add_plugins(&file.plugins)?;
+        self.add_libraries(&file.libraries)?;
         let experiment = file.experiment.get_ref();
 
         let name = experiment.name.get_ref().clone();
@@ -114,8 +117,20 @@ impl Resolver<'_> {
             Some(limit) => Some(self.memory_limit(limit)?),
         };
 
+        let setup = self.hook("setup", experiment.setup.as_ref(), &Cell::new(), None)?;
+        let cleanup = self.hook("cleanup", experiment.cleanup.as_ref(), &Cell::new(), None)?;
+        let metrics = self.custom_metrics(file)?;
+        let metric_names: Vec<String> = metrics.iter().map(|m| m.name.clone()).collect();
+
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
+        for (name, _) in file.workloads.values().flat_map(|w| &w.get_ref().metrics) {
+            if columns.contains(name.get_ref()) {
+                return Err(self
+                    .error(format!("metric `{}` has the name of an axis", name.get_ref()), Some(name.span()))
+                    .expected("a name that no axis has: both are columns of runs.csv"));
+            }
+        }
         let mut plans = Vec::with_capacity(cells.len());
         let mut shared = std::collections::HashMap::new();
         for cell in cells {
@@ -153,19 +168,93 @@ impl Resolver<'_> {
             order,
             memory_limit,
             gate: match &file.ci {
-                Some(ci) => gate::gate(ci).map_err(|e| {
+                Some(ci) => gate::gate(ci, &metric_names).map_err(|e| {
                     let error = self.error(e.message, Some(e.span)).expected(e.expected);
                     match e.help {
                         Some(help) => error.help(help),
                         None => error,
                     }
                 })?,
-                None => Gate::default(),
+                None => Gate::with_custom(&metric_names),
             },
             columns,
             cells: plans,
             charts,
+            metrics,
+            setup,
+            cleanup,
+            libraries: std::mem::take(&mut self.libraries),
         })
+    }
+
+    /// Probes each `[libraries]` entry (path relative to the experiment file) in a child process.
+    fn add_libraries(&mut self, libraries: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
+        for (name, path) in libraries {
+            let resolved = self.library_file(
+                path,
+                ("step library", "step library", "it first (`cargo build --release` in its crate)"),
+            )?;
+            let functions = crate::plugin::probe_steps(&resolved).map_err(|message| {
+                self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span()))
+                    .help(message)
+            })?;
+            let path = std::path::absolute(&resolved).unwrap_or(resolved);
+            self.libraries.push(StepLibrary { name: name.get_ref().clone(), path, functions });
+        }
+        Ok(())
+    }
+
+    /// The custom metrics of every workload, each once, declared in the metric catalog. A name declared by
+    /// two workloads must mean the same in both.
+    pub(super) fn custom_metrics(&self, file: &RawFile) -> Result<Vec<CustomMetric>, Diagnostic> {
+        let mut all: Vec<CustomMetric> = Vec::new();
+        for (workload, raw) in &file.workloads {
+            let raw = raw.get_ref();
+            for ((_, metric), (name, _)) in
+                self.metrics(workload.get_ref(), &raw.metrics)?.into_iter().zip(&raw.metrics)
+            {
+                match all.iter().find(|m| m.name == metric.name) {
+                    Some(earlier) if *earlier != metric => {
+                        return Err(self
+                            .error(format!("metric `{}` is declared twice, differently", metric.name), Some(name.span()))
+                            .expected("the same `aggregate` and `better` wherever a metric is declared: it is one column of runs.csv"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        crate::metrics::declare(&metric.name, metric.direction);
+                        all.push(metric);
+                    }
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// A hook (`setup`, `cleanup`, `prepare`, `conclude`) with the cell's values substituted, checked.
+    fn hook(
+        &self,
+        what: &str,
+        value: Option<&Spanned<toml::Value>>,
+        cell: &Cell,
+        workload: Option<&str>,
+    ) -> Result<Option<Exec>, Diagnostic> {
+        let Some(value) = value else { return Ok(None) };
+        let substituted = match workload {
+            Some(name) => self.substitute(value, cell, name)?,
+            None => substitute_value(value.get_ref(), cell).map_err(|unknown| {
+                self.error(format!("`${{{unknown}}}` in `{what}` names nothing"), Some(value.span()))
+                    .expected("no `${...}`: `[experiment]` hooks run once, outside every cell")
+            })?,
+        };
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        super::exec::parse(what, &substituted)
+            .and_then(|exec| super::exec::settle(what, exec, base, false))
+            .map(Some)
+            .map_err(|(message, expected)| {
+                let place = workload.map(|w| format!("workload `{w}`, ")).unwrap_or_default();
+                let d = self.error(format!("{place}{message}"), Some(value.span()));
+                if let Some(expected) = expected { d.expected(expected) } else { d }
+            })
     }
 
     fn memory_limit(&self, limit: &Spanned<toml::Value>) -> Result<u64, Diagnostic> {
@@ -184,21 +273,38 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
+    /// A library file of `[plugins]` or `[libraries]`, relative to the experiment file: `what` it is, the
+    /// `kind` of library, and how to build it, for the error when it does not exist.
+    fn library_file(
+        &self,
+        path: &Spanned<String>,
+        (what, kind, build): (&str, &str, &str),
+    ) -> Result<std::path::PathBuf, Diagnostic> {
+        let resolved = self.path.parent().unwrap_or(Path::new(".")).join(path.get_ref());
+        // A plugin that is not a regular file is refused by the probe, which names the plugin.
+        if what != "plugin" && resolved.exists() && !resolved.is_file() {
+            return Err(self
+                .error(format!("{what} file {} is not a regular file", resolved.display()), Some(path.span()))
+                .expected(format!("a path to a {kind}, relative to the experiment file")));
+        }
+        if !resolved.exists() {
+            return Err(self
+                .error(format!("{what} file {} does not exist", resolved.display()), Some(path.span()))
+                .expected(format!("a path to a {kind}, relative to the experiment file"))
+                .help(format!("build {build}; the library is in its target folder")));
+        }
+        Ok(resolved)
+    }
+
     /// Probes each `[plugins]` entry (path relative to the experiment file) and registers it by its key;
     /// with a registry of what a result folder recorded, the recorded executors stand for them.
     fn add_plugins(&mut self, plugins: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
         if self.registry.is_recorded() {
             return Ok(());
         }
-        let base = self.path.parent().unwrap_or(Path::new("."));
         for (name, path) in plugins {
-            let resolved = base.join(path.get_ref());
-            if !resolved.exists() {
-                return Err(self
-                    .error(format!("plugin file {} does not exist", resolved.display()), Some(path.span()))
-                    .expected("a path to a plugin library, relative to the experiment file")
-                    .help("build the plugin first (`cargo build` in its crate); the library is in its target folder"));
-            }
+            let resolved =
+                self.library_file(path, ("plugin", "plugin library", "the plugin first (`cargo build` in its crate)"))?;
             let info = probe(std::slice::from_ref(&resolved)).pop().expect("one result per path");
             let info = info.map_err(|message| {
                 self.error(format!("plugin `{}` cannot be loaded", name.get_ref()), Some(path.span())).help(message)
@@ -357,6 +463,8 @@ impl Resolver<'_> {
             }
         };
         let workload = self.workload(&workload_name, raw, &cell)?;
+        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &cell, Some(&workload_name))?;
+        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &cell, Some(&workload_name))?;
 
         let mut options = serde_json::Map::new();
         for spec in &executor.options {
@@ -376,7 +484,7 @@ impl Resolver<'_> {
             self.check_option(&executor, key, &json, span.clone(), span)?;
             options.insert(key.clone(), json);
         }
-        Ok(CellPlan { values: cell, executor, workers, options, workload })
+        Ok(CellPlan { values: cell, executor, workers, options, workload, prepare, conclude })
     }
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
@@ -456,22 +564,47 @@ impl Resolver<'_> {
             }
         };
         let mut steps = Vec::with_capacity(w.steps.get_ref().len());
+        let base = self.path.parent().unwrap_or(Path::new("."));
         for (i, step) in w.steps.get_ref().iter().enumerate() {
             let value = self.substitute(step, cell, name)?;
-            let parsed = parse_step(&value).map_err(|(message, expected)| {
-                let mut d =
-                    self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
-                if let Some(expected) = expected {
-                    d = d.expected(expected);
-                }
-                if value != *step.get_ref() {
-                    d = d.help(format!("after substituting this cell's values: {value}"));
-                }
-                d
-            })?;
+            let parsed = parse_step(&value).and_then(|s| super::exec::settle_step(s, base, &self.libraries)).map_err(
+                |(message, expected)| {
+                    let mut d =
+                        self.error(format!("{}: {message}", context(&format!("step {}", i + 1))), Some(step.span()));
+                    if let Some(expected) = expected {
+                        d = d.expected(expected);
+                    }
+                    let text = value.to_string();
+                    let per_task = value.as_table().is_some_and(|t| t.contains_key("exec") || t.contains_key("call"));
+                    if !per_task && (text.contains("${task}") || text.contains("${worker}")) {
+                        d = d.help(
+                            "`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only",
+                        );
+                    } else if value != *step.get_ref() {
+                        d = d.help(format!("after substituting this cell's values: {value}"));
+                    }
+                    d
+                },
+            )?;
             steps.push(parsed);
         }
-        Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival) })
+        let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
+        for (source, (key, _)) in metrics.iter().zip(&w.metrics) {
+            let (kind, needed) = match source.from {
+                Stream::Call => ("call", steps.iter().any(|s| matches!(s, Step::Call(_)))),
+                _ => ("exec", steps.iter().any(|s| matches!(s, Step::Exec(_)))),
+            };
+            if !needed {
+                return Err(self
+                    .error(
+                        format!("workload `{name}` declares metric `{}` but has no `{kind}` step to read it from", key.get_ref()),
+                        Some(key.span()),
+                    )
+                    .expected(format!("{} `{kind}` step that reports the metric", if kind == "exec" { "an" } else { "a" }))
+                    .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr (`from`), or recorded by `call` steps' functions (`from = \"call\"`)"));
+            }
+        }
+        Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival), metrics })
     }
 
     /// Replaces `${axis}` in every string of `value` by the cell's value of that axis. A string that is

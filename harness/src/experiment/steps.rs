@@ -57,6 +57,32 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 connect,
             })
         }
+        "exec" => super::exec::parse(kind, arg).map(Step::Exec),
+        "call" => {
+            let t = fields(kind, arg, &["function", "arg"])?;
+            let function = match t.get("function") {
+                Some(toml::Value::String(f)) => f.clone(),
+                Some(other) => {
+                    return Err((format!("`call.function` is {other}"), Some("\"LIBRARY::FUNCTION\"".to_owned())));
+                }
+                None => {
+                    return Err((
+                        "`call` needs `function`".to_owned(),
+                        Some("{ function = \"mine::parse_json\", arg = \"...\" }".to_owned()),
+                    ));
+                }
+            };
+            let arg = match t.get("arg") {
+                None => String::new(),
+                Some(toml::Value::String(s)) => s.clone(),
+                Some(toml::Value::Integer(n)) => n.to_string(),
+                Some(toml::Value::Float(x)) => x.to_string(),
+                Some(toml::Value::Boolean(b)) => b.to_string(),
+                Some(other) => return Err((format!("`call.arg` is {other}"), Some("a string".to_owned()))),
+            };
+            // The library is resolved with the file's [libraries] (`super::exec::settle_step`).
+            Ok(Step::Call(harness_sdk::protocol::Call { library: String::new(), name: function, function: 0, arg }))
+        }
         "shared" => {
             let t = fields(kind, arg, &["hold"])?;
             Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))? })

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::exec::RUNTIME_VARIABLES;
 use super::matrix::{Cell, Value};
 use super::raw::RawWorkload;
 
@@ -36,12 +37,20 @@ pub(super) fn collect_references(workload: &RawWorkload, out: &mut Vec<String>) 
     if let Some(arrival) = &workload.arrival {
         arrival.get_ref().values().for_each(|v| walk(v.get_ref(), out));
     }
+    for hook in workload.prepare.iter().chain(&workload.conclude) {
+        walk(hook.get_ref(), out);
+    }
+    // `${task}` and `${worker}` are the run's, not axes.
+    out.retain(|name| !RUNTIME_VARIABLES.contains(&name.as_str()));
 }
 
+/// `value` with the cell's values in place of `${axis}`; `${task}` and `${worker}` stay, for the run to
+/// substitute in each task. The error is a name that is neither.
 pub(super) fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml::Value, String> {
     Ok(match value {
         toml::Value::String(s) => {
-            let refs = references(s);
+            let refs: Vec<_> =
+                references(s).into_iter().filter(|(_, name)| !RUNTIME_VARIABLES.contains(name)).collect();
             if refs.is_empty() {
                 return Ok(value.clone());
             }
@@ -102,5 +111,18 @@ mod tests {
             Ok(toml::Value::String("1msx3".into()))
         );
         assert_eq!(substitute_value(&toml::Value::String("${zz}".into()), &cell), Err("zz".to_owned()));
+    }
+
+    #[test]
+    fn task_and_worker_are_left_for_the_run() {
+        let cell: Cell = [("n".to_owned(), Value::Integer(3))].into_iter().collect();
+        assert_eq!(
+            substitute_value(&toml::Value::String("in-${task}-${n}-${worker}".into()), &cell),
+            Ok(toml::Value::String("in-${task}-3-${worker}".into()))
+        );
+        assert_eq!(
+            substitute_value(&toml::Value::String("${task}".into()), &cell),
+            Ok(toml::Value::String("${task}".into()))
+        );
     }
 }

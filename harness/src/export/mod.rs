@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::metrics::{EXPORTED, MEASURED};
+use crate::metrics::EXPORTED;
 use crate::results::{Runs, files};
 use crate::stats::Stats;
 use crate::summary::{runs_of, stream_seed};
@@ -64,8 +64,7 @@ fn load(dir: &Path) -> anyhow::Result<Exported> {
             let metrics = EXPORTED
                 .iter()
                 .filter_map(|&name| {
-                    let index = MEASURED.iter().position(|m| *m == name)?;
-                    let values: Vec<f64> = ok.iter().filter_map(|r| r.metrics[index]).collect();
+                    let values: Vec<f64> = ok.iter().filter_map(|r| crate::summary::metric_of(r, name)).collect();
                     // Seeded as in summary.csv, so the intervals agree with it.
                     Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
                 })

@@ -362,3 +362,45 @@ fn tail_of(stderr: &[u8]) -> String {
     let text = text.trim();
     if text.is_empty() { String::new() } else { format!(": {}", crate::process::last_lines(text, 5)) }
 }
+
+/// The body of `harness __probe_steps LIB`: prints the JSON list of the step library's functions, or its
+/// error on standard error with exit code 1.
+pub(crate) fn probe_steps_main(path: &Path) -> i32 {
+    match harness_sdk::steplib::Loaded::open(&path.to_string_lossy()).and_then(harness_sdk::steplib::Loaded::functions)
+    {
+        Ok(functions) => {
+            println!("{}", serde_json::to_string(&functions).expect("serializable"));
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// Asks a child process for the functions of the step library at `path`: the harness never loads user code.
+pub(crate) fn probe_steps(path: &Path) -> Result<Vec<String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the harness executable: {e}"))?;
+    let output = Command::new(exe)
+        .arg("__probe_steps")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start the step library probe: {e}"))?;
+    if output.status.success() {
+        if let Ok(functions) = serde_json::from_slice(&output.stdout) {
+            return Ok(functions);
+        }
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr.trim();
+    if output.status.code() == Some(1) && !stderr.is_empty() {
+        return Err(crate::process::last_lines(stderr, 3));
+    }
+    Err(format!(
+        "loading it crashed the probe ({}){}",
+        crate::process::describe_exit(output.status),
+        tail_of(&output.stderr)
+    ))
+}

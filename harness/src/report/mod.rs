@@ -239,6 +239,11 @@ impl Report {
         for name in measure::DEFAULT {
             kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a default measure exists") }));
         }
+        // A custom metric gets its chart, like the harness's own.
+        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics).map(|m| m.metric);
+        for name in custom.filter(|name| crate::metrics::custom(name).is_some()) {
+            kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a declared custom metric") }));
+        }
         kinds.push(Box::new(speedup::Speedup));
         kinds.push(Box::new(efficiency::Efficiency));
         kinds.push(Box::new(latency::Latency));

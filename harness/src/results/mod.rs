@@ -68,7 +68,8 @@ impl ResultDir {
         environment.write(&path)?;
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
-        header.extend(crate::metrics::runs_columns().map(str::to_owned));
+        let custom = experiment.metrics.iter().map(|m| m.name.as_str());
+        header.extend(crate::metrics::runs_columns_with(custom).map(str::to_owned));
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
@@ -152,6 +153,16 @@ impl ResultDir {
             outcome.anchor_s.map(f).unwrap_or_default(),
         ]);
         record.extend(open_columns(&experiment.cells[index].workload, outcome));
+        // Custom metrics: the aggregate of what the run's tasks reported, blank for a run that failed or
+        // whose workload does not declare the metric.
+        for metric in &experiment.metrics {
+            let reported = outcome
+                .report
+                .as_ref()
+                .filter(|_| outcome.status == Status::Ok)
+                .and_then(|r| r.metrics.get(&metric.name));
+            record.push(reported.map(|r| f(metric.aggregate.of(r))).unwrap_or_default());
+        }
         record.push(outcome.error.replace('\n', " | "));
         self.runs.write_record(&record)?;
         self.runs.flush()

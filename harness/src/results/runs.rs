@@ -19,6 +19,8 @@ pub(crate) struct Runs {
     pub header: csv::StringRecord,
     /// The axis columns: those before `cell`.
     pub axes: Vec<String>,
+    /// The custom metrics: the columns after `status` that are neither the harness's metrics nor `error`.
+    pub custom: std::sync::Arc<[String]>,
     pub rows: Vec<Row>,
     /// The line of a last row cut short, which was skipped.
     pub cut: Option<u64>,
@@ -38,6 +40,9 @@ pub(crate) struct Row {
     pub status: String,
     /// The value of each of [`metrics::COLUMNS`]; `None` when blank, not a number or not a column of the file.
     metrics: Vec<Option<f64>>,
+    /// The names of the file's custom metrics, and the value of each.
+    custom_names: std::sync::Arc<[String]>,
+    custom: Vec<Option<f64>>,
 }
 
 impl Row {
@@ -48,7 +53,10 @@ impl Row {
 
     /// The value of the metric column `name`.
     pub(crate) fn metric(&self, name: &str) -> Option<f64> {
-        metrics::COLUMNS.iter().position(|m| *m == name).and_then(|i| self.metrics[i])
+        match metrics::COLUMNS.iter().position(|m| *m == name) {
+            Some(i) => self.metrics[i],
+            None => self.custom_names.iter().position(|m| m == name).and_then(|i| self.custom[i]),
+        }
     }
 
     /// The cell as its axis values say, `axis=value` for each non-empty one: how cells of two result folders
@@ -88,6 +96,10 @@ impl Runs {
         let axes: Vec<String> = header.iter().take(cell).map(str::to_owned).collect();
         let metric_columns: Vec<Option<usize>> =
             metrics::COLUMNS.iter().map(|m| header.iter().position(|h| h == *m)).collect();
+        let custom_columns: Vec<usize> = (status + 1..header.len())
+            .filter(|&i| !metrics::COLUMNS.contains(&&header[i]) && &header[i] != metrics::ERROR)
+            .collect();
+        let custom: std::sync::Arc<[String]> = custom_columns.iter().map(|&i| header[i].to_owned()).collect();
         let records = reader.records().collect::<Result<Vec<_>, _>>()?;
         let mut rows = Vec::with_capacity(records.len());
         let mut cut = None;
@@ -129,9 +141,11 @@ impl Runs {
                 repetition: field(repetition).parse().ok(),
                 status: field(status).to_owned(),
                 metrics: metric_columns.iter().map(|c| c.and_then(|c| field(c).parse().ok())).collect(),
+                custom_names: std::sync::Arc::clone(&custom),
+                custom: custom_columns.iter().map(|&c| field(c).parse().ok()).collect(),
             });
         }
-        Ok(Self { path: path.to_owned(), header, axes, rows, cut })
+        Ok(Self { path: path.to_owned(), header, axes, custom, rows, cut })
     }
 
     /// What to say of a last row cut short, when there was one: it is left out.
@@ -189,6 +203,16 @@ mod tests {
         assert_eq!(a.label(&runs.axes), "executor=sync workers=1");
         assert_eq!(b.label(&runs.axes), "executor=async");
         assert_eq!(&b.record[8], "took too long");
+        assert!(runs.custom.is_empty());
+    }
+
+    #[test]
+    fn custom_metrics_are_the_other_columns_after_status() {
+        let text = "executor,cell,repetition,status,run_s,ratio,error\nsync,1,1,ok,0.5,2.25,\n";
+        let runs = Runs::parse(text.as_bytes(), Path::new("runs.csv")).unwrap();
+        assert_eq!(&*runs.custom, ["ratio".to_owned()]);
+        assert_eq!(runs.rows[0].metric("ratio"), Some(2.25));
+        assert_eq!(runs.rows[0].metric("run_s"), Some(0.5));
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::process::{
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};
 
-const OUTPUT: &str = "output.log";
+/// What a run printed, after what its `prepare` hook printed.
+pub(super) const OUTPUT: &str = "output.log";
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,7 +139,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
     std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
-    let output = File::create(&output_path)?;
+    let output = File::options().create(true).append(true).open(&output_path)?;
     let cgroup = limits
         .accounting
         .create(limits.index, limits.memory)

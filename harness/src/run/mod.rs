@@ -5,6 +5,7 @@
 pub(crate) mod cgroup;
 mod child;
 mod exec;
+mod hooks;
 mod reap;
 mod services;
 mod signals;
@@ -18,6 +19,7 @@ use harness_sdk::protocol::{RunRequest, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
+pub(crate) use hooks::{OnInterrupt, run_hook};
 use services::Services;
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -203,10 +205,43 @@ impl Runner {
             index,
         };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
-        // The machine's speed right before and right after the run, with nothing of the run's own running.
-        let anchor_before = crate::machine::speed_anchor();
-        let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
-        outcome.anchor_s = Some(f64::midpoint(anchor_before, crate::machine::speed_anchor()));
+        // Hooks write to the run's log, before and after what the run prints.
+        let log = dir.join(child::OUTPUT);
+        let hook = |what, exec| run_hook(what, exec, &log, experiment.timeout, OnInterrupt::Stop);
+        let prepared = cell.prepare.as_ref().map(|exec| hook("prepare", exec)).transpose();
+        let mut outcome = match &prepared {
+            Ok(_) => {
+                // The machine's speed right before and right after the run, with nothing of the run's own
+                // running.
+                let anchor_before = crate::machine::speed_anchor();
+                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
+                outcome.anchor_s = Some(f64::midpoint(anchor_before, crate::machine::speed_anchor()));
+                outcome
+            }
+            Err(error) => Outcome::not_started(error.clone()),
+        };
+        // A hook that Ctrl-C stopped stops its run, which is then not a measurement.
+        let stopped = |outcome: &mut Outcome| {
+            if interrupted_by().is_some() {
+                outcome.status = Status::Interrupted;
+            }
+        };
+        if prepared.is_err() {
+            stopped(&mut outcome);
+        }
+        // `conclude` follows every run its `prepare` began, failed or not, unless Ctrl-C stopped it.
+        if prepared.is_ok() && outcome.status != Status::Interrupted {
+            if let Some(Err(error)) = cell.conclude.as_ref().map(|exec| hook("conclude", exec)) {
+                if outcome.status == Status::Ok {
+                    outcome.status = Status::Failed;
+                    outcome.error = error;
+                    stopped(&mut outcome);
+                }
+            }
+        }
+        if log.metadata().is_ok_and(|m| m.len() > 0) {
+            outcome.output = Some(log.clone());
+        }
         if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
             let dropped = after.saturating_sub(before);
             outcome.listen_overflows = Some(dropped);
@@ -300,7 +335,7 @@ fn check_numbers(report: &harness_sdk::protocol::RunReport) -> Option<String> {
 }
 
 /// What the harness checks of every report: its numbers, all tasks ran (or, in an open workload, were
-/// dropped), and the shared counter lost no increment.
+/// dropped), the shared counter lost no increment, and every custom metric got a number.
 fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Option<String> {
     if let Some(why) = check_numbers(report) {
         return Some(why);
@@ -313,6 +348,22 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> O
     if report.tasks + dropped != tasks {
         let dropped = if dropped > 0 { format!(" and {dropped} dropped") } else { String::new() };
         return Some(format!("the executor reported {} tasks{dropped}, the workload has {tasks}", report.tasks));
+    }
+    if let Some(metric) = cell.workload.metrics.iter().find(|m| !report.metrics.contains_key(&m.name)) {
+        let from = match metric.from {
+            harness_sdk::protocol::Stream::Stdout => "stdout",
+            harness_sdk::protocol::Stream::Stderr => "stderr",
+            harness_sdk::protocol::Stream::Call => {
+                return Some(format!(
+                    "no task reported metric `{}`: no `call` step's function recorded it",
+                    metric.name
+                ));
+            }
+        };
+        return Some(format!(
+            "no task reported metric `{}`: its regex '{}' matched nothing in the programs' {from}",
+            metric.name, metric.regex
+        ));
     }
     let per_task = cell.workload.steps.iter().filter(|s| matches!(s, Step::Shared { .. })).count() as u64;
     if per_task > 0 {

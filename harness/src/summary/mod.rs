@@ -9,6 +9,7 @@ pub(crate) mod open;
 
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use harness_sdk::protocol::Workload;
 
@@ -16,7 +17,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
+use crate::metrics::{Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
@@ -66,8 +67,20 @@ pub(crate) struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
-    /// The value of each of [`MEASURED`], `None` when blank.
+    /// The metrics measured: [`MEASURED`], then the custom metrics of the file (the same for every run
+    /// of a file).
+    pub names: Arc<[&'static str]>,
+    /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
+}
+
+/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those, as
+/// the metric catalog knows them (lower is better for one no experiment file declared).
+pub(crate) fn measured(custom: &[String]) -> Arc<[&'static str]> {
+    let custom = custom.iter().map(|name| {
+        crate::metrics::custom(name).unwrap_or_else(|| crate::metrics::declare(name, Direction::LowerIsBetter)).name
+    });
+    MEASURED.iter().copied().chain(custom).collect()
 }
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
@@ -76,6 +89,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     // Result folders from before open workloads have none of their columns.
     runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied().filter(|m| !OPEN.contains(m))))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
+    let names = measured(&runs.custom);
     Ok(runs
         .rows
         .iter()
@@ -83,7 +97,8 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
             key: axes.iter().map(|&i| row.record[i].to_owned()).collect(),
             repetition: row.repetition.map_or(0, |r| r as u32),
             ok: row.ok(),
-            metrics: MEASURED.iter().map(|m| row.metric(m)).collect(),
+            names: Arc::clone(&names),
+            metrics: names.iter().map(|m| row.metric(m)).collect(),
         })
         .collect())
 }
@@ -227,16 +242,18 @@ pub(crate) fn derived_stats(
     Stats::of(&values, stream_seed(seed, key, name))
 }
 
-/// The value of `metric` (one of [`MEASURED`]) in `run`.
+/// The value of `metric` (one of the run's measured metrics) in `run`.
 pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
-    MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+    run.names.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let metrics = MEASURED
+    let names: Arc<[&'static str]> =
+        runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
+    let metrics = names
         .iter()
         .enumerate()
         .map(|(m, &metric)| {
@@ -285,6 +302,11 @@ fn ideal(
     if workload.arrival.is_some() {
         // Its run time is set by the arrivals, not by the executor.
         return Err("an open workload: its capacity, not an ideal time".to_owned());
+    }
+    if workload.steps.iter().any(|s| matches!(s, harness_sdk::protocol::Step::Exec(_))) {
+        // A program's work is done in processes of its own, which no executor's model describes: an
+        // event loop on one thread runs as many programs at once as it has in flight.
+        return Err("the workload runs programs, whose use of the CPU no executor's model describes".to_owned());
     }
     let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
@@ -484,14 +506,14 @@ mod tests {
             workers,
             options: serde_json::Map::new(),
             model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
-            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, arrival: None }),
+            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, arrival: None, metrics: Vec::new() }),
         }
     }
 
     fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), repetition, ok, metrics }
+        Run { key: cell.key.clone(), repetition, ok, names: measured(&[]), metrics }
     }
 
     #[test]

@@ -138,10 +138,27 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let experiment = &schema["properties"]["experiment"]["properties"];
-    for key in ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit"] {
+    for key in
+        ["name", "description", "repetitions", "warmup", "timeout", "seed", "order", "memory_limit", "setup", "cleanup"]
+    {
         assert!(experiment.get(key).is_some(), "schema lacks experiment.{key}");
     }
-    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "charts", "ci"] {
+    let workload = &schema["properties"]["workloads"]["additionalProperties"]["properties"];
+    for key in ["tasks", "steps", "prepare", "conclude", "metrics"] {
+        assert!(workload.get(key).is_some(), "schema lacks workloads.NAME.{key}");
+    }
+    let kinds: Vec<&str> = workload["steps"]["items"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&"exec") && kinds.contains(&"call"), "{kinds:?}");
+    let metric = &workload["metrics"]["additionalProperties"]["properties"];
+    for key in ["regex", "from", "aggregate", "better"] {
+        assert!(metric.get(key).is_some(), "schema lacks a metric's {key}");
+    }
+    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "libraries", "charts", "ci"] {
         assert!(schema["properties"].get(table).is_some(), "schema lacks [{table}]");
     }
     let ci = &schema["properties"]["ci"]["properties"];

@@ -10,7 +10,10 @@
 //! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `plugins`: discovery, precedence, ABI checks.
-//! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
+//! - `programs`: `exec` and `call` steps, hooks and custom metrics with real programs and step libraries, under
+//!   every executor.
+//! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` and the step library of
+//!   `docs/writing-a-step-library.md` outside the workspace and runs them.
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `robustness`: closed output streams, huge matrices and counts, damaged result folders.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
@@ -30,6 +33,7 @@ mod net;
 mod open;
 mod out_of_tree;
 mod plugins;
+mod programs;
 mod report;
 mod robustness;
 mod scale;

@@ -7,20 +7,25 @@ use crate::support;
 
 #[test]
 fn the_documented_example_is_the_tested_example() {
-    let root = support::root();
-    let doc = std::fs::read_to_string(root.join("docs/writing-an-executor.md")).unwrap();
-    for file in ["Cargo.toml", "src/lib.rs", "experiment.toml"] {
-        let text = std::fs::read_to_string(root.join("docs/examples/thread-per-task").join(file)).unwrap();
-        assert!(doc.contains(&text), "docs/writing-an-executor.md does not show {file} as it is");
+    for (doc, example) in [("writing-an-executor.md", "thread-per-task"), ("writing-a-step-library.md", "step-library")]
+    {
+        let root = support::root();
+        let page = std::fs::read_to_string(root.join("docs").join(doc)).unwrap();
+        for file in ["Cargo.toml", "src/lib.rs", "experiment.toml"] {
+            let text = std::fs::read_to_string(root.join("docs/examples").join(example).join(file)).unwrap();
+            assert!(page.contains(&text), "docs/{doc} does not show {file} as it is");
+        }
     }
 }
 
-#[test]
-fn an_executor_built_outside_the_workspace_runs_an_experiment() {
+/// Copies the crate `docs/examples/NAME` outside the workspace and builds it as the page says
+/// (`cargo build --release`), leaving `lib<STEM>.so` in the copy's `target/release/`; returns the folder of
+/// the copy and the copy.
+fn build_example(name: &str, stem: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let root = support::root();
-    let example = root.join("docs/examples/thread-per-task");
+    let example = root.join("docs/examples").join(name);
     let crate_dir = tempfile::tempdir().unwrap();
-    let copy = crate_dir.path().join("thread-per-task");
+    let copy = crate_dir.path().join(name);
     for file in ["Cargo.toml", "src/lib.rs", "experiment.toml"] {
         let target = copy.join(file);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -44,11 +49,17 @@ fn an_executor_built_outside_the_workspace_runs_an_experiment() {
         .output()
         .unwrap();
     assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
-    // Where the experiment's [plugins] table expects it after `cargo build --release` in the crate.
-    let library = copy.join("target/release/libthread_per_task.so");
+    // Where the experiment file expects it after `cargo build --release` in the crate.
+    let library = copy.join(format!("target/release/lib{stem}.so"));
     std::fs::create_dir_all(library.parent().unwrap()).unwrap();
-    std::fs::copy(target_dir.join("release/libthread_per_task.so"), &library).unwrap();
+    std::fs::copy(target_dir.join(format!("release/lib{stem}.so")), &library).unwrap();
+    (crate_dir, copy)
+}
 
+#[test]
+fn an_executor_built_outside_the_workspace_runs_an_experiment() {
+    let (_crate_dir, copy) = build_example("thread-per-task", "thread_per_task");
+    let library = copy.join("target/release/libthread_per_task.so");
     let list = support::harness().arg("list").arg("--plugin-dir").arg(library.parent().unwrap()).output().unwrap();
     let listing = String::from_utf8_lossy(&list.stdout);
     assert!(listing.contains("thread_per_task") && listing.contains("stack_kib"), "{listing}");
@@ -96,4 +107,42 @@ fn an_executor_built_outside_the_workspace_runs_an_experiment() {
     }
     assert_eq!(schedules[0].len(), 40);
     assert_eq!(schedules[0], schedules[1], "thread_per_task kept another schedule than sync");
+}
+
+#[test]
+fn a_step_library_built_outside_the_workspace_runs_under_every_executor() {
+    let (_crate_dir, copy) = build_example("step-library", "step_library");
+    let file = copy.join("experiment.toml");
+    let list = support::harness().arg("list").arg(&file).output().unwrap();
+    let listing = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && listing.contains("functions: sort, parse_sum"), "{listing}");
+
+    let out = tempfile::tempdir().unwrap();
+    let run = support::harness().args(["run", "--quiet", "--out"]).arg(out.path()).arg(&file).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = support::read_runs(&out.path().join("step-library/latest/runs.csv"));
+    assert_eq!(rows.len(), 24);
+    for workload in ["sort", "parse"] {
+        let mine: Vec<_> = rows.iter().filter(|r| r["workload"] == workload).collect();
+        let executors: std::collections::BTreeSet<&str> = mine.iter().map(|r| r["executor"].as_str()).collect();
+        assert_eq!(executors.len(), 4, "{workload}");
+        assert!(
+            mine.iter().all(|r| r["status"] == "ok" && r["checksum"] == mine[0]["checksum"]),
+            "{workload}: {mine:?}"
+        );
+    }
+    // What the function recorded through its context, averaged over the run's tasks.
+    for row in rows.iter().filter(|r| r["workload"] == "sort") {
+        let fraction: f64 = row["median_fraction"].parse().unwrap();
+        assert!(fraction > 0.4 && fraction < 0.6, "{row:?}");
+    }
+
+    // An unknown function is bad input that names the library's functions.
+    let text = std::fs::read_to_string(&file).unwrap().replace("mine::sort\"", "mine::sortt\"");
+    std::fs::write(&file, text).unwrap();
+    let validate = support::harness().arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&validate.stderr);
+    assert_eq!(validate.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("library `mine` has no function `sortt` (did you mean `mine::sort`?)"), "{stderr}");
+    assert!(stderr.contains("one of the functions it exports: `sort`, `parse_sum`"), "{stderr}");
 }

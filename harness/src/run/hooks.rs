@@ -1,0 +1,98 @@
+//! Hooks: the programs an experiment runs around its runs, outside the measured time. `[experiment] setup`
+//! and `cleanup` run once, a workload's `prepare` and `conclude` before and after each of its runs (in the
+//! harness, not in the run's process, so they count in neither `run_s` nor `wall_s`).
+//!
+//! A hook writes to a log file, runs in a process group of its own that is killed when it ends (nothing it
+//! starts outlives it), and has the experiment's timeout.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harness_sdk::exec::{command_line, describe_exit, last_lines};
+use harness_sdk::protocol::Exec;
+
+use super::reap::kill_group;
+use super::sys::{self, pid_t};
+use super::wait::{Wait, wait_for_exit};
+use crate::fmt::format_duration;
+
+/// Whether Ctrl-C stops a hook: not `cleanup`, which runs because of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnInterrupt {
+    Stop,
+    Finish,
+}
+
+/// Runs hook `what` (`setup`, `prepare`, ...), appending what it prints to `log`; the error says what it
+/// is, how it ended and the last lines it printed.
+pub(crate) fn run_hook(
+    what: &str,
+    exec: &Exec,
+    log: &Path,
+    timeout: Duration,
+    on_interrupt: OnInterrupt,
+) -> Result<(), String> {
+    let line = command_line(exec, 0, 0);
+    // What the hook printed starts after what the log held before it, and its own header line.
+    let mut start = std::fs::metadata(log).map_or(0, |m| m.len()) as usize;
+    let header = format!("[{what}] {line}\n");
+    start += header.len();
+    let failed = |why: String| {
+        let printed = std::fs::read(log).unwrap_or_default();
+        let printed = String::from_utf8_lossy(printed.get(start..).unwrap_or_default());
+        let tail = last_lines(&printed, 3);
+        let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
+        format!("`{what}` (`{line}`) {why}{tail}")
+    };
+    let mut output = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot open the log of `{what}` {}: {e}", log.display()))?;
+    let _ = output.write_all(header.as_bytes());
+    let mut command = harness_sdk::exec::command(exec, 0, 0, false).map_err(|e| failed(e.to_string()))?;
+    command.env_remove("HARNESS_TASK").env_remove("HARNESS_WORKER").process_group(0);
+    let stdout = output.try_clone().map_err(|e| failed(e.to_string()))?;
+    command.stdout(stdout).stderr(output);
+    let mut child = command.spawn().map_err(|e| failed(format!("cannot start: {e}")))?;
+    let pid = child.id() as pid_t;
+    let waited = match on_interrupt {
+        OnInterrupt::Stop => wait_for_exit(pid, timeout),
+        OnInterrupt::Finish => wait_through_interrupts(pid, timeout),
+    };
+    // Whatever it started goes with it.
+    kill_group(pid);
+    let status = child.wait().map_err(|e| failed(e.to_string()))?;
+    match waited {
+        Ok(Wait::Exited) => {}
+        Ok(Wait::TimedOut) => {
+            return Err(failed(format!("did not end within the timeout of {}", format_duration(timeout))));
+        }
+        Ok(Wait::Interrupted) => return Err(failed("was stopped: the harness was interrupted".to_owned())),
+        Err(e) => return Err(failed(e.to_string())),
+    }
+    match status.code() {
+        Some(code) if exec.ok.contains(&code) => Ok(()),
+        _ => Err(failed(describe_exit(status))),
+    }
+}
+
+/// Waits until `pid` exits or `timeout` passes, whether or not the harness was interrupted.
+fn wait_through_interrupts(pid: pid_t, timeout: Duration) -> std::io::Result<Wait> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match sys::has_exited(pid) {
+            Ok(true) => return Ok(Wait::Exited),
+            Ok(false) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+        if Instant::now() >= deadline {
+            return Ok(Wait::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
