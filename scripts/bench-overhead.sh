@@ -3,7 +3,9 @@
 # (harness/examples/plain_{tokio,rayon,hashing}.rs), and the per-run cost of isolation against hyperfine's.
 # Every pair runs alternately, one fresh process each, ROUNDS rounds, in this one process tree, so that what
 # the machine does meanwhile falls on both alike. Prints each pair's medians (with min and max) and the
-# ratio of the medians. docs/measurement.md ("What the harness itself costs") shows and explains a result.
+# ratio of the medians; then the memory of one cell of 1,000,000 tasks under each executor: the run's
+# peak_memory_bytes (ru_maxrss of its largest process, no cgroup) and the harness's own peak (VmHWM).
+# docs/measurement.md ("What the harness itself costs") shows and explains a result.
 #
 #   scripts/bench-overhead.sh [ROUNDS]        # default 10; needs hyperfine
 set -euo pipefail
@@ -131,3 +133,48 @@ for name, (figure, anchor, ours, unit) in what.items():
     ratio = statistics.median(o) / statistics.median(a)
     print(f"| {figure} | {anchor} | {show(a, unit)} | {ours} | {show(o, unit)} | {ratio:.3f} |")
 EOF
+
+# Memory: 1,000,000 tasks hashing 64 bytes in one cell under each executor, without a cgroup so that
+# peak_memory_bytes is the largest process's ru_maxrss; the harness's own VmHWM is read while it runs.
+cat > "$work/million.toml" <<EOF
+[experiment]
+name = "million"
+repetitions = 1
+warmup = 0
+timeout = "10m"
+
+[workloads.w]
+tasks = 1000000
+steps = [{ compute = "64B" }]
+
+[matrix]
+include = [
+    { executor = "sync" },
+    { executor = "threaded", workers = 2 },
+    { executor = "threaded", workers = 100 },
+    { executor = "async", flavor = "current_thread" },
+    { executor = "async", flavor = "multi_thread", workers = 2 },
+    { executor = "multiprocess", workers = 2 },
+]
+EOF
+HARNESS_CGROUP=off "$harness" run --quiet --out "$work/results" "$work/million.toml" > /dev/null &
+pid=$!
+hwm=0
+while kill -0 "$pid" 2> /dev/null; do
+    now=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status" 2> /dev/null || true)
+    [[ -n $now ]] && hwm=$now
+    sleep 0.05
+done
+wait "$pid"
+echo
+echo "1,000,000 tasks x compute 64 B, one cell each (no cgroup: peak_memory_bytes is ru_maxrss):"
+echo "| executor | status | run_s | peak_memory_bytes |"
+echo "| --- | --- | --- | --- |"
+python3 - "$work/results/million/latest/runs.csv" <<'EOF'
+import csv, sys
+for row in csv.DictReader(open(sys.argv[1])):
+    workers = row.get("workers", "")
+    executor = " ".join(x for x in (row["executor"], row.get("flavor", ""), workers and f"{workers} workers") if x)
+    print(f'| {executor} | {row["status"]} | {float(row["run_s"]):.3f} s | {int(row["peak_memory_bytes"]) / 2**20:.1f} MiB |')
+EOF
+echo "the harness's own peak resident memory (VmHWM): $((hwm / 1024)) MiB"

@@ -71,6 +71,9 @@ impl harness_sdk::Executor for Async {
         let shared = Arc::new(Shared {
             workload: Arc::new(AsyncWorkload::new(request, offload)?),
             collector: Collector::new(),
+            spawned: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            drained: Notify::new(),
             remaining: AtomicU64::new(0),
             finished: Notify::new(),
         });
@@ -95,11 +98,16 @@ impl harness_sdk::Executor for Async {
     }
 }
 
-/// What every task of a run shares: the workload, what the tasks measured, and the count of tasks still
-/// running.
+/// What every task of a run shares: the workload, what the tasks measured, and the counts of tasks begun
+/// and still running.
 struct Shared {
     workload: Arc<AsyncWorkload>,
     collector: Collector,
+    /// Tasks spawned, and tasks that have begun to run.
+    spawned: AtomicU64,
+    started: AtomicU64,
+    /// Wakes the spawning loop once the tasks spawned and not begun are down to half of [`BACKLOG`].
+    drained: Notify,
     remaining: AtomicU64,
     finished: Notify,
 }
@@ -128,6 +136,9 @@ impl Drop for FinishGuard {
     }
 }
 
+/// Most tasks spawned and not yet begun, before the spawning loop waits for them to begin.
+const BACKLOG: u64 = 1024;
+
 /// Spawns every task, at most `concurrency` in flight, and waits until all have finished.
 async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<Duration> {
     let tasks = shared.workload.prepared().tasks;
@@ -145,14 +156,27 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
         let mut guard = FinishGuard(Some(Arc::clone(&shared)));
         tokio::spawn(async move {
             let armed = guard.0.as_ref().expect("armed until finished");
+            let started = armed.started.fetch_add(1, Ordering::Relaxed) + 1;
+            if armed.spawned.load(Ordering::Relaxed).saturating_sub(started) == BACKLOG / 2 {
+                armed.drained.notify_one();
+            }
             let ok = armed.workload.run_measured(task, &armed.collector).await;
             drop(permit);
             guard.0.take().expect("armed until finished").finish(ok);
         });
+        shared.spawned.store(task + 1, Ordering::Relaxed);
         // The event loop runs a few dozen queued tasks between two polls of this loop: yielding this often
-        // lets short tasks finish while the rest are spawned, so a million of them never queue at once.
+        // lets short tasks finish while the rest are spawned. On many runtime threads the tasks spawned
+        // can still queue faster than they begin; past BACKLOG waiting, this loop waits until half of them
+        // have begun (woken by the task that brings it there), so a million of them never queue at once.
         if task % 32 == 31 {
             tokio::task::yield_now().await;
+            let waiting = || task + 1 - shared.started.load(Ordering::Relaxed);
+            if waiting() > BACKLOG {
+                while waiting() > BACKLOG / 2 {
+                    shared.drained.notified().await;
+                }
+            }
         }
     }
     if tasks > 0 {

@@ -1,8 +1,8 @@
 //! The `multiprocess` executor: `workers` OS processes, each with its own memory.
 //!
 //! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
-//! task indices over a Unix socket pair per worker, and each worker answers with a frame when a batch is
-//! done; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
+//! task indices over a Unix socket pair per worker, two batches ahead, guided in size (large first, single
+//! tasks last), and each worker answers with a frame when a batch is done; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
 //! histogram). The `shared` counter lives in a file locked with `flock`, a real cross-process mechanism.
 //!
 //! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
@@ -31,7 +31,8 @@ impl Executor for Multiprocess {
             "batch",
             1,
             None,
-            "tasks sent to a worker at once (default: tasks / (16 x workers), between 1 and 4096)",
+            "tasks sent to a worker at once (default: guided, a quarter of the tasks left per worker, between 1 \
+             and 4096)",
         )]
     }
 
@@ -42,7 +43,7 @@ impl Executor for Multiprocess {
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
         let workload = Prepared::new(request, SharedMode::File)?;
         let workers = u64::from(request.workers.max(1));
-        let batch = request.option_u64("batch").unwrap_or_else(|| (workload.tasks / (16 * workers)).clamp(1, 4096));
+        let batch = request.option_u64("batch");
 
         let setup = Instant::now();
         let mut pool = Pool::spawn(workers as usize, &workload)?;
@@ -73,6 +74,16 @@ impl Executor for Multiprocess {
 }
 
 harness_sdk::export_executor!(Multiprocess);
+
+/// Batches sent to a worker and not yet done, at most.
+const IN_FLIGHT: usize = 2;
+
+/// The size of the next batch when the option `batch` is unset: a quarter of each worker's share of the
+/// `left` tasks, between 1 and 4096 (guided self-scheduling). Early batches are large, so few frames cross
+/// the sockets; the last are single tasks, so the workers end together.
+fn guided(left: u64, workers: u64) -> u64 {
+    (left / (4 * workers)).clamp(1, 4096)
+}
 
 struct Worker {
     pid: libc::pid_t,
@@ -115,16 +126,27 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands out tasks `0..tasks` in batches until every one is done.
-    fn dispatch(&mut self, tasks: u64, batch: u64) -> harness_sdk::Result<()> {
+    /// Hands out tasks `0..tasks` in batches until every one is done. Each worker has [`IN_FLIGHT`]
+    /// batches sent to it at once, so that it starts the next as soon as it ends one instead of waiting
+    /// for this process to be scheduled and answer; `batch` is the size of a batch, or `None` for guided
+    /// sizes ([`guided`]).
+    fn dispatch(&mut self, tasks: u64, batch: Option<u64>) -> harness_sdk::Result<()> {
+        let workers = self.workers.len() as u64;
         let mut next = 0u64;
+        let send = |worker: &mut Worker, next: &mut u64| -> io::Result<bool> {
+            if *next >= tasks {
+                return Ok(false);
+            }
+            let size = batch.unwrap_or_else(|| guided(tasks - *next, workers));
+            let end = (*next + size).min(tasks);
+            worker.socket.write_all(&encode_range(*next, end))?;
+            *next = end;
+            Ok(true)
+        };
         let mut busy = 0usize;
-        for worker in &mut self.workers {
-            if next < tasks {
-                let end = (next + batch).min(tasks);
-                worker.socket.write_all(&encode_range(next, end))?;
-                next = end;
-                busy += 1;
+        for _ in 0..IN_FLIGHT {
+            for worker in &mut self.workers {
+                busy += usize::from(send(worker, &mut next)?);
             }
         }
         let mut fds: Vec<libc::pollfd> = self
@@ -151,12 +173,7 @@ impl Pool {
                     Frame::Done => busy -= 1,
                     other => return Err(other.unexpected(worker.pid)),
                 }
-                if next < tasks {
-                    let end = (next + batch).min(tasks);
-                    worker.socket.write_all(&encode_range(next, end))?;
-                    next = end;
-                    busy += 1;
-                }
+                busy += usize::from(send(worker, &mut next)?);
             }
         }
         Ok(())
