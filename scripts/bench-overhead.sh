@@ -123,15 +123,16 @@ def show(values, unit):
     v = sorted(x * scale for x in values)
     return f"{statistics.median(v):.4g}{suffix} ({v[0]:.4g} to {v[-1]:.4g})"
 print(f"rounds {rounds}; other processes used {100 * others:.0f}% of the CPU time meanwhile")
-print("| figure | anchor | median (min to max) | harness | median (min to max) | ratio of medians |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| figure | anchor | median (min to max) | harness | median (min to max) | ratio of medians | median ratio in a round |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for name, (figure, anchor, ours, unit) in what.items():
     if name not in rows:
         continue
     a = [x for x, _ in rows[name]]
     o = [y for _, y in rows[name]]
     ratio = statistics.median(o) / statistics.median(a)
-    print(f"| {figure} | {anchor} | {show(a, unit)} | {ours} | {show(o, unit)} | {ratio:.3f} |")
+    paired = statistics.median(y / x for x, y in rows[name])
+    print(f"| {figure} | {anchor} | {show(a, unit)} | {ours} | {show(o, unit)} | {ratio:.3f} | {paired:.3f} |")
 EOF
 
 # Memory: 1,000,000 tasks hashing 64 bytes in one cell under each executor, without a cgroup so that

@@ -9,18 +9,16 @@
 //! Prints `run_s` (from the moment every thread exists to the last one's end) and the checksum, which
 //! equals the `checksum` column of `runs.csv` for the same workload.
 
-use std::sync::{Barrier, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, OnceLock};
 use std::time::Instant;
 
 use harness_sdk::workload::{fold, seeded_bytes, task_seed};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|s| s.parse().unwrap_or_else(|_| panic!("`{s}` is not a number")))
-        .collect();
+    let args: Vec<u64> =
+        std::env::args().skip(1).map(|s| s.parse().unwrap_or_else(|_| panic!("`{s}` is not a number"))).collect();
     let &[threads, tasks, bytes, seed] = args.as_slice() else {
         eprintln!("usage: plain_hashing THREADS TASKS BYTES SEED");
         std::process::exit(2);

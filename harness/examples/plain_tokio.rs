@@ -11,10 +11,8 @@
 use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|s| s.parse().unwrap_or_else(|_| panic!("`{s}` is not a number")))
-        .collect();
+    let args: Vec<u64> =
+        std::env::args().skip(1).map(|s| s.parse().unwrap_or_else(|_| panic!("`{s}` is not a number"))).collect();
     let &[tasks, sleep_ns] = args.as_slice() else {
         eprintln!("usage: plain_tokio TASKS SLEEP_NS");
         std::process::exit(2);

@@ -303,3 +303,25 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::guided;
+
+    /// Guided batches shrink as the tasks run out, end in single tasks, and hand out every task once.
+    #[test]
+    fn guided_batches_shrink_to_single_tasks_and_cover_every_task() {
+        for (tasks, workers) in [(256u64, 2u64), (1_000_000, 2), (7, 4), (1, 1)] {
+            let (mut next, mut sizes) = (0u64, Vec::new());
+            while next < tasks {
+                let size = guided(tasks - next, workers).min(tasks - next);
+                sizes.push(size);
+                next += size;
+            }
+            assert_eq!(sizes.iter().sum::<u64>(), tasks);
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{tasks} tasks: {sizes:?}");
+            assert_eq!(sizes.last(), Some(&1));
+            assert!(sizes.iter().all(|&s| (1..=4096).contains(&s)));
+        }
+    }
+}
