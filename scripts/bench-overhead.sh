@@ -169,6 +169,7 @@ done
 wait "$pid"
 echo
 echo "1,000,000 tasks x compute 64 B, one cell each (no cgroup: peak_memory_bytes is ru_maxrss):"
+echo
 echo "| executor | status | run_s | peak_memory_bytes |"
 echo "| --- | --- | --- | --- |"
 python3 - "$work/results/million/latest/runs.csv" <<'EOF'

@@ -216,7 +216,9 @@ impl Runner {
         let anchor_after = crate::machine::speed_anchor();
         self.last_anchor = Some((std::time::Instant::now(), anchor_after));
         outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
-        if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
+        // Read again only when read before: without a `net` server there is nothing to count.
+        let overflows = overflows_before.and_then(|before| Some((before, services::listen_overflows()?)));
+        if let Some((before, after)) = overflows {
             let dropped = after.saturating_sub(before);
             outcome.listen_overflows = Some(dropped);
             if dropped > 0 {
