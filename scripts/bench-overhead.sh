@@ -65,12 +65,9 @@ wall_s() {
 # The marginal cost of one run: (wall of 600 runs - wall of 30) / 570.
 per_run() { echo "($2 - $1) / 570" | bc -l; }
 
-# Busy CPU seconds of the whole machine, and of this script's children, to tell how busy the rest was.
-busy_s() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-children_cpu_s() { awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"; }
-busy_before=$(busy_s)
-times > "$work/times.before"
-started=$(date +%s.%N)
+# How busy the rest of the machine was meanwhile.
+source "$root/scripts/cpu-share.sh"
+others_start "$work"
 
 for round in $(seq "$rounds"); do
     echo "async_waits $(anchor_run_s "$examples/plain_tokio" 10000 10000000) $(harness_run_s async_waits)"
@@ -97,10 +94,7 @@ for round in $(seq "$rounds"); do
     rm -rf "$work/results"
 done > "$work/pairs"
 
-elapsed=$(echo "$(date +%s.%N) - $started" | bc)
-times > "$work/times.after"
-ours=$(echo "$(children_cpu_s "$work/times.after") - $(children_cpu_s "$work/times.before")" | bc -l)
-others=$(echo "($(busy_s) - $busy_before - $ours) / ($elapsed * $(nproc))" | bc -l)
+others_share "$work"
 
 python3 - "$work/pairs" "$rounds" "$others" <<'EOF'
 import statistics, sys
