@@ -249,9 +249,11 @@ mod tests {
         "voluntary_context_switches",
         "involuntary_context_switches",
         "listen_overflows",
+        "anchor_s",
     ];
-    const OLD_NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
-    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method"];
+    const OLD_NOT_MEASURED: &[&str] =
+        &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows", "anchor_s"];
+    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "anchor_s"];
     const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
         ("wall_s", "wall time", Seconds),
         ("setup_s", "setup time", Seconds),
