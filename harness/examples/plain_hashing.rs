@@ -1,5 +1,5 @@
-//! The anchor of CPU speedup in `scripts/bench-overhead.sh`: THREADS plain threads hash TASKS times
-//! BYTES bytes of seeded data, the work of a `compute` step (the same bytes, the same keys), each thread
+//! The anchor of CPU speedup in `scripts/bench-overhead.sh`: `THREADS` plain threads hash `TASKS` times
+//! `BYTES` bytes of seeded data, the work of a `compute` step (the same bytes, the same keys), each thread
 //! claiming the next task from one counter. No harness, no plugin, no per-task clock or histogram.
 //!
 //! ```sh

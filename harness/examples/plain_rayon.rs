@@ -1,5 +1,5 @@
-//! The anchor of the `threaded` executor in `scripts/bench-overhead.sh`: a plain rayon pool of THREADS
-//! threads runs TASKS tasks, each sleeping SLEEP_NS nanoseconds. No harness, no plugin, no per-task clock
+//! The anchor of the `threaded` executor in `scripts/bench-overhead.sh`: a plain rayon pool of `THREADS`
+//! threads runs `TASKS` tasks, each sleeping `SLEEP_NS` nanoseconds. No harness, no plugin, no per-task clock
 //! or histogram.
 //!
 //! ```sh

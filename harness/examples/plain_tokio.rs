@@ -1,5 +1,5 @@
 //! The anchor of the `async` executor in `scripts/bench-overhead.sh`: a plain tokio program that spawns
-//! TASKS tasks on a `current_thread` runtime, each sleeping SLEEP_NS nanoseconds (none for 0), and joins
+//! `TASKS` tasks on a `current_thread` runtime, each sleeping `SLEEP_NS` nanoseconds (none for 0), and joins
 //! them all. No harness, no plugin, no per-task clock or histogram.
 //!
 //! ```sh
