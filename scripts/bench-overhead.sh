@@ -173,4 +173,5 @@ for row in csv.DictReader(open(sys.argv[1])):
     executor = " ".join(x for x in (row["executor"], row.get("flavor", ""), workers and f"{workers} workers") if x)
     print(f'| {executor} | {row["status"]} | {float(row["run_s"]):.3f} s | {int(row["peak_memory_bytes"]) / 2**20:.1f} MiB |')
 EOF
+echo
 echo "the harness's own peak resident memory (VmHWM): $((hwm / 1024)) MiB"
