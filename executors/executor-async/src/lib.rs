@@ -13,7 +13,7 @@
 //! ([`AsyncWorkload`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_sdk::model::{Model, Quantity, WaitPrecision};
@@ -73,6 +73,7 @@ impl harness_sdk::Executor for Async {
             collector: Collector::new(),
             spawned: AtomicU64::new(0),
             started: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
             drained: Notify::new(),
             remaining: AtomicU64::new(0),
             finished: Notify::new(),
@@ -106,7 +107,10 @@ struct Shared {
     /// Tasks spawned, and tasks that have begun to run.
     spawned: AtomicU64,
     started: AtomicU64,
-    /// Wakes the spawning loop once the tasks spawned and not begun are down to half of [`BACKLOG`].
+    /// Whether the spawning loop waits for the tasks spawned and not begun to come down to half of
+    /// [`BACKLOG`]; `drained` wakes it. Every access is `SeqCst`: a task that begins after the loop last
+    /// looked at `started` then sees `draining` set, so the loop is never left waiting.
+    draining: AtomicBool,
     drained: Notify,
     remaining: AtomicU64,
     finished: Notify,
@@ -156,26 +160,30 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
         let mut guard = FinishGuard(Some(Arc::clone(&shared)));
         tokio::spawn(async move {
             let armed = guard.0.as_ref().expect("armed until finished");
-            let started = armed.started.fetch_add(1, Ordering::Relaxed) + 1;
-            if armed.spawned.load(Ordering::Relaxed).saturating_sub(started) == BACKLOG / 2 {
+            let started = armed.started.fetch_add(1, Ordering::SeqCst) + 1;
+            if armed.draining.load(Ordering::SeqCst)
+                && armed.spawned.load(Ordering::SeqCst).saturating_sub(started) <= BACKLOG / 2
+            {
                 armed.drained.notify_one();
             }
             let ok = armed.workload.run_measured(task, &armed.collector).await;
             drop(permit);
             guard.0.take().expect("armed until finished").finish(ok);
         });
-        shared.spawned.store(task + 1, Ordering::Relaxed);
+        shared.spawned.store(task + 1, Ordering::SeqCst);
         // The event loop runs a few dozen queued tasks between two polls of this loop: yielding this often
         // lets short tasks finish while the rest are spawned. On many runtime threads the tasks spawned
         // can still queue faster than they begin; past BACKLOG waiting, this loop waits until half of them
-        // have begun (woken by the task that brings it there), so a million of them never queue at once.
+        // have begun (woken by the tasks that begin), so a million of them never queue at once.
         if task % 32 == 31 {
             tokio::task::yield_now().await;
-            let waiting = || task + 1 - shared.started.load(Ordering::Relaxed);
+            let waiting = || task + 1 - shared.started.load(Ordering::SeqCst);
             if waiting() > BACKLOG {
+                shared.draining.store(true, Ordering::SeqCst);
                 while waiting() > BACKLOG / 2 {
                     shared.drained.notified().await;
                 }
+                shared.draining.store(false, Ordering::SeqCst);
             }
         }
     }
