@@ -18,13 +18,9 @@ trap 'rm -rf "$work"' EXIT
 sed -e 's/^repetitions = .*/repetitions = 1/' -e 's/^warmup = .*/warmup = 0/' \
     "$root/experiments/accuracy.toml" > "$work/one.toml"
 
-# Busy CPU seconds of the whole machine (everything but idle and iowait), to tell how much of it was ours.
-busy_s() { awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-# CPU seconds of the processes this script waited for; `times` must run in this shell, not a subshell.
-children_cpu_s() { awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"; }
-busy_before=$(busy_s)
-times > "$work/times.before"
-start=$(date +%s.%N)
+# How busy the rest of the machine was meanwhile.
+source "$root/scripts/cpu-share.sh"
+others_start "$work"
 
 for _ in $(seq "$pairs"); do
     alone=$("$standalone" 4000 1048576 7 1 | awk '$1 == "median_s" { print $2 }')
@@ -34,10 +30,7 @@ for _ in $(seq "$pairs"); do
     echo "$alone $inside"
 done > "$work/pairs"
 
-elapsed=$(echo "$(date +%s.%N) - $start" | bc)
-times > "$work/times.after"
-ours=$(echo "$(children_cpu_s "$work/times.after") - $(children_cpu_s "$work/times.before")" | bc -l)
-others=$(echo "($(busy_s) - $busy_before - $ours) / ($elapsed * $(nproc))" | bc -l)
+others_share "$work"
 
 column_stats() {
     cut -d' ' -f"$1" "$work/pairs" | sort -g | awk '{ v[NR] = $1 } END {

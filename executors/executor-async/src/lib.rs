@@ -14,7 +14,7 @@
 //! ([`AsyncWorkload`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_sdk::model::{Model, Quantity, WaitPrecision};
@@ -72,6 +72,10 @@ impl harness_sdk::Executor for Async {
         let shared = Arc::new(Shared {
             workload: Arc::new(AsyncWorkload::new(request, offload)?),
             collector: Collector::new(),
+            spawned: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            drained: Notify::new(),
             remaining: AtomicU64::new(0),
             finished: Notify::new(),
         });
@@ -96,11 +100,19 @@ impl harness_sdk::Executor for Async {
     }
 }
 
-/// What every task of a run shares: the workload, what the tasks measured, and the count of tasks still
-/// running.
+/// What every task of a run shares: the workload, what the tasks measured, and the counts of tasks begun
+/// and still running.
 struct Shared {
     workload: Arc<AsyncWorkload>,
     collector: Collector,
+    /// Tasks spawned, and tasks that have begun to run.
+    spawned: AtomicU64,
+    started: AtomicU64,
+    /// Whether the spawning loop waits for the tasks spawned and not begun to come down to half of
+    /// [`BACKLOG`]; `drained` wakes it. Every access is `SeqCst`: a task that begins after the loop last
+    /// looked at `started` then sees `draining` set, so the loop is never left waiting.
+    draining: AtomicBool,
+    drained: Notify,
     remaining: AtomicU64,
     finished: Notify,
 }
@@ -129,6 +141,9 @@ impl Drop for FinishGuard {
     }
 }
 
+/// Most tasks spawned and not yet begun, before the spawning loop waits for them to begin.
+const BACKLOG: u64 = 1024;
+
 /// Spawns every task, at most `concurrency` in flight (each of an open workload when it is due), and waits
 /// until all have finished.
 async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<Duration> {
@@ -149,14 +164,31 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
         let mut guard = FinishGuard(Some(Arc::clone(&shared)));
         tokio::spawn(async move {
             let armed = guard.0.as_ref().expect("armed until finished");
+            let started = armed.started.fetch_add(1, Ordering::SeqCst) + 1;
+            if armed.draining.load(Ordering::SeqCst)
+                && armed.spawned.load(Ordering::SeqCst).saturating_sub(started) <= BACKLOG / 2
+            {
+                armed.drained.notify_one();
+            }
             let ok = armed.workload.run_measured(task, &armed.collector).await;
             drop(permit);
             guard.0.take().expect("armed until finished").finish(ok);
         });
+        shared.spawned.store(task + 1, Ordering::SeqCst);
         // The event loop runs a few dozen queued tasks between two polls of this loop: yielding this often
-        // lets short tasks finish while the rest are spawned, so a million of them never queue at once.
+        // lets short tasks finish while the rest are spawned. On many runtime threads the tasks spawned
+        // can still queue faster than they begin; past BACKLOG waiting, this loop waits until half of them
+        // have begun (woken by the tasks that begin), so a million of them never queue at once.
         if task % 32 == 31 {
             tokio::task::yield_now().await;
+            let waiting = || task + 1 - shared.started.load(Ordering::SeqCst);
+            if waiting() > BACKLOG {
+                shared.draining.store(true, Ordering::SeqCst);
+                while waiting() > BACKLOG / 2 {
+                    shared.drained.notified().await;
+                }
+                shared.draining.store(false, Ordering::SeqCst);
+            }
         }
     }
     if tasks > 0 {

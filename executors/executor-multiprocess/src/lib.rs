@@ -1,9 +1,10 @@
 //! The `multiprocess` executor: `workers` OS processes, each with its own memory.
 //!
 //! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
-//! task indices over a Unix socket pair per worker, and each worker answers with a frame when a batch is
-//! done. An open workload's tasks go out one at a time, taken from the SDK's schedule
-//! ([`harness_sdk::arrival::Schedule::next`]) when a worker is free, and the worker waits until the task is due; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
+//! task indices over a Unix socket pair per worker, two batches ahead, guided in size (large first, single
+//! tasks last), and each worker answers with a frame when a batch is done. An open workload's tasks go out
+//! one at a time, taken from the SDK's schedule ([`harness_sdk::arrival::Schedule::next`]) when a worker is
+//! free, and the worker waits until the task is due; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
 //! histogram). The `shared` counter lives in a file locked with `flock`, a real cross-process mechanism.
 //!
 //! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
@@ -32,7 +33,8 @@ impl Executor for Multiprocess {
             "batch",
             1,
             None,
-            "tasks sent to a worker at once (default: tasks / (16 x workers), between 1 and 4096)",
+            "tasks sent to a worker at once (default: guided, a quarter of the tasks left per worker, between 1 \
+             and 4096)",
         )]
     }
 
@@ -43,7 +45,7 @@ impl Executor for Multiprocess {
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
         let workload = Prepared::new(request, SharedMode::File)?;
         let workers = u64::from(request.workers.max(1));
-        let batch = request.option_u64("batch").unwrap_or_else(|| (workload.tasks / (16 * workers)).clamp(1, 4096));
+        let batch = request.option_u64("batch");
 
         let setup = Instant::now();
         let mut pool = Pool::spawn(workers as usize, &workload)?;
@@ -59,15 +61,19 @@ impl Executor for Multiprocess {
         let collector = Collector::new();
         match &workload.schedule {
             None => {
-                let mut next = 0;
-                pool.dispatch(0, || {
-                    let range = (next < workload.tasks).then(|| (next, (next + batch).min(workload.tasks)));
-                    next = range.map_or(next, |r| r.1);
-                    range
+                let (tasks, mut next) = (workload.tasks, 0);
+                pool.dispatch(0, IN_FLIGHT, || {
+                    if next >= tasks {
+                        return None;
+                    }
+                    let size = batch.unwrap_or_else(|| guided(tasks - next, workers));
+                    let range = (next, (next + size).min(tasks));
+                    next = range.1;
+                    Some(range)
                 })?;
             }
             Some(schedule) => {
-                pool.dispatch(schedule.origin_ns(), || schedule.next().map(|task| (task, task + 1)))?;
+                pool.dispatch(schedule.origin_ns(), 1, || schedule.next().map(|task| (task, task + 1)))?;
                 collector.merge(&Tally { dropped: schedule.dropped(), ..Tally::default() });
             }
         }
@@ -87,6 +93,16 @@ impl Executor for Multiprocess {
 }
 
 harness_sdk::export_executor!(Multiprocess);
+
+/// Batches sent to a worker and not yet done, at most.
+const IN_FLIGHT: usize = 2;
+
+/// The size of the next batch when the option `batch` is unset: a quarter of each worker's share of the
+/// `left` tasks, between 1 and 4096 (guided self-scheduling). Early batches are large, so few frames cross
+/// the sockets; the last are single tasks, so the workers end together.
+fn guided(left: u64, workers: u64) -> u64 {
+    (left / (4 * workers)).clamp(1, 4096)
+}
 
 struct Worker {
     pid: libc::pid_t,
@@ -131,14 +147,26 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands out the ranges of tasks `next` yields, one to each free worker, until every one is done.
-    /// `origin` is the schedule's origin for an open workload ([`harness_sdk::arrival::Schedule::origin_ns`]), 0 for a closed one.
-    fn dispatch(&mut self, origin: u64, mut next: impl FnMut() -> Option<(u64, u64)>) -> harness_sdk::Result<()> {
+    /// Hands out the ranges of tasks `next` yields until every one is done: `in_flight` to each worker at
+    /// once, so that a worker starts the next as soon as it ends one instead of waiting for this process to
+    /// be scheduled and answer (one, for an open workload, whose tasks go to workers that are free). `origin`
+    /// is the schedule's origin for an open workload ([`harness_sdk::arrival::Schedule::origin_ns`]), 0 for
+    /// a closed one.
+    fn dispatch(
+        &mut self,
+        origin: u64,
+        in_flight: usize,
+        mut next: impl FnMut() -> Option<(u64, u64)>,
+    ) -> harness_sdk::Result<()> {
+        let mut send = |worker: &mut Worker| -> io::Result<bool> {
+            let Some((start, end)) = next() else { return Ok(false) };
+            worker.socket.write_all(&encode_range(start, end, origin))?;
+            Ok(true)
+        };
         let mut busy = 0usize;
-        for worker in &mut self.workers {
-            if let Some((start, end)) = next() {
-                worker.socket.write_all(&encode_range(start, end, origin))?;
-                busy += 1;
+        for _ in 0..in_flight {
+            for worker in &mut self.workers {
+                busy += usize::from(send(worker)?);
             }
         }
         let mut fds: Vec<libc::pollfd> = self
@@ -165,10 +193,7 @@ impl Pool {
                     Frame::Done => busy -= 1,
                     other => return Err(other.unexpected(worker.pid)),
                 }
-                if let Some((start, end)) = next() {
-                    worker.socket.write_all(&encode_range(start, end, origin))?;
-                    busy += 1;
-                }
+                busy += usize::from(send(worker)?);
             }
         }
         Ok(())
@@ -308,4 +333,26 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
         FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guided;
+
+    /// Guided batches shrink as the tasks run out, end in single tasks, and hand out every task once.
+    #[test]
+    fn guided_batches_shrink_to_single_tasks_and_cover_every_task() {
+        for (tasks, workers) in [(256u64, 2u64), (1_000_000, 2), (7, 4), (1, 1)] {
+            let (mut next, mut sizes) = (0u64, Vec::new());
+            while next < tasks {
+                let size = guided(tasks - next, workers).min(tasks - next);
+                sizes.push(size);
+                next += size;
+            }
+            assert_eq!(sizes.iter().sum::<u64>(), tasks);
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{tasks} tasks: {sizes:?}");
+            assert_eq!(sizes.last(), Some(&1));
+            assert!(sizes.iter().all(|&s| (1..=4096).contains(&s)));
+        }
+    }
 }

@@ -16,7 +16,7 @@
 //! wait in every executor.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -174,8 +174,13 @@ impl Ord for Entry {
 }
 
 /// Deadlines in the order they fall due.
+///
+/// Most deadlines come in the order they fall due (tasks that sleep the same time, one after another):
+/// those go to the back of a queue, in constant time; only a deadline earlier than the queue's last goes
+/// to a heap. The earliest deadline is at the front of one of the two.
 #[derive(Default)]
 struct Heap {
+    queue: VecDeque<Entry>,
     entries: BinaryHeap<Reverse<Entry>>,
     sequence: u64,
 }
@@ -186,18 +191,42 @@ impl Heap {
         let sequence = self.sequence;
         self.sequence += 1;
         let earliest = self.earliest().is_none_or(|e| deadline < e);
-        self.entries.push(Reverse(Entry { deadline, sequence, slot }));
+        let entry = Entry { deadline, sequence, slot };
+        if self.queue.back().is_none_or(|last| deadline >= last.deadline) {
+            self.queue.push_back(entry);
+        } else {
+            self.entries.push(Reverse(entry));
+        }
         earliest
     }
 
     fn earliest(&self) -> Option<Instant> {
-        self.entries.peek().map(|Reverse(e)| e.deadline)
+        match (self.queue.front(), self.entries.peek()) {
+            (Some(q), Some(Reverse(h))) => Some(q.deadline.min(h.deadline)),
+            (Some(q), None) => Some(q.deadline),
+            (None, Some(Reverse(h))) => Some(h.deadline),
+            (None, None) => None,
+        }
     }
 
-    /// Moves the slots whose deadline is at or before `now` into `due`.
+    /// Moves the slots whose deadline is at or before `now` into `due`, earliest first.
     fn pop_due(&mut self, now: Instant, due: &mut Vec<Arc<Slot>>) {
-        while self.earliest().is_some_and(|e| e <= now) {
-            let Reverse(entry) = self.entries.pop().expect("peeked");
+        loop {
+            let from_queue = match (self.queue.front(), self.entries.peek()) {
+                (Some(q), Some(Reverse(h))) => (q.deadline, q.sequence) <= (h.deadline, h.sequence),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return,
+            };
+            let entry = if from_queue { self.queue.front() } else { self.entries.peek().map(|Reverse(e)| e) };
+            if entry.is_none_or(|e| e.deadline > now) {
+                return;
+            }
+            let entry = if from_queue {
+                self.queue.pop_front().expect("peeked")
+            } else {
+                self.entries.pop().expect("peeked").0
+            };
             due.push(entry.slot);
         }
     }
@@ -280,6 +309,36 @@ pub(crate) mod tests {
             }
             std::thread::park();
         }
+    }
+
+    #[test]
+    fn the_heap_pops_deadlines_in_order_whatever_order_they_came_in() {
+        let start = Instant::now();
+        let waker = Waker::noop();
+        let mut heap = Heap::default();
+        // In order, out of order, repeated: the queue takes the first kind, the heap the rest.
+        let offsets = [5u64, 6, 6, 9, 2, 7, 1, 12, 9, 3, 15, 0];
+        let mut slots = Vec::new();
+        for &offset in &offsets {
+            let slot = Slot::new(waker);
+            heap.push(start + Duration::from_millis(offset), Arc::clone(&slot));
+            slots.push((offset, slot));
+        }
+        assert_eq!(heap.earliest(), Some(start));
+        let mut popped = Vec::new();
+        for until in [0u64, 4, 6, 9, 20] {
+            let mut due = Vec::new();
+            heap.pop_due(start + Duration::from_millis(until), &mut due);
+            for slot in due {
+                let (offset, _) = slots.iter().find(|(_, s)| Arc::ptr_eq(s, &slot)).expect("a pushed slot");
+                assert!(*offset <= until, "{offset} ms popped at {until} ms");
+                popped.push(*offset);
+            }
+        }
+        let mut sorted = offsets.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(popped, sorted);
+        assert_eq!(heap.earliest(), None);
     }
 
     #[test]
