@@ -58,6 +58,8 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     let load = LoadMeter::start();
     let mut runner = Runner::start(experiment)?;
     let Opened { mut results, done, mut environment } = open(experiment, &options, &runner, started)?;
+    runner.log_services_to(results.path.join(files::LOGS).join("services"));
+    let mut fatal = None;
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -76,6 +78,10 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         };
         record(&mut results, experiment, slot, index, &ran, &mut summary)?;
         reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+        if let Some(error) = runner.fatal() {
+            fatal = Some(error.to_owned());
+            break;
+        }
     }
     reporter.done(summary.interrupted);
     let mut warnings = runner.finish(experiment);
@@ -84,6 +90,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    if let Some(error) = fatal {
+        anyhow::bail!("{}: the experiment stopped: {error}; the runs so far are in {}", experiment.name, results.path.display());
+    }
     Ok(summary)
 }
 

@@ -66,6 +66,8 @@ pub(crate) struct Run {
     pub ok: bool,
     /// The value of each of [`MEASURED`], `None` when blank.
     pub metrics: Vec<Option<f64>>,
+    /// The experiment's own metric columns (one per service and measure) and their values.
+    pub extra: Vec<(&'static str, Option<f64>)>,
 }
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
@@ -81,6 +83,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
             repetition: row.repetition.map_or(0, |r| r as u32),
             ok: row.ok(),
             metrics: MEASURED.iter().map(|m| row.metric(m)).collect(),
+            extra: row.extra.clone(),
         })
         .collect())
 }
@@ -190,18 +193,32 @@ pub(crate) fn derived_stats(
 
 /// The value of `metric` (one of [`MEASURED`]) in `run`.
 pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
-    MEASURED.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
+    match MEASURED.iter().position(|m| *m == metric) {
+        Some(i) => run.metrics[i],
+        None => run.extra.iter().find(|(n, _)| *n == metric).and_then(|(_, v)| *v),
+    }
+}
+
+/// The metrics that get statistics: [`MEASURED`], then the experiment's own columns the runs have.
+fn measured_of(runs: &[Run]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = MEASURED.to_vec();
+    for (name, _) in runs.iter().flat_map(|r| &r.extra) {
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let metrics = MEASURED
-        .iter()
-        .enumerate()
-        .map(|(m, &metric)| {
-            let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
+    let metrics = measured_of(runs)
+        .into_iter()
+        .map(|metric| {
+            let measured: Vec<(u32, f64)> =
+                ok.iter().filter_map(|r| Some((r.repetition, metric_of(r, metric)?))).collect();
             let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
             let stats = Stats::of(&values, stream_seed(seed, &cell.key, metric));
             let outlier_repetitions =
@@ -435,7 +452,7 @@ mod tests {
     fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), repetition, ok, metrics }
+        Run { key: cell.key.clone(), repetition, ok, metrics, extra: Vec::new() }
     }
 
     #[test]

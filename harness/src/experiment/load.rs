@@ -21,7 +21,7 @@ pub(crate) fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, D
     })?;
     let source: Arc<str> = Arc::from(text);
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
-    Resolver { path, source: &source, registry }.resolve(&file)
+    Resolver { path, source: &source, registry, ports: Vec::new() }.resolve(&file)
 }
 /// Reads an experiment file as far as it can be read without loading any executor: the matrix and the
 /// `[[charts]]` are checked, the executors, workloads and options are not.
@@ -31,7 +31,7 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let source: Arc<str> = Arc::from(text);
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     let mut registry = Registry::default();
-    let resolver = Resolver { path, source: &source, registry: &mut registry };
+    let resolver = Resolver { path, source: &source, registry: &mut registry, ports: Vec::new() };
     let (cells, _, columns) = resolver.expand(&file)?;
     let values: Vec<&Cell> = cells.iter().collect();
     let charts = charts::check(&file.charts, &columns, &values, &|m, span| resolver.error(m, span))?;

@@ -6,6 +6,7 @@
 //! resolved to plugins and their options checked.
 
 pub(crate) mod charts;
+mod command;
 mod expand;
 pub(crate) mod gate;
 pub(crate) mod lints;
@@ -14,6 +15,7 @@ pub(crate) mod matrix;
 mod model;
 mod raw;
 mod resolve;
+mod services;
 mod steps;
 mod substitute;
 pub(crate) mod units;
@@ -24,6 +26,7 @@ pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
+pub(crate) use services::{Probe, Scope, Service};
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")

@@ -9,6 +9,7 @@ use harness_sdk::protocol::Workload;
 use super::charts::ChartSpec;
 use super::gate::Gate;
 use super::matrix::Cell;
+use super::services::Service;
 use crate::plugin::PluginInfo;
 
 /// The axes with a meaning of their own; every other axis is a workload variable or an executor option.
@@ -62,6 +63,8 @@ pub(crate) struct Experiment {
     pub cells: Vec<CellPlan>,
     /// The `[[charts]]` the file asks for.
     pub charts: Vec<ChartSpec>,
+    /// The `[services]`, in the order of the file: the order they start in.
+    pub services: Vec<Service>,
 }
 
 /// One cell of the matrix, resolved.
@@ -72,6 +75,8 @@ pub(crate) struct CellPlan {
     pub workers: u32,
     pub options: serde_json::Map<String, serde_json::Value>,
     pub workload: Workload,
+    /// The services (indices into [`Experiment::services`]) its runs need, in the order they start.
+    pub services: Vec<usize>,
 }
 
 impl CellPlan {

@@ -24,6 +24,21 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub charts: Vec<Spanned<RawChart>>,
     pub ci: Option<Spanned<RawCi>>,
+    #[serde(default)]
+    pub services: IndexMap<Spanned<String>, Spanned<RawService>>,
+}
+
+/// A `[services.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub command: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    pub cwd: Option<String>,
+    pub ready: Option<Spanned<toml::Value>>,
+    pub ready_timeout: Option<Spanned<String>>,
+    pub scope: Option<Spanned<String>>,
 }
 
 /// `[ci]`: what `harness compare` gates on.

@@ -18,7 +18,7 @@ use super::model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS, WORKLOAD};
 use super::raw::{self, RawFile, RawWorkload};
 use super::steps::{parse_step, size};
 use super::substitute::{collect_references, substitute_value};
-use super::{charts, quote_list, to_json, units};
+use super::{charts, quote_list, services, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
@@ -26,6 +26,8 @@ pub(super) struct Resolver<'a> {
     pub(super) path: &'a Path,
     pub(super) source: &'a Arc<str>,
     pub(super) registry: &'a mut Registry,
+    /// Each service's name and port, for `${services.NAME.port}` in workloads.
+    pub(super) ports: Vec<(String, u16)>,
 }
 impl Resolver<'_> {
     pub(super) fn error(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
@@ -84,6 +86,9 @@ impl Resolver<'_> {
             Some(limit) => Some(self.memory_limit(limit)?),
         };
 
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let services = services::resolve(&file.services, base, &|m, span| self.error(m, span))?;
+        self.ports = services.iter().map(|s| (s.name.clone(), s.port)).collect();
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
@@ -92,7 +97,8 @@ impl Resolver<'_> {
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
-        let plans = drop_meaningless_values(plans, file);
+        let mut plans = drop_meaningless_values(plans, file);
+        needed_services(&mut plans, file, &services);
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
@@ -120,6 +126,7 @@ impl Resolver<'_> {
             columns,
             cells: plans,
             charts,
+            services,
         })
     }
 
@@ -314,7 +321,7 @@ impl Resolver<'_> {
             self.check_option(&executor, key, &json, span.clone(), span)?;
             options.insert(key.clone(), json);
         }
-        Ok(CellPlan { values: cell, executor, workers, options, workload })
+        Ok(CellPlan { values: cell, executor, workers, options, workload, services: Vec::new() })
     }
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
@@ -368,6 +375,11 @@ impl Resolver<'_> {
     /// Substitutes the cell's values into a workload and parses its steps.
     fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
         let w = raw.get_ref();
+        let mut cell = cell.clone();
+        for (service, port) in &self.ports {
+            cell.insert(services::port_reference(service), Value::Integer(i64::from(*port)));
+        }
+        let cell = &cell;
         let context = |what: &str| format!("workload `{name}`, {what}");
         let tasks_value = self.substitute(&w.tasks, cell, name)?;
         let tasks = match &tasks_value {
@@ -402,7 +414,20 @@ impl Resolver<'_> {
     /// exactly one reference takes the axis value's type (so `tasks = "${n}"` can be an integer).
     fn substitute(&self, value: &Spanned<toml::Value>, cell: &Cell, workload: &str) -> Result<toml::Value, Diagnostic> {
         substitute_value(value.get_ref(), cell).map_err(|unknown| {
-            let axes: Vec<&str> = cell.keys().map(String::as_str).collect();
+            if unknown.starts_with("services.") {
+                let known: Vec<String> = self.ports.iter().map(|(n, _)| format!("${{{}}}", services::port_reference(n))).collect();
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                let expected = if known.is_empty() {
+                    "a service of the file, but it has no [services.NAME] table".to_owned()
+                } else {
+                    format!("one of {}", quote_list(&known))
+                };
+                return self
+                    .error(format!("`${{{unknown}}}` in workload `{workload}` names no service"), Some(value.span()))
+                    .expected(expected)
+                    .did_you_mean(&format!("${{{unknown}}}"), known.iter().copied());
+            }
+            let axes: Vec<&str> = cell.keys().map(String::as_str).filter(|k| !k.starts_with("services.")).collect();
             self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))
                 .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
                 .did_you_mean(&unknown, axes.iter().copied())
@@ -432,4 +457,29 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         }
     }
     kept
+}
+
+/// The services each cell's runs need: those its workload refers to (`${services.NAME.port}`), and every
+/// service that no workload refers to (the harness cannot tell who uses it, so every run gets it).
+fn needed_services(plans: &mut [CellPlan], file: &RawFile, services: &[services::Service]) {
+    let references = |name: &str| {
+        let mut found = Vec::new();
+        if let Some((_, raw)) = file.workloads.iter().find(|(n, _)| n.get_ref() == name) {
+            collect_references(raw.get_ref(), &mut found);
+        }
+        found
+    };
+    let all: Vec<String> = file.workloads.keys().flat_map(|n| references(n.get_ref())).collect();
+    for plan in plans {
+        let own = references(&plan.workload.name);
+        plan.services = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                let reference = services::port_reference(&s.name);
+                own.contains(&reference) || !all.contains(&reference)
+            })
+            .map(|(i, _)| i)
+            .collect();
+    }
 }

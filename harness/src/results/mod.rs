@@ -60,6 +60,10 @@ impl ResultDir {
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
         let mut header = experiment.columns.clone();
         header.extend(crate::metrics::runs_columns().map(str::to_owned));
+        // The experiment's own metric columns go before the last, `error`.
+        let error = header.pop();
+        header.extend(experiment.services.iter().flat_map(|s| crate::metrics::service_columns(&s.name)));
+        header.extend(error);
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
@@ -133,8 +137,14 @@ impl ResultDir {
             u.involuntary_switches.to_string(),
             outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
             outcome.anchor_s.map(f).unwrap_or_default(),
-            outcome.error.replace('\n', " | "),
         ]);
+        for service in &experiment.services {
+            match outcome.services.iter().find(|u| u.name == service.name) {
+                Some(u) if outcome.status == Status::Ok => record.extend([f(u.cpu_s), u.peak_bytes.to_string()]),
+                _ => record.extend([blank(), blank()]),
+            }
+        }
+        record.push(outcome.error.replace('\n', " | "));
         self.runs.write_record(&record)?;
         self.runs.flush()
     }

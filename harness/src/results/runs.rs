@@ -34,6 +34,8 @@ pub(crate) struct Row {
     pub status: String,
     /// The value of each of [`metrics::COLUMNS`]; `None` when blank, not a number or not a column of the file.
     metrics: Vec<Option<f64>>,
+    /// The experiment's own metric columns (see [`metrics::is_member`]) and their values.
+    pub extra: Vec<(&'static str, Option<f64>)>,
 }
 
 impl Row {
@@ -44,7 +46,10 @@ impl Row {
 
     /// The value of the metric column `name`.
     pub(crate) fn metric(&self, name: &str) -> Option<f64> {
-        metrics::COLUMNS.iter().position(|m| *m == name).and_then(|i| self.metrics[i])
+        match metrics::COLUMNS.iter().position(|m| *m == name) {
+            Some(i) => self.metrics[i],
+            None => self.extra.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v),
+        }
     }
 
     /// The cell as its axis values say, `axis=value` for each non-empty one: how cells of two result folders
@@ -84,6 +89,12 @@ impl Runs {
         let axes: Vec<String> = header.iter().take(cell).map(str::to_owned).collect();
         let metric_columns: Vec<Option<usize>> =
             metrics::COLUMNS.iter().map(|m| header.iter().position(|h| h == *m)).collect();
+        let extra: Vec<(&'static str, usize)> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| metrics::is_member(h))
+            .filter_map(|(i, h)| Some((metrics::get(h)?.name, i)))
+            .collect();
         let records = reader.records().collect::<Result<Vec<_>, _>>()?;
         let mut rows = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
@@ -108,6 +119,7 @@ impl Runs {
                 repetition: field(repetition).parse().ok(),
                 status: field(status).to_owned(),
                 metrics: metric_columns.iter().map(|c| c.and_then(|c| field(c).parse().ok())).collect(),
+                extra: extra.iter().map(|&(name, c)| (name, field(c).parse().ok())).collect(),
             });
         }
         Ok(Self { path: path.to_owned(), header, axes, rows })

@@ -125,10 +125,11 @@ impl Accounting {
         }
     }
 
-    /// Makes the cgroup of run number `index`, with `limit` applied; `None` without cgroups.
-    pub(crate) fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
+    /// Makes the cgroup of run number `label` (or of the service it names), with `limit` applied; `None`
+    /// without cgroups.
+    pub(crate) fn create(&self, label: impl std::fmt::Display, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
         let Some((version, parent)) = &self.parent else { return Ok(None) };
-        let dir = parent.join(format!("{}{}-{index}", PREFIX, std::process::id()));
+        let dir = parent.join(format!("{}{}-{label}", PREFIX, std::process::id()));
         RunCgroup::create(*version, dir, limit).map(Some)
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::cgroup::{Accounting, Method};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
 use super::reap::{kill_group, reap_orphans};
+use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
 use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
@@ -97,6 +98,8 @@ pub(crate) struct Outcome {
     pub listen_overflows: Option<u64>,
     /// The machine's speed anchor around the run (seconds; the mean of the probes before and after it).
     pub anchor_s: Option<f64>,
+    /// What each service the run needed spent during it.
+    pub services: Vec<ServiceUsage>,
 }
 
 impl Outcome {
@@ -112,6 +115,7 @@ impl Outcome {
             output: None,
             listen_overflows: None,
             anchor_s: None,
+            services: Vec::new(),
         }
     }
 }
@@ -192,6 +196,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         output,
         listen_overflows: None,
         anchor_s: None,
+        services: Vec::new(),
     };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
     let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();

@@ -18,7 +18,7 @@ use harness_sdk::protocol::{RunRequest, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
-use services::Services;
+use services::{Managed, Services, Unavailable};
 
 use crate::experiment::{CellPlan, Experiment, Order};
 
@@ -139,6 +139,10 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 /// interrupt handling. Made once per experiment, before its first run; dropping it stops the services.
 pub(crate) struct Runner {
     services: Services,
+    /// The experiment's `[services]`.
+    managed: Managed,
+    /// Why the experiment must stop: a service it needs is gone or never got ready.
+    fatal: Option<String>,
     accounting: cgroup::Accounting,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
@@ -175,7 +179,18 @@ impl Runner {
         let services = Services::start(experiment).context("cannot set up the experiment's fixtures and services")?;
         // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
         drop(interrupts);
-        Ok(Self { services, accounting, overflows: std::collections::BTreeMap::new() })
+        let managed = Managed::new(experiment, services.scratch().join("services"));
+        Ok(Self { services, managed, fatal: None, accounting, overflows: std::collections::BTreeMap::new() })
+    }
+
+    /// Where the logs of the experiment's `[services]` go (the result folder's `logs/services`).
+    pub(crate) fn log_services_to(&mut self, dir: PathBuf) {
+        self.managed.log_to(dir);
+    }
+
+    /// Why the experiment must stop now, when a service its runs need exited or never got ready.
+    pub(crate) fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// Where run cgroups go, for `environment.json`.
@@ -198,10 +213,28 @@ impl Runner {
             accounting: &self.accounting,
             index,
         };
+        let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
+            Ok(before) => before,
+            Err(Unavailable::Interrupted) => return Ok(None),
+            Err(Unavailable::Failed(message)) => {
+                self.fatal = Some(message.clone());
+                return Ok(Some(Ran { outcome: Outcome::not_started(message), dir }));
+            }
+        };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
         // The machine's speed right before and right after the run, with nothing of the run's own running.
         let anchor_before = crate::machine::speed_anchor();
         let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
+        let (usage, gone) = self.managed.after_run(&before);
+        outcome.services = usage;
+        if let Some(message) = gone {
+            if outcome.status != Status::Interrupted {
+                outcome.status = Status::Failed;
+                outcome.error =
+                    if outcome.error.is_empty() { message.clone() } else { format!("{message}; {}", outcome.error) };
+            }
+            self.fatal = Some(message);
+        }
         outcome.anchor_s = Some(f64::midpoint(anchor_before, crate::machine::speed_anchor()));
         if let (Some(before), Some(after)) = (overflows_before, services::listen_overflows()) {
             let dropped = after.saturating_sub(before);
@@ -216,7 +249,8 @@ impl Runner {
 
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, overflows, .. } = self;
+        let Self { services, mut managed, overflows, .. } = self;
+        managed.stop_all();
         let mut warnings = services.warnings.clone();
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
