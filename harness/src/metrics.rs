@@ -178,7 +178,9 @@ fn member(name: &str) -> Option<&'static Metric> {
 
 /// Whether `name` is a column of a [`Family`]: an experiment's own metric column.
 pub(crate) fn is_member(name: &str) -> bool {
-    FAMILIES.iter().any(|f| name.strip_prefix(f.prefix).and_then(|m| m.strip_suffix(f.suffix)).is_some_and(|m| !m.is_empty()))
+    FAMILIES
+        .iter()
+        .any(|f| name.strip_prefix(f.prefix).and_then(|m| m.strip_suffix(f.suffix)).is_some_and(|m| !m.is_empty()))
 }
 
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
@@ -296,9 +298,11 @@ mod tests {
         "voluntary_context_switches",
         "involuntary_context_switches",
         "listen_overflows",
+        "anchor_s",
     ];
-    const OLD_NOT_MEASURED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows"];
-    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method"];
+    const OLD_NOT_MEASURED: &[&str] =
+        &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows", "anchor_s"];
+    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "anchor_s"];
     const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
         ("wall_s", "wall time", Seconds),
         ("setup_s", "setup time", Seconds),
@@ -372,7 +376,10 @@ mod tests {
         let [cpu, memory] = service_columns("api");
         assert_eq!((cpu.as_str(), memory.as_str()), ("service_api_cpu_s", "service_api_peak_memory_bytes"));
         let metric = get(&cpu).unwrap();
-        assert_eq!((metric.label, metric.dimension, metric.measured, metric.gated), ("CPU time of service api", Seconds, true, false));
+        assert_eq!(
+            (metric.label, metric.dimension, metric.measured, metric.gated),
+            ("CPU time of service api", Seconds, true, false)
+        );
         assert_eq!(get(&memory).unwrap().dimension, Bytes);
         assert!(std::ptr::eq(get(&cpu).unwrap(), metric), "made once");
         assert!(chartable(&cpu).is_some() && is_member(&memory));

@@ -91,7 +91,11 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
     if let Some(error) = fatal {
-        anyhow::bail!("{}: the experiment stopped: {error}; the runs so far are in {}", experiment.name, results.path.display());
+        anyhow::bail!(
+            "{}: the experiment stopped: {error}; the runs so far are in {}",
+            experiment.name,
+            results.path.display()
+        );
     }
     Ok(summary)
 }

@@ -73,11 +73,17 @@ mod tests {
     #[test]
     fn lists_run_without_a_shell_and_strings_with_one() {
         let list = parse(r#"["python3", "-m", "x"]"#).unwrap();
-        assert_eq!((list.program.as_str(), list.args.as_slice()), ("PYTHON3", ["-M".to_owned(), "X".to_owned()].as_slice()));
+        assert_eq!(
+            (list.program.as_str(), list.args.as_slice()),
+            ("PYTHON3", ["-M".to_owned(), "X".to_owned()].as_slice())
+        );
         assert_eq!(list.env, [("K".to_owned(), "V".to_owned())]);
         assert_eq!(list.cwd, Path::new("/exp/SUB"));
         let line = parse(r#""echo hi; exec x""#).unwrap();
-        assert_eq!((line.program.as_str(), line.args.as_slice()), ("sh", ["-c".to_owned(), "ECHO HI; EXEC X".to_owned()].as_slice()));
+        assert_eq!(
+            (line.program.as_str(), line.args.as_slice()),
+            ("sh", ["-c".to_owned(), "ECHO HI; EXEC X".to_owned()].as_slice())
+        );
     }
 
     #[test]

@@ -415,7 +415,8 @@ impl Resolver<'_> {
     fn substitute(&self, value: &Spanned<toml::Value>, cell: &Cell, workload: &str) -> Result<toml::Value, Diagnostic> {
         substitute_value(value.get_ref(), cell).map_err(|unknown| {
             if unknown.starts_with("services.") {
-                let known: Vec<String> = self.ports.iter().map(|(n, _)| format!("${{{}}}", services::port_reference(n))).collect();
+                let known: Vec<String> =
+                    self.ports.iter().map(|(n, _)| format!("${{{}}}", services::port_reference(n))).collect();
                 let known: Vec<&str> = known.iter().map(String::as_str).collect();
                 let expected = if known.is_empty() {
                     "a service of the file, but it has no [services.NAME] table".to_owned()

@@ -88,21 +88,19 @@ pub(super) fn resolve(
     for ((name, table), &port) in raw.iter().zip(&ports) {
         let (name, table) = (name.get_ref(), table.get_ref());
         let span = table_span(raw, name);
-        let text = |s: &str| substitute(s, name, port, &names, &ports);
+        let text = |s: &str| substitute(s, port, &names, &ports);
         let Some(command) = &table.command else {
             return Err(error(format!("service `{name}` has no `command`"), span)
                 .expected(super::command::COMMAND_EXPECTED)
                 .help("for example `command = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]`"));
         };
         let env: Vec<(String, String)> = table.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &text).map_err(|(m, e)| {
-            error(format!("service `{name}`: {m}"), Some(command.span())).expected(e)
-        })?;
+        let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &text)
+            .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(command.span())).expected(e))?;
         let ready = match &table.ready {
             None => Probe::Tcp(format!("127.0.0.1:{port}")),
-            Some(value) => probe(value.get_ref(), &text).map_err(|(m, e)| {
-                error(format!("service `{name}`: {m}"), Some(value.span())).expected(e)
-            })?,
+            Some(value) => probe(value.get_ref(), &text)
+                .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(value.span())).expected(e))?,
         };
         let ready_timeout = match &table.ready_timeout {
             None => DEFAULT_READY_TIMEOUT,
@@ -134,7 +132,7 @@ fn table_span(raw: &IndexMap<Spanned<String>, Spanned<RawService>>, name: &str) 
 }
 
 /// `${port}` (this service's) and `${services.NAME.port}` (any service's) replaced in `text`.
-fn substitute(text: &str, own: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, (String, String)> {
+fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, (String, String)> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (range, reference) in references(text) {
@@ -143,10 +141,11 @@ fn substitute(text: &str, own: &str, port: u16, names: &[&str], ports: &[u16]) -
         } else if let Some(i) = names.iter().position(|n| port_reference(n) == reference) {
             ports[i]
         } else {
-            let known: Vec<String> =
-                std::iter::once("${port}".to_owned()).chain(names.iter().map(|n| format!("${{{}}}", port_reference(n)))).collect();
+            let known: Vec<String> = std::iter::once("${port}".to_owned())
+                .chain(names.iter().map(|n| format!("${{{}}}", port_reference(n))))
+                .collect();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            return Err((format!("`${{{reference}}}` in service `{own}` is not known"), format!("one of {}", quote_list(&known))));
+            return Err((format!("`${{{reference}}}` is not known"), format!("one of {}", quote_list(&known))));
         };
         out.push_str(&text[last..range.start]);
         out.push_str(&value.to_string());
@@ -156,7 +155,10 @@ fn substitute(text: &str, own: &str, port: u16, names: &[&str], ports: &[u16]) -
     Ok(out)
 }
 
-fn probe(value: &toml::Value, text: &dyn Fn(&str) -> Result<String, (String, String)>) -> Result<Probe, (String, String)> {
+fn probe(
+    value: &toml::Value,
+    text: &dyn Fn(&str) -> Result<String, (String, String)>,
+) -> Result<Probe, (String, String)> {
     let bad = || (format!("`ready` is {value}"), PROBES_EXPECTED.to_owned());
     let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
     let (kind, arg) = table.iter().next().expect("one key");
@@ -195,7 +197,7 @@ mod tests {
 
     fn probe_of(text: &str) -> Result<Probe, (String, String)> {
         let value: toml::Table = toml::from_str(&format!("r = {text}")).unwrap();
-        probe(&value["r"], &|s| substitute(s, "api", 4000, &["api", "db"], &[4000, 5000]))
+        probe(&value["r"], &|s| substitute(s, 4000, &["api", "db"], &[4000, 5000]))
     }
 
     #[test]
@@ -210,7 +212,9 @@ mod tests {
             })
         );
         assert_eq!(probe_of(r#"{ log = "Ready" }"#), Ok(Probe::Log("Ready".into())));
-        for bad in [r#"{ tcp = "127.0.0.1" }"#, r#"{ http = "ftp://x" }"#, r#"{ log = "" }"#, r#""x""#, r#"{ udp = "a:1" }"#] {
+        for bad in
+            [r#"{ tcp = "127.0.0.1" }"#, r#"{ http = "ftp://x" }"#, r#"{ log = "" }"#, r#""x""#, r#"{ udp = "a:1" }"#]
+        {
             assert!(probe_of(bad).is_err(), "{bad}");
         }
         assert!(probe_of(r#"{ tcp = "127.0.0.1:${services.x.port}" }"#).unwrap_err().0.contains("is not known"));

@@ -422,7 +422,13 @@ mod tests {
             .collect();
         let runs: Vec<Run> = models
             .iter()
-            .map(|m| Run { key: m.key.clone(), repetition: 1, ok: true, metrics: vec![Some(1.0); MEASURED.len()], extra: Vec::new() })
+            .map(|m| Run {
+                key: m.key.clone(),
+                repetition: 1,
+                ok: true,
+                metrics: vec![Some(1.0); MEASURED.len()],
+                extra: Vec::new(),
+            })
             .collect();
         let summaries = summary::summarize(&runs, &models, 1, 2);
         Report::new(Sources {

@@ -11,6 +11,7 @@
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` outside the workspace and runs it.
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
+//! - `services`: `[services]` with real servers: readiness, ports, logs, scopes, crashes, and no survivors.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
 //! - `waits`: the warning on waits shorter than an executor keeps precise.
@@ -27,6 +28,7 @@ mod out_of_tree;
 mod plugins;
 mod report;
 mod scale;
+mod services;
 mod slurm;
 mod support;
 mod waits;

@@ -96,7 +96,8 @@ impl Managed {
         accounting: &Accounting,
     ) -> Result<Before, Unavailable> {
         for i in 0..self.services.len() {
-            let stale = self.running[i].as_ref().is_some_and(|r| self.services[i].scope == Scope::Cell && r.cell != cell);
+            let stale =
+                self.running[i].as_ref().is_some_and(|r| self.services[i].scope == Scope::Cell && r.cell != cell);
             if stale {
                 self.stop(i);
             }
@@ -186,7 +187,9 @@ impl Managed {
         let deadline = Instant::now() + service.ready_timeout;
         loop {
             if let Some(message) = self.exited(i) {
-                return Err(Unavailable::Failed(message.replace("exited during the experiment", "exited before it was ready")));
+                return Err(Unavailable::Failed(
+                    message.replace("exited during the experiment", "exited before it was ready"),
+                ));
             }
             if ready(&service.ready, &log) {
                 return Ok(());
@@ -219,8 +222,12 @@ impl Managed {
         }
         let instance = self.running[i].take().expect("running");
         let how = sys::wait4(instance.pid).map_or_else(|e| format!("ended ({e})"), |(status, _)| describe_exit(status));
-        let message =
-            format!("service `{}` {how} during the experiment; its log is {}{}", self.services[i].name, instance.log.display(), tail(&instance.log));
+        let message = format!(
+            "service `{}` {how} during the experiment; its log is {}{}",
+            self.services[i].name,
+            instance.log.display(),
+            tail(&instance.log)
+        );
         finish(instance);
         Some(message)
     }
