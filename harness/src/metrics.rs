@@ -111,6 +111,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     },
     recorded("checksum", "checksum", Label, false),
     recorded("shared_count", "shared counter", Count, false),
+    Metric { gated: false, ..measured("shared_lost", "lost increments", Count) },
     measured("latency_mean_s", "mean latency", Seconds),
     measured("latency_p50_s", "p50 latency", Seconds),
     measured("latency_p90_s", "p90 latency", Seconds),
@@ -286,6 +287,7 @@ mod tests {
         "throughput_per_s",
         "checksum",
         "shared_count",
+        "shared_lost",
         "latency_mean_s",
         "latency_p50_s",
         "latency_p90_s",
@@ -302,12 +304,14 @@ mod tests {
     ];
     const OLD_NOT_MEASURED: &[&str] =
         &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows", "anchor_s"];
-    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "anchor_s"];
+    const OLD_NOT_GATED: &[&str] =
+        &["tasks", "checksum", "shared_count", "shared_lost", "peak_memory_method", "anchor_s"];
     const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
         ("wall_s", "wall time", Seconds),
         ("setup_s", "setup time", Seconds),
         ("run_s", "run time", Seconds),
         ("throughput_per_s", "throughput", PerSecond),
+        ("shared_lost", "lost increments", Count),
         ("latency_mean_s", "mean latency", Seconds),
         ("latency_p50_s", "p50 latency", Seconds),
         ("latency_p90_s", "p90 latency", Seconds),

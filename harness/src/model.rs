@@ -18,7 +18,7 @@
 //! (up to rounding to whole tasks). `docs/measurement.md` states it for readers of results.
 
 use harness_sdk::model::{Model, Quantity};
-use harness_sdk::protocol::{Step, Workload};
+use harness_sdk::protocol::{SharedLock, Step, Workload};
 
 /// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub(crate) fn imprecise_waits(
     for step in &workload.steps {
         let (name, wait_ns, waiting) = match *step {
             Step::Sleep { nanos } => ("sleep", nanos, in_flight),
-            Step::Shared { hold_nanos } => ("shared", hold_nanos, 1),
+            Step::Shared { hold_nanos, .. } => ("shared", hold_nanos, 1),
             _ => continue,
         };
         let precise_ns = precision.shortest_with(waiting);
@@ -171,9 +171,12 @@ impl Waits {
                     waits.wait_s += s(delay_nanos);
                     waits.costs_cpu = true;
                 }
-                Step::Shared { hold_nanos } => {
+                Step::Shared { hold_nanos, lock, .. } => {
                     waits.wait_s += s(hold_nanos);
-                    waits.hold_s += s(hold_nanos);
+                    // Without a lock, holds overlap: they serialize nothing.
+                    if lock == SharedLock::Exclusive {
+                        waits.hold_s += s(hold_nanos);
+                    }
                     waits.costs_cpu = true;
                 }
                 Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } => waits.costs_cpu = true,
@@ -228,6 +231,7 @@ pub(crate) fn ideal_s(tasks: u64, waits: Waits, cpu_per_task_s: f64, overlap: Ov
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness_sdk::protocol::SharedStore;
 
     fn workload(steps: Vec<Step>, tasks: u64) -> Workload {
         Workload { name: "w".to_owned(), tasks, steps }
@@ -270,7 +274,7 @@ mod tests {
         let steps = vec![
             Step::Sleep { nanos: 30_000 },
             Step::Sleep { nanos: 20_000 },
-            Step::Shared { hold_nanos: 20_000 },
+            Step::Shared { hold_nanos: 20_000, store: SharedStore::Executor, lock: SharedLock::Exclusive },
             Step::Net { request: 0, response: 0, delay_nanos: 1, connect: harness_sdk::protocol::Connect::Reuse },
         ];
         let none = options(&[]);
@@ -352,7 +356,10 @@ mod tests {
 
     #[test]
     fn a_held_lock_serialises() {
-        let w = workload(vec![Step::Shared { hold_nanos: 1_000_000 }], 50);
+        let w = workload(
+            vec![Step::Shared { hold_nanos: 1_000_000, store: SharedStore::Executor, lock: SharedLock::Exclusive }],
+            50,
+        );
         let waits = Waits::of(&w);
         let o = overlap("threaded", 8, &options(&[]), 50, 2).unwrap();
         let (ideal, bound) = ideal_s(50, waits, 0.0, o);

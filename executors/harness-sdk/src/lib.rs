@@ -53,6 +53,7 @@ pub mod net;
 #[cfg(feature = "tokio")]
 pub mod nonblocking;
 pub mod protocol;
+mod shared;
 pub mod steps;
 pub mod timer;
 pub mod trace;

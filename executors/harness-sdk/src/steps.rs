@@ -24,7 +24,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::checksum::{fold, hash_bytes, task_seed};
 use crate::net;
 use crate::protocol::{Connect, Step};
-use crate::workload::{FileLock, Prepared, SharedMode, WorkerState, lock, read_counter, write_counter};
+use crate::workload::{Prepared, WorkerState, lock};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
 #[inline]
@@ -82,8 +82,8 @@ impl Prepared {
                     self.net_blocking(worker, request, response, delay_nanos, connect)?;
                     read_value(&worker.scratch)
                 }
-                Step::Shared { hold_nanos } => {
-                    self.shared_blocking(worker, Duration::from_nanos(hold_nanos))?;
+                Step::Shared { hold_nanos, lock, .. } => {
+                    self.shared_blocking(worker, task, Duration::from_nanos(hold_nanos), lock)?;
                     SHARED_VALUE
                 }
                 Step::Alloc { bytes } => alloc(bytes),
@@ -113,40 +113,6 @@ impl Prepared {
         net::round_trip_blocking(&mut stream, &mut worker.scratch, request, response, delay_nanos)?;
         if connect == Connect::Reuse {
             worker.connection = Some(stream);
-        }
-        Ok(())
-    }
-
-    fn shared_blocking(&self, worker: &mut WorkerState, hold: Duration) -> io::Result<()> {
-        match self.shared_mode {
-            SharedMode::Memory => {
-                if !worker.counter_checked {
-                    if std::process::id() != self.pid {
-                        return Err(io::Error::other(
-                            "a `shared` step ran in a forked process, but the counter is in the memory of the \
-                             process that prepared the workload (`SharedMode::Memory`): an executor whose tasks \
-                             run in other processes must prepare the workload with `SharedMode::File`",
-                        ));
-                    }
-                    worker.counter_checked = true;
-                }
-                let mut count = lock(&self.shared_memory);
-                // Read, wait, write: a missing lock would lose increments, which the harness detects.
-                let seen = *count;
-                crate::timer::sleep_blocking(hold);
-                *count = seen + 1;
-            }
-            SharedMode::File => {
-                if worker.shared_file.is_none() {
-                    let path = self.shared_file.as_deref().expect("checked in new");
-                    worker.shared_file = Some(std::fs::File::options().read(true).write(true).open(path)?);
-                }
-                let file = worker.shared_file.as_ref().expect("opened above");
-                let _lock = FileLock::exclusive(file)?;
-                let seen = read_counter(file)?;
-                crate::timer::sleep_blocking(hold);
-                write_counter(file, seen + 1)?;
-            }
         }
         Ok(())
     }
@@ -184,12 +150,8 @@ impl crate::nonblocking::AsyncWorkload {
                 Step::Net { request, response, delay_nanos, connect } => {
                     read_value(&Box::pin(self.net_async(request, response, delay_nanos, connect)).await?)
                 }
-                Step::Shared { hold_nanos } => {
-                    let mut count = self.counter.lock().await;
-                    // Read, wait, write: a missing lock would lose increments, which the harness detects.
-                    let seen = *count;
-                    crate::timer::sleep_precise(Duration::from_nanos(hold_nanos)).await;
-                    *count = seen + 1;
+                Step::Shared { hold_nanos, lock, .. } => {
+                    Box::pin(self.shared_async(task, Duration::from_nanos(hold_nanos), lock)).await?;
                     SHARED_VALUE
                 }
             };

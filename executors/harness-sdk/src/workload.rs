@@ -57,16 +57,21 @@ pub struct Prepared {
     pub(crate) net_addr: Option<String>,
     pub(crate) shared_mode: SharedMode,
     pub(crate) shared_file: Option<PathBuf>,
-    pub(crate) shared_memory: Mutex<u64>,
+    /// The counter of `SharedMode::Memory`, and its lock.
+    pub(crate) shared_memory: AtomicU64,
+    pub(crate) shared_guard: Mutex<()>,
+    /// The counter in Redis, when the `shared` steps keep it there.
+    pub(crate) redis: Option<crate::shared::RedisStore>,
     /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
     pub(crate) pid: u32,
 }
 
 /// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct WorkerState {
     pub(crate) connection: Option<TcpStream>,
     pub(crate) shared_file: Option<File>,
+    pub(crate) redis: Option<redis::Connection>,
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
@@ -194,8 +199,9 @@ impl Prepared {
         if needs(|s| matches!(s, Step::Net { .. })) && resources.net_addr.is_none() {
             return Err(missing("net", "net_addr"));
         }
+        let redis = crate::shared::RedisStore::open(request)?;
         let uses_shared = needs(|s| matches!(s, Step::Shared { .. }));
-        if uses_shared && shared_mode == SharedMode::File && resources.shared_file.is_none() {
+        if uses_shared && redis.is_none() && shared_mode == SharedMode::File && resources.shared_file.is_none() {
             return Err(missing("shared", "shared_file"));
         }
         Ok(Self {
@@ -207,7 +213,9 @@ impl Prepared {
             net_addr: resources.net_addr.clone(),
             shared_mode,
             shared_file: resources.shared_file.clone(),
-            shared_memory: Mutex::new(0),
+            shared_memory: AtomicU64::new(0),
+            shared_guard: Mutex::new(()),
+            redis,
             pid: std::process::id(),
         })
     }
@@ -222,8 +230,11 @@ impl Prepared {
         if !self.uses_shared() {
             return Ok(None);
         }
+        if let Some(store) = &self.redis {
+            return store.count().map(Some);
+        }
         match self.shared_mode {
-            SharedMode::Memory => Ok(Some(*lock(&self.shared_memory))),
+            SharedMode::Memory => Ok(Some(self.shared_memory.load(Ordering::Acquire))),
             SharedMode::File => {
                 let path = self.shared_file.as_deref().expect("checked in new");
                 read_counter(&File::open(path)?).map(Some)
@@ -360,5 +371,15 @@ mod tests {
         collector.fail("second");
         assert!(collector.failed());
         assert_eq!(collector.finish().unwrap_err().to_string(), "first");
+    }
+}
+
+impl std::fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("connection", &self.connection)
+            .field("shared_file", &self.shared_file)
+            .field("redis", &self.redis.is_some())
+            .finish_non_exhaustive()
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::Workload;
+use harness_sdk::protocol::{SharedStore, Step, Workload};
 use indexmap::IndexMap;
 use toml::Spanned;
 
@@ -405,9 +405,34 @@ impl Resolver<'_> {
                 }
                 d
             })?;
+            let parsed = self.redis_url(parsed, step.span())?;
             steps.push(parsed);
         }
+        let stores: Vec<&SharedStore> =
+            steps.iter().filter_map(|s| if let Step::Shared { store, .. } = s { Some(store) } else { None }).collect();
+        if stores.windows(2).any(|w| w[0] != w[1]) {
+            return Err(self
+                .error(
+                    format!("workload `{name}`: its `shared` steps keep the counter in different stores"),
+                    Some(w.steps.span()),
+                )
+                .expected("one store for every `shared` step of a workload"));
+        }
         Ok(Workload { name: name.to_owned(), tasks, steps })
+    }
+
+    /// A `shared` step with `store = "redis"` and no `url` uses the service `redis`.
+    fn redis_url(&self, step: Step, span: Range<usize>) -> Result<Step, Diagnostic> {
+        match step {
+            Step::Shared { hold_nanos, store: SharedStore::Redis { url }, lock } if url.is_empty() => {
+                let port = self.ports.iter().find(|(name, _)| name == "redis").map(|(_, port)| *port).ok_or_else(|| {
+                    self.error("a `shared` step keeps its counter in Redis, but the file has no [services.redis] and the step no `url`", Some(span))
+                        .help("add a [services.redis] table that starts redis-server on ${port}, or give the step url = \"redis://HOST:PORT/\"")
+                })?;
+                Ok(Step::Shared { hold_nanos, store: SharedStore::Redis { url: services::redis_url(port) }, lock })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Replaces `${axis}` in every string of `value` by the cell's value of that axis. A string that is
@@ -471,16 +496,32 @@ fn needed_services(plans: &mut [CellPlan], file: &RawFile, services: &[services:
         found
     };
     let all: Vec<String> = file.workloads.keys().flat_map(|n| references(n.get_ref())).collect();
+    let all_urls: Vec<String> = plans.iter().flat_map(|p| redis_urls(&p.workload.steps)).collect();
     for plan in plans {
         let own = references(&plan.workload.name);
+        let own_urls = redis_urls(&plan.workload.steps);
         plan.services = services
             .iter()
             .enumerate()
             .filter(|(_, s)| {
                 let reference = services::port_reference(&s.name);
-                own.contains(&reference) || !all.contains(&reference)
+                let url = services::redis_url(s.port);
+                own.contains(&reference)
+                    || own_urls.contains(&url)
+                    || !(all.contains(&reference) || all_urls.contains(&url))
             })
             .map(|(i, _)| i)
             .collect();
     }
+}
+
+/// The Redis servers the `shared` steps of `steps` keep their counter in.
+fn redis_urls(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Shared { store: SharedStore::Redis { url }, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .collect()
 }

@@ -62,6 +62,11 @@ const SCOPES: [&str; 3] = ["experiment", "cell", "run"];
 const PROBES_EXPECTED: &str = "{ tcp = \"127.0.0.1:${port}\" }, { http = \"http://127.0.0.1:${port}/\" } or { log = \"a text it prints when ready\" }";
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The address of a Redis service on loopback `port`.
+pub(super) fn redis_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}/")
+}
+
 /// The reference a step makes to a service's port.
 pub(super) fn port_reference(service: &str) -> String {
     format!("services.{service}.port")

@@ -1,6 +1,6 @@
 //! The step grammar: one table per step, and the sizes and durations that steps (and other keys) take.
 
-use harness_sdk::protocol::{Connect, Step};
+use harness_sdk::protocol::{Connect, SharedLock, SharedStore, Step};
 
 use super::{quote_list, raw, units};
 
@@ -52,8 +52,45 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             })
         }
         "shared" => {
-            let t = fields(kind, arg, &["hold"])?;
-            Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))? })
+            let t = fields(kind, arg, &["hold", "store", "url", "lock"])?;
+            let store = match (t.get("store"), t.get("url")) {
+                (None, None) => SharedStore::Executor,
+                (Some(toml::Value::String(s)), url) if s == "redis" => {
+                    let url = match url {
+                        // Filled in by the resolver: the `redis` service's address.
+                        None => String::new(),
+                        Some(toml::Value::String(u)) if u.starts_with("redis://") => u.clone(),
+                        Some(other) => {
+                            return Err((
+                                format!("`shared.url` is {other}"),
+                                Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned()),
+                            ));
+                        }
+                    };
+                    SharedStore::Redis { url }
+                }
+                (None, Some(_)) => {
+                    return Err((
+                        "`shared.url` needs `store = \"redis\"`".to_owned(),
+                        Some("store = \"redis\", url = \"redis://...\"".to_owned()),
+                    ));
+                }
+                (Some(other), _) => {
+                    return Err((
+                        format!("`shared.store` is {other}"),
+                        Some("\"redis\" (without `store`, the executor keeps the counter)".to_owned()),
+                    ));
+                }
+            };
+            let lock = match t.get("lock") {
+                None => SharedLock::Exclusive,
+                Some(toml::Value::String(s)) if s == "exclusive" => SharedLock::Exclusive,
+                Some(toml::Value::String(s)) if s == "none" => SharedLock::None,
+                Some(other) => {
+                    return Err((format!("`shared.lock` is {other}"), Some("\"exclusive\" or \"none\"".to_owned())));
+                }
+            };
+            Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
         }
         other => {
             let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
@@ -107,7 +144,21 @@ mod tests {
         let step = |s: &str| parse_step(&toml::from_str::<toml::Table>(&format!("s = {s}")).unwrap()["s"]);
         assert_eq!(step("{ compute = \"1KiB\" }"), Ok(Step::Compute { bytes: 1024 }));
         assert_eq!(step("{ sleep = \"2ms\" }"), Ok(Step::Sleep { nanos: 2_000_000 }));
-        assert_eq!(step("{ shared = {} }"), Ok(Step::Shared { hold_nanos: 0 }));
+        assert_eq!(
+            step("{ shared = {} }"),
+            Ok(Step::Shared { hold_nanos: 0, store: SharedStore::Executor, lock: SharedLock::Exclusive })
+        );
+        assert_eq!(
+            step("{ shared = { store = \"redis\", hold = \"50us\", lock = \"none\" } }"),
+            Ok(Step::Shared {
+                hold_nanos: 50_000,
+                store: SharedStore::Redis { url: String::new() },
+                lock: SharedLock::None
+            })
+        );
+        assert!(step("{ shared = { store = \"memcached\" } }").is_err());
+        assert!(step("{ shared = { url = \"redis://x/\" } }").is_err());
+        assert!(step("{ shared = { lock = \"maybe\" } }").is_err());
         assert_eq!(
             step("{ net = { response = \"1KiB\", delay = \"1ms\", connect = \"per_request\" } }"),
             Ok(Step::Net { request: 0, response: 1024, delay_nanos: 1_000_000, connect: Connect::PerRequest })

@@ -119,6 +119,7 @@ impl ResultDir {
                     format!("{throughput:.3}"),
                     format!("{:016x}", r.checksum),
                     r.shared_count.map(|c| c.to_string()).unwrap_or_default(),
+                    outcome.shared_lost.map(|c| c.to_string()).unwrap_or_default(),
                     f(r.latency.mean_s),
                     f(r.latency.p50_s),
                     f(r.latency.p90_s),
@@ -126,7 +127,7 @@ impl ResultDir {
                     f(r.latency.max_s),
                 ]);
             }
-            _ => record.extend(std::iter::repeat_with(blank).take(11)),
+            _ => record.extend(std::iter::repeat_with(blank).take(12)),
         }
         record.extend([
             f(u.user_cpu_s),

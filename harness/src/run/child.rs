@@ -100,6 +100,8 @@ pub(crate) struct Outcome {
     pub anchor_s: Option<f64>,
     /// What each service the run needed spent during it.
     pub services: Vec<ServiceUsage>,
+    /// Increments of the `shared` counter lost by steps with `lock = "none"`.
+    pub shared_lost: Option<u64>,
 }
 
 impl Outcome {
@@ -116,6 +118,7 @@ impl Outcome {
             listen_overflows: None,
             anchor_s: None,
             services: Vec::new(),
+            shared_lost: None,
         }
     }
 }
@@ -197,6 +200,7 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         listen_overflows: None,
         anchor_s: None,
         services: Vec::new(),
+        shared_lost: None,
     };
     let response = std::fs::read(dir.join(RESPONSE)).ok().and_then(|b| serde_json::from_slice::<ExecResponse>(&b).ok());
     let printed = || std::fs::read_to_string(&output_path).unwrap_or_default();

@@ -14,7 +14,7 @@ mod wait;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use harness_sdk::protocol::{RunRequest, Step};
+use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
@@ -288,35 +288,48 @@ fn run_one(
         resources,
     };
     let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
-    if let Some(error) = outcome.report.as_ref().and_then(|r| check_report(cell, r)) {
-        outcome.status = Status::Failed;
-        outcome.error = error;
+    match outcome.report.as_ref().map(|r| check_report(cell, r)) {
+        Some(Err(error)) => {
+            outcome.status = Status::Failed;
+            outcome.error = error;
+        }
+        Some(Ok(lost)) => outcome.shared_lost = lost,
+        None => {}
     }
     outcome
 }
 
-/// What the harness checks of every report: all tasks ran, and the shared counter lost no increment.
-fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Option<String> {
+/// What the harness checks of every report: all tasks ran, and the shared counter lost no increment, unless
+/// its steps take no lock: then the increments lost are the result (`Ok(Some(lost))`).
+fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Result<Option<u64>, String> {
     let tasks = cell.workload.tasks;
     if report.tasks != tasks {
-        return Some(format!("the executor reported {} tasks, the workload has {tasks}", report.tasks));
+        return Err(format!("the executor reported {} tasks, the workload has {tasks}", report.tasks));
     }
-    let per_task = cell.workload.steps.iter().filter(|s| matches!(s, Step::Shared { .. })).count() as u64;
+    let shared: Vec<SharedLock> = cell
+        .workload
+        .steps
+        .iter()
+        .filter_map(|s| if let Step::Shared { lock, .. } = s { Some(*lock) } else { None })
+        .collect();
+    let per_task = shared.len() as u64;
+    let unlocked = shared.contains(&SharedLock::None);
     if per_task > 0 {
         let expected = tasks * per_task;
         match report.shared_count {
+            Some(count) if unlocked && count <= expected => return Ok(Some(expected - count)),
             Some(count) if count == expected => {}
             Some(count) => {
-                return Some(format!(
+                return Err(format!(
                     "the shared counter is {count} after {expected} increments: {} were lost (a missing lock, or tasks \
                      in forked processes counting in memory: such an executor needs SharedMode::File)",
                     expected.abs_diff(count)
                 ));
             }
-            None => return Some("the executor did not report the shared counter".to_owned()),
+            None => return Err("the executor did not report the shared counter".to_owned()),
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -112,6 +112,12 @@ impl Services {
             files_dir: self.files_dir.clone(),
             net_addr: self.net_addr.map(|a| a.to_string()),
             shared_file: Some(shared_file),
+            // Unique to this harness and run, so runs sharing a Redis server never share a counter.
+            shared_key: Some(format!(
+                "harness:{}:{}",
+                std::process::id(),
+                run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            )),
         })
     }
 
