@@ -184,6 +184,9 @@ pub(crate) fn is_member(name: &str) -> bool {
         .any(|f| name.strip_prefix(f.prefix).and_then(|m| m.strip_suffix(f.suffix)).is_some_and(|m| !m.is_empty()))
 }
 
+/// Measured columns newer than some result folders: a `runs.csv` without one reads as if it were blank.
+pub(crate) const ADDED_LATER: &[&str] = &["shared_lost"];
+
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
 pub(crate) static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
 

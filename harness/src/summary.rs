@@ -73,7 +73,8 @@ pub(crate) struct Run {
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
 /// measured metric must be a column of it.
 pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
-    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied()))?;
+    let required = MEASURED.iter().copied().filter(|m| !crate::metrics::ADDED_LATER.contains(m));
+    runs.require(columns.iter().map(String::as_str).chain(required))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     Ok(runs
         .rows

@@ -24,7 +24,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::checksum::{fold, hash_bytes, task_seed};
 use crate::net;
 use crate::protocol::{Connect, Step};
-use crate::workload::{Prepared, WorkerState, lock};
+use crate::workload::{Prepared, WorkerState};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
 #[inline]
@@ -161,7 +161,7 @@ impl crate::nonblocking::AsyncWorkload {
     }
 
     async fn net_async(&self, request: u64, response: u64, delay_nanos: u64, connect: Connect) -> io::Result<Vec<u8>> {
-        let idle = if connect == Connect::Reuse { lock(&self.connections).pop() } else { None };
+        let idle = if connect == Connect::Reuse { crate::workload::lock(&self.connections).pop() } else { None };
         let mut stream = if let Some(stream) = idle {
             stream
         } else {
@@ -173,7 +173,7 @@ impl crate::nonblocking::AsyncWorkload {
         let mut body = Vec::new();
         net::round_trip_async(&mut stream, &mut body, request, response, delay_nanos).await?;
         if connect == Connect::Reuse {
-            lock(&self.connections).push(stream);
+            crate::workload::lock(&self.connections).push(stream);
         }
         Ok(body)
     }

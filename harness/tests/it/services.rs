@@ -222,3 +222,55 @@ fn no_service_survives_kill_9_of_the_harness() {
     harness.wait().unwrap();
     wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());
 }
+
+const REDIS: &str = r#"
+[services.redis]
+command = ["redis-server", "--port", "${port}", "--save", "", "--appendonly", "no"]
+ready = { log = "Ready to accept" }
+"#;
+
+#[test]
+fn the_redis_counter_is_exact_under_every_executor_with_8_workers() {
+    redis_server();
+    let text = format!(
+        "[experiment]\nname = \"redis_counter\"\nrepetitions = 1\nwarmup = 0\n{REDIS}\n\
+         [workloads.default_store]\ntasks = 400\nsteps = [{{ shared = {{ store = \"redis\", hold = \"50us\" }} }}]\n\n\
+         [workloads.by_url]\ntasks = 400\nsteps = [{{ shared = {{ store = \"redis\", url = \"redis://127.0.0.1:${{services.redis.port}}/\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [8]\nworkload = [\"default_store\", \"by_url\"]\n"
+    );
+    let (_dir, results, output, marker) = run("redis_counter", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 8);
+    for row in &rows {
+        // The harness checks the count exactly; a lost increment would have failed the run.
+        assert_eq!((row["status"].as_str(), row["shared_count"].as_str()), ("ok", "400"), "{row:?}");
+        assert!(!row["service_redis_cpu_s"].is_empty(), "{row:?}");
+    }
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn without_a_lock_threads_lose_increments_and_sync_loses_none() {
+    redis_server();
+    let text = format!(
+        "[experiment]\nname = \"racy\"\nrepetitions = 1\nwarmup = 0\n{REDIS}\n\
+         [workloads.memory]\ntasks = 20000\nsteps = [{{ shared = {{ lock = \"none\" }} }}]\n\n\
+         [workloads.redis]\ntasks = 2000\nsteps = [{{ shared = {{ store = \"redis\", lock = \"none\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\"]\nworkers = [8]\nworkload = [\"memory\", \"redis\"]\n"
+    );
+    let (_dir, results, output, _marker) = run("racy", &text);
+    assert_eq!(output.status.code(), Some(0), "lost increments are a result, not a failure: {}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    for row in &rows {
+        let tasks: u64 = row["tasks"].parse().unwrap();
+        let (count, lost): (u64, u64) = (row["shared_count"].parse().unwrap(), row["shared_lost"].parse().unwrap());
+        assert_eq!(count + lost, tasks, "{row:?}");
+        match row["executor"].as_str() {
+            "sync" => assert_eq!(lost, 0, "one task at a time loses nothing: {row:?}"),
+            _ => assert!(lost > 0, "8 threads racing lost nothing: {row:?}"),
+        }
+    }
+    let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
+    assert!(summary.lines().any(|l| l.split(',').any(|f| f == "shared_lost")), "{summary}");
+}
