@@ -25,6 +25,7 @@ pub(crate) fn describe_step(step: &Step) -> String {
             format!("shared hold {}{store}{lock}", d(hold_nanos))
         }
         Step::Alloc { bytes } => format!("alloc {}", format_size(bytes)),
+        Step::Redis { ref url, ref command } => format!("redis {} at {url}", command.join(" ")),
     }
 }
 

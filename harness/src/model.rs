@@ -179,7 +179,9 @@ impl Waits {
                     }
                     waits.costs_cpu = true;
                 }
-                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } => waits.costs_cpu = true,
+                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Redis { .. } => {
+                    waits.costs_cpu = true;
+                }
             }
         }
         waits

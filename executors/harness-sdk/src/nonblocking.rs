@@ -21,6 +21,8 @@ pub struct AsyncWorkload {
     pub(crate) guard: tokio::sync::Mutex<()>,
     /// The connection to the `shared` counter's Redis, made by the first task that needs it.
     pub(crate) redis: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    /// The connection of `redis` steps (one server per workload), made by the first task that needs it.
+    pub(crate) redis_commands: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
     /// Idle connections to the loopback server: a task takes one (or connects) and gives it back.
     pub(crate) connections: Mutex<Vec<tokio::net::TcpStream>>,
     pub(crate) offload_cpu: bool,
@@ -34,6 +36,7 @@ impl AsyncWorkload {
             prepared: Prepared::new(request, SharedMode::Memory)?,
             guard: tokio::sync::Mutex::new(()),
             redis: tokio::sync::OnceCell::new(),
+            redis_commands: tokio::sync::OnceCell::new(),
             connections: Mutex::new(Vec::new()),
             offload_cpu,
         })

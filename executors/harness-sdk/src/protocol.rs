@@ -166,6 +166,8 @@ pub enum Step {
     },
     /// Allocate and touch `bytes` bytes.
     Alloc { bytes: u64 },
+    /// Send one command to the Redis server at `url`; `${task}` in an argument is the task's number.
+    Redis { url: String, command: Vec<String> },
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or

@@ -26,6 +26,7 @@ pub(crate) struct RedisStore {
     pub(crate) lock_key: String,
 }
 
+/// A Redis error, naming the server.
 pub(crate) fn redis_error(url: &str, e: &redis::RedisError) -> io::Error {
     io::Error::other(format!("redis at {url}: {e}"))
 }

@@ -15,6 +15,7 @@
 //! | `net` | the hash of the response body |
 //! | `shared` | 1 |
 //! | `alloc` | the sum of the first byte of every page written |
+//! | `redis` | the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0 |
 
 use std::io;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::checksum::{fold, hash_bytes, task_seed};
 use crate::net;
 use crate::protocol::{Connect, Step};
+use crate::shared::redis_error;
 use crate::workload::{Prepared, WorkerState};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
@@ -59,6 +61,31 @@ pub fn alloc(bytes: u64) -> u64 {
     buffer.chunks(PAGE).map(|c| u64::from(c[0])).sum()
 }
 
+/// The command of a `redis` step for task `task`: `${task}` in an argument becomes the task's number.
+pub(crate) fn redis_command(words: &[String], task: u64) -> redis::Cmd {
+    let task = task.to_string();
+    let mut words = words.iter().map(|w| w.replace("${task}", &task));
+    let mut cmd = redis::cmd(&words.next().unwrap_or_default());
+    for word in words {
+        cmd.arg(word);
+    }
+    cmd
+}
+
+/// What a `redis` step yields for its reply.
+pub(crate) fn redis_value(reply: &redis::Value) -> u64 {
+    use redis::Value;
+    match reply {
+        Value::Nil => 0,
+        Value::Int(n) => *n as u64,
+        Value::BulkString(bytes) => hash_bytes(bytes),
+        Value::SimpleString(text) => hash_bytes(text.as_bytes()),
+        Value::Okay => hash_bytes(b"OK"),
+        Value::Array(items) | Value::Set(items) => items.iter().fold(0, |acc, v| fold(acc, redis_value(v))),
+        other => hash_bytes(format!("{other:?}").as_bytes()),
+    }
+}
+
 fn reading_error(path: &std::path::Path, e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
 }
@@ -87,6 +114,19 @@ impl Prepared {
                     SHARED_VALUE
                 }
                 Step::Alloc { bytes } => alloc(bytes),
+                Step::Redis { ref url, ref command } => {
+                    let connection = match &mut worker.redis_commands {
+                        Some((connected, connection)) if connected == url => connection,
+                        slot => {
+                            let client = redis::Client::open(url.as_str()).map_err(|e| redis_error(url, &e))?;
+                            let connection = client.get_connection().map_err(|e| redis_error(url, &e))?;
+                            &mut slot.insert((url.clone(), connection)).1
+                        }
+                    };
+                    let reply: redis::Value =
+                        redis_command(command, task).query(connection).map_err(|e| redis_error(url, &e))?;
+                    redis_value(&reply)
+                }
             };
             acc = fold(acc, value);
         }
@@ -153,6 +193,20 @@ impl crate::nonblocking::AsyncWorkload {
                 Step::Shared { hold_nanos, lock, .. } => {
                     Box::pin(self.shared_async(task, Duration::from_nanos(hold_nanos), lock)).await?;
                     SHARED_VALUE
+                }
+                Step::Redis { ref url, ref command } => {
+                    let connection = self
+                        .redis_commands
+                        .get_or_try_init(|| async {
+                            redis::Client::open(url.as_str())?.get_multiplexed_async_connection().await
+                        })
+                        .await
+                        .map_err(|e| redis_error(url, &e))?;
+                    let reply: redis::Value =
+                        Box::pin(redis_command(command, task).query_async(&mut connection.clone()))
+                            .await
+                            .map_err(|e| redis_error(url, &e))?;
+                    redis_value(&reply)
                 }
             };
             acc = fold(acc, value);

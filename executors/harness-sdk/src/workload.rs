@@ -72,6 +72,8 @@ pub struct WorkerState {
     pub(crate) connection: Option<TcpStream>,
     pub(crate) shared_file: Option<File>,
     pub(crate) redis: Option<redis::Connection>,
+    /// The connection of `redis` steps, and the server it goes to.
+    pub(crate) redis_commands: Option<(String, redis::Connection)>,
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
@@ -380,6 +382,7 @@ impl std::fmt::Debug for WorkerState {
             .field("connection", &self.connection)
             .field("shared_file", &self.shared_file)
             .field("redis", &self.redis.is_some())
+            .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
             .finish_non_exhaustive()
     }
 }

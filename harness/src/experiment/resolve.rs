@@ -379,6 +379,8 @@ impl Resolver<'_> {
         for (service, port) in &self.ports {
             cell.insert(services::port_reference(service), Value::Integer(i64::from(*port)));
         }
+        // Each task's own number, which a `redis` step's arguments may carry: substituted when the task runs.
+        cell.entry("task".to_owned()).or_insert_with(|| Value::String("${task}".to_owned()));
         let cell = &cell;
         let context = |what: &str| format!("workload `{name}`, {what}");
         let tasks_value = self.substitute(&w.tasks, cell, name)?;
@@ -418,6 +420,14 @@ impl Resolver<'_> {
                 )
                 .expected("one store for every `shared` step of a workload"));
         }
+        let mut servers: Vec<&String> =
+            steps.iter().filter_map(|s| if let Step::Redis { url, .. } = s { Some(url) } else { None }).collect();
+        servers.dedup();
+        if servers.len() > 1 {
+            return Err(self
+                .error(format!("workload `{name}`: its `redis` steps go to different servers"), Some(w.steps.span()))
+                .expected("one Redis server for every `redis` step of a workload"));
+        }
         Ok(Workload { name: name.to_owned(), tasks, steps })
     }
 
@@ -430,6 +440,13 @@ impl Resolver<'_> {
                         .help("add a [services.redis] table that starts redis-server on ${port}, or give the step url = \"redis://HOST:PORT/\"")
                 })?;
                 Ok(Step::Shared { hold_nanos, store: SharedStore::Redis { url: services::redis_url(port) }, lock })
+            }
+            Step::Redis { url, command } if url.is_empty() => {
+                let port = self.ports.iter().find(|(name, _)| name == "redis").map(|(_, port)| *port).ok_or_else(|| {
+                    self.error("a `redis` step has no `url`, and the file has no [services.redis] to send it to", Some(span))
+                        .help("add a [services.redis] table that starts redis-server on ${port}, or write { redis = { command = [...], url = \"redis://HOST:PORT/\" } }")
+                })?;
+                Ok(Step::Redis { url: services::redis_url(port), command })
             }
             other => Ok(other),
         }
@@ -453,7 +470,8 @@ impl Resolver<'_> {
                     .expected(expected)
                     .did_you_mean(&format!("${{{unknown}}}"), known.iter().copied());
             }
-            let axes: Vec<&str> = cell.keys().map(String::as_str).filter(|k| !k.starts_with("services.")).collect();
+            let axes: Vec<&str> =
+                cell.keys().map(String::as_str).filter(|k| !k.starts_with("services.") && *k != "task").collect();
             self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))
                 .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
                 .did_you_mean(&unknown, axes.iter().copied())
@@ -520,7 +538,7 @@ fn redis_urls(steps: &[Step]) -> Vec<String> {
     steps
         .iter()
         .filter_map(|s| match s {
-            Step::Shared { store: SharedStore::Redis { url }, .. } => Some(url.clone()),
+            Step::Shared { store: SharedStore::Redis { url }, .. } | Step::Redis { url, .. } => Some(url.clone()),
             _ => None,
         })
         .collect()

@@ -92,6 +92,36 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             };
             Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
         }
+        "redis" => {
+            let expected = || {
+                Some("a command as a list of strings, { redis = [\"INCR\", \"key-${task}\"] }, or { redis = { command = [...], url = \"redis://HOST:PORT/\" } }".to_owned())
+            };
+            let (command, url) = match arg {
+                toml::Value::Array(_) => (arg, String::new()),
+                toml::Value::Table(_) => {
+                    let t = fields(kind, arg, &["command", "url"])?;
+                    let url = match t.get("url") {
+                        None => String::new(),
+                        Some(toml::Value::String(u)) if u.starts_with("redis://") => u.clone(),
+                        Some(other) => {
+                            return Err((
+                                format!("`redis.url` is {other}"),
+                                Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned()),
+                            ));
+                        }
+                    };
+                    (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
+                }
+                other => return Err((format!("`redis` is {other}"), expected())),
+            };
+            let words: Option<Vec<String>> =
+                command.as_array().map(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect()).flatten();
+            match words {
+                // An empty `url` is filled in by the resolver: the `redis` service's address.
+                Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),
+                _ => Err((format!("`redis` command is {command}"), expected())),
+            }
+        }
         other => {
             let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))

@@ -274,3 +274,27 @@ fn without_a_lock_threads_lose_increments_and_sync_loses_none() {
     let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
     assert!(summary.lines().any(|l| l.split(',').any(|f| f == "shared_lost")), "{summary}");
 }
+
+#[test]
+fn redis_steps_fold_the_replies_alike_under_every_executor() {
+    redis_server();
+    // A fresh server for every run, so every run sees the same replies.
+    let text = format!(
+        "[experiment]\nname = \"redis_steps\"\nrepetitions = 1\nwarmup = 0\n{REDIS}scope = \"run\"\n\n\
+         [workloads.w]\ntasks = 300\nsteps = [{{ redis = [\"INCRBY\", \"k-${{task}}\", \"${{task}}\"] }}, \
+         {{ redis = {{ command = [\"GET\", \"k-${{task}}\"], url = \"redis://127.0.0.1:${{services.redis.port}}/\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n"
+    );
+    let (_dir, results, output, marker) = run("redis_steps", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+    // The replies are each task's own number: another command gives another checksum.
+    let other = text.replace("\"${task}\"] }", "\"7\"] }").replace("redis_steps", "redis_steps_7");
+    let (_dir, results, output, _) = run("redis_steps_7", &other);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let changed = read_runs(&results.join("runs.csv"));
+    assert_ne!(changed[0]["checksum"], rows[0]["checksum"]);
+    assert_eq!(marked(&marker), []);
+}

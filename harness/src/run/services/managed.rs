@@ -66,7 +66,8 @@ pub(in crate::run) struct Managed {
 
 /// Each service's process-tree counters before a run.
 pub(in crate::run) struct Before {
-    ticks: Vec<(usize, u64)>,
+    /// Each needed service and the CPU time of its processes, in nanoseconds.
+    nanos: Vec<(usize, u64)>,
 }
 
 impl Managed {
@@ -110,35 +111,36 @@ impl Managed {
                 self.start(i, cell, accounting)?;
             }
         }
-        let mut ticks = Vec::with_capacity(needed.len());
+        let per_second = sys::clock_ticks();
+        let mut nanos = Vec::with_capacity(needed.len());
         for &i in needed {
             let pids = self.running[i].as_ref().map(|r| tree(r.pid)).unwrap_or_default();
             for &pid in &pids {
                 // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
                 let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
             }
-            ticks.push((i, pids.iter().map(|&p| cpu_ticks(p)).sum()));
+            nanos.push((i, pids.iter().map(|&p| cpu_nanos(p, per_second)).sum()));
         }
-        Ok(Before { ticks })
+        Ok(Before { nanos })
     }
 
     /// What each needed service spent since [`Managed::before_run`], and the message of one that exited
     /// meanwhile; then stops the services of scope `run`.
     pub(in crate::run) fn after_run(&mut self, before: &Before) -> (Vec<ServiceUsage>, Option<String>) {
-        let per_second = sys::clock_ticks() as f64;
-        let mut usage = Vec::with_capacity(before.ticks.len());
+        let per_second = sys::clock_ticks();
+        let mut usage = Vec::with_capacity(before.nanos.len());
         let mut failure = None;
-        for &(i, ticks) in &before.ticks {
+        for &(i, nanos) in &before.nanos {
             if let Some(message) = self.exited(i) {
                 failure.get_or_insert(message);
                 continue;
             }
             let Some(instance) = &self.running[i] else { continue };
             let pids = tree(instance.pid);
-            let now: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
+            let now: u64 = pids.iter().map(|&p| cpu_nanos(p, per_second)).sum();
             usage.push(ServiceUsage {
                 name: self.services[i].name.clone(),
-                cpu_s: now.saturating_sub(ticks) as f64 / per_second,
+                cpu_s: now.saturating_sub(nanos) as f64 / 1e9,
                 peak_bytes: pids.iter().map(|&p| peak_resident(p)).sum(),
             });
         }
@@ -322,11 +324,22 @@ fn stat_fields(pid: pid_t) -> Vec<String> {
     stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
 }
 
-/// User and system CPU time of a process and of its children it reaped, in clock ticks.
-fn cpu_ticks(pid: pid_t) -> u64 {
+/// The CPU time of a process in nanoseconds: its threads' time on a CPU (`schedstat`, to the nanosecond),
+/// plus that of the children it reaped (`cutime` and `cstime`, in clock ticks).
+fn cpu_nanos(pid: pid_t, ticks_per_second: u64) -> u64 {
+    let threads: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
     let fields = stat_fields(pid);
-    // utime, stime, cutime, cstime: fields 14 to 17 of stat(5), 11 to 14 after the command name.
-    (11..=14).filter_map(|i| fields.get(i)?.parse::<u64>().ok()).sum()
+    // cutime and cstime: fields 16 and 17 of stat(5), 13 and 14 after the command name.
+    let children: u64 = (13..=14).filter_map(|i| fields.get(i)?.parse::<u64>().ok()).sum();
+    threads + children * 1_000_000_000 / ticks_per_second.max(1)
 }
 
 /// The peak resident set of a process since its last reset (`VmHWM`), in bytes.
@@ -347,6 +360,12 @@ mod tests {
     fn this_process_has_counters() {
         let me = std::process::id() as pid_t;
         assert!(peak_resident(me) > 0);
+        let before = cpu_nanos(me, 100);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(20) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_nanos(me, 100) > before, "spinning costs CPU time");
         // The group of the test process is led by someone; its own stat parses whatever the group.
         assert!(stat_fields(me).len() > 14);
     }
