@@ -63,6 +63,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             json!({ "type": "object", "description": info.description, "properties": properties, "additionalProperties": false }),
         );
     }
+    let redis_command = json!({ "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "A Redis command and its arguments, such as [\"INCR\", \"key-${task}\"]" });
     let steps = json!([
         step("compute", "Deterministic CPU work: hash SIZE bytes of seeded data", &size()),
         step("sleep", "A blocking wait standing in for a slow remote call", &duration()),
@@ -92,15 +93,45 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ),
         step(
             "shared",
-            "Add one to a counter shared by every task, holding its lock for `hold`",
+            "Add one to a counter shared by every task: read it, wait `hold`, write it plus one, under a lock unless `lock = \"none\"`",
             &json!({
                 "type": "object",
-                "properties": { "hold": duration() },
+                "properties": {
+                    "hold": duration(),
+                    "store": { "enum": ["redis"], "description": "Keep the counter in Redis (default: where the executor keeps it, memory or a file)" },
+                    "url": { "type": "string", "pattern": "^redis://", "description": "The Redis server; default: the service `redis`" },
+                    "lock": { "enum": ["exclusive", "none"], "default": "exclusive", "description": "Without a lock, lost increments are counted in shared_lost" }
+                },
                 "additionalProperties": false
             })
         ),
         step("alloc", "Allocate and touch SIZE bytes, freed when the step ends", &size()),
+        step(
+            "redis",
+            "One Redis command, `${task}` in its arguments; the reply is folded into the checksum",
+            &json!({
+                "anyOf": [
+                    redis_command.clone(),
+                    {
+                        "type": "object",
+                        "required": ["command"],
+                        "properties": {
+                            "command": redis_command,
+                            "url": { "type": "string", "pattern": "^redis://", "description": "Default: the service `redis`" }
+                        },
+                        "additionalProperties": false
+                    }
+                ]
+            })
+        ),
     ]);
+    let command = json!({
+        "anyOf": [
+            { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "A program and its arguments, run without a shell" },
+            { "type": "string", "minLength": 1, "description": "A shell command, run with `sh -c`" }
+        ]
+    });
+    let probe = |kind: &str, description: &str| json!({ "type": "object", "properties": { kind: { "type": "string" } }, "required": [kind], "additionalProperties": false, "description": description });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://harness.invalid/experiment-v1.json",
@@ -165,6 +196,29 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "properties": executors,
                 "additionalProperties": { "type": "object" }
             },
+            "services": {
+                "type": "object",
+                "description": "Programs started for the runs that need them, each on a free loopback port: `${port}` in its own table, `${services.NAME.port}` in workloads",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["command"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "command": command,
+                        "env": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "cwd": { "type": "string", "description": "Relative to the experiment file" },
+                        "ready": {
+                            "oneOf": [
+                                probe("tcp", "Ready when a TCP connection to HOST:PORT succeeds (the default, on 127.0.0.1:${port})"),
+                                probe("http", "Ready when an HTTP GET of the URL gets an answer, whatever its status"),
+                                probe("log", "Ready when the service's log holds this text")
+                            ]
+                        },
+                        "ready_timeout": { "type": "string", "pattern": DURATION, "default": "30s" },
+                        "scope": { "enum": ["experiment", "cell", "run"], "default": "experiment", "description": "One server for the experiment, a fresh one per cell, or per run" }
+                    }
+                }
+            },
             "plugins": {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
@@ -209,7 +263,13 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                     "properties": {
                         "title": { "type": "string" },
                         "x": { "type": "string", "description": "A column: an axis of [matrix] or a key `include` adds" },
-                        "y": { "enum": *crate::metrics::CHARTABLE, "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup" },
+                        "y": {
+                            "anyOf": [
+                                { "enum": *crate::metrics::CHARTABLE },
+                                { "type": "string", "pattern": "^service_.+_(cpu_s|peak_memory_bytes)$", "description": "A service's CPU time or peak memory" }
+                            ],
+                            "description": "What to draw: a metric of runs.csv, cpu_s, efficiency or speedup"
+                        },
                         "series": { "type": "string", "description": "A column: one series per value" },
                         "facet": { "type": "string", "description": "A column: one panel per value" },
                         "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },

@@ -100,6 +100,20 @@ impl RedisStore {
     }
 }
 
+/// How long a task waits before it asks again for a lock another task holds: from 10us, doubling up to 1ms,
+/// so that waiting tasks do not flood the server the holder needs.
+#[derive(Default)]
+struct Backoff {
+    tries: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.tries = (self.tries + 1).min(7);
+        Duration::from_micros(10 << (self.tries - 1)).min(Duration::from_millis(1))
+    }
+}
+
 /// The token of task `task`'s lock: unique across the run's processes and tasks.
 pub(crate) fn token(task: u64) -> String {
     format!("{}:{task}", std::process::id())
@@ -121,13 +135,14 @@ impl Prepared {
             }
             let connection = worker.redis.as_mut().expect("connected above");
             let token = token(task);
+            let mut backoff = Backoff::default();
             while locked {
                 let taken: Option<String> =
                     store.acquire(&token, hold).query(connection).map_err(|e| store.error(&e))?;
                 if taken.is_some() {
                     break;
                 }
-                std::thread::yield_now();
+                crate::timer::sleep_blocking(backoff.next());
             }
             let seen: Option<u64> = store.read().query(connection).map_err(|e| store.error(&e))?;
             if !locked {
@@ -183,7 +198,8 @@ impl Prepared {
 #[cfg(feature = "tokio")]
 impl crate::nonblocking::AsyncWorkload {
     /// The `shared` step of task `task` as a future: the counter in memory behind a tokio mutex, or in
-    /// Redis over one multiplexed connection that every task of the run shares.
+    /// Redis over one multiplexed connection that every task of the process shares, behind the same mutex
+    /// and then the Redis lock.
     pub(crate) async fn shared_async(&self, task: u64, hold: Duration, locking: SharedLock) -> io::Result<()> {
         let locked = locking == SharedLock::Exclusive;
         let prepared = self.prepared();
@@ -194,14 +210,18 @@ impl crate::nonblocking::AsyncWorkload {
                 .await
                 .map_err(|e| store.error(&e))?;
             let mut connection = connection.clone();
+            // The tasks of this event loop queue on its own lock before they ask Redis for the shared one,
+            // so that hundreds of waiting tasks do not poll the server the holder needs.
+            let _local = if locked { Some(self.guard.lock().await) } else { None };
             let token = token(task);
+            let mut backoff = Backoff::default();
             while locked {
                 let taken: Option<String> =
                     store.acquire(&token, hold).query_async(&mut connection).await.map_err(|e| store.error(&e))?;
                 if taken.is_some() {
                     break;
                 }
-                tokio::task::yield_now().await;
+                crate::timer::sleep_precise(backoff.next()).await;
             }
             let seen: Option<u64> = store.read().query_async(&mut connection).await.map_err(|e| store.error(&e))?;
             if !locked {

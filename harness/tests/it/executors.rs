@@ -100,6 +100,9 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
             toml::Value::Table(toml::from_str("name = \"agree\"\nrepetitions = 1\nwarmup = 0\nseed = 3").unwrap()),
         );
         experiment.insert("workloads".into(), toml::Value::Table(workloads));
+        if let Some(services) = original.get("services") {
+            experiment.insert("services".into(), services.clone());
+        }
         experiment.insert("matrix".into(), toml::Value::Table(matrix));
 
         let dir = tempfile::tempdir().unwrap();
