@@ -136,13 +136,16 @@ impl Prepared {
             let connection = worker.redis.as_mut().expect("connected above");
             let token = token(task);
             let mut backoff = Backoff::default();
-            while locked {
-                let taken: Option<String> =
-                    store.acquire(&token, hold).query(connection).map_err(|e| store.error(&e))?;
-                if taken.is_some() {
-                    break;
+            if locked {
+                // `SET NX` answers OK when it took the lock, nil while another task holds it.
+                while store
+                    .acquire(&token, hold)
+                    .query::<Option<String>>(connection)
+                    .map_err(|e| store.error(&e))?
+                    .is_none()
+                {
+                    crate::timer::sleep_blocking(backoff.next());
                 }
-                crate::timer::sleep_blocking(backoff.next());
             }
             let seen: Option<u64> = store.read().query(connection).map_err(|e| store.error(&e))?;
             if !locked {
@@ -215,13 +218,17 @@ impl crate::nonblocking::AsyncWorkload {
             let _local = if locked { Some(self.guard.lock().await) } else { None };
             let token = token(task);
             let mut backoff = Backoff::default();
-            while locked {
-                let taken: Option<String> =
-                    store.acquire(&token, hold).query_async(&mut connection).await.map_err(|e| store.error(&e))?;
-                if taken.is_some() {
-                    break;
+            if locked {
+                // `SET NX` answers OK when it took the lock, nil while another task holds it.
+                while store
+                    .acquire(&token, hold)
+                    .query_async::<Option<String>>(&mut connection)
+                    .await
+                    .map_err(|e| store.error(&e))?
+                    .is_none()
+                {
+                    crate::timer::sleep_precise(backoff.next()).await;
                 }
-                crate::timer::sleep_precise(backoff.next()).await;
             }
             let seen: Option<u64> = store.read().query_async(&mut connection).await.map_err(|e| store.error(&e))?;
             if !locked {

@@ -343,6 +343,17 @@ impl Drop for FileLock<'_> {
     }
 }
 
+impl std::fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("connection", &self.connection)
+            .field("shared_file", &self.shared_file)
+            .field("redis", &self.redis.is_some())
+            .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,16 +384,5 @@ mod tests {
         collector.fail("second");
         assert!(collector.failed());
         assert_eq!(collector.finish().unwrap_err().to_string(), "first");
-    }
-}
-
-impl std::fmt::Debug for WorkerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerState")
-            .field("connection", &self.connection)
-            .field("shared_file", &self.shared_file)
-            .field("redis", &self.redis.is_some())
-            .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
-            .finish_non_exhaustive()
     }
 }

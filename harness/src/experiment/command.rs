@@ -14,6 +14,12 @@ pub(crate) struct CommandLine {
     pub cwd: PathBuf,
 }
 
+/// A message and what was expected instead.
+pub(super) type Problem = (String, String);
+
+/// Makes a string of the file final: substitutes its references, or says why it cannot.
+pub(super) type Text<'a> = dyn Fn(&str) -> Result<String, Problem> + 'a;
+
 /// What a command looks like, for messages.
 pub(super) const COMMAND_EXPECTED: &str =
     "a list of a program and its arguments (run without a shell), or a string (run with `sh -c`)";
@@ -26,8 +32,8 @@ pub(super) fn parse_command(
     env: &[(String, String)],
     cwd: Option<&str>,
     base: &Path,
-    text: &dyn Fn(&str) -> Result<String, (String, String)>,
-) -> Result<CommandLine, (String, String)> {
+    text: &Text<'_>,
+) -> Result<CommandLine, Problem> {
     let expected = || COMMAND_EXPECTED.to_owned();
     let (program, args) = match command {
         toml::Value::String(line) if !line.trim().is_empty() => ("sh".to_owned(), vec!["-c".to_owned(), text(line)?]),

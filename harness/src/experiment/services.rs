@@ -8,7 +8,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::command::{CommandLine, parse_command};
+use super::command::{CommandLine, Problem, Text, parse_command};
 use super::raw::RawService;
 use super::substitute::references;
 use super::{quote_list, units};
@@ -137,7 +137,7 @@ fn table_span(raw: &IndexMap<Spanned<String>, Spanned<RawService>>, name: &str) 
 }
 
 /// `${port}` (this service's) and `${services.NAME.port}` (any service's) replaced in `text`.
-fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, (String, String)> {
+fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, Problem> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (range, reference) in references(text) {
@@ -160,10 +160,7 @@ fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<St
     Ok(out)
 }
 
-fn probe(
-    value: &toml::Value,
-    text: &dyn Fn(&str) -> Result<String, (String, String)>,
-) -> Result<Probe, (String, String)> {
+fn probe(value: &toml::Value, text: &Text<'_>) -> Result<Probe, Problem> {
     let bad = || (format!("`ready` is {value}"), PROBES_EXPECTED.to_owned());
     let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
     let (kind, arg) = table.iter().next().expect("one key");
@@ -200,7 +197,7 @@ fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
 mod tests {
     use super::*;
 
-    fn probe_of(text: &str) -> Result<Probe, (String, String)> {
+    fn probe_of(text: &str) -> Result<Probe, Problem> {
         let value: toml::Table = toml::from_str(&format!("r = {text}")).unwrap();
         probe(&value["r"], &|s| substitute(s, 4000, &["api", "db"], &[4000, 5000]))
     }

@@ -115,7 +115,7 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 other => return Err((format!("`redis` is {other}"), expected())),
             };
             let words: Option<Vec<String>> =
-                command.as_array().map(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect()).flatten();
+                command.as_array().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
             match words {
                 // An empty `url` is filled in by the resolver: the `redis` service's address.
                 Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),

@@ -327,15 +327,13 @@ fn stat_fields(pid: pid_t) -> Vec<String> {
 /// The CPU time of a process in nanoseconds: its threads' time on a CPU (`schedstat`, to the nanosecond),
 /// plus that of the children it reaped (`cutime` and `cstime`, in clock ticks).
 fn cpu_nanos(pid: pid_t, ticks_per_second: u64) -> u64 {
-    let threads: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .flatten()
-                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
+    let threads: u64 = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |tasks| {
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    });
     let fields = stat_fields(pid);
     // cutime and cstime: fields 16 and 17 of stat(5), 13 and 14 after the command name.
     let children: u64 = (13..=14).filter_map(|i| fields.get(i)?.parse::<u64>().ok()).sum();
