@@ -56,18 +56,7 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             let store = match (t.get("store"), t.get("url")) {
                 (None, None) => SharedStore::Executor,
                 (Some(toml::Value::String(s)), url) if s == "redis" => {
-                    let url = match url {
-                        // Filled in by the resolver: the `redis` service's address.
-                        None => String::new(),
-                        Some(toml::Value::String(u)) if u.starts_with("redis://") => u.clone(),
-                        Some(other) => {
-                            return Err((
-                                format!("`shared.url` is {other}"),
-                                Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned()),
-                            ));
-                        }
-                    };
-                    SharedStore::Redis { url }
+                    SharedStore::Redis { url: redis_url("shared.url", url)? }
                 }
                 (None, Some(_)) => {
                     return Err((
@@ -100,16 +89,7 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 toml::Value::Array(_) => (arg, String::new()),
                 toml::Value::Table(_) => {
                     let t = fields(kind, arg, &["command", "url"])?;
-                    let url = match t.get("url") {
-                        None => String::new(),
-                        Some(toml::Value::String(u)) if u.starts_with("redis://") => u.clone(),
-                        Some(other) => {
-                            return Err((
-                                format!("`redis.url` is {other}"),
-                                Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned()),
-                            ));
-                        }
-                    };
+                    let url = redis_url("redis.url", t.get("url"))?;
                     (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
                 }
                 other => return Err((format!("`redis` is {other}"), expected())),
@@ -127,6 +107,17 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             Err((format!("unknown step `{other}`{hint}"), Some(format!("one of {}", quote_list(raw::STEP_KINDS)))))
+        }
+    }
+}
+
+/// The `url` of a Redis server; empty when not given, for the resolver to fill with the `redis` service's.
+fn redis_url(key: &str, value: Option<&toml::Value>) -> Result<String, StepError> {
+    match value {
+        None => Ok(String::new()),
+        Some(toml::Value::String(url)) if url.starts_with("redis://") => Ok(url.clone()),
+        Some(other) => {
+            Err((format!("`{key}` is {other}"), Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned())))
         }
     }
 }

@@ -4,7 +4,7 @@
 //! the tests can find every process they left.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 
 use crate::support::{self, marked, read_runs, unique_marker, wait_until, write_inline};
 
@@ -34,25 +34,12 @@ fn experiment(name: &str, header: &str, services: &str, steps: &str) -> String {
     )
 }
 
-fn start(marker: &str, file: &Path, out: &Path) -> Child {
-    support::harness()
-        .args(["run", "--quiet", "--out"])
-        .arg(out)
-        .arg(file)
-        .env("HARNESS_TEST_MARKER", marker)
-        .env("TMPDIR", out.parent().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// Runs `text` to its end with a marker; returns the temporary folder, the result folder, the output
 /// and the marker.
 fn run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, Output, String) {
     let marker = unique_marker(name);
     let (dir, file) = write_inline(name, text);
-    let output = start(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
+    let output = support::start_marked(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
     let results = dir.path().join("out").join(name).join("latest");
     (dir, results, output, marker)
 }
@@ -196,7 +183,7 @@ fn started_and_serving(name: &str) -> (tempfile::TempDir, Child, String) {
         "[services.api]\ncommand = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]\n";
     let (dir, file) =
         write_inline(name, &experiment(name, "repetitions = 1\nwarmup = 0", services, "{ sleep = \"1h\" }"));
-    let harness = start(&marker, &file, &dir.path().join("out"));
+    let harness = support::start_marked(&marker, &file, &dir.path().join("out"));
     wait_until("the service and the run are up", || {
         let procs = marked(&marker);
         procs.iter().any(|(_, _, cmd)| cmd.contains("http.server"))
