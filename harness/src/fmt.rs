@@ -26,6 +26,10 @@ pub(crate) fn describe_step(step: &Step) -> String {
         }
         Step::Alloc { bytes } => format!("alloc {}", format_size(bytes)),
         Step::Redis { ref url, ref command } => format!("redis {} at {url}", command.join(" ")),
+        Step::Http(ref request) => {
+            let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
+            format!("http {} {}{per}", request.method, request.url)
+        }
     }
 }
 

@@ -179,7 +179,11 @@ impl Waits {
                     }
                     waits.costs_cpu = true;
                 }
-                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Redis { .. } => {
+                Step::Compute { .. }
+                | Step::Alloc { .. }
+                | Step::ReadFile { .. }
+                | Step::Redis { .. }
+                | Step::Http(_) => {
                     waits.costs_cpu = true;
                 }
             }

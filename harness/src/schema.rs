@@ -107,6 +107,24 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ),
         step("alloc", "Allocate and touch SIZE bytes, freed when the step ends", &size()),
         step(
+            "http",
+            "One HTTP/1.1 request, keep-alive unless `connect = \"per_request\"`; `${task}` in the URL is the task's number",
+            &json!({
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": { "type": "string", "pattern": "^http://" },
+                    "method": { "type": "string", "pattern": "^[A-Z]+$", "default": "GET" },
+                    "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "body": { "anyOf": [{ "type": "string", "description": "The body as written" }, { "type": "object", "required": ["size"], "properties": { "size": size() }, "additionalProperties": false, "description": "SIZE bytes of seeded data" }] },
+                    "expect": { "type": "array", "items": { "type": "integer", "minimum": 100, "maximum": 599 }, "minItems": 1, "description": "The statuses that count as success; default: any 2xx" },
+                    "checksum": { "enum": ["body", "status"], "default": "body" },
+                    "connect": { "enum": ["reuse", "per_request"], "default": "reuse" }
+                },
+                "additionalProperties": false
+            })
+        ),
+        step(
             "redis",
             "One Redis command, `${task}` in its arguments; the reply is folded into the checksum",
             &json!({

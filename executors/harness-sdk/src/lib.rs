@@ -47,6 +47,7 @@
 pub mod abi;
 pub mod checksum;
 pub mod fixtures;
+mod http;
 pub mod latency;
 pub mod model;
 pub mod net;

@@ -23,6 +23,8 @@ pub struct AsyncWorkload {
     pub(crate) redis: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
     /// The connection of `redis` steps (one server per workload), made by the first task that needs it.
     pub(crate) redis_commands: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    /// The clients of `http` steps.
+    pub(crate) http: crate::http::Clients,
     /// Idle connections to the loopback server: a task takes one (or connects) and gives it back.
     pub(crate) connections: Mutex<Vec<tokio::net::TcpStream>>,
     pub(crate) offload_cpu: bool,
@@ -37,6 +39,7 @@ impl AsyncWorkload {
             guard: tokio::sync::Mutex::new(()),
             redis: tokio::sync::OnceCell::new(),
             redis_commands: tokio::sync::OnceCell::new(),
+            http: crate::http::Clients::new(),
             connections: Mutex::new(Vec::new()),
             offload_cpu,
         })

@@ -168,6 +168,41 @@ pub enum Step {
     Alloc { bytes: u64 },
     /// Send one command to the Redis server at `url`; `${task}` in an argument is the task's number.
     Redis { url: String, command: Vec<String> },
+    /// One HTTP/1.1 request; `${task}` in the URL is the task's number.
+    Http(HttpRequest),
+}
+
+/// What an `http` step sends and expects.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: HttpBody,
+    /// The statuses that count as success; empty: any 2xx.
+    pub expect: Vec<u16>,
+    pub checksum: HttpChecksum,
+    pub connect: Connect,
+}
+
+/// The body of an `http` request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpBody {
+    Empty,
+    /// The first bytes of the run's seeded data.
+    Seeded(u64),
+    Text(String),
+}
+
+/// What an `http` step folds into the checksum.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpChecksum {
+    /// The status and the hash of the body.
+    Body,
+    /// The status only, for bodies that change from one answer to the next.
+    Status,
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or

@@ -15,6 +15,7 @@
 //! | `net` | the hash of the response body |
 //! | `shared` | 1 |
 //! | `alloc` | the sum of the first byte of every page written |
+//! | `http` | the status and the body's hash, or the status alone |
 //! | `redis` | the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0 |
 
 use std::io;
@@ -127,6 +128,7 @@ impl Prepared {
                         redis_command(command, task).query(connection).map_err(|e| redis_error(url, &e))?;
                     redis_value(&reply)
                 }
+                Step::Http(ref request) => self.http_blocking(worker, request, task)?,
             };
             acc = fold(acc, value);
         }
@@ -208,6 +210,7 @@ impl crate::nonblocking::AsyncWorkload {
                             .map_err(|e| redis_error(url, &e))?;
                     redis_value(&reply)
                 }
+                Step::Http(ref request) => Box::pin(self.http_async(request, task)).await?,
             };
             acc = fold(acc, value);
         }

@@ -74,6 +74,8 @@ pub struct WorkerState {
     pub(crate) redis: Option<redis::Connection>,
     /// The connection of `redis` steps, and the server it goes to.
     pub(crate) redis_commands: Option<(String, redis::Connection)>,
+    /// The agent of `http` steps, which keeps their connections.
+    pub(crate) http: Option<ureq::Agent>,
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
@@ -188,7 +190,10 @@ impl Prepared {
         let compute_bytes = steps
             .iter()
             .filter_map(|s| match s {
-                Step::Compute { bytes } => Some(*bytes),
+                Step::Compute { bytes }
+                | Step::Http(crate::protocol::HttpRequest { body: crate::protocol::HttpBody::Seeded(bytes), .. }) => {
+                    Some(*bytes)
+                }
                 _ => None,
             })
             .max()
@@ -350,6 +355,7 @@ impl std::fmt::Debug for WorkerState {
             .field("shared_file", &self.shared_file)
             .field("redis", &self.redis.is_some())
             .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
+            .field("http", &self.http.is_some())
             .finish_non_exhaustive()
     }
 }

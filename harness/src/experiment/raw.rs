@@ -93,7 +93,7 @@ pub(super) struct RawWorkload {
 }
 
 /// The step kinds, for "did you mean" hints.
-pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "redis"];
+pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "redis", "http"];
 
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]

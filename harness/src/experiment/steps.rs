@@ -1,6 +1,6 @@
 //! The step grammar: one table per step, and the sizes and durations that steps (and other keys) take.
 
-use harness_sdk::protocol::{Connect, SharedLock, SharedStore, Step};
+use harness_sdk::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest, SharedLock, SharedStore, Step};
 
 use super::{quote_list, raw, units};
 
@@ -102,6 +102,7 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
                 _ => Err((format!("`redis` command is {command}"), expected())),
             }
         }
+        "http" => http(kind, arg),
         other => {
             let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
@@ -109,6 +110,94 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             Err((format!("unknown step `{other}`{hint}"), Some(format!("one of {}", quote_list(raw::STEP_KINDS)))))
         }
     }
+}
+
+/// `{ http = { url, method, headers, body, expect, checksum, connect } }`.
+fn http(kind: &str, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg, &["url", "method", "headers", "body", "expect", "checksum", "connect"])?;
+    let string = |key: &str| {
+        t.get(key)
+            .map(|v| v.as_str().ok_or_else(|| (format!("`http.{key}` is {v}"), Some("a string".to_owned()))))
+            .transpose()
+    };
+    let url = string("url")?.ok_or_else(|| {
+        ("`http` needs `url`".to_owned(), Some("url = \"http://127.0.0.1:${services.api.port}/\"".to_owned()))
+    })?;
+    if !url.starts_with("http://") {
+        return Err((format!("`http.url` is \"{url}\""), Some("an http:// URL".to_owned())));
+    }
+    let method = string("method")?.unwrap_or("GET");
+    if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err((
+            format!("`http.method` is \"{method}\""),
+            Some("a method in capitals, such as \"GET\" or \"POST\"".to_owned()),
+        ));
+    }
+    let headers = match t.get("headers") {
+        None => Vec::new(),
+        Some(toml::Value::Table(h)) => h
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|v| (k.clone(), v.to_owned()))
+                    .ok_or_else(|| (format!("`http.headers.{k}` is {v}"), Some("a string".to_owned())))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err((format!("`http.headers` is {other}"), Some("a table of strings".to_owned()))),
+    };
+    let body = match t.get("body") {
+        None => HttpBody::Empty,
+        Some(toml::Value::String(text)) => HttpBody::Text(text.clone()),
+        Some(toml::Value::Table(b)) if b.len() == 1 && b.contains_key("size") => {
+            HttpBody::Seeded(size("http.body.size", &b["size"])?)
+        }
+        Some(other) => {
+            return Err((
+                format!("`http.body` is {other}"),
+                Some("a string, or { size = SIZE } of seeded bytes".to_owned()),
+            ));
+        }
+    };
+    let expect = match t.get("expect") {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| {
+                i.as_integer().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..600).contains(n)).ok_or_else(|| {
+                    (format!("`http.expect` holds {i}"), Some("a list of statuses from 100 to 599".to_owned()))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err((
+                format!("`http.expect` is {other}"),
+                Some("a list of statuses, such as [200, 404]".to_owned()),
+            ));
+        }
+    };
+    let checksum = match string("checksum")? {
+        None | Some("body") => HttpChecksum::Body,
+        Some("status") => HttpChecksum::Status,
+        Some(other) => {
+            return Err((format!("`http.checksum` is \"{other}\""), Some("\"body\" or \"status\"".to_owned())));
+        }
+    };
+    let connect = match string("connect")? {
+        None | Some("reuse") => Connect::Reuse,
+        Some("per_request") => Connect::PerRequest,
+        Some(other) => {
+            return Err((format!("`http.connect` is \"{other}\""), Some("\"reuse\" or \"per_request\"".to_owned())));
+        }
+    };
+    Ok(Step::Http(HttpRequest {
+        url: url.to_owned(),
+        method: method.to_owned(),
+        headers,
+        body,
+        expect,
+        checksum,
+        connect,
+    }))
 }
 
 /// The `url` of a Redis server; empty when not given, for the resolver to fill with the `redis` service's.

@@ -158,7 +158,7 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
         .as_array()
         .unwrap();
     let kinds: Vec<&str> = steps.iter().filter_map(|s| s["required"][0].as_str()).collect();
-    assert!(kinds.contains(&"redis"), "{kinds:?}");
+    assert!(kinds.contains(&"redis") && kinds.contains(&"http"), "{kinds:?}");
     let shared = steps.iter().find(|s| s["required"][0] == "shared").unwrap();
     for key in ["hold", "store", "url", "lock"] {
         assert!(shared["properties"]["shared"]["properties"].get(key).is_some(), "schema lacks shared.{key}");

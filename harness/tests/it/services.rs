@@ -285,3 +285,43 @@ fn redis_steps_fold_the_replies_alike_under_every_executor() {
     assert_ne!(changed[0]["checksum"], rows[0]["checksum"]);
     assert_eq!(marked(&marker), []);
 }
+
+/// The HTTP service of `experiments/services.toml`, answering after `work` seconds.
+fn http_service(work: &str) -> String {
+    let script = support::root().join("experiments/http_service.py");
+    format!(
+        "[services.api]\ncommand = [\"python3\", \"{}\", \"${{port}}\", \"{work}\"]\nready = {{ http = \"http://127.0.0.1:${{port}}/\" }}\n",
+        script.display()
+    )
+}
+
+#[test]
+fn http_steps_agree_under_every_executor_and_a_wrong_status_fails_the_run() {
+    let text = format!(
+        "[experiment]\nname = \"http_steps\"\nrepetitions = 1\nwarmup = 0\n{}\n\
+         [workloads.get]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/items/${{task}}\" }} }}]\n\n\
+         [workloads.post]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/items\", method = \"POST\", \
+         body = {{ size = \"4KiB\" }}, headers = {{ X-Test = \"1\" }}, connect = \"per_request\", expect = [200] }} }}]\n\n\
+         [workloads.status]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/${{task}}\", checksum = \"status\" }} }}]\n\n\
+         [workloads.wrong]\ntasks = 3\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/\", expect = [201] }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n\
+         workload = [\"get\", \"post\", \"status\", \"wrong\"]\n",
+        http_service("0.001")
+    );
+    let (_dir, results, output, marker) = run("http_steps", &text);
+    assert_eq!(output.status.code(), Some(1), "the `wrong` runs fail: {}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    let of = |workload: &str| rows.iter().filter(|r| r["workload"] == workload).collect::<Vec<_>>();
+    for workload in ["get", "post", "status"] {
+        let runs = of(workload);
+        assert_eq!(runs.len(), 4);
+        assert!(runs.iter().all(|r| r["status"] == "ok" && r["checksum"] == runs[0]["checksum"]), "{runs:?}");
+    }
+    // The body names the path, so GETs of different paths differ; with `checksum = "status"` only the 200s count.
+    assert_ne!(of("get")[0]["checksum"], of("status")[0]["checksum"]);
+    for run in of("wrong") {
+        assert_eq!(run["status"], "failed");
+        assert!(run["error"].contains("answered 200, expected [201]"), "{run:?}");
+    }
+    assert_eq!(marked(&marker), []);
+}
