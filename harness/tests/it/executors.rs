@@ -103,7 +103,7 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
         if let Some(services) = original.get("services").and_then(toml::Value::as_table) {
             // The services run where they would beside the original file.
             let mut services = services.clone();
-            for (_, service) in services.iter_mut() {
+            for (_, service) in &mut services {
                 let Some(service) = service.as_table_mut() else { continue };
                 let cwd = service.get("cwd").and_then(toml::Value::as_str).unwrap_or(".");
                 let cwd = file.parent().unwrap().join(cwd);
