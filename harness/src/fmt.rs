@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use harness_sdk::protocol::{Connect, Step};
+use harness_sdk::protocol::{Connect, SharedLock, SharedStore, Step};
 
 /// A step as an experiment file would write it: `sleep 10ms`, `compute 256KiB`.
 pub(crate) fn describe_step(step: &Step) -> String {
@@ -16,10 +16,22 @@ pub(crate) fn describe_step(step: &Step) -> String {
             let per = if connect == Connect::PerRequest { " per_request" } else { "" };
             format!("net {}/{} delay {}{per}", format_size(request), format_size(response), d(delay_nanos))
         }
-        Step::Shared { hold_nanos } => format!("shared hold {}", d(hold_nanos)),
+        Step::Shared { hold_nanos, ref store, lock } => {
+            let store = match store {
+                SharedStore::Executor => String::new(),
+                SharedStore::Redis { url } => format!(" in {url}"),
+            };
+            let lock = if lock == SharedLock::None { " unlocked" } else { "" };
+            format!("shared hold {}{store}{lock}", d(hold_nanos))
+        }
         Step::Alloc { bytes } => format!("alloc {}", format_size(bytes)),
         Step::Exec(ref exec) => format!("exec {}", exec.argv.join(" ")),
         Step::Call(ref call) => format!("call {}({})", call.name, call.arg),
+        Step::Redis { ref url, ref command } => format!("redis {} at {url}", command.join(" ")),
+        Step::Http(ref request) => {
+            let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
+            format!("http {} {}{per}", request.method, request.url)
+        }
     }
 }
 

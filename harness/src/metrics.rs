@@ -126,6 +126,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     },
     recorded("checksum", "checksum", Label, false),
     recorded("shared_count", "shared counter", Count, false),
+    Metric { gated: false, ..measured("shared_lost", "lost increments", Count) },
     measured("latency_mean_s", "mean latency", Seconds),
     measured("latency_p50_s", "p50 latency", Seconds),
     measured("latency_p90_s", "p90 latency", Seconds),
@@ -154,10 +155,10 @@ pub(crate) const CATALOG: &[Metric] = &[
     Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
 ];
 
-/// The metric called `name`, a column of `runs.csv` or a derived measure, or a custom metric an
-/// experiment file declared ([`declare`]).
+/// The metric called `name`, a column of `runs.csv` (of the catalog or of a [`FAMILIES`] member) or a
+/// derived measure, or a custom metric an experiment file declared ([`declare`]).
 pub(crate) fn get(name: &str) -> Option<&'static Metric> {
-    CATALOG.iter().find(|m| m.name == name).or_else(|| custom(name))
+    CATALOG.iter().find(|m| m.name == name).or_else(|| custom(name)).or_else(|| member(name))
 }
 
 /// The custom metrics declared so far, newest last. They live as long as the process: an experiment
@@ -192,6 +193,57 @@ pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
     custom.push(metric);
     metric
 }
+
+/// Metric columns an experiment names: one per service (`service_NAME_cpu_s`, ...). A member is measured
+/// (it gets statistics and can be charted) but not gated, and is written after the catalog's columns.
+struct Family {
+    prefix: &'static str,
+    suffix: &'static str,
+    /// "CPU time" becomes "CPU time of service NAME".
+    label: &'static str,
+    of: &'static str,
+    dimension: Dimension,
+}
+
+const FAMILIES: &[Family] = &[
+    Family { prefix: "service_", suffix: "_cpu_s", label: "CPU time", of: "service", dimension: Seconds },
+    Family { prefix: "service_", suffix: "_peak_memory_bytes", label: "peak memory", of: "service", dimension: Bytes },
+];
+
+/// The columns of `runs.csv` for service `name`: its CPU time and peak memory during each run.
+pub(crate) fn service_columns(name: &str) -> [String; 2] {
+    [0, 1].map(|i| format!("{}{name}{}", FAMILIES[i].prefix, FAMILIES[i].suffix))
+}
+
+/// The metric of a column that a [`Family`] names, made once per name and kept for the process's life
+/// (there are as many as an experiment has services, times the families).
+fn member(name: &str) -> Option<&'static Metric> {
+    static MADE: std::sync::Mutex<Vec<&'static Metric>> = std::sync::Mutex::new(Vec::new());
+    let (family, middle) = FAMILIES.iter().find_map(|f| {
+        let middle = name.strip_prefix(f.prefix)?.strip_suffix(f.suffix)?;
+        (!middle.is_empty()).then_some((f, middle))
+    })?;
+    let mut made = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(metric) = made.iter().find(|m| m.name == name) {
+        return Some(metric);
+    }
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let label = leak(format!("{} of {} {middle}", family.label, family.of));
+    let metric: &'static Metric =
+        Box::leak(Box::new(Metric { gated: false, ..measured(leak(name.to_owned()), label, family.dimension) }));
+    made.push(metric);
+    Some(metric)
+}
+
+/// Whether `name` is a column of a [`Family`]: an experiment's own metric column.
+pub(crate) fn is_member(name: &str) -> bool {
+    FAMILIES
+        .iter()
+        .any(|f| name.strip_prefix(f.prefix).and_then(|m| m.strip_suffix(f.suffix)).is_some_and(|m| !m.is_empty()))
+}
+
+/// Measured columns newer than some result folders: a `runs.csv` without one reads as if it were blank.
+pub(crate) const ADDED_LATER: &[&str] = &["shared_lost"];
 
 /// The metric columns of `runs.csv`, after the axis columns, `cell`, `repetition` and `status`.
 pub(crate) static COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|m| m.column));
@@ -309,6 +361,7 @@ mod tests {
         "throughput_per_s",
         "checksum",
         "shared_count",
+        "shared_lost",
         "latency_mean_s",
         "latency_p50_s",
         "latency_p90_s",
@@ -325,12 +378,14 @@ mod tests {
     ];
     const OLD_NOT_MEASURED: &[&str] =
         &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows", "anchor_s"];
-    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "anchor_s"];
+    const OLD_NOT_GATED: &[&str] =
+        &["tasks", "checksum", "shared_count", "shared_lost", "peak_memory_method", "anchor_s"];
     const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
         ("wall_s", "wall time", Seconds),
         ("setup_s", "setup time", Seconds),
         ("run_s", "run time", Seconds),
         ("throughput_per_s", "throughput", PerSecond),
+        ("shared_lost", "lost increments", Count),
         ("latency_mean_s", "mean latency", Seconds),
         ("latency_p50_s", "p50 latency", Seconds),
         ("latency_p90_s", "p90 latency", Seconds),
@@ -414,6 +469,21 @@ mod tests {
         for metric in CATALOG {
             assert!(metric.judged_by.is_none_or(|by| GATED.contains(&by)), "{}", metric.name);
         }
+    }
+
+    #[test]
+    fn family_members_are_measured_columns_of_their_own() {
+        let [cpu, memory] = service_columns("api");
+        assert_eq!((cpu.as_str(), memory.as_str()), ("service_api_cpu_s", "service_api_peak_memory_bytes"));
+        let metric = get(&cpu).unwrap();
+        assert_eq!(
+            (metric.label, metric.dimension, metric.measured, metric.gated),
+            ("CPU time of service api", Seconds, true, false)
+        );
+        assert_eq!(get(&memory).unwrap().dimension, Bytes);
+        assert!(std::ptr::eq(get(&cpu).unwrap(), metric), "made once");
+        assert!(chartable(&cpu).is_some() && is_member(&memory));
+        assert!(get("service__cpu_s").is_none() && !is_member("service_cpu_s") && !is_member("run_s"));
     }
 
     #[test]

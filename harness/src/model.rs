@@ -21,7 +21,7 @@
 //! grows: [`capacity_per_s`].
 
 use harness_sdk::model::{Model, Quantity};
-use harness_sdk::protocol::{Step, Workload};
+use harness_sdk::protocol::{SharedLock, Step, Workload};
 
 /// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub(crate) fn imprecise_waits(
     for step in &workload.steps {
         let (name, wait_ns, waiting) = match *step {
             Step::Sleep { nanos } => ("sleep", nanos, in_flight),
-            Step::Shared { hold_nanos } => ("shared", hold_nanos, 1),
+            Step::Shared { hold_nanos, .. } => ("shared", hold_nanos, 1),
             _ => continue,
         };
         let precise_ns = precision.shortest_with(waiting);
@@ -180,13 +180,22 @@ impl Waits {
                     waits.wait_s += s(delay_nanos);
                     waits.costs_cpu = true;
                 }
-                Step::Shared { hold_nanos } => {
+                Step::Shared { hold_nanos, lock, .. } => {
                     waits.wait_s += s(hold_nanos);
-                    waits.hold_s += s(hold_nanos);
+                    // Without a lock, holds overlap: they serialize nothing.
+                    if lock == SharedLock::Exclusive {
+                        waits.hold_s += s(hold_nanos);
+                    }
                     waits.costs_cpu = true;
                 }
+                Step::Compute { .. }
+                | Step::Alloc { .. }
+                | Step::ReadFile { .. }
+                | Step::Redis { .. }
+                | Step::Http(_)
                 // A program's time is measured, not declared: what the `sync` cell took per task.
-                Step::Compute { .. } | Step::Alloc { .. } | Step::ReadFile { .. } | Step::Exec(_) | Step::Call(_) => {
+                | Step::Exec(_)
+                | Step::Call(_) => {
                     waits.costs_cpu = true;
                 }
             }
@@ -256,6 +265,7 @@ pub(crate) fn capacity_per_s(overlap: Overlap, service_s: f64, cpu_per_task_s: f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness_sdk::protocol::SharedStore;
 
     #[test]
     fn capacity_is_tasks_in_flight_over_service_time_or_cores_over_cpu() {
@@ -310,7 +320,7 @@ mod tests {
         let steps = vec![
             Step::Sleep { nanos: 30_000 },
             Step::Sleep { nanos: 20_000 },
-            Step::Shared { hold_nanos: 20_000 },
+            Step::Shared { hold_nanos: 20_000, store: SharedStore::Executor, lock: SharedLock::Exclusive },
             Step::Net { request: 0, response: 0, delay_nanos: 1, connect: harness_sdk::protocol::Connect::Reuse },
         ];
         let none = options(&[]);
@@ -392,7 +402,10 @@ mod tests {
 
     #[test]
     fn a_held_lock_serialises() {
-        let w = workload(vec![Step::Shared { hold_nanos: 1_000_000 }], 50);
+        let w = workload(
+            vec![Step::Shared { hold_nanos: 1_000_000, store: SharedStore::Executor, lock: SharedLock::Exclusive }],
+            50,
+        );
         let waits = Waits::of(&w);
         let o = overlap("threaded", 8, &options(&[]), 50, 2).unwrap();
         let (ideal, bound) = ideal_s(50, waits, 0.0, o);

@@ -65,6 +65,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(opened) => opened,
         None => create(experiment, &options, &runner, started)?,
     };
+    runner.log_services_to(results.path.join(files::LOGS).join("services"));
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -93,6 +94,8 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),
         (Ok(()), _) => None,
     };
+    // A service the runs need that exited or never got ready stopped them.
+    let fatal = runner.fatal().map(str::to_owned);
     let mut warnings = runner.finish(experiment);
     warnings.extend(cleanup_failed);
     let load = load.finish();
@@ -100,12 +103,19 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    if let Some(error) = fatal {
+        anyhow::bail!(
+            "{}: the experiment stopped: {error}; the runs so far are in {}",
+            experiment.name,
+            results.path.display()
+        );
+    }
     summary.lock = Some(results.into_lock());
     Ok(summary)
 }
 
 /// Runs every slot of the schedule and records it; stops early, and says so in `summary`, when Ctrl-C or
-/// SIGTERM stopped a run.
+/// SIGTERM stopped a run; stops early too when a service the runs need is gone ([`Runner::fatal`]).
 fn run_slots(
     experiment: &Experiment,
     slots: &[Slot],
@@ -122,6 +132,9 @@ fn run_slots(
         };
         record(results, experiment, slot, index, &ran, summary)?;
         reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+        if runner.fatal().is_some() {
+            break;
+        }
     }
     Ok(())
 }

@@ -119,6 +119,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             json!({ "type": "object", "description": info.description, "properties": properties, "additionalProperties": false }),
         );
     }
+    let redis_command = json!({ "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "A Redis command and its arguments, such as [\"INCR\", \"key-${task}\"]" });
     let steps = json!([
         step("compute", "Deterministic CPU work: hash SIZE bytes of seeded data", &size()),
         step("sleep", "A blocking wait standing in for a slow remote call", &duration()),
@@ -148,10 +149,15 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ),
         step(
             "shared",
-            "Add one to a counter shared by every task, holding its lock for `hold`",
+            "Add one to a counter shared by every task: read it, wait `hold`, write it plus one, under a lock unless `lock = \"none\"`",
             &json!({
                 "type": "object",
-                "properties": { "hold": duration() },
+                "properties": {
+                    "hold": duration(),
+                    "store": { "enum": ["redis"], "description": "Keep the counter in Redis (default: where the executor keeps it, memory or a file)" },
+                    "url": { "type": "string", "pattern": "^redis://", "description": "The Redis server; default: the service `redis`" },
+                    "lock": { "enum": ["exclusive", "none"], "default": "exclusive", "description": "Without a lock, lost increments are counted in shared_lost" }
+                },
                 "additionalProperties": false
             })
         ),
@@ -170,6 +176,42 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 }
             })
         ),
+        step(
+            "http",
+            "One HTTP/1.1 request, keep-alive unless `connect = \"per_request\"`; `${task}` in the URL is the task's number",
+            &json!({
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": { "type": "string", "pattern": "^http://" },
+                    "method": { "type": "string", "pattern": "^[A-Z]+$", "default": "GET" },
+                    "headers": { "type": "object", "additionalProperties": { "type": "string" } },
+                    "body": { "anyOf": [{ "type": "string", "description": "The body as written" }, { "type": "object", "required": ["size"], "properties": { "size": size() }, "additionalProperties": false, "description": "SIZE bytes of seeded data" }] },
+                    "expect": { "type": "array", "items": { "type": "integer", "minimum": 100, "maximum": 599 }, "minItems": 1, "description": "The statuses that count as success; default: any 2xx" },
+                    "checksum": { "enum": ["body", "status"], "default": "body" },
+                    "connect": { "enum": ["reuse", "per_request"], "default": "reuse" }
+                },
+                "additionalProperties": false
+            })
+        ),
+        step(
+            "redis",
+            "One Redis command, `${task}` in its arguments; the reply is folded into the checksum",
+            &json!({
+                "anyOf": [
+                    redis_command.clone(),
+                    {
+                        "type": "object",
+                        "required": ["command"],
+                        "properties": {
+                            "command": redis_command,
+                            "url": { "type": "string", "pattern": "^redis://", "description": "Default: the service `redis`" }
+                        },
+                        "additionalProperties": false
+                    }
+                ]
+            })
+        ),
     ]);
     let metric = json!({
         "type": "object",
@@ -182,6 +224,13 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             "better": { "enum": ["higher", "lower"], "description": "Which way is better, for `harness compare`" }
         }
     });
+    let command = json!({
+        "anyOf": [
+            { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "A program and its arguments, run without a shell" },
+            { "type": "string", "minLength": 1, "description": "A shell command, run with `sh -c`" }
+        ]
+    });
+    let probe = |kind: &str, description: &str| json!({ "type": "object", "properties": { kind: { "type": "string" } }, "required": [kind], "additionalProperties": false, "description": description });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://harness.invalid/experiment-v1.json",
@@ -258,6 +307,29 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "properties": executors,
                 "additionalProperties": { "type": "object" }
             },
+            "services": {
+                "type": "object",
+                "description": "Programs started for the runs that need them, each on a free loopback port: `${port}` in its own table, `${services.NAME.port}` in workloads",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["command"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "command": command,
+                        "env": { "type": "object", "additionalProperties": { "type": "string" } },
+                        "cwd": { "type": "string", "description": "Relative to the experiment file" },
+                        "ready": {
+                            "oneOf": [
+                                probe("tcp", "Ready when a TCP connection to HOST:PORT succeeds (the default, on 127.0.0.1:${port})"),
+                                probe("http", "Ready when an HTTP GET of the URL gets an answer, whatever its status"),
+                                probe("log", "Ready when the service's log holds this text")
+                            ]
+                        },
+                        "ready_timeout": { "type": "string", "pattern": DURATION, "default": "30s" },
+                        "scope": { "enum": ["experiment", "cell", "run"], "default": "experiment", "description": "One server for the experiment, a fresh one per cell, or per run" }
+                    }
+                }
+            },
             "plugins": {
                 "type": "object",
                 "description": "More executors: name = path of the plugin library, relative to this file",
@@ -307,7 +379,14 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                     "properties": {
                         "title": { "type": "string" },
                         "x": { "type": "string", "description": "A column: an axis of [matrix] or a key `include` adds" },
-                        "y": { "anyOf": [{ "enum": *crate::metrics::CHARTABLE }, { "type": "string", "pattern": "^[a-z][a-z0-9_]*$" }], "description": "What to draw: a metric of runs.csv, cpu_s, efficiency, speedup, or a custom metric" },
+                        "y": {
+                            "anyOf": [
+                                { "enum": *crate::metrics::CHARTABLE },
+                                { "type": "string", "pattern": "^service_.+_(cpu_s|peak_memory_bytes)$", "description": "A service's CPU time or peak memory" },
+                                { "type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "A custom metric" }
+                            ],
+                            "description": "What to draw: a metric of runs.csv, cpu_s, efficiency, speedup, a service's column, or a custom metric"
+                        },
                         "series": { "type": "string", "description": "A column: one series per value" },
                         "facet": { "type": "string", "description": "A column: one panel per value" },
                         "filter": { "type": "object", "description": "Only cells with these values (a list: any of them)", "additionalProperties": { "anyOf": [scalar, { "type": "array", "items": scalar }] } },

@@ -96,7 +96,7 @@ impl harness_sdk::Executor for Async {
         // Connections close before the runtime that drives them goes.
         shared.workload.close_connections();
         runtime.shutdown_timeout(Duration::from_secs(1));
-        Ok(harness_sdk::report(setup_s, run, &tally, shared.workload.shared_count()))
+        Ok(harness_sdk::report(setup_s, run, &tally, shared.workload.shared_count()?))
     }
 }
 

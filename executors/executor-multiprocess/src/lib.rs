@@ -160,8 +160,13 @@ impl Pool {
     ) -> harness_sdk::Result<()> {
         let mut send = |worker: &mut Worker| -> io::Result<bool> {
             let Some((start, end)) = next() else { return Ok(false) };
-            worker.socket.write_all(&encode_range(start, end, origin))?;
-            Ok(true)
+            match worker.socket.write_all(&encode_range(start, end, origin)) {
+                Ok(()) => Ok(true),
+                // A worker whose task failed says why and exits, maybe while a batch more was on its way to
+                // it: its answer, read next, is the run's error, not this write's.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+                Err(e) => Err(e),
+            }
         };
         let mut busy = 0usize;
         for _ in 0..in_flight {

@@ -51,6 +51,7 @@ pub mod arrival;
 pub mod checksum;
 pub mod exec;
 pub mod fixtures;
+mod http;
 pub mod latency;
 mod metrics;
 pub mod model;
@@ -58,6 +59,7 @@ pub mod net;
 #[cfg(feature = "tokio")]
 pub mod nonblocking;
 pub mod protocol;
+mod shared;
 pub mod steplib;
 pub mod steps;
 pub mod timer;

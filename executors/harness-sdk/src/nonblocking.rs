@@ -12,12 +12,19 @@ use crate::protocol::RunRequest;
 use crate::trace;
 use crate::workload::{Collector, Prepared, SharedMode, Tally, lock};
 
-/// A workload ready to run on a tokio runtime: the [`Prepared`] workload, the `shared` counter behind a
-/// tokio mutex, and a pool of idle connections to the loopback server.
+/// A workload ready to run on a tokio runtime: the [`Prepared`] workload, the lock of the `shared` counter (a
+/// tokio mutex), its Redis connection, and a pool of idle connections to the loopback server.
 #[derive(Debug)]
 pub struct AsyncWorkload {
     prepared: Prepared,
-    pub(crate) counter: tokio::sync::Mutex<u64>,
+    /// The lock of the `shared` counter in memory (the counter is the prepared workload's).
+    pub(crate) guard: tokio::sync::Mutex<()>,
+    /// The connection to the `shared` counter's Redis, made by the first task that needs it.
+    pub(crate) redis: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    /// The connection of `redis` steps (one server per workload), made by the first task that needs it.
+    pub(crate) redis_commands: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    /// The clients of `http` steps.
+    pub(crate) http: crate::http::Clients,
     /// Idle connections to the loopback server: a task takes one (or connects) and gives it back.
     pub(crate) connections: Mutex<Vec<tokio::net::TcpStream>>,
     pub(crate) offload_cpu: bool,
@@ -29,7 +36,10 @@ impl AsyncWorkload {
     pub fn new(request: &RunRequest, offload_cpu: bool) -> io::Result<Self> {
         Ok(Self {
             prepared: Prepared::new(request, SharedMode::Memory)?,
-            counter: tokio::sync::Mutex::new(0),
+            guard: tokio::sync::Mutex::new(()),
+            redis: tokio::sync::OnceCell::new(),
+            redis_commands: tokio::sync::OnceCell::new(),
+            http: crate::http::Clients::new(),
             connections: Mutex::new(Vec::new()),
             offload_cpu,
         })
@@ -91,8 +101,8 @@ impl AsyncWorkload {
     }
 
     /// The `shared` counter's value, `None` when no step uses it. Call it outside the runtime.
-    pub fn shared_count(&self) -> Option<u64> {
-        self.prepared.uses_shared().then(|| *self.counter.blocking_lock())
+    pub fn shared_count(&self) -> io::Result<Option<u64>> {
+        self.prepared.shared_count()
     }
 
     /// Closes the idle connections: call it before the runtime that drives them goes.

@@ -255,14 +255,58 @@ pub enum Step {
     /// A TCP round trip to the harness's loopback server: send `request` bytes, the server waits
     /// `delay_nanos` and answers with `response` bytes ([`crate::net`]).
     Net { request: u64, response: u64, delay_nanos: u64, connect: Connect },
-    /// Add one to a counter shared by every task, holding its lock for `hold_nanos`.
-    Shared { hold_nanos: u64 },
+    /// Add one to a counter shared by every task: read it, wait `hold_nanos`, write it plus one, under a
+    /// lock unless `lock` is [`SharedLock::None`].
+    Shared {
+        hold_nanos: u64,
+        #[serde(default)]
+        store: SharedStore,
+        #[serde(default)]
+        lock: SharedLock,
+    },
     /// Allocate and touch `bytes` bytes.
     Alloc { bytes: u64 },
     /// Run a program and wait for it to end.
     Exec(Exec),
     /// Call a function of a step library.
     Call(Call),
+    /// Send one command to the Redis server at `url`; `${task}` in an argument is the task's number.
+    Redis { url: String, command: Vec<String> },
+    /// One HTTP/1.1 request; `${task}` in the URL is the task's number.
+    Http(HttpRequest),
+}
+
+/// What an `http` step sends and expects.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: HttpBody,
+    /// The statuses that count as success; empty: any 2xx.
+    pub expect: Vec<u16>,
+    pub checksum: HttpChecksum,
+    pub connect: Connect,
+}
+
+/// The body of an `http` request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpBody {
+    Empty,
+    /// The first bytes of the run's seeded data.
+    Seeded(u64),
+    Text(String),
+}
+
+/// What an `http` step folds into the checksum.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpChecksum {
+    /// The status and the hash of the body.
+    Body,
+    /// The status only, for bodies that change from one answer to the next.
+    Status,
 }
 
 /// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or
@@ -277,6 +321,28 @@ pub enum Connect {
     PerRequest,
 }
 
+/// Where a `shared` step keeps the counter.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedStore {
+    /// Where the executor keeps it: in memory, or in [`Resources::shared_file`] (see `SharedMode`).
+    #[default]
+    Executor,
+    /// In the Redis server at `url`, under the key [`Resources::shared_key`], locked with `SET NX PX`.
+    Redis { url: String },
+}
+
+/// Whether a `shared` step locks the counter around its read-modify-write.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedLock {
+    /// Exclusive: no increment is lost, which the harness checks.
+    #[default]
+    Exclusive,
+    /// None: concurrent tasks may lose increments, which the harness counts (`shared_lost`).
+    None,
+}
+
 /// Resources the harness sets up outside the process under test.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Resources {
@@ -286,6 +352,9 @@ pub struct Resources {
     pub net_addr: Option<String>,
     /// A file executors whose tasks do not share memory use for the `shared` counter.
     pub shared_file: Option<PathBuf>,
+    /// The key of the run's `shared` counter in Redis (fresh for each run), for `store = "redis"`.
+    #[serde(default)]
+    pub shared_key: Option<String>,
 }
 
 /// What an executor measured in one run.

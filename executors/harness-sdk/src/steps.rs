@@ -17,6 +17,8 @@
 //! | `alloc` | the sum of the first byte of every page written |
 //! | `exec` | the hash of the program's standard output (`output = "hash"`), or its exit status |
 //! | `call` | what the function returned |
+//! | `http` | the status and the body's hash, or the status alone |
+//! | `redis` | the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0 |
 
 use std::io;
 use std::time::Duration;
@@ -27,7 +29,8 @@ use crate::checksum::{fold, hash_bytes, task_seed};
 use crate::exec::Finished;
 use crate::net;
 use crate::protocol::{Call, Connect, Exec, Step};
-use crate::workload::{FileLock, Prepared, SharedMode, WorkerState, lock, read_counter, write_counter};
+use crate::shared::redis_error;
+use crate::workload::{Prepared, WorkerState};
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
 #[inline]
@@ -62,6 +65,31 @@ pub fn alloc(bytes: u64) -> u64 {
     buffer.chunks(PAGE).map(|c| u64::from(c[0])).sum()
 }
 
+/// The command of a `redis` step for task `task`: `${task}` in an argument becomes the task's number.
+pub(crate) fn redis_command(words: &[String], task: u64) -> redis::Cmd {
+    let task = task.to_string();
+    let mut words = words.iter().map(|w| w.replace("${task}", &task));
+    let mut cmd = redis::cmd(&words.next().unwrap_or_default());
+    for word in words {
+        cmd.arg(word);
+    }
+    cmd
+}
+
+/// What a `redis` step yields for its reply.
+pub(crate) fn redis_value(reply: &redis::Value) -> u64 {
+    use redis::Value;
+    match reply {
+        Value::Nil => 0,
+        Value::Int(n) => *n as u64,
+        Value::BulkString(bytes) => hash_bytes(bytes),
+        Value::SimpleString(text) => hash_bytes(text.as_bytes()),
+        Value::Okay => hash_bytes(b"OK"),
+        Value::Array(items) | Value::Set(items) => items.iter().fold(0, |acc, v| fold(acc, redis_value(v))),
+        other => hash_bytes(format!("{other:?}").as_bytes()),
+    }
+}
+
 fn reading_error(path: &std::path::Path, e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
 }
@@ -85,8 +113,8 @@ impl Prepared {
                     self.net_blocking(worker, request, response, delay_nanos, connect)?;
                     read_value(&worker.scratch)
                 }
-                Step::Shared { hold_nanos } => {
-                    self.shared_blocking(worker, Duration::from_nanos(hold_nanos))?;
+                Step::Shared { hold_nanos, lock, .. } => {
+                    self.shared_blocking(worker, task, Duration::from_nanos(hold_nanos), lock)?;
                     SHARED_VALUE
                 }
                 Step::Alloc { bytes } => alloc(bytes),
@@ -97,6 +125,20 @@ impl Prepared {
                     self.exec_ended(exec, task, index, &finished, &mut worker.reports)?
                 }
                 Step::Call(ref call) => self.call(call, task, &mut worker.reports)?,
+                Step::Redis { ref url, ref command } => {
+                    let connection = match &mut worker.redis_commands {
+                        Some((connected, connection)) if connected == url => connection,
+                        slot => {
+                            let client = redis::Client::open(url.as_str()).map_err(|e| redis_error(url, &e))?;
+                            let connection = client.get_connection().map_err(|e| redis_error(url, &e))?;
+                            &mut slot.insert((url.clone(), connection)).1
+                        }
+                    };
+                    let reply: redis::Value =
+                        redis_command(command, task).query(connection).map_err(|e| redis_error(url, &e))?;
+                    redis_value(&reply)
+                }
+                Step::Http(ref request) => self.http_blocking(worker, request, task)?,
             };
             acc = fold(acc, value);
         }
@@ -163,40 +205,6 @@ impl Prepared {
         }
         Ok(())
     }
-
-    fn shared_blocking(&self, worker: &mut WorkerState, hold: Duration) -> io::Result<()> {
-        match self.shared_mode {
-            SharedMode::Memory => {
-                if !worker.counter_checked {
-                    if std::process::id() != self.pid {
-                        return Err(io::Error::other(
-                            "a `shared` step ran in a forked process, but the counter is in the memory of the \
-                             process that prepared the workload (`SharedMode::Memory`): an executor whose tasks \
-                             run in other processes must prepare the workload with `SharedMode::File`",
-                        ));
-                    }
-                    worker.counter_checked = true;
-                }
-                let mut count = lock(&self.shared_memory);
-                // Read, wait, write: a missing lock would lose increments, which the harness detects.
-                let seen = *count;
-                crate::timer::sleep_blocking(hold);
-                *count = seen + 1;
-            }
-            SharedMode::File => {
-                if worker.shared_file.is_none() {
-                    let path = self.shared_file.as_deref().expect("checked in new");
-                    worker.shared_file = Some(std::fs::File::options().read(true).write(true).open(path)?);
-                }
-                let file = worker.shared_file.as_ref().expect("opened above");
-                let _lock = FileLock::exclusive(file)?;
-                let seen = read_counter(file)?;
-                crate::timer::sleep_blocking(hold);
-                write_counter(file, seen + 1)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(feature = "tokio")]
@@ -240,12 +248,8 @@ impl crate::nonblocking::AsyncWorkload {
                 Step::Net { request, response, delay_nanos, connect } => {
                     read_value(&Box::pin(self.net_async(request, response, delay_nanos, connect)).await?)
                 }
-                Step::Shared { hold_nanos } => {
-                    let mut count = self.counter.lock().await;
-                    // Read, wait, write: a missing lock would lose increments, which the harness detects.
-                    let seen = *count;
-                    crate::timer::sleep_precise(Duration::from_nanos(hold_nanos)).await;
-                    *count = seen + 1;
+                Step::Shared { hold_nanos, lock, .. } => {
+                    Box::pin(self.shared_async(task, Duration::from_nanos(hold_nanos), lock)).await?;
                     SHARED_VALUE
                 }
                 Step::Exec(ref exec) => {
@@ -266,6 +270,21 @@ impl crate::nonblocking::AsyncWorkload {
                     value
                 }
                 Step::Call(ref call) => workload.call(call, task, reports)?,
+                Step::Redis { ref url, ref command } => {
+                    let connection = self
+                        .redis_commands
+                        .get_or_try_init(|| async {
+                            redis::Client::open(url.as_str())?.get_multiplexed_async_connection().await
+                        })
+                        .await
+                        .map_err(|e| redis_error(url, &e))?;
+                    let reply: redis::Value =
+                        Box::pin(redis_command(command, task).query_async(&mut connection.clone()))
+                            .await
+                            .map_err(|e| redis_error(url, &e))?;
+                    redis_value(&reply)
+                }
+                Step::Http(ref request) => Box::pin(self.http_async(request, task)).await?,
             };
             acc = fold(acc, value);
         }
@@ -273,7 +292,7 @@ impl crate::nonblocking::AsyncWorkload {
     }
 
     async fn net_async(&self, request: u64, response: u64, delay_nanos: u64, connect: Connect) -> io::Result<Vec<u8>> {
-        let idle = if connect == Connect::Reuse { lock(&self.connections).pop() } else { None };
+        let idle = if connect == Connect::Reuse { crate::workload::lock(&self.connections).pop() } else { None };
         let mut stream = if let Some(stream) = idle {
             stream
         } else {
@@ -285,7 +304,7 @@ impl crate::nonblocking::AsyncWorkload {
         let mut body = Vec::new();
         net::round_trip_async(&mut stream, &mut body, request, response, delay_nanos).await?;
         if connect == Connect::Reuse {
-            lock(&self.connections).push(stream);
+            crate::workload::lock(&self.connections).push(stream);
         }
         Ok(body)
     }

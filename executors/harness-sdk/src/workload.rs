@@ -63,7 +63,11 @@ pub struct Prepared {
     pub(crate) net_addr: Option<String>,
     pub(crate) shared_mode: SharedMode,
     pub(crate) shared_file: Option<PathBuf>,
-    pub(crate) shared_memory: Mutex<u64>,
+    /// The counter of `SharedMode::Memory`, and its lock.
+    pub(crate) shared_memory: AtomicU64,
+    pub(crate) shared_guard: Mutex<()>,
+    /// The counter in Redis, when the `shared` steps keep it there.
+    pub(crate) redis: Option<crate::shared::RedisStore>,
     /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
     pub(crate) pid: u32,
     /// The workload's custom metrics, read from the output of its `exec` steps.
@@ -71,10 +75,15 @@ pub struct Prepared {
 }
 
 /// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct WorkerState {
     pub(crate) connection: Option<TcpStream>,
     pub(crate) shared_file: Option<File>,
+    pub(crate) redis: Option<redis::Connection>,
+    /// The connection of `redis` steps, and the server it goes to.
+    pub(crate) redis_commands: Option<(String, redis::Connection)>,
+    /// The agent of `http` steps, which keeps their connections.
+    pub(crate) http: Option<ureq::Agent>,
     pub(crate) scratch: Vec<u8>,
     /// Whether this worker checked that a `Memory` counter is in its own process.
     pub(crate) counter_checked: bool,
@@ -291,7 +300,10 @@ impl Prepared {
         let compute_bytes = steps
             .iter()
             .filter_map(|s| match s {
-                Step::Compute { bytes } => Some(*bytes),
+                Step::Compute { bytes }
+                | Step::Http(crate::protocol::HttpRequest { body: crate::protocol::HttpBody::Seeded(bytes), .. }) => {
+                    Some(*bytes)
+                }
                 _ => None,
             })
             .max()
@@ -304,8 +316,9 @@ impl Prepared {
         if needs(|s| matches!(s, Step::Net { .. })) && resources.net_addr.is_none() {
             return Err(missing("net", "net_addr"));
         }
+        let redis = crate::shared::RedisStore::open(request)?;
         let uses_shared = needs(|s| matches!(s, Step::Shared { .. }));
-        if uses_shared && shared_mode == SharedMode::File && resources.shared_file.is_none() {
+        if uses_shared && redis.is_none() && shared_mode == SharedMode::File && resources.shared_file.is_none() {
             return Err(missing("shared", "shared_file"));
         }
         Ok(Self {
@@ -318,7 +331,9 @@ impl Prepared {
             net_addr: resources.net_addr.clone(),
             shared_mode,
             shared_file: resources.shared_file.clone(),
-            shared_memory: Mutex::new(0),
+            shared_memory: AtomicU64::new(0),
+            shared_guard: Mutex::new(()),
+            redis,
             pid: std::process::id(),
             metrics: crate::metrics::Patterns::new(&request.workload.metrics)?,
         })
@@ -334,8 +349,11 @@ impl Prepared {
         if !self.uses_shared() {
             return Ok(None);
         }
+        if let Some(store) = &self.redis {
+            return store.count().map(Some);
+        }
         match self.shared_mode {
-            SharedMode::Memory => Ok(Some(*lock(&self.shared_memory))),
+            SharedMode::Memory => Ok(Some(self.shared_memory.load(Ordering::Acquire))),
             SharedMode::File => {
                 let path = self.shared_file.as_deref().expect("checked in new");
                 read_counter(&File::open(path)?).map(Some)
@@ -462,6 +480,18 @@ impl Drop for FileLock<'_> {
         use std::os::fd::AsRawFd;
         // SAFETY: unlocking the descriptor locked in `exclusive`.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+impl std::fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("connection", &self.connection)
+            .field("shared_file", &self.shared_file)
+            .field("redis", &self.redis.is_some())
+            .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
+            .field("http", &self.http.is_some())
+            .finish_non_exhaustive()
     }
 }
 

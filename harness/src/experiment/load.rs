@@ -17,7 +17,7 @@ use crate::plugin::Registry;
 pub(crate) fn load(path: &Path, registry: &mut Registry) -> Result<Experiment, Diagnostic> {
     let source = read_source(path)?;
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
-    Resolver { path, source: &source, registry, libraries: Vec::new() }.resolve(&file)
+    Resolver { path, source: &source, registry, libraries: Vec::new(), ports: Vec::new() }.resolve(&file)
 }
 /// Reads an experiment file as far as it can be read without loading any executor: the matrix and the
 /// `[[charts]]` are checked, the executors, workloads and options are not.
@@ -25,7 +25,8 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let source = read_source(path)?;
     let file: RawFile = toml::from_str(&source).map_err(|e| toml_error(&e, path, &source))?;
     let mut registry = Registry::default();
-    let resolver = Resolver { path, source: &source, registry: &mut registry, libraries: Vec::new() };
+    let resolver =
+        Resolver { path, source: &source, registry: &mut registry, libraries: Vec::new(), ports: Vec::new() };
     resolver.custom_metrics(&file)?;
     let (cells, _, columns) = resolver.expand(&file)?;
     let values: Vec<&Cell> = cells.iter().collect();

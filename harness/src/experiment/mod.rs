@@ -7,6 +7,7 @@
 
 pub(crate) mod arrival;
 pub(crate) mod charts;
+mod command;
 mod custom;
 mod exec;
 mod expand;
@@ -19,6 +20,7 @@ pub(crate) mod matrix;
 mod model;
 mod raw;
 mod resolve;
+mod services;
 mod steps;
 mod substitute;
 pub(crate) mod units;
@@ -30,6 +32,7 @@ pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
+pub(crate) use services::{Probe, Scope, Service};
 pub(crate) use steps::MAX_FIXTURE_FILES;
 
 fn quote_list(items: &[&str]) -> String {

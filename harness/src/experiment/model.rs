@@ -9,6 +9,7 @@ use harness_sdk::protocol::{Exec, Workload};
 use super::charts::ChartSpec;
 use super::gate::Gate;
 use super::matrix::Cell;
+use super::services::Service;
 use crate::plugin::PluginInfo;
 
 /// The axes with a meaning of their own; every other axis is a workload variable or an executor option.
@@ -70,6 +71,8 @@ pub(crate) struct Experiment {
     pub cleanup: Option<Exec>,
     /// `[libraries]`: the step libraries, with the functions each exports.
     pub libraries: Vec<StepLibrary>,
+    /// The `[services]`, in the order of the file: the order they start in.
+    pub services: Vec<Service>,
 }
 
 /// A step library of `[libraries]`, as its probe found it.
@@ -111,6 +114,8 @@ pub(crate) struct CellPlan {
     pub prepare: Option<Exec>,
     /// The workload's `conclude`: run after each run, outside the measured time.
     pub conclude: Option<Exec>,
+    /// The services (indices into [`Experiment::services`]) its runs need, in the order they start.
+    pub services: Vec<usize>,
 }
 
 impl CellPlan {

@@ -27,6 +27,21 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub charts: Vec<Spanned<RawChart>>,
     pub ci: Option<Spanned<RawCi>>,
+    #[serde(default)]
+    pub services: IndexMap<Spanned<String>, Spanned<RawService>>,
+}
+
+/// A `[services.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub command: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    pub cwd: Option<String>,
+    pub ready: Option<Spanned<toml::Value>>,
+    pub ready_timeout: Option<Spanned<String>>,
+    pub scope: Option<Spanned<String>>,
 }
 
 /// `[ci]`: what `harness compare` gates on.
@@ -109,7 +124,8 @@ pub(super) struct RawMetric {
 }
 
 /// The step kinds, for "did you mean" hints.
-pub(super) const STEP_KINDS: &[&str] = &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec", "call"];
+pub(super) const STEP_KINDS: &[&str] =
+    &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec", "call", "redis", "http"];
 
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]

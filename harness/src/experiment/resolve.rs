@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::{Exec, Step, Stream, Workload};
+use harness_sdk::protocol::{Exec, SharedStore, Step, Stream, Workload};
 use indexmap::IndexMap;
 use toml::Spanned;
 
@@ -18,7 +18,7 @@ use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibr
 use super::raw::{self, RawFile, RawWorkload};
 use super::steps::{parse_step, size};
 use super::substitute::{collect_references, substitute_value};
-use super::{charts, quote_list, to_json, units};
+use super::{charts, quote_list, services, to_json, units};
 use crate::diagnostic::Diagnostic;
 use crate::plugin::{PluginInfo, Registry, probe};
 
@@ -41,6 +41,8 @@ pub(super) struct Resolver<'a> {
     pub(super) registry: &'a mut Registry,
     /// `[libraries]`, probed.
     pub(super) libraries: Vec<StepLibrary>,
+    /// Each service's name and port, for `${services.NAME.port}` in workloads.
+    pub(super) ports: Vec<(String, u16)>,
 }
 impl Resolver<'_> {
     pub(super) fn error(&self, message: impl Into<String>, span: Option<Range<usize>>) -> Diagnostic {
@@ -121,6 +123,10 @@ impl Resolver<'_> {
         let cleanup = self.hook("cleanup", experiment.cleanup.as_ref(), &Cell::new(), None)?;
         let metrics = self.custom_metrics(file)?;
         let metric_names: Vec<String> = metrics.iter().map(|m| m.name.clone()).collect();
+        // `exp.toml` has the parent ``, which is no folder to run a service in.
+        let base = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let services = services::resolve(&file.services, base, &|m, span| self.error(m, span))?;
+        self.ports = services.iter().map(|s| (s.name.clone(), s.port)).collect();
 
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
@@ -138,7 +144,8 @@ impl Resolver<'_> {
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
-        let plans = drop_meaningless_values(plans, file);
+        let mut plans = drop_meaningless_values(plans, file);
+        needed_services(&mut plans, file, &services);
         let runs = plans.len() as u64 * (u64::from(warmup) + u64::from(repetitions));
         if runs > MAX_RUNS {
             let span = experiment.repetitions.as_ref().map_or_else(|| file.experiment.span(), Spanned::span);
@@ -184,6 +191,7 @@ impl Resolver<'_> {
             setup,
             cleanup,
             libraries: std::mem::take(&mut self.libraries),
+            services,
         })
     }
 
@@ -484,7 +492,7 @@ impl Resolver<'_> {
             self.check_option(&executor, key, &json, span.clone(), span)?;
             options.insert(key.clone(), json);
         }
-        Ok(CellPlan { values: cell, executor, workers, options, workload, prepare, conclude })
+        Ok(CellPlan { values: cell, executor, workers, options, workload, prepare, conclude, services: Vec::new() })
     }
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
@@ -541,6 +549,11 @@ impl Resolver<'_> {
     /// Substitutes the cell's values into a workload and parses its steps.
     fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
         let w = raw.get_ref();
+        let mut cell = cell.clone();
+        for (service, port) in &self.ports {
+            cell.insert(services::port_reference(service), Value::Integer(i64::from(*port)));
+        }
+        let cell = &cell;
         let context = |what: &str| format!("workload `{name}`, {what}");
         let open = match &w.arrival {
             Some(arrival) => Some(self.arrival(name, arrival, cell, w.tasks.as_ref())?),
@@ -575,10 +588,13 @@ impl Resolver<'_> {
                         d = d.expected(expected);
                     }
                     let text = value.to_string();
-                    let per_task = value.as_table().is_some_and(|t| t.contains_key("exec") || t.contains_key("call"));
+                    let per_task = value
+                        .as_table()
+                        .is_some_and(|t| ["exec", "call", "redis", "http"].iter().any(|k| t.contains_key(*k)));
                     if !per_task && (text.contains("${task}") || text.contains("${worker}")) {
                         d = d.help(
-                            "`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only",
+                            "`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only \
+                             (`${task}` in `redis` and `http` steps too)",
                         );
                     } else if value != *step.get_ref() {
                         d = d.help(format!("after substituting this cell's values: {value}"));
@@ -586,6 +602,19 @@ impl Resolver<'_> {
                     d
                 },
             )?;
+            if matches!(parsed, Step::Redis { .. } | Step::Http(_)) && value.to_string().contains("${worker}") {
+                return Err(self
+                    .error(
+                        format!(
+                            "{}: `${{worker}}` is not known in a `redis` or `http` step",
+                            context(&format!("step {}", i + 1))
+                        ),
+                        Some(step.span()),
+                    )
+                    .expected("`${task}`, the task's number, or an axis")
+                    .help("`${worker}` stands for a worker's number in `exec` and `call` steps only"));
+            }
+            let parsed = self.redis_url(parsed, step.span())?;
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
@@ -604,7 +633,46 @@ impl Resolver<'_> {
                     .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr (`from`), or recorded by `call` steps' functions (`from = \"call\"`)"));
             }
         }
+        let stores: Vec<&SharedStore> =
+            steps.iter().filter_map(|s| if let Step::Shared { store, .. } = s { Some(store) } else { None }).collect();
+        if stores.windows(2).any(|w| w[0] != w[1]) {
+            return Err(self
+                .error(
+                    format!("workload `{name}`: its `shared` steps keep the counter in different stores"),
+                    Some(w.steps.span()),
+                )
+                .expected("one store for every `shared` step of a workload"));
+        }
+        let mut servers: Vec<&String> =
+            steps.iter().filter_map(|s| if let Step::Redis { url, .. } = s { Some(url) } else { None }).collect();
+        servers.dedup();
+        if servers.len() > 1 {
+            return Err(self
+                .error(format!("workload `{name}`: its `redis` steps go to different servers"), Some(w.steps.span()))
+                .expected("one Redis server for every `redis` step of a workload"));
+        }
         Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival), metrics })
+    }
+
+    /// A `shared` step with `store = "redis"` and no `url` uses the service `redis`.
+    fn redis_url(&self, step: Step, span: Range<usize>) -> Result<Step, Diagnostic> {
+        match step {
+            Step::Shared { hold_nanos, store: SharedStore::Redis { url }, lock } if url.is_empty() => {
+                let port = self.ports.iter().find(|(name, _)| name == "redis").map(|(_, port)| *port).ok_or_else(|| {
+                    self.error("a `shared` step keeps its counter in Redis, but the file has no [services.redis] and the step no `url`", Some(span))
+                        .help("add a [services.redis] table that starts redis-server on ${port}, or give the step url = \"redis://HOST:PORT/\"")
+                })?;
+                Ok(Step::Shared { hold_nanos, store: SharedStore::Redis { url: services::redis_url(port) }, lock })
+            }
+            Step::Redis { url, command } if url.is_empty() => {
+                let port = self.ports.iter().find(|(name, _)| name == "redis").map(|(_, port)| *port).ok_or_else(|| {
+                    self.error("a `redis` step has no `url`, and the file has no [services.redis] to send it to", Some(span))
+                        .help("add a [services.redis] table that starts redis-server on ${port}, or write { redis = { command = [...], url = \"redis://HOST:PORT/\" } }")
+                })?;
+                Ok(Step::Redis { url: services::redis_url(port), command })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Replaces `${axis}` in every string of `value` by the cell's value of that axis. A string that is
@@ -616,7 +684,22 @@ impl Resolver<'_> {
         workload: &str,
     ) -> Result<toml::Value, Diagnostic> {
         substitute_value(value.get_ref(), cell).map_err(|unknown| {
-            let axes: Vec<&str> = cell.keys().map(String::as_str).collect();
+            if unknown.starts_with("services.") {
+                let known: Vec<String> =
+                    self.ports.iter().map(|(n, _)| format!("${{{}}}", services::port_reference(n))).collect();
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                let expected = if known.is_empty() {
+                    "a service of the file, but it has no [services.NAME] table".to_owned()
+                } else {
+                    format!("one of {}", quote_list(&known))
+                };
+                return self
+                    .error(format!("`${{{unknown}}}` in workload `{workload}` names no service"), Some(value.span()))
+                    .expected(expected)
+                    .did_you_mean(&format!("${{{unknown}}}"), known.iter().copied());
+            }
+            let axes: Vec<&str> =
+                cell.keys().map(String::as_str).filter(|k| !k.starts_with("services.") && *k != "task").collect();
             self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))
                 .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
                 .did_you_mean(&unknown, axes.iter().copied())
@@ -654,4 +737,45 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         }
     }
     kept
+}
+
+/// The services each cell's runs need: those its workload refers to (`${services.NAME.port}`), and every
+/// service that no workload refers to (the harness cannot tell who uses it, so every run gets it).
+fn needed_services(plans: &mut [CellPlan], file: &RawFile, services: &[services::Service]) {
+    let references = |name: &str| {
+        let mut found = Vec::new();
+        if let Some((_, raw)) = file.workloads.iter().find(|(n, _)| n.get_ref() == name) {
+            collect_references(raw.get_ref(), &mut found);
+        }
+        found
+    };
+    let all: Vec<String> = file.workloads.keys().flat_map(|n| references(n.get_ref())).collect();
+    let all_urls: Vec<String> = plans.iter().flat_map(|p| redis_urls(&p.workload.steps)).collect();
+    for plan in plans {
+        let own = references(&plan.workload.name);
+        let own_urls = redis_urls(&plan.workload.steps);
+        plan.services = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                let reference = services::port_reference(&s.name);
+                let url = services::redis_url(s.port);
+                own.contains(&reference)
+                    || own_urls.contains(&url)
+                    || !(all.contains(&reference) || all_urls.contains(&url))
+            })
+            .map(|(i, _)| i)
+            .collect();
+    }
+}
+
+/// The Redis servers the `shared` steps of `steps` keep their counter in.
+fn redis_urls(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Shared { store: SharedStore::Redis { url }, .. } | Step::Redis { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .collect()
 }

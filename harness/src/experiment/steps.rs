@@ -1,6 +1,6 @@
 //! The step grammar: one table per step, and the sizes and durations that steps (and other keys) take.
 
-use harness_sdk::protocol::{Connect, Step};
+use harness_sdk::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest, SharedLock, SharedStore, Step};
 
 use super::{quote_list, raw, units};
 
@@ -84,14 +84,161 @@ pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
             Ok(Step::Call(harness_sdk::protocol::Call { library: String::new(), name: function, function: 0, arg }))
         }
         "shared" => {
-            let t = fields(kind, arg, &["hold"])?;
-            Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))? })
+            let t = fields(kind, arg, &["hold", "store", "url", "lock"])?;
+            let store = match (t.get("store"), t.get("url")) {
+                (None, None) => SharedStore::Executor,
+                (Some(toml::Value::String(s)), url) if s == "redis" => {
+                    SharedStore::Redis { url: redis_url("shared.url", url)? }
+                }
+                (None, Some(_)) => {
+                    return Err((
+                        "`shared.url` needs `store = \"redis\"`".to_owned(),
+                        Some("store = \"redis\", url = \"redis://...\"".to_owned()),
+                    ));
+                }
+                (Some(other), _) => {
+                    return Err((
+                        format!("`shared.store` is {other}"),
+                        Some("\"redis\" (without `store`, the executor keeps the counter)".to_owned()),
+                    ));
+                }
+            };
+            let lock = match t.get("lock") {
+                None => SharedLock::Exclusive,
+                Some(toml::Value::String(s)) if s == "exclusive" => SharedLock::Exclusive,
+                Some(toml::Value::String(s)) if s == "none" => SharedLock::None,
+                Some(other) => {
+                    return Err((format!("`shared.lock` is {other}"), Some("\"exclusive\" or \"none\"".to_owned())));
+                }
+            };
+            Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
         }
+        "redis" => {
+            let expected = || {
+                Some("a command as a list of strings, { redis = [\"INCR\", \"key-${task}\"] }, or { redis = { command = [...], url = \"redis://HOST:PORT/\" } }".to_owned())
+            };
+            let (command, url) = match arg {
+                toml::Value::Array(_) => (arg, String::new()),
+                toml::Value::Table(_) => {
+                    let t = fields(kind, arg, &["command", "url"])?;
+                    let url = redis_url("redis.url", t.get("url"))?;
+                    (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
+                }
+                other => return Err((format!("`redis` is {other}"), expected())),
+            };
+            let words: Option<Vec<String>> =
+                command.as_array().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
+            match words {
+                // An empty `url` is filled in by the resolver: the `redis` service's address.
+                Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),
+                _ => Err((format!("`redis` command is {command}"), expected())),
+            }
+        }
+        "http" => http(kind, arg),
         other => {
             let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
             Err((format!("unknown step `{other}`{hint}"), Some(format!("one of {}", quote_list(raw::STEP_KINDS)))))
+        }
+    }
+}
+
+/// `{ http = { url, method, headers, body, expect, checksum, connect } }`.
+fn http(kind: &str, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg, &["url", "method", "headers", "body", "expect", "checksum", "connect"])?;
+    let string = |key: &str| {
+        t.get(key)
+            .map(|v| v.as_str().ok_or_else(|| (format!("`http.{key}` is {v}"), Some("a string".to_owned()))))
+            .transpose()
+    };
+    let url = string("url")?.ok_or_else(|| {
+        ("`http` needs `url`".to_owned(), Some("url = \"http://127.0.0.1:${services.api.port}/\"".to_owned()))
+    })?;
+    if !url.starts_with("http://") {
+        return Err((format!("`http.url` is \"{url}\""), Some("an http:// URL".to_owned())));
+    }
+    let method = string("method")?.unwrap_or("GET");
+    if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err((
+            format!("`http.method` is \"{method}\""),
+            Some("a method in capitals, such as \"GET\" or \"POST\"".to_owned()),
+        ));
+    }
+    let headers = match t.get("headers") {
+        None => Vec::new(),
+        Some(toml::Value::Table(h)) => h
+            .iter()
+            .map(|(k, v)| {
+                v.as_str()
+                    .map(|v| (k.clone(), v.to_owned()))
+                    .ok_or_else(|| (format!("`http.headers.{k}` is {v}"), Some("a string".to_owned())))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err((format!("`http.headers` is {other}"), Some("a table of strings".to_owned()))),
+    };
+    let body = match t.get("body") {
+        None => HttpBody::Empty,
+        Some(toml::Value::String(text)) => HttpBody::Text(text.clone()),
+        Some(toml::Value::Table(b)) if b.len() == 1 && b.contains_key("size") => {
+            HttpBody::Seeded(size("http.body.size", &b["size"])?)
+        }
+        Some(other) => {
+            return Err((
+                format!("`http.body` is {other}"),
+                Some("a string, or { size = SIZE } of seeded bytes".to_owned()),
+            ));
+        }
+    };
+    let expect = match t.get("expect") {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| {
+                i.as_integer().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..600).contains(n)).ok_or_else(|| {
+                    (format!("`http.expect` holds {i}"), Some("a list of statuses from 100 to 599".to_owned()))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err((
+                format!("`http.expect` is {other}"),
+                Some("a list of statuses, such as [200, 404]".to_owned()),
+            ));
+        }
+    };
+    let checksum = match string("checksum")? {
+        None | Some("body") => HttpChecksum::Body,
+        Some("status") => HttpChecksum::Status,
+        Some(other) => {
+            return Err((format!("`http.checksum` is \"{other}\""), Some("\"body\" or \"status\"".to_owned())));
+        }
+    };
+    let connect = match string("connect")? {
+        None | Some("reuse") => Connect::Reuse,
+        Some("per_request") => Connect::PerRequest,
+        Some(other) => {
+            return Err((format!("`http.connect` is \"{other}\""), Some("\"reuse\" or \"per_request\"".to_owned())));
+        }
+    };
+    Ok(Step::Http(HttpRequest {
+        url: url.to_owned(),
+        method: method.to_owned(),
+        headers,
+        body,
+        expect,
+        checksum,
+        connect,
+    }))
+}
+
+/// The `url` of a Redis server; empty when not given, for the resolver to fill with the `redis` service's.
+fn redis_url(key: &str, value: Option<&toml::Value>) -> Result<String, StepError> {
+    match value {
+        None => Ok(String::new()),
+        Some(toml::Value::String(url)) if url.starts_with("redis://") => Ok(url.clone()),
+        Some(other) => {
+            Err((format!("`{key}` is {other}"), Some("a URL such as \"redis://127.0.0.1:6379/\"".to_owned())))
         }
     }
 }
@@ -140,7 +287,21 @@ mod tests {
         let step = |s: &str| parse_step(&toml::from_str::<toml::Table>(&format!("s = {s}")).unwrap()["s"]);
         assert_eq!(step("{ compute = \"1KiB\" }"), Ok(Step::Compute { bytes: 1024 }));
         assert_eq!(step("{ sleep = \"2ms\" }"), Ok(Step::Sleep { nanos: 2_000_000 }));
-        assert_eq!(step("{ shared = {} }"), Ok(Step::Shared { hold_nanos: 0 }));
+        assert_eq!(
+            step("{ shared = {} }"),
+            Ok(Step::Shared { hold_nanos: 0, store: SharedStore::Executor, lock: SharedLock::Exclusive })
+        );
+        assert_eq!(
+            step("{ shared = { store = \"redis\", hold = \"50us\", lock = \"none\" } }"),
+            Ok(Step::Shared {
+                hold_nanos: 50_000,
+                store: SharedStore::Redis { url: String::new() },
+                lock: SharedLock::None
+            })
+        );
+        assert!(step("{ shared = { store = \"memcached\" } }").is_err());
+        assert!(step("{ shared = { url = \"redis://x/\" } }").is_err());
+        assert!(step("{ shared = { lock = \"maybe\" } }").is_err());
         assert_eq!(
             step("{ net = { response = \"1KiB\", delay = \"1ms\", connect = \"per_request\" } }"),
             Ok(Step::Net { request: 0, response: 1024, delay_nanos: 1_000_000, connect: Connect::PerRequest })

@@ -70,6 +70,10 @@ impl ResultDir {
         let mut header = experiment.columns.clone();
         let custom = experiment.metrics.iter().map(|m| m.name.as_str());
         header.extend(crate::metrics::runs_columns_with(custom).map(str::to_owned));
+        // The services' columns go after the custom metrics, before the last, `error`.
+        let error = header.pop();
+        header.extend(experiment.services.iter().flat_map(|s| crate::metrics::service_columns(&s.name)));
+        header.extend(error);
         runs.write_record(&header)?;
         runs.flush()?;
         point_latest(&parent, &path)?;
@@ -133,6 +137,7 @@ impl ResultDir {
                     format!("{throughput:.3}"),
                     format!("{:016x}", r.checksum),
                     r.shared_count.map(|c| c.to_string()).unwrap_or_default(),
+                    outcome.shared_lost.map(|c| c.to_string()).unwrap_or_default(),
                     f(r.latency.mean_s),
                     f(r.latency.p50_s),
                     f(r.latency.p90_s),
@@ -140,7 +145,7 @@ impl ResultDir {
                     f(r.latency.max_s),
                 ]);
             }
-            _ => record.extend(std::iter::repeat_with(blank).take(11)),
+            _ => record.extend(std::iter::repeat_with(blank).take(12)),
         }
         record.extend([
             f(u.user_cpu_s),
@@ -162,6 +167,12 @@ impl ResultDir {
                 .filter(|_| outcome.status == Status::Ok)
                 .and_then(|r| r.metrics.get(&metric.name));
             record.push(reported.map(|r| f(metric.aggregate.of(r))).unwrap_or_default());
+        }
+        for service in &experiment.services {
+            match outcome.services.iter().find(|u| u.name == service.name) {
+                Some(u) if outcome.status == Status::Ok => record.extend([f(u.cpu_s), u.peak_bytes.to_string()]),
+                _ => record.extend([blank(), blank()]),
+            }
         }
         record.push(outcome.error.replace('\n', " | "));
         self.runs.write_record(&record)?;

@@ -19,7 +19,7 @@ pub(crate) struct Runs {
     pub header: csv::StringRecord,
     /// The axis columns: those before `cell`.
     pub axes: Vec<String>,
-    /// The custom metrics: the columns after `status` that are neither the harness's metrics nor `error`.
+    /// The custom metrics: the columns after `status` that are neither the harness's metrics, nor a service's, nor `error`.
     pub custom: std::sync::Arc<[String]>,
     pub rows: Vec<Row>,
     /// The line of a last row cut short, which was skipped.
@@ -43,6 +43,8 @@ pub(crate) struct Row {
     /// The names of the file's custom metrics, and the value of each.
     custom_names: std::sync::Arc<[String]>,
     custom: Vec<Option<f64>>,
+    /// The experiment's services' metric columns (see [`metrics::is_member`]) and their values.
+    pub extra: Vec<(&'static str, Option<f64>)>,
 }
 
 impl Row {
@@ -55,7 +57,10 @@ impl Row {
     pub(crate) fn metric(&self, name: &str) -> Option<f64> {
         match metrics::COLUMNS.iter().position(|m| *m == name) {
             Some(i) => self.metrics[i],
-            None => self.custom_names.iter().position(|m| m == name).and_then(|i| self.custom[i]),
+            None => match self.custom_names.iter().position(|m| m == name) {
+                Some(i) => self.custom[i],
+                None => self.extra.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v),
+            },
         }
     }
 
@@ -96,10 +101,22 @@ impl Runs {
         let axes: Vec<String> = header.iter().take(cell).map(str::to_owned).collect();
         let metric_columns: Vec<Option<usize>> =
             metrics::COLUMNS.iter().map(|m| header.iter().position(|h| h == *m)).collect();
+        // Custom metrics: the columns after `status` that are neither the catalog's, nor a service's, nor
+        // `error`.
         let custom_columns: Vec<usize> = (status + 1..header.len())
-            .filter(|&i| !metrics::COLUMNS.contains(&&header[i]) && &header[i] != metrics::ERROR)
+            .filter(|&i| {
+                !metrics::COLUMNS.contains(&&header[i])
+                    && !metrics::is_member(&header[i])
+                    && &header[i] != metrics::ERROR
+            })
             .collect();
         let custom: std::sync::Arc<[String]> = custom_columns.iter().map(|&i| header[i].to_owned()).collect();
+        let extra: Vec<(&'static str, usize)> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| metrics::is_member(h))
+            .filter_map(|(i, h)| Some((metrics::get(h)?.name, i)))
+            .collect();
         let records = reader.records().collect::<Result<Vec<_>, _>>()?;
         let mut rows = Vec::with_capacity(records.len());
         let mut cut = None;
@@ -143,6 +160,7 @@ impl Runs {
                 metrics: metric_columns.iter().map(|c| c.and_then(|c| field(c).parse().ok())).collect(),
                 custom_names: std::sync::Arc::clone(&custom),
                 custom: custom_columns.iter().map(|&c| field(c).parse().ok()).collect(),
+                extra: extra.iter().map(|&(name, c)| (name, field(c).parse().ok())).collect(),
             });
         }
         Ok(Self { path: path.to_owned(), header, axes, custom, rows, cut })

@@ -152,10 +152,11 @@ impl Accounting {
         }
     }
 
-    /// Makes the cgroup of run number `index`, with `limit` applied; `None` without cgroups.
-    pub(crate) fn create(&self, index: usize, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
+    /// Makes the cgroup of run number `label` (or of the service it names), with `limit` applied; `None`
+    /// without cgroups.
+    pub(crate) fn create(&self, label: impl std::fmt::Display, limit: Option<u64>) -> io::Result<Option<RunCgroup>> {
         let Some((version, parent)) = &self.parent else { return Ok(None) };
-        let name = format!("{}{}-{index}", PREFIX, std::process::id());
+        let name = format!("{}{}-{label}", PREFIX, std::process::id());
         let mut cgroup = RunCgroup::create(*version, parent.join(&name), limit)?;
         match &self.pids {
             Pids::None => {}

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::cgroup::{Accounting, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
+use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
 use super::wait::{Wait, reap_with_usage, wait_for_exit};
 use crate::fmt::{format_duration, format_size};
@@ -100,6 +101,10 @@ pub(crate) struct Outcome {
     pub listen_overflows: Option<u64>,
     /// The machine's speed anchor around the run (seconds; the mean of the probes before and after it).
     pub anchor_s: Option<f64>,
+    /// What each service the run needed spent during it.
+    pub services: Vec<ServiceUsage>,
+    /// Increments of the `shared` counter lost by steps with `lock = "none"`.
+    pub shared_lost: Option<u64>,
 }
 
 impl Outcome {
@@ -115,6 +120,8 @@ impl Outcome {
             output: None,
             listen_overflows: None,
             anchor_s: None,
+            services: Vec::new(),
+            shared_lost: None,
         }
     }
 }
@@ -198,6 +205,8 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         output,
         listen_overflows: None,
         anchor_s: None,
+        services: Vec::new(),
+        shared_lost: None,
     };
     let response = read_response(&dir.join(RESPONSE));
     // However much the run printed, only the end of it is read, once.

@@ -15,12 +15,12 @@ mod wait;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use harness_sdk::protocol::{RunRequest, Step};
+use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
 pub(crate) use hooks::{OnInterrupt, run_hook};
-use services::Services;
+use services::{Managed, Services, Unavailable};
 
 use crate::experiment::{CellPlan, Experiment, Order};
 
@@ -141,6 +141,10 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 /// interrupt handling. Made once per experiment, before its first run; dropping it stops the services.
 pub(crate) struct Runner {
     services: Services,
+    /// The experiment's `[services]`.
+    managed: Managed,
+    /// Why the experiment must stop: a service it needs is gone or never got ready.
+    fatal: Option<String>,
     accounting: cgroup::Accounting,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
@@ -189,7 +193,25 @@ impl Runner {
         services
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
-        Ok(Self { services, accounting, overflows: std::collections::BTreeMap::new(), last_anchor: None })
+        let managed = Managed::new(experiment, services.scratch().join("services"));
+        Ok(Self {
+            services,
+            managed,
+            fatal: None,
+            accounting,
+            overflows: std::collections::BTreeMap::new(),
+            last_anchor: None,
+        })
+    }
+
+    /// Where the logs of the experiment's `[services]` go (the result folder's `logs/services`).
+    pub(crate) fn log_services_to(&mut self, dir: PathBuf) {
+        self.managed.log_to(dir);
+    }
+
+    /// Why the experiment must stop now, when a service its runs need exited or never got ready.
+    pub(crate) fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// Where run cgroups go, for `environment.json`.
@@ -212,6 +234,14 @@ impl Runner {
             accounting: &self.accounting,
             index,
         };
+        let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
+            Ok(before) => before,
+            Err(Unavailable::Interrupted) => return Ok(None),
+            Err(Unavailable::Failed(message)) => {
+                self.fatal = Some(message.clone());
+                return Ok(Some(Ran { outcome: Outcome::not_started(message), dir }));
+            }
+        };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
         // Hooks write to the run's log, before and after what the run prints.
         let log = dir.join(child::OUTPUT);
@@ -233,6 +263,16 @@ impl Runner {
             }
             Err(error) => Outcome::not_started(error.clone()),
         };
+        let (usage, gone) = self.managed.after_run(&before);
+        outcome.services = usage;
+        if let Some(message) = gone {
+            if outcome.status != Status::Interrupted {
+                outcome.status = Status::Failed;
+                outcome.error =
+                    if outcome.error.is_empty() { message.clone() } else { format!("{message}; {}", outcome.error) };
+            }
+            self.fatal = Some(message);
+        }
         // A hook that Ctrl-C stopped stops its run, which is then not a measurement.
         let stopped = |outcome: &mut Outcome| {
             if interrupted_by().is_some() {
@@ -270,7 +310,8 @@ impl Runner {
 
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, overflows, .. } = self;
+        let Self { services, mut managed, overflows, .. } = self;
+        managed.stop_all();
         let mut warnings = services.warnings.clone();
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
@@ -314,9 +355,13 @@ fn run_one(
         resources,
     };
     let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
-    if let Some(error) = outcome.report.as_ref().and_then(|r| check_report(cell, r)) {
-        outcome.status = Status::Failed;
-        outcome.error = error;
+    match outcome.report.as_ref().map(|r| check_report(cell, r)) {
+        Some(Err(error)) => {
+            outcome.status = Status::Failed;
+            outcome.error = error;
+        }
+        Some(Ok(lost)) => outcome.shared_lost = lost,
+        None => {}
     }
     outcome
 }
@@ -350,52 +395,61 @@ fn check_numbers(report: &harness_sdk::protocol::RunReport) -> Option<String> {
 }
 
 /// What the harness checks of every report: its numbers, all tasks ran (or, in an open workload, were
-/// dropped), the shared counter lost no increment, and every custom metric got a number.
-fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Option<String> {
+/// dropped), every custom metric got a number, and the shared counter lost no increment, unless its steps
+/// take no lock: then the increments lost are the result (`Ok(Some(lost))`).
+fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> Result<Option<u64>, String> {
     if let Some(why) = check_numbers(report) {
-        return Some(why);
+        return Err(why);
     }
     let tasks = cell.workload.tasks;
     let dropped = report.open.map_or(0, |o| o.dropped);
     if cell.workload.arrival.is_none() && report.open.is_some() {
-        return Some("the executor reported an open workload's measures for a closed workload".to_owned());
+        return Err("the executor reported an open workload's measures for a closed workload".to_owned());
     }
     if report.tasks + dropped != tasks {
         let dropped = if dropped > 0 { format!(" and {dropped} dropped") } else { String::new() };
-        return Some(format!("the executor reported {} tasks{dropped}, the workload has {tasks}", report.tasks));
+        return Err(format!("the executor reported {} tasks{dropped}, the workload has {tasks}", report.tasks));
     }
     if let Some(metric) = cell.workload.metrics.iter().find(|m| !report.metrics.contains_key(&m.name)) {
         let from = match metric.from {
             harness_sdk::protocol::Stream::Stdout => "stdout",
             harness_sdk::protocol::Stream::Stderr => "stderr",
             harness_sdk::protocol::Stream::Call => {
-                return Some(format!(
+                return Err(format!(
                     "no task reported metric `{}`: no `call` step's function recorded it",
                     metric.name
                 ));
             }
         };
-        return Some(format!(
+        return Err(format!(
             "no task reported metric `{}`: its regex '{}' matched nothing in the programs' {from}",
             metric.name, metric.regex
         ));
     }
-    let per_task = cell.workload.steps.iter().filter(|s| matches!(s, Step::Shared { .. })).count() as u64;
+    let shared: Vec<SharedLock> = cell
+        .workload
+        .steps
+        .iter()
+        .filter_map(|s| if let Step::Shared { lock, .. } = s { Some(*lock) } else { None })
+        .collect();
+    let per_task = shared.len() as u64;
+    let unlocked = shared.contains(&SharedLock::None);
     if per_task > 0 {
         let expected = report.tasks * per_task;
         match report.shared_count {
+            Some(count) if unlocked && count <= expected => return Ok(Some(expected - count)),
             Some(count) if count == expected => {}
             Some(count) => {
-                return Some(format!(
+                return Err(format!(
                     "the shared counter is {count} after {expected} increments: {} were lost (a missing lock, or tasks \
                      in forked processes counting in memory: such an executor needs SharedMode::File)",
                     expected.abs_diff(count)
                 ));
             }
-            None => return Some("the executor did not report the shared counter".to_owned()),
+            None => return Err("the executor did not report the shared counter".to_owned()),
         }
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::sys::{self, pid_t};
 
@@ -59,6 +60,20 @@ pub(super) fn kill_left_behind(scratch: &Path) {
     }
 }
 
+/// The processes [`reap_orphans`] leaves alone: the experiment's services, children of the harness that
+/// outlive runs on purpose.
+static SPARED: Mutex<Vec<pid_t>> = Mutex::new(Vec::new());
+
+/// Keeps [`reap_orphans`] off `pid` until [`unspare`].
+pub(super) fn spare(pid: pid_t) {
+    SPARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(pid);
+}
+
+/// Lets [`reap_orphans`] take `pid` again.
+pub(super) fn unspare(pid: pid_t) {
+    SPARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|&p| p != pid);
+}
+
 /// Kills the process group of a run's child (the group it made with `setpgid`). Gone already is fine.
 pub(super) fn kill_group(pid: pid_t) {
     let _ = sys::kill(-pid, libc::SIGKILL);
@@ -71,11 +86,13 @@ pub(super) fn become_subreaper() {
     sys::set_child_subreaper();
 }
 
-/// Kills and reaps every child of the harness. Called between runs, when the run's own child has been
-/// reaped: anything left is a process of that run that outlived its parent.
+/// Kills and reaps every child of the harness but the services. Called between runs, when the run's own
+/// child has been reaped: anything left is a process of that run that outlived its parent.
 pub(super) fn reap_orphans() {
     loop {
-        let children = children_of_this_process();
+        let mut children = children_of_this_process();
+        let spared = SPARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        children.retain(|pid| !spared.contains(pid));
         if children.is_empty() {
             return;
         }

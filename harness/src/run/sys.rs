@@ -227,3 +227,10 @@ pub(super) fn caught_signal() -> Option<i32> {
         signal => Some(signal),
     }
 }
+
+/// The clock ticks per second of `/proc/PID/stat`'s times.
+pub(super) fn clock_ticks() -> u64 {
+    // SAFETY: sysconf takes an integer and returns one.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}

@@ -67,8 +67,8 @@ pub(crate) struct Run {
     pub key: Vec<String>,
     pub repetition: u32,
     pub ok: bool,
-    /// The metrics measured: [`MEASURED`], then the custom metrics of the file (the same for every run
-    /// of a file).
+    /// The metrics measured: [`MEASURED`], then the custom metrics of the file, then its services'
+    /// columns (the same for every run of a file).
     pub names: Arc<[&'static str]>,
     /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
@@ -86,10 +86,14 @@ pub(crate) fn measured(custom: &[String]) -> Arc<[&'static str]> {
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
 /// measured metric must be a column of it.
 pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
-    // Result folders from before open workloads have none of their columns.
-    runs.require(columns.iter().map(String::as_str).chain(MEASURED.iter().copied().filter(|m| !OPEN.contains(m))))?;
+    // Result folders from before open workloads have none of their columns, nor of some added later.
+    let required = MEASURED.iter().copied().filter(|m| !OPEN.contains(m) && !crate::metrics::ADDED_LATER.contains(m));
+    runs.require(columns.iter().map(String::as_str).chain(required))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
-    let names = measured(&runs.custom);
+    // The services' columns (one per service and measure) after the custom metrics.
+    let services =
+        runs.header.iter().filter(|h| crate::metrics::is_member(h)).filter_map(|h| Some(crate::metrics::get(h)?.name));
+    let names: Arc<[&'static str]> = measured(&runs.custom).iter().copied().chain(services).collect();
     Ok(runs
         .rows
         .iter()

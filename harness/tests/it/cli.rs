@@ -80,7 +80,7 @@ fn the_quickstart_runs_and_writes_a_complete_result_folder() {
 /// `summary.csv` has a row per cell and metric, agrees with `runs.csv`, and models every built-in cell.
 fn check_summary(dir: &std::path::Path, runs: &[std::collections::HashMap<String, String>]) {
     let summary = support::read_runs(&dir.join("summary.csv"));
-    assert_eq!(summary.len(), 30 * 14, "30 cells x 14 metrics");
+    assert_eq!(summary.len(), 30 * 15, "30 cells x 15 metrics");
     let axes = ["executor", "workload", "workers", "latency", "flavor"];
     let run_s_rows: Vec<_> = summary.iter().filter(|r| r["metric"] == "run_s").collect();
     assert_eq!(run_s_rows.len(), 30);
@@ -153,12 +153,15 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
         .iter()
         .flat_map(|s| s["required"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()))
         .collect();
-    assert!(kinds.contains(&"exec") && kinds.contains(&"call"), "{kinds:?}");
+    for kind in ["exec", "call", "http", "redis"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
     let metric = &workload["metrics"]["additionalProperties"]["properties"];
     for key in ["regex", "from", "aggregate", "better"] {
         assert!(metric.get(key).is_some(), "schema lacks a metric's {key}");
     }
-    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "libraries", "charts", "ci"] {
+    for table in ["experiment", "workloads", "matrix", "executors", "plugins", "libraries", "charts", "ci", "services"]
+    {
         assert!(schema["properties"].get(table).is_some(), "schema lacks [{table}]");
     }
     let ci = &schema["properties"]["ci"]["properties"];
@@ -171,6 +174,19 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
     }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
     assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
+    let service = &schema["properties"]["services"]["additionalProperties"]["properties"];
+    for key in ["command", "env", "cwd", "ready", "ready_timeout", "scope"] {
+        assert!(service.get(key).is_some(), "schema lacks services.NAME.{key}");
+    }
+    let steps = schema["properties"]["workloads"]["additionalProperties"]["properties"]["steps"]["items"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let kinds: Vec<&str> = steps.iter().filter_map(|s| s["required"][0].as_str()).collect();
+    assert!(kinds.contains(&"redis") && kinds.contains(&"http"), "{kinds:?}");
+    let shared = steps.iter().find(|s| s["required"][0] == "shared").unwrap();
+    for key in ["hold", "store", "url", "lock"] {
+        assert!(shared["properties"]["shared"]["properties"].get(key).is_some(), "schema lacks shared.{key}");
+    }
 }
 
 #[test]

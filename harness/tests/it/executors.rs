@@ -108,6 +108,17 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
             toml::Value::Table(toml::from_str("name = \"agree\"\nrepetitions = 1\nwarmup = 0\nseed = 3").unwrap()),
         );
         experiment.insert("workloads".into(), toml::Value::Table(workloads));
+        if let Some(services) = original.get("services").and_then(toml::Value::as_table) {
+            // The services run where they would beside the original file.
+            let mut services = services.clone();
+            for (_, service) in &mut services {
+                let Some(service) = service.as_table_mut() else { continue };
+                let cwd = service.get("cwd").and_then(toml::Value::as_str).unwrap_or(".");
+                let cwd = file.parent().unwrap().join(cwd);
+                service.insert("cwd".into(), toml::Value::String(cwd.display().to_string()));
+            }
+            experiment.insert("services".into(), toml::Value::Table(services));
+        }
         experiment.insert("matrix".into(), toml::Value::Table(matrix));
 
         let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! tests can find every descendant, however it was started.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::support::{self, marked, unique_marker, wait_until};
 
@@ -20,20 +20,6 @@ fn experiment(dir: &Path, workers: u32, sleep: &str, timeout: &str) -> std::path
     )
     .unwrap();
     path
-}
-
-fn start(marker: &str, file: &Path, out: &Path) -> Child {
-    support::harness()
-        .args(["run", "--quiet", "--out"])
-        .arg(out)
-        .arg(file)
-        .env("HARNESS_TEST_MARKER", marker)
-        // Scratch folders of a harness killed with SIGKILL stay behind: keep them in the test's folder.
-        .env("TMPDIR", out.parent().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Waits until the harness has a run child with `workers` worker processes; returns the run child's pid.
@@ -57,7 +43,7 @@ fn no_worker_is_left_after_a_normal_end() {
     let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 4, "10ms", "60s");
-    let out = start(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
+    let out = support::start_marked(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(statuses(&dir.path().join("out")), ["ok", "ok"]);
     assert_eq!(marked(&marker), []);
@@ -68,7 +54,7 @@ fn a_timeout_kills_the_workers_too() {
     let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 3, "1h", "1s");
-    let out = start(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
+    let out = support::start_marked(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(statuses(&dir.path().join("out")), ["timeout", "timeout"]);
     assert_eq!(marked(&marker), []);
@@ -79,7 +65,7 @@ fn workers_die_with_a_crashed_run_and_the_experiment_goes_on() {
     let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 3, "2s", "60s");
-    let harness = start(&marker, &file, &dir.path().join("out"));
+    let harness = support::start_marked(&marker, &file, &dir.path().join("out"));
     let run_child = wait_for_workers(&marker, harness.id(), 3);
     // SIGABRT rather than SIGSEGV: std's stack-overflow handler makes a SIGSEGV sent by kill(2) a no-op
     // the first time, since it expects a real fault to fault again.
@@ -98,7 +84,7 @@ fn nothing_survives_kill_9_of_the_harness() {
     let marker = unique_marker(module_path!());
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 4, "1h", "2h");
-    let mut harness = start(&marker, &file, &dir.path().join("out"));
+    let mut harness = support::start_marked(&marker, &file, &dir.path().join("out"));
     wait_for_workers(&marker, harness.id(), 4);
     harness.kill().unwrap();
     harness.wait().unwrap();
@@ -128,7 +114,7 @@ fn sigterm_stops_the_writing_of_fixture_files() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let harness = start(&unique_marker(module_path!()), &file, &out);
+    let harness = support::start_marked(&unique_marker(module_path!()), &file, &out);
     let files_dir = || {
         std::fs::read_dir(dir.path())
             .unwrap()
@@ -218,7 +204,7 @@ fn a_second_ctrl_c_hurries_the_end_but_what_was_measured_is_summarized() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 2, "1h", "2h");
     let out = dir.path().join("out");
-    let harness = start(&marker, &file, &out);
+    let harness = support::start_marked(&marker, &file, &out);
     wait_for_workers(&marker, harness.id(), 2);
     // Two signals of one kind sent at once may arrive as one (a person's two Ctrl-C do not): the second is
     // SIGTERM, which counts the same.
@@ -240,7 +226,7 @@ fn a_run_has_a_limit_of_processes_where_the_pids_controller_is() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 3, "1h", "2h");
     let out = dir.path().join("out");
-    let mut harness = start(&marker, &file, &out);
+    let mut harness = support::start_marked(&marker, &file, &out);
     let run_child = wait_for_workers(&marker, harness.id(), 3);
     let environment: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("lifecycle/latest/environment.json")).unwrap()).unwrap();

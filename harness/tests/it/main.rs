@@ -17,6 +17,7 @@
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `robustness`: closed output streams, huge matrices and counts, damaged result folders.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
+//! - `services`: `[services]` with real servers: readiness, ports, logs, scopes, crashes, and no survivors.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `support`: shared helpers.
 //! - `waits`: the warning on waits shorter than an executor keeps precise.
@@ -37,6 +38,7 @@ mod programs;
 mod report;
 mod robustness;
 mod scale;
+mod services;
 mod slurm;
 mod support;
 mod waits;

@@ -175,3 +175,19 @@ pub(crate) fn output_within(mut child: std::process::Child, what: &str) -> std::
     }
     child.wait_with_output().unwrap()
 }
+
+/// Starts `harness run --quiet --out OUT FILE` with `marker` in its environment (which every process it
+/// starts inherits) and its scratch folders in OUT's parent (those of a harness killed with SIGKILL stay
+/// behind); standard output and error are piped.
+pub(crate) fn start_marked(marker: &str, file: &Path, out: &Path) -> std::process::Child {
+    harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .arg(file)
+        .env("HARNESS_TEST_MARKER", marker)
+        .env("TMPDIR", out.parent().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}

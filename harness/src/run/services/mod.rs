@@ -1,5 +1,8 @@
 //! What the harness sets up outside the process under test: fixture files for `read_file`, the loopback
-//! server for `net`, and the counter file for `shared`. Each lives as long as the experiment's run.
+//! server for `net`, and the counter file for `shared`, each as long as the experiment's run; and the
+//! experiment's own `[services]` ([`managed`]).
+
+mod managed;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -10,6 +13,9 @@ use std::time::Duration;
 use harness_sdk::protocol::{Resources, Step};
 use harness_sdk::workload::{fixture_file_name, fixture_file_stream, net};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub(crate) use managed::ServiceUsage;
+pub(super) use managed::{Managed, Unavailable};
 
 use super::sys;
 use crate::experiment::Experiment;
@@ -149,6 +155,12 @@ impl Services {
             files_dir: self.files_dir.clone(),
             net_addr: self.net_addr.map(|a| a.to_string()),
             shared_file: Some(shared_file),
+            // Unique to this harness and run, so runs sharing a Redis server never share a counter.
+            shared_key: Some(format!(
+                "harness:{}:{}",
+                std::process::id(),
+                run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            )),
         })
     }
 

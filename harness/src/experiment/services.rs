@@ -1,0 +1,233 @@
+//! `[services.NAME]`: programs the harness starts for an experiment's runs (an HTTP server, Redis), each on
+//! a free loopback port the harness picks (`${port}` in its own table, `${services.NAME.port}` in steps),
+//! ready when its probe succeeds, and kept for its scope (the experiment, a cell, a run).
+
+use std::fmt;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::command::{CommandLine, Problem, Text, parse_command};
+use super::raw::RawService;
+use super::substitute::references;
+use super::{quote_list, units};
+use crate::diagnostic::Diagnostic;
+
+/// A service of the experiment, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Service {
+    pub name: String,
+    pub command: CommandLine,
+    /// The loopback port the harness picked for it.
+    pub port: u16,
+    pub ready: Probe,
+    pub ready_timeout: Duration,
+    pub scope: Scope,
+}
+
+/// How the harness knows a service is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// A TCP connection to `host:port` succeeds.
+    Tcp(String),
+    /// An HTTP GET of `path` at `host:port` gets an answer, whatever its status.
+    Http { url: String, address: String, path: String },
+    /// The service's log holds this text.
+    Log(String),
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Probe::Tcp(address) => write!(f, "{{ tcp = \"{address}\" }}"),
+            Probe::Http { url, .. } => write!(f, "{{ http = \"{url}\" }}"),
+            Probe::Log(text) => write!(f, "{{ log = \"{text}\" }}"),
+        }
+    }
+}
+
+/// How long one started service serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Started before the first run that needs it, stopped after the experiment's last run.
+    Experiment,
+    /// A fresh one for each cell: stopped before a run of another cell.
+    Cell,
+    /// A fresh one for each run.
+    Run,
+}
+
+const SCOPES: [&str; 3] = ["experiment", "cell", "run"];
+const PROBES_EXPECTED: &str = "{ tcp = \"127.0.0.1:${port}\" }, { http = \"http://127.0.0.1:${port}/\" } or { log = \"a text it prints when ready\" }";
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The address of a Redis service on loopback `port`.
+pub(super) fn redis_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}/")
+}
+
+/// The reference a step makes to a service's port.
+pub(super) fn port_reference(service: &str) -> String {
+    format!("services.{service}.port")
+}
+
+/// Checks the `[services]` tables and picks a free loopback port for each. `error` places a message.
+pub(super) fn resolve(
+    raw: &IndexMap<Spanned<String>, Spanned<RawService>>,
+    base: &std::path::Path,
+    error: &dyn Fn(String, Option<std::ops::Range<usize>>) -> Diagnostic,
+) -> Result<Vec<Service>, Diagnostic> {
+    for name in raw.keys() {
+        let text = name.get_ref();
+        if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(error(format!("service name `{text}` cannot name a column"), Some(name.span()))
+                .expected("letters, digits, `_` and `-`"));
+        }
+    }
+    let ports = free_ports(raw.len()).map_err(|e| {
+        error(format!("cannot pick a free loopback port for the services: {e}"), raw.keys().next().map(Spanned::span))
+    })?;
+    let names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
+    let mut services = Vec::with_capacity(raw.len());
+    for ((name, table), &port) in raw.iter().zip(&ports) {
+        let (name, table) = (name.get_ref(), table.get_ref());
+        let span = table_span(raw, name);
+        let text = |s: &str| substitute(s, port, &names, &ports);
+        let Some(command) = &table.command else {
+            return Err(error(format!("service `{name}` has no `command`"), span)
+                .expected(super::command::COMMAND_EXPECTED)
+                .help("for example `command = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]`"));
+        };
+        let env: Vec<(String, String)> = table.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &text)
+            .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(command.span())).expected(e))?;
+        let ready = match &table.ready {
+            None => Probe::Tcp(format!("127.0.0.1:{port}")),
+            Some(value) => probe(value.get_ref(), &text)
+                .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(value.span())).expected(e))?,
+        };
+        let ready_timeout = match &table.ready_timeout {
+            None => DEFAULT_READY_TIMEOUT,
+            Some(t) => units::parse_duration(t.get_ref()).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                error(format!("service `{name}`: `ready_timeout` is \"{}\"", t.get_ref()), Some(t.span()))
+                    .expected(format!("{}, more than zero", units::DURATION_EXPECTED))
+            })?,
+        };
+        let scope = match &table.scope {
+            None => Scope::Experiment,
+            Some(s) => match s.get_ref().as_str() {
+                "experiment" => Scope::Experiment,
+                "cell" => Scope::Cell,
+                "run" => Scope::Run,
+                other => {
+                    return Err(error(format!("service `{name}`: `scope` is \"{other}\""), Some(s.span()))
+                        .expected(format!("one of {}", quote_list(&SCOPES)))
+                        .did_you_mean(other, SCOPES));
+                }
+            },
+        };
+        services.push(Service { name: name.clone(), command, port, ready, ready_timeout, scope });
+    }
+    Ok(services)
+}
+
+fn table_span(raw: &IndexMap<Spanned<String>, Spanned<RawService>>, name: &str) -> Option<std::ops::Range<usize>> {
+    raw.keys().find(|k| k.get_ref() == name).map(Spanned::span)
+}
+
+/// `${port}` (this service's) and `${services.NAME.port}` (any service's) replaced in `text`.
+fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, Problem> {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (range, reference) in references(text) {
+        let value = if reference == "port" {
+            port
+        } else if let Some(i) = names.iter().position(|n| port_reference(n) == reference) {
+            ports[i]
+        } else {
+            let known: Vec<String> = std::iter::once("${port}".to_owned())
+                .chain(names.iter().map(|n| format!("${{{}}}", port_reference(n))))
+                .collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err((format!("`${{{reference}}}` is not known"), format!("one of {}", quote_list(&known))));
+        };
+        out.push_str(&text[last..range.start]);
+        out.push_str(&value.to_string());
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+fn probe(value: &toml::Value, text: &Text<'_>) -> Result<Probe, Problem> {
+    let bad = || (format!("`ready` is {value}"), PROBES_EXPECTED.to_owned());
+    let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
+    let (kind, arg) = table.iter().next().expect("one key");
+    let arg = text(arg.as_str().ok_or_else(bad)?)?;
+    match kind.as_str() {
+        "tcp" if has_port(&arg) => Ok(Probe::Tcp(arg)),
+        "http" => {
+            let rest = arg.strip_prefix("http://").ok_or_else(bad)?;
+            let (address, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+            let address = if has_port(address) { address.to_owned() } else { format!("{address}:80") };
+            if address.starts_with(':') {
+                return Err(bad());
+            }
+            Ok(Probe::Http { url: arg.clone(), address, path })
+        }
+        "log" if !arg.is_empty() => Ok(Probe::Log(arg)),
+        _ => Err(bad()),
+    }
+}
+
+/// Whether `address` is `host:port` with a host and a port number.
+fn has_port(address: &str) -> bool {
+    address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+/// `count` distinct free loopback ports: each bound at once, then released for its service.
+fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners =
+        (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe_of(text: &str) -> Result<Probe, Problem> {
+        let value: toml::Table = toml::from_str(&format!("r = {text}")).unwrap();
+        probe(&value["r"], &|s| substitute(s, 4000, &["api", "db"], &[4000, 5000]))
+    }
+
+    #[test]
+    fn probes_parse_with_their_ports() {
+        assert_eq!(probe_of(r#"{ tcp = "127.0.0.1:${port}" }"#), Ok(Probe::Tcp("127.0.0.1:4000".into())));
+        assert_eq!(
+            probe_of(r#"{ http = "http://127.0.0.1:${services.db.port}/health" }"#),
+            Ok(Probe::Http {
+                url: "http://127.0.0.1:5000/health".into(),
+                address: "127.0.0.1:5000".into(),
+                path: "/health".into()
+            })
+        );
+        assert_eq!(probe_of(r#"{ log = "Ready" }"#), Ok(Probe::Log("Ready".into())));
+        for bad in
+            [r#"{ tcp = "127.0.0.1" }"#, r#"{ http = "ftp://x" }"#, r#"{ log = "" }"#, r#""x""#, r#"{ udp = "a:1" }"#]
+        {
+            assert!(probe_of(bad).is_err(), "{bad}");
+        }
+        assert!(probe_of(r#"{ tcp = "127.0.0.1:${services.x.port}" }"#).unwrap_err().0.contains("is not known"));
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = free_ports(5).unwrap();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 5);
+    }
+}

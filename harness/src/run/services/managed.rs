@@ -1,0 +1,395 @@
+//! The experiment's `[services]`: programs started before the first run that needs them, ready when their
+//! probe succeeds, measured around each run, and stopped after the last run of their scope (SIGTERM, then
+//! SIGKILL after a grace period), whatever ends the experiment.
+//!
+//! Each service runs as a child of the harness in a process group of its own, with `PR_SET_PDEATHSIG` (it
+//! dies with the harness, even on `kill -9`) and, where the harness makes cgroups, a cgroup of its own
+//! (whatever it starts is killed with it). The run reaper spares it ([`super::super::reap::spare`]). Its
+//! standard output and error go to `logs/services/NAME.log` (`NAME-K.log` for the Kth start of a service
+//! of scope `cell` or `run`).
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::super::cgroup::{Accounting, RunCgroup};
+use super::super::reap::{reap_orphans, spare, unspare};
+use super::super::signals::interrupted;
+use super::super::sys::{self, ChildSetup, pid_t};
+use crate::experiment::{Experiment, Probe, Scope, Service};
+use crate::fmt::format_duration;
+use crate::process::{describe_exit, last_lines};
+
+/// How long a service has to exit after SIGTERM before it gets SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+/// How often readiness and exits are checked.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What a service spent during one run.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceUsage {
+    pub name: String,
+    /// User and system CPU time of its processes.
+    pub cpu_s: f64,
+    /// The sum of its processes' peak resident sets.
+    pub peak_bytes: u64,
+}
+
+/// Why the services a run needs are not there.
+pub(in crate::run) enum Unavailable {
+    /// Ctrl-C or SIGTERM came while one was getting ready.
+    Interrupted,
+    /// One could not start, exited, or never got ready: the message says which and why.
+    Failed(String),
+}
+
+/// One started service.
+struct Instance {
+    pid: pid_t,
+    cgroup: Option<RunCgroup>,
+    log: PathBuf,
+    /// The cell it was started for.
+    cell: usize,
+}
+
+/// The services of one experiment, each started at most once at a time.
+pub(in crate::run) struct Managed {
+    services: Vec<Service>,
+    running: Vec<Option<Instance>>,
+    /// How many times each was started: numbers the logs of scopes `cell` and `run`.
+    starts: Vec<u32>,
+    logs: PathBuf,
+}
+
+/// Each service's process-tree counters before a run.
+pub(in crate::run) struct Before {
+    /// Each needed service and the CPU time of its processes, in nanoseconds.
+    nanos: Vec<(usize, u64)>,
+}
+
+impl Managed {
+    /// The experiment's services, none started; their logs go to `logs` until [`Managed::log_to`].
+    pub(in crate::run) fn new(experiment: &Experiment, logs: PathBuf) -> Self {
+        let count = experiment.services.len();
+        Self {
+            services: experiment.services.clone(),
+            running: (0..count).map(|_| None).collect(),
+            starts: vec![0; count],
+            logs,
+        }
+    }
+
+    /// Where the services' logs go: the result folder's `logs/services`.
+    pub(in crate::run) fn log_to(&mut self, logs: PathBuf) {
+        self.logs = logs;
+    }
+
+    /// Makes ready the services that a run of cell `cell` needs (`needed`, in the order they start):
+    /// stops those of scope `cell` started for another cell, starts what is not running, and resets the
+    /// counters that [`Managed::after_run`] reads.
+    pub(in crate::run) fn before_run(
+        &mut self,
+        cell: usize,
+        needed: &[usize],
+        accounting: &Accounting,
+    ) -> Result<Before, Unavailable> {
+        for i in 0..self.services.len() {
+            let stale =
+                self.running[i].as_ref().is_some_and(|r| self.services[i].scope == Scope::Cell && r.cell != cell);
+            if stale {
+                self.stop(i);
+            }
+        }
+        for &i in needed {
+            if let Some(message) = self.exited(i) {
+                return Err(Unavailable::Failed(message));
+            }
+            if self.running[i].is_none() {
+                self.start(i, cell, accounting)?;
+            }
+        }
+        let per_second = sys::clock_ticks();
+        let mut nanos = Vec::with_capacity(needed.len());
+        for &i in needed {
+            let pids = self.running[i].as_ref().map(|r| tree(r.pid)).unwrap_or_default();
+            for &pid in &pids {
+                // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
+                let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+            }
+            nanos.push((i, pids.iter().map(|&p| cpu_nanos(p, per_second)).sum()));
+        }
+        Ok(Before { nanos })
+    }
+
+    /// What each needed service spent since [`Managed::before_run`], and the message of one that exited
+    /// meanwhile; then stops the services of scope `run`.
+    pub(in crate::run) fn after_run(&mut self, before: &Before) -> (Vec<ServiceUsage>, Option<String>) {
+        let per_second = sys::clock_ticks();
+        let mut usage = Vec::with_capacity(before.nanos.len());
+        let mut failure = None;
+        for &(i, nanos) in &before.nanos {
+            if let Some(message) = self.exited(i) {
+                failure.get_or_insert(message);
+                continue;
+            }
+            let Some(instance) = &self.running[i] else { continue };
+            let pids = tree(instance.pid);
+            let now: u64 = pids.iter().map(|&p| cpu_nanos(p, per_second)).sum();
+            usage.push(ServiceUsage {
+                name: self.services[i].name.clone(),
+                cpu_s: now.saturating_sub(nanos) as f64 / 1e9,
+                peak_bytes: pids.iter().map(|&p| peak_resident(p)).sum(),
+            });
+        }
+        for i in 0..self.services.len() {
+            if self.services[i].scope == Scope::Run {
+                self.stop(i);
+            }
+        }
+        (usage, failure)
+    }
+
+    fn start(&mut self, i: usize, cell: usize, accounting: &Accounting) -> Result<(), Unavailable> {
+        let service = self.services[i].clone();
+        self.starts[i] += 1;
+        let stem = match service.scope {
+            Scope::Experiment => service.name.clone(),
+            Scope::Cell | Scope::Run => format!("{}-{}", service.name, self.starts[i]),
+        };
+        let log = self.logs.join(format!("{stem}.log"));
+        let failed = |what: String| Unavailable::Failed(format!("cannot start service `{}`: {what}", service.name));
+        std::fs::create_dir_all(&self.logs).map_err(|e| failed(format!("{}: {e}", self.logs.display())))?;
+        let output = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| failed(format!("{}: {e}", log.display())))?;
+        let cgroup = accounting
+            .create(format_args!("service-{}-{}", service.name, self.starts[i]), None)
+            .map_err(|e| failed(format!("cannot make its cgroup: {e}")))?;
+        let mut command = Command::new(&service.command.program);
+        command
+            .args(&service.command.args)
+            .envs(service.command.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&service.command.cwd)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().map_err(|e| failed(e.to_string()))?)
+            .stderr(output);
+        let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
+        sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit: None });
+        let child = command.spawn().map_err(|e| failed(format!("`{}`: {e}", service.command.program)))?;
+        let pid = child.id() as pid_t;
+        // Reaped below or in `stop`, not through std.
+        drop(child);
+        spare(pid);
+        self.running[i] = Some(Instance { pid, cgroup, log: log.clone(), cell });
+        let deadline = Instant::now() + service.ready_timeout;
+        loop {
+            if let Some(message) = self.exited(i) {
+                return Err(Unavailable::Failed(
+                    message.replace("exited during the experiment", "exited before it was ready"),
+                ));
+            }
+            if ready(&service.ready, &log) {
+                return Ok(());
+            }
+            if interrupted().is_some() {
+                self.stop(i);
+                return Err(Unavailable::Interrupted);
+            }
+            if Instant::now() >= deadline {
+                let message = format!(
+                    "service `{}` was not ready after {}: its probe {} did not succeed; its log is {}{}",
+                    service.name,
+                    format_duration(service.ready_timeout),
+                    service.ready,
+                    log.display(),
+                    tail(&log)
+                );
+                self.stop(i);
+                return Err(Unavailable::Failed(message));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// When service `i` was started and has exited since: reaps it and says how it ended.
+    fn exited(&mut self, i: usize) -> Option<String> {
+        let instance = self.running[i].as_ref()?;
+        if !sys::has_exited(instance.pid).unwrap_or(true) {
+            return None;
+        }
+        let instance = self.running[i].take().expect("running");
+        let how = sys::wait4(instance.pid).map_or_else(|e| format!("ended ({e})"), |(status, _)| describe_exit(status));
+        let message = format!(
+            "service `{}` {how} during the experiment; its log is {}{}",
+            self.services[i].name,
+            instance.log.display(),
+            tail(&instance.log)
+        );
+        finish(instance);
+        Some(message)
+    }
+
+    /// Stops service `i` if it runs: SIGTERM to its process group, SIGKILL after the grace period.
+    fn stop(&mut self, i: usize) {
+        let Some(instance) = self.running[i].take() else { return };
+        let _ = sys::kill(-instance.pid, libc::SIGTERM);
+        let deadline = Instant::now() + GRACE;
+        while !sys::has_exited(instance.pid).unwrap_or(true) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        let _ = sys::kill(-instance.pid, libc::SIGKILL);
+        sys::reap(instance.pid);
+        finish(instance);
+    }
+
+    /// Stops every service, in the reverse order of the file.
+    pub(in crate::run) fn stop_all(&mut self) {
+        for i in (0..self.services.len()).rev() {
+            self.stop(i);
+        }
+    }
+}
+
+impl Drop for Managed {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// After a service's leader was reaped: kills what is left of its group and cgroup.
+fn finish(instance: Instance) {
+    let _ = sys::kill(-instance.pid, libc::SIGKILL);
+    unspare(instance.pid);
+    match instance.cgroup {
+        Some(cgroup) => {
+            if let Err(e) = cgroup.remove(reap_orphans) {
+                crate::console::errln!(
+                    "warning: cannot remove the cgroup of a service, a process of it may be stuck: {e}"
+                );
+            }
+        }
+        None => reap_orphans(),
+    }
+}
+
+/// The last lines of a log, for a message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() { " (empty)".to_owned() } else { format!(", ending: {}", last_lines(text, 5)) }
+}
+
+/// Whether `probe` succeeds now.
+fn ready(probe: &Probe, log: &Path) -> bool {
+    let connect = |address: &str| {
+        let addresses = address.to_socket_addrs().ok()?;
+        addresses.into_iter().find_map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).ok())
+    };
+    match probe {
+        Probe::Tcp(address) => connect(address).is_some(),
+        Probe::Http { address, path, .. } => {
+            let Some(mut stream) = connect(address) else { return false };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+            // The whole answer is read (up to a limit), so the server sees a client that hung up politely.
+            let mut answer = Vec::new();
+            if stream.write_all(request.as_bytes()).is_err() {
+                return false;
+            }
+            // A read that times out after part of the answer still got its status line.
+            let _ = (&mut stream).take(1 << 20).read_to_end(&mut answer);
+            answer.starts_with(b"HTTP/")
+        }
+        Probe::Log(text) => std::fs::read_to_string(log).is_ok_and(|l| l.contains(text.as_str())),
+    }
+}
+
+/// The processes of the group `leader` leads.
+fn tree(leader: pid_t) -> Vec<pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![leader] };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<pid_t>().ok())
+        .filter(|&pid| stat_fields(pid).get(2).and_then(|g| g.parse::<pid_t>().ok()) == Some(leader))
+        .collect()
+}
+
+/// The fields of `/proc/PID/stat` after the command name: the state is the first.
+fn stat_fields(pid: pid_t) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces and parentheses; the fields after its last `)` do not.
+    stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// The CPU time of a process in nanoseconds: user and system time of all its threads, those that exited
+/// included, and of the children it reaped (`utime`, `stime`, `cutime`, `cstime`: to the clock tick).
+fn cpu_nanos(pid: pid_t, ticks_per_second: u64) -> u64 {
+    let fields = stat_fields(pid);
+    // Fields 14 to 17 of stat(5), 11 to 14 after the command name.
+    let ticks: u64 = (11..=14).filter_map(|i| fields.get(i)?.parse::<u64>().ok()).sum();
+    ticks * 1_000_000_000 / ticks_per_second.max(1)
+}
+
+/// The peak resident set of a process since its last reset (`VmHWM`), in bytes.
+fn peak_resident(pid: pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_counters() {
+        let me = std::process::id() as pid_t;
+        assert!(peak_resident(me) > 0);
+        let before = cpu_nanos(me, 100);
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(100) {
+            std::hint::black_box(0);
+        }
+        assert!(cpu_nanos(me, 100) > before, "spinning costs CPU time");
+        // The group of the test process is led by someone; its own stat parses whatever the group.
+        assert!(stat_fields(me).len() > 14);
+    }
+
+    #[test]
+    fn a_log_probe_reads_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("s.log");
+        assert!(!ready(&Probe::Log("Ready".into()), &log));
+        std::fs::write(&log, "starting\nReady to accept\n").unwrap();
+        assert!(ready(&Probe::Log("Ready".into()), &log));
+        assert_eq!(tail(&log), ", ending: starting | Ready to accept");
+    }
+
+    #[test]
+    fn tcp_and_http_probes_succeed_only_against_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\n\r\n");
+            }
+        });
+        let log = Path::new("/nonexistent");
+        assert!(ready(&Probe::Tcp(address.clone()), log));
+        let http = Probe::Http { url: String::new(), address: address.clone(), path: "/".into() };
+        assert!(ready(&http, log), "any status counts");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        assert!(!ready(&Probe::Tcp(closed), log));
+    }
+}

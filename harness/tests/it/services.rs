@@ -1,0 +1,367 @@
+//! `[services]`: real servers (python3's `http.server`, `redis-server`) started by the harness on ports it
+//! picks, ready by their probes, logged, measured per run, restarted per scope, and stopped whatever ends
+//! the experiment. Every harness here carries a marker in its environment, which its services inherit, so
+//! the tests can find every process they left.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+
+use crate::support::{self, marked, read_runs, unique_marker, wait_until, write_inline};
+
+/// The `redis-server` the tests start. `.ci/run` installs it; a machine without it fails here, loudly.
+fn redis_server() -> &'static str {
+    let found = std::process::Command::new("sh").args(["-c", "command -v redis-server"]).output().unwrap();
+    assert!(
+        found.status.success(),
+        "redis-server is not installed: the services tests need it (`apt-get install -y redis-server`; .ci/run installs it)"
+    );
+    "redis-server"
+}
+
+const API: &str = r#"
+[services.api]
+command = "echo started $$; exec python3 -m http.server ${port} --bind 127.0.0.1"
+ready = { http = "http://127.0.0.1:${port}/" }
+ready_timeout = "20s"
+"#;
+
+/// An experiment of one sync cell whose `tasks` is the port of service `api`, so the rows say which port
+/// the steps were given.
+fn experiment(name: &str, header: &str, services: &str, steps: &str) -> String {
+    format!(
+        "[experiment]\nname = \"{name}\"\n{header}\n{services}\n\
+         [workloads.w]\ntasks = 1\nsteps = [{steps}]\n\n[matrix]\nexecutor = [\"sync\"]\n"
+    )
+}
+
+/// Runs `text` to its end with a marker; returns the temporary folder, the result folder, the output
+/// and the marker.
+fn run(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, Output, String) {
+    let marker = unique_marker(name);
+    let (dir, file) = write_inline(name, text);
+    let output = support::start_marked(&marker, &file, &dir.path().join("out")).wait_with_output().unwrap();
+    let results = dir.path().join("out").join(name).join("latest");
+    (dir, results, output, marker)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The pid each log of `service` says it started as (`started PID`), in the order of the logs.
+fn started_pids(results: &Path, logs: &[&str]) -> Vec<String> {
+    logs.iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(results.join("logs/services").join(log))
+                .unwrap_or_else(|e| panic!("{log}: {e}"));
+            let line = text.lines().find(|l| l.starts_with("started ")).unwrap_or_else(|| panic!("{log}: {text}"));
+            line["started ".len()..].to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn services_are_ready_on_their_ports_logged_measured_and_gone_at_the_end() {
+    redis_server();
+    let services = format!(
+        "{API}\n[services.redis]\ncommand = [\"redis-server\", \"--port\", \"${{port}}\", \"--save\", \"\", \"--appendonly\", \"no\"]\n\
+         ready = {{ log = \"Ready to accept\" }}\n"
+    );
+    let text = experiment("ready", "repetitions = 2\nwarmup = 0", &services, "{ compute = \"1KiB\" }")
+        .replace("tasks = 1", "tasks = \"${services.api.port}\"");
+    let (_dir, results, output, marker) = run("ready", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 2);
+    // The port the harness substituted into the workload is the one the server listens on, and the
+    // http probe reached it.
+    let port = &rows[0]["tasks"];
+    let api = std::fs::read_to_string(results.join("logs/services/api.log")).unwrap();
+    assert!(api.contains(&format!("Serving HTTP on 127.0.0.1 port {port} ")), "{api}");
+    assert!(api.contains("\"GET / HTTP/1.1\" 200"), "{api}");
+    let redis = std::fs::read_to_string(results.join("logs/services/redis.log")).unwrap();
+    assert!(redis.contains("Ready to accept"), "{redis}");
+    // Started once for the experiment.
+    assert_eq!(started_pids(&results, &["api.log"]).len(), 1);
+    for row in &rows {
+        for service in ["api", "redis"] {
+            let cpu: f64 = row[&format!("service_{service}_cpu_s")].parse().unwrap();
+            let peak: u64 = row[&format!("service_{service}_peak_memory_bytes")].parse().unwrap();
+            assert!(cpu >= 0.0 && peak > 0, "{service}: {row:?}");
+        }
+    }
+    let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
+    for metric in ["service_api_cpu_s", "service_redis_peak_memory_bytes"] {
+        assert!(summary.lines().any(|l| l.split(',').any(|f| f == metric)), "{metric} not in\n{summary}");
+    }
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn scope_run_starts_a_fresh_server_for_every_run() {
+    let text =
+        experiment("per_run", "repetitions = 2\nwarmup = 1", &format!("{API}scope = \"run\"\n"), "{ sleep = \"1ms\" }");
+    let (_dir, results, output, marker) = run("per_run", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut pids = started_pids(&results, &["api-1.log", "api-2.log", "api-3.log"]);
+    assert!(!results.join("logs/services/api-4.log").exists());
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn scope_cell_starts_a_fresh_server_for_every_cell() {
+    let text = experiment(
+        "per_cell",
+        "repetitions = 2\nwarmup = 0\norder = \"sequential\"",
+        &format!("{API}scope = \"cell\"\n"),
+        "{ sleep = \"1ms\" }",
+    )
+    .replace("executor = [\"sync\"]", "executor = [\"sync\", \"threaded\"]");
+    let (_dir, results, output, marker) = run("per_cell", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let pids = started_pids(&results, &["api-1.log", "api-2.log"]);
+    assert!(!results.join("logs/services/api-3.log").exists(), "one server per cell");
+    assert_ne!(pids[0], pids[1]);
+    let rows = read_runs(&results.join("runs.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "ok" && !r["service_api_cpu_s"].is_empty()), "{rows:?}");
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn a_service_that_exits_mid_experiment_fails_the_run_and_stops_the_experiment() {
+    let services =
+        "[services.flaky]\ncommand = \"echo up; sleep 1; echo going down; exit 3\"\nready = { log = \"up\" }\n";
+    let text = experiment("flaky", "repetitions = 30\nwarmup = 0", services, "{ sleep = \"300ms\" }");
+    let (_dir, results, output, marker) = run("flaky", &text);
+    let printed = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("the experiment stopped: service `flaky` exited with code 3"), "{printed}");
+    let rows = read_runs(&results.join("runs.csv"));
+    assert!(rows.len() < 30, "the experiment went on: {} rows", rows.len());
+    let last = rows.last().unwrap();
+    assert_eq!(last["status"], "failed");
+    assert!(last["error"].contains("exited with code 3") && last["error"].contains("going down"), "{last:?}");
+    assert!(rows[..rows.len() - 1].iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    // What was measured is summarized.
+    assert!(results.join("summary.csv").exists());
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn a_service_that_never_gets_ready_is_an_error_naming_its_probe_and_log() {
+    let services =
+        "[services.mute]\ncommand = [\"sh\", \"-c\", \"echo listening soon; exec sleep 60\"]\nready_timeout = \"1s\"\n";
+    let text = experiment("mute", "repetitions = 1\nwarmup = 0", services, "{ sleep = \"1ms\" }");
+    let (_dir, results, output, marker) = run("mute", &text);
+    let printed = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("service `mute` was not ready after 1s: its probe { tcp = \"127.0.0.1:"), "{printed}");
+    assert!(printed.contains("logs/services/mute.log, ending: listening soon"), "{printed}");
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows[0]["status"], "failed");
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn a_service_outlives_a_timed_out_run_and_not_the_experiment() {
+    let text = experiment("timeout", "repetitions = 2\nwarmup = 0\ntimeout = \"1s\"", API, "{ sleep = \"1h\" }");
+    let (_dir, results, output, marker) = run("timeout", &text);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.iter().map(|r| r["status"].as_str()).collect::<Vec<_>>(), ["timeout", "timeout"]);
+    // Both runs had the same server: a run's timeout is not the service's.
+    assert_eq!(started_pids(&results, &["api.log"]).len(), 1);
+    assert_eq!(marked(&marker), []);
+}
+
+/// Starts an experiment whose runs sleep long, and waits until its service listens.
+fn started_and_serving(name: &str) -> (tempfile::TempDir, Child, String) {
+    let marker = unique_marker(name);
+    let services =
+        "[services.api]\ncommand = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]\n";
+    let (dir, file) =
+        write_inline(name, &experiment(name, "repetitions = 1\nwarmup = 0", services, "{ sleep = \"1h\" }"));
+    let harness = support::start_marked(&marker, &file, &dir.path().join("out"));
+    wait_until("the service and the run are up", || {
+        let procs = marked(&marker);
+        procs.iter().any(|(_, _, cmd)| cmd.contains("http.server"))
+            && procs.iter().any(|(_, _, cmd)| cmd.contains("__exec"))
+    });
+    (dir, harness, marker)
+}
+
+#[test]
+fn ctrl_c_stops_the_services() {
+    let (_dir, harness, marker) = started_and_serving("ctrl_c");
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(harness.id() as i32, libc::SIGINT) };
+    let output = harness.wait_with_output().unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn no_service_survives_kill_9_of_the_harness() {
+    let (_dir, mut harness, marker) = started_and_serving("kill_9");
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());
+}
+
+const REDIS: &str = r#"
+[services.redis]
+command = ["redis-server", "--port", "${port}", "--save", "", "--appendonly", "no"]
+ready = { log = "Ready to accept" }
+"#;
+
+#[test]
+fn the_redis_counter_is_exact_under_every_executor_with_8_workers() {
+    redis_server();
+    let text = format!(
+        "[experiment]\nname = \"redis_counter\"\nrepetitions = 1\nwarmup = 0\n{REDIS}\n\
+         [workloads.default_store]\ntasks = 400\nsteps = [{{ shared = {{ store = \"redis\", hold = \"50us\" }} }}]\n\n\
+         [workloads.by_url]\ntasks = 400\nsteps = [{{ shared = {{ store = \"redis\", url = \"redis://127.0.0.1:${{services.redis.port}}/\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [8]\nworkload = [\"default_store\", \"by_url\"]\n"
+    );
+    let (_dir, results, output, marker) = run("redis_counter", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 8);
+    for row in &rows {
+        // The harness checks the count exactly; a lost increment would have failed the run.
+        assert_eq!((row["status"].as_str(), row["shared_count"].as_str()), ("ok", "400"), "{row:?}");
+        assert!(!row["service_redis_cpu_s"].is_empty(), "{row:?}");
+    }
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn without_a_lock_threads_lose_increments_and_sync_loses_none() {
+    redis_server();
+    let text = format!(
+        "[experiment]\nname = \"racy\"\nrepetitions = 1\nwarmup = 0\n{REDIS}\n\
+         [workloads.memory]\ntasks = 20000\nsteps = [{{ shared = {{ lock = \"none\" }} }}]\n\n\
+         [workloads.redis]\ntasks = 2000\nsteps = [{{ shared = {{ store = \"redis\", lock = \"none\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\"]\nworkers = [8]\nworkload = [\"memory\", \"redis\"]\n"
+    );
+    let (_dir, results, output, _marker) = run("racy", &text);
+    assert_eq!(output.status.code(), Some(0), "lost increments are a result, not a failure: {}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    for row in &rows {
+        let tasks: u64 = row["tasks"].parse().unwrap();
+        let (count, lost): (u64, u64) = (row["shared_count"].parse().unwrap(), row["shared_lost"].parse().unwrap());
+        assert_eq!(count + lost, tasks, "{row:?}");
+        match row["executor"].as_str() {
+            "sync" => assert_eq!(lost, 0, "one task at a time loses nothing: {row:?}"),
+            _ => assert!(lost > 0, "8 threads racing lost nothing: {row:?}"),
+        }
+    }
+    let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
+    assert!(summary.lines().any(|l| l.split(',').any(|f| f == "shared_lost")), "{summary}");
+}
+
+#[test]
+fn redis_steps_fold_the_replies_alike_under_every_executor() {
+    redis_server();
+    // A fresh server for every run, so every run sees the same replies.
+    let text = format!(
+        "[experiment]\nname = \"redis_steps\"\nrepetitions = 1\nwarmup = 0\n{REDIS}scope = \"run\"\n\n\
+         [workloads.w]\ntasks = 300\nsteps = [{{ redis = [\"INCRBY\", \"k-${{task}}\", \"${{task}}\"] }}, \
+         {{ redis = {{ command = [\"GET\", \"k-${{task}}\"], url = \"redis://127.0.0.1:${{services.redis.port}}/\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n"
+    );
+    let (_dir, results, output, marker) = run("redis_steps", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+    // The replies are each task's own number: another command gives another checksum.
+    let other = text.replace("\"${task}\"] }", "\"7\"] }").replace("redis_steps", "redis_steps_7");
+    let (_dir, results, output, _) = run("redis_steps_7", &other);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let changed = read_runs(&results.join("runs.csv"));
+    assert_ne!(changed[0]["checksum"], rows[0]["checksum"]);
+    assert_eq!(marked(&marker), []);
+}
+
+/// The HTTP service of `experiments/services.toml`, answering after `work` seconds.
+fn http_service(work: &str) -> String {
+    let script = support::root().join("experiments/http_service.py");
+    format!(
+        "[services.api]\ncommand = [\"python3\", \"{}\", \"${{port}}\", \"{work}\"]\nready = {{ http = \"http://127.0.0.1:${{port}}/\" }}\n",
+        script.display()
+    )
+}
+
+#[test]
+fn http_steps_agree_under_every_executor_and_a_wrong_status_fails_the_run() {
+    let text = format!(
+        "[experiment]\nname = \"http_steps\"\nrepetitions = 1\nwarmup = 0\n{}\n\
+         [workloads.get]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/items/${{task}}\" }} }}]\n\n\
+         [workloads.post]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/items\", method = \"POST\", \
+         body = {{ size = \"4KiB\" }}, headers = {{ X-Test = \"1\" }}, connect = \"per_request\", expect = [200] }} }}]\n\n\
+         [workloads.status]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/${{task}}\", checksum = \"status\" }} }}]\n\n\
+         [workloads.wrong]\ntasks = 3\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/\", expect = [201] }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n\
+         workload = [\"get\", \"post\", \"status\", \"wrong\"]\n",
+        http_service("0.001")
+    );
+    let (_dir, results, output, marker) = run("http_steps", &text);
+    assert_eq!(output.status.code(), Some(1), "the `wrong` runs fail: {}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    let of = |workload: &str| rows.iter().filter(|r| r["workload"] == workload).collect::<Vec<_>>();
+    for workload in ["get", "post", "status"] {
+        let runs = of(workload);
+        assert_eq!(runs.len(), 4);
+        assert!(runs.iter().all(|r| r["status"] == "ok" && r["checksum"] == runs[0]["checksum"]), "{runs:?}");
+    }
+    // The body names the path, so GETs of different paths differ; with `checksum = "status"` only the 200s count.
+    assert_ne!(of("get")[0]["checksum"], of("status")[0]["checksum"]);
+    for run in of("wrong") {
+        assert_eq!(run["status"], "failed");
+        assert!(run["error"].contains("answered 200, expected [201]"), "{run:?}");
+    }
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn services_and_custom_metrics_share_runs_csv_from_a_file_named_without_a_folder() {
+    let text = format!(
+        "[experiment]\nname = \"both\"\nrepetitions = 2\nwarmup = 0\n\n\
+         [services.redis]\ncommand = [\"{}\", \"--port\", \"${{port}}\", \"--save\", \"\", \"--appendonly\", \"no\"]\n\n\
+         [workloads.w]\ntasks = 4\nsteps = [{{ redis = [\"INCR\", \"k-${{task}}\"] }}, {{ exec = \"echo v: 3\" }}]\n\
+         metrics.v = {{ regex = 'v: ([0-9]+)', better = \"higher\" }}\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\"]\n",
+        redis_server()
+    );
+    let marker = unique_marker("both");
+    let (dir, _file) = write_inline("both", &text);
+    // `both.toml`, without a folder: the service runs in the current one.
+    let output = support::harness()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "--out", "out", "both.toml"])
+        .env("HARNESS_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = dir.path().join("out/both/latest");
+    let runs = std::fs::read_to_string(results.join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    // The catalog's columns, then the custom metrics, then the services', then `error`.
+    assert_eq!(
+        header[header.len() - 5..],
+        ["response_max_s", "v", "service_redis_cpu_s", "service_redis_peak_memory_bytes", "error"]
+    );
+    for row in read_runs(&results.join("runs.csv")) {
+        assert_eq!(row["status"], "ok", "{row:?}");
+        assert!((row["v"].parse::<f64>().unwrap() - 3.0).abs() < 1e-9, "{row:?}");
+        assert!(row["service_redis_peak_memory_bytes"].parse::<u64>().unwrap() > 0, "{row:?}");
+    }
+    let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
+    for metric in ["v", "service_redis_cpu_s", "service_redis_peak_memory_bytes"] {
+        assert_eq!(summary.lines().filter(|l| l.contains(&format!(",{metric},"))).count(), 2, "{metric}: {summary}");
+    }
+    assert_eq!(marked(&marker), []);
+}
