@@ -126,7 +126,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     },
     recorded("checksum", "checksum", Label, false),
     recorded("shared_count", "shared counter", Count, false),
-    Metric { gated: false, ..measured("shared_lost", "lost increments", Count) },
+    measured("shared_lost", "lost increments", Count),
     measured("latency_mean_s", "mean latency", Seconds),
     measured("latency_p50_s", "p50 latency", Seconds),
     measured("latency_p90_s", "p90 latency", Seconds),
@@ -195,7 +195,8 @@ pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
 }
 
 /// Metric columns an experiment names: one per service (`service_NAME_cpu_s`, ...). A member is measured
-/// (it gets statistics and can be charted) but not gated, and is written after the catalog's columns.
+/// (it gets statistics and can be charted) and gated when `[ci]` names it (never by default), and is
+/// written after the catalog's columns.
 struct Family {
     prefix: &'static str,
     suffix: &'static str,
@@ -210,36 +211,68 @@ const FAMILIES: &[Family] = &[
     Family { prefix: "service_", suffix: "_peak_memory_bytes", label: "peak memory", of: "service", dimension: Bytes },
 ];
 
+/// What stands for the name of a service in a family's pattern: `service_*_cpu_s`.
+const ANY: &str = "*";
+
+impl Family {
+    /// The column of this family for `name`.
+    fn column(&self, name: &str) -> String {
+        format!("{}{name}{}", self.prefix, self.suffix)
+    }
+
+    /// The name of the service (or other owner) whose column `column` is, when it is one of this family's.
+    fn owner<'a>(&self, column: &'a str) -> Option<&'a str> {
+        column.strip_prefix(self.prefix)?.strip_suffix(self.suffix).filter(|m| !m.is_empty())
+    }
+}
+
+/// The family of the column `name`, with the name of its service.
+fn family(name: &str) -> Option<(&'static Family, &str)> {
+    FAMILIES.iter().find_map(|f| f.owner(name).filter(|&m| m != ANY).map(|m| (f, m)))
+}
+
 /// The columns of `runs.csv` for service `name`: its CPU time and peak memory during each run.
 pub(crate) fn service_columns(name: &str) -> [String; 2] {
-    [0, 1].map(|i| format!("{}{name}{}", FAMILIES[i].prefix, FAMILIES[i].suffix))
+    [0, 1].map(|i| FAMILIES[i].column(name))
+}
+
+/// The names `[ci]` knows for a family's column of every service: `service_*_cpu_s`, ...
+pub(crate) fn family_patterns() -> impl Iterator<Item = String> {
+    FAMILIES.iter().map(|f| f.column(ANY))
+}
+
+/// The columns the family pattern `pattern` (`service_*_cpu_s`) stands for among the services `services`;
+/// `None` when `pattern` is no family's pattern.
+pub(crate) fn family_columns(pattern: &str, services: &[String]) -> Option<Vec<String>> {
+    let family = FAMILIES.iter().find(|f| f.owner(pattern) == Some(ANY))?;
+    Some(services.iter().map(|s| family.column(s)).collect())
+}
+
+/// The service whose column `name` is, when `name` has the form of a service's column
+/// (`service_NAME_cpu_s`), whether or not the experiment has that service.
+pub(crate) fn service_of(name: &str) -> Option<&str> {
+    family(name).map(|(_, service)| service)
 }
 
 /// The metric of a column that a [`Family`] names, made once per name and kept for the process's life
 /// (there are as many as an experiment has services, times the families).
 fn member(name: &str) -> Option<&'static Metric> {
     static MADE: std::sync::Mutex<Vec<&'static Metric>> = std::sync::Mutex::new(Vec::new());
-    let (family, middle) = FAMILIES.iter().find_map(|f| {
-        let middle = name.strip_prefix(f.prefix)?.strip_suffix(f.suffix)?;
-        (!middle.is_empty()).then_some((f, middle))
-    })?;
+    let (family, middle) = family(name)?;
     let mut made = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(metric) = made.iter().find(|m| m.name == name) {
         return Some(metric);
     }
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let label = leak(format!("{} of {} {middle}", family.label, family.of));
-    let metric: &'static Metric =
-        Box::leak(Box::new(Metric { gated: false, ..measured(leak(name.to_owned()), label, family.dimension) }));
+    let metric: &'static Metric = Box::leak(Box::new(measured(leak(name.to_owned()), label, family.dimension)));
     made.push(metric);
     Some(metric)
 }
 
 /// Whether `name` is a column of a [`Family`]: an experiment's own metric column.
 pub(crate) fn is_member(name: &str) -> bool {
-    FAMILIES
-        .iter()
-        .any(|f| name.strip_prefix(f.prefix).and_then(|m| m.strip_suffix(f.suffix)).is_some_and(|m| !m.is_empty()))
+    family(name).is_some()
 }
 
 /// Measured columns newer than some result folders: a `runs.csv` without one reads as if it were blank.
@@ -336,7 +369,10 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "warning",
 ];
 
-/// The column names an axis may not take: those the harness writes to `runs.csv` or `summary.csv`.
+/// The column names an axis may not take: those the harness writes to `runs.csv` or `summary.csv`, whatever
+/// the experiment. Nor may it take the name of a column the experiment adds: a custom metric's, or one of
+/// a [`Family`]'s ([`is_member`], whether or not the experiment has that service: `runs.csv`'s reader
+/// takes any such column for a service's).
 pub(crate) fn reserved_columns() -> Vec<&'static str> {
     let mut reserved: Vec<&str> = runs_columns().collect();
     for column in SUMMARY_COLUMNS {
@@ -378,8 +414,8 @@ mod tests {
     ];
     const OLD_NOT_MEASURED: &[&str] =
         &["tasks", "checksum", "shared_count", "peak_memory_method", "listen_overflows", "anchor_s"];
-    const OLD_NOT_GATED: &[&str] =
-        &["tasks", "checksum", "shared_count", "shared_lost", "peak_memory_method", "anchor_s"];
+    // `shared_lost` was not gated then; it is now, when `[ci]` names it.
+    const OLD_NOT_GATED: &[&str] = &["tasks", "checksum", "shared_count", "peak_memory_method", "anchor_s"];
     const OLD_CHART_MEASURES: &[(&str, &str, Dimension)] = &[
         ("wall_s", "wall time", Seconds),
         ("setup_s", "setup time", Seconds),
@@ -478,12 +514,27 @@ mod tests {
         let metric = get(&cpu).unwrap();
         assert_eq!(
             (metric.label, metric.dimension, metric.measured, metric.gated),
-            ("CPU time of service api", Seconds, true, false)
+            ("CPU time of service api", Seconds, true, true)
         );
+        assert!(!metric.gated_by_default && metric.direction == Direction::LowerIsBetter);
         assert_eq!(get(&memory).unwrap().dimension, Bytes);
         assert!(std::ptr::eq(get(&cpu).unwrap(), metric), "made once");
         assert!(chartable(&cpu).is_some() && is_member(&memory));
         assert!(get("service__cpu_s").is_none() && !is_member("service_cpu_s") && !is_member("run_s"));
+        assert_eq!(service_of("service_my-db_peak_memory_bytes"), Some("my-db"));
+    }
+
+    #[test]
+    fn a_family_pattern_stands_for_the_column_of_every_service() {
+        assert_eq!(family_patterns().collect::<Vec<_>>(), ["service_*_cpu_s", "service_*_peak_memory_bytes"]);
+        let services = ["api".to_owned(), "redis".to_owned()];
+        assert_eq!(family_columns("service_*_cpu_s", &services).unwrap(), ["service_api_cpu_s", "service_redis_cpu_s"]);
+        assert_eq!(family_columns("service_*_peak_memory_bytes", &[]).unwrap(), Vec::<String>::new());
+        assert!(
+            family_columns("service_api_cpu_s", &services).is_none() && family_columns("run_s", &services).is_none()
+        );
+        // A pattern is not a column.
+        assert!(!is_member("service_*_cpu_s") && get("service_*_cpu_s").is_none());
     }
 
     #[test]

@@ -614,6 +614,48 @@ mod tests {
     }
 
     #[test]
+    fn a_services_columns_are_judged_as_the_harnesss_cpu_times_and_memory_are() {
+        let gate = Gate::default();
+        let (cpu, memory) = ("service_api_cpu_s", "service_api_peak_memory_bytes");
+        let base = [0.12, 0.121, 0.119, 0.12, 0.122, 0.118];
+        let twice: Vec<f64> = base.iter().map(|v| v * 2.0).collect();
+        // Lower is better: twice the CPU time is a regression, half of it an improvement.
+        assert_eq!(direction(cpu), Direction::LowerIsBetter);
+        assert_eq!(verdict(cpu, &base, &twice, &gate, &QUIET), (Verdict::Regressed, Reason::Beyond));
+        assert_eq!(verdict(cpu, &twice, &base, &gate, &QUIET), (Verdict::Improved, Reason::Beyond));
+        // The floors of their kinds: +20% of 3 ms of CPU is under 1 ms, +12% of 2 MiB under 1 MiB.
+        assert_eq!((gate.floor(cpu), gate.floor(memory)), (gate.time_floor_s, gate.memory_floor_bytes));
+        let small = [0.003, 0.003_03, 0.002_97, 0.003, 0.003_06, 0.002_94];
+        let more: Vec<f64> = small.iter().map(|v| v * 1.2).collect();
+        assert_eq!(verdict(cpu, &small, &more, &gate, &QUIET), (Verdict::Unchanged, Reason::UnderFloor));
+        let mib = 1024.0 * 1024.0;
+        let two_mib: Vec<f64> = base.iter().map(|v| v / 0.12 * 2.0 * mib).collect();
+        let bigger: Vec<f64> = two_mib.iter().map(|v| v * 1.12).collect();
+        assert_eq!(verdict(memory, &two_mib, &bigger, &gate, &QUIET), (Verdict::Unchanged, Reason::UnderFloor));
+        let doubled: Vec<f64> = two_mib.iter().map(|v| v * 2.0).collect();
+        assert_eq!(verdict(memory, &two_mib, &doubled, &gate, &QUIET), (Verdict::Regressed, Reason::Beyond));
+        // A CPU time is a time: other work that slowed some runs leaves the fastest as it was...
+        let disturbed = [0.24, 0.25, 0.119, 0.245, 0.241, 0.242];
+        assert_eq!(verdict(cpu, &base, &disturbed, &gate, &QUIET), (Verdict::Unchanged, Reason::FastestWithin));
+        // ...and a machine slower around every run, as its speed anchors say, explains the change.
+        let anchors = [1e-3; 6];
+        let slower: Vec<f64> = base.iter().map(|v| v * 1.4).collect();
+        let slow_anchors = [1.4e-3, 1.41e-3, 1.39e-3, 1.4e-3, 1.42e-3, 1.38e-3];
+        let judged = |metric: &str, values: (&[f64], &[f64]), current_anchors: &[f64]| {
+            let c = judge("c", metric, values, Some((&anchors, current_anchors)), &gate, &QUIET, &mut Rng::new(1));
+            (c.verdict, c.reason, c.anchored_change.is_some())
+        };
+        assert_eq!(judged(cpu, (&base, &slower), &slow_anchors), (Verdict::Unchanged, Reason::MachineSpeed, true));
+        assert_eq!(judged(cpu, (&base, &slower), &anchors).0, Verdict::Regressed);
+        // Memory is neither: not anchored, and not widened for a busy machine, where the CPU time is.
+        assert_eq!(judged(memory, (&two_mib, &doubled), &slow_anchors), (Verdict::Regressed, Reason::Beyond, false));
+        let busy = MachineLoad::new(Some(0.01), Some(0.4));
+        let t = Threshold { increase: 0.1, decrease: 0.1 };
+        assert_eq!((busy.widen(cpu, t), busy.widen(memory, t)), (busy.widen("user_cpu_s", t), t));
+        assert_ne!(busy.widen(cpu, t), t);
+    }
+
+    #[test]
     fn a_busy_machine_widens_every_threshold_but_memorys() {
         let busy = MachineLoad::new(Some(0.01), Some(0.4));
         assert_eq!(busy.widened_for, Some(0.4));

@@ -71,6 +71,18 @@ impl Resolver<'_> {
                     .expected("lower-case letters, digits and `_`, starting with a letter"));
             }
             let reserved = crate::metrics::reserved_columns();
+            if let Some(service) = crate::metrics::service_of(text) {
+                return Err(self
+                    .error(
+                        format!("metric `{text}` of workload `{workload}` is named like a column the harness writes for a service `{service}`"),
+                        Some(name.span()),
+                    )
+                    .expected(format!(
+                        "a name not of the form of a service's columns, {}",
+                        quote_list(&crate::metrics::service_columns("NAME").each_ref().map(String::as_str))
+                    ))
+                    .help(format!("rename it, for example `{text}_custom`")));
+            }
             if reserved.contains(&text.as_str()) || crate::metrics::CATALOG.iter().any(|m| m.name == text) {
                 return Err(self
                     .error(format!("metric `{text}` of workload `{workload}` has the name of a metric or column the harness writes"), Some(name.span()))

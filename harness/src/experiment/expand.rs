@@ -63,6 +63,7 @@ impl Resolver<'_> {
                 .help("add a [matrix] table with at least `executor = [\"sync\"]`"));
         };
         places.matrix = Some(matrix.span());
+        let own = OwnColumns::of(file);
         for (key, values) in matrix.get_ref() {
             let name = key.get_ref().as_str();
             match name {
@@ -85,7 +86,7 @@ impl Resolver<'_> {
                                     )
                                     .expected("a string, number or boolean")
                                 })?;
-                                self.check_column_name(k, entry.span())?;
+                                self.check_column_name(k, entry.span(), &own)?;
                                 self.check_text(&format!("`include` key `{}`", k.escape_debug()), k, entry.span())?;
                                 if let Value::String(text) = &v {
                                     self.check_text(
@@ -103,7 +104,7 @@ impl Resolver<'_> {
                     }
                 }
                 _ => {
-                    self.check_column_name(name, key.span())?;
+                    self.check_column_name(name, key.span(), &own)?;
                     self.check_text("axis name", name, key.span())?;
                     let mut list = Vec::new();
                     for v in values.get_ref() {
@@ -209,8 +210,9 @@ impl Resolver<'_> {
         }
     }
 
-    /// Axis names become columns of `runs.csv`, next to the columns the harness writes.
-    fn check_column_name(&self, name: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+    /// Axis names become columns of `runs.csv`, next to the columns the harness writes and those the
+    /// experiment adds (`own`).
+    fn check_column_name(&self, name: &str, span: Range<usize>, own: &OwnColumns<'_>) -> Result<(), Diagnostic> {
         // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
         if super::exec::RUNTIME_VARIABLES.contains(&name) {
             return Err(self
@@ -227,6 +229,38 @@ impl Resolver<'_> {
                 )
                 .expected(format!("another name; taken: {}", quote_list(&reserved)))
                 .help(format!("rename it, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`")));
+        }
+        let rename = || format!("rename the axis, for example `{name}_axis`, and refer to it as `${{{name}_axis}}`");
+        if let Some(service) = crate::metrics::service_of(name) {
+            // runs.csv's reader takes every column of this form for a service's, so the form is taken whether
+            // or not the service exists.
+            let message = match crate::metrics::get(name).filter(|_| own.services.contains(&service)) {
+                Some(metric) => {
+                    format!(
+                        "axis `{name}` has the name of a column the harness writes to runs.csv: the {}",
+                        metric.label
+                    )
+                }
+                None => format!(
+                    "axis `{name}` is named like the column the harness writes to runs.csv for a service `{service}`"
+                ),
+            };
+            return Err(self
+                .error(message, Some(span))
+                .expected(format!(
+                    "another name: runs.csv has the columns {} for every service NAME",
+                    quote_list(&crate::metrics::service_columns("NAME").each_ref().map(String::as_str))
+                ))
+                .help(rename()));
+        }
+        if own.metrics.contains(&name) {
+            return Err(self
+                .error(
+                    format!("axis `{name}` has the name of the custom metric `{name}`, a column of runs.csv"),
+                    Some(span),
+                )
+                .expected("a name that no custom metric of the file has: both are columns of runs.csv")
+                .help(format!("{}, or rename the metric", rename())));
         }
         Ok(())
     }
@@ -261,6 +295,20 @@ impl Resolver<'_> {
             pattern.insert(key.clone(), values);
         }
         Ok(pattern)
+    }
+}
+
+/// The names of the columns of `runs.csv` an experiment file adds: its custom metrics', and its services'
+/// (whose columns are named after them).
+struct OwnColumns<'a> {
+    metrics: Vec<&'a str>,
+    services: Vec<&'a str>,
+}
+
+impl<'a> OwnColumns<'a> {
+    fn of(file: &'a RawFile) -> Self {
+        let metrics = file.workloads.values().flat_map(|w| w.get_ref().metrics.keys()).map(|k| k.get_ref().as_str());
+        Self { metrics: metrics.collect(), services: file.services.keys().map(|k| k.get_ref().as_str()).collect() }
     }
 }
 

@@ -106,34 +106,85 @@ impl GateError {
     }
 }
 
-/// Checks `[ci]`; `custom` are the experiment's custom metrics, which it may name too.
-pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String]) -> Result<Gate, GateError> {
+/// The names `[ci]` may give a metric: the harness's gated metrics, the experiment's custom metrics, its
+/// services' columns, and the family patterns (`service_*_cpu_s`) that stand for a column of every service.
+struct Names<'a> {
+    known: Vec<String>,
+    services: &'a [String],
+}
+
+impl<'a> Names<'a> {
+    fn new(custom: &[String], services: &'a [String]) -> Self {
+        let mut known: Vec<String> = gateable_metrics().map(str::to_owned).collect();
+        known.extend(custom.iter().cloned());
+        known.extend(services.iter().flat_map(|s| crate::metrics::service_columns(s)));
+        if !services.is_empty() {
+            known.extend(crate::metrics::family_patterns());
+        }
+        Self { known, services }
+    }
+
+    /// The metrics `name` stands for: itself, or for a family pattern the column of every service. Whether
+    /// it came from a pattern is the second value.
+    fn resolve(&self, name: &Spanned<String>) -> Result<(Vec<String>, bool), GateError> {
+        let text = name.get_ref();
+        let known: Vec<&str> = self.known.iter().map(String::as_str).collect();
+        if known.contains(&text.as_str()) {
+            let columns = crate::metrics::family_columns(text, self.services);
+            let pattern = columns.is_some();
+            return Ok((columns.unwrap_or_else(|| vec![text.clone()]), pattern));
+        }
+        let hint = crate::diagnostic::closest(text, known.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        let expected = format!("one of {}", quote_list(&known));
+        let service =
+            crate::metrics::service_of(text).or_else(|| crate::metrics::family_columns(text, &[]).map(|_| "*"));
+        let Some(service) = service else {
+            return Err(GateError::new(format!("`[ci]` names unknown metric `{text}`{hint}"), name.span(), expected));
+        };
+        let whose = if service == "*" { "every service".to_owned() } else { format!("service `{service}`") };
+        let (message, help) = if self.services.is_empty() {
+            let help = if service == "*" {
+                "a service has its columns in runs.csv for each [services.NAME] table".to_owned()
+            } else {
+                format!("add a [services.{service}] table, or gate another metric")
+            };
+            (format!("`[ci]` names `{text}`, a column of {whose}, but the experiment has no [services]"), help)
+        } else {
+            let names: Vec<&str> = self.services.iter().map(String::as_str).collect();
+            (
+                format!(
+                    "`[ci]` names `{text}`, a column of service `{service}`, which the experiment does not have{hint}"
+                ),
+                format!("its services are {}", quote_list(&names)),
+            )
+        };
+        Err(GateError { message, span: name.span(), expected, help: Some(help) })
+    }
+}
+
+/// Checks `[ci]`; `custom` are the experiment's custom metrics and `services` the names of its services,
+/// whose metrics and columns it may name too.
+pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String], services: &[String]) -> Result<Gate, GateError> {
     let percent = |text: &str, span: Range<usize>| {
         parse_percent(text).map_err(|why| GateError::new(why, span, "a percentage such as \"5%\"".to_owned()))
     };
-    let mut known: Vec<&str> = gateable_metrics().collect();
-    known.extend(custom.iter().map(String::as_str));
-    let metric = |name: &Spanned<String>| {
-        if known.contains(&name.get_ref().as_str()) {
-            Ok(name.get_ref().clone())
-        } else {
-            let hint = crate::diagnostic::closest(name.get_ref(), known.iter().copied())
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-            Err(GateError::new(
-                format!("`[ci]` names unknown metric `{}`{hint}", name.get_ref()),
-                name.span(),
-                format!("one of {}", quote_list(&known)),
-            ))
-        }
-    };
+    let names = Names::new(custom, services);
     let ci = ci.get_ref();
     let mut gate = Gate::with_custom(custom);
     if let Some(t) = &ci.threshold {
         gate.default = percent(t.get_ref(), t.span())?;
     }
     if let Some(metrics) = &ci.metrics {
-        gate.metrics = metrics.iter().map(metric).collect::<Result<_, _>>()?;
+        gate.metrics.clear();
+        for name in metrics {
+            for metric in names.resolve(name)?.0 {
+                if !gate.metrics.contains(&metric) {
+                    gate.metrics.push(metric);
+                }
+            }
+        }
     }
     if let Some(floor) = &ci.time_floor {
         let nanos = duration("time_floor", floor.get_ref())
@@ -146,7 +197,8 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String]) -> Result<Gate, 
         gate.memory_floor_bytes = bytes as f64;
     }
     for (name, threshold) in &ci.thresholds {
-        let metric_name = metric(name)?;
+        let (metrics, pattern) = names.resolve(name)?;
+        let metric_name = name.get_ref().clone();
         if let Some(by) = judged_by(&metric_name) {
             return Err(GateError {
                 message: format!("`[ci.thresholds]` sets `{metric_name}`, which is judged by `{by}`"),
@@ -194,7 +246,14 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String]) -> Result<Gate, 
                 return Err(GateError::new(format!("the threshold of `{metric_name}` is {other}"), span, expected()));
             }
         };
-        gate.per_metric.insert(metric_name, value);
+        // A service's own threshold wins over its family's, wherever each is written.
+        for metric in metrics {
+            if pattern {
+                gate.per_metric.entry(metric).or_insert(value);
+            } else {
+                gate.per_metric.insert(metric, value);
+            }
+        }
     }
     Ok(gate)
 }
@@ -203,8 +262,54 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String]) -> Result<Gate, 
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
     let custom = super::custom::declare_read_back(&file.workloads);
+    let services: Vec<String> = file.services.keys().cloned().collect();
     match &file.ci {
-        Some(ci) => gate(ci, &custom).map_err(|e| e.message),
+        Some(ci) => gate(ci, &custom, &services).map_err(|e| e.message),
         None => Ok(Gate::with_custom(&custom)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICES: &str = "[services.api]\ncommand = [\"api\"]\n[services.db]\ncommand = [\"db\"]\n";
+
+    #[test]
+    fn a_services_columns_are_gated_when_named_and_a_pattern_names_every_service() {
+        let gate = gate_of_source(&format!(
+            "{SERVICES}[ci]\nmetrics = [\"run_s\", \"service_*_cpu_s\", \"service_db_cpu_s\", \
+             \"service_api_peak_memory_bytes\"]\n[ci.thresholds]\nservice_api_cpu_s = \"50%\"\n\
+             \"service_*_cpu_s\" = \"20%\"\n\"service_*_peak_memory_bytes\" = {{ increase = \"30%\" }}\n"
+        ))
+        .unwrap();
+        // Each once, in the order written.
+        assert_eq!(gate.metrics, ["run_s", "service_api_cpu_s", "service_db_cpu_s", "service_api_peak_memory_bytes"]);
+        // A service's own threshold wins over its family's, whichever is written first.
+        assert_eq!(gate.threshold("service_api_cpu_s"), Threshold { increase: 0.5, decrease: 0.5 });
+        assert_eq!(gate.threshold("service_db_cpu_s"), Threshold { increase: 0.2, decrease: 0.2 });
+        assert_eq!(gate.threshold("service_db_peak_memory_bytes"), Threshold { increase: 0.3, decrease: 0.05 });
+        assert_eq!(gate.threshold("run_s"), Threshold { increase: 0.05, decrease: 0.05 });
+    }
+
+    #[test]
+    fn services_are_not_gated_by_default() {
+        let gate = gate_of_source(SERVICES).unwrap();
+        assert_eq!(gate.metrics, ["run_s", "throughput_per_s", "peak_memory_bytes"]);
+        let gate = gate_of_source(&format!("{SERVICES}[ci]\nthreshold = \"7%\"\n")).unwrap();
+        assert_eq!(gate.metrics, Gate::default().metrics);
+    }
+
+    #[test]
+    fn a_column_of_a_service_the_file_does_not_have_is_refused() {
+        let refused = |ci: &str| gate_of_source(&format!("{SERVICES}[ci]\n{ci}\n")).unwrap_err();
+        let message = refused("metrics = [\"service_apu_cpu_s\"]");
+        assert!(message.contains("a column of service `apu`, which the experiment does not have"), "{message}");
+        assert!(message.contains("did you mean `service_api_cpu_s`?"), "{message}");
+        assert!(refused("thresholds.service_x_peak_memory_bytes = \"5%\"").contains("service `x`"));
+        let none = gate_of_source("[ci]\nmetrics = [\"service_*_cpu_s\"]\n").unwrap_err();
+        assert!(none.contains("a column of every service, but the experiment has no [services]"), "{none}");
+        // `shared_lost` is gated when named.
+        assert_eq!(gate_of_source("[ci]\nmetrics = [\"shared_lost\"]\n").unwrap().metrics, ["shared_lost"]);
     }
 }

@@ -58,13 +58,16 @@ pub(super) struct RawCi {
     pub thresholds: IndexMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
-/// Only the `[ci]` table of a file and the custom metrics of its workloads, for reading them back from a
-/// result folder.
+/// Only the `[ci]` table of a file, the custom metrics of its workloads and the names of its services, for
+/// reading them back from a result folder.
 #[derive(Debug, Deserialize)]
 pub(super) struct CiOnly {
     pub ci: Option<Spanned<RawCi>>,
     #[serde(default)]
     pub workloads: IndexMap<String, MetricsOnly>,
+    /// The services, whose columns `[ci]` may name: only their names are read.
+    #[serde(default)]
+    pub services: IndexMap<String, toml::Value>,
 }
 
 /// Only the custom metrics of a workload.

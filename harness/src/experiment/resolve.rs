@@ -130,13 +130,6 @@ impl Resolver<'_> {
 
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
-        for (name, _) in file.workloads.values().flat_map(|w| &w.get_ref().metrics) {
-            if columns.contains(name.get_ref()) {
-                return Err(self
-                    .error(format!("metric `{}` has the name of an axis", name.get_ref()), Some(name.span()))
-                    .expected("a name that no axis has: both are columns of runs.csv"));
-            }
-        }
         let mut plans = Vec::with_capacity(cells.len());
         let mut shared = std::collections::HashMap::new();
         for cell in cells {
@@ -160,6 +153,7 @@ impl Resolver<'_> {
                 .expected(format!("at most {MAX_RUNS} runs in one experiment file"))
                 .help("lower `repetitions` or `warmup`, or split the matrix into several files"));
         }
+        let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
@@ -175,7 +169,7 @@ impl Resolver<'_> {
             order,
             memory_limit,
             gate: match &file.ci {
-                Some(ci) => gate::gate(ci, &metric_names).map_err(|e| {
+                Some(ci) => gate::gate(ci, &metric_names, &service_names).map_err(|e| {
                     let error = self.error(e.message, Some(e.span)).expected(e.expected);
                     match e.help {
                         Some(help) => error.help(help),

@@ -209,7 +209,7 @@ fn check_options(options: &[OptionSpec]) -> Result<(), String> {
         if name.is_empty() || name.chars().any(char::is_control) {
             return Err(format!("option {} has the name {name:?}, which a file cannot write as a key", i + 1));
         }
-        if reserved.contains(&name.as_str()) {
+        if reserved.contains(&name.as_str()) || crate::metrics::is_member(name) {
             return Err(format!("option `{name}` has a name the harness reserves (for its own axes and columns)"));
         }
         if options[..i].iter().any(|o| &o.name == name) {
