@@ -381,6 +381,7 @@ fn a_plugin_that_declares_a_bad_option_is_refused_when_loaded() {
     std::fs::write(dir.path().join("reports.toml"), one_run_each(dir.path(), &["none"])).unwrap();
     for (declared, why) in [
         ("reserved", "option `workers` has a name the harness reserves"),
+        ("service_column", "option `service_api_cpu_s` has a name the harness reserves"),
         ("default_type", "the default of option `depth` is \"deep\", where the option takes an integer >= 1"),
         ("default_choice", "the default of option `mode` is \"c\", where the option takes one of \"a\", \"b\""),
     ] {

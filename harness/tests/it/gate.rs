@@ -313,30 +313,46 @@ fn folders_without_a_cell_in_common_are_bad_input() {
     assert!(!tmp.path().join("compare.json").exists(), "a comparison of nothing was written");
 }
 
-/// A copy of the fixture `name` in `into` whose runs carry a speed anchor: `anchor(workload)` seconds.
-fn with_anchors(name: &str, into: &Path, anchor: impl Fn(&str) -> f64) -> PathBuf {
+/// A copy of the fixture `name` in `into`, its `runs.csv` rewritten: the header by `header`, each row by
+/// `row` (given the fixture's header too).
+fn copy_fixture(
+    name: &str,
+    into: &Path,
+    header: impl Fn(&csv::StringRecord) -> csv::StringRecord,
+    row: impl Fn(&csv::StringRecord, &csv::StringRecord) -> csv::StringRecord,
+) -> PathBuf {
     std::fs::create_dir_all(into).unwrap();
     for file in ["experiment.toml", "environment.json"] {
         std::fs::copy(fixture(name).join(file), into.join(file)).unwrap();
     }
     let mut reader = csv::Reader::from_path(fixture(name).join("runs.csv")).unwrap();
-    let mut header = reader.headers().unwrap().clone();
+    let original = reader.headers().unwrap().clone();
     let mut writer = csv::Writer::from_path(into.join("runs.csv")).unwrap();
-    let error = header.len() - 1;
-    let insert = |record: &csv::StringRecord, value: &str| {
-        let mut out: Vec<&str> = record.iter().collect();
-        out.insert(error, value);
-        csv::StringRecord::from(out)
-    };
-    let workload = header.iter().position(|h| h == "workload").unwrap();
-    header = insert(&header, "anchor_s");
-    writer.write_record(&header).unwrap();
+    writer.write_record(&header(&original)).unwrap();
     for record in reader.records() {
-        let record = record.unwrap();
-        writer.write_record(&insert(&record, &format!("{:.9}", anchor(&record[workload])))).unwrap();
+        writer.write_record(&row(&original, &record.unwrap())).unwrap();
     }
     writer.flush().unwrap();
     into.to_owned()
+}
+
+/// A copy of the fixture `name` in `into` whose runs carry a speed anchor: `anchor(workload)` seconds.
+fn with_anchors(name: &str, into: &Path, anchor: impl Fn(&str) -> f64) -> PathBuf {
+    // Before the last column, `error`.
+    let insert = |record: &csv::StringRecord, value: &str| {
+        let mut out: Vec<&str> = record.iter().collect();
+        out.insert(out.len() - 1, value);
+        csv::StringRecord::from(out)
+    };
+    copy_fixture(
+        name,
+        into,
+        |header| insert(header, "anchor_s"),
+        |header, record| {
+            let workload = header.iter().position(|h| h == "workload").unwrap();
+            insert(record, &format!("{:.9}", anchor(&record[workload])))
+        },
+    )
 }
 
 #[test]
@@ -365,4 +381,52 @@ fn a_time_that_the_speed_anchor_explains_passes_and_one_it_does_not_fails() {
         assert_eq!(verdict(&json, cell, "run_s"), ("regressed", "beyond"), "{cell}");
     }
     assert!(!stderr.contains("the machine was"), "{stderr}");
+}
+
+/// A copy of the fixture `name` in `into` with `column` of every run multiplied by `factor`.
+fn scaled(name: &str, into: &Path, column: &str, factor: f64) -> PathBuf {
+    copy_fixture(name, into, Clone::clone, |header, record| {
+        let at = header.iter().position(|h| h == column).unwrap();
+        let value: f64 = record[at].parse().unwrap();
+        let text = format!("{:.6}", value * factor);
+        record.iter().enumerate().map(|(i, v)| if i == at { text.as_str() } else { v }).collect()
+    })
+}
+
+#[test]
+fn a_service_that_spends_twice_the_cpu_fails_the_gate_while_the_client_side_is_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The experiment's [ci] gates service_api_cpu_s and service_api_peak_memory_bytes with run_s and
+    // throughput_per_s, and sets 20% for the CPU time of every service (`service_*_cpu_s`).
+    let (code, stdout, stderr, json) = compare(&fixture("services-baseline"), &fixture("services-rerun"), tmp.path());
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("0 regressed, 0 improved, 8 unchanged in 2 matching cells"), "{stdout}");
+    assert!(stdout.contains("service_api_cpu_s") && stdout.contains("120 ms"), "{stdout}");
+
+    // The same runs, the service spending twice the CPU time in each.
+    let busier = scaled("services-rerun", &tmp.path().join("busier"), "service_api_cpu_s", 2.0);
+    let (code, stdout, stderr, json_busier) = compare(&fixture("services-baseline"), &busier, &busier);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("2 regressed, 0 improved, 6 unchanged"), "{stdout}");
+    for cell in ["executor=threaded", "executor=async"] {
+        assert_eq!(verdict(&json_busier, cell, "service_api_cpu_s"), ("regressed", "beyond"), "{cell}");
+        // The client side and the service's memory: as in the rerun.
+        for metric in ["run_s", "throughput_per_s", "service_api_peak_memory_bytes"] {
+            assert_eq!(verdict(&json_busier, cell, metric), verdict(&json, cell, metric), "{cell} {metric}");
+            assert_eq!(verdict(&json_busier, cell, metric).0, "unchanged", "{cell} {metric}");
+        }
+    }
+    let change = json_busier["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "service_api_cpu_s")
+        .unwrap();
+    // Lower is better, the threshold of the family pattern, the floor of times, and the speed anchors used.
+    assert_eq!(change["direction"], "lower_is_better", "{change:#}");
+    assert_eq!(change["threshold"]["increase"], 0.2, "{change:#}");
+    assert_eq!(change["floor"], 0.001, "{change:#}");
+    assert!(change["anchored_change"].as_f64().unwrap() > 0.5, "{change:#}");
+    let memory = json_busier["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "service_api_peak_memory_bytes");
+    assert_eq!(memory.unwrap()["floor"], 1024.0 * 1024.0);
 }

@@ -6,8 +6,8 @@
 //! `$FAULTY_GATE.waiting` first), so a test can act between two runs of one experiment. `negative_run_s`,
 //! `negative_setup_s` and `bad_percentiles` run the workload and report numbers that are not times.
 //! `$FAULTY_OPTIONS`, read when the plugin describes itself, makes it declare a bad option instead:
-//! `reserved` (an option named `workers`), `default_type` (a default of another type), `default_choice` (a
-//! default that is not one of its choices).
+//! `reserved` (an option named `workers`), `service_column` (one named like a service's column of `runs.csv`),
+//! `default_type` (a default of another type), `default_choice` (a default that is not one of its choices).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -44,6 +44,9 @@ impl harness_sdk::Executor for Faulty {
         let mut options = vec![OptionSpec::choice("fault", FAULTS, "none", "how to misbehave")];
         match std::env::var("FAULTY_OPTIONS").as_deref() {
             Ok("reserved") => options.push(OptionSpec::integer("workers", 1, Some(1), "a name the harness keeps")),
+            Ok("service_column") => {
+                options.push(OptionSpec::integer("service_api_cpu_s", 1, Some(1), "named like a service's column"));
+            }
             Ok("default_type") => {
                 let mut bad = OptionSpec::integer("depth", 1, Some(1), "an integer defaulting to a string");
                 bad.default = "deep".into();
