@@ -346,12 +346,12 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "additionalProperties": false,
                 "properties": {
                     "threshold": { "type": "string", "pattern": PERCENT, "default": "5%", "description": "Changes smaller than this are noise" },
-                    "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare" },
+                    "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare: the harness's, custom metrics, a service's (service_NAME_cpu_s, service_NAME_peak_memory_bytes), or service_*_cpu_s and service_*_peak_memory_bytes for every service's" },
                     "time_floor": { "type": "string", "pattern": DURATION, "default": "1ms", "description": "A change of a time metric smaller than this is never a regression nor an improvement" },
                     "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
                     "thresholds": {
                         "type": "object",
-                        "description": "Per metric: one percentage, or one per direction of change; throughput_per_s takes run_s's",
+                        "description": "Per metric: one percentage, or one per direction of change; throughput_per_s takes run_s's; \"service_*_cpu_s\" sets every service's, below a service's own",
                         "propertyNames": { "not": { "const": "throughput_per_s" } },
                         "additionalProperties": {
                             "anyOf": [
