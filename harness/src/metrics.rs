@@ -161,13 +161,44 @@ pub(crate) fn get(name: &str) -> Option<&'static Metric> {
     CATALOG.iter().find(|m| m.name == name).or_else(|| custom(name)).or_else(|| member(name))
 }
 
-/// The custom metrics declared so far, newest last. They live as long as the process: an experiment
-/// declares a few, and every list of metrics finds them by name like the catalog's.
-static CUSTOM: Mutex<Vec<&'static Metric>> = Mutex::new(Vec::new());
+/// Where a metric that is not the catalog's comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A custom metric an experiment file declared ([`declare`]).
+    Custom,
+    /// A column of a [`Family`], made when it is first looked up ([`member`]).
+    Family,
+}
+
+/// The metrics an experiment adds to the catalog, made so far, newest last: its custom metrics and its
+/// services' columns. They live as long as the process (an experiment adds a few), and every list of
+/// metrics finds them by name like the catalog's.
+static MADE: Mutex<Vec<(Origin, &'static Metric)>> = Mutex::new(Vec::new());
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// The newest metric of `origin` called `name` that `fits`, or else the one `make` makes of the name, kept.
+fn intern(
+    origin: Origin,
+    name: &str,
+    fits: impl Fn(&Metric) -> bool,
+    make: impl FnOnce(&'static str) -> Metric,
+) -> &'static Metric {
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, found)) = made.iter().rev().find(|(o, m)| *o == origin && m.name == name && fits(m)) {
+        return found;
+    }
+    let metric: &'static Metric = Box::leak(Box::new(make(leak(name.to_owned()))));
+    made.push((origin, metric));
+    metric
+}
 
 /// The custom metric called `name`, when an experiment file declared one.
 pub(crate) fn custom(name: &str) -> Option<&'static Metric> {
-    CUSTOM.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().find(|m| m.name == name).copied()
+    let made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    made.iter().rev().find(|(o, m)| *o == Origin::Custom && m.name == name).map(|(_, m)| *m)
 }
 
 /// Adds a custom metric of an experiment file to the catalog: a column of `runs.csv` after the harness's
@@ -175,10 +206,6 @@ pub(crate) fn custom(name: &str) -> Option<&'static Metric> {
 /// Its dimension follows its name as the catalog's do: `*_s` is seconds, `*_bytes` bytes, anything else
 /// a count.
 pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
-    let mut custom = CUSTOM.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = custom.iter().rev().find(|m| m.name == name && m.direction == direction) {
-        return found;
-    }
     let dimension = if name.ends_with("_s") {
         Seconds
     } else if name.ends_with("_bytes") {
@@ -186,12 +213,12 @@ pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
     } else {
         Count
     };
-    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    let label: &'static str = Box::leak(name.replace('_', " ").into_boxed_str());
-    let metric: &'static Metric =
-        Box::leak(Box::new(Metric { direction, gated_by_default: true, ..measured(name, label, dimension) }));
-    custom.push(metric);
-    metric
+    intern(
+        Origin::Custom,
+        name,
+        |m| m.direction == direction,
+        |name| Metric { direction, gated_by_default: true, ..measured(name, leak(name.replace('_', " ")), dimension) },
+    )
 }
 
 /// Metric columns an experiment names: one per service (`service_NAME_cpu_s`, ...). A member is measured
@@ -254,20 +281,16 @@ pub(crate) fn service_of(name: &str) -> Option<&str> {
     family(name).map(|(_, service)| service)
 }
 
-/// The metric of a column that a [`Family`] names, made once per name and kept for the process's life
-/// (there are as many as an experiment has services, times the families).
+/// The metric of a column that a [`Family`] names, made once per name (there are as many as an experiment
+/// has services, times the families).
 fn member(name: &str) -> Option<&'static Metric> {
-    static MADE: std::sync::Mutex<Vec<&'static Metric>> = std::sync::Mutex::new(Vec::new());
     let (family, middle) = family(name)?;
-    let mut made = MADE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(metric) = made.iter().find(|m| m.name == name) {
-        return Some(metric);
-    }
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let label = leak(format!("{} of {} {middle}", family.label, family.of));
-    let metric: &'static Metric = Box::leak(Box::new(measured(leak(name.to_owned()), label, family.dimension)));
-    made.push(metric);
-    Some(metric)
+    Some(intern(
+        Origin::Family,
+        name,
+        |_| true,
+        |name| measured(name, leak(format!("{} of {} {middle}", family.label, family.of)), family.dimension),
+    ))
 }
 
 /// Whether `name` is a column of a [`Family`]: an experiment's own metric column.
@@ -522,6 +545,20 @@ mod tests {
         assert!(chartable(&cpu).is_some() && is_member(&memory));
         assert!(get("service__cpu_s").is_none() && !is_member("service_cpu_s") && !is_member("run_s"));
         assert_eq!(service_of("service_my-db_peak_memory_bytes"), Some("my-db"));
+        // Made where custom metrics are, but not one of them.
+        assert!(custom(&cpu).is_none());
+    }
+
+    #[test]
+    fn a_custom_metric_is_made_once_per_direction_and_the_newest_is_found() {
+        let lower = declare("metrics_test_ratio", Direction::LowerIsBetter);
+        assert!(std::ptr::eq(declare("metrics_test_ratio", Direction::LowerIsBetter), lower));
+        assert_eq!((lower.label, lower.dimension, lower.gated_by_default), ("metrics test ratio", Count, true));
+        let higher = declare("metrics_test_ratio", Direction::HigherIsBetter);
+        assert!(std::ptr::eq(custom("metrics_test_ratio").unwrap(), higher));
+        assert!(std::ptr::eq(get("metrics_test_ratio").unwrap(), higher));
+        assert_eq!(declare("metrics_test_wait_s", Direction::LowerIsBetter).dimension, Seconds);
+        assert_eq!(declare("metrics_test_rss_bytes", Direction::LowerIsBetter).dimension, Bytes);
     }
 
     #[test]

@@ -416,17 +416,14 @@ fn a_service_that_spends_twice_the_cpu_fails_the_gate_while_the_client_side_is_u
             assert_eq!(verdict(&json_busier, cell, metric).0, "unchanged", "{cell} {metric}");
         }
     }
-    let change = json_busier["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["metric"] == "service_api_cpu_s")
-        .unwrap();
+    let change =
+        json_busier["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "service_api_cpu_s").unwrap();
     // Lower is better, the threshold of the family pattern, the floor of times, and the speed anchors used.
     assert_eq!(change["direction"], "lower_is_better", "{change:#}");
     assert_eq!(change["threshold"]["increase"], 0.2, "{change:#}");
     assert_eq!(change["floor"], 0.001, "{change:#}");
     assert!(change["anchored_change"].as_f64().unwrap() > 0.5, "{change:#}");
-    let memory = json_busier["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "service_api_peak_memory_bytes");
+    let memory =
+        json_busier["changes"].as_array().unwrap().iter().find(|c| c["metric"] == "service_api_peak_memory_bytes");
     assert_eq!(memory.unwrap()["floor"], 1024.0 * 1024.0);
 }
