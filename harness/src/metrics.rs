@@ -186,12 +186,12 @@ fn intern(
     fits: impl Fn(&Metric) -> bool,
     make: impl FnOnce(&'static str) -> Metric,
 ) -> &'static Metric {
-    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, found)) = made.iter().rev().find(|(o, m)| *o == origin && m.name == name && fits(m)) {
+    let mut kept = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, found)) = kept.iter().rev().find(|(o, m)| *o == origin && m.name == name && fits(m)) {
         return found;
     }
     let metric: &'static Metric = Box::leak(Box::new(make(leak(name.to_owned()))));
-    made.push((origin, metric));
+    kept.push((origin, metric));
     metric
 }
 
