@@ -422,3 +422,33 @@ fn a_service_that_spends_twice_the_cpu_fails_the_gate_while_the_client_side_is_u
     let memory = change_of(&json_busier, "executor=threaded", "service_api_peak_memory_bytes");
     assert_eq!(memory["floor"], 1024.0 * 1024.0);
 }
+
+#[test]
+fn run_with_a_baseline_compares_the_services_columns_that_ci_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("served.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"served\"\nrepetitions = 2\nwarmup = 0\n\n\
+         [services.idle]\ncommand = [\"sh\", \"-c\", \"echo ready; exec sleep 600\"]\nready = { log = \"ready\" }\n\n\
+         [workloads.w]\ntasks = 2\nsteps = [{ sleep = \"1ms\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n\n\
+         [ci]\nmetrics = [\"run_s\", \"service_*_cpu_s\", \"service_idle_peak_memory_bytes\"]\n\
+         [ci.thresholds]\n\"service_*_cpu_s\" = \"30%\"\n",
+    )
+    .unwrap();
+    let (code, output, baseline) = run(&[], &file, tmp.path());
+    assert_eq!(code, Some(0), "{output}");
+    let (code, output, current) = run(&["--baseline", baseline.to_str().unwrap()], &file, tmp.path());
+    // Two runs a side can never be significant: whatever the times, nothing regressed.
+    assert_eq!(code, Some(0), "{output}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(current.join("compare.json")).unwrap()).unwrap();
+    let metrics: Vec<&str> =
+        json["changes"].as_array().unwrap().iter().map(|c| c["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics.len(), 3, "{json:#}");
+    for metric in ["run_s", "service_idle_cpu_s", "service_idle_peak_memory_bytes"] {
+        assert!(metrics.contains(&metric), "{metric} in {json:#}");
+    }
+    let cpu = change_of(&json, "executor=sync", "service_idle_cpu_s");
+    assert_eq!((cpu["threshold"]["increase"].as_f64(), cpu["baseline_n"].as_u64()), (Some(0.3), Some(2)), "{cpu:#}");
+}
