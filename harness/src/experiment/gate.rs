@@ -138,27 +138,30 @@ impl<'a> Names<'a> {
             .map(|c| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
         let expected = format!("one of {}", quote_list(&known));
-        let service =
-            crate::metrics::service_of(text).or_else(|| crate::metrics::family_columns(text, &[]).map(|_| "*"));
-        let Some(service) = service else {
+        let service = crate::metrics::service_of(text);
+        let pattern = crate::metrics::family_columns(text, &[]).is_some();
+        if service.is_none() && !pattern {
             return Err(GateError::new(format!("`[ci]` names unknown metric `{text}`{hint}"), name.span(), expected));
-        };
-        let whose = if service == "*" { "every service".to_owned() } else { format!("service `{service}`") };
-        let (message, help) = if self.services.is_empty() {
-            let help = if service == "*" {
-                "a service has its columns in runs.csv for each [services.NAME] table".to_owned()
-            } else {
-                format!("add a [services.{service}] table, or gate another metric")
-            };
-            (format!("`[ci]` names `{text}`, a column of {whose}, but the experiment has no [services]"), help)
-        } else {
-            let names: Vec<&str> = self.services.iter().map(String::as_str).collect();
-            (
-                format!(
-                    "`[ci]` names `{text}`, a column of service `{service}`, which the experiment does not have{hint}"
-                ),
-                format!("its services are {}", quote_list(&names)),
-            )
+        }
+        // A pattern is known when the experiment has services: here it has none, or the service is named.
+        let (message, help) = match service {
+            None => (
+                format!("`[ci]` names `{text}`, a column of every service, but the experiment has no [services]"),
+                "a service has its columns in runs.csv for each [services.NAME] table".to_owned(),
+            ),
+            Some(service) if self.services.is_empty() => (
+                format!("`[ci]` names `{text}`, a column of service `{service}`, but the experiment has no [services]"),
+                format!("add a [services.{service}] table, or gate another metric"),
+            ),
+            Some(service) => {
+                let names: Vec<&str> = self.services.iter().map(String::as_str).collect();
+                (
+                    format!(
+                        "`[ci]` names `{text}`, a column of service `{service}`, which the experiment does not have{hint}"
+                    ),
+                    format!("its services are {}", quote_list(&names)),
+                )
+            }
         };
         Err(GateError { message, span: name.span(), expected, help: Some(help) })
     }
@@ -309,6 +312,8 @@ mod tests {
         assert!(refused("thresholds.service_x_peak_memory_bytes = \"5%\"").contains("service `x`"));
         let none = gate_of_source("[ci]\nmetrics = [\"service_*_cpu_s\"]\n").unwrap_err();
         assert!(none.contains("a column of every service, but the experiment has no [services]"), "{none}");
+        let none = gate_of_source("[ci]\nmetrics = [\"service_api_cpu_s\"]\n").unwrap_err();
+        assert!(none.contains("a column of service `api`, but the experiment has no [services]"), "{none}");
         // `shared_lost` is gated when named.
         assert_eq!(gate_of_source("[ci]\nmetrics = [\"shared_lost\"]\n").unwrap().metrics, ["shared_lost"]);
     }
