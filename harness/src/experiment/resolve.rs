@@ -620,7 +620,7 @@ impl Resolver<'_> {
                     .help("`${worker}` stands for a worker's number in `exec` and `call` steps only"));
             }
             let parsed = self.redis_url(parsed, step.span())?;
-            self.check_loopback_path(&parsed, &value, step.span(), &context(&format!("step {}", i + 1)))?;
+            self.check_loopback_path(&parsed, step.span(), &context(&format!("step {}", i + 1)))?;
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
@@ -661,13 +661,7 @@ impl Resolver<'_> {
     }
 
     /// An `http` step to the loopback server must ask for a path it answers, `/wait/DURATION/bytes/SIZE`.
-    fn check_loopback_path(
-        &self,
-        step: &Step,
-        value: &toml::Value,
-        span: Range<usize>,
-        context: &str,
-    ) -> Result<(), Diagnostic> {
+    fn check_loopback_path(&self, step: &Step, span: Range<usize>, context: &str) -> Result<(), Diagnostic> {
         let Step::Http(http) = step else { return Ok(()) };
         let Some(&(_, port)) = self.ports.iter().find(|(name, _)| name == services::LOOPBACK) else { return Ok(()) };
         let Some(path) = services::loopback_target(&http.url, port) else { return Ok(()) };
@@ -678,7 +672,7 @@ impl Resolver<'_> {
         error = if path.split('?').next().is_some_and(|p| p.contains("${")) {
             error.help("the path says what every request asks of the server; `${task}` may stand in the query only")
         } else {
-            error.help(format!("after substituting this cell's values: {value}"))
+            error.help("a duration and a size as the file writes them elsewhere, such as `250us` and `64KiB`; a query after `?` is ignored")
         };
         Err(error)
     }
