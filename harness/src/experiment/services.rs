@@ -373,6 +373,27 @@ mod tests {
     }
 
     #[test]
+    fn loopback_paths_say_the_wait_and_the_bytes() {
+        assert_eq!(loopback_path("/wait/5ms/bytes/1KiB"), Ok((5_000_000, 1024)));
+        assert_eq!(loopback_path("/wait/0s/bytes/0?task=${task}&x=1"), Ok((0, 0)));
+        for bad in
+            ["/", "/wait/5ms", "/wait/5/bytes/1", "/wait/1ms/bytes/1KiB/", "/bytes/1/wait/1ms", "/wait/2y/bytes/1"]
+        {
+            let why = loopback_path(bad).unwrap_err();
+            assert!(why.starts_with("the loopback server answers `/wait/DURATION/bytes/SIZE`"), "{bad}: {why}");
+        }
+    }
+
+    #[test]
+    fn only_urls_to_the_loopback_port_on_this_machine_are_the_loopback_servers() {
+        assert_eq!(loopback_target("http://127.0.0.1:4000/wait/1ms/bytes/1", 4000), Some("/wait/1ms/bytes/1"));
+        assert_eq!(loopback_target("http://localhost:4000", 4000), Some("/"));
+        for other in ["http://127.0.0.1:4001/wait/1ms/bytes/1", "http://10.0.0.1:4000/", "http://127.0.0.1/"] {
+            assert_eq!(loopback_target(other, 4000), None, "{other}");
+        }
+    }
+
+    #[test]
     fn free_ports_are_distinct() {
         let ports = free_ports(5).unwrap();
         let mut unique = ports.clone();
