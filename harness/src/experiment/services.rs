@@ -171,7 +171,10 @@ pub(super) fn loopback(plans: &[CellPlan], port: u16) -> Result<Option<Service>,
     let exe = std::env::current_exe()
         .map_err(|e| format!("cannot find the harness executable to start the loopback server: {e}"))?;
     let program = exe.into_os_string().into_string().map_err(|exe| {
-        format!("the harness executable's path {} is not UTF-8: it cannot start the loopback server", exe.display())
+        format!(
+            "the harness executable's path {} is not UTF-8: it cannot start the loopback server",
+            exe.to_string_lossy()
+        )
     })?;
     let args = [
         ("--port", u64::from(port)),
