@@ -146,7 +146,7 @@ impl Resolver<'_> {
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
         let mut plans = drop_meaningless_values(plans, file);
-        // The loopback server starts first: a service of the file may stand in front of it.
+        // The loopback server comes first: it has no table, and its columns lead the services'.
         if let Some(loopback) = services::loopback(&plans, loopback_port).map_err(|m| self.error(m, None))? {
             services.insert(0, loopback);
         }
