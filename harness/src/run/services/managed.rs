@@ -55,6 +55,17 @@ struct Instance {
     cell: usize,
 }
 
+impl Instance {
+    /// Its processes: those of its cgroup, or where it has none, those of its process group. Read around
+    /// every run, so the cgroup's list is worth having: the group's is a walk through all of `/proc`.
+    fn processes(&self) -> Vec<pid_t> {
+        match self.cgroup.as_ref().map(RunCgroup::processes) {
+            Some(pids) if !pids.is_empty() => pids,
+            _ => tree(self.pid),
+        }
+    }
+}
+
 /// The services of one experiment, each started at most once at a time.
 pub(in crate::run) struct Managed {
     services: Vec<Service>,
@@ -114,7 +125,7 @@ impl Managed {
         let per_second = sys::clock_ticks();
         let mut nanos = Vec::with_capacity(needed.len());
         for &i in needed {
-            let pids = self.running[i].as_ref().map(|r| tree(r.pid)).unwrap_or_default();
+            let pids = self.running[i].as_ref().map(Instance::processes).unwrap_or_default();
             for &pid in &pids {
                 // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
                 let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -136,7 +147,7 @@ impl Managed {
                 continue;
             }
             let Some(instance) = &self.running[i] else { continue };
-            let pids = tree(instance.pid);
+            let pids = instance.processes();
             let now: u64 = pids.iter().map(|&p| cpu_nanos(p, per_second)).sum();
             usage.push(ServiceUsage {
                 name: self.services[i].name.clone(),
