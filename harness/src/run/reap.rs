@@ -109,7 +109,7 @@ fn children_of_this_process() -> Vec<pid_t> {
 }
 
 /// The children of process `pid` (a number, or `self`), from its threads' `children` files; `None` where
-/// the kernel has none (without CONFIG_PROC_CHILDREN) and the process exists.
+/// the kernel has none (without `CONFIG_PROC_CHILDREN`) and the process exists.
 pub(super) fn children_of(pid: &str) -> Option<Vec<pid_t>> {
     let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
     let mut children = Vec::new();
