@@ -41,6 +41,21 @@ pub(crate) fn collect(
         // All of what the harness knows of it, so that a folder read back needs no library.
         executors.entry(e.name.clone()).or_insert_with(|| serde_json::to_value(&**e).expect("serializable"));
     }
+    // Every service the runs may need, the loopback server included: what was started, on which port.
+    let services: Vec<serde_json::Value> = experiment
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "port": s.port,
+                "command": std::iter::once(&s.command.program).chain(&s.command.args).collect::<Vec<_>>(),
+                "ready": s.ready.to_string(),
+                "scope": s.scope.name(),
+                "builtin": s.loopback.is_some(),
+            })
+        })
+        .collect();
     let document = json!({
         "harness": build_info(),
         "started": humantime::format_rfc3339_seconds(started).to_string(),
@@ -60,6 +75,7 @@ pub(crate) fn collect(
         },
         "peak_memory": accounting.describe(),
         "executors": executors,
+        "services": services,
         "os": machine::os(),
         "hostname": machine::read_trimmed("/proc/sys/kernel/hostname"),
         "cpu": {

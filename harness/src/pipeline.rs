@@ -59,7 +59,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     let started = SystemTime::now();
     let load = LoadMeter::start();
     // A folder to resume is locked before anything is started: a second harness on it stops here.
-    let resumed = options.resume.map(|dir| resume(dir, started)).transpose()?;
+    let resumed = options.resume.map(|dir| resume(dir, experiment, started)).transpose()?;
     let mut runner = Runner::start(experiment)?;
     let Opened { mut results, done, mut environment } = match resumed {
         Some(opened) => opened,
@@ -162,9 +162,9 @@ struct Opened {
 }
 
 /// Reopens the result folder `dir` to resume it, locked.
-fn resume(dir: &Path, started: SystemTime) -> anyhow::Result<Opened> {
-    let (results, done) =
-        ResultDir::resume(dir).with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
+fn resume(dir: &Path, experiment: &Experiment, started: SystemTime) -> anyhow::Result<Opened> {
+    let (results, done) = ResultDir::resume(dir, experiment)
+        .with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
     let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
     Ok(Opened { results, done, environment })
 }

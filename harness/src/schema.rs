@@ -135,7 +135,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ),
         step(
             "net",
-            "A TCP round trip to the harness's loopback server",
+            "A TCP round trip to the harness's loopback server (the service `loopback`)",
             &json!({
                 "type": "object",
                 "properties": {
@@ -183,7 +183,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "type": "object",
                 "required": ["url"],
                 "properties": {
-                    "url": { "type": "string", "pattern": "^http://" },
+                    "url": { "type": "string", "pattern": "^http://", "description": "`${services.NAME.port}` is a service's port; the harness's loopback server answers http://127.0.0.1:${services.loopback.port}/wait/DURATION/bytes/SIZE" },
                     "method": { "type": "string", "pattern": "^[A-Z]+$", "default": "GET" },
                     "headers": { "type": "object", "additionalProperties": { "type": "string" } },
                     "body": { "anyOf": [{ "type": "string", "description": "The body as written" }, { "type": "object", "required": ["size"], "properties": { "size": size() }, "additionalProperties": false, "description": "SIZE bytes of seeded data" }] },
@@ -309,7 +309,8 @@ pub(crate) fn schema(registry: &Registry) -> Value {
             },
             "services": {
                 "type": "object",
-                "description": "Programs started for the runs that need them, each on a free loopback port: `${port}` in its own table, `${services.NAME.port}` in workloads",
+                "description": "Programs started for the runs that need them, each on a free loopback port: `${port}` in its own table, `${services.NAME.port}` in workloads. `loopback` is the harness's own server (`${services.loopback.port}`), which no table may name",
+                "propertyNames": { "pattern": "^[A-Za-z0-9_-]+$", "not": { "const": "loopback" } },
                 "additionalProperties": {
                     "type": "object",
                     "required": ["command"],

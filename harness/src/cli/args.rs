@@ -157,4 +157,22 @@ pub(crate) enum Command {
     /// Describe a step library (used by the harness itself)
     #[command(name = "__probe_steps", hide = true)]
     ProbeSteps { library: PathBuf },
+    /// Serve `net` and HTTP requests on a loopback port, within bounds (used by the harness itself)
+    #[command(name = "__loopback", hide = true)]
+    Loopback {
+        #[arg(long)]
+        port: u16,
+        /// The largest request body, in bytes
+        #[arg(long)]
+        request: u64,
+        /// The largest answer body, in bytes
+        #[arg(long)]
+        response: u64,
+        /// The longest wait before an answer, in nanoseconds
+        #[arg(long)]
+        delay_nanos: u64,
+        /// The most connections a run opens at once: the accept queue's length
+        #[arg(long)]
+        connections: u64,
+    },
 }

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 use crate::error::Error;
+use crate::experiment::LoopbackBounds;
 use crate::plugin::SearchPath;
 
 use args::{Cli, Command};
@@ -27,6 +28,9 @@ pub fn main() -> ExitCode {
         Command::Exec { dir } => crate::run::exec_main(&dir),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
         Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),
+        Command::Loopback { port, request, response, delay_nanos, connections } => {
+            crate::run::loopback_main(port, LoopbackBounds { request, response, delay_nanos, connections })
+        }
         command => dispatch(command, &SearchPath::new(&cli.plugin_dirs)).unwrap_or_else(|error| {
             crate::console::errln!("error: {error}");
             error.exit_code()
@@ -51,7 +55,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         Command::Plan { file } => commands::plan(&file, search),
         Command::List { files } => commands::list(&files, search),
         Command::Schema => Ok(commands::schema(search)),
-        Command::Exec { .. } | Command::Probe { .. } | Command::ProbeSteps { .. } => {
+        Command::Exec { .. } | Command::Probe { .. } | Command::ProbeSteps { .. } | Command::Loopback { .. } => {
             unreachable!("handled in main")
         }
     }

@@ -32,7 +32,7 @@ pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
-pub(crate) use services::{Probe, Scope, Service};
+pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path};
 pub(crate) use steps::MAX_FIXTURE_FILES;
 
 fn quote_list(items: &[&str]) -> String {

@@ -41,7 +41,7 @@ pub(super) struct Resolver<'a> {
     pub(super) registry: &'a mut Registry,
     /// `[libraries]`, probed.
     pub(super) libraries: Vec<StepLibrary>,
-    /// Each service's name and port, for `${services.NAME.port}` in workloads.
+    /// Each service's name and port, for `${services.NAME.port}` in workloads, the loopback server's included.
     pub(super) ports: Vec<(String, u16)>,
 }
 impl Resolver<'_> {
@@ -125,8 +125,9 @@ impl Resolver<'_> {
         let metric_names: Vec<String> = metrics.iter().map(|m| m.name.clone()).collect();
         // `exp.toml` has the parent ``, which is no folder to run a service in.
         let base = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let services = services::resolve(&file.services, base, &|m, span| self.error(m, span))?;
+        let (mut services, loopback_port) = services::resolve(&file.services, base, &|m, span| self.error(m, span))?;
         self.ports = services.iter().map(|s| (s.name.clone(), s.port)).collect();
+        self.ports.push((services::LOOPBACK.to_owned(), loopback_port));
 
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
@@ -138,6 +139,10 @@ impl Resolver<'_> {
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;
         let mut plans = drop_meaningless_values(plans, file);
+        // The loopback server comes first: it has no table, and its columns lead the services'.
+        if let Some(loopback) = services::loopback(&plans, loopback_port).map_err(|m| self.error(m, None))? {
+            services.insert(0, loopback);
+        }
         needed_services(&mut plans, file, &services);
         let runs = plans.len() as u64 * (u64::from(warmup) + u64::from(repetitions));
         if runs > MAX_RUNS {
@@ -609,6 +614,7 @@ impl Resolver<'_> {
                     .help("`${worker}` stands for a worker's number in `exec` and `call` steps only"));
             }
             let parsed = self.redis_url(parsed, step.span())?;
+            self.check_loopback_path(&parsed, step.span(), &context(&format!("step {}", i + 1)))?;
             steps.push(parsed);
         }
         let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
@@ -646,6 +652,23 @@ impl Resolver<'_> {
                 .expected("one Redis server for every `redis` step of a workload"));
         }
         Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival), metrics })
+    }
+
+    /// An `http` step to the loopback server must ask for a path it answers, `/wait/DURATION/bytes/SIZE`.
+    fn check_loopback_path(&self, step: &Step, span: Range<usize>, context: &str) -> Result<(), Diagnostic> {
+        let Step::Http(http) = step else { return Ok(()) };
+        let Some(&(_, port)) = self.ports.iter().find(|(name, _)| name == services::LOOPBACK) else { return Ok(()) };
+        let Some(path) = services::loopback_target(&http.url, port) else { return Ok(()) };
+        let Err(why) = services::loopback_path(path) else { return Ok(()) };
+        let mut error = self
+            .error(format!("{context}: {why}"), Some(span))
+            .expected(format!("a path `{}` such as `/wait/5ms/bytes/1KiB`", services::LOOPBACK_PATH));
+        error = if path.split('?').next().is_some_and(|p| p.contains("${")) {
+            error.help("the path says what every request asks of the server; `${task}` may stand in the query only")
+        } else {
+            error.help("a duration and a size as the file writes them elsewhere, such as `250us` and `64KiB`; a query after `?` is ignored")
+        };
+        Err(error)
     }
 
     /// A `shared` step with `store = "redis"` and no `url` uses the service `redis`.
@@ -752,6 +775,9 @@ fn needed_services(plans: &mut [CellPlan], file: &RawFile, services: &[services:
             .iter()
             .enumerate()
             .filter(|(_, s)| {
+                if s.loopback.is_some() {
+                    return services::uses_loopback(plan, s.port);
+                }
                 let reference = services::port_reference(&s.name);
                 let url = services::redis_url(s.port);
                 own.contains(&reference)

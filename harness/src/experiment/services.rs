@@ -1,14 +1,17 @@
 //! `[services.NAME]`: programs the harness starts for an experiment's runs (an HTTP server, Redis), each on
 //! a free loopback port the harness picks (`${port}` in its own table, `${services.NAME.port}` in steps),
-//! ready when its probe succeeds, and kept for its scope (the experiment, a cell, a run).
+//! ready when its probe succeeds, and kept for its scope (the experiment, a cell, a run); and the harness's
+//! own loopback server, the service `loopback`, for the `net` steps and the `http` steps that go to it.
 
 use std::fmt;
 use std::time::Duration;
 
+use harness_sdk::protocol::{HttpBody, Step};
 use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::command::{CommandLine, Problem, Text, parse_command};
+use super::model::CellPlan;
 use super::raw::RawService;
 use super::substitute::references;
 use super::{quote_list, units};
@@ -24,6 +27,8 @@ pub(crate) struct Service {
     pub ready: Probe,
     pub ready_timeout: Duration,
     pub scope: Scope,
+    /// What may be asked of it, when it is the harness's own loopback server ([`LOOPBACK`]).
+    pub loopback: Option<LoopbackBounds>,
 }
 
 /// How the harness knows a service is ready.
@@ -59,8 +64,143 @@ pub(crate) enum Scope {
 }
 
 const SCOPES: [&str; 3] = ["experiment", "cell", "run"];
+
+impl Scope {
+    /// The scope as the file writes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scope::Experiment => SCOPES[0],
+            Scope::Cell => SCOPES[1],
+            Scope::Run => SCOPES[2],
+        }
+    }
+}
 const PROBES_EXPECTED: &str = "{ tcp = \"127.0.0.1:${port}\" }, { http = \"http://127.0.0.1:${port}/\" } or { log = \"a text it prints when ready\" }";
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name of the harness's own loopback server among the services: `${services.loopback.port}`, and its
+/// columns `service_loopback_cpu_s`, `service_loopback_peak_memory_bytes`. No `[services]` table may take it.
+pub(crate) const LOOPBACK: &str = "loopback";
+
+/// The path of an HTTP request to the loopback server, for messages.
+pub(crate) const LOOPBACK_PATH: &str = "/wait/DURATION/bytes/SIZE";
+
+/// What a request may ask of the loopback server: the most that the experiment's steps that go to it ask
+/// (`net` steps, and `http` steps to `${services.loopback.port}`). The server listens on 127.0.0.1 only,
+/// but any local process may connect to it: what it asks is bounded by the experiment's own steps, so no
+/// request can make the server send, wait or read more than a run may.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LoopbackBounds {
+    /// Bytes of a request's body.
+    pub request: u64,
+    /// Bytes of an answer's body.
+    pub response: u64,
+    /// How long it waits before it answers, in nanoseconds.
+    pub delay_nanos: u64,
+    /// The most connections a run can open at once (the largest task count of a cell that uses it): the
+    /// length of its accept queue.
+    pub connections: u64,
+}
+
+impl LoopbackBounds {
+    /// Whether a request for these sizes and this wait is within the bounds.
+    pub(crate) fn allow(self, request: u64, response: u64, delay_nanos: u64) -> bool {
+        request <= self.request && response <= self.response && delay_nanos <= self.delay_nanos
+    }
+}
+
+/// The wait (in nanoseconds) and the size of the answer that an HTTP request to the loopback server asks
+/// for: `/wait/DURATION/bytes/SIZE`, durations and sizes as in the experiment file ("5ms", "1KiB"),
+/// followed by any query (which the server ignores, so `?task=${task}` is allowed).
+pub(crate) fn loopback_path(path_and_query: &str) -> Result<(u64, u64), String> {
+    let path = path_and_query.split_once('?').map_or(path_and_query, |(p, _)| p);
+    let bad = || format!("the loopback server answers `{LOOPBACK_PATH}`, not `{path}`");
+    let parts: Vec<&str> = path.split('/').collect();
+    let ["", "wait", wait, "bytes", bytes] = parts[..] else { return Err(bad()) };
+    let wait = units::parse_duration(wait).map_err(|why| format!("{}: {why}", bad()))?;
+    let bytes = units::parse_size(bytes).map_err(|why| format!("{}: {why}", bad()))?;
+    Ok((wait.as_nanos() as u64, bytes))
+}
+
+/// The path (and query) of `url` when it names the loopback server's `port` on 127.0.0.1 or localhost.
+pub(super) fn loopback_target(url: &str, port: u16) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| (&rest[..at], &rest[at..]));
+    let (host, named) = authority.rsplit_once(':')?;
+    (["127.0.0.1", "localhost"].contains(&host) && named.parse::<u16>().ok() == Some(port)).then_some(path)
+}
+
+/// What `step` asks of the loopback server on `port`, when it goes to it: (request, response, delay).
+fn loopback_demand(step: &Step, port: u16) -> Option<(u64, u64, u64)> {
+    match step {
+        Step::Net { request, response, delay_nanos, .. } => Some((*request, *response, *delay_nanos)),
+        Step::Http(http) => {
+            let (wait, bytes) = loopback_path(loopback_target(&http.url, port)?).ok()?;
+            let request = match &http.body {
+                HttpBody::Empty => 0,
+                HttpBody::Seeded(size) => *size,
+                HttpBody::Text(text) => text.len() as u64,
+            };
+            Some((request, bytes, wait))
+        }
+        _ => None,
+    }
+}
+
+/// Whether the runs of `plan` need the loopback server on `port`.
+pub(super) fn uses_loopback(plan: &CellPlan, port: u16) -> bool {
+    plan.workload.steps.iter().any(|s| loopback_demand(s, port).is_some())
+}
+
+/// The loopback server on `port`, when some cell's steps go to it: the harness itself (`harness
+/// __loopback`), bounded by what those steps ask. It is a service like the file's, started and measured the
+/// same way.
+pub(super) fn loopback(plans: &[CellPlan], port: u16) -> Result<Option<Service>, String> {
+    let mut bounds = None::<LoopbackBounds>;
+    for plan in plans {
+        for (request, response, delay_nanos) in plan.workload.steps.iter().filter_map(|s| loopback_demand(s, port)) {
+            let b = bounds.get_or_insert_with(LoopbackBounds::default);
+            b.request = b.request.max(request);
+            b.response = b.response.max(response);
+            b.delay_nanos = b.delay_nanos.max(delay_nanos);
+            // No run keeps more connections in flight than it has tasks: the accept queue holds them all.
+            b.connections = b.connections.max(plan.workload.tasks);
+        }
+    }
+    let Some(bounds) = bounds else { return Ok(None) };
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the harness executable to start the loopback server: {e}"))?;
+    let program = exe.into_os_string().into_string().map_err(|exe| {
+        format!(
+            "the harness executable's path {} is not UTF-8: it cannot start the loopback server",
+            exe.to_string_lossy()
+        )
+    })?;
+    let args = [
+        ("--port", u64::from(port)),
+        ("--request", bounds.request),
+        ("--response", bounds.response),
+        ("--delay-nanos", bounds.delay_nanos),
+        ("--connections", bounds.connections),
+    ];
+    let command = CommandLine {
+        program,
+        args: std::iter::once("__loopback".to_owned())
+            .chain(args.iter().flat_map(|(flag, value)| [(*flag).to_owned(), value.to_string()]))
+            .collect(),
+        env: Vec::new(),
+        cwd: std::path::PathBuf::from("/"),
+    };
+    Ok(Some(Service {
+        name: LOOPBACK.to_owned(),
+        command,
+        port,
+        ready: Probe::Tcp(format!("127.0.0.1:{port}")),
+        ready_timeout: DEFAULT_READY_TIMEOUT,
+        scope: Scope::Experiment,
+        loopback: Some(bounds),
+    }))
+}
 
 /// The address of a Redis service on loopback `port`.
 pub(super) fn redis_url(port: u16) -> String {
@@ -72,22 +212,35 @@ pub(super) fn port_reference(service: &str) -> String {
     format!("services.{service}.port")
 }
 
-/// Checks the `[services]` tables and picks a free loopback port for each. `error` places a message.
+/// Checks the `[services]` tables and picks a free loopback port for each, and one for the loopback server
+/// (the last of the ports returned, whether a step needs it or not). `error` places a message.
 pub(super) fn resolve(
     raw: &IndexMap<Spanned<String>, Spanned<RawService>>,
     base: &std::path::Path,
     error: &dyn Fn(String, Option<std::ops::Range<usize>>) -> Diagnostic,
-) -> Result<Vec<Service>, Diagnostic> {
+) -> Result<(Vec<Service>, u16), Diagnostic> {
     for name in raw.keys() {
         let text = name.get_ref();
         if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(error(format!("service name `{text}` cannot name a column"), Some(name.span()))
                 .expected("letters, digits, `_` and `-`"));
         }
+        if text == LOOPBACK {
+            return Err(error(
+                format!("service name `{LOOPBACK}` is the harness's own loopback server's"),
+                Some(name.span()),
+            )
+            .expected("another name")
+            .help(format!(
+                "`${{services.{LOOPBACK}.port}}` is the built-in server of `net` steps, which also answers HTTP at `{LOOPBACK_PATH}`"
+            )));
+        }
     }
-    let ports = free_ports(raw.len()).map_err(|e| {
+    // Picked together, so that the loopback server's port is none of the services'.
+    let mut ports = free_ports(raw.len() + 1).map_err(|e| {
         error(format!("cannot pick a free loopback port for the services: {e}"), raw.keys().next().map(Spanned::span))
     })?;
+    let loopback_port = ports.pop().expect("one more port than services");
     let names: Vec<&str> = raw.keys().map(|k| k.get_ref().as_str()).collect();
     let mut services = Vec::with_capacity(raw.len());
     for ((name, table), &port) in raw.iter().zip(&ports) {
@@ -127,9 +280,9 @@ pub(super) fn resolve(
                 }
             },
         };
-        services.push(Service { name: name.clone(), command, port, ready, ready_timeout, scope });
+        services.push(Service { name: name.clone(), command, port, ready, ready_timeout, scope, loopback: None });
     }
-    Ok(services)
+    Ok((services, loopback_port))
 }
 
 fn table_span(raw: &IndexMap<Spanned<String>, Spanned<RawService>>, name: &str) -> Option<std::ops::Range<usize>> {
@@ -220,6 +373,27 @@ mod tests {
             assert!(probe_of(bad).is_err(), "{bad}");
         }
         assert!(probe_of(r#"{ tcp = "127.0.0.1:${services.x.port}" }"#).unwrap_err().0.contains("is not known"));
+    }
+
+    #[test]
+    fn loopback_paths_say_the_wait_and_the_bytes() {
+        assert_eq!(loopback_path("/wait/5ms/bytes/1KiB"), Ok((5_000_000, 1024)));
+        assert_eq!(loopback_path("/wait/0s/bytes/0?task=${task}&x=1"), Ok((0, 0)));
+        for bad in
+            ["/", "/wait/5ms", "/wait/5/bytes/1", "/wait/1ms/bytes/1KiB/", "/bytes/1/wait/1ms", "/wait/2y/bytes/1"]
+        {
+            let why = loopback_path(bad).unwrap_err();
+            assert!(why.starts_with("the loopback server answers `/wait/DURATION/bytes/SIZE`"), "{bad}: {why}");
+        }
+    }
+
+    #[test]
+    fn only_urls_to_the_loopback_port_on_this_machine_are_the_loopback_servers() {
+        assert_eq!(loopback_target("http://127.0.0.1:4000/wait/1ms/bytes/1", 4000), Some("/wait/1ms/bytes/1"));
+        assert_eq!(loopback_target("http://localhost:4000", 4000), Some("/"));
+        for other in ["http://127.0.0.1:4001/wait/1ms/bytes/1", "http://10.0.0.1:4000/", "http://127.0.0.1/"] {
+            assert_eq!(loopback_target(other, 4000), None, "{other}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::io::{self, Seek as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::diagnostic::Diagnostic;
 use crate::experiment::Experiment;
 use crate::run::{Outcome, Slot, Status};
 
@@ -31,6 +32,19 @@ pub(crate) struct ResultDir {
     pub path: PathBuf,
     runs: csv::Writer<File>,
     lock: FolderLock,
+}
+
+/// The header of `runs.csv` for `experiment`: its columns, the catalog's and its custom metrics, its
+/// services' columns, then `error`.
+fn header(experiment: &Experiment) -> Vec<String> {
+    let mut header = experiment.columns.clone();
+    let custom = experiment.metrics.iter().map(|m| m.name.as_str());
+    header.extend(crate::metrics::runs_columns_with(custom).map(str::to_owned));
+    // The services' columns go after the custom metrics, before the last, `error`.
+    let error = header.pop();
+    header.extend(experiment.services.iter().flat_map(|s| crate::metrics::service_columns(&s.name)));
+    header.extend(error);
+    header
 }
 
 impl ResultDir {
@@ -67,14 +81,7 @@ impl ResultDir {
         std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
         environment.write(&path)?;
         let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
-        let mut header = experiment.columns.clone();
-        let custom = experiment.metrics.iter().map(|m| m.name.as_str());
-        header.extend(crate::metrics::runs_columns_with(custom).map(str::to_owned));
-        // The services' columns go after the custom metrics, before the last, `error`.
-        let error = header.pop();
-        header.extend(experiment.services.iter().flat_map(|s| crate::metrics::service_columns(&s.name)));
-        header.extend(error);
-        runs.write_record(&header)?;
+        runs.write_record(header(experiment))?;
         runs.flush()?;
         point_latest(&parent, &path)?;
         Ok(Self { path, runs, lock })
@@ -83,7 +90,7 @@ impl ResultDir {
     /// Reopens the result folder `path` to add the runs it lacks, once it holds its lock. Returns it with
     /// the runs already there, as (cell index, repetition). A last row cut short by an interruption is
     /// dropped in place (the file is cut after its last whole line, never written again).
-    pub(crate) fn resume(path: &Path) -> anyhow::Result<(Self, HashSet<(usize, u32)>)> {
+    pub(crate) fn resume(path: &Path, experiment: &Experiment) -> anyhow::Result<(Self, HashSet<(usize, u32)>)> {
         let lock = FolderLock::acquire(path).map_err(|e| e.diagnostic())?;
         let runs_path = path.join(files::RUNS);
         let mut file = open::regular_file(&runs_path, true)?;
@@ -93,6 +100,17 @@ impl ResultDir {
         if whole != text.len() {
             file.set_len(whole as u64)?;
             file.sync_all()?;
+        }
+        // Rows are appended as this harness writes them: the columns must be the ones it would write.
+        let written = csv::Reader::from_reader(&text[..whole]).headers().map(|h| h.iter().map(str::to_owned).collect());
+        if written.is_ok_and(|written: Vec<String>| written != header(experiment)) {
+            return Err(Diagnostic::new(format!(
+                "{} has other columns than this harness writes for {}",
+                runs_path.display(),
+                experiment.path.display()
+            ))
+            .help("it was written by another version of the harness: start a new run instead")
+            .into());
         }
         let mut done = HashSet::new();
         for row in Runs::parse(&text[..whole], &runs_path)?.rows {

@@ -406,6 +406,11 @@ impl RunCgroup {
         }
     }
 
+    /// The processes in the cgroup now.
+    pub(crate) fn processes(&self) -> Vec<libc::pid_t> {
+        self.pids()
+    }
+
     fn pids(&self) -> Vec<libc::pid_t> {
         let text = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
         text.lines().filter_map(|l| l.trim().parse().ok()).collect()

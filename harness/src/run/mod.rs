@@ -20,6 +20,7 @@ use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
 pub(crate) use hooks::{OnInterrupt, run_hook};
+pub(crate) use services::loopback_main;
 use services::{Managed, Services, Unavailable};
 
 use crate::experiment::{CellPlan, Experiment, Order};
@@ -179,17 +180,18 @@ impl Drop for Ran {
 }
 
 impl Runner {
-    /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and starts the
-    /// services (fixture files, the loopback server).
+    /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and prepares the
+    /// services: the fixture files now, the `[services]` and the loopback server before the first run that
+    /// needs each.
     pub(crate) fn start(experiment: &Experiment) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
-        let interrupts = child::catch_interrupts();
+        // Caught from here on; the harness starts no thread of its own that would need them blocked (the
+        // loopback server is a process of its own, a service).
+        drop(child::catch_interrupts());
         let mut services = Services::start(experiment).context("cannot set up the experiment's services")?;
-        // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
-        drop(interrupts);
-        // After the signals are unblocked here: an interruption stops the writing, and then every run.
+        // An interruption stops the writing, and then every run.
         services
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;

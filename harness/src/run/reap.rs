@@ -104,22 +104,29 @@ pub(super) fn reap_orphans() {
 }
 
 fn children_of_this_process() -> Vec<pid_t> {
-    let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
-    let mut children = Vec::new();
-    if let Ok(threads) = std::fs::read_dir("/proc/self/task") {
-        for thread in threads.flatten() {
-            match std::fs::read_to_string(thread.path().join("children")) {
-                Ok(text) => children.extend(parse(&text)),
-                // Kernels without CONFIG_PROC_CHILDREN: find them by their parent.
-                Err(_) => return children_by_scan(),
-            }
-        }
-    }
-    children
+    // Kernels without CONFIG_PROC_CHILDREN: find them by their parent.
+    children_of("self").unwrap_or_else(|| children_by_scan(&std::process::id().to_string()))
 }
 
-fn children_by_scan() -> Vec<pid_t> {
-    let me = std::process::id().to_string();
+/// The children of process `pid` (a number, or `self`), from its threads' `children` files; `None` where
+/// the kernel has none (without `CONFIG_PROC_CHILDREN`) and the process exists.
+pub(super) fn children_of(pid: &str) -> Option<Vec<pid_t>> {
+    let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
+    let mut children = Vec::new();
+    // A process that is gone has no children.
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Some(children) };
+    for thread in threads.flatten() {
+        match std::fs::read_to_string(thread.path().join("children")) {
+            Ok(text) => children.extend(parse(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && thread.path().exists() => return None,
+            // The thread ended meanwhile.
+            Err(_) => {}
+        }
+    }
+    Some(children)
+}
+
+fn children_by_scan(me: &str) -> Vec<pid_t> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .flatten()
@@ -128,7 +135,7 @@ fn children_by_scan() -> Vec<pid_t> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // The command name may hold spaces and parentheses; the fields after its last `)` do not.
             let fields = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-            fields.split_whitespace().nth(1) == Some(me.as_str())
+            fields.split_whitespace().nth(1) == Some(me)
         })
         .collect()
 }

@@ -223,6 +223,24 @@ fn resume_refuses_a_changed_experiment_file() {
 }
 
 #[test]
+fn resume_refuses_a_folder_whose_columns_this_harness_would_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let result = run_shard(dir.path(), &file, &[], &[]);
+    // As a harness of another version would have written it: a column fewer.
+    let runs = result.join("runs.csv");
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let older = text.replacen(",anchor_s,", ",", 1);
+    assert_ne!(older, text);
+    std::fs::write(&runs, &older).unwrap();
+    let resumed = support::harness().args(["run", "--resume"]).arg(&result).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has other columns than this harness writes"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), older, "nothing was appended");
+}
+
+#[test]
 fn resume_refuses_a_shard_of_a_whole_result() {
     let dir = tempfile::tempdir().unwrap();
     let file = support::root().join("harness/tests/fixtures/good/tiny.toml");

@@ -365,3 +365,91 @@ fn services_and_custom_metrics_share_runs_csv_from_a_file_named_without_a_folder
     }
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn http_steps_to_the_built_in_server_agree_under_every_executor_and_it_is_measured_as_a_service() {
+    let loopback = "http://127.0.0.1:${services.loopback.port}";
+    let text = format!(
+        "[experiment]\nname = \"builtin_http\"\nrepetitions = 2\nwarmup = 0\n\n\
+         [workloads.get]\ntasks = 80\nsteps = [{{ http = {{ url = \"{loopback}/wait/1ms/bytes/4KiB?task=${{task}}\" }} }}]\n\n\
+         [workloads.post]\ntasks = 80\nsteps = [{{ http = {{ url = \"{loopback}/wait/0s/bytes/4096\", method = \"POST\", \
+         body = {{ size = \"2KiB\" }}, connect = \"per_request\", expect = [200] }} }}]\n\n\
+         [workloads.other_bytes]\ntasks = 80\nsteps = [{{ http = {{ url = \"{loopback}/wait/1ms/bytes/4097\" }} }}]\n\n\
+         [workloads.net]\ntasks = 80\nsteps = [{{ net = {{ response = \"4KiB\", delay = \"1ms\" }} }}]\n\n\
+         [workloads.nap]\ntasks = 4\nsteps = [{{ sleep = \"1ms\" }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n\
+         workload = [\"get\", \"post\", \"other_bytes\", \"net\", \"nap\"]\n\n\
+         [[charts]]\ntitle = \"Loopback server CPU\"\nx = \"executor\"\ny = \"service_loopback_cpu_s\"\nfilter = {{ workload = \"get\" }}\n"
+    );
+    let (_dir, results, output, marker) = run("builtin_http", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 4 * 5 * 2);
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    let checksums = |workload: &str| {
+        let mut sums: Vec<&str> =
+            rows.iter().filter(|r| r["workload"] == workload).map(|r| r["checksum"].as_str()).collect();
+        sums.dedup();
+        sums
+    };
+    // The same bytes give the same checksum under every executor, whatever the method, the body sent or
+    // the connections; one byte more gives another.
+    assert_eq!(checksums("get").len(), 1, "{:?}", checksums("get"));
+    assert_eq!(checksums("get"), checksums("post"));
+    assert_eq!(checksums("other_bytes").len(), 1);
+    assert_ne!(checksums("get"), checksums("other_bytes"));
+    // The server is a service: measured in the runs that need it, and only in those.
+    for row in &rows {
+        let (cpu, peak) = (&row["service_loopback_cpu_s"], &row["service_loopback_peak_memory_bytes"]);
+        if row["workload"] == "nap" {
+            assert!(cpu.is_empty() && peak.is_empty(), "{row:?}");
+        } else {
+            assert!(cpu.parse::<f64>().unwrap() >= 0.0 && peak.parse::<u64>().unwrap() > 0, "{row:?}");
+        }
+    }
+    let summary = std::fs::read_to_string(results.join("summary.csv")).unwrap();
+    for metric in ["service_loopback_cpu_s", "service_loopback_peak_memory_bytes"] {
+        assert!(summary.lines().any(|l| l.split(',').any(|f| f == metric)), "{metric} not in\n{summary}");
+    }
+    let charts: Vec<_> = std::fs::read_dir(results.join("charts")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(charts.iter().any(|c| c.to_string_lossy().contains("loopback")), "{charts:?}");
+    // One server for the experiment, both protocols on its one port, logged and listed like any service.
+    let log = std::fs::read_to_string(results.join("logs/services/loopback.log")).unwrap();
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("environment.json")).unwrap()).unwrap();
+    let services = environment["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!((&services[0]["name"], &services[0]["builtin"]), (&"loopback".into(), &true.into()));
+    assert_eq!(log.trim(), format!("the loopback server listens on 127.0.0.1:{}", services[0]["port"]));
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn without_a_step_that_goes_to_it_the_built_in_server_is_not_started() {
+    let text = experiment("no_loopback", "repetitions = 1\nwarmup = 0", "", "{ sleep = \"1ms\" }");
+    let (_dir, results, output, marker) = run("no_loopback", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let runs = std::fs::read_to_string(results.join("runs.csv")).unwrap();
+    assert!(!runs.lines().next().unwrap().contains("service_"), "{runs}");
+    assert!(!results.join("logs/services").exists());
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("environment.json")).unwrap()).unwrap();
+    assert_eq!(environment["services"], serde_json::json!([]));
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
+fn the_built_in_server_dies_with_a_harness_killed_with_kill_9() {
+    let marker = unique_marker("loopback_kill_9");
+    let text = experiment("loopback_kill_9", "repetitions = 1\nwarmup = 0", "", "{ net = { delay = \"1h\" } }");
+    let (dir, file) = write_inline("loopback_kill_9", &text);
+    let mut harness = support::start_marked(&marker, &file, &dir.path().join("out"));
+    wait_until("the server and the run are up", || {
+        let procs = marked(&marker);
+        procs.iter().any(|(_, _, cmd)| cmd.contains("__loopback"))
+            && procs.iter().any(|(_, _, cmd)| cmd.contains("__exec"))
+    });
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());
+}

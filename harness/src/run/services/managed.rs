@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::super::cgroup::{Accounting, RunCgroup};
-use super::super::reap::{reap_orphans, spare, unspare};
+use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
 use super::super::sys::{self, ChildSetup, pid_t};
 use crate::experiment::{Experiment, Probe, Scope, Service};
@@ -53,6 +53,17 @@ struct Instance {
     log: PathBuf,
     /// The cell it was started for.
     cell: usize,
+}
+
+impl Instance {
+    /// Its processes: those of its cgroup, or where it has none, those of its process group. Read around
+    /// every run, so the cgroup's list is worth having: the group's is a walk through all of `/proc`.
+    fn processes(&self) -> Vec<pid_t> {
+        match self.cgroup.as_ref().map(RunCgroup::processes) {
+            Some(pids) if !pids.is_empty() => pids,
+            _ => tree(self.pid),
+        }
+    }
 }
 
 /// The services of one experiment, each started at most once at a time.
@@ -114,7 +125,7 @@ impl Managed {
         let per_second = sys::clock_ticks();
         let mut nanos = Vec::with_capacity(needed.len());
         for &i in needed {
-            let pids = self.running[i].as_ref().map(|r| tree(r.pid)).unwrap_or_default();
+            let pids = self.running[i].as_ref().map(Instance::processes).unwrap_or_default();
             for &pid in &pids {
                 // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
                 let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -136,7 +147,7 @@ impl Managed {
                 continue;
             }
             let Some(instance) = &self.running[i] else { continue };
-            let pids = tree(instance.pid);
+            let pids = instance.processes();
             let now: u64 = pids.iter().map(|&p| cpu_nanos(p, per_second)).sum();
             usage.push(ServiceUsage {
                 name: self.services[i].name.clone(),
@@ -309,13 +320,36 @@ fn ready(probe: &Probe, log: &Path) -> bool {
     }
 }
 
-/// The processes of the group `leader` leads.
+/// The processes of the group `leader` leads: its descendants in the group, and those of the harness's
+/// children (orphans of the service it adopted as their subreaper); or, where the kernel lists no
+/// children, every process of `/proc` in the group.
 fn tree(leader: pid_t) -> Vec<pid_t> {
+    let in_group = |pid: pid_t| stat_fields(pid).get(2).and_then(|g| g.parse::<pid_t>().ok()) == Some(leader);
+    let listed = |pid: &str| children_of(pid);
+    let Some(adopted) = listed("self") else { return scan(leader, &in_group) };
+    let mut found = Vec::new();
+    let mut todo: Vec<pid_t> = std::iter::once(leader).chain(adopted.into_iter().filter(|&p| p != leader)).collect();
+    // A process appears once: the children files form a tree.
+    while let Some(pid) = todo.pop() {
+        if !in_group(pid) {
+            continue;
+        }
+        found.push(pid);
+        match listed(&pid.to_string()) {
+            Some(children) => todo.extend(children),
+            None => return scan(leader, &in_group),
+        }
+    }
+    found
+}
+
+/// Every process of `/proc` in the group of `leader`.
+fn scan(leader: pid_t, in_group: &dyn Fn(pid_t) -> bool) -> Vec<pid_t> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return vec![leader] };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<pid_t>().ok())
-        .filter(|&pid| stat_fields(pid).get(2).and_then(|g| g.parse::<pid_t>().ok()) == Some(leader))
+        .filter(|&pid| in_group(pid))
         .collect()
 }
 
@@ -361,6 +395,27 @@ mod tests {
         assert!(cpu_nanos(me, 100) > before, "spinning costs CPU time");
         // The group of the test process is led by someone; its own stat parses whatever the group.
         assert!(stat_fields(me).len() > 14);
+    }
+
+    #[test]
+    fn a_group_is_found_by_its_descendants_as_by_a_walk_through_proc() {
+        use std::os::unix::process::CommandExt as _;
+        let mut child =
+            Command::new("sh").args(["-c", "sleep 30 & sleep 30 & exec sleep 30"]).process_group(0).spawn().unwrap();
+        let leader = child.id() as pid_t;
+        let in_group = |pid: pid_t| stat_fields(pid).get(2).and_then(|g| g.parse::<pid_t>().ok()) == Some(leader);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Until the shell has started both and become the third.
+        while scan(leader, &in_group).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+        let (mut found, mut walked) = (tree(leader), scan(leader, &in_group));
+        let _ = sys::kill(-leader, libc::SIGKILL);
+        let _ = child.wait();
+        found.sort_unstable();
+        walked.sort_unstable();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found, walked);
     }
 
     #[test]

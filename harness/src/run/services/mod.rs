@@ -1,19 +1,19 @@
-//! What the harness sets up outside the process under test: fixture files for `read_file`, the loopback
-//! server for `net`, and the counter file for `shared`, each as long as the experiment's run; and the
-//! experiment's own `[services]` ([`managed`]).
+//! What the harness sets up outside the process under test: fixture files for `read_file` and the counter
+//! file for `shared`, each as long as the experiment's run; the experiment's own `[services]` and the
+//! loopback server of `net` steps, a service among them ([`managed`], [`loopback`]).
 
+mod loopback;
 mod managed;
 
 use std::collections::BTreeSet;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use harness_sdk::protocol::{Resources, Step};
-use harness_sdk::workload::{fixture_file_name, fixture_file_stream, net};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use harness_sdk::workload::{fixture_file_name, fixture_file_stream};
 
+pub(crate) use loopback::loopback_main;
 pub(crate) use managed::ServiceUsage;
 pub(super) use managed::{Managed, Unavailable};
 
@@ -47,65 +47,51 @@ fn remove_abandoned_scratch() {
     }
 }
 
-/// The services of one experiment. Dropping it removes the fixture files and stops the server.
+/// What one experiment's runs share besides its services: the scratch folder, the fixture files and the
+/// address of the loopback server. Dropping it removes the scratch folder.
 pub(super) struct Services {
     scratch: tempfile::TempDir,
     files_dir: Option<PathBuf>,
     /// The fixture files to write, (size, count): see [`Services::write_fixtures`].
     fixtures: BTreeSet<(u64, u32)>,
+    /// The loopback server's, when a step goes to it (it is started with the experiment's services).
     net_addr: Option<SocketAddr>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<std::thread::JoinHandle<()>>,
     /// What the experiment's results should say about the services: a queue smaller than it asked for.
     pub warnings: Vec<String>,
 }
 
 impl Services {
-    /// Starts what `experiment`'s workloads need, before any run starts: the scratch folder and the
-    /// server. The fixture files come after, from [`Services::write_fixtures`].
+    /// Makes the scratch folder, and finds what `experiment`'s workloads need, before any run starts. The
+    /// fixture files come after, from [`Services::write_fixtures`].
     pub(super) fn start(experiment: &Experiment) -> io::Result<Self> {
         remove_abandoned_scratch();
         let scratch = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
         std::fs::write(scratch.path().join(OWNER), std::process::id().to_string())?;
         let steps = experiment.cells.iter().flat_map(|c| c.workload.steps.iter());
-        let mut fixtures = BTreeSet::new();
-        let mut wants_net = false;
-        let mut bounds = NetBounds::default();
-        for step in steps {
-            match *step {
-                Step::ReadFile { size, files } => {
-                    fixtures.insert((size, files));
-                }
-                Step::Net { request, response, delay_nanos, .. } => {
-                    wants_net = true;
-                    bounds.request = bounds.request.max(request);
-                    bounds.response = bounds.response.max(response);
-                    bounds.delay_nanos = bounds.delay_nanos.max(delay_nanos);
-                }
-                _ => {}
+        let fixtures = steps
+            .filter_map(|step| match *step {
+                Step::ReadFile { size, files } => Some((size, files)),
+                _ => None,
+            })
+            .collect();
+        let mut warnings = Vec::new();
+        let loopback = experiment.services.iter().find_map(|s| Some((s.port, s.loopback?)));
+        if let Some(connections) = loopback.map(|(_, bounds)| bounds.connections) {
+            if let Some(cap) = somaxconn().filter(|&cap| cap < connections) {
+                warnings.push(format!(
+                    "a run can open {connections} connections at once but the system caps accept queues at {cap} \
+                     (net.core.somaxconn): raise it with `sysctl -w net.core.somaxconn={connections}`, or watch \
+                     the listen_overflows column"
+                ));
             }
         }
-        // No run keeps more connections in flight than it has tasks: the accept queue holds them all.
-        let connections = experiment
-            .cells
-            .iter()
-            .filter(|c| c.workload.steps.iter().any(|s| matches!(s, Step::Net { .. })))
-            .map(|c| c.workload.tasks)
-            .max()
-            .unwrap_or(0);
-        let mut services = Services {
+        Ok(Services {
             files_dir: None,
             fixtures,
-            net_addr: None,
-            shutdown: None,
-            server: None,
+            net_addr: loopback.map(|(port, _)| SocketAddr::from(([127, 0, 0, 1], port))),
             scratch,
-            warnings: Vec::new(),
-        };
-        if wants_net {
-            services.start_server(connections, bounds)?;
-        }
-        Ok(services)
+            warnings,
+        })
     }
 
     /// Writes the fixture files of `read_file` steps, each in pieces (never whole in memory), and stops as
@@ -169,123 +155,10 @@ impl Services {
         self.scratch.path()
     }
 
-    /// Whether a `net` server runs: then [`listen_overflows`] is worth reading around each run.
+    /// Whether the loopback server serves the experiment: then [`listen_overflows`] is worth reading around
+    /// each run.
     pub(super) fn serves_net(&self) -> bool {
         self.net_addr.is_some()
-    }
-
-    fn start_server(&mut self, connections: u64, bounds: NetBounds) -> io::Result<()> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        // The standard library listens with a backlog of 128. Connections beyond it are dropped and their
-        // clients retry after a second, which would be measured as a second of waiting: listen again
-        // with room for every connection a run can open at once (the kernel caps it at `somaxconn`).
-        let backlog = connections.clamp(128, i32::MAX as u64) as i32;
-        if let Some(cap) = somaxconn().filter(|&cap| cap < connections) {
-            self.warnings.push(format!(
-                "a run can open {connections} connections at once but the system caps accept queues at {cap} \
-                 (net.core.somaxconn): raise it with `sysctl -w net.core.somaxconn={connections}`, or watch \
-                 the listen_overflows column"
-            ));
-        }
-        // `listener` is bound and listening already: calling listen again only changes the backlog.
-        sys::listen(&listener, backlog)?;
-        listener.set_nonblocking(true)?;
-        self.net_addr = Some(listener.local_addr()?);
-        let (shutdown, stop) = tokio::sync::oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let server = std::thread::Builder::new().name("net-server".into()).spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                tokio::select! {
-                    () = accept_loop(listener, bounds) => {}
-                    _ = stop => {}
-                }
-            });
-        })?;
-        self.shutdown = Some(shutdown);
-        self.server = Some(server);
-        Ok(())
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.join();
-        }
-    }
-}
-
-/// The most a request may ask of the loopback server: what the experiment's `net` steps declare. The
-/// server listens on 127.0.0.1 only, but any local process may connect to it; what it asks is bounded by
-/// the experiment's own steps, so no request can make the server send, wait or read more than a run may.
-#[derive(Debug, Clone, Copy, Default)]
-struct NetBounds {
-    request: u64,
-    response: u64,
-    delay_nanos: u64,
-}
-
-impl NetBounds {
-    fn allow(self, request: u64, response: u64, delay_nanos: u64) -> bool {
-        request <= self.request && response <= self.response && delay_nanos <= self.delay_nanos
-    }
-}
-
-async fn accept_loop(listener: tokio::net::TcpListener, bounds: NetBounds) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve(stream, bounds));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-        }
-    }
-}
-
-/// Answers requests on one connection until the client closes it: after the request's delay, an answer
-/// header and the response body, streamed in chunks so that no answer is ever held in memory whole. A
-/// request that asks more than `bounds` allow closes the connection unanswered.
-async fn serve(mut stream: tokio::net::TcpStream, bounds: NetBounds) {
-    const CHUNK: usize = 64 * 1024;
-    let _ = stream.set_nodelay(true);
-    let mut header = [0u8; net::HEADER_LEN];
-    let mut buffer = vec![0u8; CHUNK];
-    loop {
-        if stream.read_exact(&mut header).await.is_err() {
-            return;
-        }
-        let (request, response, delay) = net::parse_header(&header);
-        if !bounds.allow(request, response, delay) {
-            return;
-        }
-        let mut left = request;
-        while left > 0 {
-            let chunk = left.min(CHUNK as u64) as usize;
-            if stream.read_exact(&mut buffer[..chunk]).await.is_err() {
-                return;
-            }
-            left -= chunk as u64;
-        }
-        if delay > 0 {
-            // tokio's timer rounds up to its next millisecond tick; the SDK's timer waits what was asked.
-            harness_sdk::timer::sleep(Duration::from_nanos(delay)).await;
-        }
-        if stream.write_all(&response.to_le_bytes()).await.is_err() {
-            return;
-        }
-        let mut sent = 0;
-        while sent < response {
-            let chunk = (response - sent).min(CHUNK as u64) as usize;
-            net::fill_body(sent, &mut buffer[..chunk]);
-            if stream.write_all(&buffer[..chunk]).await.is_err() {
-                return;
-            }
-            sent += chunk as u64;
-        }
     }
 }
 
@@ -306,74 +179,7 @@ pub(super) fn somaxconn() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::time::Instant;
-
     use super::*;
-
-    /// A server on a thread of its own, as `Services` runs it, for requests of up to 1 MiB each way and a
-    /// delay of up to 50ms.
-    fn server() -> SocketAddr {
-        let bounds = NetBounds { request: 1 << 20, response: 1 << 20, delay_nanos: 50_000_000 };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async { accept_loop(tokio::net::TcpListener::from_std(listener).unwrap(), bounds).await });
-        });
-        addr
-    }
-
-    #[test]
-    fn an_empty_answer_comes_after_the_delay_with_its_header() {
-        let mut stream = std::net::TcpStream::connect(server()).unwrap();
-        for (response, delay) in
-            [(0u64, Duration::from_millis(20)), (3, Duration::from_micros(200)), (0, Duration::ZERO)]
-        {
-            let start = Instant::now();
-            stream.write_all(&net::request(5, response, delay.as_nanos() as u64)).unwrap();
-            let mut header = [0u8; net::ANSWER_HEADER_LEN];
-            stream.read_exact(&mut header).unwrap();
-            // The answer cannot come before the server has waited what the request asked.
-            assert!(start.elapsed() >= delay, "answered after {:?}, asked {delay:?}", start.elapsed());
-            net::check_answer(&header, response).unwrap();
-            let mut body = vec![0u8; response as usize];
-            stream.read_exact(&mut body).unwrap();
-            assert_eq!(body, net::body(response));
-        }
-    }
-
-    #[test]
-    fn a_large_answer_is_streamed_whole() {
-        let mut stream = std::net::TcpStream::connect(server()).unwrap();
-        let response = 3 * 64 * 1024 + 17;
-        stream.write_all(&net::request(0, response, 0)).unwrap();
-        let mut answer = vec![0u8; net::ANSWER_HEADER_LEN + response as usize];
-        stream.read_exact(&mut answer).unwrap();
-        net::check_answer(answer[..8].try_into().unwrap(), response).unwrap();
-        assert_eq!(&answer[8..], net::body(response).as_slice());
-    }
-
-    #[test]
-    fn a_request_asking_more_than_the_experiment_declares_is_refused_unanswered() {
-        let addr = server();
-        for (request, response, delay) in [(1u64 << 40, 0, 0), (0, 1 << 40, 0), (0, 0, u64::MAX), ((1 << 20) + 1, 0, 0)]
-        {
-            let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            stream.write_all(&net::header(request, response, delay)).unwrap();
-            let mut answer = Vec::new();
-            // The server closes the connection without a byte of answer.
-            stream.read_to_end(&mut answer).unwrap();
-            assert!(answer.is_empty(), "{request} {response} {delay}: {} bytes", answer.len());
-        }
-        // Within the bounds the same server answers.
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.write_all(&net::request(1 << 20, 1 << 20, 0)).unwrap();
-        let mut header = [0u8; net::ANSWER_HEADER_LEN];
-        stream.read_exact(&mut header).unwrap();
-        net::check_answer(&header, 1 << 20).unwrap();
-    }
 
     #[test]
     fn overflows_are_read_from_the_kernel() {
