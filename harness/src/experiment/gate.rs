@@ -265,7 +265,11 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String], services: &[Stri
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
     let custom = super::custom::declare_read_back(&file.workloads);
-    let services: Vec<String> = file.services.keys().cloned().collect();
+    let mut services: Vec<String> = file.services.keys().cloned().collect();
+    // The loopback server is a service without a table, first among them.
+    if file.workloads.values().any(raw::MetricsOnly::uses_loopback) {
+        services.insert(0, super::services::LOOPBACK.to_owned());
+    }
     match &file.ci {
         Some(ci) => gate(ci, &custom, &services).map_err(|e| e.message),
         None => Ok(Gate::with_custom(&custom)),
@@ -277,6 +281,19 @@ mod tests {
     use super::*;
 
     const SERVICES: &str = "[services.api]\ncommand = [\"api\"]\n[services.db]\ncommand = [\"db\"]\n";
+
+    #[test]
+    fn the_loopback_servers_columns_may_be_gated_when_a_step_goes_to_it() {
+        let ci = "[ci]\nmetrics = [\"service_loopback_cpu_s\"]\n";
+        let net = "[workloads.w]\nsteps = [{ net = { request = \"1KiB\" } }]\n";
+        let http = "[workloads.w]\nsteps = [{ http = { url = \"http://127.0.0.1:${services.loopback.port}/wait/1ms/bytes/1KiB\" } }]\n";
+        for steps in [net, http] {
+            let gate = gate_of_source(&format!("{steps}{ci}")).unwrap();
+            assert_eq!(gate.metrics, ["service_loopback_cpu_s"]);
+        }
+        let none = "[workloads.w]\nsteps = [{ sleep = \"1ms\" }]\n";
+        assert!(gate_of_source(&format!("{none}{ci}")).is_err());
+    }
 
     #[test]
     fn a_services_columns_are_gated_when_named_and_a_pattern_names_every_service() {

@@ -70,11 +70,27 @@ pub(super) struct CiOnly {
     pub services: IndexMap<String, toml::Value>,
 }
 
-/// Only the custom metrics of a workload.
+/// Only the custom metrics of a workload, and its steps as written.
 #[derive(Debug, Deserialize)]
 pub(super) struct MetricsOnly {
     #[serde(default)]
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    #[serde(default)]
+    pub steps: Vec<toml::Value>,
+}
+
+impl MetricsOnly {
+    /// Whether a step goes to the loopback server: a `net` step, or an `http` step to its port.
+    pub(super) fn uses_loopback(&self) -> bool {
+        self.steps.iter().filter_map(toml::Value::as_table).any(|step| {
+            step.contains_key("net")
+                || step
+                    .get("http")
+                    .and_then(|h| h.get("url"))
+                    .and_then(toml::Value::as_str)
+                    .is_some_and(|url| url.contains("${services.loopback.port}"))
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
