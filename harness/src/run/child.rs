@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::cgroup::{Accounting, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
+use super::fork_server::ForkServer;
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
@@ -136,35 +137,55 @@ pub(super) struct Limits<'a> {
     pub index: usize,
 }
 
-/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`.
-pub(super) fn execute(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> Outcome {
-    spawn_and_wait(library, request, limits, dir)
+/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`: a copy of the
+/// library's fork server when there is one that can serve, else `harness __exec`.
+pub(super) fn execute(
+    library: &Path,
+    request: &RunRequest,
+    limits: &Limits,
+    dir: &Path,
+    server: Option<&mut ForkServer>,
+) -> Outcome {
+    spawn_and_wait(library, request, limits, dir, server)
         .unwrap_or_else(|e| Outcome::not_started(format!("cannot start the run: {e}")))
 }
 
-fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> std::io::Result<Outcome> {
+fn spawn_and_wait(
+    library: &Path,
+    request: &RunRequest,
+    limits: &Limits,
+    dir: &Path,
+    server: Option<&mut ForkServer>,
+) -> std::io::Result<Outcome> {
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
     std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
-    let output = File::options().create(true).append(true).open(&output_path)?;
     let cgroup = limits
         .accounting
         .create(limits.index, limits.memory)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
 
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
     let scratch = dir.parent().unwrap_or(dir);
-    command.env(SCRATCH_VAR, scratch);
     let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
-    sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
-    let start = Instant::now();
-    let child = command.spawn()?;
-    let pid = child.id() as sys::pid_t;
+    let setup = ChildSetup { cgroup_procs: procs, data_limit };
+    let mut start = Instant::now();
+    // A server that cannot start this run started nothing: the run goes through `__exec` instead.
+    let pid = match server.map(|server| server.spawn(dir, &output_path, &setup)) {
+        Some(Ok(pid)) => pid,
+        _ => {
+            start = Instant::now();
+            let output = File::options().create(true).append(true).open(&output_path)?;
+            let mut command = Command::new(std::env::current_exe()?);
+            command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+            command.env(SCRATCH_VAR, scratch);
+            sys::isolate_child(&mut command, setup);
+            let child = command.spawn()?;
+            // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
+            child.id() as sys::pid_t
+        }
+    };
     record_started(scratch, pid);
-    // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-    drop(child);
 
     let waited_for = wait_for_exit(pid, limits.timeout);
     if !matches!(waited_for, Ok(Wait::Exited)) {

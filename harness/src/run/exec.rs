@@ -29,7 +29,13 @@ pub(super) enum ExecResponse {
 
 /// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
 pub(crate) fn exec_main(dir: &Path) -> i32 {
-    let response = match exec(dir) {
+    respond(dir, None)
+}
+
+/// Runs the request in `dir` and writes the response; returns the exit code of the run's process. The
+/// library is `loaded` when this process has it open already (a fork server's copy), else opened here.
+pub(super) fn respond(dir: &Path, loaded: Option<&Library>) -> i32 {
+    let response = match exec(dir, loaded) {
         Ok(response) => response,
         Err(error) => ExecResponse::Failed { error },
     };
@@ -43,10 +49,24 @@ pub(crate) fn exec_main(dir: &Path) -> i32 {
     }
 }
 
-fn exec(dir: &Path) -> Result<ExecResponse, String> {
+fn exec(dir: &Path, loaded: Option<&Library>) -> Result<ExecResponse, String> {
     let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
     let exec: ExecRequest = serde_json::from_slice(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
-    let library = Library::open(&exec.library).map_err(|e| e.to_string())?;
+    let opened;
+    let library = match loaded {
+        Some(library) if library.path() == exec.library => library,
+        Some(library) => {
+            return Err(format!(
+                "the run asks for {}, and its process has {} loaded",
+                exec.library.display(),
+                library.path().display()
+            ));
+        }
+        None => {
+            opened = Library::open(&exec.library).map_err(|e| e.to_string())?;
+            &opened
+        }
+    };
     let request = serde_json::to_vec(&exec.request).expect("serializable");
     Ok(match library.run(&request) {
         CallOutcome::Ok(bytes) => match serde_json::from_slice(&bytes) {

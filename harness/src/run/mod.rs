@@ -5,6 +5,7 @@
 pub(crate) mod cgroup;
 mod child;
 mod exec;
+mod fork_server;
 mod hooks;
 mod reap;
 mod services;
@@ -19,6 +20,7 @@ use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
+pub(crate) use fork_server::fork_server_main;
 pub(crate) use hooks::{OnInterrupt, run_hook};
 use services::{Managed, Services, Unavailable};
 
@@ -148,15 +150,41 @@ pub(crate) struct Runner {
     accounting: cgroup::Accounting,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
-    /// The speed anchor taken right after the last run, and when: also the next run's "before" when that
-    /// starts within [`ANCHOR_REUSE`], since nothing ran in between.
+    /// The last speed anchor, and when it was taken: see [`ANCHOR_REUSE`].
     last_anchor: Option<(std::time::Instant, f64)>,
+    /// How the runs of each executor library start their process.
+    run_paths: std::collections::BTreeMap<PathBuf, fork_server::RunPath>,
+    /// What the results should warn about the run paths: a fork server that stopped serving.
+    path_warnings: Vec<String>,
 }
 
-/// How long after a run its speed anchor also serves as the next run's. Taking the anchor costs about as
-/// much as a short run (16 MiB hashed, twice): shared between neighbours it is taken once per run, not
-/// twice.
+/// How the runs start their process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    /// A copy of a fork server per executor library, where the library allows it; else `Exec`.
+    ForkServer,
+    /// `harness __exec` for every run.
+    Exec,
+}
+
+/// How long a speed anchor serves the runs that follow it. Taking one costs about as much as a short run
+/// (16 MiB hashed, twice); the machine's speed changes over seconds. So a run takes a fresh anchor before
+/// and after it only when the last is older than this: runs longer than this get their own pair, and
+/// shorter runs share one anchor per this much time, which keeps its cost to a few percent of theirs.
 const ANCHOR_REUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The machine's speed anchor now: the `last` one when it is younger than [`ANCHOR_REUSE`], else a new one,
+/// which becomes the last.
+fn anchor(last: &mut Option<(std::time::Instant, f64)>) -> f64 {
+    match *last {
+        Some((taken, anchor)) if taken.elapsed() < ANCHOR_REUSE => anchor,
+        _ => {
+            let anchor = crate::machine::speed_anchor();
+            *last = Some((std::time::Instant::now(), anchor));
+            anchor
+        }
+    }
+}
 
 /// One run of a slot, as it ended.
 pub(crate) struct Ran {
@@ -181,7 +209,7 @@ impl Drop for Ran {
 impl Runner {
     /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and starts the
     /// services (fixture files, the loopback server).
-    pub(crate) fn start(experiment: &Experiment) -> anyhow::Result<Self> {
+    pub(crate) fn start(experiment: &Experiment, spawn: Spawn) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
@@ -194,6 +222,7 @@ impl Runner {
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
         let managed = Managed::new(experiment, services.scratch().join("services"));
+        let run_paths = start_run_paths(experiment, spawn, services.scratch());
         Ok(Self {
             services,
             managed,
@@ -201,7 +230,21 @@ impl Runner {
             accounting,
             overflows: std::collections::BTreeMap::new(),
             last_anchor: None,
+            run_paths,
+            path_warnings: Vec::new(),
         })
+    }
+
+    /// How each executor's runs start their process, for `environment.json`: `{"path": "fork_server"}` or
+    /// `{"path": "exec", "why": ...}`, by executor name.
+    pub(crate) fn run_paths(&self, experiment: &Experiment) -> serde_json::Map<String, serde_json::Value> {
+        let mut paths = serde_json::Map::new();
+        for cell in &experiment.cells {
+            if let Some(path) = self.run_paths.get(&cell.executor.path) {
+                paths.entry(cell.executor.name.clone()).or_insert_with(|| path.describe());
+            }
+        }
+        paths
     }
 
     /// Where the logs of the experiment's `[services]` go (the result folder's `logs/services`).
@@ -226,6 +269,7 @@ impl Runner {
             return Ok(None);
         }
         let cell = &experiment.cells[slot.cell];
+        self.check_fork_server(&cell.executor.path, &cell.executor.name);
         let dir = self.services.scratch().join(format!("run-{index}"));
         std::fs::create_dir(&dir)?;
         let limits = child::Limits {
@@ -251,13 +295,14 @@ impl Runner {
             Ok(_) => {
                 // The machine's speed right before and right after the run, with nothing of the run's own
                 // running.
-                let anchor_before = match self.last_anchor.take() {
-                    Some((taken, anchor)) if taken.elapsed() < ANCHOR_REUSE => anchor,
-                    _ => crate::machine::speed_anchor(),
+                let anchor_before = anchor(&mut self.last_anchor);
+                let server = match self.run_paths.get_mut(&cell.executor.path) {
+                    Some(fork_server::RunPath::ForkServer(server)) => Some(server),
+                    _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
-                let anchor_after = crate::machine::speed_anchor();
-                self.last_anchor = Some((std::time::Instant::now(), anchor_after));
+                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits, server);
+                self.check_fork_server(&cell.executor.path, &cell.executor.name);
+                let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
                 outcome
             }
@@ -308,11 +353,28 @@ impl Runner {
         Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
     }
 
+    /// Replaces a fork server that stopped serving, or whose library file changed, by `__exec`, with a
+    /// warning.
+    fn check_fork_server(&mut self, library: &Path, executor: &str) {
+        let Some(path) = self.run_paths.get_mut(library) else { return };
+        let fork_server::RunPath::ForkServer(server) = path else { return };
+        let why = match server.broken() {
+            Some(why) => format!("its fork server stopped serving ({why})"),
+            None if server.library_changed() => "its library file changed during the experiment".to_owned(),
+            None => return,
+        };
+        let why = format!("{why}, and its runs went on through `harness __exec`, which loads the file each run");
+        self.path_warnings.push(format!("executor {executor}: {why}"));
+        *path = fork_server::RunPath::Exec(why);
+    }
+
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, mut managed, overflows, .. } = self;
+        let Self { services, mut managed, overflows, run_paths, path_warnings, .. } = self;
+        drop(run_paths);
         managed.stop_all();
         let mut warnings = services.warnings.clone();
+        warnings.extend(path_warnings);
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
             format!(
@@ -336,12 +398,41 @@ pub(crate) fn hurried() -> bool {
     signals::hurried()
 }
 
+/// Starts a fork server for each executor library of `experiment`, when `spawn` asks for them; a library
+/// whose server cannot serve gets the reason instead.
+fn start_run_paths(
+    experiment: &Experiment,
+    spawn: Spawn,
+    scratch: &Path,
+) -> std::collections::BTreeMap<PathBuf, fork_server::RunPath> {
+    let mut paths = std::collections::BTreeMap::new();
+    for cell in &experiment.cells {
+        let library = &cell.executor.path;
+        if paths.contains_key(library) {
+            continue;
+        }
+        let path = match spawn {
+            Spawn::Exec => fork_server::RunPath::Exec("--spawn exec".to_owned()),
+            Spawn::ForkServer => {
+                let log = scratch.join(format!("fork-server-{}.log", paths.len()));
+                match fork_server::ForkServer::start(library, scratch, &log) {
+                    Ok(server) => fork_server::RunPath::ForkServer(server),
+                    Err(why) => fork_server::RunPath::Exec(why),
+                }
+            }
+        };
+        paths.insert(library.clone(), path);
+    }
+    paths
+}
+
 fn run_one(
     experiment: &Experiment,
     cell: &CellPlan,
     services: &Services,
     run_dir: &Path,
     limits: &child::Limits,
+    server: Option<&mut fork_server::ForkServer>,
 ) -> Outcome {
     let resources = match services.resources(run_dir) {
         Ok(r) => r,
@@ -354,7 +445,7 @@ fn run_one(
         workload: cell.workload.clone(),
         resources,
     };
-    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
+    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir, server);
     match outcome.report.as_ref().map(|r| check_report(cell, r)) {
         Some(Err(error)) => {
             outcome.status = Status::Failed;
