@@ -186,23 +186,32 @@ fn anchor(last: &mut Option<(std::time::Instant, f64)>) -> f64 {
     }
 }
 
+/// The folder of the run in progress, in the experiment's scratch folder: its request, response, log and
+/// shared counter. One folder serves every run, its files emptied before each: creating and removing
+/// files for each run costs the file system more than a short run costs (inodes to find and free).
+const RUN_DIR: &str = "run";
+
+/// Makes the run folder `dir` ready for the next run: its files there and empty.
+fn reset_run_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => other?,
+    }
+    for name in [child::OUTPUT, exec::RESPONSE] {
+        std::fs::File::options().create(true).write(true).truncate(true).open(dir.join(name))?;
+    }
+    Ok(())
+}
+
 /// One run of a slot, as it ended.
 pub(crate) struct Ran {
     pub outcome: Outcome,
-    /// The scratch folder the run used; removed when this is dropped.
-    dir: PathBuf,
 }
 
 impl Ran {
     /// What the run printed, when it printed anything.
     pub(crate) fn output(&self) -> Option<&Path> {
         self.outcome.output.as_deref()
-    }
-}
-
-impl Drop for Ran {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -270,8 +279,8 @@ impl Runner {
         }
         let cell = &experiment.cells[slot.cell];
         self.check_fork_server(&cell.executor.path, &cell.executor.name);
-        let dir = self.services.scratch().join(format!("run-{index}"));
-        std::fs::create_dir(&dir)?;
+        let dir = self.services.scratch().join(RUN_DIR);
+        reset_run_dir(&dir)?;
         let limits = child::Limits {
             timeout: experiment.timeout,
             memory: experiment.memory_limit,
@@ -283,7 +292,7 @@ impl Runner {
             Err(Unavailable::Interrupted) => return Ok(None),
             Err(Unavailable::Failed(message)) => {
                 self.fatal = Some(message.clone());
-                return Ok(Some(Ran { outcome: Outcome::not_started(message), dir }));
+                return Ok(Some(Ran { outcome: Outcome::not_started(message) }));
             }
         };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
@@ -300,7 +309,7 @@ impl Runner {
                     Some(fork_server::RunPath::ForkServer(server)) => Some(server),
                     _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits, server);
+                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits, server, index);
                 self.check_fork_server(&cell.executor.path, &cell.executor.name);
                 let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
@@ -349,7 +358,7 @@ impl Runner {
                 *self.overflows.entry(slot.cell).or_insert(0) += dropped;
             }
         }
-        let ran = Ran { outcome, dir };
+        let ran = Ran { outcome };
         Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
     }
 
@@ -433,8 +442,9 @@ fn run_one(
     run_dir: &Path,
     limits: &child::Limits,
     server: Option<&mut fork_server::ForkServer>,
+    index: usize,
 ) -> Outcome {
-    let resources = match services.resources(run_dir) {
+    let resources = match services.resources(run_dir, index) {
         Ok(r) => r,
         Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
     };
