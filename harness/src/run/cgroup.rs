@@ -444,6 +444,63 @@ impl Drop for RunCgroup {
     }
 }
 
+/// Removes the cgroups of finished runs on a thread of its own, off the path from one run to the next:
+/// removing a cgroup costs the kernel about as much as a short run. The caller has killed what was in the
+/// cgroup and reaped it first ([`RunCgroup::kill_all`], the orphans), so nothing of the run executes any
+/// more; what is left here is the folder, removed once the last of the killed processes has exited.
+/// Dropping it waits until every cgroup handed over is removed.
+#[derive(Debug)]
+pub(crate) struct Retirer {
+    sender: Option<std::sync::mpsc::Sender<RunCgroup>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Retirer {
+    /// Starts the thread. Start it where the signals the runner waits for are blocked, so that they reach
+    /// the runner's thread.
+    pub(crate) fn start() -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel::<RunCgroup>();
+        let thread = std::thread::Builder::new().name("cgroup-retirer".to_owned()).spawn(move || {
+            for cgroup in receiver {
+                // No reaping here: the harness's children at this point are the next run's.
+                if let Err(e) = cgroup.remove(|| {}) {
+                    crate::console::errln!(
+                        "warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}"
+                    );
+                }
+            }
+        });
+        match thread {
+            Ok(thread) => Self { sender: Some(sender), thread: Some(thread) },
+            // Without the thread, each cgroup is removed where it is retired.
+            Err(_) => Self { sender: None, thread: None },
+        }
+    }
+
+    /// Removes `cgroup`, whose processes the caller killed and reaped.
+    pub(crate) fn retire(&self, cgroup: RunCgroup) {
+        let cgroup = match &self.sender {
+            Some(sender) => match sender.send(cgroup) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(cgroup)) => cgroup,
+            },
+            None => cgroup,
+        };
+        if let Err(e) = cgroup.remove(|| {}) {
+            crate::console::errln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
+        }
+    }
+}
+
+impl Drop for Retirer {
+    fn drop(&mut self) {
+        drop(self.sender.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The value of `key` in a flat-keyed cgroup file ("key value" per line).
 fn flat_key(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {

@@ -133,6 +133,8 @@ pub(super) struct Limits<'a> {
     pub timeout: Duration,
     pub memory: Option<u64>,
     pub accounting: &'a Accounting,
+    /// Removes the run's cgroup once the run is over.
+    pub retirer: &'a super::cgroup::Retirer,
     /// Numbers the run's cgroup.
     pub index: usize,
 }
@@ -202,13 +204,12 @@ fn spawn_and_wait(
         Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
         None => (None, 0),
     };
-    match cgroup {
-        Some(cgroup) => {
-            if let Err(e) = cgroup.remove(reap_orphans) {
-                crate::console::errln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
-            }
-        }
-        None => reap_orphans(),
+    if let Some(cgroup) = &cgroup {
+        cgroup.kill_all();
+    }
+    reap_orphans();
+    if let Some(cgroup) = cgroup {
+        limits.retirer.retire(cgroup);
     }
     let waited_for = waited_for?;
     let (status, usage) = waited?;

@@ -11,7 +11,9 @@
 //! its resource usage), exactly as a run it started itself. The copy isolates itself as `__exec`'s
 //! process does before it `exec`s (a process group of its own, death with the harness, the run's cgroup,
 //! the data limit: [`sys::isolate_self`]), points its standard streams at the run's log, runs the request
-//! in the run's folder as `__exec` does ([`super::exec::respond`]), and exits.
+//! in the run's folder as `__exec` does ([`super::exec::respond`]), and exits: with `_exit` once its
+//! output buffers are written, so the exit handlers the server's libraries registered do not run in each
+//! copy (a plugin that needs its own at exit, such as a coverage profile, runs with `--spawn exec`).
 //!
 //! The server itself has a process group of its own, dies with the harness, is recorded in the scratch
 //! trail as runs are ([`super::reap`]), and is spared by the reaping of orphans between runs. Requests are
@@ -136,7 +138,12 @@ fn run_copy(library: &Library, request: &Request, harness: pid_t) -> ! {
             i32::from(std::fs::write(request.dir.join(super::exec::RESPONSE), bytes).is_err())
         }
     };
-    std::process::exit(code)
+    // What the run printed through buffers is written out; the exit handlers and destructors of the
+    // libraries the server loaded are not run: they are the server's, and running them would touch (and
+    // fault in) code of every library for nothing.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    sys::flush_c_streams();
+    sys::exit_now(code)
 }
 
 fn prepare_copy(request: &Request, harness: pid_t) -> io::Result<()> {

@@ -148,6 +148,8 @@ pub(crate) struct Runner {
     /// Why the experiment must stop: a service it needs is gone or never got ready.
     fatal: Option<String>,
     accounting: cgroup::Accounting,
+    /// Removes the runs' cgroups off the path from one run to the next.
+    retirer: cgroup::Retirer,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
     /// The last speed anchor, and when it was taken: see [`ANCHOR_REUSE`].
@@ -223,6 +225,7 @@ impl Runner {
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
         let interrupts = child::catch_interrupts();
+        let retirer = cgroup::Retirer::start();
         let mut services = Services::start(experiment).context("cannot set up the experiment's services")?;
         // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
         drop(interrupts);
@@ -237,6 +240,7 @@ impl Runner {
             managed,
             fatal: None,
             accounting,
+            retirer,
             overflows: std::collections::BTreeMap::new(),
             last_anchor: None,
             run_paths,
@@ -285,6 +289,7 @@ impl Runner {
             timeout: experiment.timeout,
             memory: experiment.memory_limit,
             accounting: &self.accounting,
+            retirer: &self.retirer,
             index,
         };
         let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {

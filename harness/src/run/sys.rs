@@ -102,6 +102,12 @@ pub(super) fn dup_onto(from: BorrowedFd<'_>, to: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes out what the C library's output streams hold in their buffers (`fflush(NULL)`).
+pub(super) fn flush_c_streams() {
+    // SAFETY: fflush with a null pointer flushes every open output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
 /// Ends this process at once with `code`, running no exit handler: for a copy of a process whose exit
 /// handlers belong to the original.
 pub(super) fn exit_now(code: i32) -> ! {
