@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::Serialize;
 
-use super::cgroup::{Accounting, Method, RunCgroup};
+use super::cgroup::{Keeper, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
 use super::fork_server::ForkServer;
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
@@ -128,13 +128,12 @@ impl Outcome {
 }
 
 /// The limits of one run and where its cgroup goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Limits<'a> {
     pub timeout: Duration,
     pub memory: Option<u64>,
-    pub accounting: &'a Accounting,
-    /// Removes the run's cgroup once the run is over.
-    pub retirer: &'a super::cgroup::Retirer,
+    /// Makes the run's cgroup, and removes it once the run is over.
+    pub cgroups: &'a mut Keeper,
     /// Numbers the run's cgroup.
     pub index: usize,
 }
@@ -144,7 +143,7 @@ pub(super) struct Limits<'a> {
 pub(super) fn execute(
     library: &Path,
     request: &RunRequest,
-    limits: &Limits,
+    limits: &mut Limits,
     dir: &Path,
     server: Option<&mut ForkServer>,
 ) -> Outcome {
@@ -155,7 +154,7 @@ pub(super) fn execute(
 fn spawn_and_wait(
     library: &Path,
     request: &RunRequest,
-    limits: &Limits,
+    limits: &mut Limits,
     dir: &Path,
     server: Option<&mut ForkServer>,
 ) -> std::io::Result<Outcome> {
@@ -163,8 +162,8 @@ fn spawn_and_wait(
     std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
     let cgroup = limits
-        .accounting
-        .create(limits.index, limits.memory)
+        .cgroups
+        .take(limits.index)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
 
     let scratch = dir.parent().unwrap_or(dir);
@@ -209,7 +208,7 @@ fn spawn_and_wait(
     }
     reap_orphans();
     if let Some(cgroup) = cgroup {
-        limits.retirer.retire(cgroup);
+        limits.cgroups.remove(cgroup);
     }
     let waited_for = waited_for?;
     let (status, usage) = waited?;

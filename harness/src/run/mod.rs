@@ -148,8 +148,8 @@ pub(crate) struct Runner {
     /// Why the experiment must stop: a service it needs is gone or never got ready.
     fatal: Option<String>,
     accounting: cgroup::Accounting,
-    /// Removes the runs' cgroups off the path from one run to the next.
-    retirer: cgroup::Retirer,
+    /// Makes and removes the runs' cgroups off the path from one run to the next.
+    cgroups: cgroup::Keeper,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
     /// The last speed anchor, and when it was taken: see [`ANCHOR_REUSE`].
@@ -225,7 +225,7 @@ impl Runner {
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
         let interrupts = child::catch_interrupts();
-        let retirer = cgroup::Retirer::start();
+        let cgroups = cgroup::Keeper::start(&accounting, experiment.memory_limit);
         let mut services = Services::start(experiment).context("cannot set up the experiment's services")?;
         // The services' threads keep the signals blocked, so they reach this thread and wake its waits.
         drop(interrupts);
@@ -240,7 +240,7 @@ impl Runner {
             managed,
             fatal: None,
             accounting,
-            retirer,
+            cgroups,
             overflows: std::collections::BTreeMap::new(),
             last_anchor: None,
             run_paths,
@@ -285,11 +285,10 @@ impl Runner {
         self.check_fork_server(&cell.executor.path, &cell.executor.name);
         let dir = self.services.scratch().join(RUN_DIR);
         reset_run_dir(&dir)?;
-        let limits = child::Limits {
+        let mut limits = child::Limits {
             timeout: experiment.timeout,
             memory: experiment.memory_limit,
-            accounting: &self.accounting,
-            retirer: &self.retirer,
+            cgroups: &mut self.cgroups,
             index,
         };
         let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
@@ -314,7 +313,7 @@ impl Runner {
                     Some(fork_server::RunPath::ForkServer(server)) => Some(server),
                     _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits, server, index);
+                let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
                 self.check_fork_server(&cell.executor.path, &cell.executor.name);
                 let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
@@ -445,7 +444,7 @@ fn run_one(
     cell: &CellPlan,
     services: &Services,
     run_dir: &Path,
-    limits: &child::Limits,
+    limits: &mut child::Limits,
     server: Option<&mut fork_server::ForkServer>,
     index: usize,
 ) -> Outcome {
