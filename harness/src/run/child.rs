@@ -172,19 +172,18 @@ fn spawn_and_wait(
     let setup = ChildSetup { cgroup_procs: procs, data_limit };
     let mut start = Instant::now();
     // A server that cannot start this run started nothing: the run goes through `__exec` instead.
-    let pid = match server.map(|server| server.spawn(dir, &output_path, &setup)) {
-        Some(Ok(pid)) => pid,
-        _ => {
-            start = Instant::now();
-            let output = File::options().create(true).append(true).open(&output_path)?;
-            let mut command = Command::new(std::env::current_exe()?);
-            command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
-            command.env(SCRATCH_VAR, scratch);
-            sys::isolate_child(&mut command, setup);
-            let child = command.spawn()?;
-            // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-            child.id() as sys::pid_t
-        }
+    let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(dir, &output_path, &setup)) {
+        pid
+    } else {
+        start = Instant::now();
+        let output = File::options().create(true).append(true).open(&output_path)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+        command.env(SCRATCH_VAR, scratch);
+        sys::isolate_child(&mut command, setup);
+        let child = command.spawn()?;
+        // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
+        child.id() as sys::pid_t
     };
     record_started(scratch, pid);
 
