@@ -159,7 +159,6 @@ fn spawn_and_wait(
     server: Option<&mut ForkServer>,
 ) -> std::io::Result<Outcome> {
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
-    std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
     let cgroup = limits
         .cgroups
@@ -172,9 +171,11 @@ fn spawn_and_wait(
     let setup = ChildSetup { cgroup_procs: procs, data_limit };
     let mut start = Instant::now();
     // A server that cannot start this run started nothing: the run goes through `__exec` instead.
-    let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(dir, &output_path, &setup)) {
+    // The request goes with the copy's order; `__exec` reads it from the run's folder.
+    let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(exec.clone(), dir, &output_path, &setup)) {
         pid
     } else {
+        std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
         start = Instant::now();
         let output = File::options().create(true).append(true).open(&output_path)?;
         let mut command = Command::new(std::env::current_exe()?);

@@ -53,7 +53,9 @@ enum Hello {
 /// One run for the server to start.
 #[derive(Serialize, Deserialize)]
 struct Request {
-    /// The run's folder, with its request.
+    /// What the run is to do.
+    exec: super::exec::ExecRequest,
+    /// The run's folder, where its response goes.
     dir: PathBuf,
     /// The file the run's stdout and stderr go to (appended).
     output: PathBuf,
@@ -130,7 +132,7 @@ impl<T: Serialize> Line for T {
 /// The run's process, a copy of the server: isolates itself, runs the request, exits.
 fn run_copy(library: &Library, request: &Request, harness: pid_t) -> ! {
     let code = match prepare_copy(request, harness) {
-        Ok(()) => super::exec::respond(&request.dir, Some(library)),
+        Ok(()) => super::exec::respond(&request.dir, Some(&request.exec), Some(library)),
         Err(e) => {
             let error = format!("cannot start the run: {e}");
             let response = super::exec::ExecResponse::Failed { error };
@@ -257,16 +259,29 @@ impl ForkServer {
 
     /// Has the server start a run in `dir`; returns the pid of the run's process, a child of the harness.
     /// On an error the server is broken ([`ForkServer::broken`]) and nothing was started.
-    pub(super) fn spawn(&mut self, dir: &Path, output: &Path, setup: &ChildSetup) -> io::Result<pid_t> {
-        let result = self.try_spawn(dir, output, setup);
+    pub(super) fn spawn(
+        &mut self,
+        exec: super::exec::ExecRequest,
+        dir: &Path,
+        output: &Path,
+        setup: &ChildSetup,
+    ) -> io::Result<pid_t> {
+        let result = self.try_spawn(exec, dir, output, setup);
         if let Err(e) = &result {
             self.broken = Some(e.to_string());
         }
         result
     }
 
-    fn try_spawn(&mut self, dir: &Path, output: &Path, setup: &ChildSetup) -> io::Result<pid_t> {
+    fn try_spawn(
+        &mut self,
+        exec: super::exec::ExecRequest,
+        dir: &Path,
+        output: &Path,
+        setup: &ChildSetup,
+    ) -> io::Result<pid_t> {
         let request = Request {
+            exec,
             dir: dir.to_owned(),
             output: output.to_owned(),
             cgroup_procs: setup

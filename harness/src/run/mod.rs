@@ -200,7 +200,12 @@ fn reset_run_dir(dir: &Path) -> std::io::Result<()> {
         other => other?,
     }
     for name in [child::OUTPUT, exec::RESPONSE] {
-        std::fs::File::options().create(true).write(true).truncate(true).open(dir.join(name))?;
+        let path = dir.join(name);
+        // An empty file is left as it is: most runs print nothing.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            continue;
+        }
+        std::fs::File::options().create(true).write(true).truncate(true).open(path)?;
     }
     Ok(())
 }
@@ -282,7 +287,7 @@ impl Runner {
             return Ok(None);
         }
         let cell = &experiment.cells[slot.cell];
-        self.check_fork_server(&cell.executor.path, &cell.executor.name);
+        self.check_fork_server(&cell.executor.path, &cell.executor.name, true);
         let dir = self.services.scratch().join(RUN_DIR);
         reset_run_dir(&dir)?;
         let mut limits = child::Limits {
@@ -314,7 +319,7 @@ impl Runner {
                     _ => None,
                 };
                 let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
-                self.check_fork_server(&cell.executor.path, &cell.executor.name);
+                self.check_fork_server(&cell.executor.path, &cell.executor.name, false);
                 let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
                 outcome
@@ -366,14 +371,14 @@ impl Runner {
         Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
     }
 
-    /// Replaces a fork server that stopped serving, or whose library file changed, by `__exec`, with a
-    /// warning.
-    fn check_fork_server(&mut self, library: &Path, executor: &str) {
+    /// Replaces a fork server that stopped serving, or (when `file_too`) whose library file changed, by
+    /// `__exec`, with a warning.
+    fn check_fork_server(&mut self, library: &Path, executor: &str, file_too: bool) {
         let Some(path) = self.run_paths.get_mut(library) else { return };
         let fork_server::RunPath::ForkServer(server) = path else { return };
         let why = match server.broken() {
             Some(why) => format!("its fork server stopped serving ({why})"),
-            None if server.library_changed() => "its library file changed during the experiment".to_owned(),
+            None if file_too && server.library_changed() => "its library file changed during the experiment".to_owned(),
             None => return,
         };
         let why = format!("{why}, and its runs went on through `harness __exec`, which loads the file each run");
@@ -448,7 +453,8 @@ fn run_one(
     server: Option<&mut fork_server::ForkServer>,
     index: usize,
 ) -> Outcome {
-    let resources = match services.resources(run_dir, index) {
+    let shared = cell.workload.steps.iter().any(|s| matches!(s, Step::Shared { .. }));
+    let resources = match services.resources(run_dir, index, shared) {
         Ok(r) => r,
         Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
     };

@@ -148,12 +148,14 @@ impl Services {
     }
 
     /// The resources of the `index`th run of the schedule, whose folder is `run_dir`; `shared_file` is
-    /// fresh (zero) for each run.
-    pub(super) fn resources(&self, run_dir: &Path, index: usize) -> io::Result<Resources> {
+    /// fresh (zero) for each run whose steps use it (`shared`).
+    pub(super) fn resources(&self, run_dir: &Path, index: usize, shared: bool) -> io::Result<Resources> {
         let shared_file = run_dir.join("shared.counter");
-        // Written over in place: the folder serves every run.
-        let counter = std::fs::File::options().create(true).write(true).truncate(false).open(&shared_file)?;
-        std::os::unix::fs::FileExt::write_all_at(&counter, &0u64.to_le_bytes(), 0)?;
+        if shared {
+            // Written over in place: the folder serves every run.
+            let counter = std::fs::File::options().create(true).write(true).truncate(false).open(&shared_file)?;
+            std::os::unix::fs::FileExt::write_all_at(&counter, &0u64.to_le_bytes(), 0)?;
+        }
         Ok(Resources {
             files_dir: self.files_dir.clone(),
             net_addr: self.net_addr.map(|a| a.to_string()),
