@@ -52,13 +52,12 @@ pub(super) fn respond(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&L
 
 fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Result<ExecResponse, String> {
     let read;
-    let exec = match given {
-        Some(exec) => exec,
-        None => {
-            let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
-            read = serde_json::from_slice::<ExecRequest>(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
-            &read
-        }
+    let exec = if let Some(exec) = given {
+        exec
+    } else {
+        let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
+        read = serde_json::from_slice::<ExecRequest>(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
+        &read
     };
     let opened;
     let library = match loaded {
