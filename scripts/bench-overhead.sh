@@ -91,6 +91,10 @@ for round in $(seq "$rounds"); do
         h30=$(wall_s hyperfine -N --runs 30 true); h600=$(wall_s hyperfine -N --runs 600 true)
     fi
     echo "per_run $(per_run "$h30" "$h600") $(per_run "$e30" "$e600")"
+    # The same runs through `harness __exec` (the path of plugins that start a thread when they load).
+    x30=$(wall_s "$harness" run --quiet --spawn exec --out "$work/results" "$work/empty_30.toml")
+    x600=$(wall_s "$harness" run --quiet --spawn exec --out "$work/results" "$work/empty_600.toml")
+    echo "per_run_exec $(per_run "$h30" "$h600") $(per_run "$x30" "$x600")"
     rm -rf "$work/results"
 done > "$work/pairs"
 
@@ -110,6 +114,7 @@ what = {
     "speedup_threaded": ("speedup over one thread, 256 x 4 MiB", "plain, 2 threads", "threaded, 2 workers", "x"),
     "speedup_multiprocess": ("speedup over one thread, 256 x 4 MiB", "plain, 2 threads", "multiprocess, 2 workers", "x"),
     "per_run": ("cost of one more run, (600 runs - 30) / 570", "hyperfine -N true", "harness, empty workload", "ms"),
+    "per_run_exec": ("the same, `--spawn exec`", "hyperfine -N true", "harness, empty workload", "ms"),
 }
 def show(values, unit):
     scale = 1000 if unit == "ms" else 1

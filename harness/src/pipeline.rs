@@ -27,6 +27,8 @@ pub(crate) struct Options<'a> {
     pub shard: Option<Shard>,
     /// An existing result folder to complete instead of making a new one.
     pub resume: Option<&'a Path>,
+    /// How each run's process starts.
+    pub spawn: crate::run::Spawn,
 }
 
 /// How to report progress.
@@ -60,7 +62,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     let load = LoadMeter::start();
     // A folder to resume is locked before anything is started: a second harness on it stops here.
     let resumed = options.resume.map(|dir| resume(dir, experiment, started)).transpose()?;
-    let mut runner = Runner::start(experiment)?;
+    let mut runner = Runner::start(experiment, options.spawn)?;
     let Opened { mut results, done, mut environment } = match resumed {
         Some(opened) => opened,
         None => create(experiment, &options, &runner, started)?,
@@ -96,6 +98,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     };
     // A service the runs need that exited or never got ready stopped them.
     let fatal = runner.fatal().map(str::to_owned);
+    environment.extra.insert("run_process".to_owned(), serde_json::Value::Object(runner.run_paths(experiment)));
     let mut warnings = runner.finish(experiment);
     warnings.extend(cleanup_failed);
     let load = load.finish();

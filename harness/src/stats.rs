@@ -79,7 +79,8 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// the draws per index and walking the counts finds it in linear time, without sorting each resample.
 fn bootstrap_median(sorted: &[f64], seed: u64) -> (f64, f64) {
     let n = sorted.len();
-    if n == 1 {
+    // Every resample of a constant sample is that sample (one value, or a column such as `tasks`).
+    if n == 1 || sorted[0].total_cmp(&sorted[n - 1]).is_eq() {
         return (sorted[0], sorted[0]);
     }
     let mut rng = Rng::new(seed);

@@ -57,6 +57,22 @@ impl Exports {
     }
 }
 
+/// `--spawn`: how each run's process starts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SpawnArg {
+    ForkServer,
+    Exec,
+}
+
+impl From<SpawnArg> for run::Spawn {
+    fn from(spawn: SpawnArg) -> Self {
+        match spawn {
+            SpawnArg::ForkServer => run::Spawn::ForkServer,
+            SpawnArg::Exec => run::Spawn::Exec,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run experiments and write results/<experiment>/<run-id>/
@@ -83,6 +99,10 @@ pub(crate) enum Command {
         /// Noise threshold of the comparison with --baseline, overriding `[ci] threshold`
         #[arg(long, value_name = "PERCENT", requires = "baseline")]
         threshold: Option<String>,
+        /// How each run's fresh process starts: a copy of a process per executor that has loaded the plugin
+        /// once (`fork-server`, where the plugin allows it), or `exec`, the harness started again per run
+        #[arg(long, value_name = "HOW", default_value = "fork-server")]
+        spawn: SpawnArg,
         #[command(flatten)]
         exports: Exports,
     },
@@ -151,6 +171,9 @@ pub(crate) enum Command {
     /// Run one request in this process (used by the harness itself)
     #[command(name = "__exec", hide = true)]
     Exec { dir: PathBuf },
+    /// Serve copies of a process with LIBRARY loaded, one per run (used by the harness itself)
+    #[command(name = "__fork_server", hide = true)]
+    ForkServer { library: PathBuf },
     /// Describe plugin libraries (used by the harness itself)
     #[command(name = "__probe", hide = true)]
     Probe { libraries: Vec<PathBuf> },

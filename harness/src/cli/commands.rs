@@ -23,6 +23,7 @@ pub(super) struct RunArgs {
     pub(super) resume: Option<PathBuf>,
     pub(super) baseline: Option<PathBuf>,
     pub(super) threshold: Option<String>,
+    pub(super) spawn: crate::run::Spawn,
     pub(super) exports: Exports,
 }
 
@@ -43,7 +44,8 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
     let progress = if args.quiet { Progress::Quiet } else { Progress::Auto };
     let (mut failed, mut regressed) = (false, false);
     for (file, experiment) in args.files.iter().zip(&experiments) {
-        let options = pipeline::Options { out: &args.out, progress, shard, resume: args.resume.as_deref() };
+        let options =
+            pipeline::Options { out: &args.out, progress, shard, resume: args.resume.as_deref(), spawn: args.spawn };
         let summary = pipeline::run(experiment, options)?;
         if summary.interrupted {
             return Ok(interrupted(file, experiment, &summary));

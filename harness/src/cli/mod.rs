@@ -26,6 +26,7 @@ pub fn main() -> ExitCode {
         // The child modes come first and touch nothing else: an executor may fork, so no thread may be
         // started before it runs.
         Command::Exec { dir } => crate::run::exec_main(&dir),
+        Command::ForkServer { library } => crate::run::fork_server_main(&library),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
         Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),
         Command::Loopback { port, request, response, delay_nanos, connections } => {
@@ -42,8 +43,10 @@ pub fn main() -> ExitCode {
 /// Runs one command; returns its exit code.
 fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
     match command {
-        Command::Run { files, out, quiet, shard, resume, baseline, threshold, exports } => {
-            commands::run(&commands::RunArgs { files, out, quiet, shard, resume, baseline, threshold, exports }, search)
+        Command::Run { files, out, quiet, shard, resume, baseline, threshold, spawn, exports } => {
+            let spawn = spawn.into();
+            let args = commands::RunArgs { files, out, quiet, shard, resume, baseline, threshold, spawn, exports };
+            commands::run(&args, search)
         }
         Command::Compare { baseline, current, threshold, out } => {
             commands::compare(&baseline, &current, threshold.as_deref(), out.as_deref())
@@ -55,7 +58,11 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         Command::Plan { file } => commands::plan(&file, search),
         Command::List { files } => commands::list(&files, search),
         Command::Schema => Ok(commands::schema(search)),
-        Command::Exec { .. } | Command::Probe { .. } | Command::ProbeSteps { .. } | Command::Loopback { .. } => {
+        Command::Exec { .. }
+        | Command::ForkServer { .. }
+        | Command::Probe { .. }
+        | Command::ProbeSteps { .. }
+        | Command::Loopback { .. } => {
             unreachable!("handled in main")
         }
     }

@@ -141,6 +141,11 @@ impl Library {
         Ok(Self { path: path.to_owned(), descriptor })
     }
 
+    /// The file it was opened from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Reads the plugin's name, version and options.
     pub(crate) fn info(&self) -> Result<PluginInfo, LoadError> {
         let d = self.descriptor;

@@ -102,7 +102,7 @@ enum Pids {
 }
 
 /// Where this experiment's run cgroups go, if anywhere.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Accounting {
     parent: Option<(Version, PathBuf)>,
     pids: Pids,
@@ -445,6 +445,116 @@ impl Drop for RunCgroup {
     fn drop(&mut self) {
         if !self.removed {
             let _ = self.remove_inner(&|| {});
+        }
+    }
+}
+
+/// Makes and removes the cgroups of runs on a thread of its own, off the path from one run to the next:
+/// making and removing a cgroup costs the kernel about as much as a short run. While a run runs, the
+/// cgroup of the next is made; once it is over, its own is removed. The caller has killed what was in a
+/// cgroup it hands back, and reaped it ([`RunCgroup::kill_all`], the orphans), so nothing of the run
+/// executes any more: what is left is the folder, removed once the last killed process has exited.
+/// Dropping the keeper waits until every cgroup it made or was given is removed.
+#[derive(Debug)]
+pub(crate) struct Keeper {
+    accounting: Accounting,
+    /// The memory limit of every run's cgroup.
+    limit: Option<u64>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    made: std::sync::mpsc::Receiver<io::Result<Option<RunCgroup>>>,
+    /// The run whose cgroup is being made ahead.
+    ahead: Option<usize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+enum Job {
+    Make(usize),
+    Remove(RunCgroup),
+}
+
+impl Keeper {
+    /// Starts the thread, for run cgroups with `limit`. Start it where the signals the runner waits for are
+    /// blocked, so that they reach the runner's thread.
+    pub(crate) fn start(accounting: &Accounting, limit: Option<u64>) -> Self {
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let (made_sender, made) = std::sync::mpsc::channel();
+        let maker = accounting.clone();
+        let thread = std::thread::Builder::new().name("cgroup-keeper".to_owned()).spawn(move || {
+            for job in receiver {
+                match job {
+                    Job::Make(index) => {
+                        let _ = made_sender.send(maker.create(index, limit));
+                    }
+                    // No reaping here: the harness's children at this point are the next run's.
+                    Job::Remove(cgroup) => remove_or_warn(cgroup),
+                }
+            }
+        });
+        let (jobs, thread) = match thread {
+            Ok(thread) => (Some(jobs), Some(thread)),
+            // Without the thread, each cgroup is made and removed where it is asked for.
+            Err(_) => (None, None),
+        };
+        Self { accounting: accounting.clone(), limit, jobs, made, ahead: None, thread }
+    }
+
+    /// The cgroup of run `index` (`None` without cgroups), and the next run's made ahead.
+    pub(crate) fn take(&mut self, index: usize) -> io::Result<Option<RunCgroup>> {
+        let cgroup = match self.ahead.take() {
+            Some(ahead) if ahead == index => {
+                self.made.recv().unwrap_or_else(|_| self.accounting.create(index, self.limit))
+            }
+            Some(_) => {
+                // Made for another run than this one: not wanted.
+                if let Ok(Ok(Some(other))) = self.made.recv() {
+                    self.remove(other);
+                }
+                self.accounting.create(index, self.limit)
+            }
+            None => self.accounting.create(index, self.limit),
+        };
+        if self.accounting.parent.is_some() {
+            if let Some(jobs) = &self.jobs {
+                if jobs.send(Job::Make(index + 1)).is_ok() {
+                    self.ahead = Some(index + 1);
+                }
+            }
+        }
+        cgroup
+    }
+
+    /// Removes `cgroup`, whose processes the caller killed and reaped.
+    pub(crate) fn remove(&self, cgroup: RunCgroup) {
+        let cgroup = match &self.jobs {
+            Some(jobs) => match jobs.send(Job::Remove(cgroup)) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(Job::Remove(cgroup))) => cgroup,
+                Err(_) => unreachable!("a removal was sent"),
+            },
+            None => cgroup,
+        };
+        remove_or_warn(cgroup);
+    }
+}
+
+fn remove_or_warn(cgroup: RunCgroup) {
+    if let Err(e) = cgroup.remove(|| {}) {
+        crate::console::errln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        // The cgroup made ahead for a run that did not come.
+        if self.ahead.take().is_some() {
+            if let Ok(Ok(Some(cgroup))) = self.made.recv() {
+                self.remove(cgroup);
+            }
+        }
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::Serialize;
 
-use super::cgroup::{Accounting, Method, RunCgroup};
+use super::cgroup::{Keeper, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
+use super::fork_server::ForkServer;
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
@@ -127,44 +128,65 @@ impl Outcome {
 }
 
 /// The limits of one run and where its cgroup goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Limits<'a> {
     pub timeout: Duration,
     pub memory: Option<u64>,
-    pub accounting: &'a Accounting,
+    /// Makes the run's cgroup, and removes it once the run is over.
+    pub cgroups: &'a mut Keeper,
     /// Numbers the run's cgroup.
     pub index: usize,
 }
 
-/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`.
-pub(super) fn execute(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> Outcome {
-    spawn_and_wait(library, request, limits, dir)
+/// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`: a copy of the
+/// library's fork server when there is one that can serve, else `harness __exec`.
+pub(super) fn execute(
+    library: &Path,
+    request: &RunRequest,
+    limits: &mut Limits,
+    dir: &Path,
+    server: Option<&mut ForkServer>,
+) -> Outcome {
+    spawn_and_wait(library, request, limits, dir, server)
         .unwrap_or_else(|e| Outcome::not_started(format!("cannot start the run: {e}")))
 }
 
-fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &Path) -> std::io::Result<Outcome> {
+fn spawn_and_wait(
+    library: &Path,
+    request: &RunRequest,
+    limits: &mut Limits,
+    dir: &Path,
+    server: Option<&mut ForkServer>,
+) -> std::io::Result<Outcome> {
     let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
-    std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
     let output_path = dir.join(OUTPUT);
-    let output = File::options().create(true).append(true).open(&output_path)?;
     let cgroup = limits
-        .accounting
-        .create(limits.index, limits.memory)
+        .cgroups
+        .take(limits.index)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
 
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
     let scratch = dir.parent().unwrap_or(dir);
-    command.env(SCRATCH_VAR, scratch);
     let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
     let data_limit = if cgroup.is_none() { limits.memory } else { None };
-    sys::isolate_child(&mut command, ChildSetup { cgroup_procs: procs, data_limit });
-    let start = Instant::now();
-    let child = command.spawn()?;
-    let pid = child.id() as sys::pid_t;
+    let setup = ChildSetup { cgroup_procs: procs, data_limit };
+    let mut start = Instant::now();
+    // A server that cannot start this run started nothing: the run goes through `__exec` instead.
+    // The request goes with the copy's order; `__exec` reads it from the run's folder.
+    let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(exec.clone(), dir, &output_path, &setup)) {
+        pid
+    } else {
+        std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
+        start = Instant::now();
+        let output = File::options().create(true).append(true).open(&output_path)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+        command.env(SCRATCH_VAR, scratch);
+        sys::isolate_child(&mut command, setup);
+        let child = command.spawn()?;
+        // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
+        child.id() as sys::pid_t
+    };
     record_started(scratch, pid);
-    // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-    drop(child);
 
     let waited_for = wait_for_exit(pid, limits.timeout);
     if !matches!(waited_for, Ok(Wait::Exited)) {
@@ -181,13 +203,12 @@ fn spawn_and_wait(library: &Path, request: &RunRequest, limits: &Limits, dir: &P
         Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
         None => (None, 0),
     };
-    match cgroup {
-        Some(cgroup) => {
-            if let Err(e) = cgroup.remove(reap_orphans) {
-                crate::console::errln!("warning: cannot remove the cgroup of a run, a process of it may be stuck: {e}");
-            }
-        }
-        None => reap_orphans(),
+    if let Some(cgroup) = &cgroup {
+        cgroup.kill_all();
+    }
+    reap_orphans();
+    if let Some(cgroup) = cgroup {
+        limits.cgroups.remove(cgroup);
     }
     let waited_for = waited_for?;
     let (status, usage) = waited?;

@@ -13,7 +13,7 @@ pub(super) const REQUEST: &str = "request.json";
 /// The child writes this file for the parent to read.
 pub(super) const RESPONSE: &str = "response.json";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct ExecRequest {
     pub library: PathBuf,
     pub request: RunRequest,
@@ -29,7 +29,14 @@ pub(super) enum ExecResponse {
 
 /// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
 pub(crate) fn exec_main(dir: &Path) -> i32 {
-    let response = match exec(dir) {
+    respond(dir, None, None)
+}
+
+/// Runs the request and writes the response into `dir`; returns the exit code of the run's process. The
+/// request is `given` (a fork server's copy has it from the server), else read from `dir`; the library is
+/// `loaded` when this process has it open already (a copy again), else opened here.
+pub(super) fn respond(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> i32 {
+    let response = match exec(dir, given, loaded) {
         Ok(response) => response,
         Err(error) => ExecResponse::Failed { error },
     };
@@ -43,10 +50,30 @@ pub(crate) fn exec_main(dir: &Path) -> i32 {
     }
 }
 
-fn exec(dir: &Path) -> Result<ExecResponse, String> {
-    let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
-    let exec: ExecRequest = serde_json::from_slice(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
-    let library = Library::open(&exec.library).map_err(|e| e.to_string())?;
+fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Result<ExecResponse, String> {
+    let read;
+    let exec = if let Some(exec) = given {
+        exec
+    } else {
+        let bytes = std::fs::read(dir.join(REQUEST)).map_err(|e| format!("cannot read the run request: {e}"))?;
+        read = serde_json::from_slice::<ExecRequest>(&bytes).map_err(|e| format!("malformed run request: {e}"))?;
+        &read
+    };
+    let opened;
+    let library = match loaded {
+        Some(library) if library.path() == exec.library => library,
+        Some(library) => {
+            return Err(format!(
+                "the run asks for {}, and its process has {} loaded",
+                exec.library.display(),
+                library.path().display()
+            ));
+        }
+        None => {
+            opened = Library::open(&exec.library).map_err(|e| e.to_string())?;
+            &opened
+        }
+    };
     let request = serde_json::to_vec(&exec.request).expect("serializable");
     Ok(match library.run(&request) {
         CallOutcome::Ok(bytes) => match serde_json::from_slice(&bytes) {

@@ -5,6 +5,7 @@
 pub(crate) mod cgroup;
 mod child;
 mod exec;
+mod fork_server;
 mod hooks;
 mod reap;
 mod services;
@@ -19,6 +20,7 @@ use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
+pub(crate) use fork_server::fork_server_main;
 pub(crate) use hooks::{OnInterrupt, run_hook};
 pub(crate) use services::loopback_main;
 use services::{Managed, Services, Unavailable};
@@ -147,23 +149,71 @@ pub(crate) struct Runner {
     /// Why the experiment must stop: a service it needs is gone or never got ready.
     fatal: Option<String>,
     accounting: cgroup::Accounting,
+    /// Makes and removes the runs' cgroups off the path from one run to the next.
+    cgroups: cgroup::Keeper,
     /// Connections dropped from full accept queues, per cell: each costs its client a second's retry.
     overflows: std::collections::BTreeMap<usize, u64>,
-    /// The speed anchor taken right after the last run, and when: also the next run's "before" when that
-    /// starts within [`ANCHOR_REUSE`], since nothing ran in between.
+    /// The last speed anchor, and when it was taken: see [`ANCHOR_REUSE`].
     last_anchor: Option<(std::time::Instant, f64)>,
+    /// How the runs of each executor library start their process.
+    run_paths: std::collections::BTreeMap<PathBuf, fork_server::RunPath>,
+    /// What the results should warn about the run paths: a fork server that stopped serving.
+    path_warnings: Vec<String>,
 }
 
-/// How long after a run its speed anchor also serves as the next run's. Taking the anchor costs about as
-/// much as a short run (16 MiB hashed, twice): shared between neighbours it is taken once per run, not
-/// twice.
+/// How the runs start their process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    /// A copy of a fork server per executor library, where the library allows it; else `Exec`.
+    ForkServer,
+    /// `harness __exec` for every run.
+    Exec,
+}
+
+/// How long a speed anchor serves the runs that follow it. Taking one costs about as much as a short run
+/// (16 MiB hashed, twice); the machine's speed changes over seconds. So a run takes a fresh anchor before
+/// and after it only when the last is older than this: runs longer than this get their own pair, and
+/// shorter runs share one anchor per this much time, which keeps its cost to a few percent of theirs.
 const ANCHOR_REUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The machine's speed anchor now: the `last` one when it is younger than [`ANCHOR_REUSE`], else a new one,
+/// which becomes the last.
+fn anchor(last: &mut Option<(std::time::Instant, f64)>) -> f64 {
+    match *last {
+        Some((taken, anchor)) if taken.elapsed() < ANCHOR_REUSE => anchor,
+        _ => {
+            let anchor = crate::machine::speed_anchor();
+            *last = Some((std::time::Instant::now(), anchor));
+            anchor
+        }
+    }
+}
+
+/// The folder of the run in progress, in the experiment's scratch folder: its request, response, log and
+/// shared counter. One folder serves every run, its files emptied before each: creating and removing
+/// files for each run costs the file system more than a short run costs (inodes to find and free).
+const RUN_DIR: &str = "run";
+
+/// Makes the run folder `dir` ready for the next run: its files there and empty.
+fn reset_run_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => other?,
+    }
+    for name in [child::OUTPUT, exec::RESPONSE] {
+        let path = dir.join(name);
+        // An empty file is left as it is: most runs print nothing.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+            continue;
+        }
+        std::fs::File::options().create(true).write(true).truncate(true).open(path)?;
+    }
+    Ok(())
+}
 
 /// One run of a slot, as it ended.
 pub(crate) struct Ran {
     pub outcome: Outcome,
-    /// The scratch folder the run used; removed when this is dropped.
-    dir: PathBuf,
 }
 
 impl Ran {
@@ -173,37 +223,48 @@ impl Ran {
     }
 }
 
-impl Drop for Ran {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 impl Runner {
     /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and prepares the
     /// services: the fixture files now, the `[services]` and the loopback server before the first run that
-    /// needs each.
-    pub(crate) fn start(experiment: &Experiment) -> anyhow::Result<Self> {
+    /// needs each; and starts a fork server per executor library (see `spawn`).
+    pub(crate) fn start(experiment: &Experiment, spawn: Spawn) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         child::become_subreaper();
         let accounting = cgroup::Accounting::detect();
-        // Caught from here on; the harness starts no thread of its own that would need them blocked (the
-        // loopback server is a process of its own, a service).
-        drop(child::catch_interrupts());
+        let interrupts = child::catch_interrupts();
+        // The thread that makes and removes run cgroups keeps the signals blocked, so they reach this one.
+        let cgroups = cgroup::Keeper::start(&accounting, experiment.memory_limit);
+        drop(interrupts);
         let mut services = Services::start(experiment).context("cannot set up the experiment's services")?;
         // An interruption stops the writing, and then every run.
         services
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
         let managed = Managed::new(experiment, services.scratch().join("services"));
+        let run_paths = start_run_paths(experiment, spawn, services.scratch());
         Ok(Self {
             services,
             managed,
             fatal: None,
             accounting,
+            cgroups,
             overflows: std::collections::BTreeMap::new(),
             last_anchor: None,
+            run_paths,
+            path_warnings: Vec::new(),
         })
+    }
+
+    /// How each executor's runs start their process, for `environment.json`: `{"path": "fork_server"}` or
+    /// `{"path": "exec", "why": ...}`, by executor name.
+    pub(crate) fn run_paths(&self, experiment: &Experiment) -> serde_json::Map<String, serde_json::Value> {
+        let mut paths = serde_json::Map::new();
+        for cell in &experiment.cells {
+            if let Some(path) = self.run_paths.get(&cell.executor.path) {
+                paths.entry(cell.executor.name.clone()).or_insert_with(|| path.describe());
+            }
+        }
+        paths
     }
 
     /// Where the logs of the experiment's `[services]` go (the result folder's `logs/services`).
@@ -228,12 +289,13 @@ impl Runner {
             return Ok(None);
         }
         let cell = &experiment.cells[slot.cell];
-        let dir = self.services.scratch().join(format!("run-{index}"));
-        std::fs::create_dir(&dir)?;
-        let limits = child::Limits {
+        self.check_fork_server(&cell.executor.path, &cell.executor.name, true);
+        let dir = self.services.scratch().join(RUN_DIR);
+        reset_run_dir(&dir)?;
+        let mut limits = child::Limits {
             timeout: experiment.timeout,
             memory: experiment.memory_limit,
-            accounting: &self.accounting,
+            cgroups: &mut self.cgroups,
             index,
         };
         let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
@@ -241,7 +303,7 @@ impl Runner {
             Err(Unavailable::Interrupted) => return Ok(None),
             Err(Unavailable::Failed(message)) => {
                 self.fatal = Some(message.clone());
-                return Ok(Some(Ran { outcome: Outcome::not_started(message), dir }));
+                return Ok(Some(Ran { outcome: Outcome::not_started(message) }));
             }
         };
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
@@ -253,13 +315,14 @@ impl Runner {
             Ok(_) => {
                 // The machine's speed right before and right after the run, with nothing of the run's own
                 // running.
-                let anchor_before = match self.last_anchor.take() {
-                    Some((taken, anchor)) if taken.elapsed() < ANCHOR_REUSE => anchor,
-                    _ => crate::machine::speed_anchor(),
+                let anchor_before = anchor(&mut self.last_anchor);
+                let server = match self.run_paths.get_mut(&cell.executor.path) {
+                    Some(fork_server::RunPath::ForkServer(server)) => Some(server),
+                    _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &limits);
-                let anchor_after = crate::machine::speed_anchor();
-                self.last_anchor = Some((std::time::Instant::now(), anchor_after));
+                let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
+                self.check_fork_server(&cell.executor.path, &cell.executor.name, false);
+                let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
                 outcome
             }
@@ -306,15 +369,32 @@ impl Runner {
                 *self.overflows.entry(slot.cell).or_insert(0) += dropped;
             }
         }
-        let ran = Ran { outcome, dir };
+        let ran = Ran { outcome };
         Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
+    }
+
+    /// Replaces a fork server that stopped serving, or (when `file_too`) whose library file changed, by
+    /// `__exec`, with a warning.
+    fn check_fork_server(&mut self, library: &Path, executor: &str, file_too: bool) {
+        let Some(path) = self.run_paths.get_mut(library) else { return };
+        let fork_server::RunPath::ForkServer(server) = path else { return };
+        let why = match server.broken() {
+            Some(why) => format!("its fork server stopped serving ({why})"),
+            None if file_too && server.library_changed() => "its library file changed during the experiment".to_owned(),
+            None => return,
+        };
+        let why = format!("{why}, and its runs went on through `harness __exec`, which loads the file each run");
+        self.path_warnings.push(format!("executor {executor}: {why}"));
+        *path = fork_server::RunPath::Exec(why);
     }
 
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, mut managed, overflows, .. } = self;
+        let Self { services, mut managed, overflows, run_paths, path_warnings, .. } = self;
+        drop(run_paths);
         managed.stop_all();
         let mut warnings = services.warnings.clone();
+        warnings.extend(path_warnings);
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
             format!(
@@ -338,14 +418,45 @@ pub(crate) fn hurried() -> bool {
     signals::hurried()
 }
 
+/// Starts a fork server for each executor library of `experiment`, when `spawn` asks for them; a library
+/// whose server cannot serve gets the reason instead.
+fn start_run_paths(
+    experiment: &Experiment,
+    spawn: Spawn,
+    scratch: &Path,
+) -> std::collections::BTreeMap<PathBuf, fork_server::RunPath> {
+    let mut paths = std::collections::BTreeMap::new();
+    for cell in &experiment.cells {
+        let library = &cell.executor.path;
+        if paths.contains_key(library) {
+            continue;
+        }
+        let path = match spawn {
+            Spawn::Exec => fork_server::RunPath::Exec("--spawn exec".to_owned()),
+            Spawn::ForkServer => {
+                let log = scratch.join(format!("fork-server-{}.log", paths.len()));
+                match fork_server::ForkServer::start(library, scratch, &log) {
+                    Ok(server) => fork_server::RunPath::ForkServer(server),
+                    Err(why) => fork_server::RunPath::Exec(why),
+                }
+            }
+        };
+        paths.insert(library.clone(), path);
+    }
+    paths
+}
+
 fn run_one(
     experiment: &Experiment,
     cell: &CellPlan,
     services: &Services,
     run_dir: &Path,
-    limits: &child::Limits,
+    limits: &mut child::Limits,
+    server: Option<&mut fork_server::ForkServer>,
+    index: usize,
 ) -> Outcome {
-    let resources = match services.resources(run_dir) {
+    let shared = cell.workload.steps.iter().any(|s| matches!(s, Step::Shared { .. }));
+    let resources = match services.resources(run_dir, index, shared) {
         Ok(r) => r,
         Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
     };
@@ -356,7 +467,7 @@ fn run_one(
         workload: cell.workload.clone(),
         resources,
     };
-    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir);
+    let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir, server);
     match outcome.report.as_ref().map(|r| check_report(cell, r)) {
         Some(Err(error)) => {
             outcome.status = Status::Failed;

@@ -32,7 +32,7 @@ pub(super) fn record_started(scratch: &Path, pid: pid_t) {
     let Some(started) = start_time(pid) else { return };
     let file = std::fs::OpenOptions::new().create(true).append(true).open(scratch.join(STARTED));
     // Best effort: what is not recorded is still found by its environment.
-    let _ = file.and_then(|mut f| writeln!(f, "{pid} {started}"));
+    let _ = file.and_then(|mut f| f.write_all(format!("{pid} {started}\n").as_bytes()));
 }
 
 /// Kills what the runs of the harness that owned the abandoned scratch folder `scratch` left behind: the

@@ -23,30 +23,96 @@ pub(super) struct ChildSetup {
 /// Has `command`'s child put itself in a process group of its own, die with the harness (even on
 /// `kill -9`), join its cgroup and take its data limit, before it `exec`s.
 pub(super) fn isolate_child(command: &mut Command, setup: ChildSetup) {
-    // SAFETY: the hook runs between fork and exec; it makes only async-signal-safe calls (setpgid, prctl,
-    // open, write, close, setrlimit) and does not allocate: the path was made before the fork.
+    // SAFETY: the hook runs between fork and exec; `isolate_self` makes only async-signal-safe calls
+    // (setpgid, prctl, open, write, close, setrlimit) and does not allocate: the paths were made before the
+    // fork.
     unsafe {
-        command.pre_exec(move || {
-            // A group of its own, so a timeout can kill the run and every process it started.
-            if libc::setpgid(0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Dies with the harness, even on `kill -9`.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // Into the run's cgroup before any of the run's code executes, so the peak and the limit
-            // cover all of it.
-            for procs in &setup.cgroup_procs {
-                join_cgroup(procs)?;
-            }
-            if let Some(limit) = setup.data_limit {
-                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                if libc::setrlimit(libc::RLIMIT_DATA, &raw const limit) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+        command.pre_exec(move || isolate_self(&setup));
     }
+}
+
+/// What a run's process does first, before any of the run's code executes: a process group of its own,
+/// death with the harness, its cgroup and its data limit. Async-signal-safe and allocation-free, so that it
+/// may run between `fork` and `exec`.
+pub(super) fn isolate_self(setup: &ChildSetup) -> io::Result<()> {
+    // SAFETY: setpgid, prctl and setrlimit take integers and a pointer to a valid rlimit.
+    unsafe {
+        // A group of its own, so a timeout can kill the run and every process it started.
+        if libc::setpgid(0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Dies with the harness, even on `kill -9`.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    // Into the run's cgroup before any of the run's code executes, so the peak and the limit cover all of
+    // it.
+    for procs in &setup.cgroup_procs {
+        join_cgroup(procs)?;
+    }
+    if let Some(limit) = setup.data_limit {
+        let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+        // SAFETY: a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &raw const limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A copy of this process whose parent is this process's parent (`clone` with `CLONE_PARENT`, otherwise as
+/// `fork`): `Ok(None)` in the copy, `Ok(Some(pid))` here. The parent of both reaps the copy with `wait4`,
+/// and gets its resource usage, as if it had forked it itself.
+///
+/// Only for a process with a single thread: the copy has one thread, the caller's, and no lock another
+/// thread held. The C library's `fork` is not used, since it cannot pass `CLONE_PARENT`; what it does
+/// besides the system call is for processes with threads (its atfork handlers, the locks of `malloc` and
+/// `stdio`), or refreshes the thread ID it keeps, which only the C library's mutexes that record their owner
+/// read, and `raise` and `abort` do not (they ask the kernel).
+pub(super) fn fork_sibling() -> io::Result<Option<pid_t>> {
+    // SAFETY: the raw system call without CLONE_VM and without a new stack behaves as fork: the child
+    // continues here with a copy of the address space and 0 returned. The caller has a single thread.
+    let pid =
+        unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_PARENT | libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize) };
+    match pid {
+        0 => Ok(None),
+        1.. => Ok(Some(pid as pid_t)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Sets the name of the calling thread, which for a process with one thread is the process's name in
+/// `/proc/PID/comm` (at most 15 bytes are kept).
+pub(super) fn set_name(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+/// The pid of this process's parent.
+pub(super) fn parent_pid() -> pid_t {
+    // SAFETY: getppid takes nothing and cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Makes descriptor `to` a copy of `from` (closing what `to` was).
+pub(super) fn dup_onto(from: BorrowedFd<'_>, to: i32) -> io::Result<()> {
+    // SAFETY: dup2 of a descriptor `from` keeps open for the call onto a descriptor number.
+    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Writes out what the C library's output streams hold in their buffers (`fflush(NULL)`).
+pub(super) fn flush_c_streams() {
+    // SAFETY: fflush with a null pointer flushes every open output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+/// Ends this process at once with `code`, running no exit handler: for a copy of a process whose exit
+/// handlers belong to the original.
+pub(super) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process; nothing after it runs.
+    unsafe { libc::_exit(code) }
 }
 
 /// Writes `0` (this process) to a `cgroup.procs` file. Async-signal-safe: runs between fork and exec.

@@ -27,7 +27,11 @@ fn wait_for_workers(marker: &str, harness: u32, workers: usize) -> i32 {
     let mut run_child = 0;
     wait_until("the workers are up", || {
         let procs = marked(marker);
-        let Some(child) = procs.iter().find(|(_, ppid, _)| *ppid == harness as i32) else { return false };
+        let Some(child) =
+            procs.iter().find(|(pid, ppid, cmd)| *ppid == harness as i32 && support::is_run_process(*pid, cmd))
+        else {
+            return false;
+        };
         run_child = child.0;
         procs.iter().filter(|(_, ppid, _)| *ppid == child.0).count() == workers
     });

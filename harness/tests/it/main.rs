@@ -19,6 +19,7 @@
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
 //! - `services`: `[services]` with real servers: readiness, ports, logs, scopes, crashes, and no survivors.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
+//! - `spawn`: runs as copies of a fork server or through `__exec`, and the fallback for a plugin with threads.
 //! - `support`: shared helpers.
 //! - `waits`: the warning on waits shorter than an executor keeps precise.
 
@@ -40,5 +41,6 @@ mod robustness;
 mod scale;
 mod services;
 mod slurm;
+mod spawn;
 mod support;
 mod waits;

@@ -187,7 +187,7 @@ fn started_and_serving(name: &str) -> (tempfile::TempDir, Child, String) {
     wait_until("the service and the run are up", || {
         let procs = marked(&marker);
         procs.iter().any(|(_, _, cmd)| cmd.contains("http.server"))
-            && procs.iter().any(|(_, _, cmd)| cmd.contains("__exec"))
+            && procs.iter().any(|(pid, _, cmd)| support::is_run_process(*pid, cmd))
     });
     (dir, harness, marker)
 }

@@ -105,6 +105,13 @@ pub(crate) fn marked(marker: &str) -> Vec<(i32, i32, String)> {
     found
 }
 
+/// Whether the process `pid` with command line `cmdline` is a run's process: started as `harness __exec`,
+/// or a copy of a fork server, which names itself `harness-run` (its command line is the server's).
+pub(crate) fn is_run_process(pid: i32, cmdline: &str) -> bool {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    cmdline.contains("__exec") || comm.trim_end() == "harness-run"
+}
+
 pub(crate) fn unique_marker(test: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

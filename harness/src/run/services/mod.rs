@@ -133,20 +133,21 @@ impl Services {
         Ok(())
     }
 
-    /// The resources of one run; `shared_file` is fresh (zero) for each run.
-    pub(super) fn resources(&self, run_dir: &Path) -> io::Result<Resources> {
+    /// The resources of the `index`th run of the schedule, whose folder is `run_dir`; `shared_file` is
+    /// fresh (zero) for each run whose steps use it (`shared`).
+    pub(super) fn resources(&self, run_dir: &Path, index: usize, shared: bool) -> io::Result<Resources> {
         let shared_file = run_dir.join("shared.counter");
-        std::fs::write(&shared_file, 0u64.to_le_bytes())?;
+        if shared {
+            // Written over in place: the folder serves every run.
+            let counter = std::fs::File::options().create(true).write(true).truncate(false).open(&shared_file)?;
+            std::os::unix::fs::FileExt::write_all_at(&counter, &0u64.to_le_bytes(), 0)?;
+        }
         Ok(Resources {
             files_dir: self.files_dir.clone(),
             net_addr: self.net_addr.map(|a| a.to_string()),
             shared_file: Some(shared_file),
             // Unique to this harness and run, so runs sharing a Redis server never share a counter.
-            shared_key: Some(format!(
-                "harness:{}:{}",
-                std::process::id(),
-                run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-            )),
+            shared_key: Some(format!("harness:{}:run-{index}", std::process::id())),
         })
     }
 

@@ -8,6 +8,8 @@
 //! `$FAULTY_OPTIONS`, read when the plugin describes itself, makes it declare a bad option instead:
 //! `reserved` (an option named `workers`), `service_column` (one named like a service's column of `runs.csv`),
 //! `default_type` (a default of another type), `default_choice` (a default that is not one of its choices).
+//! `$FAULTY_LOAD_THREAD`, when set, makes it start a thread the moment it is loaded (from an initialiser), as
+//! a plugin with a global runtime would: such a library cannot be copied by a fork server.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,6 +18,22 @@ use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
 use harness_sdk::workload::{Prepared, SharedMode, Tally, WorkerState};
 
 pub struct Faulty;
+
+/// Runs when the library is loaded, before anything of it is called: see `$FAULTY_LOAD_THREAD`.
+extern "C" fn on_load() {
+    if std::env::var_os("FAULTY_LOAD_THREAD").is_some() {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::park();
+            }
+        });
+    }
+}
+
+/// An entry of the ELF `.init_array`: the loader calls it when it loads the library.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;
 
 const FAULTS: &[&str] = &[
     "none",
