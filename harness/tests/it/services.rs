@@ -447,7 +447,7 @@ fn the_built_in_server_dies_with_a_harness_killed_with_kill_9() {
     wait_until("the server and the run are up", || {
         let procs = marked(&marker);
         procs.iter().any(|(_, _, cmd)| cmd.contains("__loopback"))
-            && procs.iter().any(|(_, _, cmd)| cmd.contains("__exec"))
+            && procs.iter().any(|(pid, _, cmd)| support::is_run_process(*pid, cmd))
     });
     harness.kill().unwrap();
     harness.wait().unwrap();
