@@ -9,7 +9,29 @@ use super::{Experiment, WORKERS};
 pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
     let mut out = Vec::new();
     ignored_workers(experiment, &mut out);
+    restarted_cell_services(experiment, &mut out);
     out
+}
+
+/// A service of scope `cell` that more than one cell needs, in an order other than `sequential`: the cells'
+/// runs alternate, so it is started again before nearly every run.
+fn restarted_cell_services(experiment: &Experiment, out: &mut Vec<String>) {
+    if experiment.order == super::Order::Sequential {
+        return;
+    }
+    for (index, service) in experiment.services.iter().enumerate() {
+        let cells = experiment.cells.iter().filter(|c| c.services.contains(&index)).count();
+        if service.scope == super::Scope::Cell && cells > 1 {
+            out.push(format!(
+                "service `{}` has scope = \"cell\" and {cells} cells need it, whose runs alternate in the {} order:                  it is started again whenever the next run is of another cell, nearly every run;                  with `order = \"sequential\"` each cell's runs share one",
+                service.name,
+                match experiment.order {
+                    super::Order::Random => "random",
+                    _ => "interleaved",
+                }
+            ));
+        }
+    }
 }
 
 /// Cells that differ only in `workers`, of an executor whose declared model does not use `workers` (`sync`,

@@ -127,6 +127,14 @@ fn scope_cell_starts_a_fresh_server_for_every_cell() {
     let rows = read_runs(&results.join("runs.csv"));
     assert!(rows.iter().all(|r| r["status"] == "ok" && !r["service_api_cpu_s"].is_empty()), "{rows:?}");
     assert_eq!(marked(&marker), []);
+    assert!(!stderr(&output).contains("started again"), "{}", stderr(&output));
+
+    // The same cells interleaved would restart the server before nearly every run: a warning says so.
+    let (_dir, file) = write_inline("per_cell", &text.replace("order = \"sequential\"", ""));
+    let validated = support::harness().arg("validate").arg(&file).output().unwrap();
+    let printed = String::from_utf8_lossy(&validated.stderr);
+    assert_eq!(validated.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("service `api` has scope = \"cell\" and 2 cells need it"), "{printed}");
 }
 
 #[test]
