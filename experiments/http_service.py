@@ -1,8 +1,11 @@
 """An HTTP/1.1 service for experiments/services.toml: every request costs WORK seconds of the server's
 time (a sleep, standing in for a database call), then gets a 200 whose body is a line naming the path and
-the number of bytes the request sent. Keep-alive; one thread per connection.
+the number of bytes the request sent. Keep-alive; one thread per connection. With CPU_SECONDS, a request
+also busy-loops until the process has spent that much more CPU time (`time.process_time`), and the answer
+then prints the process's CPU time so far (`cpu SECONDS`) to standard output: a known cost of CPU per
+request, and a measure of it of the service's own.
 
-    python3 experiments/http_service.py PORT [WORK_SECONDS]
+    python3 experiments/http_service.py PORT [WORK_SECONDS [CPU_SECONDS]]
 """
 
 import http.server
@@ -10,6 +13,7 @@ import sys
 import time
 
 WORK = float(sys.argv[2]) if len(sys.argv) > 2 else 0.005
+CPU = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -21,12 +25,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self):
         sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         time.sleep(WORK)
+        if CPU > 0:
+            until = time.process_time() + CPU
+            while time.process_time() < until:
+                pass
         body = f"{self.command} {self.path} {len(sent)}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if CPU > 0:
+            print(f"cpu {time.process_time():.6f}", flush=True)
 
     do_GET = answer
     do_POST = answer

@@ -53,6 +53,7 @@ pub(crate) fn collect(
                 "ready": s.ready.to_string(),
                 "scope": s.scope.name(),
                 "builtin": s.loopback.is_some(),
+                "cpu_method": accounting.service_cpu().as_str(),
             })
         })
         .collect();

@@ -16,6 +16,11 @@
 //! Where the pids controller is available (in the same cgroup with v2, in the pids hierarchy beside the
 //! memory one with v1), a run also gets a limit of [`PIDS_LIMIT`] processes and threads, so that a run
 //! that forks without end fails its own run instead of the machine.
+//!
+//! A service's cgroup also counts its CPU time to the microsecond or nanosecond ([`RunCgroup::cpu_nanos`]):
+//! `cpu.stat`'s `usage_usec` with v2 (in every cgroup, no controller needed), `cpuacct.usage` of a cgroup
+//! of its own in the cpuacct hierarchy beside the memory one with v1. A run's own CPU time comes from
+//! `wait4`, so runs get no such cgroup.
 
 use std::ffi::CString;
 use std::io;
@@ -90,15 +95,36 @@ impl Version {
 /// The most processes and threads (together) one run may have at once, where a pids controller is there.
 pub(crate) const PIDS_LIMIT: u64 = 32_768;
 
-/// Where the pids limit of a run goes.
+/// Where the pids limit of a run goes, or the CPU counter of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pids {
-    /// No pids controller: no limit.
+    /// No such controller: no limit, no counter.
     None,
-    /// In the run's own cgroup (v2).
+    /// In the run's own cgroup (v2, or a v1 hierarchy that has both controllers).
     Same,
-    /// In a cgroup of its own under this folder of the v1 pids hierarchy.
+    /// In a cgroup of its own under this folder of the v1 hierarchy of that controller.
     V1(PathBuf),
+}
+
+/// How a service's CPU time is measured; `cpu_method` of the services of `environment.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CpuMethod {
+    /// `usage_usec` of the `cpu.stat` of the service's cgroup v2.
+    Cgroup2,
+    /// `cpuacct.usage` of the service's cgroup of the v1 cpuacct hierarchy.
+    Cgroup1,
+    /// The user and system time of its processes in `/proc/PID/stat`, to the clock tick.
+    Proc,
+}
+
+impl CpuMethod {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CpuMethod::Cgroup2 => "cgroup2",
+            CpuMethod::Cgroup1 => "cgroup1",
+            CpuMethod::Proc => "proc",
+        }
+    }
 }
 
 /// Where this experiment's run cgroups go, if anywhere.
@@ -106,6 +132,8 @@ enum Pids {
 pub(crate) struct Accounting {
     parent: Option<(Version, PathBuf)>,
     pids: Pids,
+    /// Where a service's CPU counter is.
+    cpu: Pids,
     /// Why no cgroup is used, when none is.
     note: String,
 }
@@ -130,14 +158,27 @@ impl Accounting {
                 if let Pids::V1(pids_dir) = &pids {
                     remove_stale(pids_dir);
                 }
-                Self { parent: Some((version, dir)), pids, note: String::new() }
+                let cpu = cpu_counter(version, &dir);
+                if let Pids::V1(cpu_dir) = &cpu {
+                    remove_stale(cpu_dir);
+                }
+                Self { parent: Some((version, dir)), pids, cpu, note: String::new() }
             }
-            Err(note) => Self { parent: None, pids: Pids::None, note },
+            Err(note) => Self { parent: None, pids: Pids::None, cpu: Pids::None, note },
         }
     }
 
     pub(crate) fn method(&self) -> Method {
         self.parent.as_ref().map_or(Method::Rusage, |(v, _)| v.method())
+    }
+
+    /// How the CPU time of a service is measured.
+    pub(crate) fn service_cpu(&self) -> CpuMethod {
+        match (&self.parent, &self.cpu) {
+            (_, Pids::None) | (None, _) => CpuMethod::Proc,
+            (Some((Version::V2, _)), _) => CpuMethod::Cgroup2,
+            (Some((Version::V1, _)), _) => CpuMethod::Cgroup1,
+        }
     }
 
     /// For `environment.json`.
@@ -168,6 +209,40 @@ impl Accounting {
             }
         }
         Ok(Some(cgroup))
+    }
+
+    /// Makes the cgroup of a service, named by `label`: a run's, with no limit, that counts its CPU time
+    /// too; `None` without cgroups.
+    pub(crate) fn create_service(&self, label: impl std::fmt::Display) -> io::Result<Option<RunCgroup>> {
+        let Some(mut cgroup) = self.create(label, None)? else { return Ok(None) };
+        if let Pids::V1(cpu_parent) = &self.cpu {
+            let name = cgroup.dir.file_name().expect("a cgroup's folder has a name").to_owned();
+            cgroup.cpuacct = Some(Box::new(RunCgroup::create(Version::V1, cpu_parent.join(name), None)?));
+        }
+        Ok(Some(cgroup))
+    }
+}
+
+/// Where a service's cgroup counts its CPU time, next to its cgroup of `version` under `dir`.
+fn cpu_counter(version: Version, dir: &Path) -> Pids {
+    let counts = |parent: &Path| {
+        let probe = parent.join(format!("{PREFIX}{}-probe-cpu", std::process::id()));
+        let made = RunCgroup::create(version, probe, None);
+        made.is_ok_and(|cgroup| cgroup.cpu_nanos().is_some())
+    };
+    match version {
+        Version::V2 if counts(dir) => Pids::Same,
+        Version::V2 => Pids::None,
+        Version::V1 => {
+            let memberships = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            match own_v1_cgroup("cpuacct", &memberships, &mounts) {
+                // The memory and cpuacct controllers in one hierarchy.
+                Some(cpuacct) if cpuacct == dir && counts(dir) => Pids::Same,
+                Some(cpuacct) if cpuacct != dir && counts(&cpuacct) => Pids::V1(cpuacct),
+                _ => Pids::None,
+            }
+        }
     }
 }
 
@@ -339,7 +414,8 @@ fn remove_stale(parent: &Path) {
         let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if gone {
             let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
-            drop(RunCgroup { version, dir: entry.path(), procs: CString::default(), pids: None, removed: false });
+            let procs = CString::default();
+            drop(RunCgroup { version, dir: entry.path(), procs, pids: None, cpuacct: None, removed: false });
         }
     }
 }
@@ -352,6 +428,8 @@ pub(crate) struct RunCgroup {
     procs: CString,
     /// The run's cgroup of the v1 pids hierarchy, when the limit of processes is there.
     pids: Option<Box<RunCgroup>>,
+    /// A service's cgroup of the v1 cpuacct hierarchy, where its CPU time is counted.
+    cpuacct: Option<Box<RunCgroup>>,
     removed: bool,
 }
 
@@ -360,7 +438,7 @@ impl RunCgroup {
         std::fs::create_dir(&dir)?;
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
         // From here on, Drop removes the folder if setting a limit fails.
-        let cgroup = Self { version, dir, procs, pids: None, removed: false };
+        let cgroup = Self { version, dir, procs, pids: None, cpuacct: None, removed: false };
         if let Some(limit) = limit {
             let files = version.files();
             std::fs::write(cgroup.dir.join(files.limit), limit.to_string())?;
@@ -375,9 +453,10 @@ impl RunCgroup {
     }
 
     /// The `cgroup.procs` files: a child writes `0` to each between `fork` and `exec` to join the cgroup
-    /// (and the one of the pids hierarchy, with v1).
+    /// (and those of the pids and cpuacct hierarchies, with v1).
     pub(crate) fn procs_paths(&self) -> Vec<CString> {
-        std::iter::once(self.procs.clone()).chain(self.pids.as_ref().map(|p| p.procs.clone())).collect()
+        let others = [&self.pids, &self.cpuacct].into_iter().flatten().map(|c| c.procs.clone());
+        std::iter::once(self.procs.clone()).chain(others).collect()
     }
 
     pub(crate) fn method(&self) -> Method {
@@ -387,6 +466,17 @@ impl RunCgroup {
     /// The most memory the cgroup's processes used at once, page cache included.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
         std::fs::read_to_string(self.dir.join(self.version.files().peak)).ok()?.trim().parse().ok()
+    }
+
+    /// The CPU time (user and system) the cgroup's processes have spent, those that exited included, in
+    /// nanoseconds; `None` where the cgroup counts none.
+    pub(crate) fn cpu_nanos(&self) -> Option<u64> {
+        let read = |file: &str| std::fs::read_to_string(self.dir.join(file)).ok();
+        match (&self.cpuacct, self.version) {
+            (Some(cpuacct), _) => cpuacct.cpu_nanos(),
+            (None, Version::V2) => usage_nanos_v2(&read("cpu.stat")?),
+            (None, Version::V1) => read("cpuacct.usage")?.trim().parse().ok(),
+        }
     }
 
     /// How many processes the kernel's OOM killer ended in this cgroup.
@@ -423,8 +513,8 @@ impl RunCgroup {
 
     fn remove_inner(&mut self, reap: &dyn Fn()) -> io::Result<()> {
         self.removed = true;
-        if let Some(mut pids) = self.pids.take() {
-            pids.remove_inner(reap)?;
+        for mut other in [self.pids.take(), self.cpuacct.take()].into_iter().flatten() {
+            other.remove_inner(reap)?;
         }
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
@@ -559,6 +649,11 @@ impl Drop for Keeper {
     }
 }
 
+/// The CPU time in `cpu.stat` of a cgroup v2, in nanoseconds.
+fn usage_nanos_v2(text: &str) -> Option<u64> {
+    flat_key(text, "usage_usec")?.checked_mul(1000)
+}
+
 /// The value of `key` in a flat-keyed cgroup file ("key value" per line).
 fn flat_key(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
@@ -624,5 +719,30 @@ mod tests {
             // A plain folder with files in it cannot be removed like a cgroup; clean up by hand.
             std::mem::forget(cgroup);
         }
+    }
+
+    /// A service's CPU counter on plain folders standing in for cgroups: `cpu.stat` of v2 in microseconds,
+    /// `cpuacct.usage` of v1 in nanoseconds, in the cgroup itself or in its cgroup of the cpuacct hierarchy.
+    #[test]
+    fn the_cpu_counter_of_each_version_is_read_in_nanoseconds() {
+        let cpu_stat = "usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\nnr_periods 0\n";
+        assert_eq!(usage_nanos_v2(cpu_stat), Some(1_234_567_000));
+        assert_eq!(usage_nanos_v2("user_usec 5\n"), None);
+        let parent = tempfile::tempdir().unwrap();
+        let v2 = RunCgroup::create(Version::V2, parent.path().join("v2"), None).unwrap();
+        assert_eq!(v2.cpu_nanos(), None, "no counter, no figure");
+        std::fs::write(v2.dir.join("cpu.stat"), cpu_stat).unwrap();
+        assert_eq!(v2.cpu_nanos(), Some(1_234_567_000));
+        let mut v1 = RunCgroup::create(Version::V1, parent.path().join("memory"), None).unwrap();
+        assert_eq!(v1.cpu_nanos(), None);
+        let cpuacct = RunCgroup::create(Version::V1, parent.path().join("cpuacct"), None).unwrap();
+        std::fs::write(cpuacct.dir.join("cpuacct.usage"), "987654321\n").unwrap();
+        v1.cpuacct = Some(Box::new(cpuacct));
+        assert_eq!(v1.cpu_nanos(), Some(987_654_321));
+        let procs = v1.procs_paths();
+        assert_eq!(procs.len(), 2, "the service's process joins both");
+        assert!(procs[1].to_str().unwrap().ends_with("cpuacct/cgroup.procs"));
+        std::mem::forget(v1);
+        std::mem::forget(v2);
     }
 }

@@ -294,12 +294,15 @@ fn redis_steps_fold_the_replies_alike_under_every_executor() {
     assert_eq!(marked(&marker), []);
 }
 
-/// The HTTP service of `experiments/services.toml`, answering after `work` seconds.
-fn http_service(work: &str) -> String {
+/// The HTTP service of `experiments/services.toml`; `args` are its arguments after the port: the seconds it
+/// waits before it answers, and optionally the CPU seconds it spins for.
+fn http_service(args: &str) -> String {
     let script = support::root().join("experiments/http_service.py");
+    let args: Vec<String> = args.split(' ').map(|a| format!(", \"{a}\"")).collect();
     format!(
-        "[services.api]\ncommand = [\"python3\", \"{}\", \"${{port}}\", \"{work}\"]\nready = {{ http = \"http://127.0.0.1:${{port}}/\" }}\n",
-        script.display()
+        "[services.api]\ncommand = [\"python3\", \"{}\", \"${{port}}\"{}]\nready = {{ http = \"http://127.0.0.1:${{port}}/\" }}\n",
+        script.display(),
+        args.concat()
     )
 }
 
@@ -460,4 +463,78 @@ fn the_built_in_server_dies_with_a_harness_killed_with_kill_9() {
     harness.kill().unwrap();
     harness.wait().unwrap();
     wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());
+}
+
+/// A step that GETs `/` of service `api`.
+const GET_API: &str = "{ http = { url = \"http://127.0.0.1:${services.api.port}/\" } }";
+
+/// The folder of this process's cgroup in the v1 cpuacct hierarchy, where there is one: the harness's
+/// children inherit it, and its services' cgroups of that hierarchy are made under it.
+fn own_cpuacct_cgroup() -> Option<PathBuf> {
+    let memberships = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = memberships.lines().find_map(|l| {
+        let mut fields = l.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        controllers.split(',').any(|c| c == "cpuacct").then(|| path.trim_start_matches('/').to_owned())
+    })?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts.lines().find_map(|l| {
+        let (before, after) = l.split_once(" - ")?;
+        let mut after = after.split(' ');
+        let (kind, _, options) = (after.next()?, after.next()?, after.next()?);
+        let wanted = kind == "cgroup" && options.split(',').any(|o| o == "cpuacct") && before.split(' ').nth(3)? == "/";
+        wanted.then(|| Path::new(before.split(' ').nth(4).unwrap()).join(&path))
+    })
+}
+
+#[test]
+fn a_service_s_cpu_time_is_its_cgroup_s_counter_where_it_has_one() {
+    // Three requests a run, each of which costs the service 20 ms of CPU time it spins for.
+    let text = experiment("service_cpu", "repetitions = 3\nwarmup = 0", &http_service("0 0.02"), GET_API)
+        .replace("tasks = 1", "tasks = 3");
+    let marker = unique_marker("service_cpu");
+    let (dir, file) = write_inline("service_cpu", &text);
+    let harness = support::start_marked(&marker, &file, &dir.path().join("out"));
+    let pid = harness.id();
+    let output = harness.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = dir.path().join("out/service_cpu/latest");
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 3);
+    let cpu: Vec<f64> = rows.iter().map(|r| r["service_api_cpu_s"].parse().unwrap()).collect();
+    assert!(cpu.iter().all(|&c| c > 0.0), "every run made the service work: {cpu:?}");
+    // The service's own count of its CPU time, printed as it answered: it worked in every run.
+    let log = std::fs::read_to_string(results.join("logs/services/api.log")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.starts_with("cpu ")).count(), 9 + 1, "3 runs of 3, and the probe: {log}");
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("environment.json")).unwrap()).unwrap();
+    let method = environment["services"][0]["cpu_method"].as_str().unwrap().to_owned();
+    let memory = environment["peak_memory"]["method"].as_str().unwrap();
+    // A counter of the service's cgroup where the harness makes cgroups and the counter is there.
+    match memory {
+        "cgroup2" => assert_eq!(method, "cgroup2"),
+        "cgroup1" => assert!(["cgroup1", "proc"].contains(&method.as_str()), "{method}"),
+        _ => assert_eq!(method, "proc", "no cgroup, no counter"),
+    }
+    let ticks = |c: f64| (c * 100.0 - (c * 100.0).round()).abs() < 1e-6;
+    if method == "proc" {
+        assert!(cpu.iter().all(|&c| ticks(c)), "/proc counts clock ticks: {cpu:?}");
+    } else {
+        // A count in nanoseconds or microseconds, not in ticks of 10 ms.
+        assert!(!cpu.iter().all(|&c| ticks(c)), "{cpu:?}");
+    }
+    // The service's cgroup of the cpuacct hierarchy, removed with the others.
+    if method == "cgroup1" && memory == "cgroup1" {
+        if let Some(cpuacct) = own_cpuacct_cgroup() {
+            let prefix = format!("harness-{pid}-");
+            let left: Vec<_> = std::fs::read_dir(&cpuacct)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect();
+            assert_eq!(left, Vec::<PathBuf>::new());
+        }
+    }
+    assert_eq!(marked(&marker), []);
 }

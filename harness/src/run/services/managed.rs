@@ -32,7 +32,8 @@ const POLL: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ServiceUsage {
     pub name: String,
-    /// User and system CPU time of its processes.
+    /// User and system CPU time of its processes: its cgroup's counter, or `/proc` (see
+    /// [`Accounting::service_cpu`]).
     pub cpu_s: f64,
     /// The sum of its processes' peak resident sets.
     pub peak_bytes: u64,
@@ -63,6 +64,15 @@ impl Instance {
             Some(pids) if !pids.is_empty() => pids,
             _ => tree(self.pid),
         }
+    }
+
+    /// The CPU time it has spent, in nanoseconds: its cgroup's counter, or where it has none, the sum over
+    /// `processes` (its processes now) of their `/proc` times, to the clock tick.
+    fn cpu_nanos(&self, processes: &[pid_t]) -> u64 {
+        self.cgroup.as_ref().and_then(RunCgroup::cpu_nanos).unwrap_or_else(|| {
+            let per_second = sys::clock_ticks();
+            processes.iter().map(|&p| cpu_nanos(p, per_second)).sum()
+        })
     }
 }
 
@@ -122,15 +132,15 @@ impl Managed {
                 self.start(i, cell, accounting)?;
             }
         }
-        let per_second = sys::clock_ticks();
         let mut nanos = Vec::with_capacity(needed.len());
         for &i in needed {
-            let pids = self.running[i].as_ref().map(Instance::processes).unwrap_or_default();
+            let Some(instance) = &self.running[i] else { continue };
+            let pids = instance.processes();
             for &pid in &pids {
                 // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
                 let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
             }
-            nanos.push((i, pids.iter().map(|&p| cpu_nanos(p, per_second)).sum()));
+            nanos.push((i, instance.cpu_nanos(&pids)));
         }
         Ok(Before { nanos })
     }
@@ -138,7 +148,6 @@ impl Managed {
     /// What each needed service spent since [`Managed::before_run`], and the message of one that exited
     /// meanwhile; then stops the services of scope `run`.
     pub(in crate::run) fn after_run(&mut self, before: &Before) -> (Vec<ServiceUsage>, Option<String>) {
-        let per_second = sys::clock_ticks();
         let mut usage = Vec::with_capacity(before.nanos.len());
         let mut failure = None;
         for &(i, nanos) in &before.nanos {
@@ -148,7 +157,7 @@ impl Managed {
             }
             let Some(instance) = &self.running[i] else { continue };
             let pids = instance.processes();
-            let now: u64 = pids.iter().map(|&p| cpu_nanos(p, per_second)).sum();
+            let now = instance.cpu_nanos(&pids);
             usage.push(ServiceUsage {
                 name: self.services[i].name.clone(),
                 cpu_s: now.saturating_sub(nanos) as f64 / 1e9,
@@ -179,7 +188,7 @@ impl Managed {
             .open(&log)
             .map_err(|e| failed(format!("{}: {e}", log.display())))?;
         let cgroup = accounting
-            .create(format_args!("service-{}-{}", service.name, self.starts[i]), None)
+            .create_service(format_args!("service-{}-{}", service.name, self.starts[i]))
             .map_err(|e| failed(format!("cannot make its cgroup: {e}")))?;
         let mut command = Command::new(&service.command.program);
         command
