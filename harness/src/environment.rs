@@ -54,6 +54,11 @@ pub(crate) fn collect(
                 "scope": s.scope.name(),
                 "builtin": s.loopback.is_some(),
                 "cpu_method": accounting.service_cpu().as_str(),
+                // The cgroup's peak, or the processes' peak resident sets from `/proc`.
+                "memory_method": match accounting.method() {
+                    crate::run::cgroup::Method::Rusage => "proc",
+                    method => method.as_str(),
+                },
             })
         })
         .collect();

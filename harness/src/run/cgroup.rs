@@ -463,6 +463,14 @@ impl RunCgroup {
         self.version.method()
     }
 
+    /// A reader of the cgroup's peak memory over spans of time of the caller's choosing, for a service that
+    /// outlives runs; `None` where the peak cannot be reset.
+    pub(crate) fn peak_meter(&self) -> Option<PeakMeter> {
+        let file = std::fs::File::options().read(true).write(true).open(self.dir.join(self.version.files().peak));
+        let mut meter = PeakMeter(file.ok()?);
+        meter.reset().then_some(meter)
+    }
+
     /// The most memory the cgroup's processes used at once, page cache included.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
         std::fs::read_to_string(self.dir.join(self.version.files().peak)).ok()?.trim().parse().ok()
@@ -652,6 +660,29 @@ impl Drop for Keeper {
 /// The CPU time in `cpu.stat` of a cgroup v2, in nanoseconds.
 fn usage_nanos_v2(text: &str) -> Option<u64> {
     flat_key(text, "usage_usec")?.checked_mul(1000)
+}
+
+/// The peak-memory file of a cgroup, open: a write resets the peak to the memory in use now (with cgroup v1
+/// for every reader of `memory.max_usage_in_bytes`; with v2, since Linux 6.12, for the reads of
+/// `memory.peak` through the same descriptor, which is why it stays open).
+#[derive(Debug)]
+pub(crate) struct PeakMeter(std::fs::File);
+
+impl PeakMeter {
+    /// Starts a new span: the peak read next is the most used from now on. `false` when the kernel refused.
+    pub(crate) fn reset(&mut self) -> bool {
+        use std::io::Write as _;
+        self.0.write_all(b"0\n").is_ok()
+    }
+
+    /// The most memory used since the last [`PeakMeter::reset`], in bytes.
+    pub(crate) fn read(&mut self) -> Option<u64> {
+        use std::io::{Read as _, Seek as _};
+        let mut text = String::new();
+        self.0.seek(io::SeekFrom::Start(0)).ok()?;
+        (&self.0).take(64).read_to_string(&mut text).ok()?;
+        text.trim().parse().ok()
+    }
 }
 
 /// The value of `key` in a flat-keyed cgroup file ("key value" per line).

@@ -510,6 +510,10 @@ fn a_service_s_cpu_time_is_its_cgroup_s_counter_where_it_has_one() {
         serde_json::from_slice(&std::fs::read(results.join("environment.json")).unwrap()).unwrap();
     let method = environment["services"][0]["cpu_method"].as_str().unwrap().to_owned();
     let memory = environment["peak_memory"]["method"].as_str().unwrap();
+    // The service's peak memory is its cgroup's where runs get cgroups, its processes' otherwise.
+    let service_memory = environment["services"][0]["memory_method"].as_str().unwrap();
+    assert_eq!(service_memory, if memory == "rusage" { "proc" } else { memory }, "{environment}");
+    assert!(rows.iter().all(|r| r["service_api_peak_memory_bytes"].parse::<u64>().unwrap() > 0), "{rows:?}");
     // A counter of the service's cgroup where the harness makes cgroups and the counter is there.
     match memory {
         "cgroup2" => assert_eq!(method, "cgroup2"),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::super::cgroup::{Accounting, RunCgroup};
+use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
 use super::super::sys::{self, ChildSetup, pid_t};
@@ -35,7 +35,8 @@ pub(crate) struct ServiceUsage {
     /// User and system CPU time of its processes: its cgroup's counter, or `/proc` (see
     /// [`Accounting::service_cpu`]).
     pub cpu_s: f64,
-    /// The sum of its processes' peak resident sets.
+    /// The most memory its cgroup used at once during the run, page cache included; where it has no cgroup
+    /// whose peak can be reset, the sum of its processes' peak resident sets.
     pub peak_bytes: u64,
 }
 
@@ -51,6 +52,8 @@ pub(in crate::run) enum Unavailable {
 struct Instance {
     pid: pid_t,
     cgroup: Option<RunCgroup>,
+    /// Its cgroup's peak memory, reset before each run, where the kernel allows that.
+    peak: Option<PeakMeter>,
     log: PathBuf,
     /// The cell it was started for.
     cell: usize,
@@ -134,11 +137,15 @@ impl Managed {
         }
         let mut nanos = Vec::with_capacity(needed.len());
         for &i in needed {
-            let Some(instance) = &self.running[i] else { continue };
+            let Some(instance) = &mut self.running[i] else { continue };
             let pids = instance.processes();
-            for &pid in &pids {
-                // Resets the peak resident set (VmHWM), so that the peak read after the run is the run's.
-                let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+            // Resets the peak (of the cgroup, or each process's peak resident set, VmHWM), so that the peak
+            // read after the run is the run's.
+            if !instance.peak.as_mut().is_some_and(PeakMeter::reset) {
+                instance.peak = None;
+                for &pid in &pids {
+                    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+                }
             }
             nanos.push((i, instance.cpu_nanos(&pids)));
         }
@@ -155,13 +162,17 @@ impl Managed {
                 failure.get_or_insert(message);
                 continue;
             }
-            let Some(instance) = &self.running[i] else { continue };
+            let Some(instance) = &mut self.running[i] else { continue };
             let pids = instance.processes();
             let now = instance.cpu_nanos(&pids);
+            let peak_bytes = match instance.peak.as_mut().and_then(PeakMeter::read) {
+                Some(peak) => peak,
+                None => pids.iter().map(|&p| peak_resident(p)).sum(),
+            };
             usage.push(ServiceUsage {
                 name: self.services[i].name.clone(),
                 cpu_s: now.saturating_sub(nanos) as f64 / 1e9,
-                peak_bytes: pids.iter().map(|&p| peak_resident(p)).sum(),
+                peak_bytes,
             });
         }
         for i in 0..self.services.len() {
@@ -205,7 +216,8 @@ impl Managed {
         // Reaped below or in `stop`, not through std.
         drop(child);
         spare(pid);
-        self.running[i] = Some(Instance { pid, cgroup, log: log.clone(), cell });
+        let peak = cgroup.as_ref().and_then(RunCgroup::peak_meter);
+        self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), cell });
         let deadline = Instant::now() + service.ready_timeout;
         loop {
             if let Some(message) = self.exited(i) {
