@@ -110,3 +110,30 @@ impl AsyncWorkload {
         lock(&self.connections).clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Resources, Workload};
+
+    /// Every task's future is moved into its task's allocation when it is spawned, and lives until the task
+    /// ends: a step kind whose future sits inline in it makes every task of every workload pay for that
+    /// size, in copies and in memory, whatever steps the workload has. The rarer, larger steps are boxed
+    /// (`run_task_reporting`); this keeps them so.
+    #[test]
+    fn a_tasks_future_stays_small_whatever_step_kinds_the_sdk_has() {
+        let workload = Workload { name: "w".into(), tasks: 1, steps: Vec::new(), arrival: None, metrics: Vec::new() };
+        let request = RunRequest {
+            workers: 1,
+            options: serde_json::Map::new(),
+            seed: 1,
+            workload,
+            resources: Resources::default(),
+        };
+        let workload = Arc::new(AsyncWorkload::new(&request, false).expect("an empty workload"));
+        let collector = Collector::new();
+        let future = workload.run_measured(0, &collector);
+        let bytes = std::mem::size_of_val(&future);
+        assert!(bytes <= 512, "the future of a task takes {bytes} bytes");
+    }
+}
