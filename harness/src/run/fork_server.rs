@@ -313,23 +313,30 @@ impl ForkServer {
 
     /// The server's next line, waiting at most `timeout` for it.
     fn read_line(&mut self, timeout: Duration) -> Result<String, String> {
-        if self.answers.buffer().is_empty() {
-            match sys::poll_readable(self.answers.get_ref().as_fd(), timeout) {
-                Ok(true) => {}
+        let deadline = std::time::Instant::now() + timeout;
+        while self.answers.buffer().is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match sys::poll_readable(self.answers.get_ref().as_fd(), left) {
+                Ok(true) => break,
                 Ok(false) => {
                     return Err(format!(
                         "the fork server did not answer within {}",
                         crate::fmt::format_duration(timeout)
                     ));
                 }
+                // Ctrl-C or SIGTERM: the answer comes all the same, and the runner looks at the signal next.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("cannot wait for the fork server: {e}")),
             }
         }
         let mut line = String::new();
-        match self.answers.read_line(&mut line) {
-            Ok(0) => Err("the fork server exited".to_owned()),
-            Ok(_) => Ok(line),
-            Err(e) => Err(format!("cannot read from the fork server: {e}")),
+        loop {
+            match self.answers.read_line(&mut line) {
+                Ok(0) => return Err("the fork server exited".to_owned()),
+                Ok(_) => return Ok(line),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("cannot read from the fork server: {e}")),
+            }
         }
     }
 }
