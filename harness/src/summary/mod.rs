@@ -312,6 +312,16 @@ fn ideal(
         // event loop on one thread runs as many programs at once as it has in flight.
         return Err("the workload runs programs, whose use of the CPU no executor's model describes".to_owned());
     }
+    let to_a_service = |step: &harness_sdk::protocol::Step| {
+        use harness_sdk::protocol::{SharedStore, Step};
+        matches!(step, Step::Redis { .. } | Step::Http(_) | Step::Shared { store: SharedStore::Redis { .. }, .. })
+    };
+    if workload.steps.iter().any(to_a_service) {
+        // A round trip to a service lasts what the service takes, which the file does not state, and costs
+        // the client a CPU time that depends on how the executor waits (a blocking call each, or one event
+        // loop for many): neither bound of the model is known.
+        return Err("the workload's steps go to a service, whose time per request no model knows".to_owned());
+    }
     let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
