@@ -266,20 +266,6 @@ impl ForkServer {
         output: &Path,
         setup: &ChildSetup,
     ) -> io::Result<pid_t> {
-        let result = self.try_spawn(exec, dir, output, setup);
-        if let Err(e) = &result {
-            self.broken = Some(e.to_string());
-        }
-        result
-    }
-
-    fn try_spawn(
-        &mut self,
-        exec: super::exec::ExecRequest,
-        dir: &Path,
-        output: &Path,
-        setup: &ChildSetup,
-    ) -> io::Result<pid_t> {
         let request = Request {
             exec,
             dir: dir.to_owned(),
@@ -291,6 +277,15 @@ impl ForkServer {
                 .collect(),
             data_limit: setup.data_limit,
         };
+        let result = self.exchange(&request);
+        if let Err(e) = &result {
+            self.broken = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Sends `request` and reads the server's answer to it.
+    fn exchange(&mut self, request: &Request) -> io::Result<pid_t> {
         self.requests.write_all(&request.json())?;
         let said = self.read_line(ANSWER_TIMEOUT).map_err(io::Error::other)?;
         match serde_json::from_str::<Answer>(&said) {
