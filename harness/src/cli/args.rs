@@ -170,7 +170,7 @@ pub(crate) enum Command {
     Schema,
     /// Run one request in this process (used by the harness itself)
     #[command(name = "__exec", hide = true)]
-    Exec { dir: PathBuf },
+    Exec { dir: PathBuf, token: u64 },
     /// Serve copies of a process with LIBRARY loaded, one per run (used by the harness itself)
     #[command(name = "__fork_server", hide = true)]
     ForkServer { library: PathBuf },

@@ -25,7 +25,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         // The child modes come first and touch nothing else: an executor may fork, so no thread may be
         // started before it runs.
-        Command::Exec { dir } => crate::run::exec_main(&dir),
+        Command::Exec { dir, token } => crate::run::exec_main(&dir, token),
         Command::ForkServer { library } => crate::run::fork_server_main(&library),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
         Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),

@@ -18,7 +18,7 @@ use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::Serialize;
 
 use super::cgroup::{Keeper, Method, RunCgroup};
-use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE};
+use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
 use super::fork_server::ForkServer;
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
@@ -158,7 +158,8 @@ fn spawn_and_wait(
     dir: &Path,
     server: Option<&mut ForkServer>,
 ) -> std::io::Result<Outcome> {
-    let exec = ExecRequest { library: library.to_owned(), request: request.clone() };
+    let token = next_token();
+    let exec = ExecRequest { library: library.to_owned(), request: request.clone(), token };
     let output_path = dir.join(OUTPUT);
     let cgroup = limits
         .cgroups
@@ -175,11 +176,17 @@ fn spawn_and_wait(
     let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(exec.clone(), dir, &output_path, &setup)) {
         pid
     } else {
-        std::fs::write(dir.join(REQUEST), serde_json::to_vec(&exec).expect("serializable"))?;
+        super::exec::overwrite(&dir.join(REQUEST), &serde_json::to_vec(&exec).expect("serializable"))?;
         start = Instant::now();
         let output = File::options().create(true).append(true).open(&output_path)?;
         let mut command = Command::new(std::env::current_exe()?);
-        command.arg("__exec").arg(dir).stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+        command
+            .arg("__exec")
+            .arg(dir)
+            .arg(token.to_string())
+            .stdin(Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output);
         command.env(SCRATCH_VAR, scratch);
         sys::isolate_child(&mut command, setup);
         let child = command.spawn()?;
@@ -229,7 +236,7 @@ fn spawn_and_wait(
         services: Vec::new(),
         shared_lost: None,
     };
-    let response = read_response(&dir.join(RESPONSE));
+    let response = read_response(&dir.join(RESPONSE), token);
     // However much the run printed, only the end of it is read, once.
     let printed = std::cell::OnceCell::new();
     let printed = || printed.get_or_init(|| tail_of_file(&output_path, LOG_TAIL_BYTES)).clone();
@@ -242,8 +249,14 @@ fn spawn_and_wait(
 /// this is the plugin's mistake, and the run failed.
 const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 
-/// The run's response, when it wrote one that can be read.
-fn read_response(path: &Path) -> Option<ExecResponse> {
+/// Names each run of this process apart, for its response ([`super::exec::Response`]).
+fn next_token() -> u64 {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    LAST.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+/// The response of the run `token`, when it wrote one that can be read.
+fn read_response(path: &Path, token: u64) -> Option<ExecResponse> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
     File::open(path).ok()?.take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut bytes).ok()?;
@@ -252,7 +265,7 @@ fn read_response(path: &Path) -> Option<ExecResponse> {
             error: format!("the run's response is longer than {}", format_size(MAX_RESPONSE_BYTES)),
         });
     }
-    serde_json::from_slice(&bytes).ok()
+    serde_json::from_slice::<Response>(&bytes).ok().filter(|r| r.token == token).map(|r| r.response)
 }
 
 /// What the harness saw of a run's end.

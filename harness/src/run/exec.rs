@@ -1,5 +1,10 @@
-//! The child's side of a run, `harness __exec DIR`: read the request, load the plugin, run it, write the
-//! response. The files in `DIR` are the whole protocol between the parent and the child.
+//! The child's side of a run, `harness __exec DIR TOKEN`: read the request, load the plugin, run it, write
+//! the response. The files in `DIR` are the whole protocol between the parent and the child.
+//!
+//! One folder serves every run, and its files are overwritten in place, never emptied first: a file
+//! truncated to nothing gives its blocks back, which on a file system mounted with `discard` waits for the
+//! disk, each run. So a response carries the token of the run it answers ([`Response`]), and one with
+//! another token is an earlier run's, left there by a run that wrote none.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +22,15 @@ pub(super) const RESPONSE: &str = "response.json";
 pub(super) struct ExecRequest {
     pub library: PathBuf,
     pub request: RunRequest,
+    /// Names the run: its response carries it back.
+    pub token: u64,
+}
+
+/// What the run's process writes to [`RESPONSE`]: the response and the token of the run it answers.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Response {
+    pub token: u64,
+    pub response: ExecResponse,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -27,27 +41,41 @@ pub(super) enum ExecResponse {
     Panicked { error: String },
 }
 
-/// The body of `harness __exec DIR`. Starts no thread before the plugin runs, so executors may fork.
-pub(crate) fn exec_main(dir: &Path) -> i32 {
-    respond(dir, None, None)
+/// The body of `harness __exec DIR TOKEN`. Starts no thread before the plugin runs, so executors may fork.
+pub(crate) fn exec_main(dir: &Path, token: u64) -> i32 {
+    respond(dir, token, None, None)
 }
 
 /// Runs the request and writes the response into `dir`; returns the exit code of the run's process. The
 /// request is `given` (a fork server's copy has it from the server), else read from `dir`; the library is
 /// `loaded` when this process has it open already (a copy again), else opened here.
-pub(super) fn respond(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> i32 {
+pub(super) fn respond(dir: &Path, token: u64, given: Option<&ExecRequest>, loaded: Option<&Library>) -> i32 {
     let response = match exec(dir, given, loaded) {
         Ok(response) => response,
         Err(error) => ExecResponse::Failed { error },
     };
-    let bytes = serde_json::to_vec(&response).expect("serializable");
-    match std::fs::write(dir.join(RESPONSE), bytes) {
+    write_response(dir, token, response)
+}
+
+/// Writes the response of the run `token` into `dir`; returns the exit code of the run's process.
+pub(super) fn write_response(dir: &Path, token: u64, response: ExecResponse) -> i32 {
+    let bytes = serde_json::to_vec(&Response { token, response }).expect("serializable");
+    match overwrite(&dir.join(RESPONSE), &bytes) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("cannot write the run's response: {e}");
             3
         }
     }
+}
+
+/// Makes the file at `path` hold `bytes`, written over what it held and then cut to their length: unlike
+/// `std::fs::write`, this frees no block the new content needs (see the module documentation).
+pub(super) fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::options().create(true).write(true).truncate(false).open(path)?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)
 }
 
 fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Result<ExecResponse, String> {

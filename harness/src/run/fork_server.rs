@@ -132,12 +132,10 @@ impl<T: Serialize> Line for T {
 /// The run's process, a copy of the server: isolates itself, runs the request, exits.
 fn run_copy(library: &Library, request: &Request, harness: pid_t) -> ! {
     let code = match prepare_copy(request, harness) {
-        Ok(()) => super::exec::respond(&request.dir, Some(&request.exec), Some(library)),
+        Ok(()) => super::exec::respond(&request.dir, request.exec.token, Some(&request.exec), Some(library)),
         Err(e) => {
             let error = format!("cannot start the run: {e}");
-            let response = super::exec::ExecResponse::Failed { error };
-            let bytes = serde_json::to_vec(&response).expect("serializable");
-            i32::from(std::fs::write(request.dir.join(super::exec::RESPONSE), bytes).is_err())
+            super::exec::write_response(&request.dir, request.exec.token, super::exec::ExecResponse::Failed { error })
         }
     };
     // What the run printed through buffers is written out; the exit handlers and destructors of the

@@ -190,24 +190,24 @@ fn anchor(last: &mut Option<(std::time::Instant, f64)>) -> f64 {
 }
 
 /// The folder of the run in progress, in the experiment's scratch folder: its request, response, log and
-/// shared counter. One folder serves every run, its files emptied before each: creating and removing
-/// files for each run costs the file system more than a short run costs (inodes to find and free).
+/// shared counter. One folder serves every run: creating and removing files for each run costs the file
+/// system more than a short run costs (inodes to find and free). The request and response are written
+/// over in place, the response with the token of its run (see [`exec`]); the log is emptied when a run
+/// printed something.
 const RUN_DIR: &str = "run";
 
-/// Makes the run folder `dir` ready for the next run: its files there and empty.
+/// Makes the run folder `dir` ready for the next run: there, with an empty log.
 fn reset_run_dir(dir: &Path) -> std::io::Result<()> {
     match std::fs::create_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         other => other?,
     }
-    for name in [child::OUTPUT, exec::RESPONSE] {
-        let path = dir.join(name);
-        // An empty file is left as it is: most runs print nothing.
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
-            continue;
-        }
-        std::fs::File::options().create(true).write(true).truncate(true).open(path)?;
+    let log = dir.join(child::OUTPUT);
+    // An empty log is left as it is: most runs print nothing.
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() == 0) {
+        return Ok(());
     }
+    std::fs::File::options().create(true).write(true).truncate(true).open(log)?;
     Ok(())
 }
 
