@@ -11,10 +11,12 @@ use crate::protocol::LatencySummary;
 /// The latest values wait in a short buffer before they go into the histogram: recording one is a push,
 /// and merging a worker's few tasks into another's costs those few values, not a pass over a whole
 /// histogram (about 15,000 counters once it reaches 10 ms), which a pool of 100 threads would otherwise
-/// pay 100 times over, one after another, as its workers finish together.
-#[derive(Debug, Clone)]
+/// pay 100 times over, one after another, as its workers finish together. The histogram itself is made
+/// when the first values go into it: an empty one is 16 KiB of counters, which a run that records few
+/// tasks, or none, would otherwise allocate and clear for each of its latencies.
+#[derive(Debug, Clone, Default)]
 pub struct Latency {
-    histogram: Histogram<u64>,
+    histogram: Option<Histogram<u64>>,
     /// Values not yet in `histogram`, at most [`PENDING`].
     pending: Vec<u64>,
 }
@@ -22,10 +24,9 @@ pub struct Latency {
 /// How many values wait before they go into the histogram: bounded memory, 8 KiB.
 const PENDING: usize = 1024;
 
-impl Default for Latency {
-    fn default() -> Self {
-        Self { histogram: Histogram::new(3).expect("3 significant digits is valid"), pending: Vec::new() }
-    }
+/// An empty histogram of the precision every latency has.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is valid")
 }
 
 impl Latency {
@@ -37,7 +38,10 @@ impl Latency {
 
     /// Records `count` tasks of `nanos` nanoseconds each.
     pub fn record_n(&mut self, nanos: u64, count: u64) {
-        self.histogram.record_n(nanos.max(1), count).expect("auto-resizing histogram accepts any value");
+        self.histogram
+            .get_or_insert_with(new_histogram)
+            .record_n(nanos.max(1), count)
+            .expect("auto-resizing histogram accepts any value");
     }
 
     #[inline]
@@ -55,20 +59,23 @@ impl Latency {
         }
     }
 
-    /// The histogram with the pending values in it.
-    fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+    /// The histogram with the pending values in it, `None` when nothing was recorded.
+    fn histogram(&self) -> Option<std::borrow::Cow<'_, Histogram<u64>>> {
         if self.pending.is_empty() {
-            return std::borrow::Cow::Borrowed(&self.histogram);
+            return self.histogram.as_ref().map(std::borrow::Cow::Borrowed);
         }
         let mut all = self.clone();
         all.flush();
-        std::borrow::Cow::Owned(all.histogram)
+        all.histogram.map(std::borrow::Cow::Owned)
     }
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Latency) {
-        if !other.histogram.is_empty() {
-            self.histogram.add(&other.histogram).expect("auto-resizing histogram accepts any value");
+        if let Some(histogram) = other.histogram.as_ref().filter(|h| !h.is_empty()) {
+            match &mut self.histogram {
+                Some(mine) => mine.add(histogram).expect("auto-resizing histogram accepts any value"),
+                None => self.histogram = Some(histogram.clone()),
+            }
         }
         for &nanos in &other.pending {
             self.record_nanos(nanos);
@@ -77,17 +84,18 @@ impl Latency {
 
     /// Number of recorded tasks.
     pub fn len(&self) -> u64 {
-        self.histogram.len() + self.pending.len() as u64
+        self.histogram.as_ref().map_or(0, Histogram::len) + self.pending.len() as u64
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.histogram.is_empty() && self.pending.is_empty()
+        self.len() == 0
     }
 
     /// The non-empty buckets as (value in ns, count): a compact form to send between processes.
     pub fn to_pairs(&self) -> Vec<(u64, u64)> {
-        self.histogram().iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+        let Some(histogram) = self.histogram() else { return Vec::new() };
+        histogram.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
     }
 
     /// The inverse of [`Latency::to_pairs`].
@@ -101,10 +109,9 @@ impl Latency {
 
     /// Mean and percentiles, in seconds.
     pub fn summary(&self) -> LatencySummary {
-        if self.is_empty() {
+        let Some(histogram) = self.histogram().filter(|h| !h.is_empty()) else {
             return LatencySummary::default();
-        }
-        let histogram = self.histogram();
+        };
         let s = |nanos: u64| nanos as f64 / 1e9;
         LatencySummary {
             mean_s: histogram.mean() / 1e9,
@@ -139,7 +146,7 @@ mod tests {
         many.merge(&few);
         assert_eq!(many.len(), reference.len());
         let expected = |h: &Histogram<u64>| (h.mean(), h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max());
-        assert_eq!(expected(&many.histogram()), expected(&reference));
+        assert_eq!(expected(&many.histogram().unwrap()), expected(&reference));
         let back = Latency::from_pairs(&many.to_pairs());
         assert_eq!(back.summary(), many.summary());
         // Merging into an empty one takes the other's buffer too.

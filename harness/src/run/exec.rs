@@ -69,13 +69,21 @@ pub(super) fn write_response(dir: &Path, token: u64, response: ExecResponse) -> 
     }
 }
 
-/// Makes the file at `path` hold `bytes`, written over what it held and then cut to their length: unlike
-/// `std::fs::write`, this frees no block the new content needs (see the module documentation).
+/// Makes the file at `path` hold `bytes`, written over what it held: unlike `std::fs::write`, this frees no
+/// block the new content needs (see the module documentation). What is left of a longer old content becomes
+/// spaces, which JSON reads as nothing (cutting the file costs more than writing them), unless it is more
+/// than a few kilobytes.
 pub(super) fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
+    const MOST_SPACES: u64 = 4096;
     let mut file = std::fs::File::options().create(true).write(true).truncate(false).open(path)?;
+    let left_over = file.metadata()?.len().saturating_sub(bytes.len() as u64);
     file.write_all(bytes)?;
-    file.set_len(bytes.len() as u64)
+    match left_over {
+        0 => Ok(()),
+        1..=MOST_SPACES => file.write_all(&vec![b' '; left_over as usize]),
+        _ => file.set_len(bytes.len() as u64),
+    }
 }
 
 fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Result<ExecResponse, String> {
@@ -111,4 +119,26 @@ fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Re
         CallOutcome::Error(error) => ExecResponse::Failed { error },
         CallOutcome::Panic(error) => ExecResponse::Panicked { error: format!("executor panicked: {error}") },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shorter content written over a longer one reads as itself: what is left over is blanks, or is
+    /// cut off when it is long.
+    #[test]
+    fn a_file_written_over_holds_the_new_content_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESPONSE);
+        overwrite(&path, br#"{"token":1,"a":"a longer content"}"#).unwrap();
+        overwrite(&path, br#"{"token":2}"#).unwrap();
+        let read: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(read, serde_json::json!({ "token": 2 }));
+        assert_eq!(std::fs::read(&path).unwrap().len(), r#"{"token":1,"a":"a longer content"}"#.len());
+
+        overwrite(&path, &vec![b' '; 10_000]).unwrap();
+        overwrite(&path, b"{}").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+    }
 }
