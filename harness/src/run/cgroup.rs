@@ -415,7 +415,15 @@ fn remove_stale(parent: &Path) {
         if gone {
             let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
             let procs = CString::default();
-            drop(RunCgroup { version, dir: entry.path(), procs, pids: None, cpuacct: None, removed: false });
+            drop(RunCgroup {
+                version,
+                dir: entry.path(),
+                procs,
+                pids: None,
+                cpuacct: None,
+                open: OpenFiles::default(),
+                removed: false,
+            });
         }
     }
 }
@@ -430,7 +438,27 @@ pub(crate) struct RunCgroup {
     pids: Option<Box<RunCgroup>>,
     /// A service's cgroup of the v1 cpuacct hierarchy, where its CPU time is counted.
     cpuacct: Option<Box<RunCgroup>>,
+    /// The files read after each run, opened when the cgroup was made.
+    open: OpenFiles,
     removed: bool,
+}
+
+/// A cgroup's files that the harness reads after a run, kept open: opening one walks its whole path, which
+/// costs more than reading it.
+#[derive(Debug, Default)]
+struct OpenFiles {
+    peak: Option<std::fs::File>,
+    events: Option<std::fs::File>,
+    procs: Option<std::fs::File>,
+}
+
+/// What the cgroup file at `path` says now: read again from the start through `open` when the file is
+/// open there, else opened and read.
+fn read_now(open: Option<&std::fs::File>, path: impl FnOnce() -> PathBuf) -> Option<String> {
+    use std::io::Seek as _;
+    let Some(mut file) = open else { return super::sys::read_small(path()).ok() };
+    file.seek(io::SeekFrom::Start(0)).ok()?;
+    super::sys::read_rest(file).ok()
 }
 
 impl RunCgroup {
@@ -438,7 +466,14 @@ impl RunCgroup {
         std::fs::create_dir(&dir)?;
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
         // From here on, Drop removes the folder if setting a limit fails.
-        let cgroup = Self { version, dir, procs, pids: None, cpuacct: None, removed: false };
+        let mut cgroup =
+            Self { version, dir, procs, pids: None, cpuacct: None, open: OpenFiles::default(), removed: false };
+        let open = |name: &str| std::fs::File::open(cgroup.dir.join(name)).ok();
+        cgroup.open = OpenFiles {
+            peak: open(version.files().peak),
+            events: open(version.files().events),
+            procs: open("cgroup.procs"),
+        };
         if let Some(limit) = limit {
             let files = version.files();
             std::fs::write(cgroup.dir.join(files.limit), limit.to_string())?;
@@ -473,13 +508,13 @@ impl RunCgroup {
 
     /// The most memory the cgroup's processes used at once, page cache included.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
-        std::fs::read_to_string(self.dir.join(self.version.files().peak)).ok()?.trim().parse().ok()
+        read_now(self.open.peak.as_ref(), || self.dir.join(self.version.files().peak))?.trim().parse().ok()
     }
 
     /// The CPU time (user and system) the cgroup's processes have spent, those that exited included, in
     /// nanoseconds; `None` where the cgroup counts none.
     pub(crate) fn cpu_nanos(&self) -> Option<u64> {
-        let read = |file: &str| std::fs::read_to_string(self.dir.join(file)).ok();
+        let read = |file: &str| super::sys::read_small(self.dir.join(file)).ok();
         match (&self.cpuacct, self.version) {
             (Some(cpuacct), _) => cpuacct.cpu_nanos(),
             (None, Version::V2) => usage_nanos_v2(&read("cpu.stat")?),
@@ -489,7 +524,8 @@ impl RunCgroup {
 
     /// How many processes the kernel's OOM killer ended in this cgroup.
     pub(crate) fn oom_kills(&self) -> u64 {
-        let text = std::fs::read_to_string(self.dir.join(self.version.files().events)).unwrap_or_default();
+        let text =
+            read_now(self.open.events.as_ref(), || self.dir.join(self.version.files().events)).unwrap_or_default();
         flat_key(&text, "oom_kill").unwrap_or(0)
     }
 
@@ -510,7 +546,7 @@ impl RunCgroup {
     }
 
     fn pids(&self) -> Vec<libc::pid_t> {
-        let text = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+        let text = read_now(self.open.procs.as_ref(), || self.dir.join("cgroup.procs")).unwrap_or_default();
         text.lines().filter_map(|l| l.trim().parse().ok()).collect()
     }
 
@@ -560,8 +596,10 @@ pub(crate) struct Keeper {
     limit: Option<u64>,
     jobs: Option<std::sync::mpsc::Sender<Job>>,
     made: std::sync::mpsc::Receiver<io::Result<Option<RunCgroup>>>,
-    /// The run whose cgroup is being made ahead.
-    ahead: Option<usize>,
+    /// Whether the next cgroup is being made ahead.
+    ahead: bool,
+    /// How many cgroups were taken.
+    taken: usize,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -594,28 +632,23 @@ impl Keeper {
             // Without the thread, each cgroup is made and removed where it is asked for.
             Err(_) => (None, None),
         };
-        Self { accounting: accounting.clone(), limit, jobs, made, ahead: None, thread }
+        Self { accounting: accounting.clone(), limit, jobs, made, ahead: false, taken: 0, thread }
     }
 
-    /// The cgroup of run `index` (`None` without cgroups), and the next run's made ahead.
-    pub(crate) fn take(&mut self, index: usize) -> io::Result<Option<RunCgroup>> {
-        let cgroup = match self.ahead.take() {
-            Some(ahead) if ahead == index => {
-                self.made.recv().unwrap_or_else(|_| self.accounting.create(index, self.limit))
-            }
-            Some(_) => {
-                // Made for another run than this one: not wanted.
-                if let Ok(Ok(Some(other))) = self.made.recv() {
-                    self.remove(other);
-                }
-                self.accounting.create(index, self.limit)
-            }
-            None => self.accounting.create(index, self.limit),
+    /// A cgroup for the next run (`None` without cgroups), and the one after it made ahead. The cgroups are
+    /// numbered in the order they are taken.
+    pub(crate) fn take(&mut self) -> io::Result<Option<RunCgroup>> {
+        let number = self.taken;
+        self.taken += 1;
+        let cgroup = if std::mem::take(&mut self.ahead) {
+            self.made.recv().unwrap_or_else(|_| self.accounting.create(number, self.limit))
+        } else {
+            self.accounting.create(number, self.limit)
         };
         if self.accounting.parent.is_some() {
             if let Some(jobs) = &self.jobs {
-                if jobs.send(Job::Make(index + 1)).is_ok() {
-                    self.ahead = Some(index + 1);
+                if jobs.send(Job::Make(number + 1)).is_ok() {
+                    self.ahead = true;
                 }
             }
         }
@@ -645,7 +678,7 @@ fn remove_or_warn(cgroup: RunCgroup) {
 impl Drop for Keeper {
     fn drop(&mut self) {
         // The cgroup made ahead for a run that did not come.
-        if self.ahead.take().is_some() {
+        if std::mem::take(&mut self.ahead) {
             if let Ok(Ok(Some(cgroup))) = self.made.recv() {
                 self.remove(cgroup);
             }

@@ -134,8 +134,6 @@ pub(super) struct Limits<'a> {
     pub memory: Option<u64>,
     /// Makes the run's cgroup, and removes it once the run is over.
     pub cgroups: &'a mut Keeper,
-    /// Numbers the run's cgroup.
-    pub index: usize,
 }
 
 /// Runs `request` with the plugin at `library` in a child process, in scratch folder `dir`: a copy of the
@@ -161,37 +159,37 @@ fn spawn_and_wait(
     let token = next_token();
     let exec = ExecRequest { library: library.to_owned(), request: request.clone(), token };
     let output_path = dir.join(OUTPUT);
-    let cgroup = limits
-        .cgroups
-        .take(limits.index)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
-
     let scratch = dir.parent().unwrap_or(dir);
-    let procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
-    let data_limit = if cgroup.is_none() { limits.memory } else { None };
-    let setup = ChildSetup { cgroup_procs: procs, data_limit };
-    let mut start = Instant::now();
-    // A server that cannot start this run started nothing: the run goes through `__exec` instead.
-    // The request goes with the copy's order; `__exec` reads it from the run's folder.
-    let pid = if let Some(Ok(pid)) = server.map(|server| server.spawn(exec.clone(), dir, &output_path, &setup)) {
-        pid
+    let mut server = server.filter(|server| server.broken().is_none());
+    // The spare of the library's fork server, given its order; else, when there is none or it cannot
+    // serve, `harness __exec`, which reads the request from the run's folder.
+    let from_spare = server.as_deref_mut().and_then(|server| {
+        if !server.ready(limits.cgroups, limits.memory) {
+            return None;
+        }
+        let start = Instant::now();
+        server.order(exec.clone(), dir, &output_path).ok().map(|(pid, cgroup)| (pid, cgroup, start))
+    });
+    let (pid, cgroup, start) = if let Some(started) = from_spare {
+        started
     } else {
+        let cgroup = limits
+            .cgroups
+            .take()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
+        let cgroup_procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
+        let data_limit = if cgroup.is_none() { limits.memory } else { None };
         super::exec::overwrite(&dir.join(REQUEST), &serde_json::to_vec(&exec).expect("serializable"))?;
-        start = Instant::now();
+        let start = Instant::now();
         let output = File::options().create(true).append(true).open(&output_path)?;
         let mut command = Command::new(std::env::current_exe()?);
-        command
-            .arg("__exec")
-            .arg(dir)
-            .arg(token.to_string())
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output);
+        command.arg("__exec").arg(dir).arg(token.to_string());
+        command.stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
         command.env(SCRATCH_VAR, scratch);
-        sys::isolate_child(&mut command, setup);
+        sys::isolate_child(&mut command, ChildSetup { cgroup_procs, data_limit });
         let child = command.spawn()?;
         // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-        child.id() as sys::pid_t
+        (child.id() as sys::pid_t, cgroup, start)
     };
     record_started(scratch, pid);
 
@@ -206,12 +204,20 @@ fn spawn_and_wait(
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
+    // The next run's process is made while this one's end is looked at.
+    if let Some(server) = server.as_deref_mut() {
+        server.prepare(limits.cgroups, limits.memory);
+    }
     let (memory, oom_kills) = match &cgroup {
         Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
         None => (None, 0),
     };
     if let Some(cgroup) = &cgroup {
         cgroup.kill_all();
+    }
+    // The spare's pid is known before orphans are reaped, so that it is not taken for one.
+    if let Some(server) = server {
+        server.collect();
     }
     reap_orphans();
     if let Some(cgroup) = cgroup {

@@ -5,19 +5,28 @@
 //! `harness __fork_server LIBRARY` opens the library and checks that it still has a single thread: a copy
 //! of a process has only the thread that made it, so a plugin that starts a thread when it loads cannot be
 //! copied safely, and its runs go through `__exec` (see [`RunPath`]: `environment.json` says which path each
-//! executor's runs took, and why). Then, for each request, it makes a copy of itself with
-//! `clone(CLONE_PARENT)` ([`sys::fork_sibling`]). The copy is the harness's child, not the server's: the
-//! harness waits for it on a pidfd, times it out, kills its process group and reaps it with `wait4` (with
-//! its resource usage), exactly as a run it started itself. The copy isolates itself as `__exec`'s
-//! process does before it `exec`s (a process group of its own, death with the harness, the run's cgroup,
-//! the data limit: [`sys::isolate_self`]), points its standard streams at the run's log, runs the request
-//! in the run's folder as `__exec` does ([`super::exec::respond`]), and exits: with `_exit` once its
-//! output buffers are written, so the exit handlers the server's libraries registered do not run in each
-//! copy (a plugin that needs its own at exit, such as a coverage profile, runs with `--spawn exec`).
+//! executor's runs took, and why). Then, asked to, it makes a copy of itself with `clone(CLONE_PARENT)`
+//! ([`sys::fork_sibling`]): the spare. The copy is the harness's child, not the server's: the harness waits
+//! for it on a pidfd, times it out, kills its process group and reaps it with `wait4` (with its resource
+//! usage), exactly as a run it started itself.
+//!
+//! The spare isolates itself at once, as `__exec`'s process does before it `exec`s (a process group of its
+//! own, death with the harness, the run's cgroup, the data limit: [`sys::isolate_self`]), and waits for its
+//! order. Given it, it points its standard streams at the run's log, runs the request in the run's folder
+//! as `__exec` does ([`super::exec::respond`]), and exits: with `_exit` once its output buffers are
+//! written, so the exit handlers the server's libraries registered do not run in each copy (a plugin that
+//! needs its own at exit, such as a coverage profile, runs with `--spawn exec`).
+//!
+//! The harness asks for the next run's spare as soon as a run's process is reaped, so the copy and its
+//! isolation happen while the harness is busy with the run that ended, never while a run runs; the next
+//! run starts with one message to a process that is ready. Its time (`wall_s`) counts from that message.
 //!
 //! The server itself has a process group of its own, dies with the harness, is recorded in the scratch
-//! trail as runs are ([`super::reap`]), and is spared by the reaping of orphans between runs. Requests are
-//! lines of JSON on its stdin, answers lines of JSON on its stdout.
+//! trail as runs are ([`super::reap`]), and is spared by the reaping of orphans between runs, as spares
+//! are. The harness writes frames (a length, then JSON) to the server's stdin: a request for a spare,
+//! which the server reads, then the spare's order, which the spare reads from the same pipe while the
+//! server waits for it to have done so; nobody reads ahead of their own frame. The server answers in
+//! lines of JSON on its stdout.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -30,6 +39,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::{Keeper, RunCgroup};
 use super::reap::{SCRATCH_VAR, record_started, spare, unspare};
 use super::sys::{self, ChildSetup, pid_t};
 use crate::plugin::Library;
@@ -50,26 +60,60 @@ enum Hello {
     Error(String),
 }
 
-/// One run for the server to start.
+/// What the server reads: make a spare for the next run, isolated so.
 #[derive(Serialize, Deserialize)]
-struct Request {
+struct Prepare {
+    /// The `cgroup.procs` files of the run's cgroups.
+    cgroup_procs: Vec<PathBuf>,
+    data_limit: Option<u64>,
+}
+
+/// What a spare reads: the run it is to be.
+#[derive(Serialize, Deserialize)]
+struct Order {
     /// What the run is to do.
     exec: super::exec::ExecRequest,
     /// The run's folder, where its response goes.
     dir: PathBuf,
     /// The file the run's stdout and stderr go to (appended).
     output: PathBuf,
-    /// The `cgroup.procs` files of the run's cgroups.
-    cgroup_procs: Vec<PathBuf>,
-    data_limit: Option<u64>,
 }
 
-/// The server's answer to a request.
+/// The server's answer to a [`Prepare`].
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
-    Started(pid_t),
+    Spare(pid_t),
     Error(String),
+}
+
+/// The largest frame a reader accepts.
+const MAX_FRAME: usize = 64 << 20;
+
+/// `value` as a frame: its JSON's length in four bytes (little-endian), then the JSON.
+fn frame(value: &impl Serialize) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("serializable");
+    let mut frame = Vec::with_capacity(4 + json.len());
+    frame.extend_from_slice(&u32::try_from(json.len()).expect("a frame under 4 GiB").to_le_bytes());
+    frame.extend_from_slice(&json);
+    frame
+}
+
+/// The next frame's JSON, read from `from` without reading past it; `None` at the end of the input.
+fn read_frame(mut from: &File) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut length = [0u8; 4];
+    match from.read_exact(&mut length) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        other => other?,
+    }
+    let length = u32::from_le_bytes(length) as usize;
+    if length > MAX_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("a frame of {length} bytes")));
+    }
+    let mut json = vec![0; length];
+    from.read_exact(&mut json)?;
+    Ok(Some(json))
 }
 
 /// The body of `harness __fork_server LIBRARY`. Starts no thread, ever: see the module documentation.
@@ -94,24 +138,44 @@ pub(crate) fn fork_server_main(library: &Path) -> i32 {
         return 0;
     }
     let harness = sys::parent_pid();
-    let mut requests = BufReader::new(requests);
-    let mut line = String::new();
     loop {
-        line.clear();
         // The harness closed its end, or is gone: nothing more to serve.
-        if !matches!(requests.read_line(&mut line), Ok(1..)) {
-            return 0;
-        }
-        let answer = match serde_json::from_str::<Request>(&line) {
+        let Ok(Some(json)) = read_frame(&requests) else { return 0 };
+        let answer = match serde_json::from_slice::<Prepare>(&json) {
             Err(e) => Answer::Error(format!("malformed request to the fork server: {e}")),
-            Ok(request) => match sys::fork_sibling() {
-                Ok(None) => run_copy(&library, &request, harness),
-                Ok(Some(pid)) => Answer::Started(pid),
+            Ok(prepare) => match sys::pipe() {
                 Err(e) => Answer::Error(format!("cannot make the run's process: {e}")),
+                Ok((taken, took)) => match sys::fork_sibling() {
+                    Ok(None) => {
+                        drop(taken);
+                        be_spare(&library, &prepare, &requests, took, harness)
+                    }
+                    Ok(Some(pid)) => {
+                        drop(took);
+                        if say(&Answer::Spare(pid)).is_err() {
+                            return 0;
+                        }
+                        // The next frame is the spare's order: the server reads again once the spare has.
+                        wait_until_taken(taken);
+                        continue;
+                    }
+                    Err(e) => Answer::Error(format!("cannot make the run's process: {e}")),
+                },
             },
         };
         if say(&answer).is_err() {
             return 0;
+        }
+    }
+}
+
+/// Waits until the spare has read its order (it writes a byte) or is gone (the pipe's end).
+fn wait_until_taken(mut taken: File) {
+    use std::io::Read as _;
+    let mut byte = [0u8; 1];
+    while let Err(e) = taken.read(&mut byte) {
+        if e.kind() != io::ErrorKind::Interrupted {
+            return;
         }
     }
 }
@@ -129,13 +193,32 @@ impl<T: Serialize> Line for T {
     }
 }
 
-/// The run's process, a copy of the server: isolates itself, runs the request, exits.
-fn run_copy(library: &Library, request: &Request, harness: pid_t) -> ! {
-    let code = match prepare_copy(request, harness) {
-        Ok(()) => super::exec::respond(&request.dir, request.exec.token, Some(&request.exec), Some(library)),
+/// A spare, a copy of the server: isolates itself, waits for its order, runs it, exits.
+fn be_spare(library: &Library, prepare: &Prepare, requests: &File, took: File, harness: pid_t) -> ! {
+    let isolated = isolate_spare(prepare, harness);
+    // The clock's page, which every run reads, is mapped now rather than on the run's time.
+    let _ = std::time::Instant::now();
+    let Ok(Some(json)) = read_frame(requests) else {
+        // No order will come: the harness ended, or gave the spare up.
+        sys::exit_now(0)
+    };
+    let _ = (&took).write_all(&[1]);
+    drop(took);
+    let order = match serde_json::from_slice::<Order>(&json) {
+        Ok(order) => order,
+        Err(e) => {
+            eprintln!("malformed order to a spare of the fork server: {e}");
+            sys::exit_now(2)
+        }
+    };
+    // Named apart from its server in `ps -o comm` and `top`; its command line is the server's.
+    sys::set_name(c"harness-run");
+    let token = order.exec.token;
+    let code = match isolated.and_then(|()| redirect_output(&order.output)) {
+        Ok(()) => super::exec::respond(&order.dir, token, Some(&order.exec), Some(library)),
         Err(e) => {
             let error = format!("cannot start the run: {e}");
-            super::exec::write_response(&request.dir, request.exec.token, super::exec::ExecResponse::Failed { error })
+            super::exec::write_response(&order.dir, token, super::exec::ExecResponse::Failed { error })
         }
     };
     // What the run printed through buffers is written out; the exit handlers and destructors of the
@@ -146,26 +229,35 @@ fn run_copy(library: &Library, request: &Request, harness: pid_t) -> ! {
     sys::exit_now(code)
 }
 
-fn prepare_copy(request: &Request, harness: pid_t) -> io::Result<()> {
-    let cgroup_procs = request
+fn isolate_spare(prepare: &Prepare, harness: pid_t) -> io::Result<()> {
+    let cgroup_procs = prepare
         .cgroup_procs
         .iter()
         .map(|p| CString::new(p.as_os_str().as_bytes()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    sys::isolate_self(&ChildSetup { cgroup_procs, data_limit: request.data_limit })?;
-    // Named apart from its server in `ps -o comm` and `top`; its command line is the server's.
-    sys::set_name(c"harness-run");
+    let isolated = sys::isolate_self(&ChildSetup { cgroup_procs, data_limit: prepare.data_limit });
+    sys::set_name(c"harness-spare");
     // The harness died between the copy and the death signal's setting: nothing is to run.
     if sys::parent_pid() != harness {
         sys::exit_now(1);
     }
-    let output = File::options().create(true).append(true).open(&request.output)?;
+    isolated
+}
+
+/// Points stdout and stderr at the run's log, and stdin at nothing.
+fn redirect_output(output: &Path) -> io::Result<()> {
+    let output = File::options().create(true).append(true).open(output)?;
     sys::dup_onto(output.as_fd(), 1)?;
     sys::dup_onto(output.as_fd(), 2)?;
     let null = File::open("/dev/null")?;
     sys::dup_onto(null.as_fd(), 0)?;
     Ok(())
+}
+
+/// A path from its C string.
+fn path_of(path: &CString) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(path.as_bytes()))
 }
 
 /// How many threads this process has.
@@ -205,6 +297,17 @@ pub(super) struct ForkServer {
     answers: BufReader<ChildStdout>,
     /// Why it can serve no more, once it cannot.
     broken: Option<String>,
+    /// The spare for the next run, and the cgroup it joined.
+    spare: Spare,
+}
+
+/// Where the next run's spare is.
+enum Spare {
+    None,
+    /// Asked for; the server's answer, with its pid, is still to be read.
+    Asked(Option<RunCgroup>),
+    /// Waiting for its order.
+    Ready(pid_t, Option<RunCgroup>),
 }
 
 impl ForkServer {
@@ -233,8 +336,15 @@ impl ForkServer {
         };
         // Reaped by `Drop`, with wait4's sibling, not through std.
         drop(child);
-        let mut server =
-            Self { pid, library: library.to_owned(), loaded, requests, answers: BufReader::new(answers), broken: None };
+        let mut server = Self {
+            pid,
+            library: library.to_owned(),
+            loaded,
+            requests,
+            answers: BufReader::new(answers),
+            broken: None,
+            spare: Spare::None,
+        };
         let said = server.read_line(START_TIMEOUT).map_err(|e| {
             let printed = crate::process::tail_of_file(log, 4096);
             let printed = printed.trim();
@@ -255,41 +365,101 @@ impl ForkServer {
         }
     }
 
-    /// Has the server start a run in `dir`; returns the pid of the run's process, a child of the harness.
-    /// On an error the server is broken ([`ForkServer::broken`]) and nothing was started.
-    pub(super) fn spawn(
+    /// Asks the server for the next run's spare, in a cgroup taken from `cgroups` (or, without cgroups,
+    /// with the data limit `memory`), unless it has one or cannot serve. Returns at once: the server's
+    /// answer is read by [`ForkServer::collect`], before anything reaps the harness's orphans.
+    pub(super) fn prepare(&mut self, cgroups: &mut Keeper, memory: Option<u64>) {
+        if !matches!(self.spare, Spare::None) || self.broken.is_some() {
+            return;
+        }
+        let cgroup = match cgroups.take() {
+            Ok(cgroup) => cgroup,
+            Err(e) => return self.break_with(format!("cannot make the run's cgroup: {e}")),
+        };
+        let prepare = Prepare {
+            cgroup_procs: cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default().iter().map(path_of).collect(),
+            data_limit: if cgroup.is_none() { memory } else { None },
+        };
+        match self.requests.write_all(&frame(&prepare)) {
+            Ok(()) => self.spare = Spare::Asked(cgroup),
+            Err(e) => self.break_with(format!("cannot write to the fork server: {e}")),
+        }
+    }
+
+    /// Reads the server's answer to [`ForkServer::prepare`], if it is still to be read: from then on the
+    /// spare's pid is known, and spared by the reaping of orphans.
+    pub(super) fn collect(&mut self) {
+        if !matches!(self.spare, Spare::Asked(_)) {
+            return;
+        }
+        let Spare::Asked(cgroup) = std::mem::replace(&mut self.spare, Spare::None) else { unreachable!() };
+        let answer = self.read_line(ANSWER_TIMEOUT).and_then(|said| {
+            serde_json::from_str::<Answer>(&said)
+                .map_err(|e| format!("the fork server said something else than expected: {e}"))
+        });
+        match answer {
+            Ok(Answer::Spare(pid)) => {
+                spare(pid);
+                self.spare = Spare::Ready(pid, cgroup);
+            }
+            Ok(Answer::Error(e)) | Err(e) => self.break_with(e),
+        }
+    }
+
+    /// Whether a run can be ordered from the server now: a spare is waiting, asked for now if need be.
+    pub(super) fn ready(&mut self, cgroups: &mut Keeper, memory: Option<u64>) -> bool {
+        self.prepare(cgroups, memory);
+        self.collect();
+        matches!(self.spare, Spare::Ready(..))
+    }
+
+    /// Has the spare become the run `exec` in `dir`, its output appended to `output`; returns the pid of the
+    /// run's process, a child of the harness, and its cgroup. Without a spare ([`ForkServer::ready`]), or
+    /// on an error, the server is broken ([`ForkServer::broken`]) and nothing was started.
+    pub(super) fn order(
         &mut self,
         exec: super::exec::ExecRequest,
         dir: &Path,
         output: &Path,
-        setup: &ChildSetup,
-    ) -> io::Result<pid_t> {
-        let request = Request {
-            exec,
-            dir: dir.to_owned(),
-            output: output.to_owned(),
-            cgroup_procs: setup
-                .cgroup_procs
-                .iter()
-                .map(|c| PathBuf::from(std::ffi::OsStr::from_bytes(c.as_bytes())))
-                .collect(),
-            data_limit: setup.data_limit,
+    ) -> io::Result<(pid_t, Option<RunCgroup>)> {
+        let Spare::Ready(pid, cgroup) = std::mem::replace(&mut self.spare, Spare::None) else {
+            let why = self.broken.clone().unwrap_or_else(|| "no spare to run".to_owned());
+            return Err(io::Error::other(why));
         };
-        let result = self.exchange(&request);
-        if let Err(e) = &result {
-            self.broken = Some(e.to_string());
+        let order = Order { exec, dir: dir.to_owned(), output: output.to_owned() };
+        match self.requests.write_all(&frame(&order)) {
+            Ok(()) => {
+                // The run's process from now on: the runner reaps it, and what it leaves is an orphan.
+                unspare(pid);
+                Ok((pid, cgroup))
+            }
+            Err(e) => {
+                self.spare = Spare::Ready(pid, cgroup);
+                self.break_with(format!("cannot write to the fork server: {e}"));
+                Err(e)
+            }
         }
-        result
     }
 
-    /// Sends `request` and reads the server's answer to it.
-    fn exchange(&mut self, request: &Request) -> io::Result<pid_t> {
-        self.requests.write_all(&request.json())?;
-        let said = self.read_line(ANSWER_TIMEOUT).map_err(io::Error::other)?;
-        match serde_json::from_str::<Answer>(&said) {
-            Ok(Answer::Started(pid)) => Ok(pid),
-            Ok(Answer::Error(e)) => Err(io::Error::other(e)),
-            Err(e) => Err(io::Error::other(format!("the fork server said something else than expected: {e}"))),
+    /// Marks the server as serving no more, for `why`, and ends its spare.
+    fn break_with(&mut self, why: String) {
+        self.broken.get_or_insert(why);
+        self.end_spare();
+    }
+
+    /// Kills and reaps the spare, and removes its cgroup.
+    fn end_spare(&mut self) {
+        match std::mem::replace(&mut self.spare, Spare::None) {
+            Spare::None => {}
+            // Its pid is not known: it ends when the pipe closes, and is reaped as an orphan.
+            Spare::Asked(cgroup) => drop(cgroup),
+            Spare::Ready(pid, cgroup) => {
+                let _ = sys::kill(-pid, libc::SIGKILL);
+                let _ = sys::kill(pid, libc::SIGKILL);
+                sys::reap(pid);
+                unspare(pid);
+                drop(cgroup);
+            }
         }
     }
 
@@ -336,6 +506,8 @@ impl ForkServer {
 
 impl Drop for ForkServer {
     fn drop(&mut self) {
+        self.collect();
+        self.end_spare();
         let _ = sys::kill(self.pid, libc::SIGKILL);
         sys::reap(self.pid);
         unspare(self.pid);
@@ -345,7 +517,7 @@ impl Drop for ForkServer {
 /// How the runs of one executor library start their process.
 pub(super) enum RunPath {
     /// A copy of the library's fork server.
-    ForkServer(ForkServer),
+    ForkServer(Box<ForkServer>),
     /// `harness __exec`, for the reason given.
     Exec(String),
 }

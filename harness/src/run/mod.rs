@@ -292,12 +292,8 @@ impl Runner {
         self.check_fork_server(&cell.executor.path, &cell.executor.name, true);
         let dir = self.services.scratch().join(RUN_DIR);
         reset_run_dir(&dir)?;
-        let mut limits = child::Limits {
-            timeout: experiment.timeout,
-            memory: experiment.memory_limit,
-            cgroups: &mut self.cgroups,
-            index,
-        };
+        let mut limits =
+            child::Limits { timeout: experiment.timeout, memory: experiment.memory_limit, cgroups: &mut self.cgroups };
         let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
             Ok(before) => before,
             Err(Unavailable::Interrupted) => return Ok(None),
@@ -317,7 +313,7 @@ impl Runner {
                 // running.
                 let anchor_before = anchor(&mut self.last_anchor);
                 let server = match self.run_paths.get_mut(&cell.executor.path) {
-                    Some(fork_server::RunPath::ForkServer(server)) => Some(server),
+                    Some(fork_server::RunPath::ForkServer(server)) => Some(&mut **server),
                     _ => None,
                 };
                 let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
@@ -436,7 +432,7 @@ fn start_run_paths(
             Spawn::ForkServer => {
                 let log = scratch.join(format!("fork-server-{}.log", paths.len()));
                 match fork_server::ForkServer::start(library, scratch, &log) {
-                    Ok(server) => fork_server::RunPath::ForkServer(server),
+                    Ok(server) => fork_server::RunPath::ForkServer(Box::new(server)),
                     Err(why) => fork_server::RunPath::Exec(why),
                 }
             }

@@ -21,7 +21,7 @@ const STARTED: &str = "started";
 /// When process `pid` started, in clock ticks after boot (field 22 of `/proc/PID/stat`): with the pid, it
 /// names one process, whatever pids are reused later.
 fn start_time(pid: pid_t) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = sys::read_small(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses; the fields after its last `)` do not. The first of
     // them is field 3.
     stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
@@ -29,10 +29,19 @@ fn start_time(pid: pid_t) -> Option<u64> {
 
 /// Records that the run's child `pid` was started, in the scratch folder `scratch`.
 pub(super) fn record_started(scratch: &Path, pid: pid_t) {
+    /// The trail file, open, and the folder it is in.
+    static TRAIL: Mutex<Option<(std::path::PathBuf, std::fs::File)>> = Mutex::new(None);
     let Some(started) = start_time(pid) else { return };
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(scratch.join(STARTED));
-    // Best effort: what is not recorded is still found by its environment.
-    let _ = file.and_then(|mut f| f.write_all(format!("{pid} {started}\n").as_bytes()));
+    let mut trail = TRAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if trail.as_ref().is_none_or(|(folder, _)| folder != scratch) {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(scratch.join(STARTED));
+        // Best effort: what is not recorded is still found by its environment.
+        let Ok(file) = file else { return };
+        *trail = Some((scratch.to_owned(), file));
+    }
+    if let Some((_, file)) = trail.as_mut() {
+        let _ = file.write_all(format!("{pid} {started}\n").as_bytes());
+    }
 }
 
 /// Kills what the runs of the harness that owned the abandoned scratch folder `scratch` left behind: the
@@ -116,7 +125,7 @@ pub(super) fn children_of(pid: &str) -> Option<Vec<pid_t>> {
     // A process that is gone has no children.
     let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Some(children) };
     for thread in threads.flatten() {
-        match std::fs::read_to_string(thread.path().join("children")) {
+        match sys::read_small(thread.path().join("children")) {
             Ok(text) => children.extend(parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && thread.path().exists() => return None,
             // The thread ended meanwhile.

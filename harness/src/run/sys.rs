@@ -300,3 +300,59 @@ pub(super) fn clock_ticks() -> u64 {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
+
+/// A pipe, both ends closed on `exec`: (the end to read, the end to write).
+pub(super) fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors into a valid array of two.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned by nothing else.
+    Ok(unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) })
+}
+
+/// The text of a small file the kernel makes up as it is read (in `/proc`, or a cgroup's), read with as
+/// few system calls as can be: `std::fs::read_to_string` asks for the size, which such files give as 0,
+/// and then reads in steps that start at 32 bytes.
+pub(super) fn read_small(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    read_rest(&mut std::fs::File::open(path)?)
+}
+
+/// What is left to read of `file`, as [`read_small`] reads it.
+pub(super) fn read_rest(mut file: impl std::io::Read) -> io::Result<String> {
+    let mut bytes = Vec::with_capacity(4096);
+    loop {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(bytes.capacity());
+        }
+        let len = bytes.len();
+        let spare = bytes.capacity() - len;
+        bytes.resize(len + spare, 0);
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => {
+                bytes.truncate(len);
+                break;
+            }
+            Ok(n) => bytes.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => bytes.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A file longer than the first buffer is read whole; one the kernel makes up is read as it is.
+    #[test]
+    fn small_files_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "0123456789abcdef".repeat(1000);
+        std::fs::write(dir.path().join("long"), &long).unwrap();
+        assert_eq!(super::read_small(dir.path().join("long")).unwrap(), long);
+        let stat = super::read_small("/proc/self/stat").unwrap();
+        assert!(stat.starts_with(&format!("{} (", std::process::id())), "{stat}");
+        assert!(super::read_small(dir.path().join("absent")).is_err());
+    }
+}
