@@ -134,6 +134,9 @@ pub(crate) struct Accounting {
     pids: Pids,
     /// Where a service's CPU counter is.
     cpu: Pids,
+    /// The `cgroup.procs` of the pids cgroup that runs share, where the pids limit has a v1 hierarchy of
+    /// its own (see [`Keeper`]).
+    shared_pids: Option<CString>,
     /// Why no cgroup is used, when none is.
     note: String,
 }
@@ -162,9 +165,9 @@ impl Accounting {
                 if let Pids::V1(cpu_dir) = &cpu {
                     remove_stale(cpu_dir);
                 }
-                Self { parent: Some((version, dir)), pids, cpu, note: String::new() }
+                Self { parent: Some((version, dir)), pids, cpu, shared_pids: None, note: String::new() }
             }
-            Err(note) => Self { parent: None, pids: Pids::None, cpu: Pids::None, note },
+            Err(note) => Self { parent: None, pids: Pids::None, cpu: Pids::None, shared_pids: None, note },
         }
     }
 
@@ -202,6 +205,7 @@ impl Accounting {
         match &self.pids {
             Pids::None => {}
             Pids::Same => std::fs::write(cgroup.dir.join("pids.max"), PIDS_LIMIT.to_string())?,
+            Pids::V1(_) if self.shared_pids.is_some() => cgroup.also_joins.clone_from(&self.shared_pids),
             Pids::V1(pids_parent) => {
                 let pids = RunCgroup::create(Version::V1, pids_parent.join(&name), None)?;
                 std::fs::write(pids.dir.join("pids.max"), PIDS_LIMIT.to_string())?;
@@ -209,6 +213,16 @@ impl Accounting {
             }
         }
         Ok(Some(cgroup))
+    }
+
+    /// The cgroup of the v1 pids hierarchy that every run joins, made once; `None` where the pids limit is
+    /// in the run's own cgroup, or there is none.
+    fn create_shared_pids(&self) -> Option<RunCgroup> {
+        let (Some(_), Pids::V1(pids_parent)) = (&self.parent, &self.pids) else { return None };
+        let name = format!("{}{}-runs", PREFIX, std::process::id());
+        let pids = RunCgroup::create(Version::V1, pids_parent.join(name), None).ok()?;
+        std::fs::write(pids.dir.join("pids.max"), PIDS_LIMIT.to_string()).ok()?;
+        Some(pids)
     }
 
     /// Makes the cgroup of a service, named by `label`: a run's, with no limit, that counts its CPU time
@@ -422,6 +436,7 @@ fn remove_stale(parent: &Path) {
                 pids: None,
                 cpuacct: None,
                 open: OpenFiles::default(),
+                also_joins: None,
                 removed: false,
             });
         }
@@ -440,6 +455,8 @@ pub(crate) struct RunCgroup {
     cpuacct: Option<Box<RunCgroup>>,
     /// The files read after each run, opened when the cgroup was made.
     open: OpenFiles,
+    /// The `cgroup.procs` of a cgroup the run's process joins too, which other runs share.
+    also_joins: Option<CString>,
     removed: bool,
 }
 
@@ -466,8 +483,16 @@ impl RunCgroup {
         std::fs::create_dir(&dir)?;
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
         // From here on, Drop removes the folder if setting a limit fails.
-        let mut cgroup =
-            Self { version, dir, procs, pids: None, cpuacct: None, open: OpenFiles::default(), removed: false };
+        let mut cgroup = Self {
+            version,
+            dir,
+            procs,
+            pids: None,
+            cpuacct: None,
+            open: OpenFiles::default(),
+            also_joins: None,
+            removed: false,
+        };
         let open = |name: &str| std::fs::File::open(cgroup.dir.join(name)).ok();
         cgroup.open = OpenFiles {
             peak: open(version.files().peak),
@@ -491,7 +516,7 @@ impl RunCgroup {
     /// (and those of the pids and cpuacct hierarchies, with v1).
     pub(crate) fn procs_paths(&self) -> Vec<CString> {
         let others = [&self.pids, &self.cpuacct].into_iter().flatten().map(|c| c.procs.clone());
-        std::iter::once(self.procs.clone()).chain(others).collect()
+        std::iter::once(self.procs.clone()).chain(others).chain(self.also_joins.clone()).collect()
     }
 
     pub(crate) fn method(&self) -> Method {
@@ -600,6 +625,10 @@ pub(crate) struct Keeper {
     ahead: bool,
     /// How many cgroups were taken.
     taken: usize,
+    /// The pids cgroup that every run joins, where the pids limit has a v1 hierarchy of its own: one for
+    /// all runs rather than one made and removed per run, since its count is back to 0 between runs.
+    /// The fork servers join it when they start, so that their copies are born in it.
+    shared_pids: Option<RunCgroup>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -615,6 +644,9 @@ impl Keeper {
     pub(crate) fn start(accounting: &Accounting, limit: Option<u64>) -> Self {
         let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let (made_sender, made) = std::sync::mpsc::channel();
+        let shared_pids = accounting.create_shared_pids();
+        let mut accounting = accounting.clone();
+        accounting.shared_pids = shared_pids.as_ref().map(|c| c.procs.clone());
         let maker = accounting.clone();
         let thread = std::thread::Builder::new().name("cgroup-keeper".to_owned()).spawn(move || {
             for job in receiver {
@@ -632,7 +664,7 @@ impl Keeper {
             // Without the thread, each cgroup is made and removed where it is asked for.
             Err(_) => (None, None),
         };
-        Self { accounting: accounting.clone(), limit, jobs, made, ahead: false, taken: 0, thread }
+        Self { accounting, limit, jobs, made, ahead: false, taken: 0, shared_pids, thread }
     }
 
     /// A cgroup for the next run (`None` without cgroups), and the one after it made ahead. The cgroups are
@@ -653,6 +685,11 @@ impl Keeper {
             }
         }
         cgroup
+    }
+
+    /// The `cgroup.procs` of the cgroups every run joins besides its own (see [`Keeper::shared_pids`]).
+    pub(crate) fn shared_procs(&self) -> Vec<CString> {
+        self.shared_pids.iter().map(|c| c.procs.clone()).collect()
     }
 
     /// Removes `cgroup`, whose processes the caller killed and reaped.
@@ -686,6 +723,9 @@ impl Drop for Keeper {
         drop(self.jobs.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        if let Some(shared) = self.shared_pids.take() {
+            remove_or_warn(shared);
         }
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::cgroup::{Keeper, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
-use super::fork_server::ForkServer;
+use super::fork_server::{ForkServer, Started};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
@@ -168,10 +168,10 @@ fn spawn_and_wait(
             return None;
         }
         let start = Instant::now();
-        server.order(exec.clone(), dir, &output_path).ok().map(|(pid, cgroup)| (pid, cgroup, start))
+        server.order(exec.clone(), dir, &output_path).ok().map(|(spare, cgroup)| (spare, cgroup, start))
     });
-    let (pid, cgroup, start) = if let Some(started) = from_spare {
-        started
+    let (started, cgroup, start) = if let Some(spare) = from_spare {
+        spare
     } else {
         let cgroup = limits
             .cgroups
@@ -189,9 +189,10 @@ fn spawn_and_wait(
         sys::isolate_child(&mut command, ChildSetup { cgroup_procs, data_limit });
         let child = command.spawn()?;
         // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-        (child.id() as sys::pid_t, cgroup, start)
+        (Started { pid: child.id() as sys::pid_t, started: None }, cgroup, start)
     };
-    record_started(scratch, pid);
+    let pid = started.pid;
+    record_started(scratch, pid, started.started);
 
     let waited_for = wait_for_exit(pid, limits.timeout);
     if !matches!(waited_for, Ok(Wait::Exited)) {
@@ -204,10 +205,6 @@ fn spawn_and_wait(
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
-    // The next run's process is made while this one's end is looked at.
-    if let Some(server) = server.as_deref_mut() {
-        server.prepare(limits.cgroups, limits.memory);
-    }
     let (memory, oom_kills) = match &cgroup {
         Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
         None => (None, 0),
@@ -215,11 +212,12 @@ fn spawn_and_wait(
     if let Some(cgroup) = &cgroup {
         cgroup.kill_all();
     }
-    // The spare's pid is known before orphans are reaped, so that it is not taken for one.
-    if let Some(server) = server {
-        server.collect();
-    }
     reap_orphans();
+    // The next run's process is made while the harness looks at this one's end and records it. Its pid is
+    // read when it is needed ([`ForkServer::collect`]): before the next run, or before orphans are reaped.
+    if let Some(server) = server {
+        server.prepare(limits.cgroups, limits.memory);
+    }
     if let Some(cgroup) = cgroup {
         limits.cgroups.remove(cgroup);
     }

@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{Keeper, RunCgroup};
-use super::reap::{SCRATCH_VAR, record_started, spare, unspare};
+use super::reap::{SCRATCH_VAR, record_started, spare, start_time, unspare};
 use super::sys::{self, ChildSetup, pid_t};
 use crate::plugin::Library;
 
@@ -83,7 +83,11 @@ struct Order {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
-    Spare(pid_t),
+    /// The spare's pid and start time ([`start_time`]), for the scratch trail.
+    Spare {
+        pid: pid_t,
+        started: Option<u64>,
+    },
     Error(String),
 }
 
@@ -152,7 +156,7 @@ pub(crate) fn fork_server_main(library: &Path) -> i32 {
                     }
                     Ok(Some(pid)) => {
                         drop(took);
-                        if say(&Answer::Spare(pid)).is_err() {
+                        if say(&Answer::Spare { pid, started: start_time(pid) }).is_err() {
                             return 0;
                         }
                         // The next frame is the spare's order: the server reads again once the spare has.
@@ -299,6 +303,8 @@ pub(super) struct ForkServer {
     broken: Option<String>,
     /// The spare for the next run, and the cgroup it joined.
     spare: Spare,
+    /// The `cgroup.procs` of the cgroups the server joined, and its copies are born in.
+    joined: Vec<CString>,
 }
 
 /// Where the next run's spare is.
@@ -307,13 +313,20 @@ enum Spare {
     /// Asked for; the server's answer, with its pid, is still to be read.
     Asked(Option<RunCgroup>),
     /// Waiting for its order.
-    Ready(pid_t, Option<RunCgroup>),
+    Ready(Started, Option<RunCgroup>),
+}
+
+/// A process the server made: its pid and start time ([`start_time`]).
+#[derive(Clone, Copy)]
+pub(super) struct Started {
+    pub pid: pid_t,
+    pub started: Option<u64>,
 }
 
 impl ForkServer {
     /// Starts the fork server of `library`, with the scratch folder `scratch` in its environment and its
     /// own output in `log`. An error says why the library's runs cannot use one.
-    pub(super) fn start(library: &Path, scratch: &Path, log: &Path) -> Result<Self, String> {
+    pub(super) fn start(library: &Path, scratch: &Path, log: &Path, join: Vec<CString>) -> Result<Self, String> {
         let failed = |e: io::Error| format!("cannot start the fork server: {e}");
         let loaded = FileVersion::of(library).map_err(failed)?;
         let exe = std::env::current_exe().map_err(failed)?;
@@ -326,11 +339,11 @@ impl ForkServer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file);
-        sys::isolate_child(&mut command, ChildSetup { cgroup_procs: Vec::new(), data_limit: None });
+        sys::isolate_child(&mut command, ChildSetup { cgroup_procs: join.clone(), data_limit: None });
         let mut child = command.spawn().map_err(failed)?;
         let pid = child.id() as pid_t;
         spare(pid);
-        record_started(scratch, pid);
+        record_started(scratch, pid, None);
         let (Some(requests), Some(answers)) = (child.stdin.take(), child.stdout.take()) else {
             unreachable!("both piped")
         };
@@ -344,6 +357,7 @@ impl ForkServer {
             answers: BufReader::new(answers),
             broken: None,
             spare: Spare::None,
+            joined: join,
         };
         let said = server.read_line(START_TIMEOUT).map_err(|e| {
             let printed = crate::process::tail_of_file(log, 4096);
@@ -377,7 +391,14 @@ impl ForkServer {
             Err(e) => return self.break_with(format!("cannot make the run's cgroup: {e}")),
         };
         let prepare = Prepare {
-            cgroup_procs: cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default().iter().map(path_of).collect(),
+            cgroup_procs: cgroup
+                .as_ref()
+                .map(RunCgroup::procs_paths)
+                .unwrap_or_default()
+                .iter()
+                .filter(|procs| !self.joined.contains(procs))
+                .map(path_of)
+                .collect(),
             data_limit: if cgroup.is_none() { memory } else { None },
         };
         match self.requests.write_all(&frame(&prepare)) {
@@ -398,9 +419,9 @@ impl ForkServer {
                 .map_err(|e| format!("the fork server said something else than expected: {e}"))
         });
         match answer {
-            Ok(Answer::Spare(pid)) => {
+            Ok(Answer::Spare { pid, started }) => {
                 spare(pid);
-                self.spare = Spare::Ready(pid, cgroup);
+                self.spare = Spare::Ready(Started { pid, started }, cgroup);
             }
             Ok(Answer::Error(e)) | Err(e) => self.break_with(e),
         }
@@ -421,8 +442,8 @@ impl ForkServer {
         exec: super::exec::ExecRequest,
         dir: &Path,
         output: &Path,
-    ) -> io::Result<(pid_t, Option<RunCgroup>)> {
-        let Spare::Ready(pid, cgroup) = std::mem::replace(&mut self.spare, Spare::None) else {
+    ) -> io::Result<(Started, Option<RunCgroup>)> {
+        let Spare::Ready(started, cgroup) = std::mem::replace(&mut self.spare, Spare::None) else {
             let why = self.broken.clone().unwrap_or_else(|| "no spare to run".to_owned());
             return Err(io::Error::other(why));
         };
@@ -430,11 +451,11 @@ impl ForkServer {
         match self.requests.write_all(&frame(&order)) {
             Ok(()) => {
                 // The run's process from now on: the runner reaps it, and what it leaves is an orphan.
-                unspare(pid);
-                Ok((pid, cgroup))
+                unspare(started.pid);
+                Ok((started, cgroup))
             }
             Err(e) => {
-                self.spare = Spare::Ready(pid, cgroup);
+                self.spare = Spare::Ready(started, cgroup);
                 self.break_with(format!("cannot write to the fork server: {e}"));
                 Err(e)
             }
@@ -453,7 +474,7 @@ impl ForkServer {
             Spare::None => {}
             // Its pid is not known: it ends when the pipe closes, and is reaped as an orphan.
             Spare::Asked(cgroup) => drop(cgroup),
-            Spare::Ready(pid, cgroup) => {
+            Spare::Ready(Started { pid, .. }, cgroup) => {
                 let _ = sys::kill(-pid, libc::SIGKILL);
                 let _ = sys::kill(pid, libc::SIGKILL);
                 sys::reap(pid);

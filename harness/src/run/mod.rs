@@ -241,7 +241,7 @@ impl Runner {
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
         let managed = Managed::new(experiment, services.scratch().join("services"));
-        let run_paths = start_run_paths(experiment, spawn, services.scratch());
+        let run_paths = start_run_paths(experiment, spawn, services.scratch(), &cgroups);
         Ok(Self {
             services,
             managed,
@@ -292,6 +292,7 @@ impl Runner {
         self.check_fork_server(&cell.executor.path, &cell.executor.name, true);
         let dir = self.services.scratch().join(RUN_DIR);
         reset_run_dir(&dir)?;
+        self.collect_spares();
         let mut limits =
             child::Limits { timeout: experiment.timeout, memory: experiment.memory_limit, cgroups: &mut self.cgroups };
         let before = match self.managed.before_run(slot.cell, &cell.services, &self.accounting) {
@@ -324,6 +325,7 @@ impl Runner {
             }
             Err(error) => Outcome::not_started(error.clone()),
         };
+        self.collect_spares();
         let (usage, gone) = self.managed.after_run(&before);
         outcome.services = usage;
         if let Some(message) = gone {
@@ -371,6 +373,17 @@ impl Runner {
 
     /// Replaces a fork server that stopped serving, or (when `file_too`) whose library file changed, by
     /// `__exec`, with a warning.
+    /// Reads the pids of the spares the fork servers were asked for (see [`fork_server::ForkServer::collect`]):
+    /// before whatever may reap orphans, such as stopping a service, which would take a spare whose pid is
+    /// not known yet for one.
+    fn collect_spares(&mut self) {
+        for path in self.run_paths.values_mut() {
+            if let fork_server::RunPath::ForkServer(server) = path {
+                server.collect();
+            }
+        }
+    }
+
     fn check_fork_server(&mut self, library: &Path, executor: &str, file_too: bool) {
         let Some(path) = self.run_paths.get_mut(library) else { return };
         let fork_server::RunPath::ForkServer(server) = path else { return };
@@ -420,6 +433,7 @@ fn start_run_paths(
     experiment: &Experiment,
     spawn: Spawn,
     scratch: &Path,
+    cgroups: &cgroup::Keeper,
 ) -> std::collections::BTreeMap<PathBuf, fork_server::RunPath> {
     let mut paths = std::collections::BTreeMap::new();
     for cell in &experiment.cells {
@@ -431,7 +445,7 @@ fn start_run_paths(
             Spawn::Exec => fork_server::RunPath::Exec("--spawn exec".to_owned()),
             Spawn::ForkServer => {
                 let log = scratch.join(format!("fork-server-{}.log", paths.len()));
-                match fork_server::ForkServer::start(library, scratch, &log) {
+                match fork_server::ForkServer::start(library, scratch, &log, cgroups.shared_procs()) {
                     Ok(server) => fork_server::RunPath::ForkServer(Box::new(server)),
                     Err(why) => fork_server::RunPath::Exec(why),
                 }

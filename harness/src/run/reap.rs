@@ -20,18 +20,19 @@ const STARTED: &str = "started";
 
 /// When process `pid` started, in clock ticks after boot (field 22 of `/proc/PID/stat`): with the pid, it
 /// names one process, whatever pids are reused later.
-fn start_time(pid: pid_t) -> Option<u64> {
+pub(super) fn start_time(pid: pid_t) -> Option<u64> {
     let stat = sys::read_small(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses; the fields after its last `)` do not. The first of
     // them is field 3.
     stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Records that the run's child `pid` was started, in the scratch folder `scratch`.
-pub(super) fn record_started(scratch: &Path, pid: pid_t) {
+/// Records that the run's child `pid` was started, at `started` ([`start_time`], read now when `None`), in
+/// the scratch folder `scratch`.
+pub(super) fn record_started(scratch: &Path, pid: pid_t, started: Option<u64>) {
     /// The trail file, open, and the folder it is in.
     static TRAIL: Mutex<Option<(std::path::PathBuf, std::fs::File)>> = Mutex::new(None);
-    let Some(started) = start_time(pid) else { return };
+    let Some(started) = started.or_else(|| start_time(pid)) else { return };
     let mut trail = TRAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if trail.as_ref().is_none_or(|(folder, _)| folder != scratch) {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(scratch.join(STARTED));
@@ -113,8 +114,17 @@ pub(super) fn reap_orphans() {
 }
 
 fn children_of_this_process() -> Vec<pid_t> {
-    // Kernels without CONFIG_PROC_CHILDREN: find them by their parent.
-    children_of("self").unwrap_or_else(|| children_by_scan(&std::process::id().to_string()))
+    // An orphan goes to the harness's first thread that is alive, its main thread (the kernel's
+    // `find_alive_thread`), which also starts every process the harness starts: its `children` file is
+    // the one to read, not every thread's.
+    let me = std::process::id();
+    let parse = |text: String| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
+    match sys::read_small(format!("/proc/self/task/{me}/children")) {
+        Ok(text) => parse(text),
+        // The main thread ended (it never does before the harness), or a kernel without
+        // CONFIG_PROC_CHILDREN: look at every thread, or find them by their parent.
+        Err(_) => children_of("self").unwrap_or_else(|| children_by_scan(&me.to_string())),
+    }
 }
 
 /// The children of process `pid` (a number, or `self`), from its threads' `children` files; `None` where
