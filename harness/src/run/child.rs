@@ -157,7 +157,8 @@ fn spawn_and_wait(
     server: Option<&mut ForkServer>,
 ) -> std::io::Result<Outcome> {
     let token = next_token();
-    let exec = ExecRequest { library: library.to_owned(), request: request.clone(), token };
+    let request = serde_json::value::to_raw_value(request).expect("serializable");
+    let exec = ExecRequest { library: library.to_owned(), request, token };
     let output_path = dir.join(OUTPUT);
     let scratch = dir.parent().unwrap_or(dir);
     let mut server = server.filter(|server| server.broken().is_none());
@@ -205,6 +206,11 @@ fn spawn_and_wait(
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
+    // The next run's process is made while the harness looks at this one's end and records it. Its pid is
+    // read ([`ForkServer::collect`]) before orphans are reaped, which would take it for one.
+    if let Some(server) = server.as_deref_mut() {
+        server.prepare(limits.cgroups, limits.memory);
+    }
     let (memory, oom_kills) = match &cgroup {
         Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
         None => (None, 0),
@@ -212,15 +218,13 @@ fn spawn_and_wait(
     if let Some(cgroup) = &cgroup {
         cgroup.kill_all();
     }
-    reap_orphans();
-    // The next run's process is made while the harness looks at this one's end and records it. Its pid is
-    // read when it is needed ([`ForkServer::collect`]): before the next run, or before orphans are reaped.
-    if let Some(server) = server {
-        server.prepare(limits.cgroups, limits.memory);
-    }
     if let Some(cgroup) = cgroup {
         limits.cgroups.remove(cgroup);
     }
+    if let Some(server) = server {
+        server.collect();
+    }
+    reap_orphans();
     let waited_for = waited_for?;
     let (status, usage) = waited?;
     let memory = memory.unwrap_or(Memory { peak_bytes: usage.max_rss_bytes, method: Method::Rusage });
@@ -295,7 +299,13 @@ fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl 
                 signal_name(interrupted().unwrap_or(0))
             );
         }
-        (Wait::Exited, Some(ExecResponse::Ok { report })) => outcome.report = Some(report),
+        (Wait::Exited, Some(ExecResponse::Ok { report })) => match serde_json::from_str::<RunReport>(report.get()) {
+            Ok(report) => outcome.report = Some(report),
+            Err(e) => {
+                outcome.status = Status::Failed;
+                outcome.error = format!("the executor returned a malformed report: {e}");
+            }
+        },
         (Wait::Exited, Some(ExecResponse::Failed { error })) => {
             outcome.status = Status::Failed;
             outcome.error = error;

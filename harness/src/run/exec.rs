@@ -8,8 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(doc)]
 use harness_sdk::protocol::{RunReport, RunRequest};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::plugin::{CallOutcome, Library};
 
@@ -21,7 +23,9 @@ pub(super) const RESPONSE: &str = "response.json";
 #[derive(Clone, Serialize, Deserialize)]
 pub(super) struct ExecRequest {
     pub library: PathBuf,
-    pub request: RunRequest,
+    /// The [`RunRequest`], as the JSON the plugin reads: passed on as it is, never parsed by the run's
+    /// process.
+    pub request: Box<RawValue>,
     /// Names the run: its response carries it back.
     pub token: u64,
 }
@@ -33,10 +37,12 @@ pub(super) struct Response {
     pub response: ExecResponse,
 }
 
+/// How the run went. The report is the plugin's JSON, passed on as it is: the harness reads it into a
+/// [`RunReport`]. (Tagged from outside, since a tag inside would have serde buffer the report.)
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
+#[serde(rename_all = "snake_case")]
 pub(super) enum ExecResponse {
-    Ok { report: RunReport },
+    Ok { report: Box<RawValue> },
     Failed { error: String },
     Panicked { error: String },
 }
@@ -110,9 +116,9 @@ fn exec(dir: &Path, given: Option<&ExecRequest>, loaded: Option<&Library>) -> Re
             &opened
         }
     };
-    let request = serde_json::to_vec(&exec.request).expect("serializable");
-    Ok(match library.run(&request) {
-        CallOutcome::Ok(bytes) => match serde_json::from_slice(&bytes) {
+    Ok(match library.run(exec.request.get().as_bytes()) {
+        // Only checked to be JSON here; what it says is the harness's to read.
+        CallOutcome::Ok(bytes) => match serde_json::from_slice::<Box<RawValue>>(&bytes) {
             Ok(report) => ExecResponse::Ok { report },
             Err(e) => ExecResponse::Failed { error: format!("the executor returned a malformed report: {e}") },
         },

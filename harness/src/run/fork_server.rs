@@ -145,28 +145,29 @@ pub(crate) fn fork_server_main(library: &Path) -> i32 {
     loop {
         // The harness closed its end, or is gone: nothing more to serve.
         let Ok(Some(json)) = read_frame(&requests) else { return 0 };
-        let answer = match serde_json::from_slice::<Prepare>(&json) {
-            Err(e) => Answer::Error(format!("malformed request to the fork server: {e}")),
-            Ok(prepare) => match sys::pipe() {
-                Err(e) => Answer::Error(format!("cannot make the run's process: {e}")),
-                Ok((taken, took)) => match sys::fork_sibling() {
-                    Ok(None) => {
-                        drop(taken);
-                        be_spare(&library, &prepare, &requests, took, harness)
-                    }
-                    Ok(Some(pid)) => {
-                        drop(took);
-                        if say(&Answer::Spare { pid, started: start_time(pid) }).is_err() {
-                            return 0;
-                        }
-                        // The next frame is the spare's order: the server reads again once the spare has.
-                        wait_until_taken(taken);
-                        continue;
-                    }
+        let answer =
+            match serde_json::from_slice::<Prepare>(&json).map_err(|e| e.to_string()).and_then(|p| setup_of(&p)) {
+                Err(e) => Answer::Error(format!("malformed request to the fork server: {e}")),
+                Ok(prepare) => match sys::pipe() {
                     Err(e) => Answer::Error(format!("cannot make the run's process: {e}")),
+                    Ok((taken, took)) => match sys::fork_sibling() {
+                        Ok(None) => {
+                            drop(taken);
+                            be_spare(&library, &prepare, &requests, took, harness)
+                        }
+                        Ok(Some(pid)) => {
+                            drop(took);
+                            if say(&Answer::Spare { pid, started: start_time(pid) }).is_err() {
+                                return 0;
+                            }
+                            // The next frame is the spare's order: the server reads again once the spare has.
+                            wait_until_taken(taken);
+                            continue;
+                        }
+                        Err(e) => Answer::Error(format!("cannot make the run's process: {e}")),
+                    },
                 },
-            },
-        };
+            };
         if say(&answer).is_err() {
             return 0;
         }
@@ -198,7 +199,7 @@ impl<T: Serialize> Line for T {
 }
 
 /// A spare, a copy of the server: isolates itself, waits for its order, runs it, exits.
-fn be_spare(library: &Library, prepare: &Prepare, requests: &File, took: File, harness: pid_t) -> ! {
+fn be_spare(library: &Library, prepare: &ChildSetup, requests: &File, took: File, harness: pid_t) -> ! {
     let isolated = isolate_spare(prepare, harness);
     // The clock's page, which every run reads, is mapped now rather than on the run's time.
     let _ = std::time::Instant::now();
@@ -233,14 +234,19 @@ fn be_spare(library: &Library, prepare: &Prepare, requests: &File, took: File, h
     sys::exit_now(code)
 }
 
-fn isolate_spare(prepare: &Prepare, harness: pid_t) -> io::Result<()> {
+/// The isolation a [`Prepare`] asks for, ready for the copy to apply without allocating.
+fn setup_of(prepare: &Prepare) -> Result<ChildSetup, String> {
     let cgroup_procs = prepare
         .cgroup_procs
         .iter()
         .map(|p| CString::new(p.as_os_str().as_bytes()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let isolated = sys::isolate_self(&ChildSetup { cgroup_procs, data_limit: prepare.data_limit });
+        .map_err(|e| e.to_string())?;
+    Ok(ChildSetup { cgroup_procs, data_limit: prepare.data_limit })
+}
+
+fn isolate_spare(setup: &ChildSetup, harness: pid_t) -> io::Result<()> {
+    let isolated = sys::isolate_self(setup);
     sys::set_name(c"harness-spare");
     // The harness died between the copy and the death signal's setting: nothing is to run.
     if sys::parent_pid() != harness {
