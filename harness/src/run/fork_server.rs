@@ -17,9 +17,11 @@
 //! written, so the exit handlers the server's libraries registered do not run in each copy (a plugin that
 //! needs its own at exit, such as a coverage profile, runs with `--spawn exec`).
 //!
-//! The harness asks for the next run's spare as soon as a run's process is reaped, so the copy and its
-//! isolation happen while the harness is busy with the run that ended, never while a run runs; the next
-//! run starts with one message to a process that is ready. Its time (`wall_s`) counts from that message.
+//! The harness asks for the next run's spare as soon as a run's process says it has written its response
+//! (an [`Answer::Done`] on the server's stdout, which the harness watches with the run's pidfd), or once
+//! it is reaped when it said nothing: the copy and its isolation happen while the run's process exits and
+//! the harness records the run, never while a run's work runs; the next run starts with one message to a
+//! process that is ready. Its time (`wall_s`) counts from that message.
 //!
 //! The server itself has a process group of its own, dies with the harness, is recorded in the scratch
 //! trail as runs are ([`super::reap`]), and is spared by the reaping of orphans between runs, as spares
@@ -79,7 +81,7 @@ struct Order {
     output: PathBuf,
 }
 
-/// The server's answer to a [`Prepare`].
+/// What the harness reads on the server's stdout: the server's answer to a [`Prepare`], or a run's word.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
@@ -89,6 +91,11 @@ enum Answer {
         started: Option<u64>,
     },
     Error(String),
+    /// Said by a run's process, not the server: it has written its response and is about to exit, so
+    /// the next run's spare can be made now, while it exits.
+    Done {
+        token: u64,
+    },
 }
 
 /// The largest frame a reader accepts.
@@ -219,6 +226,8 @@ fn be_spare(library: &Library, prepare: &ChildSetup, requests: &File, took: File
     // Named apart from its server in `ps -o comm` and `top`; its command line is the server's.
     sys::set_name(c"harness-run");
     let token = order.exec.token;
+    // The server's answers, where this process says when it is done.
+    let answers = sys::dup_cloexec(1);
     let code = match isolated.and_then(|()| redirect_output(&order.output)) {
         Ok(()) => super::exec::respond(&order.dir, token, Some(&order.exec), Some(library)),
         Err(e) => {
@@ -226,11 +235,15 @@ fn be_spare(library: &Library, prepare: &ChildSetup, requests: &File, took: File
             super::exec::write_response(&order.dir, token, super::exec::ExecResponse::Failed { error })
         }
     };
+
     // What the run printed through buffers is written out; the exit handlers and destructors of the
     // libraries the server loaded are not run: they are the server's, and running them would touch (and
     // fault in) code of every library for nothing.
     let _ = std::io::Write::flush(&mut std::io::stdout());
     sys::flush_c_streams();
+    if let Ok(mut answers) = answers {
+        let _ = answers.write_all(&Answer::Done { token }.json());
+    }
     sys::exit_now(code)
 }
 
@@ -420,16 +433,23 @@ impl ForkServer {
             return;
         }
         let Spare::Asked(cgroup) = std::mem::replace(&mut self.spare, Spare::None) else { unreachable!() };
-        let answer = self.read_line(ANSWER_TIMEOUT).and_then(|said| {
-            serde_json::from_str::<Answer>(&said)
-                .map_err(|e| format!("the fork server said something else than expected: {e}"))
-        });
+        let answer = loop {
+            let answer = self.read_line(ANSWER_TIMEOUT).and_then(|said| {
+                serde_json::from_str::<Answer>(&said)
+                    .map_err(|e| format!("the fork server said something else than expected: {e}"))
+            });
+            // A run's word that it was done, not read while it ran.
+            if !matches!(answer, Ok(Answer::Done { .. })) {
+                break answer;
+            }
+        };
         match answer {
             Ok(Answer::Spare { pid, started }) => {
                 spare(pid);
                 self.spare = Spare::Ready(Started { pid, started }, cgroup);
             }
             Ok(Answer::Error(e)) | Err(e) => self.break_with(e),
+            Ok(Answer::Done { .. }) => unreachable!("skipped"),
         }
     }
 
@@ -465,6 +485,25 @@ impl ForkServer {
                 self.break_with(format!("cannot write to the fork server: {e}"));
                 Err(e)
             }
+        }
+    }
+
+    /// The descriptor on which a run of this server says it is done ([`ForkServer::on_done`]), while no
+    /// answer of the server's own is due.
+    pub(super) fn done_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (matches!(self.spare, Spare::None) && self.answers.buffer().is_empty() && self.broken.is_none())
+            .then(|| self.answers.get_ref().as_fd())
+    }
+
+    /// Reads what a run said while it ran ([`ForkServer::done_fd`] was readable): when it is run `token`
+    /// saying it is done, asks for the next run's spare at once, as [`ForkServer::prepare`] does.
+    pub(super) fn on_done(&mut self, token: u64, cgroups: &mut Keeper, memory: Option<u64>) {
+        match self.read_line(ANSWER_TIMEOUT).map(|said| serde_json::from_str::<Answer>(&said)) {
+            Ok(Ok(Answer::Done { token: done })) if done == token => self.prepare(cgroups, memory),
+            Ok(Ok(Answer::Done { .. })) => {}
+            Ok(Ok(_)) => self.break_with("the fork server answered what it was not asked".to_owned()),
+            Ok(Err(e)) => self.break_with(format!("the fork server said something else than expected: {e}")),
+            Err(e) => self.break_with(e),
         }
     }
 

@@ -160,6 +160,32 @@ pub(super) fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result
     }
 }
 
+/// Which of `first` and `second` can be read without blocking, waiting at most `timeout` for one to be.
+pub(super) fn poll_two(first: BorrowedFd<'_>, second: BorrowedFd<'_>, timeout: Duration) -> io::Result<(bool, bool)> {
+    let pollfd = |fd: BorrowedFd<'_>| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut fds = [pollfd(first), pollfd(second)];
+    let limit = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: two valid pollfds and a valid timespec for the duration of the call.
+    match unsafe { libc::ppoll(fds.as_mut_ptr(), 2, &raw const limit, std::ptr::null()) } {
+        0.. => Ok((fds[0].revents != 0, fds[1].revents != 0)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// A new descriptor for what `fd` is, closed on `exec`.
+pub(super) fn dup_cloexec(fd: i32) -> io::Result<std::fs::File> {
+    // SAFETY: fcntl with F_DUPFD_CLOEXEC makes a new descriptor or returns -1.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor is new and owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(new) })
+}
+
 /// Whether our child `pid` has exited, without reaping it (it is left for [`wait4`]).
 pub(super) fn has_exited(pid: pid_t) -> io::Result<bool> {
     // SAFETY: siginfo is plain data; waitid fills it.
