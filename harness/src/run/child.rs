@@ -23,7 +23,7 @@ use super::fork_server::{ForkServer, Started};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
 use super::sys::{self, ChildSetup};
-use super::wait::{Wait, Waited, reap_with_usage, wait_or_watch};
+use super::wait::{Exit, Wait, Waited, reap_with_usage};
 use crate::fmt::{format_duration, format_size};
 use crate::process::{
     LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file,
@@ -197,9 +197,10 @@ fn spawn_and_wait(
 
     // A copy says when it has written its response: its server makes the next run's spare while it exits.
     let deadline = Instant::now() + limits.timeout;
+    let exit = Exit::of(pid);
     let waited_for = loop {
         let watch = server.as_deref().and_then(ForkServer::done_fd);
-        match wait_or_watch(pid, deadline, watch) {
+        match exit.wait(deadline, watch) {
             Ok(Waited::Watched) => {
                 if let Some(server) = server.as_deref_mut() {
                     server.on_done(token, limits.cgroups, limits.memory);

@@ -198,14 +198,15 @@ const RUN_DIR: &str = "run";
 
 /// Makes the run folder `dir` ready for the next run: there, with an empty log.
 fn reset_run_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::create_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        other => other?,
-    }
     let log = dir.join(child::OUTPUT);
-    // An empty log is left as it is: most runs print nothing.
-    if std::fs::metadata(&log).is_ok_and(|m| m.len() == 0) {
-        return Ok(());
+    match std::fs::metadata(&log) {
+        // An empty log is left as it is: most runs print nothing.
+        Ok(m) if m.len() == 0 => return Ok(()),
+        Ok(_) => {}
+        Err(_) => match std::fs::create_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            other => other?,
+        },
     }
     std::fs::File::options().create(true).write(true).truncate(true).open(log)?;
     Ok(())

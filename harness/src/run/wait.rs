@@ -24,57 +24,71 @@ pub(super) enum Wait {
 
 /// Waits until `pid` exits, without reaping it, or until `timeout` passes or the harness is interrupted.
 pub(super) fn wait_for_exit(pid: pid_t, timeout: Duration) -> io::Result<Wait> {
-    match wait_or_watch(pid, Instant::now() + timeout, None)? {
+    match Exit::of(pid).wait(Instant::now() + timeout, None)? {
         Waited::Ended(wait) => Ok(wait),
         Waited::Watched => unreachable!("nothing watched"),
     }
 }
 
-/// What [`wait_or_watch`] saw first.
+/// What [`Exit::wait`] saw first.
 pub(super) enum Waited {
     Ended(Wait),
     /// The watched descriptor can be read.
     Watched,
 }
 
-/// Waits as [`wait_for_exit`] does until `deadline`, and until `watch`, when given, can be read.
-pub(super) fn wait_or_watch(pid: pid_t, deadline: Instant, watch: Option<BorrowedFd<'_>>) -> io::Result<Waited> {
-    let Ok(fd) = sys::pidfd_open(pid) else {
-        // Kernels before 5.3: look every millisecond.
-        loop {
-            match sys::has_exited(pid) {
-                Ok(true) => return Ok(Waited::Ended(Wait::Exited)),
-                Ok(false) => {}
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
+/// The end of process `pid`, to wait for: a pidfd, opened once for as many waits as it takes.
+pub(super) struct Exit {
+    pid: pid_t,
+    /// `None` on kernels before 5.3.
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Exit {
+    pub(super) fn of(pid: pid_t) -> Self {
+        Self { pid, fd: sys::pidfd_open(pid).ok() }
+    }
+
+    /// Waits as [`wait_for_exit`] does until `deadline`, and until `watch`, when given, can be read.
+    pub(super) fn wait(&self, deadline: Instant, watch: Option<BorrowedFd<'_>>) -> io::Result<Waited> {
+        let pid = self.pid;
+        let Some(fd) = &self.fd else {
+            // Kernels before 5.3: look every millisecond.
+            loop {
+                match sys::has_exited(pid) {
+                    Ok(true) => return Ok(Waited::Ended(Wait::Exited)),
+                    Ok(false) => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+                if interrupted().is_some() {
+                    return Ok(Waited::Ended(Wait::Interrupted));
+                }
+                if Instant::now() >= deadline {
+                    return Ok(Waited::Ended(Wait::TimedOut));
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
+        };
+        loop {
             if interrupted().is_some() {
                 return Ok(Waited::Ended(Wait::Interrupted));
             }
-            if Instant::now() >= deadline {
-                return Ok(Waited::Ended(Wait::TimedOut));
+            let until_deadline = deadline.saturating_duration_since(Instant::now());
+            let slice = until_deadline.min(INTERRUPT_CHECK);
+            let polled = match watch {
+                Some(watch) => sys::poll_two(fd.as_fd(), watch, slice),
+                None => sys::poll_readable(fd.as_fd(), slice).map(|exited| (exited, false)),
+            };
+            match polled {
+                Ok((true, _)) => return Ok(Waited::Ended(Wait::Exited)),
+                Ok((false, true)) => return Ok(Waited::Watched),
+                Ok((false, false)) if until_deadline.is_zero() => return Ok(Waited::Ended(Wait::TimedOut)),
+                Ok((false, false)) => {}
+                // A signal: loop to look at the interruption flag.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    };
-    loop {
-        if interrupted().is_some() {
-            return Ok(Waited::Ended(Wait::Interrupted));
-        }
-        let until_deadline = deadline.saturating_duration_since(Instant::now());
-        let slice = until_deadline.min(INTERRUPT_CHECK);
-        let polled = match watch {
-            Some(watch) => sys::poll_two(fd.as_fd(), watch, slice),
-            None => sys::poll_readable(fd.as_fd(), slice).map(|exited| (exited, false)),
-        };
-        match polled {
-            Ok((true, _)) => return Ok(Waited::Ended(Wait::Exited)),
-            Ok((false, true)) => return Ok(Waited::Watched),
-            Ok((false, false)) if until_deadline.is_zero() => return Ok(Waited::Ended(Wait::TimedOut)),
-            Ok((false, false)) => {}
-            // A signal: loop to look at the interruption flag.
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
         }
     }
 }
