@@ -428,17 +428,7 @@ fn remove_stale(parent: &Path) {
         let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if gone {
             let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
-            let procs = CString::default();
-            drop(RunCgroup {
-                version,
-                dir: entry.path(),
-                procs,
-                pids: None,
-                cpuacct: None,
-                open: OpenFiles::default(),
-                also_joins: None,
-                removed: false,
-            });
+            drop(RunCgroup::of(version, entry.path(), CString::default()));
         }
     }
 }
@@ -479,11 +469,9 @@ fn read_now(open: Option<&std::fs::File>, path: impl FnOnce() -> PathBuf) -> Opt
 }
 
 impl RunCgroup {
-    fn create(version: Version, dir: PathBuf, limit: Option<u64>) -> io::Result<Self> {
-        std::fs::create_dir(&dir)?;
-        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // From here on, Drop removes the folder if setting a limit fails.
-        let mut cgroup = Self {
+    /// The cgroup at `dir`, as it is: nothing of it open, no other cgroup with it.
+    fn of(version: Version, dir: PathBuf, procs: CString) -> Self {
+        Self {
             version,
             dir,
             procs,
@@ -492,7 +480,14 @@ impl RunCgroup {
             open: OpenFiles::default(),
             also_joins: None,
             removed: false,
-        };
+        }
+    }
+
+    fn create(version: Version, dir: PathBuf, limit: Option<u64>) -> io::Result<Self> {
+        std::fs::create_dir(&dir)?;
+        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // From here on, Drop removes the folder if setting a limit fails.
+        let mut cgroup = Self::of(version, dir, procs);
         let open = |name: &str| std::fs::File::open(cgroup.dir.join(name)).ok();
         cgroup.open = OpenFiles {
             peak: open(version.files().peak),
