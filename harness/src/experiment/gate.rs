@@ -149,6 +149,15 @@ impl<'a> Names<'a> {
                 format!("`[ci]` names `{text}`, a column of every service, but the experiment has no [services]"),
                 "a service has its columns in runs.csv for each [services.NAME] table".to_owned(),
             ),
+            // The built-in server is no table of the file: a step that goes to it starts it.
+            Some(service) if service == super::services::LOOPBACK && !self.services.iter().any(|s| s == service) => (
+                format!(
+                    "`[ci]` names `{text}`, a column of the built-in server `{service}`, but no step of the experiment goes to it"
+                ),
+                format!(
+                    "a `net` step, or an `http` step to ${{services.{service}.port}}, starts it; add one, or gate another metric"
+                ),
+            ),
             Some(service) if self.services.is_empty() => (
                 format!("`[ci]` names `{text}`, a column of service `{service}`, but the experiment has no [services]"),
                 format!("add a [services.{service}] table, or gate another metric"),
