@@ -507,6 +507,14 @@ impl RunCgroup {
         Ok(cgroup)
     }
 
+    /// How a run's process isolates itself, in `cgroup` when it has one, else with the data limit `memory`.
+    pub(in crate::run) fn setup_of_run(cgroup: Option<&RunCgroup>, memory: Option<u64>) -> super::sys::ChildSetup {
+        super::sys::ChildSetup {
+            cgroup_procs: cgroup.map(RunCgroup::procs_paths).unwrap_or_default(),
+            data_limit: if cgroup.is_none() { memory } else { None },
+        }
+    }
+
     /// The `cgroup.procs` files: a child writes `0` to each between `fork` and `exec` to join the cgroup
     /// (and those of the pids and cpuacct hierarchies, with v1).
     pub(crate) fn procs_paths(&self) -> Vec<CString> {

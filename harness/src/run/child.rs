@@ -22,7 +22,7 @@ use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
 use super::fork_server::{ForkServer, Started};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
-use super::sys::{self, ChildSetup};
+use super::sys;
 use super::wait::{Exit, Wait, Waited, reap_with_usage};
 use crate::fmt::{format_duration, format_size};
 use crate::process::{
@@ -178,8 +178,7 @@ fn spawn_and_wait(
             .cgroups
             .take()
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
-        let cgroup_procs = cgroup.as_ref().map(RunCgroup::procs_paths).unwrap_or_default();
-        let data_limit = if cgroup.is_none() { limits.memory } else { None };
+        let setup = RunCgroup::setup_of_run(cgroup.as_ref(), limits.memory);
         super::exec::overwrite(&dir.join(REQUEST), &serde_json::to_vec(&exec).expect("serializable"))?;
         let start = Instant::now();
         let output = File::options().create(true).append(true).open(&output_path)?;
@@ -187,7 +186,7 @@ fn spawn_and_wait(
         command.arg("__exec").arg(dir).arg(token.to_string());
         command.stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
         command.env(SCRATCH_VAR, scratch);
-        sys::isolate_child(&mut command, ChildSetup { cgroup_procs, data_limit });
+        sys::isolate_child(&mut command, setup);
         let child = command.spawn()?;
         // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
         (Started { pid: child.id() as sys::pid_t, started: None }, cgroup, start)

@@ -409,16 +409,11 @@ impl ForkServer {
             Ok(cgroup) => cgroup,
             Err(e) => return self.break_with(format!("cannot make the run's cgroup: {e}")),
         };
+        let setup = RunCgroup::setup_of_run(cgroup.as_ref(), memory);
         let prepare = Prepare {
-            cgroup_procs: cgroup
-                .as_ref()
-                .map(RunCgroup::procs_paths)
-                .unwrap_or_default()
-                .iter()
-                .filter(|procs| !self.joined.contains(procs))
-                .map(path_of)
-                .collect(),
-            data_limit: if cgroup.is_none() { memory } else { None },
+            // What the server joined, its copies are in already.
+            cgroup_procs: setup.cgroup_procs.iter().filter(|procs| !self.joined.contains(procs)).map(path_of).collect(),
+            data_limit: setup.data_limit,
         };
         match self.requests.write_all(&frame(&prepare)) {
             Ok(()) => self.spare = Spare::Asked(cgroup),
@@ -429,15 +424,12 @@ impl ForkServer {
     /// Reads the server's answer to [`ForkServer::prepare`], if it is still to be read: from then on the
     /// spare's pid is known, and spared by the reaping of orphans.
     pub(super) fn collect(&mut self) {
-        if !matches!(self.spare, Spare::Asked(_)) {
-            return;
-        }
-        let Spare::Asked(cgroup) = std::mem::replace(&mut self.spare, Spare::None) else { unreachable!() };
+        let cgroup = match std::mem::replace(&mut self.spare, Spare::None) {
+            Spare::Asked(cgroup) => cgroup,
+            other => return self.spare = other,
+        };
         let answer = loop {
-            let answer = self.read_line(ANSWER_TIMEOUT).and_then(|said| {
-                serde_json::from_str::<Answer>(&said)
-                    .map_err(|e| format!("the fork server said something else than expected: {e}"))
-            });
+            let answer = self.next_answer();
             // A run's word that it was done, not read while it ran.
             if !matches!(answer, Ok(Answer::Done { .. })) {
                 break answer;
@@ -498,13 +490,18 @@ impl ForkServer {
     /// Reads what a run said while it ran ([`ForkServer::done_fd`] was readable): when it is run `token`
     /// saying it is done, asks for the next run's spare at once, as [`ForkServer::prepare`] does.
     pub(super) fn on_done(&mut self, token: u64, cgroups: &mut Keeper, memory: Option<u64>) {
-        match self.read_line(ANSWER_TIMEOUT).map(|said| serde_json::from_str::<Answer>(&said)) {
-            Ok(Ok(Answer::Done { token: done })) if done == token => self.prepare(cgroups, memory),
-            Ok(Ok(Answer::Done { .. })) => {}
-            Ok(Ok(_)) => self.break_with("the fork server answered what it was not asked".to_owned()),
-            Ok(Err(e)) => self.break_with(format!("the fork server said something else than expected: {e}")),
+        match self.next_answer() {
+            Ok(Answer::Done { token: done }) if done == token => self.prepare(cgroups, memory),
+            Ok(Answer::Done { .. }) => {}
+            Ok(_) => self.break_with("the fork server answered what it was not asked".to_owned()),
             Err(e) => self.break_with(e),
         }
+    }
+
+    /// The next line on the server's stdout, read.
+    fn next_answer(&mut self) -> Result<Answer, String> {
+        let said = self.read_line(ANSWER_TIMEOUT)?;
+        serde_json::from_str(&said).map_err(|e| format!("the fork server said something else than expected: {e}"))
     }
 
     /// Marks the server as serving no more, for `why`, and ends its spare.

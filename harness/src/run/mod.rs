@@ -372,8 +372,6 @@ impl Runner {
         Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
     }
 
-    /// Replaces a fork server that stopped serving, or (when `file_too`) whose library file changed, by
-    /// `__exec`, with a warning.
     /// Reads the pids of the spares the fork servers were asked for (see [`fork_server::ForkServer::collect`]):
     /// before whatever may reap orphans, such as stopping a service, which would take a spare whose pid is
     /// not known yet for one.
@@ -385,6 +383,8 @@ impl Runner {
         }
     }
 
+    /// Replaces a fork server that stopped serving, or (when `file_too`) whose library file changed, by
+    /// `__exec`, with a warning.
     fn check_fork_server(&mut self, library: &Path, executor: &str, file_too: bool) {
         let Some(path) = self.run_paths.get_mut(library) else { return };
         let fork_server::RunPath::ForkServer(server) = path else { return };

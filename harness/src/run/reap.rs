@@ -118,25 +118,28 @@ fn children_of_this_process() -> Vec<pid_t> {
     // `find_alive_thread`), which also starts every process the harness starts: its `children` file is
     // the one to read, not every thread's.
     let me = std::process::id();
-    let parse = |text: String| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
     match sys::read_small(format!("/proc/self/task/{me}/children")) {
-        Ok(text) => parse(text),
+        Ok(text) => pids_in(&text),
         // The main thread ended (it never does before the harness), or a kernel without
         // CONFIG_PROC_CHILDREN: look at every thread, or find them by their parent.
         Err(_) => children_of("self").unwrap_or_else(|| children_by_scan(&me.to_string())),
     }
 }
 
+/// The pids in a `children` file: numbers separated by spaces.
+fn pids_in(text: &str) -> Vec<pid_t> {
+    text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+}
+
 /// The children of process `pid` (a number, or `self`), from its threads' `children` files; `None` where
 /// the kernel has none (without `CONFIG_PROC_CHILDREN`) and the process exists.
 pub(super) fn children_of(pid: &str) -> Option<Vec<pid_t>> {
-    let parse = |text: &str| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<pid_t>>();
     let mut children = Vec::new();
     // A process that is gone has no children.
     let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Some(children) };
     for thread in threads.flatten() {
         match sys::read_small(thread.path().join("children")) {
-            Ok(text) => children.extend(parse(&text)),
+            Ok(text) => children.extend(pids_in(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && thread.path().exists() => return None,
             // The thread ended meanwhile.
             Err(_) => {}
