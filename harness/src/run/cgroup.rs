@@ -62,6 +62,8 @@ struct Files {
     /// Set too, so that a run at its limit is killed rather than swapped out.
     swap_limit: &'static str,
     peak: &'static str,
+    /// The memory in use now.
+    usage: &'static str,
     /// A flat-keyed file with an `oom_kill` count.
     events: &'static str,
 }
@@ -73,12 +75,14 @@ impl Version {
                 limit: "memory.max",
                 swap_limit: "memory.swap.max",
                 peak: "memory.peak",
+                usage: "memory.current",
                 events: "memory.events",
             },
             Version::V1 => Files {
                 limit: "memory.limit_in_bytes",
                 swap_limit: "memory.memsw.limit_in_bytes",
                 peak: "memory.max_usage_in_bytes",
+                usage: "memory.usage_in_bytes",
                 events: "memory.oom_control",
             },
         }
@@ -454,6 +458,8 @@ pub(crate) struct RunCgroup {
 /// costs more than reading it.
 #[derive(Debug, Default)]
 struct OpenFiles {
+    /// Open for writing too where the kernel allows it: a write resets the peak (with cgroup v2 for the
+    /// reads through this descriptor only), which a cgroup made ready for another run needs.
     peak: Option<std::fs::File>,
     events: Option<std::fs::File>,
     procs: Option<std::fs::File>,
@@ -489,8 +495,14 @@ impl RunCgroup {
         // From here on, Drop removes the folder if setting a limit fails.
         let mut cgroup = Self::of(version, dir, procs);
         let open = |name: &str| std::fs::File::open(cgroup.dir.join(name)).ok();
+        let peak = cgroup.dir.join(version.files().peak);
         cgroup.open = OpenFiles {
-            peak: open(version.files().peak),
+            peak: std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open(&peak)
+                .ok()
+                .or_else(|| open(version.files().peak)),
             events: open(version.files().events),
             procs: open("cgroup.procs"),
         };
@@ -603,6 +615,45 @@ impl RunCgroup {
     }
 }
 
+impl RunCgroup {
+    /// This cgroup, made ready for another run, or `None` when it cannot be (it is removed then): a run's
+    /// cgroup is used again when nothing of the earlier run is in it any more, no process was killed for
+    /// want of memory in it, what the earlier runs left charged to it (page cache, kernel objects, the
+    /// kernel's per-CPU reserve of charges) is at most [`reuse_limit`], and its peak could be reset to
+    /// that. The caller killed and reaped what was in it.
+    fn recycle(self, limit: Option<u64>) -> Option<Self> {
+        let ready = self.pids().is_empty()
+            && self.pids.as_ref().is_none_or(|pids| pids.pids().is_empty())
+            && self.oom_kills() == 0
+            && self.usage_bytes().is_some_and(|usage| usage <= reuse_limit(limit))
+            && self.reset_peak();
+        if ready {
+            return Some(self);
+        }
+        remove_or_warn(self);
+        None
+    }
+
+    /// The memory charged to the cgroup now, in bytes.
+    fn usage_bytes(&self) -> Option<u64> {
+        super::sys::read_small(self.dir.join(self.version.files().usage)).ok()?.trim().parse().ok()
+    }
+
+    /// Resets the peak that [`RunCgroup::peak_bytes`] reads to the memory in use now; `false` when the
+    /// kernel refused, or the peak file is not open for writing.
+    fn reset_peak(&self) -> bool {
+        use std::io::Write as _;
+        self.open.peak.as_ref().is_some_and(|mut file| file.write_all(b"0\n").is_ok())
+    }
+}
+
+/// The most memory that earlier runs may leave charged to a cgroup that is used again: 1 MiB, and at most
+/// 1/64 of the run's memory limit, so that what is left takes little of the limit.
+fn reuse_limit(limit: Option<u64>) -> u64 {
+    const MAX: u64 = 1 << 20;
+    limit.map_or(MAX, |limit| MAX.min(limit / 64))
+}
+
 impl Drop for RunCgroup {
     fn drop(&mut self) {
         if !self.removed {
@@ -611,10 +662,11 @@ impl Drop for RunCgroup {
     }
 }
 
-/// Makes and removes the cgroups of runs on a thread of its own, off the path from one run to the next:
-/// making and removing a cgroup costs the kernel about as much as a short run. While a run runs, the
-/// cgroup of the next is made; once it is over, its own is removed. The caller has killed what was in a
-/// cgroup it hands back, and reaped it ([`RunCgroup::kill_all`], the orphans), so nothing of the run
+/// Makes, readies and removes the cgroups of runs on a thread of its own, off the path from one run to the
+/// next: making and removing a cgroup costs the kernel about as much as a short run. Once a run is over,
+/// its cgroup is made ready for another run ([`RunCgroup::recycle`]) or removed; a run takes a ready one
+/// where there is one, else the one made ahead while the run before ran. The caller has killed what was in
+/// a cgroup it hands back, and reaped it ([`RunCgroup::kill_all`], the orphans), so nothing of the run
 /// executes any more: what is left is the folder, removed once the last killed process has exited.
 /// Dropping the keeper waits until every cgroup it made or was given is removed.
 #[derive(Debug)]
@@ -626,6 +678,8 @@ pub(crate) struct Keeper {
     made: std::sync::mpsc::Receiver<io::Result<Option<RunCgroup>>>,
     /// Whether the next cgroup is being made ahead.
     ahead: bool,
+    /// Cgroups of runs that are over, ready for another run.
+    ready: std::sync::Arc<std::sync::Mutex<Vec<RunCgroup>>>,
     /// How many cgroups were taken.
     taken: usize,
     /// The pids cgroup that every run joins, where the pids limit has a v1 hierarchy of its own: one for
@@ -638,6 +692,8 @@ pub(crate) struct Keeper {
 #[derive(Debug)]
 enum Job {
     Make(usize),
+    /// Make ready for another run, or remove.
+    Recycle(RunCgroup),
     Remove(RunCgroup),
 }
 
@@ -651,6 +707,8 @@ impl Keeper {
         let mut accounting = accounting.clone();
         accounting.shared_pids = shared_pids.as_ref().map(|c| c.procs.clone());
         let maker = accounting.clone();
+        let ready = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let readied = std::sync::Arc::clone(&ready);
         let thread = std::thread::Builder::new().name("cgroup-keeper".to_owned()).spawn(move || {
             for job in receiver {
                 match job {
@@ -659,6 +717,11 @@ impl Keeper {
                     }
                     // No reaping here: the harness's children at this point are the next run's.
                     Job::Remove(cgroup) => remove_or_warn(cgroup),
+                    Job::Recycle(cgroup) => {
+                        if let Some(cgroup) = cgroup.recycle(limit) {
+                            readied.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(cgroup);
+                        }
+                    }
                 }
             }
         });
@@ -667,22 +730,29 @@ impl Keeper {
             // Without the thread, each cgroup is made and removed where it is asked for.
             Err(_) => (None, None),
         };
-        Self { accounting, limit, jobs, made, ahead: false, taken: 0, shared_pids, thread }
+        Self { accounting, limit, jobs, made, ahead: false, ready, taken: 0, shared_pids, thread }
     }
 
-    /// A cgroup for the next run (`None` without cgroups), and the one after it made ahead. The cgroups are
-    /// numbered in the order they are taken.
+    /// A cgroup for the next run (`None` without cgroups): one that an earlier run used, made ready again,
+    /// where there is one, else a new one; and, when no other is ready, the one after it made ahead. The
+    /// cgroups are numbered in the order they are made.
     pub(crate) fn take(&mut self) -> io::Result<Option<RunCgroup>> {
-        let number = self.taken;
-        self.taken += 1;
-        let cgroup = if std::mem::take(&mut self.ahead) {
-            self.made.recv().unwrap_or_else(|_| self.accounting.create(number, self.limit))
-        } else {
-            self.accounting.create(number, self.limit)
+        // The lock is never held while waiting for the thread, which takes it to add a cgroup.
+        let ready = self.ready().pop();
+        let cgroup = match ready {
+            Some(cgroup) => Ok(Some(cgroup)),
+            None if std::mem::take(&mut self.ahead) => {
+                self.made.recv().unwrap_or_else(|_| self.accounting.create(self.taken, self.limit))
+            }
+            None => {
+                self.taken += 1;
+                self.accounting.create(self.taken, self.limit)
+            }
         };
-        if self.accounting.parent.is_some() {
+        if !self.ahead && self.accounting.parent.is_some() && self.ready().is_empty() {
             if let Some(jobs) = &self.jobs {
-                if jobs.send(Job::Make(number + 1)).is_ok() {
+                self.taken += 1;
+                if jobs.send(Job::Make(self.taken)).is_ok() {
                     self.ahead = true;
                 }
             }
@@ -690,13 +760,34 @@ impl Keeper {
         cgroup
     }
 
+    /// The cgroups ready for another run.
+    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<RunCgroup>> {
+        self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The `cgroup.procs` of the cgroups every run joins besides its own (see [`Keeper::shared_pids`]).
     pub(crate) fn shared_procs(&self) -> Vec<CString> {
         self.shared_pids.iter().map(|c| c.procs.clone()).collect()
     }
 
+    /// Makes the cgroup of a run that is over ready for another run, or removes it; the caller killed and
+    /// reaped its processes.
+    pub(crate) fn give_back(&self, cgroup: RunCgroup) {
+        let cgroup = match &self.jobs {
+            Some(jobs) => match jobs.send(Job::Recycle(cgroup)) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(Job::Recycle(cgroup))) => cgroup,
+                Err(_) => unreachable!("a cgroup to recycle was sent"),
+            },
+            None => cgroup,
+        };
+        if let Some(cgroup) = cgroup.recycle(self.limit) {
+            self.ready().push(cgroup);
+        }
+    }
+
     /// Removes `cgroup`, whose processes the caller killed and reaped.
-    pub(crate) fn remove(&self, cgroup: RunCgroup) {
+    fn remove(&self, cgroup: RunCgroup) {
         let cgroup = match &self.jobs {
             Some(jobs) => match jobs.send(Job::Remove(cgroup)) {
                 Ok(()) => return,
@@ -727,6 +818,8 @@ impl Drop for Keeper {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let ready = std::mem::take(&mut *self.ready());
+        ready.into_iter().for_each(remove_or_warn);
         if let Some(shared) = self.shared_pids.take() {
             remove_or_warn(shared);
         }

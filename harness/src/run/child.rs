@@ -232,7 +232,7 @@ fn spawn_and_wait(
         cgroup.kill_all();
     }
     if let Some(cgroup) = cgroup {
-        limits.cgroups.remove(cgroup);
+        limits.cgroups.give_back(cgroup);
     }
     if let Some(server) = server {
         server.collect();

@@ -250,3 +250,55 @@ fn a_run_has_a_limit_of_processes_where_the_pids_controller_is() {
     // The run's child was in a pids cgroup of its own, named after the harness.
     assert!(path.rsplit('/').next().unwrap().starts_with(&format!("harness-{}-", harness.id())), "{path}");
 }
+
+/// A run's cgroup may have served an earlier run: the peak memory of a run is still its own, not the most
+/// an earlier run used, and what an earlier run left charged to the cgroup (the page cache of a file it
+/// read) does not add up from run to run.
+#[test]
+fn a_run_reports_its_own_peak_memory_after_runs_that_used_more() {
+    let (_dir, dir, rows, stderr) = support::run_inline(
+        "peaks",
+        r#"[experiment]
+name = "peaks"
+repetitions = 4
+warmup = 0
+
+[workloads.big]
+tasks = 1
+steps = [{ alloc = "64MiB" }]
+
+[workloads.cached]
+tasks = 1
+steps = [{ read_file = { size = "8MiB" } }]
+
+[workloads.empty]
+tasks = 0
+steps = []
+
+[workloads.empty_too]
+tasks = 0
+steps = []
+
+[matrix]
+executor = ["sync"]
+workload = ["big", "empty", "cached", "empty_too"]
+"#,
+    );
+    let environment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("environment.json")).unwrap()).unwrap();
+    if !environment["peak_memory"]["method"].as_str().unwrap().starts_with("cgroup") {
+        eprintln!("skipped: no cgroup here ({stderr})");
+        return;
+    }
+    assert_eq!(rows.len(), 16, "{rows:#?}");
+    for row in &rows {
+        assert_eq!(row["status"], "ok", "{row:?}");
+        let peak: u64 = row["peak_memory_bytes"].parse().unwrap();
+        match row["workload"].as_str() {
+            "big" => assert!(peak >= 64 << 20, "{row:?}"),
+            // An empty run's process faults in far less than 4 MiB; 64 MiB would be the run before's.
+            "empty" | "empty_too" => assert!(peak < 4 << 20, "{row:?}"),
+            _ => assert!(peak < 48 << 20, "{row:?}"),
+        }
+    }
+}
