@@ -10,6 +10,11 @@
 //! 3. cgroup v1: under the harness's own cgroup of the memory hierarchy.
 //! 4. Otherwise none: peak memory is `wait4`'s `ru_maxrss` and the limit is `RLIMIT_DATA` (see `child.rs`).
 //!
+//! A run's cgroup holds no process of another run, but may have served an earlier one: once a run is over
+//! and nothing of it is left, its cgroup is used again when the earlier runs left at most 1 MiB charged to
+//! it and its peak could be reset ([`RunCgroup::recycle`]), which saves a `mkdir` and an `rmdir` (and the
+//! kernel's deferred freeing) per run; else it is removed and a new one made ([`Keeper`]).
+//!
 //! v1 and v2 differ only in file names, kept in [`Files`]. A run's child joins its cgroup between `fork` and
 //! `exec` (see [`RunCgroup::procs_paths`]), so no code of the run ever executes outside it.
 //!
@@ -437,7 +442,7 @@ fn remove_stale(parent: &Path) {
     }
 }
 
-/// The cgroup of one run. Dropping it kills everything still in it and removes it.
+/// The cgroup of one run at a time. Dropping it kills everything still in it and removes it.
 #[derive(Debug)]
 pub(crate) struct RunCgroup {
     version: Version,
@@ -461,6 +466,7 @@ struct OpenFiles {
     /// Open for writing too where the kernel allows it: a write resets the peak (with cgroup v2 for the
     /// reads through this descriptor only), which a cgroup made ready for another run needs.
     peak: Option<std::fs::File>,
+    usage: Option<std::fs::File>,
     events: Option<std::fs::File>,
     procs: Option<std::fs::File>,
 }
@@ -503,6 +509,7 @@ impl RunCgroup {
                 .open(&peak)
                 .ok()
                 .or_else(|| open(version.files().peak)),
+            usage: open(version.files().usage),
             events: open(version.files().events),
             procs: open("cgroup.procs"),
         };
@@ -636,7 +643,7 @@ impl RunCgroup {
 
     /// The memory charged to the cgroup now, in bytes.
     fn usage_bytes(&self) -> Option<u64> {
-        super::sys::read_small(self.dir.join(self.version.files().usage)).ok()?.trim().parse().ok()
+        read_now(self.open.usage.as_ref(), || self.dir.join(self.version.files().usage))?.trim().parse().ok()
     }
 
     /// Resets the peak that [`RunCgroup::peak_bytes`] reads to the memory in use now; `false` when the
