@@ -701,7 +701,6 @@ enum Job {
     Make(usize),
     /// Make ready for another run, or remove.
     Recycle(RunCgroup),
-    Remove(RunCgroup),
 }
 
 impl Keeper {
@@ -723,7 +722,6 @@ impl Keeper {
                         let _ = made_sender.send(maker.create(index, limit));
                     }
                     // No reaping here: the harness's children at this point are the next run's.
-                    Job::Remove(cgroup) => remove_or_warn(cgroup),
                     Job::Recycle(cgroup) => {
                         if let Some(cgroup) = cgroup.recycle(limit) {
                             readied.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(cgroup);
@@ -792,19 +790,6 @@ impl Keeper {
             self.ready().push(cgroup);
         }
     }
-
-    /// Removes `cgroup`, whose processes the caller killed and reaped.
-    fn remove(&self, cgroup: RunCgroup) {
-        let cgroup = match &self.jobs {
-            Some(jobs) => match jobs.send(Job::Remove(cgroup)) {
-                Ok(()) => return,
-                Err(std::sync::mpsc::SendError(Job::Remove(cgroup))) => cgroup,
-                Err(_) => unreachable!("a removal was sent"),
-            },
-            None => cgroup,
-        };
-        remove_or_warn(cgroup);
-    }
 }
 
 fn remove_or_warn(cgroup: RunCgroup) {
@@ -818,7 +803,7 @@ impl Drop for Keeper {
         // The cgroup made ahead for a run that did not come.
         if std::mem::take(&mut self.ahead) {
             if let Ok(Ok(Some(cgroup))) = self.made.recv() {
-                self.remove(cgroup);
+                remove_or_warn(cgroup);
             }
         }
         drop(self.jobs.take());
