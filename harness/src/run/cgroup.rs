@@ -724,7 +724,7 @@ impl Keeper {
                     // No reaping here: the harness's children at this point are the next run's.
                     Job::Recycle(cgroup) => {
                         if let Some(cgroup) = cgroup.recycle(limit) {
-                            readied.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(cgroup);
+                            lock(&readied).push(cgroup);
                         }
                     }
                 }
@@ -767,7 +767,7 @@ impl Keeper {
 
     /// The cgroups ready for another run.
     fn ready(&self) -> std::sync::MutexGuard<'_, Vec<RunCgroup>> {
-        self.ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.ready)
     }
 
     /// The `cgroup.procs` of the cgroups every run joins besides its own (see [`Keeper::shared_pids`]).
@@ -790,6 +790,11 @@ impl Keeper {
             self.ready().push(cgroup);
         }
     }
+}
+
+/// The list of cgroups ready for another run, locked; a panic while it was locked left it whole.
+fn lock(ready: &std::sync::Mutex<Vec<RunCgroup>>) -> std::sync::MutexGuard<'_, Vec<RunCgroup>> {
+    ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn remove_or_warn(cgroup: RunCgroup) {
