@@ -22,4 +22,7 @@ others_share() {
     elapsed=$(echo "$(date +%s.%N) - $(cat "$1/started")" | bc)
     ours=$(echo "$(children_cpu_s "$1/times.after") - $(children_cpu_s "$1/times.before")" | bc -l)
     others=$(echo "($(busy_s) - $(cat "$1/busy.before") - $ours) / ($elapsed * $(nproc))" | bc -l)
+    # /proc/stat and `times` count in ticks of their own: on an idle machine the difference can come out
+    # a hair below zero.
+    if (( $(echo "$others < 0" | bc -l) )); then others=0; fi
 }
