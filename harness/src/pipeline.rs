@@ -29,6 +29,29 @@ pub(crate) struct Options<'a> {
     pub resume: Option<&'a Path>,
     /// How each run's process starts.
     pub spawn: crate::run::Spawn,
+    /// For a range of repetitions: after a look's rounds, which cells a comparison still needs.
+    pub decide: Option<Decide<'a>>,
+}
+
+/// What a range of repetitions asks after the rounds of each look: given the result folder and the rounds
+/// so far, the labels of the cells whose comparisons are still undecided (the others stop there).
+#[derive(Clone, Copy)]
+pub(crate) struct Decide<'a>(pub &'a dyn Fn(&Path, u32) -> anyhow::Result<Vec<String>>);
+
+impl std::fmt::Debug for Decide<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decide")
+    }
+}
+
+/// Where a cell of a range of repetitions stopped.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Stopped {
+    pub cell: String,
+    /// The rounds it ran.
+    pub rounds: u32,
+    /// Whether its comparisons were decided then; else it reached `max`, or had none.
+    pub decided: bool,
 }
 
 /// How to report progress.
@@ -54,6 +77,8 @@ pub(crate) struct Summary {
     pub remaining: usize,
     /// The result folder's lock, held until the caller is done with it (exports, the gate's compare.md).
     pub lock: Option<FolderLock>,
+    /// For a range of repetitions: where each cell stopped.
+    pub stopped: Vec<Stopped>,
 }
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
@@ -78,11 +103,12 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         interrupted: false,
         remaining: 0,
         lock: None,
+        stopped: Vec::new(),
     };
     let logs = results.path.join(files::LOGS);
     let ran = match experiment.setup.as_ref().map(|exec| hook(experiment, &logs, "setup", exec, OnInterrupt::Stop)) {
         Some(Err(error)) => Err(error.context("the setup failed, so no run was started")),
-        _ => run_slots(experiment, &slots, &mut runner, &mut results, &reporter, &mut summary),
+        _ => run_slots(experiment, &slots, &mut runner, &mut results, &reporter, &mut summary, options.decide),
     };
     reporter.done(summary.interrupted);
     // `cleanup` runs whatever happened before: a failed setup, a failure, Ctrl-C.
@@ -101,6 +127,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     environment.extra.insert("run_process".to_owned(), serde_json::Value::Object(runner.run_paths(experiment)));
     let mut warnings = runner.finish(experiment);
     warnings.extend(cleanup_failed);
+    if experiment.rounds.is_range() && !summary.interrupted {
+        environment.extra.insert("rounds".to_owned(), rounds_record(experiment, &summary.stopped));
+    }
     let load = load.finish();
     environment.machine_load =
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
@@ -117,8 +146,77 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     Ok(summary)
 }
 
+/// What `environment.json` records of a range of repetitions: the range, and where each cell stopped.
+fn rounds_record(experiment: &Experiment, stopped: &[Stopped]) -> serde_json::Value {
+    serde_json::json!({
+        "min": experiment.rounds.min,
+        "max": experiment.rounds.max,
+        "looks": crate::stats::sequential::looks(experiment.rounds.min, experiment.rounds.max),
+        "stopped": stopped,
+    })
+}
+
+/// For a range of repetitions: the looks still ahead, and the cells still running.
+struct Looks<'a> {
+    decide: Decide<'a>,
+    ahead: Vec<u32>,
+    active: Vec<bool>,
+}
+
+impl<'a> Looks<'a> {
+    fn new(experiment: &Experiment, decide: Option<Decide<'a>>) -> Option<Self> {
+        let rounds = experiment.rounds;
+        if !rounds.is_range() {
+            return None;
+        }
+        // Without a comparison, a range runs its `min` rounds: nothing is left to decide.
+        let nothing: &dyn Fn(&Path, u32) -> anyhow::Result<Vec<String>> = &|_, _| Ok(Vec::new());
+        Some(Self {
+            decide: decide.unwrap_or(Decide(nothing)),
+            ahead: crate::stats::sequential::looks(rounds.min, rounds.max),
+            active: vec![true; experiment.cells.len()],
+        })
+    }
+
+    /// Before a run of round `round`: looks at the last look before it that was not looked at yet, and stops
+    /// the cells it decided. Whether `cell` still runs.
+    fn runs(
+        &mut self,
+        experiment: &Experiment,
+        dir: &Path,
+        cell: usize,
+        round: u32,
+        summary: &mut Summary,
+    ) -> anyhow::Result<bool> {
+        let due: Vec<u32> = self.ahead.iter().copied().filter(|&look| look < round).collect();
+        if let Some(&look) = due.last() {
+            self.ahead.retain(|&l| l >= round);
+            let undecided = (self.decide.0)(dir, look)?;
+            for (index, plan) in experiment.cells.iter().enumerate() {
+                let label = plan.label(&experiment.columns);
+                if self.active[index] && !undecided.contains(&label) {
+                    self.active[index] = false;
+                    summary.stopped.push(Stopped { cell: label, rounds: look, decided: true });
+                }
+            }
+        }
+        Ok(self.active[cell])
+    }
+
+    /// After the last run: the cells that ran to the end.
+    fn finish(self, experiment: &Experiment, summary: &mut Summary) {
+        for (index, active) in self.active.into_iter().enumerate() {
+            if active {
+                let cell = experiment.cells[index].label(&experiment.columns);
+                summary.stopped.push(Stopped { cell, rounds: experiment.rounds.max, decided: false });
+            }
+        }
+    }
+}
+
 /// Runs every slot of the schedule and records it; stops early, and says so in `summary`, when Ctrl-C or
-/// SIGTERM stopped a run; stops early too when a service the runs need is gone ([`Runner::fatal`]).
+/// SIGTERM stopped a run; stops early too when a service the runs need is gone ([`Runner::fatal`]). With a
+/// range of repetitions, a cell stops after the look that decided its comparisons.
 fn run_slots(
     experiment: &Experiment,
     slots: &[Slot],
@@ -126,8 +224,16 @@ fn run_slots(
     results: &mut ResultDir,
     reporter: &Reporter,
     summary: &mut Summary,
+    decide: Option<Decide<'_>>,
 ) -> anyhow::Result<()> {
+    let mut looks = Looks::new(experiment, decide);
     for (index, &slot) in slots.iter().enumerate() {
+        if let (Some(looks), Some(round)) = (looks.as_mut(), slot.repetition) {
+            if !looks.runs(experiment, &results.path, slot.cell, round, summary)? {
+                reporter.skipped();
+                continue;
+            }
+        }
         let Some(ran) = runner.run(experiment, slot, index)? else {
             summary.interrupted = true;
             summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
@@ -138,6 +244,9 @@ fn run_slots(
         if runner.fatal().is_some() {
             break;
         }
+    }
+    if let Some(looks) = looks.filter(|_| !summary.interrupted && runner.fatal().is_none()) {
+        looks.finish(experiment, summary);
     }
     Ok(())
 }
@@ -343,6 +452,13 @@ impl Reporter {
             }
         } else if self.plain {
             crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
+        }
+    }
+
+    /// A run a range of repetitions no longer needs: it leaves the total.
+    fn skipped(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(bar.length().unwrap_or(self.total).saturating_sub(1));
         }
     }
 

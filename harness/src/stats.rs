@@ -9,7 +9,11 @@
 //! - Outliers are Tukey's: outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR]. They are reported, never dropped; with
 //!   fewer than four values there are no meaningful quartiles and none are reported.
 //!
-//! Everything here is pure: no I/O, no clock, no global state.
+//! Everything here is pure: no I/O, no clock, no global state. `paired` has the statistics of paired
+//! differences, `sequential` when a comparison that stops on its data may look at it.
+
+pub(crate) mod paired;
+pub(crate) mod sequential;
 
 /// Bootstrap resamples per interval.
 pub(crate) const RESAMPLES: usize = 2000;
@@ -70,6 +74,10 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let below = position.floor() as usize;
     let above = position.ceil() as usize;
     let fraction = position - below as f64;
+    // Equal neighbours (infinite ones too, whose difference is not a number) are the quantile themselves.
+    if sorted[below].total_cmp(&sorted[above]).is_eq() {
+        return sorted[below];
+    }
     sorted[below] + (sorted[above] - sorted[below]) * fraction
 }
 
@@ -162,8 +170,14 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     quantile(&sorted, 0.5)
 }
 
-/// Percentile-bootstrap interval of the relative change of the median, resampling both sides.
-pub(crate) fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usize, rng: &mut Rng) -> (f64, f64) {
+/// Percentile-bootstrap `1 - alpha` interval of the relative change of the median, resampling both sides.
+pub(crate) fn bootstrap_change(
+    baseline: &[f64],
+    current: &[f64],
+    resamples: usize,
+    alpha: f64,
+    rng: &mut Rng,
+) -> (f64, f64) {
     let mut resample = |values: &[f64]| {
         let drawn: Vec<f64> = (0..values.len()).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
         median(&drawn)
@@ -178,7 +192,7 @@ pub(crate) fn bootstrap_change(baseline: &[f64], current: &[f64], resamples: usi
         return (f64::NAN, f64::NAN);
     }
     changes.sort_by(f64::total_cmp);
-    (quantile(&changes, 0.025), quantile(&changes, 0.975))
+    (quantile(&changes, alpha / 2.0), quantile(&changes, 1.0 - alpha / 2.0))
 }
 
 /// Two-sided p-value of the Mann-Whitney U test: exact when there are no ties and the samples are small,

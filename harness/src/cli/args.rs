@@ -93,11 +93,12 @@ pub(crate) enum Command {
         /// Complete the interrupted result folder DIR: run only the runs it lacks
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         resume: Option<PathBuf>,
-        /// Compare with the result folder DIR when done (as `harness compare DIR NEW`); exit 1 on a regression
+        /// Compare with the result folder DIR when done (as `harness compare DIR NEW`); exit 1 on a regression.
+        /// An experiment with `[ci] baseline` compares its own versions, paired, without it
         #[arg(long, value_name = "DIR")]
         baseline: Option<PathBuf>,
-        /// Noise threshold of the comparison with --baseline, overriding `[ci] threshold`
-        #[arg(long, value_name = "PERCENT", requires = "baseline")]
+        /// Noise threshold of the comparison, overriding `[ci] threshold`
+        #[arg(long, value_name = "PERCENT")]
         threshold: Option<String>,
         /// How each run's fresh process starts: a copy of a process per executor that has loaded the plugin
         /// once (`fork-server`, where the plugin allows it), or `exec`, the harness started again per run
@@ -106,18 +107,21 @@ pub(crate) enum Command {
         #[command(flatten)]
         exports: Exports,
     },
-    /// Compare two result folders: per cell and metric, the change of the median, its confidence interval,
-    /// a Mann-Whitney test, and a verdict; exit 1 when a significant change's whole interval passes its
-    /// threshold the bad way, 2 when no cell matches
+    /// Compare the versions of a paired result folder (`harness compare DIR`, for an experiment with
+    /// `[ci] baseline`), or two result folders: per cell and metric, the change, its confidence interval,
+    /// the smallest change the comparison could have detected, and a verdict (regressed, improved,
+    /// unchanged or inconclusive); exit 1 on a regression, 2 when no cell matches
     Compare {
+        /// A paired result folder; or, followed by CURRENT, the baseline's result folder
         #[arg(value_name = "BASELINE")]
         baseline: PathBuf,
+        /// The result folder compared with BASELINE
         #[arg(value_name = "CURRENT")]
-        current: PathBuf,
+        current: Option<PathBuf>,
         /// Changes smaller than this are noise, overriding `[ci] threshold` of CURRENT's experiment file
         #[arg(long, value_name = "PERCENT")]
         threshold: Option<String>,
-        /// Where compare.md and compare.json go (default: CURRENT)
+        /// Where compare.md and compare.json go (default: CURRENT, or the paired folder)
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },

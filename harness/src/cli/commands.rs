@@ -37,6 +37,7 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
     let threshold = args.threshold.as_deref().map(parse_threshold).transpose()?;
     let baseline = args.baseline.as_deref().map(resolve_baseline).transpose()?;
     let experiments = load_all(&args.files, search)?;
+    check_comparisons(args, &experiments)?;
     let shard = match &args.resume {
         Some(dir) => resumed_shard(dir, &args.files, &experiments, shard_asked(args.shard)?)?,
         None => shard_asked(args.shard)?,
@@ -44,8 +45,25 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
     let progress = if args.quiet { Progress::Quiet } else { Progress::Auto };
     let (mut failed, mut regressed) = (false, false);
     for (file, experiment) in args.files.iter().zip(&experiments) {
-        let options =
-            pipeline::Options { out: &args.out, progress, shard, resume: args.resume.as_deref(), spawn: args.spawn };
+        let gated = gate_of(experiment, threshold);
+        let undecided = |dir: &Path, look: u32| -> anyhow::Result<Vec<String>> {
+            let comparison = match &baseline {
+                Some(baseline) => crate::compare::compare(baseline, dir, &gated, experiment.seed, experiment.rounds)?,
+                None if gated.baseline.is_some() => {
+                    crate::compare::compare_paired(dir, &gated, experiment.rounds, Some(look))?
+                }
+                None => return Ok(Vec::new()),
+            };
+            Ok(comparison.undecided_cells())
+        };
+        let options = pipeline::Options {
+            out: &args.out,
+            progress,
+            shard,
+            resume: args.resume.as_deref(),
+            spawn: args.spawn,
+            decide: Some(pipeline::Decide(&undecided)),
+        };
         let summary = pipeline::run(experiment, options)?;
         if summary.interrupted {
             return Ok(interrupted(file, experiment, &summary));
@@ -54,8 +72,11 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
         write_exports(&args.exports, &summary.dir)?;
         if let Some(baseline) = &baseline {
             regressed |= gate(baseline, &summary.dir, experiment, threshold)?;
+        } else if experiment.gate.baseline.is_some() {
+            regressed |= gate_paired(&summary.dir, experiment, threshold)?;
         }
         warn_failed(experiment, &summary);
+        say_where_cells_stopped(experiment, &summary, progress);
         crate::console::outln!("{}", summary.dir.display());
     }
     Ok(i32::from(failed || regressed))
@@ -112,13 +133,83 @@ fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary
 /// Compares a finished run with the baseline (`--threshold` over the experiment's `[ci]`); true when
 /// something regressed.
 fn gate(baseline: &Path, current: &Path, experiment: &Experiment, threshold: Option<f64>) -> Result<bool, Error> {
+    let gate = gate_of(experiment, threshold);
+    let comparison = crate::compare::compare(baseline, current, &gate, experiment.seed, experiment.rounds)?;
+    nothing_matched(&comparison)?;
+    Ok(report_comparison(&comparison, current)?)
+}
+
+/// A comparison is either paired (`[ci] baseline`) or with `--baseline DIR`, and `--threshold` needs one;
+/// a range of repetitions decides when to stop from all of a run's rounds, so it is not split into shards.
+fn check_comparisons(args: &RunArgs, experiments: &[Experiment]) -> Result<(), Error> {
+    for experiment in experiments {
+        if args.baseline.is_some() && experiment.gate.baseline.is_some() {
+            return Err(Diagnostic::new(format!(
+                "{} compares its own versions (`[ci] baseline`), and --baseline asks for another comparison",
+                experiment.path.display()
+            ))
+            .help("drop --baseline to compare paired, or compare two folders later with `harness compare BASELINE CURRENT`")
+            .into());
+        }
+        if args.threshold.is_some() && args.baseline.is_none() && experiment.gate.baseline.is_none() {
+            return Err(Diagnostic::new("--threshold sets the threshold of a comparison, and there is none")
+                .help("add --baseline DIR, or `[ci] baseline = { AXIS = VALUE }` to the experiment file")
+                .into());
+        }
+        if experiment.rounds.is_range() && args.shard.is_some() {
+            return Err(Diagnostic::new(format!(
+                "{} runs a range of repetitions, which stops when every comparison is decided, and --shard splits \
+                 its runs between machines",
+                experiment.path.display()
+            ))
+            .help("run it whole, or give it a fixed count of repetitions to shard it")
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The experiment's gate, with `--threshold` over its `[ci] threshold`.
+fn gate_of(experiment: &Experiment, threshold: Option<f64>) -> crate::experiment::gate::Gate {
     let mut gate = experiment.gate.clone();
     if let Some(threshold) = threshold {
         gate.default = threshold;
     }
-    let comparison = crate::compare::compare(baseline, current, &gate, experiment.seed)?;
+    gate
+}
+
+/// For a range of repetitions: how many rounds the cells ran, and which reached `max` undecided.
+fn say_where_cells_stopped(experiment: &Experiment, summary: &pipeline::Summary, progress: Progress) {
+    if summary.stopped.is_empty() || progress == Progress::Quiet {
+        return;
+    }
+    let mut by_rounds: std::collections::BTreeMap<(u32, bool), usize> = std::collections::BTreeMap::new();
+    for stopped in &summary.stopped {
+        *by_rounds.entry((stopped.rounds, stopped.decided)).or_default() += 1;
+    }
+    let parts: Vec<String> = by_rounds
+        .iter()
+        .map(|(&(rounds, decided), &cells)| {
+            let how = if decided { "decided" } else { "ran to the end" };
+            format!("{cells} after {rounds} rounds ({how})")
+        })
+        .collect();
+    crate::console::errln!(
+        "{}: repetitions from {} to {}: cells stopped {}; environment.json lists each",
+        experiment.name,
+        experiment.rounds.min,
+        experiment.rounds.max,
+        parts.join(", ")
+    );
+}
+
+/// Compares the versions of a finished paired run (`--threshold` over the experiment's `[ci]`); true when
+/// the gate fails.
+fn gate_paired(dir: &Path, experiment: &Experiment, threshold: Option<f64>) -> Result<bool, Error> {
+    let gate = gate_of(experiment, threshold);
+    let comparison = crate::compare::compare_paired(dir, &gate, experiment.rounds, None)?;
     nothing_matched(&comparison)?;
-    Ok(report_comparison(&comparison, current)?)
+    Ok(report_comparison(&comparison, dir)?)
 }
 
 /// Says how many runs failed, if any.
@@ -154,13 +245,15 @@ fn write_exports(exports: &Exports, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `harness compare BASELINE CURRENT`.
+/// `harness compare DIR` (paired) or `harness compare BASELINE CURRENT`.
 pub(super) fn compare(
     baseline: &Path,
-    current: &Path,
+    current: Option<&Path>,
     threshold: Option<&str>,
     out: Option<&Path>,
 ) -> Result<i32, Error> {
+    let paired = current.is_none();
+    let current = current.unwrap_or(baseline);
     results::open::check(baseline)?;
     let source = results::open::experiment_source(current)?;
     let mut gate = experiment::gate_of_source(&source)
@@ -168,11 +261,25 @@ pub(super) fn compare(
     if let Some(threshold) = threshold {
         gate.default = parse_threshold(threshold)?;
     }
-    let seed = results::Environment::read_or_default(current).experiment.seed.unwrap_or(0);
-    let comparison = crate::compare::compare(baseline, current, &gate, seed).map_err(Error::input)?;
+    let plan = experiment::repetitions::of_source(&source);
+    let comparison = if paired {
+        if gate.baseline.is_none() {
+            return Err(Diagnostic::new(format!(
+                "{} is one result folder, and its experiment has no `[ci] baseline` to compare its versions by",
+                current.display()
+            ))
+            .expected("a result folder of an experiment with `[ci] baseline = { AXIS = VALUE }`, or two result folders")
+            .help("compare two folders with `harness compare BASELINE CURRENT`")
+            .into());
+        }
+        crate::compare::compare_paired(current, &gate, plan, None).map_err(Error::input)?
+    } else {
+        let seed = results::Environment::read_or_default(current).experiment.seed.unwrap_or(0);
+        crate::compare::compare(baseline, current, &gate, seed, plan).map_err(Error::input)?
+    };
     nothing_matched(&comparison)?;
-    let regressed = report_comparison(&comparison, out.unwrap_or(current))?;
-    Ok(i32::from(regressed))
+    let failed = report_comparison(&comparison, out.unwrap_or(current))?;
+    Ok(i32::from(failed))
 }
 
 /// `harness export DIR --export-*`.
@@ -376,7 +483,7 @@ fn report_comparison(comparison: &crate::compare::Comparison, out: &std::path::P
     let mut json = serde_json::to_vec_pretty(comparison)?;
     json.push(b'\n');
     results::write_replacing(&out.join(files::COMPARE_JSON), &json).context("cannot write compare.json")?;
-    Ok(comparison.regressions() > 0)
+    Ok(comparison.fails())
 }
 
 /// Draws the charts and reports of a result folder that was just made; a failure is only a warning.

@@ -49,7 +49,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
             commands::run(&args, search)
         }
         Command::Compare { baseline, current, threshold, out } => {
-            commands::compare(&baseline, &current, threshold.as_deref(), out.as_deref())
+            commands::compare(&baseline, current.as_deref(), threshold.as_deref(), out.as_deref())
         }
         Command::Export { dir, exports } => commands::export(&dir, &exports),
         Command::Report { dirs, reference } => commands::report(&dirs, reference.as_deref()),

@@ -1,8 +1,9 @@
-//! How a comparison reads: a table for the terminal and `compare.md`, with units as the reports give them.
+//! How a comparison reads: a table for the terminal and `compare.md`, with units as the reports give them,
+//! and, for a paired comparison, what was found in words.
 
 use std::fmt::Write as _;
 
-use super::{Change, Comparison, Reason, Verdict};
+use super::{Change, Comparison, Mode, Reason, Verdict};
 
 /// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
 pub(crate) fn quantity(metric: &str, value: f64) -> String {
@@ -15,12 +16,15 @@ pub(super) fn plain_percent(x: f64) -> String {
 }
 
 fn percent(x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "+inf".to_owned() } else { "-inf".to_owned() };
+    }
     format!("{:+.1}%", x * 100.0)
 }
 
 fn change_text(c: &Change) -> String {
     match (c.change, c.change_ci) {
-        (Some(change), Some((low, high))) if low.is_finite() => {
+        (Some(change), Some((low, high))) if low.is_finite() || high.is_finite() => {
             format!("{} [{}, {}]", percent(change), percent(low), percent(high))
         }
         (Some(change), _) => percent(change),
@@ -31,15 +35,30 @@ fn change_text(c: &Change) -> String {
 fn verdict_text(v: Verdict) -> &'static str {
     match v {
         Verdict::Regressed => "REGRESSED",
+        Verdict::Inconclusive => "inconclusive",
         Verdict::Improved => "improved",
         Verdict::Unchanged => "unchanged",
     }
 }
 
+/// The smallest change the bad way the comparison could have detected, or why there is none.
+fn detectable_text(c: &Change) -> String {
+    match c.detectable {
+        Some(d) if d.is_finite() => percent(d),
+        _ if c.change.is_none() => "n/a".to_owned(),
+        _ => "none".to_owned(),
+    }
+}
+
+/// What a side is called: runs, or rounds when paired.
+fn runs_word(c: &Change) -> &'static str {
+    if c.baseline_cell.is_some() { "rounds" } else { "runs" }
+}
+
 /// Why the verdict is what it is, in a few words: which limit the interval passed or did not.
 fn reason_text(c: &Change) -> String {
     let decider = c.judged_by.as_deref().unwrap_or(&c.metric);
-    // The bound on the side the median moved to, in the decider's terms (run_s up is throughput down).
+    // The bound on the side the estimate moved to, in the decider's terms (run_s up is throughput down).
     let moved_up = match (c.change, c.judged_by.is_some()) {
         (Some(change), false) => change >= 0.0,
         (Some(change), true) => change <= 0.0,
@@ -50,21 +69,42 @@ fn reason_text(c: &Change) -> String {
     } else {
         format!("-{}", plain_percent(c.limit.decrease))
     };
-    let why = match c.reason {
+    let confidence = crate::report::figure::tick(c.confidence * 100.0);
+    let mut why = match c.reason {
         Reason::Beyond => format!("CI beyond {bound}"),
-        Reason::NotSignificant => "not significant".to_owned(),
-        Reason::WithinThreshold => format!("CI not wholly beyond {bound}"),
-        Reason::UnderFloor => format!("may be under {}", quantity(decider, c.floor)),
-        Reason::NoBaseline => "baseline is zero".to_owned(),
+        Reason::Within if c.change.is_none() => "no change".to_owned(),
+        Reason::Within => {
+            format!("CI within -{} and +{}", plain_percent(c.limit.decrease.min(1.0)), plain_percent(c.limit.increase))
+        }
+        Reason::Straddles => match c.needed {
+            Some(n) => format!("CI straddles {bound}: about {n} {} would decide", runs_word(c)),
+            None => format!("CI straddles {bound}"),
+        },
+        Reason::TooFewRuns => format!("too few {} for a {confidence}% interval", runs_word(c)),
+        Reason::NotSignificant => format!("CI beyond {bound}, but not significant (p {:.3})", c.p_value),
+        Reason::FromZero if c.verdict == Verdict::Inconclusive => {
+            format!("from zero: not significant, or within {}", crate::compare::render::quantity(decider, c.floor))
+        }
+        Reason::FromZero => format!("from zero to {}", quantity(decider, c.current_median)),
         Reason::FastestWithin => format!(
             "fastest run {} is within {bound}: some runs slowed",
             c.fastest_change.map_or_else(String::new, percent)
         ),
         Reason::MachineSpeed => format!(
-            "{} relative to the speed anchor: the machine's speed changed",
-            c.anchored_change.map_or_else(String::new, percent)
+            "{} relative to the speed anchor, which moved {} (p {:.3}): the machine's speed changed",
+            c.anchored_change.map_or_else(String::new, percent),
+            c.anchors.map_or_else(String::new, |a| percent(a.change)),
+            c.anchors.map_or(1.0, |a| a.p_value),
         ),
     };
+    if c.reason != Reason::MachineSpeed && c.verdict != Verdict::Unchanged {
+        if let Some(anchors) = c.anchors {
+            let _ = write!(why, "; anchors {} (p {:.3})", percent(anchors.change), anchors.p_value);
+        }
+    }
+    if let Some(share) = c.cpu_bound {
+        let _ = write!(why, "; CPU-bound {}", plain_percent(share));
+    }
     match &c.judged_by {
         Some(by) => format!("as {by}: {why}"),
         None => why,
@@ -72,22 +112,65 @@ fn reason_text(c: &Change) -> String {
 }
 
 fn summary_line(c: &Comparison) -> String {
-    let regressed = c.changes.iter().filter(|x| x.verdict == Verdict::Regressed).count();
-    let unchanged = c.changes.len() - regressed - c.improvements();
     let failed = match c.failed_in_current.len() {
         0 => String::new(),
         n => format!("; {n} cells with no ok run in the current result"),
     };
+    let count = |v: Verdict| c.changes.iter().filter(|x| x.verdict == v).count();
+    let (what, rounds) = match (&c.mode, c.rounds) {
+        (Mode::Paired { .. }, Some(rounds)) if c.matched == 1 => ("pair", format!(" after {rounds} rounds")),
+        (Mode::Paired { .. }, Some(rounds)) => ("pairs", format!(" after {rounds} rounds")),
+        _ => ("matching cells", String::new()),
+    };
     format!(
-        "{regressed} regressed, {} improved, {unchanged} unchanged in {} matching cells{failed}",
-        c.improvements(),
+        "{} regressed, {} improved, {} unchanged, {} inconclusive in {} {what}{rounds}{failed}",
+        count(Verdict::Regressed),
+        count(Verdict::Improved),
+        count(Verdict::Unchanged),
+        count(Verdict::Inconclusive),
         c.matched
     )
 }
 
-const HEADER: [&str; 8] = ["cell", "metric", "baseline", "current", "change [95% CI]", "p", "verdict", "why"];
+/// What the paired comparison found, in words: every change of a time, and every other change not shown
+/// to be unchanged.
+fn sentences(c: &Comparison) -> Vec<String> {
+    let Mode::Paired { axis, baseline, pair_by } = &c.mode else { return Vec::new() };
+    c.changes
+        .iter()
+        .filter(|x| x.judged_by.is_none() && (x.metric == "run_s" || x.verdict != Verdict::Unchanged))
+        .filter_map(|x| {
+            let sentence = super::paired::sentence(x, axis, baseline)?;
+            // The pair: the cell's values of the axes that pair cells.
+            let group: Vec<&str> = x
+                .cell
+                .split(' ')
+                .filter(|p| p.split_once('=').is_some_and(|(k, _)| pair_by.iter().any(|a| a == k)))
+                .collect();
+            Some(format!("{} {}: {sentence}", group.join(" "), x.metric).trim_start().to_owned())
+        })
+        .collect()
+}
 
-fn row(change: &Change) -> [String; 8] {
+/// What a reader should know about inconclusive changes.
+fn inconclusive_note(c: &Comparison) -> Option<String> {
+    let n = c.inconclusive();
+    (n > 0).then(|| {
+        let effect = if c.inconclusive_fails {
+            "they fail the gate (`[ci] inconclusive = \"fail\"`)"
+        } else {
+            "they do not fail the gate (`[ci] inconclusive = \"pass\"`, the default)"
+        };
+        format!(
+            "{n} inconclusive: the interval reaches both within and beyond the limit, so this comparison could not \
+             tell; {effect}; more repetitions, or a range `repetitions = {{ min = 5, max = 60 }}`, would decide them"
+        )
+    })
+}
+
+const HEADER: [&str; 9] = ["cell", "metric", "baseline", "current", "change [CI]", "p", "detectable", "verdict", "why"];
+
+fn row(change: &Change) -> [String; 9] {
     [
         change.cell.clone(),
         change.metric.clone(),
@@ -95,9 +178,26 @@ fn row(change: &Change) -> [String; 8] {
         quantity(&change.metric, change.current_median),
         change_text(change),
         format!("{:.3}", change.p_value),
+        detectable_text(change),
         verdict_text(change.verdict).to_owned(),
         reason_text(change),
     ]
+}
+
+/// The confidence of the intervals, when all have the same.
+fn confidence_note(c: &Comparison) -> Option<String> {
+    let first = c.changes.first()?.confidence;
+    let level = crate::report::figure::tick(first * 100.0);
+    Some(if (first - 0.95).abs() < 1e-12 {
+        "intervals at 95% confidence; `detectable`: the smallest change the bad way this comparison would have \
+         caught 4 times in 5"
+            .to_owned()
+    } else {
+        format!(
+            "intervals at {level}% confidence (a range of repetitions spends 5% over its looks); `detectable`: the \
+             smallest change the bad way this comparison would have caught 4 times in 5"
+        )
+    })
 }
 
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).
@@ -106,6 +206,15 @@ pub(crate) fn table(c: &Comparison) -> String {
     rows.extend(c.changes.iter().map(|change| row(change).to_vec()));
     let mut out = crate::fmt::table(&rows);
     let _ = writeln!(out, "\n{}", summary_line(c));
+    if let Some(note) = confidence_note(c) {
+        let _ = writeln!(out, "{note}");
+    }
+    for sentence in sentences(c) {
+        let _ = writeln!(out, "  {sentence}");
+    }
+    if let Some(note) = inconclusive_note(c) {
+        let _ = writeln!(out, "{note}");
+    }
     for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
         for cell in cells {
             let _ = writeln!(out, "only in the {side}: {cell}");
@@ -120,29 +229,55 @@ pub(crate) fn table(c: &Comparison) -> String {
 /// The comparison as Markdown, for a CI job summary.
 pub(crate) fn markdown(c: &Comparison) -> String {
     let mut out = String::from("## Benchmark comparison\n\n");
-    let _ = writeln!(
-        out,
-        "**{}** (baseline `{}`, current `{}`)\n",
-        summary_line(c),
-        c.baseline.display(),
-        c.current.display()
-    );
+    match &c.mode {
+        Mode::Folders => {
+            let _ = writeln!(
+                out,
+                "**{}** (baseline `{}`, current `{}`)\n",
+                summary_line(c),
+                c.baseline.display(),
+                c.current.display()
+            );
+        }
+        Mode::Paired { axis, baseline, .. } => {
+            let _ = writeln!(
+                out,
+                "**{}** (paired: every value of `{axis}` against `{baseline}`, in `{}`)\n",
+                summary_line(c),
+                c.current.display()
+            );
+        }
+    }
     for warning in &c.warnings {
         let _ = writeln!(out, "> **Warning:** {warning}\n");
     }
+    let found = sentences(c);
+    if !found.is_empty() {
+        for sentence in found {
+            let _ = writeln!(out, "- {sentence}");
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n");
     for change in &c.changes {
         let mut cells = row(change);
         cells[0] = cells[0].replace('|', "\\|");
         cells[1] = format!("`{}`", cells[1]);
         let verdict = match change.verdict {
             Verdict::Regressed => "**regressed**",
+            Verdict::Inconclusive => "*inconclusive*",
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
         };
-        cells[6] = verdict.into();
+        cells[7] = verdict.into();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if let Some(note) = confidence_note(c) {
+        let _ = writeln!(out, "\n{note}.");
+    }
+    if let Some(note) = inconclusive_note(c) {
+        let _ = writeln!(out, "\n{note}.");
     }
     if !c.failed_in_current.is_empty() {
         out.push_str("\n**Every current run failed** (a regression):\n\n");

@@ -36,6 +36,43 @@ pub(crate) struct Gate {
     pub time_floor_s: f64,
     /// Bytes: a change of a memory metric (`*_bytes`) smaller than this does not count.
     pub memory_floor_bytes: f64,
+    /// Whether `[ci] time_floor` was written: a paired comparison has no floor of times unless it was.
+    pub time_floor_set: bool,
+    /// `[ci] baseline`: the axis whose values are compared within one result folder, and the value every
+    /// other is judged against.
+    pub baseline: Option<Baseline>,
+    /// What an inconclusive comparison does to the exit code.
+    pub inconclusive: Inconclusive,
+}
+
+/// `[ci] baseline = { AXIS = VALUE }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Baseline {
+    pub axis: String,
+    /// The value as the results write it.
+    pub value: String,
+    /// The other axes of `[matrix]`: cells with the same values of these form a pair (keys that `include`
+    /// adds, such as each version's own sizes or paths, may differ within it).
+    pub pair_by: Vec<String>,
+}
+
+/// The axes of a `[matrix]` table: its keys but `include` and `exclude`.
+pub(super) fn matrix_axes<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<String> {
+    keys.filter(|k| !["include", "exclude"].contains(k)).map(str::to_owned).collect()
+}
+
+/// What an inconclusive comparison (its interval straddles the threshold) does to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Inconclusive {
+    /// Exit 0; the table, `compare.md` and a warning say which comparisons could not be decided.
+    Pass,
+    /// Exit 1, as a regression.
+    Fail,
+}
+
+impl Inconclusive {
+    pub(crate) const NAMES: [&'static str; 2] = ["pass", "fail"];
 }
 
 impl Default for Gate {
@@ -46,6 +83,9 @@ impl Default for Gate {
             per_metric: BTreeMap::new(),
             time_floor_s: DEFAULT_TIME_FLOOR_S,
             memory_floor_bytes: DEFAULT_MEMORY_FLOOR_BYTES,
+            time_floor_set: false,
+            baseline: None,
+            inconclusive: Inconclusive::Pass,
         }
     }
 }
@@ -71,6 +111,17 @@ impl Gate {
             self.time_floor_s
         } else {
             0.0
+        }
+    }
+
+    /// The floor of a paired comparison: the same, but for times only when `[ci] time_floor` says. Both
+    /// sides of a pair run on the machine as it is in that round, so no drift between two result folders
+    /// needs the floor; the memory floor stays, since a process's peak varies by the kernel's per-CPU charge.
+    pub(crate) fn paired_floor(&self, metric: &str) -> f64 {
+        if metric.ends_with("_s") && !metric.ends_with("_bytes") && !self.time_floor_set {
+            0.0
+        } else {
+            self.floor(metric)
         }
     }
 }
@@ -202,11 +253,30 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String], services: &[Stri
         let nanos = duration("time_floor", floor.get_ref())
             .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
         gate.time_floor_s = nanos as f64 / 1e9;
+        gate.time_floor_set = true;
     }
     if let Some(floor) = &ci.memory_floor {
         let bytes = size("memory_floor", floor.get_ref())
             .map_err(|(message, expected)| GateError::new(message, floor.span(), expected.unwrap_or_default()))?;
         gate.memory_floor_bytes = bytes as f64;
+    }
+    if let Some(baseline) = &ci.baseline {
+        gate.baseline = Some(self::baseline(baseline)?);
+    }
+    if let Some(choice) = &ci.inconclusive {
+        gate.inconclusive = match choice.get_ref().as_str() {
+            "pass" => Inconclusive::Pass,
+            "fail" => Inconclusive::Fail,
+            other => {
+                return Err(GateError {
+                    message: format!("`inconclusive` is \"{other}\""),
+                    span: choice.span(),
+                    expected: format!("one of {}", quote_list(&Inconclusive::NAMES)),
+                    help: crate::diagnostic::closest(other, Inconclusive::NAMES)
+                        .map(|c| format!("did you mean `{c}`?")),
+                });
+            }
+        };
     }
     for (name, threshold) in &ci.thresholds {
         let (metrics, pattern) = names.resolve(name)?;
@@ -270,6 +340,79 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String], services: &[Stri
     Ok(gate)
 }
 
+/// `baseline = { AXIS = VALUE }`: one axis and one of its values, a scalar.
+fn baseline(table: &Spanned<indexmap::IndexMap<Spanned<String>, Spanned<toml::Value>>>) -> Result<Baseline, GateError> {
+    let expected = "one axis and the value every other value of it is judged against, such as `{ version = \"base\" }`";
+    let mut entries = table.get_ref().iter();
+    let (Some((axis, value)), None) = (entries.next(), entries.next()) else {
+        return Err(GateError {
+            message: format!("`baseline` names {} axes", table.get_ref().len()),
+            span: table.span(),
+            expected: expected.to_owned(),
+            help: Some("a paired comparison varies one axis: its values are the versions compared".to_owned()),
+        });
+    };
+    let Some(scalar) = super::scalar(value.get_ref()) else {
+        return Err(GateError::new(
+            format!("the baseline value of `{}` is {}", axis.get_ref(), value.get_ref()),
+            value.span(),
+            "a string, number or boolean: one value of the axis".to_owned(),
+        ));
+    };
+    Ok(Baseline { axis: axis.get_ref().clone(), value: scalar.to_string(), pair_by: Vec::new() })
+}
+
+/// Checks `[ci] baseline` against the experiment's cells: its axis is one of `columns`, its value one the
+/// axis takes, and the axis takes another value to compare with it.
+pub(super) fn check_baseline(
+    baseline: &Baseline,
+    ci: &Spanned<raw::RawCi>,
+    columns: &[String],
+    cells: &[&super::matrix::Cell],
+    error: &dyn Fn(String, Option<Range<usize>>) -> crate::diagnostic::Diagnostic,
+) -> Result<(), crate::diagnostic::Diagnostic> {
+    let table = ci.get_ref().baseline.as_ref().map(Spanned::get_ref);
+    let (key_span, value_span, written) = table
+        .and_then(|t| t.iter().next())
+        .map_or((None, None, String::new()), |(k, v)| (Some(k.span()), Some(v.span()), v.get_ref().to_string()));
+    let axis = baseline.axis.as_str();
+    if !columns.iter().any(|c| c == axis) {
+        let candidates: Vec<&str> = columns.iter().map(String::as_str).collect();
+        return Err(error(format!("`[ci] baseline` names axis `{axis}`, which the matrix does not have"), key_span)
+            .expected(format!("an axis of [matrix]: {}", quote_list(&candidates)))
+            .did_you_mean(axis, candidates.iter().copied()));
+    }
+    let mut values: Vec<String> = Vec::new();
+    for cell in cells {
+        if let Some(value) = cell.get(axis).map(ToString::to_string) {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+    }
+    let listed: Vec<&str> = values.iter().map(String::as_str).collect();
+    if !values.contains(&baseline.value) {
+        return Err(error(
+            format!("`[ci] baseline` is `{axis} = {written}`, a value axis `{axis}` does not take"),
+            value_span,
+        )
+        .expected(format!("one of {}", quote_list(&listed)))
+        .did_you_mean(&baseline.value, listed.iter().copied()));
+    }
+    if values.len() < 2 {
+        return Err(error(
+            format!("axis `{axis}` has no value but the baseline `{}`: there is nothing to compare", baseline.value),
+            key_span,
+        )
+        .expected(format!(
+            "an axis with the baseline and at least one other value, such as `{axis} = [\"{}\", \"head\"]`",
+            baseline.value
+        ))
+        .help("every other value of the axis is compared with the baseline, in the same rounds"));
+    }
+    Ok(())
+}
+
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
@@ -279,10 +422,15 @@ pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     if file.workloads.values().any(raw::MetricsOnly::uses_loopback) {
         services.insert(0, super::services::LOOPBACK.to_owned());
     }
-    match &file.ci {
-        Some(ci) => gate(ci, &custom, &services).map_err(|e| e.message),
-        None => Ok(Gate::with_custom(&custom)),
+    let mut gate = match &file.ci {
+        Some(ci) => gate(ci, &custom, &services).map_err(|e| e.message)?,
+        None => Gate::with_custom(&custom),
+    };
+    if let Some(baseline) = &mut gate.baseline {
+        let axes = matrix_axes(file.matrix.keys().map(String::as_str));
+        baseline.pair_by = axes.into_iter().filter(|a| *a != baseline.axis).collect();
     }
+    Ok(gate)
 }
 
 #[cfg(test)]

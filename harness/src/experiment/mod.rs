@@ -19,6 +19,7 @@ mod load;
 pub(crate) mod matrix;
 mod model;
 mod raw;
+pub(crate) mod repetitions;
 mod resolve;
 mod services;
 mod steps;

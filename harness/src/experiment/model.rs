@@ -49,7 +49,10 @@ pub(crate) struct Experiment {
     pub source: Arc<str>,
     pub name: String,
     pub description: String,
+    /// Measured runs per cell: `rounds.max`.
     pub repetitions: u32,
+    /// The rounds: a fixed count, or a range the run walks until every comparison is decided.
+    pub rounds: super::repetitions::Repetitions,
     pub warmup: u32,
     pub timeout: Duration,
     pub seed: u64,

@@ -56,6 +56,10 @@ pub(super) struct RawCi {
     /// mistake there gets its own message.
     #[serde(default)]
     pub thresholds: IndexMap<Spanned<String>, Spanned<toml::Value>>,
+    /// `baseline = { AXIS = VALUE }`: the paired comparison within one result folder.
+    pub baseline: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
+    /// What an inconclusive comparison does to the exit code: `"pass"` or `"fail"`.
+    pub inconclusive: Option<Spanned<String>>,
 }
 
 /// Only the `[ci]` table of a file, the custom metrics of its workloads and the names of its services, for
@@ -63,11 +67,23 @@ pub(super) struct RawCi {
 #[derive(Debug, Deserialize)]
 pub(super) struct CiOnly {
     pub ci: Option<Spanned<RawCi>>,
+    /// `repetitions`, for the looks of a comparison that stops on its data.
+    #[serde(default)]
+    pub experiment: Option<RepetitionsOnly>,
     #[serde(default)]
     pub workloads: IndexMap<String, MetricsOnly>,
     /// The services, whose columns `[ci]` may name: only their names are read.
     #[serde(default)]
     pub services: IndexMap<String, toml::Value>,
+    /// The matrix, whose axes pair the cells of `[ci] baseline`: only its keys are used.
+    #[serde(default)]
+    pub matrix: IndexMap<String, toml::Value>,
+}
+
+/// Only the `repetitions` of `[experiment]`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RepetitionsOnly {
+    pub repetitions: Option<Spanned<toml::Value>>,
 }
 
 /// Only the custom metrics of a workload, and its steps as written.
@@ -99,7 +115,8 @@ pub(super) struct RawExperiment {
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: String,
-    pub repetitions: Option<Spanned<i64>>,
+    /// A count, or `{ min, max }`: rounds until every comparison is decided.
+    pub repetitions: Option<Spanned<toml::Value>>,
     pub warmup: Option<Spanned<i64>>,
     pub timeout: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,

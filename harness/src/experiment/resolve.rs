@@ -83,7 +83,14 @@ impl Resolver<'_> {
             }
             Ok(n as u32)
         };
-        let repetitions = count(&experiment.repetitions, "repetitions", 5, 1)?;
+        let rounds = super::repetitions::parse(experiment.repetitions.as_ref()).map_err(|e| {
+            let error = self.error(e.message, Some(e.span)).expected(e.expected);
+            match e.help {
+                Some(help) => error.help(help),
+                None => error,
+            }
+        })?;
+        let repetitions = rounds.max;
         let warmup = count(&experiment.warmup, "warmup", 1, 0)?;
         let timeout = match &experiment.timeout {
             None => Duration::from_secs(300),
@@ -113,6 +120,15 @@ impl Resolver<'_> {
                     .did_you_mean(o.get_ref(), Order::NAMES)
             })?,
         };
+        if rounds.is_range() && order == Order::Sequential {
+            let span = experiment.order.as_ref().map(Spanned::span);
+            return Err(self
+                .error("`order = \"sequential\"` runs every repetition of a cell before the next cell", span)
+                .expected("`interleaved` or `random` with a range of `repetitions`")
+                .help(
+                    "a range of repetitions runs in rounds and stops after the round that decides every comparison",
+                ));
+        }
 
         let memory_limit = match &experiment.memory_limit {
             None => None,
@@ -159,6 +175,25 @@ impl Resolver<'_> {
                 .help("lower `repetitions` or `warmup`, or split the matrix into several files"));
         }
         let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        let gate = match &file.ci {
+            Some(ci) => gate::gate(ci, &metric_names, &service_names).map_err(|e| {
+                let error = self.error(e.message, Some(e.span)).expected(e.expected);
+                match e.help {
+                    Some(help) => error.help(help),
+                    None => error,
+                }
+            })?,
+            None => Gate::with_custom(&metric_names),
+        };
+        let mut gate = gate;
+        if let Some(baseline) = &mut gate.baseline {
+            let keys = file.matrix.iter().flat_map(|m| m.get_ref().keys().map(|k| k.get_ref().as_str()));
+            baseline.pair_by = gate::matrix_axes(keys).into_iter().filter(|a| *a != baseline.axis).collect();
+        }
+        if let (Some(baseline), Some(ci)) = (&gate.baseline, &file.ci) {
+            let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
+            gate::check_baseline(baseline, ci, &columns, &values, &|m, span| self.error(m, span))?;
+        }
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
 
@@ -168,21 +203,13 @@ impl Resolver<'_> {
             name,
             description: experiment.description.clone(),
             repetitions,
+            rounds,
             warmup,
             timeout,
             seed,
             order,
             memory_limit,
-            gate: match &file.ci {
-                Some(ci) => gate::gate(ci, &metric_names, &service_names).map_err(|e| {
-                    let error = self.error(e.message, Some(e.span)).expected(e.expected);
-                    match e.help {
-                        Some(help) => error.help(help),
-                        None => error,
-                    }
-                })?,
-                None => Gate::with_custom(&metric_names),
-            },
+            gate,
             columns,
             cells: plans,
             charts,
@@ -516,16 +543,23 @@ impl Resolver<'_> {
         }
         for column in columns {
             let used = [EXECUTOR, WORKLOAD, WORKERS].contains(&column.as_str())
+                || baseline_axis(file).as_deref() == Some(column.as_str())
                 || referenced.contains(column)
                 || option_names.contains(&column.as_str());
             if !used {
                 let mut candidates: Vec<&str> = vec![EXECUTOR, WORKLOAD, WORKERS];
                 candidates.extend(referenced.iter().map(String::as_str));
                 candidates.extend(option_names.iter().copied());
-                return Err(self
+                let error = self
                     .error(format!("axis `{column}` is not used"), places.of(column, None))
-                    .expected("`executor`, `workload`, `workers`, a variable a workload uses as `${name}`, or an option of an executor in the matrix")
-                    .did_you_mean(column, candidates));
+                    .expected("`executor`, `workload`, `workers`, a variable a workload uses as `${name}`, an option of an executor in the matrix, or the axis of `[ci] baseline`");
+                // A baseline that names this axis misspelt is the likelier mistake.
+                if let Some(named) = baseline_axis(file).filter(|b| !columns.contains(b)) {
+                    if crate::diagnostic::closest(&named, [column.as_str()]).is_some() {
+                        return Err(error.help(format!("`[ci] baseline` names `{named}`: did you mean `{column}`?")));
+                    }
+                }
+                return Err(error.did_you_mean(column, candidates));
             }
         }
         Ok(())
@@ -730,6 +764,8 @@ impl Resolver<'_> {
 /// `executor = ["sync", "threaded"]` and `pool = ["rayon", "std"]`, `sync` runs once, not once per pool,
 /// and its results and chart series carry no `pool`.
 fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
+    // The axis of a paired comparison means the version under test, whether or not a workload names it.
+    let paired = baseline_axis(file);
     let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
     let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
     // The references of each workload, found once: the cells are many, the workloads few.
@@ -746,6 +782,7 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         let referenced = by_workload.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
         plan.values.retain(|key, _| {
             [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
+                || paired.as_deref() == Some(key.as_str())
                 || referenced.contains(key)
                 || plan.executor.option(key).is_some()
         });
@@ -754,6 +791,13 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         }
     }
     kept
+}
+
+/// The axis `[ci] baseline` names, as written: it counts as used, and every cell keeps its value.
+fn baseline_axis(file: &RawFile) -> Option<String> {
+    let ci = file.ci.as_ref()?.get_ref();
+    let table = ci.baseline.as_ref()?.get_ref();
+    table.keys().next().map(|k| k.get_ref().clone())
 }
 
 /// The services each cell's runs need: those its workload refers to (`${services.NAME.port}`), and every

@@ -8,6 +8,7 @@ mod exec;
 mod fork_server;
 mod hooks;
 mod reap;
+pub(crate) mod rounds;
 mod services;
 mod signals;
 mod sys;
@@ -100,6 +101,9 @@ impl Shard {
 /// The runs of an experiment in the order they execute: the measured runs of `shard` (all when `None`)
 /// not in `done` (cell index, repetition), each cell's warmups first.
 pub(crate) fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(usize, u32)>) -> Vec<Slot> {
+    if rounds::applies(experiment) {
+        return rounds::schedule(experiment, shard, done);
+    }
     let cells = experiment.cells.len();
     // The canonical order decides the shards, whatever order the runs then execute in.
     let mut measured: Vec<Slot> = (1..=experiment.repetitions)

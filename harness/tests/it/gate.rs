@@ -225,35 +225,53 @@ fn a_rerun_of_unchanged_code_passes_where_p_values_and_percentages_alone_cry_wol
     let (code, stdout, stderr, json) = compare(&fixture("baseline"), &fixture("rerun"), tmp.path());
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     // Three metrics of four cells: run_s, throughput_per_s and peak_memory_bytes are gated by default.
-    assert!(stdout.contains("0 regressed, 0 improved, 12 unchanged in 4 matching cells"), "{stdout}");
+    // Nothing regressed; what the comparison could not tell apart from its limit is inconclusive, and says
+    // so, without failing the gate (`[ci] inconclusive = "pass"`, the default).
+    assert!(stdout.contains("0 regressed, 0 improved, 8 unchanged, 4 inconclusive in 4 matching cells"), "{stdout}");
+    assert!(stdout.contains("4 inconclusive: the interval reaches both within and beyond the limit"), "{stdout}");
     // Same experiment file, quiet machines: nothing to warn about.
     assert!(stderr.is_empty(), "{stderr}");
     let change = |cell: &str, metric: &str| change_of(&json, cell, metric).clone();
 
-    // +36% on a 3 ms cell, significant: a third of a millisecond under the 1 ms floor of times.
+    // +36% on a 3 ms cell, significant: 1.1 ms at the median, but the interval reaches down to 0.75 ms,
+    // under the 1 ms floor of times (+33%): inconclusive, with the runs that would decide it.
     let short = change("executor=async", "run_s");
     assert!(short["change"].as_f64().unwrap() > 0.3 && short["p_value"].as_f64().unwrap() < 0.01, "{short:#}");
-    assert_eq!(verdict(&json, "executor=async", "run_s"), ("unchanged", "under_floor"));
-    // +12% of 2 MiB of peak memory, significant: under the 1 MiB floor of memory.
+    assert_eq!(verdict(&json, "executor=async", "run_s"), ("inconclusive", "straddles"));
+    assert!(short["needed"].as_u64().unwrap() > 6, "{short:#}");
+    // +12% of 2 MiB of peak memory, significant: wholly within the 1 MiB floor of memory.
     let memory = change("executor=multiprocess", "peak_memory_bytes");
     assert!(memory["change"].as_f64().unwrap() > 0.1 && memory["p_value"].as_f64().unwrap() < 0.05, "{memory:#}");
-    assert_eq!(verdict(&json, "executor=multiprocess", "peak_memory_bytes"), ("unchanged", "under_floor"));
+    assert_eq!(verdict(&json, "executor=multiprocess", "peak_memory_bytes"), ("unchanged", "within"));
     // The median +16%, past run_s's 10%, with p = 0.002; but the interval reaches within the threshold.
     let spread = change("executor=sync", "run_s");
     let (low, _) = (spread["change_ci"][0].as_f64().unwrap(), spread["change_ci"][1].as_f64().unwrap());
     assert!(spread["change"].as_f64().unwrap() > 0.1 && low < 0.1, "{spread:#}");
-    assert_eq!(verdict(&json, "executor=sync", "run_s"), ("unchanged", "within_threshold"));
-    // run_s +7.3% within its 10%; throughput -6.8%, past the default 5%, takes run_s's verdict.
+    assert_eq!(verdict(&json, "executor=sync", "run_s"), ("inconclusive", "straddles"));
+    // run_s +7.3%, its interval wholly within its 10%; throughput -6.8%, past the default 5%, takes run_s's
+    // verdict.
     let throughput = change("executor=threaded", "throughput_per_s");
     assert!(throughput["change"].as_f64().unwrap() < -0.05, "{throughput:#}");
     assert_eq!(throughput["judged_by"], "run_s");
     assert_eq!(verdict(&json, "executor=threaded", "throughput_per_s"), verdict(&json, "executor=threaded", "run_s"));
-    assert_eq!(verdict(&json, "executor=threaded", "run_s"), ("unchanged", "within_threshold"));
+    assert_eq!(verdict(&json, "executor=threaded", "run_s"), ("unchanged", "within"));
+    // Every change says what the comparison could have seen.
+    let detectable = change("executor=threaded", "run_s")["detectable"].as_f64().unwrap();
+    assert!(detectable > 0.1 && detectable < 0.2, "{detectable}");
 
     // Numbers with their units, as the reports show them.
     assert!(stdout.contains("3.01 ms") && stdout.contains("2.24 MiB") && stdout.contains("tasks/s"), "{stdout}");
     assert!(!stdout.contains("2348810.24"), "raw numbers in:\n{stdout}");
-    assert!(stdout.contains("may be under 1 ms") && stdout.contains("may be under 1 MiB"), "{stdout}");
+    assert!(stdout.contains("CI straddles +33.3%: about") && stdout.contains("detectable"), "{stdout}");
+    // Inconclusive changes fail the gate where `[ci] inconclusive = "fail"`.
+    let strict = copy_fixture("rerun", &tmp.path().join("strict"), Clone::clone, |_, r| r.clone());
+    let source = std::fs::read_to_string(strict.join("experiment.toml")).unwrap();
+    let source = source.replacen("[ci.thresholds]", "[ci]\ninconclusive = \"fail\"\n\n[ci.thresholds]", 1);
+    assert!(source.contains("inconclusive = \"fail\""), "{source}");
+    std::fs::write(strict.join("experiment.toml"), source).unwrap();
+    let (code, stdout, stderr, _) = compare(&fixture("baseline"), &strict, &strict);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("they fail the gate"), "{stdout}");
 }
 
 #[test]
@@ -278,12 +296,23 @@ fn a_one_and_a_half_times_slower_workload_fails_and_the_changed_file_is_named() 
 fn a_busy_machine_widens_the_thresholds_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, stdout, stderr, json) = compare(&fixture("baseline"), &fixture("busy"), tmp.path().join("a").as_path());
-    // +30% of one cell while other processes took 35% of the machine: no verdict of regression.
+    // +30% of one CPU-bound cell while other processes took 35% of the machine: within what the load
+    // explains.
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert_eq!(verdict(&json, "executor=threaded", "run_s"), ("unchanged", "within_threshold"));
+    assert_eq!(verdict(&json, "executor=threaded", "run_s"), ("unchanged", "within"));
     assert!((json["machine_load"]["widened_for"].as_f64().unwrap() - 0.35).abs() < 1e-9, "{json:#}");
     assert!(stderr.contains("the current ran on a busy machine: other processes used 35%"), "{stderr}");
-    assert!(stderr.contains("run_s's +10% / -5% become +69.2% / -38.3%"), "{stderr}");
+    assert!(stderr.contains("run_s's +10% / -5% become +69.2% / -38.2%"), "{stderr}");
+    assert_eq!(change_of(&json, "executor=threaded", "run_s")["cpu_bound"].as_f64(), Some(1.0));
+
+    // The same +30% in a cell that waits (its runs 1% on a CPU): someone else's CPU use does not slow a
+    // wait, so its threshold is not widened, and it regresses on the busy machine.
+    let waits = waiting("busy", &tmp.path().join("waits"));
+    let waits_baseline = waiting("baseline", &tmp.path().join("waits-baseline"));
+    let (code, stdout, stderr, json) = compare(&waits_baseline, &waits, &waits);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert_eq!(verdict(&json, "executor=threaded", "run_s"), ("regressed", "beyond"));
+    assert!(stdout.contains("CPU-bound 1%"), "{stdout}");
 
     // The same runs on a quiet machine: the same +30% is a regression.
     let quiet = tmp.path().join("quiet");
@@ -333,6 +362,18 @@ fn copy_fixture(
     into.to_owned()
 }
 
+/// A copy of the fixture `name` in `into` whose runs wait: each spent 0.5% of its run time on a CPU, in
+/// user and in system time each.
+fn waiting(name: &str, into: &Path) -> PathBuf {
+    copy_fixture(name, into, Clone::clone, |header, record| {
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (run, user, system) = (at("run_s"), at("user_cpu_s"), at("system_cpu_s"));
+        let run_s: f64 = record[run].parse().unwrap();
+        let little = format!("{:.6}", run_s * 0.005);
+        record.iter().enumerate().map(|(i, v)| if i == user || i == system { little.as_str() } else { v }).collect()
+    })
+}
+
 /// A copy of the fixture `name` in `into` whose runs carry a speed anchor: `anchor(workload)` seconds.
 fn with_anchors(name: &str, into: &Path, anchor: impl Fn(&str) -> f64) -> PathBuf {
     // Before the last column, `error`.
@@ -366,7 +407,8 @@ fn a_time_that_the_speed_anchor_explains_passes_and_one_it_does_not_fails() {
         assert_eq!(verdict(&json, cell, "run_s"), ("unchanged", "machine_speed"), "{cell}");
         assert_eq!(verdict(&json, cell, "throughput_per_s"), ("unchanged", "machine_speed"), "{cell}");
     }
-    assert!(stdout.contains("relative to the speed anchor: the machine's speed changed"), "{stdout}");
+    assert!(stdout.contains("relative to the speed anchor, which moved +50.0%"), "{stdout}");
+    assert!(stdout.contains("the machine's speed changed"), "{stdout}");
     assert!(stderr.contains("the machine was") && stderr.contains("slower during the current runs"), "{stderr}");
     assert!(json["machine_speed"].as_f64().unwrap() > 0.05, "{json:#}");
 
@@ -397,14 +439,14 @@ fn a_service_that_spends_twice_the_cpu_fails_the_gate_while_the_client_side_is_u
     // throughput_per_s, and sets 20% for the CPU time of every service (`service_*_cpu_s`).
     let (code, stdout, stderr, json) = compare(&fixture("services-baseline"), &fixture("services-rerun"), tmp.path());
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("0 regressed, 0 improved, 8 unchanged in 2 matching cells"), "{stdout}");
+    assert!(stdout.contains("0 regressed, 0 improved, 8 unchanged, 0 inconclusive in 2 matching cells"), "{stdout}");
     assert!(stdout.contains("service_api_cpu_s") && stdout.contains("120 ms"), "{stdout}");
 
     // The same runs, the service spending twice the CPU time in each.
     let busier = scaled("services-rerun", &tmp.path().join("busier"), "service_api_cpu_s", 2.0);
     let (code, stdout, stderr, json_busier) = compare(&fixture("services-baseline"), &busier, &busier);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("2 regressed, 0 improved, 6 unchanged"), "{stdout}");
+    assert!(stdout.contains("2 regressed, 0 improved, 6 unchanged, 0 inconclusive"), "{stdout}");
     for cell in ["executor=threaded", "executor=async"] {
         assert_eq!(verdict(&json_busier, cell, "service_api_cpu_s"), ("regressed", "beyond"), "{cell}");
         // The client side and the service's memory: as in the rerun.
