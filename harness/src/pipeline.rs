@@ -334,6 +334,10 @@ fn summarize_and_draw(
     crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;
     let mut all = crate::summary::warnings(&experiment.columns, &summaries);
+    if experiment.has_gate() {
+        let paired = experiment.gate.baseline.is_some();
+        all.extend(crate::summary::too_short_for_the_gate(&experiment.gate, paired, &experiment.columns, &summaries));
+    }
     all.extend(load.warnings());
     all.extend(crate::summary::speed_warning(&written));
     all.append(warnings);

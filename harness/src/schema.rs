@@ -18,6 +18,67 @@ fn duration() -> Value {
     json!({ "type": "string", "anyOf": [{ "pattern": DURATION }, { "pattern": REFERENCE }], "description": "A duration: \"250us\", \"10ms\", \"2s\"; or \"${axis}\"" })
 }
 
+/// `[ci]`: the gate.
+fn ci() -> Value {
+    json!({
+        "type": "object",
+        "description": "What `harness compare` gates on; see docs/ci.md",
+        "additionalProperties": false,
+        "properties": {
+            "threshold": { "type": "string", "pattern": PERCENT, "default": "5%", "description": "Changes smaller than this are noise" },
+            "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare: the harness's, custom metrics, a service's (service_NAME_cpu_s, service_NAME_peak_memory_bytes), or service_*_cpu_s and service_*_peak_memory_bytes for every service's" },
+            "time_floor": { "type": "string", "pattern": DURATION, "default": "1ms", "description": "A change of a time metric smaller than this is never a regression nor an improvement (paired comparisons have none unless set)" },
+            "baseline": {
+                "type": "object",
+                "description": "A paired comparison: one axis and its value that every other value of the axis is judged against, in the same rounds",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": { "type": ["string", "integer", "number", "boolean"] }
+            },
+            "inconclusive": { "enum": ["pass", "fail"], "default": "pass", "description": "What a change whose interval straddles its threshold does to the exit code" },
+            "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
+            "thresholds": {
+                "type": "object",
+                "description": "Per metric: one percentage, or one per direction of change; throughput_per_s takes run_s's; \"service_*_cpu_s\" sets every service's, below a service's own",
+                "propertyNames": { "not": { "const": "throughput_per_s" } },
+                "additionalProperties": {
+                    "anyOf": [
+                        { "type": "string", "pattern": PERCENT },
+                        {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "properties": {
+                                "increase": { "type": "string", "pattern": PERCENT },
+                                "decrease": { "type": "string", "pattern": PERCENT }
+                            }
+                        }
+                    ]
+                }
+            }
+        }
+    })
+}
+
+/// `repetitions`: a count, or a range of rounds.
+fn repetitions() -> Value {
+    json!({
+        "description": "Measured runs per cell; or a range of rounds, run until every comparison of the file is decided (docs/ci.md)",
+        "default": 5,
+        "anyOf": [
+            { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_COUNT },
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["min", "max"],
+                "properties": {
+                    "min": { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_COUNT, "description": "Rounds every cell runs" },
+                    "max": { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_COUNT, "description": "Rounds a cell runs at most while its comparisons are undecided" }
+                }
+            }
+        ]
+    })
+}
+
 fn size() -> Value {
     json!({
         "anyOf": [
@@ -247,7 +308,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "properties": {
                     "name": { "type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$", "maxLength": crate::experiment::MAX_NAME, "description": "Names the result folder results/<name>/" },
                     "description": { "type": "string" },
-                    "repetitions": { "type": "integer", "minimum": 1, "maximum": crate::experiment::MAX_COUNT, "default": 5, "description": "Measured runs per cell" },
+                    "repetitions": repetitions(),
                     "warmup": { "type": "integer", "minimum": 0, "maximum": crate::experiment::MAX_COUNT, "default": 1, "description": "Discarded runs per cell, before the measured ones" },
                     "timeout": { "type": "string", "pattern": DURATION, "default": "5m", "description": "Per run; the run's whole process tree is killed when it passes" },
                     "seed": { "type": "integer", "minimum": 0, "default": 0, "description": "Seeds data and the random order" },
@@ -341,35 +402,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                 "description": "Step libraries for call steps: name = path of the library, relative to this file (docs/writing-a-step-library.md)",
                 "additionalProperties": { "type": "string" }
             },
-            "ci": {
-                "type": "object",
-                "description": "What `harness compare` gates on; see docs/ci.md",
-                "additionalProperties": false,
-                "properties": {
-                    "threshold": { "type": "string", "pattern": PERCENT, "default": "5%", "description": "Changes smaller than this are noise" },
-                    "metrics": { "type": "array", "items": { "type": "string" }, "description": "Columns of runs.csv to compare: the harness's, custom metrics, a service's (service_NAME_cpu_s, service_NAME_peak_memory_bytes), or service_*_cpu_s and service_*_peak_memory_bytes for every service's" },
-                    "time_floor": { "type": "string", "pattern": DURATION, "default": "1ms", "description": "A change of a time metric smaller than this is never a regression nor an improvement" },
-                    "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
-                    "thresholds": {
-                        "type": "object",
-                        "description": "Per metric: one percentage, or one per direction of change; throughput_per_s takes run_s's; \"service_*_cpu_s\" sets every service's, below a service's own",
-                        "propertyNames": { "not": { "const": "throughput_per_s" } },
-                        "additionalProperties": {
-                            "anyOf": [
-                                { "type": "string", "pattern": PERCENT },
-                                {
-                                    "type": "object",
-                                    "additionalProperties": false,
-                                    "properties": {
-                                        "increase": { "type": "string", "pattern": PERCENT },
-                                        "decrease": { "type": "string", "pattern": PERCENT }
-                                    }
-                                }
-                            ]
-                        }
-                    }
-                }
-            },
+            "ci": ci(),
             "charts": {
                 "type": "array",
                 "description": "Charts besides the default ones, drawn into charts/ of every result (docs/reports.md)",

@@ -10,7 +10,28 @@ pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
     let mut out = Vec::new();
     ignored_workers(experiment, &mut out);
     restarted_cell_services(experiment, &mut out);
+    undecidable_pairs(experiment, &mut out);
     out
+}
+
+/// A paired comparison whose rounds are too few for any interval: it can only ever be inconclusive.
+fn undecidable_pairs(experiment: &Experiment, out: &mut Vec<String>) {
+    use crate::stats::sequential::{ALPHA, alpha_at, looks};
+    if experiment.gate.baseline.is_none() {
+        return;
+    }
+    let (min, max) = (experiment.rounds.min, experiment.rounds.max);
+    let last = *looks(min, max).last().expect("at least one look");
+    let alpha = alpha_at(last, min, max, ALPHA);
+    // `n` differences give no interval below a confidence of 1 - 2^(1 - n).
+    if 2.0 * 0.5f64.powi(last.min(64) as i32) > alpha {
+        out.push(format!(
+            "`[ci] baseline` compares in {last} rounds, too few for any interval at {}% confidence: every \
+             comparison will be inconclusive; use at least 6 repetitions, or a range such as \
+             `{{ min = 5, max = 60 }}`",
+            ((1.0 - alpha) * 1000.0).round() / 10.0
+        ));
+    }
 }
 
 /// A service of scope `cell` that more than one cell needs, in an order other than `sequential`: the cells'

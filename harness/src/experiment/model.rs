@@ -61,6 +61,8 @@ pub(crate) struct Experiment {
     pub memory_limit: Option<u64>,
     /// What `harness compare` gates on, from `[ci]`.
     pub gate: Gate,
+    /// Whether the file has a `[ci]` table.
+    pub gated: bool,
     /// The axis columns of results, in order: matrix axes, then keys that `include` added.
     pub columns: Vec<String>,
     pub cells: Vec<CellPlan>,
@@ -76,6 +78,13 @@ pub(crate) struct Experiment {
     pub libraries: Vec<StepLibrary>,
     /// The `[services]`, in the order of the file: the order they start in.
     pub services: Vec<Service>,
+}
+
+impl Experiment {
+    /// Whether the file says how it is gated: a `[ci]` table.
+    pub(crate) fn has_gate(&self) -> bool {
+        self.gated
+    }
 }
 
 /// A step library of `[libraries]`, as its probe found it.

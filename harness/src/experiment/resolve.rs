@@ -210,6 +210,7 @@ impl Resolver<'_> {
             order,
             memory_limit,
             gate,
+            gated: file.ci.is_some(),
             columns,
             cells: plans,
             charts,

@@ -6,6 +6,9 @@
 //! status `ok` count; the others are counted in `failed`.
 
 pub(crate) mod open;
+mod visible;
+
+pub(crate) use visible::too_short_for_the_gate;
 
 use std::io;
 use std::path::Path;
@@ -495,7 +498,12 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summarize(&runs, &cells, seed, cores);
     let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
-    let measured = cells.len().saturating_mul(environment.experiment.repetitions.unwrap_or(0) as usize);
+    // A range of repetitions records where each cell stopped: those are its planned runs.
+    let stopped = environment.extra.get("rounds").and_then(|r| r.get("stopped")).and_then(|s| s.as_array());
+    let measured = match stopped {
+        Some(cells) => cells.iter().filter_map(|c| c.get("rounds")?.as_u64()).sum::<u64>() as usize,
+        None => cells.len().saturating_mul(environment.experiment.repetitions.unwrap_or(0) as usize),
+    };
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }

@@ -9,6 +9,7 @@
 //! - `folders`: result folders as input: symbolic links, FIFOs, bounds, no code run from them.
 //! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
+//! - `paired`: the paired gate on two builds of a program made in the test, and a range of repetitions.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `programs`: `exec` and `call` steps, hooks and custom metrics with real programs and step libraries, under
 //!   every executor.
@@ -34,6 +35,7 @@ mod lifecycle;
 mod net;
 mod open;
 mod out_of_tree;
+mod paired;
 mod plugins;
 mod programs;
 mod report;
