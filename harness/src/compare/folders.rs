@@ -98,23 +98,24 @@ struct CellRuns {
     metrics: BTreeMap<String, Series>,
     /// Each ok run's CPU time over its run time: how much of it a busy machine could slow.
     cpu_shares: Vec<f64>,
+    /// The last repetition the cell ran.
+    rounds: u32,
 }
 
 /// The runs of a result folder, by cell label.
 type Values = BTreeMap<String, CellRuns>;
 
 /// The runs of `dir`, and the speed anchors of its runs that ended ok.
-fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::Result<(Values, Vec<f64>, u32)> {
+fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::Result<(Values, Vec<f64>)> {
     let path = dir.join(crate::results::files::RUNS);
     let runs = crate::results::Runs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     warnings.extend(runs.cut_warning());
     let mut values = Values::new();
     let mut anchors = Vec::new();
-    let mut rounds = 0u32;
     for row in &runs.rows {
-        rounds = rounds.max(row.repetition.unwrap_or(0).min(u64::from(u32::MAX)) as u32);
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
         let cell = values.entry(row.label(&runs.axes)).or_default();
+        cell.rounds = cell.rounds.max(row.repetition.unwrap_or(0).min(u64::from(u32::MAX)) as u32);
         if !row.ok() {
             continue;
         }
@@ -132,7 +133,7 @@ fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::R
             }
         }
     }
-    Ok((values, anchors, rounds))
+    Ok((values, anchors))
 }
 
 /// The hash of the experiment file a result folder ran: as recorded, else of its copy of the file.
@@ -259,8 +260,8 @@ pub(super) fn sort(changes: &mut [Change]) {
 }
 
 /// Compares the result folders `baseline` and `current` under `gate`; `seed` drives the bootstrap. The
-/// current result ran `plan`'s repetitions: a range spends the error rate over its looks, and its intervals
-/// are those of the look its rounds reached.
+/// current result ran `plan`'s repetitions: a range spends the error rate over its looks, and a cell's
+/// intervals are those of the look its rounds reached.
 pub(crate) fn compare(
     baseline: &Path,
     current: &Path,
@@ -270,9 +271,8 @@ pub(crate) fn compare(
 ) -> anyhow::Result<Comparison> {
     let wanted = wanted(gate);
     let mut cut = Vec::new();
-    let (before, before_anchors, _) = read(baseline, &wanted, &mut cut)?;
-    let (after, after_anchors, rounds) = read(current, &wanted, &mut cut)?;
-    let alpha = alpha_at(rounds.max(1), plan.min, plan.max, ALPHA);
+    let (before, before_anchors) = read(baseline, &wanted, &mut cut)?;
+    let (after, after_anchors) = read(current, &wanted, &mut cut)?;
     let environments = (Environment::read_or_default(baseline), Environment::read_or_default(current));
     let load = MachineLoad::new(environments.0.others_cpu_share(), environments.1.others_cpu_share());
     let mut warnings = warnings((baseline, &environments.0), (current, &environments.1), &load, gate);
@@ -299,6 +299,8 @@ pub(crate) fn compare(
             failed_in_current.push(cell.clone());
             continue;
         }
+        // Each cell stopped at its own look: its intervals are that look's.
+        let alpha = alpha_at(now.rounds.max(1), plan.min, plan.max, ALPHA);
         // The larger of the two sides' CPU-bound shares: a busy machine may have slowed either.
         let cpu_bound = [&old.cpu_shares, &now.cpu_shares]
             .iter()

@@ -101,13 +101,6 @@ pub(crate) fn compare_paired(
     let baseline = gate.baseline.as_ref().context("the experiment's [ci] table has no `baseline`")?;
     let wanted = wanted(gate);
     let (groups, mut warnings) = read(dir, baseline, &wanted, upto)?;
-    let reached = groups
-        .values()
-        .flat_map(|sides| sides.values())
-        .filter_map(|side| side.rounds.keys().next_back())
-        .max()
-        .map_or(1, |r| (*r).min(u64::from(u32::MAX)) as u32);
-    let alpha = alpha_at(upto.unwrap_or(reached).max(1), plan.min, plan.max, ALPHA);
     let mut changes = Vec::new();
     let (mut matched, mut rounds) = (0, 0);
     let (mut only_in_baseline, mut only_in_current, mut failed_in_current) = (Vec::new(), Vec::new(), Vec::new());
@@ -136,6 +129,10 @@ pub(crate) fn compare_paired(
             let common: Vec<(&Round, &Round)> =
                 base.rounds.iter().filter_map(|(r, a)| other.rounds.get(r).map(|b| (a, b))).collect();
             rounds = rounds.max(common.len());
+            // Each pair stopped at its own look: its intervals are that look's.
+            let reached = base.rounds.keys().chain(other.rounds.keys()).max().copied().unwrap_or(1);
+            let reached = upto.unwrap_or(reached.min(u64::from(u32::MAX)) as u32).max(1);
+            let alpha = alpha_at(reached, plan.min, plan.max, ALPHA);
             let judge_one = |metric: &str| {
                 let (x, y): (Vec<f64>, Vec<f64>) =
                     common.iter().filter_map(|(a, b)| Some((*a.get(metric)?, *b.get(metric)?))).unzip();
