@@ -33,6 +33,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::sys::{self, pid_t};
+
 /// How a run's peak memory was measured; a column of `runs.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -305,15 +307,7 @@ const PREFIX: &str = "harness-";
 fn version_of(dir: &Path) -> Result<Version, String> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
-    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: statfs fills a plain struct from a NUL-terminated path.
-    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers for the duration of the call.
-    if unsafe { libc::statfs(path.as_ptr(), &raw mut stat) } != 0 {
-        return Err(io::Error::last_os_error().to_string());
-    }
-    #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
-    match stat.f_type as i64 {
+    match sys::file_system_type(dir).map_err(|e| e.to_string())? {
         CGROUP2_SUPER_MAGIC => Ok(Version::V2),
         CGROUP_SUPER_MAGIC if dir.join("memory.limit_in_bytes").exists() => Ok(Version::V1),
         CGROUP_SUPER_MAGIC => Err("a cgroup v1 folder outside the memory hierarchy".to_owned()),
@@ -432,10 +426,8 @@ fn remove_stale(parent: &Path) {
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|n| n.split('-').next()) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<libc::pid_t>() else { continue };
-        // SAFETY: signal 0 only checks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        let Ok(pid) = pid.parse::<pid_t>() else { continue };
+        if sys::is_gone(pid) {
             let version = if entry.path().join("memory.peak").exists() { Version::V2 } else { Version::V1 };
             drop(RunCgroup::of(version, entry.path(), CString::default()));
         }
@@ -475,9 +467,9 @@ struct OpenFiles {
 /// open there, else opened and read.
 fn read_now(open: Option<&std::fs::File>, path: impl FnOnce() -> PathBuf) -> Option<String> {
     use std::io::Seek as _;
-    let Some(mut file) = open else { return super::sys::read_small(path()).ok() };
+    let Some(mut file) = open else { return sys::read_small(path()).ok() };
     file.seek(io::SeekFrom::Start(0)).ok()?;
-    super::sys::read_rest(file).ok()
+    sys::read_rest(file).ok()
 }
 
 impl RunCgroup {
@@ -527,8 +519,8 @@ impl RunCgroup {
     }
 
     /// How a run's process isolates itself, in `cgroup` when it has one, else with the data limit `memory`.
-    pub(in crate::run) fn setup_of_run(cgroup: Option<&RunCgroup>, memory: Option<u64>) -> super::sys::ChildSetup {
-        super::sys::ChildSetup {
+    pub(in crate::run) fn setup_of_run(cgroup: Option<&RunCgroup>, memory: Option<u64>) -> crate::sys::ChildSetup {
+        crate::sys::ChildSetup {
             cgroup_procs: cgroup.map(RunCgroup::procs_paths).unwrap_or_default(),
             data_limit: if cgroup.is_none() { memory } else { None },
         }
@@ -561,7 +553,7 @@ impl RunCgroup {
     /// The CPU time (user and system) the cgroup's processes have spent, those that exited included, in
     /// nanoseconds; `None` where the cgroup counts none.
     pub(crate) fn cpu_nanos(&self) -> Option<u64> {
-        let read = |file: &str| super::sys::read_small(self.dir.join(file)).ok();
+        let read = |file: &str| sys::read_small(self.dir.join(file)).ok();
         match (&self.cpuacct, self.version) {
             (Some(cpuacct), _) => cpuacct.cpu_nanos(),
             (None, Version::V2) => usage_nanos_v2(&read("cpu.stat")?),
@@ -582,17 +574,17 @@ impl RunCgroup {
             return;
         }
         for pid in self.pids() {
-            // SAFETY: signalling a process of the run's cgroup; ESRCH when it is gone is fine.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Gone already is fine.
+            let _ = sys::kill(pid, libc::SIGKILL);
         }
     }
 
     /// The processes in the cgroup now.
-    pub(crate) fn processes(&self) -> Vec<libc::pid_t> {
+    pub(crate) fn processes(&self) -> Vec<pid_t> {
         self.pids()
     }
 
-    fn pids(&self) -> Vec<libc::pid_t> {
+    fn pids(&self) -> Vec<pid_t> {
         let text = read_now(self.open.procs.as_ref(), || self.dir.join("cgroup.procs")).unwrap_or_default();
         text.lines().filter_map(|l| l.trim().parse().ok()).collect()
     }

@@ -22,12 +22,12 @@ use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
 use super::fork_server::{ForkServer, Started};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
-use super::sys;
-use super::wait::{Exit, Wait, Waited, reap_with_usage};
+use super::wait::{Exit, Wait, Waited};
 use crate::fmt::{format_duration, format_size};
 use crate::process::{
     LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file,
 };
+use crate::sys::{self, Usage};
 // Where the runner (`run/mod.rs`) finds them.
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};
@@ -63,16 +63,6 @@ impl Status {
     }
 }
 
-/// Resource usage of the run's process, including the workers it reaped.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Usage {
-    pub user_cpu_s: f64,
-    pub system_cpu_s: f64,
-    pub max_rss_bytes: u64,
-    pub voluntary_switches: u64,
-    pub involuntary_switches: u64,
-}
-
 /// The peak memory of a run and how it was measured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Memory {
@@ -93,6 +83,7 @@ pub(crate) struct Outcome {
     pub error: String,
     /// From spawn to reap, as the parent saw it.
     pub wall: Duration,
+    /// Resource usage of the run's process, including the workers it reaped.
     pub usage: Usage,
     pub memory: Memory,
     pub report: Option<RunReport>,
@@ -215,7 +206,7 @@ fn spawn_and_wait(
             cgroup.kill_all();
         }
     }
-    let waited = reap_with_usage(pid);
+    let waited = sys::wait4(pid);
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);

@@ -10,7 +10,6 @@ mod hooks;
 mod reap;
 mod services;
 mod signals;
-mod sys;
 mod wait;
 
 use std::collections::HashSet;
