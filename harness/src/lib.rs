@@ -18,6 +18,10 @@
 //! The library's API is what the binary and the examples use: [`cli::main`], [`read_report`] (with its
 //! [`Error`]), and the [`Report`]'s [`Figure`]s and [`render_chart`].
 //! Every other module is private and its items `pub(crate)`; the `unreachable_pub` lint keeps it so.
+//!
+//! No `unsafe` outside `sys`, the system calls as safe functions, and `plugin::library`, the plugins' C ABI.
+
+#![deny(unsafe_code)]
 
 pub mod cli;
 mod compare;
@@ -41,6 +45,8 @@ mod run;
 mod schema;
 mod stats;
 mod summary;
+#[allow(unsafe_code)]
+mod sys;
 
 pub use error::Error;
 pub use pipeline::read_report;

@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use crate::sys;
+
 /// The 1-, 5- and 15-minute load averages.
 pub(crate) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -15,22 +17,15 @@ pub(crate) fn read_trimmed(path: &str) -> Option<String> {
 }
 
 pub(crate) fn os() -> serde_json::Value {
-    // SAFETY: uname fills a plain struct.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to a utsname.
-    if unsafe { libc::uname(&raw mut uts) } != 0 {
+    let Ok(uts) = sys::uname() else {
         return json!({ "family": std::env::consts::OS });
-    }
-    let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
     };
     json!({
         "family": std::env::consts::OS,
-        "name": field(&uts.sysname),
-        "kernel": field(&uts.release),
-        "kernel_build": field(&uts.version),
-        "machine": field(&uts.machine),
+        "name": uts.sysname,
+        "kernel": uts.release,
+        "kernel_build": uts.version,
+        "machine": uts.machine,
         "distribution": os_release(),
     })
 }
@@ -82,7 +77,7 @@ impl LoadMeter {
         Self {
             start: std::time::Instant::now(),
             machine_busy_s: machine_busy_s(),
-            own_cpu_s: own_cpu_s(),
+            own_cpu_s: sys::cpu_time_s(),
             load_average: load_average(),
         }
     }
@@ -93,7 +88,7 @@ impl LoadMeter {
         // Too short an experiment for the kernel's clock-tick counts to say anything.
         let others_cpu_share = match (self.machine_busy_s, machine_busy_s()) {
             (Some(before), Some(after)) if elapsed_s >= 1.0 => {
-                let others = (after - before) - (own_cpu_s() - self.own_cpu_s);
+                let others = (after - before) - (sys::cpu_time_s() - self.own_cpu_s);
                 Some((others / (elapsed_s * logical_cpus as f64)).clamp(0.0, 1.0))
             }
             _ => None,
@@ -143,22 +138,7 @@ fn machine_busy_s() -> Option<f64> {
     // user nice system idle iowait irq softirq steal: everything but idle and iowait. Steal counts: time
     // the hypervisor gave to others is time the experiment did not get.
     let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum();
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_second > 0).then(|| busy as f64 / per_second as f64)
-}
-
-/// CPU time of the harness and every child it has reaped (every run so far).
-fn own_cpu_s() -> f64 {
-    let usage = |who| {
-        // SAFETY: rusage is plain data, filled by the kernel.
-        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: valid out-pointer.
-        unsafe { libc::getrusage(who, &raw mut r) };
-        let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        s(r.ru_utime) + s(r.ru_stime)
-    };
-    usage(libc::RUSAGE_SELF) + usage(libc::RUSAGE_CHILDREN)
+    Some(busy as f64 / sys::clock_ticks() as f64)
 }
 
 /// The bytes the speed anchor hashes per pass: more than a core's own caches hold and less than a shared

@@ -7,6 +7,22 @@ use clap::{Parser, Subcommand};
 
 use crate::run;
 
+/// The environment variables the harness reads, for the long help of `harness` and `harness run`.
+macro_rules! environment {
+    () => {
+        "Environment:\n  \
+        HARNESS_PLUGIN_PATH\n          \
+        Folders to look for executor plugins in, separated by `:` (after --plugin-dir)\n\n  \
+        HARNESS_CGROUP\n          \
+        Where run cgroups are made: `off` for none, or a cgroup folder the harness may write\n          \
+        (by default, under the harness's own cgroup when it can)\n\n  \
+        HARNESS_TASK_TRACE\n          \
+        A file the runs append every task's start and end to\n\n  \
+        SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT\n          \
+        The shard of `harness run` without --shard"
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "harness",
@@ -17,7 +33,11 @@ use crate::run;
         cell with warmup and repetitions, each run in a process of its own, and writes runs.csv.\n\n\
         Exit codes: 0 all runs succeeded, 1 some runs failed (or a metric regressed), 2 bad input or usage, \
         130 interrupted (resume with --resume).",
-    after_help = "Reference: docs/experiment-format.md. Example: harness run experiments/quickstart.toml"
+    after_help = "Reference: docs/experiment-format.md. Example: harness run experiments/quickstart.toml",
+    after_long_help = concat!(
+        environment!(),
+        "\n\nReference: docs/experiment-format.md. Example: harness run experiments/quickstart.toml"
+    )
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -76,6 +96,7 @@ impl From<SpawnArg> for run::Spawn {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run experiments and write results/<experiment>/<run-id>/
+    #[command(after_long_help = environment!())]
     Run {
         /// Experiment files; all are checked before any runs
         #[arg(required = true, value_name = "FILE")]

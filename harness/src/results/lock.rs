@@ -7,8 +7,7 @@
 //! never stale. The file stays in the folder: removing it could let two harnesses lock two different files.
 
 use std::fs::File;
-use std::io::{self, Read as _, Seek as _, Write as _};
-use std::os::fd::AsRawFd as _;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -64,9 +63,7 @@ impl FolderLock {
         if !file.metadata().is_ok_and(|m| m.is_file()) {
             return Err(refused(format!("{} is not a regular file", path.display())));
         }
-        // SAFETY: flock on a descriptor `file` owns and keeps open for the call.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
+        if let Err(error) = crate::sys::try_lock(&file) {
             if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(refused(format!("cannot lock {}: {error}", path.display())));
             }

@@ -173,9 +173,7 @@ mod tests {
     fn only_regular_files_are_read_and_only_up_to_their_bound() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: mkfifo on a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        crate::sys::mkfifo(&fifo).unwrap();
         // A FIFO without a writer would block a plain open and read for ever.
         let error = read_regular(&fifo, 10).unwrap_err();
         assert!(error.to_string().ends_with("fifo is not a regular file"), "{error}");

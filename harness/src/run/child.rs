@@ -7,7 +7,7 @@
 //! resource usage ([`super::wait`]). The child loads the plugin, runs the request, and writes
 //! `DIR/response.json`. Whatever the child does (panic, abort, crash, exit, hang, run out of memory), the
 //! parent classifies it, kills whatever the run left (its process group, its cgroup, and orphans
-//! reparented to the harness: [`super::reap`]), and carries on. The system calls are in [`super::sys`].
+//! reparented to the harness: [`super::reap`]), and carries on. The system calls are in [`crate::sys`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -22,12 +22,12 @@ use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
 use super::fork_server::{ForkServer, Started};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
-use super::sys;
-use super::wait::{Exit, Wait, Waited, reap_with_usage};
+use super::wait::{Exit, Wait, Waited};
 use crate::fmt::{format_duration, format_size};
 use crate::process::{
     LOG_TAIL_BYTES, MAX_ERROR_CHARS, cap_message, describe_exit, last_lines, signal_name, tail_of_file,
 };
+use crate::sys::{self, Usage};
 // Where the runner (`run/mod.rs`) finds them.
 pub(super) use super::reap::become_subreaper;
 pub(super) use super::signals::{catch_interrupts, interrupted};
@@ -63,16 +63,6 @@ impl Status {
     }
 }
 
-/// Resource usage of the run's process, including the workers it reaped.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Usage {
-    pub user_cpu_s: f64,
-    pub system_cpu_s: f64,
-    pub max_rss_bytes: u64,
-    pub voluntary_switches: u64,
-    pub involuntary_switches: u64,
-}
-
 /// The peak memory of a run and how it was measured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Memory {
@@ -93,6 +83,7 @@ pub(crate) struct Outcome {
     pub error: String,
     /// From spawn to reap, as the parent saw it.
     pub wall: Duration,
+    /// Resource usage of the run's process, including the workers it reaped.
     pub usage: Usage,
     pub memory: Memory,
     pub report: Option<RunReport>,
@@ -215,7 +206,7 @@ fn spawn_and_wait(
             cgroup.kill_all();
         }
     }
-    let waited = reap_with_usage(pid);
+    let waited = sys::wait4(pid);
     let wall = start.elapsed();
     // Nothing the run started outlives it, whatever happened.
     kill_group(pid);
@@ -261,7 +252,8 @@ fn spawn_and_wait(
     // However much the run printed, only the end of it is read, once.
     let printed = std::cell::OnceCell::new();
     let printed = || printed.get_or_init(|| tail_of_file(&output_path, LOG_TAIL_BYTES)).clone();
-    classify(&mut outcome, Ended { waited_for, status, response, oom_kills }, limits, printed);
+    let ended = Ended { waited_for, status, response, oom_kills };
+    classify(&mut outcome, ended, limits.timeout, limits.memory, printed);
     outcome.error = cap_message(std::mem::take(&mut outcome.error), MAX_ERROR_CHARS);
     Ok(outcome)
 }
@@ -297,12 +289,13 @@ struct Ended {
     oom_kills: u64,
 }
 
-/// Sets the outcome's status, error and report from how the run ended and what it printed.
-fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl Fn() -> String) {
+/// Sets the outcome's status, error and report from how the run ended and what it printed, for a run with
+/// `timeout` and the memory limit `memory`.
+fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Option<u64>, printed: impl Fn() -> String) {
     match (ended.waited_for, ended.response) {
         (Wait::TimedOut, _) => {
             outcome.status = Status::Timeout;
-            outcome.error = format!("run exceeded the timeout of {}", format_duration(limits.timeout));
+            outcome.error = format!("run exceeded the timeout of {}", format_duration(timeout));
         }
         (Wait::Interrupted, _) => {
             // Not a measurement: the run gets no row, so that `--resume` runs it again.
@@ -337,7 +330,7 @@ fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl 
             }
         }
     }
-    let over_limit = match (ended.oom_kills, limits.memory) {
+    let over_limit = match (ended.oom_kills, memory) {
         (0, Some(limit)) if outcome.memory.method == Method::Rusage && outcome.status != Status::Ok => {
             // RLIMIT_DATA makes an allocation fail; Rust's handler says so and aborts. (The peak RSS says
             // nothing here: it counts mapped files, which the limit does not.)
@@ -364,5 +357,124 @@ fn classify(outcome: &mut Outcome, ended: Ended, limits: &Limits, printed: impl 
         outcome.status = Status::OutOfMemory;
         outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
         outcome.report = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// The outcome `classify` makes of a run that ended as `waited_for` says, with `status`, `response`,
+    /// `oom_kills`, its peak measured by `method`, the memory limit `memory`, and `printed` as its output.
+    fn classified(
+        waited_for: Wait,
+        status: i32,
+        response: Option<ExecResponse>,
+        (oom_kills, method, memory): (u64, Method, Option<u64>),
+        printed: &str,
+    ) -> Outcome {
+        let mut outcome = Outcome::not_started(String::new());
+        outcome.status = Status::Ok;
+        outcome.memory = Memory { peak_bytes: 3 << 20, method };
+        let ended = Ended { waited_for, status: ExitStatus::from_raw(status), response, oom_kills };
+        classify(&mut outcome, ended, TIMEOUT, memory, || printed.to_owned());
+        outcome
+    }
+
+    fn report(report: &RunReport) -> ExecResponse {
+        ExecResponse::Ok { report: serde_json::value::to_raw_value(report).unwrap() }
+    }
+
+    const NO_OOM: (u64, Method, Option<u64>) = (0, Method::Cgroup2, None);
+
+    #[test]
+    fn a_run_that_answered_has_its_report_or_its_error() {
+        let ok = classified(Wait::Exited, 0, Some(report(&RunReport { tasks: 7, ..RunReport::default() })), NO_OOM, "");
+        assert_eq!((ok.status, ok.error.as_str()), (Status::Ok, ""));
+        assert_eq!(ok.report.map(|r| r.tasks), Some(7));
+
+        let malformed = serde_json::value::to_raw_value(&serde_json::json!({ "tasks": "many" })).unwrap();
+        let bad = classified(Wait::Exited, 0, Some(ExecResponse::Ok { report: malformed }), NO_OOM, "");
+        assert_eq!(bad.status, Status::Failed);
+        assert!(bad.error.starts_with("the executor returned a malformed report"), "{}", bad.error);
+        assert!(bad.report.is_none());
+
+        let failed = classified(Wait::Exited, 1 << 8, Some(ExecResponse::Failed { error: "no".into() }), NO_OOM, "");
+        assert_eq!((failed.status, failed.error.as_str()), (Status::Failed, "no"));
+        let panicked =
+            classified(Wait::Exited, 1 << 8, Some(ExecResponse::Panicked { error: "boom".into() }), NO_OOM, "");
+        assert_eq!((panicked.status, panicked.error.as_str()), (Status::Panicked, "boom"));
+    }
+
+    /// Whatever the run wrote, a timeout is a timeout; a run that wrote nothing crashed, and says how with
+    /// the last lines it printed.
+    #[test]
+    fn a_run_that_did_not_answer_timed_out_or_crashed() {
+        let late = classified(Wait::TimedOut, libc::SIGKILL, Some(report(&RunReport::default())), NO_OOM, "");
+        assert_eq!(late.status, Status::Timeout);
+        assert_eq!(late.error, format!("run exceeded the timeout of {}", format_duration(TIMEOUT)));
+        assert!(late.report.is_none());
+
+        let printed = "one\ntwo\nthree\nfour\n";
+        let crashed = classified(Wait::Exited, libc::SIGSEGV, None, NO_OOM, printed);
+        assert_eq!(crashed.status, Status::Crashed);
+        let how = describe_exit(ExitStatus::from_raw(libc::SIGSEGV));
+        assert_eq!(crashed.error, format!("the run {how}: {}", last_lines("one\ntwo\nthree\nfour", 3)));
+        let silent = classified(Wait::Exited, libc::SIGSEGV, None, NO_OOM, "  \n");
+        assert_eq!(silent.error, format!("the run {how}"));
+    }
+
+    /// The kernel's OOM killer in the run's cgroup makes any end an out-of-memory one, its message first.
+    #[test]
+    fn oom_kills_in_the_cgroup_end_the_run_out_of_memory() {
+        let limit = Some(64 << 20);
+        let killed = classified(Wait::Exited, libc::SIGKILL, None, (2, Method::Cgroup2, limit), "");
+        assert_eq!(killed.status, Status::OutOfMemory);
+        assert!(
+            killed.error.starts_with("the run went past its memory limit of 64MiB (peak 3.0MiB)"),
+            "{}",
+            killed.error
+        );
+        assert!(killed.error.contains("ended 2 processes; the run "), "{}", killed.error);
+
+        let answered = classified(Wait::Exited, 0, Some(report(&RunReport::default())), (1, Method::Cgroup1, None), "");
+        assert_eq!(answered.status, Status::OutOfMemory);
+        assert_eq!(answered.error, "the kernel's OOM killer ended 1 process of the run (no memory_limit is set)");
+        assert!(answered.report.is_none(), "a run the OOM killer touched has no report");
+    }
+
+    /// Without a cgroup the limit is `RLIMIT_DATA`: a failed run whose allocation failed went past it; one
+    /// that ended well did not, whatever it printed.
+    #[test]
+    fn a_failed_allocation_under_the_data_limit_is_out_of_memory() {
+        let rusage = (0, Method::Rusage, Some(1 << 30));
+        let printed = "working\nmemory allocation of 4096 bytes failed\n";
+        let aborted = classified(Wait::Exited, libc::SIGABRT, None, rusage, printed);
+        assert_eq!(aborted.status, Status::OutOfMemory);
+        assert!(
+            aborted.error.starts_with("the run went past its memory limit of 1GiB (enforced as RLIMIT_DATA); the run ")
+        );
+        let ok = classified(Wait::Exited, 0, Some(report(&RunReport::default())), rusage, printed);
+        assert_eq!(ok.status, Status::Ok);
+        let other = classified(Wait::Exited, libc::SIGABRT, None, rusage, "working\n");
+        assert_eq!(other.status, Status::Crashed);
+    }
+
+    /// Only the response of this run counts: another token's, or a file that is not one, is none.
+    #[test]
+    fn the_response_is_read_only_when_it_is_this_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESPONSE);
+        assert!(read_response(&path, 1).is_none());
+        let response = Response { token: 5, response: ExecResponse::Failed { error: "no".into() } };
+        std::fs::write(&path, serde_json::to_vec(&response).unwrap()).unwrap();
+        assert!(matches!(read_response(&path, 5), Some(ExecResponse::Failed { error }) if error == "no"));
+        assert!(read_response(&path, 4).is_none());
+        std::fs::write(&path, b"{\"token\": 5").unwrap();
+        assert!(read_response(&path, 5).is_none());
     }
 }

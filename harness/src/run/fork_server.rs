@@ -33,7 +33,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, BufRead as _, BufReader, Write as _};
-use std::os::fd::{AsFd as _, FromRawFd as _};
+use std::os::fd::AsFd as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
@@ -43,8 +43,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cgroup::{Keeper, RunCgroup};
 use super::reap::{SCRATCH_VAR, record_started, spare, start_time, unspare};
-use super::sys::{self, ChildSetup, pid_t};
 use crate::plugin::Library;
+use crate::sys::{self, ChildSetup, pid_t};
 
 /// How long the server may take to load the plugin and say whether it can serve.
 const START_TIMEOUT: Duration = crate::plugin::PROBE_TIMEOUT;
@@ -129,9 +129,8 @@ fn read_frame(mut from: &File) -> io::Result<Option<Vec<u8>>> {
 
 /// The body of `harness __fork_server LIBRARY`. Starts no thread, ever: see the module documentation.
 pub(crate) fn fork_server_main(library: &Path) -> i32 {
-    // SAFETY: descriptors 0 and 1 are this process's stdin and stdout, which the harness made pipes, and
-    // nothing else in this process uses them.
-    let (requests, mut answers) = unsafe { (File::from_raw_fd(0), File::from_raw_fd(1)) };
+    // Pipes the harness made, which nothing else in this process uses.
+    let (requests, mut answers) = sys::standard_streams();
     let mut say = |line: &dyn Line| answers.write_all(&line.json());
     let library = match Library::open(library) {
         Ok(library) => library,

@@ -15,9 +15,9 @@ use harness_sdk::exec::{command_line, describe_exit, last_lines};
 use harness_sdk::protocol::Exec;
 
 use super::reap::kill_group;
-use super::sys::{self, pid_t};
 use super::wait::{Wait, wait_for_exit};
 use crate::fmt::format_duration;
+use crate::sys::{self, pid_t};
 
 /// Whether Ctrl-C stops a hook: not `cleanup`, which runs because of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,6 @@ mod reap;
 pub(crate) mod rounds;
 mod services;
 mod signals;
-mod sys;
 mod wait;
 
 use std::collections::HashSet;

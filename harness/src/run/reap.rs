@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::sys::{self, pid_t};
+use crate::sys::{self, pid_t};
 
 /// In the environment of every process of a run: the scratch folder of the harness that started it.
 pub(super) const SCRATCH_VAR: &str = "HARNESS_SCRATCH";

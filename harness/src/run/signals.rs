@@ -3,7 +3,7 @@
 //! summary is still written from what was measured, the charts are left for `harness report`. A third
 //! ends the harness at once.
 
-use super::sys;
+use crate::sys;
 
 /// Catches `SIGINT`, `SIGTERM` and `SIGHUP`, so that an interrupted experiment kills its current run's
 /// processes and keeps what it measured, instead of dying with them alive.

@@ -3,12 +3,10 @@
 
 use std::io;
 use std::os::fd::{AsFd as _, BorrowedFd};
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use super::child::Usage;
 use super::signals::interrupted;
-use super::sys::{self, pid_t};
+use crate::sys::{self, pid_t};
 
 /// How often a wait looks at the interruption flag, in case a signal came just before it started waiting.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
@@ -91,18 +89,4 @@ impl Exit {
             }
         }
     }
-}
-
-/// Reaps `pid` with its resource usage, including that of the workers it reaped.
-pub(super) fn reap_with_usage(pid: pid_t) -> io::Result<(ExitStatus, Usage)> {
-    let (status, rusage) = sys::wait4(pid)?;
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let usage = Usage {
-        user_cpu_s: seconds(rusage.ru_utime),
-        system_cpu_s: seconds(rusage.ru_stime),
-        max_rss_bytes: (rusage.ru_maxrss as u64) * 1024,
-        voluntary_switches: rusage.ru_nvcsw as u64,
-        involuntary_switches: rusage.ru_nivcsw as u64,
-    };
-    Ok((status, usage))
 }

@@ -198,6 +198,18 @@ fn every_command_has_help() {
     }
 }
 
+/// Every environment variable the harness reads is in the long help of `harness` and of `harness run`.
+#[test]
+fn the_help_names_every_environment_switch() {
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let out = support::harness().args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for name in ["HARNESS_PLUGIN_PATH", "HARNESS_CGROUP", "HARNESS_TASK_TRACE", "SLURM_ARRAY_TASK_ID"] {
+            assert!(help.contains(name), "{args:?} does not name {name}:\n{help}");
+        }
+    }
+}
+
 #[test]
 fn values_that_mean_nothing_to_a_cell_neither_multiply_nor_label_it() {
     let (_dir, file) = support::write_inline(

@@ -9,7 +9,7 @@ use crate::support;
 
 /// The layers, from the leaves up. A module may import its own layer and the ones below.
 const LAYERS: &[&[&str]] = &[
-    &["console", "diagnostic", "error", "fmt", "machine", "metrics", "model", "process", "stats"],
+    &["console", "diagnostic", "error", "fmt", "machine", "metrics", "model", "process", "stats", "sys"],
     &["plugin"],
     &["experiment"],
     &["run"],

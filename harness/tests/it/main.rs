@@ -5,8 +5,11 @@
 //! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
+//! - `layers`: the modules of `harness/src` import only their own layer and those below, without cycles.
 //! - `lifecycle`: no process outlives its run: normal end, timeout, crash, `kill -9` of the harness.
 //! - `folders`: result folders as input: symbolic links, FIFOs, bounds, no code run from them.
+//! - `net`: the `net` step against the loopback server: every round trip waits for its answer, and its accept
+//!   queue holds every connection a run opens at once.
 //! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `paired`: the paired gate on two builds of a program made in the test, and a range of repetitions.

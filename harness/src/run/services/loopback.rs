@@ -22,8 +22,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::super::sys;
 use crate::experiment::{LoopbackBounds, loopback_path};
+use crate::sys;
 
 /// Bodies are read and written in pieces of this size, never whole.
 const CHUNK: usize = 64 * 1024;

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
-use super::super::sys::{self, ChildSetup, pid_t};
 use crate::experiment::{Experiment, Probe, Scope, Service};
 use crate::fmt::format_duration;
 use crate::process::{describe_exit, last_lines};
+use crate::sys::{self, ChildSetup, pid_t};
 
 /// How long a service has to exit after SIGTERM before it gets SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);

@@ -17,8 +17,8 @@ pub(crate) use loopback::loopback_main;
 pub(crate) use managed::ServiceUsage;
 pub(super) use managed::{Managed, Unavailable};
 
-use super::sys;
 use crate::experiment::Experiment;
+use crate::sys;
 
 /// Scratch folders are `<temp>/harness-XXXXXX`, with the pid of the harness that made them in `owner.pid`.
 const SCRATCH_PREFIX: &str = "harness-";
@@ -38,9 +38,7 @@ fn remove_abandoned_scratch() {
         else {
             continue;
         };
-        // Signal 0 only asks whether the process exists.
-        let gone = matches!(sys::kill(pid, 0), Err(e) if e.raw_os_error() == Some(libc::ESRCH));
-        if gone {
+        if sys::is_gone(pid) {
             super::reap::kill_left_behind(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
