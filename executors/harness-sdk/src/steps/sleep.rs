@@ -1,0 +1,21 @@
+//! `sleep`: a wait of `nanos` nanoseconds, standing in for a slow remote call. Blocking, a precise wait of
+//! the calling thread; without blocking, on the runtime's precise timer. Yields the wait.
+
+use std::time::Duration;
+
+/// What a `sleep` step of `nanos` yields.
+pub(super) fn value(nanos: u64) -> u64 {
+    nanos
+}
+
+/// The `sleep` step, blocking the calling thread.
+pub(super) fn blocking(nanos: u64) {
+    crate::timer::sleep_blocking(Duration::from_nanos(nanos));
+}
+
+/// The `sleep` step as a future: the timer's own, not wrapped in another, since every task's future holds
+/// it inline.
+#[cfg(feature = "tokio")]
+pub(super) fn nonblocking(nanos: u64) -> impl Future<Output = ()> {
+    crate::timer::sleep_precise(Duration::from_nanos(nanos))
+}
