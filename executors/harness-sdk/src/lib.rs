@@ -62,6 +62,7 @@ pub mod steplib;
 pub mod steps;
 pub mod timer;
 pub mod trace;
+pub mod units;
 pub mod worker;
 pub mod workload;
 

@@ -4,6 +4,7 @@
 
 use std::io;
 
+use super::{Cost, Work};
 use crate::protocol::Call;
 use crate::workload::Prepared;
 
@@ -43,4 +44,12 @@ pub(super) fn offloaded(
         let mut recorded = Vec::new();
         this.prepared().call(&call, task, &mut recorded).map(|value| (value, recorded))
     })
+}
+
+/// CPU work in the task's process, like `compute`.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
+
+/// `call LIBRARY::FUNCTION(ARG)`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, call: &Call) -> std::fmt::Result {
+    write!(f, "call {}({})", call.name, call.arg)
 }

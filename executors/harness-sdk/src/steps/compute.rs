@@ -3,6 +3,8 @@
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use super::{Cost, Work};
+use crate::units::format_size;
 use crate::workload::Prepared;
 
 /// What a `compute` step yields: the hash of `bytes` bytes of the run's data, keyed by the task.
@@ -17,4 +19,12 @@ impl Prepared {
     pub fn compute(&self, task: u64, bytes: u64) -> u64 {
         value(&self.data, self.seed, task, bytes)
     }
+}
+
+/// CPU work.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
+
+/// `compute 256KiB`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, bytes: u64) -> std::fmt::Result {
+    write!(f, "compute {}", format_size(bytes))
 }

@@ -5,6 +5,7 @@
 
 use std::io;
 
+use super::{Cost, Work};
 use crate::exec::Finished;
 use crate::protocol::Exec;
 use crate::workload::Prepared;
@@ -49,4 +50,12 @@ fn ended(
     let value = crate::exec::outcome(exec, task, worker, finished)?;
     prepared.metrics.find(task, finished, reports)?;
     Ok(value)
+}
+
+/// A program: its work is done in processes of its own.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Program };
+
+/// `exec ARGV`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, exec: &Exec) -> std::fmt::Result {
+    write!(f, "exec {}", exec.argv.join(" "))
 }

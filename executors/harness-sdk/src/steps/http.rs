@@ -5,6 +5,7 @@
 
 use std::io;
 
+use super::{Cost, Work};
 use crate::checksum::{fold, hash_bytes};
 use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
 use crate::workload::Prepared;
@@ -119,4 +120,13 @@ pub(super) async fn nonblocking(
     let status = answer.status().as_u16();
     let bytes = answer.into_body().collect().await.map_err(|e| error(request, &url, e))?.to_bytes();
     value(request, &url, status, &bytes)
+}
+
+/// A round trip to the server the URL names.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
+
+/// `http METHOD URL`, and ` per_request` when it opens a connection for each.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {
+    let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
+    write!(f, "http {} {}{per}", request.method, request.url)
 }

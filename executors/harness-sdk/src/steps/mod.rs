@@ -19,6 +19,9 @@
 //! | `call` | what the function returned |
 //! | `http` | the status and the body's hash, or the status alone |
 //! | `redis` | the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0 |
+//!
+//! The harness asks a step what it needs to know of it, and matches on none: how a file writes it
+//! (`Display`), its kind, and what it costs ([`Step::cost`]) for the ideal-time model.
 
 mod alloc;
 mod call;
@@ -31,6 +34,7 @@ mod redis;
 mod shared;
 mod sleep;
 
+use std::fmt;
 use std::io;
 
 pub use alloc::alloc;
@@ -38,6 +42,104 @@ pub use alloc::alloc;
 use crate::checksum::{fold, task_seed};
 use crate::protocol::{RunRequest, Step};
 use crate::workload::{Prepared, SharedMode};
+
+/// What a step costs a task, for the harness's ideal-time model: what it waits, and where its work is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub wait: Option<Wait>,
+    pub work: Work,
+}
+
+/// A wait of a step, and what the task does meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Nothing: a wait the executor keeps, which every task in flight may wait at once (`sleep`).
+    Idle { nanos: u64 },
+    /// A wait the executor keeps holding the shared counter (`shared`); one task at a time holds it under
+    /// the lock, when the hold `serializes`.
+    Hold { nanos: u64, serializes: bool },
+    /// The answer of the loopback server, which waits before it answers (`net`): the server's wait, not the
+    /// executor's.
+    Server { nanos: u64 },
+}
+
+impl Wait {
+    /// How long it waits, in nanoseconds.
+    pub fn nanos(self) -> u64 {
+        match self {
+            Wait::Idle { nanos } | Wait::Hold { nanos, .. } | Wait::Server { nanos } => nanos,
+        }
+    }
+}
+
+/// Where a step's work, besides its wait, is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// None: the step only waits.
+    None,
+    /// The task's process, on the CPU: measured, not declared (what a run of one task at a time took per
+    /// task, less its waits).
+    Cpu,
+    /// A service the step sends a request to: the round trip lasts what the service takes, which the file
+    /// does not state, and costs the client a CPU time that depends on how the executor waits.
+    Service,
+    /// A program of the step's own, in processes no executor's model describes.
+    Program,
+}
+
+impl Step {
+    /// The step's kind: the key an experiment file names it by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Compute { .. } => "compute",
+            Step::Sleep { .. } => "sleep",
+            Step::ReadFile { .. } => "read_file",
+            Step::Net { .. } => "net",
+            Step::Shared { .. } => "shared",
+            Step::Alloc { .. } => "alloc",
+            Step::Exec(_) => "exec",
+            Step::Call(_) => "call",
+            Step::Redis { .. } => "redis",
+            Step::Http(_) => "http",
+        }
+    }
+
+    /// What the step costs a task.
+    pub fn cost(&self) -> Cost {
+        match *self {
+            Step::Compute { .. } => compute::COST,
+            Step::Sleep { nanos } => sleep::cost(nanos),
+            Step::ReadFile { .. } => read_file::COST,
+            Step::Net { delay_nanos, .. } => net::cost(delay_nanos),
+            Step::Shared { hold_nanos, ref store, lock } => shared::cost(hold_nanos, store, lock),
+            Step::Alloc { .. } => alloc::COST,
+            Step::Exec(_) => exec::COST,
+            Step::Call(_) => call::COST,
+            Step::Redis { .. } => redis::COST,
+            Step::Http(_) => http::COST,
+        }
+    }
+}
+
+/// A step as an experiment file would write it: `sleep 10ms`, `compute 256KiB`.
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Step::Compute { bytes } => compute::write(f, bytes),
+            Step::Sleep { nanos } => sleep::write(f, nanos),
+            Step::ReadFile { size, files } => read_file::write(f, size, files),
+            Step::Net { request, response, delay_nanos, connect } => {
+                net::write(f, request, response, delay_nanos, connect)
+            }
+            Step::Shared { hold_nanos, ref store, lock } => shared::write(f, hold_nanos, store, lock),
+            Step::Alloc { bytes } => alloc::write(f, bytes),
+            Step::Exec(ref exec) => exec::write(f, exec),
+            Step::Call(ref call) => call::write(f, call),
+            Step::Redis { ref url, ref command } => redis::write(f, url, command),
+            Step::Http(ref request) => http::write(f, request),
+        }
+    }
+}
 
 /// State one worker keeps between tasks: its reused connections and its handle on the shared counter.
 #[derive(Debug, Default)]
@@ -203,5 +305,80 @@ impl crate::nonblocking::AsyncWorkload {
         }
         let this = std::sync::Arc::clone(self);
         Ok(tokio::task::spawn_blocking(move || work(this.prepared())).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Call, Connect, Exec, HttpBody, HttpChecksum, HttpRequest, Output, SharedLock, SharedStore};
+
+    /// One step of every kind.
+    fn every_kind() -> Vec<Step> {
+        let exec = Exec {
+            argv: vec!["sh".into(), "-c".into(), "true".into()],
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+            output: Output::Hash,
+            ok: vec![0],
+        };
+        let call = Call { library: "/lib.so".into(), name: "mine::parse".into(), function: 0, arg: "${task}".into() };
+        let http = HttpRequest {
+            url: "http://127.0.0.1:8080/".into(),
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: HttpBody::Empty,
+            expect: Vec::new(),
+            checksum: HttpChecksum::Body,
+            connect: Connect::PerRequest,
+        };
+        vec![
+            Step::Compute { bytes: 256 << 10 },
+            Step::Sleep { nanos: 10_000_000 },
+            Step::ReadFile { size: 64 << 10, files: 8 },
+            Step::Net { request: 64, response: 1024, delay_nanos: 1_000_000, connect: Connect::PerRequest },
+            Step::Shared {
+                hold_nanos: 2_000_000,
+                store: SharedStore::Redis { url: "redis://127.0.0.1:6379/".into() },
+                lock: SharedLock::None,
+            },
+            Step::Alloc { bytes: 3 << 20 },
+            Step::Exec(exec),
+            Step::Call(call),
+            Step::Redis { url: "redis://127.0.0.1:6379/".into(), command: vec!["INCR".into(), "k".into()] },
+            Step::Http(http),
+        ]
+    }
+
+    #[test]
+    fn a_step_is_written_as_a_file_names_its_kind_and_values() {
+        let written: Vec<String> = every_kind().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            written,
+            [
+                "compute 256KiB",
+                "sleep 10ms",
+                "read_file 64KiB x8",
+                "net 64B/1KiB delay 1ms per_request",
+                "shared hold 2ms in redis://127.0.0.1:6379/ unlocked",
+                "alloc 3MiB",
+                "exec sh -c true",
+                "call mine::parse(${task})",
+                "redis INCR k at redis://127.0.0.1:6379/",
+                "http GET http://127.0.0.1:8080/ per_request",
+            ]
+        );
+        for (step, written) in every_kind().iter().zip(&written) {
+            assert!(written.starts_with(&format!("{} ", step.kind())), "{written}");
+        }
+    }
+
+    #[test]
+    fn the_kind_is_the_tag_of_the_step_in_json() {
+        for step in every_kind() {
+            let json = serde_json::to_value(&step).expect("a step serializes");
+            assert_eq!(json["step"], step.kind());
+        }
     }
 }

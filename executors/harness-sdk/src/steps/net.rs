@@ -6,8 +6,10 @@
 use std::io;
 use std::net::TcpStream;
 
+use super::{Cost, Wait, Work};
 use crate::checksum::hash_bytes;
 use crate::protocol::{Connect, RunRequest, Step};
+use crate::units::{format_nanos, format_size};
 use crate::workload::Prepared;
 
 /// The loopback server's address, for the run.
@@ -104,4 +106,21 @@ pub(super) async fn nonblocking(
         crate::workload::lock(&pool.idle).push(stream);
     }
     Ok(hash_bytes(&body))
+}
+
+/// The server's delay, and CPU work on the client's side of the round trip.
+pub(super) fn cost(delay_nanos: u64) -> Cost {
+    Cost { wait: Some(Wait::Server { nanos: delay_nanos }), work: Work::Cpu }
+}
+
+/// `net 64B/1KiB delay 1ms`, and ` per_request` when it opens a connection for each.
+pub(super) fn write(
+    f: &mut std::fmt::Formatter<'_>,
+    request: u64,
+    response: u64,
+    delay_nanos: u64,
+    connect: Connect,
+) -> std::fmt::Result {
+    let per = if connect == Connect::PerRequest { " per_request" } else { "" };
+    write!(f, "net {}/{} delay {}{per}", format_size(request), format_size(response), format_nanos(delay_nanos))
 }

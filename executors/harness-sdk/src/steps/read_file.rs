@@ -5,9 +5,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::{Cost, Work};
 use crate::checksum::hash_bytes;
 use crate::fixtures::fixture_file_name;
 use crate::protocol::{RunRequest, Step};
+use crate::units::format_size;
 use crate::workload::Prepared;
 
 /// The folder of the fixture files, for the run.
@@ -49,4 +51,22 @@ pub(super) async fn nonblocking(prepared: &Prepared, task: u64, size: u64, files
 
 fn reading_error(path: &Path, e: &io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("reading {}: {e}", path.display()))
+}
+
+/// CPU work: the read of a file the page cache holds.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
+
+/// `read_file 64KiB x8`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, size: u64, files: u32) -> std::fmt::Result {
+    write!(f, "read_file {} x{files}", format_size(size))
+}
+
+impl Step {
+    /// The fixture files the step reads, (size, count): the harness writes them before the first run.
+    pub fn fixtures(&self) -> Option<(u64, u32)> {
+        match *self {
+            Step::ReadFile { size, files } => Some((size, files)),
+            _ => None,
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::io;
 
+use super::{Cost, Work};
 use crate::checksum::{fold, hash_bytes};
 
 /// A Redis error, naming the server.
@@ -81,4 +82,12 @@ pub(super) async fn nonblocking(state: &Async, url: &str, words: &[String], task
     let reply: redis::Value =
         command(words, task).query_async(&mut connection.clone()).await.map_err(|e| error(url, &e))?;
     Ok(value(&reply))
+}
+
+/// A round trip to the Redis server.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
+
+/// `redis COMMAND at URL`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, url: &str, command: &[String]) -> std::fmt::Result {
+    write!(f, "redis {} at {url}", command.join(" "))
 }

@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::{Cost, Wait, Work};
 use crate::protocol::{RunRequest, SharedLock, SharedStore, Step};
+use crate::units::format_nanos;
 use crate::workload::{Prepared, SharedMode, lock};
 
 /// What a `shared` step yields.
@@ -367,5 +369,42 @@ impl Drop for FileLock<'_> {
         use std::os::fd::AsRawFd;
         // SAFETY: unlocking the descriptor locked in `exclusive`.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// The hold, which the lock serializes; CPU work around it, or a round trip to Redis.
+pub(super) fn cost(hold_nanos: u64, store: &SharedStore, lock: SharedLock) -> Cost {
+    let work = match store {
+        SharedStore::Executor => Work::Cpu,
+        SharedStore::Redis { .. } => Work::Service,
+    };
+    Cost { wait: Some(Wait::Hold { nanos: hold_nanos, serializes: lock == SharedLock::Exclusive }), work }
+}
+
+/// `shared hold 1ms`, then ` in URL` for a counter in Redis and ` unlocked` without the lock.
+pub(super) fn write(
+    f: &mut std::fmt::Formatter<'_>,
+    hold_nanos: u64,
+    store: &SharedStore,
+    lock: SharedLock,
+) -> std::fmt::Result {
+    write!(f, "shared hold {}", format_nanos(hold_nanos))?;
+    if let SharedStore::Redis { url } = store {
+        write!(f, " in {url}")?;
+    }
+    if lock == SharedLock::None {
+        write!(f, " unlocked")?;
+    }
+    Ok(())
+}
+
+impl Step {
+    /// The lock of a step that adds one to the run's shared counter, which the harness checks after the
+    /// run; `None` for a step that does not.
+    pub fn shared_lock(&self) -> Option<SharedLock> {
+        match *self {
+            Step::Shared { lock, .. } => Some(lock),
+            _ => None,
+        }
     }
 }

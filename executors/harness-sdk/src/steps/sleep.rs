@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use super::{Cost, Wait, Work};
+use crate::units::format_nanos;
+
 /// What a `sleep` step of `nanos` yields.
 pub(super) fn value(nanos: u64) -> u64 {
     nanos
@@ -18,4 +21,14 @@ pub(super) fn blocking(nanos: u64) {
 #[cfg(feature = "tokio")]
 pub(super) fn nonblocking(nanos: u64) -> impl Future<Output = ()> {
     crate::timer::sleep_precise(Duration::from_nanos(nanos))
+}
+
+/// A wait alone.
+pub(super) fn cost(nanos: u64) -> Cost {
+    Cost { wait: Some(Wait::Idle { nanos }), work: Work::None }
+}
+
+/// `sleep 10ms`.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, nanos: u64) -> std::fmt::Result {
+    write!(f, "sleep {}", format_nanos(nanos))
 }
