@@ -367,6 +367,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_reference_has_a_row_for_every_step_kind() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/experiment-format.md");
+        let reference = std::fs::read_to_string(&path).expect("the reference");
+        for kind in KINDS {
+            let row = format!("\n| `{}` | ", kind.name);
+            assert!(reference.contains(&row), "{} has no row for the step `{}`", path.display(), kind.name);
+        }
+    }
+
+    #[test]
     fn steps_parse() {
         let step = |s: &str| parse_step(&toml::from_str::<toml::Table>(&format!("s = {s}")).unwrap()["s"]);
         assert_eq!(step("{ compute = \"1KiB\" }"), Ok(Step::Compute { bytes: 1024 }));
