@@ -21,7 +21,8 @@
 //! grows: [`capacity_per_s`].
 
 use harness_sdk::model::{Model, Quantity};
-use harness_sdk::protocol::{SharedLock, Step, Workload};
+use harness_sdk::protocol::Workload;
+use harness_sdk::steps::{Wait, Work};
 
 /// How much an executor overlaps: tasks in flight, and cores its CPU work may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,11 +114,13 @@ pub(crate) fn imprecise_waits(
     }
     let mut found: Vec<ImpreciseWait> = Vec::new();
     for step in &workload.steps {
-        let (name, wait_ns, waiting) = match *step {
-            Step::Sleep { nanos } => ("sleep", nanos, in_flight),
-            Step::Shared { hold_nanos, .. } => ("shared", hold_nanos, 1),
-            _ => continue,
+        let (wait_ns, waiting) = match step.cost().wait {
+            Some(Wait::Idle { nanos }) => (nanos, in_flight),
+            // The lock's holder.
+            Some(Wait::Hold { nanos, .. }) => (nanos, 1),
+            Some(Wait::Server { .. }) | None => continue,
         };
+        let name = step.kind();
         let precise_ns = precision.shortest_with(waiting);
         // A wait of zero is no wait.
         if wait_ns == 0 || wait_ns >= precise_ns {
@@ -174,30 +177,18 @@ impl Waits {
         let mut waits = Self { wait_s: 0.0, hold_s: 0.0, costs_cpu: false };
         let s = |nanos: u64| nanos as f64 / 1e9;
         for step in &workload.steps {
-            match *step {
-                Step::Sleep { nanos } => waits.wait_s += s(nanos),
-                Step::Net { delay_nanos, .. } => {
-                    waits.wait_s += s(delay_nanos);
-                    waits.costs_cpu = true;
+            let cost = step.cost();
+            if let Some(wait) = cost.wait {
+                waits.wait_s += s(wait.nanos());
+                // Without a lock, holds overlap: they serialize nothing.
+                if let Wait::Hold { nanos, serializes: true } = wait {
+                    waits.hold_s += s(nanos);
                 }
-                Step::Shared { hold_nanos, lock, .. } => {
-                    waits.wait_s += s(hold_nanos);
-                    // Without a lock, holds overlap: they serialize nothing.
-                    if lock == SharedLock::Exclusive {
-                        waits.hold_s += s(hold_nanos);
-                    }
-                    waits.costs_cpu = true;
-                }
-                Step::Compute { .. }
-                | Step::Alloc { .. }
-                | Step::ReadFile { .. }
-                | Step::Redis { .. }
-                | Step::Http(_)
-                // A program's time is measured, not declared: what the `sync` cell took per task.
-                | Step::Exec(_)
-                | Step::Call(_) => {
-                    waits.costs_cpu = true;
-                }
+            }
+            // Whatever else a step does (a program, a round trip) is measured, not declared: what the `sync`
+            // cell took per task.
+            if cost.work != Work::None {
+                waits.costs_cpu = true;
             }
         }
         waits
@@ -265,7 +256,7 @@ pub(crate) fn capacity_per_s(overlap: Overlap, service_s: f64, cpu_per_task_s: f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness_sdk::protocol::SharedStore;
+    use harness_sdk::protocol::{SharedLock, SharedStore, Step};
 
     #[test]
     fn capacity_is_tasks_in_flight_over_service_time_or_cores_over_cpu() {

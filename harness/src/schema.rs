@@ -433,3 +433,82 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::schema;
+    use crate::experiment::{KINDS, parse_step};
+    use crate::plugin::Registry;
+
+    /// A step of every kind, with every key its table takes.
+    const EXAMPLES: &[&str] = &[
+        r#"{ compute = "64KiB" }"#,
+        r#"{ sleep = "10ms" }"#,
+        r#"{ read_file = { size = "4KiB", files = 2 } }"#,
+        r#"{ net = { request = "64B", response = "1KiB", delay = "1ms", connect = "per_request" } }"#,
+        r#"{ shared = { hold = "1ms", store = "redis", url = "redis://127.0.0.1:6379/", lock = "none" } }"#,
+        r#"{ alloc = "1MiB" }"#,
+        r#"{ exec = { command = ["true"], env = { A = "1" }, cwd = ".", stdin = "in", output = "ignore", ok = [0] } }"#,
+        r#"{ call = { function = "mine::f", arg = "${task}" } }"#,
+        r#"{ redis = { command = ["INCR", "k-${task}"], url = "redis://127.0.0.1:6379/" } }"#,
+        r#"{ http = { url = "http://127.0.0.1:1/", method = "POST", headers = { A = "b" }, body = "x", expect = [200], checksum = "status", connect = "per_request" } }"#,
+    ];
+
+    /// The step kinds of the protocol: the tags of the SDK's `Step`, which serde lists when a tag is unknown.
+    fn protocol_kinds() -> Vec<String> {
+        let error = serde_json::from_str::<harness_sdk::protocol::Step>(r#"{"step": "?"}"#).unwrap_err().to_string();
+        let (_, expected) = error.split_once("expected one of").expect("serde lists the tags");
+        expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    /// The keys of the table form of a step's value in the schema: its `properties`, or those of a form of
+    /// its `anyOf`.
+    fn keys(value: &Value) -> BTreeSet<String> {
+        let forms = value["anyOf"].as_array().cloned().unwrap_or_else(|| vec![value.clone()]);
+        forms.iter().filter_map(|form| form["properties"].as_object()).flat_map(|p| p.keys().cloned()).collect()
+    }
+
+    fn set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|&k| k.to_owned()).collect()
+    }
+
+    #[test]
+    fn the_schema_the_grammar_and_the_protocol_have_the_same_step_kinds_with_the_same_keys() {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        assert_eq!(protocol_kinds(), names, "the protocol's step kinds and the grammar's");
+        let schema = schema(&Registry::default());
+        let steps = schema["properties"]["workloads"]["additionalProperties"]["properties"]["steps"]["items"]["oneOf"]
+            .as_array()
+            .expect("the steps' schemas");
+        let described: Vec<&str> = steps.iter().filter_map(|s| s["required"][0].as_str()).collect();
+        assert_eq!(set(&described), set(&names), "the schema's step kinds and the grammar's");
+        assert_eq!(described.len(), names.len(), "one schema per step kind");
+        for kind in KINDS {
+            let step = steps.iter().find(|s| s["required"][0] == kind.name).expect("described");
+            assert_eq!(keys(&step["properties"][kind.name]), set(kind.keys), "the keys of `{}`", kind.name);
+        }
+    }
+
+    #[test]
+    fn a_step_of_every_kind_with_every_key_parses_into_its_kind() {
+        let parsed: Vec<&str> = EXAMPLES
+            .iter()
+            .map(|example| {
+                let value = &toml::from_str::<toml::Table>(&format!("s = {example}")).expect("TOML")["s"];
+                let (name, arg) = value.as_table().and_then(|t| t.iter().next()).expect("a kind");
+                let kind = KINDS.iter().find(|k| k.name == name).expect("a kind of the grammar");
+                let keys: Vec<&str> =
+                    arg.as_table().map(|t| t.keys().map(String::as_str).collect()).unwrap_or_default();
+                assert_eq!(set(&keys), set(kind.keys), "the example of `{name}` has every key of its kind");
+                let step = parse_step(value).unwrap_or_else(|e| panic!("{example}: {e:?}"));
+                assert_eq!(step.kind(), name);
+                kind.name
+            })
+            .collect();
+        assert_eq!(parsed, KINDS.iter().map(|k| k.name).collect::<Vec<_>>(), "one example per kind, in order");
+    }
+}

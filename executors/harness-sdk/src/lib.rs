@@ -51,7 +51,6 @@ pub mod arrival;
 pub mod checksum;
 pub mod exec;
 pub mod fixtures;
-mod http;
 pub mod latency;
 mod metrics;
 pub mod model;
@@ -59,11 +58,11 @@ pub mod net;
 #[cfg(feature = "tokio")]
 pub mod nonblocking;
 pub mod protocol;
-mod shared;
 pub mod steplib;
 pub mod steps;
 pub mod timer;
 pub mod trace;
+pub mod units;
 pub mod worker;
 pub mod workload;
 

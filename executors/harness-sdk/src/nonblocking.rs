@@ -6,27 +6,18 @@
 //! [`crate::steps`]), the same as the blocking ones.
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::protocol::RunRequest;
 use crate::trace;
-use crate::workload::{Collector, Prepared, SharedMode, Tally, lock};
+use crate::workload::{Collector, Prepared, SharedMode, Tally};
 
-/// A workload ready to run on a tokio runtime: the [`Prepared`] workload, the lock of the `shared` counter (a
-/// tokio mutex), its Redis connection, and a pool of idle connections to the loopback server.
+/// A workload ready to run on a tokio runtime: the [`Prepared`] workload, and what its steps keep on tokio
+/// for the run (the `shared` counter's tokio lock, the connections).
 #[derive(Debug)]
 pub struct AsyncWorkload {
     prepared: Prepared,
-    /// The lock of the `shared` counter in memory (the counter is the prepared workload's).
-    pub(crate) guard: tokio::sync::Mutex<()>,
-    /// The connection to the `shared` counter's Redis, made by the first task that needs it.
-    pub(crate) redis: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
-    /// The connection of `redis` steps (one server per workload), made by the first task that needs it.
-    pub(crate) redis_commands: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
-    /// The clients of `http` steps.
-    pub(crate) http: crate::http::Clients,
-    /// Idle connections to the loopback server: a task takes one (or connects) and gives it back.
-    pub(crate) connections: Mutex<Vec<tokio::net::TcpStream>>,
+    state: crate::steps::AsyncState,
     pub(crate) offload_cpu: bool,
 }
 
@@ -36,11 +27,7 @@ impl AsyncWorkload {
     pub fn new(request: &RunRequest, offload_cpu: bool) -> io::Result<Self> {
         Ok(Self {
             prepared: Prepared::new(request, SharedMode::Memory)?,
-            guard: tokio::sync::Mutex::new(()),
-            redis: tokio::sync::OnceCell::new(),
-            redis_commands: tokio::sync::OnceCell::new(),
-            http: crate::http::Clients::new(),
-            connections: Mutex::new(Vec::new()),
+            state: crate::steps::AsyncState::new(),
             offload_cpu,
         })
     }
@@ -48,6 +35,10 @@ impl AsyncWorkload {
     /// The prepared workload: task count, steps, seed.
     pub fn prepared(&self) -> &Prepared {
         &self.prepared
+    }
+
+    pub(crate) fn state(&self) -> &crate::steps::AsyncState {
+        &self.state
     }
 
     /// Runs task `task` and records its checksum and latency (service time: from the start of its first
@@ -107,7 +98,7 @@ impl AsyncWorkload {
 
     /// Closes the idle connections: call it before the runtime that drives them goes.
     pub fn close_connections(&self) {
-        lock(&self.connections).clear();
+        self.state.close_connections();
     }
 }
 

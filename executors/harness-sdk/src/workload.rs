@@ -14,10 +14,7 @@
 //! [`crate::fixtures`] and [`crate::net`]; they are re-exported here.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -25,7 +22,7 @@ use std::time::Duration;
 pub use crate::checksum::{SeededStream, fold, hash_bytes, seeded_bytes, task_seed};
 pub use crate::fixtures::{fixture_file_content, fixture_file_name, fixture_file_stream};
 pub use crate::net;
-pub use crate::steps::alloc;
+pub use crate::steps::{WorkerState, alloc};
 
 use crate::arrival::{LATE_NS, Schedule};
 use crate::latency::Latency;
@@ -58,37 +55,12 @@ pub struct Prepared {
     pub tasks: u64,
     /// When tasks are due, for an open workload; `None` for a closed one.
     pub schedule: Option<Schedule>,
+    /// The run's seeded data: what `compute` steps hash, and the seeded bodies of `http` steps.
     pub(crate) data: Vec<u8>,
-    pub(crate) files_dir: Option<PathBuf>,
-    pub(crate) net_addr: Option<String>,
-    pub(crate) shared_mode: SharedMode,
-    pub(crate) shared_file: Option<PathBuf>,
-    /// The counter of `SharedMode::Memory`, and its lock.
-    pub(crate) shared_memory: AtomicU64,
-    pub(crate) shared_guard: Mutex<()>,
-    /// The counter in Redis, when the `shared` steps keep it there.
-    pub(crate) redis: Option<crate::shared::RedisStore>,
-    /// The process that prepared the workload: a `Memory` counter only counts increments made in it.
-    pub(crate) pid: u32,
+    /// What the steps keep for the run.
+    pub(crate) state: crate::steps::RunState,
     /// The workload's custom metrics, read from the output of its `exec` steps.
     pub(crate) metrics: crate::metrics::Patterns,
-}
-
-/// State one worker keeps between tasks: its reused connection and its handle on the shared counter.
-#[derive(Default)]
-pub struct WorkerState {
-    pub(crate) connection: Option<TcpStream>,
-    pub(crate) shared_file: Option<File>,
-    pub(crate) redis: Option<redis::Connection>,
-    /// The connection of `redis` steps, and the server it goes to.
-    pub(crate) redis_commands: Option<(String, redis::Connection)>,
-    /// The agent of `http` steps, which keeps their connections.
-    pub(crate) http: Option<ureq::Agent>,
-    pub(crate) scratch: Vec<u8>,
-    /// Whether this worker checked that a `Memory` counter is in its own process.
-    pub(crate) counter_checked: bool,
-    /// The custom metrics the current task reported: (index of the metric, number).
-    pub(crate) reports: Vec<(usize, f64)>,
 }
 
 /// What a worker (or a whole run) accumulated: the checksum sum, the task count and the latencies; for an
@@ -308,74 +280,16 @@ impl Prepared {
             })
             .max()
             .unwrap_or(0);
-        let needs = |pred: fn(&Step) -> bool| steps.iter().any(pred);
-        let resources = &request.resources;
-        if needs(|s| matches!(s, Step::ReadFile { .. })) && resources.files_dir.is_none() {
-            return Err(missing("read_file", "files_dir"));
-        }
-        if needs(|s| matches!(s, Step::Net { .. })) && resources.net_addr.is_none() {
-            return Err(missing("net", "net_addr"));
-        }
-        let redis = crate::shared::RedisStore::open(request)?;
-        let uses_shared = needs(|s| matches!(s, Step::Shared { .. }));
-        if uses_shared && redis.is_none() && shared_mode == SharedMode::File && resources.shared_file.is_none() {
-            return Err(missing("shared", "shared_file"));
-        }
+        let state = crate::steps::RunState::new(request, shared_mode)?;
         Ok(Self {
             seed: request.seed,
             tasks: request.workload.tasks,
             schedule: request.workload.arrival.map(|a| Schedule::new(&a, request.workload.tasks, request.seed)),
             data: seeded_bytes(request.seed, compute_bytes as usize),
             steps,
-            files_dir: resources.files_dir.clone(),
-            net_addr: resources.net_addr.clone(),
-            shared_mode,
-            shared_file: resources.shared_file.clone(),
-            shared_memory: AtomicU64::new(0),
-            shared_guard: Mutex::new(()),
-            redis,
-            pid: std::process::id(),
+            state,
             metrics: crate::metrics::Patterns::new(&request.workload.metrics)?,
         })
-    }
-
-    /// Whether any step uses the shared counter.
-    pub fn uses_shared(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::Shared { .. }))
-    }
-
-    /// The value of the shared counter now, `None` when no step uses it.
-    pub fn shared_count(&self) -> io::Result<Option<u64>> {
-        if !self.uses_shared() {
-            return Ok(None);
-        }
-        if let Some(store) = &self.redis {
-            return store.count().map(Some);
-        }
-        match self.shared_mode {
-            SharedMode::Memory => Ok(Some(self.shared_memory.load(Ordering::Acquire))),
-            SharedMode::File => {
-                let path = self.shared_file.as_deref().expect("checked in new");
-                read_counter(&File::open(path)?).map(Some)
-            }
-        }
-    }
-
-    /// Hashes `bytes` bytes of this run's seeded data, keyed by the task: the `compute` step.
-    #[inline]
-    pub fn compute(&self, task: u64, bytes: u64) -> u64 {
-        crate::steps::compute(&self.data, self.seed, task, bytes)
-    }
-
-    /// The path of the fixture file task `task` reads in a `read_file` step.
-    pub fn fixture_path(&self, task: u64, size: u64, files: u32) -> PathBuf {
-        let index = (task % u64::from(files.max(1))) as u32;
-        self.files_dir.as_deref().unwrap_or(Path::new(".")).join(fixture_file_name(size, index))
-    }
-
-    /// The loopback server's address.
-    pub fn net_addr(&self) -> &str {
-        self.net_addr.as_deref().unwrap_or_default()
     }
 
     /// Runs task `task`, blocking the calling thread, and records its checksum and latency (service time:
@@ -442,56 +356,6 @@ impl Prepared {
             }
         }
         collector.merge(&tally);
-    }
-}
-
-fn missing(step: &str, resource: &str) -> io::Error {
-    io::Error::other(format!("the workload has a `{step}` step but the harness provided no {resource}"))
-}
-
-pub(crate) fn read_counter(file: &File) -> io::Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let mut bytes = [0u8; 8];
-    file.read_exact_at(&mut bytes, 0)?;
-    Ok(u64::from_le_bytes(bytes))
-}
-
-pub(crate) fn write_counter(file: &File, value: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(&value.to_le_bytes(), 0)
-}
-
-/// An exclusive `flock` held until dropped.
-pub(crate) struct FileLock<'a>(&'a File);
-
-impl<'a> FileLock<'a> {
-    pub(crate) fn exclusive(file: &'a File) -> io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a valid, open descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self(file))
-    }
-}
-
-impl Drop for FileLock<'_> {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: unlocking the descriptor locked in `exclusive`.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-impl std::fmt::Debug for WorkerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerState")
-            .field("connection", &self.connection)
-            .field("shared_file", &self.shared_file)
-            .field("redis", &self.redis.is_some())
-            .field("redis_commands", &self.redis_commands.as_ref().map(|(url, _)| url))
-            .field("http", &self.http.is_some())
-            .finish_non_exhaustive()
     }
 }
 

@@ -524,7 +524,7 @@ fn plan_table(experiment: &Experiment) -> String {
         let mut row = vec![(i + 1).to_string()];
         row.extend(experiment.columns.iter().map(|c| cell.value(c)));
         row.push(cell.workload.tasks.to_string());
-        row.push(cell.workload.steps.iter().map(crate::fmt::describe_step).collect::<Vec<_>>().join(", "));
+        row.push(cell.workload.steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
         let options: Vec<String> = cell
             .options
             .iter()

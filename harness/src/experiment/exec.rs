@@ -20,7 +20,7 @@ use super::substitute::references;
 pub(crate) const RUNTIME_VARIABLES: &[&str] = &["task", "worker"];
 
 /// The keys of the table form.
-const KEYS: &[&str] = &["command", "env", "cwd", "stdin", "output", "ok"];
+pub(super) const KEYS: &[&str] = &["command", "env", "cwd", "stdin", "output", "ok"];
 
 /// Parses a program: `what` names it in messages (`exec`, `prepare`, ...).
 pub(super) fn parse(what: &str, value: &toml::Value) -> Result<Exec, StepError> {

@@ -35,6 +35,8 @@ pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
 pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path};
 pub(crate) use steps::MAX_FIXTURE_FILES;
+#[cfg(test)]
+pub(crate) use steps::{KINDS, parse_step};
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")

@@ -159,10 +159,6 @@ pub(super) struct RawMetric {
     pub better: Spanned<String>,
 }
 
-/// The step kinds, for "did you mean" hints.
-pub(super) const STEP_KINDS: &[&str] =
-    &["compute", "sleep", "read_file", "net", "shared", "alloc", "exec", "call", "redis", "http"];
-
 /// A `[[charts]]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,7 +16,7 @@ use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
 use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibrary, WORKERS, WORKLOAD};
 use super::raw::{self, RawFile, RawWorkload};
-use super::steps::{parse_step, size};
+use super::steps::{self, Numbers, parse_step, size};
 use super::substitute::{collect_references, substitute_value};
 use super::{charts, quote_list, services, to_json, units};
 use crate::diagnostic::Diagnostic;
@@ -622,31 +622,36 @@ impl Resolver<'_> {
                         d = d.expected(expected);
                     }
                     let text = value.to_string();
-                    let per_task = value
-                        .as_table()
-                        .is_some_and(|t| ["exec", "call", "redis", "http"].iter().any(|k| t.contains_key(*k)));
+                    let per_task =
+                        value.as_table().is_some_and(|t| t.keys().any(|k| steps::numbers(k) != Numbers::None));
                     if !per_task && (text.contains("${task}") || text.contains("${worker}")) {
-                        d = d.help(
-                            "`${task}` and `${worker}` stand for a task's numbers in `exec` and `call` steps only \
-                             (`${task}` in `redis` and `http` steps too)",
-                        );
+                        d = d.help(format!(
+                            "`${{task}}` and `${{worker}}` stand for a task's numbers in {} steps only \
+                             (`${{task}}` in {} steps too)",
+                            steps::kinds_with(Numbers::TaskAndWorker, "and"),
+                            steps::kinds_with(Numbers::Task, "and")
+                        ));
                     } else if value != *step.get_ref() {
                         d = d.help(format!("after substituting this cell's values: {value}"));
                     }
                     d
                 },
             )?;
-            if matches!(parsed, Step::Redis { .. } | Step::Http(_)) && value.to_string().contains("${worker}") {
+            if steps::numbers(parsed.kind()) == Numbers::Task && value.to_string().contains("${worker}") {
                 return Err(self
                     .error(
                         format!(
-                            "{}: `${{worker}}` is not known in a `redis` or `http` step",
-                            context(&format!("step {}", i + 1))
+                            "{}: `${{worker}}` is not known in a {} step",
+                            context(&format!("step {}", i + 1)),
+                            steps::kinds_with(Numbers::Task, "or")
                         ),
                         Some(step.span()),
                     )
                     .expected("`${task}`, the task's number, or an axis")
-                    .help("`${worker}` stands for a worker's number in `exec` and `call` steps only"));
+                    .help(format!(
+                        "`${{worker}}` stands for a worker's number in {} steps only",
+                        steps::kinds_with(Numbers::TaskAndWorker, "and")
+                    )));
             }
             let parsed = self.redis_url(parsed, step.span())?;
             self.check_loopback_path(&parsed, step.span(), &context(&format!("step {}", i + 1)))?;

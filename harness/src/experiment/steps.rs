@@ -2,151 +2,233 @@
 
 use harness_sdk::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest, SharedLock, SharedStore, Step};
 
-use super::{quote_list, raw, units};
+use super::{quote_list, units};
 
 pub(super) type StepError = (String, Option<String>);
 
 /// The most fixture files one `read_file` step may ask for (the harness writes each before the first run).
 pub(crate) const MAX_FIXTURE_FILES: u32 = 65_536;
 
+/// A step kind of the grammar. The list of kinds is [`KINDS`]; the SDK does each (`harness_sdk::steps`),
+/// and `schema.rs` describes each for editors, which a test of the schema holds to this grammar.
+pub(crate) struct Kind {
+    /// The key that names it: `{ sleep = "10ms" }`.
+    pub name: &'static str,
+    /// The keys of its table; empty when it takes no table of keys of its own.
+    pub keys: &'static [&'static str],
+    /// Which of a task's numbers a run substitutes in it.
+    pub numbers: Numbers,
+    parse: fn(&Kind, &toml::Value) -> Result<Step, StepError>,
+}
+
+/// Which of a task's numbers a run substitutes in a step: `${task}`, and `${worker}` too, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbers {
+    None,
+    Task,
+    TaskAndWorker,
+}
+
+/// Every step kind, in the order messages list them (the SDK's order).
+pub(crate) const KINDS: &[Kind] = &[
+    Kind {
+        name: "compute",
+        keys: &[],
+        numbers: Numbers::None,
+        parse: |k, v| Ok(Step::Compute { bytes: size(k.name, v)? }),
+    },
+    Kind {
+        name: "sleep",
+        keys: &[],
+        numbers: Numbers::None,
+        parse: |k, v| Ok(Step::Sleep { nanos: duration(k.name, v)? }),
+    },
+    Kind { name: "read_file", keys: &["size", "files"], numbers: Numbers::None, parse: read_file },
+    Kind { name: "net", keys: &["request", "response", "delay", "connect"], numbers: Numbers::None, parse: net },
+    Kind { name: "shared", keys: &["hold", "store", "url", "lock"], numbers: Numbers::None, parse: shared },
+    Kind {
+        name: "alloc",
+        keys: &[],
+        numbers: Numbers::None,
+        parse: |k, v| Ok(Step::Alloc { bytes: size(k.name, v)? }),
+    },
+    Kind {
+        name: "exec",
+        keys: super::exec::KEYS,
+        numbers: Numbers::TaskAndWorker,
+        parse: |k, v| super::exec::parse(k.name, v).map(Step::Exec),
+    },
+    Kind { name: "call", keys: &["function", "arg"], numbers: Numbers::TaskAndWorker, parse: call },
+    Kind { name: "redis", keys: &["command", "url"], numbers: Numbers::Task, parse: redis },
+    Kind {
+        name: "http",
+        keys: &["url", "method", "headers", "body", "expect", "checksum", "connect"],
+        numbers: Numbers::Task,
+        parse: http,
+    },
+];
+
+/// The names of the step kinds, for messages.
+fn names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name).collect()
+}
+
+/// Which of a task's numbers a run substitutes in a step of kind `name` (none for a name of no kind).
+pub(super) fn numbers(name: &str) -> Numbers {
+    KINDS.iter().find(|k| k.name == name).map_or(Numbers::None, |k| k.numbers)
+}
+
+/// The kinds in which a run substitutes exactly `numbers`, for messages: "`exec` and `call`".
+pub(super) fn kinds_with(numbers: Numbers, conjunction: &str) -> String {
+    let names: Vec<String> = KINDS.iter().filter(|k| k.numbers == numbers).map(|k| format!("`{}`", k.name)).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} {conjunction} {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
 /// Parses one step: a table with exactly one key naming the kind.
-pub(super) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
+pub(crate) fn parse_step(value: &toml::Value) -> Result<Step, StepError> {
     let table = value.as_table().filter(|t| t.len() == 1).ok_or_else(|| {
         (
             "a step is a table with one key".to_owned(),
-            Some(format!("one of {}, for example {{ sleep = \"10ms\" }}", quote_list(raw::STEP_KINDS))),
+            Some(format!("one of {}, for example {{ sleep = \"10ms\" }}", quote_list(&names()))),
         )
     })?;
-    let (kind, arg) = table.iter().next().expect("one key");
-    match kind.as_str() {
-        "compute" => Ok(Step::Compute { bytes: size(kind, arg)? }),
-        "alloc" => Ok(Step::Alloc { bytes: size(kind, arg)? }),
-        "sleep" => Ok(Step::Sleep { nanos: duration(kind, arg)? }),
-        "read_file" => {
-            let t = fields(kind, arg, &["size", "files"])?;
-            let files = match t.get("files") {
-                None => 1,
-                Some(toml::Value::Integer(n)) if (1..=i64::from(MAX_FIXTURE_FILES)).contains(n) => *n as u32,
-                Some(other) => {
-                    return Err((
-                        format!("`read_file.files` is {other}"),
-                        Some(format!("an integer from 1 to {MAX_FIXTURE_FILES}")),
-                    ));
-                }
-            };
-            let size = t.get("size").ok_or_else(|| {
-                ("`read_file` needs `size`".to_owned(), Some("{ size = \"64KiB\", files = 8 }".to_owned()))
-            })?;
-            Ok(Step::ReadFile { size: self::size("read_file.size", size)?, files })
+    let (name, arg) = table.iter().next().expect("one key");
+    let Some(kind) = KINDS.iter().find(|k| k.name == name) else {
+        let hint = crate::diagnostic::closest(name, KINDS.iter().map(|k| k.name))
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        return Err((format!("unknown step `{name}`{hint}"), Some(format!("one of {}", quote_list(&names())))));
+    };
+    (kind.parse)(kind, arg)
+}
+
+/// `{ read_file = { size, files } }`.
+fn read_file(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg)?;
+    let files = match t.get("files") {
+        None => 1,
+        Some(toml::Value::Integer(n)) if (1..=i64::from(MAX_FIXTURE_FILES)).contains(n) => *n as u32,
+        Some(other) => {
+            return Err((
+                format!("`read_file.files` is {other}"),
+                Some(format!("an integer from 1 to {MAX_FIXTURE_FILES}")),
+            ));
         }
-        "net" => {
-            let t = fields(kind, arg, &["request", "response", "delay", "connect"])?;
-            let get_size = |key: &str| t.get(key).map_or(Ok(0), |v| size(&format!("net.{key}"), v));
-            let connect = match t.get("connect") {
-                None => Connect::Reuse,
-                Some(toml::Value::String(s)) if s == "reuse" => Connect::Reuse,
-                Some(toml::Value::String(s)) if s == "per_request" => Connect::PerRequest,
-                Some(other) => {
-                    return Err((format!("`net.connect` is {other}"), Some("\"reuse\" or \"per_request\"".to_owned())));
-                }
-            };
-            Ok(Step::Net {
-                request: get_size("request")?,
-                response: get_size("response")?,
-                delay_nanos: t.get("delay").map_or(Ok(0), |v| duration("net.delay", v))?,
-                connect,
-            })
+    };
+    let size = t
+        .get("size")
+        .ok_or_else(|| ("`read_file` needs `size`".to_owned(), Some("{ size = \"64KiB\", files = 8 }".to_owned())))?;
+    Ok(Step::ReadFile { size: self::size("read_file.size", size)?, files })
+}
+
+/// `{ net = { request, response, delay, connect } }`.
+fn net(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg)?;
+    let get_size = |key: &str| t.get(key).map_or(Ok(0), |v| size(&format!("net.{key}"), v));
+    let connect = match t.get("connect") {
+        None => Connect::Reuse,
+        Some(toml::Value::String(s)) if s == "reuse" => Connect::Reuse,
+        Some(toml::Value::String(s)) if s == "per_request" => Connect::PerRequest,
+        Some(other) => {
+            return Err((format!("`net.connect` is {other}"), Some("\"reuse\" or \"per_request\"".to_owned())));
         }
-        "exec" => super::exec::parse(kind, arg).map(Step::Exec),
-        "call" => {
-            let t = fields(kind, arg, &["function", "arg"])?;
-            let function = match t.get("function") {
-                Some(toml::Value::String(f)) => f.clone(),
-                Some(other) => {
-                    return Err((format!("`call.function` is {other}"), Some("\"LIBRARY::FUNCTION\"".to_owned())));
-                }
-                None => {
-                    return Err((
-                        "`call` needs `function`".to_owned(),
-                        Some("{ function = \"mine::parse_json\", arg = \"...\" }".to_owned()),
-                    ));
-                }
-            };
-            let arg = match t.get("arg") {
-                None => String::new(),
-                Some(toml::Value::String(s)) => s.clone(),
-                Some(toml::Value::Integer(n)) => n.to_string(),
-                Some(toml::Value::Float(x)) => x.to_string(),
-                Some(toml::Value::Boolean(b)) => b.to_string(),
-                Some(other) => return Err((format!("`call.arg` is {other}"), Some("a string".to_owned()))),
-            };
-            // The library is resolved with the file's [libraries] (`super::exec::settle_step`).
-            Ok(Step::Call(harness_sdk::protocol::Call { library: String::new(), name: function, function: 0, arg }))
+    };
+    Ok(Step::Net {
+        request: get_size("request")?,
+        response: get_size("response")?,
+        delay_nanos: t.get("delay").map_or(Ok(0), |v| duration("net.delay", v))?,
+        connect,
+    })
+}
+
+/// `{ call = { function, arg } }`.
+fn call(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg)?;
+    let function = match t.get("function") {
+        Some(toml::Value::String(f)) => f.clone(),
+        Some(other) => {
+            return Err((format!("`call.function` is {other}"), Some("\"LIBRARY::FUNCTION\"".to_owned())));
         }
-        "shared" => {
-            let t = fields(kind, arg, &["hold", "store", "url", "lock"])?;
-            let store = match (t.get("store"), t.get("url")) {
-                (None, None) => SharedStore::Executor,
-                (Some(toml::Value::String(s)), url) if s == "redis" => {
-                    SharedStore::Redis { url: redis_url("shared.url", url)? }
-                }
-                (None, Some(_)) => {
-                    return Err((
-                        "`shared.url` needs `store = \"redis\"`".to_owned(),
-                        Some("store = \"redis\", url = \"redis://...\"".to_owned()),
-                    ));
-                }
-                (Some(other), _) => {
-                    return Err((
-                        format!("`shared.store` is {other}"),
-                        Some("\"redis\" (without `store`, the executor keeps the counter)".to_owned()),
-                    ));
-                }
-            };
-            let lock = match t.get("lock") {
-                None => SharedLock::Exclusive,
-                Some(toml::Value::String(s)) if s == "exclusive" => SharedLock::Exclusive,
-                Some(toml::Value::String(s)) if s == "none" => SharedLock::None,
-                Some(other) => {
-                    return Err((format!("`shared.lock` is {other}"), Some("\"exclusive\" or \"none\"".to_owned())));
-                }
-            };
-            Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
+        None => {
+            return Err((
+                "`call` needs `function`".to_owned(),
+                Some("{ function = \"mine::parse_json\", arg = \"...\" }".to_owned()),
+            ));
         }
-        "redis" => {
-            let expected = || {
-                Some("a command as a list of strings, { redis = [\"INCR\", \"key-${task}\"] }, or { redis = { command = [...], url = \"redis://HOST:PORT/\" } }".to_owned())
-            };
-            let (command, url) = match arg {
-                toml::Value::Array(_) => (arg, String::new()),
-                toml::Value::Table(_) => {
-                    let t = fields(kind, arg, &["command", "url"])?;
-                    let url = redis_url("redis.url", t.get("url"))?;
-                    (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
-                }
-                other => return Err((format!("`redis` is {other}"), expected())),
-            };
-            let words: Option<Vec<String>> =
-                command.as_array().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
-            match words {
-                // An empty `url` is filled in by the resolver: the `redis` service's address.
-                Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),
-                _ => Err((format!("`redis` command is {command}"), expected())),
-            }
+    };
+    let arg = match t.get("arg") {
+        None => String::new(),
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(toml::Value::Integer(n)) => n.to_string(),
+        Some(toml::Value::Float(x)) => x.to_string(),
+        Some(toml::Value::Boolean(b)) => b.to_string(),
+        Some(other) => return Err((format!("`call.arg` is {other}"), Some("a string".to_owned()))),
+    };
+    // The library is resolved with the file's [libraries] (`super::exec::settle_step`).
+    Ok(Step::Call(harness_sdk::protocol::Call { library: String::new(), name: function, function: 0, arg }))
+}
+
+/// `{ shared = { hold, store, url, lock } }`.
+fn shared(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg)?;
+    let store = match (t.get("store"), t.get("url")) {
+        (None, None) => SharedStore::Executor,
+        (Some(toml::Value::String(s)), url) if s == "redis" => {
+            SharedStore::Redis { url: redis_url("shared.url", url)? }
         }
-        "http" => http(kind, arg),
-        other => {
-            let hint = crate::diagnostic::closest(other, raw::STEP_KINDS.iter().copied())
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-            Err((format!("unknown step `{other}`{hint}"), Some(format!("one of {}", quote_list(raw::STEP_KINDS)))))
+        (None, Some(_)) => {
+            return Err((
+                "`shared.url` needs `store = \"redis\"`".to_owned(),
+                Some("store = \"redis\", url = \"redis://...\"".to_owned()),
+            ));
         }
+        (Some(other), _) => {
+            return Err((
+                format!("`shared.store` is {other}"),
+                Some("\"redis\" (without `store`, the executor keeps the counter)".to_owned()),
+            ));
+        }
+    };
+    let lock = match t.get("lock") {
+        None => SharedLock::Exclusive,
+        Some(toml::Value::String(s)) if s == "exclusive" => SharedLock::Exclusive,
+        Some(toml::Value::String(s)) if s == "none" => SharedLock::None,
+        Some(other) => {
+            return Err((format!("`shared.lock` is {other}"), Some("\"exclusive\" or \"none\"".to_owned())));
+        }
+    };
+    Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
+}
+
+/// `{ redis = [...] }` or `{ redis = { command, url } }`.
+fn redis(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let expected = || {
+        Some("a command as a list of strings, { redis = [\"INCR\", \"key-${task}\"] }, or { redis = { command = [...], url = \"redis://HOST:PORT/\" } }".to_owned())
+    };
+    let (command, url) = match arg {
+        toml::Value::Array(_) => (arg, String::new()),
+        toml::Value::Table(_) => {
+            let t = fields(kind, arg)?;
+            let url = redis_url("redis.url", t.get("url"))?;
+            (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
+        }
+        other => return Err((format!("`redis` is {other}"), expected())),
+    };
+    let words: Option<Vec<String>> =
+        command.as_array().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
+    match words {
+        // An empty `url` is filled in by the resolver: the `redis` service's address.
+        Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),
+        _ => Err((format!("`redis` command is {command}"), expected())),
     }
 }
 
 /// `{ http = { url, method, headers, body, expect, checksum, connect } }`.
-fn http(kind: &str, arg: &toml::Value) -> Result<Step, StepError> {
-    let t = fields(kind, arg, &["url", "method", "headers", "body", "expect", "checksum", "connect"])?;
+fn http(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
+    let t = fields(kind, arg)?;
     let string = |key: &str| {
         t.get(key)
             .map(|v| v.as_str().ok_or_else(|| (format!("`http.{key}` is {v}"), Some("a string".to_owned()))))
@@ -243,16 +325,18 @@ fn redis_url(key: &str, value: Option<&toml::Value>) -> Result<String, StepError
     }
 }
 
-fn fields<'v>(kind: &str, value: &'v toml::Value, allowed: &[&str]) -> Result<&'v toml::Table, StepError> {
+/// The table of a step of `kind`, whose keys must be the kind's.
+fn fields<'v>(kind: &Kind, value: &'v toml::Value) -> Result<&'v toml::Table, StepError> {
+    let (name, allowed) = (kind.name, kind.keys);
     let table = value.as_table().ok_or_else(|| {
-        (format!("`{kind}` takes a table"), Some(format!("a table with keys {}", quote_list(allowed))))
+        (format!("`{name}` takes a table"), Some(format!("a table with keys {}", quote_list(allowed))))
     })?;
     for key in table.keys() {
         if !allowed.contains(&key.as_str()) {
             let hint = crate::diagnostic::closest(key, allowed.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
-            return Err((format!("`{kind}` has no key `{key}`{hint}"), Some(format!("keys {}", quote_list(allowed)))));
+            return Err((format!("`{name}` has no key `{key}`{hint}"), Some(format!("keys {}", quote_list(allowed)))));
         }
     }
     Ok(table)
@@ -281,6 +365,16 @@ pub(super) fn duration(key: &str, value: &toml::Value) -> Result<u64, StepError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_has_a_row_for_every_step_kind() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/experiment-format.md");
+        let reference = std::fs::read_to_string(&path).expect("the reference");
+        for kind in KINDS {
+            let row = format!("\n| `{}` | ", kind.name);
+            assert!(reference.contains(&row), "{} has no row for the step `{}`", path.display(), kind.name);
+        }
+    }
 
     #[test]
     fn steps_parse() {

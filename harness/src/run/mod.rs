@@ -469,7 +469,7 @@ fn run_one(
     server: Option<&mut fork_server::ForkServer>,
     index: usize,
 ) -> Outcome {
-    let shared = cell.workload.steps.iter().any(|s| matches!(s, Step::Shared { .. }));
+    let shared = cell.workload.steps.iter().any(|s| s.shared_lock().is_some());
     let resources = match services.resources(run_dir, index, shared) {
         Ok(r) => r,
         Err(e) => return Outcome::not_started(format!("cannot prepare the run's resources: {e}")),
@@ -553,12 +553,7 @@ fn check_report(cell: &CellPlan, report: &harness_sdk::protocol::RunReport) -> R
             metric.name, metric.regex
         ));
     }
-    let shared: Vec<SharedLock> = cell
-        .workload
-        .steps
-        .iter()
-        .filter_map(|s| if let Step::Shared { lock, .. } = s { Some(*lock) } else { None })
-        .collect();
+    let shared: Vec<SharedLock> = cell.workload.steps.iter().filter_map(Step::shared_lock).collect();
     let per_task = shared.len() as u64;
     let unlocked = shared.contains(&SharedLock::None);
     if per_task > 0 {

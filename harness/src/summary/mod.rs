@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use harness_sdk::protocol::Workload;
+use harness_sdk::steps::Work;
 
 use anyhow::Context as _;
 
@@ -310,16 +311,13 @@ fn ideal(
         // Its run time is set by the arrivals, not by the executor.
         return Err("an open workload: its capacity, not an ideal time".to_owned());
     }
-    if workload.steps.iter().any(|s| matches!(s, harness_sdk::protocol::Step::Exec(_))) {
+    let works = |work: Work| workload.steps.iter().any(|s| s.cost().work == work);
+    if works(Work::Program) {
         // A program's work is done in processes of its own, which no executor's model describes: an
         // event loop on one thread runs as many programs at once as it has in flight.
         return Err("the workload runs programs, whose use of the CPU no executor's model describes".to_owned());
     }
-    let to_a_service = |step: &harness_sdk::protocol::Step| {
-        use harness_sdk::protocol::{SharedStore, Step};
-        matches!(step, Step::Redis { .. } | Step::Http(_) | Step::Shared { store: SharedStore::Redis { .. }, .. })
-    };
-    if workload.steps.iter().any(to_a_service) {
+    if works(Work::Service) {
         // A round trip to a service lasts what the service takes, which the file does not state, and costs
         // the client a CPU time that depends on how the executor waits (a blocking call each, or one event
         // loop for many): neither bound of the model is known.

@@ -66,12 +66,7 @@ impl Services {
         let scratch = tempfile::Builder::new().prefix(SCRATCH_PREFIX).tempdir()?;
         std::fs::write(scratch.path().join(OWNER), std::process::id().to_string())?;
         let steps = experiment.cells.iter().flat_map(|c| c.workload.steps.iter());
-        let fixtures = steps
-            .filter_map(|step| match *step {
-                Step::ReadFile { size, files } => Some((size, files)),
-                _ => None,
-            })
-            .collect();
+        let fixtures = steps.filter_map(Step::fixtures).collect();
         let mut warnings = Vec::new();
         let loopback = experiment.services.iter().find_map(|s| Some((s.port, s.loopback?)));
         if let Some(connections) = loopback.map(|(_, bounds)| bounds.connections) {

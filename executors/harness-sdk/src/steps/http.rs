@@ -1,0 +1,132 @@
+//! The `http` step: one HTTP/1.1 request, keep-alive by default. Blocking with `ureq` (an agent, so a pool of
+//! connections, per worker thread or process), without blocking with `hyper` (one pooled client per run).
+//! `connect = "per_request"` opens a connection for each request. The answer's status must be one of
+//! `expect` (any 2xx when empty); the step yields the status and the body's hash, or the status alone.
+
+use std::io;
+
+use super::{Cost, Work};
+use crate::checksum::{fold, hash_bytes};
+use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
+use crate::workload::Prepared;
+
+/// The request's URL for task `task`.
+fn url(request: &HttpRequest, task: u64) -> String {
+    request.url.replace("${task}", &task.to_string())
+}
+
+/// The bytes of the request's body.
+fn body<'a>(request: &'a HttpRequest, prepared: &'a Prepared) -> &'a [u8] {
+    match &request.body {
+        HttpBody::Empty => &[],
+        HttpBody::Seeded(bytes) => &prepared.data[..*bytes as usize],
+        HttpBody::Text(text) => text.as_bytes(),
+    }
+}
+
+/// What the step yields for an answer, or why the answer is not a success.
+fn value(request: &HttpRequest, url: &str, status: u16, body: &[u8]) -> io::Result<u64> {
+    let expected =
+        if request.expect.is_empty() { (200..300).contains(&status) } else { request.expect.contains(&status) };
+    if !expected {
+        let wanted = if request.expect.is_empty() { "2xx".to_owned() } else { format!("{:?}", request.expect) };
+        return Err(io::Error::other(format!("{} {url} answered {status}, expected {wanted}", request.method)));
+    }
+    Ok(match request.checksum {
+        HttpChecksum::Body => fold(u64::from(status), hash_bytes(body)),
+        HttpChecksum::Status => u64::from(status),
+    })
+}
+
+fn error(request: &HttpRequest, url: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{} {url}: {e}", request.method))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build())
+}
+
+/// A worker's agent, which keeps its connections.
+#[derive(Debug, Default)]
+pub(super) struct Worker {
+    agent: Option<ureq::Agent>,
+}
+
+/// The `http` step of task `task`, blocking the calling thread.
+pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpRequest, task: u64) -> io::Result<u64> {
+    let url = url(request, task);
+    let fresh;
+    let agent = if request.connect == Connect::PerRequest {
+        fresh = agent();
+        &fresh
+    } else {
+        worker.agent.get_or_insert_with(agent)
+    };
+    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let sent = builder.body(body(request, prepared)).map_err(|e| error(request, &url, e))?;
+    let mut answer = agent.run(sent).map_err(|e| error(request, &url, e))?;
+    let status = answer.status().as_u16();
+    let bytes = answer.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| error(request, &url, e))?;
+    value(request, &url, status, &bytes)
+}
+
+/// The clients of a run on tokio: one that keeps connections for reuse, one that keeps none.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub(super) struct Async {
+    pooled: Client,
+    unpooled: Client,
+}
+
+#[cfg(feature = "tokio")]
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+#[cfg(feature = "tokio")]
+impl Async {
+    pub(super) fn new() -> Self {
+        let build = |idle: usize| {
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(idle)
+                .build_http()
+        };
+        Self { pooled: build(usize::MAX), unpooled: build(0) }
+    }
+}
+
+/// The `http` step of task `task` as a future.
+#[cfg(feature = "tokio")]
+pub(super) async fn nonblocking(
+    prepared: &Prepared,
+    clients: &Async,
+    request: &HttpRequest,
+    task: u64,
+) -> io::Result<u64> {
+    use http_body_util::BodyExt as _;
+    let url = url(request, task);
+    let client = if request.connect == Connect::PerRequest { &clients.unpooled } else { &clients.pooled };
+    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = bytes::Bytes::copy_from_slice(body(request, prepared));
+    let sent = builder.body(http_body_util::Full::new(body)).map_err(|e| error(request, &url, e))?;
+    let answer = client.request(sent).await.map_err(|e| error(request, &url, e))?;
+    let status = answer.status().as_u16();
+    let bytes = answer.into_body().collect().await.map_err(|e| error(request, &url, e))?.to_bytes();
+    value(request, &url, status, &bytes)
+}
+
+/// A round trip to the server the URL names.
+pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
+
+/// `http METHOD URL`, and ` per_request` when it opens a connection for each.
+pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {
+    let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
+    write!(f, "http {} {}{per}", request.method, request.url)
+}
