@@ -1,59 +1,158 @@
 #!/usr/bin/env bash
-# The benchmark of the CI gate in docs/ci.md: a baseline of experiments/quickstart.toml, RERUNS reruns of the
-# same code against it, and two variants whose CPU workload does 1.5 times the work (once with the same peak
-# memory, once with more). Prints one line per comparison: the exit code of `harness run --baseline`, other
-# processes' share of the CPU, the machine's speed change (the speed anchor), and the regressions found.
+# The gate's own benchmark (docs/ci.md, "The gate's operating characteristic"): how often it cries wolf on
+# unchanged code and how often it catches a slowdown, on this machine, quiet and with one core kept busy.
 #
-#   scripts/gate-benchmark.sh [RERUNS]        # default 10; about 30 s per run of the quickstart
+# For each load (quiet, busy) and each mode (paired: `[ci] baseline`; folders: `--baseline DIR`), RUNS runs
+# of a small experiment of two cells (CPU work: 10 tasks hashing 10 MiB each; waits: 5 tasks sleeping 2 ms
+# each, one after another) whose changed side is slower by a factor of 1 (A/A), 1.05, 1.10 and 1.5, both
+# cells at once. Every run has `repetitions = { min = 6, max = 60 }` and gates `run_s` at the default 5%.
+# The busy load is a shell busy loop the script starts and stops around the runs.
+#
+#   scripts/gate-benchmark.sh [RUNS] [LOADS] [MODES]   # default: 20 "quiet busy" "paired folders"
+#
+# One line per run goes to standard error; the table of counts goes to standard output, and every line to
+# gate-benchmark.tsv in the scratch folder it names.
 set -euo pipefail
 
-reruns="${1:-10}"
+runs="${1:-20}"
+loads="${2:-quiet busy}"
+modes="${3:-paired folders}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 cargo build --release --workspace --quiet
 harness="$root/target/release/harness"
 
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+busy_pid=""
+stop_busy() {
+    if [ -n "$busy_pid" ]; then
+        kill "$busy_pid" 2>/dev/null || true
+        wait "$busy_pid" 2>/dev/null || true
+        busy_pid=""
+    fi
+}
+trap 'stop_busy' EXIT
 
-# One line per comparison, from the run's compare.json and environment.json.
+# The factor as sizes and durations: 10 MiB of hashing and a 2 ms wait, times the factor.
+work() { python3 -c "print(f'{round(10 * 1024 * $1)}KiB')"; }
+wait_for() { python3 -c "print(f'{round(2000 * $1)}us')"; }
+
+# An experiment file: `paired` compares version=head with version=base in one run; `folders` runs one side,
+# the base or the changed one, for `--baseline`.
+experiment() {
+    local mode="$1" base_work="$2" base_wait="$3" head_work="$4" head_wait="$5"
+    cat <<EOF
+[experiment]
+name = "gate-$mode"
+repetitions = { min = 6, max = 60 }
+warmup = 1
+
+[workloads.cpu]
+tasks = 10
+steps = [{ compute = "\${work}" }]
+
+[workloads.wait]
+tasks = 5
+steps = [{ sleep = "\${wait}" }]
+
+[matrix]
+executor = ["sync"]
+workload = ["cpu", "wait"]
+EOF
+    if [ "$mode" = paired ]; then
+        cat <<EOF
+version = ["base", "head"]
+include = [
+    { version = "base", work = "$base_work", wait = "$base_wait" },
+    { version = "head", work = "$head_work", wait = "$head_wait" },
+]
+
+[ci]
+baseline = { version = "base" }
+metrics = ["run_s"]
+EOF
+    else
+        cat <<EOF
+include = [{ work = "$head_work", wait = "$head_wait" }]
+
+[ci]
+metrics = ["run_s"]
+EOF
+    fi
+}
+
+# One line per run: load, mode, factor, run, exit code, the verdict and rounds of each cell, others' share.
 describe() {
-    python3 - "$1" "$2" "$3" <<'EOF'
+    python3 - "$@" <<'EOF'
 import json, sys
-label, code, folder = sys.argv[1], sys.argv[2], sys.argv[3]
+load, mode, factor, run, code, folder = sys.argv[1:7]
 compare = json.load(open(f"{folder}/compare.json"))
 environment = json.load(open(f"{folder}/environment.json"))
-others = (environment.get("machine_load") or {}).get("others_cpu_share")
-speed = compare.get("machine_speed")
-regressed = [c for c in compare["changes"] if c["verdict"] == "regressed"]
-kept = [c for c in compare["changes"] if c["reason"] in ("machine_speed", "fastest_within")]
-def short(c):
-    return f'{c["cell"]} {c["metric"]} {100 * (c["change"] or 0):+.0f}%'
-print(f"{label:<22} exit {code}  others {100 * others if others is not None else float('nan'):4.1f}%  "
-      f"machine {100 * speed if speed is not None else float('nan'):+5.1f}%  "
-      f"regressions {len(regressed):2}  kept by fastest run or anchor {len(kept):2}"
-      + ("".join(f"\n    regressed: {short(c)}" for c in regressed[:4])))
+others = (environment.get("machine_load") or {}).get("others_cpu_share") or 0.0
+stopped = {s["cell"]: s["rounds"] for s in (environment.get("rounds") or {}).get("stopped", [])}
+out = [load, mode, factor, run, code]
+for workload in ("cpu", "wait"):
+    change = next(c for c in compare["changes"] if f"workload={workload}" in c["cell"] and c["metric"] == "run_s")
+    rounds = max((r for cell, r in stopped.items() if f"workload={workload}" in cell), default=change["current_n"])
+    out += [change["verdict"], str(rounds), f'{100 * (change["change"] or 0):+.1f}']
+out.append(f"{100 * others:.0f}")
+print("\t".join(out))
 EOF
 }
 
-run() {
-    local label="$1" file="$2" code=0
-    "$harness" run "$file" --quiet --out "$scratch/out" --baseline "$baseline" > "$scratch/path" 2> "$scratch/err" || code=$?
-    describe "$label" "$code" "$(tail -1 "$scratch/path")"
-}
-
-"$harness" run experiments/quickstart.toml --quiet --out "$scratch/out" > "$scratch/path"
-baseline="$(tail -1 "$scratch/path")"
-echo "baseline: others $(python3 -c "import json,sys; print(round(100 * json.load(open(sys.argv[1]))['machine_load']['others_cpu_share'], 1))" "$baseline/environment.json")%"
-
-for i in $(seq 1 "$reruns"); do
-    run "unchanged rerun $i" experiments/quickstart.toml
+echo -e "load\tmode\tfactor\trun\texit\tcpu\tcpu_rounds\tcpu_change\twait\twait_rounds\twait_change\tothers" > "$scratch/gate-benchmark.tsv"
+base_work="$(work 1)"
+base_wait="$(wait_for 1)"
+for load in $loads; do
+    if [ "$load" = busy ]; then
+        sh -c 'while :; do :; done' &
+        busy_pid=$!
+    fi
+    for mode in $modes; do
+        baseline=""
+        if [ "$mode" = folders ]; then
+            experiment folders "$base_work" "$base_wait" "$base_work" "$base_wait" > "$scratch/base.toml"
+            "$harness" run "$scratch/base.toml" --quiet --out "$scratch/out" > "$scratch/path" 2>/dev/null
+            baseline="$(tail -1 "$scratch/path")"
+        fi
+        for factor in 1 1.05 1.10 1.5; do
+            experiment "$mode" "$base_work" "$base_wait" "$(work "$factor")" "$(wait_for "$factor")" > "$scratch/run.toml"
+            for run in $(seq 1 "$runs"); do
+                code=0
+                if [ -n "$baseline" ]; then
+                    "$harness" run "$scratch/run.toml" --quiet --out "$scratch/out" --baseline "$baseline" \
+                        > "$scratch/path" 2>/dev/null || code=$?
+                else
+                    "$harness" run "$scratch/run.toml" --quiet --out "$scratch/out" > "$scratch/path" 2>/dev/null || code=$?
+                fi
+                line="$(describe "$load" "$mode" "$factor" "$run" "$code" "$(tail -1 "$scratch/path")")"
+                echo "$line" >> "$scratch/gate-benchmark.tsv"
+                echo "$line" >&2
+                rm -rf "$(tail -1 "$scratch/path")"
+            done
+        done
+    done
+    stop_busy
 done
 
-# The CPU workload 1.5 times the work: 4 MiB then 2 MiB more (the same peak memory), and 6 MiB (more memory).
-sed 's/steps = \[{ compute = "4MiB" }\]/steps = [{ compute = "4MiB" }, { compute = "2MiB" }]/' \
-    experiments/quickstart.toml > "$scratch/quickstart-cpu-1.5x-time.toml"
-sed 's/compute = "4MiB"/compute = "6MiB"/' experiments/quickstart.toml > "$scratch/quickstart-cpu-1.5x.toml"
-grep -q '"2MiB"' "$scratch/quickstart-cpu-1.5x-time.toml" && grep -q '"6MiB"' "$scratch/quickstart-cpu-1.5x.toml"
-run "4 MiB + 2 MiB (1.5x)" "$scratch/quickstart-cpu-1.5x-time.toml"
-run "6 MiB (1.5x)" "$scratch/quickstart-cpu-1.5x.toml"
+# The table: per load, mode and factor, how many runs regressed (a false alarm at 1, a detection above),
+# were inconclusive or unchanged, per cell, and the rounds a decision took (median and range).
+python3 - "$scratch/gate-benchmark.tsv" <<'EOF'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+print("| load | mode | slowdown | cell | regressed | improved | inconclusive | unchanged | rounds (median, range) | others' CPU |")
+print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
+groups = {}
+for r in rows:
+    groups.setdefault((r["load"], r["mode"], r["factor"]), []).append(r)
+for (load, mode, factor), group in groups.items():
+    others = sorted(int(r["others"]) for r in group)
+    for cell in ("cpu", "wait"):
+        verdicts = [r[cell] for r in group]
+        rounds = sorted(int(r[f"{cell}_rounds"]) for r in group)
+        count = lambda v: sum(1 for x in verdicts if x == v)
+        print(f"| {load} | {mode} | {factor}x | {cell} | {count('regressed')} | {count('improved')} | "
+              f"{count('inconclusive')} | {count('unchanged')} | {statistics.median(rounds):g} ({rounds[0]}-{rounds[-1]}) | "
+              f"{others[len(others) // 2]}% ({others[0]}-{others[-1]}%) |")
+EOF
+echo "every run: $scratch/gate-benchmark.tsv" >&2

@@ -11,7 +11,50 @@ pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
     ignored_workers(experiment, &mut out);
     restarted_cell_services(experiment, &mut out);
     undecidable_pairs(experiment, &mut out);
+    too_short_for_the_gate(experiment, &mut out);
     out
+}
+
+/// Cells of waits alone whose runs, by their executor's model, are so short that the gate's floor of times
+/// is a larger change than its threshold: only a change beyond the floor could count. Said for files with a
+/// `[ci]` table; cells with work of their own are judged once their runs are measured.
+fn too_short_for_the_gate(experiment: &Experiment, out: &mut Vec<String>) {
+    let gate = &experiment.gate;
+    let floor = if gate.baseline.is_some() { gate.paired_floor("run_s") } else { gate.floor("run_s") };
+    let threshold = gate.threshold("run_s").increase;
+    if !experiment.has_gate() || floor <= 0.0 || !gate.metrics.iter().any(|m| m == "run_s" || m == "throughput_per_s") {
+        return;
+    }
+    let cores = crate::machine::logical_cpus();
+    let short: Vec<(String, f64)> = experiment
+        .cells
+        .iter()
+        .filter(|cell| cell.workload.arrival.is_none())
+        .filter_map(|cell| {
+            let waits = crate::model::Waits::of(&cell.workload);
+            if waits.costs_cpu || waits.wait_s <= 0.0 {
+                return None;
+            }
+            let model = cell.executor.model.as_ref();
+            let overlap = crate::model::overlap(model, cell.workers, &cell.options, cell.workload.tasks, cores)?;
+            let (ideal, _) = crate::model::ideal_s(cell.workload.tasks, waits, 0.0, overlap);
+            (ideal > 0.0 && floor / ideal > threshold).then(|| (cell.label(&experiment.columns), ideal))
+        })
+        .collect();
+    let Some((first, ideal)) = short.first() else { return };
+    let others = match short.len() {
+        1 => String::new(),
+        n => format!(" and {} more cells", n - 1),
+    };
+    out.push(format!(
+        "{first}{others}: runs of about {:.3} ms (their waits) are too short for the gate's threshold of run_s \
+         (+{:.0}%) to count: a change of time counts only beyond the floor of {:.3} ms, +{:.0}% of it; give the \
+         runs more work, lower `[ci] time_floor`, or compare paired (`[ci] baseline`), which has no floor of times",
+        ideal * 1e3,
+        threshold * 100.0,
+        floor * 1e3,
+        floor / ideal * 100.0
+    ));
 }
 
 /// A paired comparison whose rounds are too few for any interval: it can only ever be inconclusive.

@@ -168,3 +168,36 @@ fn a_paired_comparison_needs_its_axis_and_refuses_a_second_baseline() {
     assert_eq!(alone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&alone.stderr).contains("has no `[ci] baseline`"));
 }
+
+#[test]
+fn plan_warns_of_cells_too_short_for_the_gate_and_of_pairs_with_too_few_rounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("short.toml");
+    let write = |ci: &str, repetitions: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "[experiment]\nname = \"short\"\nrepetitions = {repetitions}\n\n[workloads.w]\ntasks = 3\n\
+                 steps = [{{ sleep = \"1ms\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\nversion = [\"a\", \"b\"]\n\n{ci}"
+            ),
+        )
+        .unwrap();
+    };
+    let plan = || {
+        let output = support::harness().arg("plan").arg(&file).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // Two folders: 3 ms of waits, a floor of 1 ms, a threshold of 10%.
+    write("[ci]\nthreshold = \"10%\"\nbaseline = { version = \"a\" }\ntime_floor = \"1ms\"\n", "6");
+    let warned = plan();
+    assert!(warned.contains("runs of about 3.000 ms (their waits) are too short"), "{warned}");
+    assert!(warned.contains("+33% of it"), "{warned}");
+    // Paired without a floor of times: nothing to say of the floor; but 5 rounds can decide nothing.
+    write("[ci]\nbaseline = { version = \"a\" }\n", "5");
+    let warned = plan();
+    assert!(!warned.contains("too short"), "{warned}");
+    assert!(warned.contains("compares in 5 rounds, too few for any interval at 95% confidence"), "{warned}");
+    write("[ci]\nbaseline = { version = \"a\" }\n", "{ min = 5, max = 60 }");
+    assert!(!plan().contains("too few"));
+}
