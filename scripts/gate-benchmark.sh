@@ -47,6 +47,9 @@ name = "gate-$mode"
 repetitions = { min = 6, max = 60 }
 warmup = 1
 
+EOF
+    if [ "$mode" = paired ]; then
+        cat <<EOF
 [workloads.cpu]
 tasks = 10
 steps = [{ compute = "\${work}" }]
@@ -58,9 +61,6 @@ steps = [{ sleep = "\${wait}" }]
 [matrix]
 executor = ["sync"]
 workload = ["cpu", "wait"]
-EOF
-    if [ "$mode" = paired ]; then
-        cat <<EOF
 version = ["base", "head"]
 include = [
     { version = "base", work = "$base_work", wait = "$base_wait" },
@@ -72,8 +72,19 @@ baseline = { version = "base" }
 metrics = ["run_s"]
 EOF
     else
+        # Two folders match cells by their axis values: the sizes are written into the steps.
         cat <<EOF
-include = [{ work = "$head_work", wait = "$head_wait" }]
+[workloads.cpu]
+tasks = 10
+steps = [{ compute = "$head_work" }]
+
+[workloads.wait]
+tasks = 5
+steps = [{ sleep = "$head_wait" }]
+
+[matrix]
+executor = ["sync"]
+workload = ["cpu", "wait"]
 
 [ci]
 metrics = ["run_s"]
@@ -88,19 +99,23 @@ import json, sys
 load, mode, factor, run, code, folder = sys.argv[1:7]
 compare = json.load(open(f"{folder}/compare.json"))
 environment = json.load(open(f"{folder}/environment.json"))
-others = (environment.get("machine_load") or {}).get("others_cpu_share") or 0.0
+# Experiments shorter than a second record no load.
+others = (environment.get("machine_load") or {}).get("others_cpu_share")
 stopped = {s["cell"]: s["rounds"] for s in (environment.get("rounds") or {}).get("stopped", [])}
 out = [load, mode, factor, run, code]
 for workload in ("cpu", "wait"):
     change = next(c for c in compare["changes"] if f"workload={workload}" in c["cell"] and c["metric"] == "run_s")
     rounds = max((r for cell, r in stopped.items() if f"workload={workload}" in cell), default=change["current_n"])
-    out += [change["verdict"], str(rounds), f'{100 * (change["change"] or 0):+.1f}']
-out.append(f"{100 * others:.0f}")
+    detectable = change.get("detectable")
+    out += [change["verdict"], str(rounds), f'{100 * (change["change"] or 0):+.1f}',
+            f"{100 * detectable:+.1f}" if detectable is not None else "-"]
+out.append(f"{100 * others:.0f}" if others is not None else "-")
 print("\t".join(out))
 EOF
 }
 
-echo -e "load\tmode\tfactor\trun\texit\tcpu\tcpu_rounds\tcpu_change\twait\twait_rounds\twait_change\tothers" > "$scratch/gate-benchmark.tsv"
+echo -e "load\tmode\tfactor\trun\texit\tcpu\tcpu_rounds\tcpu_change\tcpu_detectable\twait\twait_rounds\twait_change\twait_detectable\tothers" \
+    > "$scratch/gate-benchmark.tsv"
 base_work="$(work 1)"
 base_wait="$(wait_for 1)"
 for load in $loads; do
@@ -125,10 +140,15 @@ for load in $loads; do
                 else
                     "$harness" run "$scratch/run.toml" --quiet --out "$scratch/out" > "$scratch/path" 2>/dev/null || code=$?
                 fi
-                line="$(describe "$load" "$mode" "$factor" "$run" "$code" "$(tail -1 "$scratch/path")")"
+                folder="$(tail -1 "$scratch/path")"
+                if [ ! -f "$folder/compare.json" ]; then
+                    echo "$load $mode $factor run $run: exit $code and no comparison" >&2
+                    continue
+                fi
+                line="$(describe "$load" "$mode" "$factor" "$run" "$code" "$folder")"
                 echo "$line" >> "$scratch/gate-benchmark.tsv"
                 echo "$line" >&2
-                rm -rf "$(tail -1 "$scratch/path")"
+                rm -rf "$folder"
             done
         done
     done
@@ -140,19 +160,22 @@ done
 python3 - "$scratch/gate-benchmark.tsv" <<'EOF'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-print("| load | mode | slowdown | cell | regressed | improved | inconclusive | unchanged | rounds (median, range) | others' CPU |")
-print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |")
+print("| load | mode | slowdown | cell | regressed | improved | inconclusive | unchanged | rounds (median, range) | detectable (median) | others' CPU |")
+print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |")
 groups = {}
 for r in rows:
     groups.setdefault((r["load"], r["mode"], r["factor"]), []).append(r)
 for (load, mode, factor), group in groups.items():
-    others = sorted(int(r["others"]) for r in group)
+    others = sorted(int(r["others"]) for r in group if r["others"] != "-")
+    load_text = f"{others[len(others) // 2]}% ({others[0]}-{others[-1]}%)" if others else "-"
     for cell in ("cpu", "wait"):
         verdicts = [r[cell] for r in group]
         rounds = sorted(int(r[f"{cell}_rounds"]) for r in group)
+        seen = [float(r[f"{cell}_detectable"]) for r in group if r[f"{cell}_detectable"] != "-"]
+        seen_text = f"{statistics.median(seen):+.1f}%" if seen else "-"
         count = lambda v: sum(1 for x in verdicts if x == v)
         print(f"| {load} | {mode} | {factor}x | {cell} | {count('regressed')} | {count('improved')} | "
               f"{count('inconclusive')} | {count('unchanged')} | {statistics.median(rounds):g} ({rounds[0]}-{rounds[-1]}) | "
-              f"{others[len(others) // 2]}% ({others[0]}-{others[-1]}%) |")
+              f"{seen_text} | {load_text} |")
 EOF
 echo "every run: $scratch/gate-benchmark.tsv" >&2
