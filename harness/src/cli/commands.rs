@@ -455,6 +455,16 @@ fn nothing_matched(comparison: &crate::compare::Comparison) -> Result<(), Error>
     if comparison.matched > 0 {
         return Ok(());
     }
+    if let crate::compare::Mode::Paired { axis, baseline, .. } = &comparison.mode {
+        return Err(Diagnostic::new(format!(
+            "no cell of {} has a partner: no other value of `{axis}` runs with the same values of the other axes as \
+             a cell of `{axis} = {baseline}`",
+            comparison.current.display()
+        ))
+        .expected(format!("cells that differ only in `{axis}` (and in keys `include` adds)"))
+        .help("every other value of the axis is compared with the baseline's cell of the same other values")
+        .into());
+    }
     let first = |cells: &[String]| cells.first().map_or_else(|| "none".to_owned(), |c| format!("`{c}`"));
     Err(Diagnostic::new(format!(
         "no cell of {} matches a cell of {}: there is nothing to compare",

@@ -11,8 +11,35 @@ pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
     ignored_workers(experiment, &mut out);
     restarted_cell_services(experiment, &mut out);
     undecidable_pairs(experiment, &mut out);
+    unpaired_cells(experiment, &mut out);
     too_short_for_the_gate(experiment, &mut out);
     out
+}
+
+/// Cells of a paired comparison with no cell of the baseline's value among the cells of the same other axes:
+/// nothing to compare them with.
+fn unpaired_cells(experiment: &Experiment, out: &mut Vec<String>) {
+    let Some(baseline) = &experiment.gate.baseline else { return };
+    let key = |cell: &super::CellPlan| -> Vec<String> { baseline.pair_by.iter().map(|a| cell.value(a)).collect() };
+    let based: Vec<Vec<String>> =
+        experiment.cells.iter().filter(|c| c.value(&baseline.axis) == baseline.value).map(key).collect();
+    let alone: Vec<String> = experiment
+        .cells
+        .iter()
+        .filter(|c| c.value(&baseline.axis) != baseline.value && !based.contains(&key(c)))
+        .map(|c| c.label(&experiment.columns))
+        .collect();
+    if let Some(first) = alone.first() {
+        let others = match alone.len() {
+            1 => String::new(),
+            n => format!(" and {} more cells", n - 1),
+        };
+        out.push(format!(
+            "{first}{others}: no cell of `{} = {}` has the same values of the other axes of the matrix, so \
+             `[ci] baseline` compares them with nothing",
+            baseline.axis, baseline.value
+        ));
+    }
 }
 
 /// Cells of waits alone whose runs, by their executor's model, are so short that the gate's floor of times

@@ -200,4 +200,12 @@ fn plan_warns_of_cells_too_short_for_the_gate_and_of_pairs_with_too_few_rounds()
     assert!(warned.contains("compares in 5 rounds, too few for any interval at 95% confidence"), "{warned}");
     write("[ci]\nbaseline = { version = \"a\" }\n", "{ min = 5, max = 60 }");
     assert!(!plan().contains("too few"));
+    // A version whose cell has no baseline partner: compared with nothing.
+    write(
+        "exclude = [{ version = \"b\" }]\ninclude = [{ version = \"b\", executor = \"threaded\" }]\n\n\
+         [ci]\nbaseline = { version = \"a\" }\n",
+        "6",
+    );
+    let warned = plan();
+    assert!(warned.contains("executor=threaded version=b: no cell of `version = a`"), "{warned}");
 }
