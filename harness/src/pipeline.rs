@@ -107,6 +107,12 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     };
     let logs = results.path.join(files::LOGS);
     let ran = match experiment.setup.as_ref().map(|exec| hook(experiment, &logs, "setup", exec, OnInterrupt::Stop)) {
+        // Ctrl-C or SIGTERM during the setup: an interruption like any other, which `--resume` finishes.
+        Some(Err(_)) if crate::run::interrupted_by().is_some() => {
+            summary.interrupted = true;
+            summary.remaining = slots.iter().filter(|s| s.repetition.is_some()).count();
+            Ok(())
+        }
         Some(Err(error)) => Err(error.context("the setup failed, so no run was started")),
         _ => run_slots(experiment, &slots, &mut runner, &mut results, &reporter, &mut summary, options.decide),
     };

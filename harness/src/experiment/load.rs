@@ -93,6 +93,16 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
         diagnostic.message = format!("missing key `{field}`");
         diagnostic =
             diagnostic.help(format!("add `{field} = ...` to this table; docs/experiment-format.md lists every key"));
+    } else if message.starts_with("invalid length ") && message.contains(", expected struct ") {
+        // serde reads a list where a table is expected element by element, and says so in its own terms.
+        let (table, key) = error.span().map_or((None, ""), |span| place_of(source, span.start));
+        diagnostic.message = "wrong type: found a list".to_owned();
+        let header = table.map_or_else(|| key.to_owned(), |t| format!("{t}.{key}"));
+        diagnostic = diagnostic.expected("a table").help(if key.is_empty() {
+            "write a table: `{ key = value }`, or a `[table]` header".to_owned()
+        } else {
+            format!("write a table: `{key} = {{ ... }}`, or a `[{header}]` header with its keys below it")
+        });
     } else if let Some(rest) = message.strip_prefix("invalid type: ") {
         let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
         let expected = match expected {

@@ -338,3 +338,52 @@ fn a_large_fixture_file_and_a_large_response_never_sit_in_the_harness_s_memory()
     // Streamed, the harness holds a piece of each at a time; built whole, either alone would be 64 MiB.
     assert!(high_water_kib * 1024 < SIZE * 3 / 4, "the harness held {high_water_kib} KiB at once");
 }
+
+#[test]
+fn ctrl_c_during_setup_is_an_interruption_that_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (started, done) = (dir.path().join("started"), dir.path().join("done"));
+    let file = dir.path().join("setup.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[experiment]\nname = \"setup\"\nrepetitions = 2\nwarmup = 0\n\
+             setup = \"if [ ! -e {done} ]; then touch {started}; sleep 60; fi\"\n\n\
+             [workloads.w]\ntasks = 1\nsteps = [{{ sleep = \"1ms\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+            done = done.display(),
+            started = started.display()
+        ),
+    )
+    .unwrap();
+    let child = support::harness()
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the setup has started", || started.exists());
+    // SAFETY: signalling a process of this test.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by SIGINT: 0 measured runs are in") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let result = std::fs::canonicalize(dir.path().join("out/setup/latest")).unwrap();
+    assert!(run_ids(&result).is_empty());
+    std::fs::write(&done, "").unwrap();
+    let resumed = support::harness()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&result)
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(run_ids(&result).len(), 2);
+}
