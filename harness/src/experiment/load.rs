@@ -96,7 +96,7 @@ fn toml_error(error: &toml::de::Error, path: &Path, source: &Arc<str>) -> Diagno
     } else if message.starts_with("invalid length ") && message.contains(", expected struct ") {
         // serde reads a list where a table is expected element by element, and says so in its own terms.
         let (table, key) = error.span().map_or((None, ""), |span| place_of(source, span.start));
-        diagnostic.message = "wrong type: found a list".to_owned();
+        "wrong type: found a list".clone_into(&mut diagnostic.message);
         let header = table.map_or_else(|| key.to_owned(), |t| format!("{t}.{key}"));
         diagnostic = diagnostic.expected("a table").help(if key.is_empty() {
             "write a table: `{ key = value }`, or a `[table]` header".to_owned()
