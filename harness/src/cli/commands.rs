@@ -69,6 +69,19 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
             return Ok(interrupted(file, experiment, &summary));
         }
         failed |= summary.failed > 0;
+        // A resumed folder reports the runs of all its invocations, as the run that made it would have.
+        if args.resume.is_some() && summary.failed == 0 {
+            let runs = crate::results::Runs::read(&summary.dir.join(files::RUNS));
+            let earlier = runs.map_or(0, |r| r.rows.iter().filter(|row| !row.ok()).count());
+            if earlier > 0 {
+                failed = true;
+                crate::console::errln!(
+                    "{}: {earlier} runs of {} failed; see the status and error columns of runs.csv",
+                    experiment.name,
+                    summary.dir.display()
+                );
+            }
+        }
         write_exports(&args.exports, &summary.dir)?;
         if let Some(baseline) = &baseline {
             regressed |= gate(baseline, &summary.dir, experiment, threshold)?;

@@ -93,6 +93,12 @@ impl ResultDir {
     pub(crate) fn resume(path: &Path, experiment: &Experiment) -> anyhow::Result<(Self, HashSet<(usize, u32)>)> {
         let lock = FolderLock::acquire(path).map_err(|e| e.diagnostic())?;
         let runs_path = path.join(files::RUNS);
+        if std::fs::symlink_metadata(&runs_path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Diagnostic::new(format!("{} is a symbolic link", runs_path.display()))
+                .expected("a result folder whose runs.csv is a file of its own")
+                .help("the harness appends only to a runs.csv in the folder, never through a link out of it")
+                .into());
+        }
         let mut file = open::regular_file(&runs_path, true)?;
         let text = open::read_bounded(&mut file, &runs_path, open::MAX_RUNS_BYTES)?;
         // Up to the last whole line; a file without one is left as it is, for the parser to refuse.
@@ -113,10 +119,27 @@ impl ResultDir {
             .into());
         }
         let mut done = HashSet::new();
+        let mut twice: Vec<(u64, u64)> = Vec::new();
         for row in Runs::parse(&text[..whole], &runs_path)?.rows {
             if let (Some(c), Some(r)) = (row.cell, row.repetition) {
-                done.insert(((c as usize).saturating_sub(1), r as u32));
+                if !done.insert(((c as usize).saturating_sub(1), r as u32)) {
+                    twice.push((c, r));
+                }
             }
+        }
+        // The harness appends each run once: a run there twice is a damaged folder, refused as `merge` does.
+        if let Some((cell, repetition)) = twice.first() {
+            let rows = match twice.len() {
+                1 => "a row of a run".to_owned(),
+                n => format!("{n} rows of runs"),
+            };
+            return Err(Diagnostic::new(format!(
+                "{} has {rows} it already has, the first of cell {cell}, repetition {repetition}",
+                runs_path.display()
+            ))
+            .expected("one row per cell and repetition, as the harness writes them")
+            .help("the folder is damaged: start a new run, or keep the first row of each run by hand")
+            .into());
         }
         file.seek(io::SeekFrom::End(0))?;
         let runs = csv::WriterBuilder::new().has_headers(false).from_writer(file);

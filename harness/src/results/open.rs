@@ -125,8 +125,23 @@ pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
 /// Opens `path` when it is a regular file (a FIFO, a device or a folder is refused, without blocking on
 /// it), for reading, and for writing too when `write`.
 pub(crate) fn regular_file(path: &Path, write: bool) -> io::Result<File> {
-    // O_NONBLOCK: opening a FIFO does not wait for a writer; it means nothing for a regular file.
-    let file = std::fs::OpenOptions::new().read(true).write(write).custom_flags(libc::O_NONBLOCK).open(path)?;
+    // O_NONBLOCK: opening a FIFO does not wait for a writer; it means nothing for a regular file. A file
+    // opened to be written is never reached through a symbolic link (O_NOFOLLOW), which could lead out of the
+    // folder.
+    let flags = if write { libc::O_NONBLOCK | libc::O_NOFOLLOW } else { libc::O_NONBLOCK };
+    let file = std::fs::OpenOptions::new().read(true).write(write).custom_flags(flags).open(path).map_err(|e| {
+        if write && e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link: the harness writes a result folder's files in place only",
+                    path.display()
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
     }

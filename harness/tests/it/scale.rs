@@ -387,3 +387,54 @@ fn ctrl_c_during_setup_is_an_interruption_that_resume_finishes() {
     assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert_eq!(run_ids(&result).len(), 2);
 }
+
+/// A finished result folder of an experiment whose two runs fail, in a temporary folder.
+fn failed_folder() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fails.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"fails\"\nrepetitions = 2\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{ exec = \"exit 3\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    )
+    .unwrap();
+    let output = support::harness().args(["run", "--quiet", "--out"]).arg(dir.path()).arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let result = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    (dir, file, result)
+}
+
+fn resumed(file: &Path, result: &Path) -> std::process::Output {
+    support::harness().args(["run", "--quiet", "--resume"]).arg(result).arg(file).output().unwrap()
+}
+
+#[test]
+fn resume_of_a_finished_folder_whose_runs_failed_exits_as_the_run_did() {
+    let (_dir, file, result) = failed_folder();
+    let output = resumed(&file, &result);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2 runs of"));
+}
+
+#[test]
+fn resume_refuses_a_runs_csv_with_a_run_twice_or_behind_a_link() {
+    let (dir, file, result) = failed_folder();
+    let runs = result.join("runs.csv");
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let last = text.lines().last().unwrap().to_owned();
+    std::fs::write(&runs, format!("{text}{last}\n")).unwrap();
+    let output = resumed(&file, &result);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has a row of a run it already has, the first of cell 1, repetition 2"), "{stderr}");
+
+    // A runs.csv that is a link out of the folder is refused, and what it points to is left as it was.
+    std::fs::write(&runs, &text).unwrap();
+    let outside = dir.path().join("outside.csv");
+    std::fs::rename(&runs, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &runs).unwrap();
+    let output = resumed(&file, &result);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("runs.csv is a symbolic link"));
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), text);
+}
