@@ -294,6 +294,24 @@ fn redis_steps_fold_the_replies_alike_under_every_executor() {
     assert_eq!(marked(&marker), []);
 }
 
+#[test]
+fn a_redis_command_slower_than_half_a_second_succeeds_under_every_executor() {
+    redis_server();
+    // BLPOP on an empty list waits its whole timeout, 0.7 s, and answers nil: slower than the client
+    // library's own default of 500 ms for an answer, which the run's timeout replaces.
+    let text = format!(
+        "[experiment]\nname = \"slow_redis\"\nrepetitions = 1\nwarmup = 0\ntimeout = \"30s\"\n{REDIS}\n\
+         [workloads.w]\ntasks = 2\nsteps = [{{ redis = [\"BLPOP\", \"empty-${{task}}\", \"0.7\"] }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"async\"]\nworkers = [2]\n"
+    );
+    let (_dir, results, output, marker) = run("slow_redis", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    assert_eq!(marked(&marker), []);
+}
+
 /// The HTTP service of `experiments/services.toml`; `args` are its arguments after the port: the seconds it
 /// waits before it answers, and optionally the CPU seconds it spins for.
 fn http_service(args: &str) -> String {

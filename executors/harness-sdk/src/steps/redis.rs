@@ -76,12 +76,21 @@ pub(super) struct Async {
 pub(super) async fn nonblocking(state: &Async, url: &str, words: &[String], task: u64) -> io::Result<u64> {
     let connection = state
         .connection
-        .get_or_try_init(|| async { redis::Client::open(url)?.get_multiplexed_async_connection().await })
+        .get_or_try_init(|| async {
+            redis::Client::open(url)?.get_multiplexed_async_connection_with_config(&untimed()).await
+        })
         .await
         .map_err(|e| error(url, &e))?;
     let reply: redis::Value =
         command(words, task).query_async(&mut connection.clone()).await.map_err(|e| error(url, &e))?;
     Ok(value(&reply))
+}
+
+/// A multiplexed connection without the client library's own timeouts (500 ms for an answer, 1 s to
+/// connect): a blocking connection has none, and the run's `timeout` is the one limit of every executor.
+#[cfg(feature = "tokio")]
+pub(super) fn untimed() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(None)
 }
 
 /// A round trip to the Redis server.

@@ -295,7 +295,9 @@ pub(super) async fn nonblocking(
     if let Some(store) = &run.redis {
         let connection = state
             .redis
-            .get_or_try_init(|| async { store.client.get_multiplexed_async_connection().await })
+            .get_or_try_init(|| async {
+                store.client.get_multiplexed_async_connection_with_config(&super::redis::untimed()).await
+            })
             .await
             .map_err(|e| store.error(&e))?;
         let mut connection = connection.clone();
