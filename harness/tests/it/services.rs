@@ -312,6 +312,46 @@ fn a_redis_command_slower_than_half_a_second_succeeds_under_every_executor() {
     assert_eq!(marked(&marker), []);
 }
 
+#[test]
+fn an_http_step_that_fails_says_why_in_the_same_words_under_every_executor() {
+    // A port nobody listens on: the listener is closed before the run.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // And a server that answers something that is not HTTP.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in garbage.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(b"HELLO THERE\r\n\r\n");
+        }
+    });
+    let text = format!(
+        "[experiment]\nname = \"http_errors\"\nrepetitions = 1\nwarmup = 0\n\n\
+         [workloads.refused]\ntasks = 1\nsteps = [{{ http = {{ url = \"http://127.0.0.1:{port}/\" }} }}]\n\n\
+         [workloads.garbage]\ntasks = 1\nsteps = [{{ http = {{ url = \"http://127.0.0.1:{garbage_port}/\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"async\"]\nworkload = [\"refused\", \"garbage\"]\n"
+    );
+    let (_dir, results, output, _marker) = run("http_errors", &text);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    answering.join().unwrap();
+    let rows = read_runs(&results.join("runs.csv"));
+    let error = |executor: &str, workload: &str| {
+        rows.iter().find(|r| r["executor"] == executor && r["workload"] == workload).unwrap()["error"].clone()
+    };
+    for workload in ["refused", "garbage"] {
+        let (sync, async_) = (error("sync", workload), error("async", workload));
+        assert!(!async_.contains("client error"), "{async_}");
+        if workload == "refused" {
+            assert!(sync.contains("Connection refused"), "{sync}");
+            assert_eq!(sync, async_);
+        }
+        assert!(!sync.is_empty() && !async_.is_empty());
+    }
+}
+
 /// The HTTP service of `experiments/services.toml`; `args` are its arguments after the port: the seconds it
 /// waits before it answers, and optionally the CPU seconds it spins for.
 fn http_service(args: &str) -> String {

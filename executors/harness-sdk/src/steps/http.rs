@@ -38,8 +38,27 @@ fn value(request: &HttpRequest, url: &str, status: u16, body: &[u8]) -> io::Resu
     })
 }
 
-fn error(request: &HttpRequest, url: &str, e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(format!("{} {url}: {e}", request.method))
+fn error(request: &HttpRequest, url: &str, e: impl std::error::Error) -> io::Error {
+    io::Error::other(format!("{} {url}: {}", request.method, cause(&e)))
+}
+
+/// An error of the blocking client: an I/O error in its own words, as the non-blocking one gives it.
+fn blocking_error(request: &HttpRequest, url: &str, e: ureq::Error) -> io::Error {
+    match e {
+        ureq::Error::Io(io) => error(request, url, io),
+        other => error(request, url, other),
+    }
+}
+
+/// What went wrong, in the words of the error at the bottom of `e`'s chain of sources: the clients wrap
+/// the same cause in words of their own ("client error (Connect)"), and every executor should say the same
+/// thing of the same failure ("Connection refused (os error 111)").
+fn cause(e: &dyn std::error::Error) -> String {
+    let mut deepest = e;
+    while let Some(source) = deepest.source() {
+        deepest = source;
+    }
+    deepest.to_string()
 }
 
 fn agent() -> ureq::Agent {
@@ -67,9 +86,10 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
         builder = builder.header(name.as_str(), value.as_str());
     }
     let sent = builder.body(body(request, prepared)).map_err(|e| error(request, &url, e))?;
-    let mut answer = agent.run(sent).map_err(|e| error(request, &url, e))?;
+    let mut answer = agent.run(sent).map_err(|e| blocking_error(request, &url, e))?;
     let status = answer.status().as_u16();
-    let bytes = answer.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| error(request, &url, e))?;
+    let bytes =
+        answer.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| blocking_error(request, &url, e))?;
     value(request, &url, status, &bytes)
 }
 
