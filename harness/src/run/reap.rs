@@ -102,7 +102,7 @@ pub(super) fn reap_orphans() {
     loop {
         let mut children = children_of_this_process();
         let spared = SPARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        children.retain(|pid| !spared.contains(pid));
+        children.retain(|pid| !spared.contains(pid) && !belongs_to_service(*pid, &spared));
         if children.is_empty() {
             return;
         }
@@ -112,6 +112,28 @@ pub(super) fn reap_orphans() {
         }
     }
 }
+
+/// Whether the harness's child `pid` is a process of a running service, which belongs to the service until
+/// it is stopped: in the process group of a spared leader (a helper the service forked twice), or in a
+/// service's cgroup (one that also left the group, with `setsid`). A run's orphans are in neither.
+fn belongs_to_service(pid: pid_t, leaders: &[pid_t]) -> bool {
+    if leaders.is_empty() {
+        return false;
+    }
+    // The process group: the fifth field of `stat`, the third after the command in parentheses.
+    let stat = sys::read_small(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let group = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<pid_t>().ok());
+    if group.is_some_and(|g| leaders.contains(&g)) {
+        return true;
+    }
+    // This harness's cgroups are named `harness-PID-LABEL`; a service's label begins with `service-`.
+    let service = format!("{}{}-{SERVICE_CGROUP}", super::cgroup::PREFIX, std::process::id());
+    sys::read_small(format!("/proc/{pid}/cgroup"))
+        .is_ok_and(|c| c.lines().any(|l| l.rsplit('/').next().is_some_and(|leaf| leaf.starts_with(&service))))
+}
+
+/// How the name of a service's cgroup begins.
+pub(super) const SERVICE_CGROUP: &str = "service-";
 
 fn children_of_this_process() -> Vec<pid_t> {
     // An orphan goes to the harness's first thread that is alive, its main thread (the kernel's

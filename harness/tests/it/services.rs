@@ -352,6 +352,47 @@ fn an_http_step_that_fails_says_why_in_the_same_words_under_every_executor() {
     }
 }
 
+#[test]
+fn a_services_processes_are_its_own_until_it_stops_and_its_log_may_hold_any_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("helper.pid");
+    // The service forks a helper twice over, into a session of its own, then says it is ready after a
+    // byte that is not UTF-8. Every run checks that the helper still lives.
+    let text = format!(
+        "[experiment]\nname = \"helper\"\nrepetitions = 3\nwarmup = 0\n\n\
+         [services.api]\ncommand = \"(setsid sh -c 'echo $$ > {pid}; exec sleep 600' &) ; printf '\\\\377 x\\\\nready\\\\n'; exec sleep 600\"\n\
+         ready = {{ log = \"ready\" }}\nready_timeout = \"10s\"\n\n\
+         [workloads.w]\ntasks = 1\nsteps = [{{ exec = \"kill -0 $(cat {pid})\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+        pid = pid_file.display()
+    );
+    let (_dir, results, output, _marker) = run("helper", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert!(rows.len() == 3 && rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    // Stopped with its service.
+    let helper = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    wait_until("the helper is gone", || !Path::new(&format!("/proc/{helper}")).exists());
+}
+
+#[test]
+fn a_tcp_probe_answered_by_another_process_is_not_the_service() {
+    // The port the probe tries is held by this test; the service never listens on it.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let text = format!(
+        "[experiment]\nname = \"squatted\"\nrepetitions = 1\nwarmup = 0\n\n\
+         [services.api]\ncommand = [\"sleep\", \"600\"]\nready = {{ tcp = \"127.0.0.1:{port}\" }}\nready_timeout = \"2s\"\n\n\
+         [workloads.w]\ntasks = 1\nsteps = [{{ sleep = \"1ms\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\n"
+    );
+    let (_dir, _results, output, marker) = run("squatted", &text);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("was not ready after 2s"), "{message}");
+    assert!(message.contains(&format!("port {port} is held by another process")), "{message}");
+    assert_eq!(marked(&marker), []);
+    drop(held);
+}
+
 /// The HTTP service of `experiments/services.toml`; `args` are its arguments after the port: the seconds it
 /// waits before it answers, and optionally the CPU seconds it spins for.
 fn http_service(args: &str) -> String {

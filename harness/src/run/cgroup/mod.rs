@@ -125,7 +125,7 @@ enum Pids {
     V1(PathBuf),
 }
 
-const PREFIX: &str = "harness-";
+pub(in crate::run) const PREFIX: &str = "harness-";
 
 /// The value of `key` in a flat-keyed cgroup file ("key value" per line).
 fn flat_key(text: &str, key: &str) -> Option<u64> {

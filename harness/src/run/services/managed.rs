@@ -9,18 +9,18 @@
 //! of scope `cell` or `run`).
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
-use crate::experiment::{Experiment, Probe, Scope, Service};
+use crate::experiment::{Experiment, Scope, Service};
 use crate::fmt::format_duration;
-use crate::process::{describe_exit, last_lines};
+use crate::process::describe_exit;
+
+use super::ready::{Watch, tail};
 use crate::sys::{self, ChildSetup, pid_t};
 
 /// How long a service has to exit after SIGTERM before it gets SIGKILL.
@@ -199,7 +199,7 @@ impl Managed {
             .open(&log)
             .map_err(|e| failed(format!("{}: {e}", log.display())))?;
         let cgroup = accounting
-            .create_service(format_args!("service-{}-{}", service.name, self.starts[i]))
+            .create_service(format_args!("{}{}-{}", super::super::reap::SERVICE_CGROUP, service.name, self.starts[i]))
             .map_err(|e| failed(format!("cannot make its cgroup: {e}")))?;
         let mut command = Command::new(&service.command.program);
         command
@@ -219,13 +219,14 @@ impl Managed {
         let peak = cgroup.as_ref().and_then(RunCgroup::peak_meter);
         self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), cell });
         let deadline = Instant::now() + service.ready_timeout;
+        let mut watch = Watch::new(&log);
         loop {
             if let Some(message) = self.exited(i) {
                 return Err(Unavailable::Failed(
                     message.replace("exited during the experiment", "exited before it was ready"),
                 ));
             }
-            if ready(&service.ready, &log) {
+            if watch.ready(&service.ready, &|| tree(pid)) {
                 return Ok(());
             }
             if interrupted().is_some() {
@@ -233,8 +234,9 @@ impl Managed {
                 return Err(Unavailable::Interrupted);
             }
             if Instant::now() >= deadline {
+                let squatter = watch.squatter.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
                 let message = format!(
-                    "service `{}` was not ready after {}: its probe {} did not succeed; its log is {}{}",
+                    "service `{}` was not ready after {}: its probe {} did not succeed{squatter}; its log is {}{}",
                     service.name,
                     format_duration(service.ready_timeout),
                     service.ready,
@@ -306,38 +308,6 @@ fn finish(instance: Instance) {
             }
         }
         None => reap_orphans(),
-    }
-}
-
-/// The last lines of a log, for a message.
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let text = text.trim();
-    if text.is_empty() { " (empty)".to_owned() } else { format!(", ending: {}", last_lines(text, 5)) }
-}
-
-/// Whether `probe` succeeds now.
-fn ready(probe: &Probe, log: &Path) -> bool {
-    let connect = |address: &str| {
-        let addresses = address.to_socket_addrs().ok()?;
-        addresses.into_iter().find_map(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).ok())
-    };
-    match probe {
-        Probe::Tcp(address) => connect(address).is_some(),
-        Probe::Http { address, path, .. } => {
-            let Some(mut stream) = connect(address) else { return false };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-            let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-            // The whole answer is read (up to a limit), so the server sees a client that hung up politely.
-            let mut answer = Vec::new();
-            if stream.write_all(request.as_bytes()).is_err() {
-                return false;
-            }
-            // A read that times out after part of the answer still got its status line.
-            let _ = (&mut stream).take(1 << 20).read_to_end(&mut answer);
-            answer.starts_with(b"HTTP/")
-        }
-        Probe::Log(text) => std::fs::read_to_string(log).is_ok_and(|l| l.contains(text.as_str())),
     }
 }
 
@@ -437,35 +407,5 @@ mod tests {
         walked.sort_unstable();
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(found, walked);
-    }
-
-    #[test]
-    fn a_log_probe_reads_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("s.log");
-        assert!(!ready(&Probe::Log("Ready".into()), &log));
-        std::fs::write(&log, "starting\nReady to accept\n").unwrap();
-        assert!(ready(&Probe::Log("Ready".into()), &log));
-        assert_eq!(tail(&log), ", ending: starting | Ready to accept");
-    }
-
-    #[test]
-    fn tcp_and_http_probes_succeed_only_against_a_listener() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut stream = stream;
-                let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request);
-                let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\n\r\n");
-            }
-        });
-        let log = Path::new("/nonexistent");
-        assert!(ready(&Probe::Tcp(address.clone()), log));
-        let http = Probe::Http { url: String::new(), address: address.clone(), path: "/".into() };
-        assert!(ready(&http, log), "any status counts");
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-        assert!(!ready(&Probe::Tcp(closed), log));
     }
 }

@@ -4,6 +4,7 @@
 
 mod loopback;
 mod managed;
+mod ready;
 
 use std::collections::BTreeSet;
 use std::io;
