@@ -50,7 +50,7 @@ impl Executor for Multiprocess {
         let setup = Instant::now();
         let mut pool = Pool::spawn(workers as usize, &workload)?;
         for worker in &mut pool.workers {
-            match read_frame(&mut worker.socket)? {
+            match worker.read()? {
                 Frame::Ready => {}
                 other => return Err(other.unexpected(worker.pid)),
             }
@@ -81,7 +81,7 @@ impl Executor for Multiprocess {
 
         for worker in &mut pool.workers {
             worker.socket.write_all(&encode_range(0, 0, 0))?;
-            match read_frame(&mut worker.socket)? {
+            match worker.read()? {
                 Frame::Tally(part) => collector.merge(&part),
                 other => return Err(other.unexpected(worker.pid)),
             }
@@ -107,6 +107,56 @@ fn guided(left: u64, workers: u64) -> u64 {
 struct Worker {
     pid: libc::pid_t,
     socket: UnixStream,
+}
+
+impl Worker {
+    /// The worker's next frame; when it cannot be read, what became of the worker.
+    fn read(&mut self) -> io::Result<Frame> {
+        read_frame(&mut self.socket).map_err(|e| self.died(e))
+    }
+
+    /// The error of a socket whose worker may have died: how it ended, as the harness says it of a run (its
+    /// exit code, or the signal that killed it), when it has.
+    fn died(&self, error: io::Error) -> io::Error {
+        use std::os::unix::process::ExitStatusExt as _;
+        let mut status = 0;
+        // A worker whose socket closed is gone or going: wait for it a little, never for ever.
+        for _ in 0..100 {
+            // SAFETY: waiting, without blocking, for our own child.
+            match unsafe { libc::waitpid(self.pid, &raw mut status, libc::WNOHANG) } {
+                0 => std::thread::sleep(std::time::Duration::from_millis(10)),
+                pid if pid == self.pid => {
+                    let ended = std::process::ExitStatus::from_raw(status);
+                    let how = match (ended.code(), ended.signal()) {
+                        (Some(code), _) => format!("exited with code {code}"),
+                        (None, Some(signal)) => format!("was killed by signal {signal} ({})", signal_name(signal)),
+                        _ => format!("ended ({ended})"),
+                    };
+                    return io::Error::other(format!("worker process {} {how}", self.pid));
+                }
+                _ => break,
+            }
+        }
+        io::Error::new(error.kind(), format!("worker process {}: {error}", self.pid))
+    }
+}
+
+/// The name of a signal, as `kill -l` gives it.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
 }
 
 /// The worker processes of one run. Dropping it kills and reaps any still alive.
@@ -194,7 +244,7 @@ impl Pool {
                     continue;
                 }
                 pollfd.revents = 0;
-                match read_frame(&mut worker.socket)? {
+                match worker.read()? {
                     Frame::Done => busy -= 1,
                     other => return Err(other.unexpected(worker.pid)),
                 }

@@ -79,7 +79,7 @@ fn every_fault_is_contained(cgroup: Option<&str>, marker_name: &str) {
         ("error", "failed", "the faulty plugin failed on purpose"),
         ("panic", "panicked", "executor panicked: the faulty plugin panicked on purpose"),
         ("abort", "crashed", "the run was killed by signal 6 (SIGABRT)"),
-        ("segfault", "crashed", "the run was killed by signal 11 (SIGSEGV)"),
+        ("segfault", "crashed", "the run was killed by signal 6 (SIGABRT)"),
         ("exit", "crashed", "the run exited with code 3"),
         ("hang", "timeout", "run exceeded the timeout of 2s"),
         ("allocate", "out_of_memory", "the run went past its memory limit of 64MiB"),
@@ -406,4 +406,22 @@ fn a_plugin_that_declares_a_bad_option_is_refused_when_loaded() {
         let stdout = String::from_utf8_lossy(&list.stdout);
         assert!(stdout.contains("warning: skipped ") && stdout.contains(why), "{declared}: {stdout}");
     }
+}
+
+#[test]
+fn a_multiprocess_worker_that_dies_is_named_with_how_it_died() {
+    support::ensure_plugins_built();
+    // The task's program kills the worker process that runs it (its parent), with SIGABRT.
+    let (_dir, file) = support::write_inline(
+        "worker_dies",
+        "[experiment]\nname = \"worker_dies\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 2\n\
+         steps = [{ exec = \"kill -ABRT $PPID; sleep 5\" }]\n\n[matrix]\nexecutor = [\"multiprocess\"]\nworkers = [2]\n",
+    );
+    let out = file.parent().unwrap().join("out");
+    let output = support::harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows = support::read_runs(&out.join("worker_dies/latest/runs.csv"));
+    let error = &rows[0]["error"];
+    assert!(error.contains("was killed by signal 6 (SIGABRT)"), "{error}");
+    assert!(!error.contains("Connection reset by peer"), "{error}");
 }
