@@ -112,12 +112,12 @@ struct Worker {
 impl Worker {
     /// The worker's next frame; when it cannot be read, what became of the worker.
     fn read(&mut self) -> io::Result<Frame> {
-        read_frame(&mut self.socket).map_err(|e| self.died(e))
+        read_frame(&mut self.socket).map_err(|e| self.died(&e))
     }
 
     /// The error of a socket whose worker may have died: how it ended, as the harness says it of a run (its
     /// exit code, or the signal that killed it), when it has.
-    fn died(&self, error: io::Error) -> io::Error {
+    fn died(&self, error: &io::Error) -> io::Error {
         use std::os::unix::process::ExitStatusExt as _;
         let mut status = 0;
         // A worker whose socket closed is gone or going: wait for it a little, never for ever.
