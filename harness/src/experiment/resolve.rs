@@ -274,6 +274,9 @@ impl Resolver<'_> {
         workload: Option<&str>,
     ) -> Result<Option<Exec>, Diagnostic> {
         let Some(value) = value else { return Ok(None) };
+        super::substitute::check_values(value.get_ref(), cell, true).map_err(|(message, instead)| {
+            self.error(format!("`{what}`: {message}"), Some(value.span())).expected(instead)
+        })?;
         let substituted = match workload {
             Some(name) => self.substitute(value, cell, name)?,
             None => substitute_value(value.get_ref(), cell).map_err(|unknown| {
@@ -740,6 +743,9 @@ impl Resolver<'_> {
         cell: &Cell,
         workload: &str,
     ) -> Result<toml::Value, Diagnostic> {
+        super::substitute::check_values(value.get_ref(), cell, false).map_err(|(message, instead)| {
+            self.error(format!("workload `{workload}`: {message}"), Some(value.span())).expected(instead)
+        })?;
         substitute_value(value.get_ref(), cell).map_err(|unknown| {
             if unknown.starts_with("services.") {
                 let known: Vec<String> =

@@ -91,6 +91,55 @@ pub(super) fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml:
     })
 }
 
+/// The characters the shell gives a meaning of its own: a value that holds one, pasted into a program run
+/// with `sh -c`, would run as code. Spaces are not among them (a value of several words is several words).
+const SHELL_SPECIAL: &[char] = &[
+    ';', '&', '|', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '{', '}', '~', '#', '!', '\n',
+    '\r',
+];
+
+/// Checks what the cell's values would make of the programs in `value`, before they are substituted: a
+/// value that holds `${` would be substituted again (a run's `${task}`), so none may, anywhere; and a value
+/// pasted into a program run with `sh -c` (the string form of `exec`, of a hook, or of a table's `command`)
+/// may hold none of the shell's special characters. `program` says that `value` itself is a program (a
+/// hook); an `exec` key within it says so of its value. The error is the message, and what to do instead.
+pub(super) fn check_values(value: &toml::Value, cell: &Cell, program: bool) -> Result<(), (String, String)> {
+    match value {
+        toml::Value::String(s) => {
+            for (_, name) in references(s) {
+                let Some(Value::String(v)) = cell.get(name) else { continue };
+                if v.contains("${") {
+                    return Err((
+                        format!("the value {v:?} of `{name}` holds `${{`, which would be substituted again"),
+                        "a value without `${`: a cell's values are substituted once".to_owned(),
+                    ));
+                }
+                if program {
+                    if let Some(c) = v.chars().find(|c| SHELL_SPECIAL.contains(c)) {
+                        return Err((
+                            format!(
+                                "the value {v:?} of `{name}` holds {c:?}, which `sh -c` would run as code in this \
+                                 program's string form"
+                            ),
+                            format!(
+                                "the array form, whose words are never run by a shell: `[\"PROGRAM\", \"${{{name}}}\"]`"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        // An array is a program run directly: its words are data.
+        toml::Value::Array(items) => items.iter().try_for_each(|v| check_values(v, cell, false)),
+        toml::Value::Table(table) => table.iter().try_for_each(|(key, v)| {
+            let is_program = key == "exec" || (program && key == "command");
+            check_values(v, cell, is_program)
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +173,31 @@ mod tests {
             substitute_value(&toml::Value::String("${task}".into()), &cell),
             Ok(toml::Value::String("${task}".into()))
         );
+    }
+
+    #[test]
+    fn values_that_a_shell_would_run_or_that_hold_a_reference_are_refused() {
+        let cell: Cell = [
+            ("level".to_owned(), Value::String("1; touch X".into())),
+            ("words".to_owned(), Value::String("-O2 -g".into())),
+            ("again".to_owned(), Value::String("${task}".into())),
+        ]
+        .into_iter()
+        .collect();
+        let step = |text: &str| -> toml::Value { toml::from_str::<toml::Table>(text).unwrap().into() };
+        // The string form runs with `sh -c`: refused, with the array form as the way out.
+        let (message, instead) = check_values(&step(r#"exec = "echo ${level}""#), &cell, false).unwrap_err();
+        assert!(message.contains("holds ';'") && instead.contains("array form"), "{message}");
+        let table = step(r#"exec = { command = "echo ${level}", cwd = "/" }"#);
+        assert!(check_values(&table, &cell, false).is_err());
+        // The array form's words are data; words with spaces are fine anywhere.
+        assert_eq!(check_values(&step(r#"exec = ["echo", "${level}"]"#), &cell, false), Ok(()));
+        assert_eq!(check_values(&step(r#"exec = "cc ${words} x.c""#), &cell, false), Ok(()));
+        // A hook is a program itself.
+        assert!(check_values(&toml::Value::String("echo ${level}".into()), &cell, true).is_err());
+        assert_eq!(check_values(&toml::Value::String("echo ${level}".into()), &cell, false), Ok(()));
+        // `${` in a value would be substituted again, in any form.
+        let (message, _) = check_values(&step(r#"exec = ["echo", "${again}"]"#), &cell, false).unwrap_err();
+        assert!(message.contains("substituted again"), "{message}");
     }
 }
