@@ -42,19 +42,26 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
         Some(dir) => resumed_shard(dir, &args.files, &experiments, shard_asked(args.shard)?)?,
         None => shard_asked(args.shard)?,
     };
+    // A shard from --shard or from the Slurm array variables alike.
+    if let (Some(shard), Some(experiment)) = (shard, experiments.iter().find(|e| e.rounds.is_range())) {
+        return Err(Diagnostic::new(format!(
+            "{} runs a range of repetitions, which stops when every comparison is decided, and shard {shard} \
+             would split its runs between machines",
+            experiment.path.display()
+        ))
+        .help("run it whole (without --shard, or outside a Slurm job array), or give it a fixed count of repetitions")
+        .into());
+    }
     let progress = if args.quiet { Progress::Quiet } else { Progress::Auto };
     let (mut failed, mut regressed) = (false, false);
     for (file, experiment) in args.files.iter().zip(&experiments) {
         let gated = gate_of(experiment, threshold);
+        // A range of repetitions runs until its paired comparisons are decided.
         let undecided = |dir: &Path, look: u32| -> anyhow::Result<Vec<String>> {
-            let comparison = match &baseline {
-                Some(baseline) => crate::compare::compare(baseline, dir, &gated, experiment.seed, experiment.rounds)?,
-                None if gated.baseline.is_some() => {
-                    crate::compare::compare_paired(dir, &gated, experiment.rounds, Some(look))?
-                }
-                None => return Ok(Vec::new()),
-            };
-            Ok(comparison.undecided_cells())
+            if gated.baseline.is_none() {
+                return Ok(Vec::new());
+            }
+            Ok(crate::compare::compare_paired(dir, &gated, experiment.rounds, Some(look))?.undecided_cells())
         };
         let options = pipeline::Options {
             out: &args.out,
@@ -169,13 +176,13 @@ fn check_comparisons(args: &RunArgs, experiments: &[Experiment]) -> Result<(), E
                 .help("add --baseline DIR, or `[ci] baseline = { AXIS = VALUE }` to the experiment file")
                 .into());
         }
-        if experiment.rounds.is_range() && args.shard.is_some() {
+        if experiment.rounds.is_range() && args.baseline.is_some() {
             return Err(Diagnostic::new(format!(
-                "{} runs a range of repetitions, which stops when every comparison is decided, and --shard splits \
-                 its runs between machines",
+                "{} runs a range of repetitions, which stops when its paired comparisons (`[ci] baseline`) are \
+                 decided, and --baseline compares it with another folder only once it is done",
                 experiment.path.display()
             ))
-            .help("run it whole, or give it a fixed count of repetitions to shard it")
+            .help("give it a fixed count of repetitions to compare it with --baseline, or compare paired")
             .into());
         }
     }
@@ -402,7 +409,8 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
 pub(super) fn validate(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
     for (file, experiment) in files.iter().zip(load_all(files, search)?) {
         let runs = experiment.cells.len() as u64 * (u64::from(experiment.repetitions) + u64::from(experiment.warmup));
-        crate::console::outln!("{}: ok, {} cells, {runs} runs", file.display(), experiment.cells.len());
+        let up_to = if experiment.rounds.is_range() { "up to " } else { "" };
+        crate::console::outln!("{}: ok, {} cells, {up_to}{runs} runs", file.display(), experiment.cells.len());
     }
     Ok(0)
 }
@@ -527,12 +535,15 @@ fn draw_report(dir: &std::path::Path) {
 fn plan_table(experiment: &Experiment) -> String {
     let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
     let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::fmt::format_size(m)));
+    let (repetitions, up_to) = match experiment.rounds {
+        r if r.is_range() => (format!("{} to {}", r.min, r.max), "up to "),
+        r => (r.max.to_string(), ""),
+    };
     let mut out = format!(
-        "{}: {} cells x ({} warmup + {} repetitions) = {} runs; timeout {} per run{}; order {}\n\n",
+        "{}: {} cells x ({} warmup + {repetitions} repetitions) = {up_to}{} runs; timeout {} per run{}; order {}\n\n",
         experiment.name,
         experiment.cells.len(),
         experiment.warmup,
-        experiment.repetitions,
         experiment.cells.len() as u64 * runs_per_cell,
         crate::fmt::format_duration(experiment.timeout),
         memory.unwrap_or_default(),

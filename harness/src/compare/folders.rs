@@ -241,6 +241,10 @@ pub(super) fn judge_cell(gate: &Gate, wanted: &[String], judge_one: impl Fn(&str
                     reason: decider.reason,
                     detectable: decider.detectable.map(|d| 1.0 / (1.0 + d) - 1.0),
                     needed: decider.needed,
+                    fastest_change: decider.fastest_change,
+                    anchored_change: decider.anchored_change,
+                    anchors: decider.anchors,
+                    cpu_bound: decider.cpu_bound,
                     judged_by: Some(by.to_owned()),
                     ..own
                 }),
@@ -334,6 +338,7 @@ pub(crate) fn compare(
         machine_load: Some(load),
         machine_speed,
         inconclusive_fails: gate.inconclusive == crate::experiment::gate::Inconclusive::Fail,
+        ranged: plan.is_range(),
         warnings,
     })
 }

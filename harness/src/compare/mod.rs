@@ -178,6 +178,8 @@ pub(crate) struct Comparison {
     pub machine_speed: Option<f64>,
     /// Whether an inconclusive change fails the gate, from `[ci] inconclusive`.
     pub inconclusive_fails: bool,
+    /// Whether the compared runs had a range of repetitions, which stops when decided.
+    pub ranged: bool,
     /// What a reader must know to trust the verdicts: different experiment files, a busy machine.
     pub warnings: Vec<String>,
 }

@@ -165,6 +165,7 @@ pub(crate) fn compare_paired(
         machine_load: None,
         machine_speed: None,
         inconclusive_fails: gate.inconclusive == Inconclusive::Fail,
+        ranged: plan.is_range(),
         warnings,
     })
 }

@@ -73,13 +73,18 @@ fn reason_text(c: &Change) -> String {
     let mut why = match c.reason {
         Reason::Beyond => format!("CI beyond {bound}"),
         Reason::Within if c.change.is_none() => "no change".to_owned(),
+        // A limit of 100% or more the good way cannot be passed: only the bad way's says something.
+        Reason::Within if c.limit.decrease >= 1.0 => format!("CI under +{}", plain_percent(c.limit.increase)),
         Reason::Within => {
-            format!("CI within -{} and +{}", plain_percent(c.limit.decrease.min(1.0)), plain_percent(c.limit.increase))
+            format!("CI within -{} and +{}", plain_percent(c.limit.decrease), plain_percent(c.limit.increase))
         }
-        Reason::Straddles => match c.needed {
-            Some(n) => format!("CI straddles {bound}: about {n} {} would decide", runs_word(c)),
-            None => format!("CI straddles {bound}"),
-        },
+        Reason::Straddles => {
+            let edge = crossed_edges(c).unwrap_or(bound);
+            match c.needed {
+                Some(n) => format!("CI straddles {edge}: about {n} {} would decide", runs_word(c)),
+                None => format!("CI straddles {edge}"),
+            }
+        }
         Reason::TooFewRuns => format!("too few {} for a {confidence}% interval", runs_word(c)),
         Reason::NotSignificant => format!("CI beyond {bound}, but not significant (p {:.3})", c.p_value),
         Reason::FromZero if c.verdict == Verdict::Inconclusive => {
@@ -109,6 +114,22 @@ fn reason_text(c: &Change) -> String {
         Some(by) => format!("as {by}: {why}"),
         None => why,
     }
+}
+
+/// The edges of the limit the interval reaches across, in the decider's terms: "+5%", "-5%", or both.
+fn crossed_edges(c: &Change) -> Option<String> {
+    let (mut low, mut high) = c.change_ci?;
+    if c.judged_by.is_some() {
+        // Throughput's interval in `run_s`'s terms: t = 1 / (1 + r) - 1 turns over.
+        (low, high) = (1.0 / (1.0 + high) - 1.0, 1.0 / (1.0 + low) - 1.0);
+    }
+    let (up, down) = (c.limit.increase, -c.limit.decrease);
+    let edges: Vec<String> = [(up, format!("+{}", plain_percent(up))), (down, format!("-{}", plain_percent(-down)))]
+        .into_iter()
+        .filter(|(edge, _)| low < *edge && *edge < high)
+        .map(|(_, text)| text)
+        .collect();
+    (!edges.is_empty()).then(|| edges.join(" and "))
 }
 
 fn summary_line(c: &Comparison) -> String {
@@ -161,10 +182,18 @@ fn inconclusive_note(c: &Comparison) -> Option<String> {
         } else {
             "they do not fail the gate (`[ci] inconclusive = \"pass\"`, the default)"
         };
-        format!(
-            "{n} inconclusive: the interval reaches both within and beyond the limit, so this comparison could not \
-             tell; {effect}; more repetitions, or a range `repetitions = {{ min = 5, max = 60 }}`, would decide them"
-        )
+        let why = if c.changes.iter().all(|x| x.verdict != Verdict::Inconclusive || x.reason == Reason::TooFewRuns) {
+            "the runs were too few for an interval"
+        } else {
+            "the interval reaches both within and beyond the limit"
+        };
+        let way = if c.ranged {
+            "a larger `max` of repetitions (`why` says about how many), or a wider threshold, would decide more"
+        } else {
+            "more repetitions (`why` says about how many), or a range `repetitions = { min = 6, max = 60 }` that \
+             runs until they are decided, would decide more"
+        };
+        format!("{n} inconclusive: {why}, so this comparison could not tell; {effect}; {way}")
     })
 }
 
@@ -184,20 +213,29 @@ fn row(change: &Change) -> [String; 9] {
     ]
 }
 
-/// The confidence of the intervals, when all have the same.
+/// The confidence of the intervals: one level, or the range of the looks the cells stopped at.
 fn confidence_note(c: &Comparison) -> Option<String> {
-    let first = c.changes.first()?.confidence;
-    let level = crate::report::figure::tick(first * 100.0);
-    Some(if (first - 0.95).abs() < 1e-12 {
-        "intervals at 95% confidence; `detectable`: the smallest change the bad way this comparison would have \
-         caught 4 times in 5"
-            .to_owned()
+    if c.changes.is_empty() {
+        return None;
+    }
+    let low = c.changes.iter().map(|x| x.confidence).fold(f64::INFINITY, f64::min);
+    let high = c.changes.iter().map(|x| x.confidence).fold(f64::NEG_INFINITY, f64::max);
+    let level = |x: f64| crate::report::figure::tick(x * 100.0);
+    let intervals = if (high - low).abs() < 1e-12 && (low - 0.95).abs() < 1e-12 {
+        "intervals at 95% confidence".to_owned()
+    } else if (high - low).abs() < 1e-12 {
+        format!("intervals at {}% confidence (a range of repetitions spends 5% over its looks)", level(low))
     } else {
         format!(
-            "intervals at {level}% confidence (a range of repetitions spends 5% over its looks); `detectable`: the \
-             smallest change the bad way this comparison would have caught 4 times in 5"
+            "intervals at {}% to {}% confidence, each that of the look its cell stopped at (a range of \
+             repetitions spends 5% over its looks)",
+            level(low),
+            level(high)
         )
-    })
+    };
+    Some(format!(
+        "{intervals}; `detectable`: the smallest change the bad way this comparison would have caught 4 times in 5"
+    ))
 }
 
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).

@@ -95,10 +95,14 @@ fn undecidable_pairs(experiment: &Experiment, out: &mut Vec<String>) {
     let alpha = alpha_at(last, min, max, ALPHA);
     // `n` differences give no interval below a confidence of 1 - 2^(1 - n).
     if 2.0 * 0.5f64.powi(last.min(64) as i32) > alpha {
+        let way = if experiment.rounds.is_range() {
+            "a larger `max`, such as `{ min = 6, max = 60 }`"
+        } else {
+            "at least 6 repetitions, or a range such as `{ min = 6, max = 60 }`"
+        };
         out.push(format!(
             "`[ci] baseline` compares in {last} rounds, too few for any interval at {}% confidence: every \
-             comparison will be inconclusive; use at least 6 repetitions, or a range such as \
-             `{{ min = 5, max = 60 }}`",
+             comparison will be inconclusive; use {way}",
             ((1.0 - alpha) * 1000.0).round() / 10.0
         ));
     }

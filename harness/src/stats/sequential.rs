@@ -44,6 +44,10 @@ pub(crate) fn looks(min: u32, max: u32) -> Vec<u32> {
 /// share of the information since the previous look. A count of rounds that is not a planned look (an
 /// interrupted run) spends the share since the look before it.
 pub(crate) fn alpha_at(rounds: u32, min: u32, max: u32, alpha: f64) -> f64 {
+    // A fixed count looks once, whatever part of it a shard holds.
+    if min >= max {
+        return alpha;
+    }
     let max = max.max(1);
     let rounds = rounds.min(max);
     let previous = looks(min, max).into_iter().take_while(|&n| n < rounds).last().unwrap_or(0);
@@ -73,8 +77,9 @@ mod tests {
             let spent: f64 = looks(min, max).iter().map(|&n| alpha_at(n, min, max, 0.05)).sum();
             assert!((spent - 0.05).abs() < 1e-12, "{min}..{max}: {spent}");
         }
-        // One look: the whole alpha.
+        // One look: the whole alpha, also for a shard that holds part of the rounds.
         assert!((alpha_at(5, 5, 5, 0.05) - 0.05).abs() < 1e-15);
+        assert!((alpha_at(3, 6, 6, 0.05) - 0.05).abs() < 1e-15);
         // A run stopped between looks spends the share since the last look.
         assert!((alpha_at(12, 5, 60, 0.05) - 0.05 * 3.0 / 60.0).abs() < 1e-15);
     }
