@@ -367,6 +367,7 @@ fn summarize_and_draw(
         charts: &experiment.charts,
         environment: &environment.to_value(),
         warnings,
+        catalog: &experiment.catalog,
     });
     match crate::report::write(dir, &report) {
         Ok(written) => {

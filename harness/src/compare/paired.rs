@@ -19,9 +19,10 @@ use anyhow::{Context as _, bail};
 
 use super::folders::{judge_cell, sort, wanted};
 use super::verdict::{Scale, decide, detectable, needed};
-use super::{ALPHA, Change, Comparison, Direction, Mode, Reason, Verdict, direction};
+use super::{ALPHA, Change, Comparison, Direction, Mode, Reason, Verdict};
 use crate::experiment::gate::{Baseline, Gate, Inconclusive, Threshold};
 use crate::experiment::repetitions::Repetitions;
+use crate::metrics::Dimension;
 use crate::stats::median;
 use crate::stats::paired::{hodges_lehmann, signed_rank_p};
 use crate::stats::sequential::alpha_at;
@@ -171,12 +172,12 @@ pub(crate) fn compare_paired(
 
 /// One metric of one pair, from the values of the rounds where both sides ended ok.
 fn judge(metric: &str, (baseline, current): (&[f64], &[f64]), gate: &Gate, alpha: f64) -> Change {
-    let direction = direction(metric);
+    let direction = gate.catalog.direction(metric);
     let threshold = gate.threshold(metric);
     let floor = gate.paired_floor(metric);
     let m0 = median(baseline);
     let n = baseline.len();
-    let mut change = Change::new(metric, (baseline, current), threshold, floor, alpha);
+    let mut change = Change::new(metric, (baseline, current), gate, floor, alpha);
     let positive = baseline.iter().chain(current).all(|v| *v > 0.0);
     let (differences, scale, relative_to): (Vec<f64>, Scale, f64) = if positive {
         (baseline.iter().zip(current).map(|(a, b)| (b / a).ln()).collect(), Scale::Log, 1.0)
@@ -236,8 +237,8 @@ pub(crate) fn sentence(change: &Change, axis: &str, baseline: &str) -> Option<St
     let (low, high) = (1.0 + low, 1.0 + high);
     // Lower is better: a ratio above 1 is slower (more); higher is better: above 1 is faster (more).
     let words = match change.direction {
-        Direction::LowerIsBetter if change.metric.ends_with("_s") => ("slower", "faster"),
-        Direction::HigherIsBetter if change.metric.ends_with("_per_s") => ("faster", "slower"),
+        Direction::LowerIsBetter if change.dimension == Some(Dimension::Seconds) => ("slower", "faster"),
+        Direction::HigherIsBetter if change.dimension == Some(Dimension::PerSecond) => ("faster", "slower"),
         _ => ("more", "less"),
     };
     let text = if low >= 1.0 {

@@ -35,6 +35,7 @@ use std::io;
 use std::path::Path;
 
 use crate::experiment::{self, ChartSpec};
+use crate::metrics::Catalog;
 use crate::results::files;
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
@@ -104,6 +105,8 @@ pub struct Report {
     /// Measured runs in `runs.csv`, and how many of them failed.
     pub runs: usize,
     pub failed: usize,
+    /// The experiment's metrics, its custom ones with them.
+    pub(crate) catalog: Catalog,
 }
 
 /// The inputs of [`Report::new`].
@@ -119,12 +122,24 @@ pub(crate) struct Sources<'a> {
     pub charts: &'a [ChartSpec],
     pub environment: &'a serde_json::Value,
     pub warnings: &'a [String],
+    pub catalog: &'a Catalog,
 }
 
 impl Report {
     pub(crate) fn new(sources: Sources<'_>) -> Self {
-        let Sources { name, description, seed, columns, cells, summaries, runs, charts, environment, warnings } =
-            sources;
+        let Sources {
+            name,
+            description,
+            seed,
+            columns,
+            cells,
+            summaries,
+            runs,
+            charts,
+            environment,
+            warnings,
+            catalog,
+        } = sources;
         let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
         let mut report = Report {
             name: name.to_owned(),
@@ -148,6 +163,7 @@ impl Report {
             reference: declared_reference(cells),
             runs: runs.len(),
             failed: runs.iter().filter(|r| !r.ok).count(),
+            catalog: catalog.clone(),
         };
         let reference = report.reference.clone();
         report.set_reference(&reference);
@@ -240,9 +256,9 @@ impl Report {
             kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a default measure exists") }));
         }
         // A custom metric gets its chart, like the harness's own.
-        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics).map(|m| m.metric);
-        for name in custom.filter(|name| crate::metrics::custom(name).is_some()) {
-            kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a declared custom metric") }));
+        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics);
+        for metric in custom.filter_map(|m| self.catalog.custom(&m.metric)) {
+            kinds.push(Box::new(metric::Metric { measure: metric.clone() }));
         }
         kinds.push(Box::new(speedup::Speedup));
         kinds.push(Box::new(efficiency::Efficiency));
@@ -363,6 +379,7 @@ impl Report {
             charts: &folder.charts,
             environment: &folder.environment.to_value(),
             warnings: &folder.warnings,
+            catalog: &folder.catalog,
         });
         report.notes.clone_from(&folder.notes);
         report
@@ -401,7 +418,7 @@ impl Report {
         header.extend(["runs", "failed"].map(str::to_owned));
         header.extend(TABLE.iter().map(|&m| match measure::find(m) {
             _ if m == measure::SPEEDUP => format!("speedup over {}", self.reference),
-            Some(measure) => measure.label.to_owned(),
+            Some(measure) => measure.label.into_owned(),
             None => m.to_owned(),
         }));
         let rows = (0..self.cells.len())

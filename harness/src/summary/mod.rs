@@ -21,7 +21,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
+use crate::metrics::{Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
@@ -73,18 +73,14 @@ pub(crate) struct Run {
     pub ok: bool,
     /// The metrics measured: [`MEASURED`], then the custom metrics of the file, then its services'
     /// columns (the same for every run of a file).
-    pub names: Arc<[&'static str]>,
+    pub names: Arc<[String]>,
     /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
 }
 
-/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those, as
-/// the metric catalog knows them (lower is better for one no experiment file declared).
-pub(crate) fn measured(custom: &[String]) -> Arc<[&'static str]> {
-    let custom = custom.iter().map(|name| {
-        crate::metrics::custom(name).unwrap_or_else(|| crate::metrics::declare(name, Direction::LowerIsBetter)).name
-    });
-    MEASURED.iter().copied().chain(custom).collect()
+/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those.
+pub(crate) fn measured(custom: &[String]) -> Arc<[String]> {
+    MEASURED.iter().map(|&m| m.to_owned()).chain(custom.iter().cloned()).collect()
 }
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
@@ -95,9 +91,8 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     runs.require(columns.iter().map(String::as_str).chain(required))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     // The services' columns (one per service and measure) after the custom metrics.
-    let services =
-        runs.header.iter().filter(|h| crate::metrics::is_member(h)).filter_map(|h| Some(crate::metrics::get(h)?.name));
-    let names: Arc<[&'static str]> = measured(&runs.custom).iter().copied().chain(services).collect();
+    let services = runs.header.iter().filter(|h| crate::metrics::is_member(h)).map(str::to_owned);
+    let names: Arc<[String]> = measured(&runs.custom).iter().cloned().chain(services).collect();
     Ok(runs
         .rows
         .iter()
@@ -146,7 +141,7 @@ pub(crate) fn speed_warning(runs: &Runs) -> Option<String> {
 /// The statistics of one metric of one cell.
 #[derive(Debug, Clone)]
 pub struct MetricSummary {
-    pub metric: &'static str,
+    pub metric: String,
     pub stats: Option<Stats>,
     /// The repetitions whose value is an outlier.
     pub outlier_repetitions: Vec<u32>,
@@ -259,12 +254,11 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
     let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let names: Arc<[&'static str]> =
-        runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
+    let names: Arc<[String]> = runs.first().map_or_else(|| measured(&[]), |r| Arc::clone(&r.names));
     let metrics = names
         .iter()
         .enumerate()
-        .map(|(m, &metric)| {
+        .map(|(m, metric)| {
             let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
             let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
             let stats = Stats::of(&values, stream_seed(seed, &cell.key, metric));
@@ -272,7 +266,7 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
+                if NOISE.contains(&metric.as_str()) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -280,7 +274,7 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
                     ));
                 }
             }
-            MetricSummary { metric, stats, outlier_repetitions }
+            MetricSummary { metric: metric.clone(), stats, outlier_repetitions }
         })
         .collect();
     CellSummary {
@@ -372,11 +366,11 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     for summary in summaries {
         for metric in &summary.metrics {
             // A closed workload has no rows of the open workloads' metrics: its summary is as before them.
-            if OPEN.contains(&metric.metric) && summary.open.is_none() && metric.stats.is_none() {
+            if OPEN.contains(&metric.metric.as_str()) && summary.open.is_none() && metric.stats.is_none() {
                 continue;
             }
             let mut record = summary.key.clone();
-            record.push(metric.metric.to_owned());
+            record.push(metric.metric.clone());
             let n = metric.stats.as_ref().map_or(0, |s| s.n);
             record.extend([n.to_string(), summary.failed.to_string()]);
             match &metric.stats {
@@ -441,6 +435,9 @@ pub(crate) struct FolderSummary {
     pub(crate) columns: Vec<String>,
     pub(crate) cells: Vec<CellModel>,
     pub(crate) charts: Vec<ChartSpec>,
+    /// The metrics of its experiment file, and a custom metric of `runs.csv` that no file declares as
+    /// lower is better.
+    pub(crate) catalog: Catalog,
     pub(crate) environment: Environment,
     /// `warnings.txt`, or the warnings of the statistics when the folder has none.
     pub(crate) warnings: Vec<String>,
@@ -458,10 +455,10 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let file = folder.experiment_file();
     let mut notes = Vec::new();
     let mut registry = Registry::recorded(folder.environment.executors());
-    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
+    let (name, description, seed, columns, cells, charts, mut catalog) = match experiment::load(&file, &mut registry) {
         Ok(e) => {
             let cells = CellModel::of(&e);
-            (e.name, e.description, e.seed, e.columns, cells, e.charts)
+            (e.name, e.description, e.seed, e.columns, cells, e.charts, e.catalog)
         }
         Err(full) => {
             // The matrix and the charts may still be readable: everything but the executors.
@@ -485,12 +482,17 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                     }
                 })
                 .collect();
-            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
+            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts, outline.catalog)
         }
     };
     let runs = folder
         .runs()
-        .and_then(|runs| runs_of(&runs, &columns))
+        .and_then(|runs| {
+            for custom in runs.custom.iter() {
+                catalog.declare(custom, Direction::LowerIsBetter);
+            }
+            runs_of(&runs, &columns)
+        })
         .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
     let environment = folder.environment.clone();
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
@@ -505,7 +507,20 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }
-    Ok(FolderSummary { name, description, seed, columns, cells, charts, environment, warnings, notes, runs, summaries })
+    Ok(FolderSummary {
+        name,
+        description,
+        seed,
+        columns,
+        cells,
+        charts,
+        catalog,
+        environment,
+        warnings,
+        notes,
+        runs,
+        summaries,
+    })
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ mod tests {
             key: vec![key.to_owned()],
             failed: 0,
             metrics: vec![MetricSummary {
-                metric: "run_s",
+                metric: "run_s".to_owned(),
                 stats: Stats::of(&[run_s, run_s * 1.01, run_s * 0.99], 1),
                 outlier_repetitions: Vec::new(),
             }],
