@@ -359,7 +359,6 @@ fn summarize_and_draw(
     let report = crate::report::Report::new(crate::report::Sources {
         name: &experiment.name,
         description: &experiment.description,
-        seed: experiment.seed,
         columns: &experiment.columns,
         cells: &cells,
         summaries: &summaries,

@@ -434,7 +434,6 @@ mod tests {
         Report::new(Sources {
             name: "t",
             description: "",
-            seed: 1,
             columns: &columns,
             cells: &models,
             summaries: &summaries,

@@ -82,8 +82,6 @@ pub struct Cell {
     pub key: Vec<String>,
     pub executor: String,
     pub summary: CellSummary,
-    /// User plus system CPU time of each run.
-    pub cpu: Option<Stats>,
     /// The cell of the reference executor its speedup is measured against.
     pub reference: Option<usize>,
 }
@@ -114,7 +112,6 @@ pub struct Report {
 pub(crate) struct Sources<'a> {
     pub name: &'a str,
     pub description: &'a str,
-    pub seed: u64,
     pub columns: &'a [String],
     pub cells: &'a [CellModel],
     pub summaries: &'a [CellSummary],
@@ -127,20 +124,8 @@ pub(crate) struct Sources<'a> {
 
 impl Report {
     pub(crate) fn new(sources: Sources<'_>) -> Self {
-        let Sources {
-            name,
-            description,
-            seed,
-            columns,
-            cells,
-            summaries,
-            runs,
-            charts,
-            environment,
-            warnings,
-            catalog,
-        } = sources;
-        let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
+        let Sources { name, description, columns, cells, summaries, runs, charts, environment, warnings, catalog } =
+            sources;
         let mut report = Report {
             name: name.to_owned(),
             description: description.to_owned(),
@@ -152,7 +137,6 @@ impl Report {
                     key: model.key.clone(),
                     executor: model.executor.clone(),
                     summary: summary.clone(),
-                    cpu: summary::derived_stats(runs, &model.key, seed, measure::CPU, cpu),
                     reference: None,
                 })
                 .collect(),
@@ -198,7 +182,7 @@ impl Report {
     pub(crate) fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
         let c = &self.cells[cell];
         match measure {
-            measure::CPU => c.cpu.as_ref().map(Estimate::of),
+            measure::CPU => c.summary.cpu.as_ref().map(Estimate::of),
             measure::EFFICIENCY => {
                 let (ideal, _) = c.summary.ideal.as_ref().ok()?;
                 let run = c.summary.metric("run_s")?;
@@ -371,7 +355,6 @@ impl Report {
         let mut report = Report::new(Sources {
             name: &folder.name,
             description: &folder.description,
-            seed: folder.seed,
             columns: &folder.columns,
             cells: &folder.cells,
             summaries: &folder.summaries,

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
+use crate::metrics::{CPU, Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
@@ -153,6 +153,8 @@ pub struct CellSummary {
     pub key: Vec<String>,
     pub failed: usize,
     pub metrics: Vec<MetricSummary>,
+    /// User plus system CPU time of each ok run ([`CPU`]), seeded like the metrics.
+    pub cpu: Option<Stats>,
     /// Tasks over the median `run_s`.
     pub throughput_per_s: Option<f64>,
     /// The ideal time and the bound that sets it, or why there is none.
@@ -173,7 +175,8 @@ impl CellSummary {
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
 pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
-    let mut summaries: Vec<CellSummary> = cells.iter().map(|cell| describe(cell, runs, seed)).collect();
+    let mut summaries: Vec<CellSummary> =
+        cells.iter().map(|cell| describe(&cell.key, cell.workload.as_ref(), runs, seed)).collect();
     for (i, cell) in cells.iter().enumerate() {
         let ideal = ideal(cell, cells, &summaries, cores);
         let summary = &mut summaries[i];
@@ -232,17 +235,16 @@ pub(crate) fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
     Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
 }
 
-/// The statistics of a value derived from each `ok` run of the cell `key` (such as user plus system CPU
-/// time), seeded like the metrics of `summary.csv`.
-pub(crate) fn derived_stats(
-    runs: &[Run],
-    key: &[String],
-    seed: u64,
-    name: &str,
-    value: impl Fn(&Run) -> Option<f64>,
-) -> Option<Stats> {
-    let values: Vec<f64> = runs.iter().filter(|r| r.ok && r.key == key).filter_map(value).collect();
-    Stats::of(&values, stream_seed(seed, key, name))
+/// The statistics of every cell that has runs, in the order of its first run, without the model: for a
+/// result folder read from `runs.csv` alone (the exports).
+pub(crate) fn of_runs(runs: &[Run], seed: u64) -> Vec<CellSummary> {
+    let mut keys: Vec<&Vec<String>> = Vec::new();
+    for run in runs {
+        if !keys.contains(&&run.key) {
+            keys.push(&run.key);
+        }
+    }
+    keys.into_iter().map(|key| describe(key, None, runs, seed)).collect()
 }
 
 /// The value of `metric` (one of the run's measured metrics) in `run`.
@@ -250,8 +252,9 @@ pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
     run.names.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
-fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
-    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
+/// The statistics of the cell `key`, whose workload (when known) is `workload`.
+fn describe(key: &[String], workload: Option<&Workload>, runs: &[Run], seed: u64) -> CellSummary {
+    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
     let names: Arc<[String]> = runs.first().map_or_else(|| measured(&[]), |r| Arc::clone(&r.names));
@@ -261,12 +264,12 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
         .map(|(m, metric)| {
             let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
             let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
-            let stats = Stats::of(&values, stream_seed(seed, &cell.key, metric));
+            let stats = Stats::of(&values, stream_seed(seed, key, metric));
             let outlier_repetitions =
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE.contains(&metric.as_str()) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
+                if NOISE.contains(&metric.as_str()) && workload.is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -277,10 +280,13 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
             MetricSummary { metric: metric.clone(), stats, outlier_repetitions }
         })
         .collect();
+    let cpu = |run: &&Run| Some(metric_of(run, "user_cpu_s")? + metric_of(run, "system_cpu_s")?);
+    let cpu: Vec<f64> = ok.iter().filter_map(cpu).collect();
     CellSummary {
-        key: cell.key.clone(),
+        key: key.to_vec(),
         failed: mine.len() - ok.len(),
         metrics,
+        cpu: Stats::of(&cpu, stream_seed(seed, key, CPU)),
         throughput_per_s: None,
         ideal: Err(String::new()),
         efficiency: None,
@@ -431,7 +437,6 @@ fn number(x: f64) -> String {
 pub(crate) struct FolderSummary {
     pub(crate) name: String,
     pub(crate) description: String,
-    pub(crate) seed: u64,
     pub(crate) columns: Vec<String>,
     pub(crate) cells: Vec<CellModel>,
     pub(crate) charts: Vec<ChartSpec>,
@@ -510,7 +515,6 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     Ok(FolderSummary {
         name,
         description,
-        seed,
         columns,
         cells,
         charts,

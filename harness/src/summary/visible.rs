@@ -70,6 +70,7 @@ mod tests {
                 stats: Stats::of(&[run_s, run_s * 1.01, run_s * 0.99], 1),
                 outlier_repetitions: Vec::new(),
             }],
+            cpu: None,
             throughput_per_s: None,
             ideal: Err(String::new()),
             efficiency: None,
