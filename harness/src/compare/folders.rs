@@ -22,11 +22,11 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::render::plain_percent;
 use super::verdict::{Scale, decide, detectable, needed};
 use super::{ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, Reason, Verdict, judged_by};
 use crate::experiment::gate::{Gate, Threshold};
 use crate::experiment::repetitions::Repetitions;
+use crate::fmt::percent;
 use crate::metrics::{Catalog, Dimension};
 use crate::results::Environment;
 use crate::stats::sequential::alpha_at;
@@ -189,10 +189,10 @@ fn warnings(
              of the CPU taken by other work could explain: in a wholly CPU-bound cell run_s's +{} / -{} become \
              +{} / -{}; a cell that waits keeps its threshold",
             share * 100.0,
-            plain_percent(before.increase),
-            plain_percent(before.decrease),
-            plain_percent(after.increase),
-            plain_percent(after.decrease)
+            percent(before.increase),
+            percent(before.decrease),
+            percent(after.increase),
+            percent(after.decrease)
         ));
         if share > 1.0 - 1.0 / MAX_WIDENING {
             out.push(format!(
@@ -284,7 +284,7 @@ pub(crate) fn compare(
             "the machine was {} {} during the current runs than during the baseline's (the speed anchor, a fixed \
              piece of work timed next to every run): a time is judged relative to it where the anchors of its \
              cell moved significantly",
-            plain_percent(change.abs()),
+            percent(change.abs()),
             if change > 0.0 { "slower" } else { "faster" }
         ));
     }

@@ -22,6 +22,7 @@ use super::verdict::{Scale, decide, detectable, needed};
 use super::{ALPHA, Change, Comparison, Direction, Mode, Reason, Verdict};
 use crate::experiment::gate::{Baseline, Gate, Inconclusive, Threshold};
 use crate::experiment::repetitions::Repetitions;
+use crate::fmt::times;
 use crate::metrics::Dimension;
 use crate::stats::median;
 use crate::stats::paired::{hodges_lehmann, signed_rank_p};
@@ -233,7 +234,7 @@ pub(crate) fn sentence(change: &Change, axis: &str, baseline: &str) -> Option<St
             .to_owned()
     };
     let current = side(&change.cell);
-    let confidence = crate::report::figure::tick(change.confidence * 100.0);
+    let confidence = crate::fmt::tick(change.confidence * 100.0);
     let (low, high) = (1.0 + low, 1.0 + high);
     // Lower is better: a ratio above 1 is slower (more); higher is better: above 1 is faster (more).
     let words = match change.direction {
@@ -249,11 +250,6 @@ pub(crate) fn sentence(change: &Change, axis: &str, baseline: &str) -> Option<St
         format!("{current} is between {} {} and {} {} than {baseline}", times(1.0 / low), words.1, times(high), words.0)
     };
     Some(format!("{text} ({confidence}%)"))
-}
-
-/// "1.08x", "12.3x": a factor, three significant digits.
-fn times(factor: f64) -> String {
-    if factor >= 10.0 { format!("{factor:.1}x") } else { format!("{factor:.2}x") }
 }
 
 #[cfg(test)]

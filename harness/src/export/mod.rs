@@ -99,15 +99,6 @@ pub(crate) fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &github::GithubBenchmark)
 }
 
-/// Four significant digits, without exponent noise for everyday magnitudes.
-pub(crate) fn short(x: f64) -> String {
-    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e7) {
-        format!("{x:.3e}")
-    } else {
-        format!("{}", (x * 1e4).round() / 1e4)
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -135,13 +126,5 @@ pub(crate) mod tests {
             result: "results/demo/latest".into(),
             cells: vec![cell("sync", &[0.010, 0.011, 0.012], 0), cell("threaded", &[0.005, 0.006], 1)],
         }
-    }
-
-    #[test]
-    fn short_numbers_keep_four_significant_digits() {
-        assert_eq!(short(0.0), "0");
-        assert_eq!(short(12.345_678), "12.3457");
-        assert_eq!(short(0.000_123_4), "1.234e-4");
-        assert_eq!(short(2.5e8), "2.500e8");
     }
 }

@@ -8,9 +8,10 @@
 //! cells on one point.
 
 use super::Report;
-use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series, unit};
+use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series};
 use super::measure::Measure;
 use crate::experiment::EXECUTOR;
+use crate::fmt::unit;
 
 /// The most panels a figure has; more make one file per value of the first panel column.
 pub(crate) const MAX_PANELS: usize = 12;

@@ -410,7 +410,11 @@ impl Report {
                 let summary = &self.cells[cell].summary;
                 row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
                 row.push(summary.failed.to_string());
-                row.extend(TABLE.iter().map(|m| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()));
+                row.extend(TABLE.iter().map(|m| {
+                    let dimension = measure::find(m).map_or(measure::Dimension::Count, |m| m.dimension);
+                    let estimate = self.estimate(cell, m);
+                    estimate.map(|e| crate::fmt::quantity(dimension, e.value, (e.low, e.high))).unwrap_or_default()
+                }));
                 row
             })
             .collect();
@@ -484,22 +488,5 @@ impl Report {
         }
         rows.retain(|r| !r[1].trim_matches([' ', ',', '(', ')']).is_empty() && !r[1].contains("commit )"));
         Table { header: vec!["what".to_owned(), "value".to_owned()], rows }
-    }
-}
-
-/// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
-pub(crate) fn quantity(measure: &str, estimate: Estimate) -> String {
-    let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
-    let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
-    let show = |v: f64| figure::tick(v * unit.scale);
-    let name = match unit.name {
-        "count" => String::new(),
-        "%" | "×" => unit.name.to_owned(),
-        other => format!(" {other}"),
-    };
-    if (estimate.high - estimate.low).abs() < f64::EPSILON * estimate.value.abs().max(1.0) {
-        format!("{}{name}", show(estimate.value))
-    } else {
-        format!("{}{name} ({} to {})", show(estimate.value), show(estimate.low), show(estimate.high))
     }
 }

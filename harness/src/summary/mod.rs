@@ -21,6 +21,7 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
+use crate::fmt::number;
 use crate::metrics::{CPU, Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
@@ -421,16 +422,6 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     out.flush()
 }
 
-/// Whole numbers without decimals (bytes, counts), the rest to the nanosecond.
-fn number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        let text = format!("{x:.9}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
-}
-
 /// A result folder summarized from its files: its experiment's cells (with their model when the executors
 /// can be loaded), its runs and their statistics, and what a report of it should say.
 #[derive(Debug)]
@@ -611,12 +602,5 @@ mod tests {
         assert!(warning.contains("1.000 ms or less") && warning.contains("1.500 ms or more"), "{warning}");
         // Folders written before the anchor have none: nothing to say.
         assert_eq!(speed_warning(&runs(&[])), None);
-    }
-
-    #[test]
-    fn numbers_are_written_compactly() {
-        assert_eq!(number(9_437_184.0), "9437184");
-        assert_eq!(number(0.012_5), "0.0125");
-        assert_eq!(number(1.0 / 3.0), "0.333333333");
     }
 }
