@@ -2,10 +2,15 @@
 //! name for people, which way is better, and where it takes part (statistics, the `[ci]` gate, exports,
 //! charts). Every list of metrics in the harness is derived from this table, so they cannot drift apart.
 //!
+//! An experiment's own metrics (its custom metrics, declared in its file) are in its [`Catalog`], which the
+//! experiment carries, and a result folder read back carries the one of its file: nothing here changes
+//! once the program has started.
+//!
 //! Also the columns the harness writes around the axis columns of `runs.csv` and `summary.csv`, which an
 //! axis may not be named after. A leaf: this module imports nothing of the crate.
 
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The dimension of a metric, which decides its unit on an axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +38,12 @@ pub(crate) enum Direction {
 /// One metric.
 // A row of a table of flags, read by name: an enum per flag would say no more.
 #[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Metric {
     /// The column name (`run_s`), or for a derived measure `cpu_s`, `efficiency`, `speedup`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// For people: "run time".
-    pub label: &'static str,
+    pub label: Cow<'static, str>,
     pub dimension: Dimension,
     pub direction: Direction,
     /// A column of `runs.csv`; the others are derived from the columns and the model.
@@ -64,8 +69,8 @@ pub(crate) struct Metric {
 /// below says where a metric differs.
 const fn measured(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
     Metric {
-        name,
-        label,
+        name: Cow::Borrowed(name),
+        label: Cow::Borrowed(label),
         dimension,
         direction: Direction::LowerIsBetter,
         column: true,
@@ -81,17 +86,57 @@ const fn measured(name: &'static str, label: &'static str, dimension: Dimension)
 
 /// A metric of an open workload (tasks arriving at a rate), measured, not gated.
 const fn open(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
-    Metric { gated: false, open: true, ..measured(name, label, dimension) }
+    let mut metric = measured(name, label, dimension);
+    (metric.gated, metric.open) = (false, true);
+    metric
 }
 
 /// A column of `runs.csv` that records what a run did rather than a measurement.
 const fn recorded(name: &'static str, label: &'static str, dimension: Dimension, gated: bool) -> Metric {
-    Metric { measured: false, gated, ..measured(name, label, dimension) }
+    let mut metric = measured(name, label, dimension);
+    (metric.measured, metric.gated) = (false, gated);
+    metric
 }
 
 /// A measure computed from the columns (and the model), shown in charts and reports.
 const fn derived(name: &'static str, label: &'static str, dimension: Dimension) -> Metric {
-    Metric { column: false, measured: false, gated: false, ..measured(name, label, dimension) }
+    let mut metric = measured(name, label, dimension);
+    (metric.column, metric.measured, metric.gated) = (false, false, false);
+    metric
+}
+
+/// Where a metric of the table differs from its kind's defaults. (Methods rather than struct update:
+/// a constant may not drop the rest of a value it updates.)
+impl Metric {
+    const fn export(mut self, place: u8) -> Self {
+        self.export = Some(place);
+        self
+    }
+
+    const fn gated_by_default(mut self) -> Self {
+        self.gated_by_default = true;
+        self
+    }
+
+    const fn noise(mut self) -> Self {
+        self.noise = true;
+        self
+    }
+
+    const fn higher_is_better(mut self) -> Self {
+        self.direction = Direction::HigherIsBetter;
+        self
+    }
+
+    const fn judged_by(mut self, by: &'static str) -> Self {
+        self.judged_by = Some(by);
+        self
+    }
+
+    const fn not_measured(mut self) -> Self {
+        self.measured = false;
+        self
+    }
 }
 
 /// CPU time: user plus system.
@@ -113,36 +158,34 @@ use Dimension::{Bytes, Count, Label, PerSecond, Percent, Seconds, Times};
 
 /// Every metric, in the order of the columns of `runs.csv` (the derived measures where they read best).
 pub(crate) const CATALOG: &[Metric] = &[
-    Metric { export: Some(4), ..measured("wall_s", "wall time", Seconds) },
+    measured("wall_s", "wall time", Seconds).export(4),
     measured("setup_s", "setup time", Seconds),
-    Metric { gated_by_default: true, export: Some(0), noise: true, ..measured("run_s", "run time", Seconds) },
+    measured("run_s", "run time", Seconds).gated_by_default().export(0).noise(),
     recorded("tasks", "tasks", Count, false),
-    Metric {
-        direction: Direction::HigherIsBetter,
-        gated_by_default: true,
-        export: Some(1),
-        judged_by: Some("run_s"),
-        ..measured("throughput_per_s", "throughput", PerSecond)
-    },
+    measured("throughput_per_s", "throughput", PerSecond)
+        .higher_is_better()
+        .gated_by_default()
+        .export(1)
+        .judged_by("run_s"),
     recorded("checksum", "checksum", Label, false),
     recorded("shared_count", "shared counter", Count, false),
     measured("shared_lost", "lost increments", Count),
     measured("latency_mean_s", "mean latency", Seconds),
     measured("latency_p50_s", "p50 latency", Seconds),
     measured("latency_p90_s", "p90 latency", Seconds),
-    Metric { export: Some(2), ..measured("latency_p99_s", "p99 latency", Seconds) },
+    measured("latency_p99_s", "p99 latency", Seconds).export(2),
     measured("latency_max_s", "max latency", Seconds),
     measured("user_cpu_s", "user CPU time", Seconds),
     measured("system_cpu_s", "system CPU time", Seconds),
     derived(CPU, "CPU time", Seconds),
-    Metric { gated_by_default: true, export: Some(3), ..measured("peak_memory_bytes", "peak memory", Bytes) },
+    measured("peak_memory_bytes", "peak memory", Bytes).gated_by_default().export(3),
     recorded("peak_memory_method", "peak memory method", Label, false),
     measured("voluntary_context_switches", "voluntary context switches", Count),
     measured("involuntary_context_switches", "involuntary context switches", Count),
     recorded("listen_overflows", "listen queue overflows", Count, true),
     recorded(ANCHOR, "speed anchor", Seconds, false),
-    Metric { measured: false, ..open(OFFERED, "offered rate", PerSecond) },
-    Metric { direction: Direction::HigherIsBetter, ..open(ACHIEVED, "achieved rate", PerSecond) },
+    open(OFFERED, "offered rate", PerSecond).not_measured(),
+    open(ACHIEVED, "achieved rate", PerSecond).higher_is_better(),
     open("dropped", "dropped tasks", Count),
     open("late", "late tasks", Count),
     open("last_start_lag_s", "lag of the last start", Seconds),
@@ -151,74 +194,85 @@ pub(crate) const CATALOG: &[Metric] = &[
     open("response_p90_s", "p90 response time", Seconds),
     open(RESPONSE_P99, "p99 response time", Seconds),
     open("response_max_s", "max response time", Seconds),
-    Metric { direction: Direction::HigherIsBetter, ..derived(EFFICIENCY, "efficiency", Percent) },
-    Metric { direction: Direction::HigherIsBetter, ..derived(SPEEDUP, "speedup", Times) },
+    derived(EFFICIENCY, "efficiency", Percent).higher_is_better(),
+    derived(SPEEDUP, "speedup", Times).higher_is_better(),
 ];
 
-/// The metric called `name`, a column of `runs.csv` (of the catalog or of a [`FAMILIES`] member) or a
-/// derived measure, or a custom metric an experiment file declared ([`declare`]).
-pub(crate) fn get(name: &str) -> Option<&'static Metric> {
-    CATALOG.iter().find(|m| m.name == name).or_else(|| custom(name)).or_else(|| member(name))
+/// The harness's metric called `name`: a column of `runs.csv` (of the catalog or of a [`FAMILIES`] member)
+/// or a derived measure; an experiment's custom metrics are its [`Catalog`]'s.
+pub(crate) fn get(name: &str) -> Option<Metric> {
+    builtin(name).cloned().or_else(|| member(name))
 }
 
-/// Where a metric that is not the catalog's comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// A custom metric an experiment file declared ([`declare`]).
-    Custom,
-    /// A column of a [`Family`], made when it is first looked up ([`member`]).
-    Family,
+/// The metric of [`CATALOG`] called `name`.
+fn builtin(name: &str) -> Option<&'static Metric> {
+    CATALOG.iter().find(|m| m.name == name)
 }
 
-/// The metrics an experiment adds to the catalog, made so far, newest last: its custom metrics and its
-/// services' columns. They live as long as the process (an experiment adds a few), and every list of
-/// metrics finds them by name like the catalog's.
-static MADE: Mutex<Vec<(Origin, &'static Metric)>> = Mutex::new(Vec::new());
-
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
+/// The metrics of one experiment: the harness's, and the custom metrics its file declares. The experiment
+/// carries it, and so does a result folder read back, from the file it ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Catalog {
+    /// The custom metrics, in the order the file declares them.
+    custom: Vec<Metric>,
 }
 
-/// The newest metric of `origin` called `name` that `fits`, or else the one `make` makes of the name, kept.
-fn intern(
-    origin: Origin,
-    name: &str,
-    fits: impl Fn(&Metric) -> bool,
-    make: impl FnOnce(&'static str) -> Metric,
-) -> &'static Metric {
-    let mut kept = MADE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, found)) = kept.iter().rev().find(|(o, m)| *o == origin && m.name == name && fits(m)) {
-        return found;
+impl Catalog {
+    /// Adds a custom metric of an experiment file: a column of `runs.csv` after the harness's metrics,
+    /// measured (statistics in `summary.csv`, a chart) and gated, in the direction the file declared. A
+    /// name is declared once; a later declaration of it changes nothing.
+    ///
+    /// Its dimension follows its name as the catalog's do: `*_per_s` is a rate, `*_s` seconds, `*_bytes`
+    /// bytes, anything else a count. This is the one place a unit is read from a name: everything else
+    /// asks the catalog.
+    pub(crate) fn declare(&mut self, name: &str, direction: Direction) {
+        if self.custom(name).is_some() {
+            return;
+        }
+        let dimension = if name.ends_with("_per_s") {
+            PerSecond
+        } else if name.ends_with("_s") {
+            Seconds
+        } else if name.ends_with("_bytes") {
+            Bytes
+        } else {
+            Count
+        };
+        let mut metric = measured("", "", dimension).gated_by_default();
+        (metric.name, metric.label, metric.direction) =
+            (Cow::Owned(name.to_owned()), Cow::Owned(name.replace('_', " ")), direction);
+        self.custom.push(metric);
     }
-    let metric: &'static Metric = Box::leak(Box::new(make(leak(name.to_owned()))));
-    kept.push((origin, metric));
-    metric
-}
 
-/// The custom metric called `name`, when an experiment file declared one.
-pub(crate) fn custom(name: &str) -> Option<&'static Metric> {
-    let made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
-    made.iter().rev().find(|(o, m)| *o == Origin::Custom && m.name == name).map(|(_, m)| *m)
-}
+    /// The names of the custom metrics, in the order the file declares them.
+    pub(crate) fn custom_names(&self) -> impl Iterator<Item = &str> {
+        self.custom.iter().map(|m| &*m.name)
+    }
 
-/// Adds a custom metric of an experiment file to the catalog: a column of `runs.csv` after the harness's
-/// metrics, measured (statistics in `summary.csv`, a chart) and gated, in the direction the file declared.
-/// Its dimension follows its name as the catalog's do: `*_s` is seconds, `*_bytes` bytes, anything else
-/// a count.
-pub(crate) fn declare(name: &str, direction: Direction) -> &'static Metric {
-    let dimension = if name.ends_with("_s") {
-        Seconds
-    } else if name.ends_with("_bytes") {
-        Bytes
-    } else {
-        Count
-    };
-    intern(
-        Origin::Custom,
-        name,
-        |m| m.direction == direction,
-        |name| Metric { direction, gated_by_default: true, ..measured(name, leak(name.replace('_', " ")), dimension) },
-    )
+    /// The custom metric called `name`, when the experiment's file declared one.
+    pub(crate) fn custom(&self, name: &str) -> Option<&Metric> {
+        self.custom.iter().find(|m| m.name == name)
+    }
+
+    /// The metric called `name`: the harness's, or a custom metric of the experiment.
+    pub(crate) fn get(&self, name: &str) -> Option<Metric> {
+        builtin(name).or_else(|| self.custom(name)).cloned().or_else(|| member(name))
+    }
+
+    /// The dimension of the metric called `name`, when there is one.
+    pub(crate) fn dimension(&self, name: &str) -> Option<Dimension> {
+        self.get(name).map(|m| m.dimension)
+    }
+
+    /// The direction of a metric; lower is better for a name the catalog does not know.
+    pub(crate) fn direction(&self, metric: &str) -> Direction {
+        self.get(metric).map_or(Direction::LowerIsBetter, |m| m.direction)
+    }
+
+    /// The metric or derived measure called `name`, if a chart or a report table can show it.
+    pub(crate) fn chartable(&self, name: &str) -> Option<Metric> {
+        self.get(name).filter(|m| m.measured || !m.column)
+    }
 }
 
 /// Metric columns an experiment names: one per service (`service_NAME_cpu_s`, ...). A member is measured
@@ -281,16 +335,14 @@ pub(crate) fn service_of(name: &str) -> Option<&str> {
     family(name).map(|(_, service)| service)
 }
 
-/// The metric of a column that a [`Family`] names, made once per name (there are as many as an experiment
-/// has services, times the families).
-fn member(name: &str) -> Option<&'static Metric> {
+/// The metric of a column that a [`Family`] names.
+fn member(name: &str) -> Option<Metric> {
     let (family, middle) = family(name)?;
-    Some(intern(
-        Origin::Family,
-        name,
-        |_| true,
-        |name| measured(name, leak(format!("{} of {} {middle}", family.label, family.of)), family.dimension),
-    ))
+    Some(Metric {
+        name: Cow::Owned(name.to_owned()),
+        label: Cow::Owned(format!("{} of {} {middle}", family.label, family.of)),
+        ..measured("", "", family.dimension)
+    })
 }
 
 /// Whether `name` is a column of a [`Family`]: an experiment's own metric column.
@@ -326,27 +378,22 @@ pub(crate) static CHARTABLE: LazyLock<Vec<&'static str>> = LazyLock::new(|| name
 pub(crate) static EXPORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut exported: Vec<&Metric> = CATALOG.iter().filter(|m| m.export.is_some()).collect();
     exported.sort_by_key(|m| m.export);
-    exported.into_iter().map(|m| m.name).collect()
+    exported.into_iter().map(|m| &*m.name).collect()
 });
 
 fn names(keep: impl Fn(&Metric) -> bool) -> Vec<&'static str> {
-    CATALOG.iter().filter(|m| keep(m)).map(|m| m.name).collect()
+    CATALOG.iter().filter(|m| keep(m)).map(|m| &*m.name).collect()
 }
 
-/// The metric or derived measure called `name`, if a chart or a report table can show it.
+/// The harness's metric or derived measure called `name`, if a chart or a report table can show it.
 pub(crate) fn chartable(name: &str) -> Option<Metric> {
-    get(name).filter(|m| m.measured || !m.column).copied()
-}
-
-/// The direction of a metric; lower is better for a name the catalog does not know.
-pub(crate) fn direction(metric: &str) -> Direction {
-    get(metric).map_or(Direction::LowerIsBetter, |m| m.direction)
+    Catalog::default().chartable(name)
 }
 
 /// The metric whose verdict `metric` takes: `throughput_per_s` is tasks / `run_s`, the same measurement
 /// inverted, so one threshold governs both and their verdicts never disagree.
 pub(crate) fn judged_by(metric: &str) -> Option<&'static str> {
-    get(metric).and_then(|m| m.judged_by)
+    builtin(metric).and_then(|m| m.judged_by)
 }
 
 /// The columns of `runs.csv` that say which run a row is, before the metric columns.
@@ -500,8 +547,11 @@ mod tests {
         assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "peak_memory_bytes"]);
         assert_eq!(*EXPORTED, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"]);
         assert_eq!(*NOISE, ["run_s"]);
-        let chartable: Vec<(&str, &str, Dimension)> =
-            closed(&CHARTABLE).iter().map(|n| get(n).unwrap()).map(|m| (m.name, m.label, m.dimension)).collect();
+        let chartable: Vec<(&str, &str, Dimension)> = closed(&CHARTABLE)
+            .iter()
+            .map(|n| builtin(n).unwrap())
+            .map(|m| (&*m.name, &*m.label, m.dimension))
+            .collect();
         assert_eq!(chartable, OLD_CHART_MEASURES);
     }
 
@@ -510,11 +560,11 @@ mod tests {
         // The old rule: a metric whose name starts with `throughput` is higher-is-better.
         for name in closed(&COLUMNS) {
             let old = if name.starts_with("throughput") { Direction::HigherIsBetter } else { Direction::LowerIsBetter };
-            assert_eq!(direction(name), old, "{name}");
+            assert_eq!(Catalog::default().direction(name), old, "{name}");
         }
         assert_eq!(judged_by("throughput_per_s"), Some("run_s"));
         assert!(COLUMNS.iter().filter(|m| **m != "throughput_per_s").all(|m| judged_by(m).is_none()));
-        assert_eq!(direction(ACHIEVED), Direction::HigherIsBetter);
+        assert_eq!(Catalog::default().direction(ACHIEVED), Direction::HigherIsBetter);
     }
 
     #[test]
@@ -536,29 +586,33 @@ mod tests {
         assert_eq!((cpu.as_str(), memory.as_str()), ("service_api_cpu_s", "service_api_peak_memory_bytes"));
         let metric = get(&cpu).unwrap();
         assert_eq!(
-            (metric.label, metric.dimension, metric.measured, metric.gated),
+            (&*metric.label, metric.dimension, metric.measured, metric.gated),
             ("CPU time of service api", Seconds, true, true)
         );
         assert!(!metric.gated_by_default && metric.direction == Direction::LowerIsBetter);
         assert_eq!(get(&memory).unwrap().dimension, Bytes);
-        assert!(std::ptr::eq(get(&cpu).unwrap(), metric), "made once");
         assert!(chartable(&cpu).is_some() && is_member(&memory));
         assert!(get("service__cpu_s").is_none() && !is_member("service_cpu_s") && !is_member("run_s"));
         assert_eq!(service_of("service_my-db_peak_memory_bytes"), Some("my-db"));
-        // Made where custom metrics are, but not one of them.
-        assert!(custom(&cpu).is_none());
+        // Found like custom metrics, but not one of them.
+        let catalog = Catalog::default();
+        assert!(catalog.custom(&cpu).is_none() && catalog.get(&cpu).is_some());
     }
 
     #[test]
-    fn a_custom_metric_is_made_once_per_direction_and_the_newest_is_found() {
-        let lower = declare("metrics_test_ratio", Direction::LowerIsBetter);
-        assert!(std::ptr::eq(declare("metrics_test_ratio", Direction::LowerIsBetter), lower));
-        assert_eq!((lower.label, lower.dimension, lower.gated_by_default), ("metrics test ratio", Count, true));
-        let higher = declare("metrics_test_ratio", Direction::HigherIsBetter);
-        assert!(std::ptr::eq(custom("metrics_test_ratio").unwrap(), higher));
-        assert!(std::ptr::eq(get("metrics_test_ratio").unwrap(), higher));
-        assert_eq!(declare("metrics_test_wait_s", Direction::LowerIsBetter).dimension, Seconds);
-        assert_eq!(declare("metrics_test_rss_bytes", Direction::LowerIsBetter).dimension, Bytes);
+    fn a_custom_metric_is_its_experiments_and_declared_once() {
+        let mut catalog = Catalog::default();
+        catalog.declare("ratio", Direction::HigherIsBetter);
+        catalog.declare("ratio", Direction::LowerIsBetter);
+        let ratio = catalog.get("ratio").unwrap();
+        assert_eq!((&*ratio.label, ratio.dimension, ratio.gated_by_default), ("ratio", Count, true));
+        assert_eq!(catalog.direction("ratio"), Direction::HigherIsBetter);
+        assert!(get("ratio").is_none() && Catalog::default().get("ratio").is_none(), "no other catalog has it");
+        for (name, dimension) in [("wait_s", Seconds), ("rss_bytes", Bytes), ("hits_per_s", PerSecond)] {
+            catalog.declare(name, Direction::LowerIsBetter);
+            assert_eq!(catalog.dimension(name), Some(dimension), "{name}");
+        }
+        assert_eq!(catalog.get("queue_len").map(|m| m.label), None);
     }
 
     #[test]

@@ -365,7 +365,6 @@ fn summarize_and_draw(
     let report = crate::report::Report::new(crate::report::Sources {
         name: &experiment.name,
         description: &experiment.description,
-        seed: experiment.seed,
         columns: &experiment.columns,
         cells: &cells,
         summaries: &summaries,
@@ -373,6 +372,7 @@ fn summarize_and_draw(
         charts: &experiment.charts,
         environment: &environment.to_value(),
         warnings,
+        catalog: &experiment.catalog,
     });
     match crate::report::write(dir, &report) {
         Ok(written) => {

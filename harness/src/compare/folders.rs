@@ -22,13 +22,12 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::render::plain_percent;
 use super::verdict::{Scale, decide, detectable, needed};
-use super::{
-    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, Reason, Verdict, direction, judged_by,
-};
+use super::{ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, Reason, Verdict, judged_by};
 use crate::experiment::gate::{Gate, Threshold};
 use crate::experiment::repetitions::Repetitions;
+use crate::fmt::percent;
+use crate::metrics::{Catalog, Dimension};
 use crate::results::Environment;
 use crate::stats::sequential::alpha_at;
 use crate::stats::{Rng, bootstrap_change, mann_whitney_p, median};
@@ -57,12 +56,12 @@ impl MachineLoad {
     /// in a cell whose CPU work is `cpu_bound` of its run time: that share may be slowed by up to
     /// 1 / (1 - share), at most [`MAX_WIDENING`] times; its waits are not slowed. Memory does not depend on
     /// the CPU left to the run and is never widened, nor are custom metrics other than times.
-    fn widen(&self, metric: &str, threshold: Threshold, cpu_bound: f64) -> Threshold {
+    fn widen(&self, metric: &str, threshold: Threshold, cpu_bound: f64, catalog: &Catalog) -> Threshold {
         // A number a program prints (other than a time) does not depend on the CPU left to it either.
-        let custom_not_time =
-            crate::metrics::custom(metric).is_some_and(|m| m.dimension != crate::metrics::Dimension::Seconds);
+        let custom_not_time = catalog.custom(metric).is_some_and(|m| m.dimension != Dimension::Seconds);
+        let memory = catalog.dimension(metric) == Some(Dimension::Bytes);
         match self.widened_for {
-            Some(share) if !metric.ends_with("_bytes") && !custom_not_time => {
+            Some(share) if !memory && !custom_not_time => {
                 let left = (1.0 - share).max(1.0 / MAX_WIDENING);
                 let slowdown = 1.0 + cpu_bound.clamp(0.0, 1.0) * (1.0 / left - 1.0);
                 Threshold {
@@ -183,16 +182,17 @@ fn warnings(
         }
     }
     if let Some(share) = load.widened_for {
-        let (before, after) = (gate.threshold("run_s"), load.widen("run_s", gate.threshold("run_s"), 1.0));
+        let (before, after) =
+            (gate.threshold("run_s"), load.widen("run_s", gate.threshold("run_s"), 1.0, &gate.catalog));
         out.push(format!(
             "thresholds of every metric but memory are widened for the CPU-bound share of each cell, by what {:.0}% \
              of the CPU taken by other work could explain: in a wholly CPU-bound cell run_s's +{} / -{} become \
              +{} / -{}; a cell that waits keeps its threshold",
             share * 100.0,
-            plain_percent(before.increase),
-            plain_percent(before.decrease),
-            plain_percent(after.increase),
-            plain_percent(after.decrease)
+            percent(before.increase),
+            percent(before.decrease),
+            percent(after.increase),
+            percent(after.decrease)
         ));
         if share > 1.0 - 1.0 / MAX_WIDENING {
             out.push(format!(
@@ -288,7 +288,7 @@ pub(crate) fn compare(
             "the machine was {} {} during the current runs than during the baseline's (the speed anchor, a fixed \
              piece of work timed next to every run): a time is judged relative to it where the anchors of its \
              cell moved significantly",
-            plain_percent(change.abs()),
+            percent(change.abs()),
             if change > 0.0 { "slower" } else { "faster" }
         ));
     }
@@ -362,10 +362,10 @@ fn judge(
 ) -> Change {
     let Context { gate, load, cpu_bound, alpha } = *context;
     let (m0, m1) = (median(baseline), median(current));
-    let direction = direction(metric);
+    let direction = gate.catalog.direction(metric);
     let threshold = gate.threshold(metric);
     let floor = gate.floor(metric);
-    let widened = load.widen(metric, threshold, cpu_bound);
+    let widened = load.widen(metric, threshold, cpu_bound, &gate.catalog);
     let p_value = mann_whitney_p(baseline, current);
     let n = baseline.len().min(current.len());
     let mut change = Change {
@@ -374,8 +374,8 @@ fn judge(
         limit: widened,
         verdict: Verdict::Unchanged,
         reason: Reason::Within,
-        cpu_bound: (load.widened_for.is_some() && is_time(metric)).then_some(cpu_bound),
-        ..Change::new(metric, (baseline, current), threshold, floor, alpha)
+        cpu_bound: (load.widened_for.is_some() && is_time(metric, &gate.catalog)).then_some(cpu_bound),
+        ..Change::new(metric, (baseline, current), gate, floor, alpha)
     };
     if m0 == 0.0 {
         (change.verdict, change.reason) = from_zero(direction, (baseline, current), floor, p_value, alpha);
@@ -395,14 +395,14 @@ fn judge(
     // Interference on a shared machine only ever adds time, and never to every run: a program that got
     // slower is slower in its fastest run too (the minimum as the estimator of a time, as BenchmarkTools.jl
     // argues). A median beyond the limit with the fastest run within it is not known to be the code.
-    change.fastest_change = fastest_change(metric, baseline, current);
+    change.fastest_change = fastest_change(metric, baseline, current, &gate.catalog);
     if verdict == Verdict::Regressed && change.fastest_change.is_some_and(|f| f <= limit.increase) {
         (verdict, reason) = (Verdict::Inconclusive, Reason::FastestWithin);
     }
     // A machine that slowed down (or sped up) while one side ran changes a time without any change of the
     // code. Where the anchors of the cell's runs moved significantly the same way as the time, the time is
     // judged relative to them; a noisy anchor excuses nothing.
-    if let Some(anchors) = anchors.filter(|_| is_time(metric)) {
+    if let Some(anchors) = anchors.filter(|_| is_time(metric, &gate.catalog)) {
         let shift = AnchorShift {
             change: median(anchors.1) / median(anchors.0) - 1.0,
             p_value: mann_whitney_p(anchors.0, anchors.1),
@@ -453,8 +453,8 @@ fn from_zero(
 }
 
 /// Whether `metric` is a time: a metric in seconds, lower is better.
-fn is_time(metric: &str) -> bool {
-    metric.ends_with("_s") && direction(metric) == Direction::LowerIsBetter
+fn is_time(metric: &str, catalog: &Catalog) -> bool {
+    catalog.dimension(metric) == Some(Dimension::Seconds) && catalog.direction(metric) == Direction::LowerIsBetter
 }
 
 /// Both sides' values, each scaled by how much slower the machine was around its run than it was, in the
@@ -469,10 +469,10 @@ fn relative_to_anchors(
 }
 
 /// For a time (a metric in seconds, lower is better), the relative change of the fastest run.
-fn fastest_change(metric: &str, baseline: &[f64], current: &[f64]) -> Option<f64> {
+fn fastest_change(metric: &str, baseline: &[f64], current: &[f64], catalog: &Catalog) -> Option<f64> {
     let fastest = |values: &[f64]| values.iter().copied().fold(f64::INFINITY, f64::min);
     let (b, c) = (fastest(baseline), fastest(current));
-    (is_time(metric) && b.is_finite() && b > 0.0).then(|| c / b - 1.0)
+    (is_time(metric, catalog) && b.is_finite() && b > 0.0).then(|| c / b - 1.0)
 }
 
 #[cfg(test)]
@@ -602,7 +602,7 @@ mod tests {
         let base = [0.12, 0.121, 0.119, 0.12, 0.122, 0.118];
         let twice: Vec<f64> = base.iter().map(|v| v * 2.0).collect();
         // Lower is better: twice the CPU time is a regression, half of it an improvement.
-        assert_eq!(direction(cpu), Direction::LowerIsBetter);
+        assert_eq!(gate.catalog.direction(cpu), Direction::LowerIsBetter);
         assert_eq!(verdict(cpu, &base, &twice, &gate, &QUIET), (Verdict::Regressed, Reason::Beyond));
         assert_eq!(verdict(cpu, &twice, &base, &gate, &QUIET), (Verdict::Improved, Reason::Beyond));
         // The floors of their kinds.
@@ -613,8 +613,11 @@ mod tests {
         // Memory is not widened for a busy machine, where the CPU time is.
         let busy = MachineLoad::new(Some(0.01), Some(0.4));
         let t = Threshold { increase: 0.1, decrease: 0.1 };
-        assert_eq!((busy.widen(cpu, t, 1.0), busy.widen(memory, t, 1.0)), (busy.widen("user_cpu_s", t, 1.0), t));
-        assert_ne!(busy.widen(cpu, t, 1.0), t);
+        assert_eq!(
+            (busy.widen(cpu, t, 1.0, &Catalog::default()), busy.widen(memory, t, 1.0, &Catalog::default())),
+            (busy.widen("user_cpu_s", t, 1.0, &Catalog::default()), t)
+        );
+        assert_ne!(busy.widen(cpu, t, 1.0, &Catalog::default()), t);
     }
 
     #[test]
@@ -623,14 +626,14 @@ mod tests {
         assert_eq!(busy.widened_for, Some(0.4));
         assert_eq!(MachineLoad::new(Some(0.05), None).widened_for, None);
         let t = Threshold { increase: 0.1, decrease: 0.1 };
-        let widened = busy.widen("run_s", t, 1.0);
+        let widened = busy.widen("run_s", t, 1.0, &Catalog::default());
         assert!((widened.increase - (1.1 / 0.6 - 1.0)).abs() < 1e-12 && (widened.decrease - 0.46).abs() < 1e-12);
-        assert_eq!(busy.widen("peak_memory_bytes", t, 1.0), t);
+        assert_eq!(busy.widen("peak_memory_bytes", t, 1.0, &Catalog::default()), t);
         // A cell that waits (2% of its time on a CPU) keeps nearly its threshold.
-        let waits = busy.widen("run_s", t, 0.02);
+        let waits = busy.widen("run_s", t, 0.02, &Catalog::default());
         assert!(waits.increase < 0.115, "{waits:?}");
         // At most twice the threshold's factor, however busy.
-        let swamped = MachineLoad::new(Some(0.95), Some(0.01)).widen("run_s", t, 1.0);
+        let swamped = MachineLoad::new(Some(0.95), Some(0.01)).widen("run_s", t, 1.0, &Catalog::default());
         assert!((swamped.increase - 1.2).abs() < 1e-12 && (swamped.decrease - 0.55).abs() < 1e-12);
         let base = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98];
         let slower = [1.3, 1.31, 1.29, 1.3, 1.32, 1.28];

@@ -30,9 +30,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::experiment::gate::Threshold;
+use crate::experiment::gate::{Gate, Threshold};
 
-pub(crate) use crate::metrics::{Direction, direction, judged_by};
+pub(crate) use crate::metrics::{Dimension, Direction, judged_by};
 
 /// The error rate of a comparison's intervals: a fixed count of runs looks once at 95%, a range spends it
 /// over its looks.
@@ -60,6 +60,9 @@ pub(crate) struct Change {
     pub baseline_cell: Option<String>,
     pub metric: String,
     pub direction: Direction,
+    /// The metric's dimension in the catalog, which words its change ("slower", "more").
+    #[serde(skip)]
+    pub dimension: Option<Dimension>,
     pub baseline_n: usize,
     pub current_n: usize,
     pub baseline_median: f64,
@@ -107,12 +110,14 @@ pub(crate) struct Change {
 impl Change {
     /// A change of `metric` not judged yet: its medians and counts from the two sides' values, its threshold
     /// and floor, as inconclusive for want of runs.
-    fn new(metric: &str, (baseline, current): (&[f64], &[f64]), threshold: Threshold, floor: f64, alpha: f64) -> Self {
+    fn new(metric: &str, (baseline, current): (&[f64], &[f64]), gate: &Gate, floor: f64, alpha: f64) -> Self {
+        let threshold = gate.threshold(metric);
         Self {
             cell: String::new(),
             baseline_cell: None,
             metric: metric.to_owned(),
-            direction: direction(metric),
+            direction: gate.catalog.direction(metric),
+            dimension: gate.catalog.dimension(metric),
             baseline_n: baseline.len(),
             current_n: current.len(),
             baseline_median: crate::stats::median(baseline),

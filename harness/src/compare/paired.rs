@@ -19,9 +19,11 @@ use anyhow::{Context as _, bail};
 
 use super::folders::{judge_cell, sort, wanted};
 use super::verdict::{Scale, decide, detectable, needed};
-use super::{ALPHA, Change, Comparison, Direction, Mode, Reason, Verdict, direction};
+use super::{ALPHA, Change, Comparison, Direction, Mode, Reason, Verdict};
 use crate::experiment::gate::{Baseline, Gate, Inconclusive, Threshold};
 use crate::experiment::repetitions::Repetitions;
+use crate::fmt::times;
+use crate::metrics::Dimension;
 use crate::stats::median;
 use crate::stats::paired::{hodges_lehmann, signed_rank_p};
 use crate::stats::sequential::alpha_at;
@@ -172,12 +174,12 @@ pub(crate) fn compare_paired(
 
 /// One metric of one pair, from the values of the rounds where both sides ended ok.
 fn judge(metric: &str, (baseline, current): (&[f64], &[f64]), gate: &Gate, alpha: f64) -> Change {
-    let direction = direction(metric);
+    let direction = gate.catalog.direction(metric);
     let threshold = gate.threshold(metric);
     let floor = gate.paired_floor(metric);
     let m0 = median(baseline);
     let n = baseline.len();
-    let mut change = Change::new(metric, (baseline, current), threshold, floor, alpha);
+    let mut change = Change::new(metric, (baseline, current), gate, floor, alpha);
     let positive = baseline.iter().chain(current).all(|v| *v > 0.0);
     let (differences, scale, relative_to): (Vec<f64>, Scale, f64) = if positive {
         (baseline.iter().zip(current).map(|(a, b)| (b / a).ln()).collect(), Scale::Log, 1.0)
@@ -233,12 +235,12 @@ pub(crate) fn sentence(change: &Change, axis: &str, baseline: &str) -> Option<St
             .to_owned()
     };
     let current = side(&change.cell);
-    let confidence = crate::report::figure::tick(change.confidence * 100.0);
+    let confidence = crate::fmt::tick(change.confidence * 100.0);
     let (low, high) = (1.0 + low, 1.0 + high);
     // Lower is better: a ratio above 1 is slower (more); higher is better: above 1 is faster (more).
     let words = match change.direction {
-        Direction::LowerIsBetter if change.metric.ends_with("_s") => ("slower", "faster"),
-        Direction::HigherIsBetter if change.metric.ends_with("_per_s") => ("faster", "slower"),
+        Direction::LowerIsBetter if change.dimension == Some(Dimension::Seconds) => ("slower", "faster"),
+        Direction::HigherIsBetter if change.dimension == Some(Dimension::PerSecond) => ("faster", "slower"),
         _ => ("more", "less"),
     };
     let text = if low >= 1.0 {
@@ -249,11 +251,6 @@ pub(crate) fn sentence(change: &Change, axis: &str, baseline: &str) -> Option<St
         format!("{current} is between {} {} and {} {} than {baseline}", times(1.0 / low), words.1, times(high), words.0)
     };
     Some(format!("{text} ({confidence}%)"))
-}
-
-/// "1.08x", "12.3x": a factor, three significant digits.
-fn times(factor: f64) -> String {
-    if factor >= 10.0 { format!("{factor:.1}x") } else { format!("{factor:.2}x") }
 }
 
 #[cfg(test)]

@@ -3,31 +3,22 @@
 
 use std::fmt::Write as _;
 
-use super::{Change, Comparison, Mode, Reason, Verdict};
+use super::{Change, Comparison, Dimension, Mode, Reason, Verdict};
+use crate::fmt::{percent, signed_percent};
 
-/// A value of `metric` with its unit, as the reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
-pub(crate) fn quantity(metric: &str, value: f64) -> String {
-    crate::report::quantity(metric, crate::report::Estimate { value, low: value, high: value, n: 0 })
-}
-
-/// "10%", "22.2%": a fraction as a percentage, three significant digits at most.
-pub(super) fn plain_percent(x: f64) -> String {
-    format!("{}%", crate::report::figure::tick(x * 100.0))
-}
-
-fn percent(x: f64) -> String {
-    if x.is_infinite() {
-        return if x > 0.0 { "+inf".to_owned() } else { "-inf".to_owned() };
-    }
-    format!("{:+.1}%", x * 100.0)
+/// A value of `metric` of the change `c` (its own, or the one it is judged by) with its unit, as the
+/// reports show it: "12.3 ms", "1.11 MiB", "24.3k tasks/s".
+fn quantity(c: &Change, metric: &str, value: f64) -> String {
+    let dimension = if metric == c.metric { c.dimension } else { crate::metrics::get(metric).map(|m| m.dimension) };
+    crate::fmt::quantity(dimension.unwrap_or(Dimension::Count), value, (value, value))
 }
 
 fn change_text(c: &Change) -> String {
     match (c.change, c.change_ci) {
         (Some(change), Some((low, high))) if low.is_finite() || high.is_finite() => {
-            format!("{} [{}, {}]", percent(change), percent(low), percent(high))
+            format!("{} [{}, {}]", signed_percent(change), signed_percent(low), signed_percent(high))
         }
-        (Some(change), _) => percent(change),
+        (Some(change), _) => signed_percent(change),
         _ => "n/a".to_owned(),
     }
 }
@@ -44,7 +35,7 @@ fn verdict_text(v: Verdict) -> &'static str {
 /// The smallest change the bad way the comparison could have detected, or why there is none.
 fn detectable_text(c: &Change) -> String {
     match c.detectable {
-        Some(d) if d.is_finite() => percent(d),
+        Some(d) if d.is_finite() => signed_percent(d),
         _ if c.change.is_none() => "n/a".to_owned(),
         _ => "none".to_owned(),
     }
@@ -64,19 +55,16 @@ fn reason_text(c: &Change) -> String {
         (Some(change), true) => change <= 0.0,
         (None, _) => true,
     };
-    let bound = if moved_up {
-        format!("+{}", plain_percent(c.limit.increase))
-    } else {
-        format!("-{}", plain_percent(c.limit.decrease))
-    };
-    let confidence = crate::report::figure::tick(c.confidence * 100.0);
+    let bound =
+        if moved_up { format!("+{}", percent(c.limit.increase)) } else { format!("-{}", percent(c.limit.decrease)) };
+    let confidence = crate::fmt::tick(c.confidence * 100.0);
     let mut why = match c.reason {
         Reason::Beyond => format!("CI beyond {bound}"),
         Reason::Within if c.change.is_none() => "no change".to_owned(),
         // A limit of 100% or more the good way cannot be passed: only the bad way's says something.
-        Reason::Within if c.limit.decrease >= 1.0 => format!("CI under +{}", plain_percent(c.limit.increase)),
+        Reason::Within if c.limit.decrease >= 1.0 => format!("CI under +{}", percent(c.limit.increase)),
         Reason::Within => {
-            format!("CI within -{} and +{}", plain_percent(c.limit.decrease), plain_percent(c.limit.increase))
+            format!("CI within -{} and +{}", percent(c.limit.decrease), percent(c.limit.increase))
         }
         Reason::Straddles => {
             let edge = crossed_edges(c).unwrap_or(bound);
@@ -88,27 +76,27 @@ fn reason_text(c: &Change) -> String {
         Reason::TooFewRuns => format!("too few {} for a {confidence}% interval", runs_word(c)),
         Reason::NotSignificant => format!("CI beyond {bound}, but not significant (p {:.3})", c.p_value),
         Reason::FromZero if c.verdict == Verdict::Inconclusive => {
-            format!("from zero: not significant, or within {}", crate::compare::render::quantity(decider, c.floor))
+            format!("from zero: not significant, or within {}", quantity(c, decider, c.floor))
         }
-        Reason::FromZero => format!("from zero to {}", quantity(decider, c.current_median)),
+        Reason::FromZero => format!("from zero to {}", quantity(c, decider, c.current_median)),
         Reason::FastestWithin => format!(
             "fastest run {} is within {bound}: some runs slowed",
-            c.fastest_change.map_or_else(String::new, percent)
+            c.fastest_change.map_or_else(String::new, signed_percent)
         ),
         Reason::MachineSpeed => format!(
             "{} relative to the speed anchor, which moved {} (p {:.3}): the machine's speed changed",
-            c.anchored_change.map_or_else(String::new, percent),
-            c.anchors.map_or_else(String::new, |a| percent(a.change)),
+            c.anchored_change.map_or_else(String::new, signed_percent),
+            c.anchors.map_or_else(String::new, |a| signed_percent(a.change)),
             c.anchors.map_or(1.0, |a| a.p_value),
         ),
     };
     if c.reason != Reason::MachineSpeed && c.verdict != Verdict::Unchanged {
         if let Some(anchors) = c.anchors {
-            let _ = write!(why, "; anchors {} (p {:.3})", percent(anchors.change), anchors.p_value);
+            let _ = write!(why, "; anchors {} (p {:.3})", signed_percent(anchors.change), anchors.p_value);
         }
     }
     if let Some(share) = c.cpu_bound {
-        let _ = write!(why, "; CPU-bound {}", plain_percent(share));
+        let _ = write!(why, "; CPU-bound {}", percent(share));
     }
     match &c.judged_by {
         Some(by) => format!("as {by}: {why}"),
@@ -124,7 +112,7 @@ fn crossed_edges(c: &Change) -> Option<String> {
         (low, high) = (1.0 / (1.0 + high) - 1.0, 1.0 / (1.0 + low) - 1.0);
     }
     let (up, down) = (c.limit.increase, -c.limit.decrease);
-    let edges: Vec<String> = [(up, format!("+{}", plain_percent(up))), (down, format!("-{}", plain_percent(-down)))]
+    let edges: Vec<String> = [(up, format!("+{}", percent(up))), (down, format!("-{}", percent(-down)))]
         .into_iter()
         .filter(|(edge, _)| low < *edge && *edge < high)
         .map(|(_, text)| text)
@@ -203,8 +191,8 @@ fn row(change: &Change) -> [String; 9] {
     [
         change.cell.clone(),
         change.metric.clone(),
-        quantity(&change.metric, change.baseline_median),
-        quantity(&change.metric, change.current_median),
+        quantity(change, &change.metric, change.baseline_median),
+        quantity(change, &change.metric, change.current_median),
         change_text(change),
         format!("{:.3}", change.p_value),
         detectable_text(change),
@@ -220,7 +208,7 @@ fn confidence_note(c: &Comparison) -> Option<String> {
     }
     let low = c.changes.iter().map(|x| x.confidence).fold(f64::INFINITY, f64::min);
     let high = c.changes.iter().map(|x| x.confidence).fold(f64::NEG_INFINITY, f64::max);
-    let level = |x: f64| crate::report::figure::tick(x * 100.0);
+    let level = |x: f64| crate::fmt::tick(x * 100.0);
     let intervals = if (high - low).abs() < 1e-12 && (low - 0.95).abs() < 1e-12 {
         "intervals at 95% confidence".to_owned()
     } else if (high - low).abs() < 1e-12 {

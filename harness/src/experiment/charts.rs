@@ -11,6 +11,7 @@ use super::matrix::Cell;
 use super::raw::RawChart;
 use super::{quote_list, scalar};
 use crate::diagnostic::Diagnostic;
+use crate::metrics::Catalog;
 
 /// How a chart draws its points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +66,17 @@ pub(super) fn check(
     raw: &[Spanned<RawChart>],
     columns: &[String],
     cells: &[&Cell],
+    catalog: &Catalog,
     error: Error<'_>,
 ) -> Result<Vec<ChartSpec>, Diagnostic> {
-    raw.iter().map(|chart| check_one(chart, columns, cells, error)).collect()
+    raw.iter().map(|chart| check_one(chart, columns, cells, catalog, error)).collect()
 }
 
 fn check_one(
     spanned: &Spanned<RawChart>,
     columns: &[String],
     cells: &[&Cell],
+    catalog: &Catalog,
     error: Error<'_>,
 ) -> Result<ChartSpec, Diagnostic> {
     let chart = spanned.get_ref();
@@ -91,7 +94,7 @@ fn check_one(
     let series = chart.series.as_ref().map(|s| column("series", s)).transpose()?;
     let facet = chart.facet.as_ref().map(|f| column("facet", f)).transpose()?;
     let y = chart.y.get_ref();
-    if crate::metrics::chartable(y).is_none() {
+    if catalog.chartable(y).is_none() {
         let measures = &*crate::metrics::CHARTABLE;
         return Err(error(format!("chart `y` is `{y}`, which is not a measure"), Some(chart.y.span()))
             .expected(format!("one of {}", quote_list(measures)))

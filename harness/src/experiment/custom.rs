@@ -1,6 +1,6 @@
 //! Custom metrics: `[workloads.NAME.metrics]`, numbers a workload's programs print. Each becomes a column
-//! of `runs.csv` and a metric of the catalog ([`crate::metrics::declare`]), with the direction the file
-//! declares.
+//! of `runs.csv` and a metric of the experiment's catalog ([`Catalog::declare`]), with the direction the
+//! file declares.
 
 use indexmap::IndexMap;
 use toml::Spanned;
@@ -12,7 +12,7 @@ use super::quote_list;
 use super::raw::{MetricsOnly, RawMetric};
 use super::resolve::Resolver;
 use crate::diagnostic::Diagnostic;
-use crate::metrics::Direction;
+use crate::metrics::{Catalog, Direction};
 
 const FROM: &[&str] = &["stdout", "stderr", "call"];
 const AGGREGATES: &[&str] = &["mean", "sum", "min", "max", "last"];
@@ -83,7 +83,7 @@ impl Resolver<'_> {
                     ))
                     .help(format!("rename it, for example `{text}_custom`")));
             }
-            if reserved.contains(&text.as_str()) || crate::metrics::CATALOG.iter().any(|m| m.name == text) {
+            if reserved.contains(&text.as_str()) || crate::metrics::CATALOG.iter().any(|m| m.name == text.as_str()) {
                 return Err(self
                     .error(format!("metric `{text}` of workload `{workload}` has the name of a metric or column the harness writes"), Some(name.span()))
                     .expected("another name")
@@ -162,21 +162,27 @@ impl Resolver<'_> {
     }
 }
 
-/// The custom metrics a file's workloads declare, as far as they can be read, declared in the catalog:
-/// for reading a result folder back, where the file was checked when it ran.
-pub(super) fn declare_read_back(workloads: &IndexMap<String, MetricsOnly>) -> Vec<String> {
-    let mut names = Vec::new();
+/// The catalog of an experiment whose custom metrics are `metrics`.
+pub(super) fn catalog(metrics: &[CustomMetric]) -> Catalog {
+    let mut catalog = Catalog::default();
+    for metric in metrics {
+        catalog.declare(&metric.name, metric.direction);
+    }
+    catalog
+}
+
+/// The catalog of the custom metrics a file's workloads declare, as far as they can be read: for reading a
+/// result folder back, where the file was checked when it ran.
+pub(super) fn read_back(workloads: &IndexMap<String, MetricsOnly>) -> Catalog {
+    let mut catalog = Catalog::default();
     for workload in workloads.values() {
         for (name, metric) in &workload.metrics {
             if let Some(direction) = direction(metric.get_ref().better.get_ref()) {
-                crate::metrics::declare(name.get_ref(), direction);
-                if !names.contains(name.get_ref()) {
-                    names.push(name.get_ref().clone());
-                }
+                catalog.declare(name.get_ref(), direction);
             }
         }
     }
-    names
+    catalog
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use super::quote_list;
 use super::raw;
 use super::steps::{duration, size};
 
+use crate::metrics::{Catalog, Dimension};
 pub(crate) use crate::metrics::{GATED_BY_DEFAULT as DEFAULT_METRICS, judged_by};
 
 /// A change of a time smaller than this is never a regression nor an improvement, unless `[ci]` says.
@@ -43,6 +44,8 @@ pub(crate) struct Gate {
     pub baseline: Option<Baseline>,
     /// What an inconclusive comparison does to the exit code.
     pub inconclusive: Inconclusive,
+    /// The metrics it judges: their dimension (which floor) and direction.
+    pub catalog: Catalog,
 }
 
 /// `[ci] baseline = { AXIS = VALUE }`.
@@ -86,6 +89,7 @@ impl Default for Gate {
             time_floor_set: false,
             baseline: None,
             inconclusive: Inconclusive::Pass,
+            catalog: Catalog::default(),
         }
     }
 }
@@ -93,9 +97,9 @@ impl Default for Gate {
 impl Gate {
     /// The default gate of an experiment with custom metrics: they are gated too, in the direction the
     /// file declared.
-    pub(crate) fn with_custom(custom: &[String]) -> Self {
-        let mut gate = Self::default();
-        gate.metrics.extend(custom.iter().cloned());
+    pub(crate) fn with_custom(catalog: &Catalog) -> Self {
+        let mut gate = Self { catalog: catalog.clone(), ..Self::default() };
+        gate.metrics.extend(catalog.custom_names().map(str::to_owned));
         gate
     }
 
@@ -103,14 +107,13 @@ impl Gate {
         self.per_metric.get(metric).copied().unwrap_or(Threshold { increase: self.default, decrease: self.default })
     }
 
-    /// The absolute change, in the metric's unit, below which a change does not count.
+    /// The absolute change, in the metric's unit, below which a change does not count: the floor of its
+    /// dimension, if it has one.
     pub(crate) fn floor(&self, metric: &str) -> f64 {
-        if metric.ends_with("_bytes") {
-            self.memory_floor_bytes
-        } else if metric.ends_with("_s") {
-            self.time_floor_s
-        } else {
-            0.0
+        match self.catalog.dimension(metric) {
+            Some(Dimension::Bytes) => self.memory_floor_bytes,
+            Some(Dimension::Seconds) => self.time_floor_s,
+            _ => 0.0,
         }
     }
 
@@ -118,7 +121,7 @@ impl Gate {
     /// sides of a pair run on the machine as it is in that round, so no drift between two result folders
     /// needs the floor; the memory floor stays, since a process's peak varies by the kernel's per-CPU charge.
     pub(crate) fn paired_floor(&self, metric: &str) -> f64 {
-        if metric.ends_with("_s") && !metric.ends_with("_bytes") && !self.time_floor_set {
+        if self.catalog.dimension(metric) == Some(Dimension::Seconds) && !self.time_floor_set {
             0.0
         } else {
             self.floor(metric)
@@ -227,15 +230,17 @@ impl<'a> Names<'a> {
     }
 }
 
-/// Checks `[ci]`; `custom` are the experiment's custom metrics and `services` the names of its services,
-/// whose metrics and columns it may name too.
-pub(super) fn gate(ci: &Spanned<raw::RawCi>, custom: &[String], services: &[String]) -> Result<Gate, GateError> {
+/// Checks `[ci]`; `catalog` has the experiment's custom metrics and `services` are the names of its
+/// services, whose metrics and columns it may name too.
+pub(super) fn gate(ci: &Spanned<raw::RawCi>, catalog: &Catalog, services: &[String]) -> Result<Gate, GateError> {
+    let custom: Vec<String> = catalog.custom_names().map(str::to_owned).collect();
+    let custom = custom.as_slice();
     let percent = |text: &str, span: Range<usize>| {
         parse_percent(text).map_err(|why| GateError::new(why, span, "a percentage such as \"5%\"".to_owned()))
     };
     let names = Names::new(custom, services);
     let ci = ci.get_ref();
-    let mut gate = Gate::with_custom(custom);
+    let mut gate = Gate::with_custom(catalog);
     if let Some(t) = &ci.threshold {
         gate.default = percent(t.get_ref(), t.span())?;
     }
@@ -416,15 +421,15 @@ pub(super) fn check_baseline(
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
-    let custom = super::custom::declare_read_back(&file.workloads);
+    let catalog = super::custom::read_back(&file.workloads);
     let mut services: Vec<String> = file.services.keys().cloned().collect();
     // The loopback server is a service without a table, first among them.
     if file.workloads.values().any(raw::MetricsOnly::uses_loopback) {
         services.insert(0, super::services::LOOPBACK.to_owned());
     }
     let mut gate = match &file.ci {
-        Some(ci) => gate(ci, &custom, &services).map_err(|e| e.message)?,
-        None => Gate::with_custom(&custom),
+        Some(ci) => gate(ci, &catalog, &services).map_err(|e| e.message)?,
+        None => Gate::with_custom(&catalog),
     };
     if let Some(baseline) = &mut gate.baseline {
         let axes = matrix_axes(file.matrix.keys().map(String::as_str));

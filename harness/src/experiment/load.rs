@@ -27,10 +27,10 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let mut registry = Registry::default();
     let resolver =
         Resolver { path, source: &source, registry: &mut registry, libraries: Vec::new(), ports: Vec::new() };
-    resolver.custom_metrics(&file)?;
+    let catalog = super::custom::catalog(&resolver.custom_metrics(&file)?);
     let (cells, _, columns) = resolver.expand(&file)?;
     let values: Vec<&Cell> = cells.iter().collect();
-    let charts = charts::check(&file.charts, &columns, &values, &|m, span| resolver.error(m, span))?;
+    let charts = charts::check(&file.charts, &columns, &values, &catalog, &|m, span| resolver.error(m, span))?;
     let experiment = file.experiment.get_ref();
     Ok(Outline {
         name: experiment.name.get_ref().clone(),
@@ -39,6 +39,7 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
         columns,
         cells,
         charts,
+        catalog,
     })
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct Experiment {
     pub charts: Vec<ChartSpec>,
     /// The custom metrics of every workload, in the order of their columns in `runs.csv`.
     pub metrics: Vec<CustomMetric>,
+    /// The metrics of the experiment: the harness's and its custom metrics.
+    pub catalog: crate::metrics::Catalog,
     /// `[experiment] setup`: run once before the first run.
     pub setup: Option<Exec>,
     /// `[experiment] cleanup`: run once after the last run, also after a failure or an interruption.
@@ -153,4 +155,5 @@ pub(crate) struct Outline {
     pub columns: Vec<String>,
     pub cells: Vec<Cell>,
     pub charts: Vec<ChartSpec>,
+    pub catalog: crate::metrics::Catalog,
 }

@@ -138,7 +138,7 @@ impl Resolver<'_> {
         let setup = self.hook("setup", experiment.setup.as_ref(), &Cell::new(), None)?;
         let cleanup = self.hook("cleanup", experiment.cleanup.as_ref(), &Cell::new(), None)?;
         let metrics = self.custom_metrics(file)?;
-        let metric_names: Vec<String> = metrics.iter().map(|m| m.name.clone()).collect();
+        let catalog = super::custom::catalog(&metrics);
         // `exp.toml` has the parent ``, which is no folder to run a service in.
         let base = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let (mut services, loopback_port) = services::resolve(&file.services, base, &|m, span| self.error(m, span))?;
@@ -176,14 +176,14 @@ impl Resolver<'_> {
         }
         let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
         let gate = match &file.ci {
-            Some(ci) => gate::gate(ci, &metric_names, &service_names).map_err(|e| {
+            Some(ci) => gate::gate(ci, &catalog, &service_names).map_err(|e| {
                 let error = self.error(e.message, Some(e.span)).expected(e.expected);
                 match e.help {
                     Some(help) => error.help(help),
                     None => error,
                 }
             })?,
-            None => Gate::with_custom(&metric_names),
+            None => Gate::with_custom(&catalog),
         };
         let mut gate = gate;
         if let Some(baseline) = &mut gate.baseline {
@@ -195,7 +195,7 @@ impl Resolver<'_> {
             gate::check_baseline(baseline, ci, &columns, &values, &|m, span| self.error(m, span))?;
         }
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
-        let charts = charts::check(&file.charts, &columns, &values, &|m, span| self.error(m, span))?;
+        let charts = charts::check(&file.charts, &columns, &values, &catalog, &|m, span| self.error(m, span))?;
 
         Ok(Experiment {
             path: self.path.to_owned(),
@@ -215,6 +215,7 @@ impl Resolver<'_> {
             cells: plans,
             charts,
             metrics,
+            catalog,
             setup,
             cleanup,
             libraries: std::mem::take(&mut self.libraries),
@@ -239,8 +240,8 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    /// The custom metrics of every workload, each once, declared in the metric catalog. A name declared by
-    /// two workloads must mean the same in both.
+    /// The custom metrics of every workload, each once. A name declared by two workloads must mean the
+    /// same in both.
     pub(super) fn custom_metrics(&self, file: &RawFile) -> Result<Vec<CustomMetric>, Diagnostic> {
         let mut all: Vec<CustomMetric> = Vec::new();
         for (workload, raw) in &file.workloads {
@@ -255,10 +256,7 @@ impl Resolver<'_> {
                             .expected("the same `aggregate` and `better` wherever a metric is declared: it is one column of runs.csv"));
                     }
                     Some(_) => {}
-                    None => {
-                        crate::metrics::declare(&metric.name, metric.direction);
-                        all.push(metric);
-                    }
+                    None => all.push(metric),
                 }
             }
         }

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::{Exported, Exporter, short};
+use super::{Exported, Exporter};
+use crate::fmt::short;
 
 /// github-action-benchmark's `customSmallerIsBetter`: one entry per cell and smaller-is-better metric.
 pub(super) struct GithubBenchmark;

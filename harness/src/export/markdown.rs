@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Exported, Exporter, short};
+use super::{Exported, Exporter};
+use crate::fmt::short;
 use crate::metrics::EXPORTED;
 
 /// The Markdown export.

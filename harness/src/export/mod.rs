@@ -1,6 +1,6 @@
 //! Exports of a result folder for CI services: JSON, Markdown, Bencher Metric Format, and the
 //! `customSmallerIsBetter` JSON of github-action-benchmark. The folder is loaded once into [`Exported`]
-//! (per-cell statistics computed from `runs.csv` alone); each format is an [`Exporter`] in a file of its
+//! (per-cell statistics from `runs.csv` alone, as `summary` computes them); each format is an [`Exporter`] in a file of its
 //! own that turns it into text, and this module writes the file.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::metrics::EXPORTED;
 use crate::results::{Runs, files};
 use crate::stats::Stats;
-use crate::summary::{runs_of, stream_seed};
+use crate::summary::runs_of;
 
 mod bencher;
 mod github;
@@ -50,29 +50,15 @@ fn load(dir: &Path) -> anyhow::Result<Exported> {
     let runs = runs_of(&runs, &columns)?;
     let environment = crate::results::Environment::read_or_default(dir);
     let seed = environment.experiment.seed.unwrap_or(0);
-    let mut keys: Vec<&Vec<String>> = Vec::new();
-    for run in &runs {
-        if !keys.contains(&&run.key) {
-            keys.push(&run.key);
-        }
-    }
-    let cells = keys
+    let cells = crate::summary::of_runs(&runs, seed)
         .into_iter()
-        .map(|key| {
-            let mine: Vec<_> = runs.iter().filter(|r| &r.key == key).collect();
-            let ok: Vec<_> = mine.iter().filter(|r| r.ok).collect();
-            let metrics = EXPORTED
-                .iter()
-                .filter_map(|&name| {
-                    let values: Vec<f64> = ok.iter().filter_map(|r| crate::summary::metric_of(r, name)).collect();
-                    // Seeded as in summary.csv, so the intervals agree with it.
-                    Some((name, Stats::of(&values, stream_seed(seed, key, name))?))
-                })
-                .collect();
+        .map(|summary| {
+            let ok = runs.iter().filter(|r| r.ok && r.key == summary.key).count();
+            let metrics = EXPORTED.iter().filter_map(|&name| Some((name, summary.metric(name)?.clone()))).collect();
             Cell {
-                axes: columns.iter().cloned().zip(key.iter().cloned()).collect(),
-                ok: ok.len(),
-                failed: mine.len() - ok.len(),
+                axes: columns.iter().cloned().zip(summary.key.iter().cloned()).collect(),
+                ok,
+                failed: summary.failed,
                 metrics,
             }
         })
@@ -113,15 +99,6 @@ pub(crate) fn github_benchmark(dir: &Path, out: &Path) -> anyhow::Result<()> {
     export(dir, out, &github::GithubBenchmark)
 }
 
-/// Four significant digits, without exponent noise for everyday magnitudes.
-pub(crate) fn short(x: f64) -> String {
-    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e7) {
-        format!("{x:.3e}")
-    } else {
-        format!("{}", (x * 1e4).round() / 1e4)
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -149,13 +126,5 @@ pub(crate) mod tests {
             result: "results/demo/latest".into(),
             cells: vec![cell("sync", &[0.010, 0.011, 0.012], 0), cell("threaded", &[0.005, 0.006], 1)],
         }
-    }
-
-    #[test]
-    fn short_numbers_keep_four_significant_digits() {
-        assert_eq!(short(0.0), "0");
-        assert_eq!(short(12.345_678), "12.3457");
-        assert_eq!(short(0.000_123_4), "1.234e-4");
-        assert_eq!(short(2.5e8), "2.500e8");
     }
 }

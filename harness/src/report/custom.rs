@@ -20,7 +20,7 @@ impl Chart for Custom<'_> {
         let spec = self.spec;
         let cells: Vec<usize> =
             (0..report.cells.len()).filter(|&c| spec.keeps(|column| report.value(c, column).to_owned())).collect();
-        let Some(measure) = measure::find(&spec.y) else { return Vec::new() };
+        let Some(measure) = report.catalog.chartable(&spec.y) else { return Vec::new() };
         let named: Vec<&String> =
             [Some(&spec.x), spec.series.as_ref(), spec.facet.as_ref()].into_iter().flatten().collect();
         let mut extra: Vec<String> =
@@ -52,17 +52,17 @@ impl Chart for Custom<'_> {
             log_y: spec.log_y,
             ..Roles::default()
         };
-        let title = spec.title.clone().unwrap_or_else(|| super::metric::title(measure.label, Some(&spec.x)));
+        let title = spec.title.clone().unwrap_or_else(|| super::metric::title(&measure.label, Some(&spec.x)));
         let plot = Plot {
             file: format!("chart-{}-{}", self.index + 1, short(&layout::slug(&title).to_lowercase())),
             title,
-            measure,
-            y_label: measure.label.to_owned(),
-            rules: match measure.name {
+            y_label: measure.label.clone().into_owned(),
+            rules: match &*measure.name {
                 measure::EFFICIENCY => vec![Rule { label: "ideal".to_owned(), y: 1.0 }],
                 measure::SPEEDUP => vec![Rule { label: format!("as fast as {}", report.reference), y: 1.0 }],
                 _ => Vec::new(),
             },
+            measure,
             across: Vec::new(),
         };
         layout::build(report, &cells, &roles, &plot)

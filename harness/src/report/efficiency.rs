@@ -15,10 +15,10 @@ pub(crate) struct Efficiency;
 impl Chart for Efficiency {
     fn figures(&self, report: &Report) -> Vec<Figure> {
         let measure = measure::find(EFFICIENCY).expect("a measure");
-        layout::auto_figures(report, measure, true, |roles| Plot {
+        layout::auto_figures(report, &measure, true, |roles| Plot {
             file: FILE.to_owned(),
             title: super::metric::title("efficiency against the ideal time", roles.x.as_deref()),
-            measure,
+            measure: measure.clone(),
             y_label: "efficiency".to_owned(),
             rules: vec![Rule { label: "ideal".to_owned(), y: 1.0 }],
             across: Vec::new(),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::measure::Dimension;
+use crate::fmt::tick;
 
 /// How points are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,89 +123,4 @@ impl Figure {
 /// "1 point", "3 points".
 pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
-}
-
-/// A unit for values of a dimension: the scale to multiply them by, and its name.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Unit {
-    pub scale: f64,
-    pub name: &'static str,
-}
-
-/// The unit that shows values up to `largest` as numbers from about 0.9 to 900: a thousand of one unit is
-/// shown as about 1 of the next.
-pub(crate) fn unit(dimension: Dimension, largest: f64) -> Unit {
-    let pick = |units: &[(f64, &'static str)]| {
-        let (scale, name) =
-            units.iter().copied().find(|(scale, _)| largest * scale >= 0.9).unwrap_or(units[units.len() - 1]);
-        Unit { scale, name }
-    };
-    match dimension {
-        Dimension::Seconds => pick(&[(1.0, "s"), (1e3, "ms"), (1e6, "µs"), (1e9, "ns")]),
-        Dimension::Bytes => pick(&[
-            (1.0 / f64::from(1u32 << 30), "GiB"),
-            (1.0 / f64::from(1u32 << 20), "MiB"),
-            (1.0 / 1024.0, "KiB"),
-            (1.0, "B"),
-        ]),
-        Dimension::PerSecond => Unit { scale: 1.0, name: "tasks/s" },
-        Dimension::Count | Dimension::Label => Unit { scale: 1.0, name: "count" },
-        Dimension::Percent => Unit { scale: 100.0, name: "%" },
-        Dimension::Times => Unit { scale: 1.0, name: "×" },
-    }
-}
-
-/// A tick label: three significant digits at most, with k and M for large numbers.
-pub(crate) fn tick(value: f64) -> String {
-    let magnitude = value.abs();
-    let (value, suffix) = if magnitude >= 1e6 {
-        (value / 1e6, "M")
-    } else if magnitude >= 1e3 {
-        (value / 1e3, "k")
-    } else {
-        (value, "")
-    };
-    let magnitude = value.abs();
-    let decimals = if magnitude == 0.0 || magnitude >= 100.0 {
-        0
-    } else if magnitude >= 10.0 {
-        1
-    } else if magnitude >= 1.0 {
-        2
-    } else {
-        // Three significant digits below 1.
-        (2 - magnitude.log10().floor() as i32).clamp(0, 9) as usize
-    };
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
-    format!("{text}{suffix}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_are_short() {
-        assert_eq!(tick(0.0), "0");
-        assert_eq!(tick(0.25), "0.25");
-        assert_eq!(tick(0.001_234_5), "0.00123");
-        assert_eq!(tick(2.5), "2.5");
-        assert_eq!(tick(12.0), "12");
-        assert_eq!(tick(150.0), "150");
-        assert_eq!(tick(2000.0), "2k");
-        assert_eq!(tick(25_000.0), "25k");
-        assert_eq!(tick(1_500_000.0), "1.5M");
-    }
-
-    #[test]
-    fn units_keep_numbers_readable() {
-        assert_eq!(unit(Dimension::Seconds, 0.2).name, "ms");
-        assert_eq!(unit(Dimension::Seconds, 3.0).name, "s");
-        assert_eq!(unit(Dimension::Seconds, 2e-5).name, "µs");
-        assert_eq!(unit(Dimension::Bytes, 5e6).name, "MiB");
-        assert_eq!(unit(Dimension::Bytes, 1_044_480.0).name, "MiB");
-        assert_eq!(unit(Dimension::Seconds, 0.000_95).name, "ms");
-        assert_eq!(unit(Dimension::Percent, 0.5).name, "%");
-    }
 }

@@ -8,9 +8,10 @@
 //! cells on one point.
 
 use super::Report;
-use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series, unit};
+use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series};
 use super::measure::Measure;
 use crate::experiment::EXECUTOR;
+use crate::fmt::unit;
 
 /// The most panels a figure has; more make one file per value of the first panel column.
 pub(crate) const MAX_PANELS: usize = 12;
@@ -157,12 +158,12 @@ pub(crate) struct Plot {
 /// the roles, to name the chart after its x column.
 pub(crate) fn auto_figures(
     report: &Report,
-    measure: Measure,
+    measure: &Measure,
     measured_only: bool,
     plot: impl FnOnce(&Roles) -> Plot,
 ) -> Vec<Figure> {
     let cells: Vec<usize> =
-        (0..report.cells.len()).filter(|&c| !measured_only || report.estimate(c, measure.name).is_some()).collect();
+        (0..report.cells.len()).filter(|&c| !measured_only || report.estimate(c, &measure.name).is_some()).collect();
     if cells.is_empty() {
         return Vec::new();
     }
@@ -218,7 +219,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     let mut counts: Vec<usize> = Vec::new();
     for &cell in cells {
         let measures: Vec<&str> = if plot.across.is_empty() {
-            vec![plot.measure.name]
+            vec![&*plot.measure.name]
         } else {
             plot.across.iter().map(|(m, _)| *m).collect()
         };
@@ -434,7 +435,6 @@ mod tests {
         Report::new(Sources {
             name: "t",
             description: "",
-            seed: 1,
             columns: &columns,
             cells: &models,
             summaries: &summaries,
@@ -442,6 +442,7 @@ mod tests {
             charts: &[],
             environment: &serde_json::Value::Null,
             warnings: &[],
+            catalog: &crate::metrics::Catalog::default(),
         })
     }
 

@@ -6,11 +6,12 @@
 //!
 //! The same figures give the load table of the reports ([`load_table`]).
 
-use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series, tick, unit};
+use super::figure::{Axis, Figure, Kind, Panel, Point, Rule, Series};
 use super::layout::{executor_color, runs};
 use super::measure::Dimension;
 use super::{Chart, Report, Table};
 use crate::experiment::EXECUTOR;
+use crate::fmt::{tick, unit};
 use crate::summary::open::SUSTAINABLE_FACTOR;
 
 /// The file name of the load chart, before any per-workload suffix.

@@ -6,19 +6,19 @@ use super::layout::{self, Plot};
 use super::measure::Measure;
 use super::{Chart, Report};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Metric {
     pub measure: Measure,
 }
 
 impl Chart for Metric {
     fn figures(&self, report: &Report) -> Vec<Figure> {
-        let measure = self.measure;
+        let measure = &self.measure;
         layout::auto_figures(report, measure, false, |roles| Plot {
-            file: measure.name.to_owned(),
-            title: title(measure.label, roles.x.as_deref()),
-            measure,
-            y_label: measure.label.to_owned(),
+            file: measure.name.clone().into_owned(),
+            title: title(&measure.label, roles.x.as_deref()),
+            measure: measure.clone(),
+            y_label: measure.label.clone().into_owned(),
             rules: Vec::new(),
             across: Vec::new(),
         })

@@ -35,6 +35,7 @@ use std::io;
 use std::path::Path;
 
 use crate::experiment::{self, ChartSpec};
+use crate::metrics::Catalog;
 use crate::results::files;
 use crate::stats::Stats;
 use crate::summary::{self, CellModel, CellSummary, Run};
@@ -81,8 +82,6 @@ pub struct Cell {
     pub key: Vec<String>,
     pub executor: String,
     pub summary: CellSummary,
-    /// User plus system CPU time of each run.
-    pub cpu: Option<Stats>,
     /// The cell of the reference executor its speedup is measured against.
     pub reference: Option<usize>,
 }
@@ -104,6 +103,8 @@ pub struct Report {
     /// Measured runs in `runs.csv`, and how many of them failed.
     pub runs: usize,
     pub failed: usize,
+    /// The experiment's metrics, its custom ones with them.
+    pub(crate) catalog: Catalog,
 }
 
 /// The inputs of [`Report::new`].
@@ -111,7 +112,6 @@ pub struct Report {
 pub(crate) struct Sources<'a> {
     pub name: &'a str,
     pub description: &'a str,
-    pub seed: u64,
     pub columns: &'a [String],
     pub cells: &'a [CellModel],
     pub summaries: &'a [CellSummary],
@@ -119,13 +119,13 @@ pub(crate) struct Sources<'a> {
     pub charts: &'a [ChartSpec],
     pub environment: &'a serde_json::Value,
     pub warnings: &'a [String],
+    pub catalog: &'a Catalog,
 }
 
 impl Report {
     pub(crate) fn new(sources: Sources<'_>) -> Self {
-        let Sources { name, description, seed, columns, cells, summaries, runs, charts, environment, warnings } =
+        let Sources { name, description, columns, cells, summaries, runs, charts, environment, warnings, catalog } =
             sources;
-        let cpu = |run: &Run| Some(summary::metric_of(run, "user_cpu_s")? + summary::metric_of(run, "system_cpu_s")?);
         let mut report = Report {
             name: name.to_owned(),
             description: description.to_owned(),
@@ -137,7 +137,6 @@ impl Report {
                     key: model.key.clone(),
                     executor: model.executor.clone(),
                     summary: summary.clone(),
-                    cpu: summary::derived_stats(runs, &model.key, seed, measure::CPU, cpu),
                     reference: None,
                 })
                 .collect(),
@@ -148,6 +147,7 @@ impl Report {
             reference: declared_reference(cells),
             runs: runs.len(),
             failed: runs.iter().filter(|r| !r.ok).count(),
+            catalog: catalog.clone(),
         };
         let reference = report.reference.clone();
         report.set_reference(&reference);
@@ -182,7 +182,7 @@ impl Report {
     pub(crate) fn estimate(&self, cell: usize, measure: &str) -> Option<Estimate> {
         let c = &self.cells[cell];
         match measure {
-            measure::CPU => c.cpu.as_ref().map(Estimate::of),
+            measure::CPU => c.summary.cpu.as_ref().map(Estimate::of),
             measure::EFFICIENCY => {
                 let (ideal, _) = c.summary.ideal.as_ref().ok()?;
                 let run = c.summary.metric("run_s")?;
@@ -240,9 +240,9 @@ impl Report {
             kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a default measure exists") }));
         }
         // A custom metric gets its chart, like the harness's own.
-        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics).map(|m| m.metric);
-        for name in custom.filter(|name| crate::metrics::custom(name).is_some()) {
-            kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a declared custom metric") }));
+        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics);
+        for metric in custom.filter_map(|m| self.catalog.custom(&m.metric)) {
+            kinds.push(Box::new(metric::Metric { measure: metric.clone() }));
         }
         kinds.push(Box::new(speedup::Speedup));
         kinds.push(Box::new(efficiency::Efficiency));
@@ -355,7 +355,6 @@ impl Report {
         let mut report = Report::new(Sources {
             name: &folder.name,
             description: &folder.description,
-            seed: folder.seed,
             columns: &folder.columns,
             cells: &folder.cells,
             summaries: &folder.summaries,
@@ -363,6 +362,7 @@ impl Report {
             charts: &folder.charts,
             environment: &folder.environment.to_value(),
             warnings: &folder.warnings,
+            catalog: &folder.catalog,
         });
         report.notes.clone_from(&folder.notes);
         report
@@ -401,7 +401,7 @@ impl Report {
         header.extend(["runs", "failed"].map(str::to_owned));
         header.extend(TABLE.iter().map(|&m| match measure::find(m) {
             _ if m == measure::SPEEDUP => format!("speedup over {}", self.reference),
-            Some(measure) => measure.label.to_owned(),
+            Some(measure) => measure.label.into_owned(),
             None => m.to_owned(),
         }));
         let rows = (0..self.cells.len())
@@ -410,7 +410,11 @@ impl Report {
                 let summary = &self.cells[cell].summary;
                 row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
                 row.push(summary.failed.to_string());
-                row.extend(TABLE.iter().map(|m| self.estimate(cell, m).map(|e| quantity(m, e)).unwrap_or_default()));
+                row.extend(TABLE.iter().map(|m| {
+                    let dimension = measure::find(m).map_or(measure::Dimension::Count, |m| m.dimension);
+                    let estimate = self.estimate(cell, m);
+                    estimate.map(|e| crate::fmt::quantity(dimension, e.value, (e.low, e.high))).unwrap_or_default()
+                }));
                 row
             })
             .collect();
@@ -484,22 +488,5 @@ impl Report {
         }
         rows.retain(|r| !r[1].trim_matches([' ', ',', '(', ')']).is_empty() && !r[1].contains("commit )"));
         Table { header: vec!["what".to_owned(), "value".to_owned()], rows }
-    }
-}
-
-/// "12.3 ms (11.9 to 12.8)": an estimate in a unit that suits it.
-pub(crate) fn quantity(measure: &str, estimate: Estimate) -> String {
-    let dimension = measure::find(measure).map_or(measure::Dimension::Count, |m| m.dimension);
-    let unit = figure::unit(dimension, estimate.value.abs().max(estimate.high.abs()));
-    let show = |v: f64| figure::tick(v * unit.scale);
-    let name = match unit.name {
-        "count" => String::new(),
-        "%" | "×" => unit.name.to_owned(),
-        other => format!(" {other}"),
-    };
-    if (estimate.high - estimate.low).abs() < f64::EPSILON * estimate.value.abs().max(1.0) {
-        format!("{}{name}", show(estimate.value))
-    } else {
-        format!("{}{name} ({} to {})", show(estimate.value), show(estimate.low), show(estimate.high))
     }
 }

@@ -17,10 +17,10 @@ pub(crate) struct Speedup;
 impl Chart for Speedup {
     fn figures(&self, report: &Report) -> Vec<Figure> {
         let measure = measure::find(SPEEDUP).expect("a measure");
-        layout::auto_figures(report, measure, true, |roles| Plot {
+        layout::auto_figures(report, &measure, true, |roles| Plot {
             file: FILE.to_owned(),
             title: super::metric::title(&format!("speedup over {}", report.reference), roles.x.as_deref()),
-            measure,
+            measure: measure.clone(),
             y_label: format!("speedup over {}", report.reference),
             rules: vec![Rule { label: format!("as fast as {}", report.reference), y: 1.0 }],
             across: Vec::new(),

@@ -16,7 +16,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::figure::{Figure, Kind, Panel, tick};
+use super::figure::{Figure, Kind, Panel};
+use crate::fmt::tick;
 
 /// Tableau 10: distinct for most colour-blind readers, and in print.
 pub(crate) const PALETTE: [RGBColor; 10] = [

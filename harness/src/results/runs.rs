@@ -44,7 +44,7 @@ pub(crate) struct Row {
     custom_names: std::sync::Arc<[String]>,
     custom: Vec<Option<f64>>,
     /// The experiment's services' metric columns (see [`metrics::is_member`]) and their values.
-    pub extra: Vec<(&'static str, Option<f64>)>,
+    pub extra: Vec<(std::sync::Arc<str>, Option<f64>)>,
 }
 
 impl Row {
@@ -59,7 +59,7 @@ impl Row {
             Some(i) => self.metrics[i],
             None => match self.custom_names.iter().position(|m| m == name) {
                 Some(i) => self.custom[i],
-                None => self.extra.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v),
+                None => self.extra.iter().find(|(n, _)| **n == *name).and_then(|(_, v)| *v),
             },
         }
     }
@@ -111,11 +111,11 @@ impl Runs {
             })
             .collect();
         let custom: std::sync::Arc<[String]> = custom_columns.iter().map(|&i| header[i].to_owned()).collect();
-        let extra: Vec<(&'static str, usize)> = header
+        let extra: Vec<(std::sync::Arc<str>, usize)> = header
             .iter()
             .enumerate()
             .filter(|(_, h)| metrics::is_member(h))
-            .filter_map(|(i, h)| Some((metrics::get(h)?.name, i)))
+            .map(|(i, h)| (std::sync::Arc::from(h), i))
             .collect();
         let records = reader.records().collect::<Result<Vec<_>, _>>()?;
         let mut rows = Vec::with_capacity(records.len());
@@ -160,7 +160,7 @@ impl Runs {
                 metrics: metric_columns.iter().map(|c| c.and_then(|c| field(c).parse().ok())).collect(),
                 custom_names: std::sync::Arc::clone(&custom),
                 custom: custom_columns.iter().map(|&c| field(c).parse().ok()).collect(),
-                extra: extra.iter().map(|&(name, c)| (name, field(c).parse().ok())).collect(),
+                extra: extra.iter().map(|(name, c)| (std::sync::Arc::clone(name), field(*c).parse().ok())).collect(),
             });
         }
         Ok(Self { path: path.to_owned(), header, axes, custom, rows, cut })

@@ -21,7 +21,8 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
-use crate::metrics::{Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
+use crate::fmt::number;
+use crate::metrics::{CPU, Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
@@ -73,18 +74,14 @@ pub(crate) struct Run {
     pub ok: bool,
     /// The metrics measured: [`MEASURED`], then the custom metrics of the file, then its services'
     /// columns (the same for every run of a file).
-    pub names: Arc<[&'static str]>,
+    pub names: Arc<[String]>,
     /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
 }
 
-/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those, as
-/// the metric catalog knows them (lower is better for one no experiment file declared).
-pub(crate) fn measured(custom: &[String]) -> Arc<[&'static str]> {
-    let custom = custom.iter().map(|name| {
-        crate::metrics::custom(name).unwrap_or_else(|| crate::metrics::declare(name, Direction::LowerIsBetter)).name
-    });
-    MEASURED.iter().copied().chain(custom).collect()
+/// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those.
+pub(crate) fn measured(custom: &[String]) -> Arc<[String]> {
+    MEASURED.iter().map(|&m| m.to_owned()).chain(custom.iter().cloned()).collect()
 }
 
 /// The runs of a `runs.csv` as read back, keyed by their values in the axis columns `columns`. Every
@@ -95,9 +92,8 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     runs.require(columns.iter().map(String::as_str).chain(required))?;
     let axes: Vec<usize> = columns.iter().filter_map(|c| runs.position(c)).collect();
     // The services' columns (one per service and measure) after the custom metrics.
-    let services =
-        runs.header.iter().filter(|h| crate::metrics::is_member(h)).filter_map(|h| Some(crate::metrics::get(h)?.name));
-    let names: Arc<[&'static str]> = measured(&runs.custom).iter().copied().chain(services).collect();
+    let services = runs.header.iter().filter(|h| crate::metrics::is_member(h)).map(str::to_owned);
+    let names: Arc<[String]> = measured(&runs.custom).iter().cloned().chain(services).collect();
     Ok(runs
         .rows
         .iter()
@@ -146,7 +142,7 @@ pub(crate) fn speed_warning(runs: &Runs) -> Option<String> {
 /// The statistics of one metric of one cell.
 #[derive(Debug, Clone)]
 pub struct MetricSummary {
-    pub metric: &'static str,
+    pub metric: String,
     pub stats: Option<Stats>,
     /// The repetitions whose value is an outlier.
     pub outlier_repetitions: Vec<u32>,
@@ -158,6 +154,8 @@ pub struct CellSummary {
     pub key: Vec<String>,
     pub failed: usize,
     pub metrics: Vec<MetricSummary>,
+    /// User plus system CPU time of each ok run ([`CPU`]), seeded like the metrics.
+    pub cpu: Option<Stats>,
     /// Tasks over the median `run_s`.
     pub throughput_per_s: Option<f64>,
     /// The ideal time and the bound that sets it, or why there is none.
@@ -178,7 +176,8 @@ impl CellSummary {
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
 pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
-    let mut summaries: Vec<CellSummary> = cells.iter().map(|cell| describe(cell, runs, seed)).collect();
+    let mut summaries: Vec<CellSummary> =
+        cells.iter().map(|cell| describe(&cell.key, cell.workload.as_ref(), runs, seed)).collect();
     for (i, cell) in cells.iter().enumerate() {
         let ideal = ideal(cell, cells, &summaries, cores);
         let summary = &mut summaries[i];
@@ -237,17 +236,16 @@ pub(crate) fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
     Rng::for_stream(seed, &format!("{}\u{1f}{metric}", key.join("\u{1f}"))).next_u64()
 }
 
-/// The statistics of a value derived from each `ok` run of the cell `key` (such as user plus system CPU
-/// time), seeded like the metrics of `summary.csv`.
-pub(crate) fn derived_stats(
-    runs: &[Run],
-    key: &[String],
-    seed: u64,
-    name: &str,
-    value: impl Fn(&Run) -> Option<f64>,
-) -> Option<Stats> {
-    let values: Vec<f64> = runs.iter().filter(|r| r.ok && r.key == key).filter_map(value).collect();
-    Stats::of(&values, stream_seed(seed, key, name))
+/// The statistics of every cell that has runs, in the order of its first run, without the model: for a
+/// result folder read from `runs.csv` alone (the exports).
+pub(crate) fn of_runs(runs: &[Run], seed: u64) -> Vec<CellSummary> {
+    let mut keys: Vec<&Vec<String>> = Vec::new();
+    for run in runs {
+        if !keys.contains(&&run.key) {
+            keys.push(&run.key);
+        }
+    }
+    keys.into_iter().map(|key| describe(key, None, runs, seed)).collect()
 }
 
 /// The value of `metric` (one of the run's measured metrics) in `run`.
@@ -255,24 +253,24 @@ pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
     run.names.iter().position(|m| *m == metric).and_then(|i| run.metrics[i])
 }
 
-fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
-    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == cell.key).collect();
+/// The statistics of the cell `key`, whose workload (when known) is `workload`.
+fn describe(key: &[String], workload: Option<&Workload>, runs: &[Run], seed: u64) -> CellSummary {
+    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == key).collect();
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let names: Arc<[&'static str]> =
-        runs.first().map_or_else(|| MEASURED.iter().copied().collect(), |r| Arc::clone(&r.names));
+    let names: Arc<[String]> = runs.first().map_or_else(|| measured(&[]), |r| Arc::clone(&r.names));
     let metrics = names
         .iter()
         .enumerate()
-        .map(|(m, &metric)| {
+        .map(|(m, metric)| {
             let measured: Vec<(u32, f64)> = ok.iter().filter_map(|r| Some((r.repetition, r.metrics[m]?))).collect();
             let values: Vec<f64> = measured.iter().map(|(_, v)| *v).collect();
-            let stats = Stats::of(&values, stream_seed(seed, &cell.key, metric));
+            let stats = Stats::of(&values, stream_seed(seed, key, metric));
             let outlier_repetitions =
                 stats.as_ref().map(|s| s.outliers.iter().map(|&i| measured[i].0).collect()).unwrap_or_default();
             if let Some(cv) = stats.as_ref().and_then(|s| s.cv).filter(|cv| *cv > NOISY_CV) {
                 // Without tasks, run_s is the clock's resolution and its spread means nothing.
-                if NOISE.contains(&metric) && cell.workload.as_ref().is_none_or(|w| w.tasks > 0) {
+                if NOISE.contains(&metric.as_str()) && workload.is_none_or(|w| w.tasks > 0) {
                     warnings.push(format!(
                         "{metric} is noisy: its coefficient of variation is {:.1}%, over {:.0}%",
                         cv * 100.0,
@@ -280,13 +278,16 @@ fn describe(cell: &CellModel, runs: &[Run], seed: u64) -> CellSummary {
                     ));
                 }
             }
-            MetricSummary { metric, stats, outlier_repetitions }
+            MetricSummary { metric: metric.clone(), stats, outlier_repetitions }
         })
         .collect();
+    let cpu = |run: &&Run| Some(metric_of(run, "user_cpu_s")? + metric_of(run, "system_cpu_s")?);
+    let cpu: Vec<f64> = ok.iter().filter_map(cpu).collect();
     CellSummary {
-        key: cell.key.clone(),
+        key: key.to_vec(),
         failed: mine.len() - ok.len(),
         metrics,
+        cpu: Stats::of(&cpu, stream_seed(seed, key, CPU)),
         throughput_per_s: None,
         ideal: Err(String::new()),
         efficiency: None,
@@ -372,11 +373,11 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     for summary in summaries {
         for metric in &summary.metrics {
             // A closed workload has no rows of the open workloads' metrics: its summary is as before them.
-            if OPEN.contains(&metric.metric) && summary.open.is_none() && metric.stats.is_none() {
+            if OPEN.contains(&metric.metric.as_str()) && summary.open.is_none() && metric.stats.is_none() {
                 continue;
             }
             let mut record = summary.key.clone();
-            record.push(metric.metric.to_owned());
+            record.push(metric.metric.clone());
             let n = metric.stats.as_ref().map_or(0, |s| s.n);
             record.extend([n.to_string(), summary.failed.to_string()]);
             match &metric.stats {
@@ -421,26 +422,18 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     out.flush()
 }
 
-/// Whole numbers without decimals (bytes, counts), the rest to the nanosecond.
-fn number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        let text = format!("{x:.9}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
-}
-
 /// A result folder summarized from its files: its experiment's cells (with their model when the executors
 /// can be loaded), its runs and their statistics, and what a report of it should say.
 #[derive(Debug)]
 pub(crate) struct FolderSummary {
     pub(crate) name: String,
     pub(crate) description: String,
-    pub(crate) seed: u64,
     pub(crate) columns: Vec<String>,
     pub(crate) cells: Vec<CellModel>,
     pub(crate) charts: Vec<ChartSpec>,
+    /// The metrics of its experiment file, and a custom metric of `runs.csv` that no file declares as
+    /// lower is better.
+    pub(crate) catalog: Catalog,
     pub(crate) environment: Environment,
     /// `warnings.txt`, or the warnings of the statistics when the folder has none.
     pub(crate) warnings: Vec<String>,
@@ -458,10 +451,10 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let file = folder.experiment_file();
     let mut notes = Vec::new();
     let mut registry = Registry::recorded(folder.environment.executors());
-    let (name, description, seed, columns, cells, charts) = match experiment::load(&file, &mut registry) {
+    let (name, description, seed, columns, cells, charts, mut catalog) = match experiment::load(&file, &mut registry) {
         Ok(e) => {
             let cells = CellModel::of(&e);
-            (e.name, e.description, e.seed, e.columns, cells, e.charts)
+            (e.name, e.description, e.seed, e.columns, cells, e.charts, e.catalog)
         }
         Err(full) => {
             // The matrix and the charts may still be readable: everything but the executors.
@@ -485,12 +478,17 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                     }
                 })
                 .collect();
-            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts)
+            (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts, outline.catalog)
         }
     };
     let runs = folder
         .runs()
-        .and_then(|runs| runs_of(&runs, &columns))
+        .and_then(|runs| {
+            for custom in runs.custom.iter() {
+                catalog.declare(custom, Direction::LowerIsBetter);
+            }
+            runs_of(&runs, &columns)
+        })
         .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
     let environment = folder.environment.clone();
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
@@ -505,7 +503,19 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     if measured > runs.len() {
         notes.push(format!("the result is partial: {} of {measured} measured runs are in runs.csv", runs.len()));
     }
-    Ok(FolderSummary { name, description, seed, columns, cells, charts, environment, warnings, notes, runs, summaries })
+    Ok(FolderSummary {
+        name,
+        description,
+        columns,
+        cells,
+        charts,
+        catalog,
+        environment,
+        warnings,
+        notes,
+        runs,
+        summaries,
+    })
 }
 
 #[cfg(test)]
@@ -592,12 +602,5 @@ mod tests {
         assert!(warning.contains("1.000 ms or less") && warning.contains("1.500 ms or more"), "{warning}");
         // Folders written before the anchor have none: nothing to say.
         assert_eq!(speed_warning(&runs(&[])), None);
-    }
-
-    #[test]
-    fn numbers_are_written_compactly() {
-        assert_eq!(number(9_437_184.0), "9437184");
-        assert_eq!(number(0.012_5), "0.0125");
-        assert_eq!(number(1.0 / 3.0), "0.333333333");
     }
 }

@@ -3,6 +3,7 @@
 //! measured, as a warning of the results, so that a file's author learns it before a comparison does not.
 
 use crate::experiment::gate::Gate;
+use crate::fmt::{milliseconds, whole_percent};
 
 /// A warning for each cell of `summaries` whose median run time makes `gate`'s floor of times larger than
 /// its threshold of `run_s`; `paired` when the comparison is paired, which has no floor of times unless
@@ -41,18 +42,10 @@ pub(crate) fn too_short_for_the_gate(
          time counts only beyond the floor of {}, +{} of it; give the runs more work, lower `[ci] time_floor`, \
          or compare paired (`[ci] baseline`), which has no floor of times",
         milliseconds(*median),
-        percent(threshold),
+        whole_percent(threshold),
         milliseconds(floor),
-        percent(floor / median),
+        whole_percent(floor / median),
     )]
-}
-
-fn milliseconds(seconds: f64) -> String {
-    format!("{:.3} ms", seconds * 1e3)
-}
-
-fn percent(fraction: f64) -> String {
-    format!("{:.0}%", fraction * 100.0)
 }
 
 #[cfg(test)]
@@ -66,10 +59,11 @@ mod tests {
             key: vec![key.to_owned()],
             failed: 0,
             metrics: vec![MetricSummary {
-                metric: "run_s",
+                metric: "run_s".to_owned(),
                 stats: Stats::of(&[run_s, run_s * 1.01, run_s * 0.99], 1),
                 outlier_repetitions: Vec::new(),
             }],
+            cpu: None,
             throughput_per_s: None,
             ideal: Err(String::new()),
             efficiency: None,
