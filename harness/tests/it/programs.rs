@@ -253,6 +253,42 @@ fn a_hook_that_prints_a_flood_and_fails_is_told_by_the_end_of_its_last_line() {
 }
 
 #[test]
+fn control_sequences_a_program_or_a_hook_prints_reach_neither_the_console_nor_runs_csv() {
+    let (dir, file) = write_inline(
+        "controls",
+        r#"
+[experiment]
+name = "controls"
+repetitions = 1
+warmup = 0
+
+[workloads.program]
+tasks = 1
+steps = [{ exec = "printf '\\033]0;pwned\\007\\033[2J' >&2; exit 1" }]
+
+[workloads.hook]
+tasks = 1
+prepare = "printf '\\033]0;pwned\\007\\033[2J'; exit 2"
+steps = [{ compute = "1KiB" }]
+
+[matrix]
+executor = ["sync"]
+workload = ["program", "hook"]
+"#,
+    );
+    // Not on a terminal: a progress line per run, with the error of each that failed.
+    let out = harness().args(["run", "--out"]).arg(dir.path().join("results")).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let escaped = r"\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    assert_eq!(stderr.matches(escaped).count(), 2, "both failures are told, escaped: {stderr}");
+    assert!(!out.stderr.iter().chain(&out.stdout).any(|&b| b == 0x1b || b == 0x07), "{stderr}");
+    let runs = std::fs::read(dir.path().join("results/controls/latest/runs.csv")).unwrap();
+    assert!(!runs.iter().any(|&b| b == 0x1b || b == 0x07), "{}", String::from_utf8_lossy(&runs));
+    assert_eq!(String::from_utf8_lossy(&runs).matches(escaped).count(), 2);
+}
+
+#[test]
 fn a_failing_prepare_or_conclude_fails_its_run() {
     let text = r#"
 [experiment]
