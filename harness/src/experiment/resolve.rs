@@ -314,10 +314,12 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
-    /// `path` as written in the file, relative to the experiment file's folder (`./NAME` for a bare name
-    /// beside a file given as `NAME.toml`): never a name for the system's library search.
+    /// `path` as written in the file, relative to the experiment file's folder; a bare name beside a file
+    /// given without its folder is `./NAME`, never a name for the system's library search (which `dlopen`
+    /// does for a name without a `/`).
     fn relative_to_file(&self, path: &str) -> std::path::PathBuf {
-        self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(path)
+        let joined = self.path.parent().unwrap_or(Path::new("")).join(path);
+        if joined.as_os_str().as_encoded_bytes().contains(&b'/') { joined } else { Path::new(".").join(joined) }
     }
 
     /// A library file of `[plugins]` or `[libraries]`, relative to the experiment file: `what` it is, the
