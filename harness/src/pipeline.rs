@@ -458,7 +458,7 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.inc(1);
             if outcome.status != Status::Ok {
-                bar.println(format!("{} {what}: {result}", label.join(" ")));
+                bar.println(crate::console::escape_controls(&format!("{} {what}: {result}", label.join(" "))));
             }
         } else if self.plain {
             crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));

@@ -11,10 +11,15 @@ pub(crate) const MAX_ERROR_CHARS: usize = 2000;
 /// The last `max` bytes of the file at `path` (the whole file when shorter), as text; empty when it cannot
 /// be read. However much a run printed, only this much of it is ever held in memory.
 pub(crate) fn tail_of_file(path: &std::path::Path, max: u64) -> String {
+    tail_of_file_after(path, 0, max)
+}
+
+/// [`tail_of_file`] of what the file holds after its first `start` bytes: what a program appended to a log.
+pub(crate) fn tail_of_file_after(path: &std::path::Path, start: u64, max: u64) -> String {
     use std::io::{Read as _, Seek as _};
     let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
     let length = file.metadata().map_or(0, |m| m.len());
-    if file.seek(std::io::SeekFrom::Start(length.saturating_sub(max))).is_err() {
+    if file.seek(std::io::SeekFrom::Start(length.saturating_sub(max).max(start))).is_err() {
         return String::new();
     }
     let mut bytes = Vec::new();

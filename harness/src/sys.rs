@@ -292,6 +292,52 @@ pub(crate) fn die_with_harness(command: &mut Command) {
     }
 }
 
+/// Caps the size of every file `command`'s child (and whatever it starts) writes at `bytes`: a write past it
+/// fails, and `SIGXFSZ` ends the writer.
+pub(crate) fn limit_file_size(command: &mut Command, bytes: u64) {
+    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+    // SAFETY: the hook runs between fork and exec and only calls setrlimit, which is async-signal-safe, on
+    // a valid rlimit it owns.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The pids of the other processes whose environment holds the variable `var` (`NAME=VALUE`, exactly).
+pub(crate) fn pids_with_env(var: &[u8]) -> Vec<pid_t> {
+    other_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|&b| b == 0).any(|v| v == var))
+        })
+        .collect()
+}
+
+/// The pids of the other processes that have `file` open (the same file, whatever its name or link).
+pub(crate) fn pids_holding(file: &File) -> Vec<pid_t> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = file.metadata() else { return Vec::new() };
+    let same = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
+    other_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| fds.flatten().any(|fd| same(&fd.path())))
+        })
+        .collect()
+}
+
+/// Every process in `/proc` but this one.
+fn other_pids() -> Vec<pid_t> {
+    let me = std::process::id() as pid_t;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<pid_t>().ok()).filter(|&p| p != me).collect()
+}
+
 /// Makes this process the reaper of its descendants whose parent dies.
 pub(crate) fn set_child_subreaper() {
     // SAFETY: prctl with integer arguments.

@@ -320,10 +320,22 @@ pub fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// The last `n` non-blank lines of `text`, joined with " | ".
+/// The most characters of one line [`last_lines`] keeps: its end, where a program says its last words.
+pub const MAX_LINE_CHARS: usize = 400;
+
+/// The last `n` non-blank lines of `text`, joined with " | "; a line longer than [`MAX_LINE_CHARS`] is cut
+/// to its end, with a note of what was left out.
 pub fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
+    let cut = |line: &str| {
+        let count = line.chars().count();
+        if count <= MAX_LINE_CHARS {
+            return line.to_owned();
+        }
+        let end: String = line.chars().skip(count - MAX_LINE_CHARS).collect();
+        format!("[{} characters left out] ...{end}", count - MAX_LINE_CHARS)
+    };
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| cut(l)).collect::<Vec<_>>().join(" | ")
 }
 
 #[cfg(test)]

@@ -435,7 +435,7 @@ pub(super) fn list(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error>
                 "  {} = {}\n      functions: {}",
                 library.name,
                 library.path.display(),
-                library.functions.join(", ")
+                library.functions.as_deref().unwrap_or_default().join(", ")
             );
         }
     }

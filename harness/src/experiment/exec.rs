@@ -158,7 +158,12 @@ pub(super) fn settle_step(step: Step, base: &Path, libraries: &[StepLibrary]) ->
                 };
                 return Err((format!("`call`: unknown library `{library}`{hint}"), Some(expected)));
             };
-            let functions: Vec<&str> = found.functions.iter().map(String::as_str).collect();
+            let Some(functions) = &found.functions else {
+                // A result folder's experiment, which is read and never run: the function is as written.
+                call.library = found.path.to_string_lossy().into_owned();
+                return Ok(Step::Call(call));
+            };
+            let functions: Vec<&str> = functions.iter().map(String::as_str).collect();
             let Some(index) = functions.iter().position(|f| *f == function) else {
                 let hint = crate::diagnostic::closest(function, functions.iter().copied())
                     .map(|c| format!(" (did you mean `{library}::{c}`?)"))

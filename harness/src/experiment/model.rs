@@ -94,7 +94,8 @@ impl Experiment {
 pub(crate) struct StepLibrary {
     pub name: String,
     pub path: PathBuf,
-    pub functions: Vec<String>,
+    /// The functions it exports; `None` in the experiment of a result folder, which probes no library.
+    pub functions: Option<Vec<String>>,
 }
 
 /// A custom metric: how a run's value is made of what its tasks reported, and which way is better.

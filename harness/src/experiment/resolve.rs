@@ -223,19 +223,25 @@ impl Resolver<'_> {
         })
     }
 
-    /// Probes each `[libraries]` entry (path relative to the experiment file) in a child process.
+    /// Probes each `[libraries]` entry (path relative to the experiment file) in a child process; with a
+    /// registry of what a result folder recorded, nothing is probed, nor even looked at: reading a result
+    /// folder runs no code of it, and a `call` step's function is taken as written.
     fn add_libraries(&mut self, libraries: &IndexMap<Spanned<String>, Spanned<String>>) -> Result<(), Diagnostic> {
         for (name, path) in libraries {
+            let name = name.get_ref().clone();
+            if self.registry.is_recorded() {
+                let path = absolute(self.relative_to_file(path.get_ref()));
+                self.libraries.push(StepLibrary { name, path, functions: None });
+                continue;
+            }
             let resolved = self.library_file(
                 path,
                 ("step library", "step library", "it first (`cargo build --release` in its crate)"),
             )?;
             let functions = crate::plugin::probe_steps(&resolved).map_err(|message| {
-                self.error(format!("step library `{}` cannot be loaded", name.get_ref()), Some(path.span()))
-                    .help(message)
+                self.error(format!("step library `{name}` cannot be loaded"), Some(path.span())).help(message)
             })?;
-            let path = std::path::absolute(&resolved).unwrap_or(resolved);
-            self.libraries.push(StepLibrary { name: name.get_ref().clone(), path, functions });
+            self.libraries.push(StepLibrary { name, path: absolute(resolved), functions: Some(functions) });
         }
         Ok(())
     }
@@ -309,6 +315,14 @@ impl Resolver<'_> {
         Ok(bytes)
     }
 
+    /// `path` as written in the file, relative to the experiment file's folder; a bare name beside a file
+    /// given without its folder is `./NAME`, never a name for the system's library search (which `dlopen`
+    /// does for a name without a `/`).
+    fn relative_to_file(&self, path: &str) -> std::path::PathBuf {
+        let joined = self.path.parent().unwrap_or(Path::new("")).join(path);
+        if joined.as_os_str().as_encoded_bytes().contains(&b'/') { joined } else { Path::new(".").join(joined) }
+    }
+
     /// A library file of `[plugins]` or `[libraries]`, relative to the experiment file: `what` it is, the
     /// `kind` of library, and how to build it, for the error when it does not exist.
     fn library_file(
@@ -316,7 +330,7 @@ impl Resolver<'_> {
         path: &Spanned<String>,
         (what, kind, build): (&str, &str, &str),
     ) -> Result<std::path::PathBuf, Diagnostic> {
-        let resolved = self.path.parent().unwrap_or(Path::new(".")).join(path.get_ref());
+        let resolved = self.relative_to_file(path.get_ref());
         // A plugin that is not a regular file is refused by the probe, which names the plugin.
         if what != "plugin" && resolved.exists() && !resolved.is_file() {
             return Err(self
@@ -801,6 +815,11 @@ fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan
         }
     }
     kept
+}
+
+/// `path` made absolute, or as it is when it cannot be.
+fn absolute(path: std::path::PathBuf) -> std::path::PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// The axis `[ci] baseline` names, as written: it counts as used, and every cell keeps its value.

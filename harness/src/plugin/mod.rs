@@ -162,23 +162,73 @@ pub(crate) fn probe(paths: &[PathBuf]) -> Vec<Result<PluginInfo, String>> {
 type Probed = Vec<Result<PluginInfo, String>>;
 
 fn probe_in_child(paths: &[PathBuf]) -> Result<Probed, (Probed, String)> {
-    let failed = |message: String| (Vec::new(), message);
-    let exe = std::env::current_exe().map_err(|e| failed(format!("cannot find the harness executable: {e}")))?;
-    // Files, not pipes: a process the library started could hold a pipe open for ever.
-    let (stdout, stderr) = (tempfile::tempfile(), tempfile::tempfile());
+    let mut args = vec![OsStr::new("__probe")];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    let ran = run_probe(&args).map_err(|message| (Vec::new(), format!("cannot start the plugin probe: {message}")))?;
+    let results: Probed = String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .map_while(|line| serde_json::from_str::<ProbeLine>(line).ok())
+        .map(|line| match line {
+            ProbeLine::Ok(info) => Ok(*info),
+            ProbeLine::Error(message) => Err(message),
+        })
+        .take(paths.len())
+        .collect();
+    if results.len() == paths.len() {
+        return Ok(results);
+    }
+    let name = paths[results.len()].file_name().unwrap_or(OsStr::new("?")).to_string_lossy().into_owned();
+    let message = match ran.status {
+        _ if ran.flooded => {
+            format!("loading {name} printed more than {} MiB, so the probe was stopped", PROBE_OUTPUT_BYTES >> 20)
+        }
+        Some(status) => format!(
+            "loading {name} crashed the plugin probe ({}){}",
+            crate::process::describe_exit(status),
+            tail_of(&ran.stderr)
+        ),
+        None => format!(
+            "loading {name} did not end within {}s (its initialisers or its info block), so the probe was killed",
+            PROBE_TIMEOUT.as_secs()
+        ),
+    };
+    Err((results, message))
+}
+
+/// What a probe child did: how it ended (`None`: killed at [`PROBE_TIMEOUT`]), the start of what it printed,
+/// and whether it printed more than [`PROBE_OUTPUT_BYTES`] on either stream.
+struct ProbeRun {
+    status: Option<std::process::ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    flooded: bool,
+}
+
+/// Runs `harness ARGS` as a probe: in a process group of its own, dying with the harness, for at most
+/// [`PROBE_TIMEOUT`], its output in files (a process the library started could hold a pipe open for ever)
+/// that cannot grow past [`PROBE_OUTPUT_BYTES`]. When it ends, everything it started goes: its process
+/// group, and what left the group (`setsid`) but still carries the probe's mark in its environment or holds
+/// its output open.
+fn run_probe(args: &[&OsStr]) -> Result<ProbeRun, String> {
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the harness executable: {e}"))?;
     let (mut stdout, mut stderr) =
-        stdout.and_then(|o| Ok((o, stderr?))).map_err(|e| failed(format!("cannot start the plugin probe: {e}")))?;
+        (tempfile::tempfile().map_err(|e| e.to_string())?, tempfile::tempfile().map_err(|e| e.to_string())?);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let since_epoch = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos();
+    let mark = format!("{}-{n}-{since_epoch}", std::process::id());
     let mut command = Command::new(exe);
     command
-        .arg("__probe")
-        .args(paths.iter().map(|p| p.as_os_str()))
+        .args(args)
+        .env(PROBE_VAR, &mark)
         .stdin(std::process::Stdio::null())
-        .stdout(stdout.try_clone().map_err(|e| failed(e.to_string()))?)
-        .stderr(stderr.try_clone().map_err(|e| failed(e.to_string()))?);
-    // A process group of its own, and death with the harness.
+        .stdout(stdout.try_clone().map_err(|e| e.to_string())?)
+        .stderr(stderr.try_clone().map_err(|e| e.to_string())?);
     command.process_group(0);
     sys::die_with_harness(&mut command);
-    let mut child = command.spawn().map_err(|e| failed(format!("cannot start the plugin probe: {e}")))?;
+    // One byte past the bound, to tell a full output from one cut there.
+    sys::limit_file_size(&mut command, PROBE_OUTPUT_BYTES + 1);
+    let mut child = command.spawn().map_err(|e| e.to_string())?;
     let deadline = Instant::now() + PROBE_TIMEOUT;
     let status = loop {
         match child.try_wait() {
@@ -192,37 +242,38 @@ fn probe_in_child(paths: &[PathBuf]) -> Result<Probed, (Probed, String)> {
     if status.is_none() {
         let _ = child.wait();
     }
+    kill_escaped(&format!("{PROBE_VAR}={mark}"), [&stdout, &stderr]);
     let read = |file: &mut std::fs::File| {
         let mut bytes = Vec::new();
-        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.take(PROBE_OUTPUT_BYTES).read_to_end(&mut bytes));
-        bytes
+        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.take(PROBE_OUTPUT_BYTES + 1).read_to_end(&mut bytes));
+        let flooded = bytes.len() as u64 > PROBE_OUTPUT_BYTES;
+        bytes.truncate(PROBE_OUTPUT_BYTES as usize);
+        (bytes, flooded)
     };
-    let out = read(&mut stdout);
-    let results: Probed = String::from_utf8_lossy(&out)
-        .lines()
-        .map_while(|line| serde_json::from_str::<ProbeLine>(line).ok())
-        .map(|line| match line {
-            ProbeLine::Ok(info) => Ok(*info),
-            ProbeLine::Error(message) => Err(message),
-        })
-        .take(paths.len())
-        .collect();
-    if results.len() == paths.len() {
-        return Ok(results);
+    let ((stdout, out_flooded), (stderr, err_flooded)) = (read(&mut stdout), read(&mut stderr));
+    Ok(ProbeRun { status, stdout, stderr, flooded: out_flooded || err_flooded })
+}
+
+/// In the environment of a probe and of everything it starts: a mark of that probe.
+const PROBE_VAR: &str = "HARNESS_PROBE";
+
+/// Kills the processes a probe started that left its process group: those whose environment holds `var`,
+/// and those holding one of `files` (its output) open; again, until none is found, since one may have
+/// started another before it was killed.
+fn kill_escaped<const N: usize>(var: &str, files: [&std::fs::File; N]) {
+    for _ in 0..10 {
+        let mut found = sys::pids_with_env(var.as_bytes());
+        for file in files {
+            found.extend(sys::pids_holding(file));
+        }
+        if found.is_empty() {
+            return;
+        }
+        for pid in found {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    let name = paths[results.len()].file_name().unwrap_or(OsStr::new("?")).to_string_lossy().into_owned();
-    let message = match status {
-        Some(status) => format!(
-            "loading {name} crashed the plugin probe ({}){}",
-            crate::process::describe_exit(status),
-            tail_of(&read(&mut stderr))
-        ),
-        None => format!(
-            "loading {name} did not end within {}s (its initialisers or its info block), so the probe was killed",
-            PROBE_TIMEOUT.as_secs()
-        ),
-    };
-    Err((results, message))
 }
 
 fn tail_of(stderr: &[u8]) -> String {
@@ -248,27 +299,28 @@ pub(crate) fn probe_steps_main(path: &Path) -> i32 {
 }
 
 /// Asks a child process for the functions of the step library at `path`: the harness never loads user code.
+/// The probe has the protections of an executor's ([`run_probe`]).
 pub(crate) fn probe_steps(path: &Path) -> Result<Vec<String>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the harness executable: {e}"))?;
-    let output = Command::new(exe)
-        .arg("__probe_steps")
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .output()
+    let ran = run_probe(&[OsStr::new("__probe_steps"), path.as_os_str()])
         .map_err(|e| format!("cannot start the step library probe: {e}"))?;
-    if output.status.success() {
-        if let Ok(functions) = serde_json::from_slice(&output.stdout) {
+    if ran.flooded {
+        return Err(format!("loading it printed more than {} MiB, so the probe was stopped", PROBE_OUTPUT_BYTES >> 20));
+    }
+    let Some(status) = ran.status else {
+        return Err(format!(
+            "loading it did not end within {}s (its initialisers or its list of functions), so the probe was killed",
+            PROBE_TIMEOUT.as_secs()
+        ));
+    };
+    if status.success() {
+        if let Ok(functions) = serde_json::from_slice(&ran.stdout) {
             return Ok(functions);
         }
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&ran.stderr);
     let stderr = stderr.trim();
-    if output.status.code() == Some(1) && !stderr.is_empty() {
+    if status.code() == Some(1) && !stderr.is_empty() {
         return Err(crate::process::last_lines(stderr, 3));
     }
-    Err(format!(
-        "loading it crashed the probe ({}){}",
-        crate::process::describe_exit(output.status),
-        tail_of(&output.stderr)
-    ))
+    Err(format!("loading it crashed the probe ({}){}", crate::process::describe_exit(status), tail_of(&ran.stderr)))
 }

@@ -215,7 +215,8 @@ impl ResultDir {
                 _ => record.extend([blank(), blank()]),
             }
         }
-        record.push(outcome.error.replace('\n', " | "));
+        // What programs printed, kept as text: no reader of runs.csv gets a terminal's control sequence.
+        record.push(crate::console::escape_controls(&outcome.error.replace('\n', " | ")).into_owned());
         self.runs.write_record(&record)?;
         self.runs.flush()
     }

@@ -3,7 +3,8 @@
 //! harness, not in the run's process, so they count in neither `run_s` nor `wall_s`).
 //!
 //! A hook writes to a log file, runs in a process group of its own that is killed when it ends (nothing it
-//! starts outlives it), and has the experiment's timeout.
+//! starts outlives it), and has the experiment's timeout. Of what it printed, only the end of the log is
+//! ever read back, for the message of a hook that failed.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -17,6 +18,7 @@ use harness_sdk::protocol::Exec;
 use super::reap::kill_group;
 use super::wait::{Wait, wait_for_exit};
 use crate::fmt::format_duration;
+use crate::process::{LOG_TAIL_BYTES, tail_of_file_after};
 use crate::sys::{self, pid_t};
 
 /// Whether Ctrl-C stops a hook: not `cleanup`, which runs because of it.
@@ -37,12 +39,12 @@ pub(crate) fn run_hook(
 ) -> Result<(), String> {
     let line = command_line(exec, 0, 0);
     // What the hook printed starts after what the log held before it, and its own header line.
-    let mut start = std::fs::metadata(log).map_or(0, |m| m.len()) as usize;
+    let mut start = std::fs::metadata(log).map_or(0, |m| m.len());
     let header = format!("[{what}] {line}\n");
-    start += header.len();
+    start += header.len() as u64;
     let failed = |why: String| {
-        let printed = std::fs::read(log).unwrap_or_default();
-        let printed = String::from_utf8_lossy(printed.get(start..).unwrap_or_default());
+        // However much it printed, only the end of it is read back, as for a run.
+        let printed = tail_of_file_after(log, start, LOG_TAIL_BYTES);
         let tail = last_lines(&printed, 3);
         let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
         format!("`{what}` (`{line}`) {why}{tail}")

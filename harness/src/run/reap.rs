@@ -61,12 +61,8 @@ pub(super) fn kill_left_behind(scratch: &Path) {
     }
     let mut needle = format!("{SCRATCH_VAR}=").into_bytes();
     needle.extend_from_slice(scratch.as_os_str().as_encoded_bytes());
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for pid in entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<pid_t>().ok()) {
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
-        if environ.split(|&b| b == 0).any(|var| var == needle.as_slice()) {
-            let _ = sys::kill(pid, libc::SIGKILL);
-        }
+    for pid in sys::pids_with_env(&needle) {
+        let _ = sys::kill(pid, libc::SIGKILL);
     }
 }
 

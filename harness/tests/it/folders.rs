@@ -52,10 +52,12 @@ fn reading_a_result_folder_loads_no_library_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let result = result_folder(dir.path());
     support::c_library("constructor", &result);
-    // A folder from elsewhere whose experiment file names a library that runs code when loaded.
+    // A folder from elsewhere whose experiment file names a library that runs code when loaded, as a
+    // plugin and as a step library.
     let experiment = result.join("experiment.toml");
     let text = std::fs::read_to_string(&experiment).unwrap();
-    std::fs::write(&experiment, format!("[plugins]\nevil = \"libconstructor.so\"\n\n{text}")).unwrap();
+    let steps_only = format!("[libraries]\nevil = \"libconstructor.so\"\n\n{text}");
+    std::fs::write(&experiment, format!("[plugins]\nevil = \"libconstructor.so\"\n\n{steps_only}")).unwrap();
     let mark = dir.path().join("loaded");
     let env = [("FIXTURE_CONSTRUCTOR", OsStr::new("mark")), ("FIXTURE_MARK", mark.as_os_str())];
     let merged = dir.path().join("merged");
@@ -75,10 +77,17 @@ fn reading_a_result_folder_loads_no_library_it_names() {
     // The report still has the model's ideal time: it came from environment.json.
     let report = std::fs::read_to_string(result.join("report.md")).unwrap();
     assert!(!report.contains("could not be loaded"), "{report}");
-    // The library does run code when loaded: what the commands above did not do.
-    let validate = harness_within(&[OsStr::new("validate"), experiment.as_os_str()], &env);
-    assert_eq!(validate.status.code(), Some(2), "{}", String::from_utf8_lossy(&validate.stderr));
-    assert!(mark.exists(), "loading the library leaves the mark");
+    // The library does run code when loaded, as a plugin and as a step library: what the commands above
+    // did not do.
+    let steps = dir.path().join("steps.toml");
+    std::fs::write(&steps, steps_only).unwrap();
+    std::fs::copy(result.join("libconstructor.so"), dir.path().join("libconstructor.so")).unwrap();
+    for file in [&experiment, &steps] {
+        let validate = harness_within(&[OsStr::new("validate"), file.as_os_str()], &env);
+        assert_eq!(validate.status.code(), Some(2), "{}", String::from_utf8_lossy(&validate.stderr));
+        assert!(mark.exists(), "loading the library leaves the mark");
+        std::fs::remove_file(&mark).unwrap();
+    }
 }
 
 /// Makes `path` a FIFO.

@@ -14,6 +14,7 @@
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `paired`: the paired gate on two builds of a program made in the test, and a range of repetitions.
 //! - `plugins`: discovery, precedence, ABI checks.
+//! - `probes`: which file a library's name means, and libraries that block, flood or detach when loaded.
 //! - `programs`: `exec` and `call` steps, hooks and custom metrics with real programs and step libraries, under
 //!   every executor.
 //! - `out_of_tree`: builds the executor of `docs/writing-an-executor.md` and the step library of
@@ -40,6 +41,7 @@ mod open;
 mod out_of_tree;
 mod paired;
 mod plugins;
+mod probes;
 mod programs;
 mod report;
 mod robustness;

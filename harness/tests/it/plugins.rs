@@ -117,22 +117,10 @@ fn a_library_whose_constructor_blocks_is_killed_with_what_it_started_and_the_oth
 #[test]
 fn a_probe_dies_with_a_harness_killed_while_it_blocks() {
     let dir = hostile_plugin_dir();
-    let marker = support::unique_marker(module_path!());
-    let mark = dir.path().join("loading");
-    let mut harness = support::harness()
-        .arg("list")
-        .arg("--plugin-dir")
-        .arg(dir.path())
-        .env("FIXTURE_CONSTRUCTOR", "block")
-        .env("FIXTURE_MARK", &mark)
-        .env("HARNESS_TEST_MARKER", &marker)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    support::wait_until("the probe is in the blocking constructor", || mark.exists());
-    harness.kill().unwrap();
-    harness.wait().unwrap();
-    support::wait_until("the probe of the killed harness is gone", || support::marked(&marker).is_empty());
+    support::kill_while_a_constructor_blocks(
+        &[std::ffi::OsStr::new("list"), std::ffi::OsStr::new("--plugin-dir"), dir.path().as_os_str()],
+        &dir.path().join("loading"),
+    );
 }
 
 #[test]

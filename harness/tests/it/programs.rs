@@ -217,31 +217,75 @@ level = [1]
     assert!(std::fs::read_to_string(logs.join("cell-1-rep-1.log")).unwrap().contains("[conclude] sh -c"));
 }
 
+/// Runs an experiment whose `setup` is the shell command `setup` and whose one run touches `ran`, with a
+/// `cleanup` that touches `cleaned`, expecting exit code 1; returns its folder and what it printed on
+/// standard error.
+fn run_with_setup(name: &str, setup: &str) -> (tempfile::TempDir, String) {
+    let text = format!(
+        "[experiment]\nname = \"{name}\"\nsetup = {setup:?}\ncleanup = \"touch cleaned\"\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{{ exec = \"touch ran\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\n"
+    );
+    let (dir, file) = write_inline(name, &text);
+    let out = harness().args(["run", "--quiet", "--out"]).arg(dir.path().join("results")).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(stderr.contains("the setup failed, so no run was started"), "{stderr}");
+    (dir, stderr)
+}
+
 #[test]
 fn a_failing_setup_stops_the_experiment_and_cleanup_still_runs() {
-    let (dir, file) = write_inline(
-        "setup-fails",
-        r#"
-[experiment]
-name = "setup-fails"
-setup = "echo 'no database here' >&2; exit 4"
-cleanup = "touch cleaned"
-
-[workloads.w]
-tasks = 1
-steps = [{ exec = "touch ran" }]
-
-[matrix]
-executor = ["sync"]
-"#,
-    );
-    let out = harness().args(["run", "--quiet", "--out"]).arg(dir.path().join("results")).arg(&file).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("the setup failed, so no run was started"), "{stderr}");
+    let (dir, stderr) = run_with_setup("setup-fails", "echo 'no database here' >&2; exit 4");
     assert!(stderr.contains("exited with code 4: no database here"), "{stderr}");
     assert!(!dir.path().join("ran").exists());
     assert!(dir.path().join("cleaned").exists());
+}
+
+#[test]
+fn a_hook_that_prints_a_flood_and_fails_is_told_by_the_end_of_its_last_line() {
+    let (_dir, stderr) =
+        run_with_setup("setup-floods", r"head -c 67108864 /dev/zero | tr '\0' x; echo ' and the end'; exit 3");
+    assert!(stderr.len() < 16 * 1024, "the message holds the flood: {} bytes", stderr.len());
+    // Only the end of the log was read, and the last line is cut to its end.
+    assert!(stderr.contains("exited with code 3: ["), "{stderr}");
+    assert!(stderr.contains(" characters left out] ...xxx"), "{stderr}");
+    assert!(stderr.contains("xxx and the end"), "{stderr}");
+}
+
+#[test]
+fn control_sequences_a_program_or_a_hook_prints_reach_neither_the_console_nor_runs_csv() {
+    let (dir, file) = write_inline(
+        "controls",
+        r#"
+[experiment]
+name = "controls"
+repetitions = 1
+warmup = 0
+
+[workloads.program]
+tasks = 1
+steps = [{ exec = "printf '\\033]0;pwned\\007\\033[2J' >&2; exit 1" }]
+
+[workloads.hook]
+tasks = 1
+prepare = "printf '\\033]0;pwned\\007\\033[2J'; exit 2"
+steps = [{ compute = "1KiB" }]
+
+[matrix]
+executor = ["sync"]
+workload = ["program", "hook"]
+"#,
+    );
+    // Not on a terminal: a progress line per run, with the error of each that failed.
+    let out = harness().args(["run", "--out"]).arg(dir.path().join("results")).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let escaped = r"\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    assert_eq!(stderr.matches(escaped).count(), 2, "both failures are told, escaped: {stderr}");
+    assert!(!out.stderr.iter().chain(&out.stdout).any(|&b| b == 0x1b || b == 0x07), "{stderr}");
+    let runs = std::fs::read(dir.path().join("results/controls/latest/runs.csv")).unwrap();
+    assert!(!runs.iter().any(|&b| b == 0x1b || b == 0x07), "{}", String::from_utf8_lossy(&runs));
+    assert_eq!(String::from_utf8_lossy(&runs).matches(escaped).count(), 2);
 }
 
 #[test]

@@ -183,6 +183,26 @@ pub(crate) fn output_within(mut child: std::process::Child, what: &str) -> std::
     child.wait_with_output().unwrap()
 }
 
+/// Starts `harness ARGS` with the constructor of a library it probes blocking (`FIXTURE_CONSTRUCTOR=block`,
+/// see `plugins/c/constructor.c`), kills it with SIGKILL once the constructor has written `mark`, and waits
+/// until nothing the harness started is left.
+pub(crate) fn kill_while_a_constructor_blocks(args: &[&std::ffi::OsStr], mark: &Path) {
+    let marker = unique_marker(module_path!());
+    let mut harness = harness()
+        .args(args)
+        .env("FIXTURE_CONSTRUCTOR", "block")
+        .env("FIXTURE_MARK", mark)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the probe is in the blocking constructor", || mark.exists());
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    wait_until("the probe of the killed harness is gone", || marked(&marker).is_empty());
+}
+
 /// Starts `harness run --quiet --out OUT FILE` with `marker` in its environment (which every process it
 /// starts inherits) and its scratch folders in OUT's parent (those of a harness killed with SIGKILL stay
 /// behind); standard output and error are piped.
