@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use harness_sdk::protocol::{MetricSource, Reported, Stream};
 
-use super::model::{Aggregate, CustomMetric};
+use super::plan::{Aggregate, CustomMetric};
 use super::quote_list;
 use super::raw::{MetricsOnly, RawMetric};
 use super::resolve::Resolver;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::charts;
 use super::matrix::Cell;
-use super::model::{Experiment, Outline};
+use super::plan::{Experiment, Outline};
 use super::quote_list;
 use super::raw::RawFile;
 use super::resolve::Resolver;

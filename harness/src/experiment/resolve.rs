@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::expand::{Places, describe, identity};
 use super::gate::{self, Gate};
 use super::matrix::{Cell, Value};
-use super::model::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibrary, WORKERS, WORKLOAD};
+use super::plan::{CellPlan, CustomMetric, EXECUTOR, Experiment, Order, StepLibrary, WORKERS, WORKLOAD};
 use super::raw::{self, RawFile, RawWorkload};
 use super::steps::{self, Numbers, parse_step, size};
 use super::substitute::{collect_references, substitute_value};
