@@ -8,9 +8,7 @@
 pub(crate) mod arrival;
 pub(crate) mod charts;
 mod command;
-mod custom;
 mod exec;
-mod expand;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod gate;
