@@ -8,9 +8,9 @@
 //!    from child processes.
 //! 3. `run` schedules warmup and measured runs, runs each in a child process, and classifies how it
 //!    ended.
-//! 4. `results` writes the result folder; `environment` describes the machine.
+//! 4. `results` writes the result folder; `survey` describes the machine in `environment.json`.
 //! 5. `summary` reads `runs.csv` back and writes `summary.csv`: `stats` per cell and metric, and the
-//!    ideal time of `model`.
+//!    ideal time of `ideal`.
 //! 6. `report` draws `charts/*.svg` and writes `report.md` and `report.html` from those statistics.
 //!
 //! [`cli`] and `pipeline` tie them together; `main.rs` only calls [`cli::main`].
@@ -27,15 +27,14 @@ pub mod cli;
 mod compare;
 mod console;
 mod diagnostic;
-mod environment;
 mod error;
 mod experiment;
 mod export;
 mod fmt;
+mod ideal;
 mod machine;
 mod merge;
 mod metrics;
-mod model;
 mod pipeline;
 mod plugin;
 mod process;
@@ -45,6 +44,7 @@ mod run;
 mod schema;
 mod stats;
 mod summary;
+mod survey;
 #[allow(unsafe_code)]
 mod sys;
 

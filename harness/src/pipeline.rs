@@ -283,7 +283,7 @@ struct Opened {
 fn resume(dir: &Path, experiment: &Experiment, started: SystemTime) -> anyhow::Result<Opened> {
     let (results, done) = ResultDir::resume(dir, experiment)
         .with_context(|| format!("cannot resume the result folder {}", dir.display()))?;
-    let environment = crate::environment::record_resume(dir, started).context("cannot update environment.json")?;
+    let environment = crate::survey::record_resume(dir, started).context("cannot update environment.json")?;
     Ok(Opened { results, done, environment })
 }
 
@@ -294,7 +294,7 @@ fn create(
     runner: &Runner,
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
-    let environment = crate::environment::collect(experiment, started, options.shard, runner.accounting());
+    let environment = crate::survey::collect(experiment, started, options.shard, runner.accounting());
     let results = ResultDir::create(options.out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
     Ok(Opened { results, done: HashSet::new(), environment })
@@ -335,7 +335,7 @@ fn summarize_and_draw(
 ) -> anyhow::Result<()> {
     let written = Runs::read(&dir.join(files::RUNS)).context("cannot read runs.csv back")?;
     let runs = crate::summary::runs_of(&written, &experiment.columns).context("cannot read runs.csv back")?;
-    let cells = crate::summary::CellModel::of(experiment);
+    let cells = crate::summary::DeclaredCell::of(experiment);
     let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
     crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use harness_sdk::protocol::{Exec, Output, Step};
 
-use super::model::StepLibrary;
+use super::plan::StepLibrary;
 use super::quote_list;
 use super::steps::StepError;
 use super::substitute::references;

@@ -421,7 +421,7 @@ pub(super) fn check_baseline(
 /// The `[ci]` gate of an experiment file's text, as kept in a result folder.
 pub(crate) fn gate_of_source(source: &str) -> Result<Gate, String> {
     let file: raw::CiOnly = toml::from_str(source).map_err(|e| e.message().to_owned())?;
-    let catalog = super::custom::read_back(&file.workloads);
+    let catalog = super::resolve::custom::read_back(&file.workloads);
     let mut services: Vec<String> = file.services.keys().cloned().collect();
     // The loopback server is a service without a table, first among them.
     if file.workloads.values().any(raw::MetricsOnly::uses_loopback) {

@@ -58,13 +58,13 @@ fn too_short_for_the_gate(experiment: &Experiment, out: &mut Vec<String>) {
         .iter()
         .filter(|cell| cell.workload.arrival.is_none())
         .filter_map(|cell| {
-            let waits = crate::model::Waits::of(&cell.workload);
+            let waits = crate::ideal::Waits::of(&cell.workload);
             if waits.costs_cpu || waits.wait_s <= 0.0 {
                 return None;
             }
             let model = cell.executor.model.as_ref();
-            let overlap = crate::model::overlap(model, cell.workers, &cell.options, cell.workload.tasks, cores)?;
-            let (ideal, _) = crate::model::ideal_s(cell.workload.tasks, waits, 0.0, overlap);
+            let overlap = crate::ideal::overlap(model, cell.workers, &cell.options, cell.workload.tasks, cores)?;
+            let (ideal, _) = crate::ideal::ideal_s(cell.workload.tasks, waits, 0.0, overlap);
             (ideal > 0.0 && floor / ideal > threshold).then(|| (cell.label(&experiment.columns), ideal))
         })
         .collect();
@@ -135,7 +135,7 @@ fn ignored_workers(experiment: &Experiment, out: &mut Vec<String>) {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (index, cell) in experiment.cells.iter().enumerate() {
         let Some(model) = &cell.executor.model else { continue };
-        if !cell.values.contains_key(WORKERS) || crate::model::uses_workers(model, &cell.options) {
+        if !cell.values.contains_key(WORKERS) || crate::ideal::uses_workers(model, &cell.options) {
             continue;
         }
         let others: Vec<String> = experiment

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::charts;
 use super::matrix::Cell;
-use super::model::{Experiment, Outline};
+use super::plan::{Experiment, Outline};
 use super::quote_list;
 use super::raw::RawFile;
 use super::resolve::Resolver;
@@ -27,7 +27,7 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     let mut registry = Registry::default();
     let resolver =
         Resolver { path, source: &source, registry: &mut registry, libraries: Vec::new(), ports: Vec::new() };
-    let catalog = super::custom::catalog(&resolver.custom_metrics(&file)?);
+    let catalog = super::resolve::custom::catalog(&resolver.custom_metrics(&file)?);
     let (cells, _, columns) = resolver.expand(&file)?;
     let values: Vec<&Cell> = cells.iter().collect();
     let charts = charts::check(&file.charts, &columns, &values, &catalog, &|m, span| resolver.error(m, span))?;

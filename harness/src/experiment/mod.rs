@@ -8,16 +8,14 @@
 pub(crate) mod arrival;
 pub(crate) mod charts;
 mod command;
-mod custom;
 mod exec;
-mod expand;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod gate;
 pub(crate) mod lints;
 mod load;
 pub(crate) mod matrix;
-mod model;
+mod plan;
 mod raw;
 pub(crate) mod repetitions;
 mod resolve;
@@ -31,7 +29,7 @@ use matrix::Value;
 pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
-pub(crate) use model::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
+pub(crate) use plan::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
 pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path};
 pub(crate) use steps::MAX_FIXTURE_FILES;

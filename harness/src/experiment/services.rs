@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use toml::Spanned;
 
 use super::command::{CommandLine, Problem, Text, parse_command};
-use super::model::CellPlan;
+use super::plan::CellPlan;
 use super::raw::RawService;
 use super::substitute::references;
 use super::{quote_list, units};

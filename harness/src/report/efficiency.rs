@@ -1,4 +1,4 @@
-//! Efficiency: the ideal run time of the model ([`crate::model`]) over the measured median run time,
+//! Efficiency: the ideal run time of the model ([`crate::ideal`]) over the measured median run time,
 //! with the ideal drawn as a line at 100%. The interval is the ideal over the run time's interval.
 
 use super::figure::{Figure, Rule};

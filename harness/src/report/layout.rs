@@ -405,14 +405,14 @@ mod tests {
     use super::*;
     use crate::metrics::MEASURED;
     use crate::report::Sources;
-    use crate::summary::{self, CellModel, Run};
+    use crate::summary::{self, DeclaredCell, Run};
 
     /// A report of cells with these values in `columns`, each measured once.
     fn report(columns: &[&str], cells: &[&[&str]]) -> Report {
         let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
-        let models: Vec<CellModel> = cells
+        let models: Vec<DeclaredCell> = cells
             .iter()
-            .map(|values| CellModel {
+            .map(|values| DeclaredCell {
                 key: values.iter().map(|v| (*v).to_owned()).collect(),
                 executor: values[columns.iter().position(|c| c == "executor").unwrap()].to_owned(),
                 workers: 1,

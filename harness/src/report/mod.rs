@@ -38,7 +38,7 @@ use crate::experiment::{self, ChartSpec};
 use crate::metrics::Catalog;
 use crate::results::files;
 use crate::stats::Stats;
-use crate::summary::{self, CellModel, CellSummary, Run};
+use crate::summary::{self, CellSummary, DeclaredCell, Run};
 use figure::Figure;
 
 /// The executor that speedup is measured against when no executor of the result declares a model that
@@ -47,11 +47,11 @@ pub(crate) const REFERENCE: &str = "sync";
 
 /// The executor speedup is measured against: the first whose every cell runs one task at a time on one
 /// core by its declared model (`sync` among the built-ins), else [`REFERENCE`].
-fn declared_reference(cells: &[CellModel]) -> String {
-    let sequential = |c: &CellModel| {
+fn declared_reference(cells: &[DeclaredCell]) -> String {
+    let sequential = |c: &DeclaredCell| {
         c.workload
             .as_ref()
-            .is_some_and(|w| crate::model::is_sequential(c.model.as_ref(), c.workers, &c.options, w.tasks))
+            .is_some_and(|w| crate::ideal::is_sequential(c.model.as_ref(), c.workers, &c.options, w.tasks))
     };
     cells
         .iter()
@@ -113,7 +113,7 @@ pub(crate) struct Sources<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub columns: &'a [String],
-    pub cells: &'a [CellModel],
+    pub cells: &'a [DeclaredCell],
     pub summaries: &'a [CellSummary],
     pub runs: &'a [Run],
     pub charts: &'a [ChartSpec],

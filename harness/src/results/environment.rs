@@ -1,5 +1,5 @@
 //! `environment.json`, typed: the fields the harness reads back, and every other field kept as it was, so
-//! a document read and written again loses nothing. [`crate::environment`] builds the document; this module
+//! a document read and written again loses nothing. [`crate::survey`] builds the document; this module
 //! reads and writes it, always atomically.
 
 use std::io;

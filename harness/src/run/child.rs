@@ -7,7 +7,9 @@
 //! resource usage ([`super::wait`]). The child loads the plugin, runs the request, and writes
 //! `DIR/response.json`. Whatever the child does (panic, abort, crash, exit, hang, run out of memory), the
 //! parent classifies it, kills whatever the run left (its process group, its cgroup, and orphans
-//! reparented to the harness: [`super::reap`]), and carries on. The system calls are in [`crate::sys`].
+//! reparented to the harness: [`super::reap`]), and carries on. The order of those steps is
+//! [`super::life`]'s; this module is the machine's side of them ([`Machine`]). The system calls are in
+//! [`crate::sys`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,8 @@ use serde::Serialize;
 
 use super::cgroup::{Keeper, Method, RunCgroup};
 use super::exec::{ExecRequest, ExecResponse, REQUEST, RESPONSE, Response};
-use super::fork_server::{ForkServer, Started};
+use super::fork_server::ForkServer;
+use super::life::{Begun, Lived, System, live};
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::services::ServiceUsage;
 use super::wait::{Exit, Wait, Waited};
@@ -151,87 +154,18 @@ fn spawn_and_wait(
     let request = serde_json::value::to_raw_value(request).expect("serializable");
     let exec = ExecRequest { library: library.to_owned(), request, token };
     let output_path = dir.join(OUTPUT);
-    let scratch = dir.parent().unwrap_or(dir);
-    let mut server = server.filter(|server| server.broken().is_none());
-    // The spare of the library's fork server, given its order; else, when there is none or it cannot
-    // serve, `harness __exec`, which reads the request from the run's folder.
-    let from_spare = server.as_deref_mut().and_then(|server| {
-        if !server.ready(limits.cgroups, limits.memory) {
-            return None;
-        }
-        let start = Instant::now();
-        server.order(exec.clone(), dir, &output_path).ok().map(|(spare, cgroup)| (spare, cgroup, start))
-    });
-    let (started, cgroup, start) = if let Some(spare) = from_spare {
-        spare
-    } else {
-        let cgroup = limits
-            .cgroups
-            .take()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
-        let setup = RunCgroup::setup_of_run(cgroup.as_ref(), limits.memory);
-        super::exec::overwrite(&dir.join(REQUEST), &serde_json::to_vec(&exec).expect("serializable"))?;
-        let start = Instant::now();
-        let output = File::options().create(true).append(true).open(&output_path)?;
-        let mut command = Command::new(std::env::current_exe()?);
-        command.arg("__exec").arg(dir).arg(token.to_string());
-        command.stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
-        command.env(SCRATCH_VAR, scratch);
-        sys::isolate_child(&mut command, setup);
-        let child = command.spawn()?;
-        // `Child` is not waited through std: wait4 below reaps it and returns its resource usage.
-        (Started { pid: child.id() as sys::pid_t, started: None }, cgroup, start)
+    let (timeout, memory) = (limits.timeout, limits.memory);
+    let mut machine = Machine {
+        exec,
+        dir,
+        output_path: &output_path,
+        scratch: dir.parent().unwrap_or(dir),
+        limits,
+        server: server.filter(|server| server.broken().is_none()),
+        exit: None,
     };
-    let pid = started.pid;
-    record_started(scratch, pid, started.started);
-
-    // A copy says when it has written its response: its server makes the next run's spare while it exits.
-    let deadline = Instant::now() + limits.timeout;
-    let exit = Exit::of(pid);
-    let waited_for = loop {
-        let watch = server.as_deref().and_then(ForkServer::done_fd);
-        match exit.wait(deadline, watch) {
-            Ok(Waited::Watched) => {
-                if let Some(server) = server.as_deref_mut() {
-                    server.on_done(token, limits.cgroups, limits.memory);
-                }
-            }
-            Ok(Waited::Ended(wait)) => break Ok(wait),
-            Err(e) => break Err(e),
-        }
-    };
-    if !matches!(waited_for, Ok(Wait::Exited)) {
-        kill_group(pid);
-        if let Some(cgroup) = &cgroup {
-            cgroup.kill_all();
-        }
-    }
-    let waited = sys::wait4(pid);
-    let wall = start.elapsed();
-    // Nothing the run started outlives it, whatever happened.
-    kill_group(pid);
-    // The next run's process is made while the harness looks at this one's end and records it. Its pid is
-    // read ([`ForkServer::collect`]) before orphans are reaped, which would take it for one.
-    if let Some(server) = server.as_deref_mut() {
-        server.prepare(limits.cgroups, limits.memory);
-    }
-    let (memory, oom_kills) = match &cgroup {
-        Some(c) => (c.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: c.method() }), c.oom_kills()),
-        None => (None, 0),
-    };
-    if let Some(cgroup) = &cgroup {
-        cgroup.kill_all();
-    }
-    if let Some(cgroup) = cgroup {
-        limits.cgroups.give_back(cgroup);
-    }
-    if let Some(server) = server {
-        server.collect();
-    }
-    reap_orphans();
-    let waited_for = waited_for?;
-    let (status, usage) = waited?;
-    let memory = memory.unwrap_or(Memory { peak_bytes: usage.max_rss_bytes, method: Method::Rusage });
+    let Lived { waited_for, status, usage, wall, memory: peak, oom_kills } = live(&mut machine, timeout)?;
+    let memory_used = peak.unwrap_or(Memory { peak_bytes: usage.max_rss_bytes, method: Method::Rusage });
 
     let printed = std::fs::metadata(&output_path).is_ok_and(|m| m.len() > 0);
     let output = printed.then(|| output_path.clone());
@@ -240,7 +174,7 @@ fn spawn_and_wait(
         error: String::new(),
         wall,
         usage,
-        memory,
+        memory: memory_used,
         report: None,
         output,
         listen_overflows: None,
@@ -253,9 +187,122 @@ fn spawn_and_wait(
     let printed = std::cell::OnceCell::new();
     let printed = || printed.get_or_init(|| tail_of_file(&output_path, LOG_TAIL_BYTES)).clone();
     let ended = Ended { waited_for, status, response, oom_kills };
-    classify(&mut outcome, ended, limits.timeout, limits.memory, printed);
+    classify(&mut outcome, ended, timeout, memory, printed);
     outcome.error = cap_message(std::mem::take(&mut outcome.error), MAX_ERROR_CHARS);
     Ok(outcome)
+}
+
+/// The machine's side of a run's life ([`live`]): its processes, its cgroup, the library's fork server.
+struct Machine<'a, 'l> {
+    exec: ExecRequest,
+    dir: &'a Path,
+    output_path: &'a Path,
+    /// Where the trail of the run's processes goes, named in their environment.
+    scratch: &'a Path,
+    limits: &'a mut Limits<'l>,
+    /// The library's fork server, when it has one that can serve.
+    server: Option<&'a mut ForkServer>,
+    /// The end of the run's process, once it is started.
+    exit: Option<Exit>,
+}
+
+impl Machine<'_, '_> {
+    /// The spare of the library's fork server, given its order; `None` when there is none or it cannot
+    /// serve.
+    fn start_spare(&mut self) -> Option<Begun<RunCgroup>> {
+        let server = self.server.as_deref_mut()?;
+        if !server.ready(self.limits.cgroups, self.limits.memory) {
+            return None;
+        }
+        let at = Instant::now();
+        let (started, cgroup) = server.order(self.exec.clone(), self.dir, self.output_path).ok()?;
+        record_started(self.scratch, started.pid, started.started);
+        Some(Begun { pid: started.pid, at, cgroup })
+    }
+
+    /// `harness __exec`, which reads the request from the run's folder.
+    fn start_exec(&mut self) -> std::io::Result<Begun<RunCgroup>> {
+        let cgroup = self
+            .limits
+            .cgroups
+            .take()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make the run's cgroup: {e}")))?;
+        let setup = RunCgroup::setup_of_run(cgroup.as_ref(), self.limits.memory);
+        super::exec::overwrite(&self.dir.join(REQUEST), &serde_json::to_vec(&self.exec).expect("serializable"))?;
+        let at = Instant::now();
+        let output = File::options().create(true).append(true).open(self.output_path)?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("__exec").arg(self.dir).arg(self.exec.token.to_string());
+        command.stdin(Stdio::null()).stdout(output.try_clone()?).stderr(output);
+        command.env(SCRATCH_VAR, self.scratch);
+        sys::isolate_child(&mut command, setup);
+        let child = command.spawn()?;
+        // `Child` is not waited through std: wait4 reaps it and returns its resource usage.
+        let pid = child.id() as sys::pid_t;
+        record_started(self.scratch, pid, None);
+        Ok(Begun { pid, at, cgroup })
+    }
+}
+
+impl System for Machine<'_, '_> {
+    type Cgroup = RunCgroup;
+
+    fn start(&mut self) -> std::io::Result<Begun<RunCgroup>> {
+        let begun = match self.start_spare() {
+            Some(begun) => begun,
+            None => self.start_exec()?,
+        };
+        self.exit = Some(Exit::of(begun.pid));
+        Ok(begun)
+    }
+
+    fn wait(&mut self, deadline: Instant) -> std::io::Result<Waited> {
+        // A copy says when it has written its response: its server makes the next run's spare while it exits.
+        let watch = self.server.as_deref().and_then(ForkServer::done_fd);
+        self.exit.as_ref().expect("started before it is waited for").wait(deadline, watch)
+    }
+
+    fn on_done(&mut self) {
+        if let Some(server) = self.server.as_deref_mut() {
+            server.on_done(self.exec.token, self.limits.cgroups, self.limits.memory);
+        }
+    }
+
+    fn kill_group(&mut self, pid: sys::pid_t) {
+        kill_group(pid);
+    }
+
+    fn kill_cgroup(&mut self, cgroup: &RunCgroup) {
+        cgroup.kill_all();
+    }
+
+    fn wait4(&mut self, pid: sys::pid_t) -> std::io::Result<(ExitStatus, Usage)> {
+        sys::wait4(pid)
+    }
+
+    fn prepare_spare(&mut self) {
+        if let Some(server) = self.server.as_deref_mut() {
+            server.prepare(self.limits.cgroups, self.limits.memory);
+        }
+    }
+
+    fn memory_of(&mut self, cgroup: &RunCgroup) -> (Option<Memory>, u64) {
+        (cgroup.peak_bytes().map(|peak_bytes| Memory { peak_bytes, method: cgroup.method() }), cgroup.oom_kills())
+    }
+
+    fn give_back(&mut self, cgroup: RunCgroup) {
+        self.limits.cgroups.give_back(cgroup);
+    }
+
+    fn collect_spare(&mut self) {
+        if let Some(server) = self.server.as_deref_mut() {
+            server.collect();
+        }
+    }
+
+    fn reap_orphans(&mut self) {
+        reap_orphans();
+    }
 }
 
 /// The most of a response the harness reads: a report is a few kilobytes; an error message longer than

@@ -593,3 +593,74 @@ impl RunPath {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek as _, Write as _};
+
+    use super::*;
+
+    /// A file holding `bytes`, read from its start.
+    fn file_of(bytes: &[u8]) -> File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        file.rewind().unwrap();
+        file
+    }
+
+    #[test]
+    fn frames_are_read_one_at_a_time_and_the_end_is_none() {
+        let prepare =
+            Prepare { cgroup_procs: vec![PathBuf::from("/sys/fs/cgroup/run-1/cgroup.procs")], data_limit: Some(7) };
+        let mut bytes = frame(&prepare);
+        bytes.extend(frame(&prepare));
+        let file = file_of(&bytes);
+        for _ in 0..2 {
+            let read: Prepare = serde_json::from_slice(&read_frame(&file).unwrap().unwrap()).unwrap();
+            assert_eq!((read.cgroup_procs, read.data_limit), (prepare.cgroup_procs.clone(), Some(7)));
+        }
+        assert!(read_frame(&file).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_frame_too_long_or_cut_short_is_an_error() {
+        let too_long = u32::try_from(MAX_FRAME + 1).unwrap().to_le_bytes();
+        assert_eq!(read_frame(&file_of(&too_long)).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        let mut cut = frame(&Hello::Ready);
+        cut.pop();
+        assert_eq!(read_frame(&file_of(&cut)).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn answers_are_lines_of_json_the_harness_reads_back() {
+        let line = Answer::Spare { pid: 12, started: Some(34) }.json();
+        assert_eq!(line, b"{\"spare\":{\"pid\":12,\"started\":34}}\n");
+        let done: Answer = serde_json::from_slice(&Answer::Done { token: 5 }.json()).unwrap();
+        assert!(matches!(done, Answer::Done { token: 5 }));
+        assert_eq!(Hello::Threads(2).json(), b"{\"threads\":2}\n");
+    }
+
+    #[test]
+    fn a_rewritten_or_replaced_file_is_another_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libexecutor.so");
+        std::fs::write(&path, b"one").unwrap();
+        let first = FileVersion::of(&path).unwrap();
+        assert_eq!(FileVersion::of(&path).unwrap(), first);
+        std::fs::write(&path, b"two, longer").unwrap();
+        assert_ne!(FileVersion::of(&path).unwrap(), first);
+        let replacement = dir.path().join("new.so");
+        std::fs::write(&replacement, b"two, longer").unwrap();
+        let written = FileVersion::of(&path).unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        assert_ne!(FileVersion::of(&path).unwrap(), written);
+        std::fs::remove_file(&path).unwrap();
+        assert!(FileVersion::of(&path).is_err());
+    }
+
+    #[test]
+    fn environment_json_says_which_way_runs_start() {
+        assert_eq!(RunPath::Exec("the plugin starts a thread".to_owned()).describe()["path"], "exec");
+        assert_eq!(RunPath::Exec("why".to_owned()).describe()["why"], "why");
+    }
+}

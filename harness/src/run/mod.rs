@@ -7,6 +7,7 @@ mod child;
 mod exec;
 mod fork_server;
 mod hooks;
+mod life;
 mod reap;
 pub(crate) mod rounds;
 mod services;

@@ -1,5 +1,5 @@
 //! `summary.csv`: for each cell and metric, the statistics of its measured runs ([`crate::stats`]), and for
-//! each cell its throughput, ideal time ([`crate::model`]) and efficiency.
+//! each cell its throughput, ideal time ([`crate::ideal`]) and efficiency.
 //!
 //! Everything is computed from the rows of `runs.csv` as written, read back from disk, plus a description
 //! of each cell for the model: a result folder can be summarised again from its files alone. Only runs with
@@ -22,8 +22,8 @@ use anyhow::Context as _;
 use crate::error::Error;
 use crate::experiment::{self, CellPlan, ChartSpec, Experiment};
 use crate::fmt::number;
+use crate::ideal::{self, Waits};
 use crate::metrics::{CPU, Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
-use crate::model::{self, Waits};
 use crate::plugin::Registry;
 use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
@@ -35,9 +35,10 @@ pub(crate) const NOISY_CV: f64 = 0.05;
 /// before it is a warning: the clocks' and the model's own error.
 pub(crate) const IMPOSSIBLE_MARGIN: f64 = 0.05;
 
-/// What the model needs to know of a cell, and the cell's values in the axis columns.
+/// A cell as the experiment declares it: what the ideal-time model needs to know of it, and its values in
+/// the axis columns.
 #[derive(Debug, Clone)]
-pub(crate) struct CellModel {
+pub(crate) struct DeclaredCell {
     pub key: Vec<String>,
     pub executor: String,
     pub workers: u32,
@@ -49,7 +50,7 @@ pub(crate) struct CellModel {
     pub workload: Option<Workload>,
 }
 
-impl CellModel {
+impl DeclaredCell {
     pub(crate) fn new(cell: &CellPlan, columns: &[String]) -> Self {
         Self {
             key: columns.iter().map(|c| cell.value(c)).collect(),
@@ -159,7 +160,7 @@ pub struct CellSummary {
     /// Tasks over the median `run_s`.
     pub throughput_per_s: Option<f64>,
     /// The ideal time and the bound that sets it, or why there is none.
-    pub ideal: Result<(f64, model::Bound), String>,
+    pub ideal: Result<(f64, ideal::Bound), String>,
     pub efficiency: Option<f64>,
     /// For a cell of an open workload: its offered rate, and its load group's capacity and sustainable
     /// rate ([`open`]).
@@ -175,7 +176,7 @@ impl CellSummary {
 
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
-pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64) -> Vec<CellSummary> {
+pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: u64) -> Vec<CellSummary> {
     let mut summaries: Vec<CellSummary> =
         cells.iter().map(|cell| describe(&cell.key, cell.workload.as_ref(), runs, seed)).collect();
     for (i, cell) in cells.iter().enumerate() {
@@ -211,7 +212,7 @@ pub(crate) fn summarize(runs: &[Run], cells: &[CellModel], seed: u64, cores: u64
             }
         }
         if let Some(workload) = &cell.workload {
-            for wait in model::imprecise_waits(cell.model.as_ref(), cell.workers, &cell.options, workload) {
+            for wait in ideal::imprecise_waits(cell.model.as_ref(), cell.workers, &cell.options, workload) {
                 let d = |ns| crate::fmt::format_duration(std::time::Duration::from_nanos(ns));
                 summary.warnings.push(format!(
                     "a {} wait of {} is shorter than the {} `{}` keeps precise with {} task{} waiting at once \
@@ -297,11 +298,11 @@ fn describe(key: &[String], workload: Option<&Workload>, runs: &[Run], seed: u64
 }
 
 fn ideal(
-    cell: &CellModel,
-    cells: &[CellModel],
+    cell: &DeclaredCell,
+    cells: &[DeclaredCell],
     summaries: &[CellSummary],
     cores: u64,
-) -> Result<(f64, model::Bound), String> {
+) -> Result<(f64, ideal::Bound), String> {
     let workload =
         cell.workload.as_ref().ok_or("the workload is unknown: the experiment's executors could not be loaded")?;
     let tasks = workload.tasks;
@@ -324,14 +325,14 @@ fn ideal(
         // loop for many): neither bound of the model is known.
         return Err("the workload's steps go to a service, whose time per request no model knows".to_owned());
     }
-    let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
+    let overlap = ideal::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, cores)
         .ok_or_else(|| format!("no model for executor `{}`", cell.executor))?;
     let waits = Waits::of(workload);
     let cpu_per_task = if waits.costs_cpu {
         // A cell of the same workload whose executor declares it runs one task at a time on one core:
         // `sync`, or any executor in a configuration that does the same.
         let sequential =
-            |other: &CellModel| model::is_sequential(other.model.as_ref(), other.workers, &other.options, tasks);
+            |other: &DeclaredCell| ideal::is_sequential(other.model.as_ref(), other.workers, &other.options, tasks);
         let sync = cells
             .iter()
             .zip(summaries)
@@ -349,7 +350,7 @@ fn ideal(
     } else {
         0.0
     };
-    Ok(model::ideal_s(tasks, waits, cpu_per_task, overlap))
+    Ok(ideal::ideal_s(tasks, waits, cpu_per_task, overlap))
 }
 
 /// The warnings of every cell, each prefixed with the cell's axis values.
@@ -429,7 +430,7 @@ pub(crate) struct FolderSummary {
     pub(crate) name: String,
     pub(crate) description: String,
     pub(crate) columns: Vec<String>,
-    pub(crate) cells: Vec<CellModel>,
+    pub(crate) cells: Vec<DeclaredCell>,
     pub(crate) charts: Vec<ChartSpec>,
     /// The metrics of its experiment file, and a custom metric of `runs.csv` that no file declares as
     /// lower is better.
@@ -453,7 +454,7 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
     let mut registry = Registry::recorded(folder.environment.executors());
     let (name, description, seed, columns, cells, charts, mut catalog) = match experiment::load(&file, &mut registry) {
         Ok(e) => {
-            let cells = CellModel::of(&e);
+            let cells = DeclaredCell::of(&e);
             (e.name, e.description, e.seed, e.columns, cells, e.charts, e.catalog)
         }
         Err(full) => {
@@ -468,7 +469,7 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                 .iter()
                 .map(|cell| {
                     let value = |c: &str| cell.get(c).map(ToString::to_string).unwrap_or_default();
-                    CellModel {
+                    DeclaredCell {
                         key: outline.columns.iter().map(|c| value(c)).collect(),
                         executor: value(experiment::EXECUTOR),
                         workers: value(experiment::WORKERS).parse().unwrap_or(1),
@@ -523,14 +524,14 @@ mod tests {
     use super::*;
     use harness_sdk::protocol::Step;
 
-    fn cell(executor: &str, workers: u32, steps: Vec<Step>) -> CellModel {
+    fn cell(executor: &str, workers: u32, steps: Vec<Step>) -> DeclaredCell {
         use harness_sdk::model::{Model, Quantity};
         let quantity = match executor {
             "sync" => Some(Quantity::One),
             "threaded" => Some(Quantity::Workers),
             _ => None,
         };
-        CellModel {
+        DeclaredCell {
             key: vec![executor.to_owned(), workers.to_string()],
             executor: executor.to_owned(),
             workers,
@@ -540,7 +541,7 @@ mod tests {
         }
     }
 
-    fn run(cell: &CellModel, repetition: u32, ok: bool, run_s: f64) -> Run {
+    fn run(cell: &DeclaredCell, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
         Run { key: cell.key.clone(), repetition, ok, names: measured(&[]), metrics }
@@ -569,7 +570,7 @@ mod tests {
         let t = &summaries[1];
         assert_eq!((t.failed, t.metric("run_s").unwrap().n), (1, 2));
         let (ideal, bound) = t.ideal.clone().unwrap();
-        assert_eq!(bound, model::Bound::Cpu);
+        assert_eq!(bound, ideal::Bound::Cpu);
         assert!((ideal - 1.1).abs() < 1e-12, "{ideal}");
         assert!((t.efficiency.unwrap() - 2.0).abs() < 1e-12);
         assert!((t.throughput_per_s.unwrap() - 10.0 / 0.55).abs() < 1e-9);

@@ -3,7 +3,7 @@
 //!
 //! - its service time: the smallest median p50 service time (`latency_p50_s`) of its cells, the task's
 //!   length when it does not share the executor with a queue of others;
-//! - its capacity by the model ([`crate::model::capacity_per_s`]): tasks in flight over that service
+//! - its capacity by the model ([`crate::ideal::capacity_per_s`]): tasks in flight over that service
 //!   time, or cores over the CPU work of a task, whichever is lower: where it is expected to saturate;
 //! - its sustainable rate: the highest offered rate up to which, at every rate of the group, the median
 //!   p99 response time stays within [`SUSTAINABLE_FACTOR`] times the service time; and the rate above it,
@@ -11,8 +11,8 @@
 
 use harness_sdk::protocol::Workload;
 
-use super::{CellModel, CellSummary};
-use crate::model::{self, Waits};
+use super::{CellSummary, DeclaredCell};
+use crate::ideal::{self, Waits};
 
 /// The p99 response time of a sustainable rate is at most this many service times.
 pub(crate) const SUSTAINABLE_FACTOR: f64 = 2.0;
@@ -35,7 +35,7 @@ pub struct OpenSummary {
 }
 
 /// What makes cells one load group: all but the rate and the task count it bounds.
-fn group_key(cell: &CellModel) -> Option<(String, u32, String, Workload)> {
+fn group_key(cell: &DeclaredCell) -> Option<(String, u32, String, Workload)> {
     let mut workload = cell.workload.clone()?;
     let arrival = workload.arrival.as_mut()?;
     arrival.rate_per_s = 0.0;
@@ -44,7 +44,7 @@ fn group_key(cell: &CellModel) -> Option<(String, u32, String, Workload)> {
 }
 
 /// Fills [`CellSummary::open`] for every cell of an open workload.
-pub(super) fn summarize(cells: &[CellModel], summaries: &mut [CellSummary], cores: u64) {
+pub(super) fn summarize(cells: &[DeclaredCell], summaries: &mut [CellSummary], cores: u64) {
     let keys: Vec<_> = cells.iter().map(group_key).collect();
     for (first, key) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
@@ -72,9 +72,9 @@ pub(super) fn summarize(cells: &[CellModel], summaries: &mut [CellSummary], core
             .reduce(f64::min);
         let capacity_per_s = service_s.and_then(|s| {
             let cell = &cells[first];
-            let overlap = model::overlap(cell.model.as_ref(), cell.workers, &cell.options, workload.tasks, cores)?;
+            let overlap = ideal::overlap(cell.model.as_ref(), cell.workers, &cell.options, workload.tasks, cores)?;
             let beyond_waits = (s - wait_s).max(0.0);
-            model::capacity_per_s(overlap, s, cpu_per_task.map_or(beyond_waits, |c| c.min(beyond_waits)))
+            ideal::capacity_per_s(overlap, s, cpu_per_task.map_or(beyond_waits, |c| c.min(beyond_waits)))
         });
 
         let mut sustainable_per_s = None;

@@ -9,11 +9,11 @@ use crate::support;
 
 /// The layers, from the leaves up. A module may import its own layer and the ones below.
 const LAYERS: &[&[&str]] = &[
-    &["console", "diagnostic", "error", "fmt", "machine", "metrics", "model", "process", "stats", "sys"],
+    &["console", "diagnostic", "error", "fmt", "ideal", "machine", "metrics", "process", "stats", "sys"],
     &["plugin"],
     &["experiment"],
     &["run"],
-    &["environment", "results"],
+    &["results", "survey"],
     &["summary"],
     &["compare", "export", "merge", "report", "schema"],
     &["cli", "pipeline"],

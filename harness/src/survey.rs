@@ -1,5 +1,5 @@
-//! `environment.json`: what a reader needs to judge where and how results were measured. This module
-//! builds the document; [`crate::results::environment`] reads and writes it.
+//! `environment.json` surveyed: what a reader needs to judge where and how results were measured (the
+//! machine, the build, the experiment). This module builds the document; [`crate::results::environment`] reads and writes it.
 
 use std::time::SystemTime;
 

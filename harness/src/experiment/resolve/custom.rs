@@ -7,11 +7,11 @@ use toml::Spanned;
 
 use harness_sdk::protocol::{MetricSource, Reported, Stream};
 
-use super::model::{Aggregate, CustomMetric};
-use super::quote_list;
-use super::raw::{MetricsOnly, RawMetric};
-use super::resolve::Resolver;
+use super::Resolver;
 use crate::diagnostic::Diagnostic;
+use crate::experiment::plan::{Aggregate, CustomMetric};
+use crate::experiment::quote_list;
+use crate::experiment::raw::{MetricsOnly, RawFile, RawMetric};
 use crate::metrics::{Catalog, Direction};
 
 const FROM: &[&str] = &["stdout", "stderr", "call"];
@@ -19,7 +19,7 @@ const AGGREGATES: &[&str] = &["mean", "sum", "min", "max", "last"];
 const BETTER: &[&str] = &["higher", "lower"];
 
 impl Aggregate {
-    fn parse(text: &str) -> Option<Self> {
+    pub(super) fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "mean" => Self::Mean,
             "sum" => Self::Sum,
@@ -51,6 +51,29 @@ fn direction(text: &str) -> Option<Direction> {
 }
 
 impl Resolver<'_> {
+    /// The custom metrics of every workload, each once. A name declared by two workloads must mean the
+    /// same in both.
+    pub(in crate::experiment) fn custom_metrics(&self, file: &RawFile) -> Result<Vec<CustomMetric>, Diagnostic> {
+        let mut all: Vec<CustomMetric> = Vec::new();
+        for (workload, raw) in &file.workloads {
+            let raw = raw.get_ref();
+            for ((_, metric), (name, _)) in
+                self.metrics(workload.get_ref(), &raw.metrics)?.into_iter().zip(&raw.metrics)
+            {
+                match all.iter().find(|m| m.name == metric.name) {
+                    Some(earlier) if *earlier != metric => {
+                        return Err(self
+                            .error(format!("metric `{}` is declared twice, differently", metric.name), Some(name.span()))
+                            .expected("the same `aggregate` and `better` wherever a metric is declared: it is one column of runs.csv"));
+                    }
+                    Some(_) => {}
+                    None => all.push(metric),
+                }
+            }
+        }
+        Ok(all)
+    }
+
     /// Checks the custom metrics of one workload.
     pub(super) fn metrics(
         &self,
@@ -140,7 +163,7 @@ impl Resolver<'_> {
     }
 
     /// A metric's regex must parse and have one group.
-    fn check_regex(&self, text: &str, regex: &Spanned<String>) -> Result<(), Diagnostic> {
+    pub(super) fn check_regex(&self, text: &str, regex: &Spanned<String>) -> Result<(), Diagnostic> {
         let groups = regex::Regex::new(regex.get_ref()).map(|r| r.captures_len() - 1).map_err(|e| {
             let why = e.to_string();
             self.error(
@@ -163,7 +186,7 @@ impl Resolver<'_> {
 }
 
 /// The catalog of an experiment whose custom metrics are `metrics`.
-pub(super) fn catalog(metrics: &[CustomMetric]) -> Catalog {
+pub(in crate::experiment) fn catalog(metrics: &[CustomMetric]) -> Catalog {
     let mut catalog = Catalog::default();
     for metric in metrics {
         catalog.declare(&metric.name, metric.direction);
@@ -173,7 +196,7 @@ pub(super) fn catalog(metrics: &[CustomMetric]) -> Catalog {
 
 /// The catalog of the custom metrics a file's workloads declare, as far as they can be read: for reading a
 /// result folder back, where the file was checked when it ran.
-pub(super) fn read_back(workloads: &IndexMap<String, MetricsOnly>) -> Catalog {
+pub(in crate::experiment) fn read_back(workloads: &IndexMap<String, MetricsOnly>) -> Catalog {
     let mut catalog = Catalog::default();
     for workload in workloads.values() {
         for (name, metric) in &workload.metrics {
@@ -190,7 +213,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aggregates_take_what_the_tasks_reported() {
+    pub(super) fn aggregates_take_what_the_tasks_reported() {
         let mut reported = Reported::one(3, 2.0);
         reported.merge(&Reported::one(1, 6.0));
         reported.merge(&Reported::one(2, 1.0));

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::matrix::{self, Cell, Pattern, Value, ValueKey};
-use super::raw::RawFile;
-use super::resolve::Resolver;
-use super::{quote_list, scalar};
+use super::Resolver;
 use crate::diagnostic::Diagnostic;
+use crate::experiment::matrix::{self, Cell, Pattern, Value, ValueKey};
+use crate::experiment::raw::RawFile;
+use crate::experiment::{quote_list, scalar};
 
 /// The most cells the product of the axes may have, counted before `exclude`: beyond it the file is refused
 /// before anything is expanded. A run is a process of its own: a million cells are days of runs.
@@ -20,7 +20,7 @@ pub(crate) const MAX_INCLUDE_CHECKS: u64 = 10_000_000;
 /// Where each axis value of the matrix was written, to point errors at it: the first place of each key and
 /// of each value of a key.
 #[derive(Default)]
-pub(super) struct Places {
+pub(in crate::experiment) struct Places {
     values: HashMap<(String, ValueKey), Range<usize>>,
     keys: HashMap<String, Range<usize>>,
     pub(super) matrix: Option<Range<usize>>,
@@ -36,7 +36,7 @@ impl Places {
         .or_else(|| self.matrix.clone())
     }
 
-    fn add(&mut self, key: &str, value: &Value, span: Range<usize>) {
+    pub(super) fn add(&mut self, key: &str, value: &Value, span: Range<usize>) {
         self.keys.entry(key.to_owned()).or_insert_with(|| span.clone());
         self.values.entry((key.to_owned(), value.key())).or_insert(span);
     }
@@ -51,7 +51,7 @@ pub(super) fn identity(cell: &Cell) -> Vec<(String, String)> {
 
 impl Resolver<'_> {
     /// Expands `[matrix]` into cells.
-    pub(super) fn expand(&self, file: &RawFile) -> Result<(Vec<Cell>, Places, Vec<String>), Diagnostic> {
+    pub(in crate::experiment) fn expand(&self, file: &RawFile) -> Result<(Vec<Cell>, Places, Vec<String>), Diagnostic> {
         let mut places = Places::default();
         let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
         let mut exclude_entries: Vec<(&toml::Table, Range<usize>)> = Vec::new();
@@ -167,7 +167,12 @@ impl Resolver<'_> {
     }
 
     /// Refuses a matrix too large to run before expanding it: its size is computed, not counted.
-    fn check_size(&self, axes: &[(String, Vec<Value>)], include: usize, span: Range<usize>) -> Result<(), Diagnostic> {
+    pub(super) fn check_size(
+        &self,
+        axes: &[(String, Vec<Value>)],
+        include: usize,
+        span: Range<usize>,
+    ) -> Result<(), Diagnostic> {
         let lengths: Vec<u64> = axes.iter().map(|(_, v)| v.len() as u64).collect();
         let product = if lengths.is_empty() { 0 } else { lengths.iter().fold(1u64, |p, &n| p.saturating_mul(n)) };
         let shown: Vec<String> = lengths.iter().map(u64::to_string).collect();
@@ -197,7 +202,7 @@ impl Resolver<'_> {
 
     /// Axis names and values are cells of `harness plan`'s table and of `runs.csv`: a control character
     /// (a line break, a tab, an escape sequence) would break their rows or the terminal.
-    fn check_text(&self, what: &str, text: &str, span: Range<usize>) -> Result<(), Diagnostic> {
+    pub(super) fn check_text(&self, what: &str, text: &str, span: Range<usize>) -> Result<(), Diagnostic> {
         match text.chars().find(|c| c.is_control()) {
             None => Ok(()),
             Some(c) => Err(self
@@ -214,7 +219,7 @@ impl Resolver<'_> {
     /// experiment adds (`own`).
     fn check_column_name(&self, name: &str, span: Range<usize>, own: &OwnColumns<'_>) -> Result<(), Diagnostic> {
         // Axis columns lead runs.csv and summary.csv, beside the columns the harness writes.
-        if super::exec::RUNTIME_VARIABLES.contains(&name) {
+        if crate::experiment::exec::RUNTIME_VARIABLES.contains(&name) {
             return Err(self
                 .error(format!("axis `{name}` has the name of a variable a run sets in each task"), Some(span))
                 .expected(format!("another name: `${{{name}}}` is the {name}'s index in `exec` steps"))
@@ -266,7 +271,7 @@ impl Resolver<'_> {
     }
 
     /// An `exclude` entry: every key must be an axis; a list matches any of its values.
-    fn pattern(
+    pub(super) fn pattern(
         &self,
         table: &toml::Table,
         axes: &[(String, Vec<Value>)],
@@ -306,7 +311,7 @@ struct OwnColumns<'a> {
 }
 
 impl<'a> OwnColumns<'a> {
-    fn of(file: &'a RawFile) -> Self {
+    pub(super) fn of(file: &'a RawFile) -> Self {
         let metrics = file.workloads.values().flat_map(|w| w.get_ref().metrics.keys()).map(|k| k.get_ref().as_str());
         Self { metrics: metrics.collect(), services: file.services.keys().map(|k| k.get_ref().as_str()).collect() }
     }

@@ -1,0 +1,254 @@
+//! Each cell of the matrix into a `CellPlan`, and the axes, values and workloads no cell uses.
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::expand::{Places, describe, identity};
+use super::workload::redis_urls;
+use super::{MAX_WORKERS, Resolver};
+use crate::diagnostic::Diagnostic;
+use crate::experiment::matrix::{Cell, Value};
+use crate::experiment::plan::{CellPlan, EXECUTOR, WORKERS, WORKLOAD};
+use crate::experiment::raw::RawFile;
+use crate::experiment::substitute::collect_references;
+use crate::experiment::{quote_list, services};
+use crate::plugin::PluginInfo;
+
+impl Resolver<'_> {
+    pub(super) fn resolve_cell(
+        &self,
+        cell: Cell,
+        file: &RawFile,
+        defaults: &IndexMap<String, serde_json::Map<String, serde_json::Value>>,
+        places: &Places,
+        shared: &mut std::collections::HashMap<String, Arc<PluginInfo>>,
+    ) -> Result<CellPlan, Diagnostic> {
+        let executor_name = match cell.get(EXECUTOR) {
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => {
+                return Err(self
+                    .error(format!("executor `{other}` is not a name"), places.of(EXECUTOR, Some(other)))
+                    .expected("a string"));
+            }
+            None => {
+                return Err(self
+                    .error(format!("a cell has no executor: {}", describe(&cell)), places.matrix.clone())
+                    .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
+            }
+        };
+        let executor = if let Some(info) = shared.get(&executor_name) {
+            Arc::clone(info)
+        } else {
+            let info = self
+                .registry
+                .get(&executor_name)
+                .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
+            let info = Arc::new(info.clone());
+            shared.insert(executor_name.clone(), Arc::clone(&info));
+            info
+        };
+
+        let workers = match cell.get(WORKERS) {
+            None => 1,
+            Some(Value::Integer(n)) if (1..=i64::from(MAX_WORKERS)).contains(n) => *n as u32,
+            Some(Value::Integer(n)) if *n > i64::from(MAX_WORKERS) => {
+                return Err(self
+                    .error(format!("`workers` is {n}"), places.of(WORKERS, cell.get(WORKERS)))
+                    .expected(format!("an integer from 1 to {MAX_WORKERS}"))
+                    .help("each worker is a thread or a process of the run: too many of them are a fork bomb"));
+            }
+            Some(other) => {
+                return Err(self
+                    .error(format!("`workers` is {other}"), places.of(WORKERS, Some(other)))
+                    .expected("an integer, at least 1"));
+            }
+        };
+
+        let workload_names: Vec<&str> = file.workloads.keys().map(|k| k.get_ref().as_str()).collect();
+        let (workload_name, raw) = match cell.get(WORKLOAD) {
+            Some(Value::String(name)) => {
+                let found = file.workloads.iter().find(|(k, _)| k.get_ref() == name);
+                let (k, w) = found.ok_or_else(|| {
+                    self.error(format!("unknown workload `{name}`"), places.of(WORKLOAD, cell.get(WORKLOAD)))
+                        .expected(if workload_names.is_empty() {
+                            "a workload, but the file defines none: add a [workloads.NAME] table".to_owned()
+                        } else {
+                            format!("one of {}", quote_list(&workload_names))
+                        })
+                        .did_you_mean(name, workload_names.iter().copied())
+                })?;
+                (k.get_ref().clone(), w)
+            }
+            Some(other) => {
+                return Err(self.error(format!("workload `{other}` is not a name"), places.of(WORKLOAD, Some(other))));
+            }
+            None if file.workloads.len() == 1 => {
+                let (k, w) = file.workloads.first().expect("one workload");
+                (k.get_ref().clone(), w)
+            }
+            None => {
+                return Err(self
+                    .error(format!("a cell has no workload: {}", describe(&cell)), places.matrix.clone())
+                    .help(
+                        "add a `workload` axis to [matrix]; it may be left out only when the file defines one workload",
+                    ));
+            }
+        };
+        let workload = self.workload(&workload_name, raw, &cell)?;
+        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &cell, Some(&workload_name))?;
+        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &cell, Some(&workload_name))?;
+
+        let mut options = serde_json::Map::new();
+        for spec in &executor.options {
+            if !spec.default.is_null() {
+                options.insert(spec.name.clone(), spec.default.clone());
+            }
+        }
+        if let Some(table) = defaults.get(&executor_name) {
+            options.extend(table.clone());
+        }
+        for (key, value) in &cell {
+            if [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str()) || executor.option(key).is_none() {
+                continue;
+            }
+            let json = value.to_json();
+            let span = places.of(key, Some(value));
+            self.check_option(&executor, key, &json, span.clone(), span)?;
+            options.insert(key.clone(), json);
+        }
+        Ok(CellPlan { values: cell, executor, workers, options, workload, prepare, conclude, services: Vec::new() })
+    }
+
+    /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of
+    /// some executor of the experiment. Anything else is most likely a typo.
+    pub(super) fn check_unused_axes(
+        &self,
+        columns: &[String],
+        plans: &[CellPlan],
+        file: &RawFile,
+        places: &Places,
+    ) -> Result<(), Diagnostic> {
+        let mut referenced = Vec::new();
+        for workload in file.workloads.values() {
+            collect_references(workload.get_ref(), &mut referenced);
+        }
+        let mut option_names: indexmap::IndexSet<&str> = indexmap::IndexSet::new();
+        let mut executors: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for plan in plans {
+            if executors.insert(plan.executor.name.as_str()) {
+                option_names.extend(plan.executor.options.iter().map(|o| o.name.as_str()));
+            }
+        }
+        for column in columns {
+            let used = [EXECUTOR, WORKLOAD, WORKERS].contains(&column.as_str())
+                || baseline_axis(file).as_deref() == Some(column.as_str())
+                || referenced.contains(column)
+                || option_names.contains(&column.as_str());
+            if !used {
+                let mut candidates: Vec<&str> = vec![EXECUTOR, WORKLOAD, WORKERS];
+                candidates.extend(referenced.iter().map(String::as_str));
+                candidates.extend(option_names.iter().copied());
+                let error = self
+                    .error(format!("axis `{column}` is not used"), places.of(column, None))
+                    .expected("`executor`, `workload`, `workers`, a variable a workload uses as `${name}`, an option of an executor in the matrix, or the axis of `[ci] baseline`");
+                // A baseline that names this axis misspelt is the likelier mistake.
+                if let Some(named) = baseline_axis(file).filter(|b| !columns.contains(b)) {
+                    if crate::diagnostic::closest(&named, [column.as_str()]).is_some() {
+                        return Err(error.help(format!("`[ci] baseline` names `{named}`: did you mean `{column}`?")));
+                    }
+                }
+                return Err(error.did_you_mean(column, candidates));
+            }
+        }
+        Ok(())
+    }
+
+    /// A workload no cell uses is still checked, as far as it can be without a cell: one that refers to
+    /// no axis must parse.
+    pub(super) fn check_unused_workloads(&self, plans: &[CellPlan], file: &RawFile) -> Result<(), Diagnostic> {
+        for (name, raw) in &file.workloads {
+            let name = name.get_ref();
+            let mut references = Vec::new();
+            collect_references(raw.get_ref(), &mut references);
+            if references.is_empty() && !plans.iter().any(|p| &p.workload.name == name) {
+                self.workload(name, raw, &Cell::new())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drops from each cell the values that mean nothing to it, then the cells that became copies of earlier
+/// ones. A value means something to a cell when it is the executor, the workload or `workers`, when the
+/// cell's workload refers to it as `${name}`, or when it is an option of the cell's executor: with
+/// `executor = ["sync", "threaded"]` and `pool = ["rayon", "std"]`, `sync` runs once, not once per pool,
+/// and its results and chart series carry no `pool`.
+pub(super) fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
+    // The axis of a paired comparison means the version under test, whether or not a workload names it.
+    let paired = baseline_axis(file);
+    let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
+    let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
+    // The references of each workload, found once: the cells are many, the workloads few.
+    let by_workload: std::collections::HashMap<&str, Vec<String>> = file
+        .workloads
+        .iter()
+        .map(|(name, raw)| {
+            let mut referenced = Vec::new();
+            collect_references(raw.get_ref(), &mut referenced);
+            (name.get_ref().as_str(), referenced)
+        })
+        .collect();
+    for mut plan in plans {
+        let referenced = by_workload.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
+        plan.values.retain(|key, _| {
+            [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
+                || paired.as_deref() == Some(key.as_str())
+                || referenced.contains(key)
+                || plan.executor.option(key).is_some()
+        });
+        if seen.insert(identity(&plan.values)) {
+            kept.push(plan);
+        }
+    }
+    kept
+}
+
+/// The axis `[ci] baseline` names, as written: it counts as used, and every cell keeps its value.
+pub(super) fn baseline_axis(file: &RawFile) -> Option<String> {
+    let ci = file.ci.as_ref()?.get_ref();
+    let table = ci.baseline.as_ref()?.get_ref();
+    table.keys().next().map(|k| k.get_ref().clone())
+}
+
+/// The services each cell's runs need: those its workload refers to (`${services.NAME.port}`), and every
+/// service that no workload refers to (the harness cannot tell who uses it, so every run gets it).
+pub(super) fn needed_services(plans: &mut [CellPlan], file: &RawFile, services: &[services::Service]) {
+    let references = |name: &str| {
+        let mut found = Vec::new();
+        if let Some((_, raw)) = file.workloads.iter().find(|(n, _)| n.get_ref() == name) {
+            collect_references(raw.get_ref(), &mut found);
+        }
+        found
+    };
+    let all: Vec<String> = file.workloads.keys().flat_map(|n| references(n.get_ref())).collect();
+    let all_urls: Vec<String> = plans.iter().flat_map(|p| redis_urls(&p.workload.steps)).collect();
+    for plan in plans {
+        let own = references(&plan.workload.name);
+        let own_urls = redis_urls(&plan.workload.steps);
+        plan.services = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                if s.loopback.is_some() {
+                    return services::uses_loopback(plan, s.port);
+                }
+                let reference = services::port_reference(&s.name);
+                let url = services::redis_url(s.port);
+                own.contains(&reference)
+                    || own_urls.contains(&url)
+                    || !(all.contains(&reference) || all_urls.contains(&url))
+            })
+            .map(|(i, _)| i)
+            .collect();
+    }
+}
