@@ -46,26 +46,30 @@ experiment() {
     # run is done, so that mode runs a fixed count.
     local repetitions="{ min = 6, max = 60 }"
     [ "$mode" = folders ] && repetitions=30
+    # Paired, the sizes are each version's `include` values; two folders match cells by their axis values,
+    # so there the sizes are written into the steps.
+    local work='${work}' wait='${wait}'
+    [ "$mode" = folders ] && work="$head_work" && wait="$head_wait"
     cat <<EOF
 [experiment]
 name = "gate-$mode"
 repetitions = $repetitions
 warmup = 1
 
-EOF
-    if [ "$mode" = paired ]; then
-        cat <<EOF
 [workloads.cpu]
 tasks = 10
-steps = [{ compute = "\${work}" }]
+steps = [{ compute = "$work" }]
 
 [workloads.wait]
 tasks = 5
-steps = [{ sleep = "\${wait}" }]
+steps = [{ sleep = "$wait" }]
 
 [matrix]
 executor = ["sync"]
 workload = ["cpu", "wait"]
+EOF
+    if [ "$mode" = paired ]; then
+        cat <<EOF
 version = ["base", "head"]
 include = [
     { version = "base", work = "$base_work", wait = "$base_wait" },
@@ -77,23 +81,7 @@ baseline = { version = "base" }
 metrics = ["run_s"]
 EOF
     else
-        # Two folders match cells by their axis values: the sizes are written into the steps.
-        cat <<EOF
-[workloads.cpu]
-tasks = 10
-steps = [{ compute = "$head_work" }]
-
-[workloads.wait]
-tasks = 5
-steps = [{ sleep = "$head_wait" }]
-
-[matrix]
-executor = ["sync"]
-workload = ["cpu", "wait"]
-
-[ci]
-metrics = ["run_s"]
-EOF
+        printf '\n[ci]\nmetrics = ["run_s"]\n'
     fi
 }
 
