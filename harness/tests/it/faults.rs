@@ -79,7 +79,7 @@ fn every_fault_is_contained(cgroup: Option<&str>, marker_name: &str) {
         ("error", "failed", "the faulty plugin failed on purpose"),
         ("panic", "panicked", "executor panicked: the faulty plugin panicked on purpose"),
         ("abort", "crashed", "the run was killed by signal 6 (SIGABRT)"),
-        ("segfault", "crashed", "the run was killed by signal 6 (SIGABRT)"),
+        ("segfault", "crashed", "the run was killed by signal 11 (SIGSEGV)"),
         ("exit", "crashed", "the run exited with code 3"),
         ("hang", "timeout", "run exceeded the timeout of 2s"),
         ("allocate", "out_of_memory", "the run went past its memory limit of 64MiB"),
