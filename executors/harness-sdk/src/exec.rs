@@ -324,8 +324,13 @@ pub fn signal_name(signal: i32) -> &'static str {
 pub const MAX_LINE_CHARS: usize = 400;
 
 /// The last `n` non-blank lines of `text`, joined with " | "; a line longer than [`MAX_LINE_CHARS`] is cut
-/// to its end, with a note of what was left out.
+/// to its end, with a note of what was left out. A Rust program's backtrace (with `RUST_BACKTRACE` set)
+/// comes after its last words and is left out: what it said before the last `stack backtrace:` counts.
 pub fn last_lines(text: &str, n: usize) -> String {
+    let text = match text.rfind("stack backtrace:") {
+        Some(at) if at == 0 || text.as_bytes()[at - 1] == b'\n' => &text[..at],
+        _ => text,
+    };
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let cut = |line: &str| {
         let count = line.chars().count();
@@ -341,6 +346,16 @@ pub fn last_lines(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backtrace_after_the_last_words_is_left_out() {
+        let text = "memory allocation of 68719476736 bytes failed\nstack backtrace:\n   0: std::backtrace\n   1: main\nnote: Some details are omitted\n";
+        assert_eq!(last_lines(text, 3), "memory allocation of 68719476736 bytes failed");
+        let panicked = "thread 'main' panicked at src/main.rs:3:5:\nboom\nstack backtrace:\n   0: x\n";
+        assert_eq!(last_lines(panicked, 3), "thread 'main' panicked at src/main.rs:3:5: | boom");
+        // Words that merely mention it are kept.
+        assert_eq!(last_lines("a\nno stack backtrace: here", 3), "a | no stack backtrace: here");
+    }
 
     fn exec(argv: &[&str], output: Output) -> Exec {
         Exec {
