@@ -411,11 +411,13 @@ fn a_plugin_that_declares_a_bad_option_is_refused_when_loaded() {
 #[test]
 fn a_multiprocess_worker_that_dies_is_named_with_how_it_died() {
     support::ensure_plugins_built();
-    // The task's program kills the worker process that runs it (its parent), with SIGABRT.
+    // The task's program kills the worker process that runs it (its parent), with SIGABRT: one task, so
+    // that no program can start after its worker is gone, when its parent would be another process.
     let (_dir, file) = support::write_inline(
         "worker_dies",
-        "[experiment]\nname = \"worker_dies\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 2\n\
-         steps = [{ exec = \"kill -ABRT $PPID; sleep 5\" }]\n\n[matrix]\nexecutor = [\"multiprocess\"]\nworkers = [2]\n",
+        "[experiment]\nname = \"worker_dies\"\nrepetitions = 1\nwarmup = 0\n\n[workloads.w]\ntasks = 1\n\
+         steps = [{ exec = \"[ \\\"$(cat /proc/$PPID/comm)\\\" = harness-run ] && kill -ABRT $PPID; sleep 5\" }]\n\n\
+         [matrix]\nexecutor = [\"multiprocess\"]\nworkers = [2]\n",
     );
     let out = file.parent().unwrap().join("out");
     let output = support::harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
