@@ -20,7 +20,7 @@ pub(crate) fn warnings(experiment: &Experiment) -> Vec<String> {
 /// nothing to compare them with.
 fn unpaired_cells(experiment: &Experiment, out: &mut Vec<String>) {
     let Some(baseline) = &experiment.gate.baseline else { return };
-    let key = |cell: &super::CellPlan| -> Vec<String> { baseline.pair_by.iter().map(|a| cell.value(a)).collect() };
+    let key = |cell: &super::CellPlan| cell.pair_key(&baseline.pair_by);
     let based: Vec<Vec<String>> =
         experiment.cells.iter().filter(|c| c.value(&baseline.axis) == baseline.value).map(key).collect();
     let alone: Vec<String> = experiment

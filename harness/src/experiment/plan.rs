@@ -139,6 +139,12 @@ impl CellPlan {
         self.values.get(column).map(ToString::to_string).unwrap_or_default()
     }
 
+    /// The cell's values of `axes`, in order: what pairs it with the other versions of `[ci] baseline`
+    /// (`axes` is the baseline's `pair_by`).
+    pub(crate) fn pair_key(&self, axes: &[String]) -> Vec<String> {
+        axes.iter().map(|a| self.value(a)).collect()
+    }
+
     /// The cell as `axis=value` pairs, in column order: how warnings name it.
     pub(crate) fn label(&self, columns: &[String]) -> String {
         let pairs: Vec<String> =

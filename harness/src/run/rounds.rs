@@ -14,15 +14,9 @@ pub(crate) fn groups(experiment: &Experiment) -> Vec<Vec<usize>> {
     let Some(baseline) = &experiment.gate.baseline else {
         return (0..experiment.cells.len()).map(|c| vec![c]).collect();
     };
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
     for (index, cell) in experiment.cells.iter().enumerate() {
-        // The cell's values of the other axes of the matrix.
-        let key: Vec<String> = baseline
-            .pair_by
-            .iter()
-            .map(|c| format!("{c}={}", cell.values.get(c).map(ToString::to_string).unwrap_or_default()))
-            .collect();
-        let key = key.join("\u{1f}");
+        let key = cell.pair_key(&baseline.pair_by);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, cells)) => cells.push(index),
             None => groups.push((key, vec![index])),
