@@ -22,6 +22,49 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Text from the experiment file or its results (a description, axis values, cell labels) made inert for
+/// Markdown that a code-hosting page renders: HTML tags, links, emphasis, code spans, table pipes and
+/// line breaks all show as the characters they are.
+pub(crate) fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A message of the harness's own (a warning, a note) for Markdown: its code spans (`like this`), which
+/// quote values and commands, stay code spans, where a page renders everything literally; the rest is
+/// escaped as [`markdown`] does. Backticks that do not pair up simply (an odd count, or two in a row, which
+/// a value may bring) make the whole message plain escaped text.
+pub(crate) fn markdown_message(text: &str) -> String {
+    if text.matches('`').count() % 2 == 1 || text.contains("``") {
+        return markdown(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push('`');
+            out.extend(part.chars().map(|c| if c.is_control() { ' ' } else { c }));
+            out.push('`');
+        } else {
+            out.push_str(&markdown(part));
+        }
+    }
+    out
+}
+
 /// A number of `summary.csv`: whole numbers without decimals (bytes, counts), the rest to the nanosecond.
 pub(crate) fn number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -145,6 +188,21 @@ pub(crate) fn milliseconds(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_text_is_inert() {
+        assert_eq!(markdown("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
+        assert_eq!(markdown("[x](javascript:y) `a` *b* | c"), "\\[x\\](javascript:y) \\`a\\` \\*b\\* \\| c");
+        assert_eq!(markdown("one\ntwo"), "one two");
+        assert_eq!(markdown("rate=1.5k size=4MiB"), "rate=1.5k size=4MiB");
+    }
+
+    #[test]
+    fn markdown_messages_keep_their_code_spans() {
+        assert_eq!(markdown_message("unknown executor `<b>`: see <i>"), "unknown executor `<b>`: see &lt;i&gt;");
+        assert_eq!(markdown_message("a `b` c`d"), "a \\`b\\` c\\`d");
+        assert_eq!(markdown_message("``x``"), "\\`\\`x\\`\\`");
+    }
 
     #[test]
     fn numbers_are_written_compactly() {

@@ -275,12 +275,12 @@ pub(crate) fn markdown(c: &Comparison) -> String {
         }
     }
     for warning in &c.warnings {
-        let _ = writeln!(out, "> **Warning:** {warning}\n");
+        let _ = writeln!(out, "> **Warning:** {}\n", crate::fmt::markdown_message(warning));
     }
     let found = sentences(c);
     if !found.is_empty() {
         for sentence in found {
-            let _ = writeln!(out, "- {sentence}");
+            let _ = writeln!(out, "- {}", crate::fmt::markdown_message(&sentence));
         }
         out.push('\n');
     }
@@ -288,7 +288,7 @@ pub(crate) fn markdown(c: &Comparison) -> String {
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n");
     for change in &c.changes {
         let mut cells = row(change);
-        cells[0] = cells[0].replace('|', "\\|");
+        cells[0] = crate::fmt::markdown(&cells[0]);
         cells[1] = format!("`{}`", cells[1]);
         let verdict = match change.verdict {
             Verdict::Regressed => "**regressed**",
@@ -308,14 +308,14 @@ pub(crate) fn markdown(c: &Comparison) -> String {
     if !c.failed_in_current.is_empty() {
         out.push_str("\n**Every current run failed** (a regression):\n\n");
         for cell in &c.failed_in_current {
-            let _ = writeln!(out, "- {cell}");
+            let _ = writeln!(out, "- {}", crate::fmt::markdown(cell));
         }
     }
     for (side, cells) in [("baseline", &c.only_in_baseline), ("current", &c.only_in_current)] {
         if !cells.is_empty() {
             let _ = writeln!(out, "\nOnly in the {side}:\n");
             for cell in cells {
-                let _ = writeln!(out, "- {cell}");
+                let _ = writeln!(out, "- {}", crate::fmt::markdown(cell));
             }
         }
     }

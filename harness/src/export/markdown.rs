@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Exported, Exporter};
-use crate::fmt::short;
+use crate::fmt::{markdown, short};
 use crate::metrics::EXPORTED;
 
 /// The Markdown export.
@@ -13,7 +13,7 @@ impl Exporter for Markdown {
     fn serialize(&self, result: &Exported) -> anyhow::Result<String> {
         let mut text = format!(
             "## {}\n\nMedians of the ok runs, with 95% confidence intervals of the median.\n\n",
-            result.experiment
+            markdown(&result.experiment)
         );
         text.push_str("| cell | runs | ");
         text.push_str(&EXPORTED.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(" | "));
@@ -24,7 +24,7 @@ impl Exporter for Markdown {
             let _ = write!(
                 text,
                 "| {} | {}{} |",
-                cell.label(),
+                markdown(&cell.label()),
                 cell.ok,
                 if cell.failed > 0 { format!(" ({} failed)", cell.failed) } else { String::new() }
             );

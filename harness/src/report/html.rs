@@ -31,7 +31,7 @@ impl Format for Html {
         if !report.description.is_empty() {
             let _ = writeln!(out, "<p>{}</p>", escape(&report.description));
         }
-        let _ = writeln!(out, "<p>{}</p>", code(&escape(&super::markdown::summary_line(report))));
+        let _ = writeln!(out, "<p>{}</p>", code(&escape(&super::markdown::summary_line(report, str::to_owned))));
         if !report.notes.is_empty() {
             out.push_str("<div class=\"note\"><ul>\n");
             for note in &report.notes {

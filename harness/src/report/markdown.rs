@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Format, Rendered, Report, Table};
+use crate::fmt::{markdown, markdown_message};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Markdown;
@@ -14,15 +15,16 @@ impl Format for Markdown {
 
     fn render(&self, report: &Report, charts: &[Rendered]) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# {}\n", report.name);
+        let _ = writeln!(out, "# {}\n", markdown(&report.name));
         if !report.description.is_empty() {
-            let _ = writeln!(out, "{}\n", report.description);
+            let lines: Vec<String> = report.description.lines().map(markdown).collect();
+            let _ = writeln!(out, "{}\n", lines.join("\n"));
         }
-        let _ = writeln!(out, "{}\n", summary_line(report));
+        let _ = writeln!(out, "{}\n", summary_line(report, markdown));
         if !report.notes.is_empty() {
             out.push_str("> **Note**\n");
             for note in &report.notes {
-                let _ = writeln!(out, "> - {note}");
+                let _ = writeln!(out, "> - {}", markdown_message(note));
             }
             out.push('\n');
         }
@@ -31,8 +33,8 @@ impl Format for Markdown {
             let _ = writeln!(
                 out,
                 "### {}\n\n![{}]({})\n",
-                inline(&chart.figure.title),
-                inline(&chart.figure.title),
+                markdown(&chart.figure.title),
+                markdown(&chart.figure.title),
                 chart.path
             );
         }
@@ -46,7 +48,7 @@ impl Format for Markdown {
         if !report.warnings.is_empty() {
             out.push_str("\n## Warnings\n\n");
             for warning in &report.warnings {
-                let _ = writeln!(out, "- {}", inline(warning));
+                let _ = writeln!(out, "- {}", markdown_message(warning));
             }
         }
         out.push_str("\n## Environment\n\n");
@@ -55,24 +57,22 @@ impl Format for Markdown {
     }
 }
 
-/// "30 cells, 90 measured runs (2 failed); the same in every cell: ...". Shared by the formats.
-pub(crate) fn summary_line(report: &Report) -> String {
+/// "30 cells, 90 measured runs (2 failed); the same in every cell: ...". Shared by the formats, each of
+/// which passes how its values are escaped.
+pub(crate) fn summary_line(report: &Report, escape: fn(&str) -> String) -> String {
     let failed = if report.failed > 0 { format!(" ({} failed)", report.failed) } else { String::new() };
     let mut line = format!("{} cells, {} measured runs{failed}.", report.cells.len(), report.runs);
     let constants = report.constants();
     if !constants.is_empty() {
+        let constants: Vec<String> = constants.iter().map(|c| escape(c)).collect();
         let _ = write!(line, " The same in every cell: {}.", constants.join(", "));
     }
     line.push_str(" Redraw with `harness report DIR`.");
     line
 }
 
-fn inline(text: &str) -> String {
-    text.replace('|', "\\|").replace('<', "&lt;")
-}
-
 fn table(out: &mut String, table: &Table) {
-    let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| inline(c)).collect::<Vec<_>>().join(" | "));
+    let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| markdown(c)).collect::<Vec<_>>().join(" | "));
     out.push_str(&row(&table.header));
     let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));
     for r in &table.rows {

@@ -185,3 +185,40 @@ fn numbers_that_cannot_be_right_are_warnings() {
     assert!(about("4", "the median task took 1ms, less than the 10ms its steps wait"), "{markdown}");
     assert!(!about("2", "efficiency is") && !about("2", "ended early"), "{markdown}");
 }
+
+#[test]
+fn markdown_outputs_show_values_as_text_and_csv_keeps_them_as_written() {
+    let (_temp, dir, rows, _) = support::run_inline(
+        "inert",
+        r#"
+[experiment]
+name = "inert"
+description = "<script>alert(1)</script> and [a link](javascript:alert(2))"
+repetitions = 1
+warmup = 0
+
+[workloads.w]
+tasks = 1
+steps = [{ exec = ["true", "${label}"] }]
+
+[matrix]
+executor = ["sync"]
+workload = ["w"]
+label = ["=1+2", "<img src=x onerror=alert(3)>"]
+"#,
+    );
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str()).collect();
+    assert_eq!(labels, ["=1+2", "<img src=x onerror=alert(3)>"], "runs.csv keeps the values as written");
+    let export = dir.join("export.md");
+    let out = support::harness().arg("export").arg(&dir).arg("--export-markdown").arg(&export).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in [dir.join("report.md"), export] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for raw in ["<script>", "<img", "[a link]"] {
+            assert!(!text.contains(raw), "{} quotes {raw} raw:\n{text}", file.display());
+        }
+        assert!(text.contains("&lt;img src=x onerror=alert(3)&gt;"), "{}:\n{text}", file.display());
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("&lt;script&gt;alert(1)&lt;/script&gt; and \\[a link\\](javascript:alert(2))"), "{report}");
+}
