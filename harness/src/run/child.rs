@@ -378,15 +378,28 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
         }
     }
     let over_limit = match (ended.oom_kills, memory) {
-        (0, Some(limit)) if outcome.memory.method == Method::Rusage && outcome.status != Status::Ok => {
-            // RLIMIT_DATA makes an allocation fail; Rust's handler says so and aborts. (The peak RSS says
-            // nothing here: it counts mapped files, which the limit does not.)
-            let allocation_failed =
-                printed().lines().any(|l| l.starts_with("memory allocation of") && l.trim_end().ends_with("failed"));
-            allocation_failed.then(|| {
-                format!("the run went past its memory limit of {} (enforced as RLIMIT_DATA)", format_size(limit))
-            })
-        }
+        // An allocation that failed is one cause, out of memory, whichever way the limit is enforced and
+        // whether the limit or the machine refused it: Rust's handler says so and aborts. (The peak RSS says
+        // nothing here: it counts mapped files, which the limit does not.)
+        (0, limit) if outcome.status != Status::Ok => failed_allocation(&printed()).map(|size| {
+            let asked = size.map(|s| format!(" (an allocation of {} failed)", format_size(s))).unwrap_or_default();
+            match limit {
+                Some(limit) if outcome.memory.method == Method::Rusage => format!(
+                    "the run went past its memory limit of {} (enforced as RLIMIT_DATA){asked}",
+                    format_size(limit)
+                ),
+                Some(limit) if size.is_some_and(|s| s > limit) => {
+                    format!("the run asked for more than its memory limit of {}{asked}", format_size(limit))
+                }
+                Some(limit) => format!(
+                    "the machine could not give the run the memory it asked for, within its limit of {}{asked}",
+                    format_size(limit)
+                ),
+                None => format!(
+                    "the machine could not give the run the memory it asked for (no memory_limit is set){asked}"
+                ),
+            }
+        }),
         (0, _) => None,
         (n, limit) => {
             let killed = if n == 1 { "1 process".to_owned() } else { format!("{n} processes") };
@@ -405,6 +418,15 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
         outcome.error = if outcome.error.is_empty() { message } else { format!("{message}; {}", outcome.error) };
         outcome.report = None;
     }
+}
+
+/// Whether `printed` shows an allocation that failed (Rust's "memory allocation of N bytes failed"), and
+/// of how much when it says.
+fn failed_allocation(printed: &str) -> Option<Option<u64>> {
+    printed.lines().find_map(|line| {
+        let size = line.trim_end().strip_prefix("memory allocation of ")?.strip_suffix(" failed")?;
+        Some(size.strip_suffix(" bytes").and_then(|n| n.parse().ok()))
+    })
 }
 
 #[cfg(test)]
@@ -503,12 +525,38 @@ mod tests {
         let aborted = classified(Wait::Exited, libc::SIGABRT, None, rusage, printed);
         assert_eq!(aborted.status, Status::OutOfMemory);
         assert!(
-            aborted.error.starts_with("the run went past its memory limit of 1GiB (enforced as RLIMIT_DATA); the run ")
+            aborted.error.starts_with(
+                "the run went past its memory limit of 1GiB (enforced as RLIMIT_DATA) (an allocation of 4KiB failed); \
+                 the run "
+            ),
+            "{}",
+            aborted.error
         );
         let ok = classified(Wait::Exited, 0, Some(report(&RunReport::default())), rusage, printed);
         assert_eq!(ok.status, Status::Ok);
         let other = classified(Wait::Exited, libc::SIGABRT, None, rusage, "working\n");
         assert_eq!(other.status, Status::Crashed);
+    }
+
+    /// Under a cgroup, an allocation the machine refuses (more than it has) is out of memory too, as it is
+    /// under RLIMIT_DATA: one status for one cause.
+    #[test]
+    fn a_failed_allocation_is_out_of_memory_however_the_limit_is_enforced() {
+        let printed = "memory allocation of 68719476736 bytes failed\n";
+        let limited = classified(Wait::Exited, libc::SIGABRT, None, (0, Method::Cgroup1, Some(1 << 30)), printed);
+        assert_eq!(limited.status, Status::OutOfMemory);
+        assert!(
+            limited.error.starts_with(
+                "the run asked for more than its memory limit of 1GiB (an allocation of 64GiB failed); the run "
+            ),
+            "{}",
+            limited.error
+        );
+        let unlimited = classified(Wait::Exited, libc::SIGABRT, None, NO_OOM, printed);
+        assert_eq!(unlimited.status, Status::OutOfMemory);
+        assert!(unlimited.error.contains("(no memory_limit is set)"), "{}", unlimited.error);
+        assert_eq!(failed_allocation("memory allocation of 12 bytes failed"), Some(Some(12)));
+        assert_eq!(failed_allocation("the memory allocation of 12 bytes failed"), None);
     }
 
     /// Only the response of this run counts: another token's, or a file that is not one, is none.

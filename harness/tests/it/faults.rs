@@ -427,3 +427,41 @@ fn a_multiprocess_worker_that_dies_is_named_with_how_it_died() {
     assert!(error.contains("was killed by signal 6 (SIGABRT)"), "{error}");
     assert!(!error.contains("Connection reset by peer"), "{error}");
 }
+
+/// An allocation larger than the machine, under a limit: out of memory, with or without cgroups, and the
+/// same words for the same cause.
+#[test]
+fn an_allocation_past_the_limit_is_out_of_memory_with_or_without_cgroups() {
+    let text = r#"
+[experiment]
+name = "huge"
+repetitions = 1
+warmup = 0
+memory_limit = "1GiB"
+
+[workloads.w]
+tasks = 1
+steps = [{ compute = "64GiB" }]
+
+[matrix]
+executor = ["sync"]
+workload = ["w"]
+"#;
+    let (dir, file) = support::write_inline("huge", text);
+    let mut seen = Vec::new();
+    for cgroup in [None, Some("off")] {
+        let mut command = support::harness();
+        command.args(["run", "--quiet", "--out"]).arg(dir.path().join("results")).arg(&file);
+        command.env_remove("HARNESS_CGROUP");
+        if let Some(value) = cgroup {
+            command.env("HARNESS_CGROUP", value);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows = support::read_runs(&dir.path().join("results/huge/latest/runs.csv"));
+        assert_eq!(rows[0]["status"], "out_of_memory", "{cgroup:?}: {:?}", rows[0]);
+        assert!(rows[0]["error"].contains("(an allocation of 64GiB failed)"), "{cgroup:?}: {}", rows[0]["error"]);
+        seen.push(rows[0]["peak_memory_method"].clone());
+    }
+    assert_eq!(seen[1], "rusage");
+}
