@@ -62,6 +62,16 @@ macro_rules! errln {
 
 pub(crate) use {errln, out, outln};
 
+/// The harness as the user invoked it, for commands the harness suggests: `target/release/harness` when
+/// run from the build folder, `harness` when found on the `PATH`.
+pub(crate) fn invoked_as() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .filter(|program| program.components().count() > 1)
+        .map_or_else(|| "harness".to_owned(), |program| program.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::escape_controls;

@@ -87,11 +87,45 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     let load = LoadMeter::start();
     // A folder to resume is locked before anything is started: a second harness on it stops here.
     let resumed = options.resume.map(|dir| resume(dir, experiment, started)).transpose()?;
-    let mut runner = Runner::start(experiment, options.spawn)?;
-    let Opened { mut results, done, mut environment } = match resumed {
+    let runner = Runner::start(experiment, options.spawn)?;
+    let opened = match resumed {
         Some(opened) => opened,
         None => create(experiment, &options, &runner, started)?,
     };
+    let dir = opened.results.path.clone();
+    run_opened(experiment, &options, runner, opened, &load).map_err(|error| way_out(error, experiment, &dir))
+}
+
+/// An error once the result folder exists, with the way out: the runs measured so far are in the folder,
+/// and `--resume` finishes it (its runs, summary, charts) once the cause is gone. Bad input found on the
+/// way (a [`Diagnostic`](crate::diagnostic::Diagnostic)) says its own fix.
+fn way_out(error: anyhow::Error, experiment: &Experiment, dir: &Path) -> anyhow::Error {
+    if error.downcast_ref::<crate::diagnostic::Diagnostic>().is_some() {
+        return error;
+    }
+    let first = if crate::results::disk_full(&error) {
+        "free space on its device (it is full), then"
+    } else {
+        "once the cause is fixed,"
+    };
+    anyhow::anyhow!(
+        "{error:#}\n  the runs measured so far are in {}; {first} finish the folder with\n  {} run {} --resume {}",
+        dir.display(),
+        crate::console::invoked_as(),
+        experiment.path.display(),
+        dir.display()
+    )
+}
+
+/// The runs of `run` into the opened folder, then its summary and charts.
+fn run_opened(
+    experiment: &Experiment,
+    options: &Options<'_>,
+    mut runner: Runner,
+    opened: Opened,
+    load: &LoadMeter,
+) -> anyhow::Result<Summary> {
+    let Opened { mut results, done, mut environment } = opened;
     runner.log_services_to(results.path.join(files::LOGS).join("services"));
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
@@ -142,11 +176,7 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
     if let Some(error) = fatal {
-        anyhow::bail!(
-            "{}: the experiment stopped: {error}; the runs so far are in {}",
-            experiment.name,
-            results.path.display()
-        );
+        anyhow::bail!("{}: the experiment stopped: {error}", experiment.name);
     }
     summary.lock = Some(results.into_lock());
     Ok(summary)
@@ -295,8 +325,14 @@ fn create(
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
     let environment = crate::survey::collect(experiment, started, options.shard, runner.accounting());
-    let results = ResultDir::create(options.out, experiment, started, &environment)
-        .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
+    let results = ResultDir::create(options.out, experiment, started, &environment).map_err(|error| {
+        let hint = if crate::results::disk_full(&error) {
+            " (the device is full: free space on it, or write the results elsewhere with --out DIR)"
+        } else {
+            ""
+        };
+        error.context(format!("cannot create a result folder under {}{hint}", options.out.display()))
+    })?;
     Ok(Opened { results, done: HashSet::new(), environment })
 }
 

@@ -143,7 +143,7 @@ fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary
         summary.measured,
         summary.dir.display(),
         summary.remaining,
-        invoked_as(),
+        crate::console::invoked_as(),
         file.display(),
         summary.dir.display()
     );
@@ -605,14 +605,4 @@ fn list_table(registry: &Registry) -> String {
         let _ = writeln!(out, "\nwarning: {problem}");
     }
     out
-}
-
-/// The harness as the user invoked it, for commands the harness suggests: `target/release/harness` when
-/// run from the build folder, `harness` when found on the `PATH`.
-fn invoked_as() -> String {
-    std::env::args_os()
-        .next()
-        .map(std::path::PathBuf::from)
-        .filter(|program| program.components().count() > 1)
-        .map_or_else(|| "harness".to_owned(), |program| program.display().to_string())
 }

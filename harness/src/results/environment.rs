@@ -107,8 +107,12 @@ impl Environment {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         bytes.push(b'\n');
         let temporary = dir.join(format!(".{}", files::ENVIRONMENT));
-        super::write_replacing(&temporary, &bytes)?;
-        std::fs::rename(temporary, dir.join(files::ENVIRONMENT))
+        let written = super::write_replacing(&temporary, &bytes)
+            .and_then(|()| std::fs::rename(&temporary, dir.join(files::ENVIRONMENT)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written
     }
 
     /// The logical CPUs of the machine the results were measured on, as the load meter or the machine

@@ -78,12 +78,25 @@ impl ResultDir {
             }
         }
         let lock = FolderLock::acquire(&path).map_err(|e| e.diagnostic())?;
-        std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
-        environment.write(&path)?;
-        let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
-        runs.write_record(header(experiment))?;
-        runs.flush()?;
-        point_latest(&parent, &path)?;
+        let written = (|| -> anyhow::Result<csv::Writer<std::fs::File>> {
+            std::fs::write(path.join(files::EXPERIMENT), experiment.source.as_bytes())?;
+            environment.write(&path)?;
+            let mut runs = csv::Writer::from_path(path.join(files::RUNS))?;
+            runs.write_record(header(experiment))?;
+            runs.flush()?;
+            point_latest(&parent, &path)?;
+            Ok(runs)
+        })();
+        let runs = match written {
+            Ok(runs) => runs,
+            Err(error) => {
+                // Nothing is measured yet: a folder half written (a full disk leaves an empty
+                // experiment.toml) is no result, and `latest` never pointed at it.
+                drop(lock);
+                let _ = std::fs::remove_dir_all(&path);
+                return Err(error);
+            }
+        };
         Ok(Self { path, runs, lock })
     }
 
@@ -287,6 +300,19 @@ pub(crate) fn create_replacing(path: &Path) -> io::Result<File> {
 /// Writes `bytes` into a fresh file `path`, as [`create_replacing`] makes it.
 pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
     io::Write::write_all(&mut create_replacing(path)?, bytes)
+}
+
+/// Whether `error` comes from a full device (or a full quota): its way out is to free space.
+pub(crate) fn disk_full(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let io = cause.downcast_ref::<io::Error>().or_else(|| {
+            cause.downcast_ref::<csv::Error>().and_then(|e| match e.kind() {
+                csv::ErrorKind::Io(io) => Some(io),
+                _ => None,
+            })
+        });
+        io.and_then(io::Error::raw_os_error).is_some_and(|code| code == libc::ENOSPC || code == libc::EDQUOT)
+    })
 }
 
 /// The folder `name` in the result folder `dir`, made when absent; a symbolic link there is refused.

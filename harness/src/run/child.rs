@@ -382,13 +382,13 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
         // whether the limit or the machine refused it: Rust's handler says so and aborts. (The peak RSS says
         // nothing here: it counts mapped files, which the limit does not.)
         (0, limit) if outcome.status != Status::Ok => failed_allocation(&printed()).map(|size| {
-            let asked = size.map(|s| format!(" (an allocation of {} failed)", format_size(s))).unwrap_or_default();
+            let asked = format!(" (an allocation of {} failed)", format_size(size));
             match limit {
                 Some(limit) if outcome.memory.method == Method::Rusage => format!(
                     "the run went past its memory limit of {} (enforced as RLIMIT_DATA){asked}",
                     format_size(limit)
                 ),
-                Some(limit) if size.is_some_and(|s| s > limit) => {
+                Some(limit) if size > limit => {
                     format!("the run asked for more than its memory limit of {}{asked}", format_size(limit))
                 }
                 Some(limit) => format!(
@@ -420,12 +420,11 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
     }
 }
 
-/// Whether `printed` shows an allocation that failed (Rust's "memory allocation of N bytes failed"), and
-/// of how much when it says.
-fn failed_allocation(printed: &str) -> Option<Option<u64>> {
+/// The size of the allocation that failed, when `printed` shows one (Rust's "memory allocation of N bytes
+/// failed").
+fn failed_allocation(printed: &str) -> Option<u64> {
     printed.lines().find_map(|line| {
-        let size = line.trim_end().strip_prefix("memory allocation of ")?.strip_suffix(" failed")?;
-        Some(size.strip_suffix(" bytes").and_then(|n| n.parse().ok()))
+        line.trim_end().strip_prefix("memory allocation of ")?.strip_suffix(" bytes failed")?.parse().ok()
     })
 }
 
@@ -539,7 +538,7 @@ mod tests {
     }
 
     /// Under a cgroup, an allocation the machine refuses (more than it has) is out of memory too, as it is
-    /// under RLIMIT_DATA: one status for one cause.
+    /// under `RLIMIT_DATA`: one status for one cause.
     #[test]
     fn a_failed_allocation_is_out_of_memory_however_the_limit_is_enforced() {
         let printed = "memory allocation of 68719476736 bytes failed\n";
@@ -555,7 +554,7 @@ mod tests {
         let unlimited = classified(Wait::Exited, libc::SIGABRT, None, NO_OOM, printed);
         assert_eq!(unlimited.status, Status::OutOfMemory);
         assert!(unlimited.error.contains("(no memory_limit is set)"), "{}", unlimited.error);
-        assert_eq!(failed_allocation("memory allocation of 12 bytes failed"), Some(Some(12)));
+        assert_eq!(failed_allocation("memory allocation of 12 bytes failed"), Some(12));
         assert_eq!(failed_allocation("the memory allocation of 12 bytes failed"), None);
     }
 

@@ -272,3 +272,119 @@ fn validate_on_damaged_example_files_exits_0_or_2_with_a_place() {
         }
     }
 }
+
+/// A small file system of its own (tmpfs), unmounted when dropped; `None` where mounting is not allowed.
+struct SmallDisk {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(Self { _dir: dir, path })
+    }
+
+    /// Fills what is left of it with `name`.
+    fn fill(&self, name: &str) {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("head -c 64M /dev/zero > '{}' 2>/dev/null", self.path.join(name).display()))
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the disk did not fill");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A full disk when the folder is made leaves no half-written folder, and says to free space or write
+/// elsewhere; a disk that fills during the runs keeps what was measured, and the error says how `--resume`
+/// finishes the folder, which it does once there is space.
+#[test]
+fn a_full_disk_leaves_no_empty_files_and_every_error_names_the_way_out() {
+    let Some(disk) = SmallDisk::mount("1M") else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CAP_SYS_ADMIN); the test runs as root in CI");
+        return;
+    };
+    let filler = disk.path.join("filler");
+    let text = format!(
+        r#"
+[experiment]
+name = "full"
+repetitions = 3
+warmup = 0
+
+[workloads.w]
+tasks = 1
+steps = [{{ exec = ["sh", "-c", "head -c 64M /dev/zero > '{}' 2>/dev/null; true"] }}]
+
+[matrix]
+executor = ["sync"]
+workload = ["w"]
+"#,
+        filler.display()
+    );
+    let (_keep, file) = support::write_inline("full", &text);
+    let results = disk.path.join("results");
+    let run = |resume: Option<&Path>| {
+        let mut command = support::harness();
+        command.args(["run", "--quiet"]).arg(&file);
+        match resume {
+            Some(dir) => command.arg("--resume").arg(dir),
+            None => command.arg("--out").arg(&results),
+        };
+        let out = command.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    disk.fill("before");
+    let (code, stderr) = run(None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the device is full: free space on it, or write the results elsewhere with --out DIR"));
+    let left: Vec<_> = walk(&results);
+    assert!(left.iter().all(|p| p.is_dir()), "a full disk left files behind: {left:?}");
+    std::fs::remove_file(disk.path.join("before")).unwrap();
+
+    // The first run fills the disk: the rows fit in runs.csv's page, environment.json does not.
+    let (code, stderr) = run(None);
+    let dir = results.join("full/latest");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let hint = "free space on its device (it is full), then finish the folder with\n  ";
+    assert!(stderr.contains(hint), "{stderr}");
+    let command = format!("run {} --resume ", file.display());
+    assert!(stderr.contains(&command), "{stderr}");
+    let rows = support::read_runs(&dir.join("runs.csv"));
+    assert!(!rows.is_empty(), "the measured runs are kept");
+    std::fs::remove_file(&filler).unwrap();
+    let (code, stderr) = run(Some(&dir));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(support::read_runs(&dir.join("runs.csv")).len(), 3);
+    assert!(dir.join("summary.csv").is_file() && dir.join("report.md").is_file());
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
