@@ -45,15 +45,21 @@ impl Patterns {
         self.metrics.iter().any(|(source, _)| source.from == Stream::Stdout)
     }
 
+    /// Whether some metric reads programs' standard error.
+    pub(crate) fn read_stderr(&self) -> bool {
+        self.metrics.iter().any(|(source, _)| source.from == Stream::Stderr)
+    }
+
     /// Adds to `reports` the number of every match of every metric in what a program wrote, as (metric,
     /// number); a match that is not a number fails the task.
     pub(crate) fn find(&self, task: u64, finished: &Finished, reports: &mut Vec<(usize, f64)>) -> io::Result<()> {
         for (index, (source, regex)) in self.metrics.iter().enumerate() {
             let bytes = match source.from {
-                Stream::Stdout => &finished.stdout,
-                Stream::Stderr => &finished.stderr,
+                Stream::Stdout => finished.stdout.whole("standard output"),
+                Stream::Stderr => finished.stderr.whole("standard error"),
                 Stream::Call => continue,
-            };
+            }
+            .map_err(|e| io::Error::other(format!("task {task}: metric `{}`: {e}", source.name)))?;
             let text = String::from_utf8_lossy(bytes);
             for captures in regex.captures_iter(&text) {
                 let Some(found) = captures.get(1).or_else(|| captures.get(0)) else { continue };

@@ -509,3 +509,42 @@ fn each_worker_keeps_its_own_state_and_functions_record_metrics() {
     }
     assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
 }
+
+/// What programs print and what servers answer is hashed as it arrives, not held: a program printing
+/// 512 MiB on each stream and a 512 MiB HTTP body leave the run's peak memory far below them, under a
+/// blocking executor and the event loop alike, and the checksums agree.
+#[test]
+fn a_run_holds_neither_what_its_programs_print_nor_the_bodies_it_fetches() {
+    let loopback = "http://127.0.0.1:${services.loopback.port}";
+    let text = format!(
+        r#"
+[experiment]
+name = "big_outputs"
+repetitions = 1
+warmup = 0
+
+[workloads.printing]
+tasks = 1
+steps = [{{ exec = ["sh", "-c", "head -c 512M /dev/zero; head -c 512M /dev/zero >&2"] }}]
+
+[workloads.fetching]
+tasks = 1
+steps = [{{ http = {{ url = "{loopback}/wait/0s/bytes/512MiB" }} }}]
+
+[matrix]
+executor = ["sync", "async"]
+workload = ["printing", "fetching"]
+"#
+    );
+    let (_dir, _result, rows, _) = run_inline("big_outputs", &text);
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let peak: u64 = row["peak_memory_bytes"].parse().unwrap();
+        assert!(peak < 128 << 20, "{} {} peaked at {peak} bytes", row["executor"], row["workload"]);
+    }
+    for workload in ["printing", "fetching"] {
+        let sums: Vec<&str> =
+            rows.iter().filter(|r| r["workload"] == workload).map(|r| r["checksum"].as_str()).collect();
+        assert_eq!(sums[0], sums[1], "{workload}: the executors disagree");
+    }
+}

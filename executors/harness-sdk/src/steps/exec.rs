@@ -1,12 +1,12 @@
 //! `exec`: runs a program ([`crate::exec`]: the command with `${task}` and `${worker}`, its output read
-//! until it exits) and waits for it to end, blocking on a pidfd or on tokio. Its standard error goes on to
-//! the run's, and the custom metrics it printed into the task's reports. Yields the hash of its standard
+//! until it exits) and waits for it to end, blocking on a pidfd or on tokio. The end of its standard error
+//! goes on to the run's, and the custom metrics it printed into the task's reports. Yields the hash of its standard
 //! output (`output = "hash"`), or its exit status.
 
 use std::io;
 
 use super::{Cost, Work};
-use crate::exec::Finished;
+use crate::exec::{Finished, Reads};
 use crate::protocol::Exec;
 use crate::workload::Prepared;
 
@@ -15,22 +15,23 @@ type Reports = Vec<(usize, f64)>;
 
 /// The `exec` step of task `task`, blocking the calling thread.
 pub(super) fn blocking(prepared: &Prepared, exec: &Exec, task: u64, reports: &mut Reports) -> io::Result<u64> {
-    let (worker, read_stdout) = started(prepared, exec);
-    let finished = crate::exec::run_blocking(exec, task, worker, read_stdout)?;
+    let (worker, reads) = started(prepared, exec);
+    let finished = crate::exec::run_blocking(exec, task, worker, reads)?;
     ended(prepared, exec, task, worker, &finished, reports)
 }
 
 /// The `exec` step of task `task` as a future.
 #[cfg(feature = "tokio")]
 pub(super) async fn nonblocking(prepared: &Prepared, exec: &Exec, task: u64, reports: &mut Reports) -> io::Result<u64> {
-    let (worker, read_stdout) = started(prepared, exec);
-    let finished = crate::exec::run_async(exec, task, worker, read_stdout).await?;
+    let (worker, reads) = started(prepared, exec);
+    let finished = crate::exec::run_async(exec, task, worker, reads).await?;
     ended(prepared, exec, task, worker, &finished, reports)
 }
 
-/// The index of the worker that runs the program, and whether its standard output is read.
-fn started(prepared: &Prepared, exec: &Exec) -> (u32, bool) {
-    (crate::worker::index(), crate::exec::reads_stdout(exec, prepared.metrics.read_stdout()))
+/// The index of the worker that runs the program, and which of its streams are read and how.
+fn started(prepared: &Prepared, exec: &Exec) -> (u32, Reads) {
+    let metrics = &prepared.metrics;
+    (crate::worker::index(), Reads::of(exec, metrics.read_stdout(), metrics.read_stderr()))
 }
 
 /// What an `exec` step yields once its program ended: its standard error passed on to the run's (so into
@@ -43,9 +44,14 @@ fn ended(
     finished: &Finished,
     reports: &mut Reports,
 ) -> io::Result<u64> {
-    if !finished.stderr.is_empty() {
+    let (tail, before) = finished.stderr.tail();
+    if !tail.is_empty() || before > 0 {
         use std::io::Write as _;
-        let _ = std::io::stderr().lock().write_all(&finished.stderr);
+        let mut out = std::io::stderr().lock();
+        if before > 0 {
+            let _ = writeln!(out, "[{before} bytes of the program's standard error left out]");
+        }
+        let _ = out.write_all(tail);
     }
     let value = crate::exec::outcome(exec, task, worker, finished)?;
     prepared.metrics.find(task, finished, reports)?;

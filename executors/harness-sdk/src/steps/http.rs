@@ -1,12 +1,13 @@
 //! The `http` step: one HTTP/1.1 request, keep-alive by default. Blocking with `ureq` (an agent, so a pool of
 //! connections, per worker thread or process), without blocking with `hyper` (one pooled client per run).
 //! `connect = "per_request"` opens a connection for each request. The answer's status must be one of
-//! `expect` (any 2xx when empty); the step yields the status and the body's hash, or the status alone.
+//! `expect` (any 2xx when empty); the step yields the status and the body's hash, or the status alone. The
+//! answer's body is hashed as it arrives, never held whole: a body of gigabytes costs the run no memory.
 
 use std::io;
 
 use super::{Cost, Work};
-use crate::checksum::{fold, hash_bytes};
+use crate::checksum::fold;
 use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
 use crate::workload::Prepared;
 
@@ -24,8 +25,17 @@ fn body<'a>(request: &'a HttpRequest, prepared: &'a Prepared) -> &'a [u8] {
     }
 }
 
+/// The hash of an answer's body, taken as its bytes arrive: `hash_bytes` of the whole body.
+struct BodyHash(xxhash_rust::xxh3::Xxh3);
+
+impl BodyHash {
+    fn new() -> Self {
+        Self(xxhash_rust::xxh3::Xxh3::with_seed(0))
+    }
+}
+
 /// What the step yields for an answer, or why the answer is not a success.
-fn value(request: &HttpRequest, url: &str, status: u16, body: &[u8]) -> io::Result<u64> {
+fn value(request: &HttpRequest, url: &str, status: u16, body: &BodyHash) -> io::Result<u64> {
     let expected =
         if request.expect.is_empty() { (200..300).contains(&status) } else { request.expect.contains(&status) };
     if !expected {
@@ -33,7 +43,7 @@ fn value(request: &HttpRequest, url: &str, status: u16, body: &[u8]) -> io::Resu
         return Err(io::Error::other(format!("{} {url} answered {status}, expected {wanted}", request.method)));
     }
     Ok(match request.checksum {
-        HttpChecksum::Body => fold(u64::from(status), hash_bytes(body)),
+        HttpChecksum::Body => fold(u64::from(status), body.0.digest()),
         HttpChecksum::Status => u64::from(status),
     })
 }
@@ -88,9 +98,18 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
     let sent = builder.body(body(request, prepared)).map_err(|e| error(request, &url, e))?;
     let mut answer = agent.run(sent).map_err(|e| blocking_error(request, &url, e))?;
     let status = answer.status().as_u16();
-    let bytes =
-        answer.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| blocking_error(request, &url, e))?;
-    value(request, &url, status, &bytes)
+    let mut hash = BodyHash::new();
+    let mut reader = answer.body_mut().with_config().limit(u64::MAX).reader();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match io::Read::read(&mut reader, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => hash.0.update(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(error(request, &url, e)),
+        }
+    }
+    value(request, &url, status, &hash)
 }
 
 /// The clients of a run on tokio: one that keeps connections for reuse, one that keeps none.
@@ -138,8 +157,14 @@ pub(super) async fn nonblocking(
     let sent = builder.body(http_body_util::Full::new(body)).map_err(|e| error(request, &url, e))?;
     let answer = client.request(sent).await.map_err(|e| error(request, &url, e))?;
     let status = answer.status().as_u16();
-    let bytes = answer.into_body().collect().await.map_err(|e| error(request, &url, e))?.to_bytes();
-    value(request, &url, status, &bytes)
+    let mut body = answer.into_body();
+    let mut hash = BodyHash::new();
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame.map_err(|e| error(request, &url, e))?.data_ref() {
+            hash.0.update(data);
+        }
+    }
+    value(request, &url, status, &hash)
 }
 
 /// A round trip to the server the URL names.
