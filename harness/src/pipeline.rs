@@ -140,7 +140,11 @@ fn run_opened(
         stopped: Vec::new(),
     };
     let logs = results.path.join(files::LOGS);
-    let ran = match experiment.setup.as_ref().map(|exec| hook(experiment, &logs, "setup", exec, OnInterrupt::Stop)) {
+    let ran = match experiment
+        .setup
+        .as_ref()
+        .map(|exec| hook(&runner, experiment, &logs, "setup", exec, OnInterrupt::Stop))
+    {
         // Ctrl-C or SIGTERM during the setup: an interruption like any other, which `--resume` finishes.
         Some(Err(_)) if crate::run::interrupted_by().is_some() => {
             summary.interrupted = true;
@@ -152,7 +156,8 @@ fn run_opened(
     };
     reporter.done(summary.interrupted);
     // `cleanup` runs whatever happened before: a failed setup, a failure, Ctrl-C.
-    let cleaned = experiment.cleanup.as_ref().map(|exec| hook(experiment, &logs, "cleanup", exec, OnInterrupt::Finish));
+    let cleaned =
+        experiment.cleanup.as_ref().map(|exec| hook(&runner, experiment, &logs, "cleanup", exec, OnInterrupt::Finish));
     let cleanup_failed = match (ran, cleaned) {
         (Err(error), Some(Err(cleanup))) => {
             return Err(error.context(format!("and the cleanup failed too: {cleanup:#}")));
@@ -289,6 +294,7 @@ fn run_slots(
 
 /// Runs the experiment's hook `what` (`setup` or `cleanup`) into `logs/WHAT.log`.
 fn hook(
+    runner: &Runner,
     experiment: &Experiment,
     logs: &Path,
     what: &str,
@@ -297,7 +303,8 @@ fn hook(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(logs).context("cannot make the logs folder")?;
     let log = logs.join(format!("{what}.log"));
-    crate::run::run_hook(what, exec, &log, experiment.timeout, on_interrupt)
+    runner
+        .hook(what, exec, &log, experiment.timeout, on_interrupt)
         .map_err(|error| anyhow::anyhow!("{}: {error} (its output is in {})", experiment.name, log.display()))
 }
 

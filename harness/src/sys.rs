@@ -358,15 +358,30 @@ static CAUGHT: AtomicI32 = AtomicI32::new(0);
 /// How many of the signals [`catch_signals`] caught.
 static COUNT: AtomicI32 = AtomicI32::new(0);
 
+/// The process group the harness waits for outside a run (a hook's), 0 when none: killed with the harness
+/// when a third signal ends it at once.
+static WAITED_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// Notes that the harness now waits for the process group `group` (0: none), so that a third signal kills
+/// it before it ends the harness.
+pub(crate) fn set_waited_group(group: pid_t) {
+    WAITED_GROUP.store(group, Ordering::SeqCst);
+}
+
 extern "C" fn on_signal(signal: libc::c_int) {
     match COUNT.fetch_add(1, Ordering::SeqCst) {
         0 => CAUGHT.store(signal, Ordering::SeqCst),
         // The second asks to hurry: see `caught_twice`.
         1 => {}
-        // The third acts as the signal does by default: it ends the harness.
+        // The third acts as the signal does by default: it ends the harness, and the process group it
+        // waits for (a hook's) with it.
         _ => {
-            // SAFETY: signal and raise are async-signal-safe; the signal is blocked until this returns.
+            let group = WAITED_GROUP.load(Ordering::SeqCst);
+            // SAFETY: kill, signal and raise are async-signal-safe; the signal is blocked until this returns.
             unsafe {
+                if group > 0 {
+                    libc::kill(-group, libc::SIGKILL);
+                }
                 libc::signal(signal, libc::SIG_DFL);
                 libc::raise(signal);
             }

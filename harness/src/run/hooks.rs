@@ -2,9 +2,16 @@
 //! and `cleanup` run once, a workload's `prepare` and `conclude` before and after each of its runs (in the
 //! harness, not in the run's process, so they count in neither `run_s` nor `wall_s`).
 //!
-//! A hook writes to a log file, runs in a process group of its own that is killed when it ends (nothing it
-//! starts outlives it), and has the experiment's timeout. Of what it printed, only the end of the log is
-//! ever read back, for the message of a hook that failed.
+//! A hook writes to a log file and has the experiment's timeout. Nothing it starts outlives it, as nothing a
+//! run starts does:
+//! - it runs in a process group of its own, killed when it ends, and when a third Ctrl-C ends the harness;
+//! - a process of it that left the group (`setsid`) and outlived its parent is the harness's child (the
+//!   harness is the subreaper) and is killed and reaped when the hook ends;
+//! - it dies with the harness (`PR_SET_PDEATHSIG`), and after a `kill -9` of the harness the next harness
+//!   kills what is left of it, found by the trail in the scratch folder and by [`SCRATCH_VAR`] in its
+//!   processes' environment, as it does for runs.
+//!
+//! Of what it printed, only the end of the log is ever read back, for the message of a hook that failed.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -15,7 +22,7 @@ use std::time::{Duration, Instant};
 use harness_sdk::exec::{command_line, describe_exit, last_lines};
 use harness_sdk::protocol::Exec;
 
-use super::reap::kill_group;
+use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::wait::{Wait, wait_for_exit};
 use crate::fmt::format_duration;
 use crate::process::{LOG_TAIL_BYTES, tail_of_file_after};
@@ -28,15 +35,20 @@ pub(crate) enum OnInterrupt {
     Finish,
 }
 
-/// Runs hook `what` (`setup`, `prepare`, ...), appending what it prints to `log`; the error says what it
+/// Where a hook runs: its log, its timeout, what Ctrl-C does to it, and the experiment's scratch folder,
+/// where its trail goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HookContext<'a> {
+    pub log: &'a Path,
+    pub timeout: Duration,
+    pub on_interrupt: OnInterrupt,
+    pub scratch: &'a Path,
+}
+
+/// Runs hook `what` (`setup`, `prepare`, ...), appending what it prints to the log; the error says what it
 /// is, how it ended and the last lines it printed.
-pub(crate) fn run_hook(
-    what: &str,
-    exec: &Exec,
-    log: &Path,
-    timeout: Duration,
-    on_interrupt: OnInterrupt,
-) -> Result<(), String> {
+pub(crate) fn run_hook(what: &str, exec: &Exec, context: HookContext<'_>) -> Result<(), String> {
+    let HookContext { log, timeout, on_interrupt, scratch } = context;
     let line = command_line(exec, 0, 0);
     // What the hook printed starts after what the log held before it, and its own header line.
     let mut start = std::fs::metadata(log).map_or(0, |m| m.len());
@@ -56,18 +68,24 @@ pub(crate) fn run_hook(
         .map_err(|e| format!("cannot open the log of `{what}` {}: {e}", log.display()))?;
     let _ = output.write_all(header.as_bytes());
     let mut command = harness_sdk::exec::command(exec, 0, 0, false).map_err(|e| failed(e.to_string()))?;
-    command.env_remove("HARNESS_TASK").env_remove("HARNESS_WORKER").process_group(0);
+    command.env_remove("HARNESS_TASK").env_remove("HARNESS_WORKER").env(SCRATCH_VAR, scratch).process_group(0);
+    sys::die_with_harness(&mut command);
     let stdout = output.try_clone().map_err(|e| failed(e.to_string()))?;
     command.stdout(stdout).stderr(output);
     let mut child = command.spawn().map_err(|e| failed(format!("cannot start: {e}")))?;
     let pid = child.id() as pid_t;
+    record_started(scratch, pid, None);
+    sys::set_waited_group(pid);
     let waited = match on_interrupt {
         OnInterrupt::Stop => wait_for_exit(pid, timeout),
         OnInterrupt::Finish => wait_through_interrupts(pid, timeout),
     };
-    // Whatever it started goes with it.
+    // Whatever it started goes with it: its group, then what left the group and was orphaned to the
+    // harness.
     kill_group(pid);
+    sys::set_waited_group(0);
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
+    reap_orphans();
     match waited {
         Ok(Wait::Exited) => {}
         Ok(Wait::TimedOut) => {

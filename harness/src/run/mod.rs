@@ -22,7 +22,7 @@ use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 pub(crate) use child::{Outcome, Status};
 pub(crate) use exec::exec_main;
 pub(crate) use fork_server::fork_server_main;
-pub(crate) use hooks::{OnInterrupt, run_hook};
+pub(crate) use hooks::{HookContext, OnInterrupt, run_hook};
 pub(crate) use services::loopback_main;
 use services::{Managed, Services, Unavailable};
 
@@ -229,6 +229,18 @@ impl Ran {
 }
 
 impl Runner {
+    /// Runs the experiment's hook `what` (`setup` or `cleanup`), appending what it prints to `log`.
+    pub(crate) fn hook(
+        &self,
+        what: &str,
+        exec: &harness_sdk::protocol::Exec,
+        log: &Path,
+        timeout: std::time::Duration,
+        on_interrupt: OnInterrupt,
+    ) -> Result<(), String> {
+        run_hook(what, exec, HookContext { log, timeout, on_interrupt, scratch: self.services.scratch() })
+    }
+
     /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and prepares the
     /// services: the fixture files now, the `[services]` and the loopback server before the first run that
     /// needs each; and starts a fork server per executor library (see `spawn`).
@@ -311,7 +323,10 @@ impl Runner {
         let overflows_before = self.services.serves_net().then(services::listen_overflows).flatten();
         // Hooks write to the run's log, before and after what the run prints.
         let log = dir.join(child::OUTPUT);
-        let hook = |what, exec| run_hook(what, exec, &log, experiment.timeout, OnInterrupt::Stop);
+        let scratch = self.services.scratch().to_owned();
+        let context =
+            HookContext { log: &log, timeout: experiment.timeout, on_interrupt: OnInterrupt::Stop, scratch: &scratch };
+        let hook = |what, exec| run_hook(what, exec, context);
         let prepared = cell.prepare.as_ref().map(|exec| hook("prepare", exec)).transpose();
         let mut outcome = match &prepared {
             Ok(_) => {

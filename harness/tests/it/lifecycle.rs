@@ -302,3 +302,119 @@ workload = ["big", "empty", "cached", "empty_too"]
         }
     }
 }
+
+/// Processes that hooks start and leave running (detached with `setsid`, or forked twice) are gone when the
+/// experiment ends, whichever hook started them.
+#[test]
+fn nothing_a_hook_starts_outlives_the_experiment() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hooks.toml");
+    // Each hook leaves a detached sleep and a twice-forked one behind, and notes that it did.
+    let leave = |what: &str| format!("setsid sleep 301 & (sleep 302 &) ; touch {what}-done");
+    std::fs::write(
+        &file,
+        format!(
+            "[experiment]\nname = \"hooks_leave\"\nrepetitions = 1\nwarmup = 0\nsetup = {:?}\ncleanup = {:?}\n\n\
+             [workloads.w]\ntasks = 1\nprepare = {:?}\nconclude = {:?}\nsteps = [{{ sleep = \"1ms\" }}]\n\n\
+             [matrix]\nexecutor = [\"sync\"]\n",
+            leave("setup"),
+            leave("cleanup"),
+            leave("prepare"),
+            leave("conclude")
+        ),
+    )
+    .unwrap();
+    let out = support::harness()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for what in ["setup", "prepare", "conclude", "cleanup"] {
+        assert!(dir.path().join(format!("{what}-done")).exists(), "{what} did not run");
+    }
+    assert_eq!(marked(&marker), [], "hooks' processes outlived the experiment");
+}
+
+/// A harness killed with `kill -9` during `setup` leaves the hook's processes (its group, and one it
+/// detached); the next harness kills them, as it does a run's.
+#[test]
+fn the_next_harness_kills_what_a_hook_of_a_killed_one_left_behind() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("setup.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"setup_hangs\"\nrepetitions = 1\nwarmup = 0\n\
+         setup = \"setsid sleep 303 & sleep 304 & touch started; wait\"\n\n\
+         [workloads.w]\ntasks = 1\nsteps = [{ sleep = \"1ms\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut harness = support::harness()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The hook's shell and its two sleeps.
+    wait_until("the setup's processes are up", || dir.path().join("started").exists() && marked(&marker).len() >= 4);
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    // The shell dies with the harness; the sleeps do not.
+    wait_until("the hook's shell is gone", || marked(&marker).iter().all(|(_, _, cmd)| cmd.starts_with("sleep")));
+    assert!(!marked(&marker).is_empty(), "nothing was left behind: the test would prove nothing");
+    let tiny = support::root().join("harness/tests/fixtures/good/tiny.toml");
+    let next = support::harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&tiny)
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", String::from_utf8_lossy(&next.stderr));
+    wait_until("the hook's processes are gone", || marked(&marker).is_empty());
+}
+
+/// Three Ctrl-C during a `cleanup` that hangs end the harness at once, and the cleanup with it.
+#[test]
+fn a_third_interrupt_during_a_hanging_cleanup_ends_the_cleanup_too() {
+    let marker = unique_marker(module_path!());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cleanup.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"cleanup_hangs\"\nrepetitions = 1\nwarmup = 0\ntimeout = \"1h\"\n\
+         cleanup = \"sleep 305 & touch cleaning; wait\"\n\n\
+         [workloads.w]\ntasks = 1\nsteps = [{ sleep = \"1ms\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n",
+    )
+    .unwrap();
+    let harness = support::harness()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .env("HARNESS_TEST_MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the cleanup hangs", || dir.path().join("cleaning").exists() && marked(&marker).len() >= 3);
+    for _ in 0..3 {
+        // SAFETY: signalling a process of this test.
+        unsafe { libc::kill(harness.id() as i32, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = support::output_within(harness, "the harness after three interrupts");
+    assert_ne!(output.status.code(), Some(0));
+    wait_until("the cleanup's processes are gone", || marked(&marker).is_empty());
+}
