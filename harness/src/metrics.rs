@@ -215,6 +215,8 @@ fn builtin(name: &str) -> Option<&'static Metric> {
 pub(crate) struct Catalog {
     /// The custom metrics, in the order the file declares them.
     custom: Vec<Metric>,
+    /// Where each custom metric is in `custom`, by name: a result folder may have many.
+    by_name: std::collections::BTreeMap<String, usize>,
 }
 
 impl Catalog {
@@ -241,6 +243,7 @@ impl Catalog {
         let mut metric = measured("", "", dimension).gated_by_default();
         (metric.name, metric.label, metric.direction) =
             (Cow::Owned(name.to_owned()), Cow::Owned(name.replace('_', " ")), direction);
+        self.by_name.insert(name.to_owned(), self.custom.len());
         self.custom.push(metric);
     }
 
@@ -251,7 +254,7 @@ impl Catalog {
 
     /// The custom metric called `name`, when the experiment's file declared one.
     pub(crate) fn custom(&self, name: &str) -> Option<&Metric> {
-        self.custom.iter().find(|m| m.name == name)
+        self.by_name.get(name).map(|&i| &self.custom[i])
     }
 
     /// The metric called `name`: the harness's, or a custom metric of the experiment.

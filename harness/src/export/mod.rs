@@ -50,10 +50,11 @@ fn load(dir: &Path) -> anyhow::Result<Exported> {
     let runs = runs_of(&runs, &columns)?;
     let environment = crate::results::Environment::read_or_default(dir);
     let seed = environment.experiment.seed.unwrap_or(0);
+    let by_cell = crate::summary::by_key(&runs);
     let cells = crate::summary::of_runs(&runs, seed)
         .into_iter()
         .map(|summary| {
-            let ok = runs.iter().filter(|r| r.ok && r.key == summary.key).count();
+            let ok = by_cell[summary.key.as_slice()].iter().filter(|r| r.ok).count();
             let metrics = EXPORTED.iter().filter_map(|&name| Some((name, summary.metric(name)?.clone()))).collect();
             Cell {
                 axes: columns.iter().cloned().zip(summary.key.iter().cloned()).collect(),

@@ -34,16 +34,41 @@ pub(crate) struct Roles {
     pub log_y: Option<bool>,
 }
 
+/// Things in order of first appearance, each once, with the index of each: [`Order::index`] is constant
+/// time, so that building a figure is linear in its cells.
+#[derive(Debug)]
+pub(crate) struct Order<K> {
+    pub items: Vec<K>,
+    index: std::collections::HashMap<K, usize>,
+}
+
+impl<K: Clone + Eq + std::hash::Hash> Order<K> {
+    pub(crate) fn new() -> Self {
+        Self { items: Vec::new(), index: std::collections::HashMap::new() }
+    }
+
+    /// The index of `item`, added at the end when new.
+    pub(crate) fn index(&mut self, item: K) -> usize {
+        let next = self.items.len();
+        *self.index.entry(item.clone()).or_insert_with(|| {
+            self.items.push(item);
+            next
+        })
+    }
+
+    /// The index of `item`, when it is there.
+    pub(crate) fn get(&self, item: &K) -> Option<usize> {
+        self.index.get(item).copied()
+    }
+}
+
 /// The values of `column` among `cells`, each once, in order of appearance.
 pub(crate) fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) -> Vec<&'r str> {
-    let mut values: Vec<&str> = Vec::new();
+    let mut values = Order::new();
     for &cell in cells {
-        let value = report.value(cell, column);
-        if !values.contains(&value) {
-            values.push(value);
-        }
+        values.index(report.value(cell, column));
     }
-    values
+    values.items
 }
 
 /// Whether every one of `cells` has a number in `column`.
@@ -108,33 +133,23 @@ pub(crate) fn collides(report: &Report, cells: &[usize], columns: &[&String]) ->
 }
 
 fn combinations(report: &Report, cells: &[usize], columns: &[String]) -> usize {
-    let mut seen: Vec<String> = Vec::new();
-    for &cell in cells {
-        let label = report.label(cell, columns);
-        if !seen.contains(&label) {
-            seen.push(label);
-        }
-    }
-    seen.len()
+    cells.iter().map(|&cell| report.label(cell, columns)).collect::<std::collections::HashSet<_>>().len()
 }
 
 /// Added to a palette index: the same colour, one shade lighter.
 pub(crate) const SHADE: usize = 100;
 
+/// The executors of the harness, in the order of their colours.
+pub(crate) const BUILT_IN_EXECUTORS: [&str; 4] = ["sync", "threaded", "async", "multiprocess"];
+
 /// The palette index of an executor: the built-in ones always have the same colour, others follow in
 /// the order they appear in the experiment.
 pub(crate) fn executor_color(report: &Report, executor: &str) -> usize {
-    const BUILT_IN: [&str; 4] = ["sync", "threaded", "async", "multiprocess"];
-    if let Some(i) = BUILT_IN.iter().position(|b| *b == executor) {
+    if let Some(i) = BUILT_IN_EXECUTORS.iter().position(|b| *b == executor) {
         return i;
     }
-    let mut others: Vec<&str> = Vec::new();
-    for cell in &report.cells {
-        if !BUILT_IN.contains(&cell.executor.as_str()) && !others.contains(&cell.executor.as_str()) {
-            others.push(&cell.executor);
-        }
-    }
-    BUILT_IN.len() + others.iter().position(|o| *o == executor).unwrap_or(others.len())
+    let others = report.other_executors();
+    BUILT_IN_EXECUTORS.len() + others.iter().position(|o| *o == executor).unwrap_or(others.len())
 }
 
 /// What one chart shows, for [`build`].
@@ -173,15 +188,21 @@ pub(crate) fn auto_figures(
 
 /// Builds the figures of `plot` over `cells` with `roles`: one per combination of `roles.files`.
 pub(crate) fn build(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot) -> Vec<Figure> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut labels = Order::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for &cell in cells {
-        let label = report.label(cell, &roles.files);
-        match groups.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, members)) => members.push(cell),
-            None => groups.push((label, vec![cell])),
+        let index = labels.index(report.label(cell, &roles.files));
+        if index == groups.len() {
+            groups.push(Vec::new());
         }
+        groups[index].push(cell);
     }
-    groups.iter().filter_map(|(label, members)| figure(report, members, roles, plot, label)).collect()
+    labels
+        .items
+        .iter()
+        .zip(&groups)
+        .filter_map(|(label, members)| figure(report, members, roles, plot, label))
+        .collect()
 }
 
 fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &str) -> Option<Figure> {
@@ -199,22 +220,35 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             }
             values.into_iter().map(shown).collect()
         }
-        (None, _) => cells.iter().map(|&c| series_name(report, c, roles)).fold(Vec::new(), |mut v, s| {
-            if !v.contains(&s) {
-                v.push(s);
+        (None, _) => {
+            let mut names = Order::new();
+            for &cell in cells {
+                names.index(series_name(report, cell, roles));
             }
-            v
-        }),
+            names.items
+        }
     };
-    // Each series once, with its executor, in order of appearance.
-    let mut names: Vec<(String, &str)> = Vec::new();
+    let mut category_index = Order::new();
+    for category in &categories {
+        category_index.index(category.as_str());
+    }
+    // Each series once, with its executor's colour, in order of appearance, and how many series of its
+    // executor came before it.
+    let mut names: Order<String> = Order::new();
+    let mut series_of: Vec<(usize, usize)> = Vec::new();
+    let mut per_executor: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for &cell in cells {
-        let name = series_name(report, cell, roles);
-        if !names.iter().any(|(n, _)| *n == name) {
-            names.push((name, &report.cells[cell].executor));
+        let index = names.index(series_name(report, cell, roles));
+        if index == series_of.len() {
+            let executor = report.cells[cell].executor.as_str();
+            let before = per_executor.entry(executor).or_insert(0);
+            series_of.push((executor_color(report, executor), *before));
+            *before += 1;
         }
     }
     let mut panels: Vec<Panel> = Vec::new();
+    let mut panel_index: Order<String> = Order::new();
+    let mut series_index: Vec<std::collections::HashMap<String, usize>> = Vec::new();
     let mut missing = 0;
     let mut counts: Vec<usize> = Vec::new();
     for &cell in cells {
@@ -233,19 +267,16 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         let x = match &roles.x {
             _ if !plot.across.is_empty() => None,
             Some(x) if numeric_x => Some(report.value(cell, x).parse().expect("checked numeric")),
-            Some(x) => {
-                Some(categories.iter().position(|c| *c == shown(report.value(cell, x))).expect("a category") as f64)
-            }
-            None => Some(categories.iter().position(|c| *c == name).expect("a category") as f64),
+            Some(x) => Some(category_index.get(&shown(report.value(cell, x)).as_str()).expect("a category") as f64),
+            None => Some(category_index.get(&name.as_str()).expect("a category") as f64),
         };
         let by_executor = roles.series.as_deref() == Some(EXECUTOR)
             || (roles.series.is_none() && roles.extra.iter().map(String::as_str).eq([EXECUTOR]));
-        let position = names.iter().position(|(n, _)| *n == name).unwrap_or(0);
+        let position = names.get(&name).unwrap_or(0);
         let color = if by_executor {
             // A second series of one executor (other options) gets a lighter shade of its colour.
-            let executor = names[position].1;
-            let variant = names[..position].iter().filter(|(_, e)| *e == executor).count();
-            executor_color(report, executor) + SHADE * variant
+            let (executor_color, variant) = series_of[position];
+            executor_color + SHADE * variant
         } else {
             position
         };
@@ -257,14 +288,18 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             })
             .collect();
         let label = report.label(cell, &roles.panels);
-        let index = panels.iter().position(|p| p.label == label).unwrap_or_else(|| {
+        let index = panel_index.index(label.clone());
+        if index == panels.len() {
             panels.push(Panel { label, series: Vec::new(), log_y: false });
-            panels.len() - 1
-        });
+            series_index.push(std::collections::HashMap::new());
+        }
         let panel = &mut panels[index];
-        match panel.series.iter_mut().find(|s| s.name == name) {
-            Some(series) => series.points.extend(points),
-            None => panel.series.push(Series { name, color, points }),
+        let next = panel.series.len();
+        let at = *series_index[index].entry(name.clone()).or_insert(next);
+        if at == next {
+            panel.series.push(Series { name, color, points });
+        } else {
+            panel.series[at].points.extend(points);
         }
     }
     if panels.is_empty() {

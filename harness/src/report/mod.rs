@@ -157,9 +157,68 @@ impl Report {
     /// Measures speedup against `executor` rather than the declared reference.
     pub(crate) fn set_reference(&mut self, executor: &str) {
         executor.clone_into(&mut self.reference);
-        for i in 0..self.cells.len() {
-            self.cells[i].reference = self.reference_of(i);
+        let references = self.references();
+        for (cell, reference) in self.cells.iter_mut().zip(references) {
+            cell.reference = reference;
         }
+    }
+
+    /// For each cell, the cell of the reference executor it compares with: the same values in every column
+    /// but `executor`, `workers` and columns the reference cell leaves empty; the same `workers` if there is
+    /// one; the first such cell. Reference cells are indexed by their values once, one index per set of
+    /// columns they leave empty, so that this is linear in the cells.
+    fn references(&self) -> Vec<Option<usize>> {
+        type Index<'a> = std::collections::HashMap<Vec<&'a str>, usize>;
+        let candidates: Vec<usize> =
+            (0..self.cells.len()).filter(|&i| self.cells[i].executor == self.reference).collect();
+        // The columns a match is judged on, for a reference cell: all but `executor` (and `workers` without
+        // `with_workers`) and those it leaves empty.
+        let judged = |cell: usize, with_workers: bool| -> Vec<usize> {
+            (0..self.columns.len())
+                .filter(|&i| match self.columns[i].as_str() {
+                    experiment::EXECUTOR => false,
+                    experiment::WORKERS if !with_workers => false,
+                    _ => !self.cells[cell].key[i].is_empty(),
+                })
+                .collect()
+        };
+        let values = |cell: usize, columns: &[usize]| -> Vec<&str> {
+            columns.iter().map(|&i| self.cells[cell].key[i].as_str()).collect()
+        };
+        let indexes = |with_workers: bool| {
+            let mut by_columns: Vec<(Vec<usize>, Index<'_>)> = Vec::new();
+            for &candidate in &candidates {
+                let columns = judged(candidate, with_workers);
+                let at = by_columns.iter().position(|(c, _)| *c == columns).unwrap_or_else(|| {
+                    by_columns.push((columns, Index::new()));
+                    by_columns.len() - 1
+                });
+                let key = values(candidate, &by_columns[at].0);
+                by_columns[at].1.entry(key).or_insert(candidate);
+            }
+            by_columns
+        };
+        let (with, without) = (indexes(true), indexes(false));
+        let find = |cell: usize, indexes: &[(Vec<usize>, Index<'_>)]| {
+            indexes.iter().filter_map(|(columns, index)| index.get(&values(cell, columns)).copied()).min()
+        };
+        (0..self.cells.len())
+            .map(|cell| {
+                if self.cells[cell].executor == self.reference {
+                    return None;
+                }
+                find(cell, &with).or_else(|| find(cell, &without))
+            })
+            .collect()
+    }
+
+    /// The executors of the cells that are not built in, in order of appearance.
+    pub(crate) fn other_executors(&self) -> Vec<&str> {
+        let mut others = layout::Order::new();
+        for cell in self.cells.iter().filter(|c| !layout::BUILT_IN_EXECUTORS.contains(&c.executor.as_str())) {
+            others.index(cell.executor.as_str());
+        }
+        others.items
     }
 
     /// The cell's value in `column`, empty when it has none.
@@ -208,40 +267,14 @@ impl Report {
         }
     }
 
-    /// The cell of the reference executor that `cell` compares with: the same values in every column but
-    /// `executor`, `workers` and columns the reference cell leaves empty; the same `workers` if there is one.
-    fn reference_of(&self, cell: usize) -> Option<usize> {
-        if self.cells[cell].executor == self.reference {
-            return None;
-        }
-        let matches = |other: usize, with_workers: bool| {
-            self.columns.iter().all(|column| {
-                let (mine, theirs) = (self.value(cell, column), self.value(other, column));
-                match column.as_str() {
-                    experiment::EXECUTOR => true,
-                    experiment::WORKERS if !with_workers => true,
-                    _ => theirs.is_empty() || mine == theirs,
-                }
-            })
-        };
-        let candidates: Vec<usize> =
-            (0..self.cells.len()).filter(|&i| self.cells[i].executor == self.reference).collect();
-        candidates
-            .iter()
-            .copied()
-            .find(|&i| matches(i, true))
-            .or_else(|| candidates.iter().copied().find(|&i| matches(i, false)))
-    }
-
     /// Every figure of the report: the default charts, then the `[[charts]]` of the experiment file.
     pub fn figures(&self) -> Vec<Figure> {
         let mut kinds: Vec<Box<dyn Chart + '_>> = Vec::new();
         for name in measure::DEFAULT {
             kinds.push(Box::new(metric::Metric { measure: measure::find(name).expect("a default measure exists") }));
         }
-        // A custom metric gets its chart, like the harness's own.
-        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics);
-        for metric in custom.filter_map(|m| self.catalog.custom(&m.metric)) {
+        // A custom metric gets its chart, like the harness's own, up to the most a report draws.
+        for metric in self.custom_metrics().take(MAX_CHARTS) {
             kinds.push(Box::new(metric::Metric { measure: metric.clone() }));
         }
         kinds.push(Box::new(speedup::Speedup));
@@ -265,9 +298,23 @@ impl Report {
         figures
     }
 
+    /// The custom metrics the cells were measured in.
+    fn custom_metrics(&self) -> impl Iterator<Item = &crate::metrics::Metric> {
+        let custom = self.cells.first().into_iter().flat_map(|c| &c.summary.metrics);
+        custom.filter_map(|m| self.catalog.custom(&m.metric))
+    }
+
     /// Why a kind of chart was left out, collected while drawing.
     pub(crate) fn explain(&self, figures: &[Figure]) -> Vec<String> {
         let mut notes = self.notes.clone();
+        let custom = self.custom_metrics().count();
+        if custom > MAX_CHARTS {
+            notes.push(format!(
+                "{} of the {custom} custom metrics have no chart: a report draws at most {MAX_CHARTS}; summary.csv \
+                 has every number",
+                custom - MAX_CHARTS
+            ));
+        }
         if !figures.iter().any(|f| f.file.starts_with(speedup::FILE)) {
             notes.push(format!(
                 "no speedup chart: no cell of another executor has a `{}` cell to compare with",
@@ -308,6 +355,41 @@ pub(crate) struct Rendered {
     pub svg: String,
 }
 
+/// The most points one chart draws: a chart of more is unreadable, and its SVG would be megabytes.
+pub(crate) const MAX_POINTS: usize = 2_000;
+
+/// The most charts a report draws.
+pub(crate) const MAX_CHARTS: usize = 200;
+
+/// The figures worth drawing: none of more than [`MAX_POINTS`] points, at most [`MAX_CHARTS`]. What is
+/// left out is said in `notes`; its numbers are all in `summary.csv`.
+fn within_bounds(figures: Vec<Figure>, notes: &mut Vec<String>) -> Vec<Figure> {
+    let mut kept = Vec::new();
+    let mut too_many = Vec::new();
+    for figure in figures {
+        let points: usize = figure.panels.iter().flat_map(|p| &p.series).map(|s| s.points.len()).sum();
+        if points > MAX_POINTS {
+            notes.push(format!(
+                "the chart `{}` is not drawn: it would have {points} points, more than the {MAX_POINTS} a chart \
+                 shows; summary.csv has every number, and a `[[charts]]` with a `filter` draws a part of them",
+                figure.file
+            ));
+        } else if kept.len() == MAX_CHARTS {
+            too_many.push(figure.file);
+        } else {
+            kept.push(figure);
+        }
+    }
+    if let Some(first) = too_many.first() {
+        notes.push(format!(
+            "{} charts are not drawn (from `{first}` on): a report draws at most {MAX_CHARTS}; summary.csv has every \
+             number",
+            too_many.len()
+        ));
+    }
+    kept
+}
+
 /// What [`write`] did.
 #[derive(Debug, Default)]
 pub(crate) struct Written {
@@ -331,6 +413,7 @@ pub(crate) fn write(dir: &Path, report: &Report) -> io::Result<Written> {
     let mut report = report.clone();
     let figures = report.figures();
     report.notes = report.explain(&figures);
+    let figures = within_bounds(figures, &mut report.notes);
     let mut rendered = Vec::new();
     for figure in figures {
         match svg::render(&figure) {

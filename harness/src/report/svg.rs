@@ -362,10 +362,19 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
     let count = panel.series.len();
     // Bars: the series that have a bar at a category stand side by side, centred on it; every bar of the
     // panel has the width of one in the fullest category.
-    let at = |x: f64| -> Vec<usize> {
-        (0..count).filter(|&k| panel.series[k].points.iter().any(|p| (p.x - x).abs() < 1e-9)).collect()
-    };
-    let fullest = points().map(|p| at(p.x).len()).max().unwrap_or(1).max(1);
+    // The series with a point at each x, found once (x to the nanounit, as points at one category are).
+    let nanounits = |x: f64| (x * 1e9).round() as i64;
+    let mut series_at: std::collections::HashMap<i64, Vec<usize>> = std::collections::HashMap::new();
+    for (k, series) in panel.series.iter().enumerate() {
+        for p in &series.points {
+            let here = series_at.entry(nanounits(p.x)).or_default();
+            if here.last() != Some(&k) {
+                here.push(k);
+            }
+        }
+    }
+    let at = |x: f64| -> &[usize] { series_at.get(&nanounits(x)).map_or(&[], Vec::as_slice) };
+    let fullest = series_at.values().map(Vec::len).max().unwrap_or(1).max(1);
     let per_unit = f64::from(area.dim_in_pixel().0.saturating_sub(90)) / (x1 - x0);
     // At most 48 pixels wide: a few wide bars read as a wall.
     let slot = (0.8 / fullest as f64).min(56.0 / per_unit);

@@ -53,6 +53,11 @@ impl Row {
         self.status == "ok"
     }
 
+    /// The values of the file's custom metrics, in the order of [`Runs::custom`].
+    pub(crate) fn custom_values(&self) -> &[Option<f64>] {
+        &self.custom
+    }
+
     /// The value of the metric column `name`.
     pub(crate) fn metric(&self, name: &str) -> Option<f64> {
         match metrics::COLUMNS.iter().position(|m| *m == name) {

@@ -95,6 +95,8 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     // The services' columns (one per service and measure) after the custom metrics.
     let services = runs.header.iter().filter(|h| crate::metrics::is_member(h)).map(str::to_owned);
     let names: Arc<[String]> = measured(&runs.custom).iter().cloned().chain(services).collect();
+    // The custom metrics are read by their place, not looked up by name: a file may have many.
+    let (custom_from, custom_to) = (MEASURED.len(), MEASURED.len() + runs.custom.len());
     Ok(runs
         .rows
         .iter()
@@ -103,7 +105,14 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
             repetition: row.repetition.map_or(0, |r| r as u32),
             ok: row.ok(),
             names: Arc::clone(&names),
-            metrics: names.iter().map(|m| row.metric(m)).collect(),
+            metrics: names
+                .iter()
+                .enumerate()
+                .map(|(k, m)| match k {
+                    k if (custom_from..custom_to).contains(&k) => row.custom_values()[k - custom_from],
+                    _ => row.metric(m),
+                })
+                .collect(),
         })
         .collect())
 }
@@ -170,17 +179,32 @@ pub struct CellSummary {
 
 impl CellSummary {
     pub fn metric(&self, name: &str) -> Option<&Stats> {
-        self.metrics.iter().find(|m| m.metric == name).and_then(|m| m.stats.as_ref())
+        // The harness's own metrics come first, in the order of `MEASURED`: found at once.
+        let at =
+            MEASURED.iter().position(|m| *m == name).filter(|&i| self.metrics.get(i).is_some_and(|m| m.metric == name));
+        let found = match at {
+            Some(i) => self.metrics.get(i),
+            None => self.metrics.iter().find(|m| m.metric == name),
+        };
+        found.and_then(|m| m.stats.as_ref())
     }
 }
 
 /// Summarises `runs` per cell of `cells`, in the order of `cells`. `seed` seeds the bootstraps (each cell
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
 pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: u64) -> Vec<CellSummary> {
-    let mut summaries: Vec<CellSummary> =
-        cells.iter().map(|cell| describe(&cell.key, cell.workload.as_ref(), runs, seed)).collect();
+    let by_cell = by_key(runs);
+    let names = names_of(runs);
+    let mut summaries: Vec<CellSummary> = cells
+        .iter()
+        .map(|cell| {
+            let mine = by_cell.get(cell.key.as_slice()).map_or(&[][..], Vec::as_slice);
+            describe(&cell.key, cell.workload.as_ref(), mine, &names, seed)
+        })
+        .collect();
+    let sequential = sequential_cells(cells, &summaries);
     for (i, cell) in cells.iter().enumerate() {
-        let ideal = ideal(cell, cells, &summaries, cores);
+        let ideal = ideal(cell, &sequential, &summaries, cores);
         let summary = &mut summaries[i];
         let median_run = summary.metric("run_s").map(|s| s.median);
         let tasks = cell.workload.as_ref().map(|w| w.tasks);
@@ -240,13 +264,46 @@ pub(crate) fn stream_seed(seed: u64, key: &[String], metric: &str) -> u64 {
 /// The statistics of every cell that has runs, in the order of its first run, without the model: for a
 /// result folder read from `runs.csv` alone (the exports).
 pub(crate) fn of_runs(runs: &[Run], seed: u64) -> Vec<CellSummary> {
-    let mut keys: Vec<&Vec<String>> = Vec::new();
+    let by_cell = by_key(runs);
+    let names = names_of(runs);
+    let mut first = std::collections::HashSet::new();
+    runs.iter()
+        .filter(|run| first.insert(run.key.as_slice()))
+        .map(|run| describe(&run.key, None, &by_cell[run.key.as_slice()], &names, seed))
+        .collect()
+}
+
+/// The runs of each cell, by its key: one pass over the runs, so that summarizing is linear in them.
+pub(crate) fn by_key(runs: &[Run]) -> std::collections::HashMap<&[String], Vec<&Run>> {
+    let mut cells: std::collections::HashMap<&[String], Vec<&Run>> = std::collections::HashMap::new();
     for run in runs {
-        if !keys.contains(&&run.key) {
-            keys.push(&run.key);
+        cells.entry(run.key.as_slice()).or_default().push(run);
+    }
+    cells
+}
+
+/// The measured metrics of `runs` (the same for every run of a file).
+fn names_of(runs: &[Run]) -> Arc<[String]> {
+    runs.first().map_or_else(|| measured(&[]), |r| Arc::clone(&r.names))
+}
+
+/// For each workload (by its JSON), the first cell of it that runs one task at a time on one core and has a
+/// measured `run_s`: the cell the ideal time takes a task's CPU cost from. One pass over the cells.
+fn sequential_cells(cells: &[DeclaredCell], summaries: &[CellSummary]) -> std::collections::HashMap<String, usize> {
+    let mut first = std::collections::HashMap::new();
+    for (i, (cell, summary)) in cells.iter().zip(summaries).enumerate() {
+        let Some(workload) = &cell.workload else { continue };
+        let sequential = ideal::is_sequential(cell.model.as_ref(), cell.workers, &cell.options, workload.tasks);
+        if sequential && summary.metric("run_s").is_some() {
+            first.entry(workload_key(workload)).or_insert(i);
         }
     }
-    keys.into_iter().map(|key| describe(key, None, runs, seed)).collect()
+    first
+}
+
+/// A workload as a key: its JSON, which two workloads share exactly when they are equal.
+pub(crate) fn workload_key(workload: &Workload) -> String {
+    serde_json::to_string(workload).unwrap_or_default()
 }
 
 /// The value of `metric` (one of the run's measured metrics) in `run`.
@@ -255,11 +312,15 @@ pub(crate) fn metric_of(run: &Run, metric: &str) -> Option<f64> {
 }
 
 /// The statistics of the cell `key`, whose workload (when known) is `workload`.
-fn describe(key: &[String], workload: Option<&Workload>, runs: &[Run], seed: u64) -> CellSummary {
-    let mine: Vec<&Run> = runs.iter().filter(|r| r.key == key).collect();
+fn describe(
+    key: &[String],
+    workload: Option<&Workload>,
+    mine: &[&Run],
+    names: &Arc<[String]>,
+    seed: u64,
+) -> CellSummary {
     let ok: Vec<&Run> = mine.iter().copied().filter(|r| r.ok).collect();
     let mut warnings = Vec::new();
-    let names: Arc<[String]> = runs.first().map_or_else(|| measured(&[]), |r| Arc::clone(&r.names));
     let metrics = names
         .iter()
         .enumerate()
@@ -299,7 +360,7 @@ fn describe(key: &[String], workload: Option<&Workload>, runs: &[Run], seed: u64
 
 fn ideal(
     cell: &DeclaredCell,
-    cells: &[DeclaredCell],
+    sequential: &std::collections::HashMap<String, usize>,
     summaries: &[CellSummary],
     cores: u64,
 ) -> Result<(f64, ideal::Bound), String> {
@@ -331,15 +392,11 @@ fn ideal(
     let cpu_per_task = if waits.costs_cpu {
         // A cell of the same workload whose executor declares it runs one task at a time on one core:
         // `sync`, or any executor in a configuration that does the same.
-        let sequential =
-            |other: &DeclaredCell| ideal::is_sequential(other.model.as_ref(), other.workers, &other.options, tasks);
-        let sync = cells
-            .iter()
-            .zip(summaries)
-            .filter(|(other, _)| other.workload == cell.workload && sequential(other))
-            .find_map(|(_, summary)| summary.metric("run_s").map(|s| (s.median, summary)))
+        let sync_summary = sequential
+            .get(&workload_key(workload))
+            .map(|&i| &summaries[i])
             .ok_or("no measured `sync` cell (nor another that runs one task at a time) of this workload to take its CPU cost from")?;
-        let (sync_run, sync_summary) = sync;
+        let sync_run = sync_summary.metric("run_s").map_or(0.0, |s| s.median);
         // What the sync run's process spent on the CPU bounds `C` too: a round trip's time on the wire and
         // in the server is neither a wait the file states nor CPU work that would serialize.
         let cpu_s = sync_summary
