@@ -328,6 +328,22 @@ fn read_response(path: &Path, token: u64) -> Option<ExecResponse> {
     serde_json::from_slice::<Response>(&bytes).ok().filter(|r| r.token == token).map(|r| r.response)
 }
 
+/// Why a report did not parse. JSON has no NaN nor infinity, so a custom metric's number that is not finite
+/// arrives as `null`, from an executor that let it through: named, rather than serde's "invalid type: null".
+fn malformed(report: &str, e: &serde_json::Error) -> String {
+    let not_finite = serde_json::from_str::<serde_json::Value>(report).ok().and_then(|value| {
+        let metrics = value.get("metrics")?.as_object()?;
+        metrics.iter().find_map(|(name, reported)| {
+            let fields = reported.as_object()?;
+            let (field, _) = fields.iter().find(|(_, number)| number.is_null())?;
+            Some(format!(
+                "the executor reported metric `{name}` with a {field} that is not a finite number (NaN or infinite)"
+            ))
+        })
+    });
+    not_finite.unwrap_or_else(|| format!("the executor returned a malformed report: {e}"))
+}
+
 /// What the harness saw of a run's end.
 struct Ended {
     waited_for: Wait,
@@ -356,7 +372,7 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
             Ok(report) => outcome.report = Some(report),
             Err(e) => {
                 outcome.status = Status::Failed;
-                outcome.error = format!("the executor returned a malformed report: {e}");
+                outcome.error = malformed(report.get(), &e);
             }
         },
         (Wait::Exited, Some(ExecResponse::Failed { error })) => {

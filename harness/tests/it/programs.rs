@@ -405,6 +405,63 @@ fn a_declared_metric_that_no_task_reported_fails_the_run() {
     }
 }
 
+/// A metric whose number is not finite fails its run under every executor with the metric, the task and
+/// the number, whether a program printed it, a library recorded it or the sum of finite numbers passed the
+/// largest one: not a malformed report.
+#[test]
+fn a_metric_that_is_not_finite_names_the_metric_the_task_and_the_number() {
+    let printing = |name: &str, printed: &str, aggregate: &str| {
+        format!(
+            r#"
+[experiment]
+name = "{name}"
+repetitions = 1
+warmup = 0
+
+[workloads.w]
+tasks = 4
+steps = [{{ exec = "echo 'ratio: {printed}'" }}]
+metrics.ratio = {{ regex = 'ratio: (\S+)', from = "stdout", aggregate = "{aggregate}", better = "higher" }}
+
+[matrix]
+executor = ["sync", "threaded", "async", "multiprocess"]
+workers = [2]
+"#
+        )
+    };
+    for printed in ["NaN", "inf", "-inf", "1e400"] {
+        let (_dir, rows) = run_with_failures("not-finite", &printing("not-finite", printed, "mean"));
+        for (executor, row) in by_executor(&rows) {
+            assert_eq!(row["status"], "failed", "{executor}");
+            let error = &row["error"];
+            let said = |task: u64| format!("task {task}: metric `ratio` got `{printed}`, which is not a finite number");
+            assert!((0..4).any(|task| error.contains(&said(task))), "{executor}: {error}");
+            assert!(!error.contains("malformed"), "{executor}: {error}");
+        }
+    }
+    // Each number is finite, two added up are not: a worker stops at the second of its tasks.
+    let (_dir, rows) = run_with_failures("sum-past", &printing("sum-past", "1e308", "sum"));
+    for (executor, row) in by_executor(&rows) {
+        assert_eq!(row["status"], "failed", "{executor}");
+        assert!(
+            row["error"].contains("metric `ratio`: the sum of the 2 numbers tasks reported (up to 1e308"),
+            "{executor}: {}",
+            row["error"]
+        );
+    }
+    let metric = r#"metrics.value = { from = "call", aggregate = "mean", better = "lower" }"#;
+    for recorded in ["NaN", "inf", "1e400"] {
+        let (_dir, rows) =
+            run_with_failures("call-not-finite", &calling("call-not-finite", "measures", recorded, metric));
+        for (executor, row) in by_executor(&rows) {
+            assert_eq!(row["status"], "failed", "{executor}");
+            let error = &row["error"];
+            assert!(error.contains("`faulty::measures` failed: metric `value` got `"), "{executor}: {error}");
+            assert!(error.contains("which is not a finite number"), "{executor}: {error}");
+        }
+    }
+}
+
 #[test]
 fn cleanup_runs_after_ctrl_c() {
     let (dir, file) = write_inline(
