@@ -128,8 +128,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),
         (Ok(()), _) => None,
     };
-    // A service the runs need that exited or never got ready stopped them.
+    // A service the runs need that exited or never got ready stopped them, or a step library that changed.
     let fatal = runner.fatal().map(str::to_owned);
+    let changed = runner.changed().map(str::to_owned);
     environment.extra.insert("run_process".to_owned(), serde_json::Value::Object(runner.run_paths(experiment)));
     let mut warnings = runner.finish(experiment);
     warnings.extend(cleanup_failed);
@@ -141,6 +142,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    if let Some(why) = changed {
+        return Err(library_changed(experiment, &results.path, &why, summary.remaining).into());
+    }
     if let Some(error) = fatal {
         anyhow::bail!(
             "{}: the experiment stopped: {error}; the runs so far are in {}",
@@ -150,6 +154,24 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     }
     summary.lock = Some(results.into_lock());
     Ok(summary)
+}
+
+/// The experiment stopped because a step library changed during it: bad input, since the experiment file
+/// names a library that is no longer the one its runs measured; `remaining` measured runs are left.
+fn library_changed(experiment: &Experiment, dir: &Path, why: &str, remaining: usize) -> crate::diagnostic::Diagnostic {
+    crate::diagnostic::Diagnostic::new(format!(
+        "{}: the experiment stopped: {why}; the runs of one cell would mix two builds. The runs so far are in {}, \
+         {remaining} are left",
+        experiment.name,
+        dir.display()
+    ))
+    .in_file(&experiment.path)
+    .help(format!(
+        "put back the library the experiment started with and finish it with `harness run {} --resume {}`, or start a \
+         new run to measure the new build",
+        experiment.path.display(),
+        dir.display()
+    ))
 }
 
 /// What `environment.json` records of a range of repetitions: the range, and where each cell stopped.
@@ -241,7 +263,7 @@ fn run_slots(
             }
         }
         let Some(ran) = runner.run(experiment, slot, index)? else {
-            summary.interrupted = true;
+            summary.interrupted = runner.changed().is_none();
             summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
             break;
         };
@@ -251,7 +273,8 @@ fn run_slots(
             break;
         }
     }
-    if let Some(looks) = looks.filter(|_| !summary.interrupted && runner.fatal().is_none()) {
+    let stopped = summary.interrupted || runner.fatal().is_some() || runner.changed().is_some();
+    if let Some(looks) = looks.filter(|_| !stopped) {
         looks.finish(experiment, summary);
     }
     Ok(())
@@ -294,7 +317,8 @@ fn create(
     runner: &Runner,
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
-    let environment = crate::survey::collect(experiment, started, options.shard, runner.accounting());
+    let environment =
+        crate::survey::collect(experiment, started, options.shard, runner.accounting(), runner.libraries());
     let results = ResultDir::create(options.out, experiment, started, &environment)
         .with_context(|| format!("cannot create a result folder under {}", options.out.display()))?;
     Ok(Opened { results, done: HashSet::new(), environment })

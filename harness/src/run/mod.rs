@@ -7,6 +7,7 @@ mod child;
 mod exec;
 mod fork_server;
 mod hooks;
+pub(crate) mod libraries;
 mod life;
 mod reap;
 pub(crate) mod rounds;
@@ -163,6 +164,10 @@ pub(crate) struct Runner {
     run_paths: std::collections::BTreeMap<PathBuf, fork_server::RunPath>,
     /// What the results should warn about the run paths: a fork server that stopped serving.
     path_warnings: Vec<String>,
+    /// The step libraries as the experiment started with them.
+    libraries: libraries::Libraries,
+    /// Why the experiment must stop: a step library changed.
+    changed: Option<String>,
 }
 
 /// How the runs start their process.
@@ -246,6 +251,8 @@ impl Runner {
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
         let managed = Managed::new(experiment, services.scratch().join("services"));
+        let libraries =
+            libraries::Libraries::hash(experiment).context("cannot read the experiment's step libraries")?;
         let run_paths = start_run_paths(experiment, spawn, services.scratch(), &cgroups);
         Ok(Self {
             services,
@@ -257,7 +264,20 @@ impl Runner {
             last_anchor: None,
             run_paths,
             path_warnings: Vec::new(),
+            libraries,
+            changed: None,
         })
+    }
+
+    /// The step libraries as the experiment started with them, for `environment.json`.
+    pub(crate) fn libraries(&self) -> &libraries::Libraries {
+        &self.libraries
+    }
+
+    /// Why the experiment must stop before its end, when a step library changed during it: the run that
+    /// found it has no row, and what is left is for `--resume` once the library is back.
+    pub(crate) fn changed(&self) -> Option<&str> {
+        self.changed.as_deref()
     }
 
     /// How each executor's runs start their process, for `environment.json`: `{"path": "fork_server"}` or
@@ -288,7 +308,7 @@ impl Runner {
     }
 
     /// Runs `slot`, the `index`th of the schedule, in a child process; `None` when Ctrl-C or SIGTERM
-    /// stopped it, which is not a measurement.
+    /// stopped it, or a step library it calls changed ([`Runner::changed`]): not a measurement.
     pub(crate) fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
         if interrupted_by().is_some() {
             return Ok(None);
@@ -322,7 +342,15 @@ impl Runner {
                     Some(fork_server::RunPath::ForkServer(server)) => Some(&mut **server),
                     _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
+                // The libraries its steps call, checked before and after: a run during which one changed
+                // may have loaded either build, and is no measurement.
+                let mut outcome = match self.libraries.check(cell) {
+                    Ok(()) => run_one(experiment, cell, &self.services, &dir, &mut limits, server, index),
+                    Err(why) => Outcome::not_started(why),
+                };
+                if let Err(why) = self.libraries.check(cell) {
+                    self.changed = Some(why);
+                }
                 self.check_fork_server(&cell.executor.path, &cell.executor.name, false);
                 let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
@@ -373,7 +401,7 @@ impl Runner {
             }
         }
         let ran = Ran { outcome };
-        Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
+        Ok((ran.outcome.status != Status::Interrupted && self.changed.is_none()).then_some(ran))
     }
 
     /// Reads the pids of the spares the fork servers were asked for (see [`fork_server::ForkServer::collect`]):

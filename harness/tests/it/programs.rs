@@ -566,3 +566,76 @@ fn each_worker_keeps_its_own_state_and_functions_record_metrics() {
     }
     assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
 }
+
+/// A step library replaced during an experiment stops it before a second build is measured: the run during
+/// which it changed has no row, the error names the library and says how to finish; `--resume` refuses the
+/// new build and finishes with the one the folder started with. A file written again with the same bytes
+/// is the same library.
+#[test]
+fn a_step_library_replaced_during_an_experiment_stops_it_and_resume_wants_the_first_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = support::c_library_as("build", &["BUILD=1"], &dir.path().join("libbuild1.so"));
+    support::c_library_as("build", &["BUILD=2"], &dir.path().join("libbuild2.so"));
+    let library = dir.path().join("libbuild.so");
+    std::fs::copy(&first, &library).unwrap();
+    // Run 1 touches the library, run 3 replaces it (a new file renamed over it, as a build does) after its
+    // task called the first build.
+    std::fs::write(
+        dir.path().join("swap.sh"),
+        "n=$(cat count 2>/dev/null || echo 0)\necho $((n + 1)) > count\n\
+         if [ \"$n\" = 0 ]; then touch libbuild.so; fi\n\
+         if [ \"$n\" = 2 ]; then cp libbuild2.so next.so && mv next.so libbuild.so; fi\n",
+    )
+    .unwrap();
+    let file = dir.path().join("replaced.toml");
+    std::fs::write(
+        &file,
+        r#"
+[experiment]
+name = "replaced"
+repetitions = 6
+warmup = 0
+
+[libraries]
+build = "libbuild.so"
+
+[workloads.w]
+tasks = 1
+steps = [{ call = { function = "build::build" } }, { exec = ["sh", "swap.sh"] }]
+
+[matrix]
+executor = ["sync"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let ran = harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step library `build` ("), "{stderr}");
+    assert!(stderr.contains("changed during the experiment"), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let result = std::fs::canonicalize(out.join("replaced/latest")).unwrap();
+    let rows = read_runs(&result.join("runs.csv"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    let environment = std::fs::read_to_string(result.join("environment.json")).unwrap();
+    assert!(environment.contains("\"libraries\"") && environment.contains("xxh3-128:"), "{environment}");
+
+    let resume = || harness().args(["run", "--quiet", "--resume"]).arg(&result).arg(&file).output().unwrap();
+    let refused = resume();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step library `build` ("), "{stderr}");
+    assert!(stderr.contains("changed since"), "{stderr}");
+    assert_eq!(read_runs(&result.join("runs.csv")).len(), 2);
+
+    let back = dir.path().join("back.so");
+    std::fs::copy(&first, &back).unwrap();
+    std::fs::rename(&back, &library).unwrap();
+    let resumed = resume();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let rows = read_runs(&result.join("runs.csv"));
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+}
