@@ -93,6 +93,9 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
         None => create(experiment, &options, &runner, started)?,
     };
     runner.log_services_to(results.path.join(files::LOGS).join("services"));
+    if options.resume.is_some() {
+        agree_with_earlier_runs(experiment, &results.path, &mut runner);
+    }
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -154,6 +157,20 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     }
     summary.lock = Some(results.into_lock());
     Ok(summary)
+}
+
+/// Gives `checksum = "must-agree"` the `ok` runs a resumed folder holds: the runs still to come must agree
+/// with them.
+fn agree_with_earlier_runs(experiment: &Experiment, dir: &Path, runner: &mut Runner) {
+    let Ok(runs) = Runs::read(&dir.join(files::RUNS)) else { return };
+    let Some(column) = runs.position("checksum") else { return };
+    for row in runs.rows.iter().filter(|row| row.ok()) {
+        let checksum = row.record.get(column).and_then(|c| u64::from_str_radix(c, 16).ok());
+        if let (Some(cell), Some(repetition), Some(checksum)) = (row.cell, row.repetition, checksum) {
+            let cell = (cell as usize).wrapping_sub(1);
+            runner.agreement().found(experiment, cell, repetition as u32, checksum);
+        }
+    }
 }
 
 /// The experiment stopped because a step library changed during it: bad input, since the experiment file
@@ -368,6 +385,7 @@ fn summarize_and_draw(
         let paired = experiment.gate.baseline.is_some();
         all.extend(crate::summary::too_short_for_the_gate(&experiment.gate, paired, &experiment.columns, &summaries));
     }
+    all.extend(crate::summary::disagreements(&written, &cells));
     all.extend(load.warnings());
     all.extend(crate::summary::speed_warning(&written));
     all.append(warnings);
@@ -425,8 +443,8 @@ pub(crate) fn write_summary(dir: &Path) -> Result<(), Error> {
     let summarized = crate::summary::of_folder(&folder)?;
     crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
         .context("cannot write summary.csv")?;
-    let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);
-    crate::results::write_warnings(dir, &warnings).context("cannot write warnings.txt")?;
+    // The folder has no warnings.txt: these are the statistics' warnings, and the checksums that disagree.
+    crate::results::write_warnings(dir, &summarized.warnings).context("cannot write warnings.txt")?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! [`Runner`], which runs each slot in a child process of its own and classifies how it ended. Where the
 //! results go is the caller's business ([`crate::pipeline`]).
 
+pub(crate) mod agreement;
 pub(crate) mod cgroup;
 mod child;
 mod exec;
@@ -168,6 +169,8 @@ pub(crate) struct Runner {
     libraries: libraries::Libraries,
     /// Why the experiment must stop: a step library changed.
     changed: Option<String>,
+    /// The checksums that `checksum = "must-agree"` holds the runs to.
+    agreement: agreement::MustAgree,
 }
 
 /// How the runs start their process.
@@ -266,7 +269,13 @@ impl Runner {
             path_warnings: Vec::new(),
             libraries,
             changed: None,
+            agreement: agreement::MustAgree::default(),
         })
+    }
+
+    /// The checksums of `checksum = "must-agree"`: `--resume` gives it the `ok` runs already measured.
+    pub(crate) fn agreement(&mut self) -> &mut agreement::MustAgree {
+        &mut self.agreement
     }
 
     /// The step libraries as the experiment started with them, for `environment.json`.
@@ -388,6 +397,14 @@ impl Runner {
                 }
             }
         }
+        if let (Some(repetition), Some(report)) = (slot.repetition, &outcome.report) {
+            if outcome.status == Status::Ok {
+                if let Err(error) = self.agreement.check(experiment, slot.cell, repetition, report.checksum) {
+                    outcome.status = Status::Failed;
+                    outcome.error = error;
+                }
+            }
+        }
         if log.metadata().is_ok_and(|m| m.len() > 0) {
             outcome.output = Some(log.clone());
         }
@@ -432,11 +449,12 @@ impl Runner {
 
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, mut managed, overflows, run_paths, path_warnings, .. } = self;
+        let Self { services, mut managed, overflows, run_paths, path_warnings, agreement, .. } = self;
         drop(run_paths);
         managed.stop_all();
         let mut warnings = services.warnings.clone();
         warnings.extend(path_warnings);
+        warnings.extend(agreement.failed);
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
             format!(
