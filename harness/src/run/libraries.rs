@@ -92,7 +92,7 @@ impl Libraries {
     pub(crate) fn check(&mut self, cell: &CellPlan) -> Result<(), String> {
         for library in &mut self.libraries {
             let called = cell.workload.steps.iter().any(|step| match step {
-                Step::Call(call) => Path::new(&call.library) == library.path,
+                Step::Call(function) => Path::new(&function.library) == library.path,
                 _ => false,
             });
             if called {

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use super::DeclaredCell;
 use crate::results::Runs;
 
+/// The checksums a group of cells reported: for each, the cells (by label) and their repetitions.
+type Reported<'a> = BTreeMap<&'a str, BTreeMap<String, Vec<u64>>>;
+
 /// How many checksums of a group, and cells of a checksum, a warning names before it counts the rest.
 const NAMED: usize = 4;
 
@@ -14,8 +17,8 @@ const NAMED: usize = 4;
 /// each checksum with the cells and repetitions that reported it, the most frequent first.
 pub(crate) fn disagreements(runs: &Runs, cells: &[DeclaredCell]) -> Vec<String> {
     let Some(column) = runs.position("checksum") else { return Vec::new() };
-    // group → checksum → cell label → repetitions
-    let mut groups: BTreeMap<&str, (String, BTreeMap<&str, BTreeMap<String, Vec<u64>>>)> = BTreeMap::new();
+    // By group: its workload's name, and what its cells reported.
+    let mut groups: BTreeMap<&str, (String, Reported<'_>)> = BTreeMap::new();
     for row in runs.rows.iter().filter(|row| row.ok()) {
         let Some(cell) = row.cell.and_then(|c| cells.get((c as usize).checked_sub(1)?)) else { continue };
         let (Some(group), Some(checksum)) = (cell.checksum_group.as_deref(), row.record.get(column)) else { continue };
