@@ -123,3 +123,46 @@ executor = ["sync"]
     assert_eq!(found.len(), 2, "{warnings}");
     assert!(found.iter().all(|w| w.contains("must-agree")), "{warnings}");
 }
+
+/// `--resume` holds the runs it adds to the `ok` runs already in the folder: a program that prints
+/// something else now fails there, though it is the first run of this harness.
+#[test]
+fn resume_holds_the_runs_it_adds_to_the_ones_in_the_folder() {
+    let (dir, file) = write_inline(
+        "resumed",
+        r#"
+[experiment]
+name = "resumed"
+repetitions = 3
+warmup = 0
+
+[workloads.w]
+tasks = 2
+steps = [{ exec = ["cat", "value.txt"] }]
+checksum = "must-agree"
+
+[matrix]
+executor = ["sync"]
+"#,
+    );
+    std::fs::write(dir.path().join("value.txt"), "before\n").unwrap();
+    let out = dir.path().join("results");
+    let ran = harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
+    assert_eq!(ran.status.code(), Some(0), "{}", String::from_utf8_lossy(&ran.stderr));
+    let result = std::fs::canonicalize(out.join("resumed/latest")).unwrap();
+    // The last run as if the harness had been killed before it: its row is not there.
+    let runs = result.join("runs.csv");
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    std::fs::write(&runs, kept.join("\n") + "\n").unwrap();
+
+    std::fs::write(dir.path().join("value.txt"), "after\n").unwrap();
+    let resumed = harness().args(["run", "--quiet", "--resume"]).arg(&result).arg(&file).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(1), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let rows = read_runs(&runs);
+    assert_eq!(rows.len(), 3);
+    let last = rows.iter().find(|r| r["repetition"] == "3").unwrap();
+    assert_eq!(last["status"], "failed", "{last:?}");
+    let first = &rows.iter().find(|r| r["repetition"] == "1").unwrap()["checksum"];
+    assert!(last["error"].contains(&format!("differs from {first}, that of executor=sync repetition 1")), "{last:?}");
+}
