@@ -7,6 +7,11 @@ pub(crate) use harness_sdk::units::{format_duration, format_size};
 
 use crate::metrics::Dimension;
 
+/// A 128-bit hash of a file's content as result folders record it: `xxh3-128:` and 32 hexadecimal digits.
+pub(crate) fn hash128(hash: u128) -> String {
+    format!("xxh3-128:{hash:032x}")
+}
+
 /// Left-aligned columns separated by two spaces.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);

@@ -127,6 +127,9 @@ fn run_opened(
 ) -> anyhow::Result<Summary> {
     let Opened { mut results, done, mut environment } = opened;
     runner.log_services_to(results.path.join(files::LOGS).join("services"));
+    if options.resume.is_some() {
+        agree_with_earlier_runs(experiment, &results.path, &mut runner);
+    }
     let slots = crate::run::schedule(experiment, options.shard, &done);
     let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
     let mut summary = Summary {
@@ -167,8 +170,9 @@ fn run_opened(
         (Ok(()), Some(Err(cleanup))) => Some(format!("the cleanup failed: {cleanup:#}")),
         (Ok(()), _) => None,
     };
-    // A service the runs need that exited or never got ready stopped them.
+    // A service the runs need that exited or never got ready stopped them, or a step library that changed.
     let fatal = runner.fatal().map(str::to_owned);
+    let changed = runner.changed().map(str::to_owned);
     environment.extra.insert("run_process".to_owned(), serde_json::Value::Object(runner.run_paths(experiment)));
     let mut warnings = runner.finish(experiment);
     warnings.extend(cleanup_failed);
@@ -180,11 +184,46 @@ fn run_opened(
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
     environment.write(&results.path).context("cannot update environment.json")?;
     summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    if let Some(why) = changed {
+        return Err(library_changed(experiment, &results.path, &why, summary.remaining).into());
+    }
     if let Some(error) = fatal {
         anyhow::bail!("{}: the experiment stopped: {error}", experiment.name);
     }
     summary.lock = Some(results.into_lock());
     Ok(summary)
+}
+
+/// Gives `checksum = "must-agree"` the `ok` runs a resumed folder holds: the runs still to come must agree
+/// with them.
+fn agree_with_earlier_runs(experiment: &Experiment, dir: &Path, runner: &mut Runner) {
+    let Ok(runs) = Runs::read(&dir.join(files::RUNS)) else { return };
+    let Some(column) = runs.position("checksum") else { return };
+    for row in runs.rows.iter().filter(|row| row.ok()) {
+        let checksum = row.record.get(column).and_then(|c| u64::from_str_radix(c, 16).ok());
+        if let (Some(cell), Some(repetition), Some(checksum)) = (row.cell, row.repetition, checksum) {
+            let cell = (cell as usize).wrapping_sub(1);
+            runner.agreement().found(experiment, cell, repetition as u32, checksum);
+        }
+    }
+}
+
+/// The experiment stopped because a step library changed during it: bad input, since the experiment file
+/// names a library that is no longer the one its runs measured; `remaining` measured runs are left.
+fn library_changed(experiment: &Experiment, dir: &Path, why: &str, remaining: usize) -> crate::diagnostic::Diagnostic {
+    crate::diagnostic::Diagnostic::new(format!(
+        "{}: the experiment stopped: {why}; the runs of one cell would mix two builds. The runs so far are in {}, \
+         {remaining} are left",
+        experiment.name,
+        dir.display()
+    ))
+    .in_file(&experiment.path)
+    .help(format!(
+        "put back the library the experiment started with and finish it with `harness run {} --resume {}`, or start a \
+         new run to measure the new build",
+        experiment.path.display(),
+        dir.display()
+    ))
 }
 
 /// What `environment.json` records of a range of repetitions: the range, and where each cell stopped.
@@ -276,7 +315,7 @@ fn run_slots(
             }
         }
         let Some(ran) = runner.run(experiment, slot, index)? else {
-            summary.interrupted = true;
+            summary.interrupted = runner.changed().is_none();
             summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
             break;
         };
@@ -286,7 +325,8 @@ fn run_slots(
             break;
         }
     }
-    if let Some(looks) = looks.filter(|_| !summary.interrupted && runner.fatal().is_none()) {
+    let stopped = summary.interrupted || runner.fatal().is_some() || runner.changed().is_some();
+    if let Some(looks) = looks.filter(|_| !stopped) {
         looks.finish(experiment, summary);
     }
     Ok(())
@@ -331,7 +371,8 @@ fn create(
     runner: &Runner,
     started: SystemTime,
 ) -> anyhow::Result<Opened> {
-    let environment = crate::survey::collect(experiment, started, options.shard, runner.accounting());
+    let environment =
+        crate::survey::collect(experiment, started, options.shard, runner.accounting(), runner.libraries());
     let results = ResultDir::create(options.out, experiment, started, &environment).map_err(|error| {
         let hint = if crate::results::disk_full(&error) {
             " (the device is full: free space on it, or write the results elsewhere with --out DIR)"
@@ -387,6 +428,7 @@ fn summarize_and_draw(
         let paired = experiment.gate.baseline.is_some();
         all.extend(crate::summary::too_short_for_the_gate(&experiment.gate, paired, &experiment.columns, &summaries));
     }
+    all.extend(crate::summary::disagreements(&written, &cells));
     all.extend(load.warnings());
     all.extend(crate::summary::speed_warning(&written));
     all.append(warnings);
@@ -444,8 +486,8 @@ pub(crate) fn write_summary(dir: &Path) -> Result<(), Error> {
     let summarized = crate::summary::of_folder(&folder)?;
     crate::summary::write(&dir.join(files::SUMMARY), &summarized.columns, &summarized.summaries)
         .context("cannot write summary.csv")?;
-    let warnings = crate::summary::warnings(&summarized.columns, &summarized.summaries);
-    crate::results::write_warnings(dir, &warnings).context("cannot write warnings.txt")?;
+    // The folder has no warnings.txt: these are the statistics' warnings, and the checksums that disagree.
+    crate::results::write_warnings(dir, &summarized.warnings).context("cannot write warnings.txt")?;
     Ok(())
 }
 

@@ -333,6 +333,11 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                         "arrival": arrival(),
                         "prepare": program("Run before each run of the workload, outside the measured time", false),
                         "conclude": program("Run after each run of the workload, outside the measured time", false),
+                        "checksum": {
+                            "enum": ["warn", "must-agree", "ignore"],
+                            "default": "warn",
+                            "description": "Whether runs of the same workload must report the same checksum: warn when deterministic steps disagree, fail runs that disagree whatever the steps, or compare none"
+                        },
                         "metrics": {
                             "type": "object",
                             "description": "Custom metrics read from the output of the workload's exec steps: each a column of runs.csv",

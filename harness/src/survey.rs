@@ -10,6 +10,7 @@ use crate::machine;
 use crate::results::{Environment, file_hash};
 use crate::run::Shard;
 use crate::run::cgroup::Accounting;
+use crate::run::libraries::Libraries;
 
 /// Notes in `dir/environment.json` that the run was resumed at `started`; returns the updated document.
 pub(crate) fn record_resume(dir: &std::path::Path, started: SystemTime) -> std::io::Result<Environment> {
@@ -34,6 +35,7 @@ pub(crate) fn collect(
     started: SystemTime,
     shard: Option<Shard>,
     accounting: &Accounting,
+    libraries: &Libraries,
 ) -> Environment {
     let mut executors = serde_json::Map::new();
     for cell in &experiment.cells {
@@ -82,6 +84,11 @@ pub(crate) fn collect(
         "peak_memory": accounting.describe(),
         "executors": executors,
         "services": services,
+        "libraries": libraries
+            .all()
+            .iter()
+            .map(|l| json!({ "name": l.name, "path": l.path, "hash": l.hash }))
+            .collect::<Vec<_>>(),
         "os": machine::os(),
         "hostname": machine::read_trimmed("/proc/sys/kernel/hostname"),
         "cpu": {

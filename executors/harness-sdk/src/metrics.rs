@@ -70,9 +70,35 @@ impl Patterns {
                         found.as_str()
                     ))
                 })?;
+                let number = finite(&source.name, number, found.as_str().trim())
+                    .map_err(|e| io::Error::other(format!("task {task}: {e}")))?;
                 reports.push((index, number));
             }
         }
         Ok(())
     }
+}
+
+/// `number`, reported for metric `metric` as `written`, when it is finite: a `NaN` or an infinity (`inf`,
+/// or `1e400`, past the largest `f64`) has no mean, no median and no JSON, and would end the run as a
+/// malformed report without saying whose number it was. The error is to be prefixed with the task.
+pub(crate) fn finite(metric: &str, number: f64, written: &str) -> Result<f64, String> {
+    if number.is_finite() {
+        return Ok(number);
+    }
+    Err(format!(
+        "metric `{metric}` got `{written}`, which is not a finite number (a metric's value lies between -{max:e} and {max:e})",
+        max = f64::MAX
+    ))
+}
+
+/// The error of a metric whose sum over a run's tasks passed the largest finite number.
+pub(crate) fn overflowed(metric: &str, reported: &crate::protocol::Reported) -> io::Error {
+    io::Error::other(format!(
+        "metric `{metric}`: the sum of the {} numbers tasks reported (up to {:e}, the last by task {}) passed the largest finite number, {:e}: report it in a larger unit",
+        reported.count,
+        reported.max.abs().max(reported.min.abs()),
+        reported.last_task,
+        f64::MAX
+    ))
 }

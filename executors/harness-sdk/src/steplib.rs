@@ -173,6 +173,10 @@ unsafe extern "C" fn call_trampoline<L: StepLibrary>(
         let mut metrics = Vec::new();
         let mut cx = Context { task, worker, seed, state, metrics: &mut metrics };
         let result = f(&mut cx, arg).map_err(|e| e.to_string())?;
+        // JSON has no NaN nor infinity: said here, with the number, rather than as a `null` the host reads.
+        for (name, number) in &metrics {
+            crate::metrics::finite(name, *number, &number.to_string())?;
+        }
         // SAFETY: the caller passes a writable pointer.
         unsafe { value.write(result) };
         serde_json::to_vec(&metrics).map_err(|e| e.to_string())
@@ -345,9 +349,17 @@ impl Loaded {
         let bytes = take(self.descriptor, out);
         match status {
             STATUS_OK => {
-                let recorded: Vec<(String, f64)> =
+                // `null` is a number JSON cannot carry, from a library built with an SDK that let it through.
+                let recorded: Vec<(String, Option<f64>)> =
                     serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                metrics.extend(recorded);
+                for (metric, number) in recorded {
+                    let number = number.ok_or_else(|| {
+                        io::Error::other(format!(
+                            "task {task}: `{name}` recorded for metric `{metric}` a number that is not finite (NaN or infinite)"
+                        ))
+                    })?;
+                    metrics.push((metric, number));
+                }
                 Ok(value)
             }
             STATUS_PANIC => {

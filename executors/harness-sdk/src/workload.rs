@@ -107,14 +107,22 @@ impl Tally {
         }
     }
 
-    /// Adds number `value` that task `task` reported for the custom metric `name`.
-    pub fn report(&mut self, name: &str, task: u64, value: f64) {
+    /// Adds number `value` that task `task` reported for the custom metric `name`; fails when the number
+    /// is not finite, or takes the metric's sum past the largest finite number.
+    pub fn report(&mut self, name: &str, task: u64, value: f64) -> io::Result<()> {
+        let value = crate::metrics::finite(name, value, &value.to_string())
+            .map_err(|e| io::Error::other(format!("task {task}: {e}")))?;
         let one = Reported::one(task, value);
-        match self.metrics.get_mut(name) {
-            Some(reported) => reported.merge(&one),
-            None => {
-                self.metrics.insert(name.to_owned(), one);
-            }
+        let reported = self.metrics.entry(name.to_owned()).and_modify(|mine| mine.merge(&one)).or_insert(one);
+        if reported.sum.is_finite() { Ok(()) } else { Err(crate::metrics::overflowed(name, reported)) }
+    }
+
+    /// Fails when the sum of a custom metric is not finite: merged tallies of workers can pass the largest
+    /// finite number where none of them did.
+    pub fn check_metrics(&self) -> io::Result<()> {
+        match self.metrics.iter().find(|(_, reported)| !reported.sum.is_finite()) {
+            Some((name, reported)) => Err(crate::metrics::overflowed(name, reported)),
+            None => Ok(()),
         }
     }
 
@@ -241,7 +249,11 @@ impl Collector {
         }
         let mut total = lock(&self.total);
         for &(metric, value) in reports {
-            total.report(names.name(metric), task, value);
+            if let Err(e) = total.report(names.name(metric), task, value) {
+                drop(total);
+                self.fail(e);
+                return;
+            }
         }
     }
 
@@ -261,7 +273,9 @@ impl Collector {
         if let Some(error) = lock(&self.first_error).take() {
             return Err(error);
         }
-        Ok(std::mem::take(&mut *lock(&self.total)))
+        let total = std::mem::take(&mut *lock(&self.total));
+        total.check_metrics()?;
+        Ok(total)
     }
 }
 
@@ -320,7 +334,7 @@ impl Prepared {
             tally.record_open(task, due, start, end);
         }
         for &(metric, value) in &worker.reports {
-            tally.report(self.metrics.name(metric), task, value);
+            tally.report(self.metrics.name(metric), task, value)?;
         }
         trace::task(task, due, start, end);
         Ok(())
@@ -368,8 +382,8 @@ mod tests {
         let mut tally = Tally::default();
         tally.record(7, Duration::from_micros(3));
         tally.record(u64::MAX, Duration::from_millis(2));
-        tally.report("ratio", 1, 2.5);
-        tally.report("ratio", 0, 1.5);
+        tally.report("ratio", 1, 2.5).unwrap();
+        tally.report("ratio", 0, 1.5).unwrap();
         let back = Tally::from_bytes(&tally.to_bytes()).unwrap();
         assert_eq!(back.metrics, tally.metrics);
         let ratio = back.metrics["ratio"];

@@ -29,7 +29,7 @@ use matrix::Value;
 pub(crate) use charts::{ChartKind, ChartSpec};
 pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
-pub(crate) use plan::{CellPlan, EXECUTOR, Experiment, Order, WORKERS};
+pub(crate) use plan::{Agreement, CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
 pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path};
 pub(crate) use steps::MAX_FIXTURE_FILES;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness_sdk::protocol::{Exec, Workload};
+use harness_sdk::protocol::{Exec, Step, Workload};
 
 use super::charts::ChartSpec;
 use super::gate::Gate;
@@ -131,6 +131,38 @@ pub(crate) struct CellPlan {
     pub conclude: Option<Exec>,
     /// The services (indices into [`Experiment::services`]) its runs need, in the order they start.
     pub services: Vec<usize>,
+    /// How its runs' checksums are held to agree: the workload's `checksum`.
+    pub checksum: Agreement,
+}
+
+/// How the checksums of a workload's runs are compared: every `ok` run of every cell that runs the same
+/// workload (the same steps after substitution, tasks, arrival and seed), whatever its executor and
+/// workers, must report the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Agreement {
+    /// `"warn"`, the default: compared when every step yields the same value on every run
+    /// ([`Step::deterministic`], and no `arrival`, which may drop tasks); a disagreement is a warning.
+    #[default]
+    Warn,
+    /// `"must-agree"`: compared whatever the steps (the file vouches for its programs, servers and
+    /// functions); a run that disagrees with the first `ok` run of its workload fails.
+    MustAgree,
+    /// `"ignore"`: never compared.
+    Ignore,
+}
+
+impl Agreement {
+    /// The names a file writes, in order.
+    pub(crate) const NAMES: [&str; 3] = ["warn", "must-agree", "ignore"];
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "warn" => Some(Self::Warn),
+            "must-agree" => Some(Self::MustAgree),
+            "ignore" => Some(Self::Ignore),
+            _ => None,
+        }
+    }
 }
 
 impl CellPlan {
@@ -143,6 +175,19 @@ impl CellPlan {
     /// (`axes` is the baseline's `pair_by`).
     pub(crate) fn pair_key(&self, axes: &[String]) -> Vec<String> {
         axes.iter().map(|a| self.value(a)).collect()
+    }
+
+    /// What the checksums of the cell's runs must agree with: the runs of every cell with the same group,
+    /// `None` when they are not compared ([`Agreement`]). The group is the workload as its runs get it, but
+    /// for its name: two cells that run the same steps, the same number of tasks, with the same seed.
+    pub(crate) fn checksum_group(&self) -> Option<String> {
+        let w = &self.workload;
+        let compared = match self.checksum {
+            Agreement::Ignore => false,
+            Agreement::MustAgree => true,
+            Agreement::Warn => w.arrival.is_none() && w.steps.iter().all(Step::deterministic),
+        };
+        compared.then(|| serde_json::json!({ "tasks": w.tasks, "steps": w.steps, "arrival": w.arrival }).to_string())
     }
 
     /// The cell as `axis=value` pairs, in column order: how warnings name it.

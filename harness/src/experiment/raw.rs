@@ -147,6 +147,8 @@ pub(super) struct RawWorkload {
     /// Custom metrics, read from the output of the workload's `exec` steps.
     #[serde(default)]
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    /// Whether its runs' checksums are compared: `"warn"`, `"must-agree"` or `"ignore"`.
+    pub checksum: Option<Spanned<String>>,
 }
 
 /// A custom metric: `{ regex = '...', from = "stderr", aggregate = "mean", better = "higher" }`.

@@ -454,6 +454,7 @@ mod tests {
                 options: serde_json::Map::new(),
                 model: None,
                 workload: None,
+                checksum_group: None,
             })
             .collect();
         let runs: Vec<Run> = models

@@ -30,8 +30,21 @@ pub(crate) struct Environment {
     pub machine_load: Option<MachineLoad>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
+    /// The step libraries of `[libraries]` as the experiment started with them: `--resume` runs on only with
+    /// the same files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<LibraryRecord>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A step library as `environment.json` records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LibraryRecord {
+    pub name: String,
+    pub path: String,
+    /// The hash of the file's bytes (`xxh3-128:` and 32 hexadecimal digits).
+    pub hash: String,
 }
 
 /// The experiment's settings, as `environment.json` records them.
@@ -147,7 +160,7 @@ impl Environment {
 
 /// Identifies an experiment file's exact text: shards and resumed runs must all come from the same one.
 pub(crate) fn file_hash(source: &str) -> String {
-    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
+    crate::fmt::hash128(xxhash_rust::xxh3::xxh3_128(source.as_bytes()))
 }
 
 #[cfg(test)]

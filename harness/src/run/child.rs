@@ -328,6 +328,25 @@ fn read_response(path: &Path, token: u64) -> Option<ExecResponse> {
     serde_json::from_slice::<Response>(&bytes).ok().filter(|r| r.token == token).map(|r| r.response)
 }
 
+/// Why a report did not parse. JSON has no NaN nor infinity, so a custom metric's number that is not finite
+/// arrives as `null`, from an executor that let it through: named, rather than serde's "invalid type: null".
+fn malformed(report: &str, e: &serde_json::Error) -> String {
+    let not_finite = serde_json::from_str::<serde_json::Value>(report).ok().and_then(|value| {
+        let metrics = value.get("metrics")?.as_object()?;
+        metrics.iter().find_map(|(name, reported)| {
+            let fields = reported.as_object()?;
+            let nulls: Vec<&str> = fields.iter().filter(|(_, n)| n.is_null()).map(|(f, _)| f.as_str()).collect();
+            (!nulls.is_empty()).then(|| {
+                format!(
+                    "the executor reported metric `{name}` with numbers that are not finite (NaN or infinite: {})",
+                    nulls.join(", ")
+                )
+            })
+        })
+    });
+    not_finite.unwrap_or_else(|| format!("the executor returned a malformed report: {e}"))
+}
+
 /// What the harness saw of a run's end.
 struct Ended {
     waited_for: Wait,
@@ -356,7 +375,7 @@ fn classify(outcome: &mut Outcome, ended: Ended, timeout: Duration, memory: Opti
             Ok(report) => outcome.report = Some(report),
             Err(e) => {
                 outcome.status = Status::Failed;
-                outcome.error = format!("the executor returned a malformed report: {e}");
+                outcome.error = malformed(report.get(), &e);
             }
         },
         (Wait::Exited, Some(ExecResponse::Failed { error })) => {
@@ -470,6 +489,17 @@ mod tests {
         assert_eq!(bad.status, Status::Failed);
         assert!(bad.error.starts_with("the executor returned a malformed report"), "{}", bad.error);
         assert!(bad.report.is_none());
+
+        // What JSON makes of a metric's NaN, from an executor that let it through: named, not "null".
+        let mut report = serde_json::to_value(RunReport { tasks: 7, ..RunReport::default() }).unwrap();
+        report["metrics"] = serde_json::json!({ "ratio": { "count": 1, "sum": null, "min": null, "max": null, "last": null, "last_task": 3 } });
+        let not_finite = serde_json::value::to_raw_value(&report).unwrap();
+        let bad = classified(Wait::Exited, 0, Some(ExecResponse::Ok { report: not_finite }), NO_OOM, "");
+        assert_eq!(bad.status, Status::Failed);
+        assert_eq!(
+            bad.error,
+            "the executor reported metric `ratio` with numbers that are not finite (NaN or infinite: last, max, min, sum)"
+        );
 
         let failed = classified(Wait::Exited, 1 << 8, Some(ExecResponse::Failed { error: "no".into() }), NO_OOM, "");
         assert_eq!((failed.status, failed.error.as_str()), (Status::Failed, "no"));

@@ -42,6 +42,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{Keeper, RunCgroup};
+use super::libraries::FileVersion;
 use super::reap::{SCRATCH_VAR, record_started, spare, start_time, unspare};
 use crate::plugin::Library;
 use crate::sys::{self, ChildSetup, pid_t};
@@ -285,28 +286,6 @@ fn path_of(path: &CString) -> PathBuf {
 /// How many threads this process has.
 fn threads_of_this_process() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
-}
-
-/// What names one version of a file: a replaced or rewritten file differs in one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileVersion {
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified_ns: i128,
-}
-
-impl FileVersion {
-    fn of(path: &Path) -> io::Result<Self> {
-        use std::os::unix::fs::MetadataExt as _;
-        let m = std::fs::metadata(path)?;
-        Ok(Self {
-            device: m.dev(),
-            inode: m.ino(),
-            size: m.size(),
-            modified_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
-    }
 }
 
 /// The harness's end of a fork server.
@@ -638,24 +617,6 @@ mod tests {
         let done: Answer = serde_json::from_slice(&Answer::Done { token: 5 }.json()).unwrap();
         assert!(matches!(done, Answer::Done { token: 5 }));
         assert_eq!(Hello::Threads(2).json(), b"{\"threads\":2}\n");
-    }
-
-    #[test]
-    fn a_rewritten_or_replaced_file_is_another_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("libexecutor.so");
-        std::fs::write(&path, b"one").unwrap();
-        let first = FileVersion::of(&path).unwrap();
-        assert_eq!(FileVersion::of(&path).unwrap(), first);
-        std::fs::write(&path, b"two, longer").unwrap();
-        assert_ne!(FileVersion::of(&path).unwrap(), first);
-        let replacement = dir.path().join("new.so");
-        std::fs::write(&replacement, b"two, longer").unwrap();
-        let written = FileVersion::of(&path).unwrap();
-        std::fs::rename(&replacement, &path).unwrap();
-        assert_ne!(FileVersion::of(&path).unwrap(), written);
-        std::fs::remove_file(&path).unwrap();
-        assert!(FileVersion::of(&path).is_err());
     }
 
     #[test]

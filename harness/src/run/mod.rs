@@ -2,11 +2,13 @@
 //! [`Runner`], which runs each slot in a child process of its own and classifies how it ended. Where the
 //! results go is the caller's business ([`crate::pipeline`]).
 
+pub(crate) mod agreement;
 pub(crate) mod cgroup;
 mod child;
 mod exec;
 mod fork_server;
 mod hooks;
+pub(crate) mod libraries;
 mod life;
 mod reap;
 pub(crate) mod rounds;
@@ -163,6 +165,12 @@ pub(crate) struct Runner {
     run_paths: std::collections::BTreeMap<PathBuf, fork_server::RunPath>,
     /// What the results should warn about the run paths: a fork server that stopped serving.
     path_warnings: Vec<String>,
+    /// The step libraries as the experiment started with them.
+    libraries: libraries::Libraries,
+    /// Why the experiment must stop: a step library changed.
+    changed: Option<String>,
+    /// The checksums that `checksum = "must-agree"` holds the runs to.
+    agreement: agreement::MustAgree,
 }
 
 /// How the runs start their process.
@@ -258,6 +266,8 @@ impl Runner {
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
         let managed = Managed::new(experiment, services.scratch().join("services"));
+        let libraries =
+            libraries::Libraries::hash(experiment).context("cannot read the experiment's step libraries")?;
         let run_paths = start_run_paths(experiment, spawn, services.scratch(), &cgroups);
         Ok(Self {
             services,
@@ -269,7 +279,26 @@ impl Runner {
             last_anchor: None,
             run_paths,
             path_warnings: Vec::new(),
+            libraries,
+            changed: None,
+            agreement: agreement::MustAgree::default(),
         })
+    }
+
+    /// The checksums of `checksum = "must-agree"`: `--resume` gives it the `ok` runs already measured.
+    pub(crate) fn agreement(&mut self) -> &mut agreement::MustAgree {
+        &mut self.agreement
+    }
+
+    /// The step libraries as the experiment started with them, for `environment.json`.
+    pub(crate) fn libraries(&self) -> &libraries::Libraries {
+        &self.libraries
+    }
+
+    /// Why the experiment must stop before its end, when a step library changed during it: the run that
+    /// found it has no row, and what is left is for `--resume` once the library is back.
+    pub(crate) fn changed(&self) -> Option<&str> {
+        self.changed.as_deref()
     }
 
     /// How each executor's runs start their process, for `environment.json`: `{"path": "fork_server"}` or
@@ -300,7 +329,7 @@ impl Runner {
     }
 
     /// Runs `slot`, the `index`th of the schedule, in a child process; `None` when Ctrl-C or SIGTERM
-    /// stopped it, which is not a measurement.
+    /// stopped it, or a step library it calls changed ([`Runner::changed`]): not a measurement.
     pub(crate) fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
         if interrupted_by().is_some() {
             return Ok(None);
@@ -337,7 +366,15 @@ impl Runner {
                     Some(fork_server::RunPath::ForkServer(server)) => Some(&mut **server),
                     _ => None,
                 };
-                let mut outcome = run_one(experiment, cell, &self.services, &dir, &mut limits, server, index);
+                // The libraries its steps call, checked before and after: a run during which one changed
+                // may have loaded either build, and is no measurement.
+                let mut outcome = match self.libraries.check(cell) {
+                    Ok(()) => run_one(experiment, cell, &self.services, &dir, &mut limits, server, index),
+                    Err(why) => Outcome::not_started(why),
+                };
+                if let Err(why) = self.libraries.check(cell) {
+                    self.changed = Some(why);
+                }
                 self.check_fork_server(&cell.executor.path, &cell.executor.name, false);
                 let anchor_after = anchor(&mut self.last_anchor);
                 outcome.anchor_s = Some(f64::midpoint(anchor_before, anchor_after));
@@ -375,6 +412,14 @@ impl Runner {
                 }
             }
         }
+        if let (Some(repetition), Some(report)) = (slot.repetition, &outcome.report) {
+            if outcome.status == Status::Ok {
+                if let Err(error) = self.agreement.check(experiment, slot.cell, repetition, report.checksum) {
+                    outcome.status = Status::Failed;
+                    outcome.error = error;
+                }
+            }
+        }
         if log.metadata().is_ok_and(|m| m.len() > 0) {
             outcome.output = Some(log.clone());
         }
@@ -388,7 +433,7 @@ impl Runner {
             }
         }
         let ran = Ran { outcome };
-        Ok((ran.outcome.status != Status::Interrupted).then_some(ran))
+        Ok((ran.outcome.status != Status::Interrupted && self.changed.is_none()).then_some(ran))
     }
 
     /// Reads the pids of the spares the fork servers were asked for (see [`fork_server::ForkServer::collect`]):
@@ -419,11 +464,12 @@ impl Runner {
 
     /// Stops the services; returns what the results should warn about them.
     pub(crate) fn finish(self, experiment: &Experiment) -> Vec<String> {
-        let Self { services, mut managed, overflows, run_paths, path_warnings, .. } = self;
+        let Self { services, mut managed, overflows, run_paths, path_warnings, agreement, .. } = self;
         drop(run_paths);
         managed.stop_all();
         let mut warnings = services.warnings.clone();
         warnings.extend(path_warnings);
+        warnings.extend(agreement.failed);
         drop(services);
         warnings.extend(overflows.iter().map(|(&cell, dropped)| {
             format!(

@@ -5,9 +5,11 @@
 //! of each cell for the model: a result folder can be summarised again from its files alone. Only runs with
 //! status `ok` count; the others are counted in `failed`.
 
+mod checksums;
 pub(crate) mod open;
 mod visible;
 
+pub(crate) use checksums::disagreements;
 pub(crate) use visible::too_short_for_the_gate;
 
 use std::io;
@@ -48,6 +50,8 @@ pub(crate) struct DeclaredCell {
     /// `None` when the experiment could be read but not resolved (its executors are missing): the cell
     /// then gets statistics but no throughput, ideal time or efficiency.
     pub workload: Option<Workload>,
+    /// The cells whose runs' checksums must agree with this one's share it; `None` when not compared.
+    pub checksum_group: Option<String>,
 }
 
 impl DeclaredCell {
@@ -59,6 +63,7 @@ impl DeclaredCell {
             options: cell.options.clone(),
             model: cell.executor.model.clone(),
             workload: Some(cell.workload.clone()),
+            checksum_group: cell.checksum_group(),
         }
     }
 
@@ -533,25 +538,32 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                         options: serde_json::Map::new(),
                         model: None,
                         workload: None,
+                        checksum_group: None,
                     }
                 })
                 .collect();
             (outline.name, outline.description, outline.seed, outline.columns, cells, outline.charts, outline.catalog)
         }
     };
+    let mut disagreements = Vec::new();
     let runs = folder
         .runs()
         .and_then(|runs| {
             for custom in runs.custom.iter() {
                 catalog.declare(custom, Direction::LowerIsBetter);
             }
+            disagreements = self::disagreements(&runs, &cells);
             runs_of(&runs, &columns)
         })
         .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
     let environment = folder.environment.clone();
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
     let summaries = summarize(&runs, &cells, seed, cores);
-    let warnings = folder.warnings.clone().unwrap_or_else(|| self::warnings(&columns, &summaries));
+    let warnings = folder.warnings.clone().unwrap_or_else(|| {
+        let mut warnings = self::warnings(&columns, &summaries);
+        warnings.append(&mut disagreements);
+        warnings
+    });
     // A range of repetitions records where each cell stopped: those are its planned runs.
     let stopped = environment.extra.get("rounds").and_then(|r| r.get("stopped")).and_then(|s| s.as_array());
     let measured = match stopped {
@@ -595,6 +607,7 @@ mod tests {
             options: serde_json::Map::new(),
             model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
             workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, arrival: None, metrics: Vec::new() }),
+            checksum_group: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! real child processes, files and sockets.
 //!
 //! - `bad_input`: every fixture in `tests/fixtures/bad/` fails with its exact message and exit code 2.
+//! - `checksums`: checksums compared within a cell and across executors: warned, failed, or left alone.
 //! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
@@ -29,6 +30,7 @@
 //! - `waits`: the warning on waits shorter than an executor keeps precise.
 
 mod bad_input;
+mod checksums;
 mod cli;
 mod executors;
 mod faults;

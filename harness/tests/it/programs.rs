@@ -405,6 +405,63 @@ fn a_declared_metric_that_no_task_reported_fails_the_run() {
     }
 }
 
+/// A metric whose number is not finite fails its run under every executor with the metric, the task and
+/// the number, whether a program printed it, a library recorded it or the sum of finite numbers passed the
+/// largest one: not a malformed report.
+#[test]
+fn a_metric_that_is_not_finite_names_the_metric_the_task_and_the_number() {
+    let printing = |name: &str, printed: &str, aggregate: &str| {
+        format!(
+            r#"
+[experiment]
+name = "{name}"
+repetitions = 1
+warmup = 0
+
+[workloads.w]
+tasks = 4
+steps = [{{ exec = "echo 'ratio: {printed}'" }}]
+metrics.ratio = {{ regex = 'ratio: (\S+)', from = "stdout", aggregate = "{aggregate}", better = "higher" }}
+
+[matrix]
+executor = ["sync", "threaded", "async", "multiprocess"]
+workers = [2]
+"#
+        )
+    };
+    for printed in ["NaN", "inf", "-inf", "1e400"] {
+        let (_dir, rows) = run_with_failures("not-finite", &printing("not-finite", printed, "mean"));
+        for (executor, row) in by_executor(&rows) {
+            assert_eq!(row["status"], "failed", "{executor}");
+            let error = &row["error"];
+            let said = |task: u64| format!("task {task}: metric `ratio` got `{printed}`, which is not a finite number");
+            assert!((0..4).any(|task| error.contains(&said(task))), "{executor}: {error}");
+            assert!(!error.contains("malformed"), "{executor}: {error}");
+        }
+    }
+    // Each number is finite, two added up are not: a worker stops at the second of its tasks.
+    let (_dir, rows) = run_with_failures("sum-past", &printing("sum-past", "1e308", "sum"));
+    for (executor, row) in by_executor(&rows) {
+        assert_eq!(row["status"], "failed", "{executor}");
+        assert!(
+            row["error"].contains("metric `ratio`: the sum of the 2 numbers tasks reported (up to 1e308"),
+            "{executor}: {}",
+            row["error"]
+        );
+    }
+    let metric = r#"metrics.value = { from = "call", aggregate = "mean", better = "lower" }"#;
+    for recorded in ["NaN", "inf", "1e400"] {
+        let (_dir, rows) =
+            run_with_failures("call-not-finite", &calling("call-not-finite", "measures", recorded, metric));
+        for (executor, row) in by_executor(&rows) {
+            assert_eq!(row["status"], "failed", "{executor}");
+            let error = &row["error"];
+            assert!(error.contains("`faulty::measures` failed: metric `value` got `"), "{executor}: {error}");
+            assert!(error.contains("which is not a finite number"), "{executor}: {error}");
+        }
+    }
+}
+
 #[test]
 fn cleanup_runs_after_ctrl_c() {
     let (dir, file) = write_inline(
@@ -547,4 +604,77 @@ workload = ["printing", "fetching"]
             rows.iter().filter(|r| r["workload"] == workload).map(|r| r["checksum"].as_str()).collect();
         assert_eq!(sums[0], sums[1], "{workload}: the executors disagree");
     }
+}
+
+/// A step library replaced during an experiment stops it before a second build is measured: the run during
+/// which it changed has no row, the error names the library and says how to finish; `--resume` refuses the
+/// new build and finishes with the one the folder started with. A file written again with the same bytes
+/// is the same library.
+#[test]
+fn a_step_library_replaced_during_an_experiment_stops_it_and_resume_wants_the_first_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = support::c_library_as("build", &["BUILD=1"], &dir.path().join("libbuild1.so"));
+    support::c_library_as("build", &["BUILD=2"], &dir.path().join("libbuild2.so"));
+    let library = dir.path().join("libbuild.so");
+    std::fs::copy(&first, &library).unwrap();
+    // Run 1 touches the library, run 3 replaces it (a new file renamed over it, as a build does) after its
+    // task called the first build.
+    std::fs::write(
+        dir.path().join("swap.sh"),
+        "n=$(cat count 2>/dev/null || echo 0)\necho $((n + 1)) > count\n\
+         if [ \"$n\" = 0 ]; then touch libbuild.so; fi\n\
+         if [ \"$n\" = 2 ]; then cp libbuild2.so next.so && mv next.so libbuild.so; fi\n",
+    )
+    .unwrap();
+    let file = dir.path().join("replaced.toml");
+    std::fs::write(
+        &file,
+        r#"
+[experiment]
+name = "replaced"
+repetitions = 6
+warmup = 0
+
+[libraries]
+build = "libbuild.so"
+
+[workloads.w]
+tasks = 1
+steps = [{ call = { function = "build::build" } }, { exec = ["sh", "swap.sh"] }]
+
+[matrix]
+executor = ["sync"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("results");
+    let ran = harness().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step library `build` ("), "{stderr}");
+    assert!(stderr.contains("changed during the experiment"), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let result = std::fs::canonicalize(out.join("replaced/latest")).unwrap();
+    let rows = read_runs(&result.join("runs.csv"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    let environment = std::fs::read_to_string(result.join("environment.json")).unwrap();
+    assert!(environment.contains("\"libraries\"") && environment.contains("xxh3-128:"), "{environment}");
+
+    let resume = || harness().args(["run", "--quiet", "--resume"]).arg(&result).arg(&file).output().unwrap();
+    let refused = resume();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step library `build` ("), "{stderr}");
+    assert!(stderr.contains("changed since"), "{stderr}");
+    assert_eq!(read_runs(&result.join("runs.csv")).len(), 2);
+
+    let back = dir.path().join("back.so");
+    std::fs::copy(&first, &back).unwrap();
+    std::fs::rename(&back, &library).unwrap();
+    let resumed = resume();
+    assert_eq!(resumed.status.code(), Some(0), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let rows = read_runs(&result.join("runs.csv"));
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
 }

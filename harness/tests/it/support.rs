@@ -161,12 +161,23 @@ pub(crate) fn write_inline(name: &str, text: &str) -> (tempfile::TempDir, PathBu
 
 /// Builds the C library `harness/tests/plugins/c/NAME.c` into `dir/libNAME.so`; returns its path.
 pub(crate) fn c_library(name: &str, dir: &Path) -> PathBuf {
+    c_library_as(name, &[], &dir.join(format!("lib{name}.so")))
+}
+
+/// Builds the C library `harness/tests/plugins/c/NAME.c` with the macros `defines` (`BUILD=2`) into
+/// `library`; returns its path.
+pub(crate) fn c_library_as(name: &str, defines: &[&str], library: &Path) -> PathBuf {
     let source = root().join(format!("harness/tests/plugins/c/{name}.c"));
-    let library = dir.join(format!("lib{name}.so"));
-    let status =
-        Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&library).arg(&source).status().unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1"])
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg("-o")
+        .arg(library)
+        .arg(&source)
+        .status()
+        .unwrap();
     assert!(status.success(), "cc failed on {}", source.display());
-    library
+    library.to_owned()
 }
 
 /// Waits for `child` for at most a generous deadline, killing it when it is not done by then: a command

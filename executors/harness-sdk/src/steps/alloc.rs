@@ -17,6 +17,8 @@ pub fn alloc(bytes: u64) -> u64 {
 
 /// CPU work.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
+/// The bytes it writes depend on the size only.
+pub(super) const DETERMINISTIC: bool = true;
 
 /// `alloc 1MiB`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, bytes: u64) -> std::fmt::Result {

@@ -49,6 +49,12 @@ pub(super) fn offloaded(
 /// CPU work in the task's process, like `compute`.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
 
+/// A function's value must be the same under every executor (docs/writing-a-step-library.md), unless its
+/// argument holds the worker's number, which depends on how tasks were shared.
+pub(super) fn deterministic(call: &Call) -> bool {
+    !call.arg.contains("${worker}")
+}
+
 /// `call LIBRARY::FUNCTION(ARG)`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, call: &Call) -> std::fmt::Result {
     write!(f, "call {}({})", call.name, call.arg)

@@ -60,6 +60,9 @@ fn ended(
 
 /// A program: its work is done in processes of its own.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Program };
+/// Not known: what a program prints may hold the time, its pid, a temporary path; a workload that vouches
+/// for its programs says `checksum = "must-agree"`.
+pub(super) const DETERMINISTIC: bool = false;
 
 /// `exec ARGV`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, exec: &Exec) -> std::fmt::Result {

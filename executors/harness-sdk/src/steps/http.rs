@@ -169,6 +169,8 @@ pub(super) async fn nonblocking(
 
 /// A round trip to the server the URL names.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
+/// Not known: a server's body may hold the time, a counter, an id.
+pub(super) const DETERMINISTIC: bool = false;
 
 /// `http METHOD URL`, and ` per_request` when it opens a connection for each.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {

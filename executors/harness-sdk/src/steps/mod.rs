@@ -20,6 +20,10 @@
 //! | `http` | the status and the body's hash, or the status alone |
 //! | `redis` | the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0 |
 //!
+//! Each kind says too whether what it yields is the same on every run ([`Step::deterministic`]): not for
+//! `exec`, `http` and `redis`, whose values come from programs and servers of the user's, nor for a `call`
+//! whose argument holds `${worker}`.
+//!
 //! The harness asks a step what it needs to know of it, and matches on none: how a file writes it
 //! (`Display`), its kind, and what it costs ([`Step::cost`]) for the ideal-time model.
 
@@ -117,6 +121,25 @@ impl Step {
             Step::Call(_) => call::COST,
             Step::Redis { .. } => redis::COST,
             Step::Http(_) => http::COST,
+        }
+    }
+}
+
+impl Step {
+    /// Whether the value the step yields is the same on every run of the workload, under every executor and
+    /// any number of workers: whether a checksum of its workload's runs can be held to agree.
+    pub fn deterministic(&self) -> bool {
+        match self {
+            Step::Compute { .. } => compute::DETERMINISTIC,
+            Step::Sleep { .. } => sleep::DETERMINISTIC,
+            Step::ReadFile { .. } => read_file::DETERMINISTIC,
+            Step::Net { .. } => net::DETERMINISTIC,
+            Step::Shared { .. } => shared::DETERMINISTIC,
+            Step::Alloc { .. } => alloc::DETERMINISTIC,
+            Step::Exec(_) => exec::DETERMINISTIC,
+            Step::Call(call) => call::deterministic(call),
+            Step::Redis { .. } => redis::DETERMINISTIC,
+            Step::Http(_) => http::DETERMINISTIC,
         }
     }
 }

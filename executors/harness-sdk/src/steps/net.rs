@@ -113,6 +113,9 @@ pub(super) fn cost(delay_nanos: u64) -> Cost {
     Cost { wait: Some(Wait::Server { nanos: delay_nanos }), work: Work::Cpu }
 }
 
+/// The loopback server answers the bytes asked for, the same on every run.
+pub(super) const DETERMINISTIC: bool = true;
+
 /// `net 64B/1KiB delay 1ms`, and ` per_request` when it opens a connection for each.
 pub(super) fn write(
     f: &mut std::fmt::Formatter<'_>,

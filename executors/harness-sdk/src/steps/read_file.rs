@@ -55,6 +55,8 @@ fn reading_error(path: &Path, e: &io::Error) -> io::Error {
 
 /// CPU work: the read of a file the page cache holds.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Cpu };
+/// The fixture files are made from the seed: the same bytes on every run.
+pub(super) const DETERMINISTIC: bool = true;
 
 /// `read_file 64KiB x8`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, size: u64, files: u32) -> std::fmt::Result {

@@ -95,6 +95,8 @@ pub(super) fn untimed() -> redis::AsyncConnectionConfig {
 
 /// A round trip to the Redis server.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
+/// Not known: a reply depends on what the server holds, which outlives a run (`INCR` counts on).
+pub(super) const DETERMINISTIC: bool = false;
 
 /// `redis COMMAND at URL`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, url: &str, command: &[String]) -> std::fmt::Result {

@@ -28,6 +28,9 @@ pub(super) fn cost(nanos: u64) -> Cost {
     Cost { wait: Some(Wait::Idle { nanos }), work: Work::None }
 }
 
+/// It yields the wait asked for, not the wait measured.
+pub(super) const DETERMINISTIC: bool = true;
+
 /// `sleep 10ms`.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, nanos: u64) -> std::fmt::Result {
     write!(f, "sleep {}", format_nanos(nanos))

@@ -8,7 +8,7 @@ use super::workload::redis_urls;
 use super::{MAX_WORKERS, Resolver};
 use crate::diagnostic::Diagnostic;
 use crate::experiment::matrix::{Cell, Value};
-use crate::experiment::plan::{CellPlan, EXECUTOR, WORKERS, WORKLOAD};
+use crate::experiment::plan::{Agreement, CellPlan, EXECUTOR, WORKERS, WORKLOAD};
 use crate::experiment::raw::RawFile;
 use crate::experiment::substitute::collect_references;
 use crate::experiment::{quote_list, services};
@@ -97,6 +97,17 @@ impl Resolver<'_> {
         let workload = self.workload(&workload_name, raw, &cell)?;
         let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &cell, Some(&workload_name))?;
         let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &cell, Some(&workload_name))?;
+        let checksum = match &raw.get_ref().checksum {
+            None => Agreement::Warn,
+            Some(name) => Agreement::parse(name.get_ref()).ok_or_else(|| {
+                self.error(
+                    format!("workload `{workload_name}`: `checksum` is \"{}\"", name.get_ref()),
+                    Some(name.span()),
+                )
+                .expected(format!("one of {}", quote_list(&Agreement::NAMES)))
+                .help("\"must-agree\" fails a run whose checksum differs from the workload's first; \"ignore\" compares none")
+            })?,
+        };
 
         let mut options = serde_json::Map::new();
         for spec in &executor.options {
@@ -116,7 +127,17 @@ impl Resolver<'_> {
             self.check_option(&executor, key, &json, span.clone(), span)?;
             options.insert(key.clone(), json);
         }
-        Ok(CellPlan { values: cell, executor, workers, options, workload, prepare, conclude, services: Vec::new() })
+        Ok(CellPlan {
+            values: cell,
+            executor,
+            workers,
+            options,
+            workload,
+            prepare,
+            conclude,
+            services: Vec::new(),
+            checksum,
+        })
     }
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of

@@ -1,5 +1,5 @@
-//! A step library for the tests: functions that fail, panic, record a metric nobody declared, and one that
-//! counts its calls in its worker's state.
+//! A step library for the tests: functions that fail, panic, record a metric nobody declared or a number
+//! given as text, return their process's id, and one that counts its calls in its worker's state.
 
 use harness_sdk::steplib::{Context, State};
 
@@ -28,6 +28,18 @@ fn records(cx: &mut Context<'_>, arg: &str) -> harness_sdk::Result<u64> {
     Ok(1)
 }
 
+/// Records `arg`, read as a number (`NaN`, `inf` and `1e400` too), for the metric `value`; returns 1.
+fn measures(cx: &mut Context<'_>, arg: &str) -> harness_sdk::Result<u64> {
+    cx.record("value", arg.parse::<f64>().map_err(|e| format!("`{arg}`: {e}"))?);
+    Ok(1)
+}
+
+/// Returns the id of the process calling it: a value no two runs share.
+#[allow(clippy::unnecessary_wraps)] // the signature of every step function
+fn pid(_cx: &mut Context<'_>, _arg: &str) -> harness_sdk::Result<u64> {
+    Ok(u64::from(std::process::id()))
+}
+
 /// Counts its calls in the worker's state; records the count as `calls`, returns 1. Takes 2 ms, so that
 /// every worker of a pool gets some of the tasks.
 fn counts(cx: &mut Context<'_>, _arg: &str) -> harness_sdk::Result<u64> {
@@ -39,4 +51,4 @@ fn counts(cx: &mut Context<'_>, _arg: &str) -> harness_sdk::Result<u64> {
     Ok(1)
 }
 
-harness_sdk::export_steps!(init = make_state, functions = [fails, panics, records, counts]);
+harness_sdk::export_steps!(init = make_state, functions = [fails, panics, records, measures, pid, counts]);
