@@ -60,6 +60,8 @@ pub(super) struct RawCi {
     pub baseline: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
     /// What an inconclusive comparison does to the exit code: `"pass"` or `"fail"`.
     pub inconclusive: Option<Spanned<String>>,
+    /// The history file each finished result is appended to, relative to the experiment file.
+    pub history: Option<Spanned<String>>,
 }
 
 /// Only the `[ci]` table of a file, the custom metrics of its workloads and the names of its services, for

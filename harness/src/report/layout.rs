@@ -258,7 +258,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
             .collect();
         let label = report.label(cell, &roles.panels);
         let index = panels.iter().position(|p| p.label == label).unwrap_or_else(|| {
-            panels.push(Panel { label, series: Vec::new(), log_y: false });
+            panels.push(Panel { label, series: Vec::new(), log_y: false, marks: Vec::new() });
             panels.len() - 1
         });
         let panel = &mut panels[index];

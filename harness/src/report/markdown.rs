@@ -67,11 +67,11 @@ pub(crate) fn summary_line(report: &Report) -> String {
     line
 }
 
-fn inline(text: &str) -> String {
+pub(crate) fn inline(text: &str) -> String {
     text.replace('|', "\\|").replace('<', "&lt;")
 }
 
-fn table(out: &mut String, table: &Table) {
+pub(crate) fn table(out: &mut String, table: &Table) {
     let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| inline(c)).collect::<Vec<_>>().join(" | "));
     out.push_str(&row(&table.header));
     let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));
