@@ -36,6 +36,7 @@ fn ci() -> Value {
                 "additionalProperties": { "type": ["string", "integer", "number", "boolean"] }
             },
             "inconclusive": { "enum": ["pass", "fail"], "default": "pass", "description": "What a change whose interval straddles its threshold does to the exit code" },
+            "history": { "type": "string", "minLength": 1, "description": "The history file (SQLite) each finished result is appended to, relative to this file; see docs/ci.md" },
             "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
             "thresholds": {
                 "type": "object",
