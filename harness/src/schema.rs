@@ -334,6 +334,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                         "arrival": arrival(),
                         "prepare": program("Run before each run of the workload, outside the measured time", false),
                         "conclude": program("Run after each run of the workload, outside the measured time", false),
+                        "instructions": { "type": "boolean", "default": false, "description": "Run the exec steps' programs under Valgrind's cachegrind and record instructions, d1_misses and ll_misses; see docs/experiment-format.md" },
                         "metrics": {
                             "type": "object",
                             "description": "Custom metrics read from the output of the workload's exec steps: each a column of runs.csv",

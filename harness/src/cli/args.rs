@@ -273,6 +273,12 @@ pub(crate) enum Command {
     /// Serve copies of a process with LIBRARY loaded, one per run (used by the harness itself)
     #[command(name = "__fork_server", hide = true)]
     ForkServer { library: PathBuf },
+    /// Run a program under Valgrind's cachegrind and print its instruction counts (used by the harness itself)
+    #[command(name = "__count", hide = true)]
+    Count {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<std::ffi::OsString>,
+    },
     /// Describe plugin libraries (used by the harness itself)
     #[command(name = "__probe", hide = true)]
     Probe { libraries: Vec<PathBuf> },

@@ -29,6 +29,7 @@ pub fn main() -> ExitCode {
         Command::Exec { dir, token } => crate::run::exec_main(&dir, token),
         Command::ForkServer { library } => crate::run::fork_server_main(&library),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
+        Command::Count { argv } => crate::run::count_main(&argv),
         Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),
         Command::Loopback { port, request, response, delay_nanos, connections } => {
             crate::run::loopback_main(port, LoopbackBounds { request, response, delay_nanos, connections })
@@ -75,6 +76,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         Command::Exec { .. }
         | Command::ForkServer { .. }
         | Command::Probe { .. }
+        | Command::Count { .. }
         | Command::ProbeSteps { .. }
         | Command::Loopback { .. } => {
             unreachable!("handled in main")

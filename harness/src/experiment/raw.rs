@@ -93,6 +93,9 @@ pub(super) struct RepetitionsOnly {
 pub(super) struct MetricsOnly {
     #[serde(default)]
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    /// Whether it counts instructions, whose metrics are then its too.
+    #[serde(default)]
+    pub instructions: Option<bool>,
     #[serde(default)]
     pub steps: Vec<toml::Value>,
 }
@@ -149,6 +152,8 @@ pub(super) struct RawWorkload {
     /// Custom metrics, read from the output of the workload's `exec` steps.
     #[serde(default)]
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    /// Run the `exec` steps' programs under Valgrind and count their instructions ([`super::instructions`]).
+    pub instructions: Option<Spanned<bool>>,
 }
 
 /// A custom metric: `{ regex = '...', from = "stderr", aggregate = "mean", better = "higher" }`.

@@ -14,6 +14,7 @@
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
 //! - `history`: `run --history`, `history add`, `report` and `check` on histories of generated commits; appends
 //!   killed or made at once.
+//! - `instructions`: `instructions = true` on two builds of a C program made in the test, under Valgrind.
 //! - `paired`: the paired gate on two builds of a program made in the test, and a range of repetitions.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `probes`: which file a library's name means, and libraries that block, flood or detach when loaded.
@@ -37,6 +38,7 @@ mod faults;
 mod folders;
 mod gate;
 mod history;
+mod instructions;
 mod layers;
 mod lifecycle;
 mod net;
