@@ -87,41 +87,51 @@ fn best(values: &[f64], bounds: &[usize], min: usize) -> Option<(usize, f64)> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
-/// The split of `x` with the largest `Q`, at least `min` values on each side: in O(n²), the sums of
-/// distances within the left part, within the right part and between them updated as the split moves.
+/// The split of `x` with the largest `Q`, at least `min` values on each side. As in Matteson and James,
+/// the values after a split `τ` are those up to an end `κ` of any length (at least `min`), not only up
+/// to the end of the segment, so that a level that changed and changed back is found as two changes.
+/// In O(n²): the sums of distances come from prefix sums of the distance matrix.
 fn split(x: &[f64], min: usize) -> Option<(usize, f64)> {
     let n = x.len();
     if n < 2 * min {
         return None;
     }
-    let d = |i: usize, j: usize| (x[i] - x[j]).abs();
-    // The split at `min`: left is x[..min], right x[min..].
-    let (mut left, mut right, mut between) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        for j in i + 1..n {
-            match (i < min, j < min) {
-                (true, true) => left += d(i, j),
-                (false, false) => right += d(i, j),
-                _ => between += d(i, j),
-            }
-        }
-    }
+    // prefix[i][k]: the sum of |x[i] - x[j]| over j < k.
+    let prefix: Vec<Vec<f64>> = x
+        .iter()
+        .map(|a| {
+            std::iter::once(0.0)
+                .chain(x.iter().scan(0.0, |sum, b| {
+                    *sum += (a - b).abs();
+                    Some(*sum)
+                }))
+                .collect()
+        })
+        .collect();
+    // Between a value and those of x[from..to].
+    let to_range = |i: usize, from: usize, to: usize| prefix[i][to] - prefix[i][from];
     let mut best: Option<(usize, f64)> = None;
+    // The sum of distances within x[..tau], kept as tau grows.
+    let mut left = (1..min).map(|i| to_range(i, 0, i)).sum::<f64>();
     for tau in min..=n - min {
         if tau > min {
-            // x[tau - 1] moves from the right part to the left.
-            let moved = tau - 1;
-            let to_left: f64 = (0..moved).map(|i| d(i, moved)).sum();
-            let to_right: f64 = (moved + 1..n).map(|j| d(moved, j)).sum();
-            left += to_left;
-            right -= to_right;
-            between += to_right - to_left;
+            left += to_range(tau - 1, 0, tau - 1);
         }
-        let (m, k) = (tau as f64, (n - tau) as f64);
-        let energy = 2.0 * between / (m * k) - 2.0 * left / (m * (m - 1.0)) - 2.0 * right / (k * (k - 1.0));
-        let q = m * k / (m + k) * energy;
-        if best.is_none_or(|(_, b)| q > b) {
-            best = Some((tau, q));
+        let m = tau as f64;
+        let (mut right, mut between) = (0.0, 0.0);
+        for end in tau..n {
+            // x[end] joins the values after the split.
+            right += to_range(end, tau, end);
+            between += to_range(end, 0, tau);
+            let k = (end + 1 - tau) as f64;
+            if end + 1 - tau < min {
+                continue;
+            }
+            let energy = 2.0 * between / (m * k) - 2.0 * left / (m * (m - 1.0)) - 2.0 * right / (k * (k - 1.0));
+            let q = m * k / (m + k) * energy;
+            if best.is_none_or(|(_, b)| q > b) {
+                best = Some((tau, q));
+            }
         }
     }
     best
@@ -153,9 +163,10 @@ mod tests {
         (0..n).map(|_| 10.0 + normal(&mut rng)).collect()
     }
 
-    /// The split statistic computed straight from its definition.
-    fn q_by_definition(x: &[f64], tau: usize) -> f64 {
-        let (a, b) = x.split_at(tau);
+    /// The split statistic computed straight from its definition: the values before `tau`, and those from
+    /// it to `end`.
+    fn q_by_definition(x: &[f64], tau: usize, end: usize) -> f64 {
+        let (a, b) = (&x[..tau], &x[tau..end]);
         let (m, k) = (a.len() as f64, b.len() as f64);
         let mean_between = a.iter().flat_map(|p| b.iter().map(move |q| (p - q).abs())).sum::<f64>() / (m * k);
         let within = |s: &[f64]| {
@@ -175,7 +186,11 @@ mod tests {
     fn the_moving_sums_are_the_definition() {
         let x = noise(17, 3);
         let (tau, q) = split(&x, 3).unwrap();
-        let by_definition = (3..=14).map(|t| (t, q_by_definition(&x, t))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        let by_definition = (3..=14)
+            .flat_map(|t| (t + 3..=17).map(move |e| (t, e)))
+            .map(|(t, e)| (t, q_by_definition(&x, t, e)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
         assert_eq!(tau, by_definition.0);
         assert!((q - by_definition.1).abs() < 1e-9, "{q} != {}", by_definition.1);
     }
@@ -206,6 +221,17 @@ mod tests {
         }
         let found: Vec<usize> = detect(&x, &Options::default()).iter().map(|c| c.index).collect();
         assert_eq!(found, [15, 30]);
+    }
+
+    #[test]
+    fn a_level_that_changes_and_changes_back_is_two_changes() {
+        // The instruction counts of 20 commits: one level, a lower one from 6, the first again from 13.
+        let mut x = vec![24.1; 20];
+        for v in &mut x[5..12] {
+            *v = 19.3;
+        }
+        let found: Vec<usize> = detect(&x, &Options::default()).iter().map(|c| c.index).collect();
+        assert_eq!(found, [5, 12]);
     }
 
     #[test]
@@ -244,5 +270,54 @@ mod tests {
             *v += 1.5;
         }
         assert_eq!(detect(&x, &Options::default()), detect(&x, &Options::default()));
+    }
+
+    /// The detector's false-alarm and detection rates on synthetic series, for docs/ci.md:
+    /// `cargo test -p harness --lib detector_rates -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, printed for the docs"]
+    fn detector_rates() {
+        let trials = 400;
+        for n in [20, 50] {
+            let alarms = (0..trials)
+                .filter(|&t| !detect(&noise(n, 10_000 + t), &Options { seed: t, ..Options::default() }).is_empty())
+                .count();
+            println!("n={n} noise: false alarms {alarms} of {trials} ({:.1}%)", 100.0 * alarms as f64 / trials as f64);
+            for step in [1.0, 2.0, 3.0] {
+                let at = n * 2 / 3;
+                let (mut found, mut exact) = (0, 0);
+                for t in 0..trials {
+                    let mut x = noise(n, 20_000 + t);
+                    for v in &mut x[at..] {
+                        *v += step;
+                    }
+                    let points = detect(&x, &Options { seed: t, ..Options::default() });
+                    found += usize::from(points.iter().any(|c| c.index.abs_diff(at) <= 2));
+                    exact += usize::from(points.iter().any(|c| c.index == at));
+                }
+                println!(
+                    "n={n} step of {step} sd at {at}: found within 2 {:.1}%, at the index {:.1}%",
+                    100.0 * found as f64 / trials as f64,
+                    100.0 * exact as f64 / trials as f64
+                );
+            }
+            // A creep of 3 standard deviations over the middle third.
+            let found = (0..trials)
+                .filter(|&t| {
+                    let mut x = noise(n, 30_000 + t);
+                    let (start, end) = (n / 3, 2 * n / 3);
+                    for (i, v) in x.iter_mut().enumerate() {
+                        *v += 3.0 * ((i as f64 - start as f64) / (end - start) as f64).clamp(0.0, 1.0);
+                    }
+                    detect(&x, &Options { seed: t, ..Options::default() })
+                        .iter()
+                        .any(|c| (start..=end).contains(&c.index))
+                })
+                .count();
+            println!(
+                "n={n} creep of 3 sd over the middle third: found within it {:.1}%",
+                100.0 * found as f64 / trials as f64
+            );
+        }
     }
 }
