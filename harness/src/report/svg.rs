@@ -427,7 +427,8 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
         )))?;
         chart.draw_series(std::iter::once(Text::new(
             mark.label.clone(),
-            (x, y1),
+            // A little right of its line.
+            (x + (x1 - x0) * 0.006, y1),
             font(LABEL_PX).color(&MARK).pos(Pos::new(HPos::Left, VPos::Top)),
         )))?;
     }
