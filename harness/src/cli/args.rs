@@ -96,11 +96,11 @@ impl From<SpawnArg> for run::Spawn {
 /// The commit and branch of a result, over what the harness finds.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct CheckoutArgs {
-    /// The commit the result was measured at [default: the CI's variable, such as GITHUB_SHA, else the
+    /// The commit the result was measured at [default: the CI's variable, such as `GITHUB_SHA`, else the
     /// git checkout of the experiment file]
     #[arg(long, value_name = "COMMIT")]
     pub(crate) commit: Option<String>,
-    /// The branch [default: the CI's variable, such as GITHUB_REF_NAME, else the git checkout's]
+    /// The branch [default: the CI's variable, such as `GITHUB_REF_NAME`, else the git checkout's]
     #[arg(long, value_name = "BRANCH")]
     pub(crate) branch: Option<String>,
 }
@@ -192,7 +192,7 @@ pub(crate) enum Command {
         spawn: SpawnArg,
         #[command(flatten)]
         exports: Exports,
-        /// Append the finished result to the history file PATH (an SQLite database, made when missing),
+        /// Append the finished result to the history file PATH (an `SQLite` database, made when missing),
         /// overriding `[ci] history`
         #[arg(long, value_name = "PATH")]
         history: Option<PathBuf>,

@@ -1,6 +1,6 @@
 //! E-divisive means: change points of a series, without a model of its distribution (Matteson and James,
 //! "A Nonparametric Approach for Multiple Change Point Analysis of Multivariate Data", JASA 2014; the
-//! detector of MongoDB's signal-processing-algorithms and of Otava, formerly Hunter).
+//! detector of `MongoDB`'s signal-processing-algorithms and of Otava, formerly Hunter).
 //!
 //! The energy distance between the values before a split and after it,
 //!
@@ -54,7 +54,7 @@ pub(crate) fn detect(values: &[f64], options: &Options) -> Vec<ChangePoint> {
     loop {
         let bounds = bounds(values.len(), &found);
         let Some((index, q)) = best(values, &bounds, min) else { break };
-        let mut as_large = 0;
+        let mut as_large = 0usize;
         for _ in 0..options.permutations {
             shuffled.copy_from_slice(values);
             for pair in bounds.windows(2) {
@@ -91,6 +91,8 @@ fn best(values: &[f64], bounds: &[usize], min: usize) -> Option<(usize, f64)> {
 /// the values after a split `τ` are those up to an end `κ` of any length (at least `min`), not only up
 /// to the end of the segment, so that a level that changed and changed back is found as two changes.
 /// In O(n²): the sums of distances come from prefix sums of the distance matrix.
+// The names are the paper's: the series x, its length n, the sizes m and k of the two sides.
+#[allow(clippy::many_single_char_names)]
 fn split(x: &[f64], min: usize) -> Option<(usize, f64)> {
     let n = x.len();
     if n < 2 * min {
@@ -165,6 +167,7 @@ mod tests {
 
     /// The split statistic computed straight from its definition: the values before `tau`, and those from
     /// it to `end`.
+    #[allow(clippy::many_single_char_names)]
     fn q_by_definition(x: &[f64], tau: usize, end: usize) -> f64 {
         let (a, b) = (&x[..tau], &x[tau..end]);
         let (m, k) = (a.len() as f64, b.len() as f64);

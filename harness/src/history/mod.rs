@@ -1,4 +1,4 @@
-//! The history of results: every finished result appended to one SQLite file, keyed by experiment, cell,
+//! The history of results: every finished result appended to one `SQLite` file, keyed by experiment, cell,
 //! metric, commit, branch, time and machine; then, per series, the trend over commits and the points where
 //! it changed.
 //!

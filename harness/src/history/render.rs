@@ -17,7 +17,7 @@ fn dimension(series: &Series) -> Dimension {
     catalog.dimension(&series.key.metric).unwrap_or(Dimension::Count)
 }
 
-/// "run_s of executor=sync tasks=8 (quickstart)".
+/// "`run_s` of executor=sync tasks=8 (quickstart)".
 pub(crate) fn title(series: &Series) -> String {
     let cell = if series.key.cell.is_empty() { "the cell".to_owned() } else { series.key.cell.clone() };
     format!("{} of {cell} ({})", series.key.metric, series.key.experiment)
@@ -53,7 +53,7 @@ pub(crate) fn figure(series: &Series, index: usize) -> Figure {
         .changes
         .iter()
         .map(|c| Mark {
-            label: format!("{} {}", series.points[c.index].label(), signed_percent(c.change)),
+            label: format!("{} {}", series.points[c.index].label(), signed_percent(c.relative)),
             x: c.index as f64 + 0.5,
         })
         .collect();
@@ -131,7 +131,7 @@ pub(crate) fn changes_table(series: &[Series]) -> crate::report::Table {
                 crate::fmt::quantity(dimension, change.after, (change.after, change.after)),
                 format!(
                     "{} ({} to {})",
-                    signed_percent(change.change),
+                    signed_percent(change.relative),
                     signed_percent(change.interval.0),
                     signed_percent(change.interval.1)
                 ),
@@ -153,7 +153,7 @@ fn summary_line(series: &Series) -> String {
             title(series),
             series.points[change.index].label(),
             change.index + 1,
-            signed_percent(change.change),
+            signed_percent(change.relative),
             crate::fmt::quantity(dimension(series), change.after, (change.after, change.after)),
             judged(change),
             tick((1.0 - change.p) * 100.0)
@@ -197,10 +197,10 @@ pub(crate) fn html(series: &[Series], charts: &[(Figure, String)]) -> String {
     );
     let changed = series.iter().filter(|s| !s.changes.is_empty()).count();
     let _ = writeln!(out, "<p>{} series, {changed} with a change point.</p>", series.len());
-    let changes = changes_table(series);
-    if !changes.rows.is_empty() {
+    let found = changes_table(series);
+    if !found.rows.is_empty() {
         out.push_str("<h2 id=\"changes\">Changes</h2>\n");
-        table(&mut out, &changes);
+        table(&mut out, &found);
     }
     out.push_str("<h2 id=\"series\">Series</h2>\n");
     for (s, (figure, svg)) in series.iter().zip(charts) {
@@ -249,7 +249,7 @@ pub(crate) fn check(series: &[Series]) -> String {
             crate::fmt::quantity(dimension, change.after, (change.after, change.after)),
             format!(
                 "{} ({} to {})",
-                signed_percent(change.change),
+                signed_percent(change.relative),
                 signed_percent(change.interval.0),
                 signed_percent(change.interval.1)
             ),

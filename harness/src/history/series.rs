@@ -63,7 +63,7 @@ pub(crate) struct Change {
     pub before: f64,
     pub after: f64,
     /// The relative change of the level, and its 95% bootstrap interval (over the segments' points).
-    pub change: f64,
+    pub relative: f64,
     pub interval: (f64, f64),
     /// The detector's p-value: the confidence is `1 - p`.
     pub p: f64,
@@ -161,12 +161,12 @@ fn describe(
         .map(|(i, point)| {
             let (before, after) = (&medians[bounds[i]..bounds[i + 1]], &medians[bounds[i + 1]..bounds[i + 2]]);
             let (level_before, level_after) = (median(before), median(after));
-            let change = if level_before == 0.0 { 0.0 } else { level_after / level_before - 1.0 };
+            let relative = if level_before == 0.0 { 0.0 } else { level_after / level_before - 1.0 };
             let mut rng = Rng::for_stream(seed, &format!("change {}", point.index));
             let interval =
                 bootstrap_change(before, after, crate::stats::RESAMPLES, 1.0 - crate::stats::CONFIDENCE, &mut rng);
             let (increase, decrease) = threshold;
-            let (up, down) = (change > increase, change < -decrease);
+            let (up, down) = (relative > increase, relative < -decrease);
             let (worse, better) = match direction {
                 Direction::LowerIsBetter => (up, down),
                 Direction::HigherIsBetter => (down, up),
@@ -175,7 +175,7 @@ fn describe(
                 index: point.index,
                 before: level_before,
                 after: level_after,
-                change,
+                relative,
                 interval,
                 p: point.p,
                 worse,

@@ -1,4 +1,4 @@
-//! The history file: an SQLite database of results. One transaction per result, so a result is in it
+//! The history file: an `SQLite` database of results. One transaction per result, so a result is in it
 //! whole or not at all, whatever stops the harness; a busy timeout and the write-ahead log let several
 //! harnesses append at once (each waits for the other's transaction), and readers never block them.
 

@@ -1,5 +1,5 @@
 //! The history of results: `harness run --history`, `[ci] history` and `harness history add` append result
-//! folders to an SQLite file; `history report` draws its series and change points; `history check` fails
+//! folders to an `SQLite` file; `history report` draws its series and change points; `history check` fails
 //! when the newest results of a series are worse than before. The histories are built from result folders
 //! generated from one real run: its files copied, with the commit, the time, the machine and the run times
 //! of each generated commit written in.
@@ -199,7 +199,7 @@ fn a_result_added_twice_is_kept_once_and_bad_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let template = template(dir.path());
     let history_file = dir.path().join("history.sqlite");
-    add(&history_file, &[template.clone()]);
+    add(&history_file, std::slice::from_ref(&template));
     let (code, stdout, _) = history(&["add"], &history_file, &[&template]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("already in the history"), "{stdout}");
