@@ -104,43 +104,46 @@ fn judged(change: &Change) -> &'static str {
     }
 }
 
+/// The columns of a change: its series, where, the levels, the change and the confidence.
+const CHANGE_COLUMNS: [&str; 8] =
+    ["experiment", "cell", "metric", "at commit", "before", "after", "change (95% interval)", "confidence"];
+
+/// A change of `series` as a row of [`CHANGE_COLUMNS`].
+fn change_row(series: &Series, change: &Change) -> Vec<String> {
+    let dimension = dimension(series);
+    let level = |value: f64| crate::fmt::quantity(dimension, value, (value, value));
+    vec![
+        series.key.experiment.clone(),
+        series.key.cell.clone(),
+        series.key.metric.clone(),
+        format!("{} (#{})", series.points[change.index].label(), change.index + 1),
+        level(change.before),
+        level(change.after),
+        format!(
+            "{} ({} to {})",
+            signed_percent(change.relative),
+            signed_percent(change.interval.0),
+            signed_percent(change.interval.1)
+        ),
+        format!("{}%", tick((1.0 - change.p) * 100.0)),
+    ]
+}
+
 /// The rows of the table of changes: one per change point of every series, the latest first in each.
 pub(crate) fn changes_table(series: &[Series]) -> crate::report::Table {
-    let header = [
-        "experiment",
-        "cell",
-        "metric",
-        "at commit",
-        "before",
-        "after",
-        "change (95% interval)",
-        "confidence",
-        "verdict",
-    ];
-    let mut rows = Vec::new();
-    for s in series {
-        let dimension = dimension(s);
-        for change in s.changes.iter().rev() {
-            let point = &s.points[change.index];
-            rows.push(vec![
-                s.key.experiment.clone(),
-                s.key.cell.clone(),
-                s.key.metric.clone(),
-                format!("{} (#{})", point.label(), change.index + 1),
-                crate::fmt::quantity(dimension, change.before, (change.before, change.before)),
-                crate::fmt::quantity(dimension, change.after, (change.after, change.after)),
-                format!(
-                    "{} ({} to {})",
-                    signed_percent(change.relative),
-                    signed_percent(change.interval.0),
-                    signed_percent(change.interval.1)
-                ),
-                format!("{}%", tick((1.0 - change.p) * 100.0)),
-                judged(change).to_owned(),
-            ]);
-        }
-    }
-    crate::report::Table { header: header.map(str::to_owned).to_vec(), rows }
+    let mut header: Vec<String> = CHANGE_COLUMNS.map(str::to_owned).to_vec();
+    header.push("verdict".to_owned());
+    let rows = series
+        .iter()
+        .flat_map(|s| {
+            s.changes.iter().rev().map(move |change| {
+                let mut row = change_row(s, change);
+                row.push(judged(change).to_owned());
+                row
+            })
+        })
+        .collect();
+    crate::report::Table { header, rows }
 }
 
 /// One sentence a series: what its latest change was, or that it has none.
@@ -208,7 +211,7 @@ pub(crate) fn html(series: &[Series], charts: &[(Figure, String)]) -> String {
         let svg = svg.strip_prefix("<?xml").map_or(svg, |rest| &rest[rest.find("?>").map_or(0, |i| i + 2)..]);
         let _ = writeln!(
             out,
-            "<figure id=\"{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>",
+            "<figure id=\"{}\">\n{}\n<figcaption class=\"ci\">{}</figcaption>\n</figure>",
             escape(&figure.file),
             svg.trim(),
             code(&escape(&summary_line(s)))
@@ -232,30 +235,10 @@ pub(crate) fn check(series: &[Series]) -> String {
         );
         return out;
     }
-    let mut rows = vec![
-        ["experiment", "cell", "metric", "since commit", "before", "now", "change (95% interval)", "confidence"]
-            .map(str::to_owned)
-            .to_vec(),
-    ];
-    for s in &worse {
-        let change = s.regression().expect("worse");
-        let dimension = dimension(s);
-        rows.push(vec![
-            s.key.experiment.clone(),
-            s.key.cell.clone(),
-            s.key.metric.clone(),
-            format!("{} (#{})", s.points[change.index].label(), change.index + 1),
-            crate::fmt::quantity(dimension, change.before, (change.before, change.before)),
-            crate::fmt::quantity(dimension, change.after, (change.after, change.after)),
-            format!(
-                "{} ({} to {})",
-                signed_percent(change.relative),
-                signed_percent(change.interval.0),
-                signed_percent(change.interval.1)
-            ),
-            format!("{}%", tick((1.0 - change.p) * 100.0)),
-        ]);
-    }
+    let mut header: Vec<String> = CHANGE_COLUMNS.map(str::to_owned).to_vec();
+    (header[3], header[5]) = ("since commit".to_owned(), "now".to_owned());
+    let mut rows = vec![header];
+    rows.extend(worse.iter().map(|s| change_row(s, s.regression().expect("worse"))));
     let _ = writeln!(out, "{} of {} series changed for the worse:\n", worse.len(), series.len());
     out.push_str(&crate::fmt::table(&rows));
     out

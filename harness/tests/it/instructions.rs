@@ -26,16 +26,9 @@ fn build(dir: &Path) {
         ),
     )
     .unwrap();
-    for (name, flags) in [("base", &[][..]), ("head", &["-DEXTRA"][..])] {
+    for (name, flags) in [("base", Vec::new()), ("head", vec!["-DEXTRA".to_owned()])] {
         std::fs::create_dir_all(dir.join(name)).unwrap();
-        let status = Command::new("cc")
-            .args(flags)
-            .args(["-O1", "-o"])
-            .arg(dir.join(name).join("app"))
-            .arg(&source)
-            .status()
-            .unwrap();
-        assert!(status.success(), "cc failed");
+        support::cc(&flags, &source, &dir.join(name).join("app"));
     }
 }
 
