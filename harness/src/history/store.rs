@@ -180,7 +180,12 @@ impl Store {
                         metric: r.get(1)?,
                         direction: if r.get(2)? { Direction::HigherIsBetter } else { Direction::LowerIsBetter },
                         threshold: (r.get(3)?, r.get(4)?),
-                        values: serde_json::from_str(&values).unwrap_or_default(),
+                        // A value that is not a finite number (a file written by another tool) is left out.
+                        values: serde_json::from_str::<Vec<f64>>(&values)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|v| v.is_finite())
+                            .collect(),
                     })
                 })?
                 .collect::<Result<_, _>>()?;
