@@ -126,6 +126,7 @@ pub(crate) struct SeriesArgs {
 pub(crate) enum HistoryCommand {
     /// Append result folders (merged shards too) to the history file PATH, made when missing
     Add {
+        /// The history file, an `SQLite` database
         #[arg(value_name = "PATH")]
         path: PathBuf,
         /// Result folders, such as CI artifacts
@@ -140,6 +141,7 @@ pub(crate) enum HistoryCommand {
     },
     /// Draw each series over commits with its change points, into an HTML page and a Markdown summary
     Report {
+        /// The history file, an `SQLite` database
         #[arg(value_name = "PATH")]
         path: PathBuf,
         /// Where index.html, history.md and charts/ go
@@ -151,6 +153,7 @@ pub(crate) enum HistoryCommand {
     /// Exit 1 when the newest results of a series (since its last change point) are worse than the level
     /// before it, beyond the metric's `[ci]` threshold; print which
     Check {
+        /// The history file, an `SQLite` database
         #[arg(value_name = "PATH")]
         path: PathBuf,
         #[command(flatten)]
