@@ -392,3 +392,42 @@ fn run_appends_with_the_commit_of_the_flag_the_ci_or_the_checkout() {
     );
     assert_eq!(commits(&other), [(Some("from-flag".to_owned()), Some("trunk".to_owned()))]);
 }
+
+#[test]
+fn a_merged_folder_of_shards_is_one_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sharded.toml");
+    std::fs::write(
+        &file,
+        "[experiment]\nname = \"sharded\"\nrepetitions = 2\nwarmup = 0\n\n\
+         [workloads.w]\ntasks = 1\nsteps = [{ sleep = \"${d}\" }]\n\n\
+         [matrix]\nexecutor = [\"sync\"]\nworkload = [\"w\"]\nd = [\"1ms\", \"2ms\", \"3ms\", \"4ms\"]\n",
+    )
+    .unwrap();
+    let shards: Vec<PathBuf> = (0..2)
+        .map(|k| {
+            let output = harness()
+                .args(["run", "--quiet", "--shard", &format!("{k}/2"), "--commit", "c1", "--out"])
+                .arg(dir.path().join(format!("shard{k}")))
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+            PathBuf::from(String::from_utf8_lossy(&output.stdout).lines().last().unwrap())
+        })
+        .collect();
+    let merged = dir.path().join("merged");
+    let output = harness().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let history_file = dir.path().join("history.sqlite");
+    add(&history_file, &[merged]);
+    // Four cells, each with the default metrics kept: run_s (for throughput too) and peak_memory_bytes.
+    assert_eq!(counts(&history_file), (1, 8));
+    let db = rusqlite::Connection::open(&history_file).unwrap();
+    let (commit, runs): (String, i64) = db
+        .query_row("SELECT commit_id, (SELECT sum(n) FROM measurements WHERE metric = 'run_s') FROM results", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((commit.as_str(), runs), ("c1", 8), "the commit the shards noted, and every run of both");
+}
