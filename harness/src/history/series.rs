@@ -184,3 +184,69 @@ fn describe(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::checkout::Checkout;
+    use crate::history::record::Measurement;
+
+    /// A record of one cell's metric at `commit`, on `machine`, with `values`.
+    fn record(commit: &str, machine: &str, direction: Direction, values: &[f64]) -> Record {
+        Record {
+            experiment: "e".to_owned(),
+            file_hash: "f".to_owned(),
+            machine: machine.to_owned(),
+            machine_description: machine.to_owned(),
+            checkout: Checkout { commit: Some(commit.to_owned()), branch: Some("main".to_owned()) },
+            time: format!("2026-01-01T00:00:{commit}Z"),
+            digest: format!("{commit}{machine}{}", values.len()),
+            source: String::new(),
+            measurements: vec![Measurement {
+                cell: "c".to_owned(),
+                metric: "m".to_owned(),
+                direction,
+                threshold: (0.05, 0.05),
+                values: values.to_vec(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_fall_of_what_is_better_higher_is_worse_and_results_of_a_commit_are_one_point() {
+        let mut records: Vec<Record> = (10..30)
+            .map(|i| {
+                let level = if i >= 20 { 80.0 } else { 100.0 };
+                record(&i.to_string(), "a", Direction::HigherIsBetter, &[level, level + 1.0, level - 1.0])
+            })
+            .collect();
+        // A second result of the last commit: pooled into its point.
+        records.push(record("29", "a", Direction::HigherIsBetter, &[80.0, 80.5]));
+        let all = series(&records, &Filter::default(), &changes::Options::default());
+        let [one] = all.as_slice() else { panic!("{all:?}") };
+        assert_eq!(one.points.len(), 20);
+        assert_eq!(one.points[19].values.len(), 5);
+        let change = one.regression().expect("a fall of a higher-is-better metric is worse");
+        assert_eq!(change.index, 10);
+        assert!((change.relative + 0.2).abs() < 1e-9, "{change:?}");
+        assert!(change.worse && !change.better);
+    }
+
+    #[test]
+    fn machines_are_series_of_their_own_unless_joined() {
+        let records: Vec<Record> = (10..30)
+            .map(|i| {
+                let (machine, level) = if i >= 20 { ("slow", 200.0) } else { ("fast", 100.0) };
+                record(&i.to_string(), machine, Direction::LowerIsBetter, &[level])
+            })
+            .collect();
+        let apart = series(&records, &Filter::default(), &changes::Options::default());
+        assert_eq!(apart.len(), 2);
+        assert!(apart.iter().all(|s| s.changes.is_empty()));
+        let joined =
+            series(&records, &Filter { across_machines: true, ..Filter::default() }, &changes::Options::default());
+        assert_eq!(joined.len(), 1);
+        assert_eq!(joined[0].machines, ["fast", "slow"]);
+        assert_eq!(joined[0].regression().map(|c| c.index), Some(10));
+    }
+}
