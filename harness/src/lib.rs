@@ -31,6 +31,7 @@ mod error;
 mod experiment;
 mod export;
 mod fmt;
+mod history;
 mod ideal;
 mod machine;
 mod merge;

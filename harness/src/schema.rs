@@ -36,6 +36,7 @@ fn ci() -> Value {
                 "additionalProperties": { "type": ["string", "integer", "number", "boolean"] }
             },
             "inconclusive": { "enum": ["pass", "fail"], "default": "pass", "description": "What a change whose interval straddles its threshold does to the exit code" },
+            "history": { "type": "string", "minLength": 1, "description": "The history file (SQLite) each finished result is appended to, relative to this file; see docs/ci.md" },
             "memory_floor": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": SIZE }], "default": "1MiB", "description": "A change of peak memory smaller than this is never a regression nor an improvement" },
             "thresholds": {
                 "type": "object",
@@ -338,6 +339,7 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                             "default": "warn",
                             "description": "Whether runs of the same workload must report the same checksum: warn when deterministic steps disagree, fail runs that disagree whatever the steps, or compare none"
                         },
+                        "instructions": { "type": "boolean", "default": false, "description": "Run the exec steps' programs under Valgrind's cachegrind and record instructions, d1_misses and ll_misses; see docs/experiment-format.md" },
                         "metrics": {
                             "type": "object",
                             "description": "Custom metrics read from the output of the workload's exec steps: each a column of runs.csv",

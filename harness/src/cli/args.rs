@@ -93,6 +93,74 @@ impl From<SpawnArg> for run::Spawn {
     }
 }
 
+/// The commit and branch of a result, over what the harness finds.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CheckoutArgs {
+    /// The commit the result was measured at [default: the CI's variable, such as `GITHUB_SHA`, else the
+    /// git checkout of the experiment file]
+    #[arg(long, value_name = "COMMIT")]
+    pub(crate) commit: Option<String>,
+    /// The branch [default: the CI's variable, such as `GITHUB_REF_NAME`, else the git checkout's]
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) branch: Option<String>,
+}
+
+/// Which series of a history to read.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SeriesArgs {
+    /// Only the experiment called NAME
+    #[arg(long, value_name = "NAME")]
+    pub(crate) experiment: Option<String>,
+    /// Only results of the branch BRANCH
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) branch: Option<String>,
+    /// Compare results of different machines (by default each machine is a series of its own)
+    #[arg(long)]
+    pub(crate) across_machines: bool,
+    /// Compare results of different versions of the experiment file (by default each is a series of its own)
+    #[arg(long)]
+    pub(crate) across_files: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HistoryCommand {
+    /// Append result folders (merged shards too) to the history file PATH, made when missing
+    Add {
+        /// The history file, an `SQLite` database
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Result folders, such as CI artifacts
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The commit of every DIR [default: what each folder recorded]
+        #[arg(long, value_name = "COMMIT")]
+        commit: Option<String>,
+        /// The branch of every DIR [default: what each folder recorded]
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+    },
+    /// Draw each series over commits with its change points, into an HTML page and a Markdown summary
+    Report {
+        /// The history file, an `SQLite` database
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        /// Where index.html, history.md and charts/ go
+        #[arg(long, value_name = "DIR", default_value = "history")]
+        out: PathBuf,
+        #[command(flatten)]
+        series: SeriesArgs,
+    },
+    /// Exit 1 when the newest results of a series (since its last change point) are worse than the level
+    /// before it, beyond the metric's `[ci]` threshold; print which
+    Check {
+        /// The history file, an `SQLite` database
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+        #[command(flatten)]
+        series: SeriesArgs,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run experiments and write results/<experiment>/<run-id>/
@@ -127,7 +195,16 @@ pub(crate) enum Command {
         spawn: SpawnArg,
         #[command(flatten)]
         exports: Exports,
+        /// Append the finished result to the history file PATH (an `SQLite` database, made when missing),
+        /// overriding `[ci] history`
+        #[arg(long, value_name = "PATH")]
+        history: Option<PathBuf>,
+        #[command(flatten)]
+        checkout: CheckoutArgs,
     },
+    /// Keep every result in a history file, draw its trends and find where they changed
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Compare the versions of a paired result folder (`harness compare DIR`, for an experiment with
     /// `[ci] baseline`), or two result folders: per cell and metric, the change, its confidence interval,
     /// the smallest change the comparison could have detected, and a verdict (regressed, improved,
@@ -199,6 +276,12 @@ pub(crate) enum Command {
     /// Serve copies of a process with LIBRARY loaded, one per run (used by the harness itself)
     #[command(name = "__fork_server", hide = true)]
     ForkServer { library: PathBuf },
+    /// Run a program under Valgrind's cachegrind and print its instruction counts (used by the harness itself)
+    #[command(name = "__count", hide = true)]
+    Count {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<std::ffi::OsString>,
+    },
     /// Describe plugin libraries (used by the harness itself)
     #[command(name = "__probe", hide = true)]
     Probe { libraries: Vec<PathBuf> },

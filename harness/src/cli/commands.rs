@@ -2,6 +2,8 @@
 //! share. The `run` command composes [`crate::pipeline`] per experiment file, then exports and gates.
 
 use std::fmt::Write as _;
+
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
@@ -25,6 +27,8 @@ pub(super) struct RunArgs {
     pub(super) threshold: Option<String>,
     pub(super) spawn: crate::run::Spawn,
     pub(super) exports: Exports,
+    pub(super) history: Option<PathBuf>,
+    pub(super) checkout: super::args::CheckoutArgs,
 }
 
 /// `harness run`: checks every file, then runs each experiment, exports it and gates it on the baseline.
@@ -90,6 +94,7 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
             }
         }
         write_exports(&args.exports, &summary.dir)?;
+        append_to_history(args, experiment, &summary.dir)?;
         if let Some(baseline) = &baseline {
             regressed |= gate(baseline, &summary.dir, experiment, threshold)?;
         } else if experiment.gate.baseline.is_some() {
@@ -100,6 +105,27 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
         crate::console::outln!("{}", summary.dir.display());
     }
     Ok(i32::from(failed || regressed))
+}
+
+/// Notes the run's commit and branch in its `environment.json`, and appends the result to the history
+/// file of `--history` or `[ci] history`, if any.
+fn append_to_history(args: &RunArgs, experiment: &Experiment, dir: &Path) -> Result<(), Error> {
+    use crate::history::checkout::Checkout;
+    let flags = Checkout { commit: args.checkout.commit.clone(), branch: args.checkout.branch.clone() };
+    let checkout = Checkout::of_run(flags, &experiment.path);
+    if let Err(e) = crate::history::note_checkout(dir, &checkout) {
+        crate::console::errln!("warning: {}: cannot note the commit in environment.json: {e}", dir.display());
+    }
+    let folder = experiment.path.parent().unwrap_or(Path::new(""));
+    let Some(path) = args.history.clone().or_else(|| experiment.gate.history.as_ref().map(|h| folder.join(h))) else {
+        return Ok(());
+    };
+    let added = crate::history::add(&path, &[dir.to_owned()], &checkout)
+        .with_context(|| format!("cannot append the result to the history {}", path.display()))?;
+    if let [(_, crate::history::store::Appended::Added(n))] = added.as_slice() {
+        crate::console::errln!("{}: {n} measurements appended to {}", experiment.name, path.display());
+    }
+    Ok(())
 }
 
 /// The `--baseline` folder, checked and made absolute. Resolved before the run moves `latest` to the new

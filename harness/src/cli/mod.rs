@@ -1,4 +1,4 @@
-//! The command line: `harness run | compare | export | report | merge | validate | plan | list | schema`.
+//! The command line: `harness run | history | compare | export | report | merge | validate | plan | list | schema`.
 //!
 //! `args` is what clap reads; `commands` holds one function per command; this module parses the command
 //! line, sends each command to its function, and turns an error into its message and exit code.
@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod history;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,7 @@ pub fn main() -> ExitCode {
         Command::Exec { dir, token } => crate::run::exec_main(&dir, token),
         Command::ForkServer { library } => crate::run::fork_server_main(&library),
         Command::Probe { libraries } => crate::plugin::probe_main(&libraries),
+        Command::Count { argv } => crate::run::count_main(&argv),
         Command::ProbeSteps { library } => crate::plugin::probe_steps_main(&library),
         Command::Loopback { port, request, response, delay_nanos, connections } => {
             crate::run::loopback_main(port, LoopbackBounds { request, response, delay_nanos, connections })
@@ -43,11 +45,24 @@ pub fn main() -> ExitCode {
 /// Runs one command; returns its exit code.
 fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
     match command {
-        Command::Run { files, out, quiet, shard, resume, baseline, threshold, spawn, exports } => {
+        Command::Run { files, out, quiet, shard, resume, baseline, threshold, spawn, exports, history, checkout } => {
             let spawn = spawn.into();
-            let args = commands::RunArgs { files, out, quiet, shard, resume, baseline, threshold, spawn, exports };
+            let args = commands::RunArgs {
+                files,
+                out,
+                quiet,
+                shard,
+                resume,
+                baseline,
+                threshold,
+                spawn,
+                exports,
+                history,
+                checkout,
+            };
             commands::run(&args, search)
         }
+        Command::History(command) => history::history(command),
         Command::Compare { baseline, current, threshold, out } => {
             commands::compare(&baseline, current.as_deref(), threshold.as_deref(), out.as_deref())
         }
@@ -61,6 +76,7 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         Command::Exec { .. }
         | Command::ForkServer { .. }
         | Command::Probe { .. }
+        | Command::Count { .. }
         | Command::ProbeSteps { .. }
         | Command::Loopback { .. } => {
             unreachable!("handled in main")

@@ -46,6 +46,9 @@ pub(crate) struct Gate {
     pub inconclusive: Inconclusive,
     /// The metrics it judges: their dimension (which floor) and direction.
     pub catalog: Catalog,
+    /// `[ci] history`: the history file each finished result is appended to, as written (relative to the
+    /// experiment file's folder).
+    pub history: Option<String>,
 }
 
 /// `[ci] baseline = { AXIS = VALUE }`.
@@ -90,6 +93,7 @@ impl Default for Gate {
             baseline: None,
             inconclusive: Inconclusive::Pass,
             catalog: Catalog::default(),
+            history: None,
         }
     }
 }
@@ -267,6 +271,20 @@ pub(super) fn gate(ci: &Spanned<raw::RawCi>, catalog: &Catalog, services: &[Stri
     }
     if let Some(baseline) = &ci.baseline {
         gate.baseline = Some(self::baseline(baseline)?);
+    }
+    if let Some(history) = &ci.history {
+        if history.get_ref().trim().is_empty() {
+            return Err(GateError {
+                message: "`history` is empty".to_owned(),
+                span: history.span(),
+                expected: "the path of a history file, such as \"bench-history.sqlite\"".to_owned(),
+                help: Some(
+                    "the path is relative to the experiment file's folder; leave the key out to keep no history"
+                        .to_owned(),
+                ),
+            });
+        }
+        gate.history = Some(history.get_ref().clone());
     }
     if let Some(choice) = &ci.inconclusive {
         gate.inconclusive = match choice.get_ref().as_str() {

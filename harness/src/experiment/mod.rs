@@ -12,6 +12,7 @@ mod exec;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod gate;
+pub(crate) mod instructions;
 pub(crate) mod lints;
 mod load;
 pub(crate) mod matrix;

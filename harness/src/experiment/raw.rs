@@ -60,6 +60,8 @@ pub(super) struct RawCi {
     pub baseline: Option<Spanned<IndexMap<Spanned<String>, Spanned<toml::Value>>>>,
     /// What an inconclusive comparison does to the exit code: `"pass"` or `"fail"`.
     pub inconclusive: Option<Spanned<String>>,
+    /// The history file each finished result is appended to, relative to the experiment file.
+    pub history: Option<Spanned<String>>,
 }
 
 /// Only the `[ci]` table of a file, the custom metrics of its workloads and the names of its services, for
@@ -91,6 +93,9 @@ pub(super) struct RepetitionsOnly {
 pub(super) struct MetricsOnly {
     #[serde(default)]
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
+    /// Whether it counts instructions, whose metrics are then its too.
+    #[serde(default)]
+    pub instructions: Option<bool>,
     #[serde(default)]
     pub steps: Vec<toml::Value>,
 }
@@ -149,6 +154,8 @@ pub(super) struct RawWorkload {
     pub metrics: IndexMap<Spanned<String>, Spanned<RawMetric>>,
     /// Whether its runs' checksums are compared: `"warn"`, `"must-agree"` or `"ignore"`.
     pub checksum: Option<Spanned<String>>,
+    /// Run the `exec` steps' programs under Valgrind and count their instructions ([`super::instructions`]).
+    pub instructions: Option<Spanned<bool>>,
 }
 
 /// A custom metric: `{ regex = '...', from = "stderr", aggregate = "mean", better = "higher" }`.

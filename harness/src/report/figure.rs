@@ -39,6 +39,15 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Whether this panel's y axis is logarithmic.
     pub log_y: bool,
+    /// Vertical lines across the panel: where a series changed.
+    pub marks: Vec<Mark>,
+}
+
+/// A vertical line at `x`, labelled at its top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub label: String,
+    pub x: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +118,9 @@ impl Figure {
             let label = if panel.label.is_empty() { "panel" } else { panel.label.as_str() };
             let log = if panel.log_y && !self.y.log { " (log y)" } else { "" };
             let _ = writeln!(out, "  {label}{log}: {}", series.join(", "));
+            for mark in &panel.marks {
+                let _ = writeln!(out, "    mark: {} at {}", mark.label, tick(mark.x));
+            }
         }
         for rule in &self.rules {
             let _ = writeln!(out, "  rule: {} at {}", rule.label, tick(rule.y));

@@ -8,7 +8,7 @@ use super::{Format, Rendered, Report, Table};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Html;
 
-const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;max-width:1320px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}\
 h1{margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\
 table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}\
@@ -66,7 +66,7 @@ impl Format for Html {
 }
 
 /// Text in backticks as `<code>`.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let mut out = String::new();
     for (i, part) in text.split('`').enumerate() {
         if i % 2 == 1 {
@@ -78,7 +78,7 @@ fn code(text: &str) -> String {
     out
 }
 
-fn table(out: &mut String, table: &Table) {
+pub(crate) fn table(out: &mut String, table: &Table) {
     out.push_str("<table>\n<thead><tr>");
     for h in &table.header {
         let _ = write!(out, "<th>{}</th>", escape(h));

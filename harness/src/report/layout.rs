@@ -290,7 +290,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         let label = report.label(cell, &roles.panels);
         let index = panel_index.index(label.clone());
         if index == panels.len() {
-            panels.push(Panel { label, series: Vec::new(), log_y: false });
+            panels.push(Panel { label, series: Vec::new(), log_y: false, marks: Vec::new() });
             series_index.push(std::collections::HashMap::new());
         }
         let panel = &mut panels[index];

@@ -96,7 +96,7 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
             largest = largest.max(estimate.high);
             let label = panel_of(cell, percentile);
             let index = panels.iter().position(|p| p.label == label).unwrap_or_else(|| {
-                panels.push(Panel { label, series: Vec::new(), log_y: true });
+                panels.push(Panel { label, series: Vec::new(), log_y: true, marks: Vec::new() });
                 panels.len() - 1
             });
             let executor = &report.cells[cell].executor;

@@ -71,7 +71,7 @@ pub(crate) fn summary_line(report: &Report, escape: fn(&str) -> String) -> Strin
     line
 }
 
-fn table(out: &mut String, table: &Table) {
+pub(crate) fn table(out: &mut String, table: &Table) {
     let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| markdown(c)).collect::<Vec<_>>().join(" | "));
     out.push_str(&row(&table.header));
     let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));

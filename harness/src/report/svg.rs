@@ -39,6 +39,8 @@ const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
 const GRID: RGBColor = RGBColor(0xe3, 0xe3, 0xe3);
 const AXIS: RGBColor = RGBColor(0x88, 0x88, 0x88);
 const RULE: RGBColor = RGBColor(0x44, 0x44, 0x44);
+/// A change point's line: red, apart from the palette's first colours.
+const MARK: RGBColor = RGBColor(0xc6, 0x28, 0x28);
 
 /// Plotters' SVG backend writes a font size of `size / 1.24`: this is the size that comes out as `px`.
 fn font(px: f64) -> FontDesc<'static> {
@@ -423,6 +425,21 @@ fn draw_panel(area: &Area<'_>, figure: &Figure, panel: &Panel) -> Drawn {
                 chart.draw_series(std::iter::once(Circle::new((x, ys.to(p.y)), 4, c.filled())))?;
             }
         }
+    }
+    for mark in &panel.marks {
+        let x = xs.to(mark.x);
+        chart.draw_series(std::iter::once(DashedPathElement::new(
+            vec![(x, y0), (x, y1)],
+            5,
+            3,
+            MARK.stroke_width(2),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            mark.label.clone(),
+            // A little right of its line.
+            (x + (x1 - x0) * 0.006, y1),
+            font(LABEL_PX).color(&MARK).pos(Pos::new(HPos::Left, VPos::Top)),
+        )))?;
     }
     for rule in &figure.rules {
         let y = ys.to(rule.y);

@@ -5,6 +5,7 @@
 pub(crate) mod agreement;
 pub(crate) mod cgroup;
 mod child;
+mod count;
 mod exec;
 mod fork_server;
 mod hooks;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use harness_sdk::protocol::{RunRequest, SharedLock, Step};
 
 pub(crate) use child::{Outcome, Status};
+pub(crate) use count::count_main;
 pub(crate) use exec::exec_main;
 pub(crate) use fork_server::fork_server_main;
 pub(crate) use hooks::{HookContext, OnInterrupt, run_hook};

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["run"],
     &["results", "survey"],
     &["summary"],
-    &["compare", "export", "merge", "report", "schema"],
+    &["compare", "export", "history", "merge", "report", "schema"],
     &["cli", "pipeline"],
 ];
 

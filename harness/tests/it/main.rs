@@ -13,6 +13,9 @@
 //!   queue holds every connection a run opens at once.
 //! - `open`: open workloads: the same schedule everywhere, no start before due, drops counted, the load chart.
 //! - `gate`: `compare`, `run --baseline`, the `[ci]` table and the exports.
+//! - `history`: `run --history`, `history add`, `report` and `check` on histories of generated commits; appends
+//!   killed or made at once; a merged folder of shards.
+//! - `instructions`: `instructions = true` on two builds of a C program made in the test, under Valgrind.
 //! - `paired`: the paired gate on two builds of a program made in the test, and a range of repetitions.
 //! - `plugins`: discovery, precedence, ABI checks.
 //! - `probes`: which file a library's name means, and libraries that block, flood or detach when loaded.
@@ -36,6 +39,8 @@ mod executors;
 mod faults;
 mod folders;
 mod gate;
+mod history;
+mod instructions;
 mod layers;
 mod lifecycle;
 mod net;

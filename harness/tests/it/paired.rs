@@ -3,7 +3,6 @@
 //! range of repetitions stops once the comparison is decided.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::support;
 
@@ -19,14 +18,7 @@ fn build(dir: &Path, name: &str, work: u32) {
          printf(\"%lu\\n\", x); return 0; }\n",
     )
     .unwrap();
-    let status = Command::new("cc")
-        .arg(format!("-DWORK={work}"))
-        .args(["-O1", "-o"])
-        .arg(dir.join(name).join("app"))
-        .arg(&source)
-        .status()
-        .unwrap();
-    assert!(status.success(), "cc failed");
+    support::cc(&[format!("-DWORK={work}")], &source, &dir.join(name).join("app"));
 }
 
 /// An experiment comparing `builds/head/app` with `builds/base/app`, both run with the same argument.

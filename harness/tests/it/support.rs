@@ -159,6 +159,12 @@ pub(crate) fn write_inline(name: &str, text: &str) -> (tempfile::TempDir, PathBu
     (dir, file)
 }
 
+/// Compiles the C program `source` with `flags` (and `-O1`) into `output`.
+pub(crate) fn cc(flags: &[String], source: &Path, output: &Path) {
+    let status = Command::new("cc").args(flags).args(["-O1", "-o"]).arg(output).arg(source).status().unwrap();
+    assert!(status.success(), "cc failed on {}", source.display());
+}
+
 /// Builds the C library `harness/tests/plugins/c/NAME.c` into `dir/libNAME.so`; returns its path.
 pub(crate) fn c_library(name: &str, dir: &Path) -> PathBuf {
     c_library_as(name, &[], &dir.join(format!("lib{name}.so")))

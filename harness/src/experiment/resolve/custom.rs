@@ -57,9 +57,23 @@ impl Resolver<'_> {
         let mut all: Vec<CustomMetric> = Vec::new();
         for (workload, raw) in &file.workloads {
             let raw = raw.get_ref();
-            for ((_, metric), (name, _)) in
-                self.metrics(workload.get_ref(), &raw.metrics)?.into_iter().zip(&raw.metrics)
-            {
+            // `instructions = true` declares the counts, named at the key.
+            let counted = raw.instructions.iter().filter(|i| *i.get_ref()).flat_map(|i| {
+                crate::experiment::instructions::COUNTS.iter().map(|(name, _)| {
+                    let metric = CustomMetric {
+                        name: (*name).to_owned(),
+                        aggregate: Aggregate::Sum,
+                        direction: crate::experiment::instructions::DIRECTION,
+                    };
+                    (metric, Spanned::new(i.span(), (*name).to_owned()))
+                })
+            });
+            let declared = self
+                .metrics(workload.get_ref(), &raw.metrics)?
+                .into_iter()
+                .zip(&raw.metrics)
+                .map(|((_, metric), (name, _))| (metric, name.clone()));
+            for (metric, name) in declared.chain(counted) {
                 match all.iter().find(|m| m.name == metric.name) {
                     Some(earlier) if *earlier != metric => {
                         return Err(self
@@ -202,6 +216,11 @@ pub(in crate::experiment) fn read_back(workloads: &IndexMap<String, MetricsOnly>
         for (name, metric) in &workload.metrics {
             if let Some(direction) = direction(metric.get_ref().better.get_ref()) {
                 catalog.declare(name.get_ref(), direction);
+            }
+        }
+        if workload.instructions == Some(true) {
+            for (name, _) in crate::experiment::instructions::COUNTS {
+                catalog.declare(name, crate::experiment::instructions::DIRECTION);
             }
         }
     }

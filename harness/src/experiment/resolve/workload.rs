@@ -14,6 +14,31 @@ use crate::experiment::substitute::substitute_value;
 use crate::experiment::{quote_list, services};
 
 impl Resolver<'_> {
+    /// The steps of workload `name`, which counts instructions (`instructions = true` at `key`): each
+    /// program run through `harness __count`, under Valgrind.
+    fn counted(&self, name: &str, steps: Vec<Step>, key: Range<usize>) -> Result<Vec<Step>, Diagnostic> {
+        use crate::experiment::instructions::{PACKAGE, counted, valgrind_installed};
+        if !steps.iter().any(|s| matches!(s, Step::Exec(_))) {
+            return Err(self
+                .error(format!("workload `{name}` counts instructions but has no `exec` step"), Some(key))
+                .expected("an `exec` step: the programs are what Valgrind counts")
+                .help("instructions are counted for the programs of `exec` steps only; drop `instructions = true`"));
+        }
+        if !valgrind_installed() {
+            return Err(self
+                .error(format!("workload `{name}` counts instructions, and Valgrind is not installed"), Some(key))
+                .expected("the program `valgrind` on the PATH")
+                .help(format!(
+                    "install the package `{PACKAGE}` (`apt-get install {PACKAGE}`, `dnf install {PACKAGE}`), or drop `instructions = true`"
+                )));
+        }
+        let harness = std::env::current_exe().map_err(|e| {
+            self.error(format!("workload `{name}`: cannot find the harness's own program: {e}"), Some(key.clone()))
+        })?;
+        let harness = harness.to_string_lossy();
+        Ok(steps.into_iter().map(|step| counted(step, &harness)).collect())
+    }
+
     /// Substitutes the cell's values into a workload and parses its steps.
     pub(super) fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
         let w = raw.get_ref();
@@ -91,7 +116,7 @@ impl Resolver<'_> {
             self.check_loopback_path(&parsed, step.span(), &context(&format!("step {}", i + 1)))?;
             steps.push(parsed);
         }
-        let metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
+        let mut metrics: Vec<_> = self.metrics(name, &w.metrics)?.into_iter().map(|(source, _)| source).collect();
         for (source, (key, _)) in metrics.iter().zip(&w.metrics) {
             let (kind, needed) = match source.from {
                 Stream::Call => ("call", steps.iter().any(|s| matches!(s, Step::Call(_)))),
@@ -106,6 +131,10 @@ impl Resolver<'_> {
                     .expected(format!("{} `{kind}` step that reports the metric", if kind == "exec" { "an" } else { "a" }))
                     .help("custom metrics are read from what `exec` steps' programs write to stdout or stderr (`from`), or recorded by `call` steps' functions (`from = \"call\"`)"));
             }
+        }
+        if let Some(key) = w.instructions.as_ref().filter(|i| *i.get_ref()) {
+            steps = self.counted(name, steps, key.span())?;
+            metrics.extend(crate::experiment::instructions::sources());
         }
         let stores: Vec<&SharedStore> =
             steps.iter().filter_map(|s| if let Step::Shared { store, .. } = s { Some(store) } else { None }).collect();
