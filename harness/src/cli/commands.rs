@@ -401,7 +401,11 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
     draw_report(out);
     crate::console::outln!("{}", out.display());
     crate::console::errln!("merged {} shards: {} of {} planned runs", report.shards, report.merged, report.planned);
-    let list = |runs: Vec<String>| runs.join(", ");
+    // The first 20 of a list, then how many more: a damaged folder may have thousands.
+    let list = |runs: Vec<String>| match runs.len() {
+        n if n > 20 => format!("{} and {} more", runs[..20].join(", "), n - 20),
+        _ => runs.join(", "),
+    };
     if report.missing_count > 0 {
         let more = report.missing_count - report.missing.len() as u64;
         crate::console::errln!(

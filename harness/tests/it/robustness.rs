@@ -388,3 +388,61 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// The commands that read result folders take time linear in the rows: a result of 20,000 cells, made from
+/// the row of a real run, is reported, exported and merged well within the liveness deadline (each took
+/// minutes when the time grew with the square of the cells). Charts of that many cells are left out, with a
+/// note.
+#[test]
+fn every_reader_of_results_finishes_on_twenty_thousand_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = matrix_file(&[1, 1]).replace("name = \"matrix\"\n", "name = \"matrix\"\nrepetitions = 1\nwarmup = 0\n");
+    let file = dir.path().join("matrix.toml");
+    std::fs::write(&file, &small).unwrap();
+    let out = support::harness().args(["run", "--quiet", "--out"]).arg(dir.path().join("out")).arg(&file).output();
+    assert_eq!(out.unwrap().status.code(), Some(0));
+    let result = dir.path().join("big");
+    copy_folder(&dir.path().join("out/matrix/latest"), &result);
+    // The same experiment with 100 x 200 cells, and a row for each, as the harness would write it.
+    let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let big = small
+        .replace("a = [0]", &format!("a = [{}]", values(100)))
+        .replace("b = [0]", &format!("b = [{}]", values(200)));
+    std::fs::write(result.join("experiment.toml"), &big).unwrap();
+    let environment = result.join("environment.json");
+    let mut recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&environment).unwrap()).unwrap();
+    recorded["experiment"]["cells"] = 20_000.into();
+    std::fs::write(&environment, recorded.to_string()).unwrap();
+    let mut reader = csv::Reader::from_path(result.join("runs.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (a, b, cell) = (column("a"), column("b"), column("cell"));
+    let mut writer = csv::Writer::from_path(result.join("runs.csv")).unwrap();
+    writer.write_record(&header).unwrap();
+    for i in 0..20_000usize {
+        let mut record: Vec<String> = row.iter().map(str::to_owned).collect();
+        (record[a], record[b], record[cell]) = ((i / 200).to_string(), (i % 200).to_string(), (i + 1).to_string());
+        writer.write_record(&record).unwrap();
+    }
+    writer.flush().unwrap();
+
+    let merged = dir.path().join("merged");
+    let json = dir.path().join("export.json");
+    let commands: [Vec<&std::ffi::OsStr>; 3] = [
+        vec!["report".as_ref(), result.as_os_str()],
+        vec!["export".as_ref(), result.as_os_str(), "--export-json".as_ref(), json.as_os_str()],
+        vec!["merge".as_ref(), result.as_os_str(), "--out".as_ref(), merged.as_os_str()],
+    ];
+    for args in commands {
+        let child = support::harness().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let out = support::output_within(child, &format!("harness {}", args[0].to_string_lossy()));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report = std::fs::read_to_string(result.join("report.md")).unwrap();
+    assert!(report.contains("20000 cells, 20000 measured runs"), "{}", &report[..report.len().min(2000)]);
+    assert!(report.contains("is not drawn: it would have 20000 points"), "{}", &report[..report.len().min(2000)]);
+    let exported: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(exported["cells"].as_array().unwrap().len(), 20_000);
+    assert_eq!(support::read_runs(&merged.join("runs.csv")).len(), 20_000);
+}
