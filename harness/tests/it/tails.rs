@@ -1,0 +1,159 @@
+//! Tail latency over the cell: each run's histogram in `histograms/`, merged per cell into `summary.csv`'s
+//! `cell_latency_*` columns, checked against a workload whose distribution is known and recomputed here from
+//! the raw files by another method; folders without histograms still read, and `merge` keeps the shards'.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::support::{self, read_runs, run_inline};
+
+/// A server that waits `(N % 10 + 1) * 5` ms before it answers a GET of `/N`: tasks 0..100 wait 5, 10,
+/// ..., 50 ms, ten tasks each.
+const SLOW_SERVER: &str = r#"
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Slow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # The headers and the body go in two writes: without this, the second waits for a delayed ACK.
+    disable_nagle_algorithm = True
+    def do_GET(self):
+        task = int(self.path.strip("/") or "0")
+        time.sleep((task % 10 + 1) * 0.005)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+"#;
+
+/// The rows of `summary.csv` by (executor, metric).
+fn summary(dir: &Path) -> HashMap<(String, String), HashMap<String, String>> {
+    read_runs(&dir.join("summary.csv")).into_iter().map(|r| ((r["executor"].clone(), r["metric"].clone()), r)).collect()
+}
+
+/// The value at quantile `q` of the tasks in `pairs` (value, count): the smallest value whose cumulative
+/// count reaches `ceil(q * n)`, computed from the tasks themselves, not through a histogram library.
+fn nearest_rank(pairs: &[(u64, u64)], q: f64) -> u64 {
+    let mut values: Vec<u64> = pairs.iter().flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize)).collect();
+    values.sort_unstable();
+    let rank = ((q * values.len() as f64).ceil() as usize).max(1);
+    values[rank - 1]
+}
+
+/// The `latency_ns,tasks` lines of a histogram file.
+fn pairs_of(path: &Path) -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("latency_ns,tasks"));
+    lines
+        .map(|l| {
+            let (v, n) = l.split_once(',').unwrap();
+            (v.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+fn seconds(row: &HashMap<String, String>, column: &str) -> f64 {
+    row[column].parse().unwrap_or_else(|_| panic!("{column} is {:?}", row[column]))
+}
+
+#[test]
+fn percentiles_over_the_cell_match_the_known_waits_and_a_recomputation_from_the_raw_histograms() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slow.py"), SLOW_SERVER).unwrap();
+    let text = format!(
+        "[experiment]\nname = \"tails\"\nrepetitions = 2\nwarmup = 0\n\n\
+         [services.slow]\ncommand = [\"python3\", \"{}\", \"${{port}}\"]\n\n\
+         [workloads.w]\ntasks = 100\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.slow.port}}/${{task}}\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\"]\n",
+        dir.path().join("slow.py").display()
+    );
+    let (_out, results, rows, _) = run_inline("tails", &text);
+    assert_eq!(rows.len(), 2);
+    let row = &summary(&results)[&("sync".to_owned(), "run_s".to_owned())];
+    assert_eq!(row["cell_latency_tasks"], "200");
+    // The true waits: 5, 10, ..., 50 ms, 20 tasks each over the two runs. A task takes its wait and the
+    // request's own time, which is far less than the 5 ms between two waits.
+    let ms = |x: f64| x * 1e3;
+    for (column, wait_ms) in [("cell_latency_p50_s", 25.0), ("cell_latency_p90_s", 45.0), ("cell_latency_p99_s", 50.0)]
+    {
+        let measured = ms(seconds(row, column));
+        assert!(measured >= wait_ms && measured < wait_ms + 5.0, "{column}: {measured} ms, the wait is {wait_ms} ms");
+    }
+    // Recomputed from the raw files by the nearest rank over every task, independent of the harness's
+    // merging: the same numbers to the nanosecond.
+    let mut all = Vec::new();
+    for repetition in 1..=2 {
+        let pairs = pairs_of(&results.join(format!("histograms/cell-1-rep-{repetition}.csv")));
+        // Each run's own file gives that run's percentiles of runs.csv.
+        let run = rows.iter().find(|r| r["repetition"] == repetition.to_string()).unwrap();
+        assert_eq!(nearest_rank(&pairs, 0.5) as f64 / 1e9, seconds(run, "latency_p50_s"), "rep {repetition}");
+        all.extend(pairs);
+    }
+    assert_eq!(all.iter().map(|(_, n)| n).sum::<u64>(), 200);
+    for (column, q) in [("cell_latency_p50_s", 0.5), ("cell_latency_p90_s", 0.9), ("cell_latency_p99_s", 0.99)] {
+        let expected = nearest_rank(&all, q) as f64 / 1e9;
+        assert!((seconds(row, column) - expected).abs() < 1e-9, "{column}: {} against {expected}", row[column]);
+    }
+    let max = all.iter().map(|(v, _)| *v).max().unwrap() as f64 / 1e9;
+    assert!(
+        (seconds(row, "cell_latency_max_s") - max).abs() <= max * 1e-3,
+        "{} against {max}",
+        row["cell_latency_max_s"]
+    );
+    // The report draws them apart from the per-run percentiles.
+    assert!(results.join("charts/latency-over-cell.svg").exists());
+}
+
+const QUICK: &str = "[experiment]\nname = \"quick\"\nrepetitions = 2\nwarmup = 0\n\n\
+    [workloads.w]\ntasks = 20\nsteps = [{ sleep = \"200us\" }]\n\n\
+    [matrix]\nexecutor = [\"sync\", \"threaded\"]\n";
+
+#[test]
+fn a_folder_without_histograms_reads_with_a_note_and_without_the_columns() {
+    let (_out, results, _rows, _) = run_inline("quick", QUICK);
+    std::fs::remove_dir_all(results.join("histograms")).unwrap();
+    std::fs::remove_file(results.join("summary.csv")).unwrap();
+    let output = support::harness().arg("report").arg(&results).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(report.contains("no latency histograms"), "{report}");
+    let json = results.join("export.json");
+    let exported = support::harness().arg("export").arg(&results).arg("--export-json").arg(&json).output().unwrap();
+    assert_eq!(exported.status.code(), Some(0), "{}", String::from_utf8_lossy(&exported.stderr));
+    assert!(std::fs::read_to_string(&json).unwrap().contains("run_s"));
+}
+
+#[test]
+fn merge_keeps_the_histograms_of_the_shards() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("quick.toml");
+    std::fs::write(&file, QUICK).unwrap();
+    let mut shards = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let to = out.path().join(format!("shard-{}", &shard[..1]));
+        let status = support::harness()
+            .args(["run", "--quiet", "--shard", shard, "--out"])
+            .arg(&to)
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        shards.push(to.join("quick/latest"));
+    }
+    let merged = out.path().join("merged");
+    let status = support::harness().arg("merge").args(&shards).arg("--out").arg(&merged).output().unwrap().status;
+    assert!(status.success());
+    let rows = read_runs(&merged.join("runs.csv"));
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let path = merged.join(format!("histograms/cell-{}-rep-{}.csv", row["cell"], row["repetition"]));
+        assert_eq!(pairs_of(&path).iter().map(|(_, n)| n).sum::<u64>(), 20, "{}", path.display());
+    }
+    let summary = summary(&merged);
+    for executor in ["sync", "threaded"] {
+        assert_eq!(summary[&(executor.to_owned(), "run_s".to_owned())]["cell_latency_tasks"], "40", "{executor}");
+    }
+}
