@@ -138,8 +138,9 @@ fn merge_keeps_the_histograms_of_the_shards() {
             .args(["run", "--quiet", "--shard", shard, "--out"])
             .arg(&to)
             .arg(&file)
-            .status()
-            .unwrap();
+            .output()
+            .unwrap()
+            .status;
         assert!(status.success());
         shards.push(to.join("quick/latest"));
     }
@@ -156,4 +157,34 @@ fn merge_keeps_the_histograms_of_the_shards() {
     for executor in ["sync", "threaded"] {
         assert_eq!(summary[&(executor.to_owned(), "run_s".to_owned())]["cell_latency_tasks"], "40", "{executor}");
     }
+}
+
+#[test]
+fn compare_shows_the_percentiles_over_the_cell_and_names_a_side_without_histograms() {
+    let (_a, baseline, _, _) = run_inline("quick", QUICK);
+    let (_b, current, _, _) = run_inline("quick", QUICK);
+    let output = support::harness().arg("compare").arg(&baseline).arg(&current).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("p99 over the cell"), "{stdout}");
+    // The baseline's own p99 over its cell, as its summary says, is the left side of the row.
+    let p99 = seconds(&summary(&baseline)[&("sync".to_owned(), "run_s".to_owned())], "cell_latency_p99_s");
+    let table = &stdout[stdout.find("p99 over the cell").unwrap()..];
+    let row = table.lines().find(|l| l.starts_with("executor=sync ")).unwrap_or_else(|| panic!("{stdout}"));
+    // `cell  p50 -> p50 (change)  p99 -> p99 (change)`: the fifth and sixth words from the end of the p50's.
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let arrows: Vec<usize> = words.iter().enumerate().filter(|(_, w)| **w == "->").map(|(i, _)| i).collect();
+    let (number, unit) = (words[arrows[1] - 2], words[arrows[1] - 1]);
+    let shown = number.parse::<f64>().unwrap()
+        * match unit {
+            "µs" => 1e-6,
+            "ms" => 1e-3,
+            other => panic!("{other} in {row}"),
+        };
+    assert!((shown - p99).abs() <= p99 * 0.01, "{row}: the baseline's p99 over the cell is {p99} s");
+    std::fs::remove_dir_all(baseline.join("histograms")).unwrap();
+    let output = support::harness().arg("compare").arg(&baseline).arg(&current).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no latency histograms"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("p99 over the cell"));
 }
