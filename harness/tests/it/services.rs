@@ -696,8 +696,7 @@ scope = "run"
 /// and folder in place, and the 1 KiB file served to the `http` steps of every executor.
 #[test]
 fn nginx_configured_by_its_template_serves_every_executor() {
-    let found = std::process::Command::new("sh").args(["-c", "command -v nginx"]).output().unwrap();
-    if !found.status.success() {
+    if !crate::executors::has_nginx() {
         eprintln!("skipped: nginx is not installed (`apt-get install nginx-light`; .ci/run installs it)");
         return;
     }

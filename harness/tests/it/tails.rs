@@ -7,8 +7,10 @@ use std::path::Path;
 
 use crate::support::{self, read_runs, run_inline};
 
-/// A server that waits `(N % 10 + 1) * 5` ms before it answers a GET of `/N`: tasks 0..100 wait 5, 10,
-/// ..., 50 ms, ten tasks each.
+/// A server that answers a GET of `/N` after a wait that depends on `N % 50`: 10 ms for 0 to 19, 30 ms for
+/// 20 to 39, 60 ms for 40 to 47 and 100 ms for 48 and 49. Over two runs of tasks 0 to 49, the tasks ranked
+/// 41 to 80 of 100 wait 30 ms, 81 to 96 60 ms and 97 to 100 100 ms: the p50, p90 and p99 fall inside a
+/// group, not on its edge, so a task slowed by a busy machine does not move them to the next group.
 const SLOW_SERVER: &str = r#"
 import sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +20,8 @@ class Slow(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     def do_GET(self):
         task = int(self.path.strip("/") or "0")
-        time.sleep((task % 10 + 1) * 0.005)
+        n = task % 50
+        time.sleep(0.010 if n < 20 else 0.030 if n < 40 else 0.060 if n < 48 else 0.100)
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -66,21 +69,22 @@ fn percentiles_over_the_cell_match_the_known_waits_and_a_recomputation_from_the_
     let text = format!(
         "[experiment]\nname = \"tails\"\nrepetitions = 2\nwarmup = 0\n\n\
          [services.slow]\ncommand = [\"python3\", \"{}\", \"${{port}}\"]\n\n\
-         [workloads.w]\ntasks = 100\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.slow.port}}/${{task}}\" }} }}]\n\n\
+         [workloads.w]\ntasks = 50\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.slow.port}}/${{task}}\" }} }}]\n\n\
          [matrix]\nexecutor = [\"sync\"]\n",
         dir.path().join("slow.py").display()
     );
     let (_out, results, rows, _) = run_inline("tails", &text);
     assert_eq!(rows.len(), 2);
     let row = &summary(&results)[&("sync".to_owned(), "run_s".to_owned())];
-    assert_eq!(row["cell_latency_tasks"], "200");
-    // The true waits: 5, 10, ..., 50 ms, 20 tasks each over the two runs. A task takes its wait and the
-    // request's own time, which is far less than the 5 ms between two waits.
+    assert_eq!(row["cell_latency_tasks"], "100");
+    // The true waits of the tasks ranked 50, 90 and 99 of 100. A task takes its wait and the request's own
+    // time, which is less than the gap to the next group's wait even on a busy machine.
     let ms = |x: f64| x * 1e3;
-    for (column, wait_ms) in [("cell_latency_p50_s", 25.0), ("cell_latency_p90_s", 45.0), ("cell_latency_p99_s", 50.0)]
+    for (column, wait_ms, next_ms) in
+        [("cell_latency_p50_s", 30.0, 60.0), ("cell_latency_p90_s", 60.0, 100.0), ("cell_latency_p99_s", 100.0, 150.0)]
     {
         let measured = ms(seconds(row, column));
-        assert!(measured >= wait_ms && measured < wait_ms + 5.0, "{column}: {measured} ms, the wait is {wait_ms} ms");
+        assert!(measured >= wait_ms && measured < next_ms, "{column}: {measured} ms, the wait is {wait_ms} ms");
     }
     // Recomputed from the raw files by the nearest rank over every task, independent of the harness's
     // merging: the same numbers to the nanosecond.
@@ -97,7 +101,7 @@ fn percentiles_over_the_cell_match_the_known_waits_and_a_recomputation_from_the_
         );
         all.extend(pairs);
     }
-    assert_eq!(all.iter().map(|(_, n)| n).sum::<u64>(), 200);
+    assert_eq!(all.iter().map(|(_, n)| n).sum::<u64>(), 100);
     for (column, q) in [("cell_latency_p50_s", 0.5), ("cell_latency_p90_s", 0.9), ("cell_latency_p99_s", 0.99)] {
         let expected = nearest_rank(&all, q) as f64 / 1e9;
         assert!((seconds(row, column) - expected).abs() < 1e-9, "{column}: {} against {expected}", row[column]);
