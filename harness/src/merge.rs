@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use crate::results::file_hash;
 use crate::results::{Environment, FolderLock, Runs, files};
+use crate::results::{file_hash, histograms};
 
 /// The most runs a merged experiment may plan (cells times repetitions, as `environment.json` says).
 pub(crate) const MAX_PLANNED_RUNS: u64 = crate::experiment::MAX_RUNS;
@@ -97,7 +97,8 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
         )
     })?;
 
-    let mut runs: BTreeMap<(u64, u64), Vec<&csv::StringRecord>> = BTreeMap::new();
+    // Each run's rows with the folder of the shard each comes from, for its histogram.
+    let mut runs: BTreeMap<(u64, u64), Vec<(&Path, &csv::StringRecord)>> = BTreeMap::new();
     let mut outside = Vec::new();
     for shard in &shards {
         for row in &shard.runs.rows {
@@ -108,7 +109,7 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
                 outside.push((cell, repetition));
                 continue;
             }
-            runs.entry((repetition, cell)).or_default().push(&row.record);
+            runs.entry((repetition, cell)).or_default().push((&shard.dir, &row.record));
         }
     }
     let mut missing_count = 0;
@@ -150,8 +151,14 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     environment.write(out)?;
     let mut writer = csv::Writer::from_path(out.join(files::RUNS))?;
     writer.write_record(&first.runs.header)?;
-    for rows in runs.values() {
-        writer.write_record(rows[0])?;
+    for (&(repetition, cell), rows) in &runs {
+        let (dir, record) = rows[0];
+        // The histogram of the row kept, from the same shard: a shard written before them has none.
+        let from = histograms::path(dir, cell, repetition);
+        if let Some(pairs) = histograms::read(&from).with_context(|| format!("cannot read {}", from.display()))? {
+            histograms::write(out, cell, repetition, &pairs)?;
+        }
+        writer.write_record(record)?;
     }
     writer.flush()?;
     Ok(MergeReport {

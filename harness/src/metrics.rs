@@ -439,6 +439,11 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "model",
     "capacity_per_s",
     "sustainable_per_s",
+    "cell_latency_tasks",
+    "cell_latency_p50_s",
+    "cell_latency_p90_s",
+    "cell_latency_p99_s",
+    "cell_latency_max_s",
     "warning",
 ];
 

@@ -420,7 +420,8 @@ fn summarize_and_draw(
     let written = Runs::read(&dir.join(files::RUNS)).context("cannot read runs.csv back")?;
     let runs = crate::summary::runs_of(&written, &experiment.columns).context("cannot read runs.csv back")?;
     let cells = crate::summary::DeclaredCell::of(experiment);
-    let summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
+    let mut summaries = crate::summary::summarize(&runs, &cells, experiment.seed, load.logical_cpus);
+    crate::summary::over_cells(dir, &runs, &mut summaries).context("cannot read the latency histograms back")?;
     crate::summary::write(&dir.join(files::SUMMARY), &experiment.columns, &summaries)
         .context("cannot write summary.csv")?;
     let mut all = crate::summary::warnings(&experiment.columns, &summaries);

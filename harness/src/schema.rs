@@ -293,6 +293,17 @@ pub(crate) fn schema(registry: &Registry) -> Value {
         ]
     });
     let probe = |kind: &str, description: &str| json!({ "type": "object", "properties": { kind: { "type": "string" } }, "required": [kind], "additionalProperties": false, "description": description });
+    // Apart, to keep the big `json!` below the macro recursion limit.
+    let service_files = json!({
+        "type": "object",
+        "description": "Files written into the service's own folder (${dir}) before its command starts, named in it by ${file.NAME}; ${port}, ${services.NAME.port} and ${dir} in their content are replaced",
+        "additionalProperties": {
+            "oneOf": [
+                { "type": "object", "additionalProperties": false, "required": ["template"], "properties": { "template": { "type": "string", "description": "A file, relative to the experiment file" } } },
+                { "type": "object", "additionalProperties": false, "required": ["text"], "properties": { "text": { "type": "string", "description": "The file's content" } } }
+            ]
+        }
+    });
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": "https://harness.invalid/experiment-v1.json",
@@ -395,7 +406,8 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                             ]
                         },
                         "ready_timeout": { "type": "string", "pattern": DURATION, "default": "30s" },
-                        "scope": { "enum": ["experiment", "cell", "run"], "default": "experiment", "description": "One server for the experiment, a fresh one per cell, or per run" }
+                        "scope": { "enum": ["experiment", "cell", "run"], "default": "experiment", "description": "One server for the experiment, a fresh one per cell, or per run" },
+                        "files": service_files
                     }
                 }
             },

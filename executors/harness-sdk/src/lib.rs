@@ -110,6 +110,7 @@ pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count
         checksum: tally.checksum,
         shared_count,
         latency: tally.latency.summary(),
+        latency_histogram: tally.latency.to_pairs(),
         open: tally.open_report(),
         metrics: tally.metrics.clone(),
     }

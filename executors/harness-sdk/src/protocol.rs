@@ -373,6 +373,11 @@ pub struct RunReport {
     /// Per-task latency: service time, from the start of a task's first step to its end
     /// ([`crate::trace`]).
     pub latency: LatencySummary,
+    /// The same latencies as the histogram's non-empty buckets, (nanoseconds, tasks), in increasing order
+    /// ([`crate::latency::Latency::to_pairs`]): what the harness keeps of each run to merge the runs of a
+    /// cell. Empty from an executor built before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_histogram: Vec<(u64, u64)>,
     /// What an open workload measured on top ([`crate::arrival`]); `None` for a closed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<OpenReport>,

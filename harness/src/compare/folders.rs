@@ -23,12 +23,15 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use super::verdict::{Scale, decide, detectable, needed};
-use super::{ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, Reason, Verdict, judged_by};
+use super::{
+    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, OverCell, Reason, Verdict, judged_by,
+};
 use crate::experiment::gate::{Gate, Threshold};
 use crate::experiment::repetitions::Repetitions;
 use crate::fmt::percent;
 use crate::metrics::{Catalog, Dimension};
 use crate::results::Environment;
+use crate::results::histograms::{self, CellLatency};
 use crate::stats::sequential::alpha_at;
 use crate::stats::{Rng, bootstrap_change, mann_whitney_p, median};
 
@@ -99,6 +102,9 @@ struct CellRuns {
     cpu_shares: Vec<f64>,
     /// The last repetition the cell ran.
     rounds: u32,
+    /// Its number in `runs.csv`, which names its histograms, and the repetitions that ended ok.
+    cell: Option<u64>,
+    ok_repetitions: Vec<u64>,
 }
 
 /// The runs of a result folder, by cell label.
@@ -115,10 +121,12 @@ fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::R
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
         let cell = values.entry(row.label(&runs.axes)).or_default();
         cell.rounds = cell.rounds.max(row.repetition.unwrap_or(0).min(u64::from(u32::MAX)) as u32);
+        cell.cell = cell.cell.or(row.cell);
         if !row.ok() {
             continue;
         }
         cell.ok += 1;
+        cell.ok_repetitions.extend(row.repetition);
         anchors.extend(row.metric(crate::metrics::ANCHOR).filter(|a| a.is_finite() && *a > 0.0));
         let cpu = row.metric("user_cpu_s").unwrap_or(0.0) + row.metric("system_cpu_s").unwrap_or(0.0);
         if let Some(run) = row.metric("run_s").filter(|r| *r > 0.0) {
@@ -325,7 +333,9 @@ pub(crate) fn compare(
         changes.extend(judge_cell(gate, &wanted, judge_one));
     }
     sort(&mut changes);
+    let over_cell = over_cells((baseline, &before), (current, &after), &mut warnings)?;
     Ok(Comparison {
+        over_cell,
         mode: Mode::Folders,
         baseline: baseline.to_owned(),
         current: current.to_owned(),
@@ -341,6 +351,47 @@ pub(crate) fn compare(
         ranged: plan.is_range(),
         warnings,
     })
+}
+
+/// The percentiles over every task of each cell both sides have, from their histograms; a warning names a
+/// side that has none (a folder written before the histograms).
+fn over_cells(
+    baseline: (&Path, &Values),
+    current: (&Path, &Values),
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Vec<OverCell>> {
+    let of = |(dir, values): (&Path, &Values), label: &str| -> anyhow::Result<Option<CellLatency>> {
+        let Some(runs) = values.get(label) else { return Ok(None) };
+        let Some(cell) = runs.cell else { return Ok(None) };
+        histograms::of_cell(dir, cell, &runs.ok_repetitions)
+            .with_context(|| format!("cannot read the histograms of {}", dir.display()))
+    };
+    let mut found = Vec::new();
+    let mut sides = [false, false];
+    for label in current.1.keys().filter(|k| baseline.1.contains_key(*k)) {
+        let (old, new) = (of(baseline, label)?, of(current, label)?);
+        sides[0] |= old.is_some();
+        sides[1] |= new.is_some();
+        if let (Some(old), Some(new)) = (old, new) {
+            found.push(OverCell {
+                cell: label.clone(),
+                baseline_p50_s: old.latency.p50_s,
+                current_p50_s: new.latency.p50_s,
+                baseline_p99_s: old.latency.p99_s,
+                current_p99_s: new.latency.p99_s,
+            });
+        }
+    }
+    for ((dir, _), has) in [baseline, current].into_iter().zip(sides) {
+        if !has && sides.iter().any(|s| *s) {
+            warnings.push(format!(
+                "{} has no latency histograms (it was written before the harness kept them): the percentiles over \
+                 every task of a cell are not compared",
+                dir.display()
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// What a cell's changes are judged under.

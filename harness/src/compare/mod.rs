@@ -187,6 +187,20 @@ pub(crate) struct Comparison {
     pub ranged: bool,
     /// What a reader must know to trust the verdicts: different experiment files, a busy machine.
     pub warnings: Vec<String>,
+    /// The latency percentiles over every task of each matched cell, where both sides have histograms.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub over_cell: Vec<OverCell>,
+}
+
+/// The latency percentiles over every task of one cell on both sides (each side's runs' histograms
+/// merged): shown beside the verdicts, not judged, since one number per side has no interval.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct OverCell {
+    pub cell: String,
+    pub baseline_p50_s: f64,
+    pub current_p50_s: f64,
+    pub baseline_p99_s: f64,
+    pub current_p99_s: f64,
 }
 
 impl Comparison {

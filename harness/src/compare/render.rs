@@ -226,6 +226,29 @@ fn confidence_note(c: &Comparison) -> Option<String> {
     ))
 }
 
+/// The rows of the percentiles over every task of each cell, with a header; none when no cell has them.
+fn over_cell_rows(c: &Comparison) -> Vec<[String; 3]> {
+    if c.over_cell.is_empty() {
+        return Vec::new();
+    }
+    let d = |s: f64| crate::fmt::quantity(Dimension::Seconds, s, (s, s));
+    let moved = |a: f64, b: f64| {
+        let change = if a > 0.0 { signed_percent(b / a - 1.0) } else { "-".to_owned() };
+        format!("{} -> {} ({change})", d(a), d(b))
+    };
+    let mut rows = vec![["cell".to_owned(), "p50 over the cell".to_owned(), "p99 over the cell".to_owned()]];
+    rows.extend(
+        c.over_cell.iter().map(|o| {
+            [o.cell.clone(), moved(o.baseline_p50_s, o.current_p50_s), moved(o.baseline_p99_s, o.current_p99_s)]
+        }),
+    );
+    rows
+}
+
+/// What the percentiles over the cell are, under their table.
+const OVER_CELL_NOTE: &str = "Latency over every task of the cell (each side's runs' histograms merged): one number \
+    per side, without an interval, so shown and not judged; the verdicts above judge each run's percentiles.";
+
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).
 pub(crate) fn table(c: &Comparison) -> String {
     let mut rows = vec![HEADER.map(str::to_owned).to_vec()];
@@ -248,6 +271,11 @@ pub(crate) fn table(c: &Comparison) -> String {
     }
     for cell in &c.failed_in_current {
         let _ = writeln!(out, "REGRESSED: every current run failed: {cell}");
+    }
+    let over = over_cell_rows(c);
+    if !over.is_empty() {
+        let rows: Vec<Vec<String>> = over.into_iter().map(|r| r.to_vec()).collect();
+        let _ = write!(out, "\n{OVER_CELL_NOTE}\n{}", crate::fmt::table(&rows));
     }
     out
 }
@@ -317,6 +345,13 @@ pub(crate) fn markdown(c: &Comparison) -> String {
             for cell in cells {
                 let _ = writeln!(out, "- {}", crate::fmt::markdown(cell));
             }
+        }
+    }
+    let over = over_cell_rows(c);
+    if let Some((header, rows)) = over.split_first() {
+        let _ = writeln!(out, "\n{OVER_CELL_NOTE}\n\n| {} |\n| --- | ---: | ---: |", header.join(" | "));
+        for row in rows {
+            let _ = writeln!(out, "| {} | {} | {} |", crate::fmt::markdown(&row[0]), row[1], row[2]);
         }
     }
     out

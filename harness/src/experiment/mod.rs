@@ -32,7 +32,7 @@ pub(crate) use gate::gate_of_source;
 pub(crate) use load::{load, outline};
 pub(crate) use plan::{Agreement, CellPlan, EXECUTOR, Experiment, Order, WORKERS};
 pub(crate) use resolve::{MAX_COUNT, MAX_NAME, MAX_RUNS, MAX_WORKERS};
-pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path};
+pub(crate) use services::{LoopbackBounds, Probe, Scope, Service, loopback_path, place};
 pub(crate) use steps::MAX_FIXTURE_FILES;
 #[cfg(test)]
 pub(crate) use steps::{KINDS, parse_step};

@@ -42,6 +42,10 @@ pub(super) struct RawService {
     pub ready: Option<Spanned<toml::Value>>,
     pub ready_timeout: Option<Spanned<String>>,
     pub scope: Option<Spanned<String>>,
+    /// `files = { "NAME" = { template = "PATH" } }` or `{ text = "..." }`: written into the service's
+    /// folder before its command starts.
+    #[serde(default)]
+    pub files: IndexMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// `[ci]`: what `harness compare` gates on.

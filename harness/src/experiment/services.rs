@@ -29,6 +29,46 @@ pub(crate) struct Service {
     pub scope: Scope,
     /// What may be asked of it, when it is the harness's own loopback server ([`LOOPBACK`]).
     pub loopback: Option<LoopbackBounds>,
+    /// The files written into its folder before its command starts, in the order of the file.
+    pub files: Vec<ServiceFile>,
+}
+
+/// A file of a service's `files`: written into the service's own folder before its command starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ServiceFile {
+    /// Its path in the service's folder: relative, without `.` or `..`.
+    pub name: String,
+    /// What it holds, the ports in place; `${dir}` and `${file.NAME}` stay until the folder is made
+    /// ([`place`]).
+    pub content: String,
+}
+
+/// The reference to a service's own folder, made afresh at each start.
+const DIR: &str = "dir";
+/// The prefix of a reference to a file of a service's `files`: `${file.NAME}`.
+const FILE: &str = "file.";
+
+const FILE_EXPECTED: &str = "{ template = \"a file, relative to the experiment file\" } or { text = \"its content\" }";
+
+/// `text` with `${dir}` replaced by `dir`, the folder made for one start of the service, and `${file.NAME}`
+/// by the path of that file in it: the references that [`resolve`] leaves for the start.
+pub(crate) fn place(text: &str, dir: &std::path::Path) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (range, reference) in references(text) {
+        let value = if reference == DIR {
+            dir.to_owned()
+        } else if let Some(name) = reference.strip_prefix(FILE) {
+            dir.join(name)
+        } else {
+            continue;
+        };
+        out.push_str(&text[last..range.start]);
+        out.push_str(&value.to_string_lossy());
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// How the harness knows a service is ready.
@@ -199,6 +239,7 @@ pub(super) fn loopback(plans: &[CellPlan], port: u16) -> Result<Option<Service>,
         ready_timeout: DEFAULT_READY_TIMEOUT,
         scope: Scope::Experiment,
         loopback: Some(bounds),
+        files: Vec::new(),
     }))
 }
 
@@ -246,14 +287,23 @@ pub(super) fn resolve(
     for ((name, table), &port) in raw.iter().zip(&ports) {
         let (name, table) = (name.get_ref(), table.get_ref());
         let span = table_span(raw, name);
-        let text = |s: &str| substitute(s, port, &names, &ports);
+        let text = |s: &str| substitute(s, port, &names, &ports, &[]);
+        let files = files(name, &table.files, base, &|s| substitute(s, port, &names, &ports, &[DIR]), error)?;
+        // `${dir}` and `${file.NAME}` in the command and its environment wait for the start.
+        let deferred: Vec<String> =
+            std::iter::once(DIR.to_owned()).chain(files.iter().map(|f| format!("{FILE}{}", f.name))).collect();
+        let deferred: Vec<&str> = deferred.iter().map(String::as_str).collect();
+        let command_text = |s: &str| substitute(s, port, &names, &ports, &deferred);
+        if let Some(cwd) = &table.cwd {
+            text(cwd).map_err(|(m, e)| error(format!("service `{name}`: `cwd`: {m}"), span.clone()).expected(e))?;
+        }
         let Some(command) = &table.command else {
             return Err(error(format!("service `{name}` has no `command`"), span)
                 .expected(super::command::COMMAND_EXPECTED)
                 .help("for example `command = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]`"));
         };
         let env: Vec<(String, String)> = table.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &text)
+        let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &command_text)
             .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(command.span())).expected(e))?;
         let ready = match &table.ready {
             None => Probe::Tcp(format!("127.0.0.1:{port}")),
@@ -280,7 +330,16 @@ pub(super) fn resolve(
                 }
             },
         };
-        services.push(Service { name: name.clone(), command, port, ready, ready_timeout, scope, loopback: None });
+        services.push(Service {
+            name: name.clone(),
+            command,
+            port,
+            ready,
+            ready_timeout,
+            scope,
+            loopback: None,
+            files,
+        });
     }
     Ok((services, loopback_port))
 }
@@ -289,8 +348,9 @@ fn table_span(raw: &IndexMap<Spanned<String>, Spanned<RawService>>, name: &str) 
     raw.keys().find(|k| k.get_ref() == name).map(Spanned::span)
 }
 
-/// `${port}` (this service's) and `${services.NAME.port}` (any service's) replaced in `text`.
-fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<String, Problem> {
+/// `${port}` (this service's) and `${services.NAME.port}` (any service's) replaced in `text`; the
+/// references of `deferred` (`${dir}`, `${file.NAME}`) left as they are, for [`place`].
+fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16], deferred: &[&str]) -> Result<String, Problem> {
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for (range, reference) in references(text) {
@@ -298,9 +358,12 @@ fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<St
             port
         } else if let Some(i) = names.iter().position(|n| port_reference(n) == reference) {
             ports[i]
+        } else if deferred.contains(&reference) {
+            continue;
         } else {
             let known: Vec<String> = std::iter::once("${port}".to_owned())
                 .chain(names.iter().map(|n| format!("${{{}}}", port_reference(n))))
+                .chain(deferred.iter().map(|d| format!("${{{d}}}")))
                 .collect();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             return Err((format!("`${{{reference}}}` is not known"), format!("one of {}", quote_list(&known))));
@@ -311,6 +374,66 @@ fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16]) -> Result<St
     }
     out.push_str(&text[last..]);
     Ok(out)
+}
+
+/// The `files` of a service, checked, their templates read (relative to `base`) and their ports in place.
+fn files(
+    service: &str,
+    raw: &IndexMap<Spanned<String>, Spanned<toml::Value>>,
+    base: &std::path::Path,
+    text: &Text<'_>,
+    error: &dyn Fn(String, Option<std::ops::Range<usize>>) -> Diagnostic,
+) -> Result<Vec<ServiceFile>, Diagnostic> {
+    let mut files = Vec::with_capacity(raw.len());
+    for (name, value) in raw {
+        let (span, name) = (name.span(), name.get_ref());
+        if let Err(why) = file_name(name) {
+            return Err(error(format!("service `{service}`: `files` names \"{name}\", {why}"), Some(span))
+                .expected("a path inside the service's folder, such as \"nginx.conf\" or \"conf/site.conf\"")
+                .help("the files are written into a folder of the service's own: `${dir}` in `command` names it"));
+        }
+        let bad = || {
+            error(format!("service `{service}`: `files.\"{name}\"` is {}", value.get_ref()), Some(value.span()))
+                .expected(FILE_EXPECTED)
+        };
+        let table = value.get_ref().as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
+        let (kind, inner) = table.iter().next().expect("one key");
+        let content = match (kind.as_str(), inner) {
+            ("text", toml::Value::String(content)) => content.clone(),
+            ("template", toml::Value::String(path)) => std::fs::read_to_string(base.join(path)).map_err(|e| {
+                error(
+                    format!("service `{service}`: `files.\"{name}\"`: cannot read the template \"{path}\": {e}"),
+                    Some(value.span()),
+                )
+                .expected("a UTF-8 text file, relative to the experiment file's folder")
+            })?,
+            _ => return Err(bad()),
+        };
+        let content = text(&content).map_err(|(m, e)| {
+            error(format!("service `{service}`: `files.\"{name}\"`: {m}"), Some(value.span()))
+                .expected(e)
+                .help("a file's content may name `${port}`, `${services.NAME.port}` and `${dir}`")
+        })?;
+        files.push(ServiceFile { name: name.clone(), content });
+    }
+    Ok(files)
+}
+
+/// Why `name` cannot name a file of a service's folder.
+fn file_name(name: &str) -> Result<(), &'static str> {
+    use std::path::Component;
+    let path = std::path::Path::new(name);
+    if name.is_empty() {
+        Err("which is empty")
+    } else if path.is_absolute() {
+        Err("which is absolute: it would be written outside the service's folder")
+    } else if path.components().any(|c| !matches!(c, Component::Normal(_))) || name.ends_with('/') {
+        Err("whose parts must be names, not `.`, `..` or empty")
+    } else if name.contains(['$', '{', '}']) {
+        Err("which holds `$`, `{` or `}`: `${file.NAME}` could not name it")
+    } else {
+        Ok(())
+    }
 }
 
 fn probe(value: &toml::Value, text: &Text<'_>) -> Result<Probe, Problem> {
@@ -352,7 +475,7 @@ mod tests {
 
     fn probe_of(text: &str) -> Result<Probe, Problem> {
         let value: toml::Table = toml::from_str(&format!("r = {text}")).unwrap();
-        probe(&value["r"], &|s| substitute(s, 4000, &["api", "db"], &[4000, 5000]))
+        probe(&value["r"], &|s| substitute(s, 4000, &["api", "db"], &[4000, 5000], &[]))
     }
 
     #[test]

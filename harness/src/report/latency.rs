@@ -1,9 +1,10 @@
 //! Latency percentiles (p50, p90, p99, max) as grouped bars, one group per percentile and one bar per
-//! executor; every other column that varies makes panels.
+//! executor; every other column that varies makes panels. Two charts: the median over the runs of each
+//! run's percentile, and, when the folder has histograms, the percentile over every task of the cell.
 
 use super::figure::{Figure, Kind};
 use super::layout::{self, Plot};
-use super::measure::{self, PERCENTILES};
+use super::measure::{self, OVER_CELL_PERCENTILES, PERCENTILES};
 use super::{Chart, Report};
 
 #[derive(Debug, Clone, Copy)]
@@ -11,28 +12,44 @@ pub(crate) struct Latency;
 
 impl Chart for Latency {
     fn figures(&self, report: &Report) -> Vec<Figure> {
-        let cells: Vec<usize> = (0..report.cells.len())
-            .filter(|&c| PERCENTILES.iter().any(|(m, _)| report.estimate(c, m).is_some()))
-            .collect();
-        if cells.is_empty() {
-            return Vec::new();
-        }
-        let mut roles = layout::auto(report, &cells, &[]);
-        // The x axis is the percentiles: the column it would have had becomes panels.
-        if let Some(x) = roles.x.take().filter(|x| Some(x) != roles.series.as_ref()) {
-            roles.panels.insert(0, x);
-        }
-        let mut panels = std::mem::take(&mut roles.panels);
-        roles.panels = layout::auto_panels(report, &cells, &mut panels, &mut roles.files);
-        roles.kind = Some(Kind::Bar);
-        let plot = Plot {
-            file: "latency".to_owned(),
-            title: "Task latency percentiles (service time: from a task's first step to its end)".to_owned(),
-            measure: measure::find("latency_p50_s").expect("a measure"),
-            y_label: "task latency".to_owned(),
-            rules: Vec::new(),
-            across: PERCENTILES.to_vec(),
-        };
-        layout::build(report, &cells, &roles, &plot)
+        let mut figures = chart(
+            report,
+            "latency",
+            "Task latency percentiles (service time: from a task's first step to its end)",
+            PERCENTILES,
+        );
+        figures.extend(chart(
+            report,
+            "latency-over-cell",
+            "Task latency percentiles over every task of the cell (the runs' histograms merged)",
+            OVER_CELL_PERCENTILES,
+        ));
+        figures
     }
+}
+
+/// The chart `file` of the percentiles `across`, for the cells that have them.
+fn chart(report: &Report, file: &str, title: &str, across: &[(&'static str, &'static str)]) -> Vec<Figure> {
+    let cells: Vec<usize> =
+        (0..report.cells.len()).filter(|&c| across.iter().any(|(m, _)| report.estimate(c, m).is_some())).collect();
+    if cells.is_empty() {
+        return Vec::new();
+    }
+    let mut roles = layout::auto(report, &cells, &[]);
+    // The x axis is the percentiles: the column it would have had becomes panels.
+    if let Some(x) = roles.x.take().filter(|x| Some(x) != roles.series.as_ref()) {
+        roles.panels.insert(0, x);
+    }
+    let mut panels = std::mem::take(&mut roles.panels);
+    roles.panels = layout::auto_panels(report, &cells, &mut panels, &mut roles.files);
+    roles.kind = Some(Kind::Bar);
+    let plot = Plot {
+        file: file.to_owned(),
+        title: title.to_owned(),
+        measure: measure::find("latency_p50_s").expect("a measure"),
+        y_label: "task latency".to_owned(),
+        rules: Vec::new(),
+        across: across.to_vec(),
+    };
+    layout::build(report, &cells, &roles, &plot)
 }

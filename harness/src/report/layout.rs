@@ -460,6 +460,7 @@ mod tests {
         let runs: Vec<Run> = models
             .iter()
             .map(|m| Run {
+                cell: None,
                 key: m.key.clone(),
                 repetition: 1,
                 ok: true,

@@ -263,7 +263,14 @@ impl Report {
                     n: run.n.min(reference.n),
                 })
             }
-            metric => c.summary.metric(metric).map(Estimate::of),
+            metric => match measure::over_cell(metric) {
+                // One number over every task of the cell: no interval of runs around it.
+                Some(of) => c.summary.over_cell.as_ref().map(|o| {
+                    let value = of(&o.latency);
+                    Estimate { value, low: value, high: value, n: o.runs }
+                }),
+                None => c.summary.metric(metric).map(Estimate::of),
+            },
         }
     }
 

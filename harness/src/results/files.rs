@@ -13,6 +13,8 @@ pub(crate) const EXPERIMENT: &str = "experiment.toml";
 pub(crate) const WARNINGS: &str = "warnings.txt";
 /// What each run printed.
 pub(crate) const LOGS: &str = "logs";
+/// Each measured run's latency histogram ([`super::histograms`]).
+pub(crate) const HISTOGRAMS: &str = "histograms";
 /// The charts, one SVG file each.
 pub(crate) const CHARTS: &str = "charts";
 /// The reports.

@@ -7,6 +7,7 @@
 
 pub(crate) mod environment;
 pub(crate) mod files;
+pub(crate) mod histograms;
 pub(crate) mod lock;
 pub(crate) mod open;
 pub(crate) mod resume;
@@ -231,7 +232,20 @@ impl ResultDir {
         // What programs printed, kept as text: no reader of runs.csv gets a terminal's control sequence.
         record.push(crate::console::escape_controls(&outcome.error.replace('\n', " | ")).into_owned());
         self.runs.write_record(&record)?;
-        self.runs.flush()
+        self.runs.flush()?;
+        // After the row: a run whose histogram cannot be written (a full disk) is still measured, and its
+        // cell's percentiles over the cell say how many runs they merge.
+        let histogram =
+            outcome.report.as_ref().filter(|r| outcome.status == Status::Ok && !r.latency_histogram.is_empty());
+        if let Some(r) = histogram {
+            let (cell, repetition) = (index as u64 + 1, u64::from(repetition));
+            if let Err(e) = histograms::write(&self.path, cell, repetition, &r.latency_histogram) {
+                crate::console::errln!(
+                    "warning: cannot write the latency histogram of cell {cell}, repetition {repetition}: {e}"
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -267,7 +267,8 @@ impl Runner {
         services
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
-        let managed = Managed::new(experiment, services.scratch().join("services"));
+        let managed =
+            Managed::new(experiment, services.scratch().join("services"), services.scratch().join("service-dirs"));
         let libraries =
             libraries::Libraries::hash(experiment).context("cannot read the experiment's step libraries")?;
         let run_paths = start_run_paths(experiment, spawn, services.scratch(), &cgroups);

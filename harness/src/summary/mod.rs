@@ -27,6 +27,7 @@ use crate::fmt::number;
 use crate::ideal::{self, Waits};
 use crate::metrics::{CPU, Catalog, Direction, MEASURED, NOISE, OPEN, SUMMARY_COLUMNS};
 use crate::plugin::Registry;
+use crate::results::histograms::{self, CellLatency};
 use crate::results::{Environment, Folder, Runs};
 use crate::stats::{Rng, Stats};
 
@@ -76,6 +77,8 @@ impl DeclaredCell {
 #[derive(Debug, Clone)]
 pub(crate) struct Run {
     pub key: Vec<String>,
+    /// The cell's number in `runs.csv` (1-based), when it has one: names its histograms.
+    pub cell: Option<u64>,
     pub repetition: u32,
     pub ok: bool,
     /// The metrics measured: [`MEASURED`], then the custom metrics of the file, then its services'
@@ -107,6 +110,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
         .iter()
         .map(|row| Run {
             key: axes.iter().map(|&i| row.record[i].to_owned()).collect(),
+            cell: row.cell,
             repetition: row.repetition.map_or(0, |r| r as u32),
             ok: row.ok(),
             names: Arc::clone(&names),
@@ -179,6 +183,9 @@ pub struct CellSummary {
     /// For a cell of an open workload: its offered rate, and its load group's capacity and sustainable
     /// rate ([`open`]).
     pub open: Option<open::OpenSummary>,
+    /// Percentiles over every task of the cell's ok runs, their histograms merged; `None` without
+    /// histograms ([`crate::results::histograms`]).
+    pub over_cell: Option<CellLatency>,
     pub warnings: Vec<String>,
 }
 
@@ -259,6 +266,28 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
     }
     open::summarize(cells, &mut summaries, cores);
     summaries
+}
+
+/// Merges the histograms (in `folder`) of each cell's ok runs into [`CellSummary::over_cell`]. Returns
+/// whether any cell had some: a folder written before the histograms has none.
+pub(crate) fn over_cells(folder: &Path, runs: &[Run], summaries: &mut [CellSummary]) -> io::Result<bool> {
+    let by_cell = by_key(runs);
+    let mut any = false;
+    for summary in summaries {
+        let Some(mine) = by_cell.get(summary.key.as_slice()) else { continue };
+        let Some(cell) = mine.iter().find_map(|r| r.cell) else { continue };
+        let repetitions: Vec<u64> = mine.iter().filter(|r| r.ok).map(|r| u64::from(r.repetition)).collect();
+        summary.over_cell = histograms::of_cell(folder, cell, &repetitions)?;
+        if let Some(over) = summary.over_cell.filter(|o| o.runs < repetitions.len()) {
+            summary.warnings.push(format!(
+                "the latency percentiles over the cell merge the histograms of {} of its {} ok runs: the others have none",
+                over.runs,
+                repetitions.len()
+            ));
+        }
+        any |= summary.over_cell.is_some();
+    }
+    Ok(any)
 }
 
 /// The bootstrap seed of one metric of one cell: a stream of `seed` of its own.
@@ -359,6 +388,7 @@ fn describe(
         ideal: Err(String::new()),
         efficiency: None,
         open: None,
+        over_cell: None,
         warnings,
     }
 }
@@ -474,15 +504,35 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                         .and_then(|o| o.sustainable_per_s)
                         .map(|c| format!("{c:.3}"))
                         .unwrap_or_default(),
-                    summary.warnings.join("; "),
                 ]);
+                record.extend(over_cell_columns(summary.over_cell.as_ref()));
+                record.push(summary.warnings.join("; "));
             } else {
-                record.extend(std::iter::repeat_n(String::new(), 7));
+                record.extend(std::iter::repeat_n(String::new(), 7 + OVER_CELL.len()));
             }
             out.write_record(&record)?;
         }
     }
     out.flush()
+}
+
+/// The columns of the percentiles over every task of a cell, on its `run_s` row of `summary.csv`.
+pub(crate) const OVER_CELL: [&str; 5] =
+    ["cell_latency_tasks", "cell_latency_p50_s", "cell_latency_p90_s", "cell_latency_p99_s", "cell_latency_max_s"];
+
+/// What a report of a folder without histograms says.
+pub(crate) const NO_HISTOGRAMS: &str = "the folder has no latency histograms (it was written before the harness kept them, \
+     or by executors that do not send them): the latency percentiles are each run's, with none over every task of a cell";
+
+/// The values of [`OVER_CELL`]: blank without histograms.
+fn over_cell_columns(over: Option<&CellLatency>) -> Vec<String> {
+    match over {
+        Some(c) => {
+            let l = &c.latency;
+            vec![c.tasks.to_string(), number(l.p50_s), number(l.p90_s), number(l.p99_s), number(l.max_s)]
+        }
+        None => vec![String::new(); OVER_CELL.len()],
+    }
 }
 
 /// A result folder summarized from its files: its experiment's cells (with their model when the executors
@@ -558,7 +608,12 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
         .with_context(|| format!("cannot read {}", folder.runs_file().display()))?;
     let environment = folder.environment.clone();
     let cores = environment.logical_cpus().unwrap_or_else(crate::machine::logical_cpus);
-    let summaries = summarize(&runs, &cells, seed, cores);
+    let mut summaries = summarize(&runs, &cells, seed, cores);
+    let with_histograms = over_cells(&folder.dir, &runs, &mut summaries)
+        .with_context(|| format!("cannot read {}", folder.dir.join(crate::results::files::HISTOGRAMS).display()))?;
+    if !with_histograms && runs.iter().any(|r| r.ok) {
+        notes.push(NO_HISTOGRAMS.to_owned());
+    }
     let warnings = folder.warnings.clone().unwrap_or_else(|| {
         let mut warnings = self::warnings(&columns, &summaries);
         warnings.append(&mut disagreements);
@@ -614,7 +669,7 @@ mod tests {
     fn run(cell: &DeclaredCell, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), repetition, ok, names: measured(&[]), metrics }
+        Run { key: cell.key.clone(), cell: None, repetition, ok, names: measured(&[]), metrics }
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `spawn`: runs as copies of a fork server or through `__exec`, and the fallback for a plugin with threads.
 //! - `support`: shared helpers.
+//! - `tails`: latency histograms per run, percentiles over every task of a cell, and their readers.
 //! - `waits`: the warning on waits shorter than an executor keeps precise.
 
 mod bad_input;
@@ -57,4 +58,5 @@ mod services;
 mod slurm;
 mod spawn;
 mod support;
+mod tails;
 mod waits;

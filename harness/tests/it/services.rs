@@ -641,3 +641,85 @@ fn a_service_s_cpu_time_is_its_cgroup_s_counter_where_it_has_one() {
     }
     assert_eq!(marked(&marker), []);
 }
+
+/// `files`: each start of a service of scope `run` gets a fresh folder (`${dir}`) holding its files, their
+/// ports and folder in place, named in the command by `${file.NAME}`; the server serves from it, and it is
+/// gone with the experiment.
+#[test]
+fn each_start_writes_its_files_into_a_fresh_folder_of_its_own() {
+    let services = r#"
+[services.web]
+command = ["sh", "-c", "echo started $$; cat ${file.conf/page.txt}; echo; exec python3 -m http.server ${port} --bind 127.0.0.1 --directory ${dir}/conf"]
+files = { "conf/page.txt" = { text = "port=${port} dir=${dir}" } }
+ready = { http = "http://127.0.0.1:${port}/page.txt" }
+ready_timeout = "20s"
+scope = "run"
+"#;
+    let text = experiment(
+        "files",
+        "repetitions = 2\nwarmup = 0",
+        services,
+        "{ http = { url = \"http://127.0.0.1:${services.web.port}/page.txt\" } }",
+    );
+    let (_dir, results, output, _marker) = run("files", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    let port =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(results.join("environment.json")).unwrap())
+            .unwrap()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "web")
+            .unwrap()["port"]
+            .to_string();
+    let folders: Vec<PathBuf> = ["web-1.log", "web-2.log"]
+        .iter()
+        .map(|log| {
+            let text = std::fs::read_to_string(results.join("logs/services").join(log)).unwrap();
+            let line = text.lines().find(|l| l.starts_with("port=")).unwrap_or_else(|| panic!("{log}: {text}"));
+            let (written_port, folder) = line["port=".len()..].split_once(" dir=").unwrap();
+            assert_eq!(written_port, port, "{log}: {text}");
+            PathBuf::from(folder)
+        })
+        .collect();
+    assert_ne!(folders[0], folders[1], "each start has a folder of its own");
+    for folder in &folders {
+        assert!(folder.is_absolute() && folder.starts_with(std::env::temp_dir()), "{}", folder.display());
+        assert!(!folder.exists(), "{} outlived the experiment", folder.display());
+    }
+}
+
+/// `experiments/nginx.toml` with a real nginx: its configuration written from the template with its port
+/// and folder in place, and the 1 KiB file served to the `http` steps of every executor.
+#[test]
+fn nginx_configured_by_its_template_serves_every_executor() {
+    if !crate::executors::has_nginx() {
+        eprintln!("skipped: nginx is not installed (`apt-get install nginx-light`; .ci/run installs it)");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let output = support::harness()
+        .current_dir(support::root())
+        .args(["run", "experiments/nginx.toml", "--quiet", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = out.path().join("nginx/latest");
+    let rows = read_runs(&results.join("runs.csv"));
+    let mut executors: Vec<&str> = rows.iter().map(|r| r["executor"].as_str()).collect();
+    executors.sort_unstable();
+    executors.dedup();
+    assert_eq!(executors, ["async", "multiprocess", "sync", "threaded"]);
+    for row in &rows {
+        assert_eq!(row["status"], "ok", "{row:?}");
+        // The same status and body for every request of every run: the file, not an error page.
+        assert_eq!(row["checksum"], rows[0]["checksum"], "{row:?}");
+        assert!(!row["service_nginx_cpu_s"].is_empty(), "{row:?}");
+    }
+    let log = std::fs::read_to_string(results.join("logs/services/nginx.log")).unwrap_or_default();
+    assert!(!log.contains("[emerg]") && !log.contains("[crit]"), "{log}");
+}

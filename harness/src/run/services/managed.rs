@@ -6,7 +6,8 @@
 //! dies with the harness, even on `kill -9`) and, where the harness makes cgroups, a cgroup of its own
 //! (whatever it starts is killed with it). The run reaper spares it ([`super::super::reap::spare`]). Its
 //! standard output and error go to `logs/services/NAME.log` (`NAME-K.log` for the Kth start of a service
-//! of scope `cell` or `run`).
+//! of scope `cell` or `run`). Each start gets a fresh folder of its own in the scratch folder (`${dir}`),
+//! where the service's `files` are written before its command starts.
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
-use crate::experiment::{Experiment, Scope, Service};
+use crate::experiment::{Experiment, Scope, Service, place};
 use crate::fmt::format_duration;
 use crate::process::describe_exit;
 
@@ -86,6 +87,8 @@ pub(in crate::run) struct Managed {
     /// How many times each was started: numbers the logs of scopes `cell` and `run`.
     starts: Vec<u32>,
     logs: PathBuf,
+    /// Where each start's own folder is made (`${dir}`).
+    dirs: PathBuf,
 }
 
 /// Each service's process-tree counters before a run.
@@ -95,14 +98,16 @@ pub(in crate::run) struct Before {
 }
 
 impl Managed {
-    /// The experiment's services, none started; their logs go to `logs` until [`Managed::log_to`].
-    pub(in crate::run) fn new(experiment: &Experiment, logs: PathBuf) -> Self {
+    /// The experiment's services, none started; their logs go to `logs` until [`Managed::log_to`], their
+    /// folders into `dirs`.
+    pub(in crate::run) fn new(experiment: &Experiment, logs: PathBuf, dirs: PathBuf) -> Self {
         let count = experiment.services.len();
         Self {
             services: experiment.services.clone(),
             running: (0..count).map(|_| None).collect(),
             starts: vec![0; count],
             logs,
+            dirs,
         }
     }
 
@@ -201,10 +206,12 @@ impl Managed {
         let cgroup = accounting
             .create_service(format_args!("{}{}-{}", super::super::reap::SERVICE_CGROUP, service.name, self.starts[i]))
             .map_err(|e| failed(format!("cannot make its cgroup: {e}")))?;
-        let mut command = Command::new(&service.command.program);
+        let dir = self.dirs.join(&stem);
+        write_files(&service, &dir).map_err(failed)?;
+        let mut command = Command::new(place(&service.command.program, &dir));
         command
-            .args(&service.command.args)
-            .envs(service.command.env.iter().map(|(k, v)| (k, v)))
+            .args(service.command.args.iter().map(|a| place(a, &dir)))
+            .envs(service.command.env.iter().map(|(k, v)| (k, place(v, &dir))))
             .current_dir(&service.command.cwd)
             .stdin(Stdio::null())
             .stdout(output.try_clone().map_err(|e| failed(e.to_string()))?)
@@ -293,6 +300,20 @@ impl Drop for Managed {
     fn drop(&mut self) {
         self.stop_all();
     }
+}
+
+/// Makes `dir`, the folder of one start of `service`, and writes its `files` there.
+fn write_files(service: &Service, dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for file in &service.files {
+        // The name is relative and has no `..` (checked with the file): the path stays inside `dir`.
+        let path = dir.join(&file.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, place(&file.content, dir)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// After a service's leader was reaped: kills what is left of its group and cgroup.
