@@ -17,6 +17,8 @@ if [ -z "${HARNESS:-}" ]; then
     (cd "$root" && cargo build --release --workspace --quiet)
     HARNESS="$root/target/release/harness"
 fi
+# It may be given relative to where the script is started: the script works in a folder of its own.
+HARNESS="$(realpath "$HARNESS")"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
 scratch="$(mktemp -d)"
 cd "$scratch"

@@ -16,7 +16,14 @@ if [ -z "${HARNESS:-}" ]; then
     (cd "$root" && cargo build --release --workspace --quiet)
     HARNESS="$root/target/release/harness"
 fi
+# Both may be given relative to where the script is started: the script works in DIR/repo.
+HARNESS="$(realpath "$HARNESS")"
+if [ -e "$dir/repo" ]; then
+    echo "$dir already holds an example history: give a new folder" >&2
+    exit 2
+fi
 mkdir -p "$dir/repo"
+dir="$(realpath "$dir")"
 cd "$dir/repo"
 git init -q -b main
 git config user.name "Example"
@@ -69,7 +76,11 @@ C
     cc -O1 -o app app.c
     git add bench.toml app.c
     git commit -q -m "commit $commit"
-    "$HARNESS" run bench.toml --quiet --out "$dir/results" >/dev/null 2>"$dir/run-$commit.log"
+    if ! "$HARNESS" run bench.toml --quiet --out "$dir/results" >/dev/null 2>"$dir/run-$commit.log"; then
+        echo "commit $commit: harness run failed; its output:" >&2
+        cat "$dir/run-$commit.log" >&2
+        exit 1
+    fi
     echo "commit $commit ($(git rev-parse --short HEAD)): measured" >&2
 done
 

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
@@ -56,6 +55,12 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
         .help("run it whole (without --shard, or outside a Slurm job array), or give it a fixed count of repetitions")
         .into());
     }
+    // A history that cannot take the results is found before anything is measured.
+    for experiment in &experiments {
+        if let Some(path) = history_of(args, experiment) {
+            open_history(&path)?;
+        }
+    }
     let progress = if args.quiet { Progress::Quiet } else { Progress::Auto };
     let (mut failed, mut regressed) = (false, false);
     for (file, experiment) in args.files.iter().zip(&experiments) {
@@ -77,7 +82,7 @@ pub(super) fn run(args: &RunArgs, search: &SearchPath) -> Result<i32, Error> {
         };
         let summary = pipeline::run(experiment, options)?;
         if summary.interrupted {
-            return Ok(interrupted(file, experiment, &summary));
+            return Ok(interrupted(file, experiment, &summary, args.history.as_deref()));
         }
         failed |= summary.failed > 0;
         // A resumed folder reports the runs of all its invocations, as the run that made it would have.
@@ -116,16 +121,44 @@ fn append_to_history(args: &RunArgs, experiment: &Experiment, dir: &Path) -> Res
     if let Err(e) = crate::history::note_checkout(dir, &checkout) {
         crate::console::errln!("warning: {}: cannot note the commit in environment.json: {e}", dir.display());
     }
-    let folder = experiment.path.parent().unwrap_or(Path::new(""));
-    let Some(path) = args.history.clone().or_else(|| experiment.gate.history.as_ref().map(|h| folder.join(h))) else {
+    let Some(path) = history_of(args, experiment) else {
         return Ok(());
     };
-    let added = crate::history::add(&path, &[dir.to_owned()], &checkout)
-        .with_context(|| format!("cannot append the result to the history {}", path.display()))?;
+    let added = crate::history::add(&path, &[dir.to_owned()], &checkout).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot append the result to the history {}: {e:#}\n  the result is in {}; once the cause is fixed, add it \
+             with\n  {} history add {} {}",
+            path.display(),
+            dir.display(),
+            crate::console::invoked_as(),
+            path.display(),
+            dir.display()
+        )
+    })?;
     if let [(_, crate::history::store::Appended::Added(n))] = added.as_slice() {
         crate::console::errln!("{}: {n} measurements appended to {}", experiment.name, path.display());
     }
     Ok(())
+}
+
+/// The history file of a run: `--history`, else the experiment's `[ci] history` (relative to its file).
+fn history_of(args: &RunArgs, experiment: &Experiment) -> Option<PathBuf> {
+    let folder = experiment.path.parent().unwrap_or(Path::new(""));
+    args.history.clone().or_else(|| experiment.gate.history.as_ref().map(|h| folder.join(h)))
+}
+
+/// Opens the history at `path`, made when missing (with its folder): bad input when it cannot be.
+fn open_history(path: &Path) -> Result<(), Error> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let made = parent.map_or(Ok(()), std::fs::create_dir_all).map_err(anyhow::Error::from);
+    made.and_then(|()| crate::history::store::Store::open(path, true).map(drop)).map_err(|e| {
+        Diagnostic::new(format!("cannot use {} as the history: {e:#}", path.display()))
+            .expected(
+                "a history file made by `harness history add` or `harness run --history`, or a path for a new one",
+            )
+            .help("give another path with --history PATH, or remove the file if it is not a history")
+            .into()
+    })
 }
 
 /// The `--baseline` folder, checked and made absolute. Resolved before the run moves `latest` to the new
@@ -160,18 +193,19 @@ fn resumed_shard(
 }
 
 /// Says where an interrupted run's results are and how to finish them; returns the exit code 130.
-fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary) -> i32 {
+fn interrupted(file: &Path, experiment: &Experiment, summary: &pipeline::Summary, history: Option<&Path>) -> i32 {
     crate::console::outln!("{}", summary.dir.display());
     let signal = run::interrupted_by().map_or("a signal", crate::process::signal_name);
     crate::console::errln!(
-        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}",
+        "{}: interrupted by {signal}: {} measured runs are in {}, {} are left; finish them with\n  {} run {} --resume {}{}",
         experiment.name,
         summary.measured,
         summary.dir.display(),
         summary.remaining,
         crate::console::invoked_as(),
         file.display(),
-        summary.dir.display()
+        summary.dir.display(),
+        history.map(|h| format!(" --history {}", h.display())).unwrap_or_default()
     );
     130
 }

@@ -71,6 +71,13 @@ fn read(path: &Path, args: &SeriesArgs) -> Result<Vec<Series>, Error> {
 fn report(path: &Path, out: &Path, all: &[Series]) -> Result<i32, Error> {
     let charts_dir = out.join(crate::results::files::CHARTS);
     std::fs::create_dir_all(&charts_dir).with_context(|| format!("cannot create {}", charts_dir.display()))?;
+    // The charts of an earlier report go: their numbers may now name other series.
+    for entry in std::fs::read_dir(&charts_dir).with_context(|| format!("cannot read {}", charts_dir.display()))? {
+        let path = entry.with_context(|| format!("cannot read {}", charts_dir.display()))?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
     let mut charts = Vec::new();
     for (i, series) in all.iter().enumerate() {
         let figure = render::figure(series, i);

@@ -81,6 +81,7 @@ pub(crate) fn read(dir: &Path, flags: &Checkout) -> anyhow::Result<Record> {
         .map_err(|e| anyhow::anyhow!("the [ci] table of {}/{}: {e}", dir.display(), files::EXPERIMENT))?;
     let runs_path = folder.runs_file();
     let runs = Runs::read(&runs_path).with_context(|| format!("cannot read {}", runs_path.display()))?;
+    refuse_partial(dir, environment, &runs)?;
     // A metric judged by another (throughput by run time) is the same measurement: the other is kept.
     let mut metrics: Vec<&str> = Vec::new();
     for metric in &gate.metrics {
@@ -128,6 +129,35 @@ pub(crate) fn read(dir: &Path, flags: &Checkout) -> anyhow::Result<Record> {
         source: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()).display().to_string(),
         measurements,
     })
+}
+
+/// Refuses a result that lacks planned runs (an interrupted run): its level would be judged on part of its
+/// runs, and once resumed it would be another result. A shard, and a range of repetitions that stopped
+/// early, plan what they ran.
+fn refuse_partial(dir: &Path, environment: &Environment, runs: &Runs) -> anyhow::Result<()> {
+    let shard = environment.extra.get("shard").is_some_and(|s| !s.is_null());
+    let range = environment.extra.get("rounds").is_some_and(|r| !r.is_null());
+    let (Some(cells), Some(repetitions)) = (environment.experiment.cells, environment.experiment.repetitions) else {
+        return Ok(());
+    };
+    if shard || range {
+        return Ok(());
+    }
+    let done: std::collections::HashSet<(u64, u64)> =
+        runs.rows.iter().filter_map(|row| Some((row.cell?, row.repetition?))).collect();
+    let planned = cells.saturating_mul(repetitions);
+    if (done.len() as u64) < planned {
+        return Err(anyhow::Error::new(
+            crate::diagnostic::Diagnostic::new(format!(
+                "{} is partial: {} of its {planned} planned runs are in runs.csv",
+                dir.display(),
+                done.len()
+            ))
+            .expected("a finished result, merged shards or one shard")
+            .help("finish it with `harness run FILE --resume DIR`, then add it"),
+        ));
+    }
+    Ok(())
 }
 
 /// When `path` was last written, RFC 3339; the epoch when that cannot be read.

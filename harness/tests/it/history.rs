@@ -431,3 +431,53 @@ fn a_merged_folder_of_shards_is_one_result() {
         .unwrap();
     assert_eq!((commit.as_str(), runs), ("c1", 8), "the commit the shards noted, and every run of both");
 }
+
+/// A history that cannot take the result is refused before anything is measured; a partial result (an
+/// interrupted run) is refused with the way to finish it; a report drawn again keeps only its own charts.
+#[test]
+fn a_bad_history_is_refused_before_the_runs_and_a_partial_result_is_not_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = template(dir.path());
+    let file = dir.path().join("trend.toml");
+    let not_history = dir.path().join("notes.txt");
+    std::fs::write(&not_history, "not a history").unwrap();
+    let out = harness()
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("refused"))
+        .arg("--history")
+        .arg(&not_history)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot use") && stderr.contains("help: give another path"), "{stderr}");
+    assert!(!dir.path().join("refused").exists(), "a run was measured before the history was checked");
+
+    // The template without its last run, as an interrupted run leaves it.
+    let partial = dir.path().join("partial");
+    std::fs::create_dir(&partial).unwrap();
+    for entry in std::fs::read_dir(&template).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, partial.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let runs = std::fs::read_to_string(partial.join("runs.csv")).unwrap();
+    let kept: Vec<&str> = runs.lines().collect();
+    std::fs::write(partial.join("runs.csv"), kept[..kept.len() - 1].join("\n") + "\n").unwrap();
+    let path = dir.path().join("history.sqlite");
+    let (code, _, stderr) = history(&["add"], &path, &[&partial]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is partial: 9 of its 10 planned runs") && stderr.contains("--resume"), "{stderr}");
+
+    add(&path, &twenty(&template, &dir.path().join("commits"), |_| 1.0));
+    let out = dir.path().join("report");
+    std::fs::create_dir_all(out.join("charts")).unwrap();
+    std::fs::write(out.join("charts/999-an-earlier-series.svg"), "<svg/>").unwrap();
+    let (code, _, stderr) = history(&["report", "--out", out.to_str().unwrap()], &path, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let charts: Vec<String> =
+        std::fs::read_dir(out.join("charts")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(charts.len(), 2, "{charts:?}");
+}
