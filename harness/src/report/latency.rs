@@ -18,12 +18,22 @@ impl Chart for Latency {
             "Task latency percentiles (service time: from a task's first step to its end)",
             PERCENTILES,
         );
-        figures.extend(chart(
+        let mut over_cell = chart(
             report,
             "latency-over-cell",
             "Task latency percentiles over every task of the cell (the runs' histograms merged)",
             OVER_CELL_PERCENTILES,
-        ));
+        );
+        // One number per cell, not a median of runs: the subtitle says so, and that it has no interval.
+        for figure in &mut over_cell {
+            if let Some((_, rest)) = figure.subtitle.split_once(", its whisker the 95% confidence interval") {
+                figure.subtitle = format!(
+                    "{}: each bar is one percentile over every task of the cell's runs (no interval){rest}",
+                    report.name
+                );
+            }
+        }
+        figures.extend(over_cell);
         figures
     }
 }
