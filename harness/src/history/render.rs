@@ -150,10 +150,11 @@ pub(crate) fn changes_table(series: &[Series]) -> crate::report::Table {
 fn summary_line(series: &Series) -> String {
     let n = series.points.len();
     match series.changes.last() {
-        None => format!("{}: {n} commits, no change point", title(series)),
+        None => format!("{}: {}, no change point", title(series), crate::report::figure::count(n, "commit")),
         Some(change) => format!(
-            "{}: {n} commits; latest change at {} (commit #{}), {} ({}), {} with {}% confidence",
+            "{}: {}; latest change at {} (commit #{}), {} ({}), {} with {}% confidence",
             title(series),
+            crate::report::figure::count(n, "commit"),
             series.points[change.index].label(),
             change.index + 1,
             signed_percent(change.relative),
