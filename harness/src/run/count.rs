@@ -9,10 +9,8 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 
+use super::reap::SCRATCH_VAR;
 use crate::experiment::instructions::{COUNTS, PACKAGE, line};
-
-/// The variable of the run's scratch folder, where the counts' files go.
-const SCRATCH: &str = "HARNESS_SCRATCH";
 
 /// The body of `harness __count`; returns the exit code.
 pub(crate) fn count_main(argv: &[OsString]) -> i32 {
@@ -30,7 +28,7 @@ fn count(argv: &[OsString]) -> std::io::Result<i32> {
     if argv.is_empty() {
         return Err(std::io::Error::other("no program to run"));
     }
-    let parent = std::env::var_os(SCRATCH).map_or_else(std::env::temp_dir, Into::into);
+    let parent = std::env::var_os(SCRATCH_VAR).map_or_else(std::env::temp_dir, Into::into);
     let files =
         tempfile::Builder::new().prefix("harness-count-").tempdir_in(&parent).or_else(|_| tempfile::tempdir())?;
     let status = std::process::Command::new("valgrind")
