@@ -530,7 +530,7 @@ impl Reporter {
         let label: Vec<String> = experiment
             .columns
             .iter()
-            .filter(|c| cell.values.contains_key(*c))
+            .filter(|c| cell.values.contains_key(c.as_str()))
             .map(|c| format!("{c}={}", cell.value(c)))
             .collect();
         let what = match slot.repetition {

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 /// One value of an axis.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
-    String(String),
+    String(std::sync::Arc<str>),
     Integer(i64),
     Float(f64),
     Bool(bool),
@@ -35,7 +35,7 @@ impl fmt::Display for Value {
 impl Value {
     pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::String(s) => s.clone().into(),
+            Value::String(s) => s.to_string().into(),
             Value::Integer(i) => (*i).into(),
             Value::Float(x) => (*x).into(),
             Value::Bool(b) => (*b).into(),
@@ -46,7 +46,7 @@ impl Value {
 /// A value by its type and bits, for hashing: `1`, `1.0` and `"1"` are three keys, as they are three values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum ValueKey {
-    String(String),
+    String(std::sync::Arc<str>),
     Integer(i64),
     Float(u64),
     Bool(bool),
@@ -65,31 +65,51 @@ impl Value {
 }
 
 /// A cell: axis name to value, in column order.
-pub(crate) type Cell = IndexMap<String, Value>;
+pub(crate) type Cell = IndexMap<std::sync::Arc<str>, Value>;
 
 /// A condition of an `exclude` entry: the key's value must be one of these.
 pub(crate) type Pattern = IndexMap<String, Vec<Value>>;
 
 /// Expands `axes` into cells, then applies `exclude` and `include`.
 pub(crate) fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include: &[Cell]) -> Vec<Cell> {
+    // Room for the axes and every key an `include` entry adds: each cell is allocated once, at its size.
+    let mut width = axes.len();
+    let mut added: Vec<&str> = Vec::new();
+    for key in include.iter().flat_map(|entry| entry.keys()) {
+        if !axes.iter().any(|(name, _)| **name == **key) && !added.contains(&&**key) {
+            added.push(key);
+            width += 1;
+        }
+    }
+    // One copy of each name for every cell.
+    let names: Vec<std::sync::Arc<str>> = axes.iter().map(|(name, _)| name.as_str().into()).collect();
+    let mut cells: Vec<Cell> = Vec::new();
     // No axes means no product cells (only `include` entries), as in GitHub Actions.
-    let mut cells: Vec<Cell> = vec![Cell::new()];
-    if axes.is_empty() || axes.iter().any(|(_, values)| values.is_empty()) {
-        cells.clear();
+    if !axes.is_empty() && axes.iter().all(|(_, values)| !values.is_empty()) {
+        // The product in order, the last axis fastest: `at` counts in mixed radix.
+        let mut at = vec![0; axes.len()];
+        'product: loop {
+            let mut cell = Cell::with_capacity(width);
+            for ((name, (_, values)), &i) in names.iter().zip(axes).zip(&at) {
+                cell.insert(std::sync::Arc::clone(name), values[i].clone());
+            }
+            if !exclude.iter().any(|pattern| matches(&cell, pattern)) {
+                cells.push(cell);
+            }
+            let mut digit = axes.len();
+            loop {
+                if digit == 0 {
+                    break 'product;
+                }
+                digit -= 1;
+                at[digit] += 1;
+                if at[digit] < axes[digit].1.len() {
+                    break;
+                }
+                at[digit] = 0;
+            }
+        }
     }
-    for (name, values) in axes {
-        cells = cells
-            .into_iter()
-            .flat_map(|cell| {
-                values.iter().map(move |value| {
-                    let mut cell = cell.clone();
-                    cell.insert(name.clone(), value.clone());
-                    cell
-                })
-            })
-            .collect();
-    }
-    cells.retain(|cell| !exclude.iter().any(|pattern| matches(cell, pattern)));
 
     let original = |key: &str| axes.iter().any(|(name, _)| name == key);
     let product = cells.len();
@@ -113,7 +133,7 @@ pub(crate) fn expand(axes: &[(String, Vec<Value>)], exclude: &[Pattern], include
 
 /// Whether `cell` has every key of `pattern` with one of its values.
 pub(crate) fn matches(cell: &Cell, pattern: &Pattern) -> bool {
-    pattern.iter().all(|(k, allowed)| cell.get(k).is_some_and(|v| allowed.contains(v)))
+    pattern.iter().all(|(k, allowed)| cell.get(k.as_str()).is_some_and(|v| allowed.contains(v)))
 }
 
 #[cfg(test)]
@@ -122,11 +142,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn s(v: &str) -> Value {
-        Value::String(v.to_owned())
+        Value::String(v.into())
     }
 
     fn cell(pairs: &[(&str, Value)]) -> Cell {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        pairs.iter().map(|(k, v)| ((*k).into(), v.clone())).collect()
     }
 
     #[test]
@@ -219,13 +239,13 @@ mod tests {
             let entry = cell(&[(axes[0].0.as_str(), Value::Integer(pick)), ("extra", Value::Bool(true))]);
             let before = expand(&axes, &[], &[]);
             let after = expand(&axes, &[], std::slice::from_ref(&entry));
-            let merged = before.iter().any(|c| c[&axes[0].0] == Value::Integer(pick));
+            let merged = before.iter().any(|c| c[axes[0].0.as_str()] == Value::Integer(pick));
             prop_assert_eq!(after.len(), before.len() + usize::from(!merged));
             for (b, a) in before.iter().zip(&after) {
                 for (k, v) in b {
                     prop_assert_eq!(&a[k], v);
                 }
-                prop_assert_eq!(a.contains_key("extra"), b[&axes[0].0] == Value::Integer(pick));
+                prop_assert_eq!(a.contains_key("extra"), b[axes[0].0.as_str()] == Value::Integer(pick));
             }
         }
     }

@@ -44,7 +44,7 @@ fn quote_list(items: &[&str]) -> String {
 /// Converts a TOML scalar into an axis value.
 fn scalar(value: &toml::Value) -> Option<Value> {
     Some(match value {
-        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::String(s) => Value::String(s.as_str().into()),
         toml::Value::Integer(i) => Value::Integer(*i),
         toml::Value::Float(x) => Value::Float(*x),
         toml::Value::Boolean(b) => Value::Bool(*b),

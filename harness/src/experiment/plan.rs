@@ -123,12 +123,15 @@ pub(crate) struct CellPlan {
     /// Shared by every cell of the executor.
     pub executor: std::sync::Arc<PluginInfo>,
     pub workers: u32,
-    pub options: serde_json::Map<String, serde_json::Value>,
-    pub workload: Workload,
+    /// Shared by every cell with the same options.
+    pub options: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Shared by every cell whose workload refers to the same values: a matrix of a million cells over
+    /// `workers` holds one.
+    pub workload: Arc<Workload>,
     /// The workload's `prepare`: run before each run, outside the measured time.
-    pub prepare: Option<Exec>,
+    pub prepare: Option<Arc<Exec>>,
     /// The workload's `conclude`: run after each run, outside the measured time.
-    pub conclude: Option<Exec>,
+    pub conclude: Option<Arc<Exec>>,
     /// The services (indices into [`Experiment::services`]) its runs need, in the order they start.
     pub services: Vec<usize>,
     /// How its runs' checksums are held to agree: the workload's `checksum`.
@@ -192,8 +195,11 @@ impl CellPlan {
 
     /// The cell as `axis=value` pairs, in column order: how warnings name it.
     pub(crate) fn label(&self, columns: &[String]) -> String {
-        let pairs: Vec<String> =
-            columns.iter().filter(|c| self.values.contains_key(*c)).map(|c| format!("{c}={}", self.value(c))).collect();
+        let pairs: Vec<String> = columns
+            .iter()
+            .filter(|c| self.values.contains_key(c.as_str()))
+            .map(|c| format!("{c}={}", self.value(c)))
+            .collect();
         pairs.join(" ")
     }
 }

@@ -61,7 +61,7 @@ pub(super) fn substitute_value(value: &toml::Value, cell: &Cell) -> Result<toml:
             }
             if refs.len() == 1 && refs[0].0 == (0..s.len()) {
                 return Ok(match &cell[refs[0].1] {
-                    Value::String(v) => toml::Value::String(v.clone()),
+                    Value::String(v) => toml::Value::String(v.to_string()),
                     Value::Integer(i) => toml::Value::Integer(*i),
                     Value::Float(x) => toml::Value::Float(*x),
                     Value::Bool(b) => toml::Value::Boolean(*b),
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn a_whole_reference_keeps_the_axis_type() {
         let cell: Cell =
-            [("n".to_owned(), Value::Integer(3)), ("d".to_owned(), Value::String("1ms".into()))].into_iter().collect();
+            [("n".into(), Value::Integer(3)), ("d".into(), Value::String("1ms".into()))].into_iter().collect();
         assert_eq!(substitute_value(&toml::Value::String("${n}".into()), &cell), Ok(toml::Value::Integer(3)));
         assert_eq!(
             substitute_value(&toml::Value::String("${d}x${n}".into()), &cell),
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn task_and_worker_are_left_for_the_run() {
-        let cell: Cell = [("n".to_owned(), Value::Integer(3))].into_iter().collect();
+        let cell: Cell = [("n".into(), Value::Integer(3))].into_iter().collect();
         assert_eq!(
             substitute_value(&toml::Value::String("in-${task}-${n}-${worker}".into()), &cell),
             Ok(toml::Value::String("in-${task}-3-${worker}".into()))
@@ -178,9 +178,9 @@ mod tests {
     #[test]
     fn values_that_a_shell_would_run_or_that_hold_a_reference_are_refused() {
         let cell: Cell = [
-            ("level".to_owned(), Value::String("1; touch X".into())),
-            ("words".to_owned(), Value::String("-O2 -g".into())),
-            ("again".to_owned(), Value::String("${task}".into())),
+            ("level".into(), Value::String("1; touch X".into())),
+            ("words".into(), Value::String("-O2 -g".into())),
+            ("again".into(), Value::String("${task}".into())),
         ]
         .into_iter()
         .collect();

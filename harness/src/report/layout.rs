@@ -451,7 +451,7 @@ mod tests {
                 key: values.iter().map(|v| (*v).to_owned()).collect(),
                 executor: values[columns.iter().position(|c| c == "executor").unwrap()].to_owned(),
                 workers: 1,
-                options: serde_json::Map::new(),
+                options: std::sync::Arc::default(),
                 model: None,
                 workload: None,
                 checksum_group: None,

@@ -20,7 +20,7 @@ mod wait;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use harness_sdk::protocol::{RunRequest, SharedLock, Step};
+use harness_sdk::protocol::{RunRequest, SharedLock, Step, Workload};
 
 pub(crate) use child::{Outcome, Status};
 pub(crate) use count::count_main;
@@ -541,9 +541,9 @@ fn run_one(
     };
     let request = RunRequest {
         workers: cell.workers,
-        options: cell.options.clone(),
+        options: serde_json::Map::clone(&cell.options),
         seed: experiment.seed,
-        workload: cell.workload.clone(),
+        workload: Workload::clone(&cell.workload),
         resources,
     };
     let mut outcome = child::execute(&cell.executor.path, &request, limits, run_dir, server);

@@ -45,12 +45,12 @@ pub(crate) struct DeclaredCell {
     pub key: Vec<String>,
     pub executor: String,
     pub workers: u32,
-    pub options: serde_json::Map<String, serde_json::Value>,
+    pub options: Arc<serde_json::Map<String, serde_json::Value>>,
     /// The execution model the executor declares, `None` when it declares none or is unknown.
     pub model: Option<harness_sdk::model::Model>,
     /// `None` when the experiment could be read but not resolved (its executors are missing): the cell
     /// then gets statistics but no throughput, ideal time or efficiency.
-    pub workload: Option<Workload>,
+    pub workload: Option<Arc<Workload>>,
     /// The cells whose runs' checksums must agree with this one's share it; `None` when not compared.
     pub checksum_group: Option<String>,
 }
@@ -61,9 +61,9 @@ impl DeclaredCell {
             key: columns.iter().map(|c| cell.value(c)).collect(),
             executor: cell.executor.name.clone(),
             workers: cell.workers,
-            options: cell.options.clone(),
+            options: Arc::clone(&cell.options),
             model: cell.executor.model.clone(),
-            workload: Some(cell.workload.clone()),
+            workload: Some(Arc::clone(&cell.workload)),
             checksum_group: cell.checksum_group(),
         }
     }
@@ -211,7 +211,7 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
         .iter()
         .map(|cell| {
             let mine = by_cell.get(cell.key.as_slice()).map_or(&[][..], Vec::as_slice);
-            describe(&cell.key, cell.workload.as_ref(), mine, &names, seed)
+            describe(&cell.key, cell.workload.as_deref(), mine, &names, seed)
         })
         .collect();
     let sequential = sequential_cells(cells, &summaries);
@@ -585,7 +585,7 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                         key: outline.columns.iter().map(|c| value(c)).collect(),
                         executor: value(experiment::EXECUTOR),
                         workers: value(experiment::WORKERS).parse().unwrap_or(1),
-                        options: serde_json::Map::new(),
+                        options: Arc::default(),
                         model: None,
                         workload: None,
                         checksum_group: None,
@@ -659,9 +659,15 @@ mod tests {
             key: vec![executor.to_owned(), workers.to_string()],
             executor: executor.to_owned(),
             workers,
-            options: serde_json::Map::new(),
+            options: Arc::default(),
             model: quantity.map(|q| Model { tasks_in_flight: q.clone(), cpu_parallelism: q, waits: None }),
-            workload: Some(Workload { name: "cpu".to_owned(), tasks: 10, steps, arrival: None, metrics: Vec::new() }),
+            workload: Some(Arc::new(Workload {
+                name: "cpu".to_owned(),
+                tasks: 10,
+                steps,
+                arrival: None,
+                metrics: Vec::new(),
+            })),
             checksum_group: None,
         }
     }

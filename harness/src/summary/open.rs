@@ -36,11 +36,11 @@ pub struct OpenSummary {
 
 /// What makes cells one load group: all but the rate and the task count it bounds.
 fn group_key(cell: &DeclaredCell) -> Option<(String, u32, String, Workload)> {
-    let mut workload = cell.workload.clone()?;
+    let mut workload = cell.workload.as_deref().cloned()?;
     let arrival = workload.arrival.as_mut()?;
     arrival.rate_per_s = 0.0;
     workload.tasks = 0;
-    Some((cell.executor.clone(), cell.workers, serde_json::to_string(&cell.options).unwrap_or_default(), workload))
+    Some((cell.executor.clone(), cell.workers, serde_json::to_string(&*cell.options).unwrap_or_default(), workload))
 }
 
 /// Fills [`CellSummary::open`] for every cell of an open workload.

@@ -1,15 +1,18 @@
 //! Each cell of the matrix into a `CellPlan`, and the axes, values and workloads no cell uses.
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use harness_sdk::protocol::{Exec, Workload};
 use indexmap::IndexMap;
+use toml::Spanned;
 
-use super::expand::{Places, describe, identity};
+use super::expand::{Places, Seen, describe};
 use super::workload::redis_urls;
 use super::{MAX_WORKERS, Resolver};
 use crate::diagnostic::Diagnostic;
 use crate::experiment::matrix::{Cell, Value};
 use crate::experiment::plan::{Agreement, CellPlan, EXECUTOR, WORKERS, WORKLOAD};
-use crate::experiment::raw::RawFile;
+use crate::experiment::raw::{RawFile, RawWorkload};
 use crate::experiment::substitute::collect_references;
 use crate::experiment::{quote_list, services};
 use crate::plugin::PluginInfo;
@@ -21,10 +24,11 @@ impl Resolver<'_> {
         file: &RawFile,
         defaults: &IndexMap<String, serde_json::Map<String, serde_json::Value>>,
         places: &Places,
-        shared: &mut std::collections::HashMap<String, Arc<PluginInfo>>,
+        shared: &mut Shared,
+        earlier: &[CellPlan],
     ) -> Result<CellPlan, Diagnostic> {
         let executor_name = match cell.get(EXECUTOR) {
-            Some(Value::String(name)) => name.clone(),
+            Some(Value::String(name)) => name.to_string(),
             Some(other) => {
                 return Err(self
                     .error(format!("executor `{other}` is not a name"), places.of(EXECUTOR, Some(other)))
@@ -36,7 +40,7 @@ impl Resolver<'_> {
                     .help("add an `executor` axis to [matrix], or an `executor` key to each `include` entry"));
             }
         };
-        let executor = if let Some(info) = shared.get(&executor_name) {
+        let executor = if let Some(info) = shared.executors.get(&executor_name) {
             Arc::clone(info)
         } else {
             let info = self
@@ -44,7 +48,7 @@ impl Resolver<'_> {
                 .get(&executor_name)
                 .ok_or_else(|| self.unknown_executor(&executor_name, places.of(EXECUTOR, cell.get(EXECUTOR))))?;
             let info = Arc::new(info.clone());
-            shared.insert(executor_name.clone(), Arc::clone(&info));
+            shared.executors.insert(executor_name.clone(), Arc::clone(&info));
             info
         };
 
@@ -67,7 +71,7 @@ impl Resolver<'_> {
         let workload_names: Vec<&str> = file.workloads.keys().map(|k| k.get_ref().as_str()).collect();
         let (workload_name, raw) = match cell.get(WORKLOAD) {
             Some(Value::String(name)) => {
-                let found = file.workloads.iter().find(|(k, _)| k.get_ref() == name);
+                let found = file.workloads.iter().find(|(k, _)| k.get_ref().as_str() == &**name);
                 let (k, w) = found.ok_or_else(|| {
                     self.error(format!("unknown workload `{name}`"), places.of(WORKLOAD, cell.get(WORKLOAD)))
                         .expected(if workload_names.is_empty() {
@@ -94,20 +98,10 @@ impl Resolver<'_> {
                     ));
             }
         };
-        let workload = self.workload(&workload_name, raw, &cell)?;
-        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &cell, Some(&workload_name))?;
-        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &cell, Some(&workload_name))?;
-        let checksum = match &raw.get_ref().checksum {
-            None => Agreement::Warn,
-            Some(name) => Agreement::parse(name.get_ref()).ok_or_else(|| {
-                self.error(
-                    format!("workload `{workload_name}`: `checksum` is \"{}\"", name.get_ref()),
-                    Some(name.span()),
-                )
-                .expected(format!("one of {}", quote_list(&Agreement::NAMES)))
-                .help("\"must-agree\" fails a run whose checksum differs from the workload's first; \"ignore\" compares none")
-            })?,
-        };
+        let Resolved { workload, prepare, conclude, checksum } =
+            shared.workload(&workload_name, raw, (&cell, earlier.len()), earlier, |cell| {
+                self.resolve_workload(&workload_name, raw, cell)
+            })?;
 
         let mut options = serde_json::Map::new();
         for spec in &executor.options {
@@ -119,14 +113,15 @@ impl Resolver<'_> {
             options.extend(table.clone());
         }
         for (key, value) in &cell {
-            if [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str()) || executor.option(key).is_none() {
+            if [EXECUTOR, WORKLOAD, WORKERS].contains(&&**key) || executor.option(key).is_none() {
                 continue;
             }
             let json = value.to_json();
             let span = places.of(key, Some(value));
             self.check_option(&executor, key, &json, span.clone(), span)?;
-            options.insert(key.clone(), json);
+            options.insert(key.to_string(), json);
         }
+        let options = shared.options(options);
         Ok(CellPlan {
             values: cell,
             executor,
@@ -136,6 +131,27 @@ impl Resolver<'_> {
             prepare,
             conclude,
             services: Vec::new(),
+            checksum,
+        })
+    }
+
+    /// The workload `name` of `cell`, with its hooks and how its checksums agree.
+    fn resolve_workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Resolved, Diagnostic> {
+        let workload = self.workload(name, raw, cell)?;
+        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), cell, Some(name))?;
+        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), cell, Some(name))?;
+        let checksum = match &raw.get_ref().checksum {
+            None => Agreement::Warn,
+            Some(checksum) => Agreement::parse(checksum.get_ref()).ok_or_else(|| {
+                self.error(format!("workload `{name}`: `checksum` is \"{}\"", checksum.get_ref()), Some(checksum.span()))
+                    .expected(format!("one of {}", quote_list(&Agreement::NAMES)))
+                    .help("\"must-agree\" fails a run whose checksum differs from the workload's first; \"ignore\" compares none")
+            })?,
+        };
+        Ok(Resolved {
+            workload: Arc::new(workload),
+            prepare: prepare.map(Arc::new),
+            conclude: conclude.map(Arc::new),
             checksum,
         })
     }
@@ -199,18 +215,94 @@ impl Resolver<'_> {
     }
 }
 
+/// What cells have in common, resolved once: each executor's description, and each workload for each set of
+/// the values it refers to. A workload is a function of those values alone, so the cells that agree on them
+/// share one, and a matrix of a million cells that vary `workers` substitutes and holds one workload.
+#[derive(Default)]
+pub(super) struct Shared {
+    executors: HashMap<String, Arc<PluginInfo>>,
+    /// Per workload: the axes it refers to, and per hash of their values in a cell, the first such cell
+    /// (an index into the cells resolved so far) and its workload. Only a hash is kept per cell, so that a
+    /// million cells that share nothing cost no copy of their values.
+    workloads: HashMap<String, ByValues>,
+    /// The options of cells, each once, by their text.
+    options: HashMap<String, Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// A workload's references (the axes it refers to), and per hash of their values, the first cell with them and
+/// its workload.
+type ByValues = (Vec<String>, HashMap<u64, (usize, Resolved)>);
+
+/// A cell's workload as resolved: shared by every cell with the same values of the axes it refers to.
+#[derive(Clone)]
+pub(super) struct Resolved {
+    workload: Arc<Workload>,
+    prepare: Option<Arc<Exec>>,
+    conclude: Option<Arc<Exec>>,
+    checksum: Agreement,
+}
+
+impl Shared {
+    /// `options`, shared with every earlier cell that has the same.
+    fn options(
+        &mut self,
+        options: serde_json::Map<String, serde_json::Value>,
+    ) -> Arc<serde_json::Map<String, serde_json::Value>> {
+        let text = serde_json::Value::Object(options).to_string();
+        let shared = self.options.entry(text).or_insert_with_key(|text| {
+            let serde_json::Value::Object(options) = serde_json::from_str(text).expect("written above") else {
+                unreachable!("an object was written")
+            };
+            Arc::new(options)
+        });
+        Arc::clone(shared)
+    }
+
+    /// Workload `name` of `cell`, the cell of index `index`: resolved by `resolve` unless an `earlier` cell
+    /// has the same values of the axes it refers to.
+    fn workload(
+        &mut self,
+        name: &str,
+        raw: &Spanned<RawWorkload>,
+        (cell, index): (&Cell, usize),
+        earlier: &[CellPlan],
+        resolve: impl FnOnce(&Cell) -> Result<Resolved, Diagnostic>,
+    ) -> Result<Resolved, Diagnostic> {
+        use std::hash::BuildHasher;
+        if !self.workloads.contains_key(name) {
+            let mut references = Vec::new();
+            collect_references(raw.get_ref(), &mut references);
+            references.sort();
+            references.dedup();
+            self.workloads.insert(name.to_owned(), (references, HashMap::new()));
+        }
+        let (references, resolved) = self.workloads.get_mut(name).expect("inserted above");
+        let values = |cell: &Cell| references.iter().map(|r| cell.get(r.as_str()).map(Value::key)).collect::<Vec<_>>();
+        let mine = values(cell);
+        let hash = resolved.hasher().hash_one(&mine);
+        match resolved.get(&hash) {
+            Some((j, found)) if values(&earlier[*j].values) == mine => Ok(found.clone()),
+            // Another cell's values with the same hash: resolved for this cell alone.
+            Some(_) => resolve(cell),
+            None => {
+                let found = resolve(cell)?;
+                resolved.insert(hash, (index, found.clone()));
+                Ok(found)
+            }
+        }
+    }
+}
+
 /// Drops from each cell the values that mean nothing to it, then the cells that became copies of earlier
 /// ones. A value means something to a cell when it is the executor, the workload or `workers`, when the
 /// cell's workload refers to it as `${name}`, or when it is an option of the cell's executor: with
 /// `executor = ["sync", "threaded"]` and `pool = ["rayon", "std"]`, `sync` runs once, not once per pool,
 /// and its results and chart series carry no `pool`.
-pub(super) fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
+pub(super) fn drop_meaningless_values(mut plans: Vec<CellPlan>, file: &RawFile) -> Vec<CellPlan> {
     // The axis of a paired comparison means the version under test, whether or not a workload names it.
     let paired = baseline_axis(file);
-    let mut kept: Vec<CellPlan> = Vec::with_capacity(plans.len());
-    let mut seen: std::collections::HashSet<Vec<(String, String)>> = std::collections::HashSet::new();
     // The references of each workload, found once: the cells are many, the workloads few.
-    let by_workload: std::collections::HashMap<&str, Vec<String>> = file
+    let by_workload: HashMap<&str, Vec<String>> = file
         .workloads
         .iter()
         .map(|(name, raw)| {
@@ -219,19 +311,24 @@ pub(super) fn drop_meaningless_values(plans: Vec<CellPlan>, file: &RawFile) -> V
             (name.get_ref().as_str(), referenced)
         })
         .collect();
-    for mut plan in plans {
+    let mut seen = Seen::default();
+    let mut copies = vec![false; plans.len()];
+    for i in 0..plans.len() {
+        let plan = &mut plans[i];
         let referenced = by_workload.get(plan.workload.name.as_str()).map_or(&[][..], Vec::as_slice);
+        let executor = Arc::clone(&plan.executor);
         plan.values.retain(|key, _| {
-            [EXECUTOR, WORKLOAD, WORKERS].contains(&key.as_str())
-                || paired.as_deref() == Some(key.as_str())
-                || referenced.contains(key)
-                || plan.executor.option(key).is_some()
+            [EXECUTOR, WORKLOAD, WORKERS].contains(&&**key)
+                || paired.as_deref() == Some(&**key)
+                || referenced.iter().any(|r| **r == **key)
+                || executor.option(key).is_some()
         });
-        if seen.insert(identity(&plan.values)) {
-            kept.push(plan);
-        }
+        plan.values.shrink_to_fit();
+        copies[i] = seen.earlier(&plans[i].values, i, |j| &plans[j].values).is_some();
     }
-    kept
+    let mut copy = copies.into_iter();
+    plans.retain(|_| !copy.next().expect("one flag per plan"));
+    plans
 }
 
 /// The axis `[ci] baseline` names, as written: it counts as used, and every cell keeps its value.

@@ -44,9 +44,46 @@ impl Places {
 
 /// A cell as the results tell it apart: its values as text, by key. Two cells with the same text are one.
 pub(super) fn identity(cell: &Cell) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = cell.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let mut pairs: Vec<(String, String)> = cell.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     pairs.sort_unstable();
     pairs
+}
+
+/// The cells seen so far, told apart by [`identity`]. Each is kept as a hash of its identity and its index;
+/// the identity itself is kept only for a cell whose hash an earlier, different cell already has. A million
+/// cells cost a few megabytes, not a copy of every value as text.
+#[derive(Default)]
+pub(super) struct Seen {
+    by_hash: HashMap<u64, usize>,
+    collided: HashMap<Vec<(String, String)>, usize>,
+}
+
+impl Seen {
+    /// The index of an earlier cell with the same identity as `cell`, or `None` after recording `cell` as
+    /// `index`; `earlier` gives the cell of an index recorded before.
+    pub(super) fn earlier<'c>(
+        &mut self,
+        cell: &Cell,
+        index: usize,
+        earlier: impl Fn(usize) -> &'c Cell,
+    ) -> Option<usize> {
+        use std::hash::BuildHasher;
+        let id = identity(cell);
+        let hash = self.collided.hasher().hash_one(&id);
+        match self.by_hash.get(&hash) {
+            Some(&j) if identity(earlier(j)) == id => return Some(j),
+            Some(_) => {}
+            None => {
+                self.by_hash.insert(hash, index);
+                return None;
+            }
+        }
+        if let Some(&j) = self.collided.get(&id) {
+            return Some(j);
+        }
+        self.collided.insert(id, index);
+        None
+    }
 }
 
 impl Resolver<'_> {
@@ -96,7 +133,7 @@ impl Resolver<'_> {
                                     )?;
                                 }
                                 places.add(k, &v, entry.span());
-                                cell.insert(k.clone(), v);
+                                cell.insert(k.as_str().into(), v);
                             }
                             include.push(cell);
                             include_spans.push(entry.span());
@@ -142,10 +179,9 @@ impl Resolver<'_> {
             return Err(self.error(format!("the matrix is empty: {why}"), Some(matrix.span())).help(help));
         }
         // Results identify a cell by its values: two cells with the same values would be pooled.
-        let mut seen: HashMap<Vec<(String, String)>, usize> = HashMap::with_capacity(cells.len());
+        let mut seen = Seen::default();
         for (i, cell) in cells.iter().enumerate() {
-            let id = identity(cell);
-            if let Some(&j) = seen.get(&id) {
+            if let Some(j) = seen.earlier(cell, i, |j| &cells[j]) {
                 return Err(self
                     .error(
                         format!("cells {} and {} are the same: {}", j + 1, i + 1, describe(cell)),
@@ -153,13 +189,12 @@ impl Resolver<'_> {
                     )
                     .help("remove the repeated values or `include` entries; `harness plan` lists the cells"));
             }
-            seen.insert(id, i);
         }
         let mut columns: Vec<String> = axes.iter().map(|(n, _)| n.clone()).collect();
         for cell in &cells {
             for key in cell.keys() {
-                if !columns.contains(key) {
-                    columns.push(key.clone());
+                if !columns.iter().any(|c| **c == **key) {
+                    columns.push(key.to_string());
                 }
             }
         }

@@ -121,9 +121,10 @@ impl Resolver<'_> {
         let defaults = self.executor_defaults(&file.executors)?;
         let (cells, places, columns) = self.expand(file)?;
         let mut plans = Vec::with_capacity(cells.len());
-        let mut shared = std::collections::HashMap::new();
+        let mut shared = cells::Shared::default();
         for cell in cells {
-            plans.push(self.resolve_cell(cell, file, &defaults, &places, &mut shared)?);
+            let plan = self.resolve_cell(cell, file, &defaults, &places, &mut shared, &plans)?;
+            plans.push(plan);
         }
         self.check_unused_axes(&columns, &plans, file, &places)?;
         self.check_unused_workloads(&plans, file)?;

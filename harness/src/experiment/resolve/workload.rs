@@ -44,7 +44,7 @@ impl Resolver<'_> {
         let w = raw.get_ref();
         let mut cell = cell.clone();
         for (service, port) in &self.ports {
-            cell.insert(services::port_reference(service), Value::Integer(i64::from(*port)));
+            cell.insert(services::port_reference(service).into(), Value::Integer(i64::from(*port)));
         }
         let cell = &cell;
         let context = |what: &str| format!("workload `{name}`, {what}");
@@ -222,7 +222,7 @@ impl Resolver<'_> {
                     .did_you_mean(&format!("${{{unknown}}}"), known.iter().copied());
             }
             let axes: Vec<&str> =
-                cell.keys().map(String::as_str).filter(|k| !k.starts_with("services.") && *k != "task").collect();
+                cell.keys().map(|k| &**k).filter(|k| !k.starts_with("services.") && *k != "task").collect();
             self.error(format!("`${{{unknown}}}` in workload `{workload}` names no axis"), Some(value.span()))
                 .expected(format!("one of this cell's axes: {}", quote_list(&axes)))
                 .did_you_mean(&unknown, axes.iter().copied())
