@@ -10,7 +10,7 @@ use super::expand::{Places, Seen, describe};
 use super::workload::redis_urls;
 use super::{MAX_WORKERS, Resolver};
 use crate::diagnostic::Diagnostic;
-use crate::experiment::matrix::{Cell, Value};
+use crate::experiment::matrix::{Cell, Value, ValueKey};
 use crate::experiment::plan::{Agreement, CellPlan, EXECUTOR, WORKERS, WORKLOAD};
 use crate::experiment::raw::{RawFile, RawWorkload};
 use crate::experiment::substitute::collect_references;
@@ -103,25 +103,39 @@ impl Resolver<'_> {
                 self.resolve_workload(&workload_name, raw, cell)
             })?;
 
-        let mut options = serde_json::Map::new();
-        for spec in &executor.options {
-            if !spec.default.is_null() {
-                options.insert(spec.name.clone(), spec.default.clone());
+        // The options are a function of the executor and the cell's values of its options: made and checked
+        // once for each.
+        let chosen: Vec<(Arc<str>, ValueKey)> = cell
+            .iter()
+            .filter(|(key, _)| ![EXECUTOR, WORKLOAD, WORKERS].contains(&&***key) && executor.option(key).is_some())
+            .map(|(key, value)| (Arc::clone(key), value.key()))
+            .collect();
+        let known = shared.options.get(&executor_name).and_then(|by_values| by_values.get(&chosen));
+        let options = if let Some(options) = known {
+            Arc::clone(options)
+        } else {
+            let mut options = serde_json::Map::new();
+            for spec in &executor.options {
+                if !spec.default.is_null() {
+                    options.insert(spec.name.clone(), spec.default.clone());
+                }
             }
-        }
-        if let Some(table) = defaults.get(&executor_name) {
-            options.extend(table.clone());
-        }
-        for (key, value) in &cell {
-            if [EXECUTOR, WORKLOAD, WORKERS].contains(&&**key) || executor.option(key).is_none() {
-                continue;
+            if let Some(table) = defaults.get(&executor_name) {
+                options.extend(table.clone());
             }
-            let json = value.to_json();
-            let span = places.of(key, Some(value));
-            self.check_option(&executor, key, &json, span.clone(), span)?;
-            options.insert(key.to_string(), json);
-        }
-        let options = shared.options(options);
+            for (key, value) in &cell {
+                if [EXECUTOR, WORKLOAD, WORKERS].contains(&&**key) || executor.option(key).is_none() {
+                    continue;
+                }
+                let json = value.to_json();
+                let span = places.of(key, Some(value));
+                self.check_option(&executor, key, &json, span.clone(), span)?;
+                options.insert(key.to_string(), json);
+            }
+            let options = Arc::new(options);
+            shared.options.entry(executor_name.clone()).or_default().insert(chosen, Arc::clone(&options));
+            options
+        };
         Ok(CellPlan {
             values: cell,
             executor,
@@ -225,9 +239,12 @@ pub(super) struct Shared {
     /// (an index into the cells resolved so far) and its workload. Only a hash is kept per cell, so that a
     /// million cells that share nothing cost no copy of their values.
     workloads: HashMap<String, ByValues>,
-    /// The options of cells, each once, by their text.
-    options: HashMap<String, Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// The options of cells, each once: by executor, then by the cell's values of its options, in order.
+    options: HashMap<String, OptionsByValues>,
 }
+
+/// Cells' options, shared, by the cells' values of them.
+type OptionsByValues = HashMap<Vec<(Arc<str>, ValueKey)>, Arc<serde_json::Map<String, serde_json::Value>>>;
 
 /// A workload's references (the axes it refers to), and per hash of their values, the first cell with them and
 /// its workload.
@@ -243,21 +260,6 @@ pub(super) struct Resolved {
 }
 
 impl Shared {
-    /// `options`, shared with every earlier cell that has the same.
-    fn options(
-        &mut self,
-        options: serde_json::Map<String, serde_json::Value>,
-    ) -> Arc<serde_json::Map<String, serde_json::Value>> {
-        let text = serde_json::Value::Object(options).to_string();
-        let shared = self.options.entry(text).or_insert_with_key(|text| {
-            let serde_json::Value::Object(options) = serde_json::from_str(text).expect("written above") else {
-                unreachable!("an object was written")
-            };
-            Arc::new(options)
-        });
-        Arc::clone(shared)
-    }
-
     /// Workload `name` of `cell`, the cell of index `index`: resolved by `resolve` unless an `earlier` cell
     /// has the same values of the axes it refers to.
     fn workload(

@@ -67,22 +67,45 @@ impl Seen {
         index: usize,
         earlier: impl Fn(usize) -> &'c Cell,
     ) -> Option<usize> {
-        use std::hash::BuildHasher;
-        let id = identity(cell);
-        let hash = self.collided.hasher().hash_one(&id);
+        let hash = self.hash(cell);
         match self.by_hash.get(&hash) {
-            Some(&j) if identity(earlier(j)) == id => return Some(j),
+            Some(&j) if identity(earlier(j)) == identity(cell) => return Some(j),
             Some(_) => {}
             None => {
                 self.by_hash.insert(hash, index);
                 return None;
             }
         }
+        let id = identity(cell);
         if let Some(&j) = self.collided.get(&id) {
             return Some(j);
         }
         self.collided.insert(id, index);
         None
+    }
+
+    /// A hash of [`identity`]`(cell)`, made without writing the cell's values out: its keys in order, each
+    /// key and value fed to the hasher as text, with a byte that text never holds after each.
+    fn hash(&self, cell: &Cell) -> u64 {
+        use std::fmt::Write as _;
+        use std::hash::{BuildHasher, Hasher};
+        struct Feed<'h, H>(&'h mut H);
+        impl<H: Hasher> std::fmt::Write for Feed<'_, H> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut pairs: Vec<(&str, &Value)> = cell.iter().map(|(k, v)| (&**k, v)).collect();
+        pairs.sort_unstable_by_key(|(k, _)| *k);
+        let mut hasher = self.collided.hasher().build_hasher();
+        for (key, value) in pairs {
+            hasher.write(key.as_bytes());
+            hasher.write_u8(0xff);
+            write!(Feed(&mut hasher), "{value}").expect("a hasher takes any text");
+            hasher.write_u8(0xff);
+        }
+        hasher.finish()
     }
 }
 
@@ -358,4 +381,34 @@ pub(super) fn describe(cell: &Cell) -> String {
     }
     let pairs: Vec<String> = cell.iter().map(|(k, v)| format!("{k} = {v}")).collect();
     format!("{{ {} }}", pairs.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(pairs: &[(&str, i64)]) -> Cell {
+        pairs.iter().map(|(k, v)| ((*k).into(), Value::Integer(*v))).collect()
+    }
+
+    #[test]
+    fn a_cell_is_a_copy_of_an_earlier_one_with_the_same_values_in_any_order() {
+        let cells = [cell(&[("a", 1), ("b", 2)]), cell(&[("a", 1), ("b", 3)]), cell(&[("b", 2), ("a", 1)])];
+        let mut seen = Seen::default();
+        let found: Vec<Option<usize>> =
+            cells.iter().enumerate().map(|(i, c)| seen.earlier(c, i, |j| &cells[j])).collect();
+        assert_eq!(found, [None, None, Some(0)]);
+    }
+
+    #[test]
+    fn cells_whose_hashes_collide_are_told_apart_by_their_values() {
+        let cells = [cell(&[("a", 1)]), cell(&[("a", 2)]), cell(&[("a", 2)])];
+        let mut seen = Seen::default();
+        assert_eq!(seen.earlier(&cells[0], 0, |j| &cells[j]), None);
+        // Make the second cell's hash the first's, as a collision would.
+        let hash = seen.hash(&cells[1]);
+        seen.by_hash.insert(hash, 0);
+        assert_eq!(seen.earlier(&cells[1], 1, |j| &cells[j]), None, "a different cell under the same hash is new");
+        assert_eq!(seen.earlier(&cells[2], 2, |j| &cells[j]), Some(1), "and its copy is found among the collided");
+    }
 }
