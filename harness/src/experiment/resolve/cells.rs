@@ -94,7 +94,7 @@ impl Resolver<'_> {
                     ));
             }
         };
-        let workload = self.workload(&workload_name, raw, &cell)?;
+        let (workload, search) = self.workload(&workload_name, raw, &cell)?;
         let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &cell, Some(&workload_name))?;
         let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &cell, Some(&workload_name))?;
         let checksum = match &raw.get_ref().checksum {
@@ -137,6 +137,7 @@ impl Resolver<'_> {
             conclude,
             services: Vec::new(),
             checksum,
+            search,
         })
     }
 
