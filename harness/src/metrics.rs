@@ -151,6 +151,8 @@ pub(crate) const SPEEDUP: &str = "speedup";
 pub(crate) const OFFERED: &str = "offered_per_s";
 /// Tasks completed over the run's span, per second.
 pub(crate) const ACHIEVED: &str = "achieved_per_s";
+/// A probe's verdict in a rate search (`pass`, `fail`, `not_offered`); blank for other runs.
+pub(crate) const PROBE: &str = "probe";
 /// The 99th percentile of the response time, from due to end.
 pub(crate) const RESPONSE_P99: &str = "response_p99_s";
 
@@ -194,6 +196,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     open("response_p90_s", "p90 response time", Seconds),
     open(RESPONSE_P99, "p99 response time", Seconds),
     open("response_max_s", "max response time", Seconds),
+    open(PROBE, "probe verdict", Label).not_measured(),
     derived(EFFICIENCY, "efficiency", Percent).higher_is_better(),
     derived(SPEEDUP, "speedup", Times).higher_is_better(),
 ];
@@ -527,6 +530,7 @@ mod tests {
         "response_p90_s",
         "response_p99_s",
         "response_max_s",
+        "probe",
     ];
 
     fn closed(names: &[&'static str]) -> Vec<&'static str> {
