@@ -151,6 +151,8 @@ pub(crate) const SPEEDUP: &str = "speedup";
 pub(crate) const OFFERED: &str = "offered_per_s";
 /// Tasks completed over the run's span, per second.
 pub(crate) const ACHIEVED: &str = "achieved_per_s";
+/// The rate a search found: the highest rate within its objective (`summary.csv`'s `rate_found_per_s`).
+pub(crate) const RATE_FOUND: &str = "rate_found_per_s";
 /// A probe's verdict in a rate search (`pass`, `fail`, `not_offered`); blank for other runs.
 pub(crate) const PROBE: &str = "probe";
 /// The 99th percentile of the response time, from due to end.
@@ -199,6 +201,7 @@ pub(crate) const CATALOG: &[Metric] = &[
     open(PROBE, "probe verdict", Label).not_measured(),
     derived(EFFICIENCY, "efficiency", Percent).higher_is_better(),
     derived(SPEEDUP, "speedup", Times).higher_is_better(),
+    derived(RATE_FOUND, "highest rate within the objective", PerSecond).higher_is_better(),
 ];
 
 /// The harness's metric called `name`: a column of `runs.csv` (of the catalog or of a [`FAMILIES`] member)

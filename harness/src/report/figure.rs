@@ -136,3 +136,13 @@ impl Figure {
 pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
+
+/// Says in the subtitles of `figures` (of the report `name`) what their bars are, `what`, in the place of
+/// the median of runs and its confidence interval that a chart's subtitle says by default.
+pub(crate) fn say_what_bars_are(figures: &mut [Figure], name: &str, what: &str) {
+    for figure in figures {
+        if let Some((_, rest)) = figure.subtitle.split_once(", its whisker the 95% confidence interval") {
+            figure.subtitle = format!("{name}: {what}{rest}");
+        }
+    }
+}
