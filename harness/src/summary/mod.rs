@@ -109,10 +109,6 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     // The custom metrics are read by their place, not looked up by name: a file may have many.
     let (custom_from, custom_to) = (MEASURED.len(), MEASURED.len() + runs.custom.len());
     let probe_at = runs.position(crate::metrics::PROBE);
-    let probe = |row: &crate::results::runs::Row| {
-        let verdict = crate::search::Verdict::parse(row.record.get(probe_at?)?)?;
-        Some(crate::search::Probe { rate: row.metric(crate::metrics::OFFERED)?, verdict })
-    };
     Ok(runs
         .rows
         .iter()
@@ -130,7 +126,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
                     _ => row.metric(m),
                 })
                 .collect(),
-            probe: probe(row),
+            probe: row.probe(probe_at),
         })
         .collect())
 }
