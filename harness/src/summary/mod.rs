@@ -706,7 +706,7 @@ mod tests {
     fn run(cell: &DeclaredCell, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), cell: None, repetition, ok, names: measured(&[]), metrics }
+        Run { key: cell.key.clone(), cell: None, repetition, ok, names: measured(&[]), metrics, probe: None }
     }
 
     #[test]
