@@ -1,5 +1,5 @@
 //! The search for the highest rate within a latency objective (`arrival = { rate = "search", ... }`), as
-//! MLPerf LoadGen's peak-performance search does it: from the lowest rate, double while the probes pass,
+//! the peak-performance search of `MLPerf`'s `LoadGen` does it: from the lowest rate, double while the probes pass,
 //! then bisect between the highest rate that passed and the lowest that did not, until they are within the
 //! precision asked; then probe the rate found again, `confirm` times. Each probe is a real run of the cell
 //! at that rate, judged on the response-time percentiles of every task of the run.
@@ -127,6 +127,14 @@ pub(crate) fn round(rate: f64) -> f64 {
     (rate * 1000.0).round() / 1000.0
 }
 
+impl Probe {
+    /// Whether the probe ran at `rate`: the same to the thousandth of a task per second, as written.
+    pub(crate) fn at(&self, rate: f64) -> bool {
+        let milli = |r: f64| (r * 1000.0).round() as i64;
+        milli(self.rate) == milli(rate)
+    }
+}
+
 /// The result of a search so far: the highest rate whose every probe passed, below the lowest rate that
 /// had a probe that did not.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -145,7 +153,7 @@ pub(crate) fn bracket(probes: &[Probe]) -> Bracket {
         .iter()
         .map(|p| p.rate)
         .filter(|&r| fail.is_none_or(|f| r < f))
-        .filter(|&r| probes.iter().filter(|p| p.rate == r).all(|p| p.verdict == Verdict::Pass))
+        .filter(|&r| probes.iter().filter(|p| p.at(r)).all(|p| p.verdict == Verdict::Pass))
         .reduce(f64::max);
     Bracket { pass, fail }
 }
@@ -156,7 +164,7 @@ pub(crate) fn next(search: &Search, probes: &[Probe]) -> Option<f64> {
         return None;
     }
     let confirmed = |rate: f64| {
-        let times = probes.iter().filter(|p| p.rate == rate).count();
+        let times = probes.iter().filter(|p| p.at(rate)).count();
         (times <= search.confirm as usize).then_some(rate)
     };
     match bracket(probes) {
@@ -207,7 +215,7 @@ mod tests {
             &probes.iter().take(8).map(|p| p.rate).collect::<Vec<_>>(),
             &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]
         );
-        assert_eq!(probes.iter().filter(|p| p.rate == pass).count(), 3);
+        assert_eq!(probes.iter().filter(|p| p.at(pass)).count(), 3);
     }
 
     #[test]

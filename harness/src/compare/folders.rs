@@ -134,7 +134,7 @@ fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::R
     for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
         let label = row.label(&runs.axes);
-        if described.get(&label).is_some_and(|&rate| row.probe(probe_at).is_none_or(|p| p.rate != rate)) {
+        if described.get(&label).is_some_and(|&rate| row.probe(probe_at).is_none_or(|p| !p.at(rate))) {
             continue;
         }
         let cell = values.entry(label).or_default();

@@ -324,7 +324,7 @@ pub(crate) fn by_key(runs: &[Run]) -> std::collections::HashMap<&[String], Vec<&
     let mut cells = by_key_all(runs);
     for mine in cells.values_mut() {
         if let Some(rate) = search::described_rate(&search::probes(mine)) {
-            mine.retain(|r| r.probe.is_some_and(|p| p.rate == rate));
+            mine.retain(|r| r.probe.is_some_and(|p| p.at(rate)));
         }
     }
     cells

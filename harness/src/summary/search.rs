@@ -47,7 +47,7 @@ pub(crate) fn summarize(runs: &[&Run]) -> Option<SearchSummary> {
         found_per_s: pass,
         failed_per_s: fail,
         probes: probes.len(),
-        found_runs: pass.map_or(0, |rate| probes.iter().filter(|p| p.rate == rate).count()),
+        found_runs: pass.map_or(0, |rate| probes.iter().filter(|p| p.at(rate)).count()),
         not_offered: probes.iter().filter(|p| p.verdict == Verdict::NotOffered).count(),
     })
 }

@@ -64,30 +64,24 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
         // The fail side: a probe at it did not pass, and nothing was found at or above it.
         let failed = failed.unwrap_or_else(|| panic!("{executor}: 2000/s cannot pass, so some rate failed: {cell:?}"));
         assert!(at(failed).any(|r| r["probe"] != "pass"), "{executor}: nothing failed at {failed}/s");
-        match found {
-            Some(found) => {
-                found_any = true;
-                assert!(found < failed, "{executor}: the rate found is not below the one that failed: {cell:?}");
-                assert!(found < PHYSICAL_LIMIT, "{executor}: {found}/s cannot be within the objective");
-                // The pass side: every probe at it passed, the first and its confirmation.
-                assert!(at(found).all(|r| r["probe"] == "pass"), "{executor}: a probe at {found}/s did not pass");
-                assert_eq!(at(found).count().to_string(), cell["rate_found_runs"], "{executor}: {cell:?}");
-                assert_eq!(at(found).count(), 2, "{executor}: the rate found is probed once more (confirm = 1)");
-                // No rate between the two sides was probed: the bracket is the search's last word.
-                assert!(
-                    !probes.iter().filter_map(|r| number(r, "offered_per_s")).any(|r| r > found && r < failed),
-                    "{executor}: a probe inside the bracket"
-                );
-                // The statistics of the cell are those of its runs at the rate found.
-                assert_eq!(cell["n"], "2", "{executor}: {cell:?}");
-            }
-            None => {
-                assert_eq!(failed, 4.0, "{executor}: nothing found, so the lowest rate failed");
-                assert!(
-                    report.contains(&format!("executor={executor}")) && report.contains("found no rate"),
-                    "{report}"
-                );
-            }
+        if let Some(found) = found {
+            found_any = true;
+            assert!(found < failed, "{executor}: the rate found is not below the one that failed: {cell:?}");
+            assert!(found < PHYSICAL_LIMIT, "{executor}: {found}/s cannot be within the objective");
+            // The pass side: every probe at it passed, the first and its confirmation.
+            assert!(at(found).all(|r| r["probe"] == "pass"), "{executor}: a probe at {found}/s did not pass");
+            assert_eq!(at(found).count().to_string(), cell["rate_found_runs"], "{executor}: {cell:?}");
+            assert_eq!(at(found).count(), 2, "{executor}: the rate found is probed once more (confirm = 1)");
+            // No rate between the two sides was probed: the bracket is the search's last word.
+            assert!(
+                !probes.iter().filter_map(|r| number(r, "offered_per_s")).any(|r| r > found && r < failed),
+                "{executor}: a probe inside the bracket"
+            );
+            // The statistics of the cell are those of its runs at the rate found.
+            assert_eq!(cell["n"], "2", "{executor}: {cell:?}");
+        } else {
+            assert_eq!(cell["rate_failed_per_s"], "4.000", "{executor}: nothing found, so the lowest rate failed");
+            assert!(report.contains(&format!("executor={executor}")) && report.contains("found no rate"), "{report}");
         }
     }
     let chart = dir.join("charts/rate.svg");
