@@ -83,19 +83,8 @@ pub(crate) struct Summary {
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
 pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
-    if let (Some(dir), Some(cell)) = (options.resume, experiment.cells.iter().find(|c| c.search.is_some())) {
-        return Err(crate::diagnostic::Diagnostic::new(format!(
-            "{}: cannot resume {}: cell {} searches for a rate, and a search is not resumed",
-            experiment.name,
-            dir.display(),
-            cell.label(&experiment.columns)
-        ))
-        .in_file(&experiment.path)
-        .help(
-            "each probe of a search picks its rate from the verdicts of the probes before it, measured under the \
-             machine's state of then: run the experiment again, without --resume",
-        )
-        .into());
+    if let Some(refused) = refuse_for_a_search(experiment, &options) {
+        return Err(refused.into());
     }
     let started = SystemTime::now();
     let load = LoadMeter::start();
@@ -108,6 +97,28 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     };
     let dir = opened.results.path.clone();
     run_opened(experiment, &options, runner, opened, &load).map_err(|error| way_out(error, experiment, &dir))
+}
+
+/// Why `options` cannot run `experiment` when a cell of it searches for a rate: a search is neither
+/// resumed nor sharded.
+fn refuse_for_a_search(experiment: &Experiment, options: &Options<'_>) -> Option<crate::diagnostic::Diagnostic> {
+    let cell = experiment.cells.iter().find(|c| c.search.is_some())?.label(&experiment.columns);
+    let (what, help) = match (options.resume, options.shard) {
+        (Some(dir), _) => (
+            format!("cannot resume {}: cell {cell} searches for a rate, and a search is not resumed", dir.display()),
+            "each probe of a search picks its rate from the verdicts of the probes before it, measured under the \
+             machine's state of then: run the experiment again, without --resume",
+        ),
+        (None, Some(shard)) => (
+            format!("cannot run shard {shard}: cell {cell} searches for a rate, and a search is not sharded"),
+            "a search's probes are as many as it needs, and `harness merge` takes each cell's planned repetitions: \
+             split the matrix into files instead, one per machine",
+        ),
+        (None, None) => return None,
+    };
+    Some(
+        crate::diagnostic::Diagnostic::new(format!("{}: {what}", experiment.name)).in_file(&experiment.path).help(help),
+    )
 }
 
 /// An error once the result folder exists, with the way out: the runs measured so far are in the folder,

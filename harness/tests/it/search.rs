@@ -107,4 +107,15 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
     assert_eq!(resumed.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("a search is not resumed"), "{stderr}");
     assert_eq!(support::read_runs(&dir.join("runs.csv")).len(), rows.len());
+
+    // Nor sharded: `merge` takes each cell's planned repetitions, and a search has as many probes as it needs.
+    let sharded = support::harness()
+        .args(["run", "--quiet", "--shard", "0/2", "--out"])
+        .arg(out.path())
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&sharded.stderr);
+    assert_eq!(sharded.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a search is not sharded"), "{stderr}");
 }
