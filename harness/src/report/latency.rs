@@ -25,11 +25,9 @@ impl Chart for Latency {
             OVER_CELL_PERCENTILES,
         );
         // One number per cell, not a median of runs: the subtitle says so, and that it has no interval.
-        super::figure::say_what_bars_are(
-            &mut over_cell,
-            &report.name,
-            "each bar is one percentile over every task of the cell's runs (no interval)",
-        );
+        super::figure::say_what_marks_are(&mut over_cell, &report.name, |mark, _| {
+            format!("each {mark} is one percentile over every task of the cell's runs (no interval)")
+        });
         figures.extend(over_cell);
         figures
     }

@@ -24,11 +24,9 @@ impl Chart for Rate {
             rules: Vec::new(),
             across: Vec::new(),
         });
-        super::figure::say_what_bars_are(
-            &mut figures,
-            &report.name,
-            "each bar is the rate a search found, its whisker up to the lowest rate that failed",
-        );
+        super::figure::say_what_marks_are(&mut figures, &report.name, |mark, whisker| {
+            format!("each {mark} is the rate a cell's search found, its {whisker} up to the lowest rate that failed")
+        });
         figures
     }
 }
