@@ -43,6 +43,7 @@ mod report;
 mod results;
 mod run;
 mod schema;
+mod search;
 mod stats;
 mod summary;
 mod survey;

@@ -151,6 +151,10 @@ pub(crate) const SPEEDUP: &str = "speedup";
 pub(crate) const OFFERED: &str = "offered_per_s";
 /// Tasks completed over the run's span, per second.
 pub(crate) const ACHIEVED: &str = "achieved_per_s";
+/// The rate a search found: the highest rate within its objective (`summary.csv`'s `rate_found_per_s`).
+pub(crate) const RATE_FOUND: &str = "rate_found_per_s";
+/// A probe's verdict in a rate search (`pass`, `fail`, `not_offered`); blank for other runs.
+pub(crate) const PROBE: &str = "probe";
 /// The 99th percentile of the response time, from due to end.
 pub(crate) const RESPONSE_P99: &str = "response_p99_s";
 
@@ -194,8 +198,10 @@ pub(crate) const CATALOG: &[Metric] = &[
     open("response_p90_s", "p90 response time", Seconds),
     open(RESPONSE_P99, "p99 response time", Seconds),
     open("response_max_s", "max response time", Seconds),
+    open(PROBE, "probe verdict", Label).not_measured(),
     derived(EFFICIENCY, "efficiency", Percent).higher_is_better(),
     derived(SPEEDUP, "speedup", Times).higher_is_better(),
+    derived(RATE_FOUND, "highest rate within the objective", PerSecond).higher_is_better(),
 ];
 
 /// The harness's metric called `name`: a column of `runs.csv` (of the catalog or of a [`FAMILIES`] member)
@@ -439,6 +445,10 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "model",
     "capacity_per_s",
     "sustainable_per_s",
+    "rate_found_per_s",
+    "rate_failed_per_s",
+    "rate_probes",
+    "rate_found_runs",
     "cell_latency_tasks",
     "cell_latency_p50_s",
     "cell_latency_p90_s",
@@ -527,6 +537,7 @@ mod tests {
         "response_p90_s",
         "response_p99_s",
         "response_max_s",
+        "probe",
     ];
 
     fn closed(names: &[&'static str]) -> Vec<&'static str> {
@@ -555,8 +566,10 @@ mod tests {
         assert_eq!(*GATED_BY_DEFAULT, ["run_s", "throughput_per_s", "peak_memory_bytes"]);
         assert_eq!(*EXPORTED, ["run_s", "throughput_per_s", "latency_p99_s", "peak_memory_bytes", "wall_s"]);
         assert_eq!(*NOISE, ["run_s"]);
+        // The rate a search found came after the catalog, with the open workloads.
         let chartable: Vec<(&str, &str, Dimension)> = closed(&CHARTABLE)
             .iter()
+            .filter(|n| **n != RATE_FOUND)
             .map(|n| builtin(n).unwrap())
             .map(|m| (&*m.name, &*m.label, m.dimension))
             .collect();

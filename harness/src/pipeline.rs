@@ -83,6 +83,9 @@ pub(crate) struct Summary {
 
 /// Runs `experiment` into a new result folder under `options.out`, or completes `options.resume`.
 pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Result<Summary> {
+    if let Some(refused) = refuse_for_a_search(experiment, &options) {
+        return Err(refused.into());
+    }
     let started = SystemTime::now();
     let load = LoadMeter::start();
     // A folder to resume is locked before anything is started: a second harness on it stops here.
@@ -94,6 +97,28 @@ pub(crate) fn run(experiment: &Experiment, options: Options<'_>) -> anyhow::Resu
     };
     let dir = opened.results.path.clone();
     run_opened(experiment, &options, runner, opened, &load).map_err(|error| way_out(error, experiment, &dir))
+}
+
+/// Why `options` cannot run `experiment` when a cell of it searches for a rate: a search is neither
+/// resumed nor sharded.
+fn refuse_for_a_search(experiment: &Experiment, options: &Options<'_>) -> Option<crate::diagnostic::Diagnostic> {
+    let cell = experiment.cells.iter().find(|c| c.search.is_some())?.label(&experiment.columns);
+    let (what, help) = match (options.resume, options.shard) {
+        (Some(dir), _) => (
+            format!("cannot resume {}: cell {cell} searches for a rate, and a search is not resumed", dir.display()),
+            "each probe of a search picks its rate from the verdicts of the probes before it, measured under the \
+             machine's state of then: run the experiment again, without --resume",
+        ),
+        (None, Some(shard)) => (
+            format!("cannot run shard {shard}: cell {cell} searches for a rate, and a search is not sharded"),
+            "a search's probes are as many as it needs, and `harness merge` takes each cell's planned repetitions: \
+             split the matrix into files instead, one per machine",
+        ),
+        (None, None) => return None,
+    };
+    Some(
+        crate::diagnostic::Diagnostic::new(format!("{}: {what}", experiment.name)).in_file(&experiment.path).help(help),
+    )
 }
 
 /// An error once the result folder exists, with the way out: the runs measured so far are in the folder,
@@ -307,6 +332,8 @@ fn run_slots(
     decide: Option<Decide<'_>>,
 ) -> anyhow::Result<()> {
     let mut looks = Looks::new(experiment, decide);
+    // The probes of the searches so far: each run's index in the schedule is its own.
+    let mut probes = 0;
     for (index, &slot) in slots.iter().enumerate() {
         if let (Some(looks), Some(round)) = (looks.as_mut(), slot.repetition) {
             if !looks.runs(experiment, &results.path, slot.cell, round, summary)? {
@@ -314,13 +341,27 @@ fn run_slots(
                 continue;
             }
         }
-        let Some(ran) = runner.run(experiment, slot, index)? else {
+        let searched = match (&experiment.cells[slot.cell].search, slot.repetition) {
+            (Some(search), Some(_)) => {
+                let mut search = Searching { search, slot, index: slots.len() + probes, probes: Vec::new() };
+                let done = run_search(experiment, &mut search, runner, results, reporter, summary)?;
+                probes += search.probes.len();
+                done
+            }
+            _ => match runner.run(experiment, slot, index)? {
+                Some(ran) => {
+                    record(results, experiment, slot, index, &ran, None, summary)?;
+                    reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !searched {
             summary.interrupted = runner.changed().is_none();
             summary.remaining = slots[index..].iter().filter(|s| s.repetition.is_some()).count();
             break;
-        };
-        record(results, experiment, slot, index, &ran, summary)?;
-        reporter.finished(experiment, &experiment.cells[slot.cell], slot, &ran.outcome);
+        }
         if runner.fatal().is_some() {
             break;
         }
@@ -330,6 +371,45 @@ fn run_slots(
         looks.finish(experiment, summary);
     }
     Ok(())
+}
+
+/// A cell's search in progress: its slot (its first repetition), the index its first probe runs as, and
+/// its probes so far.
+struct Searching<'a> {
+    search: &'a crate::search::Search,
+    slot: Slot,
+    index: usize,
+    probes: Vec<crate::search::Probe>,
+}
+
+/// Runs the probes of a cell's search ([`crate::search`]), each recorded as a run of its own: its
+/// repetition is its number, `offered_per_s` its rate and `probe` its verdict. `false` when Ctrl-C or
+/// SIGTERM stopped a probe, or a step library changed.
+fn run_search(
+    experiment: &Experiment,
+    searching: &mut Searching<'_>,
+    runner: &mut Runner,
+    results: &mut ResultDir,
+    reporter: &Reporter,
+    summary: &mut Summary,
+) -> anyhow::Result<bool> {
+    let cell = &experiment.cells[searching.slot.cell];
+    while let Some(rate) = crate::search::next(searching.search, &searching.probes) {
+        let number = searching.probes.len() as u32 + 1;
+        let slot = Slot { repetition: Some(number), ..searching.slot };
+        let probe = crate::run::probe::at_rate(cell, searching.search, rate);
+        let index = searching.index + searching.probes.len();
+        let Some(ran) = runner.run_as(experiment, slot, &probe, index)? else { return Ok(false) };
+        let verdict = crate::run::probe::verdict(&probe, searching.search, experiment.seed, &ran.outcome);
+        let probe = crate::search::Probe { rate, verdict };
+        record(results, experiment, slot, index, &ran, Some(probe), summary)?;
+        reporter.probed(experiment, cell, slot, &ran.outcome, probe);
+        searching.probes.push(probe);
+        if runner.fatal().is_some() {
+            break;
+        }
+    }
+    Ok(true)
 }
 
 /// Runs the experiment's hook `what` (`setup` or `cleanup`) into `logs/WHAT.log`.
@@ -391,13 +471,14 @@ fn record(
     slot: Slot,
     index: usize,
     ran: &crate::run::Ran,
+    probe: Option<crate::search::Probe>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     if let Some(log) = ran.output() {
         results.keep_log(slot, index, log).context("cannot keep the run's log")?;
     }
     if let Some(repetition) = slot.repetition {
-        results.append(experiment, slot.cell, repetition, &ran.outcome).context("cannot append to runs.csv")?;
+        results.append(experiment, slot.cell, repetition, &ran.outcome, probe).context("cannot append to runs.csv")?;
         summary.measured += 1;
     }
     if ran.outcome.status != Status::Ok {
@@ -496,7 +577,7 @@ pub(crate) fn write_summary(dir: &Path) -> Result<(), Error> {
 struct Reporter {
     bar: Option<ProgressBar>,
     plain: bool,
-    total: u64,
+    total: std::cell::Cell<u64>,
     done: std::cell::Cell<u64>,
     start: Instant,
 }
@@ -519,13 +600,42 @@ impl Reporter {
         Self {
             bar,
             plain: progress == Progress::Auto && !terminal,
-            total,
+            total: std::cell::Cell::new(total),
             done: std::cell::Cell::new(0),
             start: Instant::now(),
         }
     }
 
     fn finished(&self, experiment: &Experiment, cell: &CellPlan, slot: Slot, outcome: &Outcome) {
+        self.report(experiment, cell, slot, outcome, None);
+    }
+
+    /// A probe of a search: one more run than the schedule counted, but for the first.
+    fn probed(
+        &self,
+        experiment: &Experiment,
+        cell: &CellPlan,
+        slot: Slot,
+        outcome: &Outcome,
+        probe: crate::search::Probe,
+    ) {
+        if slot.repetition != Some(1) {
+            self.total.set(self.total.get() + 1);
+            if let Some(bar) = &self.bar {
+                bar.inc_length(1);
+            }
+        }
+        self.report(experiment, cell, slot, outcome, Some(probe));
+    }
+
+    fn report(
+        &self,
+        experiment: &Experiment,
+        cell: &CellPlan,
+        slot: Slot,
+        outcome: &Outcome,
+        probe: Option<crate::search::Probe>,
+    ) {
         self.done.set(self.done.get() + 1);
         let label: Vec<String> = experiment
             .columns
@@ -533,13 +643,18 @@ impl Reporter {
             .filter(|c| cell.values.contains_key(c.as_str()))
             .map(|c| format!("{c}={}", cell.value(c)))
             .collect();
-        let what = match slot.repetition {
-            Some(r) => format!("rep {r}"),
-            None => "warmup".to_owned(),
+        let what = match (slot.repetition, probe) {
+            (Some(r), Some(p)) => format!("probe {r} at {}/s", crate::fmt::number(p.rate)),
+            (Some(r), None) => format!("rep {r}"),
+            (None, _) => "warmup".to_owned(),
         };
         let result = match (&outcome.report, outcome.status) {
             (Some(r), Status::Ok) => format!("ok, run {:.4}s", r.run_s),
             _ => format!("{}: {}", outcome.status.as_str(), outcome.error),
+        };
+        let result = match probe {
+            Some(p) => format!("{result}, {}", p.verdict.as_str()),
+            None => result,
         };
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -547,14 +662,14 @@ impl Reporter {
                 bar.println(crate::console::escape_controls(&format!("{} {what}: {result}", label.join(" "))));
             }
         } else if self.plain {
-            crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total, label.join(" "));
+            crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total.get(), label.join(" "));
         }
     }
 
     /// A run a range of repetitions no longer needs: it leaves the total.
     fn skipped(&self) {
         if let Some(bar) = &self.bar {
-            bar.set_length(bar.length().unwrap_or(self.total).saturating_sub(1));
+            bar.set_length(bar.length().unwrap_or(self.total.get()).saturating_sub(1));
         }
     }
 
@@ -565,7 +680,7 @@ impl Reporter {
         if self.bar.is_some() || self.plain {
             let (done, elapsed) = (self.done.get(), self.start.elapsed().as_secs_f64());
             if interrupted {
-                crate::console::errln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total);
+                crate::console::errln!("stopped after {done} of {} runs, in {elapsed:.1}s", self.total.get());
             } else {
                 crate::console::errln!("finished {done} runs in {elapsed:.1}s");
             }

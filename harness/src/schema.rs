@@ -102,8 +102,30 @@ fn arrival() -> Value {
         "additionalProperties": false,
         "properties": {
             "rate": {
-                "anyOf": [{ "type": "string", "pattern": RATE }, { "type": "string", "pattern": REFERENCE }],
-                "description": "Tasks per second, minute or hour: \"500/s\", \"3000/min\", \"100/h\", or \"${axis}\""
+                "anyOf": [
+                    { "type": "string", "pattern": RATE },
+                    { "const": crate::experiment::arrival::SEARCH },
+                    { "type": "string", "pattern": REFERENCE }
+                ],
+                "description": "Tasks per second, minute or hour: \"500/s\", \"3000/min\", \"100/h\", \"${axis}\", or \"search\": the highest rate within `objective`"
+            },
+            "objective": {
+                "type": "object",
+                "description": "With rate = \"search\": the response-time percentiles every probe must keep within",
+                "additionalProperties": false,
+                "minProperties": 1,
+                "properties": crate::search::PERCENTILES.iter().map(|p| (p.to_string(), duration())).collect::<serde_json::Map<_, _>>()
+            },
+            "search": {
+                "type": "object",
+                "description": "With rate = \"search\": from `lowest` (1/s) double up to `highest` (1000000/s), bisect to `precision` (5%), probe the rate found `confirm` (2) more times",
+                "additionalProperties": false,
+                "properties": {
+                    "lowest": { "anyOf": [{ "type": "string", "pattern": RATE }, { "type": "string", "pattern": REFERENCE }] },
+                    "highest": { "anyOf": [{ "type": "string", "pattern": RATE }, { "type": "string", "pattern": REFERENCE }] },
+                    "precision": { "type": "string", "pattern": "^\\s*[0-9.]+\\s*%\\s*$|\\$\\{" },
+                    "confirm": { "anyOf": [{ "type": "integer", "minimum": 0, "maximum": crate::experiment::arrival::MAX_CONFIRM }, { "type": "string", "pattern": REFERENCE }] }
+                }
             },
             "duration": { "allOf": [duration()], "description": "How long tasks arrive: tasks = rate x duration" },
             "tasks": { "allOf": [count(0)], "description": "How many tasks arrive" },

@@ -613,6 +613,15 @@ fn plan_table(experiment: &Experiment) -> String {
         memory.unwrap_or_default(),
         serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
     );
+    let searching = experiment.cells.iter().filter(|c| c.search.is_some()).count();
+    if searching > 0 {
+        let _ = writeln!(
+            out,
+            "{searching} of the cells search for a rate: their measured runs are the search's probes, as many as it \
+             needs (up to {}), in the place of the repetitions\n",
+            crate::search::MAX_PROBES
+        );
+    }
     let mut header = vec!["#".to_owned()];
     header.extend(experiment.columns.iter().cloned());
     // Upper case: resolved from the cell, not axes of the matrix.
@@ -621,7 +630,12 @@ fn plan_table(experiment: &Experiment) -> String {
     for (i, cell) in experiment.cells.iter().enumerate() {
         let mut row = vec![(i + 1).to_string()];
         row.extend(experiment.columns.iter().map(|c| cell.value(c)));
-        row.push(cell.workload.tasks.to_string());
+        row.push(match cell.search.as_ref().map(|s| s.bound) {
+            Some(crate::search::Bound::Duration(s)) => {
+                format!("rate x {}", crate::fmt::format_duration(std::time::Duration::from_secs_f64(s)))
+            }
+            _ => cell.workload.tasks.to_string(),
+        });
         row.push(cell.workload.steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
         let options: Vec<String> = cell
             .options

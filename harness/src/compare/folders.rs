@@ -24,7 +24,8 @@ use anyhow::Context as _;
 
 use super::verdict::{Scale, decide, detectable, needed};
 use super::{
-    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, OverCell, Reason, Verdict, judged_by,
+    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, OverCell, RateFound, Reason, Verdict,
+    judged_by,
 };
 use crate::experiment::gate::{Gate, Threshold};
 use crate::experiment::repetitions::Repetitions;
@@ -105,6 +106,8 @@ struct CellRuns {
     /// Its number in `runs.csv`, which names its histograms, and the repetitions that ended ok.
     cell: Option<u64>,
     ok_repetitions: Vec<u64>,
+    /// For a cell that searched for a rate: its probes, in the order they ran.
+    probes: Vec<crate::search::Probe>,
 }
 
 /// The runs of a result folder, by cell label.
@@ -117,9 +120,24 @@ fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::R
     warnings.extend(runs.cut_warning());
     let mut values = Values::new();
     let mut anchors = Vec::new();
+    // A cell that searched is described by its runs at the rate it found, as in summary.csv.
+    let probe_at = runs.position(crate::metrics::PROBE);
+    for row in &runs.rows {
+        if let Some(probe) = row.probe(probe_at) {
+            values.entry(row.label(&runs.axes)).or_default().probes.push(probe);
+        }
+    }
+    let described: BTreeMap<String, f64> = values
+        .iter()
+        .filter_map(|(label, cell)| Some((label.clone(), crate::summary::search::described_rate(&cell.probes)?)))
+        .collect();
     for row in &runs.rows {
         // Cells are matched by their axis values: a changed matrix still compares what is comparable.
-        let cell = values.entry(row.label(&runs.axes)).or_default();
+        let label = row.label(&runs.axes);
+        if described.get(&label).is_some_and(|&rate| row.probe(probe_at).is_none_or(|p| !p.at(rate))) {
+            continue;
+        }
+        let cell = values.entry(label).or_default();
         cell.rounds = cell.rounds.max(row.repetition.unwrap_or(0).min(u64::from(u32::MAX)) as u32);
         cell.cell = cell.cell.or(row.cell);
         if !row.ok() {
@@ -334,8 +352,10 @@ pub(crate) fn compare(
     }
     sort(&mut changes);
     let over_cell = over_cells((baseline, &before), (current, &after), &mut warnings)?;
+    let rates = rates(&before, &after);
     Ok(Comparison {
         over_cell,
+        rates,
         mode: Mode::Folders,
         baseline: baseline.to_owned(),
         current: current.to_owned(),
@@ -392,6 +412,24 @@ fn over_cells(
         }
     }
     Ok(found)
+}
+
+/// The rates found by the searches of the cells both sides have and searched on both.
+fn rates(baseline: &Values, current: &Values) -> Vec<RateFound> {
+    let bracket = |cell: &CellRuns| (!cell.probes.is_empty()).then(|| crate::search::bracket(&cell.probes));
+    current
+        .iter()
+        .filter_map(|(label, now)| {
+            let (old, new) = (bracket(baseline.get(label)?)?, bracket(now)?);
+            Some(RateFound {
+                cell: label.clone(),
+                baseline_found_per_s: old.pass,
+                baseline_failed_per_s: old.fail,
+                current_found_per_s: new.pass,
+                current_failed_per_s: new.fail,
+            })
+        })
+        .collect()
 }
 
 /// What a cell's changes are judged under.

@@ -190,6 +190,21 @@ pub(crate) struct Comparison {
     /// The latency percentiles over every task of each matched cell, where both sides have histograms.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub over_cell: Vec<OverCell>,
+    /// The rate each side's search found, for the matched cells that searched on both sides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<RateFound>,
+}
+
+/// The highest rate within the objective that one cell's search found on both sides, with the lowest rate
+/// that failed: shown beside the verdicts, higher is better, not judged, since each side is one search,
+/// not a sample of runs.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RateFound {
+    pub cell: String,
+    pub baseline_found_per_s: Option<f64>,
+    pub baseline_failed_per_s: Option<f64>,
+    pub current_found_per_s: Option<f64>,
+    pub current_failed_per_s: Option<f64>,
 }
 
 /// The latency percentiles over every task of one cell on both sides (each side's runs' histograms

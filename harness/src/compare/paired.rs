@@ -152,6 +152,7 @@ pub(crate) fn compare_paired(
     sort(&mut changes);
     Ok(Comparison {
         over_cell: Vec::new(),
+        rates: Vec::new(),
         mode: Mode::Paired {
             axis: baseline.axis.clone(),
             baseline: baseline.value.clone(),

@@ -245,6 +245,36 @@ fn over_cell_rows(c: &Comparison) -> Vec<[String; 3]> {
     rows
 }
 
+/// The rows of the rates found by the searches of each cell, with a header; none when no cell searched.
+fn rate_rows(c: &Comparison) -> Vec<[String; 3]> {
+    if c.rates.is_empty() {
+        return Vec::new();
+    }
+    let rate = |r: Option<f64>| r.map_or_else(|| "none".to_owned(), |r| format!("{}/s", crate::fmt::number(r)));
+    let side = |found: Option<f64>, failed: Option<f64>| match failed {
+        Some(_) => format!("{} (failed at {})", rate(found), rate(failed)),
+        None => format!("{} (the highest probed)", rate(found)),
+    };
+    let mut rows = vec![["cell".to_owned(), "baseline".to_owned(), "current".to_owned()]];
+    rows.extend(c.rates.iter().map(|r| {
+        let change = match (r.baseline_found_per_s, r.current_found_per_s) {
+            (Some(a), Some(b)) if a > 0.0 => format!(" ({})", signed_percent(b / a - 1.0)),
+            _ => String::new(),
+        };
+        [
+            r.cell.clone(),
+            side(r.baseline_found_per_s, r.baseline_failed_per_s),
+            format!("{}{change}", side(r.current_found_per_s, r.current_failed_per_s)),
+        ]
+    }));
+    rows
+}
+
+/// What the rates found are, under their table.
+const RATE_NOTE: &str = "Highest rate within the objective (higher is better), found by one search per side: the \
+    rate found and the lowest rate that failed. One bracket per side is no sample of runs to test, so shown and not \
+    judged; the verdicts above judge the runs at the rate found.";
+
 /// What the percentiles over the cell are, under their table.
 const OVER_CELL_NOTE: &str = "Latency over every task of the cell (each side's runs' histograms merged): one number \
     per side, without an interval, so shown and not judged; the verdicts above judge each run's percentiles.";
@@ -272,10 +302,11 @@ pub(crate) fn table(c: &Comparison) -> String {
     for cell in &c.failed_in_current {
         let _ = writeln!(out, "REGRESSED: every current run failed: {cell}");
     }
-    let over = over_cell_rows(c);
-    if !over.is_empty() {
-        let rows: Vec<Vec<String>> = over.into_iter().map(|r| r.to_vec()).collect();
-        let _ = write!(out, "\n{OVER_CELL_NOTE}\n{}", crate::fmt::table(&rows));
+    for (note, rows) in [(OVER_CELL_NOTE, over_cell_rows(c)), (RATE_NOTE, rate_rows(c))] {
+        if !rows.is_empty() {
+            let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.to_vec()).collect();
+            let _ = write!(out, "\n{note}\n{}", crate::fmt::table(&rows));
+        }
     }
     out
 }
@@ -347,11 +378,12 @@ pub(crate) fn markdown(c: &Comparison) -> String {
             }
         }
     }
-    let over = over_cell_rows(c);
-    if let Some((header, rows)) = over.split_first() {
-        let _ = writeln!(out, "\n{OVER_CELL_NOTE}\n\n| {} |\n| --- | ---: | ---: |", header.join(" | "));
-        for row in rows {
-            let _ = writeln!(out, "| {} | {} | {} |", crate::fmt::markdown(&row[0]), row[1], row[2]);
+    for (note, table) in [(OVER_CELL_NOTE, over_cell_rows(c)), (RATE_NOTE, rate_rows(c))] {
+        if let Some((header, rows)) = table.split_first() {
+            let _ = writeln!(out, "\n{note}\n\n| {} |\n| --- | ---: | ---: |", header.join(" | "));
+            for row in rows {
+                let _ = writeln!(out, "| {} | {} | {} |", crate::fmt::markdown(&row[0]), row[1], row[2]);
+            }
         }
     }
     out

@@ -3,6 +3,8 @@
 //! ```toml
 //! arrival = { rate = "500/s", duration = "3s" }                  # or tasks = N, here or on the workload
 //! arrival = { rate = "${rate}", tasks = 1000, process = "poisson", max_queue = 64 }
+//! arrival = { rate = "search", duration = "1s", objective = { p99 = "10ms" },
+//!             search = { lowest = "10/s", highest = "10000/s", precision = "5%", confirm = 2 } }
 //! ```
 
 use serde::Deserialize;
@@ -17,14 +19,70 @@ pub(super) struct RawArrival {
     pub tasks: Option<Spanned<toml::Value>>,
     pub process: Option<Spanned<toml::Value>>,
     pub max_queue: Option<Spanned<toml::Value>>,
+    /// With `rate = "search"`: the response-time percentiles a rate must keep within.
+    pub objective: Option<Spanned<RawObjective>>,
+    /// With `rate = "search"`: its bounds, precision and confirmations.
+    pub search: Option<Spanned<RawSearch>>,
+}
+
+/// `objective = { p99 = "10ms" }`: one key per percentile of the response time ([`crate::search::PERCENTILES`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawObjective {
+    pub mean: Option<Spanned<toml::Value>>,
+    pub p50: Option<Spanned<toml::Value>>,
+    pub p90: Option<Spanned<toml::Value>>,
+    pub p99: Option<Spanned<toml::Value>>,
+    pub max: Option<Spanned<toml::Value>>,
+}
+
+impl RawObjective {
+    /// The bounds written, in the order of [`crate::search::PERCENTILES`].
+    pub(super) fn bounds(&self) -> [Option<&Spanned<toml::Value>>; 5] {
+        [&self.mean, &self.p50, &self.p90, &self.p99, &self.max].map(Option::as_ref)
+    }
+}
+
+/// `search = { lowest = "10/s", highest = "10000/s", precision = "5%", confirm = 2 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSearch {
+    pub lowest: Option<Spanned<toml::Value>>,
+    pub highest: Option<Spanned<toml::Value>>,
+    pub precision: Option<Spanned<toml::Value>>,
+    pub confirm: Option<Spanned<toml::Value>>,
 }
 
 impl RawArrival {
     /// Every value, for finding `${axis}` references.
     pub(super) fn values(&self) -> impl Iterator<Item = &Spanned<toml::Value>> {
-        [&self.rate, &self.duration, &self.tasks, &self.process, &self.max_queue].into_iter().flatten()
+        let objective = self.objective.as_ref().map(|o| o.get_ref().bounds()).into_iter().flatten().flatten();
+        let search = self.search.as_ref().map(|s| {
+            let s = s.get_ref();
+            [&s.lowest, &s.highest, &s.precision, &s.confirm]
+        });
+        [&self.rate, &self.duration, &self.tasks, &self.process, &self.max_queue]
+            .into_iter()
+            .flatten()
+            .chain(objective)
+            .chain(search.into_iter().flatten().flatten())
     }
 }
+
+/// The word of `rate` that asks for a search.
+pub(crate) const SEARCH: &str = "search";
+
+/// The defaults of `search`: from 1/s up to 1,000,000/s, within 5%, the rate found probed twice more.
+pub(crate) const DEFAULT_LOWEST: f64 = 1.0;
+pub(crate) const DEFAULT_HIGHEST: f64 = 1_000_000.0;
+pub(crate) const DEFAULT_PRECISION: f64 = 0.05;
+pub(crate) const DEFAULT_CONFIRM: u32 = 2;
+/// The bounds of the search's keys: the lowest rate (`runs.csv` writes rates with three decimals), the
+/// widest span of rates (the doubling's probes), the finest precision, the most confirmations.
+pub(crate) const MIN_LOWEST: f64 = 0.01;
+pub(crate) const MAX_SPAN: f64 = 1_073_741_824.0;
+pub(crate) const MIN_PRECISION: f64 = 0.001;
+pub(crate) const MAX_CONFIRM: i64 = 10;
 
 /// What a rate looks like, for error messages.
 pub(crate) const RATE_EXPECTED: &str = "a rate such as \"500/s\", \"3000/min\" or \"100/h\"";

@@ -136,6 +136,8 @@ pub(crate) struct CellPlan {
     pub services: Vec<usize>,
     /// How its runs' checksums are held to agree: the workload's `checksum`.
     pub checksum: Agreement,
+    /// `rate = "search"`: its runs are the probes of a search for the highest rate within an objective.
+    pub search: Option<Arc<crate::search::Search>>,
 }
 
 /// How the checksums of a workload's runs are compared: every `ok` run of every cell that runs the same

@@ -149,6 +149,10 @@ pub(super) struct RawWorkload {
     pub steps: Spanned<Vec<Spanned<toml::Value>>>,
     /// An open workload: tasks arrive at a rate ([`super::arrival`]).
     pub arrival: Option<Spanned<super::arrival::RawArrival>>,
+    /// Only in `arrival`: here, refused with the way to write it there.
+    pub objective: Option<Spanned<toml::Value>>,
+    /// Only in `arrival`: here, refused with the way to write it there.
+    pub search: Option<Spanned<toml::Value>>,
     /// A program run before each run of the workload, outside the measured time.
     pub prepare: Option<Spanned<toml::Value>>,
     /// A program run after each run of the workload, outside the measured time.

@@ -136,3 +136,20 @@ impl Figure {
 pub(crate) fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
+
+/// Says in the subtitles of `figures` (of the report `name`) what their marks are, in the place of the
+/// median of runs and its confidence interval that a chart's subtitle says by default:
+/// `what(mark, whisker)`, given the words the subtitle has for them ("bar" and "whisker", or "point" and
+/// "error bar").
+pub(crate) fn say_what_marks_are(figures: &mut [Figure], name: &str, what: impl Fn(&str, &str) -> String) {
+    for figure in figures {
+        let Some((said, rest)) = figure.subtitle.split_once(" the 95% confidence interval") else { continue };
+        let words = said
+            .split_once("each ")
+            .and_then(|(_, s)| s.split_once(" is the median of "))
+            .and_then(|(mark, s)| s.split_once(", its ").map(|(_, whisker)| (mark.to_owned(), whisker.to_owned())));
+        if let Some((mark, whisker)) = words {
+            figure.subtitle = format!("{name}: {}{rest}", what(&mark, &whisker));
+        }
+    }
+}

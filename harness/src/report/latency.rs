@@ -25,14 +25,9 @@ impl Chart for Latency {
             OVER_CELL_PERCENTILES,
         );
         // One number per cell, not a median of runs: the subtitle says so, and that it has no interval.
-        for figure in &mut over_cell {
-            if let Some((_, rest)) = figure.subtitle.split_once(", its whisker the 95% confidence interval") {
-                figure.subtitle = format!(
-                    "{}: each bar is one percentile over every task of the cell's runs (no interval){rest}",
-                    report.name
-                );
-            }
-        }
+        super::figure::say_what_marks_are(&mut over_cell, &report.name, |mark, _| {
+            format!("each {mark} is one percentile over every task of the cell's runs (no interval)")
+        });
         figures.extend(over_cell);
         figures
     }

@@ -466,6 +466,7 @@ mod tests {
                 ok: true,
                 names: summary::measured(&[]),
                 metrics: vec![Some(1.0); MEASURED.len()],
+                probe: None,
             })
             .collect();
         let summaries = summary::summarize(&runs, &models, 1, 2);

@@ -2,7 +2,7 @@
 //! speedup, each with a name for people and a unit, from the [metric catalog](crate::metrics); and which of
 //! them the charts of every experiment draw.
 
-pub(crate) use crate::metrics::{CPU, Dimension, EFFICIENCY, Metric as Measure, SPEEDUP};
+pub(crate) use crate::metrics::{CPU, Dimension, EFFICIENCY, Metric as Measure, RATE_FOUND, SPEEDUP};
 
 /// The measure called `name`, if a chart can show it.
 pub(crate) fn find(name: &str) -> Option<Measure> {

@@ -12,7 +12,8 @@
 //!   prints for review and tests. [`metric`] draws one measure against the first numeric axis,
 //!   [`speedup`] the speedup over a reference executor, [`efficiency`] the efficiency against the ideal
 //!   time, [`latency`] the latency percentiles, [`load`] the response time of open workloads against the
-//!   offered rate, [`custom`] the `[[charts]]` of the experiment file.
+//!   offered rate, [`rate`] the highest rate a search found within its objective, [`custom`] the
+//!   `[[charts]]` of the experiment file.
 //!   [`layout`] decides which column goes where.
 //! - [`svg`] renders a figure with plotters; every chart uses the same fonts, sizes and one colour per
 //!   executor.
@@ -28,6 +29,7 @@ pub(crate) mod load;
 pub(crate) mod markdown;
 pub(crate) mod measure;
 pub(crate) mod metric;
+pub(crate) mod rate;
 pub(crate) mod speedup;
 pub(crate) mod svg;
 
@@ -263,6 +265,17 @@ impl Report {
                     n: run.n.min(reference.n),
                 })
             }
+            measure::RATE_FOUND => {
+                // The bracket of the search: the rate found, up to the lowest rate that failed.
+                let search = c.summary.search?;
+                let found = search.found_per_s?;
+                Some(Estimate {
+                    value: found,
+                    low: found,
+                    high: search.failed_per_s.unwrap_or(found),
+                    n: search.probes,
+                })
+            }
             metric => match measure::over_cell(metric) {
                 // One number over every task of the cell: no interval of runs around it.
                 Some(of) => c.summary.over_cell.as_ref().map(|o| {
@@ -288,6 +301,7 @@ impl Report {
         kinds.push(Box::new(efficiency::Efficiency));
         kinds.push(Box::new(latency::Latency));
         kinds.push(Box::new(load::Load));
+        kinds.push(Box::new(rate::Rate));
         for (index, spec) in self.charts.iter().enumerate() {
             kinds.push(Box::new(custom::Custom { spec, index }));
         }
@@ -327,6 +341,16 @@ impl Report {
                 "no speedup chart: no cell of another executor has a `{}` cell to compare with",
                 self.reference
             ));
+        }
+        for (index, cell) in self.cells.iter().enumerate() {
+            if let Some(search) = cell.summary.search.filter(|s| s.found_per_s.is_none()) {
+                notes.push(format!(
+                    "{}: its search found no rate within the objective (the lowest it probed, {}/s, did not pass), \
+                     so it has no bar in the rate chart",
+                    self.label(index, &self.columns),
+                    search.failed_per_s.map(crate::fmt::number).unwrap_or_default()
+                ));
+            }
         }
         if !figures.iter().any(|f| f.file.starts_with(efficiency::FILE)) {
             let why = self.cells.iter().find_map(|c| c.summary.ideal.as_ref().err().filter(|e| !e.is_empty()));

@@ -172,6 +172,7 @@ impl ResultDir {
         index: usize,
         repetition: u32,
         outcome: &Outcome,
+        probe: Option<crate::search::Probe>,
     ) -> io::Result<()> {
         let cell = &experiment.cells[index];
         let mut record: Vec<String> = experiment.columns.iter().map(|c| cell.value(c)).collect();
@@ -212,7 +213,7 @@ impl ResultDir {
             outcome.listen_overflows.map(|n| n.to_string()).unwrap_or_default(),
             outcome.anchor_s.map(f).unwrap_or_default(),
         ]);
-        record.extend(open_columns(&experiment.cells[index].workload, outcome));
+        record.extend(open_columns(&experiment.cells[index].workload, outcome, probe));
         // Custom metrics: the aggregate of what the run's tasks reported, blank for a run that failed or
         // whose workload does not declare the metric.
         for metric in &experiment.metrics {
@@ -249,13 +250,21 @@ impl ResultDir {
     }
 }
 
-/// The columns of an open workload ([`crate::metrics::OPEN`]): the offered rate for every run of one, the
-/// measures for a run that ended ok; blank for a closed workload.
-fn open_columns(workload: &harness_sdk::protocol::Workload, outcome: &Outcome) -> Vec<String> {
+/// The columns of an open workload ([`crate::metrics::OPEN`]): the offered rate for every run of one (a
+/// probe's own rate, and its verdict last), the measures for a run that ended ok; blank for a closed
+/// workload.
+fn open_columns(
+    workload: &harness_sdk::protocol::Workload,
+    outcome: &Outcome,
+    probe: Option<crate::search::Probe>,
+) -> Vec<String> {
     let mut record = vec![String::new(); crate::metrics::OPEN.len()];
     let Some(arrival) = &workload.arrival else { return record };
     let f = |x: f64| format!("{x:.9}");
-    record[0] = format!("{:.3}", arrival.rate_per_s);
+    record[0] = format!("{:.3}", probe.map_or(arrival.rate_per_s, |p| p.rate));
+    if let (Some(probe), Some(last)) = (probe, record.last_mut()) {
+        probe.verdict.as_str().clone_into(last);
+    }
     if let (Some(r), Status::Ok) = (&outcome.report, outcome.status) {
         if let Some(open) = &r.open {
             let achieved = if r.run_s > 0.0 { r.tasks as f64 / r.run_s } else { 0.0 };

@@ -69,6 +69,13 @@ impl Row {
         }
     }
 
+    /// For a probe of a rate search: its rate and verdict; `probe` is the place of the `probe` column
+    /// ([`Runs::position`]).
+    pub(crate) fn probe(&self, probe: Option<usize>) -> Option<crate::search::Probe> {
+        let verdict = crate::search::Verdict::parse(self.record.get(probe?)?)?;
+        Some(crate::search::Probe { rate: self.metric(metrics::OFFERED)?, verdict })
+    }
+
     /// The cell as its axis values say, `axis=value` for each non-empty one: how cells of two result folders
     /// are matched.
     pub(crate) fn label(&self, axes: &[String]) -> String {

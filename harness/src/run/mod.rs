@@ -11,6 +11,7 @@ mod fork_server;
 mod hooks;
 pub(crate) mod libraries;
 mod life;
+pub(crate) mod probe;
 mod reap;
 pub(crate) mod rounds;
 mod services;
@@ -106,7 +107,9 @@ impl Shard {
 /// not in `done` (cell index, repetition), each cell's warmups first.
 pub(crate) fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &HashSet<(usize, u32)>) -> Vec<Slot> {
     if rounds::applies(experiment) {
-        return rounds::schedule(experiment, shard, done);
+        let mut slots = rounds::schedule(experiment, shard, done);
+        slots.retain(|slot| runs_alone(experiment, *slot));
+        return slots;
     }
     let cells = experiment.cells.len();
     // The canonical order decides the shards, whatever order the runs then execute in.
@@ -122,6 +125,7 @@ pub(crate) fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &Has
         Order::Sequential => measured.sort_by_key(|s| (s.cell, s.repetition)),
         Order::Random => shuffle(&mut measured, experiment.seed),
     }
+    measured.retain(|slot| runs_alone(experiment, *slot));
     let mut active: Vec<usize> = measured.iter().map(|s| s.cell).collect();
     active.sort_unstable();
     active.dedup();
@@ -137,6 +141,12 @@ pub(crate) fn schedule(experiment: &Experiment, shard: Option<Shard>, done: &Has
         (0..experiment.warmup).flat_map(|_| active.iter().map(|&cell| Slot { cell, repetition: None })).collect();
     slots.extend(measured);
     slots
+}
+
+/// Whether `slot` is run: a cell's search runs its probes in the place of its first repetition, and its
+/// other repetitions are not run.
+fn runs_alone(experiment: &Experiment, slot: Slot) -> bool {
+    experiment.cells[slot.cell].search.is_none() || slot.repetition.is_none_or(|r| r == 1)
 }
 
 /// A Fisher-Yates shuffle driven by splitmix64, so the same seed gives the same order everywhere.
@@ -334,10 +344,21 @@ impl Runner {
     /// Runs `slot`, the `index`th of the schedule, in a child process; `None` when Ctrl-C or SIGTERM
     /// stopped it, or a step library it calls changed ([`Runner::changed`]): not a measurement.
     pub(crate) fn run(&mut self, experiment: &Experiment, slot: Slot, index: usize) -> std::io::Result<Option<Ran>> {
+        self.run_as(experiment, slot, &experiment.cells[slot.cell], index)
+    }
+
+    /// Runs `slot` as [`Runner::run`] does, its cell as `cell` says: the cell of the slot, or a probe of
+    /// its search at a rate of its own ([`probe::at_rate`]).
+    pub(crate) fn run_as(
+        &mut self,
+        experiment: &Experiment,
+        slot: Slot,
+        cell: &CellPlan,
+        index: usize,
+    ) -> std::io::Result<Option<Ran>> {
         if interrupted_by().is_some() {
             return Ok(None);
         }
-        let cell = &experiment.cells[slot.cell];
         self.check_fork_server(&cell.executor.path, &cell.executor.name, true);
         let dir = self.services.scratch().join(RUN_DIR);
         reset_run_dir(&dir)?;

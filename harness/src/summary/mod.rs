@@ -7,6 +7,7 @@
 
 mod checksums;
 pub(crate) mod open;
+pub(crate) mod search;
 mod visible;
 
 pub(crate) use checksums::disagreements;
@@ -86,6 +87,8 @@ pub(crate) struct Run {
     pub names: Arc<[String]>,
     /// The value of each of `names`, `None` when blank.
     pub metrics: Vec<Option<f64>>,
+    /// For a probe of a rate search: its rate and verdict.
+    pub probe: Option<crate::search::Probe>,
 }
 
 /// The measured metrics of a `runs.csv` whose custom metrics are `custom`: [`MEASURED`], then those.
@@ -105,6 +108,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
     let names: Arc<[String]> = measured(&runs.custom).iter().cloned().chain(services).collect();
     // The custom metrics are read by their place, not looked up by name: a file may have many.
     let (custom_from, custom_to) = (MEASURED.len(), MEASURED.len() + runs.custom.len());
+    let probe_at = runs.position(crate::metrics::PROBE);
     Ok(runs
         .rows
         .iter()
@@ -122,6 +126,7 @@ pub(crate) fn runs_of(runs: &Runs, columns: &[String]) -> io::Result<Vec<Run>> {
                     _ => row.metric(m),
                 })
                 .collect(),
+            probe: row.probe(probe_at),
         })
         .collect())
 }
@@ -183,6 +188,8 @@ pub struct CellSummary {
     /// For a cell of an open workload: its offered rate, and its load group's capacity and sustainable
     /// rate ([`open`]).
     pub open: Option<open::OpenSummary>,
+    /// For a cell that searched for a rate: the rate found and its bracket ([`search`]).
+    pub search: Option<search::SearchSummary>,
     /// Percentiles over every task of the cell's ok runs, their histograms merged; `None` without
     /// histograms ([`crate::results::histograms`]).
     pub over_cell: Option<CellLatency>,
@@ -206,12 +213,15 @@ impl CellSummary {
 /// and metric its own stream); `cores` is what the model spreads CPU work over.
 pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: u64) -> Vec<CellSummary> {
     let by_cell = by_key(runs);
+    let every_probe = by_key_all(runs);
     let names = names_of(runs);
     let mut summaries: Vec<CellSummary> = cells
         .iter()
         .map(|cell| {
             let mine = by_cell.get(cell.key.as_slice()).map_or(&[][..], Vec::as_slice);
-            describe(&cell.key, cell.workload.as_deref(), mine, &names, seed)
+            let mut summary = describe(&cell.key, cell.workload.as_deref(), mine, &names, seed);
+            summary.search = every_probe.get(cell.key.as_slice()).and_then(|all| search::summarize(all));
+            summary
         })
         .collect();
     let sequential = sequential_cells(cells, &summaries);
@@ -308,7 +318,20 @@ pub(crate) fn of_runs(runs: &[Run], seed: u64) -> Vec<CellSummary> {
 }
 
 /// The runs of each cell, by its key: one pass over the runs, so that summarizing is linear in them.
+/// The runs of each cell that describe it: every run, but for a cell that searched for a rate, the runs at
+/// the rate found ([`search::described_rate`]).
 pub(crate) fn by_key(runs: &[Run]) -> std::collections::HashMap<&[String], Vec<&Run>> {
+    let mut cells = by_key_all(runs);
+    for mine in cells.values_mut() {
+        if let Some(rate) = search::described_rate(&search::probes(mine)) {
+            mine.retain(|r| r.probe.is_some_and(|p| p.at(rate)));
+        }
+    }
+    cells
+}
+
+/// Every run of each cell, the probes of a search included.
+fn by_key_all(runs: &[Run]) -> std::collections::HashMap<&[String], Vec<&Run>> {
     let mut cells: std::collections::HashMap<&[String], Vec<&Run>> = std::collections::HashMap::new();
     for run in runs {
         cells.entry(run.key.as_slice()).or_default().push(run);
@@ -388,6 +411,7 @@ fn describe(
         ideal: Err(String::new()),
         efficiency: None,
         open: None,
+        search: None,
         over_cell: None,
         warnings,
     }
@@ -505,10 +529,11 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                         .map(|c| format!("{c:.3}"))
                         .unwrap_or_default(),
                 ]);
+                record.extend(search_columns(summary.search.as_ref()));
                 record.extend(over_cell_columns(summary.over_cell.as_ref()));
                 record.push(summary.warnings.join("; "));
             } else {
-                record.extend(std::iter::repeat_n(String::new(), 7 + OVER_CELL.len()));
+                record.extend(std::iter::repeat_n(String::new(), 7 + SEARCH.len() + OVER_CELL.len()));
             }
             out.write_record(&record)?;
         }
@@ -519,6 +544,18 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
 /// The columns of the percentiles over every task of a cell, on its `run_s` row of `summary.csv`.
 pub(crate) const OVER_CELL: [&str; 5] =
     ["cell_latency_tasks", "cell_latency_p50_s", "cell_latency_p90_s", "cell_latency_p99_s", "cell_latency_max_s"];
+
+/// The columns of a cell's rate search, on its `run_s` row of `summary.csv`.
+pub(crate) const SEARCH: [&str; 4] = ["rate_found_per_s", "rate_failed_per_s", "rate_probes", "rate_found_runs"];
+
+/// The values of [`SEARCH`]: blank for a cell that did not search.
+fn search_columns(search: Option<&search::SearchSummary>) -> Vec<String> {
+    let rate = |r: Option<f64>| r.map(|r| format!("{r:.3}")).unwrap_or_default();
+    match search {
+        Some(s) => vec![rate(s.found_per_s), rate(s.failed_per_s), s.probes.to_string(), s.found_runs.to_string()],
+        None => vec![String::new(); SEARCH.len()],
+    }
+}
 
 /// What a report of a folder without histograms says.
 pub(crate) const NO_HISTOGRAMS: &str = "the folder has no latency histograms (it was written before the harness kept them, \
@@ -675,7 +712,7 @@ mod tests {
     fn run(cell: &DeclaredCell, repetition: u32, ok: bool, run_s: f64) -> Run {
         let mut metrics = vec![None; MEASURED.len()];
         metrics[MEASURED.iter().position(|m| *m == "run_s").unwrap()] = Some(run_s);
-        Run { key: cell.key.clone(), cell: None, repetition, ok, names: measured(&[]), metrics }
+        Run { key: cell.key.clone(), cell: None, repetition, ok, names: measured(&[]), metrics, probe: None }
     }
 
     #[test]

@@ -68,6 +68,7 @@ mod tests {
             ideal: Err(String::new()),
             efficiency: None,
             open: None,
+            search: None,
             over_cell: None,
             warnings: Vec::new(),
         }

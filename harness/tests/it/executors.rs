@@ -91,6 +91,12 @@ fn every_workload_in_experiments_gives_the_same_checksum_under_every_executor() 
                 // An open workload: 50 tasks at its rate, none dropped (a drop changes the checksum).
                 arrival.remove("duration");
                 arrival.remove("max_queue");
+                // A search runs its cell at many rates: the workload is the same at any one of them.
+                if arrival.get("rate").and_then(toml::Value::as_str) == Some("search") {
+                    arrival.remove("objective");
+                    arrival.remove("search");
+                    arrival.insert("rate".into(), toml::Value::String("500/s".into()));
+                }
                 arrival.insert("tasks".into(), toml::Value::Integer(50));
                 continue;
             }

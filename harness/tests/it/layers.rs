@@ -9,7 +9,7 @@ use crate::support;
 
 /// The layers, from the leaves up. A module may import its own layer and the ones below.
 const LAYERS: &[&[&str]] = &[
-    &["console", "diagnostic", "error", "fmt", "ideal", "machine", "metrics", "process", "stats", "sys"],
+    &["console", "diagnostic", "error", "fmt", "ideal", "machine", "metrics", "process", "search", "stats", "sys"],
     &["plugin"],
     &["experiment"],
     &["run"],

@@ -26,6 +26,8 @@
 //! - `report`: charts and reports from fixture result folders, and from `harness run`.
 //! - `robustness`: closed output streams, huge matrices and counts, damaged result folders.
 //! - `scale`: shards, merge, resume after Ctrl-C and `kill -9`.
+//! - `search`: the highest rate within a latency objective: probes in runs.csv, the bracket in summary.csv,
+//!   the rate chart, `compare`, and no `--resume`.
 //! - `services`: `[services]` with real servers: readiness, ports, logs, scopes, crashes, and no survivors.
 //! - `slurm`: `scripts/slurm/harness-array.sbatch` on a real Slurm cluster (skipped when there is none).
 //! - `spawn`: runs as copies of a fork server or through `__exec`, and the fallback for a plugin with threads.
@@ -54,6 +56,7 @@ mod programs;
 mod report;
 mod robustness;
 mod scale;
+mod search;
 mod services;
 mod slurm;
 mod spawn;

@@ -462,7 +462,7 @@ fn services_and_custom_metrics_share_runs_csv_from_a_file_named_without_a_folder
     // The catalog's columns, then the custom metrics, then the services', then `error`.
     assert_eq!(
         header[header.len() - 5..],
-        ["response_max_s", "v", "service_redis_cpu_s", "service_redis_peak_memory_bytes", "error"]
+        ["probe", "v", "service_redis_cpu_s", "service_redis_peak_memory_bytes", "error"]
     );
     for row in read_runs(&results.join("runs.csv")) {
         assert_eq!(row["status"], "ok", "{row:?}");

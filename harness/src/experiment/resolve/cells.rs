@@ -98,7 +98,7 @@ impl Resolver<'_> {
                     ));
             }
         };
-        let Resolved { workload, prepare, conclude, checksum } =
+        let Resolved { workload, prepare, conclude, checksum, search } =
             shared.workload(&workload_name, raw, (&cell, earlier.len()), earlier, |cell| {
                 self.resolve_workload(&workload_name, raw, cell)
             })?;
@@ -146,12 +146,13 @@ impl Resolver<'_> {
             conclude,
             services: Vec::new(),
             checksum,
+            search,
         })
     }
 
     /// The workload `name` of `cell`, with its hooks and how its checksums agree.
     fn resolve_workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Resolved, Diagnostic> {
-        let workload = self.workload(name, raw, cell)?;
+        let (workload, search) = self.workload(name, raw, cell)?;
         let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), cell, Some(name))?;
         let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), cell, Some(name))?;
         let checksum = match &raw.get_ref().checksum {
@@ -167,6 +168,7 @@ impl Resolver<'_> {
             prepare: prepare.map(Arc::new),
             conclude: conclude.map(Arc::new),
             checksum,
+            search: search.map(Arc::new),
         })
     }
 
@@ -257,6 +259,7 @@ pub(super) struct Resolved {
     prepare: Option<Arc<Exec>>,
     conclude: Option<Arc<Exec>>,
     checksum: Agreement,
+    search: Option<Arc<crate::search::Search>>,
 }
 
 impl Shared {

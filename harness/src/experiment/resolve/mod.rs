@@ -87,6 +87,7 @@ impl Resolver<'_> {
         let values: Vec<&Cell> = plans.iter().map(|p| &p.values).collect();
         let gate = self.gate(file, &catalog, &service_names, &columns, &values)?;
         let charts = charts::check(&file.charts, &columns, &values, &catalog, &|m, span| self.error(m, span))?;
+        self.check_search(file, &plans, gate.baseline.is_some(), settings.rounds.is_range())?;
 
         let Settings { name, rounds, warmup, timeout, seed, order, memory_limit, setup, cleanup } = settings;
         Ok(Experiment {
@@ -147,6 +148,32 @@ impl Resolver<'_> {
             )
             .expected(format!("at most {MAX_RUNS} runs in one experiment file"))
             .help("lower `repetitions` or `warmup`, or split the matrix into several files"))
+    }
+
+    /// A cell that searches for a rate runs probes at rates of their own, one search: no rounds to pair
+    /// with a baseline, none to stop on when decided.
+    fn check_search(&self, file: &RawFile, plans: &[CellPlan], paired: bool, ranged: bool) -> Result<(), Diagnostic> {
+        let Some(cell) = plans.iter().find(|p| p.search.is_some()) else { return Ok(()) };
+        let (what, span) = if paired {
+            ("`[ci] baseline` pairs rounds", file.ci.as_ref().map(Spanned::span))
+        } else if ranged {
+            (
+                "a range of `repetitions` stops rounds when decided",
+                file.experiment.get_ref().repetitions.as_ref().map(Spanned::span),
+            )
+        } else {
+            return Ok(());
+        };
+        Err(self
+            .error(
+                format!(
+                    "workload `{}` searches for a rate (`rate = \"search\"`), and {what}: a search has probes, not rounds",
+                    cell.workload.name
+                ),
+                span,
+            )
+            .expected("a search in an experiment without `[ci] baseline` and with a count of `repetitions`")
+            .help("compare searches as two result folders (`harness compare A B`), or put the search in a file of its own"))
     }
 
     /// The `[ci]` gate (or the default one, when the file has no `[ci]`), its baseline paired by the other

@@ -12,6 +12,7 @@ use crate::experiment::raw::RawWorkload;
 use crate::experiment::steps::{self, Numbers, parse_step};
 use crate::experiment::substitute::substitute_value;
 use crate::experiment::{quote_list, services};
+use crate::search::{Bound, Search};
 
 impl Resolver<'_> {
     /// The steps of workload `name`, which counts instructions (`instructions = true` at `key`): each
@@ -40,7 +41,13 @@ impl Resolver<'_> {
     }
 
     /// Substitutes the cell's values into a workload and parses its steps.
-    pub(super) fn workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Workload, Diagnostic> {
+    /// With the search of `rate = "search"`, when the workload asks for one.
+    pub(super) fn workload(
+        &self,
+        name: &str,
+        raw: &Spanned<RawWorkload>,
+        cell: &Cell,
+    ) -> Result<(Workload, Option<Search>), Diagnostic> {
         let w = raw.get_ref();
         let mut cell = cell.clone();
         for (service, port) in &self.ports {
@@ -48,6 +55,23 @@ impl Resolver<'_> {
         }
         let cell = &cell;
         let context = |what: &str| format!("workload `{name}`, {what}");
+        let stray = [("objective", w.objective.as_ref()), ("search", w.search.as_ref())];
+        if let Some((key, value)) = stray.into_iter().find_map(|(k, v)| v.map(|v| (k, v))) {
+            let (message, help) = match &w.arrival {
+                None => (
+                    format!("workload `{name}` is closed (it has no `arrival`), so it has no rate to search for"),
+                    "a search offers tasks at rates: make the workload open with `arrival = { rate = \"search\", duration = \"1s\", objective = { p99 = \"10ms\" } }`",
+                ),
+                Some(_) => (
+                    format!("workload `{name}`: `{key}` is a key of its `arrival`, not of the workload"),
+                    "move it into `arrival`, beside `rate = \"search\"`",
+                ),
+            };
+            return Err(self
+                .error(message, Some(value.span()))
+                .expected(format!("`{key}` inside `arrival = {{ rate = \"search\", ... }}`"))
+                .help(help));
+        }
         let open = match &w.arrival {
             Some(arrival) => Some(self.arrival(name, arrival, cell, w.tasks.as_ref())?),
             None => None,
@@ -154,7 +178,13 @@ impl Resolver<'_> {
                 .error(format!("workload `{name}`: its `redis` steps go to different servers"), Some(w.steps.span()))
                 .expected("one Redis server for every `redis` step of a workload"));
         }
-        Ok(Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival), metrics })
+        let search = open.as_ref().and_then(|o| o.search.clone()).map(|search| match search.bound {
+            Bound::Tasks(0) if open.as_ref().is_some_and(|o| o.tasks.is_none()) => {
+                Search { bound: Bound::Tasks(tasks), ..search }
+            }
+            _ => search,
+        });
+        Ok((Workload { name: name.to_owned(), tasks, steps, arrival: open.map(|o| o.arrival), metrics }, search))
     }
 
     /// An `http` step to the loopback server must ask for a path it answers, `/wait/DURATION/bytes/SIZE`.
