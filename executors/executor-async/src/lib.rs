@@ -36,6 +36,9 @@ impl harness_sdk::Executor for Async {
     const NAME: &'static str = "async";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "a tokio event loop: one thread (current_thread) or `workers` threads";
+    /// The requests of every task in flight can share one connection: `redis` steps with
+    /// `connect = "shared"` pipeline over one multiplexed connection.
+    const MULTIPLEXES: bool = true;
 
     fn options() -> Vec<OptionSpec> {
         vec![

@@ -174,6 +174,5 @@ pub(super) const DETERMINISTIC: bool = false;
 
 /// `http METHOD URL`, and ` per_request` when it opens a connection for each.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {
-    let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
-    write!(f, "http {} {}{per}", request.method, request.url)
+    write!(f, "http {} {}{}", request.method, request.url, super::connect_suffix(request.connect))
 }
