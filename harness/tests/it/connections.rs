@@ -1,5 +1,5 @@
-//! One meaning of concurrency: the connections each executor opens to a real `redis-server`, counted by the
-//! server (`INFO stats`, `total_connections_received`). By default one per task slot (a worker of a blocking
+//! One meaning of concurrency: the connections each executor opens to a real `redis-server` and a real
+//! nginx, counted by the server (`INFO stats`, `total_connections_received`; the stub status's `accepts`). By default one per task slot (a worker of a blocking
 //! executor, a task in flight of the event loop), as `redis-benchmark -c N` opens N; one per command with
 //! `connect = "per_request"`; one for the run with `connect = "shared"`, which only `async` honours.
 
@@ -9,54 +9,77 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::{read_runs, run_inline, wait_until};
 
-/// A `redis-server` of the test's own on a free port, stopped when dropped.
+/// A server of the test's own on a free port, which counts the connections it accepts; stopped when
+/// dropped.
 struct Server {
     child: Child,
     port: u16,
+    /// The connections the server has accepted so far, the one asking included.
+    received: fn(u16) -> u64,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Server {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// `redis-server`, which counts in `INFO stats`.
+    fn redis() -> Self {
+        let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (.ci/run installs it)");
-        let server = Server { child, port };
-        wait_until("redis-server answers", || TcpStream::connect(("127.0.0.1", port)).is_ok());
-        server
+        Self::ready(Server { child, port, received: redis_received, _dir: None })
     }
 
-    /// The connections the server has accepted so far, this one asking included.
-    fn connections_received(&self) -> u64 {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.write_all(b"INFO stats\r\n").unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        let length: usize = header.trim_start_matches('$').trim().parse().unwrap();
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        let text = String::from_utf8(body).unwrap();
-        let line = text.lines().find_map(|l| l.strip_prefix("total_connections_received:")).unwrap();
-        line.trim().parse().unwrap()
+    /// nginx serving a 1 KiB file, which counts in its stub status; it keeps a connection open for as many
+    /// requests as it is sent (by default it closes one after 1,000).
+    fn nginx() -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        std::fs::create_dir(dir.path().join("www")).unwrap();
+        std::fs::write(dir.path().join("www/1KiB.txt"), [b'x'; 1024]).unwrap();
+        let conf = format!(
+            "daemon off;\nworker_processes 1;\nuser root;\npid {root}/nginx.pid;\nerror_log stderr;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n    access_log off;\n    keepalive_requests 1000000;\n\
+             client_body_temp_path {root}/b;\n    proxy_temp_path {root}/p;\n    fastcgi_temp_path {root}/f;\n\
+             uwsgi_temp_path {root}/u;\n    scgi_temp_path {root}/s;\n\
+             server {{\n        listen 127.0.0.1:{port};\n        root {root}/www;\n\
+             location = /status {{ stub_status; }}\n    }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-p", &root, "-c", &format!("{root}/nginx.conf"), "-e", "stderr"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (.ci/run installs nginx-light)");
+        Self::ready(Server { child, port, received: nginx_received, _dir: Some(dir) })
+    }
+
+    fn ready(self) -> Self {
+        let port = self.port;
+        wait_until("the server answers", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        self
     }
 
     /// The connections one run of a single cell opens: `executor` with `workers` and `options`, `tasks`
-    /// tasks of one `INCR`, its connections as `connect` says.
-    fn connections_of(&self, executor: &str, workers: u32, options: &str, connect: &str, tasks: u32) -> u64 {
+    /// tasks of `step` (`${port}` in it is the server's).
+    fn connections_of(&self, step: &str, executor: &str, workers: u32, options: &str, tasks: u32) -> u64 {
         let name = format!("connections_{executor}");
+        let step = step.replace("${port}", &self.port.to_string());
         let text = format!(
             "[experiment]\nname = \"{name}\"\nrepetitions = 1\nwarmup = 0\n\n\
-             [workloads.w]\ntasks = {tasks}\n\
-             steps = [{{ redis = {{ command = [\"INCR\", \"k-${{task}}\"], url = \"redis://127.0.0.1:{}/\", connect = \"{connect}\" }} }}]\n\n\
-             [matrix]\nexecutor = [\"{executor}\"]\nworkers = [{workers}]\n\n[executors.{executor}]\n{options}\n",
-            self.port
+             [workloads.w]\ntasks = {tasks}\nsteps = [{step}]\n\n\
+             [matrix]\nexecutor = [\"{executor}\"]\nworkers = [{workers}]\n\n[executors.{executor}]\n{options}\n"
         );
-        let before = self.connections_received();
+        let before = (self.received)(self.port);
         let (_dir, _results, rows, stderr) = run_inline(&name, &text);
-        let after = self.connections_received();
+        let after = (self.received)(self.port);
         assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}\n{stderr}");
         assert_eq!(rows[0]["tasks"], tasks.to_string(), "{rows:?}");
         // Less the connection that asked afterwards.
@@ -64,45 +87,81 @@ impl Server {
     }
 }
 
+/// `total_connections_received` of `INFO stats`.
+fn redis_received(port: u16) -> u64 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"INFO stats\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).unwrap();
+    let length: usize = header.trim_start_matches('$').trim().parse().unwrap();
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    let text = String::from_utf8(body).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("total_connections_received:")).unwrap().trim().parse().unwrap()
+}
+
+/// The `accepts` of nginx's stub status: `server accepts handled requests`, then the three numbers.
+fn nginx_received(port: u16) -> u64 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let after = text.split("server accepts handled requests").nth(1).unwrap_or_else(|| panic!("{text}"));
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn redis_step(connect: &str) -> String {
+    format!(
+        "{{ redis = {{ command = [\"INCR\", \"k-${{task}}\"], url = \"redis://127.0.0.1:${{port}}/\", connect = \"{connect}\" }} }}"
+    )
+}
+
+const HTTP_STEP: &str = "{ http = { url = \"http://127.0.0.1:${port}/1KiB.txt\" } }";
+
 impl Drop for Server {
+    /// SIGTERM, which nginx's master passes on to its worker before it exits (SIGKILL would leave the worker).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on the pid of our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }
 
 #[test]
 fn every_executor_opens_one_connection_per_task_slot() {
-    let server = Server::start();
+    let server = Server::redis();
+    let reuse = redis_step("reuse");
     let tasks = 2000;
-    assert_eq!(server.connections_of("sync", 1, "", "reuse", tasks), 1, "sync");
-    assert_eq!(server.connections_of("threaded", 4, "", "reuse", tasks), 4, "threaded, 4 workers");
-    assert_eq!(server.connections_of("multiprocess", 4, "", "reuse", tasks), 4, "multiprocess, 4 workers");
+    assert_eq!(server.connections_of(&reuse, "sync", 1, "", tasks), 1, "sync");
+    assert_eq!(server.connections_of(&reuse, "threaded", 4, "", tasks), 4, "threaded, 4 workers");
+    assert_eq!(server.connections_of(&reuse, "multiprocess", 4, "", tasks), 4, "multiprocess, 4 workers");
     // The event loop's slots are its tasks in flight, whatever its threads.
     let event_loop = "flavor = \"current_thread\"\nconcurrency = 16";
-    assert_eq!(server.connections_of("async", 1, event_loop, "reuse", tasks), 16, "async, 16 in flight");
+    assert_eq!(server.connections_of(&reuse, "async", 1, event_loop, tasks), 16, "async, 16 in flight");
     let one = "flavor = \"current_thread\"\nconcurrency = 1";
-    assert_eq!(server.connections_of("async", 1, one, "reuse", tasks), 1, "async, 1 in flight");
+    assert_eq!(server.connections_of(&reuse, "async", 1, one, tasks), 1, "async, 1 in flight");
 }
 
 #[test]
 fn shared_is_one_connection_for_the_run_and_per_request_one_per_command() {
-    let server = Server::start();
+    let server = Server::redis();
+    let (shared, per_request) = (redis_step("shared"), redis_step("per_request"));
     let event_loop = "flavor = \"current_thread\"\nconcurrency = 16";
-    assert_eq!(server.connections_of("async", 1, event_loop, "shared", 2000), 1, "async, shared");
+    assert_eq!(server.connections_of(&shared, "async", 1, event_loop, 2000), 1, "async, shared");
     let multi = "flavor = \"multi_thread\"\nconcurrency = 16";
-    assert_eq!(server.connections_of("async", 2, multi, "shared", 2000), 1, "async on 2 threads, shared");
+    assert_eq!(server.connections_of(&shared, "async", 2, multi, 2000), 1, "async on 2 threads, shared");
     for executor in ["sync", "threaded", "multiprocess"] {
-        assert_eq!(server.connections_of(executor, 2, "", "per_request", 50), 50, "{executor}, per_request");
+        assert_eq!(server.connections_of(&per_request, executor, 2, "", 50), 50, "{executor}, per_request");
     }
-    assert_eq!(server.connections_of("async", 1, event_loop, "per_request", 50), 50, "async, per_request");
+    assert_eq!(server.connections_of(&per_request, "async", 1, event_loop, 50), 50, "async, per_request");
 }
 
 /// The shared connection pipelines: the commands of the tasks in flight reach the server together, and every
 /// reply goes to its own task (the replies of `INCR` on one key are each task's own count).
 #[test]
 fn commands_over_the_shared_connection_get_their_own_replies() {
-    let server = Server::start();
+    let server = Server::redis();
     let text = |connect: &str| {
         format!(
             "[experiment]\nname = \"pipelined_{connect}\"\nrepetitions = 1\nwarmup = 0\n\n\
@@ -118,4 +177,18 @@ fn commands_over_the_shared_connection_get_their_own_replies() {
     let (shared, reused) = (read_runs(&shared.join("runs.csv")), read_runs(&reused.join("runs.csv")));
     assert_eq!(shared[0]["status"], "ok", "{shared:?}");
     assert_eq!(shared[0]["checksum"], reused[0]["checksum"], "{shared:?}\n{reused:?}");
+}
+
+#[test]
+fn every_executor_opens_one_http_connection_per_task_slot() {
+    let server = Server::nginx();
+    let tasks = 2000;
+    assert_eq!(server.connections_of(HTTP_STEP, "sync", 1, "", tasks), 1, "sync");
+    assert_eq!(server.connections_of(HTTP_STEP, "threaded", 4, "", tasks), 4, "threaded, 4 workers");
+    assert_eq!(server.connections_of(HTTP_STEP, "multiprocess", 4, "", tasks), 4, "multiprocess, 4 workers");
+    for concurrency in [1, 16, 64] {
+        let options = format!("flavor = \"current_thread\"\nconcurrency = {concurrency}");
+        let opened = server.connections_of(HTTP_STEP, "async", 1, &options, tasks);
+        assert_eq!(opened, concurrency, "async, {concurrency} in flight");
+    }
 }

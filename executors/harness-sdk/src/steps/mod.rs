@@ -258,7 +258,7 @@ impl AsyncState {
             net: net::Async::default(),
             shared: shared::Async::default(),
             redis: redis::Async::default(),
-            http: http::Async::new(),
+            http: http::Async::default(),
         }
     }
 
@@ -266,6 +266,7 @@ impl AsyncState {
     pub(crate) fn close_connections(&self) {
         self.net.close();
         self.redis.close();
+        self.http.close();
     }
 }
 
