@@ -437,6 +437,8 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "ideal_s",
     "efficiency",
     "model",
+    "in_flight",
+    "connections",
     "capacity_per_s",
     "sustainable_per_s",
     "cell_latency_tasks",

@@ -69,6 +69,7 @@ mod tests {
             efficiency: None,
             open: None,
             over_cell: None,
+            slots: None,
             warnings: Vec::new(),
         }
     }

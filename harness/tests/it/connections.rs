@@ -192,3 +192,42 @@ fn every_executor_opens_one_http_connection_per_task_slot() {
         assert_eq!(opened, concurrency, "async, {concurrency} in flight");
     }
 }
+
+/// The summary, the report and the charts say the load each cell drew: tasks in flight and connections, so
+/// that a pipelined cell is not read as one of a connection per task.
+#[test]
+fn the_summary_the_report_and_the_charts_name_the_load_of_each_cell() {
+    let server = Server::redis();
+    let text = format!(
+        "[experiment]\nname = \"load_labels\"\nrepetitions = 1\nwarmup = 0\n\n\
+         [workloads.slots]\ntasks = 200\nsteps = [{}]\n\n\
+         [workloads.pipelined]\ntasks = 200\nsteps = [{}]\n\n\
+         [matrix]\nexecutor = [\"threaded\", \"async\"]\nworkers = [4]\nworkload = [\"slots\", \"pipelined\"]\n\
+         exclude = [{{ executor = \"threaded\", workload = \"pipelined\" }}]\n\n\
+         [executors.async]\nconcurrency = 8\n\n\
+         [[charts]]\ntitle = \"Commands per second\"\nx = \"workload\"\ny = \"throughput_per_s\"\nseries = \"executor\"\n",
+        redis_step("reuse").replace("${port}", &server.port.to_string()),
+        redis_step("shared").replace("${port}", &server.port.to_string()),
+    );
+    let (_dir, results, rows, stderr) = run_inline("load_labels", &text);
+    assert_eq!(rows.len(), 3, "{stderr}");
+    let summary: Vec<_> =
+        read_runs(&results.join("summary.csv")).into_iter().filter(|r| r["metric"] == "run_s").collect();
+    let load = |executor: &str, workload: &str| {
+        let row = summary.iter().find(|r| r["executor"] == executor && r["workload"] == workload).unwrap();
+        (row["in_flight"].clone(), row["connections"].clone())
+    };
+    assert_eq!(load("threaded", "slots"), ("4".to_owned(), "4".to_owned()));
+    assert_eq!(load("async", "slots"), ("8".to_owned(), "8".to_owned()));
+    assert_eq!(load("async", "pipelined"), ("8".to_owned(), "1 shared".to_owned()));
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(report.contains("| load |") || report.contains("| load"), "{report}");
+    assert!(report.contains("8 in flight, 1 shared connection"), "{report}");
+    let chart = std::fs::read_dir(results.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("commands-per-second"))
+        .expect("the chart of the file");
+    let svg = std::fs::read_to_string(chart).unwrap();
+    assert!(svg.contains("load: threaded 4 in flight; async 8 in flight / 8 in flight, 1 shared connection"), "{svg}");
+}
