@@ -13,8 +13,13 @@ use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
 use crate::workload::Prepared;
 
 /// The request's URL for task `task`.
-fn url(request: &HttpRequest, task: u64) -> String {
-    request.url.replace("${task}", &task.to_string())
+fn url(request: &HttpRequest, task: u64) -> std::borrow::Cow<'_, str> {
+    // Most URLs name no task: they are used as written, with no string made per request.
+    if request.url.contains("${task}") {
+        request.url.replace("${task}", &task.to_string()).into()
+    } else {
+        request.url.as_str().into()
+    }
 }
 
 /// The bytes of the request's body.
@@ -92,7 +97,7 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
     } else {
         worker.agent.get_or_insert_with(agent)
     };
-    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(url.as_str());
+    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&*url);
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -193,10 +198,19 @@ pub(super) async fn nonblocking(
     use http_body_util::BodyExt as _;
     let url = url(request, task);
     let uri: hyper::Uri = url.parse().map_err(|e| error(request, &url, e))?;
-    let mut builder = hyper::Request::builder().method(request.method.as_str());
-    builder = builder.uri(uri.path_and_query().map_or("/", hyper::http::uri::PathAndQuery::as_str));
+    // The request names its path alone (origin form) and its server in `Host`, as a client's pool would
+    // write it; the parts are moved, not parsed again.
+    let mut parts = uri.clone().into_parts();
+    let authority = parts.authority.take();
+    parts.scheme = None;
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+    }
+    let target = hyper::Uri::from_parts(parts).map_err(|e| error(request, &url, e))?;
+    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(target);
     if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-        builder = builder.header(hyper::header::HOST, uri.authority().map_or("", hyper::http::uri::Authority::as_str));
+        let host = authority.as_ref().map_or("", hyper::http::uri::Authority::as_str);
+        builder = builder.header(hyper::header::HOST, host);
     }
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
