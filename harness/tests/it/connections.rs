@@ -38,6 +38,11 @@ impl Server {
     /// nginx serving a 1 KiB file, which counts in its stub status; it keeps a connection open for as many
     /// requests as it is sent (by default it closes one after 1,000).
     fn nginx() -> Self {
+        Self::nginx_closing_idle_after("75s")
+    }
+
+    /// nginx that closes a connection idle for `timeout`.
+    fn nginx_closing_idle_after(timeout: &str) -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
@@ -46,7 +51,7 @@ impl Server {
         let conf = format!(
             "daemon off;\nworker_processes 1;\nuser root;\npid {root}/nginx.pid;\nerror_log stderr;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{\n    access_log off;\n    keepalive_requests 1000000;\n\
+             http {{\n    access_log off;\n    keepalive_requests 1000000;\n    keepalive_timeout {timeout};\n\
              client_body_temp_path {root}/b;\n    proxy_temp_path {root}/p;\n    fastcgi_temp_path {root}/f;\n\
              uwsgi_temp_path {root}/u;\n    scgi_temp_path {root}/s;\n\
              server {{\n        listen 127.0.0.1:{port};\n        root {root}/www;\n\
@@ -230,4 +235,20 @@ fn the_summary_the_report_and_the_charts_name_the_load_of_each_cell() {
         .expect("the chart of the file");
     let svg = std::fs::read_to_string(chart).unwrap();
     assert!(svg.contains("load: threaded 4 in flight; async 8 in flight / 8 in flight, 1 shared connection"), "{svg}");
+}
+
+/// A connection the server closed while it was idle is not a failure: the slot opens a new one, as wrk does.
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_under_every_executor() {
+    let server = Server::nginx_closing_idle_after("50ms");
+    let step = format!("{HTTP_STEP}, {{ sleep = \"250ms\" }}");
+    for (executor, workers, options) in [
+        ("sync", 1, ""),
+        ("threaded", 2, ""),
+        ("multiprocess", 2, ""),
+        ("async", 1, "flavor = \"current_thread\"\nconcurrency = 2"),
+    ] {
+        // Every request finds its slot's connection closed by the server: 6 requests, 6 connections.
+        assert_eq!(server.connections_of(&step, executor, workers, options, 6), 6, "{executor}");
+    }
 }

@@ -165,6 +165,21 @@ type Connection = hyper::client::conn::http1::Connection<
     http_body_util::Full<bytes::Bytes>,
 >;
 
+#[cfg(feature = "tokio")]
+impl Slot {
+    /// Whether an idle connection can take a request: what the server sent since its last answer (its
+    /// close, after its keep-alive timeout) is read first.
+    async fn alive(&mut self) -> bool {
+        std::future::poll_fn(|cx| {
+            if std::pin::Pin::new(&mut self.connection).poll(cx).is_ready() {
+                return std::task::Poll::Ready(false);
+            }
+            std::task::Poll::Ready(self.sender.is_ready())
+        })
+        .await
+    }
+}
+
 /// Waits for `work`, driving `connection` meanwhile; an error when the connection ends first.
 #[cfg(feature = "tokio")]
 async fn drive<T>(connection: &mut Connection, work: impl std::future::Future<Output = T>) -> io::Result<T> {
@@ -179,7 +194,10 @@ async fn drive<T>(connection: &mut Connection, work: impl std::future::Future<Ou
             // What the connection did last may have finished the work.
             Poll::Ready(Ok(())) => match work.as_mut().poll(cx) {
                 Poll::Ready(value) => Poll::Ready(Ok(value)),
-                Poll::Pending => Poll::Ready(Err(io::Error::from(io::ErrorKind::UnexpectedEof))),
+                Poll::Pending => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection before it answered",
+                ))),
             },
             Poll::Ready(Err(e)) => Poll::Ready(Err(io::Error::other(e))),
         }
@@ -224,21 +242,34 @@ pub(super) async fn nonblocking(
         loop {
             let idle = crate::workload::lock(&state.idle).pop();
             let Some(mut idle) = idle else { break };
-            if matches!(drive(&mut idle.connection, idle.sender.ready()).await, Ok(Ok(()))) {
+            if idle.alive().await {
                 slot = Some(idle);
                 break;
             }
         }
     }
+    let reused = slot.is_some();
     let mut slot = match slot {
         Some(slot) => slot,
         None => Slot::open(&uri).await.map_err(|e| error(request, &url, e))?,
     };
-    let sending = slot.sender.send_request(sent);
-    let answer = drive(&mut slot.connection, sending)
-        .await
-        .map_err(|e| error(request, &url, e))?
-        .map_err(|e| error(request, &url, e))?;
+    let sending = slot.sender.try_send_request(sent);
+    let answer = match drive(&mut slot.connection, sending).await.map_err(|e| error(request, &url, e))? {
+        Ok(answer) => answer,
+        Err(mut unsent) => match unsent.take_message() {
+            // The server closed the idle connection as the request was handed to it, before any of it was
+            // written: it goes over a new connection, as a client with a pool of its own sends it again.
+            Some(again) if reused => {
+                slot = Slot::open(&uri).await.map_err(|e| error(request, &url, e))?;
+                let sending = slot.sender.send_request(again);
+                drive(&mut slot.connection, sending)
+                    .await
+                    .map_err(|e| error(request, &url, e))?
+                    .map_err(|e| error(request, &url, e))?
+            }
+            _ => return Err(error(request, &url, unsent.into_error())),
+        },
+    };
     let status = answer.status().as_u16();
     let mut body = answer.into_body();
     let mut hash = BodyHash::new();
