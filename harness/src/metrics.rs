@@ -443,6 +443,8 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "ideal_s",
     "efficiency",
     "model",
+    "in_flight",
+    "connections",
     "capacity_per_s",
     "sustainable_per_s",
     "rate_found_per_s",

@@ -289,7 +289,8 @@ pub(crate) fn schema(registry: &Registry) -> Value {
                         "required": ["command"],
                         "properties": {
                             "command": redis_command,
-                            "url": { "type": "string", "pattern": "^redis://", "description": "Default: the service `redis`" }
+                            "url": { "type": "string", "pattern": "^redis://", "description": "Default: the service `redis`" },
+                            "connect": { "enum": ["reuse", "per_request", "shared"], "default": "reuse", "description": "A connection per task slot (a worker, or a task in flight of an event loop), one per command, or one for every task in flight, pipelined (executors that multiplex only)" }
                         },
                         "additionalProperties": false
                     }
@@ -495,7 +496,7 @@ mod tests {
         r#"{ alloc = "1MiB" }"#,
         r#"{ exec = { command = ["true"], env = { A = "1" }, cwd = ".", stdin = "in", output = "ignore", ok = [0] } }"#,
         r#"{ call = { function = "mine::f", arg = "${task}" } }"#,
-        r#"{ redis = { command = ["INCR", "k-${task}"], url = "redis://127.0.0.1:6379/" } }"#,
+        r#"{ redis = { command = ["INCR", "k-${task}"], url = "redis://127.0.0.1:6379/", connect = "shared" } }"#,
         r#"{ http = { url = "http://127.0.0.1:1/", method = "POST", headers = { A = "b" }, body = "x", expect = [200], checksum = "status", connect = "per_request" } }"#,
     ];
 

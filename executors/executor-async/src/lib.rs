@@ -2,7 +2,9 @@
 //!
 //! - `flavor = "current_thread"` is one thread with an event loop (the Node.js model); `"multi_thread"`
 //!   runs the loop on `workers` threads.
-//! - `concurrency` caps the tasks in flight (default: all of them).
+//! - `concurrency` caps the tasks in flight (default: all of them). A closed workload with fewer slots than
+//!   tasks runs as `concurrency` loops, each running its tasks one after another; otherwise each task is
+//!   a runtime task of its own, spawned when it is due.
 //! - Waits (`sleep`, the `shared` lock's hold) and network round trips never block a runtime thread.
 //! - CPU steps (`compute`, `alloc`, and `call`: a function of a step library) run on the event loop and
 //!   block it, which is the point of the lesson; `offload_cpu = true` sends them to tokio's blocking pool
@@ -36,6 +38,9 @@ impl harness_sdk::Executor for Async {
     const NAME: &'static str = "async";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "a tokio event loop: one thread (current_thread) or `workers` threads";
+    /// The requests of every task in flight can share one connection: `redis` steps with
+    /// `connect = "shared"` pipeline over one multiplexed connection.
+    const MULTIPLEXES: bool = true;
 
     fn options() -> Vec<OptionSpec> {
         vec![
@@ -148,6 +153,9 @@ const BACKLOG: u64 = 1024;
 /// until all have finished.
 async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<Duration> {
     let tasks = shared.workload.prepared().tasks;
+    if concurrency < tasks && shared.workload.prepared().schedule.is_none() {
+        return Ok(run_slots(&shared, concurrency).await);
+    }
     let permits = (concurrency < tasks).then(|| Arc::new(Semaphore::new(concurrency as usize)));
     shared.remaining.store(tasks, Ordering::Release);
     let start = Instant::now();
@@ -195,6 +203,47 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
         shared.finished.notified().await;
     }
     Ok(start.elapsed())
+}
+
+/// A closed workload with fewer slots than tasks: `concurrency` runtime tasks, the slots, each running the
+/// workload's tasks one after another in the order it claims them. At most `concurrency` are in flight, as
+/// with a runtime task spawned for each under a semaphore, without a spawn and two hand-offs per task (the
+/// finished task's permit waking the spawning loop, which spawns the next): as a load generator keeps one
+/// loop per connection.
+async fn run_slots(shared: &Arc<Shared>, concurrency: u64) -> Duration {
+    let tasks = shared.workload.prepared().tasks;
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let slots: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (shared, next) = (Arc::clone(shared), Arc::clone(&next));
+            tokio::spawn(async move {
+                let _failed = FailOnPanic(&shared.collector);
+                while !shared.collector.failed() {
+                    let task = next.fetch_add(1, Ordering::Relaxed);
+                    if task >= tasks || !shared.workload.run_measured(task, &shared.collector).await {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for slot in slots {
+        // A slot that panicked has failed the run already (its guard): the others stop at their next task.
+        let _ = slot.await;
+    }
+    start.elapsed()
+}
+
+/// Fails the run when the slot holding it panics, so that the other slots stop claiming tasks.
+struct FailOnPanic<'a>(&'a Collector);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail("a task panicked");
+        }
+    }
 }
 
 harness_sdk::export_executor!(Async);

@@ -167,6 +167,7 @@ unsafe extern "C" fn info_trampoline<E: crate::Executor>(out: *mut Buffer) -> i3
             description: E::DESCRIPTION.to_owned(),
             options: E::options(),
             model: E::model(),
+            multiplexes: E::MULTIPLEXES,
         };
         serde_json::to_vec(&info).map_err(|e| e.to_string())
     })

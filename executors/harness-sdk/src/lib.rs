@@ -84,6 +84,10 @@ pub trait Executor {
     const VERSION: &'static str;
     /// One line describing the model.
     const DESCRIPTION: &'static str;
+    /// Whether the executor can send the requests of many tasks in flight over one connection, as a step
+    /// with `connect = "shared"` asks (an event loop can; a worker thread or process blocked on its
+    /// request cannot). The harness refuses such a step under an executor that cannot, before any run.
+    const MULTIPLEXES: bool = false;
 
     /// The options this executor accepts. The harness rejects any other before running anything.
     fn options() -> Vec<OptionSpec> {

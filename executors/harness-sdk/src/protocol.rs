@@ -18,6 +18,10 @@ pub struct ExecutorInfo {
     /// The executor's execution model, when it declares one ([`Executor::model`](crate::Executor::model)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<crate::model::Model>,
+    /// Whether it can send the requests of many tasks in flight over one connection
+    /// ([`Connect::Shared`]; [`Executor::MULTIPLEXES`](crate::Executor::MULTIPLEXES)).
+    #[serde(default)]
+    pub multiplexes: bool,
 }
 
 /// One option an executor accepts. The harness checks values against it before any run starts.
@@ -271,7 +275,12 @@ pub enum Step {
     /// Call a function of a step library.
     Call(Call),
     /// Send one command to the Redis server at `url`; `${task}` in an argument is the task's number.
-    Redis { url: String, command: Vec<String> },
+    Redis {
+        url: String,
+        command: Vec<String>,
+        #[serde(default)]
+        connect: Connect,
+    },
     /// One HTTP/1.1 request; `${task}` in the URL is the task's number.
     Http(HttpRequest),
 }
@@ -309,16 +318,21 @@ pub enum HttpChecksum {
     Status,
 }
 
-/// Whether a `net` step opens a connection per request or reuses connections (one per worker thread or
-/// process; the async executor keeps a pool of idle connections).
+/// The connections of a `net`, `http` or `redis` step. By default one per task slot, kept from one task
+/// to the next: one per worker thread or process of a blocking executor, one per task in flight of an
+/// event loop (a pool of idle connections, which grows to the tasks in flight and no further).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Connect {
-    /// Keep the connection open for the worker's next request.
+    /// Keep the slot's connection open for its next request.
     #[default]
     Reuse,
     /// Open a new connection for every request.
     PerRequest,
+    /// One connection for the whole run, which the requests of every task in flight share: they are
+    /// pipelined over it (`redis` steps only, under an executor that declares it
+    /// [`ExecutorInfo::multiplexes`]).
+    Shared,
 }
 
 /// Where a `shared` step keeps the counter.

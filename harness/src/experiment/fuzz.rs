@@ -93,6 +93,7 @@ fn registry() -> Registry {
             description: String::new(),
             options,
             model: None,
+            multiplexes: name == "async",
         };
         registry.insert(name.to_owned(), info);
     }

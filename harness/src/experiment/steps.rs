@@ -59,7 +59,7 @@ pub(crate) const KINDS: &[Kind] = &[
         parse: |k, v| super::exec::parse(k.name, v).map(Step::Exec),
     },
     Kind { name: "call", keys: &["function", "arg"], numbers: Numbers::TaskAndWorker, parse: call },
-    Kind { name: "redis", keys: &["command", "url"], numbers: Numbers::Task, parse: redis },
+    Kind { name: "redis", keys: &["command", "url", "connect"], numbers: Numbers::Task, parse: redis },
     Kind {
         name: "http",
         keys: &["url", "method", "headers", "body", "expect", "checksum", "connect"],
@@ -128,14 +128,7 @@ fn read_file(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
 fn net(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
     let t = fields(kind, arg)?;
     let get_size = |key: &str| t.get(key).map_or(Ok(0), |v| size(&format!("net.{key}"), v));
-    let connect = match t.get("connect") {
-        None => Connect::Reuse,
-        Some(toml::Value::String(s)) if s == "reuse" => Connect::Reuse,
-        Some(toml::Value::String(s)) if s == "per_request" => Connect::PerRequest,
-        Some(other) => {
-            return Err((format!("`net.connect` is {other}"), Some("\"reuse\" or \"per_request\"".to_owned())));
-        }
-    };
+    let connect = connect("net", t.get("connect"), false)?;
     Ok(Step::Net {
         request: get_size("request")?,
         response: get_size("response")?,
@@ -203,17 +196,18 @@ fn shared(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
     Ok(Step::Shared { hold_nanos: t.get("hold").map_or(Ok(0), |v| duration("shared.hold", v))?, store, lock })
 }
 
-/// `{ redis = [...] }` or `{ redis = { command, url } }`.
+/// `{ redis = [...] }` or `{ redis = { command, url, connect } }`.
 fn redis(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
     let expected = || {
         Some("a command as a list of strings, { redis = [\"INCR\", \"key-${task}\"] }, or { redis = { command = [...], url = \"redis://HOST:PORT/\" } }".to_owned())
     };
-    let (command, url) = match arg {
-        toml::Value::Array(_) => (arg, String::new()),
+    let (command, url, connect) = match arg {
+        toml::Value::Array(_) => (arg, String::new(), Connect::Reuse),
         toml::Value::Table(_) => {
             let t = fields(kind, arg)?;
             let url = redis_url("redis.url", t.get("url"))?;
-            (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url)
+            let connect = connect("redis", t.get("connect"), true)?;
+            (t.get("command").ok_or_else(|| ("`redis` needs `command`".to_owned(), expected()))?, url, connect)
         }
         other => return Err((format!("`redis` is {other}"), expected())),
     };
@@ -221,7 +215,7 @@ fn redis(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
         command.as_array().and_then(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect());
     match words {
         // An empty `url` is filled in by the resolver: the `redis` service's address.
-        Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words }),
+        Some(words) if !words.is_empty() && !words[0].is_empty() => Ok(Step::Redis { url, command: words, connect }),
         _ => Err((format!("`redis` command is {command}"), expected())),
     }
 }
@@ -296,13 +290,7 @@ fn http(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
             return Err((format!("`http.checksum` is \"{other}\""), Some("\"body\" or \"status\"".to_owned())));
         }
     };
-    let connect = match string("connect")? {
-        None | Some("reuse") => Connect::Reuse,
-        Some("per_request") => Connect::PerRequest,
-        Some(other) => {
-            return Err((format!("`http.connect` is \"{other}\""), Some("\"reuse\" or \"per_request\"".to_owned())));
-        }
-    };
+    let connect = connect("http", t.get("connect"), false)?;
     Ok(Step::Http(HttpRequest {
         url: url.to_owned(),
         method: method.to_owned(),
@@ -312,6 +300,24 @@ fn http(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
         checksum,
         connect,
     }))
+}
+
+/// The `connect` of a `step` step: a connection per task slot (`reuse`), one per request, or, where the
+/// step can pipeline its requests (`shares`), one connection shared by every task in flight.
+fn connect(step: &str, value: Option<&toml::Value>, shares: bool) -> Result<Connect, StepError> {
+    match value.map(|v| (v, v.as_str())) {
+        None | Some((_, Some("reuse"))) => Ok(Connect::Reuse),
+        Some((_, Some("per_request"))) => Ok(Connect::PerRequest),
+        Some((_, Some("shared"))) if shares => Ok(Connect::Shared),
+        Some((other, _)) => Err((
+            format!("`{step}.connect` is {other}"),
+            Some(if shares {
+                "\"reuse\" (a connection per task slot), \"per_request\" or \"shared\" (one connection for every task in flight)".to_owned()
+            } else {
+                "\"reuse\" or \"per_request\" (only `redis` steps share one connection among tasks)".to_owned()
+            }),
+        )),
+    }
 }
 
 /// The `url` of a Redis server; empty when not given, for the resolver to fill with the `redis` service's.

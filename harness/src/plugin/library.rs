@@ -106,6 +106,7 @@ impl Library {
             description: info.description,
             options: info.options,
             model: info.model,
+            multiplexes: info.multiplexes,
         })
     }
 

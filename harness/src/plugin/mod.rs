@@ -40,6 +40,9 @@ pub(crate) struct PluginInfo {
     /// The execution model the plugin declares, for the ideal-time model.
     #[serde(default)]
     pub model: Option<Model>,
+    /// Whether it can send the requests of many tasks in flight over one connection (`connect = "shared"`).
+    #[serde(default)]
+    pub multiplexes: bool,
 }
 
 impl PluginInfo {

@@ -373,6 +373,10 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         subtitle.push_str("; ");
         subtitle.push_str(&constants.join(", "));
     }
+    if let Some(load) = load_note(report, cells, roles) {
+        subtitle.push_str("; ");
+        subtitle.push_str(&load);
+    }
     let y_label = if unit.name == "count" { plot.y_label.clone() } else { format!("{} ({})", plot.y_label, unit.name) };
     let lines = plot.rules.iter().map(|r| Rule { label: r.label.clone(), y: r.y * unit.scale }).collect();
     Some(Figure {
@@ -408,6 +412,46 @@ pub(crate) fn runs(counts: &[usize]) -> String {
 }
 
 /// The series a cell belongs to: its value in the series column, and in the columns without a role.
+/// Most series and loads a chart's subtitle names one by one; past them it sends the reader to the table.
+const LOAD_NOTE_MOST: usize = 12;
+
+/// The load the chart's cells drew on the servers their steps go to ([`crate::summary::slots`]): one label
+/// when they all drew the same, else each series' own, so that a cell of one shared connection is never read
+/// as one of a connection per task; `None` when no cell connects to a server or declares a model.
+pub(crate) fn load_note(report: &Report, cells: &[usize], roles: &Roles) -> Option<String> {
+    let slots = |c: usize| report.cells[c].summary.slots.as_ref();
+    // Cells that connect to no server drew no load but the tasks the model keeps in flight, which their
+    // axes say already.
+    if !cells.iter().any(|&c| slots(c).is_some_and(crate::summary::slots::Slots::connects)) {
+        return None;
+    }
+    let label = |c: usize| slots(c).map(crate::summary::slots::Slots::label);
+    let mut labels = Order::new();
+    let mut by_series: Vec<(String, Vec<String>)> = Vec::new();
+    for &cell in cells {
+        let Some(load) = label(cell) else { continue };
+        labels.index(load.clone());
+        let series = series_name(report, cell, roles);
+        match by_series.iter_mut().find(|(s, _)| *s == series) {
+            Some((_, loads)) if loads.contains(&load) => {}
+            Some((_, loads)) => loads.push(load),
+            None => by_series.push((series, vec![load])),
+        }
+    }
+    match labels.items.as_slice() {
+        [] => None,
+        [one] => Some(format!("load: {one}")),
+        _ if by_series.iter().map(|(_, l)| l.len()).sum::<usize>() > LOAD_NOTE_MOST => {
+            Some("the load of each cell (tasks in flight, connections) is in the results table".to_owned())
+        }
+        _ => {
+            let each: Vec<String> =
+                by_series.iter().map(|(series, loads)| format!("{series} {}", loads.join(" / "))).collect();
+            Some(format!("load: {}", each.join("; ")))
+        }
+    }
+}
+
 fn series_name(report: &Report, cell: usize, roles: &Roles) -> String {
     let mut parts: Vec<String> = roles.series.iter().map(|s| shown(report.value(cell, s))).collect();
     let extra = report.label(cell, &roles.extra);

@@ -513,6 +513,12 @@ impl Report {
         let columns = self.varying_columns();
         let mut header = columns.clone();
         header.extend(["runs", "failed"].map(str::to_owned));
+        // The load each cell drew on the servers its steps go to, when some cell connects to one.
+        let load =
+            self.cells.iter().any(|c| c.summary.slots.as_ref().is_some_and(crate::summary::slots::Slots::connects));
+        if load {
+            header.push("load".to_owned());
+        }
         header.extend(TABLE.iter().map(|&m| match measure::find(m) {
             _ if m == measure::SPEEDUP => format!("speedup over {}", self.reference),
             Some(measure) => measure.label.into_owned(),
@@ -524,6 +530,9 @@ impl Report {
                 let summary = &self.cells[cell].summary;
                 row.push(summary.metric("run_s").map_or(0, |s| s.n).to_string());
                 row.push(summary.failed.to_string());
+                if load {
+                    row.push(summary.slots.as_ref().map(crate::summary::slots::Slots::label).unwrap_or_default());
+                }
                 row.extend(TABLE.iter().map(|m| {
                     let dimension = measure::find(m).map_or(measure::Dimension::Count, |m| m.dimension);
                     let estimate = self.estimate(cell, m);

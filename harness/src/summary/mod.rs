@@ -8,6 +8,7 @@
 mod checksums;
 pub(crate) mod open;
 pub(crate) mod search;
+pub(crate) mod slots;
 mod visible;
 
 pub(crate) use checksums::disagreements;
@@ -193,6 +194,8 @@ pub struct CellSummary {
     /// Percentiles over every task of the cell's ok runs, their histograms merged; `None` without
     /// histograms ([`crate::results::histograms`]).
     pub over_cell: Option<CellLatency>,
+    /// The tasks it kept in flight and the connections of its steps; `None` without a model.
+    pub slots: Option<slots::Slots>,
     pub warnings: Vec<String>,
 }
 
@@ -273,6 +276,7 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
             }
         }
         summary.ideal = ideal;
+        summary.slots = slots::Slots::of(cell);
     }
     open::summarize(cells, &mut summaries, cores);
     summaries
@@ -413,6 +417,7 @@ fn describe(
         open: None,
         search: None,
         over_cell: None,
+        slots: None,
         warnings,
     }
 }
@@ -521,6 +526,8 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                         Ok((_, bound)) => bound.as_str().to_owned(),
                         Err(why) => why.clone(),
                     },
+                    summary.slots.as_ref().map(|s| s.in_flight.to_string()).unwrap_or_default(),
+                    summary.slots.as_ref().map(slots::Slots::connections_text).unwrap_or_default(),
                     summary.open.as_ref().and_then(|o| o.capacity_per_s).map(|c| format!("{c:.3}")).unwrap_or_default(),
                     summary
                         .open
@@ -533,7 +540,10 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                 record.extend(over_cell_columns(summary.over_cell.as_ref()));
                 record.push(summary.warnings.join("; "));
             } else {
-                record.extend(std::iter::repeat_n(String::new(), 7 + SEARCH.len() + OVER_CELL.len()));
+                record.extend(std::iter::repeat_n(
+                    String::new(),
+                    7 + slots::COLUMNS.len() + SEARCH.len() + OVER_CELL.len(),
+                ));
             }
             out.write_record(&record)?;
         }

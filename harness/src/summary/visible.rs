@@ -70,6 +70,7 @@ mod tests {
             open: None,
             search: None,
             over_cell: None,
+            slots: None,
             warnings: Vec::new(),
         }
     }

@@ -3,6 +3,8 @@
 //!
 //! - `bad_input`: every fixture in `tests/fixtures/bad/` fails with its exact message and exit code 2.
 //! - `checksums`: checksums compared within a cell and across executors: warned, failed, or left alone.
+//! - `connections`: the connections each executor opens to a real `redis-server` and nginx, counted by the
+//!   servers; the load each cell drew in the summary, the report and the charts.
 //! - `cli`: `run`, `validate`, `plan`, `list`, `schema` on the files in `experiments/`.
 //! - `executors`: the built-in executors agree on every step kind.
 //! - `faults`: plugins that panic, abort, crash, exit, hang, fork or run out of memory end only their run.
@@ -38,6 +40,7 @@
 mod bad_input;
 mod checksums;
 mod cli;
+mod connections;
 mod executors;
 mod faults;
 mod folders;

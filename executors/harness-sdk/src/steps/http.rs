@@ -1,6 +1,7 @@
-//! The `http` step: one HTTP/1.1 request, keep-alive by default. Blocking with `ureq` (an agent, so a pool of
-//! connections, per worker thread or process), without blocking with `hyper` (one pooled client per run).
-//! `connect = "per_request"` opens a connection for each request. The answer's status must be one of
+//! The `http` step: one HTTP/1.1 request, keep-alive by default: a connection per task slot, kept for its
+//! next request. Blocking with `ureq` (an agent per worker thread or process), without blocking with
+//! `hyper`'s HTTP/1.1 connections (one per task in flight, from a pool of idle ones that grows to the tasks
+//! in flight and no further). `connect = "per_request"` opens a connection for each request. The answer's status must be one of
 //! `expect` (any 2xx when empty); the step yields the status and the body's hash, or the status alone. The
 //! answer's body is hashed as it arrives, never held whole: a body of gigabytes costs the run no memory.
 
@@ -12,8 +13,13 @@ use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
 use crate::workload::Prepared;
 
 /// The request's URL for task `task`.
-fn url(request: &HttpRequest, task: u64) -> String {
-    request.url.replace("${task}", &task.to_string())
+fn url(request: &HttpRequest, task: u64) -> std::borrow::Cow<'_, str> {
+    // Most URLs name no task: they are used as written, with no string made per request.
+    if request.url.contains("${task}") {
+        request.url.replace("${task}", &task.to_string()).into()
+    } else {
+        request.url.as_str().into()
+    }
 }
 
 /// The bytes of the request's body.
@@ -91,7 +97,7 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
     } else {
         worker.agent.get_or_insert_with(agent)
     };
-    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(url.as_str());
+    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&*url);
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -112,57 +118,168 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
     value(request, &url, status, &hash)
 }
 
-/// The clients of a run on tokio: one that keeps connections for reuse, one that keeps none.
+/// The connections of a run's `http` steps on tokio: the idle connections of the task slots, a pool that
+/// grows to the tasks in flight and no further (a client's own pool may open more while it waits for one
+/// to come back, and then keep them).
 #[cfg(feature = "tokio")]
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Async {
-    pooled: Client,
-    unpooled: Client,
+    idle: std::sync::Mutex<Vec<Slot>>,
 }
 
 #[cfg(feature = "tokio")]
-type Client = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+impl Async {
+    /// Closes the idle connections: before the runtime that drives them goes.
+    pub(super) fn close(&self) {
+        crate::workload::lock(&self.idle).clear();
+    }
+}
+
+/// One task slot's HTTP/1.1 connection on tokio. The task that holds it drives it too, while it waits for
+/// the answer and reads its body: no task of the connection's own stands between the task and its socket.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+struct Slot {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    connection: Connection,
+}
+
+#[cfg(feature = "tokio")]
+impl Slot {
+    /// A connection to the server of `uri`.
+    async fn open(uri: &hyper::Uri) -> io::Result<Self> {
+        let host = uri.host().ok_or_else(|| io::Error::other("the URL has no host"))?;
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(Slot { sender, connection })
+    }
+}
+
+#[cfg(feature = "tokio")]
+type Connection = hyper::client::conn::http1::Connection<
+    hyper_util::rt::TokioIo<tokio::net::TcpStream>,
     http_body_util::Full<bytes::Bytes>,
 >;
 
 #[cfg(feature = "tokio")]
-impl Async {
-    pub(super) fn new() -> Self {
-        let build = |idle: usize| {
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_max_idle_per_host(idle)
-                .build_http()
-        };
-        Self { pooled: build(usize::MAX), unpooled: build(0) }
+impl Slot {
+    /// Whether an idle connection can take a request: what the server sent since its last answer (its
+    /// close, after its keep-alive timeout) is read first.
+    async fn alive(&mut self) -> bool {
+        std::future::poll_fn(|cx| {
+            if std::pin::Pin::new(&mut self.connection).poll(cx).is_ready() {
+                return std::task::Poll::Ready(false);
+            }
+            std::task::Poll::Ready(self.sender.is_ready())
+        })
+        .await
     }
+}
+
+/// Waits for `work`, driving `connection` meanwhile; an error when the connection ends first.
+#[cfg(feature = "tokio")]
+async fn drive<T>(connection: &mut Connection, work: impl std::future::Future<Output = T>) -> io::Result<T> {
+    use std::task::Poll;
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = work.as_mut().poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        match std::pin::Pin::new(&mut *connection).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            // What the connection did last may have finished the work.
+            Poll::Ready(Ok(())) => match work.as_mut().poll(cx) {
+                Poll::Ready(value) => Poll::Ready(Ok(value)),
+                Poll::Pending => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection before it answered",
+                ))),
+            },
+            Poll::Ready(Err(e)) => Poll::Ready(Err(io::Error::other(e))),
+        }
+    })
+    .await
 }
 
 /// The `http` step of task `task` as a future.
 #[cfg(feature = "tokio")]
 pub(super) async fn nonblocking(
     prepared: &Prepared,
-    clients: &Async,
+    state: &Async,
     request: &HttpRequest,
     task: u64,
 ) -> io::Result<u64> {
     use http_body_util::BodyExt as _;
     let url = url(request, task);
-    let client = if request.connect == Connect::PerRequest { &clients.unpooled } else { &clients.pooled };
-    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(url.as_str());
+    let uri: hyper::Uri = url.parse().map_err(|e| error(request, &url, e))?;
+    // The request names its path alone (origin form) and its server in `Host`, as a client's pool would
+    // write it; the parts are moved, not parsed again.
+    let mut parts = uri.clone().into_parts();
+    let authority = parts.authority.take();
+    parts.scheme = None;
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+    }
+    let target = hyper::Uri::from_parts(parts).map_err(|e| error(request, &url, e))?;
+    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(target);
+    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        let host = authority.as_ref().map_or("", hyper::http::uri::Authority::as_str);
+        builder = builder.header(hyper::header::HOST, host);
+    }
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
     let body = bytes::Bytes::copy_from_slice(body(request, prepared));
     let sent = builder.body(http_body_util::Full::new(body)).map_err(|e| error(request, &url, e))?;
-    let answer = client.request(sent).await.map_err(|e| error(request, &url, e))?;
+    // An idle connection the server has closed since (after its last answer, or the most it serves) is
+    // left for a new one, as a client with a pool of its own does.
+    let mut slot = None;
+    if request.connect == Connect::Reuse {
+        loop {
+            let idle = crate::workload::lock(&state.idle).pop();
+            let Some(mut idle) = idle else { break };
+            if idle.alive().await {
+                slot = Some(idle);
+                break;
+            }
+        }
+    }
+    let reused = slot.is_some();
+    let mut slot = match slot {
+        Some(slot) => slot,
+        None => Slot::open(&uri).await.map_err(|e| error(request, &url, e))?,
+    };
+    let sending = slot.sender.try_send_request(sent);
+    let answer = match drive(&mut slot.connection, sending).await.map_err(|e| error(request, &url, e))? {
+        Ok(answer) => answer,
+        Err(mut unsent) => match unsent.take_message() {
+            // The server closed the idle connection as the request was handed to it, before any of it was
+            // written: it goes over a new connection, as a client with a pool of its own sends it again.
+            Some(again) if reused => {
+                slot = Slot::open(&uri).await.map_err(|e| error(request, &url, e))?;
+                let sending = slot.sender.send_request(again);
+                drive(&mut slot.connection, sending)
+                    .await
+                    .map_err(|e| error(request, &url, e))?
+                    .map_err(|e| error(request, &url, e))?
+            }
+            _ => return Err(error(request, &url, unsent.into_error())),
+        },
+    };
     let status = answer.status().as_u16();
     let mut body = answer.into_body();
     let mut hash = BodyHash::new();
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = drive(&mut slot.connection, body.frame()).await.map_err(|e| error(request, &url, e))? {
         if let Some(data) = frame.map_err(|e| error(request, &url, e))?.data_ref() {
             hash.0.update(data);
         }
+    }
+    if request.connect == Connect::Reuse {
+        crate::workload::lock(&state.idle).push(slot);
     }
     value(request, &url, status, &hash)
 }
@@ -174,6 +291,5 @@ pub(super) const DETERMINISTIC: bool = false;
 
 /// `http METHOD URL`, and ` per_request` when it opens a connection for each.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {
-    let per = if request.connect == Connect::PerRequest { " per_request" } else { "" };
-    write!(f, "http {} {}{per}", request.method, request.url)
+    write!(f, "http {} {}{}", request.method, request.url, super::connect_suffix(request.connect))
 }

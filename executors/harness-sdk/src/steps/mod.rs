@@ -158,7 +158,7 @@ impl fmt::Display for Step {
             Step::Alloc { bytes } => alloc::write(f, bytes),
             Step::Exec(ref exec) => exec::write(f, exec),
             Step::Call(ref call) => call::write(f, call),
-            Step::Redis { ref url, ref command } => redis::write(f, url, command),
+            Step::Redis { ref url, ref command, connect } => redis::write(f, url, command, connect),
             Step::Http(ref request) => http::write(f, request),
         }
     }
@@ -194,6 +194,15 @@ impl RunState {
     }
 }
 
+/// How a step that connects writes its connections after it: nothing for the slots' own.
+pub(crate) fn connect_suffix(connect: crate::protocol::Connect) -> &'static str {
+    match connect {
+        crate::protocol::Connect::Reuse => "",
+        crate::protocol::Connect::PerRequest => " per_request",
+        crate::protocol::Connect::Shared => " shared",
+    }
+}
+
 /// Why a run cannot start: a `step` step needs `resource`, which the harness did not provide.
 fn missing(step: &str, resource: &str) -> io::Error {
     io::Error::other(format!("the workload has a `{step}` step but the harness provided no {resource}"))
@@ -220,7 +229,9 @@ impl Prepared {
                 Step::Alloc { bytes } => alloc(bytes),
                 Step::Exec(ref exec) => exec::blocking(self, exec, task, &mut worker.reports)?,
                 Step::Call(ref call) => self.call(call, task, &mut worker.reports)?,
-                Step::Redis { ref url, ref command } => redis::blocking(&mut worker.redis, url, command, task)?,
+                Step::Redis { ref url, ref command, connect } => {
+                    redis::blocking(&mut worker.redis, url, command, connect, task)?
+                }
                 Step::Http(ref request) => http::blocking(self, &mut worker.http, request, task)?,
             };
             acc = fold(acc, value);
@@ -247,13 +258,15 @@ impl AsyncState {
             net: net::Async::default(),
             shared: shared::Async::default(),
             redis: redis::Async::default(),
-            http: http::Async::new(),
+            http: http::Async::default(),
         }
     }
 
     /// Closes the idle connections: before the runtime that drives them goes.
     pub(crate) fn close_connections(&self) {
         self.net.close();
+        self.redis.close();
+        self.http.close();
     }
 }
 
@@ -305,8 +318,8 @@ impl crate::nonblocking::AsyncWorkload {
                     value
                 }
                 Step::Call(ref call) => workload.call(call, task, reports)?,
-                Step::Redis { ref url, ref command } => {
-                    Box::pin(redis::nonblocking(&self.state().redis, url, command, task)).await?
+                Step::Redis { ref url, ref command, connect } => {
+                    Box::pin(redis::nonblocking(&self.state().redis, url, command, connect, task)).await?
                 }
                 Step::Http(ref request) => {
                     Box::pin(http::nonblocking(workload, &self.state().http, request, task)).await?
@@ -369,7 +382,11 @@ mod tests {
             Step::Alloc { bytes: 3 << 20 },
             Step::Exec(exec),
             Step::Call(call),
-            Step::Redis { url: "redis://127.0.0.1:6379/".into(), command: vec!["INCR".into(), "k".into()] },
+            Step::Redis {
+                url: "redis://127.0.0.1:6379/".into(),
+                command: vec!["INCR".into(), "k".into()],
+                connect: Connect::Shared,
+            },
             Step::Http(http),
         ]
     }
@@ -388,7 +405,7 @@ mod tests {
                 "alloc 3MiB",
                 "exec sh -c true",
                 "call mine::parse(${task})",
-                "redis INCR k at redis://127.0.0.1:6379/",
+                "redis INCR k at redis://127.0.0.1:6379/ shared",
                 "http GET http://127.0.0.1:8080/ per_request",
             ]
         );

@@ -124,6 +124,6 @@ pub(super) fn write(
     delay_nanos: u64,
     connect: Connect,
 ) -> std::fmt::Result {
-    let per = if connect == Connect::PerRequest { " per_request" } else { "" };
-    write!(f, "net {}/{} delay {}{per}", format_size(request), format_size(response), format_nanos(delay_nanos))
+    let connect = super::connect_suffix(connect);
+    write!(f, "net {}/{} delay {}{connect}", format_size(request), format_size(response), format_nanos(delay_nanos))
 }

@@ -1,12 +1,22 @@
 //! `redis`: one command to the Redis server at `url`, `${task}` in its arguments standing for the task's
-//! number, over a connection kept for the worker (on tokio, one multiplexed connection for the run, made
-//! by the first task that needs it). Yields the reply: an integer as is, a string's hash, an array's
-//! elements folded in order, nil 0.
+//! number. Yields the reply: an integer as is, a string's hash, an array's elements folded in order, nil 0.
+//!
+//! Its connections are those of every executor's task slots (`connect`, [`Connect`]): by default one per
+//! worker of a blocking executor, kept for the worker's next task, and on tokio one per task in flight,
+//! from a pool of idle connections that grows to the tasks in flight and no further, as `redis-benchmark
+//! -c N` keeps N; `per_request` opens one for each command; `shared` sends the commands of every task in
+//! flight over one multiplexed connection, pipelined (tokio only: the harness refuses it under an executor
+//! that does not multiplex).
+//!
+//! On tokio a slot's connection is the task's own socket: the task writes the command and reads the reply
+//! itself, with no task between it and the socket (a multiplexed connection's driver is one more task to
+//! wake for every command).
 
 use std::io;
 
 use super::{Cost, Work};
 use crate::checksum::{fold, hash_bytes};
+use crate::protocol::Connect;
 
 /// A Redis error, naming the server.
 pub(super) fn error(url: &str, e: &redis::RedisError) -> io::Error {
@@ -50,39 +60,86 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+/// Why a blocking executor cannot run a step with `connect = "shared"` (the harness refuses it first).
+fn not_multiplexed(url: &str) -> io::Error {
+    io::Error::other(format!(
+        "redis at {url}: connect = \"shared\" needs an executor that multiplexes, and this one keeps a connection per worker"
+    ))
+}
+
 /// The `redis` step of task `task`, blocking the calling thread.
-pub(super) fn blocking(worker: &mut Worker, url: &str, words: &[String], task: u64) -> io::Result<u64> {
-    let connection = match &mut worker.connection {
-        Some((connected, connection)) if connected == url => connection,
-        slot => {
-            let client = redis::Client::open(url).map_err(|e| error(url, &e))?;
-            let connection = client.get_connection().map_err(|e| error(url, &e))?;
-            &mut slot.insert((url.to_owned(), connection)).1
+pub(super) fn blocking(
+    worker: &mut Worker,
+    url: &str,
+    words: &[String],
+    connect: Connect,
+    task: u64,
+) -> io::Result<u64> {
+    let open = || redis::Client::open(url).and_then(|c| c.get_connection()).map_err(|e| error(url, &e));
+    let mut fresh;
+    let connection = match connect {
+        Connect::Shared => return Err(not_multiplexed(url)),
+        Connect::PerRequest => {
+            fresh = open()?;
+            &mut fresh
         }
+        Connect::Reuse => match &mut worker.connection {
+            Some((connected, connection)) if connected == url => connection,
+            slot => &mut slot.insert((url.to_owned(), open()?)).1,
+        },
     };
     let reply: redis::Value = command(words, task).query(connection).map_err(|e| error(url, &e))?;
     Ok(value(&reply))
 }
 
-/// The connection of a run's `redis` steps on tokio (one server per workload).
+/// The connections of a run's `redis` steps on tokio (one server per workload): the idle connections of the
+/// task slots, and the one shared connection when a step asks for it.
 #[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
 pub(super) struct Async {
-    connection: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    idle: std::sync::Mutex<Vec<Slot>>,
+    shared: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+}
+
+#[cfg(feature = "tokio")]
+impl Async {
+    /// Closes the idle connections: before the runtime that drives them goes.
+    pub(super) fn close(&self) {
+        crate::workload::lock(&self.idle).clear();
+    }
 }
 
 /// The `redis` step of task `task` as a future.
 #[cfg(feature = "tokio")]
-pub(super) async fn nonblocking(state: &Async, url: &str, words: &[String], task: u64) -> io::Result<u64> {
-    let connection = state
-        .connection
-        .get_or_try_init(|| async {
-            redis::Client::open(url)?.get_multiplexed_async_connection_with_config(&untimed()).await
-        })
-        .await
-        .map_err(|e| error(url, &e))?;
-    let reply: redis::Value =
-        command(words, task).query_async(&mut connection.clone()).await.map_err(|e| error(url, &e))?;
+pub(super) async fn nonblocking(
+    state: &Async,
+    url: &str,
+    words: &[String],
+    connect: Connect,
+    task: u64,
+) -> io::Result<u64> {
+    let cmd = command(words, task);
+    if connect == Connect::Shared {
+        let connection = state
+            .shared
+            .get_or_try_init(|| async {
+                redis::Client::open(url)?.get_multiplexed_async_connection_with_config(&untimed()).await
+            })
+            .await
+            .map_err(|e| error(url, &e))?;
+        let reply: redis::Value = cmd.query_async(&mut connection.clone()).await.map_err(|e| error(url, &e))?;
+        return Ok(value(&reply));
+    }
+    let idle = if connect == Connect::Reuse { crate::workload::lock(&state.idle).pop() } else { None };
+    let mut slot = match idle {
+        Some(slot) => slot,
+        None => Slot::open(url).await?,
+    };
+    let reply = slot.query(&cmd.get_packed_command()).await.map_err(|e| error(url, &e))?;
+    // A connection that failed mid-reply is dropped, not pooled: its next reply would be this one's rest.
+    if connect == Connect::Reuse {
+        crate::workload::lock(&state.idle).push(slot);
+    }
     Ok(value(&reply))
 }
 
@@ -93,12 +150,124 @@ pub(super) fn untimed() -> redis::AsyncConnectionConfig {
     redis::AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(None)
 }
 
+/// One task slot's connection on tokio: its socket, and the bytes read past the last reply (none, as one
+/// command at a time is in flight on it, unless the server sent more than asked).
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+struct Slot {
+    stream: tokio::net::TcpStream,
+    read: Vec<u8>,
+}
+
+#[cfg(feature = "tokio")]
+impl Slot {
+    /// Connects to `url` (TCP, `redis://HOST:PORT/DB` with an optional user and password), selects its
+    /// database and authenticates as the blocking client does.
+    async fn open(url: &str) -> io::Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| error(url, &e))?;
+        let info = client.get_connection_info();
+        let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+            return Err(io::Error::other(format!(
+                "redis at {url}: only a TCP address (redis://HOST:PORT/) is supported"
+            )));
+        };
+        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+            .await
+            .map_err(|e| io::Error::other(format!("redis at {url}: {e}")))?;
+        stream.set_nodelay(true)?;
+        let mut slot = Slot { stream, read: Vec::with_capacity(256) };
+        let settings = info.redis_settings();
+        if let Some(password) = settings.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(user) = settings.username() {
+                auth.arg(user);
+            }
+            auth.arg(password);
+            slot.query(&auth.get_packed_command()).await.map_err(|e| error(url, &e))?;
+        }
+        if settings.db() != 0 {
+            slot.query(&redis::cmd("SELECT").arg(settings.db()).get_packed_command())
+                .await
+                .map_err(|e| error(url, &e))?;
+        }
+        Ok(slot)
+    }
+
+    /// Sends one packed command and reads its reply; a reply of the server's errors is an error.
+    async fn query(&mut self, packed: &[u8]) -> redis::RedisResult<redis::Value> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        self.stream.write_all(packed).await?;
+        let end = loop {
+            if let Some(end) = frame_end(&self.read, 0) {
+                break end;
+            }
+            if self.stream.read_buf(&mut self.read).await? == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+        };
+        let reply = redis::parse_redis_value(&self.read[..end]);
+        self.read.drain(..end);
+        reply?.extract_error()
+    }
+}
+
+#[cfg(any(feature = "tokio", test))]
+/// Where the RESP value that starts at `at` in `bytes` ends, `None` when `bytes` does not hold it whole.
+/// The value itself is the client library's to parse: this only finds its end.
+fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let line_end = at + bytes.get(at..)?.windows(2).position(|w| w == b"\r\n")? + 2;
+    let number = || std::str::from_utf8(&bytes[at + 1..line_end - 2]).ok()?.parse::<i64>().ok();
+    match *bytes.get(at)? {
+        // Strings of a length: the length, then the bytes and their CRLF; -1 is nil.
+        b'$' | b'!' | b'=' => match number()? {
+            n if n < 0 => Some(line_end),
+            n => Some(line_end + n as usize + 2).filter(|&end| end <= bytes.len()),
+        },
+        // Aggregates: a count of values (pairs for maps and attributes), each a value of its own.
+        kind @ (b'*' | b'~' | b'>' | b'%' | b'|') => {
+            let count = number()?;
+            let values = if matches!(kind, b'%' | b'|') { count.max(0) * 2 } else { count.max(0) };
+            let mut end = line_end;
+            for _ in 0..values {
+                end = frame_end(bytes, end)?;
+            }
+            // An attribute annotates the value after it, which belongs to the same reply.
+            if kind == b'|' { frame_end(bytes, end) } else { Some(end) }
+        }
+        // Everything else is one line: simple strings, errors, integers, nulls, doubles, booleans, big numbers.
+        _ => Some(line_end),
+    }
+}
+
 /// A round trip to the Redis server.
 pub(super) const COST: Cost = Cost { wait: None, work: Work::Service };
 /// Not known: a reply depends on what the server holds, which outlives a run (`INCR` counts on).
 pub(super) const DETERMINISTIC: bool = false;
 
-/// `redis COMMAND at URL`.
-pub(super) fn write(f: &mut std::fmt::Formatter<'_>, url: &str, command: &[String]) -> std::fmt::Result {
-    write!(f, "redis {} at {url}", command.join(" "))
+/// `redis COMMAND at URL`, and ` per_request` or ` shared` when its connections are not the slots'.
+pub(super) fn write(
+    f: &mut std::fmt::Formatter<'_>,
+    url: &str,
+    command: &[String],
+    connect: Connect,
+) -> std::fmt::Result {
+    write!(f, "redis {} at {url}{}", command.join(" "), super::connect_suffix(connect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_end;
+
+    #[test]
+    fn a_reply_ends_where_its_last_value_does_and_not_before_it_is_whole() {
+        let whole: [&[u8]; 6] =
+            [b"+OK\r\n", b":42\r\n", b"$5\r\nhello\r\n", b"$-1\r\n", b"*2\r\n$1\r\na\r\n:1\r\n", b"%1\r\n+k\r\n+v\r\n"];
+        for reply in whole {
+            assert_eq!(frame_end(reply, 0), Some(reply.len()), "{}", String::from_utf8_lossy(reply));
+            for cut in 0..reply.len() {
+                assert_eq!(frame_end(&reply[..cut], 0), None, "{} cut at {cut}", String::from_utf8_lossy(reply));
+            }
+        }
+        assert_eq!(frame_end(b"+OK\r\n:1\r\n", 0), Some(5));
+    }
 }

@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use harness_sdk::protocol::{Exec, Workload};
+use harness_sdk::protocol::{Connect, Exec, Step, Workload};
 use indexmap::IndexMap;
 use toml::Spanned;
 
@@ -102,6 +102,7 @@ impl Resolver<'_> {
             shared.workload(&workload_name, raw, (&cell, earlier.len()), earlier, |cell| {
                 self.resolve_workload(&workload_name, raw, cell)
             })?;
+        self.check_shared_connections(&executor, &workload_name, raw, &workload.steps)?;
 
         // The options are a function of the executor and the cell's values of its options: made and checked
         // once for each.
@@ -170,6 +171,34 @@ impl Resolver<'_> {
             checksum,
             search: search.map(Arc::new),
         })
+    }
+
+    /// A step that shares one connection among the tasks in flight (`connect = "shared"`) needs an executor
+    /// that multiplexes: a worker blocked on its request cannot send another task's over the same connection.
+    fn check_shared_connections(
+        &self,
+        executor: &PluginInfo,
+        workload: &str,
+        raw: &toml::Spanned<crate::experiment::raw::RawWorkload>,
+        steps: &[Step],
+    ) -> Result<(), Diagnostic> {
+        if executor.multiplexes {
+            return Ok(());
+        }
+        let shared = steps.iter().position(|s| matches!(s, Step::Redis { connect: Connect::Shared, .. }));
+        let Some(i) = shared else { return Ok(()) };
+        let span = raw.get_ref().steps.get_ref().get(i).map(toml::Spanned::span);
+        Err(self
+            .error(
+                format!(
+                    "workload `{workload}`, step {}: `connect = \"shared\"` under executor `{}`, which keeps a connection per worker",
+                    i + 1,
+                    executor.name
+                ),
+                span,
+            )
+            .expected("`connect = \"reuse\"` (a connection per worker) or `\"per_request\"` under this executor")
+            .help("one connection shared by every task in flight needs an executor that multiplexes, such as `async`; leave this executor's cells out with `exclude` in [matrix], or give them a workload without `connect = \"shared\"`"))
     }
 
     /// Every axis must mean something: a built-in axis, a `${name}` some workload uses, or an option of

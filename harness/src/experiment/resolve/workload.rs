@@ -214,12 +214,12 @@ impl Resolver<'_> {
                 })?;
                 Ok(Step::Shared { hold_nanos, store: SharedStore::Redis { url: services::redis_url(port) }, lock })
             }
-            Step::Redis { url, command } if url.is_empty() => {
+            Step::Redis { url, command, connect } if url.is_empty() => {
                 let port = self.ports.iter().find(|(name, _)| name == "redis").map(|(_, port)| *port).ok_or_else(|| {
                     self.error("a `redis` step has no `url`, and the file has no [services.redis] to send it to", Some(span))
                         .help("add a [services.redis] table that starts redis-server on ${port}, or write { redis = { command = [...], url = \"redis://HOST:PORT/\" } }")
                 })?;
-                Ok(Step::Redis { url: services::redis_url(port), command })
+                Ok(Step::Redis { url: services::redis_url(port), command, connect })
             }
             other => Ok(other),
         }
