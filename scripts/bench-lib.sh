@@ -10,8 +10,9 @@
 bench_start() {
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     cd "$root"
-    cargo build --release --workspace --quiet
-    cargo build --release --quiet -p harness --examples
+    # One build of everything, examples included: two builds would resolve features apart (the examples'
+    # dev-dependencies) and each would rebuild the harness the other built.
+    cargo build --release --workspace --lib --bins --examples --quiet
     harness=$root/target/release/harness
     examples=$root/target/release/examples
     work=$(mktemp -d)
