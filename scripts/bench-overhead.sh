@@ -3,41 +3,20 @@
 # (harness/examples/plain_{tokio,rayon,hashing}.rs), and the per-run cost of isolation against hyperfine's.
 # Every pair runs alternately, one fresh process each, ROUNDS rounds, in this one process tree, so that what
 # the machine does meanwhile falls on both alike. Prints each pair's medians (with min and max) and the
-# ratio of the medians; then the memory of one cell of 1,000,000 tasks under each executor: the run's
-# peak_memory_bytes (ru_maxrss of its largest process, no cgroup) and the harness's own peak (VmHWM).
-# docs/measurement.md ("What the harness itself costs") shows and explains a result.
+# ratio of each round (its median, quartiles and range); then the memory of one cell of 1,000,000 tasks
+# under each executor: the run's peak_memory_bytes (ru_maxrss of its largest process, no cgroup) and the
+# harness's own peak (VmHWM).
+# docs/measurement.md ("What the harness itself costs") shows and explains a result. bench-waits.sh,
+# bench-speedup.sh and bench-per-run.sh measure one figure each, in more rounds.
 #
 #   scripts/bench-overhead.sh [ROUNDS]        # default 10; needs hyperfine
 set -euo pipefail
 
 rounds=${1:-10}
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-cargo build --release --workspace --quiet
-cargo build --release --quiet -p harness --examples
-harness=$root/target/release/harness
-examples=$root/target/release/examples
 command -v hyperfine > /dev/null || { echo "bench-overhead.sh needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/bench-lib.sh"
+bench_start
 
-# experiment NAME REPETITIONS TASKS STEPS EXECUTOR [OPTIONS]: a one-cell experiment file, no warmup.
-experiment() {
-    cat > "$work/$1.toml" <<EOF
-[experiment]
-name = "$1"
-repetitions = $2
-warmup = 0
-seed = 1
-
-[workloads.w]
-tasks = $3
-steps = $4
-
-[matrix]
-include = [{ executor = "$5"${6:+, $6} }]
-EOF
-}
 experiment async_waits 1 10000 '[{ sleep = "10ms" }]' async 'flavor = "current_thread"'
 experiment async_empty 1 100000 '[]' async 'flavor = "current_thread"'
 experiment threaded_waits 1 1000 '[{ sleep = "10ms" }]' threaded 'workers = 100'
@@ -46,30 +25,6 @@ experiment hash_threaded 1 256 '[{ compute = "4MiB" }]' threaded 'workers = 2'
 experiment hash_multiprocess 1 256 '[{ compute = "4MiB" }]' multiprocess 'workers = 2'
 experiment empty_30 30 0 '[]' sync
 experiment empty_600 600 0 '[]' sync
-
-# The run_s of one harness run of experiment NAME.
-harness_run_s() {
-    "$harness" run --quiet --out "$work/results" "$work/$1.toml" > /dev/null
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "run_s") c = i } NR == 2 { print $c }' \
-        "$work/results/$1/latest/runs.csv"
-}
-anchor_run_s() { "$@" | awk '$1 == "run_s" { print $2 }'; }
-# Seconds of wall time of a command, its output discarded.
-wall_s() {
-    local start end
-    start=$(date +%s%N)
-    "$@" > /dev/null 2>&1
-    end=$(date +%s%N)
-    echo "($end - $start) / 1000000000" | bc -l
-}
-# The smaller of two numbers, the first of which may be empty.
-fastest() { if [[ -z $1 ]] || (( $(echo "$2 < $1" | bc -l) )); then echo "$2"; else echo "$1"; fi; }
-# The marginal cost of one run: (wall of 600 runs - wall of 30) / 570.
-per_run() { echo "($2 - $1) / 570" | bc -l; }
-
-# How busy the rest of the machine was meanwhile.
-source "$root/scripts/cpu-share.sh"
-others_start "$work"
 
 for round in $(seq "$rounds"); do
     echo "async_waits $(anchor_run_s "$examples/plain_tokio" 10000 10000000) $(harness_run_s async_waits)"
@@ -105,41 +60,15 @@ for round in $(seq "$rounds"); do
     rm -rf "$work/results"
 done > "$work/pairs"
 
-others_share "$work"
-
-python3 - "$work/pairs" "$rounds" "$others" <<'EOF'
-import statistics, sys
-pairs, rounds, others = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-rows = {}
-for line in open(pairs):
-    name, anchor, ours = line.split()
-    rows.setdefault(name, []).append((float(anchor), float(ours)))
-what = {
-    "async_waits": ("run_s, 10,000 tasks x sleep 10 ms", "plain tokio", "async current_thread", "s"),
-    "async_empty": ("run_s, 100,000 empty tasks", "plain tokio", "async current_thread", "s"),
-    "threaded_waits": ("run_s, 1,000 tasks x sleep 10 ms", "plain rayon, 100 threads", "threaded, 100 workers", "s"),
-    "speedup_threaded": ("speedup over one thread, 256 x 4 MiB", "plain, 2 threads", "threaded, 2 workers", "x"),
-    "speedup_multiprocess": ("speedup over one thread, 256 x 4 MiB", "plain, 2 threads", "multiprocess, 2 workers", "x"),
-    "per_run": ("cost of one more run, (600 runs - 30) / 570", "hyperfine -N true", "harness, empty workload", "ms"),
-    "per_run_exec": ("the same, `--spawn exec`", "hyperfine -N true", "harness, empty workload", "ms"),
-}
-def show(values, unit):
-    scale = 1000 if unit == "ms" else 1
-    suffix = {"s": " s", "ms": " ms", "x": ""}[unit]
-    v = sorted(x * scale for x in values)
-    return f"{statistics.median(v):.4g}{suffix} ({v[0]:.4g} to {v[-1]:.4g})"
-print(f"rounds {rounds}; other processes used {100 * others:.0f}% of the CPU time meanwhile")
-print("| figure | anchor | median (min to max) | harness | median (min to max) | ratio of medians | median ratio in a round |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for name, (figure, anchor, ours, unit) in what.items():
-    if name not in rows:
-        continue
-    a = [x for x, _ in rows[name]]
-    o = [y for _, y in rows[name]]
-    ratio = statistics.median(o) / statistics.median(a)
-    paired = statistics.median(y / x for x, y in rows[name])
-    print(f"| {figure} | {anchor} | {show(a, unit)} | {ours} | {show(o, unit)} | {ratio:.3f} | {paired:.3f} |")
-EOF
+bench_load
+ratios "$work/pairs" "
+async_waits|run_s, 10,000 tasks x sleep 10 ms|plain tokio|async current_thread|s
+async_empty|run_s, 100,000 empty tasks|plain tokio|async current_thread|s
+threaded_waits|run_s, 1,000 tasks x sleep 10 ms|plain rayon, 100 threads|threaded, 100 workers|s
+speedup_threaded|speedup over one thread, 256 x 4 MiB|plain, 2 threads|threaded, 2 workers|x
+speedup_multiprocess|speedup over one thread, 256 x 4 MiB|plain, 2 threads|multiprocess, 2 workers|x
+per_run|cost of one more run, (600 runs - 30) / 570|hyperfine -N true|harness, empty workload|ms
+per_run_exec|the same, \`--spawn exec\`|hyperfine -N true|harness, empty workload|ms"
 
 # Memory: 1,000,000 tasks hashing 64 bytes in one cell under each executor, without a cgroup so that
 # peak_memory_bytes is the largest process's ru_maxrss; the harness's own VmHWM is read while it runs.

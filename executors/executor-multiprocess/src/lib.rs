@@ -1,11 +1,18 @@
 //! The `multiprocess` executor: `workers` OS processes, each with its own memory.
 //!
-//! The run's process forks the workers before it starts any thread. Tasks go out to them as batches of
-//! task indices over a Unix socket pair per worker, two batches ahead, guided in size (large first, single
-//! tasks last), and each worker answers with a frame when a batch is done. An open workload's tasks go out
-//! one at a time, taken from the SDK's schedule ([`harness_sdk::arrival::Schedule::next`]) when a worker is
-//! free, and the worker waits until the task is due; at the end each worker sends its tally ([`Tally::to_bytes`]: checksum, task count, latency
-//! histogram). The `shared` counter lives in a file locked with `flock`, a real cross-process mechanism.
+//! The run's process forks the workers before it starts any thread, and talks to each over a Unix socket
+//! pair of its own. A closed workload's tasks are claimed by the workers themselves, in batches guided in
+//! size (large first, single tasks last), from a counter in one page of memory the processes share
+//! (`MAP_SHARED`): the run's process orders each worker to claim, and is woken once per worker, when it
+//! has claimed and run its last batch, not for every batch. An open workload's tasks go out over the
+//! sockets one at a time, taken from the SDK's schedule ([`harness_sdk::arrival::Schedule::next`]) when a
+//! worker is free, and the worker waits until the task is due. At the end each worker sends its tally
+//! ([`Tally::to_bytes`]: checksum, task count, latency histogram). The `shared` counter lives in a file
+//! locked with `flock`, a real cross-process mechanism.
+//!
+//! `run_s` counts, as the executor's own definition has it, from the first task's start (the earliest a
+//! worker began, on the monotonic clock every process shares) to the moment the run's process has heard
+//! from every worker that it is done.
 //!
 //! Workers never outlive the run: each asks the kernel for `SIGKILL` when its parent dies
 //! (`PR_SET_PDEATHSIG`), shares the run's process group (which the harness kills on a timeout), and is
@@ -14,11 +21,14 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use harness_sdk::Executor;
 use harness_sdk::model::{Model, Quantity};
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
+use harness_sdk::trace;
 use harness_sdk::workload::{Collector, Prepared, SharedMode, Tally, WorkerState};
 
 pub struct Multiprocess;
@@ -33,7 +43,7 @@ impl Executor for Multiprocess {
             "batch",
             1,
             None,
-            "tasks sent to a worker at once (default: guided, a quarter of the tasks left per worker, between 1 \
+            "tasks a worker claims at once (default: guided, a quarter of the tasks left per worker, between 1 \
              and 4096)",
         )]
     }
@@ -46,9 +56,10 @@ impl Executor for Multiprocess {
         let workload = Prepared::new(request, SharedMode::File)?;
         let workers = u64::from(request.workers.max(1));
         let batch = request.option_u64("batch");
+        let claims = Claims::new(workload.tasks, workers, batch)?;
 
         let setup = Instant::now();
-        let mut pool = Pool::spawn(workers as usize, &workload)?;
+        let mut pool = Pool::spawn(workers as usize, &workload, &claims)?;
         for worker in &mut pool.workers {
             match worker.read()? {
                 Frame::Ready => {}
@@ -57,30 +68,19 @@ impl Executor for Multiprocess {
         }
         let setup_s = setup.elapsed().as_secs_f64();
 
-        let start = Instant::now();
         let collector = Collector::new();
-        match &workload.schedule {
-            None => {
-                let (tasks, mut next) = (workload.tasks, 0);
-                pool.dispatch(0, IN_FLIGHT, || {
-                    if next >= tasks {
-                        return None;
-                    }
-                    let size = batch.unwrap_or_else(|| guided(tasks - next, workers));
-                    let range = (next, (next + size).min(tasks));
-                    next = range.1;
-                    Some(range)
-                })?;
-            }
+        let run = match &workload.schedule {
+            None => pool.claim_all()?,
             Some(schedule) => {
-                pool.dispatch(schedule.origin_ns(), 1, || schedule.next().map(|task| (task, task + 1)))?;
+                let start = Instant::now();
+                pool.dispatch(schedule.origin_ns(), || schedule.next().map(|task| (task, task + 1)))?;
                 collector.merge(&Tally { dropped: schedule.dropped(), ..Tally::default() });
+                start.elapsed()
             }
-        }
-        let run = start.elapsed();
+        };
 
         for worker in &mut pool.workers {
-            worker.socket.write_all(&encode_range(0, 0, 0))?;
+            worker.socket.write_all(&Order::Tally.encode())?;
             match worker.read()? {
                 Frame::Tally(part) => collector.merge(&part),
                 other => return Err(other.unexpected(worker.pid)),
@@ -94,14 +94,73 @@ impl Executor for Multiprocess {
 
 harness_sdk::export_executor!(Multiprocess);
 
-/// Batches sent to a worker and not yet done, at most.
-const IN_FLIGHT: usize = 2;
+/// Tasks sent to a worker of an open workload and not yet done, at most: one, so that each goes to a
+/// worker that is free.
+const IN_FLIGHT: usize = 1;
 
 /// The size of the next batch when the option `batch` is unset: a quarter of each worker's share of the
-/// `left` tasks, between 1 and 4096 (guided self-scheduling). Early batches are large, so few frames cross
-/// the sockets; the last are single tasks, so the workers end together.
+/// `left` tasks, between 1 and 4096 (guided self-scheduling). Early batches are large, so workers seldom
+/// meet at the counter; the last are single tasks, so the workers end together.
 fn guided(left: u64, workers: u64) -> u64 {
     (left / (4 * workers)).clamp(1, 4096)
+}
+
+/// The next task of a closed workload to claim, in a page of memory the run's process and its workers
+/// share (`MAP_SHARED`, inherited by `fork`), with what sizes the batches claimed from it.
+struct Claims {
+    next: NonNull<AtomicU64>,
+    tasks: u64,
+    workers: u64,
+    /// Tasks a batch claims, or `None` for guided batches.
+    batch: Option<u64>,
+}
+
+impl Claims {
+    fn new(tasks: u64, workers: u64, batch: Option<u64>) -> io::Result<Self> {
+        // SAFETY: a new anonymous mapping, of no existing memory; the kernel fills it with zeros, which
+        // is a valid AtomicU64 of 0.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<AtomicU64>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let next = NonNull::new(page.cast::<AtomicU64>()).expect("mmap returned no null pointer");
+        Ok(Self { next, tasks, workers, batch })
+    }
+
+    /// Claims the next batch of tasks, `None` once every task is claimed. Lock-free atomics work the same
+    /// between processes as between threads on the same memory.
+    fn claim(&self) -> Option<(u64, u64)> {
+        // SAFETY: the mapping lives as long as `self`, and is only ever used as an AtomicU64.
+        let next = unsafe { self.next.as_ref() };
+        let mut start = next.load(Ordering::Relaxed);
+        loop {
+            if start >= self.tasks {
+                return None;
+            }
+            let size = self.batch.unwrap_or_else(|| guided(self.tasks - start, self.workers));
+            let end = start.saturating_add(size).min(self.tasks);
+            match next.compare_exchange_weak(start, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some((start, end)),
+                Err(now) => start = now,
+            }
+        }
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping `new` made, which nothing uses any more.
+        unsafe { libc::munmap(self.next.as_ptr().cast(), std::mem::size_of::<AtomicU64>()) };
+    }
 }
 
 struct Worker {
@@ -110,6 +169,17 @@ struct Worker {
 }
 
 impl Worker {
+    /// Sends the worker `order`; returns whether it was sent.
+    fn order(&mut self, order: &Order) -> io::Result<bool> {
+        match self.socket.write_all(&order.encode()) {
+            Ok(()) => Ok(true),
+            // A worker whose task failed says why and exits, maybe while an order was on its way to it: its
+            // answer, read next, is the run's error, not this write's.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The worker's next frame; when it cannot be read, what became of the worker.
     fn read(&mut self) -> io::Result<Frame> {
         read_frame(&mut self.socket).map_err(|e| self.died(&e))
@@ -165,7 +235,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn spawn(count: usize, workload: &Prepared) -> io::Result<Self> {
+    fn spawn(count: usize, workload: &Prepared, claims: &Claims) -> io::Result<Self> {
         let mut pool = Pool { workers: Vec::with_capacity(count) };
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
@@ -186,7 +256,7 @@ impl Pool {
                     unsafe { libc::close(ours.as_raw_fd()) };
                     // `${worker}` is this process's number.
                     harness_sdk::worker::set_index(index as u32);
-                    worker_main(parent, workload, theirs);
+                    worker_main(parent, workload, claims, theirs);
                 }
                 pid => {
                     drop(theirs);
@@ -197,33 +267,47 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands out the ranges of tasks `next` yields until every one is done: `in_flight` to each worker at
-    /// once, so that a worker starts the next as soon as it ends one instead of waiting for this process to
-    /// be scheduled and answer (one, for an open workload, whose tasks go to workers that are free). `origin`
-    /// is the schedule's origin for an open workload ([`harness_sdk::arrival::Schedule::origin_ns`]), 0 for
-    /// a closed one.
-    fn dispatch(
-        &mut self,
-        origin: u64,
-        in_flight: usize,
-        mut next: impl FnMut() -> Option<(u64, u64)>,
-    ) -> harness_sdk::Result<()> {
+    /// Has every worker claim and run the tasks of a closed workload until none is left; returns the run
+    /// time, from the first task's start in any worker to the last worker's word that it is done.
+    fn claim_all(&mut self) -> harness_sdk::Result<Duration> {
+        let mut busy = 0usize;
+        for worker in &mut self.workers {
+            busy += usize::from(worker.order(&Order::Claim)?);
+        }
+        let mut first = u64::MAX;
+        self.answers(busy, |_, started| {
+            first = first.min(started.unwrap_or(u64::MAX));
+            Ok(false)
+        })?;
+        let end = trace::now_ns();
+        Ok(if first == u64::MAX { Duration::ZERO } else { trace::service_time(first, end) })
+    }
+
+    /// Hands out the tasks of an open workload, as ranges `next` yields, until every one is done: one to
+    /// each worker at a time, so that each goes to a worker that is free. `origin` is the schedule's origin
+    /// ([`harness_sdk::arrival::Schedule::origin_ns`]).
+    fn dispatch(&mut self, origin: u64, mut next: impl FnMut() -> Option<(u64, u64)>) -> harness_sdk::Result<()> {
         let mut send = |worker: &mut Worker| -> io::Result<bool> {
             let Some((start, end)) = next() else { return Ok(false) };
-            match worker.socket.write_all(&encode_range(start, end, origin)) {
-                Ok(()) => Ok(true),
-                // A worker whose task failed says why and exits, maybe while a batch more was on its way to
-                // it: its answer, read next, is the run's error, not this write's.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-                Err(e) => Err(e),
-            }
+            worker.order(&Order::Range { start, end, origin })
         };
         let mut busy = 0usize;
-        for _ in 0..in_flight {
+        for _ in 0..IN_FLIGHT {
             for worker in &mut self.workers {
                 busy += usize::from(send(worker)?);
             }
         }
+        self.answers(busy, |worker, _| send(worker))
+    }
+
+    /// Reads the workers' answers until `busy` orders are done: `on_done` is given the worker that said so,
+    /// and the start of its first task when it says that, and returns whether it gave the worker another
+    /// order. A worker's error is the run's.
+    fn answers(
+        &mut self,
+        mut busy: usize,
+        mut on_done: impl FnMut(&mut Worker, Option<u64>) -> io::Result<bool>,
+    ) -> harness_sdk::Result<()> {
         let mut fds: Vec<libc::pollfd> = self
             .workers
             .iter()
@@ -244,11 +328,11 @@ impl Pool {
                     continue;
                 }
                 pollfd.revents = 0;
-                match worker.read()? {
-                    Frame::Done => busy -= 1,
+                let started = match worker.read()? {
+                    Frame::Done(started) => started,
                     other => return Err(other.unexpected(worker.pid)),
-                }
-                busy += usize::from(send(worker)?);
+                };
+                busy = busy - 1 + usize::from(on_done(worker, started)?);
             }
         }
         Ok(())
@@ -280,7 +364,7 @@ impl Drop for Pool {
 }
 
 /// The body of a worker process. Never returns.
-fn worker_main(parent: libc::pid_t, workload: &Prepared, mut socket: UnixStream) -> ! {
+fn worker_main(parent: libc::pid_t, workload: &Prepared, claims: &Claims, mut socket: UnixStream) -> ! {
     // SAFETY: prctl and getppid have no memory-safety preconditions.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -288,7 +372,7 @@ fn worker_main(parent: libc::pid_t, workload: &Prepared, mut socket: UnixStream)
             libc::_exit(1);
         }
     }
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(workload, &mut socket)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(workload, claims, &mut socket)));
     let code = match outcome {
         Ok(Ok(())) => 0,
         Ok(Err(error)) => {
@@ -304,29 +388,80 @@ fn worker_main(parent: libc::pid_t, workload: &Prepared, mut socket: UnixStream)
     unsafe { libc::_exit(code) }
 }
 
-fn serve(workload: &Prepared, socket: &mut UnixStream) -> io::Result<()> {
+fn serve(workload: &Prepared, claims: &Claims, socket: &mut UnixStream) -> io::Result<()> {
     let mut worker = WorkerState::default();
     let mut tally = Tally::default();
     write_frame(socket, FRAME_READY, &[])?;
     loop {
-        let mut range = [0u8; 24];
-        socket.read_exact(&mut range)?;
-        let word = |i: usize| u64::from_le_bytes(range[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        let (start, end, origin) = (word(0), word(1), word(2));
-        if start == end {
-            return write_frame(socket, FRAME_TALLY, &tally.to_bytes());
-        }
-        match &workload.schedule {
-            None => workload.run_range(start..end, &mut worker, &mut tally)?,
-            // The parent took these tasks from its schedule: they run when due on the parent's clock.
-            Some(schedule) => {
-                schedule.start_at(origin);
-                for task in start..end {
-                    workload.run_admitted(task, &mut worker, &mut tally)?;
+        let mut order = [0u8; ORDER_BYTES];
+        socket.read_exact(&mut order)?;
+        match Order::decode(&order)? {
+            Order::Tally => return write_frame(socket, FRAME_TALLY, &tally.to_bytes()),
+            Order::Claim => {
+                // When this worker's first task started, on the clock all processes share.
+                let mut first: Option<u64> = None;
+                loop {
+                    let now = if first.is_none() { trace::now_ns() } else { 0 };
+                    let Some((start, end)) = claims.claim() else { break };
+                    first.get_or_insert(now);
+                    workload.run_range(start..end, &mut worker, &mut tally)?;
                 }
+                let started = first.map(u64::to_le_bytes);
+                write_frame(socket, FRAME_DONE, started.as_ref().map_or(&[][..], |bytes| &bytes[..]))?;
+            }
+            // The parent took these tasks from its schedule: they run when due on the parent's clock.
+            Order::Range { start, end, origin } => {
+                if let Some(schedule) = &workload.schedule {
+                    schedule.start_at(origin);
+                    for task in start..end {
+                        workload.run_admitted(task, &mut worker, &mut tally)?;
+                    }
+                } else {
+                    workload.run_range(start..end, &mut worker, &mut tally)?;
+                }
+                write_frame(socket, FRAME_DONE, &[])?;
             }
         }
-        write_frame(socket, FRAME_DONE, &[])?;
+    }
+}
+
+/// What the run's process tells a worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Claim batches of tasks from the shared counter and run them until none is left.
+    Claim,
+    /// Run tasks `start..end`, of an open workload whose schedule started at `origin`.
+    Range { start: u64, end: u64, origin: u64 },
+    /// Send the tally.
+    Tally,
+}
+
+/// An order is four little-endian words: its kind, then the range's start, end and origin (zeros for the
+/// other kinds).
+const ORDER_BYTES: usize = 32;
+
+impl Order {
+    fn encode(&self) -> [u8; ORDER_BYTES] {
+        let words = match *self {
+            Order::Claim => [0, 0, 0, 0],
+            Order::Range { start, end, origin } => [1, start, end, origin],
+            Order::Tally => [2, 0, 0, 0],
+        };
+        let mut bytes = [0u8; ORDER_BYTES];
+        for (i, word) in words.into_iter().enumerate() {
+            bytes[8 * i..8 * i + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn decode(bytes: &[u8; ORDER_BYTES]) -> io::Result<Self> {
+        let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        match word(0) {
+            0 => Ok(Order::Claim),
+            1 => Ok(Order::Range { start: word(1), end: word(2), origin: word(3) }),
+            2 => Ok(Order::Tally),
+            kind => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown order kind {kind}"))),
+        }
     }
 }
 
@@ -337,7 +472,8 @@ const FRAME_ERROR: u8 = 3;
 
 enum Frame {
     Ready,
-    Done,
+    /// Done with an order; after a claim, when the worker's first task started, if it ran any.
+    Done(Option<u64>),
     Tally(Box<Tally>),
     Error(String),
 }
@@ -349,15 +485,6 @@ impl Frame {
             _ => format!("worker process {pid} sent a frame out of order").into(),
         }
     }
-}
-
-/// Tasks `start..end` (none: send the tally), and the schedule's origin for an open workload.
-fn encode_range(start: u64, end: u64, origin: u64) -> [u8; 24] {
-    let mut bytes = [0u8; 24];
-    for (i, word) in [start, end, origin].into_iter().enumerate() {
-        bytes[8 * i..8 * i + 8].copy_from_slice(&word.to_le_bytes());
-    }
-    bytes
 }
 
 /// A frame is a kind byte, a little-endian u32 length and the payload.
@@ -383,7 +510,7 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
     socket.read_exact(&mut payload)?;
     Ok(match head[0] {
         FRAME_READY => Frame::Ready,
-        FRAME_DONE => Frame::Done,
+        FRAME_DONE => Frame::Done(payload.as_slice().try_into().ok().map(u64::from_le_bytes)),
         FRAME_TALLY => Frame::Tally(Box::new(Tally::from_bytes(&payload)?)),
         FRAME_ERROR => Frame::Error(String::from_utf8_lossy(&payload).into_owned()),
         kind => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown frame kind {kind}"))),
@@ -392,22 +519,62 @@ fn read_frame(socket: &mut UnixStream) -> io::Result<Frame> {
 
 #[cfg(test)]
 mod tests {
-    use super::guided;
+    use super::{Claims, Order};
 
-    /// Guided batches shrink as the tasks run out, end in single tasks, and hand out every task once.
+    /// Guided batches claimed from the counter shrink as the tasks run out, end in single tasks, and hand
+    /// out every task once; a fixed batch is that size but the last.
     #[test]
-    fn guided_batches_shrink_to_single_tasks_and_cover_every_task() {
-        for (tasks, workers) in [(256u64, 2u64), (1_000_000, 2), (7, 4), (1, 1)] {
+    fn claimed_batches_shrink_to_single_tasks_and_cover_every_task() {
+        for (tasks, workers, batch) in
+            [(256u64, 2u64, None), (1_000_000, 2, None), (7, 4, None), (1, 1, None), (10, 3, Some(4))]
+        {
+            let claims = Claims::new(tasks, workers, batch).unwrap();
             let (mut next, mut sizes) = (0u64, Vec::new());
-            while next < tasks {
-                let size = guided(tasks - next, workers).min(tasks - next);
-                sizes.push(size);
-                next += size;
+            while let Some((start, end)) = claims.claim() {
+                assert_eq!(start, next);
+                sizes.push(end - start);
+                next = end;
             }
-            assert_eq!(sizes.iter().sum::<u64>(), tasks);
+            assert_eq!(next, tasks);
             assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{tasks} tasks: {sizes:?}");
-            assert_eq!(sizes.last(), Some(&1));
             assert!(sizes.iter().all(|&s| (1..=4096).contains(&s)));
+            match batch {
+                None => assert_eq!(sizes.last(), Some(&1)),
+                Some(batch) => assert!(sizes[..sizes.len() - 1].iter().all(|&s| s == batch), "{sizes:?}"),
+            }
         }
+    }
+
+    /// Two processes claiming from one counter take every task once between them: not shared, each would
+    /// take all of them.
+    #[test]
+    fn a_forked_process_claims_from_the_same_counter() {
+        use std::io::{Read as _, Write as _};
+        let claims = Claims::new(10_000, 2, Some(1)).unwrap();
+        let (mut ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let count = || std::iter::from_fn(|| claims.claim()).count() as u64;
+        // SAFETY: the child only claims, writes its count and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let _ = theirs.write_all(&count().to_le_bytes());
+            // SAFETY: leaving the forked test process without running the test harness's code.
+            unsafe { libc::_exit(0) }
+        }
+        let mine = count();
+        let mut bytes = [0u8; 8];
+        ours.read_exact(&mut bytes).unwrap();
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        assert_eq!(mine + u64::from_le_bytes(bytes), 10_000);
+    }
+
+    #[test]
+    fn orders_read_back_as_written() {
+        for order in [Order::Claim, Order::Tally, Order::Range { start: 3, end: 9, origin: 1 << 40 }] {
+            assert_eq!(Order::decode(&order.encode()).unwrap(), order);
+        }
+        let mut unknown = Order::Tally.encode();
+        unknown[0] = 7;
+        assert!(Order::decode(&unknown).is_err());
     }
 }

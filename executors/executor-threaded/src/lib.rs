@@ -3,10 +3,11 @@
 //! `pool = "rayon"` (the default) uses a rayon thread pool; `pool = "std"` starts plain `std::thread`s, to
 //! see what the pool itself costs. Either way every thread claims the next task index from one atomic
 //! counter until none is left ([`Prepared::run_claimed`]), so a slow task never holds up a queue of
-//! others. Shared state lives in memory under a mutex.
+//! others. Shared state lives in memory under a mutex. `run_s` counts from the moment the first thread
+//! begins to work (the first task's start) to the moment the calling thread sees the last one done.
 
-use std::sync::Barrier;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use harness_sdk::model::{Model, Quantity};
@@ -54,25 +55,36 @@ fn run_on_rayon(threads: usize, work: &(dyn Fn() + Sync)) -> harness_sdk::Result
     // Every thread must exist before the clock starts: broadcast waits for all of them.
     pool.broadcast(|_| ());
     let setup = setup.elapsed();
-    let start = Instant::now();
-    pool.broadcast(|_| work());
-    Ok((setup, start.elapsed()))
+    let start = OnceLock::new();
+    pool.broadcast(|_| {
+        start.get_or_init(Instant::now);
+        work();
+    });
+    Ok((setup, since(&start)))
 }
 
 /// Runs `work` on plain threads that start together once all exist; returns (setup, run) times.
 fn run_on_std_threads(threads: usize, work: &(dyn Fn() + Sync)) -> (Duration, Duration) {
     let ready = Barrier::new(threads + 1);
     let setup = Instant::now();
-    let mut times = (Duration::ZERO, Instant::now());
+    let start = OnceLock::new();
+    let mut setup_s = Duration::ZERO;
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 ready.wait();
+                start.get_or_init(Instant::now);
                 work();
             });
         }
         ready.wait();
-        times = (setup.elapsed(), Instant::now());
+        setup_s = setup.elapsed();
     });
-    (times.0, times.1.elapsed())
+    (setup_s, since(&start))
+}
+
+/// The time since the first thread to begin set `start`: the run's first task's start, as a plain pool's
+/// own timing has it, not the calling thread's order to the others.
+fn since(start: &OnceLock<Instant>) -> Duration {
+    start.get().map_or(Duration::ZERO, Instant::elapsed)
 }

@@ -150,48 +150,53 @@ impl Drop for Sleep {
     }
 }
 
-struct Entry {
+struct Entry<T> {
     deadline: Instant,
     sequence: u64,
-    slot: Arc<Slot>,
+    item: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         (self.deadline, self.sequence) == (other.deadline, other.sequence)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<T> Eq for Entry<T> {}
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.deadline, self.sequence).cmp(&(other.deadline, other.sequence))
     }
 }
 
-/// Deadlines in the order they fall due.
+/// Deadlines in the order they fall due, each with what to wake at it (`T`).
 ///
 /// Most deadlines come in the order they fall due (tasks that sleep the same time, one after another):
 /// those go to the back of a queue, in constant time; only a deadline earlier than the queue's last goes
 /// to a heap. The earliest deadline is at the front of one of the two.
-#[derive(Default)]
-struct Heap {
-    queue: VecDeque<Entry>,
-    entries: BinaryHeap<Reverse<Entry>>,
+struct Heap<T> {
+    queue: VecDeque<Entry<T>>,
+    entries: BinaryHeap<Reverse<Entry<T>>>,
     sequence: u64,
 }
 
-impl Heap {
+impl<T> Default for Heap<T> {
+    fn default() -> Self {
+        Self { queue: VecDeque::new(), entries: BinaryHeap::new(), sequence: 0 }
+    }
+}
+
+impl<T> Heap<T> {
     /// Adds a deadline; returns whether it is now the earliest.
-    fn push(&mut self, deadline: Instant, slot: Arc<Slot>) -> bool {
+    fn push(&mut self, deadline: Instant, item: T) -> bool {
         let sequence = self.sequence;
         self.sequence += 1;
         let earliest = self.earliest().is_none_or(|e| deadline < e);
-        let entry = Entry { deadline, sequence, slot };
+        let entry = Entry { deadline, sequence, item };
         if self.queue.back().is_none_or(|last| deadline >= last.deadline) {
             self.queue.push_back(entry);
         } else {
@@ -209,8 +214,8 @@ impl Heap {
         }
     }
 
-    /// Moves the slots whose deadline is at or before `now` into `due`, earliest first.
-    fn pop_due(&mut self, now: Instant, due: &mut Vec<Arc<Slot>>) {
+    /// Moves the items whose deadline is at or before `now` into `due`, earliest first.
+    fn pop_due(&mut self, now: Instant, due: &mut Vec<T>) {
         loop {
             let from_queue = match (self.queue.front(), self.entries.peek()) {
                 (Some(q), Some(Reverse(h))) => (q.deadline, q.sequence) <= (h.deadline, h.sequence),
@@ -227,13 +232,13 @@ impl Heap {
             } else {
                 self.entries.pop().expect("peeked").0
             };
-            due.push(entry.slot);
+            due.push(entry.item);
         }
     }
 }
 
 struct Timer {
-    heap: Mutex<Heap>,
+    heap: Mutex<Heap<Arc<Slot>>>,
     changed: Condvar,
 }
 

@@ -22,9 +22,14 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::{Heap, SPIN, Sleep, Slot, sleep_until};
+use super::{Heap, SPIN, Sleep, sleep_until};
 
 /// The future of [`sleep_precise`](super::sleep_precise).
+///
+/// Registered with its runtime's timer, it leaves there a clone of its task's waker, woken once the
+/// deadline has passed; a poll is then ready because the clock says so. No allocation and no lock of its
+/// own per wait: a wait is one entry in the runtime's queue of deadlines. A sleep dropped before its
+/// deadline leaves its entry there until the deadline (waking a task that is gone does nothing).
 #[derive(Debug)]
 pub struct PreciseSleep {
     deadline: Instant,
@@ -34,10 +39,21 @@ pub struct PreciseSleep {
 #[derive(Debug)]
 enum State {
     New,
-    /// Registered with the runtime's timer.
-    Local(Arc<Slot>),
+    /// Registered with the runtime's timer, which wakes this waker at the deadline.
+    Local(WakerId),
     /// Polled outside a tokio runtime: the process's timer thread.
     Global(Sleep),
+}
+
+/// Which task a waker wakes: its data and vtable pointers, what [`Waker::will_wake`] compares. The timer's
+/// clone of the waker keeps that task alive, so the pointers name no other task while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WakerId(usize, usize);
+
+impl WakerId {
+    fn of(waker: &Waker) -> Self {
+        Self(waker.data() as usize, std::ptr::from_ref(waker.vtable()) as usize)
+    }
 }
 
 impl PreciseSleep {
@@ -52,33 +68,27 @@ impl Future for PreciseSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        match &mut this.state {
-            State::Local(slot) => slot.poll(cx),
-            State::Global(sleep) => Pin::new(sleep).poll(cx),
-            State::New => {
-                if Instant::now() >= this.deadline {
-                    return Poll::Ready(());
-                }
-                if let Some(timer) = RuntimeTimer::current() {
-                    let slot = Slot::new(cx.waker());
-                    timer.add(this.deadline, Arc::clone(&slot));
-                    this.state = State::Local(slot);
-                    Poll::Pending
-                } else {
-                    let mut sleep = sleep_until(this.deadline);
-                    let poll = Pin::new(&mut sleep).poll(cx);
-                    this.state = State::Global(sleep);
-                    poll
-                }
-            }
+        if let State::Global(sleep) = &mut this.state {
+            return Pin::new(sleep).poll(cx);
         }
-    }
-}
-
-impl Drop for PreciseSleep {
-    fn drop(&mut self) {
-        if let State::Local(slot) = &self.state {
-            slot.cancel();
+        if Instant::now() >= this.deadline {
+            return Poll::Ready(());
+        }
+        let waker = WakerId::of(cx.waker());
+        if matches!(this.state, State::Local(registered) if registered == waker) {
+            return Poll::Pending;
+        }
+        // First polled, or polled before its deadline through another waker (a `select!`, say): the
+        // timer wakes this one too.
+        if let Some(timer) = RuntimeTimer::current() {
+            timer.add(this.deadline, cx.waker().clone());
+            this.state = State::Local(waker);
+            Poll::Pending
+        } else {
+            let mut sleep = sleep_until(this.deadline);
+            let poll = Pin::new(&mut sleep).poll(cx);
+            this.state = State::Global(sleep);
+            poll
         }
     }
 }
@@ -91,7 +101,7 @@ struct RuntimeTimer {
 
 #[derive(Default)]
 struct Local {
-    heap: Heap,
+    heap: Heap<Waker>,
     /// The driver's waker while it waits: taken and woken by a deadline earlier than `armed`.
     driver: Option<Waker>,
     /// The deadline the driver waits for, `None` when it has none.
@@ -143,9 +153,9 @@ impl RuntimeTimer {
         Some(timer)
     }
 
-    fn add(&self, deadline: Instant, slot: Arc<Slot>) {
+    fn add(&self, deadline: Instant, waker: Waker) {
         let mut local = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        local.heap.push(deadline, slot);
+        local.heap.push(deadline, waker);
         let sooner = local.armed.is_none_or(|armed| deadline < armed);
         let driver = if sooner { local.driver.take() } else { None };
         drop(local);
@@ -160,8 +170,8 @@ struct Driver {
     timer: Arc<RuntimeTimer>,
     /// The wait on the timer thread for the earliest deadline less [`SPIN`].
     wait: Option<Sleep>,
-    /// The slots fired by one poll, kept to reuse the allocation.
-    due: Vec<Arc<Slot>>,
+    /// The wakers of the deadlines passed, kept to reuse the allocation.
+    due: Vec<Waker>,
 }
 
 impl Future for Driver {
@@ -183,8 +193,8 @@ impl Future for Driver {
                 next
             };
             // From inside the runtime: each wake is a push on a local run queue.
-            for slot in this.due.drain(..) {
-                slot.fire();
+            for waker in this.due.drain(..) {
+                waker.wake();
             }
             let Some(next) = next else {
                 this.wait = None;
