@@ -70,6 +70,23 @@ fastest() { if [[ -z $1 ]] || (( $(echo "$2 < $1" | bc -l) )); then echo "$2"; e
 # The marginal cost of one run: (wall of 600 runs - wall of 30) / 570.
 per_run() { echo "($2 - $1) / 570" | bc -l; }
 
+# ROUNDS rounds of one measure of each side (the anchor first, then this build, then `base` when BASELINE
+# is set), each round starting with another side so that none always runs after the same one; `side NAME`
+# measures one. Prints a line per round, `LABEL anchor ours base`, for `ratios`.
+alternate() {
+    local rounds=$1 label=$2 anchor=$3
+    local sides=("$anchor" ours ${BASELINE:+base})
+    for round in $(seq "$rounds"); do
+        declare -A took=()
+        for i in "${!sides[@]}"; do
+            local s=${sides[(i + round) % ${#sides[@]}]}
+            took[$s]=$(side "$s")
+        done
+        echo "$label ${took[$anchor]} ${took[ours]} ${took[base]:-}"
+        rm -rf "$work/results"
+    done
+}
+
 # ratios FILE WHAT: FILE has lines `NAME ANCHOR OURS [BASELINE]`, one a round. For each NAME, the anchor's
 # and the harness's median with their range, and the ratio OURS / ANCHOR of each round: its median,
 # quartiles and range; then the same of the baseline build, when there is one. WHAT, lines of

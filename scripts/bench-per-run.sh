@@ -27,17 +27,7 @@ side() {
         base) per_run "$(harness_wall_s "$BASELINE" empty_30)" "$(harness_wall_s "$BASELINE" empty_600)" ;;
     esac
 }
-sides=(hyperfine ours ${BASELINE:+base})
-for round in $(seq "$rounds"); do
-    # Each round starts with another side, so that none always runs after the same one.
-    declare -A took=()
-    for i in "${!sides[@]}"; do
-        s=${sides[(i + round) % ${#sides[@]}]}
-        took[$s]=$(side "$s")
-    done
-    echo "per_run ${took[hyperfine]} ${took[ours]} ${took[base]:-}"
-    rm -rf "$work/results"
-done > "$work/pairs"
+alternate "$rounds" per_run hyperfine > "$work/pairs"
 
 bench_load
 ratios "$work/pairs" "per_run|cost of one more run, (600 runs - 30) / 570|hyperfine -N true|harness${spawn:+ --spawn $spawn}, empty workload|ms"

@@ -24,17 +24,7 @@ side() {
         base) harness_run_s async_waits "$BASELINE" ;;
     esac
 }
-sides=(plain ours ${BASELINE:+base})
-for round in $(seq "$rounds"); do
-    # Each round starts with another side, so that none always runs after the same one.
-    declare -A took=()
-    for i in "${!sides[@]}"; do
-        s=${sides[(i + round) % ${#sides[@]}]}
-        took[$s]=$(side "$s")
-    done
-    echo "async_waits ${took[plain]} ${took[ours]} ${took[base]:-}"
-    rm -rf "$work/results"
-done > "$work/pairs"
+alternate "$rounds" async_waits plain > "$work/pairs"
 
 bench_load
 ratios "$work/pairs" "async_waits|run_s, 10,000 tasks x sleep 10 ms|plain tokio, current_thread|async, current_thread|s"
