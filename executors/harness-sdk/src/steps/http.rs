@@ -122,24 +122,13 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
 /// grows to the tasks in flight and no further (a client's own pool may open more while it waits for one
 /// to come back, and then keep them).
 #[cfg(feature = "tokio")]
-#[derive(Debug, Default)]
-pub(super) struct Async {
-    idle: std::sync::Mutex<Vec<Slot>>,
-}
-
-#[cfg(feature = "tokio")]
-impl Async {
-    /// Closes the idle connections: before the runtime that drives them goes.
-    pub(super) fn close(&self) {
-        crate::workload::lock(&self.idle).clear();
-    }
-}
+pub(super) type Async = super::Idle<Slot>;
 
 /// One task slot's HTTP/1.1 connection on tokio. The task that holds it drives it too, while it waits for
 /// the answer and reads its body: no task of the connection's own stands between the task and its socket.
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
-struct Slot {
+pub(super) struct Slot {
     sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
     connection: Connection,
 }
@@ -238,14 +227,10 @@ pub(super) async fn nonblocking(
     // An idle connection the server has closed since (after its last answer, or the most it serves) is
     // left for a new one, as a client with a pool of its own does.
     let mut slot = None;
-    if request.connect == Connect::Reuse {
-        loop {
-            let idle = crate::workload::lock(&state.idle).pop();
-            let Some(mut idle) = idle else { break };
-            if idle.alive().await {
-                slot = Some(idle);
-                break;
-            }
+    while let Some(mut idle) = state.take(request.connect) {
+        if idle.alive().await {
+            slot = Some(idle);
+            break;
         }
     }
     let reused = slot.is_some();
@@ -278,9 +263,7 @@ pub(super) async fn nonblocking(
             hash.0.update(data);
         }
     }
-    if request.connect == Connect::Reuse {
-        crate::workload::lock(&state.idle).push(slot);
-    }
+    state.give(request.connect, slot);
     value(request, &url, status, &hash)
 }
 

@@ -44,7 +44,7 @@ use std::io;
 pub use alloc::alloc;
 
 use crate::checksum::{fold, task_seed};
-use crate::protocol::{RunRequest, Step};
+use crate::protocol::{Connect, RunRequest, Step};
 use crate::workload::{Prepared, SharedMode};
 
 /// What a step costs a task, for the harness's ideal-time model: what it waits, and where its work is done.
@@ -195,11 +195,11 @@ impl RunState {
 }
 
 /// How a step that connects writes its connections after it: nothing for the slots' own.
-pub(crate) fn connect_suffix(connect: crate::protocol::Connect) -> &'static str {
+pub(crate) fn connect_suffix(connect: Connect) -> &'static str {
     match connect {
-        crate::protocol::Connect::Reuse => "",
-        crate::protocol::Connect::PerRequest => " per_request",
-        crate::protocol::Connect::Shared => " shared",
+        Connect::Reuse => "",
+        Connect::PerRequest => " per_request",
+        Connect::Shared => " shared",
     }
 }
 
@@ -237,6 +237,40 @@ impl Prepared {
             acc = fold(acc, value);
         }
         Ok(acc)
+    }
+}
+
+/// The idle connections of a run's steps on tokio, one per task slot that is not using its own: a task takes
+/// one (or opens one when none is idle) and gives it back when its answer has arrived, so the run keeps at
+/// most as many as it ever has tasks in flight. Only `connect = "reuse"` pools them.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub(crate) struct Idle<T>(std::sync::Mutex<Vec<T>>);
+
+#[cfg(feature = "tokio")]
+impl<T> Default for Idle<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<T> Idle<T> {
+    /// An idle connection, when `connect` reuses them and one is idle.
+    pub(crate) fn take(&self, connect: Connect) -> Option<T> {
+        if connect == Connect::Reuse { crate::workload::lock(&self.0).pop() } else { None }
+    }
+
+    /// Keeps `connection` for the next task when `connect` reuses connections; else it is closed.
+    pub(crate) fn give(&self, connect: Connect, connection: T) {
+        if connect == Connect::Reuse {
+            crate::workload::lock(&self.0).push(connection);
+        }
+    }
+
+    /// Closes the idle connections: before the runtime that drives them goes.
+    pub(crate) fn close(&self) {
+        crate::workload::lock(&self.0).clear();
     }
 }
 

@@ -67,19 +67,9 @@ pub(super) fn blocking(
     Ok(hash_bytes(&worker.scratch))
 }
 
-/// The idle connections of a run on tokio: a task takes one (or connects) and gives it back.
+/// The idle connections of a run on tokio.
 #[cfg(feature = "tokio")]
-#[derive(Debug, Default)]
-pub(super) struct Async {
-    idle: std::sync::Mutex<Vec<tokio::net::TcpStream>>,
-}
-
-#[cfg(feature = "tokio")]
-impl Async {
-    pub(super) fn close(&self) {
-        crate::workload::lock(&self.idle).clear();
-    }
-}
+pub(super) type Async = super::Idle<tokio::net::TcpStream>;
 
 /// The `net` step as a future.
 #[cfg(feature = "tokio")]
@@ -91,8 +81,7 @@ pub(super) async fn nonblocking(
     delay_nanos: u64,
     connect: Connect,
 ) -> io::Result<u64> {
-    let idle = if connect == Connect::Reuse { crate::workload::lock(&pool.idle).pop() } else { None };
-    let mut stream = if let Some(stream) = idle {
+    let mut stream = if let Some(stream) = pool.take(connect) {
         stream
     } else {
         let addr = prepared.net_addr();
@@ -102,9 +91,7 @@ pub(super) async fn nonblocking(
     };
     let mut body = Vec::new();
     crate::net::round_trip_async(&mut stream, &mut body, request, response, delay_nanos).await?;
-    if connect == Connect::Reuse {
-        crate::workload::lock(&pool.idle).push(stream);
-    }
+    pool.give(connect, stream);
     Ok(hash_bytes(&body))
 }
 

@@ -97,7 +97,7 @@ pub(super) fn blocking(
 #[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
 pub(super) struct Async {
-    idle: std::sync::Mutex<Vec<Slot>>,
+    idle: super::Idle<Slot>,
     shared: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
 }
 
@@ -105,7 +105,7 @@ pub(super) struct Async {
 impl Async {
     /// Closes the idle connections: before the runtime that drives them goes.
     pub(super) fn close(&self) {
-        crate::workload::lock(&self.idle).clear();
+        self.idle.close();
     }
 }
 
@@ -130,16 +130,13 @@ pub(super) async fn nonblocking(
         let reply: redis::Value = cmd.query_async(&mut connection.clone()).await.map_err(|e| error(url, &e))?;
         return Ok(value(&reply));
     }
-    let idle = if connect == Connect::Reuse { crate::workload::lock(&state.idle).pop() } else { None };
-    let mut slot = match idle {
+    let mut slot = match state.idle.take(connect) {
         Some(slot) => slot,
         None => Slot::open(url).await?,
     };
     let reply = slot.query(&cmd.get_packed_command()).await.map_err(|e| error(url, &e))?;
     // A connection that failed mid-reply is dropped, not pooled: its next reply would be this one's rest.
-    if connect == Connect::Reuse {
-        crate::workload::lock(&state.idle).push(slot);
-    }
+    state.idle.give(connect, slot);
     Ok(value(&reply))
 }
 
