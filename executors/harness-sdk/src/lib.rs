@@ -51,6 +51,7 @@ pub mod arrival;
 pub mod checksum;
 pub mod exec;
 pub mod fixtures;
+pub mod http1;
 pub mod latency;
 mod metrics;
 pub mod model;

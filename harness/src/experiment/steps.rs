@@ -234,6 +234,11 @@ fn http(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
     if !url.starts_with("http://") {
         return Err((format!("`http.url` is \"{url}\""), Some("an http:// URL".to_owned())));
     }
+    // What a value substituted later (a service's port, the task) leaves to be checked when the task runs.
+    if !url.contains("${") {
+        harness_sdk::http1::Url::parse(url)
+            .map_err(|e| (format!("`http.url` is \"{url}\": {e}"), Some("http://HOST:PORT/PATH?QUERY".to_owned())))?;
+    }
     let method = string("method")?.unwrap_or("GET");
     if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
         return Err((
@@ -246,9 +251,11 @@ fn http(kind: &Kind, arg: &toml::Value) -> Result<Step, StepError> {
         Some(toml::Value::Table(h)) => h
             .iter()
             .map(|(k, v)| {
-                v.as_str()
-                    .map(|v| (k.clone(), v.to_owned()))
-                    .ok_or_else(|| (format!("`http.headers.{k}` is {v}"), Some("a string".to_owned())))
+                let value =
+                    v.as_str().ok_or_else(|| (format!("`http.headers.{k}` is {v}"), Some("a string".to_owned())))?;
+                harness_sdk::http1::check_header(k, value)
+                    .map_err(|e| (format!("`http.headers.{k}`: {e}"), Some("one line of text".to_owned())))?;
+                Ok((k.clone(), value.to_owned()))
             })
             .collect::<Result<_, _>>()?,
         Some(other) => return Err((format!("`http.headers` is {other}"), Some("a table of strings".to_owned()))),

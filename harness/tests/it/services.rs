@@ -723,3 +723,32 @@ fn nginx_configured_by_its_template_serves_every_executor() {
     let log = std::fs::read_to_string(results.join("logs/services/nginx.log")).unwrap_or_default();
     assert!(!log.contains("[emerg]") && !log.contains("[crit]"), "{log}");
 }
+
+#[test]
+fn an_answer_framed_by_length_by_chunks_or_by_the_end_of_the_connection_is_the_same_answer() {
+    let script = support::root().join("harness/tests/fixtures/http_framings.py");
+    let mut workloads = String::new();
+    for path in ["length", "chunked", "close"] {
+        use std::fmt::Write as _;
+        write!(
+            workloads,
+            "[workloads.{path}]\ntasks = 20\n\
+             steps = [{{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/{path}\" }} }}]\n\n"
+        )
+        .unwrap();
+    }
+    let text = format!(
+        "[experiment]\nname = \"framings\"\nrepetitions = 1\nwarmup = 0\n\n\
+         [services.api]\ncommand = [\"python3\", \"{}\", \"${{port}}\"]\n\n{workloads}\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [2]\n\
+         workload = [\"length\", \"chunked\", \"close\"]\n",
+        script.display()
+    );
+    let (_dir, results, output, marker) = run("framings", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 12);
+    // The same body, however it was framed and whoever read it: the same checksum.
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+    assert_eq!(marked(&marker), []);
+}

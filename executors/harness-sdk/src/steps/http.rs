@@ -1,14 +1,17 @@
 //! The `http` step: one HTTP/1.1 request, keep-alive by default: a connection per task slot, kept for its
-//! next request. Blocking with `ureq` (an agent per worker thread or process), without blocking with
-//! `hyper`'s HTTP/1.1 connections (one per task in flight, from a pool of idle ones that grows to the tasks
-//! in flight and no further). `connect = "per_request"` opens a connection for each request. The answer's status must be one of
-//! `expect` (any 2xx when empty); the step yields the status and the body's hash, or the status alone. The
-//! answer's body is hashed as it arrives, never held whole: a body of gigabytes costs the run no memory.
+//! next request, over the SDK's own lean client ([`crate::http1`]). Blocking, a connection per worker
+//! thread or process and server; without blocking, a pool of idle connections that grows to the tasks in
+//! flight and no further, each connection driven by the task that holds it. `connect = "per_request"`
+//! opens a connection for each request. The answer's status must be one of `expect` (any 2xx when empty);
+//! the step yields the status and the body's hash, or the status alone. The answer's body is hashed as it
+//! arrives, never held whole: a body of gigabytes costs the run no memory.
 
 use std::io;
+use std::net::SocketAddr;
 
 use super::{Cost, Work};
 use crate::checksum::fold;
+use crate::http1::{self, Url};
 use crate::protocol::{Connect, HttpBody, HttpChecksum, HttpRequest};
 use crate::workload::Prepared;
 
@@ -54,144 +57,156 @@ fn value(request: &HttpRequest, url: &str, status: u16, body: &BodyHash) -> io::
     })
 }
 
-fn error(request: &HttpRequest, url: &str, e: impl std::error::Error) -> io::Error {
-    io::Error::other(format!("{} {url}: {}", request.method, cause(&e)))
+/// The error of a request, in the same words under every executor: the method, the URL, what went wrong.
+fn error(request: &HttpRequest, url: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{} {url}: {e}", request.method))
 }
 
-/// An error of the blocking client: an I/O error in its own words, as the non-blocking one gives it.
-fn blocking_error(request: &HttpRequest, url: &str, e: ureq::Error) -> io::Error {
-    match e {
-        ureq::Error::Io(io) => error(request, url, io),
-        other => error(request, url, other),
+/// The parts of the request's URL, or the error that names what is wrong with it.
+fn parse<'a>(request: &HttpRequest, url: &'a str) -> io::Result<Url<'a>> {
+    let parsed = Url::parse(url).map_err(|e| error(request, url, e))?;
+    for (name, value) in &request.headers {
+        http1::check_header(name, value).map_err(|e| error(request, url, e))?;
+    }
+    Ok(parsed)
+}
+
+/// The addresses of a server: an IP address as written, or a name looked up once per run or worker.
+#[derive(Debug, Clone)]
+enum Addresses {
+    One(SocketAddr),
+    Many(std::sync::Arc<[SocketAddr]>),
+}
+
+impl Addresses {
+    fn as_slice(&self) -> &[SocketAddr] {
+        match self {
+            Addresses::One(address) => std::slice::from_ref(address),
+            Addresses::Many(addresses) => addresses,
+        }
     }
 }
 
-/// What went wrong, in the words of the error at the bottom of `e`'s chain of sources: the clients wrap
-/// the same cause in words of their own ("client error (Connect)"), and every executor should say the same
-/// thing of the same failure ("Connection refused (os error 111)").
-fn cause(e: &dyn std::error::Error) -> String {
-    let mut deepest = e;
-    while let Some(source) = deepest.source() {
-        deepest = source;
+/// The names a worker or a run has looked up: (host, port, addresses).
+type Names = Vec<(String, u16, std::sync::Arc<[SocketAddr]>)>;
+
+fn looked_up(names: &Names, url: &Url<'_>) -> Option<Addresses> {
+    names.iter().find(|(host, port, _)| host == url.host && *port == url.port).map(|(.., a)| Addresses::Many(a.clone()))
+}
+
+fn remember(names: &mut Names, url: &Url<'_>, found: Vec<SocketAddr>) -> io::Result<Addresses> {
+    if found.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no address for {}", url.host)));
     }
-    deepest.to_string()
+    let found: std::sync::Arc<[SocketAddr]> = found.into();
+    names.push((url.host.to_owned(), url.port, found.clone()));
+    Ok(Addresses::Many(found))
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build())
+/// Whether a request that met a reused connection closed by the server, before any of an answer came
+/// back, goes again over a new one: a client with a pool of its own sends it again when the method is
+/// idempotent, or when the connection was seen closed before the request was sent.
+fn again(request: &HttpRequest, reused: bool, failure: &http1::Failure) -> bool {
+    reused && failure.unanswered && http1::idempotent(&request.method)
 }
 
-/// A worker's agent, which keeps its connections.
+/// Whether an idle connection's socket is still open as far as this side knows: no end and no bytes
+/// from the server are waiting on it. Asked before a request that cannot be sent twice.
+fn open(socket: &impl std::os::fd::AsRawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a local, on a socket the caller holds open.
+    let n = unsafe { libc::recv(socket.as_raw_fd(), (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}
+
+/// A worker's connections, one per server its steps talk to, and the names it has looked up.
 #[derive(Debug, Default)]
 pub(super) struct Worker {
-    agent: Option<ureq::Agent>,
+    connections: Vec<http1::Blocking>,
+    names: Names,
+}
+
+impl Worker {
+    fn addresses(&mut self, url: &Url<'_>) -> io::Result<Addresses> {
+        if let Some(address) = url.address() {
+            return Ok(Addresses::One(address));
+        }
+        if let Some(found) = looked_up(&self.names, url) {
+            return Ok(found);
+        }
+        let found = std::net::ToSocketAddrs::to_socket_addrs(&(url.host, url.port))?.collect();
+        remember(&mut self.names, url, found)
+    }
+
+    /// The worker's idle connection to one of `addresses`, when `connect` reuses them and it has one.
+    fn take(&mut self, request: &HttpRequest, addresses: &[SocketAddr]) -> Option<http1::Blocking> {
+        if request.connect != Connect::Reuse {
+            return None;
+        }
+        let at = self.connections.iter().position(|c| addresses.contains(&c.address))?;
+        let connection = self.connections.swap_remove(at);
+        (http1::idempotent(&request.method) || open(connection.socket())).then_some(connection)
+    }
 }
 
 /// The `http` step of task `task`, blocking the calling thread.
 pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpRequest, task: u64) -> io::Result<u64> {
-    let url = url(request, task);
-    let fresh;
-    let agent = if request.connect == Connect::PerRequest {
-        fresh = agent();
-        &fresh
-    } else {
-        worker.agent.get_or_insert_with(agent)
+    let text = url(request, task);
+    let url = parse(request, &text)?;
+    let addresses = worker.addresses(&url).map_err(|e| error(request, &text, e))?;
+    let addresses = addresses.as_slice();
+    let reused = worker.take(request, addresses);
+    let is_reused = reused.is_some();
+    let mut connection = match reused {
+        Some(connection) => connection,
+        None => http1::Blocking::connect(addresses).map_err(|e| error(request, &text, e))?,
     };
-    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&*url);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let sent = builder.body(body(request, prepared)).map_err(|e| error(request, &url, e))?;
-    let mut answer = agent.run(sent).map_err(|e| blocking_error(request, &url, e))?;
-    let status = answer.status().as_u16();
+    http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
+    let head = request.method == "HEAD";
     let mut hash = BodyHash::new();
-    let mut reader = answer.body_mut().with_config().limit(u64::MAX).reader();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match io::Read::read(&mut reader, &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => hash.0.update(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(error(request, &url, e)),
+    let status = match connection.exchange(head, &mut |bytes| hash.0.update(bytes)) {
+        Ok(status) => status,
+        Err(failure) if again(request, is_reused, &failure) => {
+            let sent = std::mem::take(&mut connection.request);
+            connection = http1::Blocking::connect(addresses).map_err(|e| error(request, &text, e))?;
+            connection.request = sent;
+            hash = BodyHash::new();
+            connection.exchange(head, &mut |bytes| hash.0.update(bytes)).map_err(|f| error(request, &text, f.error))?
         }
+        Err(failure) => return Err(error(request, &text, failure.error)),
+    };
+    if request.connect == Connect::Reuse && status.keep_alive {
+        worker.connections.push(connection);
     }
-    value(request, &url, status, &hash)
+    value(request, &text, status.code, &hash)
 }
 
 /// The connections of a run's `http` steps on tokio: the idle connections of the task slots, a pool that
-/// grows to the tasks in flight and no further (a client's own pool may open more while it waits for one
-/// to come back, and then keep them).
+/// grows to the tasks in flight and no further, and the names looked up.
 #[cfg(feature = "tokio")]
-pub(super) type Async = super::Idle<Slot>;
-
-/// One task slot's HTTP/1.1 connection on tokio. The task that holds it drives it too, while it waits for
-/// the answer and reads its body: no task of the connection's own stands between the task and its socket.
-#[cfg(feature = "tokio")]
-#[derive(Debug)]
-pub(super) struct Slot {
-    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
-    connection: Connection,
+#[derive(Debug, Default)]
+pub(super) struct Async {
+    idle: super::Idle<http1::Async>,
+    names: std::sync::Mutex<Names>,
 }
 
 #[cfg(feature = "tokio")]
-impl Slot {
-    /// A connection to the server of `uri`.
-    async fn open(uri: &hyper::Uri) -> io::Result<Self> {
-        let host = uri.host().ok_or_else(|| io::Error::other("the URL has no host"))?;
-        let port = uri.port_u16().unwrap_or(80);
-        let stream = tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
-        Ok(Slot { sender, connection })
+impl Async {
+    /// Closes the idle connections: before the runtime that drives them goes.
+    pub(super) fn close(&self) {
+        self.idle.close();
     }
-}
 
-#[cfg(feature = "tokio")]
-type Connection = hyper::client::conn::http1::Connection<
-    hyper_util::rt::TokioIo<tokio::net::TcpStream>,
-    http_body_util::Full<bytes::Bytes>,
->;
-
-#[cfg(feature = "tokio")]
-impl Slot {
-    /// Whether an idle connection can take a request: what the server sent since its last answer (its
-    /// close, after its keep-alive timeout) is read first.
-    async fn alive(&mut self) -> bool {
-        std::future::poll_fn(|cx| {
-            if std::pin::Pin::new(&mut self.connection).poll(cx).is_ready() {
-                return std::task::Poll::Ready(false);
-            }
-            std::task::Poll::Ready(self.sender.is_ready())
-        })
-        .await
+    async fn addresses(&self, url: &Url<'_>) -> io::Result<Addresses> {
+        if let Some(address) = url.address() {
+            return Ok(Addresses::One(address));
+        }
+        if let Some(found) = looked_up(&crate::workload::lock(&self.names), url) {
+            return Ok(found);
+        }
+        let found = tokio::net::lookup_host((url.host, url.port)).await?.collect();
+        remember(&mut crate::workload::lock(&self.names), url, found)
     }
-}
-
-/// Waits for `work`, driving `connection` meanwhile; an error when the connection ends first.
-#[cfg(feature = "tokio")]
-async fn drive<T>(connection: &mut Connection, work: impl std::future::Future<Output = T>) -> io::Result<T> {
-    use std::task::Poll;
-    let mut work = std::pin::pin!(work);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(value) = work.as_mut().poll(cx) {
-            return Poll::Ready(Ok(value));
-        }
-        match std::pin::Pin::new(&mut *connection).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            // What the connection did last may have finished the work.
-            Poll::Ready(Ok(())) => match work.as_mut().poll(cx) {
-                Poll::Ready(value) => Poll::Ready(Ok(value)),
-                Poll::Pending => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection before it answered",
-                ))),
-            },
-            Poll::Ready(Err(e)) => Poll::Ready(Err(io::Error::other(e))),
-        }
-    })
-    .await
 }
 
 /// The `http` step of task `task` as a future.
@@ -202,69 +217,39 @@ pub(super) async fn nonblocking(
     request: &HttpRequest,
     task: u64,
 ) -> io::Result<u64> {
-    use http_body_util::BodyExt as _;
-    let url = url(request, task);
-    let uri: hyper::Uri = url.parse().map_err(|e| error(request, &url, e))?;
-    // The request names its path alone (origin form) and its server in `Host`, as a client's pool would
-    // write it; the parts are moved, not parsed again.
-    let mut parts = uri.clone().into_parts();
-    let authority = parts.authority.take();
-    parts.scheme = None;
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
-    }
-    let target = hyper::Uri::from_parts(parts).map_err(|e| error(request, &url, e))?;
-    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(target);
-    if !request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-        let host = authority.as_ref().map_or("", hyper::http::uri::Authority::as_str);
-        builder = builder.header(hyper::header::HOST, host);
-    }
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = bytes::Bytes::copy_from_slice(body(request, prepared));
-    let sent = builder.body(http_body_util::Full::new(body)).map_err(|e| error(request, &url, e))?;
-    // An idle connection the server has closed since (after its last answer, or the most it serves) is
-    // left for a new one, as a client with a pool of its own does.
-    let mut slot = None;
-    while let Some(mut idle) = state.take(request.connect) {
-        if idle.alive().await {
-            slot = Some(idle);
-            break;
-        }
-    }
-    let reused = slot.is_some();
-    let mut slot = match slot {
-        Some(slot) => slot,
-        None => Slot::open(&uri).await.map_err(|e| error(request, &url, e))?,
+    let text = url(request, task);
+    let url = parse(request, &text)?;
+    let addresses = state.addresses(&url).await.map_err(|e| error(request, &text, e))?;
+    let addresses = addresses.as_slice();
+    let check = !http1::idempotent(&request.method);
+    let reused =
+        state.idle.take_where(request.connect, |c| addresses.contains(&c.address) && (!check || open(c.socket())));
+    let is_reused = reused.is_some();
+    let mut connection = match reused {
+        Some(connection) => connection,
+        None => http1::Async::connect(addresses).await.map_err(|e| error(request, &text, e))?,
     };
-    let sending = slot.sender.try_send_request(sent);
-    let answer = match drive(&mut slot.connection, sending).await.map_err(|e| error(request, &url, e))? {
-        Ok(answer) => answer,
-        Err(mut unsent) => match unsent.take_message() {
-            // The server closed the idle connection as the request was handed to it, before any of it was
-            // written: it goes over a new connection, as a client with a pool of its own sends it again.
-            Some(again) if reused => {
-                slot = Slot::open(&uri).await.map_err(|e| error(request, &url, e))?;
-                let sending = slot.sender.send_request(again);
-                drive(&mut slot.connection, sending)
-                    .await
-                    .map_err(|e| error(request, &url, e))?
-                    .map_err(|e| error(request, &url, e))?
-            }
-            _ => return Err(error(request, &url, unsent.into_error())),
-        },
-    };
-    let status = answer.status().as_u16();
-    let mut body = answer.into_body();
+    http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
+    let head = request.method == "HEAD";
     let mut hash = BodyHash::new();
-    while let Some(frame) = drive(&mut slot.connection, body.frame()).await.map_err(|e| error(request, &url, e))? {
-        if let Some(data) = frame.map_err(|e| error(request, &url, e))?.data_ref() {
-            hash.0.update(data);
+    let status = match connection.exchange(head, &mut |bytes| hash.0.update(bytes)).await {
+        Ok(status) => status,
+        Err(failure) if again(request, is_reused, &failure) => {
+            let sent = std::mem::take(&mut connection.request);
+            connection = http1::Async::connect(addresses).await.map_err(|e| error(request, &text, e))?;
+            connection.request = sent;
+            hash = BodyHash::new();
+            connection
+                .exchange(head, &mut |bytes| hash.0.update(bytes))
+                .await
+                .map_err(|f| error(request, &text, f.error))?
         }
+        Err(failure) => return Err(error(request, &text, failure.error)),
+    };
+    if status.keep_alive {
+        state.idle.give(request.connect, connection);
     }
-    state.give(request.connect, slot);
-    value(request, &url, status, &hash)
+    value(request, &text, status.code, &hash)
 }
 
 /// A round trip to the server the URL names.

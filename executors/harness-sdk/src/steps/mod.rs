@@ -261,6 +261,21 @@ impl<T> Idle<T> {
         if connect == Connect::Reuse { crate::workload::lock(&self.0).pop() } else { None }
     }
 
+    /// The last idle connection that `usable` accepts, when `connect` reuses them; those it refuses are
+    /// closed.
+    pub(crate) fn take_where(&self, connect: Connect, usable: impl Fn(&T) -> bool) -> Option<T> {
+        if connect != Connect::Reuse {
+            return None;
+        }
+        let mut idle = crate::workload::lock(&self.0);
+        while let Some(connection) = idle.pop() {
+            if usable(&connection) {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
     /// Keeps `connection` for the next task when `connect` reuses connections; else it is closed.
     pub(crate) fn give(&self, connect: Connect, connection: T) {
         if connect == Connect::Reuse {
