@@ -108,22 +108,26 @@ pub fn write_request(out: &mut Vec<u8>, method: &str, url: &Url<'_>, headers: &[
     let framed = given("content-length") || given("transfer-encoding");
     if !framed && (!body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH")) {
         out.extend_from_slice(b"Content-Length: ");
-        let mut digits = [0u8; 20];
-        let mut n = body.len();
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[at..]);
+        push_decimal(out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+}
+
+/// Appends `n` in decimal digits to `out`, with nothing made on the way.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// What is wrong with a header the user wrote, which would break the request: a name that is not a token,

@@ -34,6 +34,33 @@ fn command(words: &[String], task: u64) -> redis::Cmd {
     cmd
 }
 
+/// Writes the command of a `redis` step for task `task` into `out` (emptied first), packed as the protocol
+/// sends it (an array of bulk strings, as the client library packs one): nothing is made per command
+/// but an argument that names the task.
+#[cfg(any(feature = "tokio", test))]
+fn pack(out: &mut Vec<u8>, words: &[String], task: u64) {
+    use crate::http1::push_decimal;
+    out.clear();
+    out.push(b'*');
+    push_decimal(out, words.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    for word in words {
+        let named;
+        // A byte search first: most words name no task, and a substring search costs its setup each time.
+        let bytes = if word.contains('$') && word.contains("${task}") {
+            named = word.replace("${task}", &task.to_string());
+            named.as_bytes()
+        } else {
+            word.as_bytes()
+        };
+        out.push(b'$');
+        push_decimal(out, bytes.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// What a `redis` step yields for its reply.
 fn value(reply: &redis::Value) -> u64 {
     use redis::Value;
@@ -118,8 +145,8 @@ pub(super) async fn nonblocking(
     connect: Connect,
     task: u64,
 ) -> io::Result<u64> {
-    let cmd = command(words, task);
     if connect == Connect::Shared {
+        let cmd = command(words, task);
         let connection = state
             .shared
             .get_or_try_init(|| async {
@@ -134,10 +161,13 @@ pub(super) async fn nonblocking(
         Some(slot) => slot,
         None => Slot::open(url).await?,
     };
-    let reply = slot.query(&cmd.get_packed_command()).await.map_err(|e| error(url, &e))?;
+    let mut packed = std::mem::take(&mut slot.write);
+    pack(&mut packed, words, task);
+    let reply = slot.query_value(&packed).await.map_err(|e| error(url, &e))?;
+    slot.write = packed;
     // A connection that failed mid-reply is dropped, not pooled: its next reply would be this one's rest.
     state.idle.give(connect, slot);
-    Ok(value(&reply))
+    Ok(reply)
 }
 
 /// A multiplexed connection without the client library's own timeouts (500 ms for an answer, 1 s to
@@ -154,6 +184,8 @@ pub(super) fn untimed() -> redis::AsyncConnectionConfig {
 struct Slot {
     stream: tokio::net::TcpStream,
     read: Vec<u8>,
+    /// The last command sent, kept for its allocation.
+    write: Vec<u8>,
 }
 
 #[cfg(feature = "tokio")]
@@ -172,7 +204,7 @@ impl Slot {
             .await
             .map_err(|e| io::Error::other(format!("redis at {url}: {e}")))?;
         stream.set_nodelay(true)?;
-        let mut slot = Slot { stream, read: Vec::with_capacity(256) };
+        let mut slot = Slot { stream, read: Vec::with_capacity(256), write: Vec::with_capacity(256) };
         let settings = info.redis_settings();
         if let Some(password) = settings.password() {
             let mut auth = redis::cmd("AUTH");
@@ -192,19 +224,57 @@ impl Slot {
 
     /// Sends one packed command and reads its reply; a reply of the server's errors is an error.
     async fn query(&mut self, packed: &[u8]) -> redis::RedisResult<redis::Value> {
+        let end = self.exchange(packed).await?;
+        let reply = redis::parse_redis_value(&self.read[..end]);
+        self.read.drain(..end);
+        reply?.extract_error()
+    }
+
+    /// [`Self::query`], and what the step yields for the reply: the common replies (an integer, a
+    /// string, nil) are read in place, the others parsed by the client library.
+    async fn query_value(&mut self, packed: &[u8]) -> redis::RedisResult<u64> {
+        let end = self.exchange(packed).await?;
+        let reply = match quick_value(&self.read[..end]) {
+            Some(quick) => Ok(quick),
+            None => {
+                redis::parse_redis_value(&self.read[..end]).and_then(redis::Value::extract_error).map(|v| value(&v))
+            }
+        };
+        self.read.drain(..end);
+        reply
+    }
+
+    /// Sends one packed command and reads until its reply is whole; where the reply ends.
+    async fn exchange(&mut self, packed: &[u8]) -> redis::RedisResult<usize> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         self.stream.write_all(packed).await?;
-        let end = loop {
+        loop {
             if let Some(end) = frame_end(&self.read, 0) {
-                break end;
+                return Ok(end);
             }
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
             }
-        };
-        let reply = redis::parse_redis_value(&self.read[..end]);
-        self.read.drain(..end);
-        reply?.extract_error()
+        }
+    }
+}
+
+/// What the step yields for a whole reply of the common kinds, read in place as [`value`] reads the client
+/// library's parse of it: an integer, a simple or bulk string, nil. `None` for the others (errors,
+/// aggregates, RESP3's other kinds), which the library parses.
+#[cfg(any(feature = "tokio", test))]
+fn quick_value(reply: &[u8]) -> Option<u64> {
+    let line_end = reply.windows(2).position(|w| w == b"\r\n")?;
+    let line = reply.get(1..line_end)?;
+    match *reply.first()? {
+        b':' => std::str::from_utf8(line).ok()?.parse::<i64>().ok().map(|n| n as u64),
+        b'+' => Some(hash_bytes(line)),
+        b'_' => Some(0),
+        b'$' => match std::str::from_utf8(line).ok()?.parse::<i64>().ok()? {
+            -1 => Some(0),
+            n => Some(hash_bytes(reply.get(line_end + 2..line_end + 2 + usize::try_from(n).ok()?)?)),
+        },
+        _ => None,
     }
 }
 
@@ -253,7 +323,30 @@ pub(super) fn write(
 
 #[cfg(test)]
 mod tests {
-    use super::frame_end;
+    use super::{command, frame_end, pack, quick_value, value};
+
+    #[test]
+    fn a_reply_read_in_place_yields_what_the_library_s_parse_of_it_does() {
+        let replies: [&[u8]; 8] =
+            [b":42\r\n", b":-7\r\n", b"+OK\r\n", b"+PONG\r\n", b"$5\r\nhello\r\n", b"$0\r\n\r\n", b"$-1\r\n", b"_\r\n"];
+        for reply in replies {
+            let parsed = redis::parse_redis_value(reply).unwrap();
+            assert_eq!(quick_value(reply), Some(value(&parsed)), "{}", String::from_utf8_lossy(reply));
+        }
+        for other in [b"-ERR no\r\n".as_slice(), b"*1\r\n:1\r\n", b",1.5\r\n", b"#t\r\n"] {
+            assert_eq!(quick_value(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn a_command_is_packed_as_the_client_library_packs_it() {
+        let words: Vec<String> = ["SET", "key-${task}", "v ${task} $", "", "ünï"].map(String::from).to_vec();
+        let mut out = Vec::new();
+        for task in [0, 7, 123_456_789] {
+            pack(&mut out, &words, task);
+            assert_eq!(out, command(&words, task).get_packed_command(), "task {task}");
+        }
+    }
 
     #[test]
     fn a_reply_ends_where_its_last_value_does_and_not_before_it_is_whole() {
