@@ -752,3 +752,29 @@ fn an_answer_framed_by_length_by_chunks_or_by_the_end_of_the_connection_is_the_s
     assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn a_redis_url_with_a_password_and_a_database_reaches_that_database_under_every_executor() {
+    // A fresh server per run, which wants a password: a command without it fails with NOAUTH. Each run's
+    // one task counts in database 3, then `redis-cli` reads the counter there: 1 when the step selected
+    // database 3, nothing (and no metric) when it counted elsewhere.
+    let text = format!(
+        "[experiment]\nname = \"databases\"\nrepetitions = 1\nwarmup = 0\n\n\
+         [services.redis]\nscope = \"run\"\n\
+         command = [\"{}\", \"--port\", \"${{port}}\", \"--save\", \"\", \"--appendonly\", \"no\", \"--requirepass\", \"s3cret\"]\n\n\
+         [workloads.w]\ntasks = 1\n\
+         steps = [{{ redis = {{ command = [\"INCR\", \"n\"], url = \"redis://:s3cret@127.0.0.1:${{services.redis.port}}/3\" }} }}, \
+         {{ exec = \"redis-cli -p ${{services.redis.port}} -a s3cret --no-auth-warning -n 3 GET n\" }}]\n\
+         metrics.counted = {{ regex = '(?m)^([0-9]+)$', better = \"higher\" }}\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [1]\n",
+        redis_server()
+    );
+    let (_dir, results, output, marker) = run("databases", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        assert_eq!((row["status"].as_str(), row["counted"].as_str()), ("ok", "1.000000000"), "{row:?}");
+    }
+    assert_eq!(marked(&marker), []);
+}

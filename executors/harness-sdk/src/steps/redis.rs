@@ -37,7 +37,6 @@ fn command(words: &[String], task: u64) -> redis::Cmd {
 /// Writes the command of a `redis` step for task `task` into `out` (emptied first), packed as the protocol
 /// sends it (an array of bulk strings, as the client library packs one): nothing is made per command
 /// but an argument that names the task.
-#[cfg(any(feature = "tokio", test))]
 fn pack(out: &mut Vec<u8>, words: &[String], task: u64) {
     use crate::http1::push_decimal;
     out.clear();
@@ -76,15 +75,9 @@ fn value(reply: &redis::Value) -> u64 {
 }
 
 /// A worker's connection, and the server it goes to.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Worker {
-    connection: Option<(String, redis::Connection)>,
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("connected", &self.connection.as_ref().map(|(url, _)| url)).finish()
-    }
+    connection: Option<(String, Blocking)>,
 }
 
 /// Why a blocking executor cannot run a step with `connect = "shared"` (the harness refuses it first).
@@ -102,21 +95,134 @@ pub(super) fn blocking(
     connect: Connect,
     task: u64,
 ) -> io::Result<u64> {
-    let open = || redis::Client::open(url).and_then(|c| c.get_connection()).map_err(|e| error(url, &e));
     let mut fresh;
-    let connection = match connect {
+    let slot = match connect {
         Connect::Shared => return Err(not_multiplexed(url)),
         Connect::PerRequest => {
-            fresh = open()?;
+            fresh = Blocking::open(url)?;
             &mut fresh
         }
         Connect::Reuse => match &mut worker.connection {
-            Some((connected, connection)) if connected == url => connection,
-            slot => &mut slot.insert((url.to_owned(), open()?)).1,
+            Some((connected, slot)) if connected == url => slot,
+            slot => &mut slot.insert((url.to_owned(), Blocking::open(url)?)).1,
         },
     };
-    let reply: redis::Value = command(words, task).query(connection).map_err(|e| error(url, &e))?;
-    Ok(value(&reply))
+    pack(&mut slot.wire.write, words, task);
+    let end = match slot.exchange() {
+        Ok(end) => end,
+        Err(e) => {
+            // A connection that failed mid-reply is not used again: its next reply would be this one's rest.
+            worker.connection = None;
+            return Err(error(url, &e));
+        }
+    };
+    slot.wire.value(end).map_err(|e| error(url, &e))
+}
+
+/// The bytes of one task slot's connection, whatever its socket: the command being sent, and what was
+/// read of its reply (nothing more, as one command at a time is in flight on it, unless the server sent
+/// more than asked). Each is kept for its allocation.
+#[derive(Debug, Default)]
+struct Wire {
+    read: Vec<u8>,
+    write: Vec<u8>,
+}
+
+impl Wire {
+    /// Where the reply ends, once `read` holds it whole.
+    fn end(&self) -> Option<usize> {
+        frame_end(&self.read, 0)
+    }
+
+    /// The reply that ends at `end`, taken; a reply of the server's errors is an error.
+    fn reply(&mut self, end: usize) -> redis::RedisResult<redis::Value> {
+        let reply = redis::parse_redis_value(&self.read[..end]);
+        self.read.drain(..end);
+        reply?.extract_error()
+    }
+
+    /// What the step yields for the reply that ends at `end`, taken: the common replies (an integer, a
+    /// string, nil) are read in place, the others parsed by the client library.
+    fn value(&mut self, end: usize) -> redis::RedisResult<u64> {
+        match quick_value(&self.read[..end]) {
+            Some(quick) => {
+                self.read.drain(..end);
+                Ok(quick)
+            }
+            None => self.reply(end).map(|reply| value(&reply)),
+        }
+    }
+}
+
+/// A server's host and port.
+type Address = (String, u16);
+
+/// Where a slot's connection goes (TCP, `redis://HOST:PORT/DB` with an optional user and password), and
+/// the commands it sends first, packed: authentication and the database's selection, as the client
+/// library's own connection does.
+fn setup(url: &str) -> io::Result<(Address, Vec<Vec<u8>>)> {
+    let client = redis::Client::open(url).map_err(|e| error(url, &e))?;
+    let info = client.get_connection_info();
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Err(io::Error::other(format!("redis at {url}: only a TCP address (redis://HOST:PORT/) is supported")));
+    };
+    let settings = info.redis_settings();
+    let mut first = Vec::new();
+    if let Some(password) = settings.password() {
+        let mut auth = redis::cmd("AUTH");
+        if let Some(user) = settings.username() {
+            auth.arg(user);
+        }
+        auth.arg(password);
+        first.push(auth.get_packed_command());
+    }
+    if settings.db() != 0 {
+        first.push(redis::cmd("SELECT").arg(settings.db()).get_packed_command());
+    }
+    Ok(((host.clone(), *port), first))
+}
+
+fn connect_error(url: &str, e: &io::Error) -> io::Error {
+    io::Error::other(format!("redis at {url}: {e}"))
+}
+
+/// One task slot's connection on a blocking socket.
+#[derive(Debug)]
+struct Blocking {
+    stream: std::net::TcpStream,
+    wire: Wire,
+}
+
+impl Blocking {
+    fn open(url: &str) -> io::Result<Self> {
+        let (address, first) = setup(url)?;
+        let stream = std::net::TcpStream::connect(address).map_err(|e| connect_error(url, &e))?;
+        stream.set_nodelay(true)?;
+        let mut slot = Blocking { stream, wire: Wire::default() };
+        for command in first {
+            slot.wire.write = command;
+            slot.exchange().and_then(|end| slot.wire.reply(end)).map_err(|e| error(url, &e))?;
+        }
+        Ok(slot)
+    }
+
+    /// Sends the packed command of [`Wire::write`] and reads until its reply is whole; where it ends.
+    fn exchange(&mut self) -> redis::RedisResult<usize> {
+        use io::{Read as _, Write as _};
+        self.stream.write_all(&self.wire.write)?;
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = self.wire.end() {
+                return Ok(end);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                Ok(n) => self.wire.read.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// The connections of a run's `redis` steps on tokio (one server per workload): the idle connections of the
@@ -161,10 +267,9 @@ pub(super) async fn nonblocking(
         Some(slot) => slot,
         None => Slot::open(url).await?,
     };
-    let mut packed = std::mem::take(&mut slot.write);
-    pack(&mut packed, words, task);
-    let reply = slot.query_value(&packed).await.map_err(|e| error(url, &e))?;
-    slot.write = packed;
+    pack(&mut slot.wire.write, words, task);
+    let end = slot.exchange().await.map_err(|e| error(url, &e))?;
+    let reply = slot.wire.value(end).map_err(|e| error(url, &e))?;
     // A connection that failed mid-reply is dropped, not pooled: its next reply would be this one's rest.
     state.idle.give(connect, slot);
     Ok(reply)
@@ -177,82 +282,38 @@ pub(super) fn untimed() -> redis::AsyncConnectionConfig {
     redis::AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(None)
 }
 
-/// One task slot's connection on tokio: its socket, and the bytes read past the last reply (none, as one
-/// command at a time is in flight on it, unless the server sent more than asked).
+/// One task slot's connection on tokio: the task writes its command and reads its reply itself.
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 struct Slot {
     stream: tokio::net::TcpStream,
-    read: Vec<u8>,
-    /// The last command sent, kept for its allocation.
-    write: Vec<u8>,
+    wire: Wire,
 }
 
 #[cfg(feature = "tokio")]
 impl Slot {
-    /// Connects to `url` (TCP, `redis://HOST:PORT/DB` with an optional user and password), selects its
-    /// database and authenticates as the blocking client does.
     async fn open(url: &str) -> io::Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| error(url, &e))?;
-        let info = client.get_connection_info();
-        let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return Err(io::Error::other(format!(
-                "redis at {url}: only a TCP address (redis://HOST:PORT/) is supported"
-            )));
-        };
-        let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
-            .await
-            .map_err(|e| io::Error::other(format!("redis at {url}: {e}")))?;
+        let (address, first) = setup(url)?;
+        let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| connect_error(url, &e))?;
         stream.set_nodelay(true)?;
-        let mut slot = Slot { stream, read: Vec::with_capacity(256), write: Vec::with_capacity(256) };
-        let settings = info.redis_settings();
-        if let Some(password) = settings.password() {
-            let mut auth = redis::cmd("AUTH");
-            if let Some(user) = settings.username() {
-                auth.arg(user);
-            }
-            auth.arg(password);
-            slot.query(&auth.get_packed_command()).await.map_err(|e| error(url, &e))?;
-        }
-        if settings.db() != 0 {
-            slot.query(&redis::cmd("SELECT").arg(settings.db()).get_packed_command())
-                .await
-                .map_err(|e| error(url, &e))?;
+        let mut slot = Slot { stream, wire: Wire::default() };
+        for command in first {
+            slot.wire.write = command;
+            let end = slot.exchange().await.map_err(|e| error(url, &e))?;
+            slot.wire.reply(end).map_err(|e| error(url, &e))?;
         }
         Ok(slot)
     }
 
-    /// Sends one packed command and reads its reply; a reply of the server's errors is an error.
-    async fn query(&mut self, packed: &[u8]) -> redis::RedisResult<redis::Value> {
-        let end = self.exchange(packed).await?;
-        let reply = redis::parse_redis_value(&self.read[..end]);
-        self.read.drain(..end);
-        reply?.extract_error()
-    }
-
-    /// [`Self::query`], and what the step yields for the reply: the common replies (an integer, a
-    /// string, nil) are read in place, the others parsed by the client library.
-    async fn query_value(&mut self, packed: &[u8]) -> redis::RedisResult<u64> {
-        let end = self.exchange(packed).await?;
-        let reply = match quick_value(&self.read[..end]) {
-            Some(quick) => Ok(quick),
-            None => {
-                redis::parse_redis_value(&self.read[..end]).and_then(redis::Value::extract_error).map(|v| value(&v))
-            }
-        };
-        self.read.drain(..end);
-        reply
-    }
-
-    /// Sends one packed command and reads until its reply is whole; where the reply ends.
-    async fn exchange(&mut self, packed: &[u8]) -> redis::RedisResult<usize> {
+    /// Sends the packed command of [`Wire::write`] and reads until its reply is whole; where it ends.
+    async fn exchange(&mut self) -> redis::RedisResult<usize> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        self.stream.write_all(packed).await?;
+        self.stream.write_all(&self.wire.write).await?;
         loop {
-            if let Some(end) = frame_end(&self.read, 0) {
+            if let Some(end) = self.wire.end() {
                 return Ok(end);
             }
-            if self.stream.read_buf(&mut self.read).await? == 0 {
+            if self.stream.read_buf(&mut self.wire.read).await? == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
             }
         }
@@ -262,7 +323,6 @@ impl Slot {
 /// What the step yields for a whole reply of the common kinds, read in place as [`value`] reads the client
 /// library's parse of it: an integer, a simple or bulk string, nil. `None` for the others (errors,
 /// aggregates, RESP3's other kinds), which the library parses.
-#[cfg(any(feature = "tokio", test))]
 fn quick_value(reply: &[u8]) -> Option<u64> {
     let line_end = reply.windows(2).position(|w| w == b"\r\n")?;
     let line = reply.get(1..line_end)?;
@@ -278,7 +338,6 @@ fn quick_value(reply: &[u8]) -> Option<u64> {
     }
 }
 
-#[cfg(any(feature = "tokio", test))]
 /// Where the RESP value that starts at `at` in `bytes` ends, `None` when `bytes` does not hold it whole.
 /// The value itself is the client library's to parse: this only finds its end.
 fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
