@@ -45,8 +45,10 @@ impl<'a> Url<'a> {
         if authority.contains('@') {
             return Err("the URL names a user (`user@host`), which an http step does not send".to_owned());
         }
-        if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("the URL holds {c:?}, which a request line cannot; percent-encode it"));
+        // Bytes, not characters: this runs for every request, and only ASCII's spaces and controls break
+        // a request line.
+        if let Some(b) = url.bytes().find(|&b| b <= b' ' || b == 0x7f) {
+            return Err(format!("the URL holds {:?}, which a request line cannot; percent-encode it", char::from(b)));
         }
         let (host, port) = match authority.strip_prefix('[') {
             Some(bracketed) => {
@@ -141,6 +143,11 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("the value of header `{name}` holds a line break or a NUL"));
     }
     Ok(())
+}
+
+/// A header's value as text, trimmed; empty when it is not UTF-8.
+fn text(value: &[u8]) -> &str {
+    std::str::from_utf8(value).unwrap_or("").trim()
 }
 
 /// Bytes read from a connection and not yet taken: `bytes[start..end]`.
@@ -332,8 +339,8 @@ impl Answer {
         let mut chunked = false;
         let mut encoded = false;
         for header in response.headers.iter() {
-            let value = std::str::from_utf8(header.value).unwrap_or("").trim();
             if header.name.eq_ignore_ascii_case("content-length") {
+                let value = text(header.value);
                 let n =
                     value.parse::<u64>().map_err(|_| format!("the server's answer has Content-Length {value:?}"))?;
                 if length.is_some_and(|m| m != n) {
@@ -341,10 +348,11 @@ impl Answer {
                 }
                 length = Some(n);
             } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                let value = text(header.value);
                 encoded = true;
                 chunked = value.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
             } else if header.name.eq_ignore_ascii_case("connection") {
-                for token in value.split(',').map(str::trim) {
+                for token in text(header.value).split(',').map(str::trim) {
                     if token.eq_ignore_ascii_case("close") {
                         keep_alive = false;
                     } else if token.eq_ignore_ascii_case("keep-alive") && response.version == Some(0) {
