@@ -3,7 +3,8 @@
 //! The run's process forks the workers before it starts any thread, and talks to each over a Unix socket
 //! pair of its own. A closed workload's tasks are claimed by the workers themselves, in batches guided in
 //! size (large first, single tasks last), from a counter in one page of memory the processes share
-//! (`MAP_SHARED`): the run's process orders each worker to claim, and is woken once per worker, when it
+//! (`MAP_SHARED`): the run's process starts them with a futex in that page, each woken worker
+//! waking the next ([`Claims::start`]), and is woken once per worker, when it
 //! has claimed and run its last batch, not for every batch. An open workload's tasks go out over the
 //! sockets one at a time, taken from the SDK's schedule ([`harness_sdk::arrival::Schedule::next`]) when a
 //! worker is free, and the worker waits until the task is due. At the end each worker sends its tally
@@ -22,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_sdk::Executor;
@@ -70,7 +71,7 @@ impl Executor for Multiprocess {
 
         let collector = Collector::new();
         let run = match &workload.schedule {
-            None => pool.claim_all()?,
+            None => pool.claim_all(&claims)?,
             Some(schedule) => {
                 let start = Instant::now();
                 pool.dispatch(schedule.origin_ns(), || schedule.next().map(|task| (task, task + 1)))?;
@@ -105,10 +106,20 @@ fn guided(left: u64, workers: u64) -> u64 {
     (left / (4 * workers)).clamp(1, 4096)
 }
 
-/// The next task of a closed workload to claim, in a page of memory the run's process and its workers
-/// share (`MAP_SHARED`, inherited by `fork`), with what sizes the batches claimed from it.
+/// What the run's process and its workers share of a closed workload, in one page of memory
+/// (`MAP_SHARED`, inherited by `fork`): the next task to claim, and the word the workers wait on until
+/// the run starts.
+#[repr(C)]
+struct Page {
+    next: AtomicU64,
+    /// 1 once the run has started: a futex the workers sleep on until then.
+    go: AtomicU32,
+}
+
+/// The next task of a closed workload to claim, in the page the processes share ([`Page`]), with what
+/// sizes the batches claimed from it.
 struct Claims {
-    next: NonNull<AtomicU64>,
+    page: NonNull<Page>,
     tasks: u64,
     workers: u64,
     /// Tasks a batch claims, or `None` for guided batches.
@@ -118,11 +129,11 @@ struct Claims {
 impl Claims {
     fn new(tasks: u64, workers: u64, batch: Option<u64>) -> io::Result<Self> {
         // SAFETY: a new anonymous mapping, of no existing memory; the kernel fills it with zeros, which
-        // is a valid AtomicU64 of 0.
+        // is a valid Page of atomics at 0.
         let page = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                std::mem::size_of::<AtomicU64>(),
+                std::mem::size_of::<Page>(),
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_ANONYMOUS,
                 -1,
@@ -132,15 +143,49 @@ impl Claims {
         if page == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let next = NonNull::new(page.cast::<AtomicU64>()).expect("mmap returned no null pointer");
-        Ok(Self { next, tasks, workers, batch })
+        let page = NonNull::new(page.cast::<Page>()).expect("mmap returned no null pointer");
+        Ok(Self { page, tasks, workers, batch })
+    }
+
+    fn page(&self) -> &Page {
+        // SAFETY: the mapping lives as long as `self`, and is only ever used as a Page of atomics.
+        unsafe { self.page.as_ref() }
+    }
+
+    /// Starts the run: wakes one of the workers waiting in [`Self::wait_for_start`], which wakes the next as
+    /// it starts, and so on. A word on each worker's socket wakes each with the hint that the writer is
+    /// about to sleep, and the kernel then queues every worker on the writer's CPU; one futex wake for all
+    /// lets it choose the same idle CPU for two of them before the first is queued there. Either way the
+    /// second worker waits for the first's CPU, or for the other CPU's next balancing tick (1 to 4 ms); a
+    /// worker woken by one that runs is not put on that one's CPU when another is free. On a virtual
+    /// machine a free CPU whose host thread is descheduled is not taken, and that wait still happens
+    /// sometimes: a trace of the scheduler (`perf record -e sched:sched_switch -e sched:sched_wakeup -a`)
+    /// showed the second worker start 1.2 to 5.3 ms after the first in 4 runs of 11 before, 2 and 3 of 11
+    /// after.
+    fn start(&self) {
+        let go = &self.page().go;
+        go.store(1, Ordering::Release);
+        wake_one(go);
+    }
+
+    /// Waits, asleep, until the run's process has started the run ([`Self::start`]), then wakes the next
+    /// worker waiting.
+    fn wait_for_start(&self) {
+        let go = &self.page().go;
+        while go.load(Ordering::Acquire) == 0 {
+            // SAFETY: a wait on a futex word in memory this process maps, while it holds 0; no timeout. The
+            // word is shared between processes, so the wait is not a private one.
+            unsafe {
+                libc::syscall(libc::SYS_futex, go.as_ptr(), libc::FUTEX_WAIT, 0, std::ptr::null::<libc::timespec>())
+            };
+        }
+        wake_one(go);
     }
 
     /// Claims the next batch of tasks, `None` once every task is claimed. Lock-free atomics work the same
     /// between processes as between threads on the same memory.
     fn claim(&self) -> Option<(u64, u64)> {
-        // SAFETY: the mapping lives as long as `self`, and is only ever used as an AtomicU64.
-        let next = unsafe { self.next.as_ref() };
+        let next = &self.page().next;
         let mut start = next.load(Ordering::Relaxed);
         loop {
             if start >= self.tasks {
@@ -159,8 +204,14 @@ impl Claims {
 impl Drop for Claims {
     fn drop(&mut self) {
         // SAFETY: unmapping the mapping `new` made, which nothing uses any more.
-        unsafe { libc::munmap(self.next.as_ptr().cast(), std::mem::size_of::<AtomicU64>()) };
+        unsafe { libc::munmap(self.page.as_ptr().cast(), std::mem::size_of::<Page>()) };
     }
+}
+
+/// Wakes one process waiting on the futex `word`, if any.
+fn wake_one(word: &AtomicU32) {
+    // SAFETY: a wake on a futex word in memory this process maps; no memory is read or written by it.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
 }
 
 struct Worker {
@@ -269,11 +320,9 @@ impl Pool {
 
     /// Has every worker claim and run the tasks of a closed workload until none is left; returns the run
     /// time, from the first task's start in any worker to the last worker's word that it is done.
-    fn claim_all(&mut self) -> harness_sdk::Result<Duration> {
-        let mut busy = 0usize;
-        for worker in &mut self.workers {
-            busy += usize::from(worker.order(&Order::Claim)?);
-        }
+    fn claim_all(&mut self, claims: &Claims) -> harness_sdk::Result<Duration> {
+        claims.start();
+        let busy = self.workers.len();
         let mut first = u64::MAX;
         self.answers(busy, |_, started| {
             first = first.min(started.unwrap_or(u64::MAX));
@@ -392,23 +441,25 @@ fn serve(workload: &Prepared, claims: &Claims, socket: &mut UnixStream) -> io::R
     let mut worker = WorkerState::default();
     let mut tally = Tally::default();
     write_frame(socket, FRAME_READY, &[])?;
+    if workload.schedule.is_none() {
+        // A closed workload: claim batches from the shared counter once the run starts, until none is left.
+        claims.wait_for_start();
+        // When this worker's first task started, on the clock all processes share.
+        let mut first: Option<u64> = None;
+        loop {
+            let now = if first.is_none() { trace::now_ns() } else { 0 };
+            let Some((start, end)) = claims.claim() else { break };
+            first.get_or_insert(now);
+            workload.run_range(start..end, &mut worker, &mut tally)?;
+        }
+        let started = first.map(u64::to_le_bytes);
+        write_frame(socket, FRAME_DONE, started.as_ref().map_or(&[][..], |bytes| &bytes[..]))?;
+    }
     loop {
         let mut order = [0u8; ORDER_BYTES];
         socket.read_exact(&mut order)?;
         match Order::decode(&order)? {
             Order::Tally => return write_frame(socket, FRAME_TALLY, &tally.to_bytes()),
-            Order::Claim => {
-                // When this worker's first task started, on the clock all processes share.
-                let mut first: Option<u64> = None;
-                loop {
-                    let now = if first.is_none() { trace::now_ns() } else { 0 };
-                    let Some((start, end)) = claims.claim() else { break };
-                    first.get_or_insert(now);
-                    workload.run_range(start..end, &mut worker, &mut tally)?;
-                }
-                let started = first.map(u64::to_le_bytes);
-                write_frame(socket, FRAME_DONE, started.as_ref().map_or(&[][..], |bytes| &bytes[..]))?;
-            }
             // The parent took these tasks from its schedule: they run when due on the parent's clock.
             Order::Range { start, end, origin } => {
                 if let Some(schedule) = &workload.schedule {
@@ -428,8 +479,6 @@ fn serve(workload: &Prepared, claims: &Claims, socket: &mut UnixStream) -> io::R
 /// What the run's process tells a worker to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
-    /// Claim batches of tasks from the shared counter and run them until none is left.
-    Claim,
     /// Run tasks `start..end`, of an open workload whose schedule started at `origin`.
     Range { start: u64, end: u64, origin: u64 },
     /// Send the tally.
@@ -443,7 +492,6 @@ const ORDER_BYTES: usize = 32;
 impl Order {
     fn encode(&self) -> [u8; ORDER_BYTES] {
         let words = match *self {
-            Order::Claim => [0, 0, 0, 0],
             Order::Range { start, end, origin } => [1, start, end, origin],
             Order::Tally => [2, 0, 0, 0],
         };
@@ -457,7 +505,6 @@ impl Order {
     fn decode(bytes: &[u8; ORDER_BYTES]) -> io::Result<Self> {
         let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
         match word(0) {
-            0 => Ok(Order::Claim),
             1 => Ok(Order::Range { start: word(1), end: word(2), origin: word(3) }),
             2 => Ok(Order::Tally),
             kind => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown order kind {kind}"))),
@@ -570,7 +617,7 @@ mod tests {
 
     #[test]
     fn orders_read_back_as_written() {
-        for order in [Order::Claim, Order::Tally, Order::Range { start: 3, end: 9, origin: 1 << 40 }] {
+        for order in [Order::Tally, Order::Range { start: 3, end: 9, origin: 1 << 40 }] {
             assert_eq!(Order::decode(&order.encode()).unwrap(), order);
         }
         let mut unknown = Order::Tally.encode();

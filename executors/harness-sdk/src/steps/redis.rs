@@ -24,6 +24,7 @@ pub(super) fn error(url: &str, e: &redis::RedisError) -> io::Error {
 }
 
 /// The command of a `redis` step for task `task`: `${task}` in an argument becomes the task's number.
+#[cfg(any(feature = "tokio", test))]
 fn command(words: &[String], task: u64) -> redis::Cmd {
     let task = task.to_string();
     let mut words = words.iter().map(|w| w.replace("${task}", &task));
