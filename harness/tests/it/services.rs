@@ -778,3 +778,22 @@ fn a_redis_url_with_a_password_and_a_database_reaches_that_database_under_every_
     }
     assert_eq!(marked(&marker), []);
 }
+
+#[test]
+fn steps_to_two_servers_keep_each_server_s_connections_under_every_executor() {
+    // Each task asks the built-in server, then the file's own: a connection of one, handed to a step for
+    // the other, would bring the other's answer, and a checksum of its own.
+    let text = format!(
+        "[experiment]\nname = \"two_servers\"\nrepetitions = 1\nwarmup = 0\n{}\n\
+         [workloads.w]\ntasks = 60\nsteps = [{{ http = {{ url = \"http://127.0.0.1:${{services.loopback.port}}/wait/0s/bytes/64\" }} }}, \
+         {{ http = {{ url = \"http://127.0.0.1:${{services.api.port}}/wait/0s/bytes/64\" }} }}]\n\n\
+         [matrix]\nexecutor = [\"sync\", \"threaded\", \"async\", \"multiprocess\"]\nworkers = [4]\n",
+        http_service("0")
+    );
+    let (_dir, results, output, marker) = run("two_servers", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
+    assert_eq!(marked(&marker), []);
+}
