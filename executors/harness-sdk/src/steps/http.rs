@@ -62,13 +62,10 @@ fn error(request: &HttpRequest, url: &str, e: impl std::fmt::Display) -> io::Err
     io::Error::other(format!("{} {url}: {e}", request.method))
 }
 
-/// The parts of the request's URL, or the error that names what is wrong with it.
+/// The parts of the request's URL, or the error that names what is wrong with it. Its headers were
+/// checked once, when the harness loaded the file (`http1::check_header`), not for every request.
 fn parse<'a>(request: &HttpRequest, url: &'a str) -> io::Result<Url<'a>> {
-    let parsed = Url::parse(url).map_err(|e| error(request, url, e))?;
-    for (name, value) in &request.headers {
-        http1::check_header(name, value).map_err(|e| error(request, url, e))?;
-    }
-    Ok(parsed)
+    Url::parse(url).map_err(|e| error(request, url, e))
 }
 
 /// The addresses of a server: an IP address as written, or a name looked up once per run or worker.
@@ -104,14 +101,20 @@ fn remember(names: &mut Names, url: &Url<'_>, found: Vec<SocketAddr>) -> io::Res
 }
 
 /// Whether a request that met a reused connection closed by the server, before any of an answer came
-/// back, goes again over a new one: a client with a pool of its own sends it again when the method is
-/// idempotent, or when the connection was seen closed before the request was sent.
+/// back, goes again over a new one: when its method is idempotent, as a client with a pool of its own
+/// sends it again (a request of another method checked the connection before it was sent: [`alive_for`]).
 fn again(request: &HttpRequest, reused: bool, failure: &http1::Failure) -> bool {
     reused && failure.unanswered && http1::idempotent(&request.method)
 }
 
+/// Whether an idle connection may take `request`: any may take a request that can be sent twice ([`again`]);
+/// another needs the connection still open.
+fn alive_for(request: &HttpRequest, socket: &impl std::os::fd::AsRawFd) -> bool {
+    http1::idempotent(&request.method) || open(socket)
+}
+
 /// Whether an idle connection's socket is still open as far as this side knows: no end and no bytes
-/// from the server are waiting on it. Asked before a request that cannot be sent twice.
+/// from the server are waiting on it.
 fn open(socket: &impl std::os::fd::AsRawFd) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local, on a socket the caller holds open.
@@ -145,7 +148,7 @@ impl Worker {
         }
         let at = self.connections.iter().position(|c| addresses.contains(&c.address))?;
         let connection = self.connections.swap_remove(at);
-        (http1::idempotent(&request.method) || open(connection.socket())).then_some(connection)
+        alive_for(request, connection.socket()).then_some(connection)
     }
 }
 
@@ -221,9 +224,8 @@ pub(super) async fn nonblocking(
     let url = parse(request, &text)?;
     let addresses = state.addresses(&url).await.map_err(|e| error(request, &text, e))?;
     let addresses = addresses.as_slice();
-    let check = !http1::idempotent(&request.method);
     let reused =
-        state.idle.take_where(request.connect, |c| addresses.contains(&c.address) && (!check || open(c.socket())));
+        state.idle.take_where(request.connect, |c| addresses.contains(&c.address) && alive_for(request, c.socket()));
     let is_reused = reused.is_some();
     let mut connection = match reused {
         Some(connection) => connection,

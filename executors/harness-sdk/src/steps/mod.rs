@@ -258,7 +258,7 @@ impl<T> Default for Idle<T> {
 impl<T> Idle<T> {
     /// An idle connection, when `connect` reuses them and one is idle.
     pub(crate) fn take(&self, connect: Connect) -> Option<T> {
-        if connect == Connect::Reuse { crate::workload::lock(&self.0).pop() } else { None }
+        self.take_where(connect, |_| true)
     }
 
     /// The last idle connection that `usable` accepts, when `connect` reuses them; those it refuses are
