@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use super::{Cost, Work};
 use crate::checksum::fold;
@@ -34,12 +35,26 @@ fn body<'a>(request: &'a HttpRequest, prepared: &'a Prepared) -> &'a [u8] {
     }
 }
 
-/// The hash of an answer's body, taken as its bytes arrive: `hash_bytes` of the whole body.
-struct BodyHash(xxhash_rust::xxh3::Xxh3);
+/// The hash of an answer's body, taken as its bytes arrive: `hash_bytes` of the whole body. Its state (600
+/// bytes, aligned to 64) is made once per worker or connection and started again for each answer, so that
+/// a request neither sets one up nor carries one in its future.
+struct BodyHash(Box<xxhash_rust::xxh3::Xxh3>);
+
+impl std::fmt::Debug for BodyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyHash")
+    }
+}
 
 impl BodyHash {
     fn new() -> Self {
-        Self(xxhash_rust::xxh3::Xxh3::with_seed(0))
+        Self(Box::new(xxhash_rust::xxh3::Xxh3::with_seed(0)))
+    }
+
+    /// Starts a new body's hash.
+    fn restart(&mut self) -> &mut Self {
+        self.0.reset();
+        self
     }
 }
 
@@ -66,6 +81,52 @@ fn error(request: &HttpRequest, url: &str, e: impl std::fmt::Display) -> io::Err
 /// checked once, when the harness loaded the file (`http1::check_header`), not for every request.
 fn parse<'a>(request: &HttpRequest, url: &'a str) -> io::Result<Url<'a>> {
     Url::parse(url).map_err(|e| error(request, url, e))
+}
+
+/// Where a request goes: its URL, the URL's parts and the server's addresses. A URL that names no task is
+/// the same for every request: a worker or a run finds its target once ([`Known`]) and keeps it.
+#[derive(Debug)]
+struct Target {
+    text: String,
+    authority: String,
+    host: String,
+    port: u16,
+    path: String,
+    addresses: Addresses,
+}
+
+impl Target {
+    fn new(text: &str, url: &Url<'_>, addresses: Addresses) -> Arc<Self> {
+        let text = text.to_owned();
+        let (authority, host, path) = (url.authority.to_owned(), url.host.to_owned(), url.target.to_owned());
+        Arc::new(Self { text, authority, host, port: url.port, path, addresses })
+    }
+
+    fn url(&self) -> Url<'_> {
+        Url { authority: &self.authority, host: &self.host, port: self.port, target: &self.path }
+    }
+}
+
+/// What a worker or a run knows of the servers its steps name: the targets of the URLs that name no task,
+/// and the names looked up (those URLs that do name a task look their host up here).
+#[derive(Debug, Default)]
+struct Known {
+    targets: Vec<Arc<Target>>,
+    names: Names,
+}
+
+impl Known {
+    /// The target of `request`'s URL, when it was found before (only a URL that names no task is kept).
+    fn target(&self, request: &HttpRequest) -> Option<Arc<Target>> {
+        self.targets.iter().find(|target| target.text == request.url).cloned()
+    }
+
+    /// Keeps `target` for the next request, when its URL names no task.
+    fn keep(&mut self, request: &HttpRequest, target: &Arc<Target>) {
+        if !request.url.contains("${task}") {
+            self.targets.push(Arc::clone(target));
+        }
+    }
 }
 
 /// The addresses of a server: an IP address as written, or a name looked up once per run or worker.
@@ -122,23 +183,38 @@ fn open(socket: &impl std::os::fd::AsRawFd) -> bool {
     n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
 
-/// A worker's connections, one per server its steps talk to, and the names it has looked up.
+/// A worker's connections, one per server its steps talk to, what it knows of the servers, and its
+/// answers' hash.
 #[derive(Debug, Default)]
 pub(super) struct Worker {
     connections: Vec<http1::Blocking>,
-    names: Names,
+    known: Known,
+    hash: Option<BodyHash>,
 }
 
 impl Worker {
+    /// Where `request` of task `task` goes.
+    fn target(&mut self, request: &HttpRequest, task: u64) -> io::Result<Arc<Target>> {
+        if let Some(target) = self.known.target(request) {
+            return Ok(target);
+        }
+        let text = url(request, task);
+        let url = parse(request, &text)?;
+        let addresses = self.addresses(&url).map_err(|e| error(request, &text, e))?;
+        let target = Target::new(&text, &url, addresses);
+        self.known.keep(request, &target);
+        Ok(target)
+    }
+
     fn addresses(&mut self, url: &Url<'_>) -> io::Result<Addresses> {
         if let Some(address) = url.address() {
             return Ok(Addresses::One(address));
         }
-        if let Some(found) = looked_up(&self.names, url) {
+        if let Some(found) = looked_up(&self.known.names, url) {
             return Ok(found);
         }
         let found = std::net::ToSocketAddrs::to_socket_addrs(&(url.host, url.port))?.collect();
-        remember(&mut self.names, url, found)
+        remember(&mut self.known.names, url, found)
     }
 
     /// The worker's idle connection to one of `addresses`, when `connect` reuses them and it has one.
@@ -154,43 +230,59 @@ impl Worker {
 
 /// The `http` step of task `task`, blocking the calling thread.
 pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpRequest, task: u64) -> io::Result<u64> {
-    let text = url(request, task);
-    let url = parse(request, &text)?;
-    let addresses = worker.addresses(&url).map_err(|e| error(request, &text, e))?;
-    let addresses = addresses.as_slice();
+    let target = worker.target(request, task)?;
+    let text = target.text.as_str();
+    let addresses = target.addresses.as_slice();
     let reused = worker.take(request, addresses);
     let is_reused = reused.is_some();
     let mut connection = match reused {
         Some(connection) => connection,
-        None => http1::Blocking::connect(addresses).map_err(|e| error(request, &text, e))?,
+        None => http1::Blocking::connect(addresses).map_err(|e| error(request, text, e))?,
     };
+    let url = target.url();
     http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
     let head = request.method == "HEAD";
-    let mut hash = BodyHash::new();
+    let hash = worker.hash.get_or_insert_with(BodyHash::new).restart();
     let status = match connection.exchange(head, &mut |bytes| hash.0.update(bytes)) {
         Ok(status) => status,
         Err(failure) if again(request, is_reused, &failure) => {
             let sent = std::mem::take(&mut connection.request);
-            connection = http1::Blocking::connect(addresses).map_err(|e| error(request, &text, e))?;
+            connection = http1::Blocking::connect(addresses).map_err(|e| error(request, text, e))?;
             connection.request = sent;
-            hash = BodyHash::new();
-            connection.exchange(head, &mut |bytes| hash.0.update(bytes)).map_err(|f| error(request, &text, f.error))?
+            let hash = hash.restart();
+            connection.exchange(head, &mut |bytes| hash.0.update(bytes)).map_err(|f| error(request, text, f.error))?
         }
-        Err(failure) => return Err(error(request, &text, failure.error)),
+        Err(failure) => return Err(error(request, text, failure.error)),
     };
+    let value = value(request, text, status.code, hash);
     if request.connect == Connect::Reuse && status.keep_alive {
         worker.connections.push(connection);
     }
-    value(request, &text, status.code, &hash)
+    value
 }
 
 /// The connections of a run's `http` steps on tokio: the idle connections of the task slots, a pool that
-/// grows to the tasks in flight and no further, and the names looked up.
+/// grows to the tasks in flight and no further, and what the run knows of the servers.
 #[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
 pub(super) struct Async {
-    idle: super::Idle<http1::Async>,
-    names: std::sync::Mutex<Names>,
+    idle: super::Idle<Held>,
+    known: std::sync::Mutex<Known>,
+}
+
+/// A connection on tokio, with the hash its answers' bodies go through.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+struct Held {
+    connection: http1::Async,
+    hash: BodyHash,
+}
+
+#[cfg(feature = "tokio")]
+impl Held {
+    async fn connect(addresses: &[SocketAddr]) -> io::Result<Self> {
+        Ok(Self { connection: http1::Async::connect(addresses).await?, hash: BodyHash::new() })
+    }
 }
 
 #[cfg(feature = "tokio")]
@@ -200,15 +292,28 @@ impl Async {
         self.idle.close();
     }
 
+    /// Where `request` of task `task` goes.
+    async fn target(&self, request: &HttpRequest, task: u64) -> io::Result<Arc<Target>> {
+        if let Some(target) = crate::workload::lock(&self.known).target(request) {
+            return Ok(target);
+        }
+        let text = url(request, task);
+        let url = parse(request, &text)?;
+        let addresses = self.addresses(&url).await.map_err(|e| error(request, &text, e))?;
+        let target = Target::new(&text, &url, addresses);
+        crate::workload::lock(&self.known).keep(request, &target);
+        Ok(target)
+    }
+
     async fn addresses(&self, url: &Url<'_>) -> io::Result<Addresses> {
         if let Some(address) = url.address() {
             return Ok(Addresses::One(address));
         }
-        if let Some(found) = looked_up(&crate::workload::lock(&self.names), url) {
+        if let Some(found) = looked_up(&crate::workload::lock(&self.known).names, url) {
             return Ok(found);
         }
         let found = tokio::net::lookup_host((url.host, url.port)).await?.collect();
-        remember(&mut crate::workload::lock(&self.names), url, found)
+        remember(&mut crate::workload::lock(&self.known).names, url, found)
     }
 }
 
@@ -220,38 +325,41 @@ pub(super) async fn nonblocking(
     request: &HttpRequest,
     task: u64,
 ) -> io::Result<u64> {
-    let text = url(request, task);
-    let url = parse(request, &text)?;
-    let addresses = state.addresses(&url).await.map_err(|e| error(request, &text, e))?;
-    let addresses = addresses.as_slice();
-    let reused =
-        state.idle.take_where(request.connect, |c| addresses.contains(&c.address) && alive_for(request, c.socket()));
+    let target = state.target(request, task).await?;
+    let text = target.text.as_str();
+    let addresses = target.addresses.as_slice();
+    let reused = state.idle.take_where(request.connect, |held| {
+        addresses.contains(&held.connection.address) && alive_for(request, held.connection.socket())
+    });
     let is_reused = reused.is_some();
-    let mut connection = match reused {
-        Some(connection) => connection,
-        None => http1::Async::connect(addresses).await.map_err(|e| error(request, &text, e))?,
+    let mut held = match reused {
+        Some(held) => held,
+        None => Held::connect(addresses).await.map_err(|e| error(request, text, e))?,
     };
+    let url = target.url();
+    let Held { connection, hash } = &mut held;
     http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
-    let head = request.method == "HEAD";
-    let mut hash = BodyHash::new();
-    let status = match connection.exchange(head, &mut |bytes| hash.0.update(bytes)).await {
+    let head_only = request.method == "HEAD";
+    hash.restart();
+    let status = match connection.exchange(head_only, &mut |bytes| hash.0.update(bytes)).await {
         Ok(status) => status,
         Err(failure) if again(request, is_reused, &failure) => {
             let sent = std::mem::take(&mut connection.request);
-            connection = http1::Async::connect(addresses).await.map_err(|e| error(request, &text, e))?;
+            *connection = http1::Async::connect(addresses).await.map_err(|e| error(request, text, e))?;
             connection.request = sent;
-            hash = BodyHash::new();
+            hash.restart();
             connection
-                .exchange(head, &mut |bytes| hash.0.update(bytes))
+                .exchange(head_only, &mut |bytes| hash.0.update(bytes))
                 .await
-                .map_err(|f| error(request, &text, f.error))?
+                .map_err(|f| error(request, text, f.error))?
         }
-        Err(failure) => return Err(error(request, &text, failure.error)),
+        Err(failure) => return Err(error(request, text, failure.error)),
     };
+    let value = value(request, text, status.code, &held.hash);
     if status.keep_alive {
-        state.idle.give(request.connect, connection);
+        state.idle.give(request.connect, held);
     }
-    value(request, &text, status.code, &hash)
+    value
 }
 
 /// A round trip to the server the URL names.
