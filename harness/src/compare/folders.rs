@@ -14,8 +14,10 @@
 //!   significantly the way the time did, the time is judged relative to them; a noisy anchor excuses
 //!   nothing.
 //!
-//! `throughput_per_s` is tasks / `run_s`: its verdict is `run_s`'s, under `run_s`'s threshold. Cells present
-//! on one side only are listed, never dropped.
+//! `throughput_per_s` is tasks / `run_s`: its verdict is `run_s`'s, under `run_s`'s threshold, when both
+//! sides ran the same number of tasks in every run; otherwise (the runs at the rates two searches found, a
+//! workload whose tasks changed) it is judged on its own. Cells present on one side only are listed, never
+//! dropped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -108,6 +110,16 @@ struct CellRuns {
     ok_repetitions: Vec<u64>,
     /// For a cell that searched for a rate: its probes, in the order they ran.
     probes: Vec<crate::search::Probe>,
+    /// The task counts of its ok runs, each once.
+    tasks: Vec<u64>,
+}
+
+impl CellRuns {
+    /// Whether every ok run of both `self` and `other` ran the same number of tasks: then a throughput
+    /// changes exactly as its run time does.
+    fn same_tasks(&self, other: &Self) -> bool {
+        self.tasks.len() <= 1 && self.tasks == other.tasks
+    }
 }
 
 /// The runs of a result folder, by cell label.
@@ -145,6 +157,9 @@ fn read(dir: &Path, metrics: &[String], warnings: &mut Vec<String>) -> anyhow::R
         }
         cell.ok += 1;
         cell.ok_repetitions.extend(row.repetition);
+        if let Some(tasks) = row.metric("tasks").map(|t| t as u64).filter(|t| !cell.tasks.contains(t)) {
+            cell.tasks.push(tasks);
+        }
         anchors.extend(row.metric(crate::metrics::ANCHOR).filter(|a| a.is_finite() && *a > 0.0));
         let cpu = row.metric("user_cpu_s").unwrap_or(0.0) + row.metric("system_cpu_s").unwrap_or(0.0);
         if let Some(run) = row.metric("run_s").filter(|r| *r > 0.0) {
@@ -244,8 +259,15 @@ pub(super) fn wanted(gate: &Gate) -> Vec<String> {
 }
 
 /// The changes of one cell: each metric of `gate` judged by `judge_one`, and the metrics judged by another
-/// (`throughput_per_s`) given the verdict of that other.
-pub(super) fn judge_cell(gate: &Gate, wanted: &[String], judge_one: impl Fn(&str) -> Option<Change>) -> Vec<Change> {
+/// (`throughput_per_s`) given the verdict of that other when both sides ran the same tasks (`same_tasks`),
+/// else judged on their own.
+pub(super) fn judge_cell(
+    gate: &Gate,
+    wanted: &[String],
+    same_tasks: bool,
+    judge_one: impl Fn(&str) -> Option<Change>,
+) -> Vec<Change> {
+    let judged_by = |metric: &str| judged_by(metric).filter(|_| same_tasks);
     let mut judged: BTreeMap<&str, Change> = BTreeMap::new();
     for metric in wanted {
         if judged_by(metric).is_none() {
@@ -348,7 +370,7 @@ pub(crate) fn compare(
             let context = Context { gate, load: &load, cpu_bound, alpha };
             Some(judge(cell, metric, (&a.values, &b.values), anchors, &context, &mut rng))
         };
-        changes.extend(judge_cell(gate, &wanted, judge_one));
+        changes.extend(judge_cell(gate, &wanted, old.same_tasks(now), judge_one));
     }
     sort(&mut changes);
     let over_cell = over_cells((baseline, &before), (current, &after), &mut warnings)?;
@@ -599,6 +621,33 @@ mod tests {
         assert!(c.change.unwrap() > 0.1 && c.p_value < ALPHA, "{c:?}");
         assert_eq!((c.verdict, c.reason), (Verdict::Inconclusive, Reason::Straddles), "{c:?}");
         assert!(c.needed.unwrap() > 6 && c.detectable.unwrap() > 0.1, "{c:?}");
+    }
+
+    /// A throughput is judged as its run time when both sides ran the same tasks; otherwise (the runs at
+    /// the rates two searches found: the same time, more tasks) on its own.
+    #[test]
+    fn a_throughput_is_judged_as_its_run_time_only_over_the_same_tasks() {
+        let gate = Gate { metrics: vec!["run_s".into(), "throughput_per_s".into()], ..Gate::default() };
+        let run_s = [0.5, 0.501, 0.499, 0.5, 0.502, 0.498];
+        let (fewer, more) = ([350.0, 351.0, 349.0, 350.0, 352.0, 348.0], [600.0, 601.0, 599.0, 600.0, 602.0, 598.0]);
+        let judge_one = |metric: &str| {
+            let current: &[f64] = if metric == "run_s" { &run_s } else { &more };
+            let base: &[f64] = if metric == "run_s" { &run_s } else { &fewer };
+            Some(judged(metric, base, current, &gate, &QUIET, 1.0))
+        };
+        let throughput = |same_tasks| {
+            let changes = judge_cell(&gate, &wanted(&gate), same_tasks, judge_one);
+            changes.into_iter().find(|c| c.metric == "throughput_per_s").expect("a throughput change")
+        };
+        let own = throughput(false);
+        assert_eq!((own.verdict, own.judged_by.as_deref()), (Verdict::Improved, None), "{own:?}");
+        let as_run_s = throughput(true);
+        assert_eq!((as_run_s.verdict, as_run_s.judged_by.as_deref()), (Verdict::Unchanged, Some("run_s")));
+
+        let cell_runs = |tasks: &[u64]| CellRuns { tasks: tasks.to_vec(), ..CellRuns::default() };
+        assert!(cell_runs(&[100]).same_tasks(&cell_runs(&[100])));
+        assert!(!cell_runs(&[100]).same_tasks(&cell_runs(&[300])));
+        assert!(!cell_runs(&[100, 300]).same_tasks(&cell_runs(&[100, 300])));
     }
 
     #[test]

@@ -31,6 +31,9 @@ use crate::stats::sequential::alpha_at;
 /// One run's metric values.
 type Round = BTreeMap<String, f64>;
 
+/// The key of a round's task count, beside its metrics (a name no metric has: metrics are identifiers).
+const TASKS: &str = "tasks count";
+
 /// A side of a pair: one cell, its ok runs' metric values by round.
 #[derive(Debug, Default)]
 struct Side {
@@ -82,6 +85,9 @@ fn read(
         }
         side.ok += 1;
         let values = side.rounds.entry(round).or_default();
+        if let Some(tasks) = row.metric("tasks") {
+            values.insert(TASKS.to_owned(), tasks);
+        }
         for metric in metrics {
             if let Some(v) = row.metric(metric) {
                 values.insert(metric.clone(), v);
@@ -146,7 +152,11 @@ pub(crate) fn compare_paired(
                 change.baseline_cell = Some(base.label.clone());
                 Some(change)
             };
-            changes.extend(judge_cell(gate, &wanted, judge_one));
+            let tasks = |round: &Round| round.get(TASKS).copied();
+            let same_tasks = common
+                .iter()
+                .all(|(a, b)| tasks(a) == tasks(b) && tasks(a) == common.first().and_then(|(a, _)| tasks(a)));
+            changes.extend(judge_cell(gate, &wanted, same_tasks, judge_one));
         }
     }
     sort(&mut changes);

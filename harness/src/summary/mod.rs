@@ -233,7 +233,12 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
         let summary = &mut summaries[i];
         let median_run = summary.metric("run_s").map(|s| s.median);
         let tasks = cell.workload.as_ref().map(|w| w.tasks);
-        summary.throughput_per_s = median_run.filter(|m| *m > 0.0).zip(tasks).map(|(m, t)| t as f64 / m);
+        summary.throughput_per_s = if summary.search.is_some() {
+            // The runs at the rate found ran that rate's tasks, not the declared cell's.
+            summary.metric("throughput_per_s").map(|s| s.median)
+        } else {
+            median_run.filter(|m| *m > 0.0).zip(tasks).map(|(m, t)| t as f64 / m)
+        };
         summary.efficiency = match (&ideal, median_run, tasks) {
             (Ok((ideal, _)), Some(median), Some(tasks)) if median > 0.0 && tasks > 0 => Some(ideal / median),
             _ => None,

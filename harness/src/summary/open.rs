@@ -43,9 +43,15 @@ fn group_key(cell: &DeclaredCell) -> Option<(String, u32, String, Workload)> {
     Some((cell.executor.clone(), cell.workers, serde_json::to_string(&*cell.options).unwrap_or_default(), workload))
 }
 
-/// Fills [`CellSummary::open`] for every cell of an open workload.
+/// Fills [`CellSummary::open`] for every cell of an open workload offered at the rate it declares. A cell
+/// that searched for a rate is not one: its runs are probes at rates of its search's choosing, and what it
+/// found is its [`CellSummary::search`].
 pub(super) fn summarize(cells: &[DeclaredCell], summaries: &mut [CellSummary], cores: u64) {
-    let keys: Vec<_> = cells.iter().map(group_key).collect();
+    let keys: Vec<_> = cells
+        .iter()
+        .zip(summaries.iter())
+        .map(|(cell, summary)| group_key(cell).filter(|_| summary.search.is_none()))
+        .collect();
     for (first, key) in keys.iter().enumerate() {
         let Some(key) = key else { continue };
         if keys[..first].iter().any(|k| k.as_ref() == Some(key)) {

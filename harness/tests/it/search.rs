@@ -77,13 +77,31 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
                 !probes.iter().filter_map(|r| number(r, "offered_per_s")).any(|r| r > found && r < failed),
                 "{executor}: a probe inside the bracket"
             );
-            // The statistics of the cell are those of its runs at the rate found.
+            // The statistics of the cell are those of its runs at the rate found, its throughput too (those
+            // runs ran the found rate's tasks, not the lowest rate's).
             assert_eq!(cell["n"], "2", "{executor}: {cell:?}");
+            let throughput = summary
+                .iter()
+                .find(|r| r["executor"] == executor && r["metric"] == "throughput_per_s")
+                .unwrap_or_else(|| panic!("{executor}: no throughput_per_s row in summary.csv"));
+            let (cell_rate, median) =
+                (number(cell, "throughput_per_s").unwrap(), number(throughput, "median").unwrap());
+            assert!((cell_rate - median).abs() < 0.001, "{executor}: {cell_rate} against {median}");
         } else {
             assert_eq!(cell["rate_failed_per_s"], "4.000", "{executor}: nothing found, so the lowest rate failed");
             assert!(report.contains(&format!("executor={executor}")) && report.contains("found no rate"), "{report}");
         }
     }
+    // A search's probes are not a sweep of fixed rates: no load group, no sustainable rate, no load chart.
+    for cell in summary.iter().filter(|r| r["metric"] == "run_s") {
+        assert_eq!((cell["capacity_per_s"].as_str(), cell["sustainable_per_s"].as_str()), ("", ""), "{cell:?}");
+    }
+    let charts: Vec<String> = std::fs::read_dir(dir.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!charts.iter().any(|c| c.starts_with("load")), "{charts:?}");
+    assert!(!report.contains("saturated"), "{report}");
     let chart = dir.join("charts/rate.svg");
     assert_eq!(chart.exists(), found_any, "the rate chart is drawn when a cell found a rate");
     if found_any {

@@ -295,6 +295,32 @@ fn redis_steps_fold_the_replies_alike_under_every_executor() {
 }
 
 #[test]
+fn a_workloads_hooks_reach_a_service_by_its_port() {
+    redis_server();
+    // `prepare` sets the key the step reads and `conclude` deletes it: each through the service's port.
+    let cli = |words: &str| format!("[\"redis-cli\", \"-p\", \"${{services.redis.port}}\", {words}]");
+    let text = format!(
+        "[experiment]\nname = \"hooks_port\"\nrepetitions = 2\nwarmup = 0\n{REDIS}\n\
+         [workloads.w]\ntasks = 1\nsteps = [{{ redis = [\"GET\", \"hooked\"] }}]\n\
+         prepare = {}\nconclude = {}\n\n[matrix]\nexecutor = [\"sync\"]\n",
+        cli("\"SET\", \"hooked\", \"by prepare\""),
+        cli("\"DEL\", \"hooked\""),
+    );
+    let (_dir, results, output, marker) = run("hooks_port", &text);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows = read_runs(&results.join("runs.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    for repetition in 1..=2 {
+        let log = std::fs::read_to_string(results.join(format!("logs/cell-1-rep-{repetition}.log"))).unwrap();
+        // redis-cli's replies: OK to the SET, 1 (one key deleted) to the DEL, so the step found the key.
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(lines.iter().any(|l| l.starts_with("[prepare] redis-cli -p ")), "{log}");
+        assert!(lines.contains(&"OK") && lines.contains(&"1"), "{log}");
+    }
+    assert_eq!(marked(&marker), []);
+}
+
+#[test]
 fn a_redis_command_slower_than_half_a_second_succeeds_under_every_executor() {
     redis_server();
     // BLPOP on an empty list waits its whole timeout, 0.7 s, and answers nil: slower than the client

@@ -154,8 +154,10 @@ impl Resolver<'_> {
     /// The workload `name` of `cell`, with its hooks and how its checksums agree.
     fn resolve_workload(&self, name: &str, raw: &Spanned<RawWorkload>, cell: &Cell) -> Result<Resolved, Diagnostic> {
         let (workload, search) = self.workload(name, raw, cell)?;
-        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), cell, Some(name))?;
-        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), cell, Some(name))?;
+        // The services are up when the hooks run (before `prepare`, until after `conclude`).
+        let with_ports = self.with_ports(cell);
+        let prepare = self.hook("prepare", raw.get_ref().prepare.as_ref(), &with_ports, Some(name))?;
+        let conclude = self.hook("conclude", raw.get_ref().conclude.as_ref(), &with_ports, Some(name))?;
         let checksum = match &raw.get_ref().checksum {
             None => Agreement::Warn,
             Some(checksum) => Agreement::parse(checksum.get_ref()).ok_or_else(|| {

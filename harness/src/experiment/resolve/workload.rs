@@ -40,6 +40,16 @@ impl Resolver<'_> {
         Ok(steps.into_iter().map(|step| counted(step, &harness)).collect())
     }
 
+    /// `cell`'s values and the ports of the file's services (`${services.NAME.port}`), which a workload's
+    /// steps and hooks may name.
+    pub(super) fn with_ports(&self, cell: &Cell) -> Cell {
+        let mut cell = cell.clone();
+        for (service, port) in &self.ports {
+            cell.insert(services::port_reference(service).into(), Value::Integer(i64::from(*port)));
+        }
+        cell
+    }
+
     /// Substitutes the cell's values into a workload and parses its steps.
     /// With the search of `rate = "search"`, when the workload asks for one.
     pub(super) fn workload(
@@ -49,11 +59,7 @@ impl Resolver<'_> {
         cell: &Cell,
     ) -> Result<(Workload, Option<Search>), Diagnostic> {
         let w = raw.get_ref();
-        let mut cell = cell.clone();
-        for (service, port) in &self.ports {
-            cell.insert(services::port_reference(service).into(), Value::Integer(i64::from(*port)));
-        }
-        let cell = &cell;
+        let cell = &self.with_ports(cell);
         let context = |what: &str| format!("workload `{name}`, {what}");
         let stray = [("objective", w.objective.as_ref()), ("search", w.search.as_ref())];
         if let Some((key, value)) = stray.into_iter().find_map(|(k, v)| v.map(|v| (k, v))) {
