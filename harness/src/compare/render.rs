@@ -277,7 +277,7 @@ const RATE_NOTE: &str = "Highest rate within the objective (higher is better), f
 
 /// What the percentiles over the cell are, under their table.
 const OVER_CELL_NOTE: &str = "Latency over every task of the cell (each side's runs' histograms merged): one number \
-    per side, without an interval, so shown and not judged; the verdicts above judge each run's percentiles.";
+    per side, without an interval, so shown and not judged; each run's percentiles (`latency_p99_s`) are judged where `[ci] metrics` names them.";
 
 /// The comparison as a plain-text table for a terminal (its warnings are for standard error).
 pub(crate) fn table(c: &Comparison) -> String {

@@ -226,24 +226,25 @@ pub(super) fn settle(what: &str, mut exec: Exec, base: &Path, per_task_allowed: 
             check_executable(what, &program, &path, given_cwd)?;
         }
         exec.argv[0] = absolute(&path).to_string_lossy().into_owned();
-    } else {
-        let path_var =
-            exec.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
-        let found = path_var
-            .as_deref()
-            .unwrap_or_default()
-            .split(':')
-            .filter(|dir| !dir.is_empty())
-            .map(|dir| Path::new(dir).join(&program))
-            .find(|candidate| is_executable(candidate));
-        if found.is_none() {
-            return Err((
-                format!("`{what}`: program `{program}` is not found on PATH"),
-                Some("a program on PATH, or a path to one (relative to `cwd`), such as \"./bench\"".to_owned()),
-            ));
-        }
+    } else if !on_path(&program, &exec.env) {
+        return Err((
+            format!("`{what}`: program `{program}` is not found on PATH"),
+            Some("a program on PATH, or a path to one (relative to `cwd`), such as \"./bench\"".to_owned()),
+        ));
     }
     Ok(exec)
+}
+
+/// Whether `program` (a bare name) is an executable file in a folder of the PATH that `env` gives it, or
+/// else the harness's own.
+pub(super) fn on_path(program: &str, env: &[(String, String)]) -> bool {
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).or_else(|| std::env::var("PATH").ok());
+    path_var
+        .as_deref()
+        .unwrap_or_default()
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .any(|dir| is_executable(&Path::new(dir).join(program)))
 }
 
 fn is_executable(path: &Path) -> bool {

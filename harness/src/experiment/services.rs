@@ -303,8 +303,22 @@ pub(super) fn resolve(
                 .help("for example `command = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]`"));
         };
         let env: Vec<(String, String)> = table.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let span_of_command = command.span();
         let command = parse_command(command.get_ref(), &env, table.cwd.as_deref(), base, &command_text)
-            .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(command.span())).expected(e))?;
+            .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(span_of_command.clone())).expected(e))?;
+        // A server that is not installed is said before any run, not as a failed start after some.
+        let named_bare = !command.program.contains('/') && !command.program.contains("${");
+        if named_bare && !super::exec::on_path(&command.program, &command.env) {
+            return Err(error(
+                format!("service `{name}`: program `{}` is not found on PATH", command.program),
+                Some(span_of_command),
+            )
+            .expected("a program on PATH, or a path to one")
+            .help(format!(
+                "install `{}` (or give its full path), or run the experiments that do not need this service",
+                command.program
+            )));
+        }
         let ready = match &table.ready {
             None => Probe::Tcp(format!("127.0.0.1:{port}")),
             Some(value) => probe(value.get_ref(), &text)
