@@ -288,6 +288,9 @@ pub(crate) enum Command {
     /// Describe a step library (used by the harness itself)
     #[command(name = "__probe_steps", hide = true)]
     ProbeSteps { library: PathBuf },
+    /// Kill the process groups read on standard input once it ends (used by the harness itself)
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog,
     /// Serve `net` and HTTP requests on a loopback port, within bounds (used by the harness itself)
     #[command(name = "__loopback", hide = true)]
     Loopback {

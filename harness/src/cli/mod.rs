@@ -34,6 +34,7 @@ pub fn main() -> ExitCode {
         Command::Loopback { port, request, response, delay_nanos, connections } => {
             crate::run::loopback_main(port, LoopbackBounds { request, response, delay_nanos, connections })
         }
+        Command::Watchdog => crate::run::watchdog_main(),
         command => dispatch(command, &SearchPath::new(&cli.plugin_dirs)).unwrap_or_else(|error| {
             crate::console::errln!("error: {error}");
             error.exit_code()
@@ -78,7 +79,8 @@ fn dispatch(command: Command, search: &SearchPath) -> Result<i32, Error> {
         | Command::Probe { .. }
         | Command::Count { .. }
         | Command::ProbeSteps { .. }
-        | Command::Loopback { .. } => {
+        | Command::Loopback { .. }
+        | Command::Watchdog => {
             unreachable!("handled in main")
         }
     }

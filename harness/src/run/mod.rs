@@ -28,8 +28,8 @@ pub(crate) use count::count_main;
 pub(crate) use exec::exec_main;
 pub(crate) use fork_server::fork_server_main;
 pub(crate) use hooks::{HookContext, OnInterrupt, run_hook};
-pub(crate) use services::loopback_main;
 use services::{Managed, Services, Unavailable};
+pub(crate) use services::{loopback_main, watchdog_main};
 
 use crate::experiment::{CellPlan, Experiment, Order};
 

@@ -186,9 +186,16 @@ fn a_service_outlives_a_timed_out_run_and_not_the_experiment() {
 
 /// Starts an experiment whose runs sleep long, and waits until its service listens.
 fn started_and_serving(name: &str) -> (tempfile::TempDir, Child, String) {
+    started_with_service(
+        name,
+        "[services.api]\ncommand = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]\n",
+    )
+}
+
+/// Starts an experiment with `services` (one of which runs `http.server`) whose runs sleep long, and
+/// waits until it listens.
+fn started_with_service(name: &str, services: &str) -> (tempfile::TempDir, Child, String) {
     let marker = unique_marker(name);
-    let services =
-        "[services.api]\ncommand = [\"python3\", \"-m\", \"http.server\", \"${port}\", \"--bind\", \"127.0.0.1\"]\n";
     let (dir, file) =
         write_inline(name, &experiment(name, "repetitions = 1\nwarmup = 0", services, "{ sleep = \"1h\" }"));
     let harness = support::start_marked(&marker, &file, &dir.path().join("out"));
@@ -213,6 +220,18 @@ fn ctrl_c_stops_the_services() {
 #[test]
 fn no_service_survives_kill_9_of_the_harness() {
     let (_dir, mut harness, marker) = started_and_serving("kill_9");
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());
+}
+
+/// What a service starts in its process group (as nginx starts its workers) dies with a harness killed
+/// with `kill -9` too: the service's own process has `PR_SET_PDEATHSIG`, which its children do not inherit.
+#[test]
+fn a_services_own_processes_do_not_survive_kill_9_of_the_harness() {
+    let services = "[services.api]\ncommand = \"sleep 3600 & exec python3 -m http.server ${port} --bind 127.0.0.1\"\n";
+    let (_dir, mut harness, marker) = started_with_service("kill_9_children", services);
+    assert!(marked(&marker).iter().any(|(_, _, cmd)| cmd.starts_with("sleep")), "{:?}", marked(&marker));
     harness.kill().unwrap();
     harness.wait().unwrap();
     wait_until("every process of the killed harness is gone", || marked(&marker).is_empty());

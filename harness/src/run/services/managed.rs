@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
+use super::watchdog::Watchdog;
 use crate::experiment::{Experiment, Scope, Service, place};
 use crate::fmt::format_duration;
 use crate::process::describe_exit;
@@ -89,6 +90,9 @@ pub(in crate::run) struct Managed {
     logs: PathBuf,
     /// Where each start's own folder is made (`${dir}`).
     dirs: PathBuf,
+    /// Kills the services' process groups if the harness dies without stopping them; started with the
+    /// first service. Dropped after the services are stopped.
+    watchdog: Option<Watchdog>,
 }
 
 /// Each service's process-tree counters before a run.
@@ -108,6 +112,7 @@ impl Managed {
             starts: vec![0; count],
             logs,
             dirs,
+            watchdog: None,
         }
     }
 
@@ -223,6 +228,13 @@ impl Managed {
         // Reaped below or in `stop`, not through std.
         drop(child);
         spare(pid);
+        // The processes the service starts die with the harness too, whatever kills it.
+        if self.watchdog.is_none() {
+            self.watchdog = Watchdog::start().ok();
+        }
+        if let Some(watchdog) = &mut self.watchdog {
+            watchdog.guard(pid);
+        }
         let peak = cgroup.as_ref().and_then(RunCgroup::peak_meter);
         self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), cell });
         let deadline = Instant::now() + service.ready_timeout;
@@ -271,7 +283,9 @@ impl Managed {
             instance.log.display(),
             tail(&instance.log)
         );
+        let pid = instance.pid;
         finish(instance);
+        self.released(pid);
         Some(message)
     }
 
@@ -285,7 +299,16 @@ impl Managed {
         }
         let _ = sys::kill(-instance.pid, libc::SIGKILL);
         sys::reap(instance.pid);
+        let pid = instance.pid;
         finish(instance);
+        self.released(pid);
+    }
+
+    /// The group of the service whose leader was `pid` is gone: the watchdog forgets it.
+    fn released(&mut self, pid: pid_t) {
+        if let Some(watchdog) = &mut self.watchdog {
+            watchdog.release(pid);
+        }
     }
 
     /// Stops every service, in the reverse order of the file.
