@@ -34,6 +34,8 @@ command -v nginx > /dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v redis-server > /dev/null || missing+=(redis-server)
 command -v redis-benchmark > /dev/null || missing+=(redis-tools)
 command -v wrk > /dev/null || missing+=(wrk)
+command -v curl > /dev/null || missing+=(curl)
+command -v python3 > /dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -84,10 +86,19 @@ CONF
 pids+=($!)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no > "$work/redis.log" &
 pids+=($!)
+ready=""
 for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$http_port/1KiB.txt" > /dev/null 2>&1 && redis-cli -p "$redis_port" ping > /dev/null 2>&1 && break
+    if curl -sf "http://127.0.0.1:$http_port/1KiB.txt" > /dev/null 2>&1 && redis-cli -p "$redis_port" ping > /dev/null 2>&1; then
+        ready=yes
+        break
+    fi
     sleep 0.1
 done
+if [ -z "$ready" ]; then
+    echo "nginx or redis-server did not answer within 10 s; their logs:" >&2
+    cat "$work/nginx.log" "$work/redis.log" >&2
+    exit 1
+fi
 
 # The harness's rate and CPU time per request (µs): one run (no warmup) of one cell, from runs.csv.
 harness_rate() { # KIND EXECUTOR N
@@ -149,7 +160,7 @@ done
 chosen=()
 for case in "${all[@]}"; do [[ $case =~ $cases ]] && chosen+=("$case"); done
 
-echo "harness $("$harness" --version 2>/dev/null | head -1), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(redis-benchmark --version 2>/dev/null || redis-server --version | cut -d' ' -f1-3), $(nproc) CPUs, $rounds rounds" >&2
+echo "$("$harness" --version 2>/dev/null | head -1), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(redis-benchmark --version 2>/dev/null || redis-server --version | cut -d' ' -f1-3), $(nproc) CPUs, $rounds rounds" >&2
 : > "$work/rates.txt"
 for round in $(seq "$rounds"); do
     for case in "${chosen[@]}"; do
