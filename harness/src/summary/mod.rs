@@ -229,7 +229,12 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
         .collect();
     let sequential = sequential_cells(cells, &summaries);
     for (i, cell) in cells.iter().enumerate() {
-        let ideal = ideal(cell, &sequential, &summaries, cores);
+        let ideal = if summaries[i].search.is_some() {
+            // Its runs are probes at the rates of its search's choosing, their time the search's duration.
+            Err("a rate search: its rate found, not an ideal time".to_owned())
+        } else {
+            ideal(cell, &sequential, &summaries, cores)
+        };
         let summary = &mut summaries[i];
         let median_run = summary.metric("run_s").map(|s| s.median);
         let tasks = cell.workload.as_ref().map(|w| w.tasks);

@@ -95,6 +95,7 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
     // A search's probes are not a sweep of fixed rates: no load group, no sustainable rate, no load chart.
     for cell in summary.iter().filter(|r| r["metric"] == "run_s") {
         assert_eq!((cell["capacity_per_s"].as_str(), cell["sustainable_per_s"].as_str()), ("", ""), "{cell:?}");
+        assert_eq!(cell["model"], "a rate search: its rate found, not an ideal time", "{cell:?}");
     }
     let charts: Vec<String> = std::fs::read_dir(dir.join("charts"))
         .unwrap()
