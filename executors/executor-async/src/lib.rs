@@ -3,8 +3,9 @@
 //! - `flavor = "current_thread"` is one thread with an event loop (the Node.js model); `"multi_thread"`
 //!   runs the loop on `workers` threads.
 //! - `concurrency` caps the tasks in flight (default: all of them). A closed workload with fewer slots than
-//!   tasks runs as `concurrency` loops, each running its tasks one after another; otherwise each task is
-//!   a runtime task of its own, spawned when it is due.
+//!   tasks runs as `concurrency` loops, each running its tasks one after another (one loop on one thread
+//!   is the run's own future, no runtime task); otherwise each task is a runtime task of its own, spawned
+//!   when it is due.
 //! - Waits (`sleep`, the `shared` lock's hold) and network round trips never block a runtime thread.
 //! - CPU steps (`compute`, `alloc`, and `call`: a function of a step library) run on the event loop and
 //!   block it, which is the point of the lesson; `offload_cpu = true` sends them to tokio's blocking pool
@@ -96,7 +97,7 @@ impl harness_sdk::Executor for Async {
         };
         let setup_s = setup.elapsed().as_secs_f64();
 
-        let run = runtime.block_on(run_all(Arc::clone(&shared), concurrency))?;
+        let run = runtime.block_on(run_all(Arc::clone(&shared), concurrency, !multi))?;
         let tally = shared.collector.finish()?;
         // Connections close before the runtime that drives them goes.
         shared.workload.close_connections();
@@ -151,10 +152,11 @@ const BACKLOG: u64 = 1024;
 
 /// Spawns every task, at most `concurrency` in flight (each of an open workload when it is due), and waits
 /// until all have finished.
-async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<Duration> {
+/// `on_this_thread`: the runtime has one thread, the one that runs this future (`current_thread`).
+async fn run_all(shared: Arc<Shared>, concurrency: u64, on_this_thread: bool) -> harness_sdk::Result<Duration> {
     let tasks = shared.workload.prepared().tasks;
     if concurrency < tasks && shared.workload.prepared().schedule.is_none() {
-        return Ok(run_slots(&shared, concurrency).await);
+        return Ok(run_slots(&shared, concurrency, on_this_thread).await);
     }
     let permits = (concurrency < tasks).then(|| Arc::new(Semaphore::new(concurrency as usize)));
     shared.remaining.store(tasks, Ordering::Release);
@@ -210,29 +212,54 @@ async fn run_all(shared: Arc<Shared>, concurrency: u64) -> harness_sdk::Result<D
 /// with a runtime task spawned for each under a semaphore, without a spawn and two hand-offs per task (the
 /// finished task's permit waking the spawning loop, which spawns the next): as a load generator keeps one
 /// loop per connection.
-async fn run_slots(shared: &Arc<Shared>, concurrency: u64) -> Duration {
-    let tasks = shared.workload.prepared().tasks;
+///
+/// One slot on a runtime of one thread (`on_this_thread`) is run by the run's own future, which the event
+/// loop polls directly: a runtime task would only add its scheduling to every wake-up (its state's
+/// transitions, the run queue, its waker), with nothing to run beside it (0.3 to 0.6 µs of user CPU a
+/// request at one connection to nginx or Redis; docs/measurement.md).
+async fn run_slots(shared: &Arc<Shared>, concurrency: u64, on_this_thread: bool) -> Duration {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let slots: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (shared, next) = (Arc::clone(shared), Arc::clone(&next));
-            tokio::spawn(async move {
-                let _failed = FailOnPanic(&shared.collector);
-                while !shared.collector.failed() {
-                    let task = next.fetch_add(1, Ordering::Relaxed);
-                    if task >= tasks || !shared.workload.run_measured(task, &shared.collector).await {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
+    if concurrency == 1 && on_this_thread {
+        // A slot that panicked has failed the run already (its guard), as a spawned one would have.
+        let _ = CatchPanic(Box::pin(run_slot(Arc::clone(shared), next))).await;
+        return start.elapsed();
+    }
+    let slots: Vec<_> =
+        (0..concurrency).map(|_| tokio::spawn(run_slot(Arc::clone(shared), Arc::clone(&next)))).collect();
     for slot in slots {
         // A slot that panicked has failed the run already (its guard): the others stop at their next task.
         let _ = slot.await;
     }
     start.elapsed()
+}
+
+/// One slot: claims the next task and runs it, until none is left or the run has failed.
+async fn run_slot(shared: Arc<Shared>, next: Arc<AtomicU64>) {
+    let tasks = shared.workload.prepared().tasks;
+    let _failed = FailOnPanic(&shared.collector);
+    while !shared.collector.failed() {
+        let task = next.fetch_add(1, Ordering::Relaxed);
+        if task >= tasks || !shared.workload.run_measured(task, &shared.collector).await {
+            break;
+        }
+    }
+}
+
+/// A future that ends, instead of unwinding, when the one it runs panics: what a spawned task's handle
+/// does for its awaiter.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchPanic<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 /// Fails the run when the slot holding it panics, so that the other slots stop claiming tasks.
