@@ -13,6 +13,11 @@
 #   cargo build --release --workspace
 #   scripts/bench-load.sh [ROUNDS] [CASES]      # default 5 rounds; CASES a regex over "http async 16" ...
 #
+# With BASELINE=PATH, a `harness` binary of another build with its executor plugins beside it (a copy of
+# target/release made before a change), every round measures that build too, in the same rounds (the order
+# of the three alternating), and a second table gives this build against it: the rate ratio and the CPU
+# time per request of each.
+#
 # Installs nginx-light, redis-server, redis-tools and wrk with apt-get when they are missing. Both servers
 # run on one core each at most (one nginx worker; redis is single-threaded), on ports picked free, with
 # their files in a temporary folder removed at the end. On a machine shared with other work the rates swing:
@@ -29,6 +34,8 @@ redis_tasks=${REDIS_TASKS:-50000}
 wrk_seconds=${WRK_SECONDS:-1}
 
 [ -x "$harness" ] || { echo "build the harness first: cargo build --release --workspace" >&2; exit 1; }
+baseline=${BASELINE:-}
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "BASELINE=$baseline is not an executable harness" >&2; exit 1; }
 missing=()
 command -v nginx > /dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v redis-server > /dev/null || missing+=(redis-server)
@@ -101,8 +108,8 @@ if [ -z "$ready" ]; then
 fi
 
 # The harness's rate and CPU time per request (µs): one run (no warmup) of one cell, from runs.csv.
-harness_rate() { # KIND EXECUTOR N
-    local kind=$1 executor=$2 n=$3 tasks step options="" workers=1
+harness_rate() { # HARNESS KIND EXECUTOR N
+    local bin=$1 kind=$2 executor=$3 n=$4 tasks step options="" workers=1
     case $kind in
         http) tasks=$http_tasks; step="{ http = { url = \"http://127.0.0.1:$http_port/1KiB.txt\" } }" ;;
         redis) tasks=$redis_tasks; step="{ redis = { command = [\"INCR\", \"counter\"], url = \"redis://127.0.0.1:$redis_port/\" } }" ;;
@@ -129,7 +136,7 @@ workers = [$workers]
 
 $options
 TOML
-    "$harness" run --quiet --out "$work/results" "$work/load.toml" > /dev/null
+    "$bin" run --quiet --out "$work/results" "$work/load.toml" > /dev/null
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i }
         NR > 1 { print $c["throughput_per_s"], ($c["user_cpu_s"] + $c["system_cpu_s"]) / $c["tasks"] * 1e6 }' \
         "$work/results/load/latest/runs.csv"
@@ -165,30 +172,34 @@ echo "$("$harness" --version 2>/dev/null | head -1), $(wrk --version 2>&1 | head
 for round in $(seq "$rounds"); do
     for case in "${chosen[@]}"; do
         read -r kind executor n <<< "$case"
+        b=""
         if [ $((round % 2)) -eq 1 ]; then
-            h=$(harness_rate "$kind" "$executor" "$n"); t=$(tool_rate "$kind" "$n")
+            h=$(harness_rate "$harness" "$kind" "$executor" "$n"); t=$(tool_rate "$kind" "$n")
+            [ -z "$baseline" ] || b=$(harness_rate "$baseline" "$kind" "$executor" "$n")
         else
-            t=$(tool_rate "$kind" "$n"); h=$(harness_rate "$kind" "$executor" "$n")
+            [ -z "$baseline" ] || b=$(harness_rate "$baseline" "$kind" "$executor" "$n")
+            t=$(tool_rate "$kind" "$n"); h=$(harness_rate "$harness" "$kind" "$executor" "$n")
         fi
-        echo "$kind $executor $n $round $h $t" >> "$work/rates.txt"
+        echo "$kind $executor $n $round $h $t $b" >> "$work/rates.txt"
         [ -z "${RATES:-}" ] || cp "$work/rates.txt" "$RATES"
     done
     echo "round $round of $rounds done" >&2
 done
 
+# An awk function: the median of a[1..m], leaving the lowest and highest in lo and hi.
+median='function median(a, m,   s, i, j, t) {
+    for (i = 1; i <= m; i++) s[i] = a[i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
+    lo = s[1]; hi = s[m]
+    return (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+}'
 printf '| step | executor | connections | harness (req/s) | tool | tool (req/s) | rate ratio | harness CPU (µs/req) | tool CPU (µs/req) | CPU ratio |\n'
 printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 for case in "${chosen[@]}"; do
     read -r kind executor n <<< "$case"
     # Fields: kind executor n round harness_rate harness_cpu tool_rate tool_cpu. Medians over the rounds;
     # each ratio is taken within a round, then its median, lowest and highest.
-    awk -v k="$kind" -v e="$executor" -v n="$n" -v tool="$(tool_name "$kind" "$n")" '
-        function median(a, m,   s, i, j, t) {
-            for (i = 1; i <= m; i++) s[i] = a[i]
-            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (s[j] < s[i]) { t = s[i]; s[i] = s[j]; s[j] = t }
-            lo = s[1]; hi = s[m]
-            return (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-        }
+    awk -v k="$kind" -v e="$executor" -v n="$n" -v tool="$(tool_name "$kind" "$n")" "$median"'
         $1 == k && $2 == e && $3 == n && $5 > 0 && $7 > 0 {
             m++; hr[m] = $5; hc[m] = $6; tr[m] = $7; tc[m] = $8; rr[m] = $5 / $7; cr[m] = ($6 > 0) ? $8 / $6 : 0
         }
@@ -198,5 +209,26 @@ for case in "${chosen[@]}"; do
             c = median(cr, m); clo = lo; chi = hi
             printf "| %s | %s | %s | %.0f | `%s` | %.0f | %.3f (%.3f to %.3f) | %.2f | %.2f | %.3f (%.3f to %.3f) |\n",
                 k, e, n, median(hr, m), tool, median(tr, m), r, rlo, rhi, median(hc, m), median(tc, m), c, clo, chi
+        }' "$work/rates.txt"
+done
+
+[ -n "$baseline" ] || exit 0
+echo
+printf '| step | executor | connections | this build (req/s) | build before (req/s) | rate ratio | this build CPU (µs/req) | build before CPU (µs/req) | CPU ratio |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+for case in "${chosen[@]}"; do
+    read -r kind executor n <<< "$case"
+    # Fields 5 and 6: this build's rate and CPU; 9 and 10: the build before's. The CPU ratio is the build
+    # before's over this build's: above 1 this build spends less per request.
+    awk -v k="$kind" -v e="$executor" -v n="$n" "$median"'
+        $1 == k && $2 == e && $3 == n && $5 > 0 && $9 > 0 {
+            m++; hr[m] = $5; hc[m] = $6; br[m] = $9; bc[m] = $10; rr[m] = $5 / $9; cr[m] = ($6 > 0) ? $10 / $6 : 0
+        }
+        END {
+            if (m == 0) { printf "| %s | %s | %s | - | - | no measurement | | | |\n", k, e, n; exit }
+            r = median(rr, m); rlo = lo; rhi = hi
+            c = median(cr, m); clo = lo; chi = hi
+            printf "| %s | %s | %s | %.0f | %.0f | %.3f (%.3f to %.3f) | %.2f | %.2f | %.3f (%.3f to %.3f) |\n",
+                k, e, n, median(hr, m), median(br, m), r, rlo, rhi, median(hc, m), median(bc, m), c, clo, chi
         }' "$work/rates.txt"
 done
