@@ -62,6 +62,21 @@ pub(crate) enum Appended {
     Present,
 }
 
+/// `step` again while `SQLite` answers that the database is busy, for at most [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Store {
     /// Opens the history at `path`, creating it (and its tables) when `create`.
     pub(crate) fn open(path: &Path, create: bool) -> anyhow::Result<Self> {
@@ -71,9 +86,13 @@ impl Store {
         let connection = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         let not_history = |e: rusqlite::Error| anyhow::anyhow!("{} is not a history file: {e}", path.display());
-        // The write-ahead log: readers do not block the writer. Setting it takes the lock a moment.
-        let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(not_history)?;
-        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(not_history)?;
+        // The write-ahead log: readers do not block the writer. Setting it takes the lock a moment, and
+        // SQLite answers "busy" at once, without its busy handler, to a connection that sets it while
+        // another makes the same new file: that is retried until the busy timeout.
+        let _: String =
+            retry_busy(|| connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))).map_err(not_history)?;
+        let version: i64 =
+            retry_busy(|| connection.query_row("PRAGMA user_version", [], |r| r.get(0))).map_err(not_history)?;
         if version > SCHEMA_VERSION {
             anyhow::bail!(
                 "{} is a history of a newer harness (version {version} of its tables; this harness reads {SCHEMA_VERSION})",
@@ -84,10 +103,23 @@ impl Store {
             if !create {
                 anyhow::bail!("{} is not a history file: it has no tables of results", path.display());
             }
-            let transaction = connection.unchecked_transaction()?;
-            transaction.execute_batch(SCHEMA).map_err(not_history)?;
-            transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            transaction.commit()?;
+            // The write lock first (waiting for another harness making the same file at the same moment),
+            // then the tables, unless that other harness made them meanwhile: a transaction that read first
+            // and then wrote would fail at once, without waiting, once the other had written.
+            retry_busy(|| connection.execute_batch("BEGIN IMMEDIATE"))?;
+            let made = || -> anyhow::Result<()> {
+                let made: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if made < SCHEMA_VERSION {
+                    connection.execute_batch(SCHEMA).map_err(not_history)?;
+                    connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = made() {
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+            connection.execute_batch("COMMIT")?;
         }
         Ok(Self { connection })
     }
