@@ -283,9 +283,7 @@ impl Managed {
             instance.log.display(),
             tail(&instance.log)
         );
-        let pid = instance.pid;
-        finish(instance);
-        self.released(pid);
+        self.finish(instance);
         Some(message)
     }
 
@@ -299,13 +297,14 @@ impl Managed {
         }
         let _ = sys::kill(-instance.pid, libc::SIGKILL);
         sys::reap(instance.pid);
-        let pid = instance.pid;
-        finish(instance);
-        self.released(pid);
+        self.finish(instance);
     }
 
-    /// The group of the service whose leader was `pid` is gone: the watchdog forgets it.
-    fn released(&mut self, pid: pid_t) {
+    /// Kills what is left of a service that ended or was stopped ([`finish`]); the watchdog forgets its
+    /// group.
+    fn finish(&mut self, instance: Instance) {
+        let pid = instance.pid;
+        finish(instance);
         if let Some(watchdog) = &mut self.watchdog {
             watchdog.release(pid);
         }
