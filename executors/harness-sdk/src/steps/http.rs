@@ -83,27 +83,50 @@ fn parse<'a>(request: &HttpRequest, url: &'a str) -> io::Result<Url<'a>> {
     Url::parse(url).map_err(|e| error(request, url, e))
 }
 
-/// Where a request goes: its URL, the URL's parts and the server's addresses. A URL that names no task is
-/// the same for every request: a worker or a run finds its target once ([`Known`]) and keeps it.
+/// Where a request goes: its URL, the URL's parts (as ranges of it) and the server's addresses. A URL that
+/// names no task is the same for every request: a worker or a run finds its target once ([`Known`]) and
+/// keeps it; one that does costs its text and this, as its parse did before.
 #[derive(Debug)]
 struct Target {
     text: String,
-    authority: String,
-    host: String,
-    port: u16,
-    path: String,
+    parts: Parts,
     addresses: Addresses,
 }
 
+/// The parts of a URL as ranges of its text.
+#[derive(Debug)]
+struct Parts {
+    authority: std::ops::Range<usize>,
+    host: std::ops::Range<usize>,
+    port: u16,
+    /// `None`: the URL has no path, and the request's is `/`.
+    path: Option<std::ops::Range<usize>>,
+}
+
+impl Parts {
+    /// The parts of `text`, parsed as `url`: [`Url::parse`] borrows each from its input (but the `/` of a
+    /// URL without a path).
+    fn of(text: &str, url: &Url<'_>) -> Self {
+        let within = |part: &str| {
+            let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+            (start + part.len() <= text.len()).then_some(start..start + part.len())
+        };
+        let (Some(authority), Some(host)) = (within(url.authority), within(url.host)) else {
+            unreachable!("Url::parse borrows the authority and the host from the URL")
+        };
+        Self { authority, host, port: url.port, path: within(url.target) }
+    }
+}
+
 impl Target {
-    fn new(text: &str, url: &Url<'_>, addresses: Addresses) -> Arc<Self> {
-        let text = text.to_owned();
-        let (authority, host, path) = (url.authority.to_owned(), url.host.to_owned(), url.target.to_owned());
-        Arc::new(Self { text, authority, host, port: url.port, path, addresses })
+    fn new(text: String, parts: Parts, addresses: Addresses) -> Arc<Self> {
+        Arc::new(Self { text, parts, addresses })
     }
 
     fn url(&self) -> Url<'_> {
-        Url { authority: &self.authority, host: &self.host, port: self.port, target: &self.path }
+        let Parts { authority, host, port, path } = &self.parts;
+        let target = path.clone().map_or("/", |path| &self.text[path]);
+        Url { authority: &self.text[authority.clone()], host: &self.text[host.clone()], port: *port, target }
     }
 }
 
@@ -201,7 +224,8 @@ impl Worker {
         let text = url(request, task);
         let url = parse(request, &text)?;
         let addresses = self.addresses(&url).map_err(|e| error(request, &text, e))?;
-        let target = Target::new(&text, &url, addresses);
+        let parts = Parts::of(&text, &url);
+        let target = Target::new(text.into_owned(), parts, addresses);
         self.known.keep(request, &target);
         Ok(target)
     }
@@ -300,7 +324,8 @@ impl Async {
         let text = url(request, task);
         let url = parse(request, &text)?;
         let addresses = self.addresses(&url).await.map_err(|e| error(request, &text, e))?;
-        let target = Target::new(&text, &url, addresses);
+        let parts = Parts::of(&text, &url);
+        let target = Target::new(text.into_owned(), parts, addresses);
         crate::workload::lock(&self.known).keep(request, &target);
         Ok(target)
     }
