@@ -115,11 +115,9 @@ harness_rate() { # HARNESS KIND EXECUTOR N
         redis) tasks=$redis_tasks; step="{ redis = { command = [\"INCR\", \"counter\"], url = \"redis://127.0.0.1:$redis_port/\" } }" ;;
     esac
     case $executor in
-        # `lean`: the async executor on the SDK's own event loop instead of tokio's scheduler.
-        async | lean) options="[executors.async]
-flavor = \"$([ "$executor" = lean ] && echo lean || echo current_thread)\"
-concurrency = $n"
-            executor=async ;;
+        async) options="[executors.async]
+flavor = \"current_thread\"
+concurrency = $n" ;;
         *) workers=$n ;;
     esac
     cat > "$work/load.toml" <<TOML
@@ -163,7 +161,6 @@ tool_name() { case $1 in http) echo "wrk -t1 -c$2" ;; redis) echo "redis-benchma
 all=()
 for kind in http redis; do
     for n in 1 4 16 64; do all+=("$kind async $n"); done
-    for n in 1 4 16 64; do all+=("$kind lean $n"); done
     all+=("$kind sync 1")
     for executor in threaded multiprocess; do for n in 4 16; do all+=("$kind $executor $n"); done; done
 done

@@ -1,11 +1,7 @@
 //! The `async` executor: a tokio runtime inside the plugin.
 //!
 //! - `flavor = "current_thread"` is one thread with an event loop (the Node.js model); `"multi_thread"`
-//!   runs the loop on `workers` threads. `"lean"` is one thread too, on the SDK's own event loop
-//!   ([`harness_sdk::event_loop`]: epoll, a queue of woken tasks, as a load tool's loop) instead of
-//!   tokio's scheduler: the sockets of `net`, `http` and `redis` steps are the loop's own, and what else a
-//!   task awaits (waits, files, programs, a shared Redis connection, the blocking pool) is a tokio
-//!   runtime's, on a thread of its own, which wakes the loop's tasks.
+//!   runs the loop on `workers` threads.
 //! - `concurrency` caps the tasks in flight (default: all of them). A closed workload with fewer slots than
 //!   tasks runs as `concurrency` loops, each running its tasks one after another (one loop on one thread
 //!   is the run's own future, no runtime task); otherwise each task is a runtime task of its own, spawned
@@ -24,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use harness_sdk::event_loop;
 use harness_sdk::model::{Model, Quantity, WaitPrecision};
 use harness_sdk::nonblocking::AsyncWorkload;
 use harness_sdk::protocol::{OptionSpec, RunReport, RunRequest};
@@ -52,9 +47,9 @@ impl harness_sdk::Executor for Async {
         vec![
             OptionSpec::choice(
                 "flavor",
-                &["current_thread", "multi_thread", "lean"],
+                &["current_thread", "multi_thread"],
                 "current_thread",
-                "one event-loop thread, `workers` runtime threads, or one thread on the SDK's own lean loop",
+                "one event-loop thread, or `workers` runtime threads",
             ),
             OptionSpec::integer("concurrency", 1, None, "most tasks in flight at once (default: all)"),
             OptionSpec::bool("offload_cpu", false, "run compute, alloc and call steps on the blocking pool"),
@@ -77,11 +72,7 @@ impl harness_sdk::Executor for Async {
     }
 
     fn run(request: &RunRequest) -> harness_sdk::Result<RunReport> {
-        let flavor = match request.option_str("flavor") {
-            Some("multi_thread") => Flavor::MultiThread,
-            Some("lean") => Flavor::Lean,
-            _ => Flavor::CurrentThread,
-        };
+        let multi = request.option_str("flavor") == Some("multi_thread");
         let concurrency = request.option_u64("concurrency").unwrap_or(u64::MAX).max(1);
         let offload = request.option_bool("offload_cpu").unwrap_or(false);
         let shared = Arc::new(Shared {
@@ -96,73 +87,22 @@ impl harness_sdk::Executor for Async {
         });
 
         let setup = Instant::now();
-        let runtime = match flavor {
-            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
+        let runtime = if multi {
+            tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(request.workers.max(1) as usize)
                 .enable_all()
-                .build()?,
-            Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build()?,
-            // The tokio runtime of what the lean loop does not do itself, on a thread of its own.
-            Flavor::Lean => tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?,
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?
         };
         let setup_s = setup.elapsed().as_secs_f64();
 
-        let run = match flavor {
-            Flavor::MultiThread => {
-                runtime.block_on(run_all(Arc::clone(&shared), concurrency, Spawner::Tokio, false))?
-            }
-            Flavor::CurrentThread => {
-                runtime.block_on(run_all(Arc::clone(&shared), concurrency, Spawner::Tokio, true))?
-            }
-            Flavor::Lean => {
-                let _tokio = runtime.enter();
-                event_loop::block_on(run_all(Arc::clone(&shared), concurrency, Spawner::Loop, true))??
-            }
-        };
+        let run = runtime.block_on(run_all(Arc::clone(&shared), concurrency, !multi))?;
         let tally = shared.collector.finish()?;
         // Connections close before the runtime that drives them goes.
         shared.workload.close_connections();
         runtime.shutdown_timeout(Duration::from_secs(1));
         Ok(harness_sdk::report(setup_s, run, &tally, shared.workload.shared_count()?))
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Flavor {
-    CurrentThread,
-    MultiThread,
-    Lean,
-}
-
-/// Where a run's tasks are spawned: on the tokio runtime, or on the lean loop of the thread.
-#[derive(Debug, Clone, Copy)]
-enum Spawner {
-    Tokio,
-    Loop,
-}
-
-impl Spawner {
-    fn spawn(self, task: impl std::future::Future<Output = ()> + Send + 'static) -> Spawned {
-        match self {
-            Self::Tokio => Spawned::Tokio(tokio::spawn(task)),
-            Self::Loop => Spawned::Loop(event_loop::spawn(task)),
-        }
-    }
-}
-
-/// A spawned task's end.
-enum Spawned {
-    Tokio(tokio::task::JoinHandle<()>),
-    Loop(event_loop::JoinHandle<()>),
-}
-
-impl Spawned {
-    /// Waits for the task to end; whether it ended without a panic.
-    async fn ended(self) -> bool {
-        match self {
-            Self::Tokio(handle) => handle.await.is_ok(),
-            Self::Loop(handle) => handle.await.is_ok(),
-        }
     }
 }
 
@@ -213,15 +153,10 @@ const BACKLOG: u64 = 1024;
 /// Spawns every task, at most `concurrency` in flight (each of an open workload when it is due), and waits
 /// until all have finished.
 /// `on_this_thread`: the runtime has one thread, the one that runs this future (`current_thread`).
-async fn run_all(
-    shared: Arc<Shared>,
-    concurrency: u64,
-    spawner: Spawner,
-    on_this_thread: bool,
-) -> harness_sdk::Result<Duration> {
+async fn run_all(shared: Arc<Shared>, concurrency: u64, on_this_thread: bool) -> harness_sdk::Result<Duration> {
     let tasks = shared.workload.prepared().tasks;
     if concurrency < tasks && shared.workload.prepared().schedule.is_none() {
-        return Ok(run_slots(&shared, concurrency, spawner, on_this_thread).await);
+        return Ok(run_slots(&shared, concurrency, on_this_thread).await);
     }
     let permits = (concurrency < tasks).then(|| Arc::new(Semaphore::new(concurrency as usize)));
     shared.remaining.store(tasks, Ordering::Release);
@@ -237,7 +172,7 @@ async fn run_all(
             break;
         }
         let mut guard = FinishGuard(Some(Arc::clone(&shared)));
-        spawner.spawn(async move {
+        tokio::spawn(async move {
             let armed = guard.0.as_ref().expect("armed until finished");
             let started = armed.started.fetch_add(1, Ordering::SeqCst) + 1;
             if armed.draining.load(Ordering::SeqCst)
@@ -282,7 +217,7 @@ async fn run_all(
 /// loop polls directly: a runtime task would only add its scheduling to every wake-up (its state's
 /// transitions, the run queue, its waker), with nothing to run beside it (0.3 to 0.6 µs of user CPU a
 /// request at one connection to nginx or Redis; docs/measurement.md).
-async fn run_slots(shared: &Arc<Shared>, concurrency: u64, spawner: Spawner, on_this_thread: bool) -> Duration {
+async fn run_slots(shared: &Arc<Shared>, concurrency: u64, on_this_thread: bool) -> Duration {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     if concurrency == 1 && on_this_thread {
@@ -291,10 +226,10 @@ async fn run_slots(shared: &Arc<Shared>, concurrency: u64, spawner: Spawner, on_
         return start.elapsed();
     }
     let slots: Vec<_> =
-        (0..concurrency).map(|_| spawner.spawn(run_slot(Arc::clone(shared), Arc::clone(&next)))).collect();
+        (0..concurrency).map(|_| tokio::spawn(run_slot(Arc::clone(shared), Arc::clone(&next)))).collect();
     for slot in slots {
         // A slot that panicked has failed the run already (its guard): the others stop at their next task.
-        let _ = slot.ended().await;
+        let _ = slot.await;
     }
     start.elapsed()
 }

@@ -522,11 +522,11 @@ impl Blocking {
     }
 }
 
-/// A connection without blocking (on the event loop the task runs on), driven by the task that holds it.
+/// A connection on a tokio socket, driven by the task that holds it.
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 pub struct Async {
-    stream: crate::event_loop::Stream,
+    stream: tokio::net::TcpStream,
     pub address: SocketAddr,
     read: Buffer,
     /// The request being sent, kept for the next.
@@ -537,12 +537,13 @@ pub struct Async {
 impl Async {
     /// A connection to `addresses`, the first that accepts.
     pub async fn connect(addresses: &[SocketAddr]) -> io::Result<Self> {
-        let stream = crate::event_loop::Stream::connect(addresses).await?;
+        let stream = tokio::net::TcpStream::connect(addresses).await?;
+        stream.set_nodelay(true)?;
         let address = stream.peer_addr()?;
         Ok(Self { stream, address, read: Buffer::new(), request: Vec::new() })
     }
 
-    pub fn socket(&self) -> &crate::event_loop::Stream {
+    pub fn socket(&self) -> &tokio::net::TcpStream {
         &self.stream
     }
 

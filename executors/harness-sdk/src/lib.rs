@@ -49,8 +49,6 @@
 pub mod abi;
 pub mod arrival;
 pub mod checksum;
-#[cfg(feature = "tokio")]
-pub mod event_loop;
 pub mod exec;
 pub mod fixtures;
 pub mod http1;

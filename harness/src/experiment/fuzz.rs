@@ -77,7 +77,7 @@ fn registry() -> Registry {
         (
             "async",
             vec![
-                OptionSpec::choice("flavor", &["current_thread", "multi_thread", "lean"], "current_thread", "flavor"),
+                OptionSpec::choice("flavor", &["current_thread", "multi_thread"], "current_thread", "flavor"),
                 OptionSpec::integer("concurrency", 1, None, "concurrency"),
                 OptionSpec::bool("offload_cpu", false, "offload"),
             ],

@@ -173,7 +173,7 @@ fn schema_is_json_schema_covering_the_format_and_the_executor_options() {
         assert!(arrival.get(key).is_some(), "schema lacks workloads.NAME.arrival.{key}");
     }
     let flavor = &schema["properties"]["executors"]["properties"]["async"]["properties"]["flavor"];
-    assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread", "lean"]));
+    assert_eq!(flavor["enum"], serde_json::json!(["current_thread", "multi_thread"]));
     let service = &schema["properties"]["services"]["additionalProperties"]["properties"];
     for key in ["command", "env", "cwd", "ready", "ready_timeout", "scope"] {
         assert!(service.get(key).is_some(), "schema lacks services.NAME.{key}");

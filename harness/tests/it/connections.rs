@@ -146,15 +146,6 @@ fn every_executor_opens_one_connection_per_task_slot() {
     assert_eq!(server.connections_of(&reuse, "async", 1, event_loop, tasks), 16, "async, 16 in flight");
     let one = "flavor = \"current_thread\"\nconcurrency = 1";
     assert_eq!(server.connections_of(&reuse, "async", 1, one, tasks), 1, "async, 1 in flight");
-    // The lean loop's too: its own sockets.
-    for concurrency in [1, 16] {
-        let lean = format!("flavor = \"lean\"\nconcurrency = {concurrency}");
-        assert_eq!(
-            server.connections_of(&reuse, "async", 1, &lean, tasks),
-            concurrency,
-            "lean, {concurrency} in flight"
-        );
-    }
 }
 
 #[test]
@@ -169,10 +160,6 @@ fn shared_is_one_connection_for_the_run_and_per_request_one_per_command() {
         assert_eq!(server.connections_of(&per_request, executor, 2, "", 50), 50, "{executor}, per_request");
     }
     assert_eq!(server.connections_of(&per_request, "async", 1, event_loop, 50), 50, "async, per_request");
-    // The lean loop leaves the shared connection to the tokio runtime beside it; its own sockets otherwise.
-    let lean = "flavor = \"lean\"\nconcurrency = 16";
-    assert_eq!(server.connections_of(&shared, "async", 1, lean, 2000), 1, "lean, shared");
-    assert_eq!(server.connections_of(&per_request, "async", 1, lean, 50), 50, "lean, per_request");
 }
 
 /// The shared connection pipelines: the commands of the tasks in flight reach the server together, and every
@@ -204,12 +191,10 @@ fn every_executor_opens_one_http_connection_per_task_slot() {
     assert_eq!(server.connections_of(HTTP_STEP, "sync", 1, "", tasks), 1, "sync");
     assert_eq!(server.connections_of(HTTP_STEP, "threaded", 4, "", tasks), 4, "threaded, 4 workers");
     assert_eq!(server.connections_of(HTTP_STEP, "multiprocess", 4, "", tasks), 4, "multiprocess, 4 workers");
-    for flavor in ["current_thread", "lean"] {
-        for concurrency in [1, 16, 64] {
-            let options = format!("flavor = \"{flavor}\"\nconcurrency = {concurrency}");
-            let opened = server.connections_of(HTTP_STEP, "async", 1, &options, tasks);
-            assert_eq!(opened, concurrency, "async ({flavor}), {concurrency} in flight");
-        }
+    for concurrency in [1, 16, 64] {
+        let options = format!("flavor = \"current_thread\"\nconcurrency = {concurrency}");
+        let opened = server.connections_of(HTTP_STEP, "async", 1, &options, tasks);
+        assert_eq!(opened, concurrency, "async, {concurrency} in flight");
     }
 }
 

@@ -6,19 +6,15 @@ use std::collections::BTreeMap;
 
 use crate::support;
 
-/// The rows of `runs.csv` of a run of the fixture `fixtures/good/NAME.toml`, whose experiment is `experiment`.
-fn run_fixture(name: &str, experiment: &str) -> Vec<std::collections::HashMap<String, String>> {
+#[test]
+fn every_executor_agrees_on_every_step_kind() {
     let out = tempfile::tempdir().unwrap();
-    let file = support::root().join(format!("harness/tests/fixtures/good/{name}.toml"));
+    let file = support::root().join("harness/tests/fixtures/good/every_step.toml");
     let result = support::harness().args(["run", "--quiet", "--out"]).arg(out.path()).arg(&file).output().unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(0), "{stderr}");
-    support::read_runs(&out.path().join(format!("{experiment}/latest/runs.csv")))
-}
 
-#[test]
-fn every_executor_agrees_on_every_step_kind() {
-    let rows = run_fixture("every_step", "every-step");
+    let rows = support::read_runs(&out.path().join("every-step/latest/runs.csv"));
     // 4 executors x 2 worker counts x 3 task counts, minus sync with 3 workers: 21 cells, 2 repetitions.
     assert_eq!(rows.len(), 21 * 2);
     let mut checksums: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
@@ -36,20 +32,6 @@ fn every_executor_agrees_on_every_step_kind() {
     // Different task counts give different checksums: the checksum is not a constant.
     let distinct: std::collections::BTreeSet<_> = checksums.values().map(|v| v[0].1.clone()).collect();
     assert_eq!(distinct.len(), 3);
-}
-
-/// The lean loop runs every step kind, its sockets its own and the rest on tokio beside it, to the same
-/// result as sync: with one task in flight, two, and every task at once.
-#[test]
-fn the_lean_loop_agrees_with_sync_on_every_step_kind() {
-    let rows = run_fixture("every_step_lean", "every-step-lean");
-    assert_eq!(rows.len(), 4, "{rows:?}");
-    for row in &rows {
-        assert_eq!(row["status"], "ok", "{row:?}");
-        assert_eq!(row["tasks"], "40", "{row:?}");
-        assert_eq!(row["shared_count"], "40", "the counter lost increments: {row:?}");
-        assert_eq!(row["checksum"], rows[0]["checksum"], "{rows:?}");
-    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn list_shows_the_four_built_in_executors_with_version_abi_file_and_options() {
         assert!(line.contains(&format!("libexecutor_{name}.so")), "{line}");
         assert!(line.contains(" 1 "), "ABI version missing: {line}");
     }
-    assert!(text.contains("flavor = one of \"current_thread\", \"multi_thread\", \"lean\""), "{text}");
+    assert!(text.contains("flavor = one of \"current_thread\", \"multi_thread\""), "{text}");
 }
 
 #[test]

@@ -67,9 +67,9 @@ pub(super) fn blocking(
     Ok(hash_bytes(&worker.scratch))
 }
 
-/// The idle connections of a run without blocking.
+/// The idle connections of a run on tokio.
 #[cfg(feature = "tokio")]
-pub(super) type Async = super::Idle<crate::event_loop::Stream>;
+pub(super) type Async = super::Idle<tokio::net::TcpStream>;
 
 /// The `net` step as a future.
 #[cfg(feature = "tokio")]
@@ -85,7 +85,9 @@ pub(super) async fn nonblocking(
         stream
     } else {
         let addr = prepared.net_addr();
-        crate::event_loop::Stream::connect(addr).await.map_err(|e| crate::net::connect_error(addr, &e))?
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| crate::net::connect_error(addr, &e))?;
+        stream.set_nodelay(true)?;
+        stream
     };
     let mut body = Vec::new();
     crate::net::round_trip_async(&mut stream, &mut body, request, response, delay_nanos).await?;

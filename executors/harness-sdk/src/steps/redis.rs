@@ -283,11 +283,11 @@ pub(super) fn untimed() -> redis::AsyncConnectionConfig {
     redis::AsyncConnectionConfig::new().set_response_timeout(None).set_connection_timeout(None)
 }
 
-/// One task slot's connection without blocking: the task writes its command and reads its reply itself.
+/// One task slot's connection on tokio: the task writes its command and reads its reply itself.
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 struct Slot {
-    stream: crate::event_loop::Stream,
+    stream: tokio::net::TcpStream,
     wire: Wire,
 }
 
@@ -295,7 +295,8 @@ struct Slot {
 impl Slot {
     async fn open(url: &str) -> io::Result<Self> {
         let (address, first) = setup(url)?;
-        let stream = crate::event_loop::Stream::connect(address).await.map_err(|e| connect_error(url, &e))?;
+        let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| connect_error(url, &e))?;
+        stream.set_nodelay(true)?;
         let mut slot = Slot { stream, wire: Wire::default() };
         for command in first {
             slot.wire.write = command;
