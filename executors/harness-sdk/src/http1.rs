@@ -197,6 +197,24 @@ impl Buffer {
     }
 }
 
+/// Where an answer's body goes as it arrives: in pieces, or whole when it came in one piece (a body framed by
+/// its length that one read brought entire), which a hash takes in one pass instead of through its
+/// streaming state. A closure takes both as pieces.
+pub trait Sink {
+    fn piece(&mut self, bytes: &[u8]);
+
+    /// The whole body, at once; no piece comes before or after it.
+    fn whole(&mut self, bytes: &[u8]) {
+        self.piece(bytes);
+    }
+}
+
+impl<F: FnMut(&[u8])> Sink for F {
+    fn piece(&mut self, bytes: &[u8]) {
+        self(bytes);
+    }
+}
+
 /// How the rest of an answer's body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Body {
@@ -231,6 +249,8 @@ struct Answer {
     keep_alive: bool,
     /// The request was `HEAD`: the answer has no body, whatever its head says.
     head_request: bool,
+    /// No byte of the body has gone to the sink yet.
+    untouched: bool,
 }
 
 /// The answer's status, and whether the connection may be reused.
@@ -242,11 +262,11 @@ pub struct Status {
 
 impl Answer {
     fn new(head_request: bool) -> Self {
-        Self { phase: Phase::Head, status: 0, keep_alive: true, head_request }
+        Self { phase: Phase::Head, status: 0, keep_alive: true, head_request, untouched: true }
     }
 
     /// Takes what it can of `buffer`, body bytes going to `sink`; whether the answer is complete.
-    fn advance(&mut self, buffer: &mut Buffer, sink: &mut impl FnMut(&[u8])) -> Result<bool, String> {
+    fn advance(&mut self, buffer: &mut Buffer, sink: &mut impl Sink) -> Result<bool, String> {
         loop {
             match self.phase {
                 Phase::Done => return Ok(true),
@@ -282,7 +302,14 @@ impl Answer {
                         return Ok(false);
                     }
                     let n = available.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    sink(&available[..n]);
+                    let whole =
+                        self.untouched && n as u64 == left && matches!(self.phase, Phase::Body(Body::Length(_)));
+                    if whole {
+                        sink.whole(&available[..n]);
+                    } else {
+                        sink.piece(&available[..n]);
+                    }
+                    self.untouched = false;
                     buffer.take(n);
                     let left = left - n as u64;
                     self.phase = match self.phase {
@@ -296,7 +323,8 @@ impl Answer {
                     if available.is_empty() {
                         return Ok(false);
                     }
-                    sink(available);
+                    sink.piece(available);
+                    self.untouched = false;
                     let n = available.len();
                     buffer.take(n);
                 }
@@ -438,7 +466,7 @@ impl Exchange {
     }
 
     /// The answer, once what `buffer` holds completes it; `None` while it needs another read.
-    fn advance(&mut self, buffer: &mut Buffer, sink: &mut impl FnMut(&[u8])) -> Option<Result<Status, Failure>> {
+    fn advance(&mut self, buffer: &mut Buffer, sink: &mut impl Sink) -> Option<Result<Status, Failure>> {
         match self.answer.advance(buffer, sink) {
             Ok(true) => Some(Ok(self.answer.status())),
             Ok(false) => None,
@@ -504,7 +532,7 @@ impl Blocking {
     }
 
     /// Sends [`Self::request`] and reads the answer, its body to `sink`.
-    pub fn exchange(&mut self, head_request: bool, sink: &mut impl FnMut(&[u8])) -> Result<Status, Failure> {
+    pub fn exchange(&mut self, head_request: bool, sink: &mut impl Sink) -> Result<Status, Failure> {
         use io::{Read as _, Write as _};
         let mut exchange = Exchange::new(head_request, &self.read)?;
         if let Err(e) = self.stream.write_all(&self.request) {
@@ -548,7 +576,7 @@ impl Async {
     }
 
     /// Sends [`Self::request`] and reads the answer, its body to `sink`.
-    pub async fn exchange(&mut self, head_request: bool, sink: &mut impl FnMut(&[u8])) -> Result<Status, Failure> {
+    pub async fn exchange(&mut self, head_request: bool, sink: &mut impl Sink) -> Result<Status, Failure> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let mut exchange = Exchange::new(head_request, &self.read)?;
         if let Err(e) = self.stream.write_all(&self.request).await {
@@ -577,7 +605,7 @@ mod tests {
         let mut body = Vec::new();
         let mut fed = 0;
         loop {
-            if answer.advance(&mut buffer, &mut |bytes| body.extend_from_slice(bytes))? {
+            if answer.advance(&mut buffer, &mut |bytes: &[u8]| body.extend_from_slice(bytes))? {
                 return Ok((answer.status(), body, wire.len() - fed + buffer.available().len()));
             }
             if fed == wire.len() {
@@ -590,6 +618,52 @@ mod tests {
             buffer.filled(n);
             fed += n;
         }
+    }
+
+    /// Only a body framed by its length that is in the buffer entire when its first byte is taken goes to
+    /// the sink whole; any other goes in pieces.
+    #[test]
+    fn a_body_that_arrives_entire_goes_to_the_sink_whole() {
+        #[derive(Default)]
+        struct Seen {
+            pieces: Vec<Vec<u8>>,
+            whole: Option<Vec<u8>>,
+        }
+        impl Sink for Seen {
+            fn piece(&mut self, bytes: &[u8]) {
+                self.pieces.push(bytes.to_vec());
+            }
+            fn whole(&mut self, bytes: &[u8]) {
+                assert!(self.whole.is_none() && self.pieces.is_empty(), "a whole body after another piece");
+                self.whole = Some(bytes.to_vec());
+            }
+        }
+        let seen = |wire: &[u8], head_length: usize| {
+            let mut buffer = Buffer::new();
+            let mut answer = Answer::new(false);
+            let mut seen = Seen::default();
+            for part in [&wire[..head_length], &wire[head_length..]] {
+                buffer.room().unwrap()[..part.len()].copy_from_slice(part);
+                buffer.filled(part.len());
+                if answer.advance(&mut buffer, &mut seen).unwrap() {
+                    break;
+                }
+            }
+            seen
+        };
+        let length = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let head = length.len() - 5;
+        let entire = seen(length, length.len());
+        assert_eq!((entire.whole.as_deref(), entire.pieces.len()), (Some(&b"hello"[..]), 0));
+        // The head first, then the whole body in the next read: still whole.
+        let after_head = seen(length, head);
+        assert_eq!(after_head.whole.as_deref(), Some(&b"hello"[..]));
+        // Part of the body with the head: pieces.
+        let split = seen(length, head + 2);
+        assert_eq!((split.whole, split.pieces), (None, vec![b"he".to_vec(), b"llo".to_vec()]));
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let one_chunk = seen(chunked, chunked.len());
+        assert_eq!((one_chunk.whole, one_chunk.pieces), (None, vec![b"hello".to_vec()]));
     }
 
     #[test]

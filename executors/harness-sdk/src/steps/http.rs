@@ -35,10 +35,17 @@ fn body<'a>(request: &'a HttpRequest, prepared: &'a Prepared) -> &'a [u8] {
     }
 }
 
-/// The hash of an answer's body, taken as its bytes arrive: `hash_bytes` of the whole body. Its state (600
-/// bytes, aligned to 64) is made once per worker or connection and started again for each answer, so that
-/// a request neither sets one up nor carries one in its future.
-struct BodyHash(Box<xxhash_rust::xxh3::Xxh3>);
+/// The hash of an answer's body, taken as its bytes arrive: `hash_bytes` of the whole body. A body that
+/// came whole in one read is hashed in one pass; one in pieces goes through the streaming state (600
+/// bytes, aligned to 64), made once per worker or connection and started again for the next answer that
+/// needs it, so that a request neither sets one up nor carries one in its future.
+struct BodyHash {
+    stream: Box<xxhash_rust::xxh3::Xxh3>,
+    /// The stream has taken bytes since it was last started.
+    streamed: bool,
+    /// The hash of a body that came whole.
+    whole: Option<u64>,
+}
 
 impl std::fmt::Debug for BodyHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,13 +55,32 @@ impl std::fmt::Debug for BodyHash {
 
 impl BodyHash {
     fn new() -> Self {
-        Self(Box::new(xxhash_rust::xxh3::Xxh3::with_seed(0)))
+        Self { stream: Box::new(xxhash_rust::xxh3::Xxh3::with_seed(0)), streamed: false, whole: None }
     }
 
     /// Starts a new body's hash.
     fn restart(&mut self) -> &mut Self {
-        self.0.reset();
+        if self.streamed {
+            self.stream.reset();
+            self.streamed = false;
+        }
+        self.whole = None;
         self
+    }
+
+    fn digest(&self) -> u64 {
+        self.whole.unwrap_or_else(|| self.stream.digest())
+    }
+}
+
+impl http1::Sink for BodyHash {
+    fn piece(&mut self, bytes: &[u8]) {
+        self.streamed = true;
+        self.stream.update(bytes);
+    }
+
+    fn whole(&mut self, bytes: &[u8]) {
+        self.whole = Some(crate::checksum::hash_bytes(bytes));
     }
 }
 
@@ -67,7 +93,7 @@ fn value(request: &HttpRequest, url: &str, status: u16, body: &BodyHash) -> io::
         return Err(io::Error::other(format!("{} {url} answered {status}, expected {wanted}", request.method)));
     }
     Ok(match request.checksum {
-        HttpChecksum::Body => fold(u64::from(status), body.0.digest()),
+        HttpChecksum::Body => fold(u64::from(status), body.digest()),
         HttpChecksum::Status => u64::from(status),
     })
 }
@@ -267,14 +293,14 @@ pub(super) fn blocking(prepared: &Prepared, worker: &mut Worker, request: &HttpR
     http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
     let head = request.method == "HEAD";
     let hash = worker.hash.get_or_insert_with(BodyHash::new).restart();
-    let status = match connection.exchange(head, &mut |bytes| hash.0.update(bytes)) {
+    let status = match connection.exchange(head, hash) {
         Ok(status) => status,
         Err(failure) if again(request, is_reused, &failure) => {
             let sent = std::mem::take(&mut connection.request);
             connection = http1::Blocking::connect(addresses).map_err(|e| error(request, text, e))?;
             connection.request = sent;
             let hash = hash.restart();
-            connection.exchange(head, &mut |bytes| hash.0.update(bytes)).map_err(|f| error(request, text, f.error))?
+            connection.exchange(head, hash).map_err(|f| error(request, text, f.error))?
         }
         Err(failure) => return Err(error(request, text, failure.error)),
     };
@@ -366,17 +392,14 @@ pub(super) async fn nonblocking(
     http1::write_request(&mut connection.request, &request.method, &url, &request.headers, body(request, prepared));
     let head_only = request.method == "HEAD";
     hash.restart();
-    let status = match connection.exchange(head_only, &mut |bytes| hash.0.update(bytes)).await {
+    let status = match connection.exchange(head_only, hash).await {
         Ok(status) => status,
         Err(failure) if again(request, is_reused, &failure) => {
             let sent = std::mem::take(&mut connection.request);
             *connection = http1::Async::connect(addresses).await.map_err(|e| error(request, text, e))?;
             connection.request = sent;
             hash.restart();
-            connection
-                .exchange(head_only, &mut |bytes| hash.0.update(bytes))
-                .await
-                .map_err(|f| error(request, text, f.error))?
+            connection.exchange(head_only, hash).await.map_err(|f| error(request, text, f.error))?
         }
         Err(failure) => return Err(error(request, text, failure.error)),
     };
@@ -395,4 +418,32 @@ pub(super) const DETERMINISTIC: bool = false;
 /// `http METHOD URL`, and ` per_request` when it opens a connection for each.
 pub(super) fn write(f: &mut std::fmt::Formatter<'_>, request: &HttpRequest) -> std::fmt::Result {
     write!(f, "http {} {}{}", request.method, request.url, super::connect_suffix(request.connect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::hash_bytes;
+    use crate::http1::Sink as _;
+
+    /// A body hashes to `hash_bytes` of its bytes whether it came whole or in pieces, and a restarted hash
+    /// forgets the body before, whichever way that one came.
+    #[test]
+    fn a_body_hashes_the_same_whole_or_in_pieces() {
+        let body: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut whole = BodyHash::new();
+        whole.whole(&body);
+        let mut pieces = BodyHash::new();
+        for piece in body.chunks(333) {
+            pieces.piece(piece);
+        }
+        assert_eq!(whole.digest(), hash_bytes(&body));
+        assert_eq!(pieces.digest(), hash_bytes(&body));
+        pieces.restart().whole(b"next");
+        assert_eq!(pieces.digest(), hash_bytes(b"next"));
+        whole.restart().piece(b"ne");
+        whole.piece(b"xt");
+        assert_eq!(whole.digest(), hash_bytes(b"next"));
+        assert_eq!(whole.restart().digest(), hash_bytes(b""));
+    }
 }
