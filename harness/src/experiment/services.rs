@@ -412,18 +412,30 @@ fn files(
         };
         let table = value.get_ref().as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
         let (kind, inner) = table.iter().next().expect("one key");
+        let mut template = None;
         let content = match (kind.as_str(), inner) {
             ("text", toml::Value::String(content)) => content.clone(),
-            ("template", toml::Value::String(path)) => std::fs::read_to_string(base.join(path)).map_err(|e| {
-                error(
-                    format!("service `{service}`: `files.\"{name}\"`: cannot read the template \"{path}\": {e}"),
-                    Some(value.span()),
-                )
-                .expected("a UTF-8 text file, relative to the experiment file's folder")
-            })?,
+            ("template", toml::Value::String(path)) => {
+                template = Some(path);
+                std::fs::read_to_string(base.join(path)).map_err(|e| {
+                    error(
+                        format!("service `{service}`: `files.\"{name}\"`: cannot read the template \"{path}\": {e}"),
+                        Some(value.span()),
+                    )
+                    .expected("a UTF-8 text file, relative to the experiment file's folder")
+                })?
+            }
             _ => return Err(bad()),
         };
         let content = text(&content).map_err(|(m, e)| {
+            // In a template, where: the error's place is the `files` entry of the experiment file.
+            let place = template.and_then(|path| {
+                let (range, _) =
+                    references(&content).into_iter().find(|(range, _)| text(&content[range.clone()]).is_err())?;
+                let (line, column) = crate::diagnostic::line_column(&content, range.start);
+                Some(format!(", at line {line}, column {column} of the template \"{path}\""))
+            });
+            let m = format!("{m}{}", place.unwrap_or_default());
             error(format!("service `{service}`: `files.\"{name}\"`: {m}"), Some(value.span()))
                 .expected(e)
                 .help("a file's content may name `${port}`, `${services.NAME.port}` and `${dir}`")

@@ -11,6 +11,16 @@ fn check_case(toml: &Path) -> Result<(), String> {
     let name = toml.file_name().unwrap().to_str().unwrap();
     let dir = support::sandbox_with_fixture_plugins();
     std::fs::copy(toml, dir.path().join(name)).unwrap();
+    // The files a case reads beside it (a service's template) are named after it: `NAME.toml`, `NAME.conf.in`.
+    let stem = toml.file_stem().unwrap().to_str().unwrap();
+    for entry in std::fs::read_dir(toml.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        let other = path.file_name().unwrap().to_str().unwrap();
+        let extension = other.strip_prefix(stem).and_then(|rest| rest.strip_prefix('.'));
+        if extension.is_some_and(|e| e != "toml" && e != "stderr") {
+            std::fs::copy(&path, dir.path().join(other)).unwrap();
+        }
+    }
     let expected_path = toml.with_extension("stderr");
 
     let validate = support::harness().current_dir(dir.path()).args(["validate", name]).output().unwrap();
