@@ -201,6 +201,7 @@ impl Buffer {
 /// its length that one read brought entire), which a hash takes in one pass instead of through its
 /// streaming state. A closure takes both as pieces.
 pub trait Sink {
+    /// The next part of the body, in order.
     fn piece(&mut self, bytes: &[u8]);
 
     /// The whole body, at once; no piece comes before or after it.
