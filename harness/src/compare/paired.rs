@@ -153,9 +153,8 @@ pub(crate) fn compare_paired(
                 Some(change)
             };
             let tasks = |round: &Round| round.get(TASKS).copied();
-            let same_tasks = common
-                .iter()
-                .all(|(a, b)| tasks(a) == tasks(b) && tasks(a) == common.first().and_then(|(a, _)| tasks(a)));
+            let first = common.first().and_then(|(a, _)| tasks(a));
+            let same_tasks = common.iter().all(|(a, b)| tasks(a) == first && tasks(b) == first);
             changes.extend(judge_cell(gate, &wanted, same_tasks, judge_one));
         }
     }

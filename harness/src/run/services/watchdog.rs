@@ -9,7 +9,10 @@
 //! harness that stops its services itself lists none by then.
 
 use std::io::{BufRead as _, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdin, Command, Stdio};
+
+use super::super::reap::kill_group;
 
 /// The harness's end of the watchdog: the pipe to it and the process, reaped when dropped.
 #[derive(Debug)]
@@ -22,11 +25,13 @@ impl Watchdog {
     /// Starts the watchdog, a copy of the harness's own program.
     pub(super) fn start() -> std::io::Result<Self> {
         let program = std::env::current_exe()?;
-        let mut child = std::os::unix::process::CommandExt::process_group(
-            Command::new(program).arg("__watchdog").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()),
-            0,
-        )
-        .spawn()?;
+        let mut child = Command::new(program)
+            .arg("__watchdog")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
         let input = child.stdin.take();
         Ok(Self { input, child })
     }
@@ -77,8 +82,7 @@ pub(crate) fn watchdog_main() -> i32 {
         }
     }
     for pgid in groups {
-        // A negative pid names the process group.
-        let _ = crate::sys::kill(-pgid, libc::SIGKILL);
+        kill_group(pgid);
     }
     0
 }
