@@ -7,9 +7,10 @@
 //! - it runs in a process group of its own, killed when it ends, and when a third Ctrl-C ends the harness;
 //! - a process of it that left the group (`setsid`) and outlived its parent is the harness's child (the
 //!   harness is the subreaper) and is killed and reaped when the hook ends;
-//! - it dies with the harness (`PR_SET_PDEATHSIG`), and after a `kill -9` of the harness the next harness
-//!   kills what is left of it, found by the trail in the scratch folder and by [`SCRATCH_VAR`] in its
-//!   processes' environment, as it does for runs.
+//! - it dies with the harness (`PR_SET_PDEATHSIG`), and its group with it, however the harness dies (the
+//!   watchdog, as for services); what left the group and outlived a `kill -9` of the harness, the next
+//!   harness kills, found by the trail in the scratch folder and by [`SCRATCH_VAR`] in its processes'
+//!   environment, as it does for runs.
 //!
 //! Of what it printed, only the end of the log is ever read back, for the message of a hook that failed.
 
@@ -24,6 +25,7 @@ use harness_sdk::protocol::Exec;
 
 use super::reap::{SCRATCH_VAR, kill_group, reap_orphans, record_started};
 use super::wait::{Wait, wait_for_exit};
+use super::watchdog::Guards;
 use crate::fmt::format_duration;
 use crate::process::{LOG_TAIL_BYTES, tail_of_file_after};
 use crate::sys::{self, pid_t};
@@ -35,20 +37,21 @@ pub(crate) enum OnInterrupt {
     Finish,
 }
 
-/// Where a hook runs: its log, its timeout, what Ctrl-C does to it, and the experiment's scratch folder,
-/// where its trail goes.
+/// Where a hook runs: its log, its timeout, what Ctrl-C does to it, the experiment's scratch folder, where
+/// its trail goes, and the groups the watchdog kills if the harness dies.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HookContext<'a> {
     pub log: &'a Path,
     pub timeout: Duration,
     pub on_interrupt: OnInterrupt,
     pub scratch: &'a Path,
+    pub guards: &'a Guards,
 }
 
 /// Runs hook `what` (`setup`, `prepare`, ...), appending what it prints to the log; the error says what it
 /// is, how it ended and the last lines it printed.
 pub(crate) fn run_hook(what: &str, exec: &Exec, context: HookContext<'_>) -> Result<(), String> {
-    let HookContext { log, timeout, on_interrupt, scratch } = context;
+    let HookContext { log, timeout, on_interrupt, scratch, guards } = context;
     let line = command_line(exec, 0, 0);
     // What the hook printed starts after what the log held before it, and its own header line.
     let mut start = std::fs::metadata(log).map_or(0, |m| m.len());
@@ -75,6 +78,7 @@ pub(crate) fn run_hook(what: &str, exec: &Exec, context: HookContext<'_>) -> Res
     let mut child = command.spawn().map_err(|e| failed(format!("cannot start: {e}")))?;
     let pid = child.id() as pid_t;
     record_started(scratch, pid, None);
+    guards.guard(pid);
     sys::set_waited_group(pid);
     let waited = match on_interrupt {
         OnInterrupt::Stop => wait_for_exit(pid, timeout),
@@ -83,6 +87,7 @@ pub(crate) fn run_hook(what: &str, exec: &Exec, context: HookContext<'_>) -> Res
     // Whatever it started goes with it: its group, then what left the group and was orphaned to the
     // harness.
     kill_group(pid);
+    guards.release(pid);
     sys::set_waited_group(0);
     let status = child.wait().map_err(|e| failed(e.to_string()))?;
     reap_orphans();

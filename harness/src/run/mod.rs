@@ -17,6 +17,7 @@ pub(crate) mod rounds;
 mod services;
 mod signals;
 mod wait;
+mod watchdog;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,10 @@ pub(crate) use count::count_main;
 pub(crate) use exec::exec_main;
 pub(crate) use fork_server::fork_server_main;
 pub(crate) use hooks::{HookContext, OnInterrupt, run_hook};
+pub(crate) use services::loopback_main;
 use services::{Managed, Services, Unavailable};
-pub(crate) use services::{loopback_main, watchdog_main};
+use watchdog::Guards;
+pub(crate) use watchdog::watchdog_main;
 
 use crate::experiment::{CellPlan, Experiment, Order};
 
@@ -183,6 +186,8 @@ pub(crate) struct Runner {
     changed: Option<String>,
     /// The checksums that `checksum = "must-agree"` holds the runs to.
     agreement: agreement::MustAgree,
+    /// The process groups of the services and the hooks, killed by the watchdog if the harness dies.
+    guards: std::sync::Arc<Guards>,
 }
 
 /// How the runs start their process.
@@ -258,7 +263,11 @@ impl Runner {
         timeout: std::time::Duration,
         on_interrupt: OnInterrupt,
     ) -> Result<(), String> {
-        run_hook(what, exec, HookContext { log, timeout, on_interrupt, scratch: self.services.scratch() })
+        run_hook(
+            what,
+            exec,
+            HookContext { log, timeout, on_interrupt, scratch: self.services.scratch(), guards: &self.guards },
+        )
     }
 
     /// Becomes the subreaper of the runs, finds where their cgroups go, catches Ctrl-C and prepares the
@@ -277,8 +286,13 @@ impl Runner {
         services
             .write_fixtures(experiment.seed, || interrupted_by().is_some())
             .context("cannot write the experiment's fixture files")?;
-        let managed =
-            Managed::new(experiment, services.scratch().join("services"), services.scratch().join("service-dirs"));
+        let guards = std::sync::Arc::new(Guards::default());
+        let managed = Managed::new(
+            experiment,
+            services.scratch().join("services"),
+            services.scratch().join("service-dirs"),
+            guards.clone(),
+        );
         let libraries =
             libraries::Libraries::hash(experiment).context("cannot read the experiment's step libraries")?;
         let run_paths = start_run_paths(experiment, spawn, services.scratch(), &cgroups);
@@ -295,6 +309,7 @@ impl Runner {
             libraries,
             changed: None,
             agreement: agreement::MustAgree::default(),
+            guards,
         })
     }
 
@@ -377,8 +392,14 @@ impl Runner {
         // Hooks write to the run's log, before and after what the run prints.
         let log = dir.join(child::OUTPUT);
         let scratch = self.services.scratch().to_owned();
-        let context =
-            HookContext { log: &log, timeout: experiment.timeout, on_interrupt: OnInterrupt::Stop, scratch: &scratch };
+        let guards = self.guards.clone();
+        let context = HookContext {
+            log: &log,
+            timeout: experiment.timeout,
+            on_interrupt: OnInterrupt::Stop,
+            scratch: &scratch,
+            guards: &guards,
+        };
         let hook = |what, exec| run_hook(what, exec, context);
         let prepared = cell.prepare.as_ref().map(|exec| hook("prepare", exec)).transpose();
         let mut outcome = match &prepared {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::super::cgroup::{Accounting, PeakMeter, RunCgroup};
 use super::super::reap::{children_of, reap_orphans, spare, unspare};
 use super::super::signals::interrupted;
-use super::watchdog::Watchdog;
+use super::super::watchdog::Guards;
 use crate::experiment::{Experiment, Scope, Service, place};
 use crate::fmt::format_duration;
 use crate::process::describe_exit;
@@ -90,9 +90,8 @@ pub(in crate::run) struct Managed {
     logs: PathBuf,
     /// Where each start's own folder is made (`${dir}`).
     dirs: PathBuf,
-    /// Kills the services' process groups if the harness dies without stopping them; started with the
-    /// first service. Dropped after the services are stopped.
-    watchdog: Option<Watchdog>,
+    /// Has the services' process groups killed if the harness dies without stopping them.
+    guards: std::sync::Arc<Guards>,
 }
 
 /// Each service's process-tree counters before a run.
@@ -104,7 +103,12 @@ pub(in crate::run) struct Before {
 impl Managed {
     /// The experiment's services, none started; their logs go to `logs` until [`Managed::log_to`], their
     /// folders into `dirs`.
-    pub(in crate::run) fn new(experiment: &Experiment, logs: PathBuf, dirs: PathBuf) -> Self {
+    pub(in crate::run) fn new(
+        experiment: &Experiment,
+        logs: PathBuf,
+        dirs: PathBuf,
+        guards: std::sync::Arc<Guards>,
+    ) -> Self {
         let count = experiment.services.len();
         Self {
             services: experiment.services.clone(),
@@ -112,7 +116,7 @@ impl Managed {
             starts: vec![0; count],
             logs,
             dirs,
-            watchdog: None,
+            guards,
         }
     }
 
@@ -229,12 +233,7 @@ impl Managed {
         drop(child);
         spare(pid);
         // The processes the service starts die with the harness too, whatever kills it.
-        if self.watchdog.is_none() {
-            self.watchdog = Watchdog::start().ok();
-        }
-        if let Some(watchdog) = &mut self.watchdog {
-            watchdog.guard(pid);
-        }
+        self.guards.guard(pid);
         let peak = cgroup.as_ref().and_then(RunCgroup::peak_meter);
         self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), cell });
         let deadline = Instant::now() + service.ready_timeout;
@@ -305,9 +304,7 @@ impl Managed {
     fn finish(&mut self, instance: Instance) {
         let pid = instance.pid;
         finish(instance);
-        if let Some(watchdog) = &mut self.watchdog {
-            watchdog.release(pid);
-        }
+        self.guards.release(pid);
     }
 
     /// Stops every service, in the reverse order of the file.

@@ -5,7 +5,6 @@
 mod loopback;
 mod managed;
 mod ready;
-mod watchdog;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -18,7 +17,6 @@ use harness_sdk::workload::{fixture_file_name, fixture_file_stream};
 pub(crate) use loopback::loopback_main;
 pub(crate) use managed::ServiceUsage;
 pub(super) use managed::{Managed, Unavailable};
-pub(crate) use watchdog::watchdog_main;
 
 use crate::experiment::Experiment;
 use crate::sys;
