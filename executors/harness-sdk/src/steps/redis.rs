@@ -192,6 +192,8 @@ fn connect_error(url: &str, e: &io::Error) -> io::Error {
 struct Blocking {
     stream: std::net::TcpStream,
     wire: Wire,
+    /// What one read brings, before it joins the reply: made once per connection, not zeroed per command.
+    chunk: Box<[u8]>,
 }
 
 impl Blocking {
@@ -199,7 +201,7 @@ impl Blocking {
         let (address, first) = setup(url)?;
         let stream = std::net::TcpStream::connect(address).map_err(|e| connect_error(url, &e))?;
         stream.set_nodelay(true)?;
-        let mut slot = Blocking { stream, wire: Wire::default() };
+        let mut slot = Blocking { stream, wire: Wire::default(), chunk: vec![0; 4096].into_boxed_slice() };
         for command in first {
             slot.wire.write = command;
             slot.exchange().and_then(|end| slot.wire.reply(end)).map_err(|e| error(url, &e))?;
@@ -211,14 +213,13 @@ impl Blocking {
     fn exchange(&mut self) -> redis::RedisResult<usize> {
         use io::{Read as _, Write as _};
         self.stream.write_all(&self.wire.write)?;
-        let mut chunk = [0u8; 4096];
         loop {
             if let Some(end) = self.wire.end() {
                 return Ok(end);
             }
-            match self.stream.read(&mut chunk) {
+            match self.stream.read(&mut self.chunk) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-                Ok(n) => self.wire.read.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.wire.read.extend_from_slice(&self.chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
