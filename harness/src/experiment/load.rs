@@ -43,9 +43,11 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     })
 }
 
-/// The text of an experiment file. Bytes that are not UTF-8 are an error at their place.
+/// The text of an experiment file. Bytes that are not UTF-8 are an error at their place. A FIFO or a device
+/// is refused without waiting on it, as is a file longer than 16 MiB.
 fn read_source(path: &Path) -> Result<Arc<str>, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    use crate::results::open::{MAX_SMALL_FILE_BYTES, read_regular};
+    let bytes = read_regular(path, MAX_SMALL_FILE_BYTES).map_err(|e| {
         Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display()))
             .help("check the path; experiment files live in `experiments/` by convention")
     })?;

@@ -417,12 +417,20 @@ fn files(
             ("text", toml::Value::String(content)) => content.clone(),
             ("template", toml::Value::String(path)) => {
                 template = Some(path);
-                std::fs::read_to_string(base.join(path)).map_err(|e| {
+                // A FIFO or a device is refused without waiting on it, as is a template longer than 16 MiB.
+                let read =
+                    crate::results::open::read_regular(&base.join(path), crate::results::open::MAX_SMALL_FILE_BYTES)
+                        .and_then(|bytes| {
+                            String::from_utf8(bytes)
+                                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                        });
+                read.map_err(|e| {
                     error(
                         format!("service `{service}`: `files.\"{name}\"`: cannot read the template \"{path}\": {e}"),
                         Some(value.span()),
                     )
-                    .expected("a UTF-8 text file, relative to the experiment file's folder")
+                    .expected("a UTF-8 text file of at most 16 MiB, relative to the experiment file's folder")
+                    .help("a template is a regular file that the harness reads when it loads the experiment")
                 })?
             }
             _ => return Err(bad()),

@@ -201,3 +201,34 @@ fn redrawing_a_folder_never_writes_through_its_symbolic_links() {
     assert!(stderr.contains("charts is not a folder (a symbolic link?)"), "{stderr}");
     assert_eq!(std::fs::read_to_string(outside.join("precious.svg")).unwrap(), "mine");
 }
+
+/// An experiment file, or a service's template, that is a FIFO or a device is refused at once, with exit 2,
+/// neither waiting for a writer nor reading `/dev/zero` for ever.
+#[test]
+fn an_experiment_file_or_a_template_that_is_a_fifo_or_a_device_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    mkfifo(&fifo);
+    for file in [fifo.as_os_str(), OsStr::new("/dev/zero")] {
+        let out = harness_within(&[OsStr::new("validate"), file], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file:?}: {stderr}");
+        assert!(stderr.contains("is not a regular file"), "{file:?}: {stderr}");
+    }
+    mkfifo(&dir.path().join("site.conf.in"));
+    for template in ["site.conf.in", "/dev/zero"] {
+        let text = format!(
+            "[experiment]\nname = \"templates\"\nrepetitions = 1\nwarmup = 0\n\n\
+             [services.web]\ncommand = [\"sleep\", \"100\"]\nfiles = {{ \"site.conf\" = {{ template = \"{template}\" }} }}\n\n\
+             [workloads.w]\ntasks = 1\nsteps = [{{ sleep = \"1ms\" }}]\n\n[matrix]\nexecutor = [\"sync\"]\n"
+        );
+        let file = dir.path().join("templates.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = harness_within(&[OsStr::new("validate"), file.as_os_str()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{template}: {stderr}");
+        assert!(stderr.contains(&format!("cannot read the template \"{template}\"")), "{template}: {stderr}");
+        assert!(stderr.contains("is not a regular file"), "{template}: {stderr}");
+        assert!(stderr.contains("templates.toml:8:25"), "the place in the experiment file: {stderr}");
+    }
+}
