@@ -84,6 +84,12 @@ pub(crate) const MAX_SPAN: f64 = 1_073_741_824.0;
 pub(crate) const MIN_PRECISION: f64 = 0.001;
 pub(crate) const MAX_CONFIRM: i64 = 10;
 
+/// The highest rate: one arrival a nanosecond, the resolution of a schedule.
+pub(crate) const MAX_RATE: f64 = 1e9;
+/// The most tasks a run of an open workload has: its schedule keeps each one's arrival time and state (9
+/// bytes a task, 900 MB at this bound).
+pub(crate) const MAX_OPEN_TASKS: u64 = 100_000_000;
+
 /// What a rate looks like, for error messages.
 pub(crate) const RATE_EXPECTED: &str = "a rate such as \"500/s\", \"3000/min\" or \"100/h\"";
 
@@ -102,7 +108,10 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
         other => return Err(format!("`{other}` is not a unit of rate (s, min, h)")),
     };
     match number.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n > 0.0 => Ok(n / per),
+        Ok(n) if n.is_finite() && n > 0.0 && n / per <= MAX_RATE => Ok(n / per),
+        Ok(n) if n.is_finite() && n > 0.0 => {
+            Err("it is more than 1000000000/s, one arrival a nanosecond, the finest a schedule holds".to_owned())
+        }
         _ => Err(format!("`{}` is not a number more than zero", number.trim())),
     }
 }
@@ -121,5 +130,8 @@ mod tests {
         assert!(parse_rate("500/ms").unwrap_err().contains("`ms` is not a unit of rate"));
         assert!(parse_rate("0/s").unwrap_err().contains("more than zero"));
         assert!(parse_rate("x/s").unwrap_err().contains("`x` is not a number"));
+        assert_eq!(parse_rate("1000000000/s"), Ok(1e9));
+        assert!(parse_rate("1e300/s").unwrap_err().contains("more than 1000000000/s"));
+        assert!(parse_rate("1e308/min").unwrap_err().contains("more than 1000000000/s"));
     }
 }

@@ -430,7 +430,7 @@ fn files(
                         Some(value.span()),
                     )
                     .expected("a UTF-8 text file of at most 16 MiB, relative to the experiment file's folder")
-                    .help("a template is a regular file that the harness reads when it loads the experiment")
+                    .help("check the path, relative to the experiment file's folder: a template is a regular file, read when the experiment is loaded")
                 })?
             }
             _ => return Err(bad()),

@@ -116,9 +116,20 @@ impl Resolver<'_> {
                     "add `duration` or `tasks`"
                 }));
         }
+        let too_many = |key: &str, value: &Spanned<toml::Value>, why: String| {
+            here(key, value, format!("{why}, more than the {} tasks a run of an open workload holds", grammar::MAX_OPEN_TASKS))
+                .expected(format!("at most {} tasks a run", grammar::MAX_OPEN_TASKS))
+                .help("a run keeps the arrival time of each of its tasks: shorten it, or lower the rate, and let `repetitions` add runs")
+        };
         let mut bound = None;
         let tasks = match (&a.tasks, &a.duration) {
-            (Some(value), _) => Some(count("tasks", value, 0)?),
+            (Some(value), _) => {
+                let tasks = count("tasks", value, 0)?;
+                if tasks > grammar::MAX_OPEN_TASKS {
+                    return Err(too_many("tasks", value, format!("is {tasks}")));
+                }
+                Some(tasks)
+            }
             (None, Some(value)) => {
                 let text = string("duration", value, units::DURATION_EXPECTED)?;
                 let duration = units::parse_duration(&text).map_err(|why| {
@@ -129,13 +140,44 @@ impl Resolver<'_> {
                     bound = Some(Bound::Duration(duration.as_secs_f64()));
                 }
                 let tasks = (duration.as_secs_f64() * rate_per_s).round() as u64;
+                // A search's last probes run at up to its highest rate.
+                let most = search.as_ref().map_or(tasks, |s| (duration.as_secs_f64() * s.highest).round() as u64);
+                if most > grammar::MAX_OPEN_TASKS {
+                    let rate =
+                        search.as_ref().map_or(rate_text.clone(), |s| format!("{}/s", crate::fmt::number(s.highest)));
+                    let too_many = too_many("duration", value, format!("is {text}: at {rate} that is {most} tasks"));
+                    return Err(if search.is_some() {
+                        too_many.help("a search's probes at its highest rate have the most tasks: lower `search.highest`, or shorten `duration`")
+                    } else {
+                        too_many
+                    });
+                }
                 if tasks == 0 && search.is_none() {
                     return Err(here("duration", value, format!("is {text}: at {rate_text} no task is due in it"))
                         .expected("a duration in which at least one task arrives"));
                 }
                 Some(tasks.max(1))
             }
-            (None, None) => None,
+            (None, None) => {
+                // The workload's own `tasks` bounds the run (the caller checks it is a count).
+                if let Some(value) = has_tasks {
+                    if let toml::Value::Integer(n) = self.substitute(value, cell, name)? {
+                        if u64::try_from(n).is_ok_and(|n| n > grammar::MAX_OPEN_TASKS) {
+                            return Err(self
+                                .error(
+                                    format!(
+                                        "workload `{name}`: `tasks` is {n}, more than the {} tasks a run of an open workload holds",
+                                        grammar::MAX_OPEN_TASKS
+                                    ),
+                                    Some(value.span()),
+                                )
+                                .expected(format!("at most {} tasks a run", grammar::MAX_OPEN_TASKS))
+                                .help("a run keeps the arrival time of each of its tasks: lower `tasks`, and let `repetitions` add runs"));
+                        }
+                    }
+                }
+                None
+            }
         };
         // Without a bound of its own, the workload's `tasks` bounds every probe: the caller sets it.
         let search = search
