@@ -499,6 +499,7 @@ mod tests {
                 model: None,
                 workload: None,
                 checksum_group: None,
+                search: None,
             })
             .collect();
         let runs: Vec<Run> = models

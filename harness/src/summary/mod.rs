@@ -55,6 +55,8 @@ pub(crate) struct DeclaredCell {
     pub workload: Option<Arc<Workload>>,
     /// The cells whose runs' checksums must agree with this one's share it; `None` when not compared.
     pub checksum_group: Option<String>,
+    /// `rate = "search"`: the search its runs make, each probe at a rate of its own.
+    pub search: Option<Arc<crate::search::Search>>,
 }
 
 impl DeclaredCell {
@@ -67,6 +69,7 @@ impl DeclaredCell {
             model: cell.executor.model.clone(),
             workload: Some(Arc::clone(&cell.workload)),
             checksum_group: cell.checksum_group(),
+            search: cell.search.clone(),
         }
     }
 
@@ -646,6 +649,7 @@ pub(crate) fn of_folder(folder: &Folder) -> Result<FolderSummary, Error> {
                         model: None,
                         workload: None,
                         checksum_group: None,
+                        search: None,
                     }
                 })
                 .collect();
@@ -726,6 +730,7 @@ mod tests {
                 metrics: Vec::new(),
             })),
             checksum_group: None,
+            search: None,
         }
     }
 

@@ -15,7 +15,8 @@ pub(crate) const COLUMNS: [&str; 2] = ["in_flight", "connections"];
 /// The load of one cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slots {
-    /// The most tasks in flight at once (the model's, at most the task count).
+    /// The most tasks in flight at once (the model's, at most the task count; a search's, that of its
+    /// probes at its highest rate).
     pub in_flight: u64,
     /// The connections of its steps that connect, in order, each kind once: `None` when it has none.
     pub connections: Vec<(&'static str, Connect)>,
@@ -25,9 +26,10 @@ impl Slots {
     /// The load of `cell`; `None` when its executor declares no model or its workload is unknown.
     pub(crate) fn of(cell: &DeclaredCell) -> Option<Self> {
         let workload = cell.workload.as_ref()?;
-        let overlap =
-            crate::ideal::overlap(cell.model.as_ref(), cell.workers, &cell.options, workload.tasks, u64::MAX)?;
-        Some(Slots { in_flight: overlap.tasks_in_flight.min(workload.tasks.max(1)), connections: connecting(workload) })
+        // A search's workload holds the tasks of its first probe, at its lowest rate; the later ones have more.
+        let tasks = cell.search.as_ref().map_or(workload.tasks, |search| search.bound.tasks(search.highest));
+        let overlap = crate::ideal::overlap(cell.model.as_ref(), cell.workers, &cell.options, tasks, u64::MAX)?;
+        Some(Slots { in_flight: overlap.tasks_in_flight.min(tasks.max(1)), connections: connecting(workload) })
     }
 
     /// Whether its steps connect to a server: then its load is worth a reader's attention.

@@ -138,3 +138,33 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
     assert_eq!(sharded.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("a search is not sharded"), "{stderr}");
 }
+
+/// A search cell's load is that of its probes at their highest rate, not of its first probe (here one task
+/// at 2/s): four workers keep four tasks in flight, as an event loop of four does.
+#[test]
+fn a_search_cell_is_labelled_with_the_load_of_its_probes_not_of_its_first() {
+    let text = r#"
+[experiment]
+name = "search_load"
+repetitions = 1
+warmup = 0
+
+[workloads.wait]
+steps = [{ sleep = "1ms" }]
+arrival = { rate = "search", duration = "0.5s", objective = { p99 = "1s" }, search = { lowest = "2/s", highest = "16/s", precision = "50%", confirm = 0 } }
+
+[matrix]
+executor = ["threaded", "async"]
+workers = [4]
+
+[executors.async]
+concurrency = 4
+"#;
+    let (_out, dir, rows, _) = support::run_inline("search_load", text);
+    assert_eq!(rows.iter().find(|r| r["repetition"] == "1").map(|r| r["tasks"].as_str()), Some("1"), "{rows:?}");
+    let summary = support::read_runs(&dir.join("summary.csv"));
+    for executor in ["threaded", "async"] {
+        let cell = summary.iter().find(|r| r["executor"] == executor && r["metric"] == "run_s").unwrap();
+        assert_eq!(cell["in_flight"], "4", "{executor}: {cell:?}");
+    }
+}
