@@ -38,6 +38,20 @@ pub(crate) struct Search {
     pub bound: Bound,
 }
 
+impl Search {
+    /// The objective as a reader says it: `p99 within 10ms`, its bounds joined by commas.
+    pub(crate) fn objective_text(&self) -> String {
+        let bound = |&(k, seconds): &(usize, f64)| {
+            format!(
+                "{} within {}",
+                PERCENTILES[k],
+                crate::fmt::format_duration(std::time::Duration::from_secs_f64(seconds))
+            )
+        };
+        self.objective.iter().map(bound).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// The task count of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -107,6 +107,8 @@ pub struct Report {
     pub failed: usize,
     /// The experiment's metrics, its custom ones with them.
     pub(crate) catalog: Catalog,
+    /// The objective of the rate searches, when they all have the same one: `p99 within 10ms`.
+    pub(crate) objective: Option<String>,
 }
 
 /// The inputs of [`Report::new`].
@@ -150,6 +152,11 @@ impl Report {
             runs: runs.len(),
             failed: runs.iter().filter(|r| !r.ok).count(),
             catalog: catalog.clone(),
+            objective: {
+                let all: std::collections::BTreeSet<String> =
+                    cells.iter().filter_map(|c| c.search.as_ref()).map(|s| s.objective_text()).collect();
+                (all.len() == 1).then(|| all.into_iter().next().expect("one"))
+            },
         };
         let reference = report.reference.clone();
         report.set_reference(&reference);

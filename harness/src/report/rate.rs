@@ -16,9 +16,14 @@ pub(crate) struct Rate;
 impl Chart for Rate {
     fn figures(&self, report: &Report) -> Vec<Figure> {
         let measure = measure::find(RATE_FOUND).expect("a measure");
+        // The objective, when every search has the same one.
+        let what = match &report.objective {
+            Some(objective) => format!("highest rate with {objective} (higher is better)"),
+            None => "highest rate within the objective (higher is better)".to_owned(),
+        };
         let mut figures = layout::auto_figures(report, &measure, true, |roles| Plot {
             file: FILE.to_owned(),
-            title: super::metric::title("highest rate within the objective (higher is better)", roles.x.as_deref()),
+            title: super::metric::title(&what, roles.x.as_deref()),
             measure: measure.clone(),
             y_label: "rate found".to_owned(),
             rules: Vec::new(),

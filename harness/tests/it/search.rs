@@ -107,7 +107,7 @@ fn a_search_records_its_probes_and_reports_the_rate_found_inside_its_bracket() {
     assert_eq!(chart.exists(), found_any, "the rate chart is drawn when a cell found a rate");
     if found_any {
         let svg = std::fs::read_to_string(&chart).unwrap();
-        assert!(svg.contains("Highest rate within the objective"), "{svg}");
+        assert!(svg.contains("Highest rate with p99 within 100ms"), "{svg}");
     }
 
     // `compare` shows the rates found beside its verdicts, not judged.
