@@ -288,6 +288,13 @@ pub(crate) fn summarize(runs: &[Run], cells: &[DeclaredCell], seed: u64, cores: 
                 ));
             }
         }
+        if let Some(search) = summary.search.filter(|s| s.found_per_s.is_none()) {
+            summary.warnings.push(format!(
+                "its search found no rate within the objective: the lowest it probed, {}/s, did not pass; \
+                 lower `search.lowest` or loosen the objective",
+                search.failed_per_s.map(crate::fmt::number).unwrap_or_default()
+            ));
+        }
         summary.ideal = ideal;
         summary.slots = slots::Slots::of(cell);
     }

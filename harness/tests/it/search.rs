@@ -168,3 +168,30 @@ concurrency = 4
         assert_eq!(cell["in_flight"], "4", "{executor}: {cell:?}");
     }
 }
+
+/// A search whose lowest rate already misses the objective found nothing: a warning says so, with what to
+/// change (a 1 ms sleep cannot end within 100 us).
+#[test]
+fn a_search_that_found_no_rate_is_a_warning() {
+    let text = r#"
+[experiment]
+name = "search_none"
+repetitions = 1
+warmup = 0
+
+[workloads.wait]
+steps = [{ sleep = "1ms" }]
+arrival = { rate = "search", duration = "0.2s", objective = { p99 = "100us" }, search = { lowest = "10/s", highest = "40/s" } }
+
+[matrix]
+executor = ["sync"]
+"#;
+    let (_out, dir, _, _) = support::run_inline("search_none", text);
+    let warnings = std::fs::read_to_string(dir.join("warnings.txt")).unwrap();
+    assert!(
+        warnings.contains(
+            "executor=sync: its search found no rate within the objective: the lowest it probed, 10/s, did not pass"
+        ),
+        "{warnings}"
+    );
+}
