@@ -472,11 +472,27 @@ pub(super) fn merge(dirs: &[PathBuf], out: &Path) -> Result<i32, Error> {
 /// `harness validate FILE...`.
 pub(super) fn validate(files: &[PathBuf], search: &SearchPath) -> Result<i32, Error> {
     for (file, experiment) in files.iter().zip(load_all(files, search)?) {
-        let runs = experiment.cells.len() as u64 * (u64::from(experiment.repetitions) + u64::from(experiment.warmup));
-        let up_to = if experiment.rounds.is_range() { "up to " } else { "" };
+        let (runs, up_to) = planned_runs(&experiment);
         crate::console::outln!("{}: ok, {} cells, {up_to}{runs} runs", file.display(), experiment.cells.len());
     }
     Ok(0)
+}
+
+/// How many runs `experiment` plans, and `"up to "` when that is a bound: the rounds are a range, or a
+/// cell searches for a rate (its measured runs are as many probes as the search needs, up to
+/// [`crate::search::MAX_PROBES`]).
+fn planned_runs(experiment: &Experiment) -> (u64, &'static str) {
+    let repetitions = u64::from(experiment.repetitions);
+    let runs = experiment
+        .cells
+        .iter()
+        .map(|cell| {
+            u64::from(experiment.warmup)
+                + if cell.search.is_some() { crate::search::MAX_PROBES as u64 } else { repetitions }
+        })
+        .sum();
+    let bound = experiment.rounds.is_range() || experiment.cells.iter().any(|c| c.search.is_some());
+    (runs, if bound { "up to " } else { "" })
 }
 
 /// `harness plan FILE`.
@@ -597,18 +613,21 @@ fn draw_report(dir: &std::path::Path) {
 }
 
 fn plan_table(experiment: &Experiment) -> String {
-    let runs_per_cell = u64::from(experiment.warmup) + u64::from(experiment.repetitions);
+    let (runs, up_to) = planned_runs(experiment);
     let memory = experiment.memory_limit.map(|m| format!("; memory limit {} per run", crate::fmt::format_size(m)));
-    let (repetitions, up_to) = match experiment.rounds {
-        r if r.is_range() => (format!("{} to {}", r.min, r.max), "up to "),
-        r => (r.max.to_string(), ""),
+    let mut repetitions = match experiment.rounds {
+        r if r.is_range() => format!("{} to {} repetitions", r.min, r.max),
+        r => format!("{} repetitions", r.max),
     };
+    if experiment.cells.iter().any(|c| c.search.is_some()) {
+        let _ = write!(repetitions, " or a search's probes");
+    }
     let mut out = format!(
-        "{}: {} cells x ({} warmup + {repetitions} repetitions) = {up_to}{} runs; timeout {} per run{}; order {}\n\n",
+        "{}: {} cells x ({} warmup + {repetitions}) = {up_to}{} runs; timeout {} per run{}; order {}\n\n",
         experiment.name,
         experiment.cells.len(),
         experiment.warmup,
-        experiment.cells.len() as u64 * runs_per_cell,
+        runs,
         crate::fmt::format_duration(experiment.timeout),
         memory.unwrap_or_default(),
         serde_json::to_value(experiment.order).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
