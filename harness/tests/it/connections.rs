@@ -148,6 +148,25 @@ fn every_executor_opens_one_connection_per_task_slot() {
     assert_eq!(server.connections_of(&reuse, "async", 1, one, tasks), 1, "async, 1 in flight");
 }
 
+/// The counter of `shared` steps in Redis too: a connection per task slot under every executor, an event
+/// loop's tasks in flight as a blocking executor's workers, with the lock and without; besides them, the
+/// run's process opens one to clear the counter before the tasks and one to read it after.
+#[test]
+fn shared_counter_steps_keep_a_connection_per_task_slot() {
+    let server = Server::redis();
+    let (slots, own) = (4, 2);
+    for lock in ["exclusive", "none"] {
+        let step = format!(
+            "{{ shared = {{ store = \"redis\", url = \"redis://127.0.0.1:${{port}}/\", lock = \"{lock}\" }} }}"
+        );
+        let threaded = server.connections_of(&step, "threaded", slots, "", 200);
+        assert_eq!(threaded, u64::from(slots) + own, "threaded, {slots} workers, lock {lock}");
+        let event_loop = format!("flavor = \"current_thread\"\nconcurrency = {slots}");
+        let async_ = server.connections_of(&step, "async", 1, &event_loop, 200);
+        assert_eq!(async_, u64::from(slots) + own, "async, {slots} in flight, lock {lock}");
+    }
+}
+
 #[test]
 fn shared_is_one_connection_for_the_run_and_per_request_one_per_command() {
     let server = Server::redis();

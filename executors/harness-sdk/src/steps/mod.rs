@@ -314,6 +314,7 @@ impl AsyncState {
     /// Closes the idle connections: before the runtime that drives them goes.
     pub(crate) fn close_connections(&self) {
         self.net.close();
+        self.shared.close();
         self.redis.close();
         self.http.close();
     }

@@ -269,18 +269,26 @@ pub(super) fn blocking(
     Ok(VALUE)
 }
 
-/// The lock of the counter in memory on tokio, and the connection to the counter's Redis, made by the first
-/// task that needs it.
+/// The lock of the counter in memory on tokio, and the idle connections to the counter's Redis: one per
+/// task in flight, as a blocking executor keeps one per worker.
 #[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
 pub(super) struct Async {
     guard: tokio::sync::Mutex<()>,
-    redis: tokio::sync::OnceCell<redis::aio::MultiplexedConnection>,
+    idle: super::Idle<redis::aio::MultiplexedConnection>,
+}
+
+#[cfg(feature = "tokio")]
+impl Async {
+    /// Closes the idle connections: before the runtime that drives them goes.
+    pub(super) fn close(&self) {
+        self.idle.close();
+    }
 }
 
 /// The `shared` step of task `task` as a future: the counter in memory behind a tokio mutex, or in Redis
-/// over one multiplexed connection that every task of the process shares, behind the same mutex and then
-/// the Redis lock.
+/// over a connection of the task's own (taken from the idle ones, or opened), behind the same mutex and
+/// then the Redis lock.
 #[cfg(feature = "tokio")]
 pub(super) async fn nonblocking(
     prepared: &Prepared,
@@ -293,14 +301,14 @@ pub(super) async fn nonblocking(
     let locked = locking == SharedLock::Exclusive;
     let run = &prepared.state.shared;
     if let Some(store) = &run.redis {
-        let connection = state
-            .redis
-            .get_or_try_init(|| async {
-                store.client.get_multiplexed_async_connection_with_config(&super::redis::untimed()).await
-            })
-            .await
-            .map_err(|e| store.error(&e))?;
-        let mut connection = connection.clone();
+        let mut connection = match state.idle.take(crate::protocol::Connect::Reuse) {
+            Some(connection) => connection,
+            None => store
+                .client
+                .get_multiplexed_async_connection_with_config(&super::redis::untimed())
+                .await
+                .map_err(|e| store.error(&e))?,
+        };
         // The tasks of this event loop queue on its own lock before they ask Redis for the shared one,
         // so that hundreds of waiting tasks do not poll the server the holder needs.
         let _local = if locked { Some(state.guard.lock().await) } else { None };
@@ -327,6 +335,8 @@ pub(super) async fn nonblocking(
         if locked {
             store.release(&token).query_async::<i64>(&mut connection).await.map_err(|e| store.error(&e))?;
         }
+        // A connection that failed is dropped (the `?`s above), not pooled.
+        state.idle.give(crate::protocol::Connect::Reuse, connection);
         return Ok(VALUE);
     }
     let _guard = if locked { Some(state.guard.lock().await) } else { None };
