@@ -153,10 +153,12 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<MergeReport>
     writer.write_record(&first.runs.header)?;
     for (&(repetition, cell), rows) in &runs {
         let (dir, record) = rows[0];
-        // The histogram of the row kept, from the same shard: a shard written before them has none.
-        let from = histograms::path(dir, cell, repetition);
-        if let Some(pairs) = histograms::read(&from).with_context(|| format!("cannot read {}", from.display()))? {
-            histograms::write(out, cell, repetition, &pairs)?;
+        // The histograms of the row kept, from the same shard: a shard written before them has none.
+        for kind in [histograms::Kind::Service, histograms::Kind::Response] {
+            let from = histograms::path(dir, kind, cell, repetition);
+            if let Some(pairs) = histograms::read(&from).with_context(|| format!("cannot read {}", from.display()))? {
+                histograms::write(out, kind, cell, repetition, &pairs)?;
+            }
         }
         writer.write_record(record)?;
     }

@@ -456,6 +456,11 @@ pub(crate) const SUMMARY_COLUMNS: &[&str] = &[
     "cell_latency_p90_s",
     "cell_latency_p99_s",
     "cell_latency_max_s",
+    "cell_response_tasks",
+    "cell_response_p50_s",
+    "cell_response_p90_s",
+    "cell_response_p99_s",
+    "cell_response_max_s",
     "warning",
 ];
 

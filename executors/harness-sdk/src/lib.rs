@@ -116,6 +116,7 @@ pub fn report(setup_s: f64, run: Duration, tally: &workload::Tally, shared_count
         shared_count,
         latency: tally.latency.summary(),
         latency_histogram: tally.latency.to_pairs(),
+        response_histogram: tally.response.to_pairs(),
         open: tally.open_report(),
         metrics: tally.metrics.clone(),
     }

@@ -392,6 +392,10 @@ pub struct RunReport {
     /// cell. Empty from an executor built before it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_histogram: Vec<(u64, u64)>,
+    /// An open workload's response times ([`OpenReport::response`]) as the same kind of buckets: what the
+    /// harness merges into the cell's response-time percentiles. Empty for a closed workload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_histogram: Vec<(u64, u64)>,
     /// What an open workload measured on top ([`crate::arrival`]); `None` for a closed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<OpenReport>,

@@ -405,7 +405,7 @@ fn over_cells(
     let of = |(dir, values): (&Path, &Values), label: &str| -> anyhow::Result<Option<CellLatency>> {
         let Some(runs) = values.get(label) else { return Ok(None) };
         let Some(cell) = runs.cell else { return Ok(None) };
-        histograms::of_cell(dir, cell, &runs.ok_repetitions)
+        histograms::of_cell(dir, histograms::Kind::Service, cell, &runs.ok_repetitions)
             .with_context(|| format!("cannot read the histograms of {}", dir.display()))
     };
     let mut found = Vec::new();

@@ -1,7 +1,8 @@
-//! `histograms/cell-K-rep-R.csv`: the latency of every task of a measured run, as the non-empty buckets of
-//! its HDR histogram (3 significant digits), `latency_ns,tasks` per line in increasing order. The runs of a
-//! cell merge into one histogram ([`of_cell`]): percentiles over every task of the cell, where `runs.csv`
-//! has each run's own.
+//! `histograms/cell-K-rep-R.csv`: the latency (service time) of every task of a measured run, as the
+//! non-empty buckets of its HDR histogram (3 significant digits), `latency_ns,tasks` per line in increasing
+//! order; for an open workload, `cell-K-rep-R-response.csv` beside it, its response times (from the moment
+//! each task was due, queueing included) in the same form. The runs of a cell merge into one histogram of
+//! each ([`of_cell`]): percentiles over every task of the cell, where `runs.csv` has each run's own.
 //!
 //! A folder written before the histograms has none: its cells have no percentiles over the cell, and its
 //! readers say so rather than fail.
@@ -20,15 +21,28 @@ const MAX_LINES: usize = 1 << 20;
 
 const HEADER: &str = "latency_ns,tasks";
 
-/// The histogram file of repetition `repetition` of cell `cell` (both 1-based, as in `runs.csv`).
-pub(crate) fn path(folder: &Path, cell: u64, repetition: u64) -> PathBuf {
-    folder.join(files::HISTOGRAMS).join(format!("cell-{cell}-rep-{repetition}.csv"))
+/// What a histogram holds of each task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Service time: from the start of its first step to its end.
+    Service,
+    /// An open workload's response time: from when it was due to its end.
+    Response,
 }
 
-/// Writes the histogram of a run, `pairs` as [`Latency::to_pairs`] gives them; a file that cannot be
-/// written whole is removed.
-pub(crate) fn write(folder: &Path, cell: u64, repetition: u64, pairs: &[(u64, u64)]) -> io::Result<()> {
-    let path = path(folder, cell, repetition);
+/// The histogram file of `kind` of repetition `repetition` of cell `cell` (both 1-based, as in `runs.csv`).
+pub(crate) fn path(folder: &Path, kind: Kind, cell: u64, repetition: u64) -> PathBuf {
+    let suffix = match kind {
+        Kind::Service => "",
+        Kind::Response => "-response",
+    };
+    folder.join(files::HISTOGRAMS).join(format!("cell-{cell}-rep-{repetition}{suffix}.csv"))
+}
+
+/// Writes a histogram of a run, `pairs` as [`Latency::to_pairs`] gives them; a file that cannot be written
+/// whole is removed.
+pub(crate) fn write(folder: &Path, kind: Kind, cell: u64, repetition: u64, pairs: &[(u64, u64)]) -> io::Result<()> {
+    let path = path(folder, kind, cell, repetition);
     std::fs::create_dir_all(path.parent().expect("in a folder"))?;
     let written = (|| {
         let mut out = io::BufWriter::new(super::create_replacing(&path)?);
@@ -82,13 +96,13 @@ pub struct CellLatency {
     pub latency: LatencySummary,
 }
 
-/// The histograms of `repetitions` of cell `cell` merged; `None` when none of them has one (a folder
-/// written before the histograms, or runs that recorded no task).
-pub(crate) fn of_cell(folder: &Path, cell: u64, repetitions: &[u64]) -> io::Result<Option<CellLatency>> {
+/// The histograms of `kind` of `repetitions` of cell `cell` merged; `None` when none of them has one (a
+/// folder written before the histograms, runs that recorded no task, a closed workload's response times).
+pub(crate) fn of_cell(folder: &Path, kind: Kind, cell: u64, repetitions: &[u64]) -> io::Result<Option<CellLatency>> {
     let mut merged = Latency::default();
     let mut runs = 0;
     for &repetition in repetitions {
-        if let Some(pairs) = read(&path(folder, cell, repetition))? {
+        if let Some(pairs) = read(&path(folder, kind, cell, repetition))? {
             merged.merge(&Latency::from_pairs(&pairs));
             runs += 1;
         }
@@ -109,17 +123,23 @@ mod tests {
             a.record(std::time::Duration::from_micros(i));
             b.record(std::time::Duration::from_micros(1000 + i));
         }
-        write(dir.path(), 3, 1, &a.to_pairs()).unwrap();
-        write(dir.path(), 3, 2, &b.to_pairs()).unwrap();
-        assert_eq!(read(&path(dir.path(), 3, 1)).unwrap(), Some(a.to_pairs()));
-        assert_eq!(read(&path(dir.path(), 3, 9)).unwrap(), None);
-        let cell = of_cell(dir.path(), 3, &[1, 2, 9]).unwrap().unwrap();
+        write(dir.path(), Kind::Service, 3, 1, &a.to_pairs()).unwrap();
+        write(dir.path(), Kind::Service, 3, 2, &b.to_pairs()).unwrap();
+        assert_eq!(read(&path(dir.path(), Kind::Service, 3, 1)).unwrap(), Some(a.to_pairs()));
+        assert_eq!(read(&path(dir.path(), Kind::Service, 3, 9)).unwrap(), None);
+        let cell = of_cell(dir.path(), Kind::Service, 3, &[1, 2, 9]).unwrap().unwrap();
         assert_eq!((cell.runs, cell.tasks), (2, 200));
         // Half the tasks took at most 100 us, the other half at least 1 ms.
         assert!(cell.latency.p50_s <= 100.1e-6, "{:?}", cell.latency);
         assert!(cell.latency.p90_s >= 1e-3, "{:?}", cell.latency);
-        assert_eq!(of_cell(dir.path(), 4, &[1]).unwrap(), None);
-        std::fs::write(path(dir.path(), 3, 1), "latency_ns,tasks\n12,x\n").unwrap();
-        assert!(read(&path(dir.path(), 3, 1)).unwrap_err().to_string().contains(":2: expected"));
+        assert_eq!(of_cell(dir.path(), Kind::Service, 4, &[1]).unwrap(), None);
+        // Response times go to a file of their own, merged apart.
+        assert_eq!(of_cell(dir.path(), Kind::Response, 3, &[1, 2]).unwrap(), None);
+        write(dir.path(), Kind::Response, 3, 2, &b.to_pairs()).unwrap();
+        let response = of_cell(dir.path(), Kind::Response, 3, &[1, 2]).unwrap().unwrap();
+        assert_eq!((response.runs, response.tasks), (1, 100));
+        assert!(path(dir.path(), Kind::Response, 3, 2).ends_with("histograms/cell-3-rep-2-response.csv"));
+        std::fs::write(path(dir.path(), Kind::Service, 3, 1), "latency_ns,tasks\n12,x\n").unwrap();
+        assert!(read(&path(dir.path(), Kind::Service, 3, 1)).unwrap_err().to_string().contains(":2: expected"));
     }
 }

@@ -236,14 +236,18 @@ impl ResultDir {
         self.runs.flush()?;
         // After the row: a run whose histogram cannot be written (a full disk) is still measured, and its
         // cell's percentiles over the cell say how many runs they merge.
-        let histogram =
-            outcome.report.as_ref().filter(|r| outcome.status == Status::Ok && !r.latency_histogram.is_empty());
-        if let Some(r) = histogram {
+        if let Some(r) = outcome.report.as_ref().filter(|_| outcome.status == Status::Ok) {
             let (cell, repetition) = (index as u64 + 1, u64::from(repetition));
-            if let Err(e) = histograms::write(&self.path, cell, repetition, &r.latency_histogram) {
-                crate::console::errln!(
-                    "warning: cannot write the latency histogram of cell {cell}, repetition {repetition}: {e}"
-                );
+            let kinds = [
+                (histograms::Kind::Service, &r.latency_histogram, "latency"),
+                (histograms::Kind::Response, &r.response_histogram, "response-time"),
+            ];
+            for (kind, pairs, what) in kinds.into_iter().filter(|(_, pairs, _)| !pairs.is_empty()) {
+                if let Err(e) = histograms::write(&self.path, kind, cell, repetition, pairs) {
+                    crate::console::errln!(
+                        "warning: cannot write the {what} histogram of cell {cell}, repetition {repetition}: {e}"
+                    );
+                }
             }
         }
         Ok(())

@@ -197,6 +197,9 @@ pub struct CellSummary {
     /// Percentiles over every task of the cell's ok runs, their histograms merged; `None` without
     /// histograms ([`crate::results::histograms`]).
     pub over_cell: Option<CellLatency>,
+    /// The same over an open workload's response times (from when each task was due to its end); `None`
+    /// for a closed workload.
+    pub over_cell_response: Option<CellLatency>,
     /// The tasks it kept in flight and the connections of its steps; `None` without a model.
     pub slots: Option<slots::Slots>,
     pub warnings: Vec<String>,
@@ -311,7 +314,8 @@ pub(crate) fn over_cells(folder: &Path, runs: &[Run], summaries: &mut [CellSumma
         let Some(mine) = by_cell.get(summary.key.as_slice()) else { continue };
         let Some(cell) = mine.iter().find_map(|r| r.cell) else { continue };
         let repetitions: Vec<u64> = mine.iter().filter(|r| r.ok).map(|r| u64::from(r.repetition)).collect();
-        summary.over_cell = histograms::of_cell(folder, cell, &repetitions)?;
+        summary.over_cell = histograms::of_cell(folder, histograms::Kind::Service, cell, &repetitions)?;
+        summary.over_cell_response = histograms::of_cell(folder, histograms::Kind::Response, cell, &repetitions)?;
         if let Some(over) = summary.over_cell.filter(|o| o.runs < repetitions.len()) {
             summary.warnings.push(format!(
                 "the latency percentiles over the cell merge the histograms of {} of its {} ok runs: the others have none",
@@ -437,6 +441,7 @@ fn describe(
         open: None,
         search: None,
         over_cell: None,
+        over_cell_response: None,
         slots: None,
         warnings,
     }
@@ -558,11 +563,12 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
                 ]);
                 record.extend(search_columns(summary.search.as_ref()));
                 record.extend(over_cell_columns(summary.over_cell.as_ref()));
+                record.extend(over_cell_columns(summary.over_cell_response.as_ref()));
                 record.push(summary.warnings.join("; "));
             } else {
                 record.extend(std::iter::repeat_n(
                     String::new(),
-                    7 + slots::COLUMNS.len() + SEARCH.len() + OVER_CELL.len(),
+                    7 + slots::COLUMNS.len() + SEARCH.len() + 2 * OVER_CELL.len(),
                 ));
             }
             out.write_record(&record)?;
@@ -571,7 +577,8 @@ pub(crate) fn write(path: &Path, columns: &[String], summaries: &[CellSummary]) 
     out.flush()
 }
 
-/// The columns of the percentiles over every task of a cell, on its `run_s` row of `summary.csv`.
+/// The columns of the percentiles over every task of a cell, on its `run_s` row of `summary.csv`; after
+/// them, the same of the response times of an open workload (`cell_response_...`).
 pub(crate) const OVER_CELL: [&str; 5] =
     ["cell_latency_tasks", "cell_latency_p50_s", "cell_latency_p90_s", "cell_latency_p99_s", "cell_latency_max_s"];
 

@@ -70,6 +70,7 @@ mod tests {
             open: None,
             search: None,
             over_cell: None,
+            over_cell_response: None,
             slots: None,
             warnings: Vec::new(),
         }

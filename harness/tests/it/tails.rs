@@ -199,3 +199,39 @@ fn compare_shows_the_percentiles_over_the_cell_and_names_a_side_without_histogra
     assert!(stderr.contains("has no latency histograms"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("p99 over the cell"));
 }
+
+/// An open workload's response times (from when each task was due, queueing included) get histograms and
+/// percentiles over the cell of their own, recomputed here from the raw files; a closed workload has none.
+#[test]
+fn an_open_workloads_response_times_are_merged_over_the_cell_too() {
+    let text = "[experiment]\nname = \"open_tails\"\nrepetitions = 2\nwarmup = 0\n\n\
+        [workloads.open]\nsteps = [{ sleep = \"2ms\" }]\narrival = { rate = \"800/s\", duration = \"0.25s\" }\n\n\
+        [workloads.closed]\ntasks = 20\nsteps = [{ sleep = \"200us\" }]\n\n\
+        [matrix]\nexecutor = [\"threaded\"]\nworkers = [1]\nworkload = [\"open\", \"closed\"]\n";
+    let (_out, results, rows, _) = run_inline("open_tails", text);
+    let summary = read_runs(&results.join("summary.csv"));
+    let cell =
+        |workload: &str| summary.iter().find(|r| r["workload"] == workload && r["metric"] == "run_s").unwrap().clone();
+    let (open, closed) = (cell("open"), cell("closed"));
+    let cell_of = |workload: &str| rows.iter().find(|r| r["workload"] == workload).unwrap()["cell"].clone();
+    let mut all = Vec::new();
+    for repetition in 1..=2 {
+        let file = results.join(format!("histograms/cell-{}-rep-{repetition}-response.csv", cell_of("open")));
+        let pairs = pairs_of(&file);
+        let run = rows.iter().find(|r| r["workload"] == "open" && r["repetition"] == repetition.to_string()).unwrap();
+        let p50 = nearest_rank(&pairs, 0.5) as f64 / 1e9;
+        assert!((p50 - seconds(run, "response_p50_s")).abs() < 1e-9, "rep {repetition}: {p50} against {run:?}");
+        all.extend(pairs);
+    }
+    assert_eq!(open["cell_response_tasks"], all.iter().map(|(_, n)| n).sum::<u64>().to_string(), "{open:?}");
+    for (column, q) in [("cell_response_p50_s", 0.5), ("cell_response_p90_s", 0.9), ("cell_response_p99_s", 0.99)] {
+        let expected = nearest_rank(&all, q) as f64 / 1e9;
+        assert!((seconds(&open, column) - expected).abs() < 1e-9, "{column}: {} against {expected}", open[column]);
+    }
+    // Waiting in the queue included: never shorter than the service time over the same tasks.
+    assert!(seconds(&open, "cell_response_p99_s") >= seconds(&open, "cell_latency_p99_s"), "{open:?}");
+    for column in ["cell_response_tasks", "cell_response_p99_s"] {
+        assert_eq!(closed[column], "", "a closed workload has no response times: {closed:?}");
+    }
+    assert!(!results.join(format!("histograms/cell-{}-rep-1-response.csv", cell_of("closed"))).exists());
+}
