@@ -402,26 +402,33 @@ fn over_cells(
     current: (&Path, &Values),
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Vec<OverCell>> {
-    let of = |(dir, values): (&Path, &Values), label: &str| -> anyhow::Result<Option<CellLatency>> {
+    let of = |(dir, values): (&Path, &Values), kind, label: &str| -> anyhow::Result<Option<CellLatency>> {
         let Some(runs) = values.get(label) else { return Ok(None) };
         let Some(cell) = runs.cell else { return Ok(None) };
-        histograms::of_cell(dir, histograms::Kind::Service, cell, &runs.ok_repetitions)
+        histograms::of_cell(dir, kind, cell, &runs.ok_repetitions)
             .with_context(|| format!("cannot read the histograms of {}", dir.display()))
     };
     let mut found = Vec::new();
     let mut sides = [false, false];
     for label in current.1.keys().filter(|k| baseline.1.contains_key(*k)) {
-        let (old, new) = (of(baseline, label)?, of(current, label)?);
-        sides[0] |= old.is_some();
-        sides[1] |= new.is_some();
-        if let (Some(old), Some(new)) = (old, new) {
-            found.push(OverCell {
-                cell: label.clone(),
-                baseline_p50_s: old.latency.p50_s,
-                current_p50_s: new.latency.p50_s,
-                baseline_p99_s: old.latency.p99_s,
-                current_p99_s: new.latency.p99_s,
-            });
+        // Service time for every cell; an open workload's response times too, where both sides have them.
+        for (kind, what) in [(histograms::Kind::Service, "service time"), (histograms::Kind::Response, "response time")]
+        {
+            let (old, new) = (of(baseline, kind, label)?, of(current, kind, label)?);
+            if kind == histograms::Kind::Service {
+                sides[0] |= old.is_some();
+                sides[1] |= new.is_some();
+            }
+            if let (Some(old), Some(new)) = (old, new) {
+                found.push(OverCell {
+                    cell: label.clone(),
+                    of: what,
+                    baseline_p50_s: old.latency.p50_s,
+                    current_p50_s: new.latency.p50_s,
+                    baseline_p99_s: old.latency.p99_s,
+                    current_p99_s: new.latency.p99_s,
+                });
+            }
         }
     }
     for ((dir, _), has) in [baseline, current].into_iter().zip(sides) {

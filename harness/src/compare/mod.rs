@@ -212,6 +212,8 @@ pub(crate) struct RateFound {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct OverCell {
     pub cell: String,
+    /// What the percentiles are of: `service time` (every cell), or an open workload's `response time`.
+    pub of: &'static str,
     pub baseline_p50_s: f64,
     pub current_p50_s: f64,
     pub baseline_p99_s: f64,

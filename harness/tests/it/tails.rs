@@ -234,4 +234,9 @@ fn an_open_workloads_response_times_are_merged_over_the_cell_too() {
         assert_eq!(closed[column], "", "a closed workload has no response times: {closed:?}");
     }
     assert!(!results.join(format!("histograms/cell-{}-rep-1-response.csv", cell_of("closed"))).exists());
+    // `compare` shows them beside the service times, for the open cell alone.
+    let out = support::harness().arg("compare").arg(&results).arg(&results).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("(response time)").count(), 1, "{text}");
+    assert!(text.contains("workload=open (response time)"), "{text}");
 }
