@@ -380,7 +380,11 @@ fn substitute(text: &str, port: u16, names: &[&str], ports: &[u16], deferred: &[
                 .chain(deferred.iter().map(|d| format!("${{{d}}}")))
                 .collect();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            return Err((format!("`${{{reference}}}` is not known"), format!("one of {}", quote_list(&known))));
+            let written = format!("${{{reference}}}");
+            let guess = crate::diagnostic::closest(&written, known.iter().copied())
+                .map(|best| format!(" (did you mean `{best}`?)"))
+                .unwrap_or_default();
+            return Err((format!("`{written}` is not known{guess}"), format!("one of {}", quote_list(&known))));
         };
         out.push_str(&text[last..range.start]);
         out.push_str(&value.to_string());
@@ -410,7 +414,11 @@ fn files(
             error(format!("service `{service}`: `files.\"{name}\"` is {}", value.get_ref()), Some(value.span()))
                 .expected(FILE_EXPECTED)
         };
-        let table = value.get_ref().as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
+        let table = value.get_ref().as_table().filter(|t| t.len() == 1).ok_or_else(|| {
+            let keys: Vec<&str> =
+                value.get_ref().as_table().map(|t| t.keys().map(String::as_str).collect()).unwrap_or_default();
+            if keys.len() > 1 { bad().help("give one of `template` and `text`, not both") } else { bad() }
+        })?;
         let (kind, inner) = table.iter().next().expect("one key");
         let mut template = None;
         let content = match (kind.as_str(), inner) {
@@ -433,7 +441,7 @@ fn files(
                     .help("check the path, relative to the experiment file's folder: a template is a regular file, read when the experiment is loaded")
                 })?
             }
-            _ => return Err(bad()),
+            _ => return Err(bad().did_you_mean(kind, ["template", "text"])),
         };
         let content = text(&content).map_err(|(m, e)| {
             // In a template, where: the error's place is the `files` entry of the experiment file.

@@ -316,8 +316,19 @@ fn connect(step: &str, value: Option<&toml::Value>, shares: bool) -> Result<Conn
         None | Some((_, Some("reuse"))) => Ok(Connect::Reuse),
         Some((_, Some("per_request"))) => Ok(Connect::PerRequest),
         Some((_, Some("shared"))) if shares => Ok(Connect::Shared),
-        Some((other, _)) => Err((
-            format!("`{step}.connect` is {other}"),
+        Some((other, written)) => Err((
+            {
+                let values: &[&str] =
+                    if shares { &["reuse", "per_request", "shared"] } else { &["reuse", "per_request"] };
+                let why = match written {
+                    Some("shared") => format!(": `{step}` steps cannot share one connection among tasks"),
+                    Some(word) => crate::diagnostic::closest(word, values.iter().copied())
+                        .map(|best| format!(" (did you mean \"{best}\"?)"))
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                format!("`{step}.connect` is {other}{why}")
+            },
             Some(if shares {
                 "\"reuse\" (a connection per task slot), \"per_request\" or \"shared\" (one connection for every task in flight)".to_owned()
             } else {

@@ -58,6 +58,13 @@ impl Resolver<'_> {
         };
         let rate_text = string("rate", rate_value, RATE_EXPECTED)?;
         let searched = rate_text.trim() == grammar::SEARCH;
+        // A rate that is neither a rate nor `search` is the mistake to name first: `"serch"` is a typo, not a
+        // fixed rate given with an `objective`.
+        if let (false, Err(why)) = (searched, parse_rate(&rate_text)) {
+            return Err(here("rate", rate_value, format!("is \"{rate_text}\": {why}"))
+                .expected(format!("{RATE_EXPECTED}, or \"{}\"", grammar::SEARCH))
+                .did_you_mean(rate_text.trim(), [grammar::SEARCH]));
+        }
         if !searched {
             let stray = [
                 ("objective", a.objective.as_ref().map(Spanned::span)),
@@ -294,7 +301,8 @@ impl Resolver<'_> {
                             format!("{} is \"{written}\", finer than a search resolves", at("search.precision")),
                             Some(value.span()),
                         )
-                        .expected(expected));
+                        .expected(expected)
+                        .help("the search stops once the lowest rate that failed is within this share above the rate found; \"5%\" is the default"));
                 }
                 Err(why) => {
                     return Err(self
