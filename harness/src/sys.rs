@@ -4,10 +4,11 @@
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read as _};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
@@ -504,6 +505,50 @@ pub(crate) fn uname() -> io::Result<Uname> {
 }
 
 /// Makes a FIFO at `path`.
+/// Opens `path` when it is a regular file (a FIFO, a device or a folder is refused, without blocking on
+/// it), for reading, and for writing too when `write`.
+pub(crate) fn regular_file(path: &Path, write: bool) -> io::Result<File> {
+    // O_NONBLOCK: opening a FIFO does not wait for a writer; it means nothing for a regular file. A file
+    // opened to be written is never reached through a symbolic link (O_NOFOLLOW), which could lead out of the
+    // folder.
+    let flags = if write { libc::O_NONBLOCK | libc::O_NOFOLLOW } else { libc::O_NONBLOCK };
+    let file = std::fs::OpenOptions::new().read(true).write(write).custom_flags(flags).open(path).map_err(|e| {
+        if write && e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link: the harness writes a result folder's files in place only",
+                    path.display()
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
+    }
+    Ok(file)
+}
+
+/// Reads all of `file` (`path`), refusing one longer than `max` bytes.
+pub(crate) fn read_bounded(file: &mut File, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is longer than the {} the harness reads", path.display(), crate::fmt::format_size(max)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads the regular file `path`, of at most `max` bytes.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    read_bounded(&mut regular_file(path, false)?, path, max)
+}
+
 #[cfg(test)]
 pub(crate) fn mkfifo(path: &Path) -> io::Result<()> {
     let path = CString::new(path.as_os_str().as_bytes())?;

@@ -43,11 +43,13 @@ pub(crate) fn outline(path: &Path) -> Result<Outline, Diagnostic> {
     })
 }
 
+/// The most of an experiment file, or of a file it names (a service's template), the harness reads.
+pub(crate) const MAX_INPUT_BYTES: u64 = 16 << 20;
+
 /// The text of an experiment file. Bytes that are not UTF-8 are an error at their place. A FIFO or a device
-/// is refused without waiting on it, as is a file longer than 16 MiB.
+/// is refused without waiting on it, as is a file longer than [`MAX_INPUT_BYTES`].
 fn read_source(path: &Path) -> Result<Arc<str>, Diagnostic> {
-    use crate::results::open::{MAX_SMALL_FILE_BYTES, read_regular};
-    let bytes = read_regular(path, MAX_SMALL_FILE_BYTES).map_err(|e| {
+    let bytes = crate::sys::read_regular(path, MAX_INPUT_BYTES).map_err(|e| {
         Diagnostic::new(format!("cannot read experiment file {}: {e}", path.display()))
             .help("check the path; experiment files live in `experiments/` by convention")
     })?;

@@ -426,12 +426,9 @@ fn files(
             ("template", toml::Value::String(path)) => {
                 template = Some(path);
                 // A FIFO or a device is refused without waiting on it, as is a template longer than 16 MiB.
-                let read =
-                    crate::results::open::read_regular(&base.join(path), crate::results::open::MAX_SMALL_FILE_BYTES)
-                        .and_then(|bytes| {
-                            String::from_utf8(bytes)
-                                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-                        });
+                let read = crate::sys::read_regular(&base.join(path), super::load::MAX_INPUT_BYTES).and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                });
                 read.map_err(|e| {
                     error(
                         format!("service `{service}`: `files.\"{name}\"`: cannot read the template \"{path}\": {e}"),

@@ -1,9 +1,6 @@
 //! Opening a result folder that `harness run` (or `harness merge`) wrote, for the commands that read one:
 //! `report`, `compare`, `export`, `merge`, and `run --resume` and `--baseline`.
 
-use std::fs::File;
-use std::io::{self, Read as _};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
@@ -122,49 +119,7 @@ pub(crate) const MAX_RUNS_BYTES: u64 = 1 << 30;
 /// The most of any other file of a result folder (`experiment.toml`, `environment.json`, `warnings.txt`).
 pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
 
-/// Opens `path` when it is a regular file (a FIFO, a device or a folder is refused, without blocking on
-/// it), for reading, and for writing too when `write`.
-pub(crate) fn regular_file(path: &Path, write: bool) -> io::Result<File> {
-    // O_NONBLOCK: opening a FIFO does not wait for a writer; it means nothing for a regular file. A file
-    // opened to be written is never reached through a symbolic link (O_NOFOLLOW), which could lead out of the
-    // folder.
-    let flags = if write { libc::O_NONBLOCK | libc::O_NOFOLLOW } else { libc::O_NONBLOCK };
-    let file = std::fs::OpenOptions::new().read(true).write(write).custom_flags(flags).open(path).map_err(|e| {
-        if write && e.raw_os_error() == Some(libc::ELOOP) {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{} is a symbolic link: the harness writes a result folder's files in place only",
-                    path.display()
-                ),
-            )
-        } else {
-            e
-        }
-    })?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
-    }
-    Ok(file)
-}
-
-/// Reads all of `file` (`path`), refusing one longer than `max` bytes.
-pub(crate) fn read_bounded(file: &mut File, path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is longer than the {} the harness reads", path.display(), crate::fmt::format_size(max)),
-        ));
-    }
-    Ok(bytes)
-}
-
-/// Reads the regular file `path`, of at most `max` bytes.
-pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    read_bounded(&mut regular_file(path, false)?, path, max)
-}
+pub(crate) use crate::sys::{read_bounded, read_regular, regular_file};
 
 #[cfg(test)]
 mod tests {
