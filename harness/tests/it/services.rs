@@ -842,3 +842,18 @@ fn steps_to_two_servers_keep_each_server_s_connections_under_every_executor() {
     assert!(rows.iter().all(|r| r["status"] == "ok" && r["checksum"] == rows[0]["checksum"]), "{rows:?}");
     assert_eq!(marked(&marker), []);
 }
+
+/// A service that puts itself in the background (its command exits 0 at once, leaving a child) fails the
+/// experiment with a hint to keep it in the foreground, and leaves nothing running.
+#[test]
+fn a_service_that_goes_to_the_background_is_told_to_stay_in_the_foreground() {
+    let text = "[experiment]\nname = \"daemon\"\nrepetitions = 1\nwarmup = 0\n\n\
+        [services.web]\ncommand = [\"sh\", \"-c\", \"sleep 300 & exit 0\"]\n\n\
+        [workloads.w]\ntasks = 1\nsteps = [{ sleep = \"1ms\" }]\n\n[matrix]\nexecutor = [\"sync\"]\n";
+    let (_dir, _results, output, marker) = run("daemon", text);
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stderr = stderr(&output);
+    assert!(stderr.contains("service `web` exited with code 0"), "{stderr}");
+    assert!(stderr.contains("a service must stay in the foreground"), "{stderr}");
+    wait_until("the service's background process is gone", || marked(&marker).is_empty());
+}

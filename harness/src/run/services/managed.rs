@@ -275,9 +275,17 @@ impl Managed {
             return None;
         }
         let instance = self.running[i].take().expect("running");
-        let how = sys::wait4(instance.pid).map_or_else(|e| format!("ended ({e})"), |(status, _)| describe_exit(status));
+        let status = sys::wait4(instance.pid).map(|(status, _)| status);
+        let how = status.as_ref().map_or_else(|e| format!("ended ({e})"), |status| describe_exit(*status));
+        // A server that puts itself in the background exits 0 at once: the harness would lose track of it.
+        let daemon = if status.is_ok_and(|s| s.success()) {
+            "; a service must stay in the foreground: run it with its option for that (nginx `-g 'daemon off;'`, \
+             `redis-server --daemonize no`)"
+        } else {
+            ""
+        };
         let message = format!(
-            "service `{}` {how} during the experiment; its log is {}{}",
+            "service `{}` {how} during the experiment{daemon}; its log is {}{}",
             self.services[i].name,
             instance.log.display(),
             tail(&instance.log)
