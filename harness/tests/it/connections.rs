@@ -19,8 +19,24 @@ struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A free port for a server these tests count the connections of, below the kernel's ephemeral range
+/// (32768 and up by default): a port picked with `bind(0)` (the harness's choice of a service's port in
+/// another test, or the source port of any connection) never lands there, so no other test's client
+/// reaches this server and counts as one of its connections; and no two calls of this process pick the
+/// same one.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Processes of the suite run one after another, but another checkout's may run beside this one.
+    let start = 20_000 + (std::process::id() % 1000) as u16 * 10;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 10_000, "no free port between 20000 and 30000");
+        let port = 20_000 + (start - 20_000 + n) % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Server {
