@@ -415,9 +415,8 @@ fn files(
                 .expected(FILE_EXPECTED)
         };
         let table = value.get_ref().as_table().filter(|t| t.len() == 1).ok_or_else(|| {
-            let keys: Vec<&str> =
-                value.get_ref().as_table().map(|t| t.keys().map(String::as_str).collect()).unwrap_or_default();
-            if keys.len() > 1 { bad().help("give one of `template` and `text`, not both") } else { bad() }
+            let several = value.get_ref().as_table().is_some_and(|t| t.len() > 1);
+            if several { bad().help("give one of `template` and `text`, not both") } else { bad() }
         })?;
         let (kind, inner) = table.iter().next().expect("one key");
         let mut template = None;

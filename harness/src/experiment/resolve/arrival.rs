@@ -60,11 +60,15 @@ impl Resolver<'_> {
         let searched = rate_text.trim() == grammar::SEARCH;
         // A rate that is neither a rate nor `search` is the mistake to name first: `"serch"` is a typo, not a
         // fixed rate given with an `objective`.
-        if let (false, Err(why)) = (searched, parse_rate(&rate_text)) {
-            return Err(here("rate", rate_value, format!("is \"{rate_text}\": {why}"))
-                .expected(format!("{RATE_EXPECTED}, or \"{}\"", grammar::SEARCH))
-                .did_you_mean(rate_text.trim(), [grammar::SEARCH]));
-        }
+        let fixed = if searched {
+            None
+        } else {
+            Some(parse_rate(&rate_text).map_err(|why| {
+                here("rate", rate_value, format!("is \"{rate_text}\": {why}"))
+                    .expected(format!("{RATE_EXPECTED}, or \"{}\"", grammar::SEARCH))
+                    .did_you_mean(rate_text.trim(), [grammar::SEARCH])
+            })?)
+        };
         if !searched {
             let stray = [
                 ("objective", a.objective.as_ref().map(Spanned::span)),
@@ -81,13 +85,8 @@ impl Resolver<'_> {
             }
         }
         let search = if searched { Some(self.search(name, raw, cell)?) } else { None };
-        let rate_per_s = match &search {
-            Some(search) => search.lowest,
-            None => parse_rate(&rate_text).map_err(|why| {
-                here("rate", rate_value, format!("is \"{rate_text}\": {why}"))
-                    .expected(format!("{RATE_EXPECTED}, or \"{}\"", grammar::SEARCH))
-            })?,
-        };
+        // A search starts at its lowest rate; otherwise the rate is the fixed one read above.
+        let rate_per_s = search.as_ref().map_or_else(|| fixed.expect("a fixed rate when not searched"), |s| s.lowest);
 
         let process = match &a.process {
             None => Process::Constant,
@@ -123,10 +122,18 @@ impl Resolver<'_> {
                     "add `duration` or `tasks`"
                 }));
         }
+        // What every "too many tasks" error says, whichever bound gave them.
+        let too_many_tasks = |d: Diagnostic| {
+            d.expected(format!("at most {} tasks a run", grammar::MAX_OPEN_TASKS)).help(
+                "a run keeps the arrival time of each of its tasks: shorten it, or lower the rate, and let `repetitions` add runs",
+            )
+        };
         let too_many = |key: &str, value: &Spanned<toml::Value>, why: String| {
-            here(key, value, format!("{why}, more than the {} tasks a run of an open workload holds", grammar::MAX_OPEN_TASKS))
-                .expected(format!("at most {} tasks a run", grammar::MAX_OPEN_TASKS))
-                .help("a run keeps the arrival time of each of its tasks: shorten it, or lower the rate, and let `repetitions` add runs")
+            too_many_tasks(here(
+                key,
+                value,
+                format!("{why}, more than the {} tasks a run of an open workload holds", grammar::MAX_OPEN_TASKS),
+            ))
         };
         let mut bound = None;
         let tasks = match (&a.tasks, &a.duration) {
@@ -170,16 +177,13 @@ impl Resolver<'_> {
                 if let Some(value) = has_tasks {
                     if let toml::Value::Integer(n) = self.substitute(value, cell, name)? {
                         if u64::try_from(n).is_ok_and(|n| n > grammar::MAX_OPEN_TASKS) {
-                            return Err(self
-                                .error(
-                                    format!(
-                                        "workload `{name}`: `tasks` is {n}, more than the {} tasks a run of an open workload holds",
-                                        grammar::MAX_OPEN_TASKS
-                                    ),
-                                    Some(value.span()),
-                                )
-                                .expected(format!("at most {} tasks a run", grammar::MAX_OPEN_TASKS))
-                                .help("a run keeps the arrival time of each of its tasks: lower `tasks`, and let `repetitions` add runs"));
+                            return Err(too_many_tasks(self.error(
+                                format!(
+                                    "workload `{name}`: `tasks` is {n}, more than the {} tasks a run of an open workload holds",
+                                    grammar::MAX_OPEN_TASKS
+                                ),
+                                Some(value.span()),
+                            )));
                         }
                     }
                 }
