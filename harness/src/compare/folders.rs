@@ -26,8 +26,8 @@ use anyhow::Context as _;
 
 use super::verdict::{Scale, decide, detectable, needed};
 use super::{
-    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, OverCell, RateFound, Reason, Verdict,
-    judged_by,
+    ALPHA, AnchorShift, Change, Comparison, Direction, MachineLoad, Mode, OverCell, RESPONSE_TIME, RateFound, Reason,
+    SERVICE_TIME, Verdict, judged_by,
 };
 use crate::experiment::gate::{Gate, Threshold};
 use crate::experiment::repetitions::Repetitions;
@@ -412,8 +412,7 @@ fn over_cells(
     let mut sides = [false, false];
     for label in current.1.keys().filter(|k| baseline.1.contains_key(*k)) {
         // Service time for every cell; an open workload's response times too, where both sides have them.
-        for (kind, what) in [(histograms::Kind::Service, "service time"), (histograms::Kind::Response, "response time")]
-        {
+        for (kind, what) in [(histograms::Kind::Service, SERVICE_TIME), (histograms::Kind::Response, RESPONSE_TIME)] {
             let (old, new) = (of(baseline, kind, label)?, of(current, kind, label)?);
             if kind == histograms::Kind::Service {
                 sides[0] |= old.is_some();

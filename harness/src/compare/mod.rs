@@ -207,12 +207,16 @@ pub(crate) struct RateFound {
     pub current_failed_per_s: Option<f64>,
 }
 
+/// What [`OverCell::of`] says.
+pub(crate) const SERVICE_TIME: &str = "service time";
+pub(crate) const RESPONSE_TIME: &str = "response time";
+
 /// The latency percentiles over every task of one cell on both sides (each side's runs' histograms
 /// merged): shown beside the verdicts, not judged, since one number per side has no interval.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct OverCell {
     pub cell: String,
-    /// What the percentiles are of: `service time` (every cell), or an open workload's `response time`.
+    /// What the percentiles are of: [`SERVICE_TIME`] (every cell), or an open workload's [`RESPONSE_TIME`].
     pub of: &'static str,
     pub baseline_p50_s: f64,
     pub current_p50_s: f64,

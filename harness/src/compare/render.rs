@@ -238,7 +238,7 @@ fn over_cell_rows(c: &Comparison) -> Vec<[String; 3]> {
     };
     let mut rows = vec![["cell".to_owned(), "p50 over the cell".to_owned(), "p99 over the cell".to_owned()]];
     rows.extend(c.over_cell.iter().map(|o| {
-        let cell = if o.of == "response time" { format!("{} (response time)", o.cell) } else { o.cell.clone() };
+        let cell = if o.of == super::RESPONSE_TIME { format!("{} ({})", o.cell, o.of) } else { o.cell.clone() };
         [cell, moved(o.baseline_p50_s, o.current_p50_s), moved(o.baseline_p99_s, o.current_p99_s)]
     }));
     rows
