@@ -321,8 +321,19 @@ pub(super) fn resolve(
         }
         let ready = match &table.ready {
             None => Probe::Tcp(format!("127.0.0.1:{port}")),
-            Some(value) => probe(value.get_ref(), &text)
-                .map_err(|(m, e)| error(format!("service `{name}`: {m}"), Some(value.span())).expected(e))?,
+            Some(value) => probe(value.get_ref(), &text).map_err(|(m, e)| {
+                let folder = m.starts_with("`${dir}`") || m.starts_with("`${file.");
+                let problem = error(format!("service `{name}`: {m}"), Some(value.span())).expected(e);
+                if folder {
+                    // The folder of a start exists only once the service starts; a probe is checked before.
+                    problem.help(
+                        "`${dir}` and `${file.NAME}` are for `command`, `env` and `files`; a `log` probe matches the \
+                         service's output, an `http` or `tcp` one its port",
+                    )
+                } else {
+                    problem
+                }
+            })?,
         };
         let ready_timeout = match &table.ready_timeout {
             None => DEFAULT_READY_TIMEOUT,

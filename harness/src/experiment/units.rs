@@ -4,6 +4,8 @@ use std::time::Duration;
 
 /// What a duration looks like, for error messages.
 pub(crate) const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \"2s\"";
+/// The units of a duration, for error messages.
+const DURATION_UNITS: &str = "the units are ns, us, ms, s, min, h, d and y";
 /// What a size looks like, for error messages.
 pub(crate) const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
 
@@ -23,13 +25,19 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("the duration is empty".to_owned());
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{text}` has no unit"));
+        return Err(format!("`{text}` has no unit; {DURATION_UNITS}"));
+    }
+    if text.contains('.') {
+        return Err(format!("`{text}` is not a whole number; use a smaller unit, such as 1500ms for 1.5s"));
     }
     let duration = humantime::parse_duration(text).map_err(|e| {
         let why = e.to_string();
         let why = why.split(", supported units").next().unwrap_or_default().to_owned();
         if why.contains("overflow") || why.contains("too large") {
             return format!("`{text}` is longer than the longest duration accepted, 1 year");
+        }
+        if why.starts_with("unknown time unit") {
+            return format!("`{text}` is not a duration ({why}; {DURATION_UNITS})");
         }
         format!("`{text}` is not a duration ({why})")
     })?;
@@ -76,7 +84,9 @@ mod tests {
         assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1s 500ms"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(parse_duration("10").unwrap_err().contains("no unit; the units are ns, us, ms, s"));
+        assert!(parse_duration("10 parsecs").unwrap_err().ends_with("the units are ns, us, ms, s, min, h, d and y)"));
+        assert!(parse_duration("1.5s").unwrap_err().contains("not a whole number; use a smaller unit"));
         assert!(parse_duration("ten ms").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_duration("1y"), Ok(MAX_DURATION));

@@ -720,13 +720,17 @@ scope = "run"
             .find(|s| s["name"] == "web")
             .unwrap()["port"]
             .to_string();
-    let folders: Vec<PathBuf> = ["web-1.log", "web-2.log"]
+    let folders: Vec<PathBuf> = ["web-1", "web-2"]
         .iter()
-        .map(|log| {
-            let text = std::fs::read_to_string(results.join("logs/services").join(log)).unwrap();
-            let line = text.lines().find(|l| l.starts_with("port=")).unwrap_or_else(|| panic!("{log}: {text}"));
+        .map(|start| {
+            let logs = results.join("logs/services");
+            let text = std::fs::read_to_string(logs.join(format!("{start}.log"))).unwrap();
+            let line = text.lines().find(|l| l.starts_with("port=")).unwrap_or_else(|| panic!("{start}: {text}"));
+            // The copy kept for the user is the file as this start was given it.
+            let kept = std::fs::read_to_string(logs.join(format!("{start}.files/conf/page.txt"))).unwrap();
+            assert_eq!(kept, line, "{start}");
             let (written_port, folder) = line["port=".len()..].split_once(" dir=").unwrap();
-            assert_eq!(written_port, port, "{log}: {text}");
+            assert_eq!(written_port, port, "{start}: {text}");
             PathBuf::from(folder)
         })
         .collect();
@@ -735,6 +739,28 @@ scope = "run"
         assert!(folder.is_absolute() && folder.starts_with(std::env::temp_dir()), "{}", folder.display());
         assert!(!folder.exists(), "{} outlived the experiment", folder.display());
     }
+}
+
+/// A service that fails on a file it was given (as nginx does on a bad directive, naming the file) is
+/// reported with where the copy of its files is kept: the scratch folder its message names is gone by then.
+#[test]
+fn a_service_failing_on_its_files_is_told_where_their_copy_is_kept() {
+    let services = r#"
+[services.web]
+command = ["sh", "-c", "echo \"unknown directive in ${file.conf/server.conf}:1\" >&2; exit 3"]
+files = { "conf/server.conf" = { text = "lisen ${port};" } }
+"#;
+    let text = experiment("kept", "repetitions = 1\nwarmup = 0", services, "{ sleep = \"1ms\" }");
+    let (_dir, results, output, marker) = run("kept", &text);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(marked(&marker), []);
+    let kept = results.join("logs/services/web.files");
+    assert!(err.contains("unknown directive in"), "{err}");
+    assert!(err.contains("; the files it was given are kept in "), "{err}");
+    assert!(err.contains("logs/services/web.files (it read them from the scratch folder"), "{err}");
+    let conf = std::fs::read_to_string(kept.join("conf/server.conf")).unwrap();
+    assert!(conf.starts_with("lisen ") && conf.ends_with(';') && !conf.contains("${"), "{conf}");
 }
 
 /// `experiments/nginx.toml` with a real nginx: its configuration written from the template with its port

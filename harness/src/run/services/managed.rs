@@ -7,10 +7,12 @@
 //! (whatever it starts is killed with it). The run reaper spares it ([`super::super::reap::spare`]). Its
 //! standard output and error go to `logs/services/NAME.log` (`NAME-K.log` for the Kth start of a service
 //! of scope `cell` or `run`). Each start gets a fresh folder of its own in the scratch folder (`${dir}`),
-//! where the service's `files` are written before its command starts.
+//! where the service's `files` are written before its command starts; a copy of them is kept beside the log
+//! (`logs/services/NAME.files/`), since the scratch folder is removed at the end and a service's own errors
+//! name the files it read.
 
 use std::fs::OpenOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,8 @@ struct Instance {
     /// Its cgroup's peak memory, reset before each run, where the kernel allows that.
     peak: Option<PeakMeter>,
     log: PathBuf,
+    /// Where the copy of its `files` is kept, when it has any: see [`files_kept`].
+    files: Option<PathBuf>,
     /// The cell it was started for.
     cell: usize,
 }
@@ -216,7 +220,10 @@ impl Managed {
             .create_service(format_args!("{}{}-{}", super::super::reap::SERVICE_CGROUP, service.name, self.starts[i]))
             .map_err(|e| failed(format!("cannot make its cgroup: {e}")))?;
         let dir = self.dirs.join(&stem);
-        write_files(&service, &dir).map_err(failed)?;
+        write_files(&service, &dir, &dir).map_err(failed)?;
+        let files = (!service.files.is_empty()).then(|| self.logs.join(format!("{stem}.files")));
+        // The copy is for the user to read; a service runs without it.
+        let files = files.filter(|kept| write_files(&service, &dir, kept).is_ok());
         let mut command = Command::new(place(&service.command.program, &dir));
         command
             .args(service.command.args.iter().map(|a| place(a, &dir)))
@@ -235,7 +242,8 @@ impl Managed {
         // The processes the service starts die with the harness too, whatever kills it.
         self.guards.guard(pid);
         let peak = cgroup.as_ref().and_then(RunCgroup::peak_meter);
-        self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), cell });
+        let kept = files_kept(files.as_deref());
+        self.running[i] = Some(Instance { pid, cgroup, peak, log: log.clone(), files, cell });
         let deadline = Instant::now() + service.ready_timeout;
         let mut watch = Watch::new(&log);
         loop {
@@ -254,7 +262,7 @@ impl Managed {
             if Instant::now() >= deadline {
                 let squatter = watch.squatter.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
                 let message = format!(
-                    "service `{}` was not ready after {}: its probe {} did not succeed{squatter}; its log is {}{}",
+                    "service `{}` was not ready after {}: its probe {} did not succeed{squatter}; its log is {}{}{kept}",
                     service.name,
                     format_duration(service.ready_timeout),
                     service.ready,
@@ -285,10 +293,11 @@ impl Managed {
             ""
         };
         let message = format!(
-            "service `{}` {how} during the experiment{daemon}; its log is {}{}",
+            "service `{}` {how} during the experiment{daemon}; its log is {}{}{}",
             self.services[i].name,
             instance.log.display(),
-            tail(&instance.log)
+            tail(&instance.log),
+            files_kept(instance.files.as_deref())
         );
         self.finish(instance);
         Some(message)
@@ -329,18 +338,31 @@ impl Drop for Managed {
     }
 }
 
-/// Makes `dir`, the folder of one start of `service`, and writes its `files` there.
-fn write_files(service: &Service, dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// Makes `into` and writes `service`'s `files` there, as given to the start whose folder is `dir` (`${dir}`
+/// in them is `dir`): into `dir` itself for the service, and into the log folder for the user.
+fn write_files(service: &Service, dir: &Path, into: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(into).map_err(|e| format!("{}: {e}", into.display()))?;
     for file in &service.files {
-        // The name is relative and has no `..` (checked with the file): the path stays inside `dir`.
-        let path = dir.join(&file.name);
+        // The name is relative and has no `..` (checked with the file): the path stays inside `into`.
+        let path = into.join(&file.name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
         std::fs::write(&path, place(&file.content, dir)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// What an error about a service adds when it was given `files`: where the copy of them is, since the paths
+/// in the service's own messages are in the scratch folder, removed at the end.
+fn files_kept(kept: Option<&Path>) -> String {
+    kept.map(|kept| {
+        format!(
+            "; the files it was given are kept in {} (it read them from the scratch folder, removed at the end)",
+            kept.display()
+        )
+    })
+    .unwrap_or_default()
 }
 
 /// After a service's leader was reaped: kills what is left of its group and cgroup.
