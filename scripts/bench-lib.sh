@@ -1,11 +1,26 @@
 # Sourced by the scripts that time the harness against a plain program (bench-overhead.sh, bench-waits.sh,
 # bench-speedup.sh, bench-per-run.sh): building, one-cell experiment files, reading a run's run_s, timing a
-# command, and the table of ratios with their spread. Call `bench_start` first; it sets `root`, `harness`,
+# command, and the table of ratios with their spread; and where the load scripts (bench-load.sh,
+# bench-one-connection.sh) place servers and clients. Call `bench_start` first; it sets `root`, `harness`,
 # `examples` and `work` (a folder removed on exit), and notes the machine's load for `bench_load`.
 #
 # With BASELINE=PATH, a `harness` binary of another build with its executor plugins beside it (say a copy
 # of target/release of the commit before a change), the scripts of one figure time it too, in the same
 # rounds, and print its ratio next to this build's: a change's before and after under the same load.
+
+# Where the servers and clients of a load run: PLACEMENT=same puts both on CPU 0 alone, apart the servers on
+# CPU 1 and the clients on CPU 0, free (the default) leaves it to the kernel. Sets `placement` and the
+# commands to prefix, `client_on` and `server_on` (arrays); exits 2 on a placement it does not know.
+bench_placement() {
+    placement=${PLACEMENT:-free}
+    case $placement in
+        free) client_on=(); server_on=() ;;
+        same) client_on=(taskset -c 0); server_on=(taskset -c 0) ;;
+        apart) client_on=(taskset -c 0); server_on=(taskset -c 1) ;;
+        *) echo "PLACEMENT=$placement: expected free, same or apart" >&2; exit 2 ;;
+    esac
+    [ "$placement" != apart ] || [ "$(nproc)" -ge 2 ] || { echo "PLACEMENT=apart needs two CPUs; this machine has $(nproc)" >&2; exit 2; }
+}
 
 bench_start() {
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -21,9 +21,9 @@
 # With PLACEMENT=same, the servers and every client run on CPU 0 alone; with PLACEMENT=apart, the servers
 # on CPU 1 and the clients on CPU 0; by default (PLACEMENT=free) the kernel places them. On one CPU a round
 # trip is the client's and the server's CPU time and nothing else (no CPU goes idle to be woken again), so
-# the rates compare what each client costs a request: what the 0.95 target is about. Apart or free, a
-# one-connection round trip also waits for an idle CPU to wake, twice, which on a virtual machine can be
-# most of it and is neither client's doing.
+# the rates compare what each client costs a request. Apart or free, a one-connection round trip also waits
+# for an idle CPU to wake, twice, which on a virtual machine can be most of it and is neither client's doing
+# (scripts/bench-one-connection.sh measures how much).
 #
 # Installs nginx-light, redis-server, redis-tools and wrk with apt-get when they are missing. Both servers
 # run on one core each at most (one nginx worker; redis is single-threaded), on ports picked free, with
@@ -40,14 +40,8 @@ http_tasks=${HTTP_TASKS:-40000}
 redis_tasks=${REDIS_TASKS:-50000}
 wrk_seconds=${WRK_SECONDS:-1}
 
-placement=${PLACEMENT:-free}
-case $placement in
-    free) client_on=(); server_on=() ;;
-    same) client_on=(taskset -c 0); server_on=(taskset -c 0) ;;
-    apart) client_on=(taskset -c 0); server_on=(taskset -c 1) ;;
-    *) echo "PLACEMENT=$placement: expected free, same or apart" >&2; exit 2 ;;
-esac
-[ "$placement" != apart ] || [ "$(nproc)" -ge 2 ] || { echo "PLACEMENT=apart needs two CPUs; this machine has $(nproc)" >&2; exit 2; }
+source "$root/scripts/bench-lib.sh"
+bench_placement
 
 [ -x "$harness" ] || { echo "build the harness first: cargo build --release --workspace" >&2; exit 1; }
 baseline=${BASELINE:-}
