@@ -17,7 +17,7 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(31_557_600);
 /// `memory_floor`): 1024 GiB, so that no sum of sizes overflows.
 pub(crate) const MAX_SIZE: u64 = 1 << 40;
 
-/// Parses a duration: whole numbers with units (`ns`, `us`, `ms`, `s`, `min`, `h`, and the other spellings of
+/// Parses a duration: numbers, a decimal fraction allowed, with units (`ns`, `us`, `ms`, `s`, `min`, `h`, and the other spellings of
 /// the `humantime` crate), one or several ("1s 500ms"). A bare number is refused: its unit would be a guess.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -26,9 +26,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`{text}` has no unit; {DURATION_UNITS}"));
-    }
-    if text.contains('.') {
-        return Err(format!("`{text}` is not a whole number; use a smaller unit, such as 1500ms for 1.5s"));
     }
     let duration = humantime::parse_duration(text).map_err(|e| {
         let why = e.to_string();
@@ -86,7 +83,7 @@ mod tests {
         assert_eq!(parse_duration("1s 500ms"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("10").unwrap_err().contains("no unit; the units are ns, us, ms, s"));
         assert!(parse_duration("10 parsecs").unwrap_err().ends_with("the units are ns, us, ms, s, min, h, d and y)"));
-        assert!(parse_duration("1.5s").unwrap_err().contains("not a whole number; use a smaller unit"));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("ten ms").is_err());
         assert!(parse_duration("").is_err());
         assert_eq!(parse_duration("1y"), Ok(MAX_DURATION));

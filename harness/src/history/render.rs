@@ -88,6 +88,7 @@ pub(crate) fn figure(series: &Series, index: usize) -> Figure {
             log_y: false,
             marks,
         }],
+        grid_columns: None,
         rules: Vec::new(),
         notes,
     }

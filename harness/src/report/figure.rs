@@ -76,6 +76,9 @@ pub struct Figure {
     pub x: Axis,
     pub y: Axis,
     pub panels: Vec<Panel>,
+    /// Panels a row: when the panels are every pair of two panel columns' values, the values of the column
+    /// with more of them (a row each value of the other); `None` leaves it to the drawing.
+    pub grid_columns: Option<usize>,
     pub rules: Vec<Rule>,
     /// Sentences below the chart.
     pub notes: Vec<String>,

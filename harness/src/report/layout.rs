@@ -15,6 +15,8 @@ use crate::fmt::unit;
 
 /// The most panels a figure has; more make one file per value of the first panel column.
 pub(crate) const MAX_PANELS: usize = 12;
+/// The most panels a row of a grid of two panel columns (see [`Figure::grid_columns`]).
+const MAX_GRID_COLUMNS: usize = 4;
 
 /// What each column does in a figure.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,6 +71,20 @@ pub(crate) fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) ->
         values.index(report.value(cell, column));
     }
     values.items
+}
+
+/// The values of `column` among `cells` in the order panels and categories show them: ascending when every
+/// one is a number, else in the order of the cells (the experiment file's).
+fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str) -> Order<&'r str> {
+    let mut values = distinct(report, cells, column);
+    if numeric(report, cells, column) {
+        values.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse().unwrap_or(0.0)));
+    }
+    let mut order = Order::new();
+    for value in values {
+        order.index(value);
+    }
+    order
 }
 
 /// Whether every one of `cells` has a number in `column`.
@@ -247,6 +263,11 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         }
     }
     let mut panels: Vec<Panel> = Vec::new();
+    // Panels go in the order of their columns' values (the first column's slowest), each column's
+    // values as `value_order` gives them, whatever the order of the cells.
+    let panel_orders: Vec<(&String, Order<&str>)> =
+        roles.panels.iter().map(|column| (column, value_order(report, cells, column))).collect();
+    let mut panel_keys: Vec<Vec<Option<usize>>> = Vec::new();
     let mut panel_index: Order<String> = Order::new();
     let mut series_index: Vec<std::collections::HashMap<String, usize>> = Vec::new();
     let mut missing = 0;
@@ -292,6 +313,8 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         if index == panels.len() {
             panels.push(Panel { label, series: Vec::new(), log_y: false, marks: Vec::new() });
             series_index.push(std::collections::HashMap::new());
+            panel_keys
+                .push(panel_orders.iter().map(|(column, order)| order.get(&report.value(cell, column))).collect());
         }
         let panel = &mut panels[index];
         let next = panel.series.len();
@@ -305,6 +328,25 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     if panels.is_empty() {
         return None;
     }
+    // Two panel columns whose every pair of values has a panel make a grid: a row each value of the one with
+    // fewer values, across the other (a row for each workload, across the worker counts, say).
+    let grid_columns = match panel_orders.as_slice() {
+        [(_, first), (_, second)] if first.items.len() * second.items.len() == panels.len() => {
+            let across = first.items.len().max(second.items.len());
+            Some(across).filter(|&n| (2..=MAX_GRID_COLUMNS).contains(&n))
+        }
+        _ => None,
+    };
+    if let ([(_, first), (_, second)], Some(_)) = (panel_orders.as_slice(), grid_columns) {
+        if first.items.len() > second.items.len() {
+            for key in &mut panel_keys {
+                key.reverse();
+            }
+        }
+    }
+    let mut keyed: Vec<(Vec<Option<usize>>, Panel)> = panel_keys.into_iter().zip(panels).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut panels: Vec<Panel> = keyed.into_iter().map(|(_, panel)| panel).collect();
     let largest =
         panels.iter().flat_map(|p| &p.series).flat_map(|s| &s.points).map(|p| p.high.abs()).fold(0.0, f64::max);
     let unit = unit(plot.measure.dimension, largest);
@@ -387,6 +429,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         x: Axis { label: x_label, log: numeric_x && log_x(report, cells, roles), categories },
         y: Axis { label: y_label, log: log_y, categories: Vec::new() },
         panels,
+        grid_columns,
         rules: lines,
         notes,
     })
@@ -589,6 +632,39 @@ mod tests {
         let legend: Vec<(&str, usize)> = figure.legend();
         // In the order of the executors' colours, a second `async` series a shade lighter.
         assert_eq!(legend, [("sync", 0), ("threaded, workers=2", 1), ("async", 2), ("async, workers=2", 2 + SHADE)]);
+    }
+
+    #[test]
+    fn two_panel_columns_make_a_grid_in_the_order_of_their_values() {
+        // The cells in an order of their own, as a matrix with `include` or a resumed run may give them.
+        let order = [("8", "io"), ("1", "cpu"), ("2", "io"), ("1", "io"), ("8", "cpu"), ("2", "cpu")];
+        let cells: Vec<[&str; 4]> = order.iter().map(|&(workers, workload)| ["sync", workers, workload, "1"]).collect();
+        let slices: Vec<&[&str]> = cells.iter().map(<[&str; 4]>::as_slice).collect();
+        let r = report(&["executor", "workers", "workload", "size"], &slices);
+        let all: Vec<usize> = (0..cells.len()).collect();
+        let roles = Roles {
+            series: Some("executor".to_owned()),
+            panels: vec!["workers".to_owned(), "workload".to_owned()],
+            ..Roles::default()
+        };
+        let figure = build(&r, &all, &roles, &run_time()).remove(0);
+        let labels: Vec<&str> = figure.panels.iter().map(|p| p.label.as_str()).collect();
+        // A row a workload (two values) across the worker counts (three, ascending as numbers).
+        assert_eq!(
+            labels,
+            [
+                "workers=1, workload=io",
+                "workers=2, workload=io",
+                "workers=8, workload=io",
+                "workers=1, workload=cpu",
+                "workers=2, workload=cpu",
+                "workers=8, workload=cpu"
+            ]
+        );
+        assert_eq!(figure.grid_columns, Some(3));
+        // Without every pair of values, the drawing chooses.
+        let figure = build(&r, &all[..5], &roles, &run_time()).remove(0);
+        assert_eq!(figure.grid_columns, None);
     }
 
     #[test]

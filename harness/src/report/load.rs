@@ -179,6 +179,7 @@ fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
         },
         y: Axis { label: format!("response time ({})", unit.name), log: positive, categories: Vec::new() },
         panels,
+        grid_columns: None,
         rules,
         notes,
     })

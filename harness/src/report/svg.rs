@@ -85,11 +85,11 @@ const LINE: f64 = 1.45;
 
 fn frame(figure: &Figure) -> Frame {
     let panels = figure.panels.len();
-    let columns = match panels {
+    let columns = figure.grid_columns.unwrap_or(match panels {
         1 => 1,
         2 | 4 => 2,
         _ => 3,
-    };
+    });
     let panel = if panels == 1 { (760, 420) } else { (400, 300) };
     let width = (columns as u32 * panel.0).max(760) + 2 * MARGIN;
     let usable = f64::from(width - 2 * MARGIN);
