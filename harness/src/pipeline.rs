@@ -156,7 +156,11 @@ fn run_opened(
         agree_with_earlier_runs(experiment, &results.path, &mut runner);
     }
     let slots = crate::run::schedule(experiment, options.shard, &done);
-    let reporter = Reporter::new(options.progress, slots.len() as u64, &experiment.name);
+    // A search's first probe has a slot; the others it may run are counted in the most there can be.
+    let searches = slots.iter().filter(|s| s.repetition == Some(1) && experiment.cells[s.cell].search.is_some());
+    let most = slots.len() as u64 + searches.count() as u64 * (crate::search::MAX_PROBES as u64 - 1);
+    let reporter = Reporter::new(options.progress, slots.len() as u64, most, &experiment.name);
+    reporter.show_most();
     let mut summary = Summary {
         dir: results.path.clone(),
         measured: 0,
@@ -403,9 +407,14 @@ fn run_search(
         let verdict = crate::run::probe::verdict(&probe, searching.search, experiment.seed, &ran.outcome);
         let probe = crate::search::Probe { rate, verdict };
         record(results, experiment, slot, index, &ran, Some(probe), summary)?;
-        reporter.probed(experiment, cell, slot, &ran.outcome, probe);
         searching.probes.push(probe);
-        if runner.fatal().is_some() {
+        let fatal = runner.fatal().is_some();
+        // The line of a search's last probe no longer counts the probes it did not need.
+        if fatal || crate::search::next(searching.search, &searching.probes).is_none() {
+            reporter.searched(searching.probes.len());
+        }
+        reporter.probed(experiment, cell, slot, &ran.outcome, probe);
+        if fatal {
             break;
         }
     }
@@ -578,12 +587,14 @@ struct Reporter {
     bar: Option<ProgressBar>,
     plain: bool,
     total: std::cell::Cell<u64>,
+    /// The most runs there can be: `total` and the probes that the searches not yet ended may still add.
+    most: std::cell::Cell<u64>,
     done: std::cell::Cell<u64>,
     start: Instant,
 }
 
 impl Reporter {
-    fn new(progress: Progress, total: u64, name: &str) -> Self {
+    fn new(progress: Progress, total: u64, most: u64, name: &str) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (progress == Progress::Auto && terminal).then(|| {
             let bar = ProgressBar::new(total);
@@ -601,6 +612,7 @@ impl Reporter {
             bar,
             plain: progress == Progress::Auto && !terminal,
             total: std::cell::Cell::new(total),
+            most: std::cell::Cell::new(most),
             done: std::cell::Cell::new(0),
             start: Instant::now(),
         }
@@ -626,6 +638,27 @@ impl Reporter {
             }
         }
         self.report(experiment, cell, slot, outcome, Some(probe));
+    }
+
+    /// A search ended after `probes` probes: the ones it did not need leave the most there can be.
+    fn searched(&self, probes: usize) {
+        let unused = crate::search::MAX_PROBES.saturating_sub(probes.max(1)) as u64;
+        self.most.set(self.most.get().saturating_sub(unused).max(self.total.get()));
+        self.show_most();
+    }
+
+    /// On the bar, the most runs there can be while it is more than the bar's length.
+    fn show_most(&self) {
+        if let Some(bar) = &self.bar {
+            let (total, most) = (self.total.get(), self.most.get());
+            bar.set_message(if most > total { format!("(up to {most} runs)") } else { String::new() });
+        }
+    }
+
+    /// `[done/total]`, and while a search may still add probes, the most there can be.
+    fn counter(&self) -> String {
+        let (done, total, most) = (self.done.get(), self.total.get(), self.most.get());
+        if most > total { format!("[{done}/{total}, up to {most}]") } else { format!("[{done}/{total}]") }
     }
 
     fn report(
@@ -662,7 +695,7 @@ impl Reporter {
                 bar.println(crate::console::escape_controls(&format!("{} {what}: {result}", label.join(" "))));
             }
         } else if self.plain {
-            crate::console::errln!("[{}/{}] {} {what}: {result}", self.done.get(), self.total.get(), label.join(" "));
+            crate::console::errln!("{} {} {what}: {result}", self.counter(), label.join(" "));
         }
     }
 

@@ -169,6 +169,52 @@ concurrency = 4
     }
 }
 
+/// The progress lines of a searching run say the most runs there can be while a search may still add probes
+/// (100 a search at most), and that bound shrinks to the count once each search has ended.
+#[test]
+fn progress_counts_the_probes_a_search_may_still_add() {
+    let text = r#"
+[experiment]
+name = "search_progress"
+repetitions = 1
+warmup = 0
+
+[workloads.wait]
+steps = [{ sleep = "1ms" }]
+arrival = { rate = "search", duration = "0.2s", objective = { p99 = "1s" }, search = { lowest = "2/s", highest = "16/s", precision = "50%", confirm = 0 } }
+
+[matrix]
+executor = ["sync", "threaded"]
+"#;
+    let (out, file) = support::write_inline("search_progress", text);
+    let ran = support::harness().args(["run", "--out"]).arg(out.path().join("results")).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert_eq!(ran.status.code(), Some(0), "{stderr}");
+    let rows = support::read_runs(&out.path().join("results/search_progress/latest/runs.csv"));
+    // `[done/total]` or `[done/total, up to most]`, a line a probe.
+    let counters: Vec<(usize, usize, Option<usize>)> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix('[')?.split_once(']').map(|(c, _)| c.to_owned()))
+        .map(|c| {
+            let (counts, most) = c.split_once(", up to ").map_or((c.as_str(), None), |(a, m)| (a, Some(m)));
+            let (done, total) = counts.split_once('/').unwrap();
+            (done.parse().unwrap(), total.parse().unwrap(), most.map(|m| m.parse().unwrap()))
+        })
+        .collect();
+    assert_eq!(counters.len(), rows.len(), "{stderr}");
+    assert_eq!(counters[0], (1, 2, Some(200)), "two searches, each with one slot and 99 more probes at most");
+    let n = rows.len();
+    assert_eq!(counters[n - 1], (n, n, None), "{stderr}");
+    let mut bound = usize::MAX;
+    for (i, &(done, total, most)) in counters.iter().enumerate() {
+        assert_eq!(done, i + 1, "{stderr}");
+        assert!(total >= done && total <= n, "{stderr}");
+        let most = most.unwrap_or(total);
+        assert!(most >= n && most <= bound, "the bound only shrinks and never below the runs made: {stderr}");
+        bound = most;
+    }
+}
+
 /// A search whose lowest rate already misses the objective found nothing: a warning says so, with what to
 /// change (a 1 ms sleep cannot end within 100 us).
 #[test]
