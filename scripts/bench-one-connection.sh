@@ -33,6 +33,15 @@ bench_placement
 for example in bare_redis_client bare_epoll_client; do
     [ -x "$release/examples/$example" ] || { echo "build the bare clients first: cargo build --release -p harness-sdk --features tokio --examples" >&2; exit 1; }
 done
+clients=(redis-benchmark)
+for client in ${CLIENTS:-async sync tokio epoll epoll-rearm}; do
+    case $client in
+        redis-benchmark) ;;
+        async | sync | tokio | epoll | epoll-rearm)
+            [[ " ${clients[*]} " == *" $client "* ]] || clients+=("$client") ;;
+        *) echo "CLIENTS: unknown client \`$client\`; expected some of async sync tokio epoll epoll-rearm" >&2; exit 2 ;;
+    esac
+done
 missing=()
 command -v redis-server > /dev/null || missing+=(redis-server)
 command -v redis-benchmark > /dev/null || missing+=(redis-tools)
@@ -99,14 +108,6 @@ rate() { # CLIENT
     esac
 }
 
-clients=(redis-benchmark)
-for client in ${CLIENTS:-async sync tokio epoll epoll-rearm}; do
-    case $client in
-        redis-benchmark) ;;
-        async | sync | tokio | epoll | epoll-rearm) clients+=("$client") ;;
-        *) echo "CLIENTS: unknown client \`$client\`; expected some of async sync tokio epoll epoll-rearm" >&2; exit 2 ;;
-    esac
-done
 echo "$(redis-benchmark --version 2>/dev/null || redis-server --version | cut -d' ' -f1-3), $(nproc) CPUs, placement $placement, $rounds rounds of $commands commands" >&2
 : > "$work/rates.txt"
 for round in $(seq "$rounds"); do

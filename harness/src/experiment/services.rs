@@ -327,8 +327,8 @@ pub(super) fn resolve(
                 if folder {
                     // The folder of a start exists only once the service starts; a probe is checked before.
                     problem.help(
-                        "`${dir}` and `${file.NAME}` are for `command`, `env` and `files`; a `log` probe matches the \
-                         service's output, an `http` or `tcp` one its port",
+                        "`${dir}` is known in `command`, `env` and `files`, `${file.NAME}` in `command` and `env`; a \
+                         `log` probe matches the service's output, an `http` or `tcp` one its port",
                     )
                 } else {
                     problem
@@ -365,6 +365,28 @@ pub(super) fn resolve(
             loopback: None,
             files,
         });
+    }
+    // The Kth start of a service of scope `cell` or `run` is `NAME-K` in the logs and the scratch folder: no
+    // other service may be named so.
+    for started in services.iter().filter(|s| s.scope != Scope::Experiment) {
+        let prefix = format!("{}-", started.name);
+        let clash = services.iter().find(|other| {
+            other.name.strip_prefix(&prefix).is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if let Some(other) = clash {
+            return Err(error(
+                format!(
+                    "service name `{}` is also the name of a start of service `{}` (scope `{}`), in the logs and the \
+                     scratch folder",
+                    other.name,
+                    started.name,
+                    started.scope.name()
+                ),
+                table_span(raw, &other.name),
+            )
+            .expected(format!("a name other than `{}` followed by `-` and a number", started.name))
+            .help(format!("rename `{}`, with `_` for `-` say", other.name)));
+        }
     }
     Ok((services, loopback_port))
 }

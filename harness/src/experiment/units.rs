@@ -5,7 +5,7 @@ use std::time::Duration;
 /// What a duration looks like, for error messages.
 pub(crate) const DURATION_EXPECTED: &str = "a duration such as \"250us\", \"10ms\" or \"2s\"";
 /// The units of a duration, for error messages.
-const DURATION_UNITS: &str = "the units are ns, us, ms, s, min, h, d and y";
+const DURATION_UNITS: &str = "the units are ns, us, ms, s, min, h, d, w, M (months) and y";
 /// What a size looks like, for error messages.
 pub(crate) const SIZE_EXPECTED: &str = "a size such as \"512B\", \"64KiB\" or \"1MiB\", or a number of bytes";
 
@@ -24,13 +24,19 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("the duration is empty".to_owned());
     }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(format!("`{text}` has no unit; {DURATION_UNITS}"));
     }
     let duration = humantime::parse_duration(text).map_err(|e| {
         let why = e.to_string();
         let why = why.split(", supported units").next().unwrap_or_default().to_owned();
         if why.contains("overflow") || why.contains("too large") {
+            // The same error for a duration too long and for a fraction finer than a nanosecond: without
+            // its fractions, a duration that parses was refused for them.
+            let whole: String = without_fractions(text);
+            if whole != text && humantime::parse_duration(&whole).is_ok_and(|d| d <= MAX_DURATION) {
+                return format!("`{text}` is finer than a nanosecond, the finest a duration is kept to");
+            }
             return format!("`{text}` is longer than the longest duration accepted, 1 year");
         }
         if why.starts_with("unknown time unit") {
@@ -42,6 +48,22 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("`{text}` is longer than the longest duration accepted, 1 year"));
     }
     Ok(duration)
+}
+
+/// `text` without the decimal fractions of its numbers: "1.5ns" is "1ns".
+fn without_fractions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fraction = false;
+    let mut previous = ' ';
+    for c in text.chars() {
+        // A point after a digit starts a fraction; the digits after it continue it.
+        fraction = (c == '.' && previous.is_ascii_digit()) || (fraction && c.is_ascii_digit());
+        if !fraction {
+            out.push(c);
+        }
+        previous = c;
+    }
+    out
 }
 
 /// Parses a size: a whole number of bytes with an optional unit. Binary units (`KiB`, `MiB`, `GiB`)
@@ -82,7 +104,12 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1s 500ms"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("10").unwrap_err().contains("no unit; the units are ns, us, ms, s"));
-        assert!(parse_duration("10 parsecs").unwrap_err().ends_with("the units are ns, us, ms, s, min, h, d and y)"));
+        assert!(parse_duration("10 parsecs").unwrap_err().ends_with("min, h, d, w, M (months) and y)"));
+        assert!(parse_duration("1.5").unwrap_err().contains("has no unit"));
+        for fine in ["1.5ns", "0.0001us", "1.23456789123s"] {
+            assert!(parse_duration(fine).unwrap_err().contains("finer than a nanosecond"), "{fine}");
+        }
+        assert!(parse_duration("99999999999999999999.5s").unwrap_err().contains("longest duration"));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("ten ms").is_err());
         assert!(parse_duration("").is_err());

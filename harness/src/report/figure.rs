@@ -77,7 +77,8 @@ pub struct Figure {
     pub y: Axis,
     pub panels: Vec<Panel>,
     /// Panels a row: when the panels are every pair of two panel columns' values, the values of the column
-    /// with more of them (a row each value of the other); `None` leaves it to the drawing.
+    /// with more of them if a row holds them, else of the other (a row each value of the column not across);
+    /// `None` leaves it to the drawing.
     pub grid_columns: Option<usize>,
     pub rules: Vec<Rule>,
     /// Sentences below the chart.

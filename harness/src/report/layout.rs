@@ -328,19 +328,29 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     if panels.is_empty() {
         return None;
     }
-    // Two panel columns whose every pair of values has a panel make a grid: a row each value of the one with
-    // fewer values, across the other (a row for each workload, across the worker counts, say).
-    let grid_columns = match panel_orders.as_slice() {
-        [(_, first), (_, second)] if first.items.len() * second.items.len() == panels.len() => {
-            let across = first.items.len().max(second.items.len());
-            Some(across).filter(|&n| (2..=MAX_GRID_COLUMNS).contains(&n))
-        }
-        _ => None,
-    };
-    if let ([(_, first), (_, second)], Some(_)) = (panel_orders.as_slice(), grid_columns) {
-        if first.items.len() > second.items.len() {
-            for key in &mut panel_keys {
-                key.reverse();
+    // Two panel columns whose every pair of values has a panel make a grid: across, the one with more values
+    // when a row holds them all, else the other; a row each value of the one not across (a row for each
+    // workload, across the worker counts, say).
+    let mut grid_columns = None;
+    if let [(_, first), (_, second)] = panel_orders.as_slice() {
+        let (a, b) = (first.items.len(), second.items.len());
+        let fits = |n: usize| (2..=MAX_GRID_COLUMNS).contains(&n);
+        // Whether the first column goes across: the keys sort by the row's value first.
+        let first_across = if a * b != panels.len() {
+            None
+        } else if fits(a.max(b)) {
+            Some(a > b)
+        } else if fits(a.min(b)) {
+            Some(a < b)
+        } else {
+            None
+        };
+        if let Some(first_across) = first_across {
+            grid_columns = Some(if first_across { a } else { b });
+            if first_across {
+                for key in &mut panel_keys {
+                    key.reverse();
+                }
             }
         }
     }
@@ -662,6 +672,26 @@ mod tests {
             ]
         );
         assert_eq!(figure.grid_columns, Some(3));
+        // Five values and two: two across, a row each of the five.
+        let five: Vec<[&str; 4]> = ["100", "20", "5", "1000", "50"]
+            .iter()
+            .flat_map(|&a| ["io", "cpu"].map(|workload| ["sync", a, workload, "1"]))
+            .collect();
+        let slices5: Vec<&[&str]> = five.iter().map(<[&str; 4]>::as_slice).collect();
+        let r5 = report(&["executor", "workers", "workload", "size"], &slices5);
+        let all5: Vec<usize> = (0..five.len()).collect();
+        let figure5 = build(&r5, &all5, &roles, &run_time()).remove(0);
+        assert_eq!(figure5.grid_columns, Some(2));
+        let labels: Vec<&str> = figure5.panels.iter().take(4).map(|p| p.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "workers=5, workload=io",
+                "workers=5, workload=cpu",
+                "workers=20, workload=io",
+                "workers=20, workload=cpu"
+            ]
+        );
         // Without every pair of values, the drawing chooses.
         let figure = build(&r, &all[..5], &roles, &run_time()).remove(0);
         assert_eq!(figure.grid_columns, None);

@@ -756,6 +756,7 @@ files = { "conf/server.conf" = { text = "lisen ${port};" } }
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert_eq!(marked(&marker), []);
     let kept = results.join("logs/services/web.files");
+    assert!(err.contains("service `web` exited with code 3 before it was ready"), "{err}");
     assert!(err.contains("unknown directive in"), "{err}");
     assert!(err.contains("; the files it was given are kept in "), "{err}");
     assert!(err.contains("logs/services/web.files (it read them from the scratch folder"), "{err}");

@@ -29,6 +29,8 @@ use crate::sys::{self, ChildSetup, pid_t};
 
 /// How long a service has to exit after SIGTERM before it gets SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
+/// When a service's exit came, in its message, unless it was not ready yet.
+const DURING: &str = "during the experiment";
 /// How often readiness and exits are checked.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -222,8 +224,15 @@ impl Managed {
         let dir = self.dirs.join(&stem);
         write_files(&service, &dir, &dir).map_err(failed)?;
         let files = (!service.files.is_empty()).then(|| self.logs.join(format!("{stem}.files")));
-        // The copy is for the user to read; a service runs without it.
-        let files = files.filter(|kept| write_files(&service, &dir, kept).is_ok());
+        // The copy is for the user to read; a service runs without it, and a copy cut short (a full disk)
+        // is not left to mislead.
+        let files = files.filter(|kept| {
+            let written = write_files(&service, &dir, kept).is_ok();
+            if !written {
+                let _ = std::fs::remove_dir_all(kept);
+            }
+            written
+        });
         let mut command = Command::new(place(&service.command.program, &dir));
         command
             .args(service.command.args.iter().map(|a| place(a, &dir)))
@@ -248,9 +257,7 @@ impl Managed {
         let mut watch = Watch::new(&log);
         loop {
             if let Some(message) = self.exited(i) {
-                return Err(Unavailable::Failed(
-                    message.replace("exited during the experiment", "exited before it was ready"),
-                ));
+                return Err(Unavailable::Failed(message.replacen(DURING, "before it was ready", 1)));
             }
             if watch.ready(&service.ready, &|| tree(pid)) {
                 return Ok(());
@@ -293,7 +300,7 @@ impl Managed {
             ""
         };
         let message = format!(
-            "service `{}` {how} during the experiment{daemon}; its log is {}{}{}",
+            "service `{}` {how} {DURING}{daemon}; its log is {}{}{}",
             self.services[i].name,
             instance.log.display(),
             tail(&instance.log),
