@@ -75,7 +75,7 @@ pub(crate) fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) ->
 
 /// The values of `column` among `cells` in the order panels and categories show them: ascending when every
 /// one is a number, else in the order of the cells (the experiment file's).
-fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str) -> Order<&'r str> {
+pub(crate) fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str) -> Order<&'r str> {
     let mut values = distinct(report, cells, column);
     if numeric(report, cells, column) {
         values.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse().unwrap_or(0.0)));

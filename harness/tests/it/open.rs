@@ -159,3 +159,18 @@ fn a_load_experiment_has_a_summary_a_chart_and_a_load_table() {
     assert_eq!(table.len(), 2, "one row per executor: {report}");
     assert!(table[0].contains("| sync |") && table[1].contains("| threaded |"), "{table:?}");
 }
+
+/// The load chart's panels go in the order of their columns' values, as the other charts' do: the worker
+/// counts ascending, though the file lists them the other way.
+#[test]
+fn the_load_chart_orders_its_panels_by_value() {
+    let text = "[experiment]\nname = \"load_order\"\nrepetitions = 1\nwarmup = 0\n\n\
+                [workloads.api]\nsteps = [{ sleep = \"1ms\" }]\n\
+                arrival = { rate = \"${rate}\", duration = \"50ms\" }\n\n\
+                [matrix]\nexecutor = [\"threaded\"]\nworkers = [8, 2]\nrate = [\"50/s\", \"100/s\"]\n";
+    let (_out, dir, _, _) = support::run_inline("load_order", text);
+    let chart = std::fs::read_to_string(dir.join("charts/load.svg")).unwrap();
+    let at = |label: &str| chart.find(label).unwrap_or_else(|| panic!("no panel {label}: {chart}"));
+    assert!(at("p50, workers=2") < at("p50, workers=8"), "{chart}");
+    assert!(at("p99, workers=2") < at("p99, workers=8"), "{chart}");
+}
