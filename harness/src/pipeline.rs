@@ -134,7 +134,9 @@ fn way_out(error: anyhow::Error, experiment: &Experiment, dir: &Path) -> anyhow:
         "once the cause is fixed,"
     };
     anyhow::anyhow!(
-        "{error:#}\n  the runs measured so far are in {}; {first} finish the folder with\n  {} run {} --resume {}",
+        "{error:#}\n  the runs measured so far are in {}; {first} finish the folder with\n  {} run {} --resume {}\n  \
+         (it makes the runs the folder lacks: a run that failed keeps its row; run into a new folder to measure it \
+         again)",
         dir.display(),
         crate::console::invoked_as(),
         experiment.path.display(),
