@@ -213,8 +213,20 @@ fn run_opened(
     let load = load.finish();
     environment.machine_load =
         Some(serde_json::from_value(serde_json::to_value(&load).expect("serializable")).expect("a machine load"));
-    environment.write(&results.path).context("cannot update environment.json")?;
-    summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)?;
+    let finished = environment.write(&results.path).context("cannot update environment.json").and_then(|()| {
+        summarize_and_draw(experiment, &results.path, &environment, &load, &mut warnings, options.progress)
+    });
+    if let Err(error) = finished {
+        // What stopped the runs is the first thing to fix (a service that filled the disk, say): it is not
+        // hidden behind what failed after.
+        return Err(match &fatal {
+            Some(why) => error.context(format!(
+                "{}: the experiment stopped: {why}\n  and then finishing the folder failed",
+                experiment.name
+            )),
+            None => error,
+        });
+    }
     if let Some(why) = changed {
         return Err(library_changed(experiment, &results.path, &why, summary.remaining).into());
     }

@@ -293,6 +293,15 @@ impl SmallDisk {
         mounted.then_some(Self { _dir: dir, path })
     }
 
+    /// [`SmallDisk::mount`], or `None` after saying why the test is skipped.
+    fn mount_or_say(size: &str) -> Option<Self> {
+        let disk = Self::mount(size);
+        if disk.is_none() {
+            eprintln!("skipped: mounting a small tmpfs needs root (CAP_SYS_ADMIN); the test runs as root in CI");
+        }
+        disk
+    }
+
     /// Fills what is left of it with `name`.
     fn fill(&self, name: &str) {
         let status = Command::new("sh")
@@ -315,10 +324,7 @@ impl Drop for SmallDisk {
 /// finishes the folder, which it does once there is space.
 #[test]
 fn a_full_disk_leaves_no_empty_files_and_every_error_names_the_way_out() {
-    let Some(disk) = SmallDisk::mount("1M") else {
-        eprintln!("skipped: mounting a small tmpfs needs root (CAP_SYS_ADMIN); the test runs as root in CI");
-        return;
-    };
+    let Some(disk) = SmallDisk::mount_or_say("1M") else { return };
     let filler = disk.path.join("filler");
     let text = format!(
         r#"
@@ -374,6 +380,43 @@ workload = ["w"]
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(support::read_runs(&dir.join("runs.csv")).len(), 3);
     assert!(dir.join("summary.csv").is_file() && dir.join("report.md").is_file());
+}
+
+/// A service that fills the disk and exits stops the experiment; the folder then cannot be finished
+/// (environment.json does not fit), and the error says both, what stopped the runs first.
+#[test]
+fn a_service_that_fills_the_disk_and_exits_is_named_before_the_full_disk() {
+    let Some(disk) = SmallDisk::mount_or_say("1M") else { return };
+    let filler = disk.path.join("filler");
+    let text = format!(
+        r#"
+[experiment]
+name = "filled"
+repetitions = 1
+warmup = 0
+
+[services.hog]
+command = ["sh", "-c", "sleep 0.3; head -c 64M /dev/zero > '{}' 2>/dev/null; echo filled; exit 3"]
+ready = {{ log = "never printed" }}
+ready_timeout = "20s"
+
+[workloads.w]
+tasks = 1
+steps = [{{ sleep = "1ms" }}]
+
+[matrix]
+executor = ["sync"]
+"#,
+        filler.display()
+    );
+    let (_keep, file) = support::write_inline("filled", &text);
+    let out = support::harness().args(["run", "--quiet", "--out"]).arg(disk.path.join("results")).arg(&file).output();
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stopped = stderr.find("the experiment stopped: service `hog` exited with code 3 before it was ready");
+    let full = stderr.find("No space left on device");
+    assert!(stopped.is_some() && full.is_some() && stopped < full, "{stderr}");
 }
 
 /// Every path under `dir`.
