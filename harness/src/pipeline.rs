@@ -651,6 +651,7 @@ impl Reporter {
                 bar.inc_length(1);
             }
         }
+        self.show_most();
         self.report(experiment, cell, slot, outcome, Some(probe));
     }
 
@@ -658,10 +659,10 @@ impl Reporter {
     fn searched(&self, probes: usize) {
         let unused = crate::search::MAX_PROBES.saturating_sub(probes.max(1)) as u64;
         self.most.set(self.most.get().saturating_sub(unused).max(self.total.get()));
-        self.show_most();
     }
 
-    /// On the bar, the most runs there can be while it is more than the bar's length.
+    /// On the bar, the most runs there can be while it is more than the bar's length: at the start, and with
+    /// each probe (after [`Reporter::searched`] for a search's last).
     fn show_most(&self) {
         if let Some(bar) = &self.bar {
             let (total, most) = (self.total.get(), self.most.get());

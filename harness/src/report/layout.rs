@@ -75,7 +75,7 @@ pub(crate) fn distinct<'r>(report: &'r Report, cells: &[usize], column: &str) ->
 
 /// The values of `column` among `cells` in the order panels and categories show them: ascending when every
 /// one is a number, else in the order of the cells (the experiment file's).
-pub(crate) fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str) -> Order<&'r str> {
+fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str) -> Order<&'r str> {
     let mut values = distinct(report, cells, column);
     if numeric(report, cells, column) {
         values.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse().unwrap_or(0.0)));
@@ -85,6 +85,21 @@ pub(crate) fn value_order<'r>(report: &'r Report, cells: &[usize], column: &str)
         order.index(value);
     }
     order
+}
+
+/// Each of `columns` with the order of its values among `cells` ([`value_order`]): what [`value_key`]
+/// sorts cells and panels by.
+pub(crate) fn value_orders<'c, 'r>(
+    report: &'r Report,
+    cells: &[usize],
+    columns: &'c [String],
+) -> Vec<(&'c String, Order<&'r str>)> {
+    columns.iter().map(|column| (column, value_order(report, cells, column))).collect()
+}
+
+/// Where `cell` stands in `orders`: the place of its value of each column, the first column's first.
+pub(crate) fn value_key(orders: &[(&String, Order<&str>)], report: &Report, cell: usize) -> Vec<Option<usize>> {
+    orders.iter().map(|(column, order)| order.get(&report.value(cell, column))).collect()
 }
 
 /// Whether every one of `cells` has a number in `column`.
@@ -229,13 +244,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     let categories: Vec<String> = match (&roles.x, numeric_x) {
         _ if !plot.across.is_empty() => plot.across.iter().map(|(_, label)| (*label).to_owned()).collect(),
         (_, true) => Vec::new(),
-        (Some(x), false) => {
-            let mut values = distinct(report, cells, x);
-            if numbers {
-                values.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse().unwrap_or(0.0)));
-            }
-            values.into_iter().map(shown).collect()
-        }
+        (Some(x), false) => value_order(report, cells, x).items.into_iter().map(shown).collect(),
         (None, _) => {
             let mut names = Order::new();
             for &cell in cells {
@@ -265,8 +274,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
     let mut panels: Vec<Panel> = Vec::new();
     // Panels go in the order of their columns' values (the first column's slowest), each column's
     // values as `value_order` gives them, whatever the order of the cells.
-    let panel_orders: Vec<(&String, Order<&str>)> =
-        roles.panels.iter().map(|column| (column, value_order(report, cells, column))).collect();
+    let panel_orders = value_orders(report, cells, &roles.panels);
     let mut panel_keys: Vec<Vec<Option<usize>>> = Vec::new();
     let mut panel_index: Order<String> = Order::new();
     let mut series_index: Vec<std::collections::HashMap<String, usize>> = Vec::new();
@@ -313,8 +321,7 @@ fn figure(report: &Report, cells: &[usize], roles: &Roles, plot: &Plot, group: &
         if index == panels.len() {
             panels.push(Panel { label, series: Vec::new(), log_y: false, marks: Vec::new() });
             series_index.push(std::collections::HashMap::new());
-            panel_keys
-                .push(panel_orders.iter().map(|(column, order)| order.get(&report.value(cell, column))).collect());
+            panel_keys.push(value_key(&panel_orders, report, cell));
         }
         let panel = &mut panels[index];
         let next = panel.series.len();

@@ -81,10 +81,9 @@ impl Chart for Load {
 fn figure(report: &Report, workload: &str, cells: &[usize]) -> Option<Figure> {
     let columns = group_columns(report, cells);
     // Panels in the order of their columns' values, as in the other charts.
-    let orders: Vec<(&String, super::layout::Order<&str>)> =
-        columns.iter().map(|c| (c, super::layout::value_order(report, cells, c))).collect();
+    let orders = super::layout::value_orders(report, cells, &columns);
     let mut cells = cells.to_vec();
-    cells.sort_by_cached_key(|&c| orders.iter().map(|(column, o)| o.get(&report.value(c, column))).collect::<Vec<_>>());
+    cells.sort_by_cached_key(|&c| super::layout::value_key(&orders, report, c));
     let cells = cells.as_slice();
     // Executors are series; the other columns that tell groups apart make panels, with the percentiles.
     let panel_of = |cell: usize, percentile: &str| {
